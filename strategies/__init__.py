@@ -1,0 +1,1 @@
+"""Strategies shipped with xtb; each registers itself by name."""
