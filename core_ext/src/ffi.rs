@@ -7,6 +7,7 @@
 //! - a return value >= 0 is the number of events pushed to the ring;
 //! - a negative value means the frame was rejected (nothing applied); the caller then calls the
 //!   decoder's `raise_last_error()` method, which raises the stored `FeedError` in Python.
+//!
 //! The function never unwinds: panics are caught and reported as errors.
 
 use std::ffi::c_void;

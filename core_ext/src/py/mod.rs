@@ -2,11 +2,13 @@
 
 use pyo3::prelude::*;
 
-mod limiter;
-mod md;
-mod orders;
+pub mod limiter;
+pub mod md;
+pub mod orders;
+pub mod ring;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    ring::register(m)?;
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
