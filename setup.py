@@ -10,7 +10,7 @@ from setuptools import Distribution, setup
 from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import build as xtb_build  # noqa: E402  (the project's build.py, not PyPA's `build`)
+import build as xtb_build
 
 
 class BuildCoreAndCython(build_ext):

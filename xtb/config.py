@@ -1,0 +1,171 @@
+"""Bot configuration: YAML file -> XTB_* environment overrides -> `--set` overrides -> typed validation.
+
+Sections: general, venues, strategy, risk, telemetry. Validation errors name the key path and the
+expected type (`ConfigError`), never a stack of pydantic internals.
+
+Override precedence (later wins): the YAML file, then environment variables, then `--set key=value`.
+Environment variables:
+  XTB_CONFIG                 path of the config file when none is given
+  XTB_LOG_LEVEL, XTB_FILE_LOG_LEVEL, XTB_ROOT_LOG_LEVEL, XTB_LOG_DIR   (the original bot's logger names)
+  XTB__<section>__<key>[__<key>...]=value   any key, e.g. XTB__strategy__params__spread_bps=4
+Values from the environment and `--set` are parsed as YAML scalars ("4" -> 4, "true" -> True).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A config problem, with the offending key path in the message."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneralConfig(_Section):
+    mode: Literal["paper", "live"] = "paper"
+    tick_interval_ms: int = Field(default=1000, gt=0)
+    log_level: str = "INFO"
+    file_log_level: str = "DEBUG"
+    root_log_level: str = "WARNING"
+    log_dir: str = "logs"
+    run_dir: str = "runs"
+    lock_dir: str = Field(default="~/.xtb/locks", description="single-instance lock files live here")
+    uvloop: bool = True
+    seed: int | None = Field(default=None, description="simulator seed in paper mode")
+
+
+class VenueConfig(_Section):
+    enabled: bool = True
+    symbols: list[str] = Field(default_factory=list)
+    rest_url: str | None = None
+    ws_url: str | None = None
+    key_file: str | None = None
+    account: str | None = Field(default=None, description="account id or index used for the lock and keys")
+    options: dict[str, Any] = Field(default_factory=dict, description="venue-specific connector options")
+
+
+class StrategyConfig(_Section):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TelemetryConfig(_Section):
+    prometheus_port: int | None = Field(default=None, ge=0, le=65535)
+    stats_interval_s: float = Field(default=60.0, gt=0)
+    sqlite: bool = True
+    journal: bool = True
+
+
+class XtbConfig(_Section):
+    general: GeneralConfig = Field(default_factory=GeneralConfig)
+    venues: dict[str, VenueConfig] = Field(default_factory=dict)
+    strategy: StrategyConfig
+    risk: dict[str, Any] = Field(default_factory=dict)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+
+_LOG_ENV = {
+    "XTB_LOG_LEVEL": ("general", "log_level"),
+    "XTB_FILE_LOG_LEVEL": ("general", "file_log_level"),
+    "XTB_ROOT_LOG_LEVEL": ("general", "root_log_level"),
+    "XTB_LOG_DIR": ("general", "log_dir"),
+}
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_path(data: dict[str, Any], path: Sequence[str], value: Any, origin: str) -> None:
+    node: dict[str, Any] = data
+    for i, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: cannot set {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def apply_overrides(
+    data: dict[str, Any], env: Mapping[str, str] | None = None, sets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Apply XTB_* environment variables and `key.path=value` strings onto a raw config dict (in place)."""
+    env = os.environ if env is None else env
+    for name, path in _LOG_ENV.items():
+        if name in env:
+            _set_path(data, path, env[name], name)
+    for name, raw in env.items():
+        if name.startswith("XTB__"):
+            path = [p for p in name[len("XTB__") :].split("__") if p]
+            if not path:
+                raise ConfigError(f"{name}: empty key path")
+            _set_path(data, [p.lower() if i == 0 else p for i, p in enumerate(path)], _parse_scalar(raw), name)
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key.path=value")
+        _set_path(data, key.strip().split("."), _parse_scalar(raw), f"--set {key.strip()}")
+    return data
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        kind = e["type"]
+        if kind == "missing":
+            lines.append(f"{loc}: required key is missing")
+        elif kind == "extra_forbidden":
+            lines.append(f"{loc}: unknown key")
+        else:
+            got = e.get("input")
+            lines.append(f"{loc}: {e['msg']} (got {got!r})")
+    return "; ".join(lines)
+
+
+def validate(data: Mapping[str, Any]) -> XtbConfig:
+    try:
+        return XtbConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid config: {_describe(err)}") from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    sets: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> XtbConfig:
+    """Read, override and validate a config. `path` None falls back to $XTB_CONFIG."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = env.get("XTB_CONFIG")
+        if not path:
+            raise ConfigError("no config file given and XTB_CONFIG is not set")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections")
+    apply_overrides(data, env, sets)
+    return validate(data)
