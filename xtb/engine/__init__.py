@@ -1,0 +1,1 @@
+"""The engine: strategies, their registry and clock, the dispatcher and the order gateway."""
