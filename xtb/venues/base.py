@@ -1,0 +1,136 @@
+"""The one Connector protocol every venue implements, and the types it speaks.
+
+Covers what the original system's IConnector offered (lifecycle, markets and scales, top of book, open
+orders, positions, balances, place limit/market, cancel by client id, cancel all, latency probe) without
+per-venue quirks: everything is integers in the market's units, orders are addressed by our client id,
+and events (books, order updates, fills, positions) flow through the core's event ring, not callbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Side(StrEnum):
+    BID = "bid"
+    ASK = "ask"
+
+
+class OrderKind(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """One market's identity and scales. Prices/sizes elsewhere are ints in these units."""
+
+    venue: str
+    symbol: str  # the venue's own name: SOL_USDC_PERP, SOL, SOLUSDT
+    base: str  # canonical base asset (xtb.venues.symbols)
+    quote: str
+    price_decimals: int
+    size_decimals: int
+    tick: int  # price increment, in price units
+    step: int  # size increment, in size units
+    min_size: int  # in size units
+    min_notional: int  # in notional units: 10^-(price_decimals + size_decimals) of the quote
+    market_id: int | None = None  # venue numeric id (Lighter market_index)
+    multiplier: int = 1  # venue units per canonical unit (kPEPE: 1000)
+    maker_fee_ppm: int = 0  # fee rates in parts per million of notional; negative = rebate
+    taker_fee_ppm: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def round_px(self, px: int, side: Side) -> int:
+        """Round a price to the tick, away from crossing: bids down, asks up."""
+        if side is Side.BID:
+            return (px // self.tick) * self.tick
+        return -((-px) // self.tick) * self.tick
+
+    def round_sz(self, sz: int) -> int:
+        return (sz // self.step) * self.step
+
+    def notional(self, px: int, sz: int) -> int:
+        return px * sz
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    client_id: int
+    symbol: str
+    side: Side
+    size: int
+    kind: OrderKind = OrderKind.LIMIT
+    price: int | None = None  # limit price; for market orders the worst acceptable price
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
+class PositionInfo:
+    symbol: str
+    size: int  # signed: long > 0
+    entry_px: int
+    unrealized_pnl: int = 0  # notional units
+    source: str = "stream"  # "stream" or "rest"
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    total: int  # in the asset's units at `decimals`
+    available: int
+    decimals: int
+
+
+class SubmitOutcome(StrEnum):
+    ACCEPTED = "accepted"  # the venue acknowledged
+    REJECTED = "rejected"  # the venue said no (structural: never retried blindly)
+    UNRESOLVED = "unresolved"  # no answer (timeout, disconnect): reconcile by client id
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    client_id: int
+    outcome: SubmitOutcome
+    venue_order_id: str | None = None
+    reason: str | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    venue: str
+
+    # lifecycle
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # markets and data
+    def markets(self) -> dict[str, MarketInfo]: ...
+    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]: ...
+    def book(self, symbol: str) -> Any: ...  # the core OrderBook (xtb.core.OrderBook)
+
+    # account state (stream caches with REST fallback)
+    async def positions(self) -> dict[str, PositionInfo]: ...
+    async def balances(self) -> dict[str, Balance]: ...
+    def open_orders(self, symbol: str | None = None) -> list[Any]: ...
+
+    # orders
+    async def submit(self, req: OrderRequest) -> SubmitResult: ...
+    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]: ...
+    async def cancel(self, symbol: str, client_id: int) -> SubmitResult: ...
+    async def cancel_all(self, symbol: str | None = None) -> None: ...
+    async def reconcile(self) -> None: ...
+
+    # diagnostics
+    async def latency_probe(self) -> float: ...  # round trip in ms
