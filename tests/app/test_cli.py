@@ -1,0 +1,37 @@
+from typer.testing import CliRunner
+
+from xtb.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    assert "version" in res.output and "strategies" in res.output
+
+
+def test_version_names_core():
+    res = runner.invoke(app, ["version"])
+    assert res.exit_code == 0
+    assert res.output.startswith("xtb 0.1.0, core ")
+
+
+def test_strategies_lists_registered_params():
+    from pydantic import BaseModel, Field
+
+    from xtb.engine.registry import register_strategy
+
+    class P(BaseModel):
+        spread_bps: float = Field(5.0, description="half spread")
+        levels: int
+
+    @register_strategy("cli_test_strategy", params=P)
+    class S:
+        """Quotes for the CLI test."""
+
+    res = runner.invoke(app, ["strategies"])
+    assert res.exit_code == 0
+    assert "cli_test_strategy: Quotes for the CLI test." in res.output
+    assert "spread_bps: float (default 5.0) - half spread" in res.output
+    assert "levels: int (required)" in res.output

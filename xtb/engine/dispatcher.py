@@ -1,0 +1,137 @@
+"""Dispatcher: drains the core's event ring and calls listeners (engine state first, then strategies).
+
+Called once per socket read burst (the listener's `on_burst_end` hook) and on every clock tick, so a
+strategy sees each burst's latest book, never a stale one: book updates are conflated inside one drain
+(latest per book), everything else is delivered in order. A callback that raises is logged and counted;
+the remaining events of the drain are still delivered, so no order or fill event is ever lost to a bug
+in one strategy. A callback slower than `slow_callback_ns` is counted and reported (rate-limited log).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("xtb.engine.dispatcher")
+
+#: event kind (as the core names it) -> listener method
+ROUTES: dict[str, str] = {
+    "book": "on_book",
+    "trade": "on_trade",
+    "order": "on_order",
+    "fill": "on_fill",
+    "position": "on_position",
+    "resync": "on_resync",
+    "rate_limited": "on_rate_limited",
+}
+
+
+class EventSource(Protocol):
+    def drain(self, max_events: int | None = None, conflate: bool = False) -> list[Any]: ...
+
+
+@dataclass
+class DispatchStats:
+    drains: int = 0
+    events: int = 0
+    errors: int = 0
+    slow_callbacks: int = 0
+    slowest_ns: int = 0
+    slowest_where: str = ""
+    per_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _overrides(listener: object, method: str) -> Callable[[Any], Any] | None:
+    fn = getattr(listener, method, None)
+    if fn is None:
+        return None
+    # Skip the base class's no-op so quiet strategies cost nothing per event.
+    from xtb.engine.strategy import Strategy
+
+    base = getattr(Strategy, method, None)
+    if base is not None and getattr(type(listener), method, None) is base:
+        return None
+    return fn  # type: ignore[no-any-return]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ring: EventSource,
+        *,
+        slow_callback_ns: int = 1_000_000,
+        max_events_per_drain: int | None = None,
+        clock_ns: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
+        self.ring = ring
+        self.slow_callback_ns = slow_callback_ns
+        self.max_events_per_drain = max_events_per_drain
+        self._clock_ns = clock_ns
+        self._listeners: list[object] = []
+        self._routes: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
+        self._last_slow_log = 0.0
+        self.stats = DispatchStats()
+
+    def add_listener(self, listener: object, *, first: bool = False) -> None:
+        """Engine-internal state keepers go `first`; strategies after them."""
+        if first:
+            self._listeners.insert(0, listener)
+        else:
+            self._listeners.append(listener)
+        self._rebuild()
+
+    def remove_listener(self, listener: object) -> None:
+        self._listeners.remove(listener)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        routes: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
+        for kind, method in ROUTES.items():
+            for lst in self._listeners:
+                fn = _overrides(lst, method)
+                if fn is not None:
+                    routes.setdefault(kind, []).append((f"{type(lst).__name__}.{method}", fn))
+        self._routes = routes
+
+    def drain(self) -> int:
+        """Deliver everything waiting in the ring; returns the number of events delivered."""
+        events = self.ring.drain(self.max_events_per_drain, True)
+        if not events:
+            return 0
+        st = self.stats
+        st.drains += 1
+        st.events += len(events)
+        routes = self._routes
+        clock = self._clock_ns
+        slow = self.slow_callback_ns
+        for ev in events:
+            kind = ev.kind
+            st.per_kind[kind] += 1
+            handlers = routes.get(kind)
+            if not handlers:
+                continue
+            for where, fn in handlers:
+                t0 = clock()
+                try:
+                    fn(ev)
+                except Exception:
+                    st.errors += 1
+                    log.exception("%s failed on %s event seq=%s", where, kind, getattr(ev, "seq", "?"))
+                dt = clock() - t0
+                if dt > slow:
+                    self._slow(where, dt)
+        return len(events)
+
+    def _slow(self, where: str, dt_ns: int) -> None:
+        st = self.stats
+        st.slow_callbacks += 1
+        if dt_ns > st.slowest_ns:
+            st.slowest_ns, st.slowest_where = dt_ns, where
+        now = time.monotonic()
+        if now - self._last_slow_log > 5.0:  # at most one warning per 5 s
+            self._last_slow_log = now
+            log.warning("slow callback %s took %.2f ms (%d slow so far)", where, dt_ns / 1e6, st.slow_callbacks)
