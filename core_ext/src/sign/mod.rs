@@ -1,2 +1,3 @@
 //! Request signers.
 
+pub mod backpack;

@@ -1,0 +1,382 @@
+//! Backpack request signing: the instruction string exactly as the venue rebuilds it, ED25519 over it.
+//!
+//! The string (docs/venues/backpack.md section 2.3): `instruction=<name>&<params sorted by key as k=v>&
+//! timestamp=<ms>&window=<ms>`, booleans lowercase, numbers as plain decimal text, decimal strings as given.
+//! A batch repeats `instruction=orderExecute&<sorted params>` per order (array order) and appends timestamp
+//! and window once. The JSON body is written in the same pass from the same values, so the body carries
+//! exactly the signed parameters.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+
+/// Largest window the venue accepts (ms).
+pub const MAX_WINDOW_MS: u64 = 60_000;
+pub const DEFAULT_WINDOW_MS: u64 = 5_000;
+
+/// One request parameter value, as the request carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamValue<'a> {
+    /// A string: decimal strings ("141.25"), enums ("Bid"), symbols. Used as-is in the signed string.
+    Str(&'a str),
+    /// An integer (clientId, orderId as a number, brokerId).
+    Int(i128),
+    Bool(bool),
+}
+
+pub type Params<'a> = Vec<(&'a str, ParamValue<'a>)>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignError {
+    /// The secret is not valid base64 or not a 32-byte seed. Never carries the secret itself.
+    BadSecret(&'static str),
+    BadWindow(u64),
+    DuplicateKey(String),
+    EmptyBatch,
+}
+
+impl fmt::Display for SignError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignError::BadSecret(why) => write!(f, "invalid Backpack secret: {why}"),
+            SignError::BadWindow(w) => write!(f, "window_ms must be 1..={MAX_WINDOW_MS} (got {w})"),
+            SignError::DuplicateKey(k) => write!(f, "parameter {k:?} appears twice"),
+            SignError::EmptyBatch => write!(f, "a batch needs at least one order"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
+
+/// Overwrite a buffer that held key material (volatile so the compiler keeps the writes).
+fn wipe(buf: &mut [u8]) {
+    for b in buf.iter_mut() {
+        // SAFETY: `b` is a valid, aligned, exclusive reference into `buf`.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Holds the ED25519 key (zeroized on drop by ed25519-dalek) and the derived `X-API-Key`.
+pub struct BackpackSigner {
+    key: SigningKey,
+    api_key_b64: String,
+    broker_id: Option<u16>,
+}
+
+impl fmt::Debug for BackpackSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackpackSigner").field("api_key", &self.api_key_b64).finish_non_exhaustive()
+    }
+}
+
+/// A signed request: the signed string (for logs/tests: it holds no secret), the headers' values and
+/// the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    pub signing_string: String,
+    pub signature_b64: String,
+    pub body: Vec<u8>,
+}
+
+impl BackpackSigner {
+    /// `secret_b64`: base64 of the 32-byte seed (a 64-byte seed||public key is accepted when its second
+    /// half matches the seed's public key).
+    pub fn new(secret_b64: &str, broker_id: Option<u16>) -> Result<Self, SignError> {
+        let mut buf = [0u8; 96];
+        let decoded = B64.decode_slice(secret_b64.trim().as_bytes(), &mut buf);
+        let result = match decoded {
+            Err(_) => Err(SignError::BadSecret("not valid base64 (or longer than 64 bytes)")),
+            Ok(n) if n != 32 && n != 64 => {
+                Err(SignError::BadSecret("expected a base64 32-byte ED25519 seed"))
+            }
+            Ok(n) => {
+                let mut seed = [0u8; 32];
+                seed.copy_from_slice(&buf[..32]);
+                let key = SigningKey::from_bytes(&seed);
+                wipe(&mut seed);
+                let public = key.verifying_key().to_bytes();
+                if n == 64 && buf[32..64] != public {
+                    Err(SignError::BadSecret("64-byte secret whose second half is not the seed's public key"))
+                } else {
+                    Ok(BackpackSigner { key, api_key_b64: B64.encode(public), broker_id })
+                }
+            }
+        };
+        wipe(&mut buf);
+        result
+    }
+
+    pub fn api_key_b64(&self) -> &str {
+        &self.api_key_b64
+    }
+
+    pub fn broker_id(&self) -> Option<u16> {
+        self.broker_id
+    }
+
+    pub fn sign_bytes_b64(&self, msg: &[u8]) -> String {
+        B64.encode(self.key.sign(msg).to_bytes())
+    }
+
+    /// One request: `params` in any order (sorted here). `body` is the JSON object of the same params.
+    pub fn sign_request(
+        &self,
+        instruction: &str,
+        params: &mut Params<'_>,
+        timestamp_ms: u64,
+        window_ms: u64,
+    ) -> Result<Signed, SignError> {
+        check_window(window_ms)?;
+        sort_params(params)?;
+        let mut s = String::with_capacity(64 + params.len() * 24);
+        let mut body = Vec::with_capacity(16 + params.len() * 28);
+        s.push_str("instruction=");
+        s.push_str(instruction);
+        write_params(&mut s, params);
+        write_json_object(&mut body, params);
+        finish(&mut s, timestamp_ms, window_ms);
+        let signature_b64 = self.sign_bytes_b64(s.as_bytes());
+        Ok(Signed { signing_string: s, signature_b64, body })
+    }
+
+    /// A batch of orders (`POST /api/v1/orders`): one signature over every order, a JSON array body.
+    pub fn sign_batch(
+        &self,
+        orders: &mut [Params<'_>],
+        timestamp_ms: u64,
+        window_ms: u64,
+    ) -> Result<Signed, SignError> {
+        check_window(window_ms)?;
+        if orders.is_empty() {
+            return Err(SignError::EmptyBatch);
+        }
+        let mut s = String::with_capacity(orders.len() * 160);
+        let mut body = Vec::with_capacity(orders.len() * 160);
+        body.push(b'[');
+        for (i, params) in orders.iter_mut().enumerate() {
+            sort_params(params)?;
+            if i > 0 {
+                s.push('&');
+                body.push(b',');
+            }
+            s.push_str("instruction=orderExecute");
+            write_params(&mut s, params);
+            write_json_object(&mut body, params);
+        }
+        body.push(b']');
+        finish(&mut s, timestamp_ms, window_ms);
+        let signature_b64 = self.sign_bytes_b64(s.as_bytes());
+        Ok(Signed { signing_string: s, signature_b64, body })
+    }
+
+    /// Private WebSocket subscription: the signed string is `instruction=subscribe&timestamp=..&window=..`
+    /// (stream names are not part of it). Returns the signature.
+    pub fn subscribe_signature(&self, timestamp_ms: u64, window_ms: u64) -> Result<String, SignError> {
+        check_window(window_ms)?;
+        let mut s = String::with_capacity(64);
+        s.push_str("instruction=subscribe");
+        finish(&mut s, timestamp_ms, window_ms);
+        Ok(self.sign_bytes_b64(s.as_bytes()))
+    }
+}
+
+fn check_window(window_ms: u64) -> Result<(), SignError> {
+    if window_ms == 0 || window_ms > MAX_WINDOW_MS {
+        return Err(SignError::BadWindow(window_ms));
+    }
+    Ok(())
+}
+
+/// Sort by key (byte order, as the SDKs' `sorted()` does) and refuse a key given twice.
+fn sort_params(params: &mut Params<'_>) -> Result<(), SignError> {
+    params.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = params.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(SignError::DuplicateKey(w[0].0.to_owned()));
+    }
+    Ok(())
+}
+
+fn write_params(s: &mut String, params: &Params<'_>) {
+    for (k, v) in params.iter() {
+        s.push('&');
+        s.push_str(k);
+        s.push('=');
+        match v {
+            ParamValue::Str(t) => s.push_str(t),
+            ParamValue::Int(n) => {
+                let _ = write!(s, "{n}");
+            }
+            ParamValue::Bool(b) => s.push_str(if *b { "true" } else { "false" }),
+        }
+    }
+}
+
+fn finish(s: &mut String, timestamp_ms: u64, window_ms: u64) {
+    let _ = write!(s, "&timestamp={timestamp_ms}&window={window_ms}");
+}
+
+fn write_json_object(out: &mut Vec<u8>, params: &Params<'_>) {
+    out.push(b'{');
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, k);
+        out.push(b':');
+        match v {
+            ParamValue::Str(t) => write_json_str(out, t),
+            ParamValue::Int(n) => {
+                let _ = std::io::Write::write_fmt(out, format_args!("{n}"));
+            }
+            ParamValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Fast path: order fields are plain ASCII with nothing to escape.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Percent-encode a query component (RFC 3986 unreserved characters pass through).
+pub fn percent_encode(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Query string of sorted params (`k=v&...`, percent-encoded), for GET requests.
+pub fn query_string(params: &Params<'_>) -> String {
+    let mut q = String::with_capacity(params.len() * 24);
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            q.push('&');
+        }
+        percent_encode(&mut q, k);
+        q.push('=');
+        match v {
+            ParamValue::Str(t) => percent_encode(&mut q, t),
+            ParamValue::Int(n) => {
+                let _ = write!(q, "{n}");
+            }
+            ParamValue::Bool(b) => q.push_str(if *b { "true" } else { "false" }),
+        }
+    }
+    q
+}
+
+/// GET endpoints and their instructions (backpack.md section 2.6).
+pub const QUERY_INSTRUCTIONS: &[(&str, &str)] = &[
+    ("/api/v1/account", "accountQuery"),
+    ("/api/v1/account/limits/order", "maxOrderQuantity"),
+    ("/api/v1/account/limits/borrow", "maxBorrowQuantity"),
+    ("/api/v1/account/limits/withdrawal", "maxWithdrawalQuantity"),
+    ("/api/v1/capital", "balanceQuery"),
+    ("/api/v1/capital/collateral", "collateralQuery"),
+    ("/api/v1/position", "positionQuery"),
+    ("/api/v1/order", "orderQuery"),
+    ("/api/v1/orders", "orderQueryAll"),
+    ("/wapi/v1/history/orders", "orderHistoryQueryAll"),
+    ("/wapi/v1/history/fills", "fillHistoryQueryAll"),
+    ("/wapi/v1/history/funding", "fundingHistoryQueryAll"),
+    ("/wapi/v1/history/settlement", "settlementHistoryQueryAll"),
+    ("/wapi/v1/history/position", "positionHistoryQueryAll"),
+    ("/wapi/v1/capital/deposits", "depositQueryAll"),
+    ("/wapi/v1/capital/withdrawals", "withdrawalQueryAll"),
+    ("/wapi/v1/capital/deposit/address", "depositAddressQuery"),
+];
+
+pub fn query_instruction(path: &str) -> Option<&'static str> {
+    QUERY_INSTRUCTIONS.iter().find(|(p, _)| *p == path).map(|(_, i)| *i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // backpack.md section 2.7: seed 0x01..0x20.
+    const SECRET: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    const API_KEY: &str = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
+
+    fn signer() -> BackpackSigner {
+        BackpackSigner::new(SECRET, None).unwrap()
+    }
+
+    #[test]
+    fn public_key_from_seed() {
+        assert_eq!(signer().api_key_b64(), API_KEY);
+    }
+
+    #[test]
+    fn worked_example_cancel() {
+        let mut p: Params = vec![("symbol", ParamValue::Str("BTC_USDT")), ("orderId", ParamValue::Int(28))];
+        let s = signer().sign_request("orderCancel", &mut p, 1_614_550_000_000, 5000).unwrap();
+        assert_eq!(s.signing_string, "instruction=orderCancel&orderId=28&symbol=BTC_USDT&timestamp=1614550000000&window=5000");
+        assert_eq!(s.signature_b64, "E7UijHVsR5NAdTGNA8aOPfAGdwe6Qu5oVcEJPNdG8Kx9HxV2pX+U3IsodvFn1MUHh0CuD+AhMMnJJvtPEat9DA==");
+        assert_eq!(s.body, br#"{"orderId":28,"symbol":"BTC_USDT"}"#);
+    }
+
+    #[test]
+    fn worked_example_batch() {
+        let order = |px: &'static str, q: &'static str| -> Params<'static> {
+            vec![
+                ("symbol", ParamValue::Str("SOL_USDC_PERP")),
+                ("side", ParamValue::Str("Bid")),
+                ("orderType", ParamValue::Str("Limit")),
+                ("price", ParamValue::Str(px)),
+                ("quantity", ParamValue::Str(q)),
+            ]
+        };
+        let mut orders = vec![order("141", "12"), order("140", "11")];
+        let s = signer().sign_batch(&mut orders, 1_750_793_021_519, 5000).unwrap();
+        assert_eq!(s.signature_b64, "dossw5xxpYslAw1BgSEqBEom/n5ESR5aNNX5Q4It1+gMA6tNL6YkDT7eVy2jILl0/i/DDDJQlEYYT8vaCyakCg==");
+        assert!(s.body.starts_with(br#"[{"orderType":"Limit","price":"141""#));
+    }
+
+    #[test]
+    fn no_params_and_subscribe() {
+        let s = signer().sign_request("balanceQuery", &mut vec![], 1_750_793_021_519, 5000).unwrap();
+        assert_eq!(s.signing_string, "instruction=balanceQuery&timestamp=1750793021519&window=5000");
+        assert_eq!(s.signature_b64, "W302ikmg6UH6ISPnjHZbmef/YWmsUfEWl9nav+EMtqsLmWlZpfcjA7DPUWIeI8eQhgFPPJOy0wB4DS3puswnDg==");
+        assert_eq!(
+            signer().subscribe_signature(1_750_793_021_519, 5000).unwrap(),
+            "J0ESphheEEryXBb6x0mMX+9icsbyx2uSgVtAajlKI5YAAGAjmyc0Lq4qoyfcqIW+yygW0aKzq+Zn3/jVI3aCDw=="
+        );
+    }
+
+    #[test]
+    fn bad_secrets_and_windows() {
+        assert!(matches!(BackpackSigner::new("not base64!", None), Err(SignError::BadSecret(_))));
+        assert!(matches!(BackpackSigner::new("AQID", None), Err(SignError::BadSecret(_))));
+        let err = BackpackSigner::new("AQID", None).unwrap_err().to_string();
+        assert!(!err.contains("AQID"));
+        assert_eq!(signer().subscribe_signature(1, 60_001), Err(SignError::BadWindow(60_001)));
+        let mut dup: Params = vec![("a", ParamValue::Int(1)), ("a", ParamValue::Int(2))];
+        assert!(matches!(signer().sign_request("x", &mut dup, 1, 5000), Err(SignError::DuplicateKey(_))));
+    }
+
+    #[test]
+    fn json_escaping_and_query() {
+        let mut p: Params = vec![("note", ParamValue::Str("a\"b\\c")), ("flag", ParamValue::Bool(false))];
+        let s = signer().sign_request("x", &mut p, 1, 5000).unwrap();
+        assert_eq!(s.body, br#"{"flag":false,"note":"a\"b\\c"}"#);
+        assert_eq!(query_string(&p), "flag=false&note=a%22b%5Cc");
+        assert_eq!(query_instruction("/api/v1/orders"), Some("orderQueryAll"));
+    }
+}
