@@ -1,0 +1,52 @@
+"""Transaction signers and nonce management for the venues (Lighter so far)."""
+
+from xtb.signing.lighter import (
+    AuthToken,
+    CancelAllRequest,
+    CancelAllTimeInForce,
+    CancelRequest,
+    GroupedOrdersRequest,
+    GroupingType,
+    LighterSigner,
+    LighterSignerError,
+    ModifyRequest,
+    OrderRequest,
+    OrderType,
+    SelfTradeBehavior,
+    SelfTradeEquality,
+    SignedTx,
+    TimeInForce,
+    generate_api_key,
+    send_tx_batch_fields,
+)
+from xtb.signing.lighter_lib import LighterLibraryError, LoopThreadCallError, load_library, locate_library
+from xtb.signing.nonces import NonceFetchError, NonceInvalidated, NonceManager, Submitted, TxRejected
+
+__all__ = [
+    "AuthToken",
+    "CancelAllRequest",
+    "CancelAllTimeInForce",
+    "CancelRequest",
+    "GroupedOrdersRequest",
+    "GroupingType",
+    "LighterLibraryError",
+    "LighterSigner",
+    "LighterSignerError",
+    "LoopThreadCallError",
+    "ModifyRequest",
+    "NonceFetchError",
+    "NonceInvalidated",
+    "NonceManager",
+    "OrderRequest",
+    "OrderType",
+    "SelfTradeBehavior",
+    "SelfTradeEquality",
+    "SignedTx",
+    "Submitted",
+    "TimeInForce",
+    "TxRejected",
+    "generate_api_key",
+    "load_library",
+    "locate_library",
+    "send_tx_batch_fields",
+]
