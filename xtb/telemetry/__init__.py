@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics, trading stats, SQLite records, the event journal."""

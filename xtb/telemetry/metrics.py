@@ -1,0 +1,110 @@
+"""Prometheus metrics: the original system's `mm_*` families plus xtb's latency and health families.
+
+Names and labels follow seed 003 section 13 so existing Grafana boards keep working; `xtb_*` families are
+ours (tick-to-order and frame-to-event latency, ring depth, resyncs, rate-limit waits, risk denials,
+trading state). Each `Metrics` owns its registry (no global state), and the exporter binds 127.0.0.1 by
+default: metrics describe positions and PnL and are not for the open network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+# Latency buckets in seconds: 1 µs .. 1 s, dense where the hot path lives.
+LATENCY_BUCKETS = (
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0,
+)
+REST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+TRADING_STATES = ("active", "reducing", "halted")
+
+MK = ("venue", "symbol")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str  # gauge | counter | histogram
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+
+
+FAMILIES: tuple[Family, ...] = (
+    # market data (seed 003 §13)
+    Family("mm_mid_price", "gauge", "Mid price", MK),
+    Family("mm_bid_price", "gauge", "Best bid price", MK),
+    Family("mm_ask_price", "gauge", "Best ask price", MK),
+    # position and PnL
+    Family("mm_position", "gauge", "Net position (base units, signed)", MK),
+    Family("mm_entry_price", "gauge", "Average entry price", MK),
+    Family("mm_unrealized_pnl", "gauge", "Unrealized PnL (quote)", MK),
+    Family("mm_realized_pnl", "gauge", "Realized PnL (quote)", MK),
+    # orders
+    Family("mm_active_orders", "gauge", "Open orders by side", (*MK, "side")),
+    Family("mm_total_fills", "counter", "Fills by side", (*MK, "side")),
+    Family("mm_orders_placed_count", "counter", "Orders placed by side", (*MK, "side")),
+    Family("mm_orders_canceled_count", "counter", "Orders cancelled", MK),
+    # strategy state
+    Family("mm_spread_gauge", "gauge", "Quoted spread (bps)", MK),
+    Family("mm_quote_interval_gauge", "gauge", "Quote interval (s)", MK),
+    Family("mm_reservation_price", "gauge", "Reservation price", MK),
+    Family("mm_inventory_skew_bps", "gauge", "Inventory skew (bps)", MK),
+    Family("mm_adaptive_netmax", "gauge", "Adaptive net position cap", MK),
+    # REST
+    Family("mm_rest_requests", "counter", "REST requests", ("venue", "endpoint")),
+    Family("mm_rest_errors", "counter", "REST errors", ("venue", "endpoint", "code")),
+    Family("mm_rest_latency_seconds", "histogram", "REST round trip", ("venue", "endpoint"), REST_BUCKETS),
+    # ours
+    Family("xtb_tick_to_order_seconds", "histogram", "Frame received -> order handed to transport",
+           ("venue",), LATENCY_BUCKETS),
+    Family("xtb_frame_to_event_seconds", "histogram", "Frame received -> event dispatched", ("venue",),
+           LATENCY_BUCKETS),
+    Family("xtb_ring_depth", "gauge", "Events waiting in the core ring"),
+    Family("xtb_ring_overflowed", "counter", "Non-conflatable events that found the ring full"),
+    Family("xtb_resyncs", "counter", "Book resyncs", (*MK, "reason")),
+    Family("xtb_rate_limit_waits", "counter", "Requests that had to wait for the rate limiter", ("venue", "key")),
+    Family("xtb_risk_denials", "counter", "Orders denied by the risk guard", ("reason",)),
+    Family("xtb_trading_state", "gauge", "1 for the current trading state", ("state",)),
+    Family("xtb_slow_callbacks", "counter", "Strategy callbacks slower than the threshold", ("strategy",)),
+)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._m: dict[str, Any] = {}
+        for f in FAMILIES:
+            if f.kind == "gauge":
+                self._m[f.name] = Gauge(f.name, f.help, f.labels, registry=self.registry)
+            elif f.kind == "counter":
+                self._m[f.name] = Counter(f.name, f.help, f.labels, registry=self.registry)
+            else:
+                self._m[f.name] = Histogram(f.name, f.help, f.labels, buckets=f.buckets or (), registry=self.registry)
+        self.set_trading_state("active")
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_m"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def family_names(self) -> Iterator[str]:
+        """Exposed sample-name stems (counters get `_total`, histograms `_bucket/_sum/_count`)."""
+        for f in FAMILIES:
+            yield f.name
+
+    def set_trading_state(self, state: str) -> None:
+        if state not in TRADING_STATES:
+            raise ValueError(f"trading state must be one of {TRADING_STATES}, got {state!r}")
+        for s in TRADING_STATES:
+            self._m["xtb_trading_state"].labels(state=s).set(1 if s == state else 0)
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> int:
+        """Start the exporter thread; returns the bound port (pass 0 for an ephemeral one)."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(server.server_port)
