@@ -227,9 +227,6 @@ class LighterLibrary:
 
     def function(self, name: str, expected_params: Iterable[str]) -> NativeFunction:
         """Bind ``name``; ``expected_params`` must be exactly the header's parameter names (any order)."""
-        bound = self._functions.get(name)
-        if bound is not None:
-            return bound
         decl = self.header.functions.get(name)
         if decl is None:
             raise LighterLibraryError(f"this Lighter signer build does not export {name}")
@@ -239,6 +236,9 @@ class LighterLibrary:
                 f"{name}: header parameters {sorted(names)} differ from the binding's "
                 f"{sorted(expected_params)}"
             )
+        bound = self._functions.get(name)
+        if bound is not None:
+            return bound
         fn = getattr(self._dll, name)
         fn.argtypes = [self._ctype(ctype, name) for ctype, _ in decl.params]
         fn.restype = self._ctype(decl.return_type, name, returned=True)
