@@ -205,7 +205,10 @@ class LighterLibrary:
             raise LighterLibraryError(f"cannot load {location.binary.name}: {exc}") from exc
         self._struct_types: dict[str, type[ctypes.Structure]] = {}
         self._functions: dict[str, NativeFunction] = {}
-        free = self._dll.Free
+        # Free() takes microseconds: call it through a PyDLL handle (same dlopen handle) so that it keeps
+        # the GIL. Every GIL release is a chance to wait a whole switch interval (5 ms) to get it back
+        # when the loop thread is busy; a signature should cost one release, not four.
+        free = ctypes.PyDLL(str(location.binary)).Free
         free.argtypes = [ctypes.c_void_p]
         free.restype = None
         self._free = free
