@@ -205,7 +205,10 @@ class LighterLibrary:
             raise LighterLibraryError(f"cannot load {location.binary.name}: {exc}") from exc
         self._struct_types: dict[str, type[ctypes.Structure]] = {}
         self._functions: dict[str, NativeFunction] = {}
-        free = self._dll.Free
+        # Free() takes microseconds: call it through a PyDLL handle (same dlopen handle) so that it keeps
+        # the GIL. Every GIL release is a chance to wait a whole switch interval (5 ms) to get it back
+        # when the loop thread is busy; a signature should cost one release, not four.
+        free = ctypes.PyDLL(str(location.binary)).Free
         free.argtypes = [ctypes.c_void_p]
         free.restype = None
         self._free = free
@@ -227,9 +230,6 @@ class LighterLibrary:
 
     def function(self, name: str, expected_params: Iterable[str]) -> NativeFunction:
         """Bind ``name``; ``expected_params`` must be exactly the header's parameter names (any order)."""
-        bound = self._functions.get(name)
-        if bound is not None:
-            return bound
         decl = self.header.functions.get(name)
         if decl is None:
             raise LighterLibraryError(f"this Lighter signer build does not export {name}")
@@ -239,6 +239,9 @@ class LighterLibrary:
                 f"{name}: header parameters {sorted(names)} differ from the binding's "
                 f"{sorted(expected_params)}"
             )
+        bound = self._functions.get(name)
+        if bound is not None:
+            return bound
         fn = getattr(self._dll, name)
         fn.argtypes = [self._ctype(ctype, name) for ctype, _ in decl.params]
         fn.restype = self._ctype(decl.return_type, name, returned=True)

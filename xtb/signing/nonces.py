@@ -205,6 +205,9 @@ class NonceManager:
         finally:
             if self._waiters.get(ticket.nonce) is waiter:
                 del self._waiters[ticket.nonce]
+        # Woken, but the epoch may have ended before this task got to run again.
+        if ticket.epoch != self._epoch:
+            raise NonceInvalidated(f"nonce {ticket.nonce} was invalidated before dispatch")
 
     def _pass_turn(self, ticket: _Ticket) -> None:
         if ticket.epoch == self._epoch:
@@ -216,9 +219,10 @@ class NonceManager:
         if ticket.epoch != self._epoch:
             return
         if self._next == ticket.nonce + ticket.count:
-            # Highest nonces handed out: hand them out again. Nothing later exists, so nothing waits.
+            # Highest nonces handed out: hand them out again. Nothing later exists, so nothing waits for
+            # them; lower nonces may still be waiting for their turn, which must not move past them.
             self._next = ticket.nonce
-            self._turn = ticket.nonce
+            self._turn = min(self._turn, ticket.nonce)
         else:
             self._end_epoch(ticket.epoch)
 

@@ -1,0 +1,201 @@
+"""Lighter signing cost: the SDK's SignerClient (baseline_*) against xtb's LighterSigner (xtb_*).
+
+Both sign with the same native library and a generated key, with explicit nonces; nothing touches the
+network. Groups:
+
+- ``lighter_sign_order``: one CreateOrder as each is normally used: the SDK signs on the calling (main)
+  thread, xtb hops to its signer thread (``create_order_sync``).
+- ``lighter_sign_order_offthread``: the SDK's ctypes call pushed to a plain worker thread by hand vs xtb's
+  sync API: the price of xtb's header-driven binding and checks over a bare ctypes call.
+- ``lighter_sign_batch10``: ten orders for one sendTxBatch.
+- ``lighter_loop_stall_100``: 100 orders signed one after another from a coroutine while a ticker
+  (``await asyncio.sleep(0)`` in a loop) measures the longest loop iteration. The baseline signs on the
+  loop thread (what the SDK's async API does); xtb awaits ``create_order``. The idle-loop floor of the
+  same ticker is recorded too (``extra_info["idle_loop_stall_floor_ms"]``).
+  The worst stall is stored in ``extra_info["max_loop_stall_ms"]`` (``--benchmark-json``) and printed;
+  only the off-loop behaviour is asserted, because timings on a shared machine can flake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from xtb.signing import LighterSigner, OrderRequest, generate_api_key
+
+ACCOUNT = 54321
+API_KEY = 4
+CHAIN_ID = 304
+EXPIRY_MS = 1_900_000_000_000
+ORDER = OrderRequest.limit(0, 77, 1000, 300_000, False, expiry_ms=EXPIRY_MS)
+SDK_ARGS = (0, 77, 1000, 300_000, False, 0, 1, False, 0, EXPIRY_MS)
+
+
+@pytest.fixture(scope="module")
+def key() -> tuple[str, str]:
+    return generate_api_key()
+
+
+@pytest.fixture(scope="module")
+def signer(key: tuple[str, str]) -> Iterator[LighterSigner]:
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def sdk(key: tuple[str, str], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    from lighter.signer_client import SignerClient
+
+    async def build() -> Any:  # its aiohttp connector wants a running loop; nothing is sent
+        return SignerClient("http://127.0.0.1:9", ACCOUNT, {API_KEY: key[0]}, chain_id=CHAIN_ID)
+
+    client = loop.run_until_complete(build())
+    yield client
+    loop.run_until_complete(client.close())
+
+
+def _sdk_sign(sdk: Any, nonce: int) -> str:
+    tx_type, tx_info, _, err = sdk.sign_create_order(*SDK_ARGS, nonce=nonce, api_key_index=API_KEY)
+    assert err is None and tx_type == 14
+    return str(tx_info)
+
+
+class _Nonces:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def __call__(self) -> int:
+        self.value += 1
+        return self.value
+
+
+@pytest.mark.benchmark(group="lighter_sign_order")
+def test_baseline_sdk_sign_order_calling_thread(benchmark: Any, sdk: Any) -> None:
+    nonce = _Nonces()
+    assert benchmark(lambda: _sdk_sign(sdk, nonce())).startswith("{")
+
+
+@pytest.mark.benchmark(group="lighter_sign_order")
+def test_xtb_sign_order_sync(benchmark: Any, signer: LighterSigner) -> None:
+    nonce = _Nonces()
+    assert benchmark(lambda: signer.create_order_sync(ORDER, nonce=nonce())).tx_type == 14
+
+
+@pytest.mark.benchmark(group="lighter_sign_order_offthread")
+def test_baseline_sdk_sign_order_on_worker_thread(benchmark: Any, sdk: Any) -> None:
+    nonce = _Nonces()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert benchmark(lambda: pool.submit(_sdk_sign, sdk, nonce()).result()).startswith("{")
+
+
+@pytest.mark.benchmark(group="lighter_sign_order_offthread")
+def test_xtb_sign_order_sync_offthread(benchmark: Any, signer: LighterSigner) -> None:
+    nonce = _Nonces()
+    assert benchmark(lambda: signer.create_order_sync(ORDER, nonce=nonce())).tx_type == 14
+
+
+@pytest.mark.benchmark(group="lighter_sign_batch10")
+def test_baseline_sdk_sign_batch10(benchmark: Any, sdk: Any) -> None:
+    nonce = _Nonces()
+
+    def sign10() -> list[str]:
+        first = nonce() * 10
+        return [_sdk_sign(sdk, n) for n in range(first, first + 10)]
+
+    out = benchmark(sign10)
+    assert len(out) == 10
+
+
+@pytest.mark.benchmark(group="lighter_sign_batch10")
+def test_xtb_sign_batch10(benchmark: Any, signer: LighterSigner) -> None:
+    nonce = _Nonces()
+    out = benchmark(lambda: signer.sign_batch_sync([ORDER] * 10, first_nonce=nonce() * 10))
+    assert len(out) == 10
+
+
+# --- loop stall -----------------------------------------------------------------------------------------
+
+
+async def _with_ticker(work: Any) -> tuple[float, float]:
+    """Run ``work()`` while a ticker yields to the loop; return the worst and p99 tick gaps (ms)."""
+    done = False
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        while not done:
+            before = time.perf_counter()
+            await asyncio.sleep(0)
+            gaps.append(time.perf_counter() - before)
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        await work()
+    finally:
+        done = True
+        await tick
+    gaps.sort()
+    return gaps[-1] * 1e3, gaps[len(gaps) * 99 // 100] * 1e3
+
+
+def _stall_bench(benchmark: Any, loop: asyncio.AbstractEventLoop, work: Any, label: str) -> None:
+    stalls: list[tuple[float, float]] = []
+    benchmark.pedantic(lambda: stalls.append(loop.run_until_complete(_with_ticker(work))),
+                       rounds=5, iterations=1, warmup_rounds=1)
+    worst = max(w for w, _ in stalls)
+    p99 = max(p for _, p in stalls)
+    benchmark.extra_info["max_loop_stall_ms"] = round(worst, 3)
+    benchmark.extra_info["p99_loop_stall_ms"] = round(p99, 3)
+    print(f"\n{label}: loop stall over {len(stalls)} rounds of 100 orders: worst {worst:.3f} ms, "
+          f"p99 {p99:.3f} ms")
+
+
+@pytest.mark.benchmark(group="lighter_loop_stall_100")
+def test_baseline_sdk_sign_100_on_loop(benchmark: Any, sdk: Any, loop: asyncio.AbstractEventLoop) -> None:
+    async def work() -> None:
+        for n in range(100):  # the SDK's async create_order signs inline on the loop thread
+            _sdk_sign(sdk, n)
+            await asyncio.sleep(0)
+
+    _stall_bench(benchmark, loop, work, "baseline SDK")
+
+
+@pytest.mark.benchmark(group="lighter_loop_stall_100")
+def test_xtb_sign_100_async(benchmark: Any, signer: LighterSigner, loop: asyncio.AbstractEventLoop,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    native = signer._sign_create_order
+    threads: set[int] = set()
+
+    def spy(**kwargs: Any) -> Any:
+        threads.add(threading.get_ident())
+        return native(**kwargs)
+
+    monkeypatch.setattr(signer, "_sign_create_order", spy)
+
+    async def work() -> None:
+        loop_thread = threading.get_ident()
+        for n in range(100):  # one order after another, as a strategy emits them
+            assert (await signer.create_order(ORDER, nonce=n)).nonce == n
+        assert threads == {signer.thread_ident} and loop_thread not in threads
+
+    async def idle() -> None:
+        await asyncio.sleep(0.1)
+
+    # The same ticker on an idle loop: this machine's noise floor, to read the stall figure against.
+    floor = max(loop.run_until_complete(_with_ticker(idle))[0] for _ in range(3))
+    benchmark.extra_info["idle_loop_stall_floor_ms"] = round(floor, 3)
+    print(f"\nidle loop (noise floor): worst stall over 3 x 100 ms = {floor:.3f} ms")
+    _stall_bench(benchmark, loop, work, "xtb async")
