@@ -178,7 +178,7 @@ impl PyOrder {
         let o = &self.inner;
         format!(
             "Order(venue={:?}, client_id={}, symbol={:?}, side={:?}, px={}, sz={}, state={:?}, filled={}, \
-             avg_px={}, order_id={:?})",
+             avg_px={}, order_id={})",
             o.venue.name(),
             o.client_id,
             o.symbol,
@@ -188,7 +188,7 @@ impl PyOrder {
             o.state.name(),
             o.filled,
             o.avg_px(),
-            o.order_id
+            o.order_id.as_deref().map_or("None".to_owned(), |id| format!("{id:?}"))
         )
     }
 }
