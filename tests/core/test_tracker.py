@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,7 +67,7 @@ def new_tracker(ring: EventRing | None = None, cid: int = 1, **kw: int) -> Order
 def drive_to(state: str) -> OrderTracker:
     """An order (client id 1, size 10, nothing filled unless the state needs it) in `state`."""
     trk = new_tracker()
-    steps = {
+    steps: Sequence[Callable[[], str]] = {
         "pending_new": [],
         "open": [lambda: trk.on_ack(1, V, "111")],
         "partially_filled": [lambda: trk.on_ack(1, V, "111"), lambda: trk.on_fill(1, V, 900, 14_100, 3)],
@@ -90,7 +93,7 @@ def send(trk: OrderTracker, event: str) -> str:
         return trk.on_fill(1, V, 1, 14_000, 1)
     if event == "fill_full":
         return trk.on_fill(1, V, 2, 14_000, SIZE - order.filled if order.filled < SIZE else SIZE)
-    call = {
+    call: Callable[[], str] = {
         "ack": lambda: trk.on_ack(1, V),
         "reject": lambda: trk.on_reject(1, V, "x"),
         "cancel_requested": lambda: trk.on_cancel_requested(1, V),
@@ -155,9 +158,9 @@ def test_happy_path_order_fields_and_lookup_by_order_id() -> None:
     assert trk.on_fill(1, V, 8, 14_200, 6) == "applied"
     o = trk.get_by_order_id(V, "4228978330")
     assert o is not None
-    fields = (o.client_id, o.state, o.filled, o.remaining, o.avg_px, o.acked_ns)
-    assert fields == (1, "filled", 10, 0, 14_160, 50)
-    assert o.trade_ids == [7, 8] and o.is_terminal
+    done = (o.client_id, o.state, o.filled, o.remaining, o.avg_px, o.acked_ns)
+    assert done == (1, "filled", 10, 0, 14_160, 50)
+    assert o.trade_ids == [7, 8] and o.is_terminal and 0 < o.created_ns <= o.updated_ns
     assert trk.get(1, "lighter") is None and trk.get_by_order_id(V, "nope") is None
     assert "4228978330" in repr(o)
 
@@ -362,6 +365,7 @@ def test_invariants_over_random_sequences(events: list[tuple]) -> None:  # type:
         before = trk.get(1, V)
         assert before is not None
         kind = ev[0]
+        result: str
         try:
             if kind == "fill":
                 _, tid, sz, cum = ev
@@ -399,3 +403,19 @@ def test_invariants_over_random_sequences(events: list[tuple]) -> None:  # type:
         if after.state == "filled":
             assert after.filled == SIZE
         was_terminal = after.state in TERMINAL
+
+
+def test_documented_table_matches_the_core() -> None:
+    """docs/core_api.md shows the transition table; it must be the one the core runs."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "core_api.md").read_text()
+    start = doc.index("| state \\ event |")
+    lines = doc[start:].splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")][1:]
+    assert header == EVENTS
+    rows = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells[1:], strict=True))
+    assert rows == {s: {e: OrderTracker.transition(s, e) for e in EVENTS} for s in STATES}
