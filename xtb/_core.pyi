@@ -108,6 +108,7 @@ class OrderTracker:
         maker: bool = False,
         fee: int = 0,
         cum_filled: int | None = None,
+        order_id: str | None = None,
         ts_ns: int | None = None,
     ) -> TrackerOutcome: ...
     def on_cancel_requested(

@@ -570,6 +570,34 @@ impl OrderTracker {
         self.apply(venue, client_id, Event::Unresolved, None, reason, now_ns)
     }
 
+    /// Record the venue's order id for an order that has none yet (any event may carry it first: a fill
+    /// before the ack, a late ack). A different id than the one known is an error; nothing changes.
+    pub fn note_order_id(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        order_id: &str,
+    ) -> Result<bool, TrackerError> {
+        let Some(o) = self.orders.get_mut(&(venue, client_id)) else {
+            return Ok(false);
+        };
+        match o.order_id.as_deref() {
+            Some(known) if known == order_id => Ok(false),
+            Some(known) => Err(TrackerError::OrderIdConflict {
+                venue,
+                client_id,
+                known: known.to_owned(),
+                got: order_id.to_owned(),
+            }),
+            None => {
+                o.order_id = Some(order_id.to_owned());
+                self.by_order_id
+                    .insert((venue, order_id.to_owned()), client_id);
+                Ok(true)
+            }
+        }
+    }
+
     /// Apply a non-fill event through the table.
     fn apply(
         &mut self,

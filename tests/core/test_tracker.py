@@ -186,6 +186,17 @@ def test_fill_before_ack_then_late_ack_is_stale_but_records_order_id() -> None:
     assert trk.get_by_order_id(V, "99") is not None
 
 
+def test_fill_before_ack_carries_the_order_id() -> None:
+    trk = new_tracker()
+    assert trk.on_fill(1, V, 5, 14_100, 3, order_id="5406825793") == "applied"
+    o = trk.get_by_order_id(V, "5406825793")
+    assert o is not None and o.client_id == 1
+    assert trk.on_fill(1, V, 5, 14_100, 3, order_id="5406825793") == "duplicate"
+    with pytest.raises(OrderTrackerError, match="venue order id"):
+        trk.on_fill(1, V, 6, 14_100, 1, order_id="other")
+    assert trk.get(1, V).filled == 3  # type: ignore[union-attr]
+
+
 def test_ack_after_cancel_request_is_stale() -> None:
     trk = new_tracker()
     assert trk.on_cancel_requested(1, V) == "applied"

@@ -285,7 +285,7 @@ impl PyOrderTracker {
 
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (client_id, venue, trade_id, px, sz, *, maker = false, fee = 0, cum_filled = None,
-                        ts_ns = None))]
+                        order_id = None, ts_ns = None))]
     fn on_fill<'py>(
         &mut self,
         py: Python<'py>,
@@ -297,8 +297,16 @@ impl PyOrderTracker {
         maker: bool,
         fee: i64,
         cum_filled: Option<i64>,
+        order_id: Option<&str>,
         ts_ns: Option<i64>,
     ) -> PyResult<&'py Bound<'py, PyString>> {
+        let venue = venue_arg(venue)?;
+        if let Some(id) = order_id {
+            // Fills can arrive before the ack: the first to carry the venue's order id records it.
+            self.inner
+                .note_order_id(venue, client_id, id)
+                .map_err(tracker_err)?;
+        }
         let fill = FillReport {
             trade_id,
             px,
@@ -307,11 +315,7 @@ impl PyOrderTracker {
             fee,
             cum_filled,
         };
-        outcome(
-            py,
-            self.inner
-                .on_fill(venue_arg(venue)?, client_id, fill, ts(ts_ns)),
-        )
+        outcome(py, self.inner.on_fill(venue, client_id, fill, ts(ts_ns)))
     }
 
     #[pyo3(signature = (client_id, venue, reason = None, *, ts_ns = None))]
