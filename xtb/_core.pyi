@@ -1,5 +1,8 @@
 """Type stubs for xtb._core, the compiled core. Documented in docs/core_api.md."""
 
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Literal
+
 __version__: str
 
 # ---- numbers, order books, feed decoding, events, ring (market data) ----
@@ -7,9 +10,6 @@ __version__: str
 # ---- rate limiter ----
 
 # ---- order tracker and signers (orders) ----
-
-from collections.abc import Mapping, Sequence
-from typing import ClassVar, Literal
 
 class OrderTrackerError(ValueError):
     """A tracker call that would break an invariant (over-fill, reused client id, conflicting order id)."""
