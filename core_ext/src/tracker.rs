@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::events::{monotonic_ns, EventBody, Fill, OrderState, OrderUpdate, Px, Side, Sz, Venue};
+use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Px, Side, Sz, Venue};
 use crate::ring::EventRing;
 
 /// What happened to an order, reduced to the table's columns.
@@ -931,11 +931,6 @@ fn step_for(o: &Order, event: Event) -> Step {
         To(OrderState::Open) if o.filled > 0 => To(OrderState::PartiallyFilled),
         step => step,
     }
-}
-
-/// Monotonic now, for callers that do not carry a frame timestamp.
-pub fn now_ns() -> i64 {
-    monotonic_ns()
 }
 
 #[cfg(test)]
