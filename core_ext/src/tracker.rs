@@ -18,9 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::events::{
-    monotonic_ns, EventBody, Fill, OrderState, OrderUpdate, Px, Side, Sz, Venue,
-};
+use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Px, Side, Sz, Venue};
 use crate::ring::EventRing;
 
 /// What happened to an order, reduced to the table's columns.
@@ -102,6 +100,7 @@ use Step::{Duplicate as Dup, Illegal as Bad, Stale as Old, To};
 /// Two rules sit outside the table because they depend on numbers, not names:
 /// - a move to `Open` with something already filled lands in `PartiallyFilled`;
 /// - a `Reject` of an order that has fills is `Illegal` (a rejected order never traded).
+#[rustfmt::skip]
 pub const TRANSITIONS: [[Step; 9]; 9] = [
     // pending_new: everything can overtake the ack (fill before ack, cancel before ack).
     [To(S::Open), To(S::Rejected), To(S::PartiallyFilled), To(S::Filled), To(S::PendingCancel), Old,
@@ -166,10 +165,28 @@ impl Outcome {
 /// Errors: the call was malformed or would break an invariant. Nothing was applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrackerError {
-    DuplicateClientId { venue: Venue, client_id: u64 },
-    InvalidSize { venue: Venue, client_id: u64, field: &'static str, value: i64 },
-    Overfill { venue: Venue, client_id: u64, size: Sz, filled_after: Sz },
-    OrderIdConflict { venue: Venue, client_id: u64, known: String, got: String },
+    DuplicateClientId {
+        venue: Venue,
+        client_id: u64,
+    },
+    InvalidSize {
+        venue: Venue,
+        client_id: u64,
+        field: &'static str,
+        value: i64,
+    },
+    Overfill {
+        venue: Venue,
+        client_id: u64,
+        size: Sz,
+        filled_after: Sz,
+    },
+    OrderIdConflict {
+        venue: Venue,
+        client_id: u64,
+        known: String,
+        got: String,
+    },
 }
 
 impl fmt::Display for TrackerError {
@@ -318,6 +335,29 @@ pub struct FillReport {
     pub cum_filled: Option<Sz>,
 }
 
+/// What the venue says about one order when we reconcile (REST order query, order history).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueReport<'a> {
+    pub state: OrderState,
+    /// Cumulative filled size.
+    pub cum_filled: Sz,
+    pub avg_px: Option<Px>,
+    pub order_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl VenueReport<'_> {
+    pub fn new(state: OrderState, cum_filled: Sz) -> Self {
+        VenueReport {
+            state,
+            cum_filled,
+            avg_px: None,
+            order_id: None,
+            reason: None,
+        }
+    }
+}
+
 /// How many terminal orders to keep for late events and lookups before the oldest are pruned.
 pub const DEFAULT_TERMINAL_RETENTION: usize = 100_000;
 
@@ -396,8 +436,11 @@ impl OrderTracker {
 
     /// Orders whose outcome we do not know, sorted by client id.
     pub fn unresolved(&self) -> Vec<&Order> {
-        let mut v: Vec<&Order> =
-            self.orders.values().filter(|o| o.state == OrderState::Unresolved).collect();
+        let mut v: Vec<&Order> = self
+            .orders
+            .values()
+            .filter(|o| o.state == OrderState::Unresolved)
+            .collect();
         v.sort_by_key(|o| (o.venue, o.client_id));
         v
     }
@@ -414,9 +457,10 @@ impl OrderTracker {
         }
         let key = (new.venue, new.client_id);
         match self.orders.entry(key) {
-            Entry::Occupied(_) => {
-                Err(TrackerError::DuplicateClientId { venue: new.venue, client_id: new.client_id })
-            }
+            Entry::Occupied(_) => Err(TrackerError::DuplicateClientId {
+                venue: new.venue,
+                client_id: new.client_id,
+            }),
             Entry::Vacant(slot) => {
                 let o = slot.insert(Order {
                     venue: new.venue,
@@ -450,39 +494,108 @@ impl OrderTracker {
         }
     }
 
-    pub fn on_ack(&mut self, venue: Venue, client_id: u64, order_id: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_ack(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        order_id: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::Ack, order_id, None, now_ns)
     }
 
-    pub fn on_reject(&mut self, venue: Venue, client_id: u64, reason: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_reject(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        reason: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::Reject, None, reason, now_ns)
     }
 
-    pub fn on_cancel_requested(&mut self, venue: Venue, client_id: u64, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_cancel_requested(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::CancelRequested, None, None, now_ns)
     }
 
-    pub fn on_cancel_rejected(&mut self, venue: Venue, client_id: u64, reason: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
-        self.apply(venue, client_id, Event::CancelRejected, None, reason, now_ns)
+    pub fn on_cancel_rejected(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        reason: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
+        self.apply(
+            venue,
+            client_id,
+            Event::CancelRejected,
+            None,
+            reason,
+            now_ns,
+        )
     }
 
-    pub fn on_cancel(&mut self, venue: Venue, client_id: u64, reason: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_cancel(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        reason: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::Cancelled, None, reason, now_ns)
     }
 
-    pub fn on_expire(&mut self, venue: Venue, client_id: u64, reason: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_expire(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        reason: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::Expired, None, reason, now_ns)
     }
 
-    pub fn on_unresolved(&mut self, venue: Venue, client_id: u64, reason: Option<&str>, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_unresolved(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        reason: Option<&str>,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         self.apply(venue, client_id, Event::Unresolved, None, reason, now_ns)
+    }
+
+    /// Record the venue's order id for an order that has none yet (any event may carry it first: a fill
+    /// before the ack, a late ack). A different id than the one known is an error; nothing changes.
+    pub fn note_order_id(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        order_id: &str,
+    ) -> Result<bool, TrackerError> {
+        let Some(o) = self.orders.get_mut(&(venue, client_id)) else {
+            return Ok(false);
+        };
+        match o.order_id.as_deref() {
+            Some(known) if known == order_id => Ok(false),
+            Some(known) => Err(TrackerError::OrderIdConflict {
+                venue,
+                client_id,
+                known: known.to_owned(),
+                got: order_id.to_owned(),
+            }),
+            None => {
+                o.order_id = Some(order_id.to_owned());
+                self.by_order_id
+                    .insert((venue, order_id.to_owned()), client_id);
+                Ok(true)
+            }
+        }
     }
 
     /// Apply a non-fill event through the table.
@@ -518,7 +631,11 @@ impl OrderTracker {
                     o.order_id = Some(id.to_owned());
                     self.by_order_id.insert((venue, id.to_owned()), client_id);
                 }
-                return Ok(if quiet == Dup { Outcome::Duplicate } else { Outcome::Stale });
+                return Ok(if quiet == Dup {
+                    Outcome::Duplicate
+                } else {
+                    Outcome::Stale
+                });
             }
         };
         let was_terminal = o.state.is_terminal();
@@ -542,7 +659,8 @@ impl OrderTracker {
         let update = self.ring.as_ref().map(|_| o.update_event());
         let now_terminal = o.state.is_terminal();
         if new_oid {
-            self.by_order_id.insert((venue, order_id.unwrap_or_default().to_owned()), client_id);
+            self.by_order_id
+                .insert((venue, order_id.unwrap_or_default().to_owned()), client_id);
         }
         self.emit(now_ns, update, None);
         if now_terminal && !was_terminal {
@@ -553,10 +671,20 @@ impl OrderTracker {
 
     /// One execution. De-duplicated by trade id; `cum_filled` (the venue's cumulative) is honoured
     /// without double counting.
-    pub fn on_fill(&mut self, venue: Venue, client_id: u64, fill: FillReport, now_ns: i64)
-        -> Result<Outcome, TrackerError> {
+    pub fn on_fill(
+        &mut self,
+        venue: Venue,
+        client_id: u64,
+        fill: FillReport,
+        now_ns: i64,
+    ) -> Result<Outcome, TrackerError> {
         if fill.sz <= 0 {
-            return Err(TrackerError::InvalidSize { venue, client_id, field: "sz", value: fill.sz });
+            return Err(TrackerError::InvalidSize {
+                venue,
+                client_id,
+                field: "sz",
+                value: fill.sz,
+            });
         }
         let Some(o) = self.orders.get_mut(&(venue, client_id)) else {
             return Ok(Outcome::UnknownOrder);
@@ -568,9 +696,18 @@ impl OrderTracker {
         let venue_cum = o.venue_cum.max(fill.cum_filled.unwrap_or(0));
         let filled = fills_sz.max(venue_cum);
         if filled > o.sz {
-            return Err(TrackerError::Overfill { venue, client_id, size: o.sz, filled_after: filled });
+            return Err(TrackerError::Overfill {
+                venue,
+                client_id,
+                size: o.sz,
+                filled_after: filled,
+            });
         }
-        let event = if filled == o.sz { Event::FillFull } else { Event::FillPartial };
+        let event = if filled == o.sz {
+            Event::FillFull
+        } else {
+            Event::FillPartial
+        };
         let to = match step_for(o, event) {
             To(s) => s,
             Dup => return Ok(Outcome::Duplicate),
@@ -601,9 +738,8 @@ impl OrderTracker {
             )
         });
         let now_terminal = o.state.is_terminal();
-        match events {
-            Some((u, f)) => self.emit(now_ns, Some(u), Some(f)),
-            None => {}
+        if let Some((u, f)) = events {
+            self.emit(now_ns, Some(u), Some(f));
         }
         if now_terminal && !was_terminal {
             self.note_terminal((venue, client_id));
@@ -622,26 +758,43 @@ impl OrderTracker {
         &mut self,
         venue: Venue,
         client_id: u64,
-        state: OrderState,
-        cum_filled: Sz,
-        avg_px: Option<Px>,
-        order_id: Option<&str>,
-        reason: Option<&str>,
+        report: VenueReport<'_>,
         now_ns: i64,
     ) -> Result<Outcome, TrackerError> {
+        let VenueReport {
+            state,
+            cum_filled,
+            avg_px,
+            order_id,
+            reason,
+        } = report;
         if cum_filled < 0 {
-            return Err(TrackerError::InvalidSize { venue, client_id, field: "filled", value: cum_filled });
+            return Err(TrackerError::InvalidSize {
+                venue,
+                client_id,
+                field: "filled",
+                value: cum_filled,
+            });
         }
         let Some(o) = self.orders.get(&(venue, client_id)) else {
             return Ok(Outcome::UnknownOrder);
         };
         if cum_filled > o.sz {
-            return Err(TrackerError::Overfill { venue, client_id, size: o.sz, filled_after: cum_filled });
+            return Err(TrackerError::Overfill {
+                venue,
+                client_id,
+                size: o.sz,
+                filled_after: cum_filled,
+            });
         }
         let grows = cum_filled > o.filled;
         let event = match state {
             OrderState::Open | OrderState::PartiallyFilled if grows => {
-                if cum_filled == o.sz { Event::FillFull } else { Event::FillPartial }
+                if cum_filled == o.sz {
+                    Event::FillFull
+                } else {
+                    Event::FillPartial
+                }
             }
             OrderState::Open | OrderState::PartiallyFilled => Event::Ack,
             OrderState::Filled => Event::FillFull,
@@ -660,13 +813,21 @@ impl OrderTracker {
             // Already filled == size, which only the Filled state holds.
             return Ok(Outcome::Duplicate);
         }
-        if !grows && matches!(event, Event::Cancelled | Event::Expired | Event::Reject | Event::Ack) {
+        if !grows
+            && matches!(
+                event,
+                Event::Cancelled | Event::Expired | Event::Reject | Event::Ack
+            )
+        {
             // No new size: a plain state report, same path as the stream events.
             return self.apply(venue, client_id, event, order_id, reason, now_ns);
         }
         // The report carries new filled size (and maybe a terminal state on top of it): first the
         // size as a fill-type event, then the terminal state through its own cell.
-        let o = self.orders.get_mut(&(venue, client_id)).expect("checked above");
+        let o = self
+            .orders
+            .get_mut(&(venue, client_id))
+            .expect("checked above");
         if let (Some(known), Some(got)) = (o.order_id.as_deref(), order_id) {
             if known != got {
                 return Err(TrackerError::OrderIdConflict {
@@ -677,7 +838,11 @@ impl OrderTracker {
                 });
             }
         }
-        let fill_event = if cum_filled == o.sz { Event::FillFull } else { Event::FillPartial };
+        let fill_event = if cum_filled == o.sz {
+            Event::FillFull
+        } else {
+            Event::FillPartial
+        };
         let to = match step_for(o, fill_event) {
             To(s) => s,
             Dup => return Ok(Outcome::Duplicate),
@@ -705,7 +870,8 @@ impl OrderTracker {
         let update = self.ring.as_ref().map(|_| o.update_event());
         let now_terminal = o.state.is_terminal();
         if new_oid {
-            self.by_order_id.insert((venue, order_id.unwrap_or_default().to_owned()), client_id);
+            self.by_order_id
+                .insert((venue, order_id.unwrap_or_default().to_owned()), client_id);
         }
         self.emit(now_ns, update, None);
         if now_terminal && !was_terminal {
@@ -723,7 +889,9 @@ impl OrderTracker {
     pub fn prune_terminal(&mut self, keep: usize) -> usize {
         let mut removed = 0;
         while self.terminal.len() > keep {
-            let Some(key) = self.terminal.pop_front() else { break };
+            let Some(key) = self.terminal.pop_front() else {
+                break;
+            };
             if let Some(o) = self.orders.remove(&key) {
                 if let Some(oid) = o.order_id {
                     self.by_order_id.remove(&(key.0, oid));
@@ -765,11 +933,6 @@ fn step_for(o: &Order, event: Event) -> Step {
     }
 }
 
-/// Monotonic now, for callers that do not carry a frame timestamp.
-pub fn now_ns() -> i64 {
-    monotonic_ns()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,7 +955,14 @@ mod tests {
     }
 
     fn fill(trade_id: u64, sz: Sz) -> FillReport {
-        FillReport { trade_id, px: 14_100, sz, maker: true, fee: 0, cum_filled: None }
+        FillReport {
+            trade_id,
+            px: 14_100,
+            sz,
+            maker: true,
+            fee: 0,
+            cum_filled: None,
+        }
     }
 
     fn tracker() -> OrderTracker {
@@ -811,8 +981,13 @@ mod tests {
         assert_eq!(t.get(V, 1).unwrap().state, OrderState::PartiallyFilled);
         assert_eq!(t.on_fill(V, 1, fill(8, 6), 4), Ok(Outcome::Applied));
         let o = t.get_by_order_id(V, "111").unwrap();
-        assert_eq!((o.state, o.filled, o.remaining(), o.avg_px()), (OrderState::Filled, 10, 0, 14_100));
-        let kinds: Vec<_> = std::iter::from_fn(|| ring.pop()).map(|e| e.body.kind()).collect();
+        assert_eq!(
+            (o.state, o.filled, o.remaining(), o.avg_px()),
+            (OrderState::Filled, 10, 0, 14_100)
+        );
+        let kinds: Vec<_> = std::iter::from_fn(|| ring.pop())
+            .map(|e| e.body.kind())
+            .collect();
         assert_eq!(kinds, ["order", "order", "fill", "order", "fill", "order"]);
     }
 
@@ -821,7 +996,10 @@ mod tests {
         let mut t = tracker();
         assert_eq!(t.on_fill(V, 1, fill(7, 4), 2), Ok(Outcome::Applied));
         assert_eq!(t.on_fill(V, 1, fill(7, 4), 3), Ok(Outcome::Duplicate));
-        assert!(matches!(t.on_fill(V, 1, fill(9, 7), 4), Err(TrackerError::Overfill { .. })));
+        assert!(matches!(
+            t.on_fill(V, 1, fill(9, 7), 4),
+            Err(TrackerError::Overfill { .. })
+        ));
         let o = t.get(V, 1).unwrap();
         assert_eq!((o.filled, o.state), (4, OrderState::PartiallyFilled));
     }
@@ -830,14 +1008,27 @@ mod tests {
     fn cumulative_and_per_fill_do_not_double_count() {
         let mut t = tracker();
         // Fill 7 lost; fill 8 arrives with cumulative 6 (4 from the lost one + 2).
-        let f8 = FillReport { cum_filled: Some(6), ..fill(8, 2) };
+        let f8 = FillReport {
+            cum_filled: Some(6),
+            ..fill(8, 2)
+        };
         assert_eq!(t.on_fill(V, 1, f8, 2), Ok(Outcome::Applied));
         assert_eq!(t.get(V, 1).unwrap().filled, 6);
         // The lost fill shows up late: now the fills explain the cumulative; nothing doubles.
         assert_eq!(t.on_fill(V, 1, fill(7, 4), 3), Ok(Outcome::Applied));
         assert_eq!(t.get(V, 1).unwrap().filled, 6);
-        assert_eq!(t.on_venue_state(V, 1, OrderState::Filled, 10, Some(14_000), None, None, 4),
-                   Ok(Outcome::Applied));
+        assert_eq!(
+            t.on_venue_state(
+                V,
+                1,
+                VenueReport {
+                    avg_px: Some(14_000),
+                    ..VenueReport::new(OrderState::Filled, 10)
+                },
+                4
+            ),
+            Ok(Outcome::Applied)
+        );
         let o = t.get(V, 1).unwrap();
         assert_eq!((o.state, o.filled), (OrderState::Filled, 10));
     }
@@ -856,7 +1047,10 @@ mod tests {
         t.submitted(new_order(2, 5), 7).unwrap();
         t.on_unresolved(V, 2, Some("timeout"), 8).unwrap();
         assert_eq!(t.unresolved().len(), 1);
-        assert_eq!(t.on_reject(V, 2, Some("INSUFFICIENT_MARGIN"), 9), Ok(Outcome::Applied));
+        assert_eq!(
+            t.on_reject(V, 2, Some("INSUFFICIENT_MARGIN"), 9),
+            Ok(Outcome::Applied)
+        );
         assert_eq!(t.get(V, 2).unwrap().state, OrderState::Rejected);
         assert!(t.unresolved().is_empty());
     }
@@ -893,7 +1087,8 @@ mod tests {
         prop_oneof![
             Just(Ev::Ack),
             Just(Ev::Reject),
-            (0u64..6, 1i64..6, proptest::option::of(0i64..12)).prop_map(|(t, s, c)| Ev::Fill(t, s, c)),
+            (0u64..6, 1i64..6, proptest::option::of(0i64..12))
+                .prop_map(|(t, s, c)| Ev::Fill(t, s, c)),
             Just(Ev::CancelReq),
             Just(Ev::CancelRej),
             Just(Ev::Cancel),
@@ -928,7 +1123,7 @@ mod tests {
                     Ev::Cancel => t.on_cancel(V, 1, None, now),
                     Ev::Expire => t.on_expire(V, 1, None, now),
                     Ev::Unresolved => t.on_unresolved(V, 1, None, now),
-                    Ev::Venue(s, f) => t.on_venue_state(V, 1, OrderState::ALL[*s as usize], *f, None, None, None, now),
+                    Ev::Venue(s, f) => t.on_venue_state(V, 1, VenueReport::new(OrderState::ALL[*s as usize], *f), now),
                 };
                 let o = t.get(V, 1).unwrap();
                 match r {

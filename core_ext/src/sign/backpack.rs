@@ -69,7 +69,9 @@ pub struct BackpackSigner {
 
 impl fmt::Debug for BackpackSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BackpackSigner").field("api_key", &self.api_key_b64).finish_non_exhaustive()
+        f.debug_struct("BackpackSigner")
+            .field("api_key", &self.api_key_b64)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,10 +91,12 @@ impl BackpackSigner {
         let mut buf = [0u8; 96];
         let decoded = B64.decode_slice(secret_b64.trim().as_bytes(), &mut buf);
         let result = match decoded {
-            Err(_) => Err(SignError::BadSecret("not valid base64 (or longer than 64 bytes)")),
-            Ok(n) if n != 32 && n != 64 => {
-                Err(SignError::BadSecret("expected a base64 32-byte ED25519 seed"))
-            }
+            Err(_) => Err(SignError::BadSecret(
+                "not valid base64 (or longer than 64 bytes)",
+            )),
+            Ok(n) if n != 32 && n != 64 => Err(SignError::BadSecret(
+                "expected a base64 32-byte ED25519 seed",
+            )),
             Ok(n) => {
                 let mut seed = [0u8; 32];
                 seed.copy_from_slice(&buf[..32]);
@@ -100,9 +104,15 @@ impl BackpackSigner {
                 wipe(&mut seed);
                 let public = key.verifying_key().to_bytes();
                 if n == 64 && buf[32..64] != public {
-                    Err(SignError::BadSecret("64-byte secret whose second half is not the seed's public key"))
+                    Err(SignError::BadSecret(
+                        "64-byte secret whose second half is not the seed's public key",
+                    ))
                 } else {
-                    Ok(BackpackSigner { key, api_key_b64: B64.encode(public), broker_id })
+                    Ok(BackpackSigner {
+                        key,
+                        api_key_b64: B64.encode(public),
+                        broker_id,
+                    })
                 }
             }
         };
@@ -140,7 +150,11 @@ impl BackpackSigner {
         write_json_object(&mut body, params);
         finish(&mut s, timestamp_ms, window_ms);
         let signature_b64 = self.sign_bytes_b64(s.as_bytes());
-        Ok(Signed { signing_string: s, signature_b64, body })
+        Ok(Signed {
+            signing_string: s,
+            signature_b64,
+            body,
+        })
     }
 
     /// A batch of orders (`POST /api/v1/orders`): one signature over every order, a JSON array body.
@@ -170,12 +184,20 @@ impl BackpackSigner {
         body.push(b']');
         finish(&mut s, timestamp_ms, window_ms);
         let signature_b64 = self.sign_bytes_b64(s.as_bytes());
-        Ok(Signed { signing_string: s, signature_b64, body })
+        Ok(Signed {
+            signing_string: s,
+            signature_b64,
+            body,
+        })
     }
 
     /// Private WebSocket subscription: the signed string is `instruction=subscribe&timestamp=..&window=..`
     /// (stream names are not part of it). Returns the signature.
-    pub fn subscribe_signature(&self, timestamp_ms: u64, window_ms: u64) -> Result<String, SignError> {
+    pub fn subscribe_signature(
+        &self,
+        timestamp_ms: u64,
+        window_ms: u64,
+    ) -> Result<String, SignError> {
         check_window(window_ms)?;
         let mut s = String::with_capacity(64);
         s.push_str("instruction=subscribe");
@@ -303,7 +325,10 @@ pub const QUERY_INSTRUCTIONS: &[(&str, &str)] = &[
 ];
 
 pub fn query_instruction(path: &str) -> Option<&'static str> {
-    QUERY_INSTRUCTIONS.iter().find(|(p, _)| *p == path).map(|(_, i)| *i)
+    QUERY_INSTRUCTIONS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, i)| *i)
 }
 
 #[cfg(test)]
@@ -325,8 +350,13 @@ mod tests {
 
     #[test]
     fn worked_example_cancel() {
-        let mut p: Params = vec![("symbol", ParamValue::Str("BTC_USDT")), ("orderId", ParamValue::Int(28))];
-        let s = signer().sign_request("orderCancel", &mut p, 1_614_550_000_000, 5000).unwrap();
+        let mut p: Params = vec![
+            ("symbol", ParamValue::Str("BTC_USDT")),
+            ("orderId", ParamValue::Int(28)),
+        ];
+        let s = signer()
+            .sign_request("orderCancel", &mut p, 1_614_550_000_000, 5000)
+            .unwrap();
         assert_eq!(s.signing_string, "instruction=orderCancel&orderId=28&symbol=BTC_USDT&timestamp=1614550000000&window=5000");
         assert_eq!(s.signature_b64, "E7UijHVsR5NAdTGNA8aOPfAGdwe6Qu5oVcEJPNdG8Kx9HxV2pX+U3IsodvFn1MUHh0CuD+AhMMnJJvtPEat9DA==");
         assert_eq!(s.body, br#"{"orderId":28,"symbol":"BTC_USDT"}"#);
@@ -344,15 +374,24 @@ mod tests {
             ]
         };
         let mut orders = vec![order("141", "12"), order("140", "11")];
-        let s = signer().sign_batch(&mut orders, 1_750_793_021_519, 5000).unwrap();
+        let s = signer()
+            .sign_batch(&mut orders, 1_750_793_021_519, 5000)
+            .unwrap();
         assert_eq!(s.signature_b64, "dossw5xxpYslAw1BgSEqBEom/n5ESR5aNNX5Q4It1+gMA6tNL6YkDT7eVy2jILl0/i/DDDJQlEYYT8vaCyakCg==");
-        assert!(s.body.starts_with(br#"[{"orderType":"Limit","price":"141""#));
+        assert!(s
+            .body
+            .starts_with(br#"[{"orderType":"Limit","price":"141""#));
     }
 
     #[test]
     fn no_params_and_subscribe() {
-        let s = signer().sign_request("balanceQuery", &mut vec![], 1_750_793_021_519, 5000).unwrap();
-        assert_eq!(s.signing_string, "instruction=balanceQuery&timestamp=1750793021519&window=5000");
+        let s = signer()
+            .sign_request("balanceQuery", &mut vec![], 1_750_793_021_519, 5000)
+            .unwrap();
+        assert_eq!(
+            s.signing_string,
+            "instruction=balanceQuery&timestamp=1750793021519&window=5000"
+        );
         assert_eq!(s.signature_b64, "W302ikmg6UH6ISPnjHZbmef/YWmsUfEWl9nav+EMtqsLmWlZpfcjA7DPUWIeI8eQhgFPPJOy0wB4DS3puswnDg==");
         assert_eq!(
             signer().subscribe_signature(1_750_793_021_519, 5000).unwrap(),
@@ -362,18 +401,33 @@ mod tests {
 
     #[test]
     fn bad_secrets_and_windows() {
-        assert!(matches!(BackpackSigner::new("not base64!", None), Err(SignError::BadSecret(_))));
-        assert!(matches!(BackpackSigner::new("AQID", None), Err(SignError::BadSecret(_))));
+        assert!(matches!(
+            BackpackSigner::new("not base64!", None),
+            Err(SignError::BadSecret(_))
+        ));
+        assert!(matches!(
+            BackpackSigner::new("AQID", None),
+            Err(SignError::BadSecret(_))
+        ));
         let err = BackpackSigner::new("AQID", None).unwrap_err().to_string();
         assert!(!err.contains("AQID"));
-        assert_eq!(signer().subscribe_signature(1, 60_001), Err(SignError::BadWindow(60_001)));
+        assert_eq!(
+            signer().subscribe_signature(1, 60_001),
+            Err(SignError::BadWindow(60_001))
+        );
         let mut dup: Params = vec![("a", ParamValue::Int(1)), ("a", ParamValue::Int(2))];
-        assert!(matches!(signer().sign_request("x", &mut dup, 1, 5000), Err(SignError::DuplicateKey(_))));
+        assert!(matches!(
+            signer().sign_request("x", &mut dup, 1, 5000),
+            Err(SignError::DuplicateKey(_))
+        ));
     }
 
     #[test]
     fn json_escaping_and_query() {
-        let mut p: Params = vec![("note", ParamValue::Str("a\"b\\c")), ("flag", ParamValue::Bool(false))];
+        let mut p: Params = vec![
+            ("note", ParamValue::Str("a\"b\\c")),
+            ("flag", ParamValue::Bool(false)),
+        ];
         let s = signer().sign_request("x", &mut p, 1, 5000).unwrap();
         assert_eq!(s.body, br#"{"flag":false,"note":"a\"b\\c"}"#);
         assert_eq!(query_string(&p), "flag=false&note=a%22b%5Cc");

@@ -1,0 +1,105 @@
+"""Client order ids: unique per venue account, across threads, processes and restarts."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+from pathlib import Path
+
+import pytest
+
+from xtb.orders import (
+    BACKPACK_CLIENT_ID_RANGE,
+    LIGHTER_CLIENT_ID_RANGE,
+    ClientIdAllocator,
+    ClientIdError,
+    ClientIdsExhausted,
+)
+
+
+def test_sequential_ids_are_unique_and_in_range(tmp_path: Path) -> None:
+    alloc = ClientIdAllocator(tmp_path / "ids.json", lo=1, hi=1000, block=8)
+    ids = [alloc.next() for _ in range(50)]
+    assert ids == list(range(1, 51))
+    assert alloc.high_water_mark() == 57  # 7 blocks of 8 reserved
+    assert alloc.range == (1, 1000)
+
+
+def test_restart_never_reuses_ids(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    first = ClientIdAllocator(path, lo=1, hi=10**6, block=100)
+    used = {first.next() for _ in range(130)}
+    # "Restart": a new allocator on the same file; the unused rest of the old block is skipped.
+    second = ClientIdAllocator(path, lo=1, hi=10**6, block=100)
+    after = [second.next() for _ in range(10)]
+    assert not used & set(after)
+    assert after[0] == 201
+    assert json.loads(path.read_text())["next"] == 301
+
+
+def test_concurrent_threads_get_unique_ids(tmp_path: Path) -> None:
+    alloc = ClientIdAllocator(tmp_path / "ids.json", lo=1, hi=2**32 - 1, block=16)
+    out: list[list[int]] = [[] for _ in range(8)]
+
+    def work(i: int) -> None:
+        out[i].extend(alloc.next() for _ in range(500))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    all_ids = [x for chunk in out for x in chunk]
+    assert len(all_ids) == 4000 and len(set(all_ids)) == 4000
+
+
+def _allocate_in_process(path: str, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    alloc = ClientIdAllocator(path, lo=1, hi=2**48 - 1, block=7)
+    queue.put([alloc.next() for _ in range(n)])
+
+
+def test_two_processes_sharing_the_state_file_get_unique_ids(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    path = str(tmp_path / "ids.json")
+    procs = [ctx.Process(target=_allocate_in_process, args=(path, 300, queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    all_ids = [x for r in results for x in r]
+    assert len(set(all_ids)) == 900
+
+
+def test_exhaustion_raises(tmp_path: Path) -> None:
+    alloc = ClientIdAllocator(tmp_path / "ids.json", lo=5, hi=7, block=2)
+    assert [alloc.next() for _ in range(3)] == [5, 6, 7]
+    with pytest.raises(ClientIdsExhausted, match=r"5\.\.7"):
+        alloc.next()
+
+
+def test_corrupt_or_mismatched_state_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ids.json"
+    path.write_text("{not json")
+    with pytest.raises(ClientIdError, match="unreadable"):
+        ClientIdAllocator(path, lo=1, hi=100).next()
+    path.write_text(json.dumps({"version": 1, "next": 50, "lo": 1, "hi": 2**32 - 1}))
+    with pytest.raises(ClientIdError, match="does not match"):
+        ClientIdAllocator(path, lo=1, hi=2**48 - 1).next()
+
+
+def test_for_venue_ranges_and_file_names(tmp_path: Path) -> None:
+    bp = ClientIdAllocator.for_venue(tmp_path, "backpack", "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=")
+    lt = ClientIdAllocator.for_venue(tmp_path, "lighter", "12345")
+    assert bp.range == BACKPACK_CLIENT_ID_RANGE == (1, 2**32 - 1)
+    assert lt.range == LIGHTER_CLIENT_ID_RANGE == (1, 2**48 - 1)
+    assert "/" not in bp.state_path.name[len("client_ids.") :] and bp.state_path.parent == tmp_path
+    assert lt.state_path.name == "client_ids.lighter.12345.json"
+    assert bp.next() == 1 and lt.next() == 1  # separate accounts, separate id spaces
+    with pytest.raises(ValueError, match="venue"):
+        ClientIdAllocator.for_venue(tmp_path, "kraken", "x")
+    with pytest.raises(ValueError, match="block"):
+        ClientIdAllocator(tmp_path / "x.json", lo=1, hi=2, block=0)
+    assert "block=1024" in repr(bp)
