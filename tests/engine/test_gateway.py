@@ -1,0 +1,133 @@
+"""OrderGateway with the real core OrderTracker; the venue side is a recording port (the connectors'
+own behaviour is tested against the simulator in tests/venues)."""
+
+import asyncio
+
+import pytest
+
+from xtb._core import OrderTracker
+from xtb.engine.gateway import OrderDenied, OrderGateway
+from xtb.venues.base import OrderRequest, Side, SubmitOutcome, SubmitResult, TimeInForce
+
+
+class RecordingPort:
+    venue = "backpack"
+
+    def __init__(self, answer="accept", async_prepare=False):
+        self.answer = answer
+        self.async_prepare = async_prepare
+        self.prepared: list = []
+        self.sent: list = []
+        self.cancels: list = []
+
+    def limit_key(self, op, count):
+        return ("orders", count)
+
+    def prepare_submit(self, reqs):
+        payload = [("signed", r.client_id) for r in reqs]
+        self.prepared.append(payload)
+        if self.async_prepare:
+            async def later():
+                await asyncio.sleep(0)
+                return payload
+            return later()
+        return payload
+
+    async def send_submit(self, prepared):
+        self.sent.append(prepared)
+        if self.answer == "timeout":
+            raise TimeoutError("no response in 10 s")
+        if self.answer == "partial":
+            return [SubmitResult(prepared[0][1], SubmitOutcome.ACCEPTED, "oid-1")]
+        if self.answer == "reject":
+            return [SubmitResult(cid, SubmitOutcome.REJECTED, reason="POST_ONLY_TAKER") for _, cid in prepared]
+        return [SubmitResult(cid, SubmitOutcome.ACCEPTED, f"oid-{cid}") for _, cid in prepared]
+
+    def prepare_cancel(self, symbol, client_ids):
+        return list(client_ids)
+
+    async def send_cancel(self, prepared):
+        self.cancels.append(prepared)
+        return [SubmitResult(cid, SubmitOutcome.ACCEPTED) for cid in prepared]
+
+
+def req(cid, px=14125, sz=100, **kw):
+    return OrderRequest(client_id=cid, symbol="SOL_USDC_PERP", side=Side.BID, size=sz, price=px, **kw)
+
+
+async def settle(gw):
+    await gw.drain(5)
+
+
+async def test_submit_acks_and_records_latency():
+    trk, port, samples = OrderTracker(), RecordingPort(), []
+    gw = OrderGateway({"backpack": port}, trk, on_latency=samples.append)
+    ids = gw.submit("backpack", [req(1, post_only=True, tif=TimeInForce.GTC)], trigger_ns=1)
+    assert ids == [1]
+    assert trk.get(1, "backpack").state == "pending_new"  # tracked before the send
+    await settle(gw)
+    o = trk.get(1, "backpack")
+    assert (o.state, o.order_id, o.post_only) == ("open", "oid-1", True)
+    assert samples and samples[0].tick_to_order_ns is not None and samples[0].sent_ns >= samples[0].signed_ns
+
+
+async def test_timeout_leaves_order_unresolved_not_rejected():
+    trk, port = OrderTracker(), RecordingPort("timeout")
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.submit("backpack", [req(7)])
+    await settle(gw)
+    assert trk.get(7, "backpack").state == "unresolved"
+    assert [o.client_id for o in trk.unresolved()] == [7]
+    assert gw.stats.unresolved == 1 and gw.stats.rejected == 0
+
+
+async def test_batch_answer_missing_an_order_marks_it_unresolved():
+    trk, port = OrderTracker(), RecordingPort("partial")
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.submit("backpack", [req(1), req(2)])
+    await settle(gw)
+    assert trk.get(1, "backpack").state == "open"
+    assert trk.get(2, "backpack").state == "unresolved"
+
+
+async def test_venue_reject_is_recorded_with_reason():
+    trk = OrderTracker()
+    gw = OrderGateway({"backpack": RecordingPort("reject")}, trk)
+    gw.submit("backpack", [req(3)])
+    await settle(gw)
+    o = trk.get(3, "backpack")
+    assert (o.state, o.reason) == ("rejected", "POST_ONLY_TAKER")
+
+
+async def test_risk_denial_sends_and_tracks_nothing():
+    class NoBigOrders:
+        def check(self, venue, r):
+            return "single_max" if r.size > 500 else None
+
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk, risk=NoBigOrders())
+    with pytest.raises(OrderDenied) as ei:
+        gw.submit("backpack", [req(1), req(2, sz=1000)])
+    assert ei.value.reason == "single_max"
+    assert len(trk) == 0 and port.prepared == [] and gw.stats.denied == {"single_max": 1}
+
+
+async def test_async_prepare_lighter_style():
+    trk, port = OrderTracker(), RecordingPort(async_prepare=True)
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.submit("backpack", [req(9)])
+    await settle(gw)
+    assert trk.get(9, "backpack").state == "open" and port.sent == [[("signed", 9)]]
+
+
+async def test_cancel_path_and_unknown_venue():
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.submit("backpack", [req(1)])
+    await settle(gw)
+    gw.cancel("backpack", "SOL_USDC_PERP", [1])
+    assert trk.get(1, "backpack").state == "pending_cancel"
+    await settle(gw)
+    assert trk.get(1, "backpack").state == "cancelled"
+    with pytest.raises(KeyError, match="lighter"):
+        gw.submit("lighter", [req(2)])

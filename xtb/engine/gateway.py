@@ -1,0 +1,269 @@
+"""OrderGateway: the one way an order leaves the process.
+
+    strategy decision
+      -> risk pre-check            (a denied order never reaches the venue; counted per reason)
+      -> core RateLimiter          (wait up to `max_limiter_wait_ns`, else denied "rate_limited")
+      -> core OrderTracker.submitted
+      -> venue port prepare        (sign: Backpack in the core, inline; Lighter on its signer thread)
+      -> send task                 (transport) -> ack / reject / unresolved back into the tracker
+
+Everything up to the signed request runs synchronously in the caller's stack, so the tick-to-order
+latency (frame received -> request ready for the transport) is measured on the real path, live.
+A send that ends without a trustworthy answer leaves the order `unresolved`, never `rejected`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
+
+log = logging.getLogger("xtb.engine.gateway")
+
+
+class OrderDenied(Exception):
+    """The gateway refused to send: nothing left the process and the tracker was not touched."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"order denied: {reason}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+        self.detail = detail
+
+
+class VenueOrderPort(Protocol):
+    """What a connector offers the gateway. Prepare builds and signs; send only transports."""
+
+    venue: str
+
+    def limit_key(self, op: str, count: int) -> tuple[str, int]: ...
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> Any: ...  # value or awaitable
+    async def send_submit(self, prepared: Any) -> list[SubmitResult]: ...
+    def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> Any: ...
+    async def send_cancel(self, prepared: Any) -> list[SubmitResult]: ...
+
+
+class RiskCheck(Protocol):
+    def check(self, venue: str, req: OrderRequest) -> str | None: ...  # None = allowed, else the rule
+
+
+class Limiter(Protocol):
+    def acquire(self, key: str, weight: int = 1, now_ns: int | None = None) -> int: ...
+
+
+class Tracker(Protocol):
+    def submitted(self, client_id: int, venue: str, symbol: str, side: str, px: int, sz: int, **kw: Any) -> None: ...
+    def on_ack(self, client_id: int, venue: str, order_id: str | None = None, **kw: Any) -> str: ...
+    def on_reject(self, client_id: int, venue: str, reason: str | None = None, **kw: Any) -> str: ...
+    def on_unresolved(self, client_id: int, venue: str, reason: str | None = None, **kw: Any) -> str: ...
+    def on_cancel_requested(self, client_id: int, venue: str, **kw: Any) -> str: ...
+    def on_cancel(self, client_id: int, venue: str, reason: str | None = None, **kw: Any) -> str: ...
+    def on_cancel_rejected(self, client_id: int, venue: str, reason: str | None = None, **kw: Any) -> str: ...
+
+
+@dataclass
+class LatencySample:
+    venue: str
+    client_ids: tuple[int, ...]
+    trigger_ns: int | None  # frame received (the event that led to the decision), if known
+    decided_ns: int  # gateway entry
+    signed_ns: int  # request ready for the transport
+    sent_ns: int = 0  # transport call returned (set by the send task)
+
+    @property
+    def tick_to_order_ns(self) -> int | None:
+        return None if self.trigger_ns is None else self.signed_ns - self.trigger_ns
+
+
+@dataclass
+class GatewayStats:
+    submitted: int = 0
+    denied: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    unresolved: int = 0
+    acked: int = 0
+    limiter_waits: int = 0
+
+
+_TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK"}
+
+
+class OrderGateway:
+    def __init__(
+        self,
+        ports: dict[str, VenueOrderPort],
+        tracker: Tracker,
+        *,
+        limiter: Limiter | None = None,
+        risk: RiskCheck | None = None,
+        max_limiter_wait_ns: int = 50_000_000,
+        on_latency: Callable[[LatencySample], None] | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.ports = ports
+        self.tracker = tracker
+        self.limiter = limiter
+        self.risk = risk
+        self.max_limiter_wait_ns = max_limiter_wait_ns
+        self.on_latency = on_latency
+        self._clock_ns = clock_ns
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stats = GatewayStats()
+
+    # --- submit ----------------------------------------------------------------------------------
+    def submit(self, venue: str, reqs: Sequence[OrderRequest], trigger_ns: int | None = None) -> list[int]:
+        """Send one order or a batch (one request). All-or-nothing on risk and rate limits.
+
+        Returns the client ids. Raises OrderDenied (nothing sent, nothing tracked) or KeyError for an
+        unknown venue.
+        """
+        decided = self._clock_ns()
+        port = self.ports.get(venue)
+        if port is None:
+            raise KeyError(f"no connector for venue {venue!r} (have: {', '.join(sorted(self.ports))})")
+        if not reqs:
+            return []
+        if self.risk is not None:
+            for r in reqs:
+                rule = self.risk.check(venue, r)
+                if rule is not None:
+                    self._deny(rule)
+                    raise OrderDenied(rule, f"{venue} {r.symbol} client_id={r.client_id}")
+        wait_ns = self._acquire(port, "submit", len(reqs))
+        tracker = self.tracker
+        for r in reqs:
+            tracker.submitted(
+                r.client_id, venue, r.symbol, r.side.value, r.price or 0, r.size,
+                post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[r.tif.value],
+            )
+        try:
+            prepared = port.prepare_submit(reqs)
+        except Exception as e:
+            # Nothing was sent: the venue never saw these orders.
+            for r in reqs:
+                tracker.on_reject(r.client_id, venue, f"prepare failed: {e}")
+            raise
+        sample = LatencySample(venue, tuple(r.client_id for r in reqs), trigger_ns, decided, self._clock_ns())
+        self.stats.submitted += len(reqs)
+        self._spawn(self._send_submit(port, prepared, reqs, wait_ns, sample))
+        return [r.client_id for r in reqs]
+
+    async def _send_submit(
+        self, port: VenueOrderPort, prepared: Any, reqs: Sequence[OrderRequest], wait_ns: int, sample: LatencySample
+    ) -> None:
+        venue = port.venue
+        try:
+            if wait_ns > 0:
+                await self._wait_slot(port, "submit", len(reqs), wait_ns)
+            if inspect.isawaitable(prepared):
+                prepared = await prepared
+            results = await port.send_submit(prepared)
+        except Exception as e:
+            # Whether the venue acted is unknown: reconciliation settles it.
+            log.warning("%s submit of %d order(s) ended without an answer: %s", venue, len(reqs), e)
+            for r in reqs:
+                self.tracker.on_unresolved(r.client_id, venue, f"no answer: {e}")
+            self.stats.unresolved += len(reqs)
+            return
+        finally:
+            sample.sent_ns = self._clock_ns()
+            if self.on_latency is not None:
+                self.on_latency(sample)
+        self._apply_results(venue, results, {r.client_id for r in reqs})
+
+    def _apply_results(self, venue: str, results: Sequence[SubmitResult], expected: set[int]) -> None:
+        seen = set()
+        for res in results:
+            seen.add(res.client_id)
+            if res.outcome is SubmitOutcome.ACCEPTED:
+                self.tracker.on_ack(res.client_id, venue, res.venue_order_id)
+                self.stats.acked += 1
+            elif res.outcome is SubmitOutcome.REJECTED:
+                self.tracker.on_reject(res.client_id, venue, res.reason)
+                self.stats.rejected += 1
+            else:
+                self.tracker.on_unresolved(res.client_id, venue, res.reason)
+                self.stats.unresolved += 1
+        for cid in expected - seen:
+            # The venue's answer did not mention this order: unknown, not rejected.
+            self.tracker.on_unresolved(cid, venue, "missing from the venue's answer")
+            self.stats.unresolved += 1
+
+    # --- cancel ----------------------------------------------------------------------------------
+    def cancel(self, venue: str, symbol: str, client_ids: Sequence[int]) -> None:
+        """Request cancels (cancels are never denied by risk: they only reduce exposure)."""
+        port = self.ports.get(venue)
+        if port is None:
+            raise KeyError(f"no connector for venue {venue!r}")
+        if not client_ids:
+            return
+        wait_ns = self._acquire(port, "cancel", len(client_ids), deny=False)
+        for cid in client_ids:
+            self.tracker.on_cancel_requested(cid, venue)
+        prepared = port.prepare_cancel(symbol, client_ids)
+        self._spawn(self._send_cancel(port, prepared, client_ids, wait_ns))
+
+    async def _send_cancel(self, port: VenueOrderPort, prepared: Any, client_ids: Sequence[int], wait_ns: int) -> None:
+        venue = port.venue
+        try:
+            if wait_ns > 0:
+                await self._wait_slot(port, "cancel", len(client_ids), wait_ns)
+            if inspect.isawaitable(prepared):
+                prepared = await prepared
+            results = await port.send_cancel(prepared)
+        except Exception as e:
+            # The cancel may or may not have happened; the stream or reconciliation will tell.
+            log.warning("%s cancel of %s ended without an answer: %s", venue, list(client_ids), e)
+            return
+        for res in results:
+            if res.outcome is SubmitOutcome.ACCEPTED:
+                self.tracker.on_cancel(res.client_id, venue, res.reason)
+            elif res.outcome is SubmitOutcome.REJECTED:
+                self.tracker.on_cancel_rejected(res.client_id, venue, res.reason)
+
+    # --- plumbing --------------------------------------------------------------------------------
+    def _acquire(self, port: VenueOrderPort, op: str, count: int, deny: bool = True) -> int:
+        if self.limiter is None:
+            return 0
+        key, weight = port.limit_key(op, count)
+        wait_ns = self.limiter.acquire(key, weight, self._clock_ns())
+        if wait_ns <= 0:
+            return 0
+        self.stats.limiter_waits += 1
+        if deny and wait_ns > self.max_limiter_wait_ns:
+            self._deny("rate_limited")
+            raise OrderDenied("rate_limited", f"{port.venue} {key}: next slot in {wait_ns / 1e6:.1f} ms")
+        # Within budget: the send task waits, then takes the slot (the limiter consumed nothing yet).
+        return wait_ns
+
+    async def _wait_slot(self, port: VenueOrderPort, op: str, count: int, wait_ns: int) -> None:
+        assert self.limiter is not None
+        key, weight = port.limit_key(op, count)
+        for _ in range(1000):  # bounded: each round waits for the limiter's own estimate
+            await asyncio.sleep(wait_ns / 1e9)
+            wait_ns = self.limiter.acquire(key, weight, self._clock_ns())
+            if wait_ns <= 0:
+                return
+        raise RuntimeError(f"{port.venue} {key}: rate limiter never granted a slot")
+
+    def _deny(self, reason: str) -> None:
+        self.stats.denied[reason] = self.stats.denied.get(reason, 0) + 1
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for every in-flight send (shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
