@@ -1,0 +1,207 @@
+"""StrategyContext: the only API a strategy sees.
+
+Reads (books, top of book, markets, positions, open orders) come from the connectors' core objects and
+the engine's caches; actions go through the OrderGateway, which owns risk, rate limits, tracking and
+signing. Client ids are allocated here (unique per venue account, surviving restarts), so a strategy can
+refer to an order before the venue has acknowledged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from xtb.engine.gateway import OrderGateway
+from xtb.venues.base import MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
+
+
+class IdAllocator(Protocol):
+    def next(self) -> int: ...
+
+
+@dataclass
+class PositionState:
+    size: int = 0
+    entry_px: int = 0
+
+
+class Positions:
+    """Latest position per (venue, symbol), fed by Position events and connector REST fallbacks."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], PositionState] = {}
+
+    def set(self, venue: str, symbol: str, size: int, entry_px: int) -> None:
+        self._by_key[(venue, symbol)] = PositionState(size, entry_px)
+
+    def get(self, venue: str, symbol: str) -> PositionState:
+        return self._by_key.get((venue, symbol), PositionState())
+
+    def items(self) -> list[tuple[tuple[str, str], PositionState]]:
+        return list(self._by_key.items())
+
+
+class StrategyContext:
+    def __init__(
+        self,
+        name: str,
+        *,
+        connectors: dict[str, Any],
+        gateway: OrderGateway,
+        tracker: Any,
+        id_allocators: dict[str, IdAllocator],
+        positions: Positions,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self._connectors = connectors
+        self._gateway = gateway
+        self._tracker = tracker
+        self._ids = id_allocators
+        self._positions = positions
+        self.log = logger or logging.getLogger(f"xtb.strategy.{name}")
+        self._timers: set[asyncio.TimerHandle | asyncio.Task[Any]] = set()
+        #: receive time of the frame behind the event being dispatched (set by the engine per event);
+        #: orders placed from a callback carry it so tick-to-order is measured from the frame.
+        self.trigger_ns: int | None = None
+
+    # --- reads -----------------------------------------------------------------------------------
+    @property
+    def venues(self) -> list[str]:
+        return list(self._connectors)
+
+    def markets(self, venue: str) -> dict[str, MarketInfo]:
+        return self._connector(venue).markets()  # type: ignore[no-any-return]
+
+    def market(self, venue: str, symbol: str) -> MarketInfo:
+        try:
+            return self.markets(venue)[symbol]
+        except KeyError:
+            raise KeyError(f"{venue} has no market {symbol!r}") from None
+
+    def book(self, venue: str, symbol: str) -> Any:
+        return self._connector(venue).book(symbol)
+
+    def best_bid(self, venue: str, symbol: str) -> tuple[int, int] | None:
+        return self.book(venue, symbol).best_bid()  # type: ignore[no-any-return]
+
+    def best_ask(self, venue: str, symbol: str) -> tuple[int, int] | None:
+        return self.book(venue, symbol).best_ask()  # type: ignore[no-any-return]
+
+    def position(self, venue: str, symbol: str) -> int:
+        return self._positions.get(venue, symbol).size
+
+    def entry_price(self, venue: str, symbol: str) -> int:
+        return self._positions.get(venue, symbol).entry_px
+
+    def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
+        return self._tracker.open_orders(venue, symbol)  # type: ignore[no-any-return]
+
+    def order(self, venue: str, client_id: int) -> Any:
+        return self._tracker.get(client_id, venue)
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    # --- actions ---------------------------------------------------------------------------------
+    def next_client_id(self, venue: str) -> int:
+        return self._ids[venue].next()
+
+    def place_limit(
+        self,
+        venue: str,
+        symbol: str,
+        side: Side | str,
+        price: int,
+        size: int,
+        *,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tif: TimeInForce | str = TimeInForce.GTC,
+    ) -> int:
+        req = OrderRequest(
+            client_id=self.next_client_id(venue), symbol=symbol, side=Side(side), size=size, price=price,
+            kind=OrderKind.LIMIT, tif=TimeInForce(tif), post_only=post_only, reduce_only=reduce_only,
+        )
+        return self._gateway.submit(venue, [req], self.trigger_ns)[0]
+
+    def place_market(
+        self, venue: str, symbol: str, side: Side | str, size: int, *, worst_price: int | None = None,
+        reduce_only: bool = False,
+    ) -> int:
+        req = OrderRequest(
+            client_id=self.next_client_id(venue), symbol=symbol, side=Side(side), size=size, price=worst_price,
+            kind=OrderKind.MARKET, tif=TimeInForce.IOC, reduce_only=reduce_only,
+        )
+        return self._gateway.submit(venue, [req], self.trigger_ns)[0]
+
+    def submit_batch(self, venue: str, orders: Sequence[dict[str, Any]]) -> list[int]:
+        """Several orders in one venue request; each dict has the keyword arguments of place_limit."""
+        reqs = []
+        for o in orders:
+            reqs.append(OrderRequest(
+                client_id=self.next_client_id(venue), symbol=o["symbol"], side=Side(o["side"]), size=o["size"],
+                price=o["price"], kind=OrderKind.LIMIT, tif=TimeInForce(o.get("tif", "gtc")),
+                post_only=o.get("post_only", False), reduce_only=o.get("reduce_only", False),
+            ))
+        return self._gateway.submit(venue, reqs, self.trigger_ns)
+
+    def cancel(self, venue: str, client_id: int) -> None:
+        order = self._tracker.get(client_id, venue)
+        if order is None:
+            raise KeyError(f"{venue} has no tracked order with client id {client_id}")
+        if not order.is_terminal:
+            self._gateway.cancel(venue, order.symbol, [client_id])
+
+    def cancel_all(self, venue: str | None = None, symbol: str | None = None) -> None:
+        for o in self._tracker.open_orders(venue, symbol):
+            self._gateway.cancel(o.venue, o.symbol, [o.client_id])
+
+    # --- timers ----------------------------------------------------------------------------------
+    def call_later(self, delay_s: float, fn: Callable[[], Any]) -> asyncio.TimerHandle:
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(delay_s, self._run_timer, fn)
+        self._timers.add(handle)
+        return handle
+
+    def every(self, interval_s: float, fn: Callable[[], Awaitable[None] | None]) -> asyncio.Task[None]:
+        if interval_s <= 0:
+            raise ValueError(f"timer interval must be > 0, got {interval_s}")
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    res = fn()
+                    if res is not None:
+                        await res
+                except Exception:
+                    self.log.exception("timer %r failed", fn)
+
+        task = asyncio.get_running_loop().create_task(loop())
+        self._timers.add(task)
+        return task
+
+    def _run_timer(self, fn: Callable[[], Any]) -> None:
+        try:
+            res = fn()
+            if asyncio.iscoroutine(res):
+                asyncio.get_running_loop().create_task(res)
+        except Exception:
+            self.log.exception("timer %r failed", fn)
+
+    def cancel_timers(self) -> None:
+        for t in list(self._timers):
+            t.cancel()
+        self._timers.clear()
+
+    def _connector(self, venue: str) -> Any:
+        try:
+            return self._connectors[venue]
+        except KeyError:
+            have = ", ".join(self._connectors)
+            raise KeyError(f"strategy {self.name} has no venue {venue!r} (have: {have})") from None
