@@ -62,9 +62,18 @@ fn opt_level(level: Option<(i64, i64)>) -> String {
     }
 }
 
+/// Python-style repr of a string: single quotes unless the text needs escaping.
+fn str_repr(s: &str) -> String {
+    if s.chars().all(|c| c != '\'' && c != '\\' && !c.is_control()) {
+        format!("'{s}'")
+    } else {
+        format!("{s:?}")
+    }
+}
+
 fn opt_str(value: &Option<String>) -> String {
     match value {
-        Some(s) => format!("{s:?}"),
+        Some(s) => str_repr(s),
         None => "None".to_string(),
     }
 }
@@ -211,11 +220,11 @@ impl PyResync {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Resync(seq={}, venue='{}', book_id={}, reason={:?}, {})",
+            "Resync(seq={}, venue='{}', book_id={}, reason={}, {})",
             self.h.seq,
             self.e.venue.name(),
             self.e.book_id,
-            self.e.reason,
+            str_repr(&self.e.reason),
             self.h.repr_tail()
         )
     }
@@ -616,9 +625,9 @@ impl PyRateLimited {
     }
     fn __repr__(&self) -> String {
         format!(
-            "RateLimited(seq={}, key={:?}, wait_ns={}, {})",
+            "RateLimited(seq={}, key={}, wait_ns={}, {})",
             self.h.seq,
-            self.e.key,
+            str_repr(&self.e.key),
             self.e.wait_ns,
             self.h.repr_tail()
         )
@@ -903,10 +912,11 @@ fn _ring_push_synthetic(ring: &PyEventRing, n: u64, kind: &str, books: u32) -> P
 }
 
 /// Benchmark hook: single-thread push+pop cost in ns per pair, measured inside Rust (GIL released).
+/// `read_clock=False` measures `push_stamped` (no clock read per push).
 #[pyfunction]
-#[pyo3(signature = (n = 1_000_000))]
-fn _bench_ring_rust(py: Python<'_>, n: u64) -> f64 {
-    py.detach(|| bench_push_pop_ns(n))
+#[pyo3(signature = (n = 1_000_000, read_clock = true))]
+fn _bench_ring_rust(py: Python<'_>, n: u64, read_clock: bool) -> f64 {
+    py.detach(|| bench_push_pop_ns(n, read_clock))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
