@@ -43,11 +43,11 @@ impl fmt::Display for LimiterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LimiterError::Config { path, reason } => write!(f, "rate limit config: {path}: {reason}"),
-            LimiterError::UnknownKey(k) => write!(f, "unknown rate-limit key {k:?}"),
-            LimiterError::UnknownPool(p) => write!(f, "unknown rate-limit pool {p:?}"),
+            LimiterError::UnknownKey(k) => write!(f, "unknown rate-limit key '{k}'"),
+            LimiterError::UnknownPool(p) => write!(f, "unknown rate-limit pool '{p}'"),
             LimiterError::TooHeavy { key, pool, demand, budget } => write!(
                 f,
-                "key {key:?}: weight {demand} in pool {pool:?} exceeds its budget {budget}; it could never be granted"
+                "key '{key}': weight {demand} in pool '{pool}' exceeds its budget {budget}; it could never be granted"
             ),
         }
     }
@@ -434,7 +434,7 @@ mod tests {
         let e = l.acquire("sendTx", 5, 0).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "key \"sendTx\": weight 30 in pool \"rest\" exceeds its budget 24; it could never be granted"
+            "key 'sendTx': weight 30 in pool 'rest' exceeds its budget 24; it could never be granted"
         );
         assert_eq!(l.available("rest", 0).unwrap(), 24, "failed request consumed nothing");
         let bad = RateLimiter::new(&LimiterConfig {
