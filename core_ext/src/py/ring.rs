@@ -1,10 +1,23 @@
-//! Python binding of the EventRing (first version: the ring helper completes the event classes).
+//! Python binding of the EventRing and the event classes (documented in docs/core_api.md).
+//!
+//! Each event class owns its Rust payload; attributes are produced on access, so handing an event to
+//! Python costs one object allocation.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
-use crate::ring::EventRing;
+use crate::events::{
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, Position, RateLimited,
+    Resync, Side, Trade, Venue,
+};
+use crate::ring::{bench_push_pop_ns, EventRing};
+
+/// Largest ring accepted from Python (2^24 events); larger rings only hide a stalled consumer.
+const MAX_CAPACITY: usize = 1 << 24;
 
 /// Bounded multi-producer single-consumer ring of typed events (see docs/core_api.md).
 #[pyclass(name = "EventRing", module = "xtb._core", frozen)]
@@ -13,12 +26,723 @@ pub struct PyEventRing {
     pub inner: Arc<EventRing>,
 }
 
+// ---------------------------------------------------------------------------------------------
+// enum <-> str at the edge
+
+fn parse_venue(value: &str) -> PyResult<Venue> {
+    Venue::from_name(value).ok_or_else(|| {
+        let known: Vec<_> = Venue::ALL.iter().map(|v| v.name()).collect();
+        PyValueError::new_err(format!("venue: unknown venue {value:?} (known: {})", known.join(", ")))
+    })
+}
+
+fn parse_side(field: &str, value: &str) -> PyResult<Side> {
+    match value {
+        "bid" => Ok(Side::Bid),
+        "ask" => Ok(Side::Ask),
+        _ => Err(PyValueError::new_err(format!("{field}: expected 'bid' or 'ask', got {value:?}"))),
+    }
+}
+
+fn parse_state(value: &str) -> PyResult<OrderState> {
+    OrderState::ALL.into_iter().find(|s| s.name() == value).ok_or_else(|| {
+        let known: Vec<_> = OrderState::ALL.iter().map(|s| s.name()).collect();
+        PyValueError::new_err(format!("state: unknown order state {value:?} (known: {})", known.join(", ")))
+    })
+}
+
+fn now_or(recv_ns: Option<i64>) -> i64 {
+    recv_ns.unwrap_or_else(monotonic_ns)
+}
+
+fn opt_level(level: Option<(i64, i64)>) -> String {
+    match level {
+        Some((px, sz)) => format!("({px}, {sz})"),
+        None => "None".to_string(),
+    }
+}
+
+/// Python-style repr of a string: single quotes unless the text needs escaping.
+fn str_repr(s: &str) -> String {
+    if s.chars().all(|c| c != '\'' && c != '\\' && !c.is_control()) {
+        format!("'{s}'")
+    } else {
+        format!("{s:?}")
+    }
+}
+
+fn opt_str(value: &Option<String>) -> String {
+    match value {
+        Some(s) => str_repr(s),
+        None => "None".to_string(),
+    }
+}
+
+/// Sequence number and timestamps every event carries. Events built in Python have seq 0 and
+/// decoded_ns 0 until the ring hands them out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Header {
+    seq: u64,
+    recv_ns: i64,
+    decoded_ns: i64,
+}
+
+impl Header {
+    fn unpushed(recv_ns: Option<i64>) -> Self {
+        Header { seq: 0, recv_ns: now_or(recv_ns), decoded_ns: 0 }
+    }
+
+    fn repr_tail(&self) -> String {
+        format!("recv_ns={}, decoded_ns={}", self.recv_ns, self.decoded_ns)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// event classes
+
+/// A book changed: top of book at push time (`book_seq` is the venue's book sequence).
+#[pyclass(name = "BookUpdate", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyBookUpdate {
+    h: Header,
+    e: BookUpdate,
+}
+
+#[pymethods]
+impl PyBookUpdate {
+    #[new]
+    #[pyo3(signature = (venue, book_id, best_bid=None, best_ask=None, book_seq=0, recv_ns=None))]
+    fn new(
+        venue: &str,
+        book_id: u32,
+        best_bid: Option<(i64, i64)>,
+        best_ask: Option<(i64, i64)>,
+        book_seq: u64,
+        recv_ns: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(PyBookUpdate {
+            h: Header::unpushed(recv_ns),
+            e: BookUpdate { venue: parse_venue(venue)?, book_id, best_bid, best_ask, seq: book_seq },
+        })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "book"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn book_id(&self) -> u32 {
+        self.e.book_id
+    }
+    #[getter]
+    fn best_bid(&self) -> Option<(i64, i64)> {
+        self.e.best_bid
+    }
+    #[getter]
+    fn best_ask(&self) -> Option<(i64, i64)> {
+        self.e.best_ask
+    }
+    #[getter]
+    fn book_seq(&self) -> u64 {
+        self.e.seq
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "BookUpdate(seq={}, venue='{}', book_id={}, best_bid={}, best_ask={}, book_seq={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.book_id,
+            opt_level(self.e.best_bid),
+            opt_level(self.e.best_ask),
+            self.e.seq,
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// A book must be re-snapshotted (sequence gap, crossed book, silence).
+#[pyclass(name = "Resync", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyResync {
+    h: Header,
+    e: Resync,
+}
+
+#[pymethods]
+impl PyResync {
+    #[new]
+    #[pyo3(signature = (venue, book_id, reason, recv_ns=None))]
+    fn new(venue: &str, book_id: u32, reason: String, recv_ns: Option<i64>) -> PyResult<Self> {
+        Ok(PyResync { h: Header::unpushed(recv_ns), e: Resync { venue: parse_venue(venue)?, book_id, reason } })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "resync"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn book_id(&self) -> u32 {
+        self.e.book_id
+    }
+    #[getter]
+    fn reason(&self) -> &str {
+        &self.e.reason
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Resync(seq={}, venue='{}', book_id={}, reason={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.book_id,
+            str_repr(&self.e.reason),
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// A public trade print (`taker_side` is the aggressor's side).
+#[pyclass(name = "Trade", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyTrade {
+    h: Header,
+    e: Trade,
+}
+
+#[pymethods]
+impl PyTrade {
+    #[new]
+    #[pyo3(signature = (venue, book_id, px, sz, taker_side, trade_id, recv_ns=None))]
+    fn new(
+        venue: &str,
+        book_id: u32,
+        px: i64,
+        sz: i64,
+        taker_side: &str,
+        trade_id: u64,
+        recv_ns: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(PyTrade {
+            h: Header::unpushed(recv_ns),
+            e: Trade {
+                venue: parse_venue(venue)?,
+                book_id,
+                px,
+                sz,
+                taker_side: parse_side("taker_side", taker_side)?,
+                trade_id,
+            },
+        })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "trade"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn book_id(&self) -> u32 {
+        self.e.book_id
+    }
+    #[getter]
+    fn px(&self) -> i64 {
+        self.e.px
+    }
+    #[getter]
+    fn sz(&self) -> i64 {
+        self.e.sz
+    }
+    #[getter]
+    fn taker_side(&self) -> &'static str {
+        self.e.taker_side.name()
+    }
+    #[getter]
+    fn trade_id(&self) -> u64 {
+        self.e.trade_id
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Trade(seq={}, venue='{}', book_id={}, px={}, sz={}, taker_side='{}', trade_id={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.book_id,
+            self.e.px,
+            self.e.sz,
+            self.e.taker_side.name(),
+            self.e.trade_id,
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// One of our orders changed state.
+#[pyclass(name = "OrderUpdate", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyOrderUpdate {
+    h: Header,
+    e: OrderUpdate,
+}
+
+#[pymethods]
+impl PyOrderUpdate {
+    #[new]
+    #[pyo3(signature = (venue, client_id, state, order_id=None, filled=0, avg_px=0, reason=None, recv_ns=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        venue: &str,
+        client_id: u64,
+        state: &str,
+        order_id: Option<String>,
+        filled: i64,
+        avg_px: i64,
+        reason: Option<String>,
+        recv_ns: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(PyOrderUpdate {
+            h: Header::unpushed(recv_ns),
+            e: OrderUpdate {
+                venue: parse_venue(venue)?,
+                client_id,
+                order_id,
+                state: parse_state(state)?,
+                filled,
+                avg_px,
+                reason,
+            },
+        })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "order"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn client_id(&self) -> u64 {
+        self.e.client_id
+    }
+    #[getter]
+    fn order_id(&self) -> Option<&str> {
+        self.e.order_id.as_deref()
+    }
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.e.state.name()
+    }
+    #[getter]
+    fn is_terminal(&self) -> bool {
+        self.e.state.is_terminal()
+    }
+    #[getter]
+    fn filled(&self) -> i64 {
+        self.e.filled
+    }
+    #[getter]
+    fn avg_px(&self) -> i64 {
+        self.e.avg_px
+    }
+    #[getter]
+    fn reason(&self) -> Option<&str> {
+        self.e.reason.as_deref()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "OrderUpdate(seq={}, venue='{}', client_id={}, order_id={}, state='{}', filled={}, avg_px={}, reason={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.client_id,
+            opt_str(&self.e.order_id),
+            self.e.state.name(),
+            self.e.filled,
+            self.e.avg_px,
+            opt_str(&self.e.reason),
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// One execution of one of our orders (`fee` in notional units, negative for a rebate).
+#[pyclass(name = "Fill", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyFill {
+    h: Header,
+    e: Fill,
+}
+
+#[pymethods]
+impl PyFill {
+    #[new]
+    #[pyo3(signature = (venue, client_id, trade_id, side, px, sz, maker, fee=0, recv_ns=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        venue: &str,
+        client_id: u64,
+        trade_id: u64,
+        side: &str,
+        px: i64,
+        sz: i64,
+        maker: bool,
+        fee: i64,
+        recv_ns: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(PyFill {
+            h: Header::unpushed(recv_ns),
+            e: Fill {
+                venue: parse_venue(venue)?,
+                client_id,
+                trade_id,
+                side: parse_side("side", side)?,
+                px,
+                sz,
+                maker,
+                fee,
+            },
+        })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "fill"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn client_id(&self) -> u64 {
+        self.e.client_id
+    }
+    #[getter]
+    fn trade_id(&self) -> u64 {
+        self.e.trade_id
+    }
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.e.side.name()
+    }
+    #[getter]
+    fn px(&self) -> i64 {
+        self.e.px
+    }
+    #[getter]
+    fn sz(&self) -> i64 {
+        self.e.sz
+    }
+    #[getter]
+    fn maker(&self) -> bool {
+        self.e.maker
+    }
+    #[getter]
+    fn fee(&self) -> i64 {
+        self.e.fee
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Fill(seq={}, venue='{}', client_id={}, trade_id={}, side='{}', px={}, sz={}, maker={}, fee={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.client_id,
+            self.e.trade_id,
+            self.e.side.name(),
+            self.e.px,
+            self.e.sz,
+            if self.e.maker { "True" } else { "False" },
+            self.e.fee,
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// Our position in one market (signed size: long > 0).
+#[pyclass(name = "Position", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyPosition {
+    h: Header,
+    e: Position,
+}
+
+#[pymethods]
+impl PyPosition {
+    #[new]
+    #[pyo3(signature = (venue, book_id, size, entry_px, recv_ns=None))]
+    fn new(venue: &str, book_id: u32, size: i64, entry_px: i64, recv_ns: Option<i64>) -> PyResult<Self> {
+        Ok(PyPosition {
+            h: Header::unpushed(recv_ns),
+            e: Position { venue: parse_venue(venue)?, book_id, size, entry_px },
+        })
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "position"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.e.venue.name()
+    }
+    #[getter]
+    fn book_id(&self) -> u32 {
+        self.e.book_id
+    }
+    #[getter]
+    fn size(&self) -> i64 {
+        self.e.size
+    }
+    #[getter]
+    fn entry_px(&self) -> i64 {
+        self.e.entry_px
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Position(seq={}, venue='{}', book_id={}, size={}, entry_px={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.book_id,
+            self.e.size,
+            self.e.entry_px,
+            self.h.repr_tail()
+        )
+    }
+}
+
+/// A rate-limit key made a caller wait `wait_ns`.
+#[pyclass(name = "RateLimited", module = "xtb._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyRateLimited {
+    h: Header,
+    e: RateLimited,
+}
+
+#[pymethods]
+impl PyRateLimited {
+    #[new]
+    #[pyo3(signature = (key, wait_ns, recv_ns=None))]
+    fn new(key: String, wait_ns: u64, recv_ns: Option<i64>) -> Self {
+        PyRateLimited { h: Header::unpushed(recv_ns), e: RateLimited { key, wait_ns } }
+    }
+    #[classattr]
+    fn kind() -> &'static str {
+        "rate_limited"
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.h.seq
+    }
+    #[getter]
+    fn recv_ns(&self) -> i64 {
+        self.h.recv_ns
+    }
+    #[getter]
+    fn decoded_ns(&self) -> i64 {
+        self.h.decoded_ns
+    }
+    #[getter]
+    fn key(&self) -> &str {
+        &self.e.key
+    }
+    #[getter]
+    fn wait_ns(&self) -> u64 {
+        self.e.wait_ns
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "RateLimited(seq={}, key={}, wait_ns={}, {})",
+            self.h.seq,
+            str_repr(&self.e.key),
+            self.e.wait_ns,
+            self.h.repr_tail()
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event <-> Python object
+
+/// Move one event into its Python class (one allocation; no per-field objects).
+pub fn event_into_py(py: Python<'_>, ev: Event) -> PyResult<Bound<'_, PyAny>> {
+    let h = Header { seq: ev.seq, recv_ns: ev.recv_ns, decoded_ns: ev.decoded_ns };
+    Ok(match ev.body {
+        EventBody::Book(e) => Bound::new(py, PyBookUpdate { h, e })?.into_any(),
+        EventBody::Trade(e) => Bound::new(py, PyTrade { h, e })?.into_any(),
+        EventBody::Order(e) => Bound::new(py, PyOrderUpdate { h, e })?.into_any(),
+        EventBody::Fill(e) => Bound::new(py, PyFill { h, e })?.into_any(),
+        EventBody::Resync(e) => Bound::new(py, PyResync { h, e })?.into_any(),
+        EventBody::Position(e) => Bound::new(py, PyPosition { h, e })?.into_any(),
+        EventBody::RateLimited(e) => Bound::new(py, PyRateLimited { h, e })?.into_any(),
+    })
+}
+
+/// The event a Python event object carries (header included), or None for any other object.
+fn event_from_py(obj: &Bound<'_, PyAny>) -> Option<Event> {
+    fn ev(h: Header, body: EventBody) -> Event {
+        Event { seq: h.seq, recv_ns: h.recv_ns, decoded_ns: h.decoded_ns, body }
+    }
+    if let Ok(o) = obj.cast::<PyBookUpdate>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Book(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyTrade>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Trade(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyOrderUpdate>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Order(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyFill>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Fill(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyResync>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Resync(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyPosition>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Position(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyRateLimited>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::RateLimited(o.e.clone())));
+    }
+    None
+}
+
+/// Within one batch keep only the last book update of each (venue, book_id); returns how many were
+/// dropped. Everything else keeps its place.
+fn coalesce_books(batch: &mut Vec<Event>) -> u64 {
+    if batch.iter().filter(|e| e.body.is_conflatable()).nth(1).is_none() {
+        return 0;
+    }
+    let mut seen: HashSet<(Venue, u32)> = HashSet::new();
+    let mut keep = vec![true; batch.len()];
+    for (i, ev) in batch.iter().enumerate().rev() {
+        if let EventBody::Book(b) = &ev.body {
+            keep[i] = seen.insert((b.venue, b.book_id));
+        }
+    }
+    let before = batch.len();
+    let mut flags = keep.into_iter();
+    batch.retain(|_| flags.next().unwrap_or(true));
+    (before - batch.len()) as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventRing
+
+impl PyEventRing {
+    /// How many events one drain takes: `max_events`, or what is waiting when the drain starts (so a
+    /// drain ends even while producers keep pushing).
+    fn batch_limit(&self, max_events: Option<usize>) -> usize {
+        max_events.unwrap_or_else(|| self.inner.len())
+    }
+
+    fn pop_batch(&self, limit: usize, conflate: bool) -> Vec<Event> {
+        let mut batch = Vec::with_capacity(limit.min(self.inner.len()).min(4096));
+        while batch.len() < limit {
+            match self.inner.pop() {
+                Some(ev) => batch.push(ev),
+                None => break,
+            }
+        }
+        if conflate {
+            let dropped = coalesce_books(&mut batch);
+            self.inner.note_coalesced(dropped);
+        }
+        batch
+    }
+}
+
 #[pymethods]
 impl PyEventRing {
     #[new]
     #[pyo3(signature = (capacity = 1 << 16))]
-    fn new(capacity: usize) -> Self {
-        PyEventRing { inner: Arc::new(EventRing::new(capacity)) }
+    fn new(capacity: usize) -> PyResult<Self> {
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(PyValueError::new_err(format!(
+                "capacity: must be in 1..={MAX_CAPACITY} (rounded up to a power of two), got {capacity}"
+            )));
+        }
+        Ok(PyEventRing { inner: Arc::new(EventRing::new(capacity)) })
     }
 
     fn __len__(&self) -> usize {
@@ -29,9 +753,182 @@ impl PyEventRing {
     fn capacity(&self) -> usize {
         self.inner.capacity()
     }
+
+    /// Non-book events that found the ring full and went through the overflow spill.
+    #[getter]
+    fn overflowed(&self) -> u64 {
+        self.inner.overflowed()
+    }
+
+    /// Book updates dropped at push because the ring was full.
+    #[getter]
+    fn conflated(&self) -> u64 {
+        self.inner.conflated()
+    }
+
+    /// Book updates skipped by `conflate=True` drains (superseded within the same drain).
+    #[getter]
+    fn coalesced(&self) -> u64 {
+        self.inner.coalesced()
+    }
+
+    /// Events waiting in the overflow spill now.
+    #[getter]
+    fn spilled(&self) -> usize {
+        self.inner.spilled_len()
+    }
+
+    /// Push a copy of an event object built in Python; the ring assigns `seq` and `decoded_ns`, the
+    /// event's `recv_ns` is kept. Returns "queued", "spilled" or "conflated".
+    fn push(&self, event: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let ev = event_from_py(event).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "event: expected an xtb._core event (BookUpdate, Resync, Trade, OrderUpdate, Fill, Position, \
+                 RateLimited), got {}",
+                event.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            ))
+        })?;
+        Ok(self.inner.push(ev.recv_ns, ev.body).name())
+    }
+
+    /// Take up to `max_events` events (default: all waiting now) as a list, in delivery order.
+    #[pyo3(signature = (max_events = None, conflate = false))]
+    fn drain<'py>(
+        &self,
+        py: Python<'py>,
+        max_events: Option<usize>,
+        conflate: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let batch = self.pop_batch(self.batch_limit(max_events), conflate);
+        let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(batch.len());
+        let mut rest = batch.into_iter();
+        while let Some(ev) = rest.next() {
+            match event_into_py(py, ev) {
+                Ok(obj) => out.push(obj),
+                Err(err) => {
+                    // Out of memory: put everything of this batch back, nothing is lost.
+                    let mut back: Vec<Event> = out.iter().filter_map(event_from_py).collect();
+                    back.extend(rest);
+                    self.inner.requeue_front(back);
+                    return Err(err);
+                }
+            }
+        }
+        PyList::new(py, out)
+    }
+
+    /// Call `callback(event)` for up to `max_events` events (default: all waiting now); returns how
+    /// many were delivered. If the callback raises, the exception propagates; the events before it
+    /// were delivered and the failing event (plus, with `conflate=True`, the rest of the batch) is
+    /// put back and delivered first by the next drain, with the same `seq`.
+    #[pyo3(signature = (callback, max_events = None, conflate = false))]
+    fn drain_into(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        max_events: Option<usize>,
+        conflate: bool,
+    ) -> PyResult<usize> {
+        let limit = self.batch_limit(max_events);
+        let mut delivered = 0usize;
+        if conflate {
+            let batch = self.pop_batch(limit, true);
+            let mut rest = batch.into_iter();
+            while let Some(ev) = rest.next() {
+                let obj = match event_into_py(py, ev) {
+                    Ok(obj) => obj,
+                    Err(err) => {
+                        self.inner.requeue_front(rest);
+                        return Err(err);
+                    }
+                };
+                if let Err(err) = callback.call1((&obj,)) {
+                    let failed = event_from_py(&obj);
+                    self.inner.requeue_front(failed.into_iter().chain(rest));
+                    return Err(err);
+                }
+                delivered += 1;
+            }
+            return Ok(delivered);
+        }
+        // Streaming: one event in flight at a time, so a callback that pushes or drains sees the
+        // ring exactly as it is.
+        while delivered < limit {
+            let Some(ev) = self.inner.pop() else { break };
+            let obj = event_into_py(py, ev)?;
+            if let Err(err) = callback.call1((&obj,)) {
+                if let Some(failed) = event_from_py(&obj) {
+                    self.inner.requeue_front([failed]);
+                }
+                return Err(err);
+            }
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "EventRing(capacity={}, len={}, overflowed={}, conflated={}, coalesced={})",
+            self.inner.capacity(),
+            self.inner.len(),
+            self.inner.overflowed(),
+            self.inner.conflated(),
+            self.inner.coalesced()
+        )
+    }
+}
+
+/// Benchmark hook: push `n` synthetic events from Rust (as a decoder would) without Python objects.
+/// `kind` is "trade" (the default) or "book" (`books` distinct book ids, cycled). Returns how many
+/// were queued (the rest spilled or were conflated, as the counters show).
+#[pyfunction]
+#[pyo3(signature = (ring, n, kind = "trade", books = 1))]
+fn _ring_push_synthetic(ring: &PyEventRing, n: u64, kind: &str, books: u32) -> PyResult<u64> {
+    if kind != "trade" && kind != "book" {
+        return Err(PyValueError::new_err(format!("kind: expected 'trade' or 'book', got {kind:?}")));
+    }
+    let books = books.max(1);
+    let mut queued = 0u64;
+    let now = monotonic_ns();
+    for i in 0..n {
+        let book_id = (i % books as u64) as u32;
+        let body = if kind == "trade" {
+            EventBody::Trade(Trade { venue: Venue::Lighter, book_id, px: 100 + i as i64, sz: 1, taker_side: Side::Bid, trade_id: i })
+        } else {
+            EventBody::Book(BookUpdate {
+                venue: Venue::Lighter,
+                book_id,
+                best_bid: Some((100, 1)),
+                best_ask: Some((101, 1)),
+                seq: i,
+            })
+        };
+        if ring.inner.push(now, body) == crate::ring::PushOutcome::Queued {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Benchmark hook: single-thread push+pop cost in ns per pair, measured inside Rust (GIL released).
+/// `read_clock=False` measures `push_stamped` (no clock read per push).
+#[pyfunction]
+#[pyo3(signature = (n = 1_000_000, read_clock = true))]
+fn _bench_ring_rust(py: Python<'_>, n: u64, read_clock: bool) -> f64 {
+    py.detach(|| bench_push_pop_ns(n, read_clock))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEventRing>()?;
+    m.add_class::<PyBookUpdate>()?;
+    m.add_class::<PyResync>()?;
+    m.add_class::<PyTrade>()?;
+    m.add_class::<PyOrderUpdate>()?;
+    m.add_class::<PyFill>()?;
+    m.add_class::<PyPosition>()?;
+    m.add_class::<PyRateLimited>()?;
+    m.add_function(wrap_pyfunction!(_ring_push_synthetic, m)?)?;
+    m.add_function(wrap_pyfunction!(_bench_ring_rust, m)?)?;
     Ok(())
 }
