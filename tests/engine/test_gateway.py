@@ -131,3 +131,29 @@ async def test_cancel_path_and_unknown_venue():
     assert trk.get(1, "backpack").state == "cancelled"
     with pytest.raises(KeyError, match="lighter"):
         gw.submit("lighter", [req(2)])
+
+
+async def test_rate_limit_within_budget_waits_beyond_budget_is_denied():
+    from xtb._core import RateLimiter
+
+    cfg = {
+        "pools": {"orders": {"type": "token_bucket", "capacity": 2, "refill": 2, "window_ms": 100}},
+        "keys": {"orders": {"orders": 1}},
+    }
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk, limiter=RateLimiter.from_config(cfg), max_limiter_wait_ns=200_000_000)
+    gw.submit("backpack", [req(1), req(2)])  # takes the whole bucket
+    gw.submit("backpack", [req(3)])  # the next token is ~50 ms away: within budget, the send waits
+    assert trk.get(3, "backpack").state == "pending_new"
+    await settle(gw)
+    assert trk.get(3, "backpack").state == "open"
+    assert gw.stats.limiter_waits == 1
+
+    strict_port = RecordingPort()
+    strict = OrderGateway({"backpack": strict_port}, OrderTracker(), limiter=RateLimiter.from_config(cfg),
+                          max_limiter_wait_ns=1_000_000)
+    strict.submit("backpack", [req(4), req(5)])
+    with pytest.raises(OrderDenied, match="rate_limited"):
+        strict.submit("backpack", [req(6)])
+    assert strict.tracker.get(6, "backpack") is None and len(strict_port.prepared) == 1
+    assert strict.stats.denied == {"rate_limited": 1}
