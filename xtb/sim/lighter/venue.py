@@ -104,7 +104,7 @@ class LighterVenue:
             raise ValueError("public_key must be 40 bytes of hex (0x + 80 hex digits)")
         if not 0 <= api_key_index <= txinfo.MAX_API_KEY_INDEX:
             raise ValueError(f"api_key_index must be 0..{txinfo.MAX_API_KEY_INDEX}")
-        self._api_keys[(account, api_key_index)] = "0x" + key.lower()
+        self._api_keys[(account, api_key_index)] = key.lower()  # served without 0x, as the signer expects
         self._nonces[(account, api_key_index)] = nonce
 
     def api_keys(self, account: int, api_key_index: int) -> list[dict[str, Any]]:
