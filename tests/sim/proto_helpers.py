@@ -27,8 +27,8 @@ def plan(*rules: FaultRule, cancel_on_disconnect: bool = True) -> FaultPlan:
     return FaultPlan(list(rules), seed=1, cancel_on_disconnect=cancel_on_disconnect)
 
 
-@pytest.fixture
-async def cluster_factory() -> AsyncIterator[Callable[..., Any]]:
+@pytest.fixture(name="cluster_factory")
+async def cluster_factory_fixture() -> AsyncIterator[Callable[..., Any]]:
     """`await cluster_factory(venues=("backpack",), generate=False, ...)` -> a started SimCluster; all
     clusters made are stopped at teardown."""
     made: list[SimCluster] = []
@@ -55,15 +55,26 @@ class BackpackSigner:
     def sign(self, message: str) -> str:
         return base64.b64encode(self.key.sign(message.encode()).signature).decode()
 
-    def headers(self, instruction: str, params: dict[str, Any] | list[dict[str, Any]], *,
-                ts: int | None = None, window: int = 5000) -> dict[str, str]:
+    def headers(
+        self,
+        instruction: str,
+        params: dict[str, Any] | list[dict[str, Any]],
+        *,
+        ts: int | None = None,
+        window: int = 5000,
+    ) -> dict[str, str]:
         ts = ts if ts is not None else time.time_ns() // 1_000_000
         if isinstance(params, list):
             message = auth.batch_signing_string(instruction, params, ts, window)
         else:
             message = auth.signing_string(instruction, params, ts, window)
-        return {"X-API-Key": self.api_key, "X-Signature": self.sign(message), "X-Timestamp": str(ts),
-                "X-Window": str(window), "Content-Type": "application/json; charset=utf-8"}
+        return {
+            "X-API-Key": self.api_key,
+            "X-Signature": self.sign(message),
+            "X-Timestamp": str(ts),
+            "X-Window": str(window),
+            "Content-Type": "application/json; charset=utf-8",
+        }
 
     def ws_signature(self, ts: int | None = None, window: int = 5000) -> list[str]:
         ts = ts if ts is not None else time.time_ns() // 1_000_000
@@ -78,8 +89,9 @@ async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = WS_TIM
     return orjson.loads(msg.data)
 
 
-async def recv_until(ws: aiohttp.ClientWebSocketResponse, pred: Callable[[Any], bool],
-                     timeout: float = WS_TIMEOUT) -> Any:
+async def recv_until(
+    ws: aiohttp.ClientWebSocketResponse, pred: Callable[[Any], bool], timeout: float = WS_TIMEOUT
+) -> Any:
     """Read frames until one satisfies `pred` (bounded by `timeout` overall)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

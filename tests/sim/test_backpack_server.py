@@ -19,7 +19,7 @@ from xtb.sim.backpack.server import parse_stream
 from xtb.sim.faults import FaultKind, FaultRule
 from xtb.sim.types import OrderRequest, Side
 
-from .proto_helpers import BackpackSigner, cluster_factory, no_frame, plan, recv_json, recv_until  # noqa: F401
+from .proto_helpers import BackpackSigner, cluster_factory_fixture, no_frame, plan, recv_json, recv_until  # noqa: F401
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -27,18 +27,44 @@ pytestmark = pytest.mark.timeout(30)
 SEED_B64 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
 PUB_B64 = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ="
 VECTORS = [
-    ("orderCancel", {"orderId": 28, "symbol": "BTC_USDT"}, 1614550000000,
-     "instruction=orderCancel&orderId=28&symbol=BTC_USDT&timestamp=1614550000000&window=5000",
-     "E7UijHVsR5NAdTGNA8aOPfAGdwe6Qu5oVcEJPNdG8Kx9HxV2pX+U3IsodvFn1MUHh0CuD+AhMMnJJvtPEat9DA=="),
-    ("orderExecute", {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "141",
-                      "quantity": "12", "postOnly": True, "clientId": 42, "timeInForce": "GTC"}, 1750793021519,
-     "instruction=orderExecute&clientId=42&orderType=Limit&postOnly=true&price=141&quantity=12&side=Bid"
-     "&symbol=SOL_USDC_PERP&timeInForce=GTC&timestamp=1750793021519&window=5000",
-     "JpLusJCQp4VT+TJ35Xi7igJWt2V0QA6yaArIhB4QMUEej/a+MAH+JSb1AP0pEn3pIUi+jHQoLBqciEP/lpOsDQ=="),
-    ("balanceQuery", {}, 1750793021519, "instruction=balanceQuery&timestamp=1750793021519&window=5000",
-     "W302ikmg6UH6ISPnjHZbmef/YWmsUfEWl9nav+EMtqsLmWlZpfcjA7DPUWIeI8eQhgFPPJOy0wB4DS3puswnDg=="),
-    ("subscribe", {}, 1750793021519, "instruction=subscribe&timestamp=1750793021519&window=5000",
-     "J0ESphheEEryXBb6x0mMX+9icsbyx2uSgVtAajlKI5YAAGAjmyc0Lq4qoyfcqIW+yygW0aKzq+Zn3/jVI3aCDw=="),
+    (
+        "orderCancel",
+        {"orderId": 28, "symbol": "BTC_USDT"},
+        1614550000000,
+        "instruction=orderCancel&orderId=28&symbol=BTC_USDT&timestamp=1614550000000&window=5000",
+        "E7UijHVsR5NAdTGNA8aOPfAGdwe6Qu5oVcEJPNdG8Kx9HxV2pX+U3IsodvFn1MUHh0CuD+AhMMnJJvtPEat9DA==",
+    ),
+    (
+        "orderExecute",
+        {
+            "symbol": "SOL_USDC_PERP",
+            "side": "Bid",
+            "orderType": "Limit",
+            "price": "141",
+            "quantity": "12",
+            "postOnly": True,
+            "clientId": 42,
+            "timeInForce": "GTC",
+        },
+        1750793021519,
+        "instruction=orderExecute&clientId=42&orderType=Limit&postOnly=true&price=141&quantity=12&side=Bid"
+        "&symbol=SOL_USDC_PERP&timeInForce=GTC&timestamp=1750793021519&window=5000",
+        "JpLusJCQp4VT+TJ35Xi7igJWt2V0QA6yaArIhB4QMUEej/a+MAH+JSb1AP0pEn3pIUi+jHQoLBqciEP/lpOsDQ==",
+    ),
+    (
+        "balanceQuery",
+        {},
+        1750793021519,
+        "instruction=balanceQuery&timestamp=1750793021519&window=5000",
+        "W302ikmg6UH6ISPnjHZbmef/YWmsUfEWl9nav+EMtqsLmWlZpfcjA7DPUWIeI8eQhgFPPJOy0wB4DS3puswnDg==",
+    ),
+    (
+        "subscribe",
+        {},
+        1750793021519,
+        "instruction=subscribe&timestamp=1750793021519&window=5000",
+        "J0ESphheEEryXBb6x0mMX+9icsbyx2uSgVtAajlKI5YAAGAjmyc0Lq4qoyfcqIW+yygW0aKzq+Zn3/jVI3aCDw==",
+    ),
 ]
 
 
@@ -53,21 +79,33 @@ def test_signing_string_and_signature_match_the_venue_vectors(
 
 
 def test_batch_signing_string_matches_the_docs_example() -> None:
-    orders = [{"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "141", "quantity": "12"},
-              {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "140", "quantity": "11"}]
+    orders = [
+        {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "141", "quantity": "12"},
+        {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "140", "quantity": "11"},
+    ]
     message = auth.batch_signing_string("orderExecute", orders, 1750793021519, 5000)
     assert message == (
         "instruction=orderExecute&orderType=Limit&price=141&quantity=12&side=Bid&symbol=SOL_USDC_PERP"
         "&instruction=orderExecute&orderType=Limit&price=140&quantity=11&side=Bid&symbol=SOL_USDC_PERP"
-        "&timestamp=1750793021519&window=5000")
-    auth.verify(PUB_B64, message, base64.b64decode(
-        "dossw5xxpYslAw1BgSEqBEom/n5ESR5aNNX5Q4It1+gMA6tNL6YkDT7eVy2jILl0/i/DDDJQlEYYT8vaCyakCg=="))
+        "&timestamp=1750793021519&window=5000"
+    )
+    auth.verify(
+        PUB_B64,
+        message,
+        base64.b64decode(
+            "dossw5xxpYslAw1BgSEqBEom/n5ESR5aNNX5Q4It1+gMA6tNL6YkDT7eVy2jILl0/i/DDDJQlEYYT8vaCyakCg=="
+        ),
+    )
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.dictionaries(st.text("abcdefghXYZ", min_size=1, max_size=6),
-                       st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.text("0123456789.", max_size=8)),
-                       max_size=5))
+@given(
+    st.dictionaries(
+        st.text("abcdefghXYZ", min_size=1, max_size=6),
+        st.one_of(st.booleans(), st.integers(-(10**6), 10**6), st.text("0123456789.", max_size=8)),
+        max_size=5,
+    )
+)
 def test_any_param_change_breaks_the_signature(params: dict[str, Any]) -> None:
     signer = BackpackSigner(SEED_B64)
     message = auth.signing_string("orderExecute", params, 1, 5000)
@@ -87,7 +125,9 @@ def test_window_rules() -> None:
     with pytest.raises(auth.AuthError):
         auth.check_window(10_000, 5_000, 4_000, symmetric=False)  # from the future, one-sided rule
     with pytest.raises(auth.AuthError) as err:
-        auth.parse_headers({"X-API-Key": PUB_B64, "X-Signature": "AA==", "X-Timestamp": "1", "X-Window": "60001"})
+        auth.parse_headers(
+            {"X-API-Key": PUB_B64, "X-Signature": "AA==", "X-Timestamp": "1", "X-Window": "60001"}
+        )
     assert err.value.status == 400
 
 
@@ -97,14 +137,24 @@ def test_stream_names() -> None:
     assert parse_stream("depth.100ms.SOL_USDC_PERP") == 4008
     assert parse_stream("candles.SOL_USDC_PERP") == 4006
     private = parse_stream("account.orderUpdate.ETH_USDC_PERP")
-    assert not isinstance(private, int) and (private.kind, private.symbol) == ("account.orderUpdate", "ETH_USDC_PERP")
+    assert not isinstance(private, int) and (private.kind, private.symbol) == (
+        "account.orderUpdate",
+        "ETH_USDC_PERP",
+    )
 
 
 # ---------------------------------------------------------------- REST
 
 
-async def _signed(http: aiohttp.ClientSession, method: str, url: str, signer: BackpackSigner, instruction: str,
-                  params: Any, **kw: Any) -> tuple[int, Any]:
+async def _signed(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    signer: BackpackSigner,
+    instruction: str,
+    params: Any,
+    **kw: Any,
+) -> tuple[int, Any]:
     headers = signer.headers(instruction, params, **kw)
     if method == "GET":
         resp = await http.request(method, url, params=params, headers=headers)
@@ -122,7 +172,13 @@ async def test_rest_auth_failures_have_the_venue_shape(cluster_factory: Any) -> 
     _, secret, acct = sim.add_backpack_account()
     signer = BackpackSigner(secret)
     base = sim.urls()["backpack"]["rest"]
-    order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "3000.00", "quantity": "0.1"}
+    order = {
+        "symbol": "ETH_USDC_PERP",
+        "side": "Bid",
+        "orderType": "Limit",
+        "price": "3000.00",
+        "quantity": "0.1",
+    }
     async with aiohttp.ClientSession() as http:
         status, body = await _signed(http, "GET", f"{base}/api/v1/capital", signer, "balanceQuery", {})
         assert status == 200 and "USDC" in body
@@ -130,18 +186,22 @@ async def test_rest_auth_failures_have_the_venue_shape(cluster_factory: Any) -> 
         status, body = await _signed(http, "POST", f"{base}/api/v1/order", signer, "orderCancel", order)
         assert (status, body["code"]) == (401, "INVALID_SIGNATURE")
         old = time.time_ns() // 1_000_000 - 10_000
-        status, body = await _signed(http, "POST", f"{base}/api/v1/order", signer, "orderExecute", order, ts=old)
+        status, body = await _signed(
+            http, "POST", f"{base}/api/v1/order", signer, "orderExecute", order, ts=old
+        )
         assert (status, body) == (401, {"code": "UNAUTHORIZED", "message": "Request has expired"})
-        status, body = await _signed(http, "POST", f"{base}/api/v1/order", signer, "orderExecute", order,
-                                     window=60_001)
+        status, body = await _signed(
+            http, "POST", f"{base}/api/v1/order", signer, "orderExecute", order, window=60_001
+        )
         assert status == 400 and body["code"] == "INVALID_CLIENT_REQUEST"
         stranger = BackpackSigner(base64.b64encode(bytes(SigningKey.generate())).decode())
         status, body = await _signed(http, "GET", f"{base}/api/v1/capital", stranger, "balanceQuery", {})
         assert (status, body["code"]) == (401, "UNAUTHORIZED")
         # Body changed after signing.
         headers = signer.headers("orderExecute", order)
-        resp = await http.post(f"{base}/api/v1/order", data=orjson.dumps(dict(order, quantity="0.2")),
-                               headers=headers)
+        resp = await http.post(
+            f"{base}/api/v1/order", data=orjson.dumps(dict(order, quantity="0.2")), headers=headers
+        )
         assert resp.status == 401 and (await resp.json())["code"] == "INVALID_SIGNATURE"
         assert sim.venues["backpack"].exchange.open_orders(acct) == []  # nothing got through
         resp = await http.get(f"{base}/api/v1/nothing")
@@ -155,16 +215,33 @@ async def test_batch_returns_per_order_results(cluster_factory: Any) -> None:
     base = sim.urls()["backpack"]["rest"]
     orders = [
         {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "141", "quantity": "12"},
-        {"symbol": "SOL_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "140.001", "quantity": "11"},
+        {
+            "symbol": "SOL_USDC_PERP",
+            "side": "Bid",
+            "orderType": "Limit",
+            "price": "140.001",
+            "quantity": "11",
+        },
         {"symbol": "NOPE_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "1", "quantity": "1"},
-        {"symbol": "SOL_USDC_PERP", "side": "Ask", "orderType": "Limit", "price": "150", "quantity": "1",
-         "clientId": 7, "postOnly": True},
+        {
+            "symbol": "SOL_USDC_PERP",
+            "side": "Ask",
+            "orderType": "Limit",
+            "price": "150",
+            "quantity": "1",
+            "clientId": 7,
+            "postOnly": True,
+        },
     ]
     async with aiohttp.ClientSession() as http:
         status, body = await _signed(http, "POST", f"{base}/api/v1/orders", signer, "orderExecute", orders)
     assert status == 200
     assert [r["operation"] for r in body] == ["Ok", "Err", "Err", "Ok"]
-    assert body[1] == {"operation": "Err", "code": "INVALID_CLIENT_REQUEST", "message": "Price decimal too long"}
+    assert body[1] == {
+        "operation": "Err",
+        "code": "INVALID_CLIENT_REQUEST",
+        "message": "Price decimal too long",
+    }
     assert body[2]["message"] == "Invalid market symbol"
     assert body[3]["clientId"] == 7 and body[3]["status"] == "New"
     assert len(sim.venues["backpack"].exchange.open_orders(acct)) == 2
@@ -197,9 +274,13 @@ async def test_depth_stream_deltas_chain_and_line_up_with_the_snapshot(cluster_f
     sim = await cluster_factory(venues=("backpack",), generate=True, updates_per_s=100.0)
     urls = sim.urls()["backpack"]
     async with aiohttp.ClientSession() as http, http.ws_connect(urls["ws"]) as ws:
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["depth.BTC_USDC_PERP", "bookTicker.BTC_USDC_PERP"]})
+        await ws.send_json(
+            {"method": "SUBSCRIBE", "params": ["depth.BTC_USDC_PERP", "bookTicker.BTC_USDC_PERP"]}
+        )
         first = await recv_until(ws, lambda f: f["stream"] == "depth.BTC_USDC_PERP")  # no ack, no snapshot
-        snap = await (await http.get(f"{urls['rest']}/api/v1/depth", params={"symbol": "BTC_USDC_PERP"})).json()
+        snap = await (
+            await http.get(f"{urls['rest']}/api/v1/depth", params={"symbol": "BTC_USDC_PERP"})
+        ).json()
         book = {"b": {p: q for p, q in snap["bids"]}, "a": {p: q for p, q in snap["asks"]}}
         last = int(snap["lastUpdateId"])
         assert first["data"]["U"] <= last + 1
@@ -248,8 +329,13 @@ async def test_ws_errors_and_silent_unknown_symbols(cluster_factory: Any) -> Non
         assert (await recv_json(ws))["error"] == {"code": 4008, "message": "Invalid depth window"}
         await ws.send_json({"method": "SUBSCRIBE", "params": ["depth.NOPE_USDC_PERP"]})
         assert await no_frame(ws, 0.2)
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["account.orderUpdate"],
-                            "signature": ["AAAA", "AAAA", "1", "5000"]})
+        await ws.send_json(
+            {
+                "method": "SUBSCRIBE",
+                "params": ["account.orderUpdate"],
+                "signature": ["AAAA", "AAAA", "1", "5000"],
+            }
+        )
         assert (await recv_json(ws))["error"]["message"] == "Invalid signature"
 
 
@@ -258,30 +344,54 @@ async def test_private_order_and_position_streams(cluster_factory: Any) -> None:
     ex = sim.venues["backpack"].exchange
     lp = ex.create_account(10**20)
     ex.place_order(OrderRequest(lp, 1, Side.SELL, 5_000, 350_000))  # 0.5 ETH at 3500.00
-    key, secret, acct = sim.add_backpack_account()
+    _, secret, _ = sim.add_backpack_account()
     signer = BackpackSigner(secret)
     urls = sim.urls()["backpack"]
     async with aiohttp.ClientSession() as http, http.ws_connect(urls["ws"]) as ws:
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["account.orderUpdate", "account.positionUpdate"],
-                            "signature": signer.ws_signature()})
+        await ws.send_json(
+            {
+                "method": "SUBSCRIBE",
+                "params": ["account.orderUpdate", "account.positionUpdate"],
+                "signature": signer.ws_signature(),
+            }
+        )
         await asyncio.sleep(0.05)
-        order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "3500.00",
-                 "quantity": "0.2", "clientId": 9, "timeInForce": "IOC"}
-        status, body = await _signed(http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute", order)
+        order = {
+            "symbol": "ETH_USDC_PERP",
+            "side": "Bid",
+            "orderType": "Limit",
+            "price": "3500.00",
+            "quantity": "0.2",
+            "clientId": 9,
+            "timeInForce": "IOC",
+        }
+        status, body = await _signed(
+            http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute", order
+        )
         assert status == 200 and body["status"] == "Filled"
         frames = [await recv_until(ws, lambda f: f["stream"] == "account.orderUpdate") for _ in range(2)]
         accepted, fill = (f["data"] for f in frames)
         assert accepted["e"] == "orderAccepted" and accepted["X"] == "New" and accepted["c"] == 9
         assert fill["e"] == "orderFill" and fill["X"] == "Filled"
-        assert (fill["l"], fill["L"], fill["z"], fill["m"], fill["i"]) == ("0.2000", "3500.00", "0.2000", False,
-                                                                           body["id"])
+        assert (fill["l"], fill["L"], fill["z"], fill["m"], fill["i"]) == (
+            "0.2000",
+            "3500.00",
+            "0.2000",
+            False,
+            body["id"],
+        )
         assert fill["E"] > 10**15 and isinstance(fill["t"], int)
         pos = await recv_until(ws, lambda f: f["stream"] == "account.positionUpdate")
         assert pos["data"]["e"] == "positionOpened" and pos["data"]["q"] == "0.2000"
     # A new subscription gets the open positions first, without `e`.
     async with aiohttp.ClientSession() as http, http.ws_connect(urls["ws"]) as ws:
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["account.positionUpdate.ETH_USDC_PERP"],
-                            "signature": signer.ws_signature()})
+        await ws.send_json(
+            {
+                "method": "SUBSCRIBE",
+                "params": ["account.positionUpdate.ETH_USDC_PERP"],
+                "signature": signer.ws_signature(),
+            }
+        )
         snap = await recv_json(ws)
         assert snap["stream"] == "account.positionUpdate.ETH_USDC_PERP" and "e" not in snap["data"]
 
@@ -304,16 +414,23 @@ async def test_protocol_ping_and_pong_timeout(cluster_factory: Any) -> None:
 
 
 async def test_rate_limit_and_server_error_faults(cluster_factory: Any) -> None:
-    rules = (FaultRule(FaultKind.HTTP_429, every=2, max_count=1, retry_after_s=3.0, conn="backpack-rest"),
-             FaultRule(FaultKind.HTTP_5XX, every=3, max_count=1, status=502, conn="backpack-rest"))
+    rules = (
+        FaultRule(FaultKind.HTTP_429, every=2, max_count=1, retry_after_s=3.0, conn="backpack-rest"),
+        FaultRule(FaultKind.HTTP_5XX, every=3, max_count=1, status=502, conn="backpack-rest"),
+    )
     sim = await cluster_factory(venues=("backpack",), fault_plan=plan(*rules))
     base = sim.urls()["backpack"]["rest"]
     async with aiohttp.ClientSession() as http:
         statuses = []
         for _ in range(4):
             resp = await http.get(f"{base}/api/v1/markets")
-            statuses.append((resp.status, resp.headers.get("Retry-After"), (await resp.json()) if resp.status != 200
-                             else None))
+            statuses.append(
+                (
+                    resp.status,
+                    resp.headers.get("Retry-After"),
+                    (await resp.json()) if resp.status != 200 else None,
+                )
+            )
     assert statuses[0][0] == 200
     assert statuses[1] == (429, "3", {"code": "TOO_MANY_REQUESTS", "message": "Too many requests"})
     assert [s[0] for s in statuses].count(502) == 1
@@ -324,18 +441,27 @@ async def test_accept_then_timeout_leaves_the_order_working(cluster_factory: Any
     sim = await cluster_factory(venues=("backpack",), fault_plan=plan(rule), response_timeout_s=5.0)
     _, secret, acct = sim.add_backpack_account()
     signer = BackpackSigner(secret)
-    order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Limit", "price": "3000.00",
-             "quantity": "0.1", "clientId": 5}
+    order = {
+        "symbol": "ETH_USDC_PERP",
+        "side": "Bid",
+        "orderType": "Limit",
+        "price": "3000.00",
+        "quantity": "0.1",
+        "clientId": 5,
+    }
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as http:
         with pytest.raises(asyncio.TimeoutError):
-            await _signed(http, "POST", f"{sim.urls()['backpack']['rest']}/api/v1/order", signer, "orderExecute",
-                          order)
+            await _signed(
+                http, "POST", f"{sim.urls()['backpack']['rest']}/api/v1/order", signer, "orderExecute", order
+            )
     assert [o.client_id for o in sim.venues["backpack"].exchange.open_orders(acct)] == [5]
 
 
 async def test_skip_and_duplicate_sequence_faults(cluster_factory: Any) -> None:
-    rules = (FaultRule(FaultKind.SKIP_SEQ, at_s=(0.0,), conn="backpack-ws-*"),
-             FaultRule(FaultKind.DUPLICATE_SEQ, every=3, max_count=1, conn="backpack-ws-*"))
+    rules = (
+        FaultRule(FaultKind.SKIP_SEQ, at_s=(0.0,), conn="backpack-ws-*"),
+        FaultRule(FaultKind.DUPLICATE_SEQ, every=3, max_count=1, conn="backpack-ws-*"),
+    )
     sim = await cluster_factory(venues=("backpack",), fault_plan=plan(*rules))
     ex = sim.venues["backpack"].exchange
     lp = ex.create_account(10**20)
@@ -357,12 +483,23 @@ async def test_cancel_on_disconnect_on_and_off(cluster_factory: Any) -> None:
         urls = sim.urls()["backpack"]
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(urls["ws"]) as ws:
-                await ws.send_json({"method": "SUBSCRIBE", "params": ["account.orderUpdate"],
-                                    "signature": signer.ws_signature()})
-                order = {"symbol": "ETH_USDC_PERP", "side": "Ask", "orderType": "Limit", "price": "4000.00",
-                         "quantity": "0.1"}
-                status, _ = await _signed(http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute",
-                                          order)
+                await ws.send_json(
+                    {
+                        "method": "SUBSCRIBE",
+                        "params": ["account.orderUpdate"],
+                        "signature": signer.ws_signature(),
+                    }
+                )
+                order = {
+                    "symbol": "ETH_USDC_PERP",
+                    "side": "Ask",
+                    "orderType": "Limit",
+                    "price": "4000.00",
+                    "quantity": "0.1",
+                }
+                status, _ = await _signed(
+                    http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute", order
+                )
                 assert status == 200
                 await recv_until(ws, lambda f: f["data"]["e"] == "orderAccepted")
                 assert sim.drop_sockets("backpack") == 1
@@ -380,9 +517,17 @@ async def test_clock_skew_expires_requests(cluster_factory: Any) -> None:
     _, secret, _ = sim.add_backpack_account()
     signer = BackpackSigner(secret)
     async with aiohttp.ClientSession() as http:
-        status, body = await _signed(http, "GET", f"{sim.urls()['backpack']['rest']}/api/v1/capital", signer,
-                                     "balanceQuery", {})
+        status, body = await _signed(
+            http, "GET", f"{sim.urls()['backpack']['rest']}/api/v1/capital", signer, "balanceQuery", {}
+        )
         assert (status, body["message"]) == (401, "Request has expired")
-        status, _ = await _signed(http, "GET", f"{sim.urls()['backpack']['rest']}/api/v1/capital", signer,
-                                  "balanceQuery", {}, window=20_000)
+        status, _ = await _signed(
+            http,
+            "GET",
+            f"{sim.urls()['backpack']['rest']}/api/v1/capital",
+            signer,
+            "balanceQuery",
+            {},
+            window=20_000,
+        )
         assert status == 200

@@ -20,7 +20,7 @@ from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.types import OrderRequest, Side
 
-from .proto_helpers import cluster_factory, no_frame, plan, recv_json, recv_until  # noqa: F401
+from .proto_helpers import cluster_factory_fixture, no_frame, plan, recv_json, recv_until  # noqa: F401
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -33,10 +33,24 @@ def now_ms() -> int:
 
 
 def create_order(account: int, nonce: int, **over: Any) -> dict[str, Any]:
-    info = {"AccountIndex": account, "ApiKeyIndex": 3, "MarketIndex": 0, "ClientOrderIndex": 77,
-            "BaseAmount": 1000, "Price": 300000, "IsAsk": 0, "Type": 0, "TimeInForce": 1, "ReduceOnly": 0,
-            "TriggerPrice": 0, "OrderExpiry": now_ms() + 86_400_000, "ExpiredAt": now_ms() + 600_000,
-            "Nonce": nonce, "Sig": SIG, "L2TxAttributes": None}
+    info = {
+        "AccountIndex": account,
+        "ApiKeyIndex": 3,
+        "MarketIndex": 0,
+        "ClientOrderIndex": 77,
+        "BaseAmount": 1000,
+        "Price": 300000,
+        "IsAsk": 0,
+        "Type": 0,
+        "TimeInForce": 1,
+        "ReduceOnly": 0,
+        "TriggerPrice": 0,
+        "OrderExpiry": now_ms() + 86_400_000,
+        "ExpiredAt": now_ms() + 600_000,
+        "Nonce": nonce,
+        "Sig": SIG,
+        "L2TxAttributes": None,
+    }
     info.update(over)
     return info
 
@@ -49,43 +63,78 @@ def test_decodes_the_native_signers_shapes() -> None:
     tx = txinfo.decode_tx(14, orjson.dumps(create_order(12345, 42)), t)
     assert isinstance(tx, txinfo.CreateOrderTx)
     assert (tx.header.account_index, tx.header.nonce, tx.price, tx.base_amount, tx.is_ask) == (
-        12345, 42, 300000, 1000, False)
-    cancel = {"AccountIndex": 12345, "ApiKeyIndex": 3, "MarketIndex": 0, "Index": 77, "ExpiredAt": t + 1000,
-              "Nonce": 45, "Sig": SIG, "L2TxAttributes": None}
+        12345,
+        42,
+        300000,
+        1000,
+        False,
+    )
+    cancel = {
+        "AccountIndex": 12345,
+        "ApiKeyIndex": 3,
+        "MarketIndex": 0,
+        "Index": 77,
+        "ExpiredAt": t + 1000,
+        "Nonce": 45,
+        "Sig": SIG,
+        "L2TxAttributes": None,
+    }
     assert txinfo.decode_tx(15, orjson.dumps(cancel), t) == txinfo.CancelOrderTx(
-        txinfo.TxHeader(12345, 3, 45, t + 1000, {}), 0, 77)
-    cancel_all = {"AccountIndex": 12345, "ApiKeyIndex": 3, "TimeInForce": 0, "Time": 0, "ExpiredAt": t + 1000,
-                  "Nonce": 46, "Sig": SIG, "L2TxAttributes": {"5": 0}}
+        txinfo.TxHeader(12345, 3, 45, t + 1000, {}), 0, 77
+    )
+    cancel_all = {
+        "AccountIndex": 12345,
+        "ApiKeyIndex": 3,
+        "TimeInForce": 0,
+        "Time": 0,
+        "ExpiredAt": t + 1000,
+        "Nonce": 46,
+        "Sig": SIG,
+        "L2TxAttributes": {"5": 0},
+    }
     decoded = txinfo.decode_tx(16, cancel_all, t)
     assert isinstance(decoded, txinfo.CancelAllOrdersTx) and decoded.market_index == 0
-    modify = {"AccountIndex": 12345, "ApiKeyIndex": 3, "MarketIndex": 0, "Index": 77, "BaseAmount": 2000,
-              "Price": 300100, "TriggerPrice": 0, "ExpiredAt": t + 1000, "Nonce": 47, "Sig": SIG,
-              "L2TxAttributes": None}
+    modify = {
+        "AccountIndex": 12345,
+        "ApiKeyIndex": 3,
+        "MarketIndex": 0,
+        "Index": 77,
+        "BaseAmount": 2000,
+        "Price": 300100,
+        "TriggerPrice": 0,
+        "ExpiredAt": t + 1000,
+        "Nonce": 47,
+        "Sig": SIG,
+        "L2TxAttributes": None,
+    }
     assert isinstance(txinfo.decode_tx(17, modify, t), txinfo.ModifyOrderTx)
 
 
-@pytest.mark.parametrize(("override", "code", "needle"), [
-    ({"Price": 0}, 21702, "Price"),
-    ({"Price": 2**32}, 21702, "Price"),
-    ({"BaseAmount": 0}, 21701, "BaseAmount"),
-    ({"IsAsk": 2}, 21703, "IsAsk"),
-    ({"Type": 9}, 21704, "Type"),
-    ({"TimeInForce": 3}, 21705, "TimeInForce"),
-    ({"MarketIndex": 5000}, 21602, "MarketIndex"),
-    ({"ClientOrderIndex": 2**48}, 21727, "ClientOrderIndex"),
-    ({"Nonce": "1"}, 21501, "Nonce"),
-    ({"IsAsk": True}, 21501, "IsAsk"),
-    ({"Sig": "AAAA"}, 21501, "Sig"),
-    ({"Sig": 5}, 21501, "Sig"),
-    ({"ExpiredAt": 1}, 21711, "ExpiredAt"),
-    ({"OrderExpiry": 0}, 21711, "OrderExpiry"),
-    ({"Type": 1, "TimeInForce": 0, "OrderExpiry": 5}, 21711, "market"),
-    ({"Type": 1, "TimeInForce": 1, "OrderExpiry": 0}, 21705, "market"),
-    ({"TimeInForce": 0}, 21711, "IOC"),
-    ({"TriggerPrice": 5}, 21702, "TriggerPrice"),
-    ({"L2TxAttributes": {"9": 1}}, 21501, "L2TxAttributes"),
-    ({"Extra": 1}, 21501, "Extra"),
-])
+@pytest.mark.parametrize(
+    ("override", "code", "needle"),
+    [
+        ({"Price": 0}, 21702, "Price"),
+        ({"Price": 2**32}, 21702, "Price"),
+        ({"BaseAmount": 0}, 21701, "BaseAmount"),
+        ({"IsAsk": 2}, 21703, "IsAsk"),
+        ({"Type": 9}, 21704, "Type"),
+        ({"TimeInForce": 3}, 21705, "TimeInForce"),
+        ({"MarketIndex": 5000}, 21602, "MarketIndex"),
+        ({"ClientOrderIndex": 2**48}, 21727, "ClientOrderIndex"),
+        ({"Nonce": "1"}, 21501, "Nonce"),
+        ({"IsAsk": True}, 21501, "IsAsk"),
+        ({"Sig": "AAAA"}, 21501, "Sig"),
+        ({"Sig": 5}, 21501, "Sig"),
+        ({"ExpiredAt": 1}, 21711, "ExpiredAt"),
+        ({"OrderExpiry": 0}, 21711, "OrderExpiry"),
+        ({"Type": 1, "TimeInForce": 0, "OrderExpiry": 5}, 21711, "market"),
+        ({"Type": 1, "TimeInForce": 1, "OrderExpiry": 0}, 21705, "market"),
+        ({"TimeInForce": 0}, 21711, "IOC"),
+        ({"TriggerPrice": 5}, 21702, "TriggerPrice"),
+        ({"L2TxAttributes": {"9": 1}}, 21501, "L2TxAttributes"),
+        ({"Extra": 1}, 21501, "Extra"),
+    ],
+)
 def test_invalid_fields_are_named(override: dict[str, Any], code: int, needle: str) -> None:
     with pytest.raises(TxError) as err:
         txinfo.decode_tx(14, orjson.dumps(create_order(1, 0, **override)), now_ms())
@@ -104,17 +153,32 @@ def test_missing_field_and_bad_json() -> None:
     assert err.value.code == 21505
 
 
-_values = st.one_of(st.integers(-2**64, 2**64), st.booleans(), st.none(), st.text(max_size=4), st.floats())
+_values = st.one_of(st.integers(-(2**64), 2**64), st.booleans(), st.none(), st.text(max_size=4), st.floats())
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([14, 15, 16, 17]), st.dictionaries(st.sampled_from(sorted(create_order(1, 0))), _values))
+@given(
+    st.sampled_from([14, 15, 16, 17]), st.dictionaries(st.sampled_from(sorted(create_order(1, 0))), _values)
+)
 def test_any_tx_info_decodes_or_raises_tx_error(tx_type: int, override: dict[str, Any]) -> None:
     try:
         tx = txinfo.decode_tx(tx_type, create_order(1, 0) | override, now_ms())
     except TxError as err:
-        assert err.code in {21501, 21505, 21602, 21700, 21701, 21702, 21703, 21704, 21705, 21711, 21713, 21714,
-                            21727}
+        assert err.code in {
+            21501,
+            21505,
+            21602,
+            21700,
+            21701,
+            21702,
+            21703,
+            21704,
+            21705,
+            21711,
+            21713,
+            21714,
+            21727,
+        }
     else:
         assert tx.header.account_index >= 1
 
@@ -139,15 +203,21 @@ async def test_send_tx_nonce_rules(cluster_factory: Any) -> None:
 
     async with aiohttp.ClientSession() as http:
         send = f"{base}/api/v1/sendTx"
-        status, body = await _post(http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 5)).decode()})
+        status, body = await _post(
+            http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 5)).decode()}
+        )
         assert (status, body) == (400, {"code": 400, "message": "invalid nonce"})
         assert await next_nonce(http) == 0
-        status, body = await _post(http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 0)).decode()})
+        status, body = await _post(
+            http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 0)).decode()}
+        )
         assert status == 200 and body["code"] == 200 and len(body["tx_hash"]) == 80
         assert "volume_quota_remaining" in body and "predicted_execution_time_ms" in body
         assert await next_nonce(http) == 1
         # Same client order index again: refused by the venue, nonce not used.
-        status, body = await _post(http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 1)).decode()})
+        status, body = await _post(
+            http, send, {"tx_type": "14", "tx_info": orjson.dumps(create_order(acct, 1)).decode()}
+        )
         assert status == 400 and body["code"] == 21728
         assert await next_nonce(http) == 1
         other = create_order(acct, 1, ApiKeyIndex=4)
@@ -167,16 +237,23 @@ async def test_send_tx_batch(cluster_factory: Any) -> None:
     ex = sim.venues["lighter"].exchange
     infos = [orjson.dumps(create_order(acct, n, ClientOrderIndex=100 + n)).decode() for n in range(3)]
     async with aiohttp.ClientSession() as http:
-        status, body = await _post(http, url, {"tx_types": "[14,14]", "tx_infos": orjson.dumps(infos).decode()})
+        status, body = await _post(
+            http, url, {"tx_types": "[14,14]", "tx_infos": orjson.dumps(infos).decode()}
+        )
         assert (status, body["code"]) == (400, 21513)
-        status, body = await _post(http, url, {"tx_types": orjson.dumps([14] * 51).decode(),
-                                               "tx_infos": orjson.dumps(infos * 17).decode()})
+        status, body = await _post(
+            http,
+            url,
+            {"tx_types": orjson.dumps([14] * 51).decode(), "tx_infos": orjson.dumps(infos * 17).decode()},
+        )
         assert (status, body["code"]) == (400, 21514)
         gap = [infos[0], infos[2]]  # nonces 0, 2: the second is wrong, so nothing is applied
         status, body = await _post(http, url, {"tx_types": "[14,14]", "tx_infos": orjson.dumps(gap).decode()})
         assert (status, body["message"]) == (400, "tx 1: invalid nonce")
         assert ex.open_orders(acct) == []
-        status, body = await _post(http, url, {"tx_types": "[14,14,14]", "tx_infos": orjson.dumps(infos).decode()})
+        status, body = await _post(
+            http, url, {"tx_types": "[14,14,14]", "tx_infos": orjson.dumps(infos).decode()}
+        )
         assert status == 200 and isinstance(body["tx_hash"], list) and len(body["tx_hash"]) == 3
     assert sorted(o.client_id for o in ex.open_orders(acct)) == [100, 101, 102]
 
@@ -192,7 +269,9 @@ async def test_reads_and_auth(cluster_factory: Any) -> None:
     ex.place_order(OrderRequest(lp, 0, Side.SELL, 1_500, 350_000))
     good = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
     async with aiohttp.ClientSession() as http:
-        body = await (await http.get(f"{base}/api/v1/orderBookOrders", params={"market_id": 0, "limit": 10})).json()
+        body = await (
+            await http.get(f"{base}/api/v1/orderBookOrders", params={"market_id": 0, "limit": 10})
+        ).json()
         assert [b["price"] for b in body["bids"]] == ["3495.00", "3490.00"]  # best first
         assert body["asks"][0]["remaining_base_amount"] == "0.1500" and body["total_asks"] == 1
         resp = await http.get(f"{base}/api/v1/orderBookOrders", params={"market_id": 9, "limit": 10})
@@ -202,7 +281,12 @@ async def test_reads_and_auth(cluster_factory: Any) -> None:
         resp = await http.get(f"{base}/api/v1/account", params={"by": "index", "value": 999})
         assert (await resp.json())["code"] == 29404
         path = f"{base}/api/v1/accountActiveOrders"
-        for token in (None, f"{now_ms() // 1000 - 5}:{acct}:3:{'cd' * 80}", f"1:2:3", good.replace(":3:", ":4:")):
+        for token in (
+            None,
+            f"{now_ms() // 1000 - 5}:{acct}:3:{'cd' * 80}",
+            "1:2:3",
+            good.replace(":3:", ":4:"),
+        ):
             headers = {"Authorization": token} if token else {}
             resp = await http.get(path, params={"account_index": acct}, headers=headers)
             assert resp.status == 400 and (await resp.json())["code"] == 20001
@@ -218,8 +302,16 @@ async def test_scheduled_cancel_all_is_a_dead_man_switch(cluster_factory: Any) -
     venue = sim.lighter
     venue.send_tx(14, create_order(acct, 0))
     t = now_ms()
-    schedule = {"AccountIndex": acct, "ApiKeyIndex": 3, "TimeInForce": 1, "Time": t + 600_000,
-                "ExpiredAt": t + 60_000, "Nonce": 1, "Sig": SIG, "L2TxAttributes": None}
+    schedule = {
+        "AccountIndex": acct,
+        "ApiKeyIndex": 3,
+        "TimeInForce": 1,
+        "Time": t + 600_000,
+        "ExpiredAt": t + 60_000,
+        "Nonce": 1,
+        "Sig": SIG,
+        "L2TxAttributes": None,
+    }
     venue.send_tx(16, schedule)
     assert venue.cancel_all_time(acct) == t + 600_000
     venue.poll()
@@ -242,8 +334,10 @@ async def test_order_book_channel_snapshot_then_chained_deltas(cluster_factory: 
         await ws.send_json({"type": "subscribe", "channel": "order_book/0"})
         snap = await recv_json(ws)
         assert snap["type"] == "subscribed/order_book" and snap["channel"] == "order_book:0"
-        book = {"bids": {b["price"]: b["size"] for b in snap["order_book"]["bids"]},
-                "asks": {a["price"]: a["size"] for a in snap["order_book"]["asks"]}}
+        book = {
+            "bids": {b["price"]: b["size"] for b in snap["order_book"]["bids"]},
+            "asks": {a["price"]: a["size"] for a in snap["order_book"]["asks"]},
+        }
         nonce = snap["order_book"]["nonce"]
         stamps = []
         for _ in range(8):
@@ -261,11 +355,14 @@ async def test_order_book_channel_snapshot_then_chained_deltas(cluster_factory: 
         assert stamps[-1] - stamps[0] >= 6 * 40  # batched about every 50 ms
         await ws.send_json({"type": "unsubscribe", "channel": "order_book/0"})
         assert (await recv_until(ws, lambda f: f.get("type") == "unsubscribed")) == {
-            "type": "unsubscribed", "channel": "order_book:0"}
+            "type": "unsubscribed",
+            "channel": "order_book:0",
+        }
         engine_book = sim.venues["lighter"].exchange.book_snapshot(0)
         if engine_book.seq == nonce:  # nothing moved since the last delta: the books must agree exactly
-            assert book["bids"] == {spec.format_price(lv.price): spec.format_quantity(lv.size)
-                                    for lv in engine_book.bids}
+            assert book["bids"] == {
+                spec.format_price(lv.price): spec.format_quantity(lv.size) for lv in engine_book.bids
+            }
 
 
 async def test_ws_errors_ping_and_tx_submission(cluster_factory: Any) -> None:
@@ -287,21 +384,37 @@ async def test_ws_errors_ping_and_tx_submission(cluster_factory: Any) -> None:
         await ws.send_json({"type": "subscribe", "channel": f"account_all_orders/{acct}", "auth": token})
         snap = await recv_json(ws)
         assert snap["type"] == "subscribed/account_all_orders" and snap["orders"] == {}
-        await ws.send_json({"type": "jsonapi/sendtx", "data": {"id": "req-1", "tx_type": 14,
-                                                               "tx_info": create_order(acct, 0)}})
+        await ws.send_json(
+            {
+                "type": "jsonapi/sendtx",
+                "data": {"id": "req-1", "tx_type": 14, "tx_info": create_order(acct, 0)},
+            }
+        )
         frames = [await recv_json(ws) for _ in range(2)]
         reply = next(f for f in frames if f.get("type") == "jsonapi/sendtx")
         update = next(f for f in frames if f.get("type") == "update/account_all_orders")
         assert reply["id"] == "req-1" and reply["code"] == 200
         assert update["orders"]["0"][0]["client_order_index"] == 77
         assert update["orders"]["0"][0]["status"] == "open"
-        await ws.send_json({"type": "jsonapi/sendtx", "data": {"id": "req-2", "tx_type": 14,
-                                                               "tx_info": create_order(acct, 0)}})
+        await ws.send_json(
+            {
+                "type": "jsonapi/sendtx",
+                "data": {"id": "req-2", "tx_type": 14, "tx_info": create_order(acct, 0)},
+            }
+        )
         err = await recv_json(ws)
-        assert err == {"id": "req-2", "type": "jsonapi/sendtx", "error": {"code": 400, "message": "invalid nonce"}}
+        assert err == {
+            "id": "req-2",
+            "type": "jsonapi/sendtx",
+            "error": {"code": 400, "message": "invalid nonce"},
+        }
         batch = [orjson.dumps(create_order(acct, n, ClientOrderIndex=200 + n)).decode() for n in (1, 2)]
-        await ws.send_json({"type": "jsonapi/sendtxbatch", "data": {"id": "b", "tx_types": "[14,14]",
-                                                                    "tx_infos": orjson.dumps(batch).decode()}})
+        await ws.send_json(
+            {
+                "type": "jsonapi/sendtxbatch",
+                "data": {"id": "b", "tx_types": "[14,14]", "tx_infos": orjson.dumps(batch).decode()},
+            }
+        )
         reply = await recv_until(ws, lambda f: f.get("type") == "jsonapi/sendtxbatch")
         assert reply["id"] == "b" and len(reply["tx_hash"]) == 2
 

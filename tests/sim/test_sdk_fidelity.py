@@ -18,7 +18,7 @@ from lighter.signer_client import SignerClient, create_api_key
 
 from xtb.sim.types import OrderRequest, Side
 
-from .proto_helpers import cluster_factory, recv_until  # noqa: F401
+from .proto_helpers import cluster_factory_fixture, recv_until  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_lighter_sdk_reads_markets_books_and_account(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",), generate=True, updates_per_s=20.0)
     url = sim.urls()["lighter"]["rest"]
-    priv, pub, err = create_api_key()
+    _, pub, err = create_api_key()
     assert err is None
     acct = sim.add_lighter_account(pub, api_key_index=3, collateral_usdc=5_000)
     api = lighter.ApiClient(configuration=lighter.Configuration(host=url))
@@ -70,10 +70,12 @@ async def test_lighter_signer_client_places_queries_and_cancels(cluster_factory:
         assert err is None and resp.code == 200 and len(resp.tx_hash) == 80
         token, err = client.create_auth_token_with_expiry(api_key_index=3)
         assert err is None
-        active = await lighter.OrderApi(api).account_active_orders(account_index=acct, market_id=0,
-                                                                   authorization=token)
+        active = await lighter.OrderApi(api).account_active_orders(
+            account_index=acct, market_id=0, authorization=token
+        )
         assert [(o.client_order_index, o.price, o.status, o.is_ask) for o in active.orders] == [
-            (11, "3000.00", "open", False)]
+            (11, "3000.00", "open", False)
+        ]
         _, resp, err = await client.cancel_order(0, 11)
         assert err is None and resp.code == 200
         active = await lighter.OrderApi(api).account_active_orders(account_index=acct, authorization=token)
@@ -108,13 +110,17 @@ async def test_lighter_signer_client_nonce_error_is_recognised_by_the_sdk(cluste
 
 async def test_lighter_ws_client_gets_book_and_account(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",), generate=True, updates_per_s=50.0)
-    priv, pub, _ = create_api_key()
+    _, pub, _ = create_api_key()
     acct = sim.add_lighter_account(pub, api_key_index=3)
     books: list[tuple[str, dict[str, Any]]] = []
     accounts: list[tuple[str, dict[str, Any]]] = []
-    ws = lighter.WsClient(ws_url=sim.urls()["lighter"]["ws"], order_book_ids=[0], account_ids=[acct],
-                          on_order_book_update=lambda m, ob: books.append((m, ob)),
-                          on_account_update=lambda a, msg: accounts.append((a, msg)))
+    ws = lighter.WsClient(
+        ws_url=sim.urls()["lighter"]["ws"],
+        order_book_ids=[0],
+        account_ids=[acct],
+        on_order_book_update=lambda m, ob: books.append((m, ob)),
+        on_account_update=lambda a, msg: accounts.append((a, msg)),
+    )
     task = asyncio.create_task(ws.run_async())
     try:
         deadline = time.monotonic() + 5
@@ -154,8 +160,16 @@ async def test_bpx_py_places_queries_and_cancels_with_real_signatures(cluster_fa
 
     account = BpxAccount(key, secret)
     account.BPX_API_URL = base
-    placed = await account.execute_order("BTC_USDC_PERP", "Bid", "Limit", time_in_force="GTC",
-                                         quantity="0.002", price="90000.0", client_id=42, post_only=True)
+    placed = await account.execute_order(
+        "BTC_USDC_PERP",
+        "Bid",
+        "Limit",
+        time_in_force="GTC",
+        quantity="0.002",
+        price="90000.0",
+        client_id=42,
+        post_only=True,
+    )
     assert placed["status"] == "New" and placed["clientId"] == 42 and placed["price"] == "90000.0"
     queried = await account.get_open_order("BTC_USDC_PERP", client_id=42)
     assert queried["id"] == placed["id"]
@@ -169,10 +183,12 @@ async def test_bpx_py_places_queries_and_cancels_with_real_signatures(cluster_fa
     assert filled["status"] == "Filled" and filled["executedQuantity"] == "0.00400"
     positions = await account.get_open_positions()
     assert [(p["symbol"], p["netQuantity"], p["entryPrice"]) for p in positions] == [
-        ("BTC_USDC_PERP", "0.00400", "100001")]
+        ("BTC_USDC_PERP", "0.00400", "100001")
+    ]
     fills = await account.get_fill_history(symbol="BTC_USDC_PERP")
     assert [(f["orderId"], f["price"], f["quantity"], f["isMaker"]) for f in fills] == [
-        (filled["id"], "100001.0", "0.00400", False)]
+        (filled["id"], "100001.0", "0.00400", False)
+    ]
     history = await account.get_order_history(symbol="BTC_USDC_PERP")
     assert [h["status"] for h in history] == ["Filled", "Cancelled"]
     balances = await account.get_balances()
@@ -191,8 +207,13 @@ async def test_bpx_py_signature_accepted_on_private_stream(cluster_factory: Any)
     ts = int(time.time() * 1000)
     sig = account._sign({}, "subscribe", ts, 5000)
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["backpack"]["ws"]) as ws:
-        await ws.send_json({"method": "SUBSCRIBE", "params": ["account.orderUpdate"],
-                            "signature": [key, sig, str(ts), "5000"]})
+        await ws.send_json(
+            {
+                "method": "SUBSCRIBE",
+                "params": ["account.orderUpdate"],
+                "signature": [key, sig, str(ts), "5000"],
+            }
+        )
         await asyncio.sleep(0.05)
         placed = await account.execute_order("ETH_USDC_PERP", "Ask", "Limit", quantity="0.1", price="4000.00")
         update = await recv_until(ws, lambda f: f.get("stream") == "account.orderUpdate")

@@ -107,8 +107,9 @@ class VenueHandle:
 
 
 def _spec(m: SimMarket) -> MarketSpec:
-    return MarketSpec(market_id=m.market_id, symbol=m.symbol, price_decimals=m.price_decimals,
-                      size_decimals=m.size_decimals)
+    return MarketSpec(
+        market_id=m.market_id, symbol=m.symbol, price_decimals=m.price_decimals, size_decimals=m.size_decimals
+    )
 
 
 class SimCluster:
@@ -136,8 +137,12 @@ class SimCluster:
             feeds += self._feeds(ex, cfg.backpack_markets)
             self._backpack_venue = BackpackVenue(ex)
             server: BackpackServer | LighterServer = BackpackServer(
-                self._backpack_venue, self.faults, ping_interval_s=cfg.ping_interval_s,
-                pong_timeout_s=cfg.pong_timeout_s, now_ms=lambda: self.clock.now_ns() // 1_000_000)
+                self._backpack_venue,
+                self.faults,
+                ping_interval_s=cfg.ping_interval_s,
+                pong_timeout_s=cfg.pong_timeout_s,
+                now_ms=lambda: self.clock.now_ns() // 1_000_000,
+            )
             self.venues["backpack"] = VenueHandle("backpack", ex, server)
         if "lighter" in cfg.venues:
             rules = dataclasses.replace(VenueRules.lighter(), first_order_id=LIGHTER_FIRST_ORDER_INDEX)
@@ -146,13 +151,19 @@ class SimCluster:
                 ex.add_market(_spec(m))
             feeds += self._feeds(ex, cfg.lighter_markets)
             self._lighter_venue = LighterVenue(ex, now_ms=lambda: self.clock.now_ns() // 1_000_000)
-            server = LighterServer(self._lighter_venue, self.faults, ping_interval_s=cfg.ping_interval_s,
-                                   pong_timeout_s=cfg.pong_timeout_s, book_interval_s=cfg.book_interval_s)
+            server = LighterServer(
+                self._lighter_venue,
+                self.faults,
+                ping_interval_s=cfg.ping_interval_s,
+                pong_timeout_s=cfg.pong_timeout_s,
+                book_interval_s=cfg.book_interval_s,
+            )
             self.venues["lighter"] = VenueHandle("lighter", ex, server)
         if cfg.generate and feeds:
             used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets}
             self.generator = MarketDataGenerator(
-                [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock)
+                [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
+            )
         try:
             for handle in self.venues.values():
                 await handle.server.start()
@@ -164,9 +175,18 @@ class SimCluster:
         return self.urls()
 
     def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...]) -> list[FeedConfig]:
-        return [FeedConfig(exchange=ex, market=m.market_id, underlying=m.underlying,
-                           updates_per_s=self.config.updates_per_s, level_size=m.level_size,
-                           taker_size=m.taker_size, **self.config.extra_feed_options) for m in markets]
+        return [
+            FeedConfig(
+                exchange=ex,
+                market=m.market_id,
+                underlying=m.underlying,
+                updates_per_s=self.config.updates_per_s,
+                level_size=m.level_size,
+                taker_size=m.taker_size,
+                **self.config.extra_feed_options,
+            )
+            for m in markets
+        ]
 
     async def stop(self) -> None:
         self._stop.set()
@@ -182,8 +202,9 @@ class SimCluster:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     def urls(self) -> dict[str, dict[str, str]]:
@@ -203,8 +224,9 @@ class SimCluster:
             raise RuntimeError("lighter is not among the configured venues")
         return self._lighter_venue
 
-    def add_backpack_account(self, collateral_usdc: int = 100_000,
-                             api_key_b64: str | None = None) -> tuple[str, str | None, int]:
+    def add_backpack_account(
+        self, collateral_usdc: int = 100_000, api_key_b64: str | None = None
+    ) -> tuple[str, str | None, int]:
         """Open an account and register an ED25519 API key for it. Without `api_key_b64` a fresh key
         pair is made. Returns (api key b64, secret seed b64 or None, account id)."""
         venue = self.backpack
@@ -220,8 +242,13 @@ class SimCluster:
         venue.register_api_key(api_key_b64, account)
         return api_key_b64, secret, account
 
-    def add_lighter_account(self, public_key: str, api_key_index: int = 3, collateral_usdc: int = 100_000,
-                            account_index: int | None = None) -> int:
+    def add_lighter_account(
+        self,
+        public_key: str,
+        api_key_index: int = 3,
+        collateral_usdc: int = 100_000,
+        account_index: int | None = None,
+    ) -> int:
         """Open a Lighter account (index allocated from 100000 unless given) holding `collateral_usdc`
         and register the API public key (0x + 80 hex, e.g. from lighter-sdk `create_api_key()`)."""
         venue = self.lighter

@@ -14,8 +14,9 @@ from xtb.sim.faults import Fault, FaultKind, FaultPlan
 
 
 class WireFaults:
-    def __init__(self, plan: FaultPlan | None = None, clock: Clock | None = None,
-                 response_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, plan: FaultPlan | None = None, clock: Clock | None = None, response_timeout_s: float = 30.0
+    ) -> None:
         self.plan = plan or FaultPlan()
         self.clock = clock or RealClock()
         # How long an ACCEPT_TIMEOUT response is held: longer than any sane client timeout.
@@ -35,7 +36,7 @@ class WireFaults:
         return self._should(FaultKind.ACCEPT_TIMEOUT, f"{venue}-rest") is not None
 
     def sequence_fault(self, conn_id: str) -> str | None:
-        """"skip" (a book delta is not sent: a gap) or "duplicate" (sent twice) or None."""
+        """ "skip" (a book delta is not sent: a gap) or "duplicate" (sent twice) or None."""
         if self._should(FaultKind.SKIP_SEQ, conn_id) is not None:
             return "skip"
         if self._should(FaultKind.DUPLICATE_SEQ, conn_id) is not None:

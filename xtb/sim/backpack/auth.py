@@ -69,7 +69,9 @@ def render_params(params: Mapping[str, Any]) -> str:
     return "&".join(f"{key}={render_value(params[key])}" for key in sorted(params))
 
 
-def signing_string(instruction: str, params: Mapping[str, Any], timestamp: int | str, window: int | str) -> str:
+def signing_string(
+    instruction: str, params: Mapping[str, Any], timestamp: int | str, window: int | str
+) -> str:
     body = render_params(params)
     head = f"instruction={instruction}&{body}" if body else f"instruction={instruction}"
     return f"{head}&timestamp={timestamp}&window={window}"

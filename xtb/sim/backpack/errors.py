@@ -14,7 +14,9 @@ class ApiError(Exception):
         self.message = message
 
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
-        return json_response({"code": self.code, "message": self.message}, status=self.status, headers=headers)
+        return json_response(
+            {"code": self.code, "message": self.message}, status=self.status, headers=headers
+        )
 
 
 def bad_request(message: str, code: str = "INVALID_CLIENT_REQUEST") -> ApiError:
@@ -26,5 +28,10 @@ def not_found(message: str = "Not Found") -> ApiError:
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, headers=headers,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )

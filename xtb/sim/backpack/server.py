@@ -57,7 +57,7 @@ def parse_stream(name: str) -> StreamName | int:
         if name == private:
             return StreamName(name, private, None)
         if name.startswith(private + "."):
-            return StreamName(name, private, name[len(private) + 1:])
+            return StreamName(name, private, name[len(private) + 1 :])
     parts = name.split(".")
     kind = parts[0]
     if kind not in PUBLIC_STREAMS or len(parts) < 2:
@@ -181,7 +181,9 @@ class BackpackServer:
         return app
 
     @web.middleware
-    async def _error_middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    async def _error_middleware(
+        self, request: web.Request, handler: Callable[..., Any]
+    ) -> web.StreamResponse:
         if request.path != "/":
             fault = self.faults.http_fault("backpack")
             if fault is not None:
@@ -219,9 +221,13 @@ class BackpackServer:
         symbol = self._symbol(request)
         raw_limit = request.query.get("limit", "1000")
         if raw_limit not in {"5", "10", "20", "50", "100", "500", "1000"}:
-            return web.Response(status=400, text=(
-                'failed to parse parameter `limit`: failed to parse "DepthLimit": '
-                "Expect a valid enumeration value."))
+            return web.Response(
+                status=400,
+                text=(
+                    'failed to parse parameter `limit`: failed to parse "DepthLimit": '
+                    "Expect a valid enumeration value."
+                ),
+            )
         return json_response(self.venue.depth(symbol, int(raw_limit)))
 
     async def _ticker(self, request: web.Request) -> web.Response:
@@ -257,13 +263,19 @@ class BackpackServer:
                 except orjson.JSONDecodeError:
                     return web.Response(status=400, text="failed to parse request body: invalid JSON")
         headers = auth.parse_headers(request.headers)
-        auth.check_window(headers.timestamp, headers.window, self.server_now_ms(), symmetric=self.symmetric_window)
+        auth.check_window(
+            headers.timestamp, headers.window, self.server_now_ms(), symmetric=self.symmetric_window
+        )
         if isinstance(params, list):
             if not (method == "POST" and request.path == "/api/v1/orders"):
                 return web.Response(status=400, text="failed to parse request body: expected an object")
             if not all(isinstance(p, dict) for p in params):
-                return web.Response(status=400, text="failed to parse request body: expected an array of orders")
-            message = auth.batch_signing_string(instruction, params, headers.raw_timestamp, headers.raw_window)
+                return web.Response(
+                    status=400, text="failed to parse request body: expected an array of orders"
+                )
+            message = auth.batch_signing_string(
+                instruction, params, headers.raw_timestamp, headers.raw_window
+            )
         elif isinstance(params, dict):
             message = auth.signing_string(instruction, params, headers.raw_timestamp, headers.raw_window)
         else:
@@ -415,10 +427,12 @@ class BackpackServer:
             return None
         api_key, sig_b64, raw_ts, raw_window = (str(x) for x in signature)
         try:
-            headers = auth.parse_headers({"X-API-Key": api_key, "X-Signature": sig_b64,
-                                          "X-Timestamp": raw_ts, "X-Window": raw_window})
-            auth.check_window(headers.timestamp, headers.window, self.server_now_ms(),
-                              symmetric=self.symmetric_window)
+            headers = auth.parse_headers(
+                {"X-API-Key": api_key, "X-Signature": sig_b64, "X-Timestamp": raw_ts, "X-Window": raw_window}
+            )
+            auth.check_window(
+                headers.timestamp, headers.window, self.server_now_ms(), symmetric=self.symmetric_window
+            )
             auth.verify(api_key, auth.signing_string("subscribe", {}, raw_ts, raw_window), headers.signature)
         except auth.AuthError:
             return None
@@ -473,7 +487,8 @@ class BackpackServer:
 
     def _buffer_depth(self, session: Session, stream: StreamName, data: dict[str, Any]) -> None:
         first_u, levels, due = session.depth_buffers.get(
-            stream.name, (data["U"], {"a": {}, "b": {}}, time.monotonic() + (stream.window_s or 0)))
+            stream.name, (data["U"], {"a": {}, "b": {}}, time.monotonic() + (stream.window_s or 0))
+        )
         for side in ("a", "b"):
             for price, size in data[side]:
                 levels[side][price] = size
@@ -493,10 +508,16 @@ class BackpackServer:
                     if stream is None:
                         continue
                     last = levels["_last"]
-                    data = {"e": "depth", "E": last["E"], "s": stream.symbol,
-                            "a": sorted(([p, s] for p, s in levels["a"].items()), key=lambda x: float(x[0])),
-                            "b": sorted(([p, s] for p, s in levels["b"].items()), key=lambda x: float(x[0])),
-                            "U": first_u, "u": last["u"], "T": last["T"]}
+                    data = {
+                        "e": "depth",
+                        "E": last["E"],
+                        "s": stream.symbol,
+                        "a": sorted(([p, s] for p, s in levels["a"].items()), key=lambda x: float(x[0])),
+                        "b": sorted(([p, s] for p, s in levels["b"].items()), key=lambda x: float(x[0])),
+                        "U": first_u,
+                        "u": last["u"],
+                        "T": last["T"],
+                    }
                     session.send(orjson.dumps({"stream": name, "data": data}))
 
     @staticmethod
@@ -524,6 +545,6 @@ class BackpackServer:
 
 def _abort(ws: web.WebSocketResponse) -> None:
     """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
-    req = ws._req  # noqa: SLF001 - aiohttp exposes no public handle on the transport
+    req = ws._req
     if req is not None and req.transport is not None:
         req.transport.close()

@@ -146,7 +146,9 @@ class BackpackVenue:
         # Both sides ascending by price: best bid last, best ask first.
         return {
             "asks": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in snap.asks],
-            "bids": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in reversed(snap.bids)],
+            "bids": [
+                [spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in reversed(snap.bids)
+            ],
             "lastUpdateId": str(snap.seq),
             "timestamp": snap.ts_ns // 1_000,
         }
@@ -155,20 +157,37 @@ class BackpackVenue:
         spec = self._specs[symbol]
         last = self._last_trade.get(spec.market_id)
         last_px = spec.format_price(last[0]) if last else "0"
-        return {"symbol": symbol, "firstPrice": last_px, "lastPrice": last_px, "priceChange": "0",
-                "priceChangePercent": "0", "high": last_px, "low": last_px, "volume": "0",
-                "quoteVolume": "0", "trades": "0"}
+        return {
+            "symbol": symbol,
+            "firstPrice": last_px,
+            "lastPrice": last_px,
+            "priceChange": "0",
+            "priceChangePercent": "0",
+            "high": last_px,
+            "low": last_px,
+            "volume": "0",
+            "quoteVolume": "0",
+            "trades": "0",
+        }
 
     def mark_price(self, symbol: str) -> dict[str, Any]:
         spec = self._specs[symbol]
         mark = self._marks.get(spec.market_id)
         if mark is None:
-            return {"symbol": symbol, "markPrice": "0", "indexPrice": "0", "fundingRate": "0",
-                    "nextFundingTimestamp": 0}
-        return {"symbol": symbol, "markPrice": spec.format_price(mark.mark_price),
-                "indexPrice": spec.format_price(mark.index_price),
-                "fundingRate": wire._ppm(mark.funding_rate_ppm),
-                "nextFundingTimestamp": mark.next_funding_ns // 1_000_000}
+            return {
+                "symbol": symbol,
+                "markPrice": "0",
+                "indexPrice": "0",
+                "fundingRate": "0",
+                "nextFundingTimestamp": 0,
+            }
+        return {
+            "symbol": symbol,
+            "markPrice": spec.format_price(mark.mark_price),
+            "indexPrice": spec.format_price(mark.index_price),
+            "fundingRate": wire._ppm(mark.funding_rate_ppm),
+            "nextFundingTimestamp": mark.next_funding_ns // 1_000_000,
+        }
 
     # ------------------------------------------------------------------ orders
 
@@ -180,9 +199,16 @@ class BackpackVenue:
         order_type = wire.ORDER_TYPE_IN.get(p.get("orderType"))  # type: ignore[arg-type]
         if order_type is None:
             raise bad_request("Invalid `orderType`: expected Limit or Market")
-        for unsupported in ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice", "takeProfitTriggerPrice"):
+        for unsupported in (
+            "triggerPrice",
+            "triggerQuantity",
+            "stopLossTriggerPrice",
+            "takeProfitTriggerPrice",
+        ):
             if p.get(unsupported) is not None:
-                raise ApiError(400, "NOT_IMPLEMENTED", f"`{unsupported}` orders are not modelled by the simulator")
+                raise ApiError(
+                    400, "NOT_IMPLEMENTED", f"`{unsupported}` orders are not modelled by the simulator"
+                )
         tif = wire.TIF_IN.get(p.get("timeInForce", "GTC"))
         if tif is None:
             raise bad_request("Invalid `timeInForce`: expected GTC, IOC or FOK")
@@ -196,7 +222,9 @@ class BackpackVenue:
         post_only = _bool(p.get("postOnly"), "postOnly")
         reduce_only = _bool(p.get("reduceOnly"), "reduceOnly")
         try:
-            quantity = None if p.get("quantity") is None else spec.parse_quantity(_text(p["quantity"], "quantity"))
+            quantity = (
+                None if p.get("quantity") is None else spec.parse_quantity(_text(p["quantity"], "quantity"))
+            )
             price = None if p.get("price") is None else spec.parse_price(_text(p["price"], "price"))
             quote_qty = None
             if p.get("quoteQuantity") is not None:
@@ -215,10 +243,20 @@ class BackpackVenue:
                 raise bad_request("Limit orders must specify a `quantity`")
             if price is None:
                 raise bad_request("Limit orders must specify a `price`")
-        return OrderRequest(account=account, market=spec.market_id, side=side, quantity=quantity, price=price,
-                            order_type=order_type, time_in_force=tif, post_only=post_only,
-                            reduce_only=reduce_only, client_id=client_id, self_trade=stp,
-                            quote_quantity=quote_qty)
+        return OrderRequest(
+            account=account,
+            market=spec.market_id,
+            side=side,
+            quantity=quantity,
+            price=price,
+            order_type=order_type,
+            time_in_force=tif,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            client_id=client_id,
+            self_trade=stp,
+            quote_quantity=quote_qty,
+        )
 
     def _render(self, o: OrderView) -> dict[str, Any]:
         return wire.order_object(o, self._by_market[o.market], self.cash_decimals)
@@ -317,8 +355,13 @@ class BackpackVenue:
     def balances(self, account: int) -> dict[str, Any]:
         bal = self.engine.balance(account)
         locked = max(bal.initial_margin, 0)
-        return {"USDC": {"available": wire.cash_str(max(bal.available, 0), self.cash_decimals),
-                         "locked": wire.cash_str(locked, self.cash_decimals), "staked": "0"}}
+        return {
+            "USDC": {
+                "available": wire.cash_str(max(bal.available, 0), self.cash_decimals),
+                "locked": wire.cash_str(locked, self.cash_decimals),
+                "staked": "0",
+            }
+        }
 
     def collateral(self, account: int) -> dict[str, Any]:
         bal = self.engine.balance(account)
@@ -327,44 +370,80 @@ class BackpackVenue:
         return {
             "assetsValue": wire.cash_str(bal.cash, c),
             "borrowLiability": "0",
-            "collateral": [{
-                "symbol": "USDC", "assetMarkPrice": "1", "totalQuantity": wire.cash_str(bal.cash, c),
-                "balanceNotional": wire.cash_str(bal.cash, c), "collateralWeight": "1",
-                "collateralValue": wire.cash_str(bal.cash, c), "openOrderQuantity": "0", "lendQuantity": "0",
-                "availableQuantity": wire.cash_str(max(bal.available, 0), c),
-            }],
-            "imf": "0", "unsettledEquity": wire.cash_str(bal.equity - bal.cash, c), "liabilitiesValue": "0",
-            "marginFraction": None, "mmf": "0", "netEquity": equity,
+            "collateral": [
+                {
+                    "symbol": "USDC",
+                    "assetMarkPrice": "1",
+                    "totalQuantity": wire.cash_str(bal.cash, c),
+                    "balanceNotional": wire.cash_str(bal.cash, c),
+                    "collateralWeight": "1",
+                    "collateralValue": wire.cash_str(bal.cash, c),
+                    "openOrderQuantity": "0",
+                    "lendQuantity": "0",
+                    "availableQuantity": wire.cash_str(max(bal.available, 0), c),
+                }
+            ],
+            "imf": "0",
+            "unsettledEquity": wire.cash_str(bal.equity - bal.cash, c),
+            "liabilitiesValue": "0",
+            "marginFraction": None,
+            "mmf": "0",
+            "netEquity": equity,
             "netEquityAvailable": wire.cash_str(max(bal.available, 0), c),
-            "netEquityLocked": wire.cash_str(bal.initial_margin, c), "netExposureFutures": "0",
+            "netEquityLocked": wire.cash_str(bal.initial_margin, c),
+            "netExposureFutures": "0",
             "pnlUnrealized": wire.cash_str(bal.equity - bal.cash, c),
         }
 
     def account_settings(self, account: int) -> dict[str, Any]:
-        return {"autoBorrowSettlements": False, "autoLend": False, "autoRealizePnl": True,
-                "autoRepayBorrows": False, "borrowLimit": "0", "futuresMakerFee": "2", "futuresTakerFee": "5",
-                "leverageLimit": str(self.engine.account_config(account).leverage or self.engine.rules.default_leverage), "limitOrders": 500, "liquidating": False,
-                "positionLimit": "0", "spotMakerFee": "0", "spotTakerFee": "0", "triggerOrders": 0}
+        return {
+            "autoBorrowSettlements": False,
+            "autoLend": False,
+            "autoRealizePnl": True,
+            "autoRepayBorrows": False,
+            "borrowLimit": "0",
+            "futuresMakerFee": "2",
+            "futuresTakerFee": "5",
+            "leverageLimit": str(
+                self.engine.account_config(account).leverage or self.engine.rules.default_leverage
+            ),
+            "limitOrders": 500,
+            "liquidating": False,
+            "positionLimit": "0",
+            "spotMakerFee": "0",
+            "spotTakerFee": "0",
+            "triggerOrders": 0,
+        }
 
     def order_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
         limit, offset = _paging(params)
         symbol = params.get("symbol")
-        items = [o for o in reversed(self._orders_hist.get(account, ()))
-                 if symbol is None or self._by_market[o.market].symbol == symbol]
+        items = [
+            o
+            for o in reversed(self._orders_hist.get(account, ()))
+            if symbol is None or self._by_market[o.market].symbol == symbol
+        ]
         if params.get("orderId"):
             items = [o for o in items if str(o.order_id) == str(params["orderId"])]
-        return [wire.history_order_object(o, self._by_market[o.market], self.cash_decimals)
-                for o in items[offset:offset + limit]]
+        return [
+            wire.history_order_object(o, self._by_market[o.market], self.cash_decimals)
+            for o in items[offset : offset + limit]
+        ]
 
     def fill_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
         limit, offset = _paging(params)
         symbol = params.get("symbol")
-        items = [f for f in reversed(self._fills_hist.get(account, ()))
-                 if symbol is None or self._by_market[f.market].symbol == symbol]
+        items = [
+            f
+            for f in reversed(self._fills_hist.get(account, ()))
+            if symbol is None or self._by_market[f.market].symbol == symbol
+        ]
         if params.get("orderId"):
             items = [f for f in items if str(f.order_id) == str(params["orderId"])]
-        return [wire.fill_object(f, self._by_market[f.market], self.cash_decimals)
-                for f in items[offset:offset + limit]]
+        return [
+            wire.fill_object(f, self._by_market[f.market], self.cash_decimals)
+            for f in items[offset : offset + limit]
+        ]
 
     # ------------------------------------------------------------------ engine events -> streams
 
@@ -389,35 +468,68 @@ class BackpackVenue:
             self._marks[event.market] = event
             spec = self._by_market.get(event.market)
             if spec is not None:
-                self._emit("markPrice", spec, None, {
-                    "e": "markPrice", "E": event.ts_ns // 1_000, "s": spec.symbol,
-                    "p": spec.format_price(event.mark_price), "f": wire._ppm(event.funding_rate_ppm),
-                    "i": spec.format_price(event.index_price), "n": event.next_funding_ns // 1_000_000,
-                    "T": event.ts_ns // 1_000})
+                self._emit(
+                    "markPrice",
+                    spec,
+                    None,
+                    {
+                        "e": "markPrice",
+                        "E": event.ts_ns // 1_000,
+                        "s": spec.symbol,
+                        "p": spec.format_price(event.mark_price),
+                        "f": wire._ppm(event.funding_rate_ppm),
+                        "i": spec.format_price(event.index_price),
+                        "n": event.next_funding_ns // 1_000_000,
+                        "T": event.ts_ns // 1_000,
+                    },
+                )
 
     def _on_book_delta(self, d: BookDelta) -> None:
         spec = self._by_market.get(d.market)
         if spec is None:
             return
         us = d.ts_ns // 1_000
-        self._emit("depth", spec, None, {
-            "e": "depth", "E": us, "s": spec.symbol,
-            "a": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in sorted(
-                d.asks, key=lambda lv: lv.price)],
-            "b": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in sorted(
-                d.bids, key=lambda lv: lv.price)],
-            "U": d.seq, "u": d.seq, "T": us})
+        self._emit(
+            "depth",
+            spec,
+            None,
+            {
+                "e": "depth",
+                "E": us,
+                "s": spec.symbol,
+                "a": [
+                    [spec.format_price(lv.price), spec.format_quantity(lv.size)]
+                    for lv in sorted(d.asks, key=lambda lv: lv.price)
+                ],
+                "b": [
+                    [spec.format_price(lv.price), spec.format_quantity(lv.size)]
+                    for lv in sorted(d.bids, key=lambda lv: lv.price)
+                ],
+                "U": d.seq,
+                "u": d.seq,
+                "T": us,
+            },
+        )
         snap = self.engine.book_snapshot(d.market, 1)
         if snap.bids or snap.asks:
             bid = snap.bids[0] if snap.bids else None
             ask = snap.asks[0] if snap.asks else None
-            self._emit("bookTicker", spec, None, {
-                "e": "bookTicker", "E": us, "s": spec.symbol,
-                "a": spec.format_price(ask.price) if ask else None,
-                "A": spec.format_quantity(ask.size) if ask else None,
-                "b": spec.format_price(bid.price) if bid else None,
-                "B": spec.format_quantity(bid.size) if bid else None,
-                "u": d.seq, "T": us})
+            self._emit(
+                "bookTicker",
+                spec,
+                None,
+                {
+                    "e": "bookTicker",
+                    "E": us,
+                    "s": spec.symbol,
+                    "a": spec.format_price(ask.price) if ask else None,
+                    "A": spec.format_quantity(ask.size) if ask else None,
+                    "b": spec.format_price(bid.price) if bid else None,
+                    "B": spec.format_quantity(bid.size) if bid else None,
+                    "u": d.seq,
+                    "T": us,
+                },
+            )
 
     def _on_trade(self, t: TradeEvent) -> None:
         spec = self._by_market.get(t.market)
@@ -426,12 +538,26 @@ class BackpackVenue:
         self._last_trade[t.market] = (t.price, t.ts_ns)
         us = t.ts_ns // 1_000
         buyer_is_maker = t.taker_side.name == "SELL"
-        buy_id, sell_id = (t.maker_order_id, t.taker_order_id) if buyer_is_maker else (
-            t.taker_order_id, t.maker_order_id)
-        self._emit("trade", spec, None, {
-            "e": "trade", "E": us, "s": spec.symbol, "p": spec.format_price(t.price),
-            "q": spec.format_quantity(t.quantity), "b": str(buy_id), "a": str(sell_id), "t": t.trade_id,
-            "T": us, "m": buyer_is_maker})
+        buy_id, sell_id = (
+            (t.maker_order_id, t.taker_order_id) if buyer_is_maker else (t.taker_order_id, t.maker_order_id)
+        )
+        self._emit(
+            "trade",
+            spec,
+            None,
+            {
+                "e": "trade",
+                "E": us,
+                "s": spec.symbol,
+                "p": spec.format_price(t.price),
+                "q": spec.format_quantity(t.quantity),
+                "b": str(buy_id),
+                "a": str(sell_id),
+                "t": t.trade_id,
+                "T": us,
+                "m": buyer_is_maker,
+            },
+        )
 
     def _on_order_event(self, e: OrderEvent) -> None:
         spec = self._by_market.get(e.market)
@@ -447,8 +573,12 @@ class BackpackVenue:
         if not o.is_open:
             self._orders_hist.setdefault(o.account, deque(maxlen=HISTORY_LIMIT)).append(o)
             self._pending_fill.pop(o.order_id, None) if fill is not None else None
-        self._emit("account.orderUpdate", spec, o.account,
-                   wire.order_update(name, o, spec, self.cash_decimals, e.ts_ns, fill))
+        self._emit(
+            "account.orderUpdate",
+            spec,
+            o.account,
+            wire.order_update(name, o, spec, self.cash_decimals, e.ts_ns, fill),
+        )
 
     def _on_position(self, e: PositionEvent) -> None:
         spec = self._by_market.get(e.market)
@@ -464,8 +594,12 @@ class BackpackVenue:
             name = "positionClosed"
         else:
             name = "positionAdjusted"
-        self._emit("account.positionUpdate", spec, e.account,
-                   wire.position_update(e.position, spec, self.cash_decimals, e.ts_ns, name))
+        self._emit(
+            "account.positionUpdate",
+            spec,
+            e.account,
+            wire.position_update(e.position, spec, self.cash_decimals, e.ts_ns, name),
+        )
 
 
 def _text(value: Any, name: str) -> str:
@@ -496,6 +630,7 @@ def _bool(value: Any, name: str) -> bool:
 
 def _cash(text: str, decimals: int) -> int:
     from decimal import Decimal, InvalidOperation
+
     try:
         value = Decimal(text)
     except InvalidOperation:

@@ -155,8 +155,11 @@ def _entry_price(p: PositionView, spec: MarketSpec, cash_decimals: int) -> str:
 def position_object(p: PositionView, spec: MarketSpec, cash_decimals: int) -> dict[str, Any]:
     """REST `/api/v1/position` entry."""
     mark = spec.format_price(p.mark_price) if p.mark_price is not None else "0"
-    notional = Decimal(0) if p.mark_price is None else (
-        Decimal(abs(p.size) * p.mark_price).scaleb(-(spec.size_decimals + spec.price_decimals)))
+    notional = (
+        Decimal(0)
+        if p.mark_price is None
+        else (Decimal(abs(p.size) * p.mark_price).scaleb(-(spec.size_decimals + spec.price_decimals)))
+    )
     return {
         "symbol": spec.symbol,
         "positionId": str(p.market + 1),
@@ -178,8 +181,9 @@ def position_object(p: PositionView, spec: MarketSpec, cash_decimals: int) -> di
     }
 
 
-def position_update(p: PositionView, spec: MarketSpec, cash_decimals: int, ts_ns: int,
-                    event: str | None) -> dict[str, Any]:
+def position_update(
+    p: PositionView, spec: MarketSpec, cash_decimals: int, ts_ns: int, event: str | None
+) -> dict[str, Any]:
     """`account.positionUpdate` payload; `event` None for the on-subscribe snapshot (no `e` key)."""
     us = ts_ns // 1_000
     obj = position_object(p, spec, cash_decimals)

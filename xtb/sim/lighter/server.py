@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from xtb.sim.faults import FaultKind
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
 from xtb.sim.types import BookDelta, OrderView, PositionView
-from xtb.sim.faults import FaultKind
 from xtb.sim.wire_faults import WireFaults
 
 # WS app error codes. 30005 "Invalid Channel" is documented; the others in 30000-30012 are the
@@ -39,7 +39,9 @@ AUTH_CHANNELS = {"account_all_orders", "account_all_trades", "account_all_positi
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def _error(code: int, message: str, status: int = 400) -> web.Response:
@@ -47,7 +49,7 @@ def _error(code: int, message: str, status: int = 400) -> web.Response:
 
 
 class Subscription:
-    __slots__ = ("account", "channel", "kind", "market", "nonce", "pending_asks", "pending_bids", "begin")
+    __slots__ = ("account", "begin", "channel", "kind", "market", "nonce", "pending_asks", "pending_bids")
 
     def __init__(self, kind: str, market: int | None, account: int | None, channel: str) -> None:
         self.kind = kind
@@ -87,7 +89,10 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
     nums = [int(p) for p in parts[1:]]
     if kind in ("order_book", "trade") and len(nums) == 1:
         return kind, nums[0], None
-    if kind in ("account_all", "account_all_orders", "account_all_trades", "account_all_positions") and len(nums) == 1:
+    if (
+        kind in ("account_all", "account_all_orders", "account_all_trades", "account_all_positions")
+        and len(nums) == 1
+    ):
         return kind, None, nums[0]
     if kind == "account_orders" and len(nums) == 2:
         return kind, nums[0], nums[1]
@@ -218,14 +223,18 @@ class LighterServer:
 
     async def _order_books(self, request: web.Request) -> web.Response:
         from xtb.sim.lighter import wire
+
         market = self._market_param(request, False)
         specs = [s for s in self.venue.markets() if market is None or s.market_id == market]
         return _json({"code": 200, "order_books": [wire.order_book(s) for s in specs]})
 
     async def _order_book_details(self, request: web.Request) -> web.Response:
         market = self._market_param(request, False)
-        details = [self.venue.detail(s.market_id) for s in self.venue.markets()
-                   if market is None or s.market_id == market]
+        details = [
+            self.venue.detail(s.market_id)
+            for s in self.venue.markets()
+            if market is None or s.market_id == market
+        ]
         return _json({"code": 200, "order_book_details": details, "spot_order_book_details": []})
 
     async def _order_book_orders(self, request: web.Request) -> web.Response:
@@ -246,13 +255,15 @@ class LighterServer:
         return _json({"code": 200, "trades": trades})
 
     async def _next_nonce(self, request: web.Request) -> web.Response:
-        nonce = self.venue.next_nonce(self._int_param(request, "account_index"),
-                                      self._int_param(request, "api_key_index"))
+        nonce = self.venue.next_nonce(
+            self._int_param(request, "account_index"), self._int_param(request, "api_key_index")
+        )
         return _json({"code": 200, "nonce": nonce})
 
     async def _apikeys(self, request: web.Request) -> web.Response:
-        keys = self.venue.api_keys(self._int_param(request, "account_index"),
-                                   self._int_param(request, "api_key_index", 255))
+        keys = self.venue.api_keys(
+            self._int_param(request, "account_index"), self._int_param(request, "api_key_index", 255)
+        )
         return _json({"code": 200, "api_keys": keys})
 
     async def _account(self, request: web.Request) -> web.Response:
@@ -390,10 +401,14 @@ class LighterServer:
             return
         kind, market, account = parsed
         if market is not None and self.venue.spec(market) is None:
-            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (marketId)"}})
+            session.send(
+                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (marketId)"}}
+            )
             return
         if account is not None and not self.venue.has_account(account):
-            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (account)"}})
+            session.send(
+                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (account)"}}
+            )
             return
         if kind in AUTH_CHANNELS:
             assert account is not None
@@ -427,9 +442,20 @@ class LighterServer:
             seq, asks, bids = self.venue.book_levels(sub.market)
             sub.nonce = seq
             self._offset += 1
-            return {"channel": sub.channel, "offset": self._offset, "type": "subscribed/order_book",
-                    "timestamp": now, "order_book": {"code": 0, "asks": asks, "bids": bids, "offset": self._offset,
-                                                     "nonce": seq, "begin_nonce": seq}}
+            return {
+                "channel": sub.channel,
+                "offset": self._offset,
+                "type": "subscribed/order_book",
+                "timestamp": now,
+                "order_book": {
+                    "code": 0,
+                    "asks": asks,
+                    "bids": bids,
+                    "offset": self._offset,
+                    "nonce": seq,
+                    "begin_nonce": seq,
+                },
+            }
         if sub.kind == "trade":
             assert sub.market is not None
             trades = list(self.venue.recent_trades[sub.market])[-20:]
@@ -437,9 +463,16 @@ class LighterServer:
         assert sub.account is not None
         return self._account_payload(sub, "subscribed", full=True)
 
-    def _account_payload(self, sub: Subscription, prefix: str, *, full: bool,
-                         orders: list[OrderView] | None = None, trades: list[dict[str, Any]] | None = None,
-                         positions: list[PositionView] | None = None) -> dict[str, Any]:
+    def _account_payload(
+        self,
+        sub: Subscription,
+        prefix: str,
+        *,
+        full: bool,
+        orders: list[OrderView] | None = None,
+        trades: list[dict[str, Any]] | None = None,
+        positions: list[PositionView] | None = None,
+    ) -> dict[str, Any]:
         account = sub.account
         assert account is not None
         v = self.venue
@@ -532,19 +565,34 @@ class LighterServer:
         assert sub.market is not None
         spec = self.venue.spec(sub.market)
         assert spec is not None
-        asks = [{"price": spec.format_price(p), "size": spec.format_quantity(s)}
-                for p, s in sorted(sub.pending_asks.items())]
-        bids = [{"price": spec.format_price(p), "size": spec.format_quantity(s)}
-                for p, s in sorted(sub.pending_bids.items(), reverse=True)]
+        asks = [
+            {"price": spec.format_price(p), "size": spec.format_quantity(s)}
+            for p, s in sorted(sub.pending_asks.items())
+        ]
+        bids = [
+            {"price": spec.format_price(p), "size": spec.format_quantity(s)}
+            for p, s in sorted(sub.pending_bids.items(), reverse=True)
+        ]
         sub.pending_asks.clear()
         sub.pending_bids.clear()
         action = self.faults.sequence_fault(session.conn_id)
         if action == "skip":
             return
         self._offset += 1
-        frame = {"channel": sub.channel, "offset": self._offset, "type": "update/order_book", "timestamp": now,
-                 "order_book": {"code": 0, "asks": asks, "bids": bids, "offset": self._offset,
-                                "nonce": sub.nonce, "begin_nonce": sub.begin}}
+        frame = {
+            "channel": sub.channel,
+            "offset": self._offset,
+            "type": "update/order_book",
+            "timestamp": now,
+            "order_book": {
+                "code": 0,
+                "asks": asks,
+                "bids": bids,
+                "offset": self._offset,
+                "nonce": sub.nonce,
+                "begin_nonce": sub.begin,
+            },
+        }
         session.send(frame)
         if action == "duplicate":
             session.send(frame)
@@ -574,8 +622,9 @@ class LighterServer:
             session.send({"id": req_id, "type": kind, "error": {"code": exc.code, "message": exc.message}})
             return
         except orjson.JSONDecodeError:
-            session.send({"id": req_id, "type": kind,
-                          "error": {"code": 21501, "message": "invalid tx info: not JSON"}})
+            session.send(
+                {"id": req_id, "type": kind, "error": {"code": 21501, "message": "invalid tx info: not JSON"}}
+            )
             return
         reply.pop("message", None)
         session.send({**reply, "id": req_id, "type": kind})
@@ -604,6 +653,6 @@ def _release_held(session: Session, payload: dict[str, Any]) -> None:
 
 def _abort(ws: web.WebSocketResponse) -> None:
     """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
-    req = ws._req  # noqa: SLF001 - aiohttp exposes no public handle on the transport
+    req = ws._req
     if req is not None and req.transport is not None:
         req.transport.close()

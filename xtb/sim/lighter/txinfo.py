@@ -208,13 +208,34 @@ def _order_fields(info: dict[str, Any], header: TxHeader, now_ms: int, *, in_gro
             raise TxError(21702, "invalid TriggerPrice: conditional orders need a trigger price")
         if expiry == 0:
             raise TxError(21711, "invalid expiry: conditional orders need an OrderExpiry")
-    return CreateOrderTx(header, market, client_index, base_amount, price, is_ask, order_type, tif,
-                         reduce_only, trigger, expiry)
+    return CreateOrderTx(
+        header,
+        market,
+        client_index,
+        base_amount,
+        price,
+        is_ask,
+        order_type,
+        tif,
+        reduce_only,
+        trigger,
+        expiry,
+    )
 
 
 _HEADER_KEYS = {"AccountIndex", "ApiKeyIndex", "ExpiredAt", "Nonce", "Sig", "L2TxAttributes"}
-_ORDER_KEYS = {"MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
-               "ReduceOnly", "TriggerPrice", "OrderExpiry"}
+_ORDER_KEYS = {
+    "MarketIndex",
+    "ClientOrderIndex",
+    "BaseAmount",
+    "Price",
+    "IsAsk",
+    "Type",
+    "TimeInForce",
+    "ReduceOnly",
+    "TriggerPrice",
+    "OrderExpiry",
+}
 
 
 def parse_tx_info(tx_info: str | bytes | dict[str, Any]) -> dict[str, Any]:
@@ -255,8 +276,10 @@ def decode_tx(tx_type: int, tx_info: str | bytes | dict[str, Any], now_ms: int) 
         market = header.attributes.get(ATTR_CANCEL_ALL_MARKET, ALL_MARKETS)
         return CancelAllOrdersTx(header, tif, when, market)
     if tx_type == TX_MODIFY_ORDER:
-        _check_keys(info, _HEADER_KEYS | {"MarketIndex", "Index", "BaseAmount", "Price", "TriggerPrice",
-                                          "OrderVersion"})
+        _check_keys(
+            info,
+            _HEADER_KEYS | {"MarketIndex", "Index", "BaseAmount", "Price", "TriggerPrice", "OrderVersion"},
+        )
         header = _header(info, now_ms)
         return ModifyOrderTx(
             header,

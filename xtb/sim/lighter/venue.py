@@ -88,7 +88,9 @@ class LighterVenue:
         self._order_nonce: dict[int, int] = {}
         self._client_ids: dict[int, int] = {}  # order id -> client order index, for trade objects
         self._scheduled_cancel_all: dict[int, int] = {}  # account -> deadline ms
-        self.recent_trades: dict[int, deque[dict[str, Any]]] = {m: deque(maxlen=RECENT_TRADES) for m in self._specs}
+        self.recent_trades: dict[int, deque[dict[str, Any]]] = {
+            m: deque(maxlen=RECENT_TRADES) for m in self._specs
+        }
         self.account_trades: dict[int, dict[int, deque[dict[str, Any]]]] = {}
         self._listeners: list[Callable[[ChannelMessage], None]] = []
         self.volume_quota = 1000
@@ -111,14 +113,23 @@ class LighterVenue:
         out = []
         for (acct, idx), pub in sorted(self._api_keys.items()):
             if acct == account and api_key_index in (255, idx):
-                out.append({"account_index": acct, "api_key_index": idx, "nonce": self._nonces[(acct, idx)],
-                            "public_key": pub, "transaction_time": 0})
+                out.append(
+                    {
+                        "account_index": acct,
+                        "api_key_index": idx,
+                        "nonce": self._nonces[(acct, idx)],
+                        "public_key": pub,
+                        "transaction_time": 0,
+                    }
+                )
         return out
 
     def next_nonce(self, account: int, api_key_index: int) -> int:
         key = (account, api_key_index)
         if key not in self._api_keys:
-            raise TxError(21501, f"invalid tx info: api key {api_key_index} is not registered for account {account}")
+            raise TxError(
+                21501, f"invalid tx info: api key {api_key_index} is not registered for account {account}"
+            )
         return self._nonces[key]
 
     def has_account(self, account: int) -> bool:
@@ -166,8 +177,11 @@ class LighterVenue:
     def _check_signer(self, header: txinfo.TxHeader, expected_nonce: dict[tuple[int, int], int]) -> None:
         key = (header.account_index, header.api_key_index)
         if key not in self._api_keys:
-            raise TxError(21501, f"invalid tx info: api key {header.api_key_index} is not registered "
-                                 f"for account {header.account_index}")
+            raise TxError(
+                21501,
+                f"invalid tx info: api key {header.api_key_index} is not registered "
+                f"for account {header.account_index}",
+            )
         if header.skip_nonce:
             return
         expected = expected_nonce.get(key, self._nonces[key])
@@ -212,11 +226,16 @@ class LighterVenue:
         return self._reply(txs, tx_infos)
 
     def _reply(self, txs: list[txinfo.Tx], raw: Any) -> dict[str, Any]:
-        hashes = [hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest()
-                  for i in range(len(txs))]
-        reply: dict[str, Any] = {"code": 200, "message": '{"ratelimit": "didn\'t use volume quota"}',
-                                 "predicted_execution_time_ms": self.now_ms() + 1,
-                                 "volume_quota_remaining": self.volume_quota}
+        hashes = [
+            hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest()
+            for i in range(len(txs))
+        ]
+        reply: dict[str, Any] = {
+            "code": 200,
+            "message": '{"ratelimit": "didn\'t use volume quota"}',
+            "predicted_execution_time_ms": self.now_ms() + 1,
+            "volume_quota_remaining": self.volume_quota,
+        }
         reply["tx_hash"] = hashes[0] if len(txs) == 1 and not isinstance(raw, list) else hashes
         return reply
 
@@ -232,19 +251,22 @@ class LighterVenue:
                 self._order_nonce[view.order_id] = header.nonce
             elif isinstance(tx, txinfo.CancelOrderTx):
                 order_id, client_id = self._index(tx.index)
-                self.engine.cancel_order(header.account_index, tx.market_index, order_id=order_id,
-                                         client_id=client_id)
+                self.engine.cancel_order(
+                    header.account_index, tx.market_index, order_id=order_id, client_id=client_id
+                )
             elif isinstance(tx, txinfo.CancelAllOrdersTx):
                 self._cancel_all(tx)
             elif isinstance(tx, txinfo.ModifyOrderTx):
                 order_id, client_id = self._index(tx.index)
                 if order_id is None:
-                    order_id = self.engine.get_order(header.account_index, tx.market_index,
-                                                     client_id=client_id).order_id
+                    order_id = self.engine.get_order(
+                        header.account_index, tx.market_index, client_id=client_id
+                    ).order_id
                 if tx.trigger_price:
                     raise TxError(21702, "invalid TriggerPrice: only limit orders can be modified here")
-                self.engine.modify_order(header.account_index, tx.market_index, order_id,
-                                         quantity=tx.base_amount, price=tx.price)
+                self.engine.modify_order(
+                    header.account_index, tx.market_index, order_id, quantity=tx.base_amount, price=tx.price
+                )
             else:
                 raise TxError(21505, "CreateGroupedOrders (OTO/OCO/OTOCO) is not modelled by the simulator")
         except SimError as exc:
@@ -266,12 +288,19 @@ class LighterVenue:
         is_market = tx.order_type == txinfo.ORDER_MARKET
         tif = TimeInForce.IOC if tx.time_in_force == txinfo.TIF_IOC else TimeInForce.GTC
         return OrderRequest(
-            account=tx.header.account_index, market=tx.market_index, side=Side.SELL if tx.is_ask else Side.BUY,
-            quantity=tx.base_amount, price=tx.price,
-            order_type=OrderType.MARKET if is_market else OrderType.LIMIT, time_in_force=tif,
-            post_only=tx.time_in_force == txinfo.TIF_POST_ONLY, reduce_only=tx.reduce_only,
-            client_id=tx.client_order_index or None, self_trade=stb,
-            expiry_ns=0 if tif is TimeInForce.IOC else tx.order_expiry * 1_000_000)
+            account=tx.header.account_index,
+            market=tx.market_index,
+            side=Side.SELL if tx.is_ask else Side.BUY,
+            quantity=tx.base_amount,
+            price=tx.price,
+            order_type=OrderType.MARKET if is_market else OrderType.LIMIT,
+            time_in_force=tif,
+            post_only=tx.time_in_force == txinfo.TIF_POST_ONLY,
+            reduce_only=tx.reduce_only,
+            client_id=tx.client_order_index or None,
+            self_trade=stb,
+            expiry_ns=0 if tif is TimeInForce.IOC else tx.order_expiry * 1_000_000,
+        )
 
     def _cancel_all(self, tx: txinfo.CancelAllOrdersTx) -> None:
         account = tx.header.account_index
@@ -306,7 +335,9 @@ class LighterVenue:
     # ------------------------------------------------------------------ reads
 
     def order(self, o: OrderView) -> dict[str, Any]:
-        return wire.order_object(o, self._specs[o.market], self.cash_decimals, self._order_nonce.get(o.order_id, 0))
+        return wire.order_object(
+            o, self._specs[o.market], self.cash_decimals, self._order_nonce.get(o.order_id, 0)
+        )
 
     def active_orders(self, account: int, market: int | None) -> list[dict[str, Any]]:
         return [self.order(o) for o in self.engine.open_orders(account, market)]
@@ -323,15 +354,22 @@ class LighterVenue:
             pos = self.engine.position(account, spec.market_id)
             if pos.size == 0 and not self.engine.open_orders(account, spec.market_id):
                 continue
-            out.append(wire.position_object(pos, spec, self.cash_decimals,
-                                            len(self.engine.open_orders(account, spec.market_id)),
-                                            self.engine.cash_scale(spec.market_id)))
+            out.append(
+                wire.position_object(
+                    pos,
+                    spec,
+                    self.cash_decimals,
+                    len(self.engine.open_orders(account, spec.market_id)),
+                    self.engine.cash_scale(spec.market_id),
+                )
+            )
         return out
 
     def account(self, account: int) -> dict[str, Any]:
         bal = self.engine.balance(account)
-        obj = wire.account_object(account, bal, self.positions(account), len(self.engine.open_orders(account)),
-                                  self.cash_decimals)
+        obj = wire.account_object(
+            account, bal, self.positions(account), len(self.engine.open_orders(account)), self.cash_decimals
+        )
         obj["cancel_all_time"] = self.cancel_all_time(account)
         return obj
 
@@ -339,20 +377,33 @@ class LighterVenue:
         spec = self._specs[market]
         bids, asks = self.engine.book_orders(market, limit)
         bids, asks = bids[:limit], asks[:limit]  # the engine's depth counts levels; the venue counts orders
-        return {"code": 200, "total_asks": len(asks), "asks": [wire.simple_order(o, spec) for o in asks],
-                "total_bids": len(bids), "bids": [wire.simple_order(o, spec) for o in bids]}
+        return {
+            "code": 200,
+            "total_asks": len(asks),
+            "asks": [wire.simple_order(o, spec) for o in asks],
+            "total_bids": len(bids),
+            "bids": [wire.simple_order(o, spec) for o in bids],
+        }
 
     def book_levels(self, market: int) -> tuple[int, list[dict[str, str]], list[dict[str, str]]]:
         spec = self._specs[market]
         snap = self.engine.book_snapshot(market)
-        fmt = [{"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.asks]
-        bids = [{"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.bids]
+        fmt = [
+            {"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.asks
+        ]
+        bids = [
+            {"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.bids
+        ]
         return snap.seq, fmt, bids
 
     def detail(self, market: int) -> dict[str, Any]:
         spec = self._specs[market]
-        return wire.order_book_detail(spec, self.engine.last_trade_price(market), self.engine.mark_price(market),
-                                      self.engine.index_price(market))
+        return wire.order_book_detail(
+            spec,
+            self.engine.last_trade_price(market),
+            self.engine.mark_price(market),
+            self.engine.index_price(market),
+        )
 
     # ------------------------------------------------------------------ engine events
 
@@ -372,9 +423,12 @@ class LighterVenue:
                 return
             maker_cid = self._client_ids.get(event.maker_order_id, 0)
             taker_cid = self._client_ids.get(event.taker_order_id, 0)
-            ask_cid, bid_cid = (maker_cid, taker_cid) if event.taker_side is Side.BUY else (taker_cid, maker_cid)
-            trade = wire.trade_object(event, spec, self.cash_decimals, self.engine.cash_scale(event.market),
-                                      (ask_cid, bid_cid))
+            ask_cid, bid_cid = (
+                (maker_cid, taker_cid) if event.taker_side is Side.BUY else (taker_cid, maker_cid)
+            )
+            trade = wire.trade_object(
+                event, spec, self.cash_decimals, self.engine.cash_scale(event.market), (ask_cid, bid_cid)
+            )
             self.recent_trades[event.market].append(trade)
             for acct in {event.maker_account, event.taker_account}:
                 per = self.account_trades.setdefault(acct, {})
