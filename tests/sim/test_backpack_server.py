@@ -531,3 +531,20 @@ async def test_clock_skew_expires_requests(cluster_factory: Any) -> None:
             window=20_000,
         )
         assert status == 200
+
+
+async def test_aggregated_depth_stream_merges_a_window(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("backpack",))
+    ex = sim.venues["backpack"].exchange
+    lp = ex.create_account(10**20)
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["backpack"]["ws"]) as ws:
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["depth.200ms.SOL_USDC_PERP"]})
+        await asyncio.sleep(0.05)
+        first = ex.book_seq(2) + 1
+        for i in range(3):
+            ex.place_order(OrderRequest(lp, 2, Side.BUY, 100, 14_000 + i))
+        ex.place_order(OrderRequest(lp, 2, Side.BUY, 100, 14_000))  # same level again: absolute size 2.00
+        frame = await recv_json(ws, 2)
+    data = frame["data"]
+    assert (data["U"], data["u"]) == (first, first + 3)
+    assert data["b"] == [["140.00", "2.00"], ["140.01", "1.00"], ["140.02", "1.00"]]

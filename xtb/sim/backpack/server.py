@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -70,6 +71,42 @@ def parse_stream(name: str) -> StreamName | int:
     return StreamName(name, kind, ".".join(parts[1:]))
 
 
+class DepthBuffer:
+    """Level changes of one aggregated depth stream within its current window (absolute sizes)."""
+
+    __slots__ = ("asks", "bids", "due", "first_u", "last")
+
+    def __init__(self, first_u: int, due: float) -> None:
+        self.first_u = first_u
+        self.due = due
+        self.asks: dict[str, str] = {}
+        self.bids: dict[str, str] = {}
+        self.last: dict[str, Any] = {}
+
+    def add(self, data: dict[str, Any]) -> None:
+        for price, size in data["a"]:
+            self.asks[price] = size
+        for price, size in data["b"]:
+            self.bids[price] = size
+        self.last = data
+
+    def frame(self, symbol: str) -> dict[str, Any]:
+        def ascending(levels: dict[str, str]) -> list[list[str]]:
+            return [[p, q] for p, q in sorted(levels.items(), key=lambda kv: Decimal(kv[0]))]
+
+        last = self.last
+        return {
+            "e": "depth",
+            "E": last["E"],
+            "s": symbol,
+            "a": ascending(self.asks),
+            "b": ascending(self.bids),
+            "U": self.first_u,
+            "u": last["u"],
+            "T": last["T"],
+        }
+
+
 class Session:
     """One WebSocket client: its subscriptions, its account (once a private stream is signed) and an
     outgoing queue drained by a writer task, so engine callbacks never block on a socket."""
@@ -84,8 +121,7 @@ class Session:
         self.stalled_until = 0.0
         self.conn_id = f"backpack-ws-{session_id}"
         self.held: bytes | None = None  # a private frame held back to be sent after the next one
-        # aggregated depth: stream name -> (first U, {side: {price: size}}, due time)
-        self.depth_buffers: dict[str, tuple[int, dict[str, dict[str, str]], float]] = {}
+        self.depth_buffers: dict[str, DepthBuffer] = {}  # aggregated depth streams
 
     def send(self, payload: bytes) -> None:
         self.queue.put_nowait(payload)
@@ -134,9 +170,7 @@ class BackpackServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[union-attr]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]  # the ephemeral port actually bound
         self._spawn(self._depth_flush_loop())
 
     async def stop(self) -> None:
@@ -419,8 +453,8 @@ class BackpackServer:
         for stream in parsed:
             session.streams[stream.name] = stream
             if stream.kind == "account.positionUpdate" and session.account is not None:
-                for data in self.venue.position_snapshot(session.account, stream.symbol):
-                    session.send(orjson.dumps({"stream": stream.name, "data": data}))
+                for position in self.venue.position_snapshot(session.account, stream.symbol):
+                    session.send(orjson.dumps({"stream": stream.name, "data": position}))
 
     def _ws_auth(self, signature: Any) -> int | None:
         if not isinstance(signature, list) or len(signature) != 4:
@@ -486,39 +520,25 @@ class BackpackServer:
             session.send(held)
 
     def _buffer_depth(self, session: Session, stream: StreamName, data: dict[str, Any]) -> None:
-        first_u, levels, due = session.depth_buffers.get(
-            stream.name, (data["U"], {"a": {}, "b": {}}, time.monotonic() + (stream.window_s or 0))
-        )
-        for side in ("a", "b"):
-            for price, size in data[side]:
-                levels[side][price] = size
-        levels["_last"] = {"u": data["u"], "E": data["E"], "T": data["T"]}
-        session.depth_buffers[stream.name] = (first_u, levels, due)
+        buf = session.depth_buffers.get(stream.name)
+        if buf is None:
+            buf = DepthBuffer(data["U"], time.monotonic() + (stream.window_s or 0.0))
+            session.depth_buffers[stream.name] = buf
+        buf.add(data)
 
     async def _depth_flush_loop(self) -> None:
+        """Send the aggregated `depth.<window>.<symbol>` streams: one frame per window, U < u."""
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
             for session in list(self.sessions.values()):
-                for name, (first_u, levels, due) in list(session.depth_buffers.items()):
-                    if due > now:
+                for name, buf in list(session.depth_buffers.items()):
+                    if buf.due > now:
                         continue
                     del session.depth_buffers[name]
                     stream = session.streams.get(name)
-                    if stream is None:
-                        continue
-                    last = levels["_last"]
-                    data = {
-                        "e": "depth",
-                        "E": last["E"],
-                        "s": stream.symbol,
-                        "a": sorted(([p, s] for p, s in levels["a"].items()), key=lambda x: float(x[0])),
-                        "b": sorted(([p, s] for p, s in levels["b"].items()), key=lambda x: float(x[0])),
-                        "U": first_u,
-                        "u": last["u"],
-                        "T": last["T"],
-                    }
-                    session.send(orjson.dumps({"stream": name, "data": data}))
+                    if stream is not None:
+                        session.send(orjson.dumps({"stream": name, "data": buf.frame(stream.symbol or "")}))
 
     @staticmethod
     def _release_held(session: Session, frame: bytes) -> None:

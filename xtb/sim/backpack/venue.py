@@ -624,7 +624,7 @@ def _bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise bad_request(f"Invalid `{name}`: expected a boolean")
 
 

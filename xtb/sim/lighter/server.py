@@ -140,9 +140,7 @@ class LighterServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[union-attr]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]  # the ephemeral port actually bound
         self._spawn(self._book_flush_loop())
 
     async def stop(self) -> None:
