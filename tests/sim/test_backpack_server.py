@@ -548,3 +548,40 @@ async def test_aggregated_depth_stream_merges_a_window(cluster_factory: Any) -> 
     data = frame["data"]
     assert (data["U"], data["u"]) == (first, first + 3)
     assert data["b"] == [["140.00", "2.00"], ["140.01", "1.00"], ["140.02", "1.00"]]
+
+
+def test_standalone_runner_prints_urls_and_stops() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xtb.sim",
+            "--venues",
+            "backpack,lighter",
+            "--duration",
+            "0.5",
+            "--backpack-api-key",
+            PUB_B64,
+            "--lighter-key",
+            f"100:3:0x{'ab' * 40}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("backpack: rest http://127.0.0.1:") for line in lines)
+    assert any(
+        line.startswith("lighter: rest http://127.0.0.1:") and line.endswith("/stream") for line in lines
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "xtb.sim", "--venues", "nope", "--duration", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode != 0 and "venues must be" in bad.stderr

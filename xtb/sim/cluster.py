@@ -122,6 +122,7 @@ class SimCluster:
         self._stop = asyncio.Event()
         self._gen_task: asyncio.Task[None] | None = None
         self._next_lighter_account = LIGHTER_FIRST_USER_ACCOUNT
+        self._lighter_user_accounts: set[int] = set()
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
 
@@ -260,6 +261,9 @@ class SimCluster:
             self._next_lighter_account += 1
         if account_index not in ex.accounts():
             ex.create_account(collateral_usdc * 10**ex.rules.cash_decimals, account=account_index)
+            self._lighter_user_accounts.add(account_index)
+        elif account_index not in self._lighter_user_accounts:
+            raise ValueError(f"account {account_index} belongs to the market-data generator")
         venue.register_api_key(account_index, api_key_index, public_key)
         return account_index
 
