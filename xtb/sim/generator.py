@@ -66,8 +66,8 @@ class FeedConfig:
     basis_amplitude_bps: float = 4.0  # stationary std of the venue basis
     basis_half_life_s: float = 20.0
     levels: int = 10
-    half_spread_ticks: int = 1
-    level_spacing_ticks: int = 1
+    half_spread_bps: float = 1.0  # best quote's distance from the mid (at least one tick)
+    level_spacing_bps: float = 1.0  # distance between ladder levels (at least one tick)
     level_size: int = 10  # mean size per ladder order
     taker_fraction: float = 0.1  # share of events that are taker trades
     taker_size: int = 5  # mean taker order size
@@ -257,7 +257,8 @@ class MarketDataGenerator:
             self._take(feed)
         else:
             side = 1 if self._rng.random() < 0.5 else -1
-            self._quote(feed, side, self._rng.randrange(feed.cfg.levels))
+            # Inner levels are re-quoted more often than deep ones, as on a real book.
+            self._quote(feed, side, int(self._rng.random() ** 2 * feed.cfg.levels))
         self._schedule(feed, due)
 
     def _push_mark(self, feed: _Feed, now: int) -> None:
@@ -281,7 +282,9 @@ class MarketDataGenerator:
         spec = ex.market(cfg.market)
         tick = spec.tick
         mid = self.venue_mid(feed.index) * 10.0**spec.price_decimals / tick  # in ticks (float)
-        offset = cfg.half_spread_ticks + level * cfg.level_spacing_ticks
+        half_spread = max(1, round(mid * cfg.half_spread_bps * 1e-4))
+        spacing = max(1, round(mid * cfg.level_spacing_bps * 1e-4))
+        offset = half_spread + level * spacing
         # ceil/floor keep a mid that sits exactly on a tick from being quoted on both sides.
         if side_sign > 0:
             price = (math.ceil(mid) - offset) * tick
