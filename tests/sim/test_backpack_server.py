@@ -585,3 +585,50 @@ def test_standalone_runner_prints_urls_and_stops() -> None:
         timeout=30,
     )
     assert bad.returncode != 0 and "venues must be" in bad.stderr
+
+
+async def test_price_band_and_decimals_rejections(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("backpack",))
+    ex = sim.venues["backpack"].exchange
+    lp, taker = ex.create_account(10**20), ex.create_account(10**20)
+    ex.place_order(OrderRequest(lp, 1, Side.SELL, 1_000, 350_000))
+    ex.place_order(OrderRequest(taker, 1, Side.BUY, 1_000, 350_000))  # last active price 3500.00
+    _, secret, _ = sim.add_backpack_account()
+    signer = BackpackSigner(secret)
+    url = f"{sim.urls()['backpack']['rest']}/api/v1/order"
+    base = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Limit", "quantity": "0.1"}
+    async with aiohttp.ClientSession() as http:
+        status, body = await _signed(http, "POST", url, signer, "orderExecute", dict(base, price="2000.00"))
+        assert (status, body["message"]) == (400, "Price is too far from the last active price")
+        status, body = await _signed(http, "POST", url, signer, "orderExecute", dict(base, price="3000.001"))
+        assert (status, body) == (
+            400,
+            {"code": "INVALID_CLIENT_REQUEST", "message": "Price decimal too long"},
+        )
+        status, body = await _signed(
+            http, "POST", url, signer, "orderExecute", dict(base, quantity="0.00001", price="3000")
+        )
+        assert (status, body["message"]) == (400, "Quantity decimal too long")
+        status, body = await _signed(http, "POST", url, signer, "orderExecute", dict(base, price="3000"))
+        assert status == 200 and body["price"] == "3000.00"
+
+
+async def test_delayed_private_event_is_overtaken(cluster_factory: Any) -> None:
+    rule = FaultRule(FaultKind.DELAY_PRIVATE, every=1, max_count=1, duration_s=0.3, conn="backpack-ws-*")
+    sim = await cluster_factory(venues=("backpack",), fault_plan=plan(rule))
+    ex = sim.venues["backpack"].exchange
+    lp = ex.create_account(10**20)
+    ex.place_order(OrderRequest(lp, 1, Side.SELL, 1_000, 350_000))
+    _, secret, _ = sim.add_backpack_account()
+    signer = BackpackSigner(secret)
+    urls = sim.urls()["backpack"]
+    async with aiohttp.ClientSession() as http, http.ws_connect(urls["ws"]) as ws:
+        await ws.send_json(
+            {"method": "SUBSCRIBE", "params": ["account.orderUpdate"], "signature": signer.ws_signature()}
+        )
+        await asyncio.sleep(0.05)
+        order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Market", "quantity": "0.1"}
+        status, _ = await _signed(http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute", order)
+        assert status == 200
+        events = [(await recv_json(ws, 2))["data"]["e"] for _ in range(2)]
+    assert events == ["orderFill", "orderAccepted"]  # the held accept arrives after the fill

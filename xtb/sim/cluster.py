@@ -31,7 +31,7 @@ from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.server import LighterServer
 from xtb.sim.lighter.venue import LighterVenue
-from xtb.sim.types import MarketSpec, VenueRules
+from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
 VENUES = ("backpack", "lighter")
@@ -106,9 +106,17 @@ class VenueHandle:
         return self.server.ws_url
 
 
-def _spec(m: SimMarket) -> MarketSpec:
+# Backpack's published price filter: limit prices within 0.75x..1.25x of the last active price.
+BACKPACK_BAND = PriceBand(750_000, 1_250_000, "last")
+
+
+def _spec(m: SimMarket, band: PriceBand | None = None) -> MarketSpec:
     return MarketSpec(
-        market_id=m.market_id, symbol=m.symbol, price_decimals=m.price_decimals, size_decimals=m.size_decimals
+        market_id=m.market_id,
+        symbol=m.symbol,
+        price_decimals=m.price_decimals,
+        size_decimals=m.size_decimals,
+        band=band,
     )
 
 
@@ -134,7 +142,7 @@ class SimCluster:
         if "backpack" in cfg.venues:
             ex = Exchange(VenueRules.backpack(), self.clock)
             for m in cfg.backpack_markets:
-                ex.add_market(_spec(m))
+                ex.add_market(_spec(m, BACKPACK_BAND))
             feeds += self._feeds(ex, cfg.backpack_markets)
             self._backpack_venue = BackpackVenue(ex)
             server: BackpackServer | LighterServer = BackpackServer(
