@@ -453,18 +453,23 @@ async def test_skip_seq_fault_breaks_the_nonce_chain(cluster_factory: Any) -> No
     assert sim.faults.plan.counts[FaultKind.SKIP_SEQ] == 1
 
 
-async def test_cancel_on_disconnect_for_authenticated_sessions(cluster_factory: Any) -> None:
-    sim = await cluster_factory(venues=("lighter",))
-    acct = sim.add_lighter_account(PUB, api_key_index=3)
-    sim.lighter.send_tx(14, create_order(acct, 0))
-    token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
-    async with aiohttp.ClientSession() as http:
-        async with http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
-            await recv_json(ws)
-            await ws.send_json({"type": "subscribe", "channel": f"account_all_orders/{acct}", "auth": token})
-            await recv_json(ws)
-        for _ in range(50):
-            if not sim.venues["lighter"].server.sessions:
-                break
-            await asyncio.sleep(0.02)
-    assert sim.venues["lighter"].exchange.open_orders(acct) == []
+async def test_cancel_on_disconnect_is_off_by_default_and_can_be_enabled(cluster_factory: Any) -> None:
+    for enabled in (False, True):
+        sim = await cluster_factory(venues=("lighter",), lighter_cancel_on_disconnect=enabled)
+        acct = sim.add_lighter_account(PUB, api_key_index=3)
+        sim.lighter.send_tx(14, create_order(acct, 0))
+        token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
+                await recv_json(ws)
+                await ws.send_json(
+                    {"type": "subscribe", "channel": f"account_all_orders/{acct}", "auth": token}
+                )
+                await recv_json(ws)
+                assert sim.drop_sockets("lighter") == 1
+            for _ in range(50):
+                if not sim.venues["lighter"].server.sessions:
+                    break
+                await asyncio.sleep(0.02)
+        left = sim.venues["lighter"].exchange.open_orders(acct)
+        assert (left == []) is enabled

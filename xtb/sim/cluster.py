@@ -80,6 +80,8 @@ class ClusterConfig:
     pong_timeout_s: float = 120.0
     book_interval_s: float = 0.05  # Lighter order_book delta batching
     response_timeout_s: float = 30.0  # how long an accept-then-timeout fault holds a response
+    # Lighter has no documented cancel-on-disconnect: off unless asked (Backpack follows the fault plan).
+    lighter_cancel_on_disconnect: bool = False
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
@@ -166,6 +168,7 @@ class SimCluster:
                 ping_interval_s=cfg.ping_interval_s,
                 pong_timeout_s=cfg.pong_timeout_s,
                 book_interval_s=cfg.book_interval_s,
+                cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
             )
             self.venues["lighter"] = VenueHandle("lighter", ex, server)
         if cfg.generate and feeds:

@@ -110,6 +110,7 @@ class LighterServer:
         ping_interval_s: float = 60.0,
         pong_timeout_s: float = 120.0,
         book_interval_s: float = 0.05,
+        cancel_on_disconnect: bool | None = None,
     ) -> None:
         self.venue = venue
         self.faults = faults or WireFaults()
@@ -118,6 +119,9 @@ class LighterServer:
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.book_interval_s = book_interval_s
+        # Lighter documents no cancel-on-disconnect (its dead-man switch is the scheduled cancel-all), so the
+        # cluster turns it off; None defers to the fault plan's setting.
+        self.cancel_on_disconnect = cancel_on_disconnect
         self.sessions: set[Session] = set()
         self._offset = 0
         self._sessions_opened = 0
@@ -337,7 +341,10 @@ class LighterServer:
             self.faults.forget(session.conn_id)
             for account in session.accounts:
                 if not any(account in s.accounts for s in self.sessions):
-                    self.venue.on_disconnect(account, self.faults.cancel_on_disconnect)
+                    cancel = self.cancel_on_disconnect
+                    self.venue.on_disconnect(
+                        account, self.faults.cancel_on_disconnect if cancel is None else cancel
+                    )
         return ws
 
     async def _writer(self, session: Session) -> None:
