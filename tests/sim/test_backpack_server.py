@@ -308,12 +308,29 @@ async def test_depth_stream_deltas_chain_and_line_up_with_the_snapshot(cluster_f
                     else:
                         book[side][price] = qty
         assert tickers > 0
-        # The locally kept book equals the venue's book at the last applied update.
-        snap_ex = sim.venues["backpack"].exchange.book_snapshot(0)
-        if snap_ex.seq == prev_u:
-            spec = sim.backpack.spec_for("BTC_USDC_PERP")
-            assert spec is not None
-            assert {spec.format_price(lv.price) for lv in snap_ex.bids} == set(book["b"])
+        await sim.stop_generator()  # freeze the book, then drain what is in flight
+        while True:
+            try:
+                frame = await recv_json(ws, 0.3)
+            except TimeoutError:
+                break
+            if frame["stream"] != "depth.BTC_USDC_PERP":
+                continue
+            data = frame["data"]
+            assert data["U"] == prev_u + 1
+            prev_u = data["u"]
+            for side in ("a", "b"):
+                for price, qty in data[side]:
+                    if float(qty) == 0:
+                        book[side].pop(price, None)
+                    else:
+                        book[side][price] = qty
+    # The book kept from snapshot + deltas is exactly the venue's book.
+    final = sim.venues["backpack"].exchange.book_snapshot(0)
+    spec = sim.backpack.spec_for("BTC_USDC_PERP")
+    assert spec is not None and final.seq == prev_u
+    assert book["b"] == {spec.format_price(lv.price): spec.format_quantity(lv.size) for lv in final.bids}
+    assert book["a"] == {spec.format_price(lv.price): spec.format_quantity(lv.size) for lv in final.asks}
 
 
 async def test_ws_errors_and_silent_unknown_symbols(cluster_factory: Any) -> None:

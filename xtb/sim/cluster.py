@@ -200,13 +200,17 @@ class SimCluster:
             for m in markets
         ]
 
-    async def stop(self) -> None:
+    async def stop_generator(self) -> None:
+        """Freeze the market: no more generated book updates or trades (servers keep running)."""
         self._stop.set()
         if self._gen_task is not None:
             self._gen_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._gen_task
             self._gen_task = None
+
+    async def stop(self) -> None:
+        await self.stop_generator()
         for handle in self.venues.values():
             await handle.server.stop()
 
