@@ -649,3 +649,59 @@ async def test_delayed_private_event_is_overtaken(cluster_factory: Any) -> None:
         assert status == 200
         events = [(await recv_json(ws, 2))["data"]["e"] for _ in range(2)]
     assert events == ["orderFill", "orderAccepted"]  # the held accept arrives after the fill
+
+
+async def test_ticker_rest_and_stream(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("backpack",))
+    ex = sim.venues["backpack"].exchange
+    lp, taker = ex.create_account(10**20), ex.create_account(10**20)
+    for price, qty in ((14_000, 100), (14_100, 300), (13_900, 200)):
+        ex.place_order(OrderRequest(lp, 2, Side.SELL, qty, price))
+        ex.place_order(OrderRequest(taker, 2, Side.BUY, qty, price))
+    urls = sim.urls()["backpack"]
+    async with aiohttp.ClientSession() as http:
+        t = await (await http.get(f"{urls['rest']}/api/v1/ticker", params={"symbol": "SOL_USDC_PERP"})).json()
+        assert (t["firstPrice"], t["lastPrice"], t["high"], t["low"]) == (
+            "140.00",
+            "139.00",
+            "141.00",
+            "139.00",
+        )
+        assert (t["volume"], t["quoteVolume"], t["trades"], t["priceChange"]) == ("6.00", "841", "3", "-1.00")
+        quiet = await (
+            await http.get(f"{urls['rest']}/api/v1/ticker", params={"symbol": "ETH_USDC_PERP"})
+        ).json()
+        assert quiet["trades"] == "0"
+        async with http.ws_connect(urls["ws"]) as ws:
+            await ws.send_json(
+                {"method": "SUBSCRIBE", "params": ["ticker.SOL_USDC_PERP", "ticker.ETH_USDC_PERP"]}
+            )
+            frame = await recv_json(ws, 3)
+            assert frame["stream"] == "ticker.SOL_USDC_PERP"  # ETH has no trade yet: nothing sent
+            assert (frame["data"]["o"], frame["data"]["c"], frame["data"]["n"]) == ("140.00", "139.00", 3)
+
+
+async def test_reordered_private_event_and_stalled_socket(cluster_factory: Any) -> None:
+    rules = (
+        FaultRule(FaultKind.REORDER_PRIVATE, every=1, max_count=1, conn="backpack-ws-*"),
+        FaultRule(FaultKind.STALL_SOCKET, at_s=(0.0,), duration_s=0.4, conn="backpack-ws-*"),
+    )
+    sim = await cluster_factory(venues=("backpack",), fault_plan=plan(*rules))
+    ex = sim.venues["backpack"].exchange
+    lp = ex.create_account(10**20)
+    ex.place_order(OrderRequest(lp, 1, Side.SELL, 1_000, 350_000))
+    _, secret, _ = sim.add_backpack_account()
+    signer = BackpackSigner(secret)
+    urls = sim.urls()["backpack"]
+    async with aiohttp.ClientSession() as http, http.ws_connect(urls["ws"]) as ws:
+        await ws.send_json(
+            {"method": "SUBSCRIBE", "params": ["account.orderUpdate"], "signature": signer.ws_signature()}
+        )
+        await asyncio.sleep(0.05)
+        order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Market", "quantity": "0.1"}
+        sent = time.monotonic()
+        status, _ = await _signed(http, "POST", f"{urls['rest']}/api/v1/order", signer, "orderExecute", order)
+        assert status == 200
+        events = [(await recv_json(ws, 2))["data"]["e"] for _ in range(2)]
+        assert time.monotonic() - sent >= 0.35  # the stalled socket held its first frame
+    assert events == ["orderFill", "orderAccepted"]  # swapped with the next private event

@@ -528,9 +528,13 @@ class BackpackServer:
 
     async def _depth_flush_loop(self) -> None:
         """Send the aggregated `depth.<window>.<symbol>` streams: one frame per window, U < u."""
+        next_ticker = time.monotonic() + 1.0
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
+            if now >= next_ticker:
+                next_ticker = now + 1.0
+                self._send_tickers()
             for session in list(self.sessions.values()):
                 for name, buf in list(session.depth_buffers.items()):
                     if buf.due > now:
@@ -539,6 +543,23 @@ class BackpackServer:
                     stream = session.streams.get(name)
                     if stream is not None:
                         session.send(orjson.dumps({"stream": name, "data": buf.frame(stream.symbol or "")}))
+
+    def _send_tickers(self) -> None:
+        """`ticker.<symbol>` every second to its subscribers (nothing before the market's first trade)."""
+        cache: dict[str, dict[str, Any] | None] = {}
+        for session in list(self.sessions.values()):
+            for stream in session.streams.values():
+                if (
+                    stream.kind != "ticker"
+                    or stream.symbol is None
+                    or self.venue.spec_for(stream.symbol) is None
+                ):
+                    continue
+                if stream.symbol not in cache:
+                    cache[stream.symbol] = self.venue.ticker_event(stream.symbol)
+                data = cache[stream.symbol]
+                if data is not None:
+                    session.send(orjson.dumps({"stream": stream.name, "data": data}))
 
     @staticmethod
     def _release_held(session: Session, frame: bytes) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from xtb.sim.backpack import wire
 from xtb.sim.backpack.errors import ApiError, bad_request, not_found
+from xtb.sim.backpack.ticker import RollingTicker
 from xtb.sim.engine import Exchange
 from xtb.sim.types import (
     BookDelta,
@@ -99,7 +101,7 @@ class BackpackVenue:
         self._fills_hist: dict[int, deque[Any]] = {}
         self._pending_fill: dict[int, Any] = {}
         self._position_sizes: dict[tuple[int, int], int] = {}
-        self._last_trade: dict[int, tuple[int, int]] = {}  # market -> (price, ts_ns)
+        self._tickers: dict[int, RollingTicker] = {m: RollingTicker() for m in self._by_market}
         self._marks: dict[int, MarkPriceEvent] = {}
         engine.subscribe(self._on_event)
 
@@ -154,20 +156,58 @@ class BackpackVenue:
         }
 
     def ticker(self, symbol: str) -> dict[str, Any]:
+        """24 h statistics (REST shape). Before any trade every figure is "0"."""
         spec = self._specs[symbol]
-        last = self._last_trade.get(spec.market_id)
-        last_px = spec.format_price(last[0]) if last else "0"
+        st = self._tickers[spec.market_id].stats(self.engine.clock.now_ns())
+        if st is None:
+            zero = {
+                k: "0"
+                for k in (
+                    "firstPrice",
+                    "lastPrice",
+                    "priceChange",
+                    "priceChangePercent",
+                    "high",
+                    "low",
+                    "volume",
+                    "quoteVolume",
+                    "trades",
+                )
+            }
+            return {"symbol": symbol, **zero}
+        change = st.last - st.first
+        pct = Decimal(change) / Decimal(st.first) if st.first else Decimal(0)
+        quote = Decimal(st.quote_volume).scaleb(-(spec.price_decimals + spec.size_decimals)).normalize()
         return {
             "symbol": symbol,
-            "firstPrice": last_px,
-            "lastPrice": last_px,
-            "priceChange": "0",
-            "priceChangePercent": "0",
-            "high": last_px,
-            "low": last_px,
-            "volume": "0",
-            "quoteVolume": "0",
-            "trades": "0",
+            "firstPrice": spec.format_price(st.first),
+            "lastPrice": spec.format_price(st.last),
+            "priceChange": spec.format_price(change),
+            "priceChangePercent": format(pct.quantize(Decimal("0.000001")), "f"),
+            "high": spec.format_price(st.high),
+            "low": spec.format_price(st.low),
+            "volume": spec.format_quantity(st.volume),
+            "quoteVolume": format(quote, "f"),
+            "trades": str(st.trades),
+        }
+
+    def ticker_event(self, symbol: str) -> dict[str, Any] | None:
+        """The `ticker.<symbol>` stream payload, or None before the first trade."""
+        t = self.ticker(symbol)
+        if t["trades"] == "0":
+            return None
+        us = self.engine.clock.now_ns() // 1_000
+        return {
+            "e": "ticker",
+            "E": us,
+            "s": symbol,
+            "o": t["firstPrice"],
+            "c": t["lastPrice"],
+            "h": t["high"],
+            "l": t["low"],
+            "v": t["volume"],
+            "V": t["quoteVolume"],
+            "n": int(t["trades"]),
         }
 
     def mark_price(self, symbol: str) -> dict[str, Any]:
@@ -535,7 +575,7 @@ class BackpackVenue:
         spec = self._by_market.get(t.market)
         if spec is None:
             return
-        self._last_trade[t.market] = (t.price, t.ts_ns)
+        self._tickers[t.market].add(t.ts_ns, t.price, t.quantity)
         us = t.ts_ns // 1_000
         buyer_is_maker = t.taker_side.name == "SELL"
         buy_id, sell_id = (
