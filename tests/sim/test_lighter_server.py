@@ -484,3 +484,27 @@ async def test_cancel_on_disconnect_is_off_by_default_and_can_be_enabled(cluster
                 await asyncio.sleep(0.02)
         left = sim.venues["lighter"].exchange.open_orders(acct)
         assert (left == []) is enabled
+
+
+async def test_standard_tier_speed_bump_delays_matching(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",), lighter_tier="standard")
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    venue = sim.lighter
+    ex = venue.engine
+    lp = ex.create_account(10**20)
+    ex.place_order(OrderRequest(lp, 0, Side.SELL, 1_000, 350_000))
+    t0 = now_ms()
+    resting = venue.send_tx(14, create_order(acct, 0))  # bid at 3000: a maker, 200 ms
+    assert resting["predicted_execution_time_ms"] >= t0 + 200
+    taker = create_order(acct, 1, ClientOrderIndex=78, Price=350_000, TimeInForce=0, OrderExpiry=0)
+    venue.send_tx(14, taker)  # crosses the ask: a taker, 300 ms
+    duplicate = create_order(acct, 2)  # client index 77 again: the sequencer will refuse it
+    venue.send_tx(14, duplicate)
+    assert venue.next_nonce(acct, 3) == 3  # accepted by the API: nonces used at once
+    assert ex.open_orders(acct) == []  # nothing has reached the engine yet
+    await asyncio.sleep(0.25)
+    assert [o.client_id for o in ex.open_orders(acct)] == [77]
+    assert ex.position(acct, 0).size == 0
+    await asyncio.sleep(0.1)
+    assert ex.position(acct, 0).size == 1_000
+    assert [(code, tx.header.nonce) for tx, code, _ in venue.sequencer_rejections] == [(21728, 2)]

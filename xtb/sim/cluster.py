@@ -30,7 +30,7 @@ from xtb.sim.faults import FaultPlan
 from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.server import LighterServer
-from xtb.sim.lighter.venue import LighterVenue
+from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
 from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
@@ -82,12 +82,17 @@ class ClusterConfig:
     response_timeout_s: float = 30.0  # how long an accept-then-timeout fault holds a response
     # Lighter has no documented cancel-on-disconnect: off unless asked (Backpack follows the fault plan).
     lighter_cancel_on_disconnect: bool = False
+    # Lighter account-tier speed bump applied before matching: "none", "standard" (taker 300 ms, maker and
+    # cancel 200 ms) or "premium" (taker 200 ms, maker 0).
+    lighter_tier: str = "none"
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
     extra_feed_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.lighter_tier not in SPEED_BUMPS:
+            raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {self.lighter_tier!r}")
         unknown = set(self.venues) - set(VENUES)
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {VENUES}, got {self.venues}")
@@ -161,7 +166,9 @@ class SimCluster:
             for m in cfg.lighter_markets:
                 ex.add_market(_spec(m))
             feeds += self._feeds(ex, cfg.lighter_markets)
-            self._lighter_venue = LighterVenue(ex, now_ms=lambda: self.clock.now_ns() // 1_000_000)
+            self._lighter_venue = LighterVenue(
+                ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
+            )
             server = LighterServer(
                 self._lighter_venue,
                 self.faults,

@@ -7,6 +7,7 @@ per-account order/trade/position change sets that the WS server turns into `acco
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import deque
@@ -68,6 +69,22 @@ def tx_error(exc: SimError) -> TxError:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeedBump:
+    """Account-tier latency before a tx reaches the matching engine. Takers: market orders and limit orders
+    that cross; everything else (resting orders, cancels, modifies) waits `maker_ms`."""
+
+    taker_ms: int = 0
+    maker_ms: int = 0
+
+
+SPEED_BUMPS = {
+    "none": SpeedBump(),
+    "standard": SpeedBump(taker_ms=300, maker_ms=200),
+    "premium": SpeedBump(taker_ms=200, maker_ms=0),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelMessage:
     """`kind`: "book" (BookDelta), "trade" (public trade dict) or "account" (account index changed)."""
 
@@ -78,7 +95,13 @@ class ChannelMessage:
 
 
 class LighterVenue:
-    def __init__(self, engine: Exchange, *, now_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Exchange,
+        *,
+        now_ms: Callable[[], int] | None = None,
+        speed_bump: SpeedBump | None = None,
+    ) -> None:
         self.engine = engine
         self.cash_decimals = engine.rules.cash_decimals
         self._specs: dict[int, MarketSpec] = {s.market_id: s for s in engine.markets}
@@ -94,6 +117,8 @@ class LighterVenue:
         self.account_trades: dict[int, dict[int, deque[dict[str, Any]]]] = {}
         self._listeners: list[Callable[[ChannelMessage], None]] = []
         self.volume_quota = 1000
+        self.speed_bump = speed_bump or SpeedBump()
+        self.sequencer_rejections: deque[tuple[txinfo.Tx, int, str]] = deque(maxlen=1000)
         self.skew_ms: Callable[[], int] = lambda: 0  # the venue clock's offset (fault injection)
         engine.subscribe(self._on_event)
 
@@ -195,8 +220,8 @@ class LighterVenue:
     def send_tx(self, tx_type: int, tx_info: Any) -> dict[str, Any]:
         tx = self.decode(tx_type, tx_info)
         self._check_signer(tx.header, {})
-        self._apply(tx)
-        return self._reply([tx], tx_info)
+        delay = self._submit([tx])
+        return self._reply([tx], tx_info, delay)
 
     def send_tx_batch(self, tx_types: list[Any], tx_infos: list[Any]) -> dict[str, Any]:
         if len(tx_types) != len(tx_infos):
@@ -216,16 +241,61 @@ class LighterVenue:
             except TxError as exc:
                 raise TxError(exc.code, f"tx {i}: {exc.message}") from None
             txs.append(tx)
-        # Validated as a whole; applied in order. An engine refusal stops the batch there: earlier
-        # txs stand (their nonces are used), the refused one and later ones are not applied.
-        for i, tx in enumerate(txs):
-            try:
-                self._apply(tx)
-            except TxError as exc:
-                raise TxError(exc.code, f"tx {i}: {exc.message}") from None
-        return self._reply(txs, tx_infos)
+        delay = self._submit(txs)
+        return self._reply(txs, tx_infos, delay)
 
-    def _reply(self, txs: list[txinfo.Tx], raw: Any) -> dict[str, Any]:
+    def _submit(self, txs: list[txinfo.Tx]) -> int:
+        """Apply validated txs now, or after the account tier's speed bump. Returns the largest delay (ms).
+
+        Without a speed bump the API server and the sequencer are one step: an engine refusal is an HTTP 400
+        and the nonce is not used. With one, the API accepts (nonces used), and the engine runs each tx when
+        its delay has passed; a refusal then is a sequencer rejection, kept in `sequencer_rejections`.
+        """
+        for tx in txs:
+            self._precheck(tx)
+        delays = [self._delay_ms(tx) for tx in txs]
+        if not any(delays):
+            # Applied in order; an engine refusal stops the batch there: earlier txs stand (their nonces
+            # are used), the refused one and later ones are not applied.
+            for i, tx in enumerate(txs):
+                try:
+                    self._execute(tx)
+                except TxError as exc:
+                    raise TxError(
+                        exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
+                    ) from None
+                self._consume_nonce(tx.header)
+            return 0
+        loop = asyncio.get_running_loop()
+        for tx, delay in zip(txs, delays, strict=True):
+            self._consume_nonce(tx.header)
+            loop.call_later(delay / 1000, self._execute_late, tx)
+        return max(delays)
+
+    def _execute_late(self, tx: txinfo.Tx) -> None:
+        try:
+            self._execute(tx)
+        except TxError as exc:
+            self.sequencer_rejections.append((tx, exc.code, exc.message))
+
+    def _delay_ms(self, tx: txinfo.Tx) -> int:
+        bump = self.speed_bump
+        if not (bump.taker_ms or bump.maker_ms):
+            return 0
+        if isinstance(tx, txinfo.CreateOrderTx) and tx.time_in_force != txinfo.TIF_POST_ONLY:
+            if tx.order_type == txinfo.ORDER_MARKET:
+                return bump.taker_ms
+            bid, ask = self.engine.best_bid_ask(tx.market_index)
+            crosses = (
+                (ask is not None and tx.price >= ask)
+                if not tx.is_ask
+                else (bid is not None and tx.price <= bid)
+            )
+            if crosses:
+                return bump.taker_ms
+        return bump.maker_ms
+
+    def _reply(self, txs: list[txinfo.Tx], raw: Any, delay_ms: int = 0) -> dict[str, Any]:
         hashes = [
             hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest()
             for i in range(len(txs))
@@ -233,7 +303,7 @@ class LighterVenue:
         reply: dict[str, Any] = {
             "code": 200,
             "message": '{"ratelimit": "didn\'t use volume quota"}',
-            "predicted_execution_time_ms": self.now_ms() + 1,
+            "predicted_execution_time_ms": self.now_ms() + delay_ms + 1,
             "volume_quota_remaining": self.volume_quota,
         }
         reply["tx_hash"] = hashes[0] if len(txs) == 1 and not isinstance(raw, list) else hashes
@@ -243,7 +313,19 @@ class LighterVenue:
         if not header.skip_nonce:
             self._nonces[(header.account_index, header.api_key_index)] = header.nonce + 1
 
-    def _apply(self, tx: txinfo.Tx) -> None:
+    def _precheck(self, tx: txinfo.Tx) -> None:
+        """What the API server refuses without asking the engine (HTTP 400, nonce not used)."""
+        if isinstance(tx, txinfo.GroupedOrdersTx):
+            raise TxError(21505, "CreateGroupedOrders (OTO/OCO/OTOCO) is not modelled by the simulator")
+        if isinstance(tx, txinfo.CreateOrderTx):
+            self._order_request(tx)
+        elif isinstance(tx, txinfo.ModifyOrderTx) and tx.trigger_price:
+            raise TxError(21702, "invalid TriggerPrice: only limit orders can be modified here")
+        elif not isinstance(tx, txinfo.CancelAllOrdersTx) and tx.market_index not in self._specs:
+            raise TxError(21602, "invalid market index")
+
+    def _execute(self, tx: txinfo.Tx) -> None:
+        """Run one tx in the engine; a refusal raises TxError with the venue's code."""
         header = tx.header
         try:
             if isinstance(tx, txinfo.CreateOrderTx):
@@ -262,16 +344,11 @@ class LighterVenue:
                     order_id = self.engine.get_order(
                         header.account_index, tx.market_index, client_id=client_id
                     ).order_id
-                if tx.trigger_price:
-                    raise TxError(21702, "invalid TriggerPrice: only limit orders can be modified here")
                 self.engine.modify_order(
                     header.account_index, tx.market_index, order_id, quantity=tx.base_amount, price=tx.price
                 )
-            else:
-                raise TxError(21505, "CreateGroupedOrders (OTO/OCO/OTOCO) is not modelled by the simulator")
         except SimError as exc:
             raise tx_error(exc) from None
-        self._consume_nonce(header)
 
     def _index(self, index: int) -> tuple[int | None, int | None]:
         """Cancel/modify `Index` is a client order index below 2^48, an exchange order index above."""
