@@ -508,3 +508,27 @@ async def test_standard_tier_speed_bump_delays_matching(cluster_factory: Any) ->
     await asyncio.sleep(0.1)
     assert ex.position(acct, 0).size == 1_000
     assert [(code, tx.header.nonce) for tx, code, _ in venue.sequencer_rejections] == [(21728, 2)]
+
+
+def test_weighted_limiter_budget_and_retry_hint() -> None:
+    from xtb.sim.lighter.ratelimit import WeightedLimiter
+
+    lim = WeightedLimiter(900)
+    assert lim.try_spend("a", "/api/v1/account", 0.0) is None  # 300
+    assert lim.try_spend("a", "/api/v1/orderBooks", 10.0) is None  # 600
+    assert lim.try_spend("a", "/api/v1/sendTx", 20.0) is None  # 606
+    assert lim.try_spend("a", "/api/v1/apikeys", 30.0) is None  # 756
+    assert lim.try_spend("a", "/api/v1/account", 40.0) == pytest.approx(20.0)  # needs the first 300 gone
+    assert lim.try_spend("b", "/api/v1/account", 40.0) is None  # per client
+    assert lim.try_spend("a", "/api/v1/account", 60.5) is None
+
+
+async def test_rest_rate_limit_answers_429(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",), lighter_rate_limit_per_minute=600)
+    base = sim.urls()["lighter"]["rest"]
+    async with aiohttp.ClientSession() as http:
+        codes = [(await http.get(f"{base}/api/v1/orderBooks")).status for _ in range(2)]
+        resp = await http.get(f"{base}/api/v1/orderBooks")
+        assert codes == [200, 200] and resp.status == 429
+        assert await resp.json() == {"code": 23000, "message": "Too Many Requests!"}
+        assert 55 <= int(resp.headers["Retry-After"]) <= 60

@@ -85,6 +85,8 @@ class ClusterConfig:
     # Lighter account-tier speed bump applied before matching: "none", "standard" (taker 300 ms, maker and
     # cancel 200 ms) or "premium" (taker 200 ms, maker 0).
     lighter_tier: str = "none"
+    # Weighted REST budget per minute and client (e.g. 24_000 for Premium); None = unlimited.
+    lighter_rate_limit_per_minute: int | None = None
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
@@ -176,6 +178,7 @@ class SimCluster:
                 pong_timeout_s=cfg.pong_timeout_s,
                 book_interval_s=cfg.book_interval_s,
                 cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
+                rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
             )
             self.venues["lighter"] = VenueHandle("lighter", ex, server)
         if cfg.generate and feeds:

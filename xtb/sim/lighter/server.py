@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from xtb.sim.faults import FaultKind
+from xtb.sim.lighter.ratelimit import WeightedLimiter
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
 from xtb.sim.types import BookDelta, OrderView, PositionView
@@ -111,6 +113,7 @@ class LighterServer:
         pong_timeout_s: float = 120.0,
         book_interval_s: float = 0.05,
         cancel_on_disconnect: bool | None = None,
+        rate_limit_per_minute: int | None = None,
     ) -> None:
         self.venue = venue
         self.faults = faults or WireFaults()
@@ -122,6 +125,7 @@ class LighterServer:
         # Lighter documents no cancel-on-disconnect (its dead-man switch is the scheduled cancel-all), so the
         # cluster turns it off; None defers to the fault plan's setting.
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.limiter = None if rate_limit_per_minute is None else WeightedLimiter(rate_limit_per_minute)
         self.sessions: set[Session] = set()
         self._offset = 0
         self._sessions_opened = 0
@@ -188,6 +192,11 @@ class LighterServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         if request.path != "/stream":
+            if self.limiter is not None:
+                wait = self.limiter.try_spend(request.remote or "?", request.path, time.monotonic())
+                if wait is not None:
+                    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+                    return _json({"code": 23000, "message": "Too Many Requests!"}, 429, headers)
             fault = self.faults.http_fault("lighter")
             if fault is not None:
                 headers = {"Retry-After": str(max(1, round(fault.retry_after_s)))}
