@@ -110,8 +110,9 @@ async def test_lighter_signer_client_nonce_error_is_recognised_by_the_sdk(cluste
 
 async def test_lighter_ws_client_gets_book_and_account(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",), generate=True, updates_per_s=50.0)
-    _, pub, _ = create_api_key()
+    priv, pub, _ = create_api_key()
     acct = sim.add_lighter_account(pub, api_key_index=3)
+    signer = SignerClient(sim.urls()["lighter"]["rest"], account_index=acct, api_private_keys={3: priv})
     books: list[tuple[str, dict[str, Any]]] = []
     accounts: list[tuple[str, dict[str, Any]]] = []
     ws = lighter.WsClient(
@@ -133,7 +134,19 @@ async def test_lighter_ws_client_gets_book_and_account(cluster_factory: Any) -> 
         asks = [float(a["price"]) for a in state["asks"]]
         assert bids and asks and max(bids) < min(asks)  # the SDK's merged book is uncrossed
         assert accounts[0][0] == str(acct) and accounts[0][1]["type"] == "subscribed/account_all"
+        # A fill made through the SDK's signer shows up on the account channel.
+        best_ask = float(state["asks"][0]["price"]) if state["asks"] else 3_600.0
+        _, resp, err = await signer.create_market_order(0, 5, 1_000, int(best_ask * 1.05 * 100), False)
+        assert err is None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not any(
+            m["type"] == "update/account_all" and m.get("positions", {}).get("0") for _, m in accounts
+        ):
+            await asyncio.sleep(0.02)
+        update = next(m for _, m in accounts if m["type"] == "update/account_all" and m.get("positions"))
+        assert update["positions"]["0"]["position"] == "0.1000" and update["positions"]["0"]["sign"] == 1
     finally:
+        await signer.close()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
