@@ -532,3 +532,36 @@ async def test_rest_rate_limit_answers_429(cluster_factory: Any) -> None:
         assert codes == [200, 200] and resp.status == 429
         assert await resp.json() == {"code": 23000, "message": "Too Many Requests!"}
         assert 55 <= int(resp.headers["Retry-After"]) <= 60
+
+
+async def test_trade_and_account_trade_position_channels(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",))
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    ex = sim.venues["lighter"].exchange
+    lp = ex.create_account(10**20)
+    ex.place_order(OrderRequest(lp, 0, Side.SELL, 2_000, 350_000, client_id=9))
+    token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
+        await recv_json(ws)
+        await ws.send_json({"type": "subscribe", "channel": "trade/0"})
+        assert (await recv_json(ws))["type"] == "subscribed/trade"
+        for channel in (f"account_all_trades/{acct}", f"account_all_positions/{acct}"):
+            await ws.send_json({"type": "subscribe", "channel": channel, "auth": token})
+            assert (await recv_json(ws))["type"] == f"subscribed/{channel.split('/')[0]}"
+        sim.lighter.send_tx(14, create_order(acct, 0, Price=350_000, TimeInForce=0, OrderExpiry=0))
+        got: dict[str, Any] = {}
+        while len(got) < 3:
+            frame = await recv_json(ws)
+            got[frame["type"]] = frame
+    trade = got["update/trade"]["trades"][0]
+    assert got["update/trade"]["channel"] == "trade:0"
+    assert (
+        trade["price"],
+        trade["size"],
+        trade["is_maker_ask"],
+        trade["ask_client_id"],
+        trade["bid_client_id"],
+    ) == ("3500.00", "0.1000", True, 9, 77)
+    assert (trade["bid_account_id"], trade["ask_account_id"]) == (acct, lp)
+    assert got["update/account_all_trades"]["trades"]["0"][0]["trade_id"] == trade["trade_id"]
+    assert got["update/account_all_positions"]["positions"]["0"]["position"] == "0.1000"
