@@ -502,10 +502,16 @@ async def test_standard_tier_speed_bump_delays_matching(cluster_factory: Any) ->
     venue.send_tx(14, duplicate)
     assert venue.next_nonce(acct, 3) == 3  # accepted by the API: nonces used at once
     assert ex.open_orders(acct) == []  # nothing has reached the engine yet
-    await asyncio.sleep(0.25)
-    assert [o.client_id for o in ex.open_orders(acct)] == [77]
-    assert ex.position(acct, 0).size == 0
-    await asyncio.sleep(0.1)
+    sent = time.monotonic()
+    rested_at = filled_at = None
+    while filled_at is None and time.monotonic() - sent < 3:
+        await asyncio.sleep(0.01)
+        if rested_at is None and ex.open_orders(acct):
+            rested_at = time.monotonic() - sent
+        if ex.position(acct, 0).size:
+            filled_at = time.monotonic() - sent
+    assert rested_at is not None and filled_at is not None
+    assert 0.19 <= rested_at <= filled_at and filled_at >= 0.29  # maker after 200 ms, taker after 300 ms
     assert ex.position(acct, 0).size == 1_000
     assert [(code, tx.header.nonce) for tx, code, _ in venue.sequencer_rejections] == [(21728, 2)]
 
