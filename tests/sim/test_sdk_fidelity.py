@@ -136,7 +136,7 @@ async def test_lighter_ws_client_gets_book_and_account(cluster_factory: Any) -> 
         assert accounts[0][0] == str(acct) and accounts[0][1]["type"] == "subscribed/account_all"
         # A fill made through the SDK's signer shows up on the account channel.
         best_ask = float(state["asks"][0]["price"]) if state["asks"] else 3_600.0
-        _, resp, err = await signer.create_market_order(0, 5, 1_000, int(best_ask * 1.05 * 100), False)
+        _, _, err = await signer.create_market_order(0, 5, 1_000, int(best_ask * 1.05 * 100), False)
         assert err is None
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and not any(
