@@ -13,6 +13,8 @@ The simulator shares nothing with the connectors or `xtb._core`, only the venues
 
 from xtb.sim.clock import Clock, RealClock, VirtualClock
 from xtb.sim.engine import Exchange, Listener
+from xtb.sim.faults import Fault, FaultKind, FaultPlan, FaultRule
+from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
 from xtb.sim.types import (
     AccountConfig,
     BalanceEvent,
@@ -58,11 +60,17 @@ __all__ = [
     "ErrorCode",
     "Event",
     "Exchange",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "FaultRule",
+    "FeedConfig",
     "Fill",
     "FillEvent",
     "FundingEvent",
     "Listener",
     "MarkPriceEvent",
+    "MarketDataGenerator",
     "MarketSpec",
     "OrderEvent",
     "OrderEventKind",
@@ -82,6 +90,7 @@ __all__ = [
     "SimError",
     "TimeInForce",
     "TradeEvent",
+    "UnderlyingConfig",
     "VenueRules",
     "VirtualClock",
 ]

@@ -1,0 +1,100 @@
+"""Standalone simulator: `python -m xtb.sim --venues backpack,lighter [--seed N] [--faults PROFILE|FILE.yaml]
+[--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]`.
+
+Prints each venue's REST and WS URL (127.0.0.1, ephemeral ports) and runs until Ctrl-C or the duration.
+Accounts are opened for the API public keys given on the command line (public keys only; no secret is
+ever taken or printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from xtb.sim.cluster import VENUES, ClusterConfig, SimCluster
+from xtb.sim.faults import PROFILES, FaultPlan
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m xtb.sim", description="Run the venue simulator on 127.0.0.1.")
+    p.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(VENUES)}")
+    p.add_argument("--seed", type=int, default=0, help="market-data and fault seed")
+    p.add_argument(
+        "--faults", default="none", help=f"fault profile ({', '.join(PROFILES)}) or a YAML plan file"
+    )
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--updates-per-s", type=float, default=50.0, help="book updates per second per market")
+    p.add_argument("--collateral", type=int, default=100_000, help="USDC given to each registered account")
+    p.add_argument(
+        "--backpack-api-key",
+        action="append",
+        default=[],
+        metavar="B64",
+        help="register a Backpack ED25519 public key (base64); repeatable",
+    )
+    p.add_argument(
+        "--lighter-key",
+        action="append",
+        default=[],
+        metavar="ACCOUNT:INDEX:PUBHEX",
+        help="register a Lighter API public key for an account; repeatable",
+    )
+    return p.parse_args(argv)
+
+
+def fault_plan(spec: str, seed: int) -> FaultPlan:
+    if spec in PROFILES:
+        return FaultPlan.profile(spec, seed=seed)
+    path = Path(spec)
+    if not path.is_file():
+        raise SystemExit(f"--faults: {spec!r} is neither a profile ({', '.join(PROFILES)}) nor a YAML file")
+    return FaultPlan.from_yaml(path)
+
+
+async def run(args: argparse.Namespace) -> None:
+    venues = tuple(v.strip() for v in args.venues.split(",") if v.strip())
+    config = ClusterConfig(
+        venues=venues,
+        seed=args.seed,
+        fault_plan=fault_plan(args.faults, args.seed),
+        updates_per_s=args.updates_per_s,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with SimCluster(config) as sim:
+        for key in args.backpack_api_key:
+            _, _, account = sim.add_backpack_account(args.collateral, api_key_b64=key)
+            print(f"backpack account {account} for api key {key}")
+        for spec in args.lighter_key:
+            try:
+                account_s, index_s, pub = spec.split(":", 2)
+                account = sim.add_lighter_account(pub, int(index_s), args.collateral, int(account_s))
+            except ValueError as exc:
+                raise SystemExit(f"--lighter-key {spec!r}: {exc}") from None
+            print(f"lighter account {account} api key {index_s}")
+        for name, urls in sim.urls().items():
+            print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
+        sys.stdout.flush()
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except TimeoutError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        asyncio.run(run(args))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

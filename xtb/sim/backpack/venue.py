@@ -1,0 +1,689 @@
+"""Backpack's view of the simulated venue: request payloads -> engine calls, engine events -> streams.
+
+Holds what is Backpack-specific and not the engine's business: API key -> account, symbol <-> market,
+order/fill history for the `/wapi/v1/history/*` endpoints, last trade per symbol, and the translation of
+engine events into stream payloads (`depth`, `bookTicker`, `trade`, `markPrice`, `account.*`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from xtb.sim.backpack import wire
+from xtb.sim.backpack.errors import ApiError, bad_request, not_found
+from xtb.sim.backpack.ticker import RollingTicker
+from xtb.sim.engine import Exchange
+from xtb.sim.types import (
+    BookDelta,
+    ErrorCode,
+    FillEvent,
+    MarketSpec,
+    MarkPriceEvent,
+    OrderEvent,
+    OrderEventKind,
+    OrderRequest,
+    OrderType,
+    OrderView,
+    PositionEvent,
+    SimError,
+    TimeInForce,
+    TradeEvent,
+)
+
+UINT32_MAX = 2**32 - 1
+HISTORY_LIMIT = 1000
+
+_ERRORS: dict[ErrorCode, tuple[int, str, str | None]] = {
+    ErrorCode.UNKNOWN_MARKET: (400, "INVALID_CLIENT_REQUEST", "Invalid market symbol"),
+    ErrorCode.MARKET_CLOSED: (400, "INVALID_MARKET", None),
+    ErrorCode.PRICE_DECIMALS_TOO_LONG: (400, "INVALID_CLIENT_REQUEST", "Price decimal too long"),
+    ErrorCode.QUANTITY_DECIMALS_TOO_LONG: (400, "INVALID_CLIENT_REQUEST", "Quantity decimal too long"),
+    ErrorCode.PRICE_OUT_OF_BAND: (400, "INVALID_PRICE", "Price is too far from the last active price"),
+    ErrorCode.INVALID_PRICE: (400, "INVALID_PRICE", None),
+    ErrorCode.PRICE_NOT_ON_TICK: (400, "INVALID_PRICE", None),
+    ErrorCode.PRICE_OUT_OF_RANGE: (400, "INVALID_PRICE", None),
+    ErrorCode.INVALID_QUANTITY: (400, "INVALID_QUANTITY", None),
+    ErrorCode.QUANTITY_NOT_ON_STEP: (400, "INVALID_QUANTITY", None),
+    ErrorCode.QUANTITY_BELOW_MIN: (400, "INVALID_QUANTITY", None),
+    ErrorCode.QUANTITY_ABOVE_MAX: (400, "INVALID_QUANTITY", None),
+    ErrorCode.NOTIONAL_BELOW_MIN: (400, "INVALID_QUANTITY", None),
+    ErrorCode.INVALID_ORDER: (400, "INVALID_ORDER", None),
+    ErrorCode.DUPLICATE_CLIENT_ID: (400, "INVALID_ORDER", None),
+    ErrorCode.ORDER_NOT_FOUND: (400, "INVALID_CLIENT_REQUEST", "Order not found"),
+    ErrorCode.NOT_ORDER_OWNER: (400, "INVALID_CLIENT_REQUEST", "Order not found"),
+    ErrorCode.TOO_MANY_OPEN_ORDERS_MARKET: (400, "ORDER_LIMIT", None),
+    ErrorCode.TOO_MANY_OPEN_ORDERS_ACCOUNT: (400, "ORDER_LIMIT", None),
+    ErrorCode.INSUFFICIENT_MARGIN: (400, "INSUFFICIENT_MARGIN", "Insufficient margin"),
+    ErrorCode.REDUCE_ONLY_WOULD_INCREASE: (400, "INVALID_ORDER", "Reduce only order not reduced"),
+    ErrorCode.POST_ONLY_WOULD_CROSS: (400, "INVALID_ORDER", "Order would immediately match and take"),
+    ErrorCode.NO_LIQUIDITY: (400, "INVALID_ORDER", "Insufficient liquidity"),
+    ErrorCode.UNKNOWN_ACCOUNT: (401, "UNAUTHORIZED", "Unknown account"),
+}
+
+
+def api_error(exc: SimError) -> ApiError:
+    status, code, message = _ERRORS.get(exc.code, (400, "INVALID_ORDER", None))
+    if exc.code is ErrorCode.DUPLICATE_CLIENT_ID:
+        message = f"Order with client ID already exists: {exc.message}"
+    return ApiError(status, code, message or exc.message)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    kind: str  # stream type: depth, bookTicker, trade, markPrice, account.orderUpdate, account.positionUpdate
+    symbol: str
+    account: int | None  # private messages go only to this account's signed sessions
+    data: dict[str, Any]
+
+
+_ORDER_EVENT = {
+    OrderEventKind.ACCEPTED: "orderAccepted",
+    OrderEventKind.CANCELLED: "orderCancelled",
+    OrderEventKind.EXPIRED: "orderExpired",
+    OrderEventKind.MODIFIED: "orderModified",
+}
+
+
+class BackpackVenue:
+    def __init__(self, engine: Exchange, *, base_assets: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        self.cash_decimals = engine.rules.cash_decimals
+        self._specs: dict[str, MarketSpec] = {s.symbol: s for s in engine.markets}
+        self._by_market: dict[int, MarketSpec] = {s.market_id: s for s in self._specs.values()}
+        self._base = base_assets or {}
+        self._keys: dict[str, int] = {}
+        self._listeners: list[Callable[[StreamMessage], None]] = []
+        self._orders_hist: dict[int, deque[OrderView]] = {}
+        self._fills_hist: dict[int, deque[Any]] = {}
+        self._pending_fill: dict[int, Any] = {}
+        self._position_sizes: dict[tuple[int, int], int] = {}
+        self._tickers: dict[int, RollingTicker] = {m: RollingTicker() for m in self._by_market}
+        self._marks: dict[int, MarkPriceEvent] = {}
+        engine.subscribe(self._on_event)
+
+    # ------------------------------------------------------------------ accounts and markets
+
+    def register_api_key(self, api_key_b64: str, account: int) -> None:
+        self._keys[api_key_b64] = account
+
+    def account_for_key(self, api_key_b64: str) -> int | None:
+        return self._keys.get(api_key_b64)
+
+    def add_stream_listener(self, listener: Callable[[StreamMessage], None]) -> None:
+        self._listeners.append(listener)
+
+    def spec_for(self, symbol: str) -> MarketSpec | None:
+        return self._specs.get(symbol)
+
+    def symbols(self) -> list[str]:
+        return list(self._specs)
+
+    def _spec(self, params: dict[str, Any]) -> MarketSpec:
+        symbol = params.get("symbol")
+        if not isinstance(symbol, str) or not symbol:
+            raise bad_request("Missing parameter `symbol`")
+        spec = self._specs.get(symbol)
+        if spec is None:
+            raise bad_request("Invalid market symbol")
+        return spec
+
+    def _base_of(self, spec: MarketSpec) -> str:
+        return self._base.get(spec.symbol, spec.symbol.split("_")[0])
+
+    # ------------------------------------------------------------------ public market data
+
+    def markets(self) -> list[dict[str, Any]]:
+        return [wire.market_object(s, self._base_of(s)) for s in self._specs.values()]
+
+    def market(self, symbol: str) -> dict[str, Any]:
+        return wire.market_object(self._specs[symbol], self._base_of(self._specs[symbol]))
+
+    def depth(self, symbol: str, limit: int) -> dict[str, Any]:
+        spec = self._specs[symbol]
+        snap = self.engine.book_snapshot(spec.market_id, limit)
+        # Both sides ascending by price: best bid last, best ask first.
+        return {
+            "asks": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in snap.asks],
+            "bids": [
+                [spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in reversed(snap.bids)
+            ],
+            "lastUpdateId": str(snap.seq),
+            "timestamp": snap.ts_ns // 1_000,
+        }
+
+    def ticker(self, symbol: str) -> dict[str, Any]:
+        """24 h statistics (REST shape). Before any trade every figure is "0"."""
+        spec = self._specs[symbol]
+        st = self._tickers[spec.market_id].stats(self.engine.clock.now_ns())
+        if st is None:
+            zero = {
+                k: "0"
+                for k in (
+                    "firstPrice",
+                    "lastPrice",
+                    "priceChange",
+                    "priceChangePercent",
+                    "high",
+                    "low",
+                    "volume",
+                    "quoteVolume",
+                    "trades",
+                )
+            }
+            return {"symbol": symbol, **zero}
+        change = st.last - st.first
+        pct = Decimal(change) / Decimal(st.first) if st.first else Decimal(0)
+        quote = Decimal(st.quote_volume).scaleb(-(spec.price_decimals + spec.size_decimals)).normalize()
+        return {
+            "symbol": symbol,
+            "firstPrice": spec.format_price(st.first),
+            "lastPrice": spec.format_price(st.last),
+            "priceChange": spec.format_price(change),
+            "priceChangePercent": format(pct.quantize(Decimal("0.000001")), "f"),
+            "high": spec.format_price(st.high),
+            "low": spec.format_price(st.low),
+            "volume": spec.format_quantity(st.volume),
+            "quoteVolume": format(quote, "f"),
+            "trades": str(st.trades),
+        }
+
+    def ticker_event(self, symbol: str) -> dict[str, Any] | None:
+        """The `ticker.<symbol>` stream payload, or None before the first trade."""
+        t = self.ticker(symbol)
+        if t["trades"] == "0":
+            return None
+        us = self.engine.clock.now_ns() // 1_000
+        return {
+            "e": "ticker",
+            "E": us,
+            "s": symbol,
+            "o": t["firstPrice"],
+            "c": t["lastPrice"],
+            "h": t["high"],
+            "l": t["low"],
+            "v": t["volume"],
+            "V": t["quoteVolume"],
+            "n": int(t["trades"]),
+        }
+
+    def mark_price(self, symbol: str) -> dict[str, Any]:
+        spec = self._specs[symbol]
+        mark = self._marks.get(spec.market_id)
+        if mark is None:
+            return {
+                "symbol": symbol,
+                "markPrice": "0",
+                "indexPrice": "0",
+                "fundingRate": "0",
+                "nextFundingTimestamp": 0,
+            }
+        return {
+            "symbol": symbol,
+            "markPrice": spec.format_price(mark.mark_price),
+            "indexPrice": spec.format_price(mark.index_price),
+            "fundingRate": wire._ppm(mark.funding_rate_ppm),
+            "nextFundingTimestamp": mark.next_funding_ns // 1_000_000,
+        }
+
+    # ------------------------------------------------------------------ orders
+
+    def _order_request(self, account: int, p: dict[str, Any]) -> OrderRequest:
+        spec = self._spec(p)
+        side = wire.SIDE_IN.get(p.get("side"))  # type: ignore[arg-type]
+        if side is None:
+            raise bad_request("Invalid `side`: expected Bid or Ask")
+        order_type = wire.ORDER_TYPE_IN.get(p.get("orderType"))  # type: ignore[arg-type]
+        if order_type is None:
+            raise bad_request("Invalid `orderType`: expected Limit or Market")
+        for unsupported in (
+            "triggerPrice",
+            "triggerQuantity",
+            "stopLossTriggerPrice",
+            "takeProfitTriggerPrice",
+        ):
+            if p.get(unsupported) is not None:
+                raise ApiError(
+                    400, "NOT_IMPLEMENTED", f"`{unsupported}` orders are not modelled by the simulator"
+                )
+        tif = wire.TIF_IN.get(p.get("timeInForce", "GTC"))
+        if tif is None:
+            raise bad_request("Invalid `timeInForce`: expected GTC, IOC or FOK")
+        stp_raw = p.get("selfTradePrevention")
+        stp = None if stp_raw is None else wire.STP_IN.get(stp_raw)
+        if stp_raw is not None and stp is None:
+            raise bad_request("Invalid `selfTradePrevention`")
+        client_id = p.get("clientId")
+        if client_id is not None:
+            client_id = _uint32(client_id, "clientId")
+        post_only = _bool(p.get("postOnly"), "postOnly")
+        reduce_only = _bool(p.get("reduceOnly"), "reduceOnly")
+        try:
+            quantity = (
+                None if p.get("quantity") is None else spec.parse_quantity(_text(p["quantity"], "quantity"))
+            )
+            price = None if p.get("price") is None else spec.parse_price(_text(p["price"], "price"))
+            quote_qty = None
+            if p.get("quoteQuantity") is not None:
+                quote_qty = _cash(_text(p["quoteQuantity"], "quoteQuantity"), self.cash_decimals)
+        except SimError as exc:
+            raise api_error(exc) from None
+        if order_type is OrderType.MARKET:
+            if quantity is None and quote_qty is None:
+                raise bad_request("Market orders must specify a `quantity` or `quoteQuantity`")
+            if post_only:
+                raise bad_request("Post only orders cannot be market orders", "INVALID_ORDER")
+            if tif is TimeInForce.GTC:
+                tif = TimeInForce.IOC
+        else:
+            if quantity is None:
+                raise bad_request("Limit orders must specify a `quantity`")
+            if price is None:
+                raise bad_request("Limit orders must specify a `price`")
+        return OrderRequest(
+            account=account,
+            market=spec.market_id,
+            side=side,
+            quantity=quantity,
+            price=price,
+            order_type=order_type,
+            time_in_force=tif,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            client_id=client_id,
+            self_trade=stp,
+            quote_quantity=quote_qty,
+        )
+
+    def _render(self, o: OrderView) -> dict[str, Any]:
+        return wire.order_object(o, self._by_market[o.market], self.cash_decimals)
+
+    def execute_order(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
+        request = self._order_request(account, params)
+        try:
+            view = self.engine.place_order(request)
+        except SimError as exc:
+            raise api_error(exc) from None
+        return self._render(view)
+
+    def execute_batch(self, account: int, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for params in orders:
+            try:
+                results.append({"operation": "Ok", **self.execute_order(account, params)})
+            except ApiError as exc:
+                results.append({"operation": "Err", "code": exc.code, "message": exc.message})
+        return results
+
+    def _ids(self, params: dict[str, Any]) -> tuple[int | None, int | None]:
+        order_id, client_id = params.get("orderId"), params.get("clientId")
+        if order_id is not None and client_id is not None:
+            raise bad_request("Must specify only one of `clientId` or `orderId`")
+        if order_id is None and client_id is None:
+            raise bad_request("Must specify either `clientId` or `orderId`")
+        oid = None
+        if order_id is not None:
+            try:
+                oid = int(str(order_id))
+            except ValueError:
+                raise bad_request("Invalid `orderId`") from None
+        cid = None if client_id is None else _uint32(client_id, "clientId")
+        return oid, cid
+
+    def query_order(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
+        spec = self._spec(params)
+        oid, cid = self._ids(params)
+        try:
+            view = self.engine.get_order(account, spec.market_id, order_id=oid, client_id=cid)
+        except SimError:
+            raise not_found("Order not found") from None
+        if not view.is_open:
+            raise not_found("Order not found")
+        return self._render(view)
+
+    def cancel_order(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
+        spec = self._spec(params)
+        oid, cid = self._ids(params)
+        try:
+            view = self.engine.cancel_order(account, spec.market_id, order_id=oid, client_id=cid)
+        except SimError as exc:
+            raise api_error(exc) from None
+        return self._render(view)
+
+    def open_orders(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        market = self._spec(params).market_id if params.get("symbol") else None
+        return [self._render(o) for o in self.engine.open_orders(account, market)]
+
+    def cancel_all(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        spec = self._spec(params)
+        order_type = params.get("orderType")
+        if order_type == "ConditionalOrder":
+            return []  # no conditional orders are modelled, so there is nothing to cancel
+        if order_type not in (None, "RestingLimitOrder"):
+            raise bad_request("Invalid `orderType`")
+        return [self._render(o) for o in self.engine.cancel_all(account, spec.market_id)]
+
+    def on_disconnect(self, account: int, cancel: bool) -> None:
+        self.engine.set_cancel_on_disconnect(account, cancel)
+        self.engine.on_disconnect(account)
+
+    # ------------------------------------------------------------------ account state
+
+    def positions(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        markets = [self._spec(params)] if params.get("symbol") else list(self._specs.values())
+        out = []
+        for spec in markets:
+            pos = self.engine.position(account, spec.market_id)
+            if pos.size != 0:
+                out.append(wire.position_object(pos, spec, self.cash_decimals))
+        return out
+
+    def position_snapshot(self, account: int, symbol: str | None) -> list[dict[str, Any]]:
+        now = self.engine.clock.now_ns()
+        out = []
+        for spec in self._specs.values():
+            if symbol is not None and spec.symbol != symbol:
+                continue
+            pos = self.engine.position(account, spec.market_id)
+            if pos.size != 0:
+                out.append(wire.position_update(pos, spec, self.cash_decimals, now, None))
+        return out
+
+    def balances(self, account: int) -> dict[str, Any]:
+        bal = self.engine.balance(account)
+        locked = max(bal.initial_margin, 0)
+        return {
+            "USDC": {
+                "available": wire.cash_str(max(bal.available, 0), self.cash_decimals),
+                "locked": wire.cash_str(locked, self.cash_decimals),
+                "staked": "0",
+            }
+        }
+
+    def collateral(self, account: int) -> dict[str, Any]:
+        bal = self.engine.balance(account)
+        c = self.cash_decimals
+        equity = wire.cash_str(bal.equity, c)
+        return {
+            "assetsValue": wire.cash_str(bal.cash, c),
+            "borrowLiability": "0",
+            "collateral": [
+                {
+                    "symbol": "USDC",
+                    "assetMarkPrice": "1",
+                    "totalQuantity": wire.cash_str(bal.cash, c),
+                    "balanceNotional": wire.cash_str(bal.cash, c),
+                    "collateralWeight": "1",
+                    "collateralValue": wire.cash_str(bal.cash, c),
+                    "openOrderQuantity": "0",
+                    "lendQuantity": "0",
+                    "availableQuantity": wire.cash_str(max(bal.available, 0), c),
+                }
+            ],
+            "imf": "0",
+            "unsettledEquity": wire.cash_str(bal.equity - bal.cash, c),
+            "liabilitiesValue": "0",
+            "marginFraction": None,
+            "mmf": "0",
+            "netEquity": equity,
+            "netEquityAvailable": wire.cash_str(max(bal.available, 0), c),
+            "netEquityLocked": wire.cash_str(bal.initial_margin, c),
+            "netExposureFutures": "0",
+            "pnlUnrealized": wire.cash_str(bal.equity - bal.cash, c),
+        }
+
+    def account_settings(self, account: int) -> dict[str, Any]:
+        return {
+            "autoBorrowSettlements": False,
+            "autoLend": False,
+            "autoRealizePnl": True,
+            "autoRepayBorrows": False,
+            "borrowLimit": "0",
+            "futuresMakerFee": "2",
+            "futuresTakerFee": "5",
+            "leverageLimit": str(
+                self.engine.account_config(account).leverage or self.engine.rules.default_leverage
+            ),
+            "limitOrders": 500,
+            "liquidating": False,
+            "positionLimit": "0",
+            "spotMakerFee": "0",
+            "spotTakerFee": "0",
+            "triggerOrders": 0,
+        }
+
+    def order_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        limit, offset = _paging(params)
+        symbol = params.get("symbol")
+        items = [
+            o
+            for o in reversed(self._orders_hist.get(account, ()))
+            if symbol is None or self._by_market[o.market].symbol == symbol
+        ]
+        if params.get("orderId"):
+            items = [o for o in items if str(o.order_id) == str(params["orderId"])]
+        return [
+            wire.history_order_object(o, self._by_market[o.market], self.cash_decimals)
+            for o in items[offset : offset + limit]
+        ]
+
+    def fill_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        limit, offset = _paging(params)
+        symbol = params.get("symbol")
+        items = [
+            f
+            for f in reversed(self._fills_hist.get(account, ()))
+            if symbol is None or self._by_market[f.market].symbol == symbol
+        ]
+        if params.get("orderId"):
+            items = [f for f in items if str(f.order_id) == str(params["orderId"])]
+        return [
+            wire.fill_object(f, self._by_market[f.market], self.cash_decimals)
+            for f in items[offset : offset + limit]
+        ]
+
+    # ------------------------------------------------------------------ engine events -> streams
+
+    def _emit(self, kind: str, spec: MarketSpec, account: int | None, data: dict[str, Any]) -> None:
+        msg = StreamMessage(kind, spec.symbol, account, data)
+        for listener in self._listeners:
+            listener(msg)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, BookDelta):
+            self._on_book_delta(event)
+        elif isinstance(event, FillEvent):
+            self._pending_fill[event.fill.order_id] = event.fill
+            self._fills_hist.setdefault(event.account, deque(maxlen=HISTORY_LIMIT)).append(event.fill)
+        elif isinstance(event, OrderEvent):
+            self._on_order_event(event)
+        elif isinstance(event, TradeEvent):
+            self._on_trade(event)
+        elif isinstance(event, PositionEvent):
+            self._on_position(event)
+        elif isinstance(event, MarkPriceEvent):
+            self._marks[event.market] = event
+            spec = self._by_market.get(event.market)
+            if spec is not None:
+                self._emit(
+                    "markPrice",
+                    spec,
+                    None,
+                    {
+                        "e": "markPrice",
+                        "E": event.ts_ns // 1_000,
+                        "s": spec.symbol,
+                        "p": spec.format_price(event.mark_price),
+                        "f": wire._ppm(event.funding_rate_ppm),
+                        "i": spec.format_price(event.index_price),
+                        "n": event.next_funding_ns // 1_000_000,
+                        "T": event.ts_ns // 1_000,
+                    },
+                )
+
+    def _on_book_delta(self, d: BookDelta) -> None:
+        spec = self._by_market.get(d.market)
+        if spec is None:
+            return
+        us = d.ts_ns // 1_000
+        self._emit(
+            "depth",
+            spec,
+            None,
+            {
+                "e": "depth",
+                "E": us,
+                "s": spec.symbol,
+                "a": [
+                    [spec.format_price(lv.price), spec.format_quantity(lv.size)]
+                    for lv in sorted(d.asks, key=lambda lv: lv.price)
+                ],
+                "b": [
+                    [spec.format_price(lv.price), spec.format_quantity(lv.size)]
+                    for lv in sorted(d.bids, key=lambda lv: lv.price)
+                ],
+                "U": d.seq,
+                "u": d.seq,
+                "T": us,
+            },
+        )
+        snap = self.engine.book_snapshot(d.market, 1)
+        if snap.bids or snap.asks:
+            bid = snap.bids[0] if snap.bids else None
+            ask = snap.asks[0] if snap.asks else None
+            self._emit(
+                "bookTicker",
+                spec,
+                None,
+                {
+                    "e": "bookTicker",
+                    "E": us,
+                    "s": spec.symbol,
+                    "a": spec.format_price(ask.price) if ask else None,
+                    "A": spec.format_quantity(ask.size) if ask else None,
+                    "b": spec.format_price(bid.price) if bid else None,
+                    "B": spec.format_quantity(bid.size) if bid else None,
+                    "u": d.seq,
+                    "T": us,
+                },
+            )
+
+    def _on_trade(self, t: TradeEvent) -> None:
+        spec = self._by_market.get(t.market)
+        if spec is None:
+            return
+        self._tickers[t.market].add(t.ts_ns, t.price, t.quantity)
+        us = t.ts_ns // 1_000
+        buyer_is_maker = t.taker_side.name == "SELL"
+        buy_id, sell_id = (
+            (t.maker_order_id, t.taker_order_id) if buyer_is_maker else (t.taker_order_id, t.maker_order_id)
+        )
+        self._emit(
+            "trade",
+            spec,
+            None,
+            {
+                "e": "trade",
+                "E": us,
+                "s": spec.symbol,
+                "p": spec.format_price(t.price),
+                "q": spec.format_quantity(t.quantity),
+                "b": str(buy_id),
+                "a": str(sell_id),
+                "t": t.trade_id,
+                "T": us,
+                "m": buyer_is_maker,
+            },
+        )
+
+    def _on_order_event(self, e: OrderEvent) -> None:
+        spec = self._by_market.get(e.market)
+        if spec is None:
+            return
+        o = e.order
+        fill = None
+        if e.kind is OrderEventKind.FILL:
+            fill = self._pending_fill.pop(o.order_id, None)
+            name = "orderFill"
+        else:
+            name = _ORDER_EVENT[e.kind]
+        if not o.is_open:
+            self._orders_hist.setdefault(o.account, deque(maxlen=HISTORY_LIMIT)).append(o)
+            self._pending_fill.pop(o.order_id, None) if fill is not None else None
+        self._emit(
+            "account.orderUpdate",
+            spec,
+            o.account,
+            wire.order_update(name, o, spec, self.cash_decimals, e.ts_ns, fill),
+        )
+
+    def _on_position(self, e: PositionEvent) -> None:
+        spec = self._by_market.get(e.market)
+        if spec is None:
+            return
+        key = (e.account, e.market)
+        before = self._position_sizes.get(key, 0)
+        after = e.position.size
+        self._position_sizes[key] = after
+        if before == 0 and after != 0:
+            name = "positionOpened"
+        elif after == 0:
+            name = "positionClosed"
+        else:
+            name = "positionAdjusted"
+        self._emit(
+            "account.positionUpdate",
+            spec,
+            e.account,
+            wire.position_update(e.position, spec, self.cash_decimals, e.ts_ns, name),
+        )
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise bad_request(f"Invalid `{name}`: expected a decimal string")
+    return str(value)
+
+
+def _uint32(value: Any, name: str) -> int:
+    try:
+        number = int(value) if not isinstance(value, bool) else -1
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 <= number <= UINT32_MAX:
+        raise bad_request(f"Invalid `{name}`: expected an unsigned 32-bit integer")
+    return number
+
+
+def _bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise bad_request(f"Invalid `{name}`: expected a boolean")
+
+
+def _cash(text: str, decimals: int) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise bad_request("Invalid `quoteQuantity`") from None
+    return int(value.scaleb(decimals).to_integral_value())
+
+
+def _paging(params: dict[str, Any]) -> tuple[int, int]:
+    try:
+        limit = int(params.get("limit", 100))
+        offset = int(params.get("offset", 0))
+    except (TypeError, ValueError):
+        raise bad_request("Invalid `limit` or `offset`") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise bad_request("`limit` must be 1..1000 and `offset` >= 0")
+    return limit, offset

@@ -1,0 +1,301 @@
+"""Start simulated venues in-process: an engine per venue, one market-data generator across them, and
+each venue's protocol server on an ephemeral 127.0.0.1 port.
+
+    async with SimCluster(ClusterConfig(venues=("backpack", "lighter"), seed=7)) as sim:
+        sim.urls()            # {"backpack": {"rest": "http://127.0.0.1:..", "ws": "ws://..."}, ...}
+        key, secret, acct = sim.add_backpack_account(collateral_usdc=10_000)
+        acct = sim.add_lighter_account(public_key, api_key_index=3)
+
+Test and runner hooks: `drop_sockets(venue)`, `stall_sockets(venue, s)`; the configured `FaultPlan`
+injects the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from nacl.signing import SigningKey
+
+from xtb.sim.backpack.server import BackpackServer
+from xtb.sim.backpack.venue import BackpackVenue
+from xtb.sim.clock import Clock, RealClock
+from xtb.sim.engine import Exchange
+from xtb.sim.faults import FaultPlan
+from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
+from xtb.sim.lighter import txinfo
+from xtb.sim.lighter.server import LighterServer
+from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
+from xtb.sim.types import MarketSpec, PriceBand, VenueRules
+from xtb.sim.wire_faults import WireFaults
+
+VENUES = ("backpack", "lighter")
+
+
+@dataclass(frozen=True)
+class SimMarket:
+    """One listed market: the underlying it follows, its venue symbol/id and integer scales."""
+
+    underlying: str
+    market_id: int
+    symbol: str
+    price_decimals: int
+    size_decimals: int
+    level_size: int  # generator ladder order size, quantity units
+    taker_size: int
+
+
+UNDERLYINGS = (
+    UnderlyingConfig("BTC", 100_000.0),
+    UnderlyingConfig("ETH", 3_500.0),
+    UnderlyingConfig("SOL", 150.0),
+)
+BACKPACK_MARKETS = (
+    SimMarket("BTC", 0, "BTC_USDC_PERP", 1, 5, 1_000, 500),
+    SimMarket("ETH", 1, "ETH_USDC_PERP", 2, 4, 1_000, 500),
+    SimMarket("SOL", 2, "SOL_USDC_PERP", 2, 2, 1_000, 500),
+)
+LIGHTER_MARKETS = (  # market ids and decimals as on mainnet (ETH 0, BTC 1, SOL 2)
+    SimMarket("ETH", 0, "ETH", 2, 4, 1_000, 500),
+    SimMarket("BTC", 1, "BTC", 1, 5, 1_000, 500),
+    SimMarket("SOL", 2, "SOL", 3, 3, 10_000, 5_000),
+)
+LIGHTER_FIRST_ORDER_INDEX = txinfo.ORDER_INDEX_MIN + 1  # exchange order indexes are >= 2^48
+LIGHTER_FIRST_USER_ACCOUNT = 100_000
+
+
+@dataclass
+class ClusterConfig:
+    venues: tuple[str, ...] = VENUES
+    seed: int = 0
+    fault_plan: FaultPlan | None = None
+    generate: bool = True  # run the market-data generator (books, trades, marks)
+    updates_per_s: float = 50.0  # per market
+    ping_interval_s: float = 60.0
+    pong_timeout_s: float = 120.0
+    book_interval_s: float = 0.05  # Lighter order_book delta batching
+    response_timeout_s: float = 30.0  # how long an accept-then-timeout fault holds a response
+    # Lighter has no documented cancel-on-disconnect: off unless asked (Backpack follows the fault plan).
+    lighter_cancel_on_disconnect: bool = False
+    # Lighter account-tier speed bump applied before matching: "none", "standard" (taker 300 ms, maker and
+    # cancel 200 ms) or "premium" (taker 200 ms, maker 0).
+    lighter_tier: str = "none"
+    # Weighted REST budget per minute and client (e.g. 24_000 for Premium); None = unlimited.
+    lighter_rate_limit_per_minute: int | None = None
+    underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
+    backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
+    lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
+    extra_feed_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lighter_tier not in SPEED_BUMPS:
+            raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {self.lighter_tier!r}")
+        unknown = set(self.venues) - set(VENUES)
+        if unknown or not self.venues:
+            raise ValueError(f"venues must be a non-empty subset of {VENUES}, got {self.venues}")
+
+
+@dataclass
+class VenueHandle:
+    name: str
+    exchange: Exchange
+    server: BackpackServer | LighterServer
+
+    @property
+    def rest_url(self) -> str:
+        return self.server.rest_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+
+# Backpack's published price filter: limit prices within 0.75x..1.25x of the last active price.
+BACKPACK_BAND = PriceBand(750_000, 1_250_000, "last")
+
+
+def _spec(m: SimMarket, band: PriceBand | None = None) -> MarketSpec:
+    return MarketSpec(
+        market_id=m.market_id,
+        symbol=m.symbol,
+        price_decimals=m.price_decimals,
+        size_decimals=m.size_decimals,
+        band=band,
+    )
+
+
+class SimCluster:
+    def __init__(self, config: ClusterConfig | None = None, clock: Clock | None = None) -> None:
+        self.config = config or ClusterConfig()
+        self.clock = clock or RealClock()
+        self.faults = WireFaults(self.config.fault_plan, self.clock, self.config.response_timeout_s)
+        self.venues: dict[str, VenueHandle] = {}
+        self.generator: MarketDataGenerator | None = None
+        self._stop = asyncio.Event()
+        self._gen_task: asyncio.Task[None] | None = None
+        self._next_lighter_account = LIGHTER_FIRST_USER_ACCOUNT
+        self._lighter_user_accounts: set[int] = set()
+        self._backpack_venue: BackpackVenue | None = None
+        self._lighter_venue: LighterVenue | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> dict[str, dict[str, str]]:
+        cfg = self.config
+        feeds: list[FeedConfig] = []
+        if "backpack" in cfg.venues:
+            ex = Exchange(VenueRules.backpack(), self.clock)
+            for m in cfg.backpack_markets:
+                ex.add_market(_spec(m, BACKPACK_BAND))
+            feeds += self._feeds(ex, cfg.backpack_markets)
+            self._backpack_venue = BackpackVenue(ex)
+            server: BackpackServer | LighterServer = BackpackServer(
+                self._backpack_venue,
+                self.faults,
+                ping_interval_s=cfg.ping_interval_s,
+                pong_timeout_s=cfg.pong_timeout_s,
+                now_ms=lambda: self.clock.now_ns() // 1_000_000,
+            )
+            self.venues["backpack"] = VenueHandle("backpack", ex, server)
+        if "lighter" in cfg.venues:
+            rules = dataclasses.replace(VenueRules.lighter(), first_order_id=LIGHTER_FIRST_ORDER_INDEX)
+            ex = Exchange(rules, self.clock)
+            for m in cfg.lighter_markets:
+                ex.add_market(_spec(m))
+            feeds += self._feeds(ex, cfg.lighter_markets)
+            self._lighter_venue = LighterVenue(
+                ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
+            )
+            server = LighterServer(
+                self._lighter_venue,
+                self.faults,
+                ping_interval_s=cfg.ping_interval_s,
+                pong_timeout_s=cfg.pong_timeout_s,
+                book_interval_s=cfg.book_interval_s,
+                cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
+                rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
+            )
+            self.venues["lighter"] = VenueHandle("lighter", ex, server)
+        if cfg.generate and feeds:
+            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets}
+            self.generator = MarketDataGenerator(
+                [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
+            )
+        try:
+            for handle in self.venues.values():
+                await handle.server.start()
+        except BaseException:
+            await self.stop()
+            raise
+        if self.generator is not None:
+            self._gen_task = asyncio.get_running_loop().create_task(self.generator.run(stop=self._stop))
+        return self.urls()
+
+    def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...]) -> list[FeedConfig]:
+        return [
+            FeedConfig(
+                exchange=ex,
+                market=m.market_id,
+                underlying=m.underlying,
+                updates_per_s=self.config.updates_per_s,
+                level_size=m.level_size,
+                taker_size=m.taker_size,
+                **self.config.extra_feed_options,
+            )
+            for m in markets
+        ]
+
+    async def stop_generator(self) -> None:
+        """Freeze the market: no more generated book updates or trades (servers keep running)."""
+        self._stop.set()
+        if self._gen_task is not None:
+            self._gen_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._gen_task
+            self._gen_task = None
+
+    async def stop(self) -> None:
+        await self.stop_generator()
+        for handle in self.venues.values():
+            await handle.server.stop()
+
+    async def __aenter__(self) -> SimCluster:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def urls(self) -> dict[str, dict[str, str]]:
+        return {name: {"rest": h.rest_url, "ws": h.ws_url} for name, h in self.venues.items()}
+
+    # ------------------------------------------------------------------ accounts
+
+    @property
+    def backpack(self) -> BackpackVenue:
+        if self._backpack_venue is None:
+            raise RuntimeError("backpack is not among the configured venues")
+        return self._backpack_venue
+
+    @property
+    def lighter(self) -> LighterVenue:
+        if self._lighter_venue is None:
+            raise RuntimeError("lighter is not among the configured venues")
+        return self._lighter_venue
+
+    def add_backpack_account(
+        self, collateral_usdc: int = 100_000, api_key_b64: str | None = None
+    ) -> tuple[str, str | None, int]:
+        """Open an account and register an ED25519 API key for it. Without `api_key_b64` a fresh key
+        pair is made. Returns (api key b64, secret seed b64 or None, account id)."""
+        venue = self.backpack
+        secret = None
+        if api_key_b64 is None:
+            signing = SigningKey.generate()
+            secret = base64.b64encode(bytes(signing)).decode()
+            api_key_b64 = base64.b64encode(bytes(signing.verify_key)).decode()
+        elif len(base64.b64decode(api_key_b64)) != 32:
+            raise ValueError("api_key_b64 must be a base64 32-byte ED25519 public key")
+        ex = venue.engine
+        account = ex.create_account(collateral_usdc * 10**ex.rules.cash_decimals)
+        venue.register_api_key(api_key_b64, account)
+        return api_key_b64, secret, account
+
+    def add_lighter_account(
+        self,
+        public_key: str,
+        api_key_index: int = 3,
+        collateral_usdc: int = 100_000,
+        account_index: int | None = None,
+    ) -> int:
+        """Open a Lighter account (index allocated from 100000 unless given) holding `collateral_usdc`
+        and register the API public key (0x + 80 hex, e.g. from lighter-sdk `create_api_key()`)."""
+        venue = self.lighter
+        ex = venue.engine
+        if account_index is None:
+            while self._next_lighter_account in ex.accounts():
+                self._next_lighter_account += 1
+            account_index = self._next_lighter_account
+            self._next_lighter_account += 1
+        if account_index not in ex.accounts():
+            ex.create_account(collateral_usdc * 10**ex.rules.cash_decimals, account=account_index)
+            self._lighter_user_accounts.add(account_index)
+        elif account_index not in self._lighter_user_accounts:
+            raise ValueError(f"account {account_index} belongs to the market-data generator")
+        venue.register_api_key(account_index, api_key_index, public_key)
+        return account_index
+
+    # ------------------------------------------------------------------ on-demand faults
+
+    def drop_sockets(self, venue: str) -> int:
+        return self.venues[venue].server.drop_sockets()
+
+    def stall_sockets(self, venue: str, seconds: float) -> None:
+        self.venues[venue].server.stall_sockets(seconds)

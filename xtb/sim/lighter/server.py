@@ -1,0 +1,672 @@
+"""Lighter protocol front-end: `/api/v1/*` REST and the `/stream` WebSocket on 127.0.0.1.
+
+REST errors are HTTP 400 `{"code": <int>, "message": ...}` (429 when rate-limited). The socket sends
+`connected`, answers subscribe/unsubscribe, serves `order_book/{m}` (snapshot, then deltas batched every
+`book_interval_s` with `nonce`/`begin_nonce` chaining), `trade/{m}`, `account_all/{a}` and the
+authenticated `account_all_orders|trades|positions/{a}` and `account_orders/{m}/{a}` channels, app-level
+ping/pong (close 1008 "no pong"), and tx submission (`jsonapi/sendtx`, `jsonapi/sendtxbatch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from xtb.sim.faults import FaultKind
+from xtb.sim.lighter.ratelimit import WeightedLimiter
+from xtb.sim.lighter.txinfo import TxError
+from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
+from xtb.sim.types import BookDelta, OrderView, PositionView
+from xtb.sim.wire_faults import WireFaults
+
+# WS app error codes. 30005 "Invalid Channel" is documented; the others in 30000-30012 are the
+# simulator's assignment of the documented meanings (UNCONFIRMED numbers).
+WS_INVALID_JSON = 30000
+WS_INVALID_TYPE = 30001
+WS_NOT_SUBSCRIBED = 30003
+WS_ALREADY_SUBSCRIBED = 30004
+WS_INVALID_CHANNEL = 30005
+WS_AUTH_FAILED = 20001
+
+PUBLIC_CHANNELS = {"order_book", "trade", "account_all"}
+AUTH_CHANNELS = {"account_all_orders", "account_all_trades", "account_all_positions", "account_orders"}
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _error(code: int, message: str, status: int = 400) -> web.Response:
+    return _json({"code": code, "message": message}, status=status)
+
+
+class Subscription:
+    __slots__ = ("account", "begin", "channel", "kind", "market", "nonce", "pending_asks", "pending_bids")
+
+    def __init__(self, kind: str, market: int | None, account: int | None, channel: str) -> None:
+        self.kind = kind
+        self.market = market
+        self.account = account
+        self.channel = channel  # reply form, with ':' (e.g. "order_book:0")
+        self.nonce = 0  # last nonce sent (order_book)
+        self.begin = 0
+        self.pending_bids: dict[int, int] = {}
+        self.pending_asks: dict[int, int] = {}
+
+
+class Session:
+    def __init__(self, ws: web.WebSocketResponse, number: int) -> None:
+        self.ws = ws
+        self.id = str(uuid.uuid4())
+        self.conn_id = f"lighter-ws-{number}"
+        self.held: dict[str, Any] | None = None
+        self.subs: dict[str, Subscription] = {}
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.last_pong = time.monotonic()
+        self.accounts: set[int] = set()
+        self.stalled_until = 0.0
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.queue.put_nowait(orjson.dumps(payload))
+
+
+def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
+    """`order_book/0` -> ("order_book", 0, None); `account_orders/0/12` -> ("account_orders", 0, 12)."""
+    if not isinstance(raw, str):
+        return None
+    parts = raw.split("/")
+    if not all(p.isdigit() for p in parts[1:]):
+        return None
+    kind = parts[0]
+    nums = [int(p) for p in parts[1:]]
+    if kind in ("order_book", "trade") and len(nums) == 1:
+        return kind, nums[0], None
+    if (
+        kind in ("account_all", "account_all_orders", "account_all_trades", "account_all_positions")
+        and len(nums) == 1
+    ):
+        return kind, None, nums[0]
+    if kind == "account_orders" and len(nums) == 2:
+        return kind, nums[0], nums[1]
+    return None
+
+
+class LighterServer:
+    def __init__(
+        self,
+        venue: LighterVenue,
+        faults: WireFaults | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval_s: float = 60.0,
+        pong_timeout_s: float = 120.0,
+        book_interval_s: float = 0.05,
+        cancel_on_disconnect: bool | None = None,
+        rate_limit_per_minute: int | None = None,
+    ) -> None:
+        self.venue = venue
+        self.faults = faults or WireFaults()
+        self.host = host
+        self.port = port
+        self.ping_interval_s = ping_interval_s
+        self.pong_timeout_s = pong_timeout_s
+        self.book_interval_s = book_interval_s
+        # Lighter documents no cancel-on-disconnect (its dead-man switch is the scheduled cancel-all), so the
+        # cluster turns it off; None defers to the fault plan's setting.
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.limiter = None if rate_limit_per_minute is None else WeightedLimiter(rate_limit_per_minute)
+        self.sessions: set[Session] = set()
+        self._offset = 0
+        self._sessions_opened = 0
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.app = self._build_app()
+        venue.add_listener(self._on_channel_message)
+        venue.skew_ms = lambda: self.faults.clock_skew_ms("lighter-rest")
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/stream"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]  # the ephemeral port actually bound
+        self._spawn(self._book_flush_loop())
+
+    async def stop(self) -> None:
+        for session in list(self.sessions):
+            with contextlib.suppress(Exception):
+                await session.ws.close(code=1001, message=b"server shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ REST
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        r = app.router
+        r.add_get("/", self._root)
+        r.add_get("/stream", self._ws_handler)
+        r.add_get("/api/v1/orderBooks", self._order_books)
+        r.add_get("/api/v1/orderBookDetails", self._order_book_details)
+        r.add_get("/api/v1/orderBookOrders", self._order_book_orders)
+        r.add_get("/api/v1/recentTrades", self._recent_trades)
+        r.add_get("/api/v1/nextNonce", self._next_nonce)
+        r.add_get("/api/v1/apikeys", self._apikeys)
+        r.add_get("/api/v1/account", self._account)
+        r.add_get("/api/v1/accountActiveOrders", self._active_orders)
+        r.add_post("/api/v1/sendTx", self._send_tx)
+        r.add_post("/api/v1/sendTxBatch", self._send_tx_batch)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if request.path != "/stream":
+            if self.limiter is not None:
+                wait = self.limiter.try_spend(request.remote or "?", request.path, time.monotonic())
+                if wait is not None:
+                    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+                    return _json({"code": 23000, "message": "Too Many Requests!"}, 429, headers)
+            fault = self.faults.http_fault("lighter")
+            if fault is not None:
+                headers = {"Retry-After": str(max(1, round(fault.retry_after_s)))}
+                if fault.kind is FaultKind.HTTP_429:
+                    return _json({"code": 23000, "message": "Too Many Requests!"}, 429, headers)
+                return _json({"code": 29500, "message": "internal server error"}, fault.status)
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except TxError as exc:
+            return _error(exc.code, exc.message)
+
+    @staticmethod
+    def _int_param(request: web.Request, name: str, default: int | None = None) -> int:
+        raw = request.query.get(name)
+        if raw is None:
+            if default is not None:
+                return default
+            raise TxError(20001, f"invalid param: {name} is required")
+        try:
+            return int(raw)
+        except ValueError:
+            raise TxError(20001, f"invalid param: {name} must be an integer") from None
+
+    def _market_param(self, request: web.Request, required: bool) -> int | None:
+        if "market_id" not in request.query and not required:
+            return None
+        market = self._int_param(request, "market_id")
+        if self.venue.spec(market) is None:
+            raise TxError(21602, "invalid market index")
+        return market
+
+    async def _root(self, request: web.Request) -> web.Response:
+        return _json({"status": "1", "network_id": "1", "timestamp": str(self.venue.now_ms() // 1000)})
+
+    async def _order_books(self, request: web.Request) -> web.Response:
+        from xtb.sim.lighter import wire
+
+        market = self._market_param(request, False)
+        specs = [s for s in self.venue.markets() if market is None or s.market_id == market]
+        return _json({"code": 200, "order_books": [wire.order_book(s) for s in specs]})
+
+    async def _order_book_details(self, request: web.Request) -> web.Response:
+        market = self._market_param(request, False)
+        details = [
+            self.venue.detail(s.market_id)
+            for s in self.venue.markets()
+            if market is None or s.market_id == market
+        ]
+        return _json({"code": 200, "order_book_details": details, "spot_order_book_details": []})
+
+    async def _order_book_orders(self, request: web.Request) -> web.Response:
+        market = self._market_param(request, True)
+        assert market is not None
+        limit = self._int_param(request, "limit")
+        if not 1 <= limit <= 250:
+            raise TxError(20001, "invalid param: limit must be 1..250")
+        return _json(self.venue.book_orders(market, limit))
+
+    async def _recent_trades(self, request: web.Request) -> web.Response:
+        market = self._market_param(request, True)
+        assert market is not None
+        limit = self._int_param(request, "limit")
+        if not 1 <= limit <= 100:
+            raise TxError(20001, "invalid param: limit must be 1..100")
+        trades = list(self.venue.recent_trades[market])[-limit:][::-1]
+        return _json({"code": 200, "trades": trades})
+
+    async def _next_nonce(self, request: web.Request) -> web.Response:
+        nonce = self.venue.next_nonce(
+            self._int_param(request, "account_index"), self._int_param(request, "api_key_index")
+        )
+        return _json({"code": 200, "nonce": nonce})
+
+    async def _apikeys(self, request: web.Request) -> web.Response:
+        keys = self.venue.api_keys(
+            self._int_param(request, "account_index"), self._int_param(request, "api_key_index", 255)
+        )
+        return _json({"code": 200, "api_keys": keys})
+
+    async def _account(self, request: web.Request) -> web.Response:
+        by = request.query.get("by")
+        if by != "index":
+            raise TxError(20001, "invalid param: by must be `index` (l1_address lookups are not modelled)")
+        account = self._int_param(request, "value")
+        if not self.venue.has_account(account):
+            raise TxError(29404, "account not found")
+        return _json({"code": 200, "total": 1, "accounts": [self.venue.account(account)], "next_cursor": ""})
+
+    async def _active_orders(self, request: web.Request) -> web.Response:
+        account = self._int_param(request, "account_index")
+        token = request.headers.get("Authorization") or request.query.get("auth")
+        self.venue.check_auth(token, account)
+        market = self._market_param(request, False)
+        return _json({"code": 200, "orders": self.venue.active_orders(account, market)})
+
+    async def _send_tx(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        try:
+            tx_type = int(str(form.get("tx_type", "")))
+        except ValueError:
+            raise TxError(21505, "unsupported tx type: tx_type must be an integer") from None
+        tx_info = form.get("tx_info")
+        if not isinstance(tx_info, str):
+            raise TxError(21501, "invalid tx info: tx_info form field is required")
+        reply = self.venue.send_tx(tx_type, tx_info)
+        await self._maybe_timeout()
+        return _json(reply)
+
+    async def _send_tx_batch(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        try:
+            tx_types = orjson.loads(str(form.get("tx_types", "")))
+            tx_infos = orjson.loads(str(form.get("tx_infos", "")))
+        except orjson.JSONDecodeError:
+            raise TxError(21501, "invalid tx info: tx_types and tx_infos must be JSON arrays") from None
+        if not isinstance(tx_types, list) or not isinstance(tx_infos, list):
+            raise TxError(21501, "invalid tx info: tx_types and tx_infos must be JSON arrays")
+        reply = self.venue.send_tx_batch(tx_types, tx_infos)
+        await self._maybe_timeout()
+        return _json(reply)
+
+    async def _maybe_timeout(self) -> None:
+        if self.faults.accept_timeout("lighter"):
+            await asyncio.sleep(self.faults.response_timeout_s)
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        if not ws.can_prepare(request).ok:
+            return _error(20001, "websocket upgrade required")
+        await ws.prepare(request)
+        self._sessions_opened += 1
+        session = Session(ws, self._sessions_opened)
+        self.sessions.add(session)
+        writer = self._spawn(self._writer(session))
+        pinger = self._spawn(self._pinger(session))
+        session.send({"session_id": session.id, "type": "connected"})
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._on_client_frame(session, msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+        finally:
+            self.sessions.discard(session)
+            session.queue.put_nowait(None)
+            pinger.cancel()
+            writer.cancel()
+            self.faults.forget(session.conn_id)
+            for account in session.accounts:
+                if not any(account in s.accounts for s in self.sessions):
+                    cancel = self.cancel_on_disconnect
+                    self.venue.on_disconnect(
+                        account, self.faults.cancel_on_disconnect if cancel is None else cancel
+                    )
+        return ws
+
+    async def _writer(self, session: Session) -> None:
+        while True:
+            payload = await session.queue.get()
+            if payload is None or session.ws.closed:
+                return
+            fault = self.faults.socket_fault(session.conn_id)
+            if fault is not None and fault[0] == "drop":
+                _abort(session.ws)
+                return
+            if fault is not None:
+                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
+            stall = session.stalled_until - time.monotonic()
+            if stall > 0:
+                await asyncio.sleep(stall)
+            try:
+                await session.ws.send_str(payload.decode())
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _pinger(self, session: Session) -> None:
+        while not session.ws.closed:
+            await asyncio.sleep(self.ping_interval_s)
+            if time.monotonic() - session.last_pong > self.pong_timeout_s:
+                await session.ws.close(code=1008, message=b"no pong")
+                return
+            session.send({"type": "ping"})
+
+    def _on_client_frame(self, session: Session, data: str) -> None:
+        session.last_pong = time.monotonic()  # any client frame proves liveness
+        try:
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            session.send({"error": {"code": WS_INVALID_JSON, "message": "Invalid JSON"}})
+            return
+        if not isinstance(frame, dict):
+            session.send({"error": {"code": WS_INVALID_JSON, "message": "Invalid JSON"}})
+            return
+        kind = frame.get("type")
+        if kind == "pong":
+            return
+        if kind == "ping":
+            session.send({"type": "pong"})
+        elif kind == "subscribe":
+            self._subscribe(session, frame)
+        elif kind == "unsubscribe":
+            self._unsubscribe(session, frame)
+        elif kind in ("jsonapi/sendtx", "jsonapi/sendtxbatch"):
+            self._ws_send_tx(session, kind, frame.get("data"))
+        else:
+            session.send({"error": {"code": WS_INVALID_TYPE, "message": f"Invalid type: {kind}"}})
+
+    def _subscribe(self, session: Session, frame: dict[str, Any]) -> None:
+        raw = frame.get("channel")
+        parsed = parse_channel(raw)
+        if parsed is None:
+            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw}"}})
+            return
+        kind, market, account = parsed
+        if market is not None and self.venue.spec(market) is None:
+            session.send(
+                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (marketId)"}}
+            )
+            return
+        if account is not None and not self.venue.has_account(account):
+            session.send(
+                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (account)"}}
+            )
+            return
+        if kind in AUTH_CHANNELS:
+            assert account is not None
+            try:
+                self.venue.check_auth(frame.get("auth"), account)
+            except TxError as exc:
+                session.send({"error": {"code": WS_AUTH_FAILED, "message": exc.message}})
+                return
+        if raw in session.subs and kind != "account_all":
+            session.send({"error": {"code": WS_ALREADY_SUBSCRIBED, "message": f"Already subscribed: {raw}"}})
+            return
+        reply_channel = str(raw).replace("/", ":")
+        sub = Subscription(kind, market, account, reply_channel)
+        session.subs[str(raw)] = sub
+        if account is not None and kind != "account_all":
+            session.accounts.add(account)
+        session.send(self._snapshot(sub))
+
+    def _unsubscribe(self, session: Session, frame: dict[str, Any]) -> None:
+        raw = frame.get("channel")
+        sub = session.subs.pop(str(raw), None)
+        if sub is None:
+            session.send({"error": {"code": WS_NOT_SUBSCRIBED, "message": f"Not subscribed: {raw}"}})
+            return
+        session.send({"type": "unsubscribed", "channel": sub.channel})
+
+    def _snapshot(self, sub: Subscription) -> dict[str, Any]:
+        now = self.venue.now_ms()
+        if sub.kind == "order_book":
+            assert sub.market is not None
+            seq, asks, bids = self.venue.book_levels(sub.market)
+            sub.nonce = seq
+            self._offset += 1
+            return {
+                "channel": sub.channel,
+                "offset": self._offset,
+                "type": "subscribed/order_book",
+                "timestamp": now,
+                "order_book": {
+                    "code": 0,
+                    "asks": asks,
+                    "bids": bids,
+                    "offset": self._offset,
+                    "nonce": seq,
+                    "begin_nonce": seq,
+                },
+            }
+        if sub.kind == "trade":
+            assert sub.market is not None
+            trades = list(self.venue.recent_trades[sub.market])[-20:]
+            return {"channel": sub.channel, "type": "subscribed/trade", "trades": trades}
+        assert sub.account is not None
+        return self._account_payload(sub, "subscribed", full=True)
+
+    def _account_payload(
+        self,
+        sub: Subscription,
+        prefix: str,
+        *,
+        full: bool,
+        orders: list[OrderView] | None = None,
+        trades: list[dict[str, Any]] | None = None,
+        positions: list[PositionView] | None = None,
+    ) -> dict[str, Any]:
+        account = sub.account
+        assert account is not None
+        v = self.venue
+        msg: dict[str, Any] = {"channel": sub.channel, "type": f"{prefix}/{sub.kind}", "account": account}
+        if sub.kind in ("account_all_orders", "account_orders"):
+            market = sub.market
+            current = v.engine.open_orders(account, market) if full else (orders or [])
+            msg["orders"] = v.orders_by_market(account, [o for o in current if market in (None, o.market)])
+        if sub.kind in ("account_all_trades", "account_all"):
+            if full:
+                msg["trades"] = {str(m): list(ts) for m, ts in v.account_trades.get(account, {}).items()}
+            else:
+                grouped: dict[str, list[dict[str, Any]]] = {}
+                for t in trades or []:
+                    grouped.setdefault(str(t["market_id"]), []).append(t)
+                msg["trades"] = grouped
+        if sub.kind in ("account_all_positions", "account_all"):
+            msg["positions"] = {str(p["market_id"]): p for p in v.positions(account)}
+            msg["shares"] = []
+        if sub.kind == "account_all":
+            acct = v.account(account)
+            msg["assets"] = {"3": acct["assets"][0]}
+            msg["funding_histories"] = {}
+            msg["daily_trades_count"] = 0
+            msg["daily_volume"] = 0
+            msg["total_trades_count"] = 0
+            msg["total_volume"] = 0
+        return msg
+
+    # ------------------------------------------------------------------ fan-out
+
+    def _on_channel_message(self, msg: ChannelMessage) -> None:
+        if msg.kind == "book":
+            delta: BookDelta = msg.payload
+            for session in self.sessions:
+                for sub in session.subs.values():
+                    if sub.kind == "order_book" and sub.market == delta.market and delta.seq > sub.nonce:
+                        if not sub.pending_bids and not sub.pending_asks:
+                            sub.begin = sub.nonce
+                        for lv in delta.bids:
+                            sub.pending_bids[lv.price] = lv.size
+                        for lv in delta.asks:
+                            sub.pending_asks[lv.price] = lv.size
+                        sub.nonce = delta.seq
+            return
+        for session in self.sessions:
+            for sub in session.subs.values():
+                if msg.kind == "trade" and sub.kind == "trade" and sub.market == msg.market:
+                    session.send({"channel": sub.channel, "type": "update/trade", "trades": [msg.payload]})
+                elif msg.account is not None and sub.account == msg.account:
+                    self._account_update(session, sub, msg)
+
+    def _account_update(self, session: Session, sub: Subscription, msg: ChannelMessage) -> None:
+        if sub.market is not None and msg.market != sub.market:
+            return
+        payload: dict[str, Any] | None = None
+        if msg.kind == "account_order" and sub.kind in ("account_all_orders", "account_orders"):
+            payload = self._account_payload(sub, "update", full=False, orders=[msg.payload])
+        elif msg.kind == "account_trade" and sub.kind in ("account_all_trades", "account_all"):
+            payload = self._account_payload(sub, "update", full=False, trades=[msg.payload])
+        elif msg.kind == "account_position" and sub.kind in ("account_all_positions", "account_all"):
+            payload = self._account_payload(sub, "update", full=False)
+        if payload is None:
+            return
+        fault = self.faults.private_fault(session.conn_id)
+        if fault is not None and fault[0] == "delay":
+            asyncio.get_running_loop().call_later(fault[1], session.send, payload)
+            return
+        held, session.held = session.held, None
+        if fault is not None:  # reorder: this update goes out after the next one
+            session.held = payload
+            asyncio.get_running_loop().call_later(1.0, _release_held, session, payload)
+        else:
+            session.send(payload)
+        if held is not None:
+            session.send(held)
+
+    async def _book_flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.book_interval_s)
+            self.venue.poll()
+            now = self.venue.now_ms()
+            for session in list(self.sessions):
+                for sub in session.subs.values():
+                    if sub.kind != "order_book" or not (sub.pending_bids or sub.pending_asks):
+                        continue
+                    self._flush_book(session, sub, now)
+
+    def _flush_book(self, session: Session, sub: Subscription, now: int) -> None:
+        assert sub.market is not None
+        spec = self.venue.spec(sub.market)
+        assert spec is not None
+        asks = [
+            {"price": spec.format_price(p), "size": spec.format_quantity(s)}
+            for p, s in sorted(sub.pending_asks.items())
+        ]
+        bids = [
+            {"price": spec.format_price(p), "size": spec.format_quantity(s)}
+            for p, s in sorted(sub.pending_bids.items(), reverse=True)
+        ]
+        sub.pending_asks.clear()
+        sub.pending_bids.clear()
+        action = self.faults.sequence_fault(session.conn_id)
+        if action == "skip":
+            return
+        self._offset += 1
+        frame = {
+            "channel": sub.channel,
+            "offset": self._offset,
+            "type": "update/order_book",
+            "timestamp": now,
+            "order_book": {
+                "code": 0,
+                "asks": asks,
+                "bids": bids,
+                "offset": self._offset,
+                "nonce": sub.nonce,
+                "begin_nonce": sub.begin,
+            },
+        }
+        session.send(frame)
+        if action == "duplicate":
+            session.send(frame)
+
+    def _ws_send_tx(self, session: Session, kind: str, data: Any) -> None:
+        req_id = data.get("id") if isinstance(data, dict) else None
+        try:
+            if not isinstance(data, dict):
+                raise TxError(21501, "invalid tx info: data must be an object")
+            if kind == "jsonapi/sendtx":
+                tx_type = data.get("tx_type")
+                if isinstance(tx_type, bool) or not isinstance(tx_type, int):
+                    raise TxError(21505, "unsupported tx type: tx_type must be an integer")
+                reply = self.venue.send_tx(tx_type, data.get("tx_info"))
+            else:
+                tx_types, tx_infos = data.get("tx_types"), data.get("tx_infos")
+                if isinstance(tx_types, str):
+                    tx_types = orjson.loads(tx_types)
+                if isinstance(tx_infos, str):
+                    tx_infos = orjson.loads(tx_infos)
+                if not isinstance(tx_types, list) or not isinstance(tx_infos, list):
+                    raise TxError(21501, "invalid tx info: tx_types and tx_infos must be arrays")
+                reply = self.venue.send_tx_batch(tx_types, tx_infos)
+                if not isinstance(reply["tx_hash"], list):
+                    reply["tx_hash"] = [reply["tx_hash"]]
+        except TxError as exc:
+            session.send({"id": req_id, "type": kind, "error": {"code": exc.code, "message": exc.message}})
+            return
+        except orjson.JSONDecodeError:
+            session.send(
+                {"id": req_id, "type": kind, "error": {"code": 21501, "message": "invalid tx info: not JSON"}}
+            )
+            return
+        reply.pop("message", None)
+        session.send({**reply, "id": req_id, "type": kind})
+
+    # ------------------------------------------------------------------ fault hooks
+
+    def drop_sockets(self) -> int:
+        """Cut every socket abruptly (no close frame). Returns how many were open."""
+        sessions = list(self.sessions)
+        for session in sessions:
+            _abort(session.ws)
+        return len(sessions)
+
+    def stall_sockets(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        for session in self.sessions:
+            session.stalled_until = until
+
+
+def _release_held(session: Session, payload: dict[str, Any]) -> None:
+    """A reordered update with no successor within 1 s goes out anyway (never lost)."""
+    if session.held is payload:
+        session.held = None
+        session.send(payload)
+
+
+def _abort(ws: web.WebSocketResponse) -> None:
+    """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
+    req = ws._req
+    if req is not None and req.transport is not None:
+        req.transport.close()

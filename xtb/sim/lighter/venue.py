@@ -1,0 +1,520 @@
+"""Lighter's view of the simulated venue: signed L2 txs -> engine calls, engine events -> channel data.
+
+Lighter-specific state lives here, not in the engine: registered API keys (public keys per
+(account, api_key_index)), the nonce of each key, scheduled cancel-all deadlines, recent trades, and
+per-account order/trade/position change sets that the WS server turns into `account_*` updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from xtb.sim.engine import Exchange
+from xtb.sim.lighter import txinfo, wire
+from xtb.sim.lighter.txinfo import TxError
+from xtb.sim.types import (
+    BookDelta,
+    ErrorCode,
+    FillEvent,
+    MarketSpec,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    OrderView,
+    PositionEvent,
+    SelfTradeMode,
+    Side,
+    SimError,
+    TimeInForce,
+    TradeEvent,
+)
+
+MAX_BATCH = 50
+RECENT_TRADES = 100
+AUTH_MAX_AHEAD_S = 8 * 3600 + 60
+_STB = {0: SelfTradeMode.REJECT_MAKER, 1: SelfTradeMode.REJECT_TAKER, 2: SelfTradeMode.REJECT_BOTH}
+
+_ENGINE_ERRORS: dict[ErrorCode, tuple[int, str]] = {
+    ErrorCode.UNKNOWN_MARKET: (21602, "invalid market index"),
+    ErrorCode.UNKNOWN_ACCOUNT: (21501, "invalid tx info: unknown account"),
+    ErrorCode.INVALID_PRICE: (21702, "invalid price"),
+    ErrorCode.PRICE_NOT_ON_TICK: (21702, "invalid price"),
+    ErrorCode.PRICE_OUT_OF_RANGE: (21702, "invalid price"),
+    ErrorCode.PRICE_OUT_OF_BAND: (21734, "limit order price is too far from the mark price"),
+    ErrorCode.INVALID_QUANTITY: (21701, "invalid base amount"),
+    ErrorCode.QUANTITY_NOT_ON_STEP: (21701, "invalid base amount"),
+    ErrorCode.QUANTITY_BELOW_MIN: (21706, "invalid order amount"),
+    ErrorCode.QUANTITY_ABOVE_MAX: (21706, "invalid order amount"),
+    ErrorCode.NOTIONAL_BELOW_MIN: (21706, "invalid order amount"),
+    ErrorCode.DUPLICATE_CLIENT_ID: (21728, "client order index already exists"),
+    ErrorCode.ORDER_NOT_FOUND: (21600, "given order is not an active limit order"),
+    ErrorCode.NOT_ORDER_OWNER: (21707, "account is not owner of the order"),
+    ErrorCode.TOO_MANY_OPEN_ORDERS_ACCOUNT: (21717, "max active limit orders per account"),
+    ErrorCode.TOO_MANY_OPEN_ORDERS_MARKET: (21718, "max active limit orders per market"),
+    ErrorCode.INSUFFICIENT_MARGIN: (21739, "not enough margin to create the order"),
+    ErrorCode.REDUCE_ONLY_WOULD_INCREASE: (21732, "reduce only increases position"),
+    ErrorCode.INVALID_ORDER: (21706, "invalid order"),
+}
+
+
+def tx_error(exc: SimError) -> TxError:
+    code, message = _ENGINE_ERRORS.get(exc.code, (21501, "invalid tx info"))
+    return TxError(code, f"{message}: {exc.message}")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedBump:
+    """Account-tier latency before a tx reaches the matching engine. Takers: market orders and limit orders
+    that cross; everything else (resting orders, cancels, modifies) waits `maker_ms`."""
+
+    taker_ms: int = 0
+    maker_ms: int = 0
+
+
+SPEED_BUMPS = {
+    "none": SpeedBump(),
+    "standard": SpeedBump(taker_ms=300, maker_ms=200),
+    "premium": SpeedBump(taker_ms=200, maker_ms=0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMessage:
+    """`kind`: "book" (BookDelta), "trade" (public trade dict) or "account" (account index changed)."""
+
+    kind: str
+    market: int | None
+    account: int | None
+    payload: Any
+
+
+class LighterVenue:
+    def __init__(
+        self,
+        engine: Exchange,
+        *,
+        now_ms: Callable[[], int] | None = None,
+        speed_bump: SpeedBump | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cash_decimals = engine.rules.cash_decimals
+        self._specs: dict[int, MarketSpec] = {s.market_id: s for s in engine.markets}
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._api_keys: dict[tuple[int, int], str] = {}
+        self._nonces: dict[tuple[int, int], int] = {}
+        self._order_nonce: dict[int, int] = {}
+        self._client_ids: dict[int, int] = {}  # order id -> client order index, for trade objects
+        self._scheduled_cancel_all: dict[int, int] = {}  # account -> deadline ms
+        self.recent_trades: dict[int, deque[dict[str, Any]]] = {
+            m: deque(maxlen=RECENT_TRADES) for m in self._specs
+        }
+        self.account_trades: dict[int, dict[int, deque[dict[str, Any]]]] = {}
+        self._listeners: list[Callable[[ChannelMessage], None]] = []
+        self.volume_quota = 1000
+        self.speed_bump = speed_bump or SpeedBump()
+        self.sequencer_rejections: deque[tuple[txinfo.Tx, int, str]] = deque(maxlen=1000)
+        self.skew_ms: Callable[[], int] = lambda: 0  # the venue clock's offset (fault injection)
+        engine.subscribe(self._on_event)
+
+    # ------------------------------------------------------------------ accounts and keys
+
+    def register_api_key(self, account: int, api_key_index: int, public_key: str, nonce: int = 0) -> None:
+        """Register `public_key` (0x + 80 hex, from the native signer's GenerateAPIKey) for the account."""
+        key = public_key.removeprefix("0x")
+        if len(key) != 80 or any(c not in "0123456789abcdefABCDEF" for c in key):
+            raise ValueError("public_key must be 40 bytes of hex (0x + 80 hex digits)")
+        if not 0 <= api_key_index <= txinfo.MAX_API_KEY_INDEX:
+            raise ValueError(f"api_key_index must be 0..{txinfo.MAX_API_KEY_INDEX}")
+        self._api_keys[(account, api_key_index)] = key.lower()  # served without 0x, as the signer expects
+        self._nonces[(account, api_key_index)] = nonce
+
+    def api_keys(self, account: int, api_key_index: int) -> list[dict[str, Any]]:
+        out = []
+        for (acct, idx), pub in sorted(self._api_keys.items()):
+            if acct == account and api_key_index in (255, idx):
+                out.append(
+                    {
+                        "account_index": acct,
+                        "api_key_index": idx,
+                        "nonce": self._nonces[(acct, idx)],
+                        "public_key": pub,
+                        "transaction_time": 0,
+                    }
+                )
+        return out
+
+    def next_nonce(self, account: int, api_key_index: int) -> int:
+        key = (account, api_key_index)
+        if key not in self._api_keys:
+            raise TxError(
+                21501, f"invalid tx info: api key {api_key_index} is not registered for account {account}"
+            )
+        return self._nonces[key]
+
+    def has_account(self, account: int) -> bool:
+        return account in self.engine.accounts()
+
+    def now_ms(self) -> int:
+        return self._now_ms() + self.skew_ms()
+
+    def check_auth(self, token: str | None, account: int) -> None:
+        """Validate a `{deadline}:{account}:{api_key}:{sig hex}` auth token's shape, expiry and key.
+        The signature itself cannot be verified (no verify entry point in the native signer)."""
+        if not token:
+            raise TxError(20001, "invalid auth: missing auth token")
+        parts = token.split(":")
+        if len(parts) != 4 or not all(parts[:3]) or not all(p.isdigit() for p in parts[:3]):
+            raise TxError(20001, "invalid auth: malformed token")
+        deadline, acct, key = (int(p) for p in parts[:3])
+        now_s = self.now_ms() // 1000
+        if deadline < now_s:
+            raise TxError(20001, "invalid auth: token expired")
+        if deadline > now_s + AUTH_MAX_AHEAD_S:
+            raise TxError(20001, "invalid auth: token expiry too far ahead")
+        if acct != account:
+            raise TxError(20001, "invalid auth: token is for another account")
+        if (acct, key) not in self._api_keys:
+            raise TxError(20001, "invalid auth: api key not registered")
+        try:
+            sig = bytes.fromhex(parts[3])
+        except ValueError:
+            raise TxError(20001, "invalid auth: signature is not hex") from None
+        if len(sig) != txinfo.SIG_BYTES:
+            raise TxError(20001, "invalid auth: signature must be 80 bytes")
+
+    def add_listener(self, listener: Callable[[ChannelMessage], None]) -> None:
+        self._listeners.append(listener)
+
+    def spec(self, market: int) -> MarketSpec | None:
+        return self._specs.get(market)
+
+    def markets(self) -> list[MarketSpec]:
+        return list(self._specs.values())
+
+    # ------------------------------------------------------------------ transactions
+
+    def _check_signer(self, header: txinfo.TxHeader, expected_nonce: dict[tuple[int, int], int]) -> None:
+        key = (header.account_index, header.api_key_index)
+        if key not in self._api_keys:
+            raise TxError(
+                21501,
+                f"invalid tx info: api key {header.api_key_index} is not registered "
+                f"for account {header.account_index}",
+            )
+        if header.skip_nonce:
+            return
+        expected = expected_nonce.get(key, self._nonces[key])
+        if header.nonce != expected:
+            raise TxError(400, "invalid nonce")
+        expected_nonce[key] = expected + 1
+
+    def decode(self, tx_type: int, tx_info: Any) -> txinfo.Tx:
+        return txinfo.decode_tx(tx_type, tx_info, self.now_ms())
+
+    def send_tx(self, tx_type: int, tx_info: Any) -> dict[str, Any]:
+        tx = self.decode(tx_type, tx_info)
+        self._check_signer(tx.header, {})
+        delay = self._submit([tx])
+        return self._reply([tx], tx_info, delay)
+
+    def send_tx_batch(self, tx_types: list[Any], tx_infos: list[Any]) -> dict[str, Any]:
+        if len(tx_types) != len(tx_infos):
+            raise TxError(21513, "TxInfos and TxTypes should have the same length")
+        if not tx_types:
+            raise TxError(21501, "invalid tx info: empty batch")
+        if len(tx_types) > MAX_BATCH:
+            raise TxError(21514, f"maximum {MAX_BATCH} transactions allowed per batch")
+        txs = []
+        pending: dict[tuple[int, int], int] = {}
+        for i, (tx_type, info) in enumerate(zip(tx_types, tx_infos, strict=True)):
+            if isinstance(tx_type, bool) or not isinstance(tx_type, int):
+                raise TxError(21505, f"tx {i}: tx type must be an integer")
+            try:
+                tx = self.decode(tx_type, info)
+                self._check_signer(tx.header, pending)
+            except TxError as exc:
+                raise TxError(exc.code, f"tx {i}: {exc.message}") from None
+            txs.append(tx)
+        delay = self._submit(txs)
+        return self._reply(txs, tx_infos, delay)
+
+    def _submit(self, txs: list[txinfo.Tx]) -> int:
+        """Apply validated txs now, or after the account tier's speed bump. Returns the largest delay (ms).
+
+        Without a speed bump the API server and the sequencer are one step: an engine refusal is an HTTP 400
+        and the nonce is not used. With one, the API accepts (nonces used), and the engine runs each tx when
+        its delay has passed; a refusal then is a sequencer rejection, kept in `sequencer_rejections`.
+        """
+        for tx in txs:
+            self._precheck(tx)
+        delays = [self._delay_ms(tx) for tx in txs]
+        if not any(delays):
+            # Applied in order; an engine refusal stops the batch there: earlier txs stand (their nonces
+            # are used), the refused one and later ones are not applied.
+            for i, tx in enumerate(txs):
+                try:
+                    self._execute(tx)
+                except TxError as exc:
+                    raise TxError(
+                        exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
+                    ) from None
+                self._consume_nonce(tx.header)
+            return 0
+        loop = asyncio.get_running_loop()
+        for tx, delay in zip(txs, delays, strict=True):
+            self._consume_nonce(tx.header)
+            loop.call_later(delay / 1000, self._execute_late, tx)
+        return max(delays)
+
+    def _execute_late(self, tx: txinfo.Tx) -> None:
+        try:
+            self._execute(tx)
+        except TxError as exc:
+            self.sequencer_rejections.append((tx, exc.code, exc.message))
+
+    def _delay_ms(self, tx: txinfo.Tx) -> int:
+        bump = self.speed_bump
+        if not (bump.taker_ms or bump.maker_ms):
+            return 0
+        if isinstance(tx, txinfo.CreateOrderTx) and tx.time_in_force != txinfo.TIF_POST_ONLY:
+            if tx.order_type == txinfo.ORDER_MARKET:
+                return bump.taker_ms
+            bid, ask = self.engine.best_bid_ask(tx.market_index)
+            crosses = (
+                (ask is not None and tx.price >= ask)
+                if not tx.is_ask
+                else (bid is not None and tx.price <= bid)
+            )
+            if crosses:
+                return bump.taker_ms
+        return bump.maker_ms
+
+    def _reply(self, txs: list[txinfo.Tx], raw: Any, delay_ms: int = 0) -> dict[str, Any]:
+        hashes = [
+            hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest()
+            for i in range(len(txs))
+        ]
+        reply: dict[str, Any] = {
+            "code": 200,
+            "message": '{"ratelimit": "didn\'t use volume quota"}',
+            "predicted_execution_time_ms": self.now_ms() + delay_ms + 1,
+            "volume_quota_remaining": self.volume_quota,
+        }
+        reply["tx_hash"] = hashes[0] if len(txs) == 1 and not isinstance(raw, list) else hashes
+        return reply
+
+    def _consume_nonce(self, header: txinfo.TxHeader) -> None:
+        if not header.skip_nonce:
+            self._nonces[(header.account_index, header.api_key_index)] = header.nonce + 1
+
+    def _precheck(self, tx: txinfo.Tx) -> None:
+        """What the API server refuses without asking the engine (HTTP 400, nonce not used)."""
+        if isinstance(tx, txinfo.GroupedOrdersTx):
+            raise TxError(21505, "CreateGroupedOrders (OTO/OCO/OTOCO) is not modelled by the simulator")
+        if isinstance(tx, txinfo.CreateOrderTx):
+            self._order_request(tx)
+        elif isinstance(tx, txinfo.ModifyOrderTx) and tx.trigger_price:
+            raise TxError(21702, "invalid TriggerPrice: only limit orders can be modified here")
+        elif not isinstance(tx, txinfo.CancelAllOrdersTx) and tx.market_index not in self._specs:
+            raise TxError(21602, "invalid market index")
+
+    def _execute(self, tx: txinfo.Tx) -> None:
+        """Run one tx in the engine; a refusal raises TxError with the venue's code."""
+        header = tx.header
+        try:
+            if isinstance(tx, txinfo.CreateOrderTx):
+                view = self.engine.place_order(self._order_request(tx))
+                self._order_nonce[view.order_id] = header.nonce
+            elif isinstance(tx, txinfo.CancelOrderTx):
+                order_id, client_id = self._index(tx.index)
+                self.engine.cancel_order(
+                    header.account_index, tx.market_index, order_id=order_id, client_id=client_id
+                )
+            elif isinstance(tx, txinfo.CancelAllOrdersTx):
+                self._cancel_all(tx)
+            elif isinstance(tx, txinfo.ModifyOrderTx):
+                order_id, client_id = self._index(tx.index)
+                if order_id is None:
+                    order_id = self.engine.get_order(
+                        header.account_index, tx.market_index, client_id=client_id
+                    ).order_id
+                self.engine.modify_order(
+                    header.account_index, tx.market_index, order_id, quantity=tx.base_amount, price=tx.price
+                )
+        except SimError as exc:
+            raise tx_error(exc) from None
+
+    def _index(self, index: int) -> tuple[int | None, int | None]:
+        """Cancel/modify `Index` is a client order index below 2^48, an exchange order index above."""
+        return (index, None) if index >= txinfo.ORDER_INDEX_MIN else (None, index)
+
+    def _order_request(self, tx: txinfo.CreateOrderTx) -> OrderRequest:
+        if tx.market_index not in self._specs:
+            raise TxError(21602, "invalid market index")
+        if tx.order_type not in (txinfo.ORDER_LIMIT, txinfo.ORDER_MARKET):
+            raise TxError(21704, "invalid OrderType: trigger/TWAP orders are not modelled by the simulator")
+        stb = _STB.get(tx.header.attributes.get("6", 0))
+        if stb is None:
+            raise TxError(21501, "invalid tx info: self-trade behaviour 3 (reduce) is not modelled")
+        is_market = tx.order_type == txinfo.ORDER_MARKET
+        tif = TimeInForce.IOC if tx.time_in_force == txinfo.TIF_IOC else TimeInForce.GTC
+        return OrderRequest(
+            account=tx.header.account_index,
+            market=tx.market_index,
+            side=Side.SELL if tx.is_ask else Side.BUY,
+            quantity=tx.base_amount,
+            price=tx.price,
+            order_type=OrderType.MARKET if is_market else OrderType.LIMIT,
+            time_in_force=tif,
+            post_only=tx.time_in_force == txinfo.TIF_POST_ONLY,
+            reduce_only=tx.reduce_only,
+            client_id=tx.client_order_index or None,
+            self_trade=stb,
+            expiry_ns=0 if tif is TimeInForce.IOC else tx.order_expiry * 1_000_000,
+        )
+
+    def _cancel_all(self, tx: txinfo.CancelAllOrdersTx) -> None:
+        account = tx.header.account_index
+        market = None if tx.market_index == txinfo.ALL_MARKETS else tx.market_index
+        if market is not None and market not in self._specs:
+            raise TxError(21602, "invalid market index")
+        if tx.time_in_force == 0:
+            self.engine.cancel_all(account, market)
+        elif tx.time_in_force == 1:
+            if account in self._scheduled_cancel_all:
+                raise TxError(21712, "queued cancel-all exists")
+            self._scheduled_cancel_all[account] = tx.time
+        else:
+            self._scheduled_cancel_all.pop(account, None)
+
+    def poll(self) -> None:
+        """Run scheduled cancel-alls (the dead-man switch) and the engine's timers."""
+        now = self.now_ms()
+        for account, deadline in list(self._scheduled_cancel_all.items()):
+            if deadline <= now:
+                del self._scheduled_cancel_all[account]
+                self.engine.cancel_all(account, None)
+        self.engine.poll_timers()
+
+    def cancel_all_time(self, account: int) -> int:
+        return self._scheduled_cancel_all.get(account, 0)
+
+    def on_disconnect(self, account: int, cancel: bool) -> None:
+        self.engine.set_cancel_on_disconnect(account, cancel)
+        self.engine.on_disconnect(account)
+
+    # ------------------------------------------------------------------ reads
+
+    def order(self, o: OrderView) -> dict[str, Any]:
+        return wire.order_object(
+            o, self._specs[o.market], self.cash_decimals, self._order_nonce.get(o.order_id, 0)
+        )
+
+    def active_orders(self, account: int, market: int | None) -> list[dict[str, Any]]:
+        return [self.order(o) for o in self.engine.open_orders(account, market)]
+
+    def orders_by_market(self, account: int, orders: list[OrderView]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for o in orders:
+            out.setdefault(str(o.market), []).append(self.order(o))
+        return out
+
+    def positions(self, account: int) -> list[dict[str, Any]]:
+        out = []
+        for spec in self._specs.values():
+            pos = self.engine.position(account, spec.market_id)
+            if pos.size == 0 and not self.engine.open_orders(account, spec.market_id):
+                continue
+            out.append(
+                wire.position_object(
+                    pos,
+                    spec,
+                    self.cash_decimals,
+                    len(self.engine.open_orders(account, spec.market_id)),
+                    self.engine.cash_scale(spec.market_id),
+                )
+            )
+        return out
+
+    def account(self, account: int) -> dict[str, Any]:
+        bal = self.engine.balance(account)
+        obj = wire.account_object(
+            account, bal, self.positions(account), len(self.engine.open_orders(account)), self.cash_decimals
+        )
+        obj["cancel_all_time"] = self.cancel_all_time(account)
+        return obj
+
+    def book_orders(self, market: int, limit: int) -> dict[str, Any]:
+        spec = self._specs[market]
+        bids, asks = self.engine.book_orders(market, limit)
+        bids, asks = bids[:limit], asks[:limit]  # the engine's depth counts levels; the venue counts orders
+        return {
+            "code": 200,
+            "total_asks": len(asks),
+            "asks": [wire.simple_order(o, spec) for o in asks],
+            "total_bids": len(bids),
+            "bids": [wire.simple_order(o, spec) for o in bids],
+        }
+
+    def book_levels(self, market: int) -> tuple[int, list[dict[str, str]], list[dict[str, str]]]:
+        spec = self._specs[market]
+        snap = self.engine.book_snapshot(market)
+        fmt = [
+            {"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.asks
+        ]
+        bids = [
+            {"price": spec.format_price(lv.price), "size": spec.format_quantity(lv.size)} for lv in snap.bids
+        ]
+        return snap.seq, fmt, bids
+
+    def detail(self, market: int) -> dict[str, Any]:
+        spec = self._specs[market]
+        return wire.order_book_detail(
+            spec,
+            self.engine.last_trade_price(market),
+            self.engine.mark_price(market),
+            self.engine.index_price(market),
+        )
+
+    # ------------------------------------------------------------------ engine events
+
+    def _emit(self, msg: ChannelMessage) -> None:
+        for listener in self._listeners:
+            listener(msg)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, BookDelta):
+            self._emit(ChannelMessage("book", event.market, None, event))
+        elif isinstance(event, FillEvent):
+            if event.fill.client_id is not None:
+                self._client_ids[event.fill.order_id] = event.fill.client_id
+        elif isinstance(event, TradeEvent):
+            spec = self._specs.get(event.market)
+            if spec is None:
+                return
+            maker_cid = self._client_ids.get(event.maker_order_id, 0)
+            taker_cid = self._client_ids.get(event.taker_order_id, 0)
+            ask_cid, bid_cid = (
+                (maker_cid, taker_cid) if event.taker_side is Side.BUY else (taker_cid, maker_cid)
+            )
+            trade = wire.trade_object(
+                event, spec, self.cash_decimals, self.engine.cash_scale(event.market), (ask_cid, bid_cid)
+            )
+            self.recent_trades[event.market].append(trade)
+            for acct in {event.maker_account, event.taker_account}:
+                per = self.account_trades.setdefault(acct, {})
+                per.setdefault(event.market, deque(maxlen=RECENT_TRADES)).append(trade)
+                self._emit(ChannelMessage("account_trade", event.market, acct, trade))
+            self._emit(ChannelMessage("trade", event.market, None, trade))
+        elif isinstance(event, OrderEvent):
+            if not event.order.is_open:
+                self._client_ids.pop(event.order.order_id, None)
+            self._emit(ChannelMessage("account_order", event.market, event.account, event.order))
+        elif isinstance(event, PositionEvent):
+            self._emit(ChannelMessage("account_position", event.market, event.account, event.position))
