@@ -150,9 +150,9 @@ impl Ladder {
         self.levels.clear();
         self.levels.extend(levels.iter().copied().filter(|l| l.1 != 0));
         if self.is_bid {
-            self.levels.sort_by(|a, b| a.0.cmp(&b.0));
+            self.levels.sort_by_key(|l| l.0);
         } else {
-            self.levels.sort_by(|a, b| b.0.cmp(&a.0));
+            self.levels.sort_by_key(|l| std::cmp::Reverse(l.0));
         }
         // Duplicated prices in a snapshot: the later entry wins (stable sort kept input order).
         self.levels.dedup_by(|later, earlier| {
@@ -174,6 +174,9 @@ impl Ladder {
         self.levels.iter().rev().take(n).copied()
     }
 }
+
+/// One side's levels (px, sz), best first when returned by `top`.
+pub type Levels = Vec<(Px, Sz)>;
 
 pub const DEFAULT_MAX_BUFFERED: usize = 4096;
 
@@ -296,7 +299,7 @@ impl OrderBook {
     }
 
     /// Up to `n` levels per side, best first. Empty when the book is not valid.
-    pub fn top(&self, n: usize) -> (Vec<(Px, Sz)>, Vec<(Px, Sz)>) {
+    pub fn top(&self, n: usize) -> (Levels, Levels) {
         if !self.is_valid() {
             return (Vec::new(), Vec::new());
         }
@@ -378,7 +381,9 @@ impl OrderBook {
                 self.push_buffer(BufferedDelta { seq, bids: bids.to_vec(), asks: asks.to_vec() });
                 Ok(Applied::Buffered)
             }
-            SyncState::AwaitingFirst | SyncState::Live => Ok(self.apply_checked(seq, bids, asks, recv_ns, true)),
+            SyncState::AwaitingFirst | SyncState::Live => {
+                Ok(self.apply_checked(seq, bids, asks, recv_ns, true))
+            }
         }
     }
 
@@ -664,13 +669,16 @@ mod tests {
     }
 
     // Reference model: a dict per side, the Backpack rule written the obvious way.
+    type Side2 = (Option<(i64, i64)>, Option<(i64, i64)>);
+    type Buffered = (u64, u64, Vec<(i64, i64)>, Vec<(i64, i64)>);
+
     #[derive(Default)]
     struct Model {
         bids: BTreeMap<i64, i64>,
         asks: BTreeMap<i64, i64>,
         seq: u64,
         state: u8, // 0 awaiting snapshot, 1 awaiting first, 2 live, 3 stale
-        buffer: Vec<(u64, u64, Vec<(i64, i64)>, Vec<(i64, i64)>)>,
+        buffer: Vec<Buffered>,
     }
 
     impl Model {
@@ -693,14 +701,23 @@ mod tests {
                 return;
             }
             for &(p, s) in b {
-                if s == 0 { self.bids.remove(&p); } else { self.bids.insert(p, s); }
+                if s == 0 {
+                    self.bids.remove(&p);
+                } else {
+                    self.bids.insert(p, s);
+                }
             }
             for &(p, s) in a {
-                if s == 0 { self.asks.remove(&p); } else { self.asks.insert(p, s); }
+                if s == 0 {
+                    self.asks.remove(&p);
+                } else {
+                    self.asks.insert(p, s);
+                }
             }
             self.seq = u1;
             self.state = 2;
-            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value()) {
+            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value())
+            {
                 if bb >= ba {
                     self.state = 3;
                 }
@@ -711,7 +728,8 @@ mod tests {
             self.asks = a.iter().copied().filter(|l| l.1 != 0).collect();
             self.seq = seq;
             self.state = 1;
-            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value()) {
+            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value())
+            {
                 if bb >= ba {
                     self.state = 3;
                     return;
@@ -726,7 +744,7 @@ mod tests {
                 }
             }
         }
-        fn best(&self) -> (Option<(i64, i64)>, Option<(i64, i64)>) {
+        fn best(&self) -> Side2 {
             if self.state == 1 || self.state == 2 {
                 (
                     self.bids.last_key_value().map(|(p, s)| (*p, *s)),

@@ -111,7 +111,8 @@ pub fn parse_fixed(text: &[u8], decimals: u32) -> Result<i64, FixedError> {
                 return Err(FixedError::Invalid);
             }
             if frac_used < decimals {
-                acc = acc.checked_mul(10).and_then(|a| a.checked_sub(d as i64)).ok_or(FixedError::Overflow)?;
+                acc =
+                    acc.checked_mul(10).and_then(|a| a.checked_sub(d as i64)).ok_or(FixedError::Overflow)?;
                 frac_used += 1;
             } else if d != 0 {
                 return Err(FixedError::TooPrecise);
@@ -159,7 +160,10 @@ impl Decimal {
             if d > 9 {
                 return Err(FixedError::Invalid);
             }
-            mantissa = mantissa.checked_mul(10).and_then(|m| m.checked_add(d as i128)).ok_or(FixedError::Overflow)?;
+            mantissa = mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(d as i128))
+                .ok_or(FixedError::Overflow)?;
             if seen_dot {
                 scale += 1;
                 if scale > 36 {

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::json::{sniff_str, Flex, Num};
-use super::{avg_price, base_quote, fee_notional, lock_book, Ctx, FeedDecoder, FeedError};
+use super::{avg_price, base_quote, fee_notional, lock_book, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
 use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Position, Side, Trade, Venue};
 
@@ -125,7 +125,11 @@ pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<
         Ok(e) => e,
         Err(e) => {
             let channel = sniff_str(frame, "stream").unwrap_or("?");
-            return Err(FeedError { venue: Venue::Backpack, channel: channel.to_owned(), reason: format!("bad JSON: {e}") });
+            return Err(FeedError {
+                venue: Venue::Backpack,
+                channel: channel.to_owned(),
+                reason: format!("bad JSON: {e}"),
+            });
         }
     };
     let stream = env.stream.unwrap_or("");
@@ -146,8 +150,8 @@ pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<
         "depth" => depth(dec, &ctx, d, recv_ns),
         "bookTicker" => book_ticker(dec, &ctx, d, recv_ns),
         "trade" => trade(dec, &ctx, d, recv_ns),
-        "orderAccepted" | "orderCancelled" | "orderExpired" | "orderFill" | "orderModified" | "triggerPlaced"
-        | "triggerFailed" => order_update(dec, &ctx, d, recv_ns),
+        "orderAccepted" | "orderCancelled" | "orderExpired" | "orderFill" | "orderModified"
+        | "triggerPlaced" | "triggerFailed" => order_update(dec, &ctx, d, recv_ns),
         "positionAdjusted" | "positionOpened" | "positionClosed" => position(dec, &ctx, d, recv_ns),
         // The position snapshot sent on subscribe has no `e`.
         "" if stream.starts_with("account.positionUpdate") => position(dec, &ctx, d, recv_ns),
@@ -169,7 +173,7 @@ fn depth(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64) -> Res
     let asks = level_list(ctx, &d.a, "a")?;
     let Some((_, book)) = dec.lookup(sym) else { return Ok(0) };
     let seq = DeltaSeq { first, last, prev: None, offset: None };
-    dec.apply_depth(ctx, &book, bids, asks, None, seq, recv_ns)
+    dec.apply_depth(ctx, &book, bids, asks, Depth::Delta(seq), recv_ns)
 }
 
 fn book_ticker(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64) -> Result<u32, FeedError> {
@@ -189,7 +193,9 @@ fn trade(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64) -> Res
     let p = need_str(ctx, &d.p, "p")?;
     let q = need_str(ctx, &d.q, "q")?;
     let trade_id = match &d.t {
-        Some(f) => f.as_u64().ok_or_else(|| ctx.err(format!("field t must be an integer, got {}", f.type_name())))?,
+        Some(f) => {
+            f.as_u64().ok_or_else(|| ctx.err(format!("field t must be an integer, got {}", f.type_name())))?
+        }
         None => return Err(ctx.err("missing field t")),
     };
     let buyer_maker = match &d.m {
@@ -250,7 +256,9 @@ fn order_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64)
         let l = need_str(ctx, &d.l, "l")?;
         let lp = need_str(ctx, &d.L, "L")?;
         let t = match &d.t {
-            Some(f) => f.as_u64().ok_or_else(|| ctx.err(format!("field t must be an integer, got {}", f.type_name())))?,
+            Some(f) => f
+                .as_u64()
+                .ok_or_else(|| ctx.err(format!("field t must be an integer, got {}", f.type_name())))?,
             None => return Err(ctx.err("missing field t on orderFill")),
         };
         let maker = match &d.m {
@@ -261,7 +269,9 @@ fn order_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64)
         let fee = match &d.n {
             Some(Flex::Str(s)) => Some(ctx.decimal("n", s)?),
             None | Some(Flex::Null) => None,
-            Some(other) => return Err(ctx.err(format!("field n must be a string, got {}", other.type_name()))),
+            Some(other) => {
+                return Err(ctx.err(format!("field n must be a string, got {}", other.type_name())))
+            }
         };
         Some((s, l, lp, t, maker, fee))
     } else {

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::json::{sniff_str, Flex, Num};
-use super::{base_quote, fee_notional, Ctx, FeedDecoder, FeedError};
+use super::{base_quote, fee_notional, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
 use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Side};
 
@@ -70,7 +70,11 @@ struct OrderMsg<'a> {
     m: Option<bool>,
 }
 
-fn level_list<'d, 'a>(ctx: &Ctx<'_>, f: &'d Option<Flex<'a>>, name: &str) -> Result<&'d [(&'a str, &'a str)], FeedError> {
+fn level_list<'d, 'a>(
+    ctx: &Ctx<'_>,
+    f: &'d Option<Flex<'a>>,
+    name: &str,
+) -> Result<&'d [(&'a str, &'a str)], FeedError> {
     match f {
         Some(Flex::Levels(l)) => Ok(l),
         None => Ok(&[]),
@@ -123,7 +127,14 @@ fn depth(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64) -> Res
     let bids = level_list(ctx, &m.b, "b")?;
     let asks = level_list(ctx, &m.a, "a")?;
     let Some((_, book)) = dec.lookup(sym) else { return Ok(0) };
-    dec.apply_depth(ctx, &book, bids, asks, None, DeltaSeq { first, last, prev, offset: None }, recv_ns)
+    dec.apply_depth(
+        ctx,
+        &book,
+        bids,
+        asks,
+        Depth::Delta(DeltaSeq { first, last, prev, offset: None }),
+        recv_ns,
+    )
 }
 
 fn book_ticker(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64) -> Result<u32, FeedError> {

@@ -12,7 +12,7 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::json::{sniff_str, Flex};
-use super::{avg_price, Ctx, FeedDecoder, FeedError};
+use super::{avg_price, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
 use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Position, Side, Trade, Venue};
 
@@ -168,13 +168,21 @@ pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<
         Ok(m) => m,
         Err(e) => {
             let channel = sniff_str(frame, "channel").or_else(|| sniff_str(frame, "type")).unwrap_or("?");
-            return Err(FeedError { venue: Venue::Lighter, channel: channel.to_owned(), reason: format!("bad JSON: {e}") });
+            return Err(FeedError {
+                venue: Venue::Lighter,
+                channel: channel.to_owned(),
+                reason: format!("bad JSON: {e}"),
+            });
         }
     };
     let channel = msg.channel.unwrap_or("");
     let ctx = Ctx { venue: Venue::Lighter, channel };
     if let Some(err) = &msg.error {
-        return Err(ctx.err(format!("venue error {}: {}", err.code.unwrap_or_default(), err.message.unwrap_or(""))));
+        return Err(ctx.err(format!(
+            "venue error {}: {}",
+            err.code.unwrap_or_default(),
+            err.message.unwrap_or("")
+        )));
     }
     let ty = msg.ty.unwrap_or("");
     if ty == "ping" {
@@ -196,7 +204,13 @@ pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<
     }
 }
 
-fn order_book(dec: &mut FeedDecoder, ctx: &Ctx<'_>, msg: Msg<'_>, snapshot: bool, recv_ns: i64) -> Result<u32, FeedError> {
+fn order_book(
+    dec: &mut FeedDecoder,
+    ctx: &Ctx<'_>,
+    msg: Msg<'_>,
+    snapshot: bool,
+    recv_ns: i64,
+) -> Result<u32, FeedError> {
     let ob = msg.order_book.ok_or_else(|| ctx.err("missing field order_book"))?;
     let market = channel_id(ctx.channel);
     let Some((_, book)) = dec.lookup(market) else { return Ok(0) };
@@ -205,11 +219,11 @@ fn order_book(dec: &mut FeedDecoder, ctx: &Ctx<'_>, msg: Msg<'_>, snapshot: bool
     let offset = ob.offset.or(msg.offset);
     if snapshot {
         let seq = ob.nonce.unwrap_or(0);
-        dec.apply_depth(ctx, &book, &bids, &asks, Some((seq, offset)), DeltaSeq::default(), recv_ns)
+        dec.apply_depth(ctx, &book, &bids, &asks, Depth::Snapshot { seq, offset }, recv_ns)
     } else {
         let nonce = ob.nonce.unwrap_or(0);
         let seq = DeltaSeq { first: nonce, last: nonce, prev: ob.begin_nonce, offset };
-        dec.apply_depth(ctx, &book, &bids, &asks, None, seq, recv_ns)
+        dec.apply_depth(ctx, &book, &bids, &asks, Depth::Delta(seq), recv_ns)
     }
 }
 
@@ -272,28 +286,30 @@ fn order_state(status: &str) -> Option<(OrderState, Option<String>)> {
 
 /// account_all / account_all_orders / account_all_trades / account_all_positions.
 fn account(dec: &mut FeedDecoder, ctx: &Ctx<'_>, msg: Msg<'_>, recv_ns: i64) -> Result<u32, FeedError> {
-    let account: u64 = channel_id(ctx.channel)
-        .parse()
-        .map_err(|_| ctx.err("account channel without an account index"))?;
+    let account: u64 =
+        channel_id(ctx.channel).parse().map_err(|_| ctx.err("account channel without an account index"))?;
     let mut events: Vec<EventBody> = Vec::new();
     // Scales per market, looked up once per item; items for markets without a book are skipped.
     if let Some(orders) = &msg.orders {
         for list in &orders.0 {
             for o in list {
-                let (state, reason) =
-                    order_state(o.status).ok_or_else(|| ctx.err(format!("unknown order status {:?}", o.status)))?;
+                let (state, reason) = order_state(o.status)
+                    .ok_or_else(|| ctx.err(format!("unknown order status {:?}", o.status)))?;
                 let base = ctx.decimal("filled_base_amount", o.filled_base_amount)?;
                 let quote = ctx.decimal("filled_quote_amount", o.filled_quote_amount)?;
                 let Some((_, pd, sd)) = scales(dec, &o.market_index.to_string()) else { continue };
-                let filled = base.to_units_rounded(sd).map_err(|e| ctx.err(format!("bad filled_base_amount: {e}")))?;
-                let state = if state == OrderState::Open && filled > 0 { OrderState::PartiallyFilled } else { state };
+                let filled =
+                    base.to_units_rounded(sd).map_err(|e| ctx.err(format!("bad filled_base_amount: {e}")))?;
+                let state =
+                    if state == OrderState::Open && filled > 0 { OrderState::PartiallyFilled } else { state };
                 events.push(EventBody::Order(OrderUpdate {
                     venue: Venue::Lighter,
                     client_id: o.client_order_index,
                     order_id: Some(o.order_index.to_string()),
                     state,
                     filled,
-                    avg_px: avg_price(quote, base, pd).ok_or_else(|| ctx.err("average price out of range"))?,
+                    avg_px: avg_price(quote, base, pd)
+                        .ok_or_else(|| ctx.err("average price out of range"))?,
                     reason,
                 }));
             }

@@ -74,6 +74,13 @@ pub struct FeedDecoder {
     scratch_asks: Vec<(Px, Sz)>,
 }
 
+/// What a depth frame carries: a full snapshot or a delta.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Depth {
+    Snapshot { seq: u64, offset: Option<u64> },
+    Delta(DeltaSeq),
+}
+
 /// Parse context shared by the venue modules: builds errors that name the channel.
 pub(crate) struct Ctx<'c> {
     pub venue: Venue,
@@ -109,8 +116,10 @@ impl Ctx<'_> {
     ) -> Result<(), FeedError> {
         out.clear();
         for (k, (p, s)) in levels.iter().enumerate() {
-            let px = parse_fixed(p.as_bytes(), pd).map_err(|e| self.err(format!("bad price {p:?} in {side}[{k}]: {e}")))?;
-            let sz = parse_fixed(s.as_bytes(), sd).map_err(|e| self.err(format!("bad size {s:?} in {side}[{k}]: {e}")))?;
+            let px = parse_fixed(p.as_bytes(), pd)
+                .map_err(|e| self.err(format!("bad price {p:?} in {side}[{k}]: {e}")))?;
+            let sz = parse_fixed(s.as_bytes(), sd)
+                .map_err(|e| self.err(format!("bad size {s:?} in {side}[{k}]: {e}")))?;
             if sz < 0 {
                 return Err(self.err(format!("negative size {s:?} in {side}[{k}]")));
             }
@@ -179,7 +188,11 @@ impl FeedDecoder {
     pub fn add_book(&mut self, book: SharedBook, route: &str) -> Result<u32, String> {
         let venue = lock_book(&book).venue;
         if venue != self.venue {
-            return Err(format!("book is for {} but this decoder decodes {}", venue.name(), self.venue.name()));
+            return Err(format!(
+                "book is for {} but this decoder decodes {}",
+                venue.name(),
+                self.venue.name()
+            ));
         }
         if self.routes.contains_key(route) {
             return Err(format!("a book is already routed by {route:?}"));
@@ -272,17 +285,18 @@ impl FeedDecoder {
         book: &SharedBook,
         bids: &[(&str, &str)],
         asks: &[(&str, &str)],
-        snapshot: Option<(u64, Option<u64>)>,
-        seq: DeltaSeq,
+        kind: Depth,
         recv_ns: i64,
     ) -> Result<u32, FeedError> {
         let mut b = lock_book(book);
         let (pd, sd) = (b.price_decimals, b.size_decimals);
         ctx.levels("bids", bids, pd, sd, &mut self.scratch_bids)?;
         ctx.levels("asks", asks, pd, sd, &mut self.scratch_asks)?;
-        let r = match snapshot {
-            Some((s, off)) => b.apply_snapshot(&self.scratch_bids, &self.scratch_asks, s, off, recv_ns),
-            None => b.apply_deltas(seq, &self.scratch_bids, &self.scratch_asks, recv_ns),
+        let r = match kind {
+            Depth::Snapshot { seq, offset } => {
+                b.apply_snapshot(&self.scratch_bids, &self.scratch_asks, seq, offset, recv_ns)
+            }
+            Depth::Delta(seq) => b.apply_deltas(seq, &self.scratch_bids, &self.scratch_asks, recv_ns),
         };
         match r {
             Ok(Applied::Applied) | Ok(Applied::WentStale) => Ok(1),
@@ -363,7 +377,10 @@ mod tests {
         // 0.000001 ETH at 4299.16 = 0.00429916 USDC = 4299.16 units of 10^-(2+4) -> 4299
         let fee = Decimal::parse(b"0.000001").unwrap();
         assert_eq!(fee_notional(fee, Some("ETH"), "ETH", "USDC", 429916, 2, 4), Some(4299));
-        assert_eq!(fee_notional(Decimal::parse(b"0.5").unwrap(), Some("USDC"), "ETH", "USDC", 1, 2, 4), Some(500000));
+        assert_eq!(
+            fee_notional(Decimal::parse(b"0.5").unwrap(), Some("USDC"), "ETH", "USDC", 1, 2, 4),
+            Some(500000)
+        );
         assert_eq!(fee_notional(fee, Some("BNB"), "BTC", "USDT", 1, 2, 4), None);
         assert_eq!(base_quote("ETH_USDC_PERP"), ("ETH", "USDC"));
         assert_eq!(base_quote("BTCUSDT"), ("BTC", "USDT"));
