@@ -77,22 +77,18 @@ pub fn parse_fixed(text: &[u8], decimals: u32) -> Result<i64, FixedError> {
         Some((b'-', rest)) => (true, rest),
         Some(_) => (false, text),
     };
-    if digits.is_empty() {
-        return Err(FixedError::Invalid);
-    }
-    // Accumulate as a negative number so i64::MIN is reachable.
-    let mut acc: i64 = 0;
+    // Accumulate in u64 without per-digit overflow checks: at most 19 significant digits are kept
+    // (< 10^19 < 2^64); leading zeros do not count.
+    let mut acc: u64 = 0;
+    let mut significant = 0u32;
     let mut i = 0;
     while i < digits.len() {
-        let c = digits[i];
-        if c == b'.' {
+        let d = digits[i].wrapping_sub(b'0');
+        if d > 9 {
             break;
         }
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(FixedError::Invalid);
-        }
-        acc = acc.checked_mul(10).and_then(|a| a.checked_sub(d as i64)).ok_or(FixedError::Overflow)?;
+        acc = acc.wrapping_mul(10).wrapping_add(d as u64);
+        significant += (significant > 0 || d != 0) as u32;
         i += 1;
     }
     if i == 0 {
@@ -100,7 +96,9 @@ pub fn parse_fixed(text: &[u8], decimals: u32) -> Result<i64, FixedError> {
     }
     let mut frac_used: u32 = 0;
     if i < digits.len() {
-        // digits[i] == '.'
+        if digits[i] != b'.' {
+            return Err(FixedError::Invalid);
+        }
         let frac = &digits[i + 1..];
         if frac.is_empty() {
             return Err(FixedError::Invalid);
@@ -111,21 +109,30 @@ pub fn parse_fixed(text: &[u8], decimals: u32) -> Result<i64, FixedError> {
                 return Err(FixedError::Invalid);
             }
             if frac_used < decimals {
-                acc =
-                    acc.checked_mul(10).and_then(|a| a.checked_sub(d as i64)).ok_or(FixedError::Overflow)?;
+                acc = acc.wrapping_mul(10).wrapping_add(d as u64);
+                significant += (significant > 0 || d != 0) as u32;
                 frac_used += 1;
             } else if d != 0 {
                 return Err(FixedError::TooPrecise);
             }
         }
     }
+    if significant > 19 {
+        return Err(FixedError::Overflow);
+    }
     if frac_used < decimals {
-        acc = acc.checked_mul(pow10(decimals - frac_used)).ok_or(FixedError::Overflow)?;
+        acc = acc.checked_mul(pow10(decimals - frac_used) as u64).ok_or(FixedError::Overflow)?;
     }
     if neg {
-        Ok(acc)
+        if acc <= i64::MAX as u64 {
+            Ok(-(acc as i64))
+        } else if acc == i64::MIN.unsigned_abs() {
+            Ok(i64::MIN)
+        } else {
+            Err(FixedError::Overflow)
+        }
     } else {
-        acc.checked_neg().ok_or(FixedError::Overflow)
+        i64::try_from(acc).map_err(|_| FixedError::Overflow)
     }
 }
 
@@ -259,6 +266,10 @@ mod tests {
         assert_eq!(p("9223372036854775807", 0), Ok(i64::MAX));
         assert_eq!(p("92233720368547758.08", 2), Err(FixedError::Overflow));
         assert_eq!(p("1", 19), Err(FixedError::BadScale));
+        assert_eq!(p("18446744073709551616", 0), Err(FixedError::Overflow));
+        assert_eq!(p("99999999999999999999", 0), Err(FixedError::Overflow));
+        assert_eq!(p("0000000000000000000000001", 0), Ok(1));
+        assert_eq!(p("1.000000000000000000000", 18), Ok(1_000_000_000_000_000_000));
     }
 
     #[test]

@@ -386,3 +386,94 @@ mod tests {
         assert_eq!(base_quote("BTCUSDT"), ("BTC", "USDT"));
     }
 }
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+    use std::time::Instant;
+
+    fn frame(u: u64) -> Vec<u8> {
+        let lv = |base: f64, step: f64| -> String {
+            (0..20).map(|i| format!("[\"{:.1}\",\"{:.5}\"]", base + step * i as f64, 1.0 + (u % 7) as f64 / 10.0)).collect::<Vec<_>>().join(",")
+        };
+        format!(
+            r#"{{"data":{{"E":1790134357267289,"T":1790134357267074,"U":{u},"a":[{}],"b":[{}],"e":"depth","s":"BTC_USDC_PERP","u":{u}}},"stream":"depth.BTC_USDC_PERP"}}"#,
+            lv(86601.0, 0.1),
+            lv(86600.0, -0.1)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    #[ignore]
+    fn perf_depth() {
+        let ring = Arc::new(EventRing::new(1 << 20));
+        let mut dec = FeedDecoder::new(Venue::Backpack, ring.clone());
+        let book = Arc::new(Mutex::new(OrderBook::new(Venue::Backpack, "BTC_USDC_PERP", 1, 5)));
+        dec.add_book(book.clone(), "BTC_USDC_PERP").unwrap();
+        let bids: Vec<_> = (0..20).map(|i| (866000 - i, 100000)).collect();
+        let asks: Vec<_> = (0..20).map(|i| (866010 + i, 100000)).collect();
+        lock_book(&book).apply_snapshot(&bids, &asks, 100, None, 0).unwrap();
+        let n = 50_000u64;
+        let frames: Vec<_> = (0..n).map(|i| frame(101 + i)).collect();
+        let t = Instant::now();
+        for f in &frames {
+            dec.feed(f, 0).unwrap();
+        }
+        println!("feed: {:?}/frame", t.elapsed() / n as u32);
+        let unknown: Vec<_> = frames.iter().map(|f| String::from_utf8_lossy(f).replace("BTC_USDC_PERP", "XXX_USDC_PERP").into_bytes()).collect();
+        let t = Instant::now();
+        for f in &unknown {
+            dec.feed(f, 0).unwrap();
+        }
+        println!("parse+route (unknown symbol): {:?}/frame", t.elapsed() / n as u32);
+        let lv: Vec<(String, String)> = (0..40).map(|i| (format!("{:.1}", 86601.0 + i as f64 / 10.0), "1.20000".to_string())).collect();
+        let t = Instant::now();
+        let mut acc = 0i64;
+        for _ in 0..n {
+            for (p, q) in &lv {
+                acc += crate::fixed::parse_fixed(p.as_bytes(), 1).unwrap() + crate::fixed::parse_fixed(q.as_bytes(), 5).unwrap();
+            }
+        }
+        println!("80 fixed parses: {:?}/frame ({acc})", t.elapsed() / n as u32);
+        let t = Instant::now();
+        for f in &frames {
+            let _: backpack_probe::Env = serde_json::from_slice(f).unwrap();
+        }
+        println!("serde only: {:?}/frame", t.elapsed() / n as u32);
+        let t = Instant::now();
+        for _ in 0..n {
+            while ring.pop().is_some() {}
+        }
+        let t2 = Instant::now();
+        for i in 0..n {
+            ring.push(0, EventBody::Book(lock_book(&book).update_event(i as u32)));
+        }
+        println!("push: {:?}/event", t2.elapsed() / n as u32);
+        let _ = t;
+    }
+
+    mod backpack_probe {
+        use super::super::json::{Flex, Num};
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        pub struct Env<'a> {
+            #[serde(borrow)]
+            data: D<'a>,
+            stream: &'a str,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code, non_snake_case)]
+        struct D<'a> {
+            #[serde(borrow)]
+            a: Flex<'a>,
+            #[serde(borrow)]
+            b: Flex<'a>,
+            U: Num,
+            u: Num,
+        }
+    }
+}
+
+#[cfg(test)]
+mod frame_tests;
