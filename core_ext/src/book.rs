@@ -1,1 +1,812 @@
-//! (being written)
+//! L2 order book with per-venue sequence rules.
+//!
+//! Each side is a sorted `Vec<(px, sz)>` with the best level at the END (bids ascending, asks
+//! descending), as in hftbacktest: most changes land near the touch, so inserts and removes shift
+//! few elements, and the best level is `last()`: O(1).
+//!
+//! Lifecycle: deltas that arrive before the snapshot are buffered (bounded); `apply_snapshot` replaces
+//! the levels and replays the buffer through the venue's alignment rule, so a connector subscribes,
+//! fetches the snapshot and calls `apply_snapshot`, nothing more. A broken rule or a crossed book marks
+//! the book stale (with a reason, and a `Resync` event when the book is attached to a ring); a stale book
+//! reports no best price and keeps buffering deltas (bounded) so the next snapshot can be aligned.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::events::{BookUpdate, EventBody, Px, Resync, Sz, Venue};
+use crate::ring::EventRing;
+
+/// How a venue numbers its book updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqRule {
+    /// Backpack: snapshot `lastUpdateId` L; drop deltas with u <= L; the first kept needs U <= L+1 <= u;
+    /// then U == previous u + 1.
+    Backpack,
+    /// Lighter: snapshot nonce; then begin_nonce == previous nonce. Frames without begin_nonce fall back
+    /// to the API server's offset, which must increase.
+    Lighter,
+    /// Binance USD-M (and Aster): drop u < L; the first kept needs U <= L <= u; then pu == previous u.
+    BinanceUsdm,
+    /// Any venue without a documented rule: each delta's first id must exceed the book's seq.
+    Monotonic,
+}
+
+impl SeqRule {
+    pub fn for_venue(v: Venue) -> SeqRule {
+        match v {
+            Venue::Backpack => SeqRule::Backpack,
+            Venue::Lighter => SeqRule::Lighter,
+            Venue::BinanceUsdm | Venue::Aster => SeqRule::BinanceUsdm,
+            Venue::Grvt => SeqRule::Monotonic,
+        }
+    }
+}
+
+/// Sequence numbers one delta frame carries. Venue mapping:
+/// Backpack `first=U, last=u`; Binance `first=U, last=u, prev=pu`;
+/// Lighter `first=last=nonce, prev=begin_nonce, offset=offset` (prev None when begin_nonce is absent;
+/// last 0 when nonce is absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeltaSeq {
+    pub first: u64,
+    pub last: u64,
+    pub prev: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    /// No snapshot yet: deltas are buffered.
+    AwaitingSnapshot,
+    /// Snapshot applied, no delta yet: the next delta must satisfy the alignment rule.
+    AwaitingFirst,
+    Live,
+    /// Rule broken or book crossed: waiting for a new snapshot (deltas are buffered).
+    Stale,
+}
+
+/// What one call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Applied,
+    /// Kept for the next snapshot.
+    Buffered,
+    /// Older than the snapshot: dropped by the alignment rule.
+    DroppedOld,
+    /// This call broke a rule or crossed the book: the book is now stale.
+    WentStale,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookError {
+    NegativeSize { px: Px, sz: Sz },
+}
+
+impl std::fmt::Display for BookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BookError::NegativeSize { px, sz } => write!(f, "negative size {sz} at price {px}"),
+        }
+    }
+}
+
+impl std::error::Error for BookError {}
+
+/// Where an attached book reports BookUpdate / Resync events.
+#[derive(Clone)]
+pub struct BookSink {
+    pub ring: Arc<EventRing>,
+    pub book_id: u32,
+}
+
+#[derive(Clone, Debug)]
+struct BufferedDelta {
+    seq: DeltaSeq,
+    bids: Vec<(Px, Sz)>,
+    asks: Vec<(Px, Sz)>,
+}
+
+/// One side of the book: sorted with the best level last.
+#[derive(Clone, Debug, Default)]
+struct Ladder {
+    levels: Vec<(Px, Sz)>,
+    is_bid: bool,
+}
+
+impl Ladder {
+    fn new(is_bid: bool) -> Self {
+        Ladder { levels: Vec::with_capacity(64), is_bid }
+    }
+
+    /// Index of `px` (Ok) or where it would go (Err), keeping the best level last.
+    #[inline]
+    fn find(&self, px: Px) -> Result<usize, usize> {
+        if self.is_bid {
+            self.levels.binary_search_by(|l| l.0.cmp(&px))
+        } else {
+            self.levels.binary_search_by(|l| px.cmp(&l.0))
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, px: Px, sz: Sz) {
+        match self.find(px) {
+            Ok(i) => {
+                if sz == 0 {
+                    self.levels.remove(i);
+                } else {
+                    self.levels[i].1 = sz;
+                }
+            }
+            Err(i) => {
+                if sz != 0 {
+                    self.levels.insert(i, (px, sz));
+                }
+            }
+        }
+    }
+
+    fn replace(&mut self, levels: &[(Px, Sz)]) {
+        self.levels.clear();
+        self.levels.extend(levels.iter().copied().filter(|l| l.1 != 0));
+        if self.is_bid {
+            self.levels.sort_by_key(|l| l.0);
+        } else {
+            self.levels.sort_by_key(|l| std::cmp::Reverse(l.0));
+        }
+        // Duplicated prices in a snapshot: the later entry wins (stable sort kept input order).
+        self.levels.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    #[inline]
+    fn best(&self) -> Option<(Px, Sz)> {
+        self.levels.last().copied()
+    }
+
+    fn top(&self, n: usize) -> impl Iterator<Item = (Px, Sz)> + '_ {
+        self.levels.iter().rev().take(n).copied()
+    }
+}
+
+/// One side's levels (px, sz), best first when returned by `top`.
+pub type Levels = Vec<(Px, Sz)>;
+
+pub const DEFAULT_MAX_BUFFERED: usize = 4096;
+
+pub struct OrderBook {
+    pub venue: Venue,
+    pub symbol: String,
+    pub price_decimals: u32,
+    pub size_decimals: u32,
+    pub rule: SeqRule,
+    bids: Ladder,
+    asks: Ladder,
+    seq: u64,
+    offset: Option<u64>,
+    state: SyncState,
+    stale_reason: Option<String>,
+    buffer: VecDeque<BufferedDelta>,
+    max_buffered: usize,
+    buffer_dropped: u64,
+    resyncs: u64,
+    sink: Option<BookSink>,
+}
+
+impl OrderBook {
+    pub fn new(venue: Venue, symbol: &str, price_decimals: u32, size_decimals: u32) -> Self {
+        OrderBook {
+            venue,
+            symbol: symbol.to_owned(),
+            price_decimals,
+            size_decimals,
+            rule: SeqRule::for_venue(venue),
+            bids: Ladder::new(true),
+            asks: Ladder::new(false),
+            seq: 0,
+            offset: None,
+            state: SyncState::AwaitingSnapshot,
+            stale_reason: None,
+            buffer: VecDeque::new(),
+            max_buffered: DEFAULT_MAX_BUFFERED,
+            buffer_dropped: 0,
+            resyncs: 0,
+            sink: None,
+        }
+    }
+
+    pub fn set_max_buffered(&mut self, n: usize) {
+        self.max_buffered = n;
+        while self.buffer.len() > n {
+            self.buffer.pop_front();
+            self.buffer_dropped += 1;
+        }
+    }
+
+    pub fn max_buffered(&self) -> usize {
+        self.max_buffered
+    }
+
+    pub fn attach(&mut self, sink: BookSink) {
+        self.sink = Some(sink);
+    }
+
+    pub fn sink(&self) -> Option<&BookSink> {
+        self.sink.as_ref()
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+
+    pub fn state(&self) -> SyncState {
+        self.state
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.state == SyncState::Stale
+    }
+
+    /// True when the levels may be traded on (snapshot applied, no broken rule).
+    pub fn is_valid(&self) -> bool {
+        matches!(self.state, SyncState::AwaitingFirst | SyncState::Live)
+    }
+
+    pub fn stale_reason(&self) -> Option<&str> {
+        self.stale_reason.as_deref()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Deltas dropped because the pre-snapshot buffer was full.
+    pub fn buffer_dropped(&self) -> u64 {
+        self.buffer_dropped
+    }
+
+    /// How many times this book went stale.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
+    }
+
+    #[inline]
+    pub fn best_bid(&self) -> Option<(Px, Sz)> {
+        if self.is_valid() {
+            self.bids.best()
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    pub fn best_ask(&self) -> Option<(Px, Sz)> {
+        if self.is_valid() {
+            self.asks.best()
+        } else {
+            None
+        }
+    }
+
+    /// Up to `n` levels per side, best first. Empty when the book is not valid.
+    pub fn top(&self, n: usize) -> (Levels, Levels) {
+        if !self.is_valid() {
+            return (Vec::new(), Vec::new());
+        }
+        (self.bids.top(n).collect(), self.asks.top(n).collect())
+    }
+
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.levels.len(), self.asks.levels.len())
+    }
+
+    /// Forget everything: levels, sequence, buffer, staleness. The book waits for a snapshot.
+    pub fn clear(&mut self) {
+        self.bids.levels.clear();
+        self.asks.levels.clear();
+        self.seq = 0;
+        self.offset = None;
+        self.state = SyncState::AwaitingSnapshot;
+        self.stale_reason = None;
+        self.buffer.clear();
+    }
+
+    fn check_sizes(bids: &[(Px, Sz)], asks: &[(Px, Sz)]) -> Result<(), BookError> {
+        for &(px, sz) in bids.iter().chain(asks) {
+            if sz < 0 {
+                return Err(BookError::NegativeSize { px, sz });
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace the book with a snapshot and replay buffered deltas through the alignment rule.
+    /// `offset` is Lighter's API-server offset (None elsewhere).
+    pub fn apply_snapshot(
+        &mut self,
+        bids: &[(Px, Sz)],
+        asks: &[(Px, Sz)],
+        seq: u64,
+        offset: Option<u64>,
+        recv_ns: i64,
+    ) -> Result<Applied, BookError> {
+        Self::check_sizes(bids, asks)?;
+        self.bids.replace(bids);
+        self.asks.replace(asks);
+        self.seq = seq;
+        self.offset = offset;
+        self.state = SyncState::AwaitingFirst;
+        self.stale_reason = None;
+        if self.is_crossed() {
+            self.go_stale(format!("snapshot {seq} is crossed"), recv_ns);
+            return Ok(Applied::WentStale);
+        }
+        let pending: Vec<BufferedDelta> = self.buffer.drain(..).collect();
+        for d in pending {
+            if self.state == SyncState::Stale {
+                // Keep later deltas for the next snapshot.
+                self.push_buffer(d);
+                continue;
+            }
+            self.apply_checked(d.seq, &d.bids, &d.asks, recv_ns, false);
+        }
+        if self.state == SyncState::Stale {
+            return Ok(Applied::WentStale);
+        }
+        self.emit_update(recv_ns);
+        Ok(Applied::Applied)
+    }
+
+    /// Apply one delta frame (absolute sizes; size 0 removes a level).
+    pub fn apply_deltas(
+        &mut self,
+        seq: DeltaSeq,
+        bids: &[(Px, Sz)],
+        asks: &[(Px, Sz)],
+        recv_ns: i64,
+    ) -> Result<Applied, BookError> {
+        Self::check_sizes(bids, asks)?;
+        match self.state {
+            SyncState::AwaitingSnapshot | SyncState::Stale => {
+                self.push_buffer(BufferedDelta { seq, bids: bids.to_vec(), asks: asks.to_vec() });
+                Ok(Applied::Buffered)
+            }
+            SyncState::AwaitingFirst | SyncState::Live => {
+                Ok(self.apply_checked(seq, bids, asks, recv_ns, true))
+            }
+        }
+    }
+
+    fn push_buffer(&mut self, d: BufferedDelta) {
+        if self.max_buffered == 0 {
+            self.buffer_dropped += 1;
+            return;
+        }
+        if self.buffer.len() >= self.max_buffered {
+            // The oldest delta is the least likely to matter: the snapshot will usually be newer.
+            // If it did matter, the alignment rule sees the hole and marks the book stale.
+            self.buffer.pop_front();
+            self.buffer_dropped += 1;
+        }
+        self.buffer.push_back(d);
+    }
+
+    /// Check the sequence rule; Ok(true) = apply, Ok(false) = drop as old, Err(reason) = gap.
+    fn check_seq(&self, d: DeltaSeq) -> Result<bool, String> {
+        let l = self.seq;
+        let first_after_snapshot = self.state == SyncState::AwaitingFirst;
+        match self.rule {
+            SeqRule::Backpack => {
+                if first_after_snapshot {
+                    if d.last <= l {
+                        Ok(false)
+                    } else if d.first <= l + 1 {
+                        Ok(true)
+                    } else {
+                        Err(format!("first delta U={} u={} does not cover snapshot {}+1", d.first, d.last, l))
+                    }
+                } else if d.first == l + 1 {
+                    Ok(true)
+                } else {
+                    Err(format!("gap: U={} but previous u={}", d.first, l))
+                }
+            }
+            SeqRule::BinanceUsdm => {
+                if first_after_snapshot {
+                    if d.last < l {
+                        Ok(false)
+                    } else if d.first <= l {
+                        Ok(true)
+                    } else {
+                        Err(format!("first event U={} u={} does not cover snapshot {}", d.first, d.last, l))
+                    }
+                } else {
+                    match d.prev {
+                        Some(pu) if pu == l => Ok(true),
+                        Some(pu) => Err(format!("gap: pu={pu} but previous u={l}")),
+                        None if d.first == l + 1 => Ok(true),
+                        None => Err(format!("gap: U={} but previous u={}", d.first, l)),
+                    }
+                }
+            }
+            SeqRule::Lighter => match d.prev {
+                Some(begin) => {
+                    if first_after_snapshot && d.last != 0 && d.last <= l {
+                        Ok(false)
+                    } else if begin == l {
+                        Ok(true)
+                    } else {
+                        Err(format!("gap: begin_nonce={begin} but previous nonce={l}"))
+                    }
+                }
+                None => match (d.offset, self.offset) {
+                    (Some(o), Some(prev)) if o <= prev && first_after_snapshot => Ok(false),
+                    (Some(o), Some(prev)) if o <= prev => {
+                        Err(format!("offset {o} not after previous offset {prev}"))
+                    }
+                    (Some(_), _) => Ok(true),
+                    (None, _) => Err("delta has neither begin_nonce nor offset".to_owned()),
+                },
+            },
+            SeqRule::Monotonic => {
+                if d.last != 0 && d.last <= l && first_after_snapshot {
+                    Ok(false)
+                } else if d.first > l {
+                    Ok(true)
+                } else {
+                    Err(format!("sequence {} not after {}", d.first, l))
+                }
+            }
+        }
+    }
+
+    fn apply_checked(
+        &mut self,
+        d: DeltaSeq,
+        bids: &[(Px, Sz)],
+        asks: &[(Px, Sz)],
+        recv_ns: i64,
+        emit: bool,
+    ) -> Applied {
+        match self.check_seq(d) {
+            Ok(false) => return Applied::DroppedOld,
+            Ok(true) => {}
+            Err(reason) => {
+                self.go_stale(reason, recv_ns);
+                // This delta may still be needed to align the next snapshot.
+                self.push_buffer(BufferedDelta { seq: d, bids: bids.to_vec(), asks: asks.to_vec() });
+                return Applied::WentStale;
+            }
+        }
+        for &(px, sz) in bids {
+            self.bids.set(px, sz);
+        }
+        for &(px, sz) in asks {
+            self.asks.set(px, sz);
+        }
+        if d.last != 0 || self.rule != SeqRule::Lighter {
+            self.seq = d.last;
+        }
+        if d.offset.is_some() {
+            self.offset = d.offset;
+        }
+        self.state = SyncState::Live;
+        if self.is_crossed() {
+            let (b, a) = (self.bids.best().unwrap_or_default().0, self.asks.best().unwrap_or_default().0);
+            self.go_stale(format!("crossed: bid {b} >= ask {a} after seq {}", self.seq), recv_ns);
+            return Applied::WentStale;
+        }
+        if emit {
+            self.emit_update(recv_ns);
+        }
+        Applied::Applied
+    }
+
+    fn is_crossed(&self) -> bool {
+        matches!((self.bids.best(), self.asks.best()), (Some(b), Some(a)) if b.0 >= a.0)
+    }
+
+    fn go_stale(&mut self, reason: String, recv_ns: i64) {
+        self.state = SyncState::Stale;
+        self.resyncs += 1;
+        if let Some(s) = &self.sink {
+            s.ring.push(
+                recv_ns,
+                EventBody::Resync(Resync { venue: self.venue, book_id: s.book_id, reason: reason.clone() }),
+            );
+        }
+        self.stale_reason = Some(reason);
+    }
+
+    /// Mark the book stale from outside (e.g. the feed went quiet); emits a Resync when attached.
+    pub fn mark_stale(&mut self, reason: &str, recv_ns: i64) {
+        self.go_stale(reason.to_owned(), recv_ns);
+    }
+
+    fn emit_update(&self, recv_ns: i64) {
+        if let Some(s) = &self.sink {
+            s.ring.push(recv_ns, EventBody::Book(self.update_event(s.book_id)));
+        }
+    }
+
+    pub fn update_event(&self, book_id: u32) -> BookUpdate {
+        BookUpdate {
+            venue: self.venue,
+            book_id,
+            best_bid: self.best_bid(),
+            best_ask: self.best_ask(),
+            seq: self.seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn bp() -> OrderBook {
+        OrderBook::new(Venue::Backpack, "SOL_USDC_PERP", 2, 2)
+    }
+
+    fn ds(first: u64, last: u64) -> DeltaSeq {
+        DeltaSeq { first, last, prev: None, offset: None }
+    }
+
+    #[test]
+    fn snapshot_and_best() {
+        let mut b = bp();
+        assert_eq!(b.best_bid(), None);
+        b.apply_snapshot(&[(100, 1), (99, 2), (101, 3)], &[(105, 1), (103, 2)], 10, None, 0).unwrap();
+        assert_eq!(b.best_bid(), Some((101, 3)));
+        assert_eq!(b.best_ask(), Some((103, 2)));
+        assert_eq!(b.top(2), (vec![(101, 3), (100, 1)], vec![(103, 2), (105, 1)]));
+        assert_eq!(b.seq(), 10);
+    }
+
+    #[test]
+    fn backpack_alignment_and_gap() {
+        let mut b = bp();
+        assert_eq!(b.apply_deltas(ds(9, 9), &[(100, 5)], &[], 0).unwrap(), Applied::Buffered);
+        assert_eq!(b.apply_deltas(ds(10, 11), &[(101, 5)], &[], 0).unwrap(), Applied::Buffered);
+        assert_eq!(b.apply_deltas(ds(12, 12), &[(100, 0)], &[], 0).unwrap(), Applied::Buffered);
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 10, None, 0).unwrap();
+        // 9..9 dropped, 10..11 covers L+1=11, 12 follows.
+        assert_eq!(b.best_bid(), Some((101, 5)));
+        assert_eq!(b.seq(), 12);
+        assert_eq!(b.top(5).0, vec![(101, 5)]);
+        assert_eq!(b.apply_deltas(ds(14, 14), &[(102, 1)], &[], 0).unwrap(), Applied::WentStale);
+        assert!(b.is_stale());
+        assert_eq!(b.best_bid(), None);
+        assert!(b.stale_reason().unwrap().contains("gap"));
+    }
+
+    #[test]
+    fn crossed_goes_stale_and_emits_resync() {
+        let ring = Arc::new(EventRing::new(16));
+        let mut b = bp();
+        b.attach(BookSink { ring: ring.clone(), book_id: 3 });
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 1, None, 7).unwrap();
+        assert_eq!(b.apply_deltas(ds(2, 2), &[(111, 1)], &[], 8).unwrap(), Applied::WentStale);
+        let e1 = ring.pop().unwrap();
+        assert!(matches!(e1.body, EventBody::Book(ref u) if u.book_id == 3 && u.best_bid == Some((100, 1))));
+        let e2 = ring.pop().unwrap();
+        assert!(matches!(e2.body, EventBody::Resync(ref r) if r.reason.contains("crossed")));
+        assert_eq!(e2.recv_ns, 8);
+    }
+
+    #[test]
+    fn binance_rule() {
+        let mut b = OrderBook::new(Venue::BinanceUsdm, "BTCUSDT", 1, 3);
+        let d = |u0, u1, pu| DeltaSeq { first: u0, last: u1, prev: Some(pu), offset: None };
+        b.apply_deltas(d(150, 155, 149), &[(1, 1)], &[], 0).unwrap();
+        b.apply_deltas(d(156, 160, 155), &[(2, 1)], &[], 0).unwrap();
+        b.apply_snapshot(&[], &[(10, 1)], 157, None, 0).unwrap();
+        assert_eq!(b.best_bid(), Some((2, 1)));
+        assert_eq!(b.apply_deltas(d(161, 162, 160), &[(3, 1)], &[], 0).unwrap(), Applied::Applied);
+        assert_eq!(b.apply_deltas(d(164, 165, 163), &[(4, 1)], &[], 0).unwrap(), Applied::WentStale);
+    }
+
+    #[test]
+    fn lighter_rule_and_offset_fallback() {
+        let mut b = OrderBook::new(Venue::Lighter, "0", 2, 4);
+        b.apply_snapshot(&[(100, 1)], &[(101, 1)], 50, Some(7), 0).unwrap();
+        let d = |begin, nonce| DeltaSeq { first: nonce, last: nonce, prev: Some(begin), offset: Some(8) };
+        assert_eq!(b.apply_deltas(d(50, 60), &[(99, 1)], &[], 0).unwrap(), Applied::Applied);
+        assert_eq!(b.seq(), 60);
+        let off = |o| DeltaSeq { first: 0, last: 0, prev: None, offset: Some(o) };
+        assert_eq!(b.apply_deltas(off(9), &[(98, 1)], &[], 0).unwrap(), Applied::Applied);
+        assert_eq!(b.seq(), 60);
+        assert_eq!(b.apply_deltas(off(9), &[(97, 1)], &[], 0).unwrap(), Applied::WentStale);
+        assert!(b.stale_reason().unwrap().contains("offset"));
+    }
+
+    #[test]
+    fn stale_buffers_until_next_snapshot() {
+        let mut b = bp();
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 1, None, 0).unwrap();
+        b.apply_deltas(ds(5, 5), &[(101, 1)], &[], 0).unwrap();
+        assert!(b.is_stale());
+        b.apply_deltas(ds(6, 6), &[(102, 1)], &[], 0).unwrap();
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 5, None, 0).unwrap();
+        assert!(!b.is_stale());
+        assert_eq!(b.best_bid(), Some((102, 1)));
+        assert_eq!(b.seq(), 6);
+    }
+
+    #[test]
+    fn negative_size_rejected_without_change() {
+        let mut b = bp();
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 1, None, 0).unwrap();
+        assert!(b.apply_deltas(ds(2, 2), &[(101, 1), (102, -1)], &[], 0).is_err());
+        assert_eq!(b.best_bid(), Some((100, 1)));
+        assert_eq!(b.seq(), 1);
+    }
+
+    #[test]
+    fn buffer_is_bounded() {
+        let mut b = bp();
+        b.set_max_buffered(2);
+        for i in 1..=5 {
+            b.apply_deltas(ds(i, i), &[(100 + i as i64, 1)], &[], 0).unwrap();
+        }
+        assert_eq!(b.buffered(), 2);
+        assert_eq!(b.buffer_dropped(), 3);
+        // Snapshot at 2: the buffer starts at 4, so deltas 3 is missing -> stale.
+        b.apply_snapshot(&[], &[(200, 1)], 2, None, 0).unwrap();
+        assert!(b.is_stale());
+    }
+
+    // Reference model: a dict per side, the Backpack rule written the obvious way.
+    type Side2 = (Option<(i64, i64)>, Option<(i64, i64)>);
+    type Buffered = (u64, u64, Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+    #[derive(Default)]
+    struct Model {
+        bids: BTreeMap<i64, i64>,
+        asks: BTreeMap<i64, i64>,
+        seq: u64,
+        state: u8, // 0 awaiting snapshot, 1 awaiting first, 2 live, 3 stale
+        buffer: Vec<Buffered>,
+    }
+
+    impl Model {
+        fn apply(&mut self, u0: u64, u1: u64, b: &[(i64, i64)], a: &[(i64, i64)]) {
+            if self.state == 0 || self.state == 3 {
+                self.buffer.push((u0, u1, b.to_vec(), a.to_vec()));
+                return;
+            }
+            let ok = if self.state == 1 {
+                if u1 <= self.seq {
+                    return;
+                }
+                u0 <= self.seq + 1
+            } else {
+                u0 == self.seq + 1
+            };
+            if !ok {
+                self.state = 3;
+                self.buffer.push((u0, u1, b.to_vec(), a.to_vec()));
+                return;
+            }
+            for &(p, s) in b {
+                if s == 0 {
+                    self.bids.remove(&p);
+                } else {
+                    self.bids.insert(p, s);
+                }
+            }
+            for &(p, s) in a {
+                if s == 0 {
+                    self.asks.remove(&p);
+                } else {
+                    self.asks.insert(p, s);
+                }
+            }
+            self.seq = u1;
+            self.state = 2;
+            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value())
+            {
+                if bb >= ba {
+                    self.state = 3;
+                }
+            }
+        }
+        fn snapshot(&mut self, b: &[(i64, i64)], a: &[(i64, i64)], seq: u64) {
+            self.bids = b.iter().copied().filter(|l| l.1 != 0).collect();
+            self.asks = a.iter().copied().filter(|l| l.1 != 0).collect();
+            self.seq = seq;
+            self.state = 1;
+            if let (Some((bb, _)), Some((ba, _))) = (self.bids.last_key_value(), self.asks.first_key_value())
+            {
+                if bb >= ba {
+                    self.state = 3;
+                    return;
+                }
+            }
+            let buf = std::mem::take(&mut self.buffer);
+            for (u0, u1, b, a) in buf {
+                if self.state == 3 {
+                    self.buffer.push((u0, u1, b, a));
+                } else {
+                    self.apply(u0, u1, &b, &a);
+                }
+            }
+        }
+        fn best(&self) -> Side2 {
+            if self.state == 1 || self.state == 2 {
+                (
+                    self.bids.last_key_value().map(|(p, s)| (*p, *s)),
+                    self.asks.first_key_value().map(|(p, s)| (*p, *s)),
+                )
+            } else {
+                (None, None)
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Snap(Vec<(i64, i64)>, Vec<(i64, i64)>, u64),
+        Delta(u64, u64, Vec<(i64, i64)>, Vec<(i64, i64)>),
+    }
+
+    fn levels(lo: i64, hi: i64) -> impl Strategy<Value = Vec<(i64, i64)>> {
+        prop::collection::vec((lo..hi, 0i64..4), 0..6)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (levels(90, 101), levels(100, 111), 0u64..30).prop_map(|(b, a, s)| Op::Snap(b, a, s)),
+            8 => (0u64..30, 0u64..3, levels(90, 105), levels(96, 111))
+                .prop_map(|(u0, n, b, a)| Op::Delta(u0, u0 + n, b, a)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matches_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+            let mut b = bp();
+            let mut m = Model::default();
+            for o in ops {
+                match o {
+                    Op::Snap(bi, a, s) => {
+                        // A snapshot's levels are unique per price in practice.
+                        let bi: Vec<_> = bi.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+                        let a: Vec<_> = a.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+                        b.apply_snapshot(&bi, &a, s, None, 0).unwrap();
+                        m.snapshot(&bi, &a, s);
+                    }
+                    Op::Delta(u0, u1, bi, a) => {
+                        // Within one frame, one entry per price (venues aggregate).
+                        let bi: Vec<_> = bi.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+                        let a: Vec<_> = a.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+                        b.apply_deltas(ds(u0, u1), &bi, &a, 0).unwrap();
+                        m.apply(u0, u1, &bi, &a);
+                    }
+                }
+                prop_assert_eq!((b.best_bid(), b.best_ask()), m.best());
+                prop_assert_eq!(b.is_stale(), m.state == 3);
+                if b.is_valid() {
+                    let (tb, ta) = b.top(100);
+                    let mb: Vec<_> = m.bids.iter().rev().map(|(p, s)| (*p, *s)).collect();
+                    let ma: Vec<_> = m.asks.iter().map(|(p, s)| (*p, *s)).collect();
+                    prop_assert_eq!(tb, mb);
+                    prop_assert_eq!(ta, ma);
+                    prop_assert_eq!(b.seq(), m.seq);
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,479 @@
-//! Venue feed decoders.
+//! Venue feed decoders: raw WebSocket frame bytes in, books updated, typed events out.
+//!
+//! One `FeedDecoder` per venue connection. Each frame is handled atomically: the whole frame is parsed
+//! and every number converted first; only then are books mutated and events pushed. A malformed frame
+//! returns a `FeedError` (venue, channel, reason) and changes nothing. Frames for symbols / markets with
+//! no book are ignored and counted, not errors.
+//!
+//! Private-stream events (order updates, fills, positions) all leave through `FeedDecoder::emit_private`,
+//! the one place where they can later be routed through the order tracker.
+
+pub mod backpack;
+pub mod binance;
+pub mod json;
+pub mod lighter;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::book::{Applied, BookSink, DeltaSeq, OrderBook};
+use crate::events::{EventBody, Px, Sz, Venue};
+use crate::fixed::{parse_fixed, Decimal, FixedError};
+use crate::ring::EventRing;
+
+/// A book shared between the decoder and its Python handle.
+pub type SharedBook = Arc<Mutex<OrderBook>>;
+
+pub fn lock_book(b: &SharedBook) -> MutexGuard<'_, OrderBook> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A frame the decoder refused. Nothing it carried was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedError {
+    pub venue: Venue,
+    pub channel: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} frame on channel {:?} rejected: {}", self.venue.name(), self.channel, self.reason)
+    }
+}
+
+impl std::error::Error for FeedError {}
+
+/// Counters a connector can read (and export as metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecoderStats {
+    pub frames: u64,
+    pub events: u64,
+    pub errors: u64,
+    /// Frames (or items inside a frame) for a symbol / market with no book.
+    pub unknown_symbol: u64,
+    /// Frames of a channel or event type the decoder does not use (acks, stats, heartbeats).
+    pub ignored: u64,
+    /// Application-level pings seen (Lighter `{"type":"ping"}`): each needs a `{"type":"pong"}`.
+    pub pings: u64,
+    /// Fills whose fee asset is neither the market's base nor quote asset (fee reported as 0).
+    pub fee_unconverted: u64,
+}
+
+pub struct FeedDecoder {
+    pub venue: Venue,
+    ring: Arc<EventRing>,
+    books: Vec<SharedBook>,
+    routes: HashMap<String, u32>,
+    pub stats: DecoderStats,
+    pending_pings: u64,
+    last_error: Option<FeedError>,
+    // Scratch buffers reused across frames (no allocation per depth frame).
+    scratch_bids: Vec<(Px, Sz)>,
+    scratch_asks: Vec<(Px, Sz)>,
+}
+
+/// What a depth frame carries: a full snapshot or a delta.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Depth {
+    Snapshot { seq: u64, offset: Option<u64> },
+    Delta(DeltaSeq),
+}
+
+/// Parse context shared by the venue modules: builds errors that name the channel.
+pub(crate) struct Ctx<'c> {
+    pub venue: Venue,
+    pub channel: &'c str,
+}
+
+impl Ctx<'_> {
+    pub fn err(&self, reason: impl Into<String>) -> FeedError {
+        FeedError { venue: self.venue, channel: self.channel.to_owned(), reason: reason.into() }
+    }
+
+    pub fn fixed(&self, field: &str, text: &str, decimals: u32) -> Result<i64, FeedError> {
+        parse_fixed(text.as_bytes(), decimals).map_err(|e| self.err(format!("bad {field} {text:?}: {e}")))
+    }
+
+    pub fn decimal(&self, field: &str, text: &str) -> Result<Decimal, FeedError> {
+        Decimal::parse(text.as_bytes()).map_err(|e| self.err(format!("bad {field} {text:?}: {e}")))
+    }
+
+    pub fn rounded(&self, field: &str, text: &str, decimals: u32) -> Result<i64, FeedError> {
+        self.decimal(field, text)?
+            .to_units_rounded(decimals)
+            .map_err(|e: FixedError| self.err(format!("bad {field} {text:?}: {e}")))
+    }
+
+    pub fn levels(
+        &self,
+        side: &str,
+        levels: &[(&str, &str)],
+        pd: u32,
+        sd: u32,
+        out: &mut Vec<(Px, Sz)>,
+    ) -> Result<(), FeedError> {
+        out.clear();
+        for (k, (p, s)) in levels.iter().enumerate() {
+            let px = parse_fixed(p.as_bytes(), pd)
+                .map_err(|e| self.err(format!("bad price {p:?} in {side}[{k}]: {e}")))?;
+            let sz = parse_fixed(s.as_bytes(), sd)
+                .map_err(|e| self.err(format!("bad size {s:?} in {side}[{k}]: {e}")))?;
+            if sz < 0 {
+                return Err(self.err(format!("negative size {s:?} in {side}[{k}]")));
+            }
+            out.push((px, sz));
+        }
+        Ok(())
+    }
+}
+
+/// Average price in price units from a cumulative quote amount and a cumulative base amount (both
+/// decimal text): quote / base, rounded. 0 when nothing filled.
+pub(crate) fn avg_price(quote: Decimal, base: Decimal, pd: u32) -> Option<i64> {
+    if base.mantissa == 0 {
+        return Some(0);
+    }
+    // px = (q_m / 10^q_s) / (b_m / 10^b_s) * 10^pd = q_m * 10^(b_s + pd) / (b_m * 10^q_s)
+    let num = quote.mantissa.checked_mul(10i128.checked_pow(base.scale + pd)?)?;
+    let den = base.mantissa.checked_mul(10i128.checked_pow(quote.scale)?)?;
+    i64::try_from(crate::fixed::div_round(num, den)).ok()
+}
+
+/// Fee in notional units (10^-(pd+sd) of the quote asset). A fee paid in the base asset is converted
+/// at the fill price (`px` in price units). None when the fee asset is neither.
+pub(crate) fn fee_notional(
+    fee: Decimal,
+    fee_asset: Option<&str>,
+    base: &str,
+    quote: &str,
+    px: Px,
+    pd: u32,
+    sd: u32,
+) -> Option<i64> {
+    match fee_asset {
+        Some(a) if a == base => {
+            // fee_base * px: (m / 10^s) * (px / 10^pd) in units of 10^-(pd+sd)
+            let v = fee.mantissa.checked_mul(px as i128)?.checked_mul(10i128.checked_pow(sd)?)?;
+            i64::try_from(crate::fixed::div_round(v, 10i128.checked_pow(fee.scale)?)).ok()
+        }
+        Some(a) if a == quote || a.is_empty() => fee.to_units_rounded(pd + sd).ok(),
+        None => fee.to_units_rounded(pd + sd).ok(),
+        _ => None,
+    }
+}
+
+impl FeedDecoder {
+    pub fn new(venue: Venue, ring: Arc<EventRing>) -> Self {
+        FeedDecoder {
+            venue,
+            ring,
+            books: Vec::new(),
+            routes: HashMap::new(),
+            stats: DecoderStats::default(),
+            pending_pings: 0,
+            last_error: None,
+            scratch_bids: Vec::with_capacity(256),
+            scratch_asks: Vec::with_capacity(256),
+        }
+    }
+
+    pub fn ring(&self) -> &Arc<EventRing> {
+        &self.ring
+    }
+
+    /// Register a book; frames are routed to it by `route` (the venue symbol, or Lighter's market index).
+    /// The book is attached to this decoder's ring: its updates and resyncs become events.
+    pub fn add_book(&mut self, book: SharedBook, route: &str) -> Result<u32, String> {
+        let venue = lock_book(&book).venue;
+        if venue != self.venue {
+            return Err(format!(
+                "book is for {} but this decoder decodes {}",
+                venue.name(),
+                self.venue.name()
+            ));
+        }
+        if self.routes.contains_key(route) {
+            return Err(format!("a book is already routed by {route:?}"));
+        }
+        let id = self.books.len() as u32;
+        {
+            let mut b = lock_book(&book);
+            if b.sink().is_some() {
+                return Err(format!("book {:?} is already attached to a decoder", b.symbol));
+            }
+            b.attach(BookSink { ring: self.ring.clone(), book_id: id });
+        }
+        self.books.push(book);
+        self.routes.insert(route.to_owned(), id);
+        Ok(id)
+    }
+
+    pub fn book(&self, id: u32) -> Option<&SharedBook> {
+        self.books.get(id as usize)
+    }
+
+    pub fn route(&self, key: &str) -> Option<u32> {
+        self.routes.get(key).copied()
+    }
+
+    pub fn last_error(&self) -> Option<&FeedError> {
+        self.last_error.as_ref()
+    }
+
+    pub fn take_last_error(&mut self) -> Option<FeedError> {
+        self.last_error.take()
+    }
+
+    pub fn set_last_error(&mut self, e: FeedError) {
+        self.last_error = Some(e);
+    }
+
+    /// Pings seen since the last call (each needs an application-level pong).
+    pub fn take_pings(&mut self) -> u64 {
+        std::mem::take(&mut self.pending_pings)
+    }
+
+    /// Decode one frame. Ok(n) = events pushed to the ring.
+    pub fn feed(&mut self, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+        self.stats.frames += 1;
+        let r = match self.venue {
+            Venue::Backpack => backpack::feed(self, frame, recv_ns),
+            Venue::Lighter => lighter::feed(self, frame, recv_ns),
+            Venue::BinanceUsdm | Venue::Aster => binance::feed(self, frame, recv_ns),
+            Venue::Grvt => Err(FeedError {
+                venue: self.venue,
+                channel: String::new(),
+                reason: "no decoder for this venue yet".into(),
+            }),
+        };
+        match r {
+            Ok(n) => {
+                self.stats.events += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.stats.errors += 1;
+                self.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Book lookup for a route key; counts unknown keys.
+    pub(crate) fn lookup(&mut self, key: &str) -> Option<(u32, SharedBook)> {
+        match self.routes.get(key) {
+            Some(&id) => Some((id, self.books[id as usize].clone())),
+            None => {
+                self.stats.unknown_symbol += 1;
+                None
+            }
+        }
+    }
+
+    pub(crate) fn scales(book: &SharedBook) -> (u32, u32) {
+        let b = lock_book(book);
+        (b.price_decimals, b.size_decimals)
+    }
+
+    /// Parse both sides of a depth frame into the scratch buffers, then apply: parse errors leave the
+    /// book untouched. Returns events pushed.
+    pub(crate) fn apply_depth(
+        &mut self,
+        ctx: &Ctx<'_>,
+        book: &SharedBook,
+        bids: &[(&str, &str)],
+        asks: &[(&str, &str)],
+        kind: Depth,
+        recv_ns: i64,
+    ) -> Result<u32, FeedError> {
+        let mut b = lock_book(book);
+        let (pd, sd) = (b.price_decimals, b.size_decimals);
+        ctx.levels("bids", bids, pd, sd, &mut self.scratch_bids)?;
+        ctx.levels("asks", asks, pd, sd, &mut self.scratch_asks)?;
+        let r = match kind {
+            Depth::Snapshot { seq, offset } => {
+                b.apply_snapshot(&self.scratch_bids, &self.scratch_asks, seq, offset, recv_ns)
+            }
+            Depth::Delta(seq) => b.apply_deltas(seq, &self.scratch_bids, &self.scratch_asks, recv_ns),
+        };
+        match r {
+            Ok(Applied::Applied) | Ok(Applied::WentStale) => Ok(1),
+            Ok(Applied::Buffered) | Ok(Applied::DroppedOld) => Ok(0),
+            Err(e) => Err(ctx.err(e.to_string())),
+        }
+    }
+
+    /// A top-of-book ticker: becomes a BookUpdate when the book is valid and the ticker is newer than it.
+    /// The L2 levels are not touched (the depth stream stays the source of truth).
+    pub(crate) fn emit_ticker(
+        &mut self,
+        book_id: u32,
+        book: &SharedBook,
+        bid: (Px, Sz),
+        ask: (Px, Sz),
+        u: u64,
+        recv_ns: i64,
+    ) -> u32 {
+        let b = lock_book(book);
+        if !b.is_valid() || u <= b.seq() {
+            self.stats.ignored += 1;
+            return 0;
+        }
+        let ev = crate::events::BookUpdate {
+            venue: self.venue,
+            book_id,
+            best_bid: Some(bid).filter(|l| l.1 > 0),
+            best_ask: Some(ask).filter(|l| l.1 > 0),
+            seq: u,
+        };
+        drop(b);
+        self.ring.push(recv_ns, EventBody::Book(ev));
+        1
+    }
+
+    pub(crate) fn emit_public(&mut self, recv_ns: i64, body: EventBody) {
+        self.ring.push(recv_ns, body);
+    }
+
+    /// The one exit for private-stream events (OrderUpdate, Fill, Position). Today they go straight to
+    /// the ring; routing them through the order tracker happens here and nowhere else.
+    pub fn emit_private(&mut self, recv_ns: i64, body: EventBody) {
+        debug_assert!(matches!(body, EventBody::Order(_) | EventBody::Fill(_) | EventBody::Position(_)));
+        self.ring.push(recv_ns, body);
+    }
+
+    pub(crate) fn ping(&mut self) {
+        self.stats.pings += 1;
+        self.pending_pings += 1;
+    }
+}
+
+/// Split "ETH_USDC_PERP" into ("ETH", "USDC"); Binance "BTCUSDT" by known quote suffixes.
+pub(crate) fn base_quote(symbol: &str) -> (&str, &str) {
+    let mut parts = symbol.split('_');
+    if let (Some(b), Some(q)) = (parts.next(), parts.next()) {
+        return (b, q);
+    }
+    for q in ["USDT", "USDC", "FDUSD", "BUSD", "USD"] {
+        if let Some(b) = symbol.strip_suffix(q) {
+            return (b, q);
+        }
+    }
+    (symbol, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avg_and_fee_math() {
+        let q = Decimal::parse(b"4.299160").unwrap();
+        let b = Decimal::parse(b"0.0010").unwrap();
+        assert_eq!(avg_price(q, b, 2), Some(429916));
+        assert_eq!(avg_price(q, Decimal::parse(b"0").unwrap(), 2), Some(0));
+        // 0.000001 ETH at 4299.16 = 0.00429916 USDC = 4299.16 units of 10^-(2+4) -> 4299
+        let fee = Decimal::parse(b"0.000001").unwrap();
+        assert_eq!(fee_notional(fee, Some("ETH"), "ETH", "USDC", 429916, 2, 4), Some(4299));
+        assert_eq!(
+            fee_notional(Decimal::parse(b"0.5").unwrap(), Some("USDC"), "ETH", "USDC", 1, 2, 4),
+            Some(500000)
+        );
+        assert_eq!(fee_notional(fee, Some("BNB"), "BTC", "USDT", 1, 2, 4), None);
+        assert_eq!(base_quote("ETH_USDC_PERP"), ("ETH", "USDC"));
+        assert_eq!(base_quote("BTCUSDT"), ("BTC", "USDT"));
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+    use std::time::Instant;
+
+    fn frame(u: u64) -> Vec<u8> {
+        let lv = |base: f64, step: f64| -> String {
+            (0..20).map(|i| format!("[\"{:.1}\",\"{:.5}\"]", base + step * i as f64, 1.0 + (u % 7) as f64 / 10.0)).collect::<Vec<_>>().join(",")
+        };
+        format!(
+            r#"{{"data":{{"E":1790134357267289,"T":1790134357267074,"U":{u},"a":[{}],"b":[{}],"e":"depth","s":"BTC_USDC_PERP","u":{u}}},"stream":"depth.BTC_USDC_PERP"}}"#,
+            lv(86601.0, 0.1),
+            lv(86600.0, -0.1)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    #[ignore]
+    fn perf_depth() {
+        let ring = Arc::new(EventRing::new(1 << 20));
+        let mut dec = FeedDecoder::new(Venue::Backpack, ring.clone());
+        let book = Arc::new(Mutex::new(OrderBook::new(Venue::Backpack, "BTC_USDC_PERP", 1, 5)));
+        dec.add_book(book.clone(), "BTC_USDC_PERP").unwrap();
+        let bids: Vec<_> = (0..20).map(|i| (866000 - i, 100000)).collect();
+        let asks: Vec<_> = (0..20).map(|i| (866010 + i, 100000)).collect();
+        lock_book(&book).apply_snapshot(&bids, &asks, 100, None, 0).unwrap();
+        let n = 50_000u64;
+        let frames: Vec<_> = (0..n).map(|i| frame(101 + i)).collect();
+        let t = Instant::now();
+        for f in &frames {
+            dec.feed(f, 0).unwrap();
+        }
+        println!("feed: {:?}/frame", t.elapsed() / n as u32);
+        let unknown: Vec<_> = frames.iter().map(|f| String::from_utf8_lossy(f).replace("BTC_USDC_PERP", "XXX_USDC_PERP").into_bytes()).collect();
+        let t = Instant::now();
+        for f in &unknown {
+            dec.feed(f, 0).unwrap();
+        }
+        println!("parse+route (unknown symbol): {:?}/frame", t.elapsed() / n as u32);
+        let lv: Vec<(String, String)> = (0..40).map(|i| (format!("{:.1}", 86601.0 + i as f64 / 10.0), "1.20000".to_string())).collect();
+        let t = Instant::now();
+        let mut acc = 0i64;
+        for _ in 0..n {
+            for (p, q) in &lv {
+                acc += crate::fixed::parse_fixed(p.as_bytes(), 1).unwrap() + crate::fixed::parse_fixed(q.as_bytes(), 5).unwrap();
+            }
+        }
+        println!("80 fixed parses: {:?}/frame ({acc})", t.elapsed() / n as u32);
+        let t = Instant::now();
+        for f in &frames {
+            let _: backpack_probe::Env = serde_json::from_slice(f).unwrap();
+        }
+        println!("serde only: {:?}/frame", t.elapsed() / n as u32);
+        let t = Instant::now();
+        for _ in 0..n {
+            while ring.pop().is_some() {}
+        }
+        let t2 = Instant::now();
+        for i in 0..n {
+            ring.push(0, EventBody::Book(lock_book(&book).update_event(i as u32)));
+        }
+        println!("push: {:?}/event", t2.elapsed() / n as u32);
+        let _ = t;
+    }
+
+    mod backpack_probe {
+        use super::super::json::{Flex, Num};
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        pub struct Env<'a> {
+            #[serde(borrow)]
+            data: D<'a>,
+            stream: &'a str,
+        }
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code, non_snake_case)]
+        struct D<'a> {
+            #[serde(borrow)]
+            a: Flex<'a>,
+            #[serde(borrow)]
+            b: Flex<'a>,
+            U: Num,
+            u: Num,
+        }
+    }
+}
+
+#[cfg(test)]
+mod frame_tests;
