@@ -1,0 +1,925 @@
+"""LighterConnector: the Connector and VenueOrderPort for Lighter (docs/venues/lighter.md).
+
+Streams. One market-data socket through the Cython listener into the core FeedDecoder: `order_book/{m}`
+for the configured markets and the authenticated private channels (`account_all_orders|trades|positions`
+by default). The core applies snapshots and `begin_nonce` continuity; when a book goes stale (gap,
+crossed book, our own staleness rules) or the socket is lost, the book is cleared (strategies see no
+top of book) and resubscribed for a fresh snapshot. A second socket only carries transactions.
+
+Orders. Every tx takes its nonce from the NonceManager of (account, api key): allocated in call order,
+signed on the signer's thread, dispatched strictly in nonce order (WS writes are ordered; REST sends are
+chained one after another), rolled back on an API reject, re-read after a reconnect or a nonce error.
+`prepare_submit` starts the signing at once and returns an awaitable for the signed handle; the tx
+leaves only when `send_submit` releases it, so the gateway's rate-limit wait stays in front of the wire.
+
+Outcomes. API accepted -> ACCEPTED (code 200 only means the API took it; the stream and reconciliation
+carry the execution). HTTP 400 / WS error -> REJECTED (nothing applied). No trustworthy answer ->
+UNRESOLVED; reconciliation settles it by client id (active orders, accountOrders where served, recent
+trades of our account).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import aiohttp
+import orjson
+from picows import WSListener, WSMsgType, WSTransport
+
+from xtb import ratelimits
+from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, RateLimiter
+from xtb.keys import LighterKeys
+from xtb.signing import (
+    CancelAllRequest,
+    CancelRequest,
+    LighterSigner,
+    LighterSignerError,
+    NonceInvalidated,
+    NonceManager,
+    TxRejected,
+)
+from xtb.signing import OrderRequest as SignerOrder
+from xtb.signing.lighter import SignedTx, TxRequest
+from xtb.transport import FeedListener
+from xtb.venues.base import (
+    Balance,
+    MarketInfo,
+    OrderKind,
+    OrderRequest,
+    PositionInfo,
+    Side,
+    SubmitOutcome,
+    SubmitResult,
+    TimeInForce,
+)
+from xtb.venues.lighter.api import LighterApi, rest_limit_key
+from xtb.venues.lighter.config import LighterConfig
+from xtb.venues.lighter.markets import parse_markets
+from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
+from xtb.venues.rest import RestClient, VenueRejected
+from xtb.venues.ws import WsSession
+
+log = logging.getLogger("xtb.venues.lighter")
+
+VENUE = "lighter"
+USDC_DECIMALS = 6
+MAX_CLIENT_ORDER_INDEX = (1 << 48) - 1
+_BATCH_INDEX = re.compile(r"\btx (\d+):")
+_LIVE_STATES = {"open": "open", "pending": "open", "in-progress": "open"}
+
+
+class _NotSent(Exception):
+    """The tx never left the process (the send was not released in time, or the transport refused it)."""
+
+
+@dataclass
+class _Prepared:
+    """One signed tx (or batch) waiting for `send` to release it."""
+
+    client_ids: tuple[int, ...]
+    requests: tuple[TxRequest, ...]
+    kind: str  # "submit" | "cancel" | "cancel_all"
+    go: asyncio.Future[None]
+    ready: asyncio.Future[_Prepared]
+    task: asyncio.Task[list[SubmitResult]] | None = None
+    dispatched: bool = False  # set once a send was attempted: before that, nothing can have reached the venue
+    tx_hashes: list[str] = field(default_factory=list)
+
+
+def _results(client_ids: Sequence[int], outcome: SubmitOutcome, reason: str | None = None) -> list[SubmitResult]:
+    return [SubmitResult(cid, outcome, None, reason) for cid in client_ids]
+
+
+def _units(text: Any, decimals: int) -> int:
+    """Decimal text -> integer units (rounded half-even); 0 for missing values."""
+    if text in (None, ""):
+        return 0
+    try:
+        return int(Decimal(str(text)).scaleb(decimals).to_integral_value())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {text!r}") from None
+
+
+class LighterConnector:
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: LighterConfig,
+        signer: LighterSigner,
+        *,
+        ring: EventRing | None = None,
+        tracker: OrderTracker | None = None,
+        limiter: RateLimiter | None = None,
+        on_burst_end: Callable[[], object] | None = None,
+        listener_cls: type | None = None,
+        own_signer: bool = False,
+    ) -> None:
+        if signer.account_index != config.account_index or signer.api_key_index != config.api_key_index:
+            raise ValueError("signer account_index/api_key_index do not match the connector config")
+        self.config = config
+        self.signer = signer
+        self._own_signer = own_signer
+        self.ring = ring if ring is not None else EventRing(1 << 16)
+        self.tracker = tracker if tracker is not None else OrderTracker()
+        self.limiter = limiter if limiter is not None else RateLimiter.from_config(ratelimits.lighter(config.tier))
+        self.decoder = FeedDecoder(VENUE, self.ring)
+        if hasattr(self.decoder, "set_tracker"):  # private order updates go through the core tracker
+            self.decoder.set_tracker(self.tracker)
+        self._user_burst_end = on_burst_end
+        self._listener_cls = listener_cls or FeedListener
+        self.nonces = NonceManager(config.account_index, config.api_key_index, self._fetch_nonce)
+        self._markets: dict[str, MarketInfo] = {}
+        self._by_id: dict[int, MarketInfo] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._book_list: list[tuple[str, OrderBook]] = []
+        self._resyncing: dict[str, int] = {}  # symbol -> monotonic ns of the resubscribe
+        self._book_seen: dict[str, tuple[int, int]] = {}  # symbol -> (seq, ns it was first seen)
+        self._http: aiohttp.ClientSession | None = None
+        self._rest: RestClient | None = None
+        self.api: LighterApi | None = None
+        self._auth_token: Any = None  # xtb.signing.AuthToken (its repr hides the token)
+        self._auth_lock = asyncio.Lock()
+        self._md: WsSession | None = None
+        self.tx_socket: TxSocket | None = None
+        self._md_last_ns = 0
+        self._md_connects = 0
+        self._rest_chain: asyncio.Future[Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reconcile_lock = asyncio.Lock()
+        self._stream_positions: dict[str, PositionInfo] = {}
+        self._stream_positions_live = False
+        self._rest_positions: dict[str, PositionInfo] = {}
+        self._lookup_supported = config.lookup_by_client_id
+        self._last_auth_error_ns = 0
+        self._started = False
+        self.stats: dict[str, int] = {
+            "resyncs": 0, "reconciles": 0, "adopted": 0, "cancelled_unknown": 0, "ws_tx": 0, "rest_tx": 0,
+            "nonce_retries": 0, "settled_missing": 0, "feed_errors": 0,
+        }
+
+    @classmethod
+    def from_keys(cls, config: LighterConfig, keys: LighterKeys, **kwargs: Any) -> LighterConnector:
+        """Build the signer from loaded keys (xtb.keys.load_lighter_keys); the connector owns and closes it."""
+        if keys.account_index is not None and keys.account_index != config.account_index:
+            raise ValueError("key file account index does not match the connector config")
+        if keys.api_key_index != config.api_key_index:
+            raise ValueError("key file api key index does not match the connector config")
+        signer = LighterSigner(keys.private_key.reveal(), chain_id=config.chain_id,
+                               api_key_index=config.api_key_index, account_index=config.account_index)
+        return cls(config, signer, own_signer=True, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"LighterConnector(account_index={self.config.account_index}, "
+                f"api_key_index={self.config.api_key_index}, rest_url={self.config.rest_url!r}, "
+                f"books={len(self._books)}, started={self._started})")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, ready_timeout_s: float = 10.0) -> None:
+        """Load markets, open the sockets, wait for the books' snapshots, reconcile."""
+        if self._started:
+            return
+        cfg = self.config
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True)
+        )
+        self._rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
+                                timeout_s=cfg.rest_timeout_s, max_retries=cfg.rest_max_retries, session=self._http)
+        tx_rest = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.tx_timeout_s,
+                             max_retries=cfg.rest_max_retries, session=self._http)
+        self.api = LighterApi(self._rest, tx_rest, self._current_token)
+        self._started = True
+        try:
+            await self._load_markets()
+            await self._ensure_auth()
+            self._md = WsSession(
+                "lighter-md", cfg.ws_url, self._make_listener,
+                on_connected=self._on_md_connected, on_disconnected=self._on_md_disconnected,
+                last_activity_ns=lambda _listener: self._md_last_ns, stale_after_s=cfg.stale_after_s,
+                backoff_initial_s=cfg.reconnect_backoff_initial_s, backoff_max_s=cfg.reconnect_backoff_max_s,
+            )
+            self._md.start()
+            if cfg.ws_tx:
+                self.tx_socket = TxSocket(cfg.ws_url, stale_after_s=cfg.stale_after_s,
+                                          client_ping_interval_s=cfg.client_ping_interval_s,
+                                          backoff_initial_s=cfg.reconnect_backoff_initial_s,
+                                          backoff_max_s=cfg.reconnect_backoff_max_s)
+                self.tx_socket.on_reconnect = self.nonces.invalidate
+                self.tx_socket.start()
+            await asyncio.wait_for(self._md.connected.wait(), ready_timeout_s)
+            await self.wait_books_ready(ready_timeout_s)
+            await self.reconcile()
+        except BaseException:
+            await self.close()
+            raise
+        self._spawn(self._watchdog_loop())
+        self._spawn(self._auth_loop())
+        if cfg.reconcile_interval_s:
+            self._spawn(self._reconcile_loop(cfg.reconcile_interval_s))
+        if cfg.client_ping_interval_s:
+            self._spawn(self._ping_loop(cfg.client_ping_interval_s))
+
+    async def stop(self) -> None:
+        """Stop streams and background tasks (REST stays usable until close)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        if self._md is not None:
+            await self._md.stop()
+        if self.tx_socket is not None:
+            await self.tx_socket.stop()
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._http is not None and not self._http.closed:
+            await self._http.close()
+        if self._own_signer:
+            self.signer.close()
+        self._started = False
+
+    async def wait_books_ready(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every book has a snapshot; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(b.state in ("awaiting_first", "live") for b in self._books.values()):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    # ------------------------------------------------------------------ markets and books
+
+    async def _load_markets(self) -> None:
+        assert self.api is not None
+        markets = parse_markets(await self.api.order_book_details(), self.config.aliases)
+        wanted = self.config.symbols or tuple(markets)
+        missing = [s for s in wanted if s not in markets]
+        if missing:
+            raise ValueError(f"symbols: not active Lighter perp markets: {', '.join(missing)}")
+        self._markets = markets
+        self._by_id = {m.market_id: m for m in markets.values() if m.market_id is not None}
+        for symbol in wanted:
+            if symbol in self._books:
+                continue
+            m = markets[symbol]
+            book = OrderBook(VENUE, symbol, m.price_decimals, m.size_decimals)
+            self.decoder.add_book(book, route=m.market_id)
+            self._books[symbol] = book
+        self._book_list = list(self._books.items())
+
+    def markets(self) -> dict[str, MarketInfo]:
+        return dict(self._markets)
+
+    def _market(self, symbol: str) -> MarketInfo:
+        try:
+            return self._markets[symbol]
+        except KeyError:
+            raise ValueError(f"symbol: unknown Lighter market {symbol!r}") from None
+
+    def book(self, symbol: str) -> OrderBook:
+        try:
+            return self._books[symbol]
+        except KeyError:
+            raise KeyError(f"no Lighter book for {symbol!r} (subscribed: {', '.join(self._books)})") from None
+
+    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        book = self.book(symbol)
+        return book.best_bid(), book.best_ask()
+
+    # ------------------------------------------------------------------ market-data socket
+
+    def _make_listener(self) -> WSListener:
+        return self._listener_cls(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end,
+                                  app_pong=PONG)
+
+    def _on_burst_end(self) -> None:
+        self._md_last_ns = time.monotonic_ns()
+        for symbol, book in self._book_list:
+            if book.is_stale:
+                self._resubscribe(symbol, book.stale_reason or "stale")
+        if self._user_burst_end is not None:
+            self._user_burst_end()
+
+    def _on_feed_error(self, exc: BaseException) -> None:
+        self.stats["feed_errors"] += 1
+        text = str(exc)
+        log.warning("lighter feed: %s", text)
+        if "auth" in text.lower():
+            now = time.monotonic_ns()
+            if now - self._last_auth_error_ns > 5_000_000_000:  # at most one re-auth every 5 s
+                self._last_auth_error_ns = now
+                self._spawn(self._reauthenticate())
+
+    def _send_md(self, payload: dict[str, Any]) -> None:
+        if self._md is None or self._md.transport is None:
+            return
+        self._md.transport.send(WSMsgType.TEXT, orjson.dumps(payload))
+
+    def _private_subscriptions(self) -> list[dict[str, Any]]:
+        acct = self.config.account_index
+        token = self._current_token()
+        return [{"type": "subscribe", "channel": f"{ch}/{acct}", "auth": token}
+                for ch in self.config.private_channels]
+
+    async def _on_md_connected(self, transport: WSTransport, listener: WSListener) -> None:
+        self._md_last_ns = time.monotonic_ns()
+        self._md_connects += 1
+        await self._ensure_auth()
+        now = time.monotonic_ns()
+        frames = []
+        for symbol, book in self._book_list:
+            book.clear()
+            self._resyncing[symbol] = now
+            frames.append({"type": "subscribe", "channel": f"order_book/{self._markets[symbol].market_id}"})
+        frames += self._private_subscriptions()
+        for f in frames:
+            transport.send(WSMsgType.TEXT, orjson.dumps(f))
+        if self._md_connects > 1:
+            self.nonces.invalidate()
+            self._spawn(self._reconcile_quietly("reconnect"))
+
+    def _on_md_disconnected(self, reason: str) -> None:
+        self._stream_positions_live = False
+        for _symbol, book in self._book_list:
+            book.mark_stale(f"disconnected: {reason}")
+
+    def _resubscribe(self, symbol: str, reason: str) -> None:
+        """Fresh snapshot for one book: clear it (no top of book meanwhile), unsubscribe, subscribe."""
+        if symbol in self._resyncing:
+            return
+        self.stats["resyncs"] += 1
+        log.info("lighter %s book resync: %s", symbol, reason)
+        book = self._books[symbol]
+        book.clear()
+        self._resyncing[symbol] = time.monotonic_ns()
+        channel = f"order_book/{self._markets[symbol].market_id}"
+        self._send_md({"type": "unsubscribe", "channel": channel})
+        self._send_md({"type": "subscribe", "channel": channel})
+
+    async def _reauthenticate(self) -> None:
+        await self._ensure_auth(force=True)
+        for f in self._private_subscriptions():
+            self._send_md({"type": "unsubscribe", "channel": f["channel"]})
+            self._send_md(f)
+
+    async def _watchdog_loop(self) -> None:
+        """Resyncs that got no snapshot reconnect the socket; optional per-book silence limit."""
+        cfg = self.config
+        while True:
+            await asyncio.sleep(min(0.25, cfg.resync_timeout_s / 4))
+            now = time.monotonic_ns()
+            for symbol in list(self._resyncing):
+                book = self._books[symbol]
+                if book.state in ("awaiting_first", "live"):
+                    del self._resyncing[symbol]
+                elif now - self._resyncing[symbol] > cfg.resync_timeout_s * 1e9 and self._md is not None:
+                    log.warning("lighter %s: no snapshot %.1f s after resubscribing; reconnecting",
+                                symbol, cfg.resync_timeout_s)
+                    self._resyncing.clear()
+                    self._md.drop()
+                    break
+            if cfg.book_stale_after_s is not None:
+                for symbol, book in self._book_list:
+                    if symbol in self._resyncing:
+                        continue
+                    seq = book.seq
+                    seen = self._book_seen.get(symbol)
+                    if seen is None or seen[0] != seq:
+                        self._book_seen[symbol] = (seq, now)
+                    elif now - seen[1] > cfg.book_stale_after_s * 1e9:
+                        book.mark_stale(f"no update for {cfg.book_stale_after_s} s")
+                        self._book_seen.pop(symbol, None)
+                        self._resubscribe(symbol, "silent book")
+
+    async def _ping_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            if self._md is not None and self._md.transport is not None:
+                with contextlib.suppress(Exception):
+                    self._md.transport.send(WSMsgType.TEXT, PING)
+
+    # ------------------------------------------------------------------ auth
+
+    def _current_token(self) -> str:
+        if self._auth_token is None:
+            raise RuntimeError("lighter auth token not created yet (call start)")
+        return str(self._auth_token.token)
+
+    async def _ensure_auth(self, force: bool = False) -> None:
+        cfg = self.config
+        async with self._auth_lock:
+            tok = self._auth_token
+            if not force and tok is not None and tok.deadline_s - time.time() > cfg.auth_refresh_before_s:
+                return
+            self._auth_token = await self.signer.create_auth_token(ttl_s=cfg.auth_ttl_s)
+
+    async def _auth_loop(self) -> None:
+        cfg = self.config
+        while True:
+            tok = self._auth_token
+            wait = 1.0 if tok is None else max(1.0, tok.deadline_s - time.time() - cfg.auth_refresh_before_s)
+            await asyncio.sleep(wait)
+            try:
+                await self._ensure_auth()
+            except Exception as e:  # keep the loop: the next REST call or reconnect retries
+                log.warning("lighter auth token refresh failed: %s", type(e).__name__)
+
+    # ------------------------------------------------------------------ nonces and transport
+
+    async def _fetch_nonce(self, account_index: int, api_key_index: int) -> int:
+        assert self.api is not None
+        return await self.api.next_nonce(account_index, api_key_index)
+
+    def _dispatch(self, signed: SignedTx | list[SignedTx]) -> Awaitable[dict[str, Any]]:
+        """Put the tx on the wire now (WS) or queue it behind earlier REST sends; returns the reply."""
+        sock = self.tx_socket
+        if sock is not None and sock.connected:
+            try:
+                fut = sock.send_batch(signed) if isinstance(signed, list) else sock.send_tx(signed)
+            except ConnectionError:
+                pass  # nothing was written: REST below
+            else:
+                self.stats["ws_tx"] += 1
+                return asyncio.wait_for(fut, self.config.tx_timeout_s)
+        self.stats["rest_tx"] += 1
+        prev = self._rest_chain
+        task = asyncio.get_running_loop().create_task(self._rest_send_after(prev, signed))
+        self._rest_chain = task
+        return task
+
+    async def _rest_send_after(self, prev: asyncio.Future[Any] | None, signed: SignedTx | list[SignedTx]) -> Any:
+        if prev is not None and not prev.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(prev)  # REST order on the wire == nonce order
+        assert self.api is not None
+        if isinstance(signed, list):
+            return await self.api.send_tx_batch(signed)
+        return await self.api.send_tx(signed, self.config.price_protection)
+
+    # ------------------------------------------------------------------ tx pipeline
+
+    def _begin(self, kind: str, client_ids: Sequence[int], requests: Sequence[TxRequest]) -> asyncio.Future[_Prepared]:
+        loop = asyncio.get_running_loop()
+        p = _Prepared(tuple(client_ids), tuple(requests), kind, loop.create_future(), loop.create_future())
+        p.task = loop.create_task(self._run(p))
+        return p.ready
+
+    async def _run(self, p: _Prepared) -> list[SubmitResult]:
+        try:
+            return await self._run_inner(p)
+        finally:
+            if not p.ready.done():
+                p.ready.set_result(p)
+
+    async def _run_inner(self, p: _Prepared) -> list[SubmitResult]:
+        cfg = self.config
+        count = len(p.requests)
+
+        async def sign(nonce: int) -> SignedTx | list[SignedTx]:
+            if count == 1:
+                signed: SignedTx | list[SignedTx] = await self.signer.sign(p.requests[0], nonce=nonce)
+            else:
+                signed = await self.signer.sign_batch(p.requests, first_nonce=nonce)
+            if not p.ready.done():
+                p.ready.set_result(p)
+            try:  # the send is released by send_submit/send_cancel (after the gateway's rate-limit wait)
+                await asyncio.wait_for(asyncio.shield(p.go), cfg.tx_timeout_s)
+            except TimeoutError:
+                raise _NotSent("the signed tx was never released for sending") from None
+            return signed
+
+        def dispatch(signed: SignedTx | list[SignedTx]) -> Awaitable[dict[str, Any]]:
+            p.dispatched = True
+            return self._dispatch(signed)
+
+        retries = 0
+        while True:
+            p.dispatched = False
+            try:
+                done = await self.nonces.submit_batch(count, sign, dispatch)
+            except NonceInvalidated as e:
+                retries += 1
+                if retries > cfg.nonce_retries + 2:
+                    return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
+                continue
+            except TxRejected as e:
+                if e.nonce_error and retries < cfg.nonce_retries:
+                    retries += 1
+                    self.stats["nonce_retries"] += 1
+                    continue
+                return self._rejected(p, e)
+            except (_NotSent, LighterSignerError, ValueError, TypeError) as e:
+                return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # timeout, lost socket, ambiguous REST: the venue may have it
+                if not p.dispatched:  # e.g. the nextNonce fetch failed: nothing left the process
+                    return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {type(e).__name__}: {e}")
+                reason = f"no answer: {type(e).__name__}: {e}" if str(e) else f"no answer: {type(e).__name__}"
+                return _results(p.client_ids, SubmitOutcome.UNRESOLVED, reason)
+            reply = done.reply if isinstance(done.reply, dict) else {}
+            hashes = reply.get("tx_hash")
+            p.tx_hashes = hashes if isinstance(hashes, list) else [hashes] if isinstance(hashes, str) else []
+            return _results(p.client_ids, SubmitOutcome.ACCEPTED)
+
+    def _rejected(self, p: _Prepared, e: TxRejected) -> list[SubmitResult]:
+        reason = str(e)
+        if len(p.requests) == 1 or e.nonce_error or e.code in (21513, 21514):
+            return _results(p.client_ids, SubmitOutcome.REJECTED, reason)
+        # A refused batch may have been applied up to the refused tx (undocumented): only the tx the
+        # venue names is rejected; the others are reconciled by client id.
+        m = _BATCH_INDEX.search(reason)
+        bad = int(m.group(1)) if m else -1
+        return [
+            SubmitResult(cid, SubmitOutcome.REJECTED if i == bad else SubmitOutcome.UNRESOLVED, None,
+                         reason if i == bad else f"batch refused at tx {bad}: outcome unknown")
+            for i, cid in enumerate(p.client_ids)
+        ]
+
+    async def _release(self, prepared: _Prepared) -> list[SubmitResult]:
+        if not prepared.go.done():
+            prepared.go.set_result(None)
+        assert prepared.task is not None
+        return await prepared.task
+
+    # ------------------------------------------------------------------ VenueOrderPort
+
+    def limit_key(self, op: str, count: int) -> tuple[str, int]:
+        """Every Lighter write is a tx: one sendTx (weight 6 in the preset) or one sendTxBatch."""
+        return ("sendTx" if count <= 1 else "sendTxBatch"), 1
+
+    def to_signer_order(self, req: OrderRequest) -> SignerOrder:
+        """Our OrderRequest -> the signer's CreateOrder; ValueError names the field."""
+        m = self._market(req.symbol)
+        assert m.market_id is not None
+        if not 1 <= req.client_id <= MAX_CLIENT_ORDER_INDEX:
+            raise ValueError(f"client_id: must be 1..2^48-1 for Lighter, got {req.client_id}")
+        if req.size < 1:
+            raise ValueError(f"size: must be >= 1 size unit, got {req.size}")
+        is_ask = req.side is Side.ASK
+        if req.kind is OrderKind.MARKET:
+            price = req.price if req.price is not None else self._worst_price(m, req.side)
+            return SignerOrder.market(m.market_id, req.client_id, req.size, price, is_ask,
+                                      reduce_only=req.reduce_only)
+        if req.price is None or req.price < 1:
+            raise ValueError(f"price: a limit order needs a price >= 1, got {req.price}")
+        if req.tif is TimeInForce.FOK:
+            raise ValueError("tif: Lighter has no fill-or-kill (use ioc)")
+        if req.tif is TimeInForce.IOC:
+            if req.post_only:
+                raise ValueError("post_only: cannot be combined with tif=ioc")
+            return SignerOrder.ioc(m.market_id, req.client_id, req.size, req.price, is_ask,
+                                   reduce_only=req.reduce_only)
+        expiry = -1 if self.config.order_expiry_ms < 0 else int(time.time() * 1000) + self.config.order_expiry_ms
+        return SignerOrder.limit(m.market_id, req.client_id, req.size, req.price, is_ask, expiry_ms=expiry,
+                                 post_only=req.post_only, reduce_only=req.reduce_only)
+
+    def _worst_price(self, m: MarketInfo, side: Side) -> int:
+        bid, ask = self.top_of_book(m.symbol)
+        ref = ask if side is Side.BID else bid
+        if ref is None:
+            raise ValueError(f"price: market order on {m.symbol} needs a worst price (the book has no top)")
+        bps = self.config.market_slippage_bps
+        if side is Side.BID:
+            return ref[0] * (10_000 + bps) // 10_000
+        return max(1, -((-ref[0] * (10_000 - bps)) // 10_000))
+
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> asyncio.Future[_Prepared]:
+        if len(reqs) > self.config.max_batch_size:
+            raise ValueError(f"batch of {len(reqs)} orders exceeds max_batch_size={self.config.max_batch_size}")
+        orders = [self.to_signer_order(r) for r in reqs]
+        return self._begin("submit", [r.client_id for r in reqs], orders)
+
+    async def send_submit(self, prepared: _Prepared) -> list[SubmitResult]:
+        return await self._release(prepared)
+
+    def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> asyncio.Future[_Prepared]:
+        m = self._market(symbol)
+        assert m.market_id is not None
+        if len(client_ids) > self.config.max_batch_size:
+            raise ValueError(f"{len(client_ids)} cancels exceed max_batch_size={self.config.max_batch_size}")
+        for cid in client_ids:
+            if not 1 <= cid <= MAX_CLIENT_ORDER_INDEX:
+                raise ValueError(f"client_id: must be 1..2^48-1 for Lighter, got {cid}")
+        reqs = [CancelRequest(m.market_id, cid) for cid in client_ids]
+        return self._begin("cancel", client_ids, reqs)
+
+    async def send_cancel(self, prepared: _Prepared) -> list[SubmitResult]:
+        return await self._release(prepared)
+
+    # ------------------------------------------------------------------ Connector orders
+
+    async def _acquire(self, count: int) -> None:
+        key, weight = self.limit_key("submit", count)
+        for _ in range(10_000):
+            wait_ns = self.limiter.acquire(key, weight, time.monotonic_ns())
+            if wait_ns <= 0:
+                return
+            await asyncio.sleep(wait_ns / 1e9)
+        raise RuntimeError(f"lighter rate limiter never granted {key}")
+
+    async def submit(self, req: OrderRequest) -> SubmitResult:
+        return (await self.submit_batch([req]))[0]
+
+    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
+        """Direct submit (without the OrderGateway): tracks, rate-limits, and splits by max_batch_size."""
+        out: list[SubmitResult] = []
+        cap = self.config.max_batch_size
+        for i in range(0, len(reqs), cap):
+            chunk = reqs[i:i + cap]
+            for r in chunk:
+                self.tracker.submitted(
+                    r.client_id, VENUE, r.symbol, r.side.value, r.price or 0, r.size, post_only=r.post_only,
+                    reduce_only=r.reduce_only, time_in_force=r.tif.value.upper(),
+                )
+            try:
+                ready = self.prepare_submit(chunk)
+            except ValueError as e:
+                for r in chunk:
+                    self.tracker.on_reject(r.client_id, VENUE, f"prepare failed: {e}")
+                out += _results([r.client_id for r in chunk], SubmitOutcome.REJECTED, str(e))
+                continue
+            await self._acquire(len(chunk))
+            results = await self.send_submit(await ready)
+            self._apply_submit(results)
+            out += results
+        return out
+
+    def _apply_submit(self, results: Sequence[SubmitResult]) -> None:
+        for r in results:
+            if r.outcome is SubmitOutcome.ACCEPTED:
+                self.tracker.on_ack(r.client_id, VENUE, r.venue_order_id)
+            elif r.outcome is SubmitOutcome.REJECTED:
+                self.tracker.on_reject(r.client_id, VENUE, r.reason)
+            else:
+                self.tracker.on_unresolved(r.client_id, VENUE, r.reason)
+
+    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
+        return (await self.cancel_many(symbol, [client_id]))[0]
+
+    async def cancel_many(self, symbol: str, client_ids: Sequence[int]) -> list[SubmitResult]:
+        out: list[SubmitResult] = []
+        cap = self.config.max_batch_size
+        for i in range(0, len(client_ids), cap):
+            chunk = list(client_ids[i:i + cap])
+            ready = self.prepare_cancel(symbol, chunk)
+            for cid in chunk:
+                self.tracker.on_cancel_requested(cid, VENUE)
+            await self._acquire(len(chunk))
+            results = await self.send_cancel(await ready)
+            for r in results:
+                if r.outcome is SubmitOutcome.ACCEPTED:
+                    self.tracker.on_cancel(r.client_id, VENUE, r.reason)
+                elif r.outcome is SubmitOutcome.REJECTED:
+                    self.tracker.on_cancel_rejected(r.client_id, VENUE, r.reason)
+            out += results
+        return out
+
+    async def cancel_all(self, symbol: str | None = None) -> None:
+        """CancelAllOrders (immediate), all markets or one; tracked live orders go pending_cancel.
+
+        Raises TxRejected when the venue refused it, ConnectionError-like errors when the outcome is unknown.
+        """
+        market = None if symbol is None else self._market(symbol).market_id
+        live = self.tracker.open_orders(VENUE, symbol)
+        ready = self._begin("cancel_all", [0], [CancelAllRequest(market_index=market)])
+        await self._acquire(1)
+        result = (await self._release(await ready))[0]
+        if result.outcome is SubmitOutcome.REJECTED:
+            raise TxRejected(f"cancel all refused: {result.reason}")
+        for o in live:
+            self.tracker.on_cancel_requested(o.client_id, VENUE)
+        if result.outcome is SubmitOutcome.UNRESOLVED:
+            raise ConnectionError(f"cancel all: {result.reason}")
+
+    # ------------------------------------------------------------------ account state
+
+    def on_position(self, event: Any) -> None:
+        """Dispatcher listener (register the connector with `first=True`): stream position cache."""
+        if getattr(event, "venue", VENUE) != VENUE:
+            return
+        book = self.decoder.book(event.book_id)
+        self._stream_positions[book.symbol] = PositionInfo(book.symbol, event.size, event.entry_px, 0, "stream")
+        self._stream_positions_live = True
+
+    async def positions(self) -> dict[str, PositionInfo]:
+        """Stream cache while the private stream is live and fed, else REST `account`."""
+        if self._stream_positions_live:
+            return {s: p for s, p in self._stream_positions.items() if p.size != 0}
+        await self._refresh_account()
+        return dict(self._rest_positions)
+
+    async def balances(self) -> dict[str, Balance]:
+        acct = await self._refresh_account()
+        out = {"USDC": Balance("USDC", _units(acct.get("collateral"), USDC_DECIMALS),
+                               _units(acct.get("available_balance"), USDC_DECIMALS), USDC_DECIMALS)}
+        for a in acct.get("assets") or []:
+            sym = a.get("symbol")
+            if not isinstance(sym, str) or sym == "USDC":
+                continue
+            dec = 6 if a.get("asset_id") == 3 else 8  # USDC 1e6, others 1e8 (docs section 2)
+            total = _units(a.get("balance"), dec)
+            out[sym] = Balance(sym, total, total - _units(a.get("locked_balance"), dec), dec)
+        return out
+
+    def open_orders(self, symbol: str | None = None) -> list[Any]:
+        return self.tracker.open_orders(VENUE, symbol)  # type: ignore[no-any-return]
+
+    async def _refresh_account(self) -> dict[str, Any]:
+        assert self.api is not None
+        acct = await self.api.account(self.config.account_index)
+        positions: dict[str, PositionInfo] = {}
+        for p in acct.get("positions") or []:
+            m = self._by_id.get(p.get("market_id"))
+            if m is None:
+                continue
+            size = _units(p.get("position"), m.size_decimals) * (-1 if p.get("sign") == -1 else 1)
+            if size == 0:
+                continue
+            positions[m.symbol] = PositionInfo(
+                m.symbol, size, _units(p.get("avg_entry_price"), m.price_decimals),
+                _units(p.get("unrealized_pnl"), m.price_decimals + m.size_decimals), "rest",
+            )
+        self._rest_positions = positions
+        return acct
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def reconcile(self) -> None:
+        """Venue truth -> tracker: active orders, unknown orders by policy, missing orders settled."""
+        assert self.api is not None
+        async with self._reconcile_lock:
+            self.stats["reconciles"] += 1
+            await self._ensure_auth()
+            venue_orders = await self.api.active_orders(self.config.account_index)
+            active: set[int] = set()
+            for o in venue_orders:
+                m = self._by_id.get(o.get("market_index"))
+                if m is None:
+                    continue
+                cid = int(o.get("client_order_index") or 0)
+                tracked = self.tracker.get(cid, VENUE) if cid else None
+                if tracked is None:
+                    await self._unknown_order(o, m)
+                    if cid and self.tracker.get(cid, VENUE) is not None:
+                        active.add(cid)
+                    continue
+                active.add(cid)
+                self._apply_venue_order(cid, o, m)
+            await self._settle_missing(active)
+            await self._refresh_account()
+
+    def _apply_venue_order(self, cid: int, o: dict[str, Any], m: MarketInfo) -> None:
+        filled = _units(o.get("filled_base_amount"), m.size_decimals)
+        status = str(o.get("status", ""))
+        if status in _LIVE_STATES:
+            state = "partially_filled" if filled > 0 else "open"
+        elif status == "filled":
+            state = "filled"
+        elif status == "canceled-expired":
+            state = "expired"
+        elif status.startswith("canceled"):
+            state = "cancelled"
+        else:
+            log.warning("lighter reconcile: unknown order status %r (client id %d)", status, cid)
+            return
+        quote = _units(o.get("filled_quote_amount"), USDC_DECIMALS)
+        avg = None
+        if filled > 0 and quote > 0:  # quote (1e6 USDC) / base -> price units
+            avg = quote * 10 ** (m.price_decimals + m.size_decimals) // (filled * 10**USDC_DECIMALS)
+        oid = o.get("order_index")
+        self.tracker.on_venue_state(cid, VENUE, state, filled, avg_px=avg,
+                                    order_id=str(oid) if oid is not None else None,
+                                    reason=None if state in ("open", "partially_filled", "filled") else status)
+
+    async def _unknown_order(self, o: dict[str, Any], m: MarketInfo) -> None:
+        cid = int(o.get("client_order_index") or 0)
+        policy = self.config.unknown_orders
+        if policy == "adopt" and cid:
+            tif = str(o.get("time_in_force", ""))
+            self.tracker.submitted(
+                cid, VENUE, m.symbol, "ask" if o.get("is_ask") else "bid", _units(o.get("price"), m.price_decimals),
+                _units(o.get("initial_base_amount"), m.size_decimals), post_only=tif == "post-only",
+                reduce_only=bool(o.get("reduce_only")), time_in_force="IOC" if tif == "immediate-or-cancel" else "GTC",
+            )
+            self._apply_venue_order(cid, o, m)
+            self.stats["adopted"] += 1
+            log.info("lighter: adopted venue order client id %d on %s", cid, m.symbol)
+        elif policy == "cancel" or (policy == "adopt" and not cid):
+            if policy == "adopt":
+                log.warning("lighter: venue order %s on %s has no client id; cannot adopt, leaving it",
+                            o.get("order_index"), m.symbol)
+                return
+            assert m.market_id is not None
+            ready = self._begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
+            await self._acquire(1)
+            res = (await self._release(await ready))[0]
+            self.stats["cancelled_unknown"] += 1
+            log.info("lighter: cancelled unknown venue order %s on %s: %s", o.get("order_index"), m.symbol,
+                     res.outcome.value)
+
+    async def _settle_missing(self, active: set[int]) -> None:
+        """Tracked live orders the venue does not list as active, older than the grace period."""
+        assert self.api is not None
+        grace_ns = int(self.config.reconcile_grace_s * 1e9)
+        now = time.monotonic_ns()
+        missing = [o for o in self.tracker.open_orders(VENUE)
+                   if o.client_id not in active and now - o.updated_ns > grace_ns]
+        if not missing:
+            return
+        by_cid = {o.client_id: o for o in missing}
+        if self._lookup_supported:
+            try:
+                found = await self.api.orders_by_client_id(self.config.account_index, list(by_cid))
+            except VenueRejected as e:
+                if e.status in (404, 405, 501):
+                    self._lookup_supported = False  # not served here: recent trades below
+                    found = []
+                else:
+                    raise
+            for vo in found:
+                cid = int(vo.get("client_order_index") or 0)
+                m = self._by_id.get(vo.get("market_index"))
+                if cid in by_cid and m is not None:
+                    self._apply_venue_order(cid, vo, m)
+                    by_cid.pop(cid)
+        if not by_cid:
+            return
+        await self._fills_from_recent_trades(list(by_cid.values()))
+        for o in by_cid.values():
+            cur = self.tracker.get(o.client_id, VENUE)
+            if cur is None or cur.is_terminal:
+                continue
+            self.stats["settled_missing"] += 1
+            state = "filled" if cur.filled >= cur.sz else "cancelled"
+            self.tracker.on_venue_state(o.client_id, VENUE, state, cur.filled,
+                                        reason=None if state == "filled" else "reconciled: not active at the venue")
+
+    async def _fills_from_recent_trades(self, orders: Sequence[Any]) -> None:
+        """Our fills for these client ids among each market's recent trades (public; 100 most recent)."""
+        assert self.api is not None
+        acct = self.config.account_index
+        by_symbol: dict[str, dict[int, Any]] = {}
+        for o in orders:
+            by_symbol.setdefault(o.symbol, {})[o.client_id] = o
+        for symbol, cids in by_symbol.items():
+            m = self._markets.get(symbol)
+            if m is None:
+                continue
+            try:
+                reply = await self.api.rest.request(
+                    "GET", "/api/v1/recentTrades", params={"market_id": m.market_id, "limit": 100}
+                )
+            except Exception as e:
+                log.warning("lighter reconcile: recentTrades %s failed: %s", symbol, e)
+                continue
+            for t in (reply or {}).get("trades") or []:
+                for side, acct_key, cid_key in (("bid", "bid_account_id", "bid_client_id"),
+                                                ("ask", "ask_account_id", "ask_client_id")):
+                    if t.get(acct_key) != acct:
+                        continue
+                    cid = int(t.get(cid_key) or 0)
+                    if cid not in cids:
+                        continue
+                    maker = bool(t.get("is_maker_ask")) == (side == "ask")
+                    self.tracker.on_fill(cid, VENUE, int(t["trade_id"]), _units(t.get("price"), m.price_decimals),
+                                         _units(t.get("size"), m.size_decimals), maker=maker)
+
+    async def _reconcile_quietly(self, why: str) -> None:
+        try:
+            await self.reconcile()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("lighter reconcile (%s) failed: %s", why, e)
+
+    async def _reconcile_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self._reconcile_quietly("periodic")
+
+    # ------------------------------------------------------------------ diagnostics
+
+    async def latency_probe(self) -> float:
+        """Round trip of GET nextNonce (weight 6, the cheapest endpoint) in ms."""
+        assert self.api is not None
+        t0 = time.perf_counter()
+        await self.api.next_nonce(self.config.account_index, self.config.api_key_index)
+        return (time.perf_counter() - t0) * 1000.0
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
