@@ -715,6 +715,8 @@ impl OrderTracker {
             Bad => return Ok(Outcome::Illegal),
         };
         let was_terminal = o.state.is_terminal();
+        // A cumulative report may already have counted this execution: then only the Fill is news.
+        let moved = to != o.state || filled != o.filled;
         o.trade_ids.push(fill.trade_id);
         o.fills_sz = fills_sz;
         o.fills_notional += fill.px as i128 * fill.sz as i128;
@@ -739,7 +741,7 @@ impl OrderTracker {
         });
         let now_terminal = o.state.is_terminal();
         if let Some((u, f)) = events {
-            self.emit(now_ns, Some(u), Some(f));
+            self.emit(now_ns, moved.then_some(u), Some(f));
         }
         if now_terminal && !was_terminal {
             self.note_terminal((venue, client_id));

@@ -311,8 +311,9 @@ fn order_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64)
             fee: fee_units,
         }));
     }
-    events.insert(
-        0,
+    // Fill before the order update: routed through the tracker, the fill moves the order and the
+    // cumulative report that follows is then a duplicate (one OrderUpdate, not two).
+    events.push(
         EventBody::Order(OrderUpdate {
             venue: Venue::Backpack,
             client_id,

@@ -109,9 +109,10 @@ fn backpack_orders_and_positions() {
         })
     };
     assert_eq!(evs[0], order(0, "5406825793", OrderState::Open, 0, 0, None));
-    assert_eq!(evs[1], order(42, "5406825793", OrderState::Filled, 10, 429916, None));
+    // the fill comes before the order update it completes (see decode::backpack)
+    assert_eq!(evs[2], order(42, "5406825793", OrderState::Filled, 10, 429916, None));
     assert_eq!(
-        evs[2],
+        evs[1],
         EventBody::Fill(Fill {
             venue: Venue::Backpack,
             client_id: 42,

@@ -12,6 +12,7 @@ pub mod backpack;
 pub mod binance;
 pub mod json;
 pub mod lighter;
+pub mod private;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -69,6 +70,9 @@ pub struct FeedDecoder {
     pub stats: DecoderStats,
     pending_pings: u64,
     last_error: Option<FeedError>,
+    /// When set, private order updates and fills go through the order tracker (see `private`).
+    tracker: Option<private::SharedTracker>,
+    pub route_stats: private::RouteStats,
     // Scratch buffers reused across frames (no allocation per depth frame).
     scratch_bids: Vec<(Px, Sz)>,
     scratch_asks: Vec<(Px, Sz)>,
@@ -174,6 +178,8 @@ impl FeedDecoder {
             stats: DecoderStats::default(),
             pending_pings: 0,
             last_error: None,
+            tracker: None,
+            route_stats: private::RouteStats::default(),
             scratch_bids: Vec::with_capacity(256),
             scratch_asks: Vec::with_capacity(256),
         }
@@ -337,11 +343,21 @@ impl FeedDecoder {
         self.ring.push(recv_ns, body);
     }
 
-    /// The one exit for private-stream events (OrderUpdate, Fill, Position). Today they go straight to
-    /// the ring; routing them through the order tracker happens here and nowhere else.
+    /// Attach (or detach) the order tracker that private updates are routed through.
+    pub fn set_tracker(&mut self, tracker: Option<private::SharedTracker>) {
+        self.tracker = tracker;
+    }
+
+    /// The one exit for private-stream events (OrderUpdate, Fill, Position): through the order tracker
+    /// when one is attached (it emits what changed), straight to the ring otherwise.
     pub fn emit_private(&mut self, recv_ns: i64, body: EventBody) {
         debug_assert!(matches!(body, EventBody::Order(_) | EventBody::Fill(_) | EventBody::Position(_)));
-        self.ring.push(recv_ns, body);
+        match &self.tracker {
+            Some(t) => private::route(t, &self.ring, &mut self.route_stats, recv_ns, body),
+            None => {
+                self.ring.push(recv_ns, body);
+            }
+        }
     }
 
     pub(crate) fn ping(&mut self) {

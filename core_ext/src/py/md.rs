@@ -411,6 +411,25 @@ impl PyFeedDecoder {
         PyCapsule::new_with_value(slf.py(), value, FEED_CAPSULE_NAME)
     }
 
+    /// Route private order updates and fills through `tracker` (an OrderTracker; None detaches): the
+    /// tracker applies them and emits what changed; unknown orders and conflicts reach the ring as decoded.
+    fn set_tracker(&self, tracker: Option<&Bound<'_, crate::py::orders::PyOrderTracker>>) {
+        let shared = tracker.map(|t| t.borrow().shared.clone());
+        self.core().set_tracker(shared);
+    }
+
+    /// Counters of private events routed through the tracker: applied, ignored, unknown, conflicts.
+    #[getter]
+    fn route_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let st = self.core().route_stats.clone();
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("applied", st.applied)?;
+        d.set_item("ignored", st.ignored)?;
+        d.set_item("unknown", st.unknown)?;
+        d.set_item("conflicts", st.conflicts)?;
+        Ok(d)
+    }
+
     /// Raise the FeedError recorded by the last rejected frame (and forget it); None if there is none.
     fn raise_last_error(&self, py: Python<'_>) -> PyResult<()> {
         match self.core().take_last_error() {

@@ -1,5 +1,6 @@
 //! Python bindings of the order side of the core: OrderTracker (+ Order snapshots) and BackpackSigner.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::create_exception;
@@ -202,7 +203,14 @@ fn snapshot(o: Option<&Order>) -> Option<PyOrder> {
 /// One order-state machine for every venue (docs/core_api.md, "Order tracker").
 #[pyclass(name = "OrderTracker", module = "xtb._core")]
 pub struct PyOrderTracker {
-    inner: OrderTracker,
+    /// Shared with the feed decoders that route private-stream updates through it.
+    pub shared: Arc<Mutex<OrderTracker>>,
+}
+
+impl PyOrderTracker {
+    fn t(&self) -> MutexGuard<'_, OrderTracker> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[pymethods]
@@ -212,7 +220,7 @@ impl PyOrderTracker {
     fn new(ring: Option<&Bound<'_, PyEventRing>>, terminal_retention: usize) -> Self {
         let ring = ring.map(|r| r.get().inner.clone());
         PyOrderTracker {
-            inner: OrderTracker::new(ring, terminal_retention),
+            shared: Arc::new(Mutex::new(OrderTracker::new(ring, terminal_retention))),
         }
     }
 
@@ -248,7 +256,7 @@ impl PyOrderTracker {
             reduce_only,
             tif,
         };
-        self.inner.submitted(new, ts(ts_ns)).map_err(tracker_err)
+        self.t().submitted(new, ts(ts_ns)).map_err(tracker_err)
     }
 
     #[pyo3(signature = (client_id, venue, order_id = None, *, ts_ns = None))]
@@ -262,7 +270,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_ack(venue_arg(venue)?, client_id, order_id, ts(ts_ns)),
         )
     }
@@ -278,7 +286,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_reject(venue_arg(venue)?, client_id, reason, ts(ts_ns)),
         )
     }
@@ -303,7 +311,7 @@ impl PyOrderTracker {
         let venue = venue_arg(venue)?;
         if let Some(id) = order_id {
             // Fills can arrive before the ack: the first to carry the venue's order id records it.
-            self.inner
+            self.t()
                 .note_order_id(venue, client_id, id)
                 .map_err(tracker_err)?;
         }
@@ -315,7 +323,7 @@ impl PyOrderTracker {
             fee,
             cum_filled,
         };
-        outcome(py, self.inner.on_fill(venue, client_id, fill, ts(ts_ns)))
+        outcome(py, self.t().on_fill(venue, client_id, fill, ts(ts_ns)))
     }
 
     #[pyo3(signature = (client_id, venue, reason = None, *, ts_ns = None))]
@@ -329,7 +337,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_cancel(venue_arg(venue)?, client_id, reason, ts(ts_ns)),
         )
     }
@@ -345,7 +353,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_expire(venue_arg(venue)?, client_id, reason, ts(ts_ns)),
         )
     }
@@ -361,7 +369,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_unresolved(venue_arg(venue)?, client_id, reason, ts(ts_ns)),
         )
     }
@@ -376,7 +384,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_cancel_requested(venue_arg(venue)?, client_id, ts(ts_ns)),
         )
     }
@@ -392,7 +400,7 @@ impl PyOrderTracker {
     ) -> PyResult<&'py Bound<'py, PyString>> {
         outcome(
             py,
-            self.inner
+            self.t()
                 .on_cancel_rejected(venue_arg(venue)?, client_id, reason, ts(ts_ns)),
         )
     }
@@ -420,18 +428,18 @@ impl PyOrderTracker {
             reason,
         };
         let r = self
-            .inner
+            .t()
             .on_venue_state(venue_arg(venue)?, client_id, report, ts(ts_ns));
         outcome(py, r)
     }
 
     fn get(&self, client_id: u64, venue: &str) -> PyResult<Option<PyOrder>> {
-        Ok(snapshot(self.inner.get(venue_arg(venue)?, client_id)))
+        Ok(snapshot(self.t().get(venue_arg(venue)?, client_id)))
     }
 
     fn get_by_order_id(&self, venue: &str, order_id: &str) -> PyResult<Option<PyOrder>> {
         Ok(snapshot(
-            self.inner.get_by_order_id(venue_arg(venue)?, order_id),
+            self.t().get_by_order_id(venue_arg(venue)?, order_id),
         ))
     }
 
@@ -439,7 +447,7 @@ impl PyOrderTracker {
     fn open_orders(&self, venue: Option<&str>, symbol: Option<&str>) -> PyResult<Vec<PyOrder>> {
         let venue = venue.map(venue_arg).transpose()?;
         Ok(self
-            .inner
+            .t()
             .open_orders(venue, symbol)
             .into_iter()
             .map(|o| PyOrder { inner: o.clone() })
@@ -447,7 +455,7 @@ impl PyOrderTracker {
     }
 
     fn unresolved(&self) -> Vec<PyOrder> {
-        self.inner
+        self.t()
             .unresolved()
             .into_iter()
             .map(|o| PyOrder { inner: o.clone() })
@@ -456,16 +464,16 @@ impl PyOrderTracker {
 
     /// Drop all but the `keep` most recently ended orders; returns how many were dropped.
     fn prune_terminal(&mut self, keep: usize) -> usize {
-        self.inner.prune_terminal(keep)
+        self.t().prune_terminal(keep)
     }
 
     #[getter]
     fn terminal_retention(&self) -> usize {
-        self.inner.retention()
+        self.t().retention()
     }
 
     fn __len__(&self) -> usize {
-        self.inner.len()
+        self.t().len()
     }
 
     /// The transition table cell for (state, event): the next state's name, or "duplicate", "stale",
@@ -514,10 +522,11 @@ impl PyOrderTracker {
     ];
 
     fn __repr__(&self) -> String {
+        let t = self.t();
         format!(
             "OrderTracker(orders={}, terminal_retention={})",
-            self.inner.len(),
-            self.inner.retention()
+            t.len(),
+            t.retention()
         )
     }
 }
