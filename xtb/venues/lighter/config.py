@@ -42,8 +42,9 @@ class LighterConfig:
     order_expiry_ms: int = -1
     #: market orders without a worst price use the top of book moved by this many basis points
     market_slippage_bps: int = 50
-    #: re-sign and resend after `invalid nonce` (the tx was not applied) at most this many times
-    nonce_retries: int = 2
+    #: re-sign and resend after `invalid nonce` (the tx was not applied) at most this many times; one
+    #: rejected tx in a pipeline makes every later tx already on the wire fail with `invalid nonce`
+    nonce_retries: int = 8
     #: the optional `price_protection` form field on sendTx (meaning and default UNCONFIRMED); None = omit
     price_protection: bool | None = None
 

@@ -503,14 +503,14 @@ class LighterConnector:
             p.dispatched = True
             return self._dispatch(signed)
 
-        retries = 0
+        retries = invalidated = 0
         while True:
             p.dispatched = False
             try:
                 done = await self.nonces.submit_batch(count, sign, dispatch)
-            except NonceInvalidated as e:
-                retries += 1
-                if retries > cfg.nonce_retries + 2:
+            except NonceInvalidated as e:  # the epoch ended before our turn: nothing was sent
+                invalidated += 1
+                if invalidated > cfg.nonce_retries:
                     return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
                 continue
             except TxRejected as e:

@@ -1,0 +1,354 @@
+"""Lighter connector against the simulator: markets, books and resync, orders over WS and REST, nonce
+order under concurrency, batches, reconciliation under faults, restart with open orders, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from xtb.engine.gateway import OrderGateway
+from xtb.sim.faults import FaultKind, FaultPlan, FaultRule
+from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.venues.lighter import LighterConfig
+
+from .lighter_env import lighter_env, wait_for
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def bid_below(env_conn, symbol: str = "ETH", ticks: int = 500) -> int:  # type: ignore[no-untyped-def]
+    bid, _ = env_conn.top_of_book(symbol)
+    assert bid is not None
+    return int(bid[0] - ticks)
+
+
+def order(cid: int, px: int, size: int = 1000, **kw) -> OrderRequest:  # type: ignore[no-untyped-def]
+    return OrderRequest(cid, kw.pop("symbol", "ETH"), kw.pop("side", Side.BID), size, price=px, **kw)
+
+
+# ------------------------------------------------------------------ markets and books
+
+
+async def test_markets_scales_and_symbols() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        m = conn.markets()
+        assert set(m) >= {"ETH", "BTC", "SOL"}
+        eth, btc = m["ETH"], m["BTC"]
+        assert (eth.market_id, eth.price_decimals, eth.size_decimals, eth.base) == (0, 2, 4, "ETH")
+        assert (btc.market_id, btc.price_decimals, btc.size_decimals) == (1, 1, 5)
+        assert eth.quote == "USDC" and eth.min_size >= 1
+        with pytest.raises(KeyError, match="SOL"):
+            conn.book("SOL")  # not subscribed
+
+
+async def test_unknown_symbol_is_refused_by_name() -> None:
+    async with lighter_env() as env:
+        with pytest.raises(ValueError, match="DOGE"):
+            await env.connector(symbols=("ETH", "DOGE"))
+
+
+async def test_book_snapshot_matches_the_venue() -> None:
+    async with lighter_env(updates_per_s=20.0) as env:
+        conn = await env.connector()
+        await env.sim.stop_generator()
+        await asyncio.sleep(0.3)  # last deltas flushed
+        bid, ask = env.sim.lighter.engine.best_bid_ask(0)
+        await wait_for(lambda: conn.top_of_book("ETH") and conn.top_of_book("ETH")[0] is not None
+                       and conn.top_of_book("ETH")[0][0] == bid, what="book converges")
+        assert conn.top_of_book("ETH")[1][0] == ask
+
+
+async def test_sequence_gap_resyncs_and_never_serves_stale() -> None:
+    plan = FaultPlan([FaultRule(FaultKind.SKIP_SEQ, every=15, conn="lighter-ws-*", max_count=2)])
+    async with lighter_env(plan, updates_per_s=60.0) as env:
+        conn = await env.connector(symbols=("ETH",))
+        seen_stale_top: list[object] = []
+        book = conn.book("ETH")
+
+        def check() -> None:  # after every burst: a stale or unsynced book must show no top of book
+            if book.state not in ("live", "awaiting_first") and book.best_bid() is not None:
+                seen_stale_top.append(book.state)
+
+        conn._user_burst_end = check
+        await wait_for(lambda: conn.stats["resyncs"] >= 1, 10, "a resync after a gap")
+        await wait_for(lambda: book.state == "live", 5, "book live again")
+        assert not seen_stale_top
+
+
+async def test_reconnect_marks_books_stale_then_resubscribes_and_rereads_nonce() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        r = await conn.submit(order(1, bid_below(conn), post_only=True))
+        assert r.outcome is SubmitOutcome.ACCEPTED
+        resyncs = conn.nonces.resyncs
+        assert env.sim.drop_sockets("lighter") >= 2
+        await wait_for(lambda: conn.book("ETH").best_bid() is None, 2, "book cleared on disconnect")
+        await wait_for(lambda: conn.book("ETH").state in ("awaiting_first", "live"), 5, "fresh snapshot")
+        r2 = await conn.submit(order(2, bid_below(conn), post_only=True))
+        assert r2.outcome is SubmitOutcome.ACCEPTED
+        assert conn.nonces.resyncs > resyncs  # nonce re-read from the venue after the reconnect
+        assert {o.client_id for o in conn.open_orders()} == {1, 2}
+
+
+# ------------------------------------------------------------------ orders
+
+
+async def test_limit_post_only_ack_stream_and_cancel() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        px = bid_below(conn)
+        res = await conn.submit(order(10, px, post_only=True))
+        assert res.outcome is SubmitOutcome.ACCEPTED
+        await wait_for(lambda: conn.tracker.get(10, "lighter").order_id is not None, what="stream order id")
+        assert [o.client_id for o in env.venue_open_orders()] == [10]
+        assert env.venue_open_orders()[0].price == px
+        res = await conn.cancel("ETH", 10)
+        assert res.outcome is SubmitOutcome.ACCEPTED
+        assert conn.tracker.get(10, "lighter").state == "cancelled"
+        assert env.venue_open_orders() == []
+
+
+async def test_post_only_that_would_cross_does_not_rest() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        _, ask = conn.top_of_book("ETH")
+        await conn.submit(order(11, ask[0] + 100, post_only=True))
+        await wait_for(lambda: conn.tracker.get(11, "lighter").is_terminal, what="post-only cancelled")
+        assert conn.tracker.get(11, "lighter").filled == 0
+        assert env.venue_open_orders() == []
+
+
+async def test_market_order_with_worst_price_fills_and_position_follows() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        res = await conn.submit(OrderRequest(20, "ETH", Side.BID, 500, kind=OrderKind.MARKET))
+        assert res.outcome is SubmitOutcome.ACCEPTED
+        await wait_for(lambda: conn.tracker.get(20, "lighter").state == "filled", what="market order filled")
+        positions = await conn.positions()
+        assert positions["ETH"].size == 500 and positions["ETH"].source == "rest"
+        # reduce-only IOC sell closes it
+        _, _ = conn.top_of_book("ETH")
+        bid, _ = conn.top_of_book("ETH")
+        await conn.submit(OrderRequest(21, "ETH", Side.ASK, 500, price=bid[0] - 2000, tif=TimeInForce.IOC,
+                                       reduce_only=True))
+        await wait_for(lambda: conn.tracker.get(21, "lighter").state == "filled", what="reduce-only filled")
+        assert "ETH" not in await conn.positions()
+
+
+async def test_invalid_requests_are_rejected_without_reaching_the_venue() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        nonce = env.venue_nonce()
+        with pytest.raises(ValueError, match="tif"):
+            conn.to_signer_order(order(30, 100, tif=TimeInForce.FOK))
+        with pytest.raises(ValueError, match="client_id"):
+            conn.to_signer_order(order(0, 100))
+        with pytest.raises(ValueError, match="price"):
+            conn.to_signer_order(OrderRequest(31, "ETH", Side.BID, 10))
+        res = await conn.submit(order(32, 100, tif=TimeInForce.FOK))
+        assert res.outcome is SubmitOutcome.REJECTED and "tif" in (res.reason or "")
+        assert conn.tracker.get(32, "lighter").state == "rejected"
+        # a venue refusal (duplicate client order index, 21728) is REJECTED and does not use a nonce
+        px = bid_below(conn)
+        assert (await conn.submit(order(33, px, post_only=True))).outcome is SubmitOutcome.ACCEPTED
+        # a second connector with its own tracker (the first one's refuses a reused id before sending)
+        other = await env.connector(unknown_orders="ignore")
+        dup = await other.submit(order(33, px - 10, post_only=True))
+        assert dup.outcome is SubmitOutcome.REJECTED and "21728" in (dup.reason or "")
+        assert other.tracker.get(33, "lighter").state == "rejected"
+        assert env.venue_nonce() == nonce + 1
+
+
+async def test_cancel_all_one_market() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        px = bid_below(conn)
+        btc_bid, _ = conn.top_of_book("BTC")
+        await conn.submit_batch([order(40, px, post_only=True), order(41, px - 10, post_only=True),
+                                 order(42, btc_bid[0] - 500, symbol="BTC", post_only=True)])
+        await conn.cancel_all("ETH")
+        await wait_for(lambda: {o.client_id for o in conn.open_orders()} == {42}, what="ETH orders cancelled")
+        assert [o.client_id for o in env.venue_open_orders()] == [42]
+
+
+# ------------------------------------------------------------------ transport, nonces, batches
+
+
+async def test_ws_submit_and_rest_fallback_when_the_tx_socket_is_down() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        px = bid_below(conn)
+        assert (await conn.submit(order(50, px, post_only=True))).outcome is SubmitOutcome.ACCEPTED
+        assert conn.stats["ws_tx"] == 1 and conn.stats["rest_tx"] == 0
+        assert conn.tx_socket is not None
+        await conn.tx_socket.stop()
+        assert (await conn.submit(order(51, px, post_only=True))).outcome is SubmitOutcome.ACCEPTED
+        assert conn.stats["rest_tx"] == 1
+        rest_only = await env.connector(ws_tx=False)
+        assert (await rest_only.submit(order(52, px, post_only=True))).outcome is SubmitOutcome.ACCEPTED
+        assert rest_only.tx_socket is None and rest_only.stats["rest_tx"] == 1
+        await wait_for(lambda: len(env.venue_open_orders()) == 3, what="three resting orders")
+
+
+@pytest.mark.parametrize("ws_tx", [True, False])
+async def test_concurrent_submits_reach_the_venue_in_nonce_order(ws_tx: bool) -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(ws_tx=ws_tx)
+        start = env.venue_nonce()
+        eth, btc = bid_below(conn, ticks=2000), bid_below(conn, "BTC", ticks=2000)
+        reqs = [order(100 + i, eth - i, post_only=True) for i in range(15)]
+        reqs += [order(200 + i, btc - i, symbol="BTC", post_only=True) for i in range(15)]
+        results = await asyncio.gather(*(conn.submit(r) for r in reqs))
+        assert all(r.outcome is SubmitOutcome.ACCEPTED for r in results), [r for r in results if r.reason]
+        assert env.venue_nonce() == start + 30  # a gap-free run: no nonce was refused or skipped
+        assert conn.stats["nonce_retries"] == 0
+        await wait_for(lambda: len(env.venue_open_orders()) == 30, what="30 resting orders")
+
+
+async def test_a_rejection_inside_a_pipeline_does_not_lose_later_orders() -> None:
+    # The venue caps resting orders at 16 per market (21718): 20 concurrent orders on one market give
+    # 4 venue refusals in the middle of the pipeline; every later tx already on the wire then meets
+    # `invalid nonce`, is re-signed with a fresh nonce and goes through.
+    async with lighter_env() as env:
+        conn = await env.connector()
+        start = env.venue_nonce()
+        px = bid_below(conn, ticks=2000)
+        results = await asyncio.gather(*(conn.submit(order(100 + i, px - i, post_only=True)) for i in range(20)))
+        outcomes = [r.outcome for r in results]
+        assert outcomes.count(SubmitOutcome.ACCEPTED) == 16
+        refused = [r for r in results if r.outcome is SubmitOutcome.REJECTED]
+        assert len(refused) == 4 and all("21718" in (r.reason or "") for r in refused), refused
+        assert env.venue_nonce() == start + 16
+        assert len(env.venue_open_orders()) == 16
+
+
+async def test_gateway_path_prepare_signs_before_send_and_keeps_nonce_order() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        gw = OrderGateway({"lighter": conn}, conn.tracker, limiter=conn.limiter)
+        start = env.venue_nonce()
+        px = bid_below(conn, ticks=2000)
+        for i in range(12):
+            gw.submit("lighter", [order(200 + i, px - i, post_only=True)])
+        gw.cancel("lighter", "ETH", [200])
+        await gw.drain()
+        assert gw.stats.acked == 12 and gw.stats.rejected == 0 and gw.stats.unresolved == 0
+        assert env.venue_nonce() == start + 13
+        await wait_for(lambda: len(env.venue_open_orders()) == 11, what="11 resting orders")
+        assert conn.tracker.get(200, "lighter").state == "cancelled"
+
+
+async def test_batch_submit_and_cap() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(max_batch_size=3)
+        px = bid_below(conn, ticks=2000)
+        start = env.venue_nonce()
+        sent = conn.tx_socket.sent if conn.tx_socket else 0
+        results = await conn.submit_batch([order(300 + i, px - i, post_only=True) for i in range(7)])
+        assert [r.outcome for r in results] == [SubmitOutcome.ACCEPTED] * 7
+        assert conn.tx_socket is not None and conn.tx_socket.sent - sent == 3  # 3 + 3 + 1
+        assert env.venue_nonce() == start + 7
+        with pytest.raises(ValueError, match="max_batch_size"):
+            conn.prepare_submit([order(400 + i, px, post_only=True) for i in range(4)])
+        with pytest.raises(ValueError, match="max_batch_size"):
+            LighterConfig(rest_url="x", ws_url="y", chain_id=1, account_index=1, api_key_index=3, max_batch_size=51)
+
+
+# ------------------------------------------------------------------ faults and reconciliation
+
+
+async def test_rate_limited_rest_is_retried_after_the_hint() -> None:
+    plan = FaultPlan([FaultRule(FaultKind.HTTP_429, every=2, conn="lighter-rest", retry_after_s=0.2, max_count=3)])
+    async with lighter_env(plan) as env:
+        conn = await env.connector(ws_tx=False)
+        res = await conn.submit(order(500, bid_below(conn), post_only=True))
+        assert res.outcome is SubmitOutcome.ACCEPTED
+        assert conn.api is not None
+        assert conn.api.rest.stats.rate_limited + conn.api.tx_rest.stats.rate_limited >= 1
+
+
+async def test_ambiguous_submit_timeout_is_resolved_by_query() -> None:
+    plan = FaultPlan([FaultRule(FaultKind.ACCEPT_TIMEOUT, every=1, conn="lighter-rest", max_count=1)])
+    async with lighter_env(plan, response_timeout_s=5.0) as env:
+        conn = await env.connector(ws_tx=False, tx_timeout_s=0.5)
+        res = await conn.submit(order(600, bid_below(conn), post_only=True))
+        assert res.outcome is SubmitOutcome.UNRESOLVED
+        assert conn.tracker.get(600, "lighter").state in ("unresolved", "open")  # the stream may beat us
+        await conn.reconcile()
+        o = conn.tracker.get(600, "lighter")
+        assert o.state == "open" and o.order_id is not None
+        # the next submit re-reads the nonce (the outcome of the lost one was unknown) and goes through
+        assert (await conn.submit(order(601, bid_below(conn), post_only=True))).outcome is SubmitOutcome.ACCEPTED
+
+
+async def test_dropped_private_events_are_recovered_by_reconciliation() -> None:
+    # every private event held for 30 s: the stream tells us nothing during the test
+    plan = FaultPlan([FaultRule(FaultKind.DELAY_PRIVATE, probability=1.0, conn="lighter-ws-*", duration_s=30.0)])
+    async with lighter_env(plan) as env:
+        conn = await env.connector()
+        px = bid_below(conn)
+        await conn.submit(order(700, px, post_only=True))
+        _, ask = conn.top_of_book("ETH")
+        await conn.submit(OrderRequest(701, "ETH", Side.BID, 300, price=ask[0] + 500, tif=TimeInForce.IOC))
+        await asyncio.sleep(0.5)
+        assert conn.tracker.get(701, "lighter").state == "open"  # acked, but no fill seen
+        await conn.reconcile()
+        assert conn.tracker.get(700, "lighter").state == "open"
+        filled = conn.tracker.get(701, "lighter")
+        assert filled.state == "filled" and filled.filled == 300 and filled.trade_ids
+        assert (await conn.positions())["ETH"].size == 300
+
+
+async def test_restart_with_open_orders_adopts_them() -> None:
+    async with lighter_env() as env:
+        first = await env.connector()
+        px = bid_below(first)
+        await first.submit_batch([order(800, px, post_only=True), order(801, px - 5, post_only=True)])
+        await first.close()
+        second = await env.connector()  # a fresh tracker: the orders exist only at the venue
+        assert {o.client_id for o in second.open_orders()} == {800, 801}
+        assert second.stats["adopted"] == 2
+        assert (await second.cancel("ETH", 800)).outcome is SubmitOutcome.ACCEPTED
+        await wait_for(lambda: [o.client_id for o in env.venue_open_orders()] == [801], what="cancel adopted order")
+
+
+async def test_restart_with_cancel_policy_cancels_unknown_orders() -> None:
+    async with lighter_env() as env:
+        first = await env.connector()
+        await first.submit(order(900, bid_below(first), post_only=True))
+        await first.close()
+        second = await env.connector(unknown_orders="cancel")
+        assert second.stats["cancelled_unknown"] == 1
+        await wait_for(lambda: env.venue_open_orders() == [], what="unknown order cancelled")
+        assert second.open_orders() == []
+
+
+# ------------------------------------------------------------------ secrets
+
+
+async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with lighter_env() as env:
+        conn = await env.connector()
+        await conn.submit(order(950, bid_below(conn), post_only=True))
+        with pytest.raises(Exception):  # noqa: B017 - the tracker refuses a reused client id
+            await conn.submit(order(950, bid_below(conn), post_only=True))
+        env.sim.drop_sockets("lighter")
+        await conn.reconcile()
+        token = conn._current_token()
+        key_hex = env.private_key.removeprefix("0x")
+        texts = [r.getMessage() for r in caplog.records] + [repr(conn), repr(conn.signer), repr(conn.config),
+                                                            repr(conn._auth_token), str(conn.stats)]
+        for t in texts:
+            assert key_hex.lower() not in t.lower()
+            assert token not in t
+            assert token.rsplit(":", 1)[1] not in t  # not even the signature part
+        with pytest.raises(ValueError) as err:
+            LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
+                                       options={"bogus": key_hex})
+        assert "bogus" in str(err.value) and key_hex not in str(err.value)
+
+
