@@ -100,7 +100,8 @@ class LighterApi:
         accounts = reply.get("accounts") or []
         if not accounts or not isinstance(accounts[0], dict):
             raise ValueError(f"lighter account: no account {account_index} in the reply")
-        return accounts[0]  # type: ignore[no-any-return]
+        account: dict[str, Any] = accounts[0]
+        return account
 
     async def active_orders(self, account_index: int, market_id: int | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"account_index": account_index}

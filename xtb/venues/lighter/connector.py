@@ -25,7 +25,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -287,6 +287,9 @@ class LighterConnector:
         except KeyError:
             raise ValueError(f"symbol: unknown Lighter market {symbol!r}") from None
 
+    def _market_of(self, market_id: Any) -> MarketInfo | None:
+        return self._by_id.get(market_id) if isinstance(market_id, int) else None
+
     def book(self, symbol: str) -> OrderBook:
         try:
             return self._books[symbol]
@@ -300,8 +303,10 @@ class LighterConnector:
     # ------------------------------------------------------------------ market-data socket
 
     def _make_listener(self) -> WSListener:
-        return self._listener_cls(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end,
-                                  app_pong=PONG)
+        listener: WSListener = self._listener_cls(
+            self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end, app_pong=PONG
+        )
+        return listener
 
     def _on_burst_end(self) -> None:
         self._md_last_ns = time.monotonic_ns()
@@ -734,14 +739,14 @@ class LighterConnector:
         return out
 
     def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)  # type: ignore[no-any-return]
+        return list(self.tracker.open_orders(VENUE, symbol))
 
     async def _refresh_account(self) -> dict[str, Any]:
         assert self.api is not None
         acct = await self.api.account(self.config.account_index)
         positions: dict[str, PositionInfo] = {}
         for p in acct.get("positions") or []:
-            m = self._by_id.get(p.get("market_id"))
+            m = self._market_of(p.get("market_id"))
             if m is None:
                 continue
             size = _units(p.get("position"), m.size_decimals) * (-1 if p.get("sign") == -1 else 1)
@@ -765,7 +770,7 @@ class LighterConnector:
             venue_orders = await self.api.active_orders(self.config.account_index)
             active: set[int] = set()
             for o in venue_orders:
-                m = self._by_id.get(o.get("market_index"))
+                m = self._market_of(o.get("market_index"))
                 if m is None:
                     continue
                 cid = int(o.get("client_order_index") or 0)
@@ -850,7 +855,7 @@ class LighterConnector:
                     raise
             for vo in found:
                 cid = int(vo.get("client_order_index") or 0)
-                m = self._by_id.get(vo.get("market_index"))
+                m = self._market_of(vo.get("market_index"))
                 if cid in by_cid and m is not None:
                     self._apply_venue_order(cid, vo, m)
                     by_cid.pop(cid)
@@ -918,8 +923,8 @@ class LighterConnector:
         await self.api.next_nonce(self.config.account_index, self.config.api_key_index)
         return (time.perf_counter() - t0) * 1000.0
 
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

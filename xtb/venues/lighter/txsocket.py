@@ -34,7 +34,7 @@ class TxConnectionLost(ConnectionError):
     """The socket went away with the tx on it: the venue may or may not have applied it."""
 
 
-class _TxListener(WSListener):  # type: ignore[misc]
+class _TxListener(WSListener):
     def __init__(self, owner: TxSocket) -> None:
         super().__init__()
         self.owner = owner
@@ -50,6 +50,10 @@ class _TxListener(WSListener):  # type: ignore[misc]
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.owner._fail_all("tx socket closed")
+
+
+def _last_frame_ns(listener: WSListener) -> int:
+    return listener.last_frame_ns if isinstance(listener, _TxListener) else time.monotonic_ns()
 
 
 class TxSocket:
@@ -68,7 +72,7 @@ class TxSocket:
             lambda: _TxListener(self),
             on_connected=self._on_connected,
             on_disconnected=self._on_disconnected,
-            last_activity_ns=lambda listener: listener.last_frame_ns,
+            last_activity_ns=_last_frame_ns,
             stale_after_s=stale_after_s,
             backoff_initial_s=backoff_initial_s,
             backoff_max_s=backoff_max_s,
@@ -167,7 +171,8 @@ class TxSocket:
                 fut.set_exception(TxConnectionLost(f"{why} before the reply"))
 
     async def _on_connected(self, transport: WSTransport, listener: WSListener) -> None:
-        listener.last_frame_ns = time.monotonic_ns()
+        if isinstance(listener, _TxListener):
+            listener.last_frame_ns = time.monotonic_ns()
         if self.session.stats.connects > 1 and self.on_reconnect is not None:
             self.on_reconnect()
 
