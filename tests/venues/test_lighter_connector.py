@@ -352,3 +352,25 @@ async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtur
         assert "bogus" in str(err.value) and key_hex not in str(err.value)
 
 
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_live_template_is_a_valid_config() -> None:
+    from pathlib import Path
+
+    from xtb.config import load_config
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "live" / "lighter.yaml"
+    cfg = load_config(path, env={})
+    venue = cfg.venues["lighter"]
+    lc = LighterConfig.from_options(rest_url=venue.rest_url, ws_url=venue.ws_url, account_index=1,
+                                    api_key_index=3, options=venue.options, symbols=venue.symbols)
+    assert (lc.chain_id, lc.max_batch_size, lc.symbols, lc.unknown_orders) == (304, 15, ("ETH", "BTC"), "adopt")
+    assert lc.rest_url.startswith("https://mainnet.zklighter")
+    testnet = LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3)
+    assert testnet.chain_id == 300 and testnet.ws_url.endswith("/stream")
+    with pytest.raises(ValueError, match="unknown_orders"):
+        LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
+                                   options={"unknown_orders": "keep"})

@@ -118,8 +118,11 @@ class LighterConfig:
     ) -> LighterConfig:
         """Build from a venue config section: a profile (mainnet/testnet) or explicit URLs, plus options.
 
-        Unknown option names raise ValueError naming them.
+        `options` may also carry `profile` and `chain_id`. Unknown option names raise ValueError naming them.
         """
+        opts = dict(options or {})
+        profile = opts.pop("profile", profile)
+        chain_id = opts.pop("chain_id", chain_id)
         base_rest, base_ws, base_chain = PROFILES.get(profile or "", (None, None, None))
         if profile is not None and profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -128,7 +131,6 @@ class LighterConfig:
         chain = chain_id or base_chain
         if rest is None or ws is None or chain is None:
             raise ValueError("rest_url, ws_url and chain_id are required when no profile is given")
-        opts = dict(options or {})
         known = {f.name for f in fields(cls)}
         unknown = set(opts) - known
         if unknown:
