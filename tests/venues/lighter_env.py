@@ -55,9 +55,12 @@ class LighterEnv:
                              account_index=self.account, api_key_index=API_KEY_INDEX, **opts)
 
     async def connector(self, start: bool = True, **options: Any) -> LighterConnector:
+        """A connector for the env's account; ring/tracker/limiter/on_burst_end go to the constructor,
+        everything else to LighterConfig."""
+        ctor = {k: options.pop(k) for k in ("ring", "tracker", "limiter", "on_burst_end") if k in options}
         signer = LighterSigner(self.private_key, chain_id=CHAIN_ID, api_key_index=API_KEY_INDEX,
                                account_index=self.account)
-        conn = LighterConnector(self.config(**options), signer, own_signer=True)
+        conn = LighterConnector(self.config(**options), signer, own_signer=True, **ctor)
         self.connectors.append(conn)
         if start:
             await conn.start()

@@ -374,3 +374,41 @@ def test_live_template_is_a_valid_config() -> None:
     with pytest.raises(ValueError, match="unknown_orders"):
         LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
                                    options={"unknown_orders": "keep"})
+
+
+async def test_stream_positions_through_the_dispatcher_and_rest_fallback() -> None:
+    from xtb._core import EventRing
+    from xtb.engine.dispatcher import Dispatcher
+
+    async with lighter_env() as env:
+        ring = EventRing(1 << 14)
+        dispatcher = Dispatcher(ring)
+        conn = await env.connector(start=False, ring=ring, on_burst_end=dispatcher.drain)
+        dispatcher.add_listener(conn, first=True)
+        await conn.start()
+        await conn.submit(OrderRequest(60, "ETH", Side.BID, 700, kind=OrderKind.MARKET))
+        await wait_for(lambda: conn._stream_positions_live, what="a streamed position")
+        pos = await conn.positions()
+        assert pos["ETH"].size == 700 and pos["ETH"].source == "stream"
+        env.sim.drop_sockets("lighter")
+        await wait_for(lambda: not conn._stream_positions_live, what="stream marked down")
+        pos = await conn.positions()  # read through REST while the stream is down
+        assert pos["ETH"].size == 700 and pos["ETH"].source == "rest"
+
+
+async def test_stalled_stream_is_dropped_and_recovers() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(stale_after_s=0.6, client_ping_interval_s=0.2)
+        assert conn._md is not None
+        env.sim.stall_sockets("lighter", 2.0)
+        await wait_for(lambda: conn._md is not None and conn._md.stats.stale_drops >= 1, 5, "stale drop")
+        await wait_for(lambda: conn.book("ETH").state in ("awaiting_first", "live"), 5, "books back")
+        assert (await conn.submit(order(70, bid_below(conn), post_only=True))).outcome is SubmitOutcome.ACCEPTED
+
+
+async def test_silent_book_limit_resubscribes() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(book_stale_after_s=0.4, symbols=("ETH",))
+        await env.sim.stop_generator()  # the market goes quiet: no deltas at all
+        await wait_for(lambda: conn.stats["resyncs"] >= 1, 5, "silent book resync")
+        await wait_for(lambda: conn.book("ETH").state in ("awaiting_first", "live"), 5, "fresh snapshot")

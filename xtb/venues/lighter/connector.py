@@ -155,9 +155,9 @@ class LighterConnector:
         self._rest_chain: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconcile_lock = asyncio.Lock()
-        self._stream_positions: dict[str, PositionInfo] = {}
+        # One position cache: replaced by every REST `account` read, updated per market by stream events.
+        self._positions: dict[str, PositionInfo] = {}
         self._stream_positions_live = False
-        self._rest_positions: dict[str, PositionInfo] = {}
         self._lookup_supported = config.lookup_by_client_id
         self._last_auth_error_ns = 0
         self._started = False
@@ -715,15 +715,18 @@ class LighterConnector:
         if getattr(event, "venue", VENUE) != VENUE:
             return
         book = self.decoder.book(event.book_id)
-        self._stream_positions[book.symbol] = PositionInfo(book.symbol, event.size, event.entry_px, 0, "stream")
+        self._positions[book.symbol] = PositionInfo(book.symbol, event.size, event.entry_px, 0, "stream")
         self._stream_positions_live = True
 
     async def positions(self) -> dict[str, PositionInfo]:
-        """Stream cache while the private stream is live and fed, else REST `account`."""
-        if self._stream_positions_live:
-            return {s: p for s, p in self._stream_positions.items() if p.size != 0}
-        await self._refresh_account()
-        return dict(self._rest_positions)
+        """The cache while the private stream is live and feeding it, else a REST `account` read.
+
+        A market the stream stops mentioning (e.g. closed to flat) keeps its last streamed size until
+        the next REST read (every reconciliation replaces the cache).
+        """
+        if not self._stream_positions_live:
+            await self._refresh_account()
+        return {s: p for s, p in self._positions.items() if p.size != 0}
 
     async def balances(self) -> dict[str, Balance]:
         acct = await self._refresh_account()
@@ -756,7 +759,7 @@ class LighterConnector:
                 m.symbol, size, _units(p.get("avg_entry_price"), m.price_decimals),
                 _units(p.get("unrealized_pnl"), m.price_decimals + m.size_decimals), "rest",
             )
-        self._rest_positions = positions
+        self._positions = positions
         return acct
 
     # ------------------------------------------------------------------ reconciliation
