@@ -334,7 +334,7 @@ async def test_no_secret_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixtur
     async with lighter_env() as env:
         conn = await env.connector()
         await conn.submit(order(950, bid_below(conn), post_only=True))
-        with pytest.raises(Exception):  # noqa: B017 - the tracker refuses a reused client id
+        with pytest.raises(ValueError, match="client_id: 950"):
             await conn.submit(order(950, bid_below(conn), post_only=True))
         env.sim.drop_sockets("lighter")
         await conn.reconcile()
@@ -412,3 +412,37 @@ async def test_silent_book_limit_resubscribes() -> None:
         await env.sim.stop_generator()  # the market goes quiet: no deltas at all
         await wait_for(lambda: conn.stats["resyncs"] >= 1, 5, "silent book resync")
         await wait_for(lambda: conn.book("ETH").state in ("awaiting_first", "live"), 5, "fresh snapshot")
+
+
+async def test_order_ended_here_but_live_at_the_venue_is_cancelled_there() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        await conn.submit(order(75, bid_below(conn), post_only=True))
+        await wait_for(lambda: conn.tracker.get(75, "lighter").order_id is not None, what="stream ack")
+        # e.g. a wrong conclusion after a lost message: the tracker ended it, the venue still has it
+        assert conn.tracker.on_cancel(75, "lighter", "test: assumed cancelled") == "applied"
+        await conn.reconcile()
+        await wait_for(lambda: env.venue_open_orders() == [], what="ghost cancelled at the venue")
+
+
+async def test_reconcile_never_concludes_on_an_order_still_being_sent() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(reconcile_grace_s=0.0)
+        conn.tx_socket = None  # REST path, so the send can be held below
+        assert conn.api is not None
+        release = asyncio.Event()
+        real_send = conn.api.send_tx
+
+        async def held_send(tx, price_protection=None):  # type: ignore[no-untyped-def]
+            await release.wait()
+            return await real_send(tx, price_protection)
+
+        conn.api.send_tx = held_send  # type: ignore[method-assign]
+        task = asyncio.create_task(conn.submit(order(76, bid_below(conn), post_only=True)))
+        await wait_for(lambda: conn.tracker.get(76, "lighter") is not None, what="tracked")
+        await asyncio.sleep(0.1)
+        await conn.reconcile()  # not active at the venue yet, but in flight: left alone
+        assert conn.tracker.get(76, "lighter").state == "pending_new"
+        release.set()
+        assert (await task).outcome is SubmitOutcome.ACCEPTED
+        await wait_for(lambda: conn.tracker.get(76, "lighter").state == "open", what="open")

@@ -159,6 +159,7 @@ class LighterConnector:
         self._positions: dict[str, PositionInfo] = {}
         self._stream_positions_live = False
         self._lookup_supported = config.lookup_by_client_id
+        self._inflight: dict[int, int] = {}  # client id -> submits under way (never "missing" meanwhile)
         self._last_auth_error_ns = 0
         self._started = False
         self.stats: dict[str, int] = {
@@ -477,6 +478,9 @@ class LighterConnector:
     def _begin(self, kind: str, client_ids: Sequence[int], requests: Sequence[TxRequest]) -> asyncio.Future[_Prepared]:
         loop = asyncio.get_running_loop()
         p = _Prepared(tuple(client_ids), tuple(requests), kind, loop.create_future(), loop.create_future())
+        if kind == "submit":
+            for cid in p.client_ids:
+                self._inflight[cid] = self._inflight.get(cid, 0) + 1
         p.task = loop.create_task(self._run(p))
         return p.ready
 
@@ -486,6 +490,14 @@ class LighterConnector:
         finally:
             if not p.ready.done():
                 p.ready.set_result(p)
+            if p.kind == "submit":
+                # the caller applies the results right after this task ends; the grace period covers the gap
+                for cid in p.client_ids:
+                    left = self._inflight.get(cid, 0) - 1
+                    if left > 0:
+                        self._inflight[cid] = left
+                    else:
+                        self._inflight.pop(cid, None)
 
     async def _run_inner(self, p: _Prepared) -> list[SubmitResult]:
         cfg = self.config
@@ -643,6 +655,10 @@ class LighterConnector:
         cap = self.config.max_batch_size
         for i in range(0, len(reqs), cap):
             chunk = reqs[i:i + cap]
+            ids = [r.client_id for r in chunk]
+            for cid in ids:  # refuse before tracking any of them: nothing half-tracked, nothing sent
+                if self.tracker.get(cid, VENUE) is not None or ids.count(cid) > 1:
+                    raise ValueError(f"client_id: {cid} is already used on lighter (ids are unique per account)")
             for r in chunk:
                 self.tracker.submitted(
                     r.client_id, VENUE, r.symbol, r.side.value, r.price or 0, r.size, post_only=r.post_only,
@@ -784,6 +800,9 @@ class LighterConnector:
                         active.add(cid)
                     continue
                 active.add(cid)
+                if tracked.is_terminal:
+                    await self._ghost_order(o, m, tracked.state)
+                    continue
                 self._apply_venue_order(cid, o, m)
             await self._settle_missing(active)
             await self._refresh_account()
@@ -829,13 +848,26 @@ class LighterConnector:
                 log.warning("lighter: venue order %s on %s has no client id; cannot adopt, leaving it",
                             o.get("order_index"), m.symbol)
                 return
-            assert m.market_id is not None
-            ready = self._begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
-            await self._acquire(1)
-            res = (await self._release(await ready))[0]
+            res = await self._cancel_by_order_index(o, m)
             self.stats["cancelled_unknown"] += 1
             log.info("lighter: cancelled unknown venue order %s on %s: %s", o.get("order_index"), m.symbol,
                      res.outcome.value)
+
+    async def _ghost_order(self, o: dict[str, Any], m: MarketInfo, state: str) -> None:
+        """The venue lists as active an order our tracker has already ended: it cannot move back, so the
+        order is cancelled at the venue (unless the unknown-orders policy is `ignore`)."""
+        log.warning("lighter reconcile: client id %s is active at the venue but %s here", o.get("client_order_index"),
+                    state)
+        if self.config.unknown_orders == "ignore":
+            return
+        await self._cancel_by_order_index(o, m)
+
+    async def _cancel_by_order_index(self, o: dict[str, Any], m: MarketInfo) -> SubmitResult:
+        assert m.market_id is not None
+        cid = int(o.get("client_order_index") or 0)
+        ready = self._begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
+        await self._acquire(1)
+        return (await self._release(await ready))[0]
 
     async def _settle_missing(self, active: set[int]) -> None:
         """Tracked live orders the venue does not list as active, older than the grace period."""
@@ -843,7 +875,8 @@ class LighterConnector:
         grace_ns = int(self.config.reconcile_grace_s * 1e9)
         now = time.monotonic_ns()
         missing = [o for o in self.tracker.open_orders(VENUE)
-                   if o.client_id not in active and now - o.updated_ns > grace_ns]
+                   if o.client_id not in active and o.client_id not in self._inflight
+                   and now - o.updated_ns > grace_ns]
         if not missing:
             return
         by_cid = {o.client_id: o for o in missing}
