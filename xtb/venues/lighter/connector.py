@@ -250,14 +250,18 @@ class LighterConnector:
             self.signer.close()
         self._started = False
 
-    async def wait_books_ready(self, timeout_s: float = 10.0) -> bool:
-        """Wait until every book has a snapshot; False on timeout."""
+    async def wait_books_ready(self, timeout_s: float = 10.0, live_within_s: float = 1.0) -> bool:
+        """Wait until every book has a snapshot (False on timeout), then up to `live_within_s` more for the
+        first delta that makes it `live` (a quiet market may send none: its snapshot is still served)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(b.state in ("awaiting_first", "live") for b in self._books.values()):
-                return True
+        while not all(b.state in ("awaiting_first", "live") for b in self._books.values()):
+            if time.monotonic() > deadline:
+                return False
             await asyncio.sleep(0.02)
-        return False
+        live_by = min(deadline, time.monotonic() + live_within_s)
+        while time.monotonic() < live_by and not all(b.state == "live" for b in self._books.values()):
+            await asyncio.sleep(0.02)
+        return True
 
     # ------------------------------------------------------------------ markets and books
 
@@ -650,27 +654,26 @@ class LighterConnector:
         return (await self.submit_batch([req]))[0]
 
     async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        """Direct submit (without the OrderGateway): tracks, rate-limits, and splits by max_batch_size."""
+        """Direct submit (without the OrderGateway): tracks, rate-limits, and splits by max_batch_size.
+
+        Bad input (unknown symbol, missing price, fill-or-kill, a reused client id...) raises ValueError
+        naming the field before anything is tracked or sent.
+        """
+        ids = [r.client_id for r in reqs]
+        for cid in ids:
+            if self.tracker.get(cid, VENUE) is not None or ids.count(cid) > 1:
+                raise ValueError(f"client_id: {cid} is already used on lighter (ids are unique per account)")
+        orders = [self.to_signer_order(r) for r in reqs]
         out: list[SubmitResult] = []
         cap = self.config.max_batch_size
         for i in range(0, len(reqs), cap):
             chunk = reqs[i:i + cap]
-            ids = [r.client_id for r in chunk]
-            for cid in ids:  # refuse before tracking any of them: nothing half-tracked, nothing sent
-                if self.tracker.get(cid, VENUE) is not None or ids.count(cid) > 1:
-                    raise ValueError(f"client_id: {cid} is already used on lighter (ids are unique per account)")
             for r in chunk:
                 self.tracker.submitted(
                     r.client_id, VENUE, r.symbol, r.side.value, r.price or 0, r.size, post_only=r.post_only,
                     reduce_only=r.reduce_only, time_in_force=r.tif.value.upper(),
                 )
-            try:
-                ready = self.prepare_submit(chunk)
-            except ValueError as e:
-                for r in chunk:
-                    self.tracker.on_reject(r.client_id, VENUE, f"prepare failed: {e}")
-                out += _results([r.client_id for r in chunk], SubmitOutcome.REJECTED, str(e))
-                continue
+            ready = self._begin("submit", [r.client_id for r in chunk], orders[i:i + cap])
             await self._acquire(len(chunk))
             results = await self.send_submit(await ready)
             self._apply_submit(results)
@@ -708,9 +711,12 @@ class LighterConnector:
         return out
 
     async def cancel_all(self, symbol: str | None = None) -> None:
-        """CancelAllOrders (immediate), all markets or one; tracked live orders go pending_cancel.
+        """CancelAllOrders (immediate), all markets or one.
 
-        Raises TxRejected when the venue refused it, ConnectionError-like errors when the outcome is unknown.
+        Accepted by the API: the tracked live orders are cancelled in the tracker (as for a single cancel;
+        a fill the stream reports afterwards still lands, and an order the venue kept is found by
+        reconciliation and cancelled there). Raises TxRejected when the venue refused it, ConnectionError
+        when the outcome is unknown (the orders stay pending_cancel until the stream or reconciliation).
         """
         market = None if symbol is None else self._market(symbol).market_id
         live = self.tracker.open_orders(VENUE, symbol)
@@ -723,6 +729,8 @@ class LighterConnector:
             self.tracker.on_cancel_requested(o.client_id, VENUE)
         if result.outcome is SubmitOutcome.UNRESOLVED:
             raise ConnectionError(f"cancel all: {result.reason}")
+        for o in live:
+            self.tracker.on_cancel(o.client_id, VENUE, "cancel all")
 
     # ------------------------------------------------------------------ account state
 
