@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -535,3 +536,16 @@ async def test_reconcile_never_concludes_on_an_order_still_being_sent() -> None:
         release.set()
         assert (await task).outcome is SubmitOutcome.ACCEPTED
         await wait_for(lambda: conn.tracker.get(76, "lighter").state == "open", what="open")
+
+
+async def test_a_gap_right_after_the_resync_snapshot_is_resynced_again() -> None:
+    # The state right after a resync: the new snapshot is in, the resync is still being tracked (the
+    # watchdog has not looked yet), and the subscription's first delta breaks the chain.
+    async with lighter_env(updates_per_s=50.0) as env:
+        conn = await env.connector(symbols=("ETH",), resync_timeout_s=30.0)
+        book = conn.book("ETH")
+        conn._resyncing["ETH"] = time.monotonic_ns()
+        book.mark_stale("gap: begin_nonce=9 but previous nonce=8")
+        await wait_for(lambda: conn.stats["resyncs"] >= 1, 5, "a resync")
+        await wait_for(lambda: book.state == "live", 5, "book live again")
+        assert conn._md is not None and conn._md.stats.connects == 1  # recovered without reconnecting

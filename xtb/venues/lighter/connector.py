@@ -152,6 +152,7 @@ class LighterConnector:
         self.tx_socket: TxSocket | None = None
         self._md_last_ns = 0
         self._md_connects = 0
+        self._md_subscribed = False
         self._rest_chain: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconcile_lock = asyncio.Lock()
@@ -315,9 +316,10 @@ class LighterConnector:
 
     def _on_burst_end(self) -> None:
         self._md_last_ns = time.monotonic_ns()
-        for symbol, book in self._book_list:
-            if book.is_stale:
-                self._resubscribe(symbol, book.stale_reason or "stale")
+        if self._md_subscribed:  # (a fresh connection subscribes everything in _on_md_connected)
+            for symbol, book in self._book_list:
+                if book.is_stale:
+                    self._resubscribe(symbol, book.stale_reason or "stale")
         if self._user_burst_end is not None:
             self._user_burst_end()
 
@@ -355,19 +357,23 @@ class LighterConnector:
         frames += self._private_subscriptions()
         for f in frames:
             transport.send(WSMsgType.TEXT, orjson.dumps(f))
+        self._md_subscribed = True
         if self._md_connects > 1:
             self.nonces.invalidate()
             self._spawn(self._reconcile_quietly("reconnect"))
 
     def _on_md_disconnected(self, reason: str) -> None:
+        self._md_subscribed = False
         self._stream_positions_live = False
         for _symbol, book in self._book_list:
             book.mark_stale(f"disconnected: {reason}")
 
     def _resubscribe(self, symbol: str, reason: str) -> None:
-        """Fresh snapshot for one book: clear it (no top of book meanwhile), unsubscribe, subscribe."""
-        if symbol in self._resyncing:
-            return
+        """Fresh snapshot for one book: clear it (no top of book meanwhile), unsubscribe, subscribe.
+
+        Called for a stale book only; a cleared book waits for its snapshot without going stale, so a
+        book that goes stale again (e.g. a gap right after the new snapshot) is resubscribed again.
+        """
         self.stats["resyncs"] += 1
         log.info("lighter %s book resync: %s", symbol, reason)
         book = self._books[symbol]
