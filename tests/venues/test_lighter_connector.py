@@ -549,3 +549,14 @@ async def test_a_gap_right_after_the_resync_snapshot_is_resynced_again() -> None
         await wait_for(lambda: conn.stats["resyncs"] >= 1, 5, "a resync")
         await wait_for(lambda: book.state == "live", 5, "book live again")
         assert conn._md is not None and conn._md.stats.connects == 1  # recovered without reconnecting
+
+
+async def test_cancel_all_sent_on_a_dying_socket_is_sent_again() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector()
+        await conn.submit(order(80, bid_below(conn), post_only=True))
+        env.sim.drop_sockets("lighter")  # the client has not noticed yet: the tx socket still looks up
+        assert conn.tx_socket is not None and conn.tx_socket.connected
+        await conn.cancel_all("ETH")
+        assert env.venue_open_orders() == []
+        assert conn.tracker.get(80, "lighter").state == "cancelled"

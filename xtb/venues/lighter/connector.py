@@ -726,9 +726,15 @@ class LighterConnector:
         """
         market = None if symbol is None else self._market(symbol).market_id
         live = self.tracker.open_orders(VENUE, symbol)
-        ready = self._begin("cancel_all", [0], [CancelAllRequest(market_index=market)])
-        await self._acquire(1)
-        result = (await self._release(await ready))[0]
+        # Cancelling everything twice is harmless, so a cancel-all without an answer (a socket that died
+        # under it) is sent again, like any idempotent request.
+        for _attempt in range(3):
+            ready = self._begin("cancel_all", [0], [CancelAllRequest(market_index=market)])
+            await self._acquire(1)
+            result = (await self._release(await ready))[0]
+            if result.outcome is not SubmitOutcome.UNRESOLVED:
+                break
+            log.warning("lighter cancel all: %s; sending it again", result.reason)
         if result.outcome is SubmitOutcome.REJECTED:
             raise TxRejected(f"cancel all refused: {result.reason}")
         for o in live:
