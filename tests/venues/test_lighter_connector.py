@@ -552,11 +552,25 @@ async def test_a_gap_right_after_the_resync_snapshot_is_resynced_again() -> None
 
 
 async def test_cancel_all_sent_on_a_dying_socket_is_sent_again() -> None:
+    from xtb.venues.lighter.txsocket import TxConnectionLost
+
     async with lighter_env() as env:
         conn = await env.connector()
         await conn.submit(order(80, bid_below(conn), post_only=True))
-        env.sim.drop_sockets("lighter")  # the client has not noticed yet: the tx socket still looks up
-        assert conn.tx_socket is not None and conn.tx_socket.connected
+        sock = conn.tx_socket
+        assert sock is not None
+        real_send, lost = sock.send_tx, []
+
+        def send_then_lose(tx):  # type: ignore[no-untyped-def]
+            # the socket dies with this tx on it: written, no answer (the venue never saw it here)
+            if not lost:
+                lost.append(tx)
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(TxConnectionLost("tx socket lost (test) before the reply"))
+                return fut
+            return real_send(tx)
+
+        sock.send_tx = send_then_lose  # type: ignore[method-assign]
         await conn.cancel_all("ETH")
-        assert env.venue_open_orders() == []
+        assert len(lost) == 1 and env.venue_open_orders() == []
         assert conn.tracker.get(80, "lighter").state == "cancelled"
