@@ -14,6 +14,28 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: key names are short and trusted (from our own config), so a fast non-keyed hash is right
+/// for the per-acquire lookup (SipHash costs more than the rest of an acquire).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type KeyMap = HashMap<String, usize, BuildHasherDefault<Fnv>>;
 
 /// A pool's shape as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +251,7 @@ pub struct RateLimiter {
     pool_names: Vec<String>,
     pools: Vec<Pool>,
     keys: Vec<KeyDef>,
-    key_index: HashMap<String, usize>,
+    key_index: KeyMap,
     /// Scratch for aggregating one request's demand per pool (no allocation per acquire).
     demand: Vec<(usize, u64)>,
 }
@@ -267,7 +289,7 @@ impl RateLimiter {
             pools.push(Pool::new(spec));
         }
         let mut keys = Vec::new();
-        let mut key_index = HashMap::new();
+        let mut key_index = KeyMap::default();
         for (name, draws) in &config.keys {
             if draws.is_empty() {
                 return Err(cfg_err(format!("keys.{name}"), "draws on no pool"));
@@ -298,7 +320,31 @@ impl RateLimiter {
 
     /// Take `weight` units of `key` now (returns 0), or return how long to wait (consumes nothing).
     pub fn acquire(&mut self, key: &str, weight: u64, now_ns: i64) -> Result<u64, LimiterError> {
-        self.acquire_many(&[(key, weight)], now_ns, true)
+        // The one-key path of `acquire_many`, without the demand aggregation (a key's pools are distinct).
+        let &k = self.key_index.get(key).ok_or_else(|| LimiterError::UnknownKey(key.to_string()))?;
+        let draws = &self.keys[k].draws;
+        let pools = &mut self.pools;
+        let mut wait = 0u64;
+        for &(pool, per_unit) in draws {
+            let demand = per_unit.saturating_mul(weight);
+            let budget = pools[pool].budget();
+            if demand > budget {
+                let pool = self.pool_names[pool].clone();
+                return Err(LimiterError::TooHeavy { key: key.to_string(), pool, demand, budget });
+            }
+        }
+        if weight == 0 {
+            return Ok(0);
+        }
+        for &(pool, per_unit) in draws {
+            wait = wait.max(pools[pool].wait(now_ns, per_unit * weight));
+        }
+        if wait == 0 {
+            for &(pool, per_unit) in draws {
+                pools[pool].consume(per_unit * weight);
+            }
+        }
+        Ok(wait)
     }
 
     /// The wait `acquire` would return, without consuming.
