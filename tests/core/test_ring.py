@@ -357,3 +357,57 @@ def test_bench_ring_rust_returns_ns_per_push_pop() -> None:
     ns = _core._bench_ring_rust(10_000)
     assert 0 < ns < 100_000
     assert 0 < _core._bench_ring_rust(10_000, read_clock=False) < 100_000
+
+
+def test_drain_into_callback_may_push_and_drain_the_same_ring() -> None:
+    ring = EventRing(8)
+    ring.push(trade(1))
+    seen: list[int] = []
+
+    def callback(ev: Any) -> None:
+        seen.append(ev.trade_id)
+        if ev.trade_id == 1:
+            ring.push(trade(2))
+            ring.push(trade(3))
+            assert [e.trade_id for e in ring.drain(max_events=1)] == [2]
+
+    assert ring.drain_into(callback) == 1  # the batch was what waited when the drain started
+    assert [e.trade_id for e in ring.drain()] == [3]
+    assert seen == [1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    capacity=st.sampled_from([2, 4]),
+    ops=st.lists(st.sampled_from(["book", "trade", "drain1", "drain"]), max_size=60),
+)
+def test_push_and_drain_match_a_deque_model(capacity: int, ops: list[str]) -> None:
+    """Python-level model: bounded ring + spill, books conflated when full or while the spill waits."""
+    ring = EventRing(capacity)
+    model_ring: list[int] = []
+    model_spill: list[int] = []
+    next_id = 0
+    for op in ops:
+        if op in ("book", "trade"):
+            next_id += 1
+            event: Any = book(0, next_id) if op == "book" else trade(next_id)
+            if not model_spill and len(model_ring) < capacity:
+                expected = "queued"
+                model_ring.append(next_id)
+            elif op == "book":
+                expected = "conflated"
+            else:
+                expected = "spilled"
+                model_spill.append(next_id)
+            assert ring.push(event) == expected
+        else:
+            limit = 1 if op == "drain1" else None
+            got = [e.book_seq if e.kind == "book" else e.trade_id for e in ring.drain(max_events=limit)]
+            waiting = model_ring + model_spill
+            take = waiting[: (1 if limit else len(waiting))]
+            assert got == take
+            model_ring, model_spill = (
+                model_ring[len(take) :],
+                model_spill[max(0, len(take) - len(model_ring)) :],
+            )
+        assert len(ring) == len(model_ring) + len(model_spill)
