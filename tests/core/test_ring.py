@@ -369,10 +369,12 @@ def test_drain_into_callback_may_push_and_drain_the_same_ring() -> None:
         if ev.trade_id == 1:
             ring.push(trade(2))
             ring.push(trade(3))
-            assert [e.trade_id for e in ring.drain(max_events=1)] == [2]
+            drained: list[Any] = ring.drain(max_events=1)
+            assert [e.trade_id for e in drained] == [2]
 
     assert ring.drain_into(callback) == 1  # the batch was what waited when the drain started
-    assert [e.trade_id for e in ring.drain()] == [3]
+    rest: list[Any] = ring.drain()
+    assert [e.trade_id for e in rest] == [3]
     assert seen == [1]
 
 
@@ -402,7 +404,8 @@ def test_push_and_drain_match_a_deque_model(capacity: int, ops: list[str]) -> No
             assert ring.push(event) == expected
         else:
             limit = 1 if op == "drain1" else None
-            got = [e.book_seq if e.kind == "book" else e.trade_id for e in ring.drain(max_events=limit)]
+            drained: list[Any] = ring.drain(max_events=limit)
+            got = [e.book_seq if e.kind == "book" else e.trade_id for e in drained]
             waiting = model_ring + model_spill
             take = waiting[: (1 if limit else len(waiting))]
             assert got == take
