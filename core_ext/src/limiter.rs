@@ -241,6 +241,14 @@ impl Pool {
     }
 }
 
+fn blocked_wait(blocked_until: i64, now: i64) -> u64 {
+    if now < blocked_until {
+        (blocked_until as i128 - now as i128) as u64
+    } else {
+        0
+    }
+}
+
 struct KeyDef {
     name: String,
     /// (pool index, weight per unit)
@@ -250,6 +258,8 @@ struct KeyDef {
 pub struct RateLimiter {
     pool_names: Vec<String>,
     pools: Vec<Pool>,
+    /// Per pool: refuse everything before this time (`block_until`, e.g. after a venue's 429).
+    blocked_until: Vec<i64>,
     keys: Vec<KeyDef>,
     key_index: KeyMap,
     /// Scratch for aggregating one request's demand per pool (no allocation per acquire).
@@ -315,7 +325,8 @@ impl RateLimiter {
             }
             keys.push(KeyDef { name: name.clone(), draws: resolved });
         }
-        Ok(RateLimiter { pool_names, pools, keys, key_index, demand: Vec::new() })
+        let blocked_until = vec![i64::MIN; pools.len()];
+        Ok(RateLimiter { pool_names, pools, blocked_until, keys, key_index, demand: Vec::new() })
     }
 
     /// Take `weight` units of `key` now (returns 0), or return how long to wait (consumes nothing).
@@ -338,6 +349,7 @@ impl RateLimiter {
         }
         for &(pool, per_unit) in draws {
             wait = wait.max(pools[pool].wait(now_ns, per_unit * weight));
+            wait = wait.max(blocked_wait(self.blocked_until[pool], now_ns));
         }
         if wait == 0 {
             for &(pool, per_unit) in draws {
@@ -386,6 +398,7 @@ impl RateLimiter {
         for &(pool, demand) in &self.demand {
             if demand > 0 {
                 wait = wait.max(self.pools[pool].wait(now_ns, demand));
+                wait = wait.max(blocked_wait(self.blocked_until[pool], now_ns));
             }
         }
         if wait == 0 && consume {
@@ -398,13 +411,22 @@ impl RateLimiter {
         Ok(wait)
     }
 
+    /// Refuse every request that draws on `pool` before `until_ns` (the venue said 429 although our
+    /// accounting allowed the request: its budget is tighter than configured, or shared with another
+    /// client). Budget is not consumed; a later `until_ns` extends the block, an earlier one is ignored.
+    pub fn block_until(&mut self, pool: &str, until_ns: i64) -> Result<(), LimiterError> {
+        let idx = self.pool_index(pool)?;
+        self.blocked_until[idx] = self.blocked_until[idx].max(until_ns);
+        Ok(())
+    }
+
+    fn pool_index(&self, pool: &str) -> Result<usize, LimiterError> {
+        self.pool_names.iter().position(|p| p == pool).ok_or_else(|| LimiterError::UnknownPool(pool.to_string()))
+    }
+
     /// Budget left in a pool now (whole tokens for a bucket, weight for a window).
     pub fn available(&mut self, pool: &str, now_ns: i64) -> Result<u64, LimiterError> {
-        let idx = self
-            .pool_names
-            .iter()
-            .position(|p| p == pool)
-            .ok_or_else(|| LimiterError::UnknownPool(pool.to_string()))?;
+        let idx = self.pool_index(pool)?;
         Ok(self.pools[idx].available(now_ns))
     }
 
@@ -505,6 +527,18 @@ mod tests {
         assert!(l.acquire_many(&[("sendTx", 2), ("account", 1)], 0, true).unwrap() > 0);
         assert_eq!(l.available("tx", 0).unwrap(), 2);
         assert_eq!(l.available("rest", 0).unwrap(), 12);
+    }
+
+    #[test]
+    fn block_until_refuses_until_then() {
+        let mut l = lighter_like();
+        l.block_until("tx", 5 * SEC as i64).unwrap();
+        assert_eq!(l.acquire("sendTx", 1, SEC as i64).unwrap(), 4 * SEC);
+        assert_eq!(l.acquire("account", 1, SEC as i64).unwrap(), 0, "other pools unaffected");
+        l.block_until("tx", 2 * SEC as i64).unwrap(); // earlier: ignored
+        assert_eq!(l.acquire_many(&[("sendTx", 1)], 5 * SEC as i64 - 1, true).unwrap(), 1);
+        assert_eq!(l.acquire("sendTx", 1, 5 * SEC as i64).unwrap(), 0);
+        assert_eq!(l.block_until("nope", 0), Err(LimiterError::UnknownPool("nope".into())));
     }
 
     #[derive(Debug, Clone)]
