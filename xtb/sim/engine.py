@@ -200,6 +200,7 @@ class Exchange:
         self._dispatching = False
         self._touched_positions: dict[tuple[int, int], None] = {}
         self._touched_accounts: dict[int, None] = {}
+        self._dirty_markets: dict[int, _MarketState] = {}  # markets with level changes not yet sent
         self.fees_collected = 0  # cash units; the venue's side of every fee
         self.funding_residual = 0  # rounding of funding payments, kept so totals balance exactly
 
@@ -1116,6 +1117,7 @@ class Exchange:
 
     def _mark_dirty(self, ms: _MarketState, side: Side, price: int) -> None:
         (ms.dirty_bids if side is Side.BUY else ms.dirty_asks).add(price)
+        self._dirty_markets[ms.spec.market_id] = ms
 
     def _emit_order(self, order: RestingOrder, kind: OrderEventKind) -> None:
         if self._listeners:
@@ -1140,18 +1142,24 @@ class Exchange:
                     bal = self._margin.balance(self._accounts[account].account, marks)
                     self._pending.append(BalanceEvent(bal, now))
             self._touched_accounts.clear()
-        for market, ms in self._markets.items():
-            if ms.dirty_bids or ms.dirty_asks:
+        if self._dirty_markets:
+            for market, ms in sorted(self._dirty_markets.items()):
                 ms.seq += 1
                 if listening:
+                    bid_levels = ms.book.bids.levels
+                    ask_levels = ms.book.asks.levels
                     bids = tuple(
-                        BookLevel(p, _level_total(ms.book.bids, p))
+                        BookLevel(p, lv.total if (lv := bid_levels.get(p)) is not None else 0)
                         for p in sorted(ms.dirty_bids, reverse=True)
                     )
-                    asks = tuple(BookLevel(p, _level_total(ms.book.asks, p)) for p in sorted(ms.dirty_asks))
+                    asks = tuple(
+                        BookLevel(p, lv.total if (lv := ask_levels.get(p)) is not None else 0)
+                        for p in sorted(ms.dirty_asks)
+                    )
                     self._pending.append(BookDelta(market, ms.seq, ms.seq - 1, bids, asks, now))
                 ms.dirty_bids.clear()
                 ms.dirty_asks.clear()
+            self._dirty_markets.clear()
         if not listening:
             self._pending.clear()
             return
@@ -1159,21 +1167,16 @@ class Exchange:
             return  # the outer dispatch loop delivers these too, in order
         self._dispatching = True
         try:
+            pending = self._pending
             i = 0
-            while i < len(self._pending):
-                event = self._pending[i]
+            while i < len(pending):  # grows if a listener calls back into the exchange
+                event = pending[i]
                 i += 1
-                for listener in tuple(self._listeners):
+                for listener in self._listeners if len(self._listeners) == 1 else tuple(self._listeners):
                     listener(event)
-            self._pending.clear()
         finally:
             self._dispatching = False
             self._pending.clear()
-
-
-def _level_total(side: BookSide, price: int) -> int:
-    level = side.levels.get(price)
-    return 0 if level is None else level.total
 
 
 def _levels(side: BookSide, depth: int | None) -> tuple[BookLevel, ...]:
