@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -206,7 +207,7 @@ def check_book_consistent(ex: Exchange, accounts: list[int]) -> None:
     st.integers(0, 800),
 )
 def test_cash_and_positions_are_conserved(
-    stream: list[tuple[object, ...]], rules: VenueRules, maker_fee: int, taker_fee: int
+    stream: list[tuple[Any, ...]], rules: VenueRules, maker_fee: int, taker_fee: int
 ) -> None:
     ex = Exchange(rules, VirtualClock())
     ex.add_market(eth_spec(maker_fee_ppm=maker_fee, taker_fee_ppm=taker_fee))
@@ -257,9 +258,9 @@ def test_cash_and_positions_are_conserved(
                 acct, oid = placed[pick % len(placed)]
                 ex.modify_order(acct, 0, oid, quantity=qty, price=price)
             elif kind == "mark":
-                ex.set_mark_price(0, op[1])  # type: ignore[arg-type]
+                ex.set_mark_price(0, op[1])
             elif kind == "funding":
-                ex.settle_funding(0, op[1])  # type: ignore[arg-type]
+                ex.settle_funding(0, op[1])
         except SimError:
             pass  # refusals are fine; they must change nothing, which the invariants below also cover
         check_book_consistent(ex, accounts)

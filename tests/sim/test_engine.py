@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -33,7 +33,7 @@ from .helpers import SCALE, USD, eth_spec, funded, limit, record
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def fills_of(events: list[object]) -> list[tuple[int, int, int, bool]]:
+def fills_of(events: Sequence[object]) -> list[tuple[int, int, int, bool]]:
     """(account, price, qty, is_maker) of every fill, in order."""
     return [
         (e.fill.account, e.fill.price, e.fill.quantity, e.fill.is_maker)

@@ -366,7 +366,7 @@ class Exchange:
                 side.reduce(order, order.quantity - order.filled - new_remaining)
                 order.quantity = order.filled + new_remaining
                 self._add_exposure(order)
-                self._mark_dirty(ms, order.side, order.price)
+                self._mark_dirty(ms, order.side, new_price)
             else:
                 opposite = ms.book.asks if order.side is Side.BUY else ms.book.bids
                 if order.post_only and self._crosses(order.side, new_price, opposite.best_price()):
@@ -1180,7 +1180,7 @@ class Exchange:
 
 
 def _levels(side: BookSide, depth: int | None) -> tuple[BookLevel, ...]:
-    out = []
+    out: list[BookLevel] = []
     for level in side.iter_levels():
         if depth is not None and len(out) >= depth:
             break
