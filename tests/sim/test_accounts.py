@@ -281,3 +281,24 @@ def test_cash_and_positions_are_conserved(
     for mark in (9_000, 10_000, 11_000):
         value = sum(p.size * mark * SCALE - p.cost for p in positions)
         assert cash_delta + fees + funding + value == 0
+
+    # Flatten everyone against each other; then cash changes plus fees plus funding sum to exactly zero.
+    for acct in accounts:
+        ex.cancel_all(acct)
+    for _ in range(6):
+        sizes = {a: ex.position(a, 0).size for a in accounts}
+        longs = [a for a, s in sizes.items() if s > 0]
+        shorts = [a for a, s in sizes.items() if s < 0]
+        if not longs:
+            break
+        qty = min(sizes[longs[0]], -sizes[shorts[0]])
+        ex.place_order(OrderRequest(longs[0], 0, SELL, qty, 10_000, reduce_only=True))
+        taker = ex.place_order(
+            OrderRequest(shorts[0], 0, BUY, qty, 10_000, reduce_only=True, time_in_force=TimeInForce.IOC)
+        )
+        assert taker.filled == qty
+    assert all(ex.position(a, 0).size == 0 and ex.position(a, 0).cost == 0 for a in accounts)
+    cash_delta = sum(ex.balance(a).cash - start for a in accounts)
+    fees = sum(ex.fees_paid(a) for a in accounts)
+    funding = sum(ex.position(a, 0).funding_paid for a in accounts)
+    assert cash_delta + fees + funding == 0
