@@ -854,16 +854,17 @@ class Exchange:
             value = req.quote_quantity
         else:
             value = price * qty * ms.scale
-        marks = self._marks()
-        before = self._margin.balance(acct, marks)
         pos = acct.positions.get(market) or Position()
-        mark = marks[market]
+        mark = self._mark_of(ms)
         old = self._margin.market_margin(acct, market, pos, mark)
         if req.side is Side.BUY:
             new = self._margin.market_margin(acct, market, pos, mark, extra_bid=value)
         else:
             new = self._margin.market_margin(acct, market, pos, mark, extra_ask=value)
-        if new > old and before.equity - (before.initial_margin - old + new) < 0:
+        if new <= old:
+            return  # the order does not add exposure
+        before = self._margin.balance(acct, self._marks())
+        if before.equity - (before.initial_margin - old + new) < 0:
             raise SimError(
                 ErrorCode.INSUFFICIENT_MARGIN,
                 f"order needs {new - old} more margin, {before.available} available",
