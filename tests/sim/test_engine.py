@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from xtb.sim import (
+    AccountConfig,
     BookDelta,
     ErrorCode,
     Exchange,
@@ -353,6 +354,9 @@ def test_open_order_limits(make_exchange: Callable[..., Exchange]) -> None:
     with pytest.raises(SimError) as err:
         ex.place_order(OrderRequest(a, 1, BUY, 1, 100_001))
     assert err.value.code is ErrorCode.TOO_MANY_OPEN_ORDERS_ACCOUNT
+    exempt = ex.create_account(10**20, config=AccountConfig(check_order_limits=False))
+    for i in range(5):
+        assert ex.place_order(limit(exempt, BUY, 1, 100_000 + i)).is_open
 
 
 def test_cancel_on_disconnect(ex: Exchange) -> None:

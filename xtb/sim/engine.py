@@ -730,7 +730,7 @@ class Exchange:
                 ErrorCode.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already in use", "client_id"
             )
         may_rest = req.order_type is OrderType.LIMIT and req.time_in_force is TimeInForce.GTC
-        if may_rest:
+        if may_rest and acct.config.check_order_limits:
             if (
                 rules.max_open_orders_per_market is not None
                 and ms.open_count.get(req.account, 0) >= rules.max_open_orders_per_market

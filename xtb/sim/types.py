@@ -495,6 +495,7 @@ class AccountConfig:
     maker_fee_ppm: int | None = None
     taker_fee_ppm: int | None = None
     check_margin: bool = True  # liquidity-provider accounts of the generator turn this off
+    check_order_limits: bool = True  # open-order caps; the generator's accounts are exempt
     cancel_on_disconnect: bool = True
     extra: dict[str, object] = field(default_factory=dict)
 
