@@ -299,6 +299,11 @@ def test_market_order_band_limits_sweep(make_exchange: Callable[..., Exchange]) 
     ex.place_order(limit(a, SELL, 5, 103_100))
     view = ex.place_order(OrderRequest(b, 0, BUY, 10, order_type=OrderType.MARKET))
     assert view.filled == 5 and ex.best_bid_ask(0)[1] == 103_100
+    # Now the last trade is 1030.00: a market sell may go down to 0.97 x 1030.00 = 999.10.
+    ex.place_order(limit(a, BUY, 3, 99_910))
+    ex.place_order(limit(a, BUY, 3, 99_909))
+    sold = ex.place_order(OrderRequest(b, 0, SELL, 6, order_type=OrderType.MARKET))
+    assert sold.filled == 3 and ex.best_bid_ask(0)[0] == 99_909
 
 
 def test_client_ids_unique_among_open_and_queries(ex: Exchange) -> None:
