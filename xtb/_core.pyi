@@ -9,8 +9,8 @@ __version__: str
 
 # ---- events and EventRing ----
 
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Literal, TypeAlias
+from collections.abc import Callable
+from typing import TypeAlias
 
 VenueName: TypeAlias = str  # "backpack", "lighter", "binance_usdm", "grvt", "aster"
 SideName: TypeAlias = Literal["bid", "ask"]
