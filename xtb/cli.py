@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -47,14 +49,18 @@ def strategies() -> None:
 
 @app.command()
 def sim(
-    venues: str = typer.Option("backpack,lighter", help="comma-separated venues to simulate"),
-    seed: int = typer.Option(0, help="market-data and fault seed (same seed, same market)"),
-    faults: str = typer.Option("none", help="fault profile (none, flaky, chaos) or a YAML fault plan"),
-    duration: float | None = typer.Option(None, help="stop after this many seconds (default: until Ctrl-C)"),
-    updates_per_s: float = typer.Option(50.0, help="book updates per second per market"),
-    collateral: int = typer.Option(100_000, help="USDC given to each registered account"),
-    backpack_api_key: list[str] = typer.Option([], help="register a Backpack public key (base64); repeatable"),
-    lighter_key: list[str] = typer.Option([], help="register ACCOUNT:INDEX:PUBHEX for Lighter; repeatable"),
+    venues: Annotated[str, typer.Option(help="comma-separated venues to simulate")] = "backpack,lighter",
+    seed: Annotated[int, typer.Option(help="market-data and fault seed (same seed, same market)")] = 0,
+    faults: Annotated[str, typer.Option(help="fault profile (none, flaky, chaos) or a YAML fault plan")] = "none",
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
+    updates_per_s: Annotated[float, typer.Option(help="book updates per second per market")] = 50.0,
+    collateral: Annotated[int, typer.Option(help="USDC given to each registered account")] = 100_000,
+    backpack_api_key: Annotated[
+        list[str] | None, typer.Option(help="register a Backpack public key (base64); repeatable")
+    ] = None,
+    lighter_key: Annotated[
+        list[str] | None, typer.Option(help="register ACCOUNT:INDEX:PUBHEX for Lighter; repeatable")
+    ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
     from xtb.sim.__main__ import main as sim_main
@@ -63,9 +69,9 @@ def sim(
             "--collateral", str(collateral)]
     if duration is not None:
         argv += ["--duration", str(duration)]
-    for k in backpack_api_key:
+    for k in backpack_api_key or []:
         argv += ["--backpack-api-key", k]
-    for k in lighter_key:
+    for k in lighter_key or []:
         argv += ["--lighter-key", k]
     sim_main(argv)
 
