@@ -48,6 +48,16 @@ def strategies() -> None:
 
 
 @app.command()
+def demo() -> None:
+    """Replay a recorded Backpack depth stream through the compiled core and compare with pure Python."""
+    from xtb.demo import run
+
+    res = run()
+    if res.stale:
+        raise typer.Exit(1)
+
+
+@app.command()
 def sim(
     venues: Annotated[str, typer.Option(help="comma-separated venues to simulate")] = "backpack,lighter",
     seed: Annotated[int, typer.Option(help="market-data and fault seed (same seed, same market)")] = 0,
