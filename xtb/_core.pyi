@@ -300,10 +300,7 @@ class Order:
     @property
     def updated_ns(self) -> int: ...
 
-OrderStateName = Literal[
-    "pending_new", "open", "partially_filled", "pending_cancel", "filled", "cancelled", "rejected",
-    "expired", "unresolved",
-]
+# OrderStateName is defined with the event types above.
 TrackerEventName = Literal[
     "ack", "reject", "fill_partial", "fill_full", "cancel_requested", "cancel_rejected", "cancelled",
     "expired", "unresolved",
