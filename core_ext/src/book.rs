@@ -11,6 +11,7 @@
 //! reports no best price and keeps buffering deltas (bounded) so the next snapshot can be aligned.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::events::{BookUpdate, EventBody, Px, Resync, Sz, Venue};
@@ -197,6 +198,8 @@ pub struct OrderBook {
     buffer_dropped: u64,
     resyncs: u64,
     sink: Option<BookSink>,
+    /// Bumped on every change a reader can see (levels, seq, state): lets a handle cache what it read.
+    version: Arc<AtomicU64>,
 }
 
 impl OrderBook {
@@ -218,6 +221,7 @@ impl OrderBook {
             buffer_dropped: 0,
             resyncs: 0,
             sink: None,
+            version: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -239,6 +243,16 @@ impl OrderBook {
 
     pub fn sink(&self) -> Option<&BookSink> {
         self.sink.as_ref()
+    }
+
+    /// Shared change counter (see `version`): equal values mean nothing visible changed.
+    pub fn version_handle(&self) -> Arc<AtomicU64> {
+        self.version.clone()
+    }
+
+    #[inline]
+    fn touch(&self) {
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     pub fn seq(&self) -> u64 {
@@ -319,6 +333,7 @@ impl OrderBook {
         self.state = SyncState::AwaitingSnapshot;
         self.stale_reason = None;
         self.buffer.clear();
+        self.touch();
     }
 
     fn check_sizes(bids: &[(Px, Sz)], asks: &[(Px, Sz)]) -> Result<(), BookError> {
@@ -341,6 +356,7 @@ impl OrderBook {
         recv_ns: i64,
     ) -> Result<Applied, BookError> {
         Self::check_sizes(bids, asks)?;
+        self.touch();
         self.bids.replace(bids);
         self.asks.replace(asks);
         self.seq = seq;
@@ -480,7 +496,7 @@ impl OrderBook {
     ) -> Applied {
         match self.check_seq(d) {
             Ok(false) => return Applied::DroppedOld,
-            Ok(true) => {}
+            Ok(true) => self.touch(),
             Err(reason) => {
                 self.go_stale(reason, recv_ns);
                 // This delta may still be needed to align the next snapshot.
@@ -517,6 +533,7 @@ impl OrderBook {
     }
 
     fn go_stale(&mut self, reason: String, recv_ns: i64) {
+        self.touch();
         self.state = SyncState::Stale;
         self.resyncs += 1;
         if let Some(s) = &self.sink {
