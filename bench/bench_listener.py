@@ -1,8 +1,9 @@
 """Cython vs Python picows listener on the same frames over loopback.
 
-A picows server on 127.0.0.1 writes N pre-encoded depth frames in one burst, then a close frame; the
-client listener feeds every frame to a FeedDecoder. One round = one connection carrying N frames, so
-frames/s = N / median. Both listeners do identical decoding work; the difference is the per-frame glue
+A picows server on 127.0.0.1 writes N pre-encoded frames in one burst, then a close frame; the client
+listener feeds every frame to a FeedDecoder. One round = one connection carrying N frames, so
+frames/s = N / median. Two frame kinds: 20+20-level depth deltas and bookTicker messages.
+Both listeners do identical decoding work; the difference is the per-frame glue
 (Python bytes object + Python call vs payload pointer + C call).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Iterator
 
 import picows
 import pytest
@@ -21,13 +23,14 @@ from md_frames import (
     SNAPSHOT_SEQ,
     SYMBOL,
     depth_frame,
+    ticker_frame,
 )
 
 from xtb._core import EventRing, FeedDecoder, OrderBook
 from xtb.transport import CyFeedListener, PyFeedListener
 
-GROUP = "listener_loopback_frames"
-N_FRAMES = 2560
+N_DEPTH = 4096
+N_TICKER = 20000
 
 
 def ws_text_frame(payload: bytes) -> bytes:
@@ -54,7 +57,7 @@ class BurstServer(picows.WSListener):  # type: ignore[misc]
             transport.disconnect()
 
 
-async def one_session(listener_cls: type, blob: bytes) -> int:
+async def one_session(listener_cls: type, blob: bytes, n_frames: int) -> int:
     ring = EventRing(1 << 12)
     dec = FeedDecoder("backpack", ring)
     book = OrderBook("backpack", SYMBOL, PRICE_DECIMALS, SIZE_DECIMALS)
@@ -66,32 +69,54 @@ async def one_session(listener_cls: type, blob: bytes) -> int:
     port = server.sockets[0].getsockname()[1]
     try:
         transport, _ = await picows.ws_connect(lambda: listener, f"ws://127.0.0.1:{port}/")
-        await asyncio.wait_for(transport.wait_disconnected(), timeout=30)
+        await asyncio.wait_for(transport.wait_disconnected(), timeout=60)
     finally:
         server.close()
         await server.wait_closed()
-    assert listener.errors == 0 and book.seq == SNAPSHOT_SEQ + N_FRAMES, (listener.errors, book.seq)
+    assert listener.errors == 0 and listener.frames == n_frames, (listener.errors, listener.frames)
+    assert dec.stats()["unknown_symbol"] == 0 and not book.is_stale
     return int(listener.frames)
 
 
 @pytest.fixture(scope="module")
-def burst() -> bytes:
-
-    return b"".join(ws_text_frame(depth_frame(SNAPSHOT_SEQ + 1 + i)) for i in range(N_FRAMES))
-
-
-def run(benchmark, cls: type, blob: bytes) -> None:
-    frames = benchmark.pedantic(lambda: asyncio.run(one_session(cls, blob)), rounds=7, iterations=1)
-    assert frames == N_FRAMES
-    benchmark.extra_info["frames_per_round"] = N_FRAMES
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    lp = asyncio.new_event_loop()
+    yield lp
+    lp.close()
 
 
-@pytest.mark.benchmark(group=GROUP)
-def test_baseline_python_listener(benchmark, burst: bytes) -> None:
-    run(benchmark, PyFeedListener, burst)
+@pytest.fixture(scope="module")
+def depth_burst() -> bytes:
+    return b"".join(ws_text_frame(depth_frame(SNAPSHOT_SEQ + 1 + i)) for i in range(N_DEPTH))
 
 
-@pytest.mark.benchmark(group=GROUP)
-def test_xtb_cython_listener(benchmark, burst: bytes) -> None:
-    assert CyFeedListener is not None, "build the Cython listener first: python build.py"
-    run(benchmark, CyFeedListener, burst)
+@pytest.fixture(scope="module")
+def ticker_burst() -> bytes:
+    return b"".join(ws_text_frame(ticker_frame(SNAPSHOT_SEQ + 1 + i)) for i in range(N_TICKER))
+
+
+def run(benchmark, loop: asyncio.AbstractEventLoop, cls: type, blob: bytes, n: int) -> None:
+    assert cls is not None, "build the Cython listener first: python build.py"
+    frames = benchmark.pedantic(lambda: loop.run_until_complete(one_session(cls, blob, n)), rounds=9)
+    assert frames == n
+    benchmark.extra_info["frames_per_round"] = n
+
+
+@pytest.mark.benchmark(group="listener_loopback_depth_20x20")
+def test_baseline_python_listener_depth(benchmark, loop, depth_burst: bytes) -> None:
+    run(benchmark, loop, PyFeedListener, depth_burst, N_DEPTH)
+
+
+@pytest.mark.benchmark(group="listener_loopback_depth_20x20")
+def test_xtb_cython_listener_depth(benchmark, loop, depth_burst: bytes) -> None:
+    run(benchmark, loop, CyFeedListener, depth_burst, N_DEPTH)
+
+
+@pytest.mark.benchmark(group="listener_loopback_book_ticker")
+def test_baseline_python_listener_ticker(benchmark, loop, ticker_burst: bytes) -> None:
+    run(benchmark, loop, PyFeedListener, ticker_burst, N_TICKER)
+
+
+@pytest.mark.benchmark(group="listener_loopback_book_ticker")
+def test_xtb_cython_listener_ticker(benchmark, loop, ticker_burst: bytes) -> None:
+    run(benchmark, loop, CyFeedListener, ticker_burst, N_TICKER)

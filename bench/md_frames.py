@@ -25,3 +25,19 @@ def depth_frame(u: int) -> bytes:
         "u": u,
     }
     return orjson.dumps({"data": data, "stream": f"depth.{SYMBOL}"})
+
+
+def ticker_frame(u: int) -> bytes:
+    """One Backpack bookTicker message (the highest-rate, smallest public frame)."""
+    data = {
+        "A": "0.41200",
+        "B": f"{1 + (u % 5) / 10:.5f}",
+        "E": 1790134357267301,
+        "T": 1790134357267080,
+        "a": "86601.0",
+        "b": "86600.0",
+        "e": "bookTicker",
+        "s": SYMBOL,
+        "u": u,
+    }
+    return orjson.dumps({"data": data, "stream": f"bookTicker.{SYMBOL}"})
