@@ -14,7 +14,6 @@ pub mod json;
 pub mod lighter;
 pub mod scan;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -66,7 +65,9 @@ pub struct FeedDecoder {
     pub venue: Venue,
     ring: Arc<EventRing>,
     books: Vec<SharedBook>,
-    routes: HashMap<String, u32>,
+    /// Route key -> book id. A decoder serves a handful of books: a linear scan over short keys beats
+    /// hashing them.
+    routes: Vec<(Box<str>, u32)>,
     pub stats: DecoderStats,
     pending_pings: u64,
     last_error: Option<FeedError>,
@@ -173,7 +174,7 @@ impl FeedDecoder {
             venue,
             ring,
             books: Vec::new(),
-            routes: HashMap::new(),
+            routes: Vec::new(),
             stats: DecoderStats::default(),
             pending_pings: 0,
             last_error: None,
@@ -199,7 +200,7 @@ impl FeedDecoder {
                 self.venue.name()
             ));
         }
-        if self.routes.contains_key(route) {
+        if self.route(route).is_some() {
             return Err(format!("a book is already routed by {route:?}"));
         }
         let id = self.books.len() as u32;
@@ -211,7 +212,7 @@ impl FeedDecoder {
             b.attach(BookSink { ring: self.ring.clone(), book_id: id });
         }
         self.books.push(book);
-        self.routes.insert(route.to_owned(), id);
+        self.routes.push((route.into(), id));
         Ok(id)
     }
 
@@ -220,7 +221,7 @@ impl FeedDecoder {
     }
 
     pub fn route(&self, key: &str) -> Option<u32> {
-        self.routes.get(key).copied()
+        self.routes.iter().find(|(k, _)| &**k == key).map(|&(_, id)| id)
     }
 
     pub fn last_error(&self) -> Option<&FeedError> {
@@ -268,8 +269,8 @@ impl FeedDecoder {
 
     /// Book lookup for a route key; counts unknown keys.
     pub(crate) fn lookup(&mut self, key: &str) -> Option<(u32, SharedBook)> {
-        match self.routes.get(key) {
-            Some(&id) => Some((id, self.books[id as usize].clone())),
+        match self.route(key) {
+            Some(id) => Some((id, self.books[id as usize].clone())),
             None => {
                 self.stats.unknown_symbol += 1;
                 None

@@ -93,8 +93,13 @@ impl<'a> Scanner<'a> {
         self.b.get(self.i).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> R<()> {
+        // Compact JSON has no whitespace: test the next byte before skipping any.
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            return Ok(());
+        }
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
@@ -257,50 +262,41 @@ impl<'a> Scanner<'a> {
     }
 
     /// A quoted decimal `"-?[0-9]+(\.[0-9]+)?"` read in one pass. Anything else bails.
-    #[inline]
+    #[inline(always)]
     fn decimal_string(&mut self) -> R<RawNum> {
         self.eat(b'"')?;
-        let b = self.b;
-        let mut i = self.i;
-        let neg = b.get(i) == Some(&b'-');
-        i += neg as usize;
+        let rest = &self.b[self.i..];
+        let neg = rest.first() == Some(&b'-');
+        let mut k = neg as usize;
         let mut m: u64 = 0;
-        let mut significant = 0u32;
-        let int_start = i;
-        while let Some(&c) = b.get(i) {
+        let mut digits = 0u32; // digits after leading zeros (overflow guard)
+        let mut dot: Option<usize> = None;
+        let start = k;
+        while k < rest.len() {
+            let c = rest[k];
             let d = c.wrapping_sub(b'0');
-            if d > 9 {
+            if d <= 9 {
+                m = m.wrapping_mul(10).wrapping_add(d as u64);
+                digits += (digits > 0 || d != 0) as u32;
+            } else if c == b'.' && dot.is_none() && k > start {
+                dot = Some(k);
+            } else {
                 break;
             }
-            m = m.wrapping_mul(10).wrapping_add(d as u64);
-            significant += (significant > 0 || d != 0) as u32;
-            i += 1;
+            k += 1;
         }
-        if i == int_start {
+        if k == start || rest.get(k) != Some(&b'"') || digits > 19 {
             return Err(Bail);
         }
-        let mut frac = 0u32;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let f0 = i;
-            while let Some(&c) = b.get(i) {
-                let d = c.wrapping_sub(b'0');
-                if d > 9 {
-                    break;
-                }
-                m = m.wrapping_mul(10).wrapping_add(d as u64);
-                significant += (significant > 0 || d != 0) as u32;
-                i += 1;
-            }
-            frac = (i - f0) as u32;
-            if frac == 0 {
-                return Err(Bail);
-            }
-        }
-        if b.get(i) != Some(&b'"') || significant > 19 || frac > 19 {
+        let frac = match dot {
+            Some(p) if p + 1 == k => return Err(Bail), // "5."
+            Some(p) => k - p - 1,
+            None => 0,
+        };
+        if frac > 19 {
             return Err(Bail);
         }
-        self.i = i + 1;
+        self.i += k + 1;
         Ok(RawNum { mantissa: m, frac: frac as u8, neg })
     }
 
