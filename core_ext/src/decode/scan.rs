@@ -136,8 +136,8 @@ impl<'a> Scanner<'a> {
     #[inline]
     fn string(&mut self) -> R<&'a str> {
         let (s, e) = self.string_span()?;
-        // SAFETY-free: validated as UTF-8 (or ASCII) in string_span.
-        std::str::from_utf8(&self.b[s..e]).map_err(|_| Bail)
+        // SAFETY: string_span checked these bytes are ASCII or valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(&self.b[s..e]) })
     }
 
     /// A JSON number (grammar checked); returns its span.
@@ -267,17 +267,14 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let rest = &self.b[self.i..];
         let neg = rest.first() == Some(&b'-');
-        let mut k = neg as usize;
+        let start = neg as usize;
         let mut m: u64 = 0;
-        let mut digits = 0u32; // digits after leading zeros (overflow guard)
         let mut dot: Option<usize> = None;
-        let start = k;
-        while k < rest.len() {
-            let c = rest[k];
+        let mut k = start;
+        for &c in &rest[start..] {
             let d = c.wrapping_sub(b'0');
             if d <= 9 {
                 m = m.wrapping_mul(10).wrapping_add(d as u64);
-                digits += (digits > 0 || d != 0) as u32;
             } else if c == b'.' && dot.is_none() && k > start {
                 dot = Some(k);
             } else {
@@ -285,7 +282,9 @@ impl<'a> Scanner<'a> {
             }
             k += 1;
         }
-        if k == start || rest.get(k) != Some(&b'"') || digits > 19 {
+        // At most 19 digits in total cannot wrap a u64; longer numbers (rare) take the general path.
+        let n_digits = k - start - dot.is_some() as usize;
+        if k == start || rest.get(k) != Some(&b'"') || n_digits > 19 {
             return Err(Bail);
         }
         let frac = match dot {
@@ -315,6 +314,10 @@ impl<'a> Scanner<'a> {
             let sz = self.decimal_string()?;
             self.eat(b']')?;
             out.push((px, sz));
+            if self.b.get(self.i) == Some(&b',') && self.b.get(self.i + 1) == Some(&b'[') {
+                self.i += 1;
+                continue;
+            }
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
