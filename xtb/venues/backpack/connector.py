@@ -187,6 +187,23 @@ class BackpackConnector:
         self._started = False
         self.stats = ConnectorStats()
 
+    @classmethod
+    def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
+        """From a `venues.backpack` config section: keys from `key_file` (refused when group/other
+        readable) or BPX_API_KEY / BPX_API_SECRET in the environment."""
+        from xtb.keys import load_backpack_keys
+
+        overrides: dict[str, Any] = {}
+        if venue_cfg.rest_url:
+            overrides["rest_url"] = venue_cfg.rest_url
+        if venue_cfg.ws_url:
+            overrides["ws_url"] = venue_cfg.ws_url
+        if venue_cfg.symbols:
+            overrides["symbols"] = tuple(venue_cfg.symbols)
+        config = BackpackConfig.from_options(dict(venue_cfg.options), **overrides)
+        keys = load_backpack_keys(venue_cfg.key_file)
+        return cls(config, keys.api_key, keys.api_secret, **kwargs)
+
     def __repr__(self) -> str:
         return f"BackpackConnector(key={self._signer.public_key_b64!r}, rest={self.config.rest_url!r})"
 
