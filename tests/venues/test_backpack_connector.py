@@ -79,7 +79,7 @@ def test_market_scales_and_symbol_normalisation() -> None:
     assert scale_of("0.010") == 3 and to_units("141.25", 2) == 14125
     with pytest.raises(ValueError, match="more than 2 decimals"):
         to_units("1.001", 2)
-    with pytest.raises(MarketDataError, match="kPEPE_USDC_PERP: missing filters.price.tickSize"):
+    with pytest.raises(MarketDataError, match=r"kPEPE_USDC_PERP: missing filters\.price\.tickSize"):
         parse_markets([{**MARKET, "filters": {"quantity": {"stepSize": "1"}}}])
     with pytest.raises(MarketDataError, match="unknown Backpack symbols: NOPE"):
         parse_markets([MARKET], symbols=("NOPE",))
