@@ -459,7 +459,7 @@ class BackpackConnector:
         return await self.http.collateral()  # type: ignore[no-any-return]
 
     def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)  # type: ignore[no-any-return]
+        return self.tracker.open_orders(VENUE, symbol)
 
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
