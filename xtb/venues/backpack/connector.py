@@ -1,0 +1,773 @@
+"""BackpackConnector: the Connector protocol and the gateway's VenueOrderPort for Backpack USDC perps.
+
+Data path: one picows socket (public depth deltas and the signed private streams share Backpack's single
+WS URL) -> Cython listener -> core FeedDecoder -> books in the core, private updates through the core
+OrderTracker, events in the EventRing. The connector only steers: it subscribes, fetches snapshots (the
+core lines them up on lastUpdateId), notices stale books and resyncs them, and reconciles orders,
+fills and positions from REST at start, after every reconnect and periodically.
+
+Wiring in the engine: pass the shared `ring`, `tracker` and `limiter`, set `on_burst_end` to the
+dispatcher's drain, and register the connector as a first dispatcher listener (`on_position`,
+`on_resync`, `on_order`), so positions stream into its cache and resyncs start at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+from picows import WSMsgType
+
+from xtb import _core
+from xtb.ratelimits import backpack as backpack_limits
+from xtb.venues.backpack.markets import parse_markets, to_units
+from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
+from xtb.venues.base import (
+    Balance,
+    MarketInfo,
+    OrderKind,
+    OrderRequest,
+    PositionInfo,
+    Side,
+    SubmitOutcome,
+    SubmitResult,
+    TimeInForce,
+)
+from xtb.venues.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
+from xtb.venues.ws import WsSession
+
+log = logging.getLogger("xtb.venues.backpack")
+
+VENUE = "backpack"
+UnknownOrderPolicy = Literal["adopt", "cancel", "ignore"]
+
+#: REST order status -> tracker state
+_STATUS = {
+    "New": "open",
+    "PartiallyFilled": "partially_filled",
+    "Filled": "filled",
+    "Cancelled": "cancelled",
+    "Expired": "expired",
+    "TriggerPending": "open",
+    "Triggered": "open",
+    "TriggerFailed": "rejected",
+}
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+_SIDE = {Side.BID: "Bid", Side.ASK: "Ask"}
+_PRIVATE_STREAMS = ("account.orderUpdate", "account.positionUpdate")
+
+
+@dataclass
+class BackpackConfig:
+    """Connector options (configs: `venues.backpack.options`). UNCONFIRMED venue facts are options."""
+
+    rest_url: str = "https://api.backpack.exchange"
+    ws_url: str = "wss://ws.backpack.exchange"
+    symbols: tuple[str, ...] = ()  # empty: every PERP market
+    aliases: dict[str, str] = field(default_factory=dict)
+    window_ms: int = 5000
+    broker_id: int | None = None
+    request_timeout_s: float = 10.0
+    order_timeout_s: float = 5.0  # a submit without an answer by then is unresolved
+    max_retries: int = 3
+    requests_per_second: int = 20  # UNCONFIRMED: Backpack publishes no limits
+    max_batch: int = 50  # UNCONFIRMED: batch size cap
+    snapshot_limit: int = 1000
+    snapshot_retry_s: float = 0.2
+    snapshot_attempts: int = 25
+    stale_after_s: float | None = 30.0  # no frame at all for this long -> drop and resync
+    book_check_interval_s: float = 0.05
+    reconcile_interval_s: float | None = 30.0
+    submit_window_s: float = 10.0  # an order missing at the venue is only judged after this
+    history_limit: int = 200
+    unknown_order_policy: UnknownOrderPolicy = "adopt"
+    balance_poll_s: float = 10.0
+    balance_decimals: int = 8
+    cancel_all_on_stop: bool = False
+    start_timeout_s: float = 20.0
+    backoff_initial_s: float = 0.25
+    backoff_max_s: float = 10.0
+    ring_capacity: int = 1 << 16
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], **overrides: Any) -> BackpackConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(options) - known
+        if unknown:
+            raise ValueError(f"venues.backpack.options: unknown keys {sorted(unknown)}")
+        merged = {**options, **overrides}
+        if "symbols" in merged:
+            merged["symbols"] = tuple(merged["symbols"])
+        return cls(**merged)
+
+
+@dataclass
+class ConnectorStats:
+    snapshots: int = 0
+    snapshot_retries: int = 0
+    resyncs: int = 0
+    reconciles: int = 0
+    reconcile_errors: int = 0
+    adopted: int = 0
+    cancelled_unknown: int = 0
+    settled_by_query: int = 0
+    rejected_by_reconcile: int = 0
+    feed_errors: int = 0
+    reconnects: int = 0
+
+
+@dataclass
+class _PreparedSubmit:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    client_ids: tuple[int, ...]
+
+
+@dataclass
+class _PreparedCancel:
+    symbol: str
+    requests: list[tuple[int, dict[str, str], bytes]]
+
+
+class BackpackConnector:
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: BackpackConfig,
+        api_key: str,
+        api_secret: Any,  # xtb.keys.Secret or str (seed, base64)
+        *,
+        ring: Any | None = None,
+        tracker: Any | None = None,
+        limiter: Any | None = None,
+        on_burst_end: Callable[[], object] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        secret = api_secret.reveal() if hasattr(api_secret, "reveal") else str(api_secret)
+        self._signer = _core.BackpackSigner(secret, config.broker_id)
+        del secret
+        if self._signer.public_key_b64 != api_key:
+            raise ValueError("Backpack api key does not match the api secret (public key mismatch)")
+        self.ring = ring if ring is not None else _core.EventRing(config.ring_capacity)
+        self.tracker = tracker if tracker is not None else _core.OrderTracker(self.ring)
+        self.limiter = limiter if limiter is not None else _core.RateLimiter.from_config(
+            backpack_limits(config.requests_per_second), self.ring
+        )
+        self._on_burst_end = on_burst_end
+        self._rng = rng or random.Random()
+        self.decoder = _core.FeedDecoder(VENUE, self.ring)
+        self.decoder.set_tracker(self.tracker)
+        self._markets: dict[str, MarketInfo] = {}
+        self._books: dict[str, Any] = {}
+        self._book_symbols: dict[int, str] = {}
+        self._positions: dict[str, PositionInfo] = {}
+        self._positions_seeded = False
+        self._balances: dict[str, Balance] = {}
+        self._balances_ns = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._http: BackpackRest | None = None
+        self._ws: WsSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._resyncing: set[str] = set()
+        self._reconcile_lock = asyncio.Lock()
+        self._frames_seen = 0
+        self._frames_seen_ns = time.monotonic_ns()
+        self._started = False
+        self.stats = ConnectorStats()
+
+    @classmethod
+    def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
+        """From a `venues.backpack` config section: keys from `key_file` (refused when group/other
+        readable) or BPX_API_KEY / BPX_API_SECRET in the environment."""
+        from xtb.keys import load_backpack_keys
+
+        overrides: dict[str, Any] = {}
+        if venue_cfg.rest_url:
+            overrides["rest_url"] = venue_cfg.rest_url
+        if venue_cfg.ws_url:
+            overrides["ws_url"] = venue_cfg.ws_url
+        if venue_cfg.symbols:
+            overrides["symbols"] = tuple(venue_cfg.symbols)
+        config = BackpackConfig.from_options(dict(venue_cfg.options), **overrides)
+        keys = load_backpack_keys(venue_cfg.key_file)
+        return cls(config, keys.api_key, keys.api_secret, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"BackpackConnector(key={self._signer.public_key_b64!r}, rest={self.config.rest_url!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._started:
+            return
+        cfg = self.config
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True)
+        )
+        rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
+                          timeout_s=cfg.request_timeout_s, max_retries=cfg.max_retries,
+                          session=self._session, rng=self._rng)
+        orders = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s,
+                            max_retries=cfg.max_retries, session=self._session, rng=self._rng)
+        self._http = BackpackRest(rest, orders, self._signer, cfg.window_ms)
+        self._markets = parse_markets(await self._http.markets(), cfg.symbols, cfg.aliases)
+        for sym, m in self._markets.items():
+            book = _core.OrderBook(VENUE, sym, m.price_decimals, m.size_decimals)
+            book_id = self.decoder.add_book(book)
+            self._books[sym] = book
+            self._book_symbols[book_id] = sym
+        self._ws = WsSession(
+            "backpack", cfg.ws_url, self._make_listener,
+            on_connected=self._on_connected, on_disconnected=self._on_disconnected,
+            last_activity_ns=self._last_activity_ns, stale_after_s=cfg.stale_after_s,
+            backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
+            rng=self._rng,
+        )
+        self._started = True
+        self._ws.start()
+        self._spawn(self._book_watchdog(), "book-watchdog")
+        if cfg.reconcile_interval_s:
+            self._spawn(self._reconcile_loop(cfg.reconcile_interval_s), "reconcile")
+        await self.wait_ready(cfg.start_timeout_s)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Until connected, every book live and the first reconciliation done."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_ready():
+                return
+            await asyncio.sleep(0.02)
+        states = {s: b.state for s, b in self._books.items()}
+        raise TimeoutError(f"backpack connector not ready after {timeout_s} s (books: {states})")
+
+    def is_ready(self) -> bool:
+        ws = self._ws
+        return (ws is not None and ws.connected.is_set() and self._positions_seeded
+                and all(b.state == "live" for b in self._books.values()))
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.config.cancel_all_on_stop and self._http is not None:
+            with contextlib.suppress(RestError, asyncio.TimeoutError):
+                await self.cancel_all()
+        tasks, self._tasks = self._tasks, set()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        if self._ws is not None:
+            await self._ws.stop()
+        for book in self._books.values():
+            book.mark_stale("connector stopped")
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    # ------------------------------------------------------------------ markets and data
+    def markets(self) -> dict[str, MarketInfo]:
+        return dict(self._markets)
+
+    def book(self, symbol: str) -> Any:
+        try:
+            return self._books[symbol]
+        except KeyError:
+            raise KeyError(f"backpack: no book for {symbol!r} (have: {', '.join(self._books)})") from None
+
+    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        b = self.book(symbol)
+        return b.best_bid(), b.best_ask()
+
+    def symbol_of_book(self, book_id: int) -> str:
+        return self._book_symbols[book_id]
+
+    @property
+    def http(self) -> BackpackRest:
+        if self._http is None:
+            raise RuntimeError("backpack connector is not started")
+        return self._http
+
+    @property
+    def ws(self) -> WsSession | None:
+        return self._ws
+
+    # ------------------------------------------------------------------ websocket
+    def _make_listener(self) -> Any:
+        from xtb.transport._cylistener import CyFeedListener
+
+        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
+
+    def _on_feed_error(self, exc: BaseException) -> None:
+        self.stats.feed_errors += 1
+        log.warning("backpack feed: %s", exc)
+
+    def _last_activity_ns(self, listener: Any) -> int:
+        frames = int(listener.frames)
+        if frames != self._frames_seen:
+            self._frames_seen, self._frames_seen_ns = frames, time.monotonic_ns()
+        return self._frames_seen_ns
+
+    async def _on_connected(self, transport: Any, listener: Any) -> None:
+        self.stats.reconnects += 1
+        self._frames_seen, self._frames_seen_ns = 0, time.monotonic_ns()
+        # Deltas from an old session can never line up with a new snapshot.
+        for book in self._books.values():
+            book.clear()
+        public = [f"depth.{s}" for s in self._books]
+        if public:
+            transport.send(WSMsgType.TEXT, orjson.dumps({"method": "SUBSCRIBE", "params": public}))
+        transport.send(WSMsgType.TEXT, self._signer.subscribe_frame(list(_PRIVATE_STREAMS),
+                                                                   window_ms=self.config.window_ms))
+        for sym in self._books:
+            self._start_resync(sym)
+        self._spawn(self._reconcile_safely("connect"), "reconcile-connect")
+
+    def _on_disconnected(self, reason: str) -> None:
+        for book in self._books.values():
+            if book.state != "stale":
+                book.mark_stale(f"disconnected: {reason}")
+        # Private events may be lost until the next session's reconciliation.
+        self._positions_seeded = False
+
+    # ------------------------------------------------------------------ books
+    def _start_resync(self, symbol: str) -> None:
+        if symbol in self._resyncing:
+            return
+        self._resyncing.add(symbol)
+        self._spawn(self._resync(symbol), f"resync-{symbol}")
+
+    async def _resync(self, symbol: str) -> None:
+        book = self._books[symbol]
+        try:
+            for attempt in range(self.config.snapshot_attempts):
+                ws = self._ws
+                if ws is None or not ws.connected.is_set():
+                    return
+                try:
+                    snap = await self.http.depth(symbol, self.config.snapshot_limit)
+                    # The core takes (price, size) tuples of decimal text and parses them at the book's scale.
+                    bids = [(p, q) for p, q in snap["bids"]]
+                    asks = [(p, q) for p, q in snap["asks"]]
+                    result = book.apply_snapshot(bids, asks, int(snap["lastUpdateId"]))
+                except (RestError, KeyError, TypeError, ValueError) as e:
+                    log.warning("backpack %s snapshot failed: %s", symbol, e)
+                    result = "failed"
+                self.stats.snapshots += 1
+                if result == "applied":
+                    return
+                self.stats.snapshot_retries += 1
+                await asyncio.sleep(self.config.snapshot_retry_s * (1 + attempt))
+            # The alignment never held: a new session starts from scratch.
+            log.warning("backpack %s: no snapshot lined up after %d tries; reconnecting",
+                        symbol, self.config.snapshot_attempts)
+            if self._ws is not None:
+                self._ws.drop()
+        finally:
+            self._resyncing.discard(symbol)
+
+    async def _book_watchdog(self) -> None:
+        """Stale books (gap, crossed, marked from outside) get a new snapshot."""
+        while True:
+            await asyncio.sleep(self.config.book_check_interval_s)
+            ws = self._ws
+            if ws is None or not ws.connected.is_set():
+                continue
+            for sym, book in self._books.items():
+                if book.state == "stale" and sym not in self._resyncing:
+                    self.stats.resyncs += 1
+                    self._start_resync(sym)
+
+    # dispatcher listener hooks -------------------------------------------------------------------
+    def on_resync(self, ev: Any) -> None:
+        if ev.venue != VENUE:
+            return
+        sym = self._book_symbols.get(ev.book_id)
+        ws = self._ws
+        if sym is not None and ws is not None and ws.connected.is_set() and sym not in self._resyncing:
+            self.stats.resyncs += 1
+            self._start_resync(sym)
+
+    def on_position(self, ev: Any) -> None:
+        if ev.venue != VENUE:
+            return
+        sym = self._book_symbols.get(ev.book_id)
+        if sym is not None:
+            self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
+
+    def on_order(self, ev: Any) -> None:
+        """Updates the tracker passed through unabsorbed: orders it does not know."""
+        if ev.venue != VENUE or ev.is_terminal:
+            return
+        if self.tracker.get(ev.client_id, VENUE) is None:
+            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
+
+    # ------------------------------------------------------------------ account state
+    async def positions(self) -> dict[str, PositionInfo]:
+        """The stream cache once seeded this session; otherwise from REST."""
+        if self._positions_seeded and self._ws is not None and self._ws.connected.is_set():
+            return {s: p for s, p in self._positions.items() if p.size != 0}
+        return await self._fetch_positions()
+
+    async def _fetch_positions(self) -> dict[str, PositionInfo]:
+        rows = await self.http.positions()
+        fresh: dict[str, PositionInfo] = {}
+        for row in rows or []:
+            sym = row.get("symbol")
+            m = self._markets.get(sym)
+            if m is None:
+                continue
+            size = to_units(str(row.get("netQuantity", "0")), m.size_decimals)
+            entry = _rounded_units(row.get("entryPrice") or "0", m.price_decimals)
+            pnl = _rounded_units(row.get("pnlUnrealized") or "0", m.price_decimals + m.size_decimals)
+            fresh[sym] = PositionInfo(sym, size, entry, unrealized_pnl=pnl, source="rest")
+        for sym in self._markets:
+            self._positions[sym] = fresh.get(sym, PositionInfo(sym, 0, 0, source="rest"))
+        return {s: p for s, p in fresh.items() if p.size != 0}
+
+    async def balances(self) -> dict[str, Balance]:
+        """Backpack has no balance stream: polled, cached for `balance_poll_s`."""
+        if self._balances and time.monotonic_ns() - self._balances_ns < self.config.balance_poll_s * 1e9:
+            return dict(self._balances)
+        data = await self.http.capital()
+        d = self.config.balance_decimals
+        out: dict[str, Balance] = {}
+        for asset, row in (data or {}).items():
+            avail = _rounded_units(row.get("available") or "0", d)
+            locked = _rounded_units(row.get("locked") or "0", d)
+            out[asset] = Balance(asset, total=avail + locked, available=avail, decimals=d)
+        self._balances, self._balances_ns = out, time.monotonic_ns()
+        return dict(out)
+
+    async def collateral(self) -> dict[str, Any]:
+        """The venue's collateral summary (netEquity, netEquityAvailable, ...), as sent."""
+        return await self.http.collateral()  # type: ignore[no-any-return]
+
+    def open_orders(self, symbol: str | None = None) -> list[Any]:
+        return self.tracker.open_orders(VENUE, symbol)
+
+    async def latency_probe(self) -> float:
+        t0 = time.perf_counter()
+        await self.http.time()
+        return (time.perf_counter() - t0) * 1e3
+
+    # ------------------------------------------------------------------ orders: VenueOrderPort
+    def limit_key(self, op: str, count: int) -> tuple[str, int]:
+        return ("order", count)
+
+    def _order_params(self, r: OrderRequest) -> dict[str, Any]:
+        m = self._markets.get(r.symbol)
+        if m is None:
+            raise ValueError(f"backpack: unknown symbol {r.symbol!r}")
+        if r.size <= 0 or r.size % m.step:
+            raise ValueError(f"size {r.size} is not a positive multiple of the step {m.step} ({r.symbol})")
+        p: dict[str, Any] = {
+            "symbol": r.symbol,
+            "side": _SIDE[Side(r.side)],
+            "quantity": _core.format_fixed(r.size, m.size_decimals),
+            "clientId": r.client_id,
+            "reduceOnly": True if r.reduce_only else None,
+        }
+        if r.kind is OrderKind.LIMIT or r.price is not None:
+            # A market order with a worst price goes out as an IOC limit: the venue's market orders
+            # take no price protection.
+            if r.price is None or r.price <= 0 or r.price % m.tick:
+                raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
+            p["orderType"] = "Limit"
+            p["price"] = _core.format_fixed(r.price, m.price_decimals)
+            p["timeInForce"] = "IOC" if r.kind is OrderKind.MARKET else _TIF[TimeInForce(r.tif)]
+            p["postOnly"] = True if r.post_only else None
+        else:
+            p["orderType"] = "Market"
+        if not 0 < r.client_id < 2**32:
+            raise ValueError(f"clientId {r.client_id} out of the uint32 range")
+        return p
+
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
+        if not reqs:
+            raise ValueError("empty batch")
+        if len(reqs) > self.config.max_batch:
+            raise ValueError(f"batch of {len(reqs)} exceeds max_batch {self.config.max_batch}")
+        params = [self._order_params(r) for r in reqs]
+        cids = tuple(r.client_id for r in reqs)
+        if len(params) == 1:
+            headers, body = self._signer.order(params[0], window_ms=self.config.window_ms)
+            return _PreparedSubmit("/api/v1/order", headers, body, cids)
+        headers, body = self._signer.orders(params, window_ms=self.config.window_ms)
+        return _PreparedSubmit("/api/v1/orders", headers, body, cids)
+
+    async def send_submit(self, prepared: _PreparedSubmit) -> list[SubmitResult]:
+        cids = prepared.client_ids
+        try:
+            reply = await self.http.send_signed("POST", prepared.path, prepared.headers, prepared.body,
+                                                idempotent=False)
+        except VenueRejected as e:
+            reason = f"{e.code}: {e.venue_message}"
+            return [SubmitResult(c, SubmitOutcome.REJECTED, reason=reason) for c in cids]
+        except RetriesExhausted as e:
+            # Only 429s reach here for a submit: the venue did not act.
+            return [SubmitResult(c, SubmitOutcome.REJECTED, reason=f"rate limited: {e}") for c in cids]
+        except (TimeoutError, AmbiguousResponse, RestError) as e:
+            return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason=str(e)) for c in cids]
+        if prepared.path == "/api/v1/order":
+            items = [reply]
+        elif not isinstance(reply, list) or len(reply) != len(cids):
+            return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason="batch reply does not match the request")
+                    for c in cids]
+        else:
+            items = reply
+        results = [_result_of(c, item) for c, item in zip(cids, items, strict=True)]
+        for res, item in zip(results, items, strict=True):
+            if res.outcome is SubmitOutcome.ACCEPTED and item.get("status") != "New":
+                # The reply already says filled / expired: tell the tracker through the same table as
+                # the stream (the ack that follows is then stale, and stream fills add trade ids).
+                self._apply_venue_order(res.client_id, item)
+        return results
+
+    def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> _PreparedCancel:
+        reqs = []
+        for cid in client_ids:
+            headers, body = self._signer.cancel({"symbol": symbol, "clientId": cid}, window_ms=self.config.window_ms)
+            reqs.append((cid, headers, body))
+        return _PreparedCancel(symbol, reqs)
+
+    async def send_cancel(self, prepared: _PreparedCancel) -> list[SubmitResult]:
+        async def one(cid: int, headers: dict[str, str], body: bytes) -> SubmitResult | None:
+            try:
+                reply = await self.http.send_signed("DELETE", "/api/v1/order", headers, body, idempotent=True)
+            except VenueRejected as e:
+                return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{e.code}: {e.venue_message}")
+            except RestError as e:
+                log.warning("backpack cancel %s: no answer (%s)", cid, e)
+                return None  # unknown: the stream or reconciliation will tell
+            status = reply.get("status") if isinstance(reply, dict) else None
+            if status in ("Cancelled", "Expired"):
+                return SubmitResult(cid, SubmitOutcome.ACCEPTED, venue_order_id=reply.get("id"))
+            return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"order is {status}")
+
+        results = await asyncio.gather(*(one(*r) for r in prepared.requests))
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ orders: Connector
+    async def _take_slot(self, op: str, count: int) -> None:
+        key, weight = self.limit_key(op, count)
+        for _ in range(1000):
+            wait_ns = self.limiter.acquire(key, weight, time.monotonic_ns())
+            if wait_ns <= 0:
+                return
+            await asyncio.sleep(wait_ns / 1e9)
+        raise RuntimeError(f"backpack {key}: rate limiter never granted a slot")
+
+    async def submit(self, req: OrderRequest) -> SubmitResult:
+        return (await self.submit_batch([req]))[0]
+
+    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
+        """Direct submit (without the OrderGateway): same tracking rules as the gateway."""
+        if not reqs:
+            return []
+        prepared = self.prepare_submit(reqs)  # refuses bad input before anything is tracked
+        await self._take_slot("submit", len(reqs))
+        trk = self.tracker
+        for r in reqs:
+            trk.submitted(r.client_id, VENUE, r.symbol, Side(r.side).value, r.price or 0, r.size,
+                          post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[TimeInForce(r.tif)])
+        results = await self.send_submit(prepared)
+        for res in results:
+            if res.outcome is SubmitOutcome.ACCEPTED:
+                trk.on_ack(res.client_id, VENUE, res.venue_order_id)
+            elif res.outcome is SubmitOutcome.REJECTED:
+                trk.on_reject(res.client_id, VENUE, res.reason)
+            else:
+                trk.on_unresolved(res.client_id, VENUE, res.reason)
+        return results
+
+    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
+        await self._take_slot("cancel", 1)
+        self.tracker.on_cancel_requested(client_id, VENUE)
+        results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
+        if not results:
+            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="no answer to the cancel")
+        res = results[0]
+        if res.outcome is SubmitOutcome.ACCEPTED:
+            self.tracker.on_cancel(client_id, VENUE)
+        else:
+            self.tracker.on_cancel_rejected(client_id, VENUE, res.reason)
+        return res
+
+    async def cancel_all(self, symbol: str | None = None) -> None:
+        for sym in [symbol] if symbol else list(self._markets):
+            reply = await self.http.cancel_all(sym)
+            for o in reply or []:
+                cid = o.get("clientId")
+                if cid is not None and self.tracker.get(int(cid), VENUE) is not None:
+                    self.tracker.on_cancel(int(cid), VENUE, "cancel all")
+
+    # ------------------------------------------------------------------ reconciliation
+    async def _reconcile_loop(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self._reconcile_safely("periodic")
+
+    async def _reconcile_safely(self, why: str) -> None:
+        try:
+            await self.reconcile()
+        except (TimeoutError, RestError, ValueError, KeyError) as e:
+            self.stats.reconcile_errors += 1
+            log.warning("backpack reconciliation (%s) failed: %s", why, e)
+
+    async def reconcile(self) -> None:
+        """Open orders, recent fills and positions from REST into the tracker and caches."""
+        async with self._reconcile_lock:
+            await self._reconcile()
+            self.stats.reconciles += 1
+
+    async def _reconcile(self) -> None:
+        http = self.http
+        trk = self.tracker
+        venue_open = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
+        open_by_cid = {int(o["clientId"]): o for o in venue_open if o.get("clientId") is not None}
+        await self._apply_fill_history()
+        now = time.monotonic_ns()
+        window_ns = int(self.config.submit_window_s * 1e9)
+        history: dict[str, dict[int, dict[str, Any]]] = {}
+        for o in trk.open_orders(VENUE):
+            row = open_by_cid.get(o.client_id)
+            if row is not None:
+                self._apply_venue_order(o.client_id, row)
+                continue
+            if o.state == "pending_new" and now - o.created_ns < window_ns:
+                continue  # the submit is still in flight
+            # Not open at the venue: ask for it by client id, then look in the history.
+            try:
+                row = await http.order(o.symbol, o.client_id)
+            except VenueRejected as e:
+                if e.status != 404:
+                    raise
+                row = None
+            if row is None:
+                if o.symbol not in history:
+                    rows = await http.order_history(o.symbol, self.config.history_limit) or []
+                    history[o.symbol] = {int(r["clientId"]): r for r in rows if r.get("clientId") is not None}
+                row = history[o.symbol].get(o.client_id)
+            if row is not None:
+                self.stats.settled_by_query += 1
+                self._apply_venue_order(o.client_id, row)
+            elif now - o.created_ns >= window_ns:
+                # The venue says it has no such order (query 404, not open, not in history).
+                self.stats.rejected_by_reconcile += 1
+                trk.on_venue_state(o.client_id, VENUE, "rejected", 0,
+                                   reason="unknown to the venue after the submit window (reconciliation)")
+        await self._handle_untracked(venue_open)
+        await self._fetch_positions()
+        self._positions_seeded = True
+
+    def _apply_venue_order(self, cid: int, row: dict[str, Any]) -> None:
+        m = self._markets[row["symbol"]]
+        state = _STATUS.get(str(row.get("status")))
+        if state is None:
+            log.warning("backpack order %s: unknown status %r", cid, row.get("status"))
+            return
+        filled = to_units(str(row.get("executedQuantity") or "0"), m.size_decimals)
+        avg = None
+        if filled > 0:
+            quote = Decimal(str(row.get("executedQuoteQuantity") or "0"))
+            avg = int((quote / Decimal(str(row["executedQuantity"]))).scaleb(m.price_decimals).to_integral_value())
+        reason = row.get("expiryReason") if state == "expired" else None
+        self.tracker.on_venue_state(cid, VENUE, state, filled, avg_px=avg, order_id=str(row.get("id")),
+                                    reason=reason)
+
+    async def _apply_fill_history(self) -> None:
+        """Recent fills of orders we track (ended ones too: a fill the stream lost still counts once,
+        by trade id, and carries the price and fee the order state alone does not)."""
+        for f in await self.http.fill_history(None, self.config.history_limit) or []:
+            m = self._markets.get(f.get("symbol"))
+            cid = f.get("clientId")
+            if m is None or cid is None:
+                continue
+            cid = int(cid)
+            if self.tracker.get(cid, VENUE) is None:
+                continue
+            px = to_units(str(f["price"]), m.price_decimals)
+            sz = to_units(str(f["quantity"]), m.size_decimals)
+            fee = _rounded_units(f.get("fee") or "0", m.price_decimals + m.size_decimals) \
+                if f.get("feeSymbol") in (None, m.quote) else 0
+            with contextlib.suppress(ValueError):  # over-fill: the tracker refuses and keeps state
+                self.tracker.on_fill(cid, VENUE, int(f["tradeId"]), px, sz, maker=bool(f.get("isMaker")),
+                                     fee=fee, order_id=str(f.get("orderId")))
+
+    async def _handle_untracked(self, venue_open: list[dict[str, Any]]) -> None:
+        policy = self.config.unknown_order_policy
+        for row in venue_open:
+            cid = row.get("clientId")
+            if cid is not None and self.tracker.get(int(cid), VENUE) is not None:
+                continue
+            if policy == "ignore":
+                continue
+            sym = row["symbol"]
+            if policy == "cancel" or cid is None:
+                if policy == "adopt":
+                    log.warning("backpack order %s on %s has no client id; left alone", row.get("id"), sym)
+                    continue
+                try:
+                    await self.http.cancel_by_order_id(sym, str(row["id"]))
+                    self.stats.cancelled_unknown += 1
+                except VenueRejected as e:
+                    log.warning("backpack: cancelling untracked order %s failed: %s", row.get("id"), e)
+                continue
+            self._adopt(int(cid), row)
+
+    def _adopt(self, cid: int, row: dict[str, Any]) -> None:
+        m = self._markets[row["symbol"]]
+        price = row.get("price")
+        px = to_units(str(price), m.price_decimals) if price not in (None, "") else 0
+        sz = to_units(str(row["quantity"]), m.size_decimals)
+        side = "bid" if row.get("side") == "Bid" else "ask"
+        tif = str(row.get("timeInForce") or "GTC")
+        self.tracker.submitted(cid, VENUE, row["symbol"], side, px, sz, post_only=bool(row.get("postOnly")),
+                               reduce_only=bool(row.get("reduceOnly")), time_in_force=tif)
+        self._apply_venue_order(cid, row)
+        self.stats.adopted += 1
+        log.info("backpack: adopted open order client id %s on %s", cid, row["symbol"])
+
+    # ------------------------------------------------------------------ plumbing
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"backpack-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("backpack task %s failed: %r", task.get_name(), task.exception())
+
+
+def _rounded_units(text: Any, decimals: int) -> int:
+    return int(Decimal(str(text)).scaleb(decimals).to_integral_value())
+
+
+def _result_of(cid: int, item: Any) -> SubmitResult:
+    if not isinstance(item, dict):
+        return SubmitResult(cid, SubmitOutcome.UNRESOLVED, reason="unreadable reply")
+    if item.get("operation") == "Err" or ("code" in item and "id" not in item):
+        return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{item.get('code')}: {item.get('message')}")
+    got = item.get("clientId")
+    if got is not None and int(got) != cid:
+        return SubmitResult(cid, SubmitOutcome.UNRESOLVED, reason=f"reply is for client id {got}")
+    if "id" not in item:
+        return SubmitResult(cid, SubmitOutcome.UNRESOLVED, reason="reply without an order id")
+    return SubmitResult(cid, SubmitOutcome.ACCEPTED, venue_order_id=str(item["id"]))
