@@ -46,6 +46,6 @@ async def test_bad_strategy_params_fail_before_anything_starts(tmp_path):
     cfg = smoke_config("backpack", tmp_path)
     cfg["strategy"]["params"]["offset_bps"] = "wide"
     engine = Engine(validate(cfg))
-    with pytest.raises(ValueError, match="strategy.params.offset_bps"):
+    with pytest.raises(ValueError, match=r"strategy\.params\.offset_bps"):
         await engine.start()
     assert engine.sim is None and not engine.connectors
