@@ -1,19 +1,73 @@
 """The public surface of xtb's compiled core, for embedding in other bots.
 
-Everything here is documented in docs/core_api.md and typed in xtb/_core.pyi.
+Everything here is documented in docs/core_api.md and typed in xtb/_core.pyi; `xtb._core` itself also
+holds private benchmark hooks (names starting with `_`), which are not part of the API.
+
+    from xtb.core import EventRing, FeedDecoder, OrderBook
+
+The Lighter signer is not in the compiled module (it drives the native library shipped in the
+lighter-sdk wheel on its own thread) but belongs to the same surface: `xtb.core.LighterSigner`.
 """
 
 from __future__ import annotations
 
-from xtb import _core
+from typing import TYPE_CHECKING, Any
+
+from xtb._core import (
+    FEED_CAPSULE_NAME,
+    BackpackSigner,
+    BookUpdate,
+    EventRing,
+    FeedDecoder,
+    FeedError,
+    Fill,
+    Order,
+    OrderBook,
+    OrderTracker,
+    OrderTrackerError,
+    OrderUpdate,
+    Position,
+    RateLimited,
+    RateLimiter,
+    Resync,
+    Trade,
+    format_fixed,
+    parse_fixed,
+)
 from xtb._core import __version__ as core_version
 
-__all__ = ["core_version"]
+if TYPE_CHECKING:
+    from xtb.signing.lighter import LighterSigner
+
+__all__ = [
+    "FEED_CAPSULE_NAME",
+    "BackpackSigner",
+    "BookUpdate",
+    "EventRing",
+    "FeedDecoder",
+    "FeedError",
+    "Fill",
+    "LighterSigner",
+    "Order",
+    "OrderBook",
+    "OrderTracker",
+    "OrderTrackerError",
+    "OrderUpdate",
+    "Position",
+    "RateLimited",
+    "RateLimiter",
+    "Resync",
+    "Trade",
+    "core_version",
+    "format_fixed",
+    "parse_fixed",
+]
 
 
-def _export(*names: str) -> None:
-    """Re-export names from the compiled module (they appear as the parts of the core land)."""
-    for name in names:
-        if hasattr(_core, name):
-            globals()[name] = getattr(_core, name)
-            __all__.append(name)
+def __getattr__(name: str) -> Any:
+    # Imported lazily: loading it locates the native library and starts nothing, but costs an import.
+    if name == "LighterSigner":
+        from xtb.signing.lighter import LighterSigner
+
+        return LighterSigner
+    raise AttributeError(f"module 'xtb.core' has no attribute {name!r}")

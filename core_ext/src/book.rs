@@ -11,6 +11,7 @@
 //! reports no best price and keeps buffering deltas (bounded) so the next snapshot can be aligned.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::events::{BookUpdate, EventBody, Px, Resync, Sz, Venue};
@@ -122,25 +123,52 @@ impl Ladder {
     #[inline]
     fn find(&self, px: Px) -> Result<usize, usize> {
         if self.is_bid {
-            self.levels.binary_search_by(|l| l.0.cmp(&px))
+            find_near::<true>(&self.levels, px)
         } else {
-            self.levels.binary_search_by(|l| px.cmp(&l.0))
+            find_near::<false>(&self.levels, px)
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     fn set(&mut self, px: Px, sz: Sz) {
-        match self.find(px) {
+        let mut hint = usize::MAX;
+        self.set_hinted(px, sz, &mut hint);
+    }
+
+    /// Apply a side's updates. Consecutive updates in one frame usually walk the book level by level,
+    /// so the slot next to the previous hit is tried first (one comparison instead of a search).
+    fn apply(&mut self, updates: &[(Px, Sz)]) {
+        let mut hint = usize::MAX;
+        for &(px, sz) in updates {
+            self.set_hinted(px, sz, &mut hint);
+        }
+    }
+
+    /// `hint` is the index of the previous hit (usize::MAX: none); updated to this hit.
+    #[inline]
+    fn set_hinted(&mut self, px: Px, sz: Sz, hint: &mut usize) {
+        let guess = [hint.wrapping_sub(1), hint.wrapping_add(1)];
+        let found = guess
+            .into_iter()
+            .find(|&g| self.levels.get(g).is_some_and(|l| l.0 == px))
+            .map(Ok)
+            .unwrap_or_else(|| self.find(px));
+        match found {
             Ok(i) => {
                 if sz == 0 {
                     self.levels.remove(i);
+                    *hint = i;
                 } else {
                     self.levels[i].1 = sz;
+                    *hint = i;
                 }
             }
             Err(i) => {
                 if sz != 0 {
                     self.levels.insert(i, (px, sz));
+                    *hint = i;
+                } else {
+                    *hint = usize::MAX;
                 }
             }
         }
@@ -178,6 +206,36 @@ impl Ladder {
 /// One side's levels (px, sz), best first when returned by `top`.
 pub type Levels = Vec<(Px, Sz)>;
 
+/// Most updates land near the touch: scan the best `NEAR` levels from the end (predictable branches)
+/// and binary-search the rest of the side only when the price is deeper.
+#[inline]
+fn find_near<const BID: bool>(levels: &[(Px, Sz)], px: Px) -> Result<usize, usize> {
+    const NEAR: usize = 16;
+    let n = levels.len();
+    let stop = n.saturating_sub(NEAR);
+    let mut i = n;
+    while i > stop {
+        let p = levels[i - 1].0;
+        if p == px {
+            return Ok(i - 1);
+        }
+        // `p` ranks behind `px` (lower bid / higher ask): `px` goes right after it.
+        if (BID && p < px) || (!BID && p > px) {
+            return Err(i);
+        }
+        i -= 1;
+    }
+    if stop == 0 {
+        return Err(0);
+    }
+    let deep = &levels[..stop];
+    if BID {
+        deep.binary_search_by(|l| l.0.cmp(&px))
+    } else {
+        deep.binary_search_by(|l| px.cmp(&l.0))
+    }
+}
+
 pub const DEFAULT_MAX_BUFFERED: usize = 4096;
 
 pub struct OrderBook {
@@ -197,6 +255,8 @@ pub struct OrderBook {
     buffer_dropped: u64,
     resyncs: u64,
     sink: Option<BookSink>,
+    /// Bumped on every change a reader can see (levels, seq, state): lets a handle cache what it read.
+    version: Arc<AtomicU64>,
 }
 
 impl OrderBook {
@@ -218,6 +278,7 @@ impl OrderBook {
             buffer_dropped: 0,
             resyncs: 0,
             sink: None,
+            version: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -239,6 +300,16 @@ impl OrderBook {
 
     pub fn sink(&self) -> Option<&BookSink> {
         self.sink.as_ref()
+    }
+
+    /// Shared change counter (see `version`): equal values mean nothing visible changed.
+    pub fn version_handle(&self) -> Arc<AtomicU64> {
+        self.version.clone()
+    }
+
+    #[inline]
+    fn touch(&self) {
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     pub fn seq(&self) -> u64 {
@@ -319,6 +390,7 @@ impl OrderBook {
         self.state = SyncState::AwaitingSnapshot;
         self.stale_reason = None;
         self.buffer.clear();
+        self.touch();
     }
 
     fn check_sizes(bids: &[(Px, Sz)], asks: &[(Px, Sz)]) -> Result<(), BookError> {
@@ -341,6 +413,7 @@ impl OrderBook {
         recv_ns: i64,
     ) -> Result<Applied, BookError> {
         Self::check_sizes(bids, asks)?;
+        self.touch();
         self.bids.replace(bids);
         self.asks.replace(asks);
         self.seq = seq;
@@ -480,7 +553,7 @@ impl OrderBook {
     ) -> Applied {
         match self.check_seq(d) {
             Ok(false) => return Applied::DroppedOld,
-            Ok(true) => {}
+            Ok(true) => self.touch(),
             Err(reason) => {
                 self.go_stale(reason, recv_ns);
                 // This delta may still be needed to align the next snapshot.
@@ -488,12 +561,8 @@ impl OrderBook {
                 return Applied::WentStale;
             }
         }
-        for &(px, sz) in bids {
-            self.bids.set(px, sz);
-        }
-        for &(px, sz) in asks {
-            self.asks.set(px, sz);
-        }
+        self.bids.apply(bids);
+        self.asks.apply(asks);
         if d.last != 0 || self.rule != SeqRule::Lighter {
             self.seq = d.last;
         }
@@ -517,6 +586,7 @@ impl OrderBook {
     }
 
     fn go_stale(&mut self, reason: String, recv_ns: i64) {
+        self.touch();
         self.state = SyncState::Stale;
         self.resyncs += 1;
         if let Some(s) = &self.sink {
@@ -573,6 +643,33 @@ mod tests {
         assert_eq!(b.best_ask(), Some((103, 2)));
         assert_eq!(b.top(2), (vec![(101, 3), (100, 1)], vec![(103, 2), (105, 1)]));
         assert_eq!(b.seq(), 10);
+    }
+
+    #[test]
+    fn deep_ladder_matches_sorted_map() {
+        for is_bid in [true, false] {
+            let mut l = Ladder::new(is_bid);
+            let mut m = BTreeMap::new();
+            let mut x: i64 = 12345;
+            for _ in 0..5000 {
+                x = (x * 1103515245 + 12345) % 2147483648;
+                let px = 1000 + x % 200;
+                let sz = (x / 200) % 4;
+                l.set(px, sz);
+                if sz == 0 {
+                    m.remove(&px);
+                } else {
+                    m.insert(px, sz);
+                }
+                // Best first: bids descending, asks ascending.
+                let mut expect: Vec<_> = m.iter().map(|(p, s)| (*p, *s)).collect();
+                if is_bid {
+                    expect.reverse();
+                }
+                let got: Vec<_> = l.levels.iter().rev().copied().collect();
+                assert_eq!(got, expect);
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,28 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: key names are short and trusted (from our own config), so a fast non-keyed hash is right
+/// for the per-acquire lookup (SipHash costs more than the rest of an acquire).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type KeyMap = HashMap<String, usize, BuildHasherDefault<Fnv>>;
 
 /// A pool's shape as configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,6 +241,14 @@ impl Pool {
     }
 }
 
+fn blocked_wait(blocked_until: i64, now: i64) -> u64 {
+    if now < blocked_until {
+        (blocked_until as i128 - now as i128) as u64
+    } else {
+        0
+    }
+}
+
 struct KeyDef {
     name: String,
     /// (pool index, weight per unit)
@@ -228,8 +258,10 @@ struct KeyDef {
 pub struct RateLimiter {
     pool_names: Vec<String>,
     pools: Vec<Pool>,
+    /// Per pool: refuse everything before this time (`block_until`, e.g. after a venue's 429).
+    blocked_until: Vec<i64>,
     keys: Vec<KeyDef>,
-    key_index: HashMap<String, usize>,
+    key_index: KeyMap,
     /// Scratch for aggregating one request's demand per pool (no allocation per acquire).
     demand: Vec<(usize, u64)>,
 }
@@ -267,7 +299,7 @@ impl RateLimiter {
             pools.push(Pool::new(spec));
         }
         let mut keys = Vec::new();
-        let mut key_index = HashMap::new();
+        let mut key_index = KeyMap::default();
         for (name, draws) in &config.keys {
             if draws.is_empty() {
                 return Err(cfg_err(format!("keys.{name}"), "draws on no pool"));
@@ -293,12 +325,38 @@ impl RateLimiter {
             }
             keys.push(KeyDef { name: name.clone(), draws: resolved });
         }
-        Ok(RateLimiter { pool_names, pools, keys, key_index, demand: Vec::new() })
+        let blocked_until = vec![i64::MIN; pools.len()];
+        Ok(RateLimiter { pool_names, pools, blocked_until, keys, key_index, demand: Vec::new() })
     }
 
     /// Take `weight` units of `key` now (returns 0), or return how long to wait (consumes nothing).
     pub fn acquire(&mut self, key: &str, weight: u64, now_ns: i64) -> Result<u64, LimiterError> {
-        self.acquire_many(&[(key, weight)], now_ns, true)
+        // The one-key path of `acquire_many`, without the demand aggregation (a key's pools are distinct).
+        let &k = self.key_index.get(key).ok_or_else(|| LimiterError::UnknownKey(key.to_string()))?;
+        let draws = &self.keys[k].draws;
+        let pools = &mut self.pools;
+        let mut wait = 0u64;
+        for &(pool, per_unit) in draws {
+            let demand = per_unit.saturating_mul(weight);
+            let budget = pools[pool].budget();
+            if demand > budget {
+                let pool = self.pool_names[pool].clone();
+                return Err(LimiterError::TooHeavy { key: key.to_string(), pool, demand, budget });
+            }
+        }
+        if weight == 0 {
+            return Ok(0);
+        }
+        for &(pool, per_unit) in draws {
+            wait = wait.max(pools[pool].wait(now_ns, per_unit * weight));
+            wait = wait.max(blocked_wait(self.blocked_until[pool], now_ns));
+        }
+        if wait == 0 {
+            for &(pool, per_unit) in draws {
+                pools[pool].consume(per_unit * weight);
+            }
+        }
+        Ok(wait)
     }
 
     /// The wait `acquire` would return, without consuming.
@@ -340,6 +398,7 @@ impl RateLimiter {
         for &(pool, demand) in &self.demand {
             if demand > 0 {
                 wait = wait.max(self.pools[pool].wait(now_ns, demand));
+                wait = wait.max(blocked_wait(self.blocked_until[pool], now_ns));
             }
         }
         if wait == 0 && consume {
@@ -352,13 +411,22 @@ impl RateLimiter {
         Ok(wait)
     }
 
+    /// Refuse every request that draws on `pool` before `until_ns` (the venue said 429 although our
+    /// accounting allowed the request: its budget is tighter than configured, or shared with another
+    /// client). Budget is not consumed; a later `until_ns` extends the block, an earlier one is ignored.
+    pub fn block_until(&mut self, pool: &str, until_ns: i64) -> Result<(), LimiterError> {
+        let idx = self.pool_index(pool)?;
+        self.blocked_until[idx] = self.blocked_until[idx].max(until_ns);
+        Ok(())
+    }
+
+    fn pool_index(&self, pool: &str) -> Result<usize, LimiterError> {
+        self.pool_names.iter().position(|p| p == pool).ok_or_else(|| LimiterError::UnknownPool(pool.to_string()))
+    }
+
     /// Budget left in a pool now (whole tokens for a bucket, weight for a window).
     pub fn available(&mut self, pool: &str, now_ns: i64) -> Result<u64, LimiterError> {
-        let idx = self
-            .pool_names
-            .iter()
-            .position(|p| p == pool)
-            .ok_or_else(|| LimiterError::UnknownPool(pool.to_string()))?;
+        let idx = self.pool_index(pool)?;
         Ok(self.pools[idx].available(now_ns))
     }
 
@@ -459,6 +527,18 @@ mod tests {
         assert!(l.acquire_many(&[("sendTx", 2), ("account", 1)], 0, true).unwrap() > 0);
         assert_eq!(l.available("tx", 0).unwrap(), 2);
         assert_eq!(l.available("rest", 0).unwrap(), 12);
+    }
+
+    #[test]
+    fn block_until_refuses_until_then() {
+        let mut l = lighter_like();
+        l.block_until("tx", 5 * SEC as i64).unwrap();
+        assert_eq!(l.acquire("sendTx", 1, SEC as i64).unwrap(), 4 * SEC);
+        assert_eq!(l.acquire("account", 1, SEC as i64).unwrap(), 0, "other pools unaffected");
+        l.block_until("tx", 2 * SEC as i64).unwrap(); // earlier: ignored
+        assert_eq!(l.acquire_many(&[("sendTx", 1)], 5 * SEC as i64 - 1, true).unwrap(), 1);
+        assert_eq!(l.acquire("sendTx", 1, 5 * SEC as i64).unwrap(), 0);
+        assert_eq!(l.block_until("nope", 0), Err(LimiterError::UnknownPool("nope".into())));
     }
 
     #[derive(Debug, Clone)]

@@ -530,6 +530,11 @@ mod tests {
                             PushOutcome::Conflated => conflated += 1,
                             PushOutcome::Queued => {}
                         }
+                        // Let the consumer in now and then, so the ring fills, spills and drains
+                        // back to normal many times during the run.
+                        if i % 50 == 0 {
+                            std::thread::yield_now();
+                        }
                     }
                     (spilled, conflated)
                 })
@@ -556,7 +561,8 @@ mod tests {
                     _ => books += 1,
                 }
             }
-            std::thread::yield_now();
+            // A consumer slower than the producers: the ring fills and spills between drains.
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         let (mut spilled, mut conflated) = (0, 0);
         for h in handles {
@@ -579,6 +585,7 @@ mod tests {
         assert_eq!(ring.overflowed(), spilled);
         assert_eq!(ring.conflated(), conflated);
         assert!(ring.is_empty());
+        assert!(spilled > 0 && conflated > 0, "the overflow path was not exercised");
     }
 
     #[derive(Debug, Clone)]

@@ -35,3 +35,16 @@ def test_strategies_lists_registered_params():
     assert "cli_test_strategy: Quotes for the CLI test." in res.output
     assert "spread_bps: float (default 5.0) - half spread" in res.output
     assert "levels: int (required)" in res.output
+
+
+def test_sim_runs_standalone_prints_urls_and_stops(capfd):
+    res = runner.invoke(app, ["sim", "--venues", "backpack,lighter", "--duration", "0.5", "--seed", "1"])
+    out = capfd.readouterr().out + res.output
+    assert res.exit_code == 0, out
+    assert "backpack: rest http://127.0.0.1:" in out and "lighter: rest http://127.0.0.1:" in out
+
+
+def test_sim_bad_fault_profile_is_named():
+    res = runner.invoke(app, ["sim", "--faults", "nonsense", "--duration", "0.1"])
+    assert res.exit_code != 0
+    assert "nonsense" in (res.output + str(res.exception))

@@ -56,6 +56,16 @@ def test_backpack_buffering_before_snapshot() -> None:
     assert b.top()[0] == [(14060, 2), (14050, 2), (13900, 1)]  # 9..9 was older than the snapshot
 
 
+def test_buffer_is_bounded_and_counts_drops() -> None:
+    b = bp_book(max_buffered=2)
+    for u in range(1, 6):
+        assert b.apply_deltas([(14000 + u, 1)], [], first_seq=u, last_seq=u) == "buffered"
+    assert b.buffered == 2 and b.buffer_dropped == 3
+    # The snapshot is at 2, the buffer starts at 4: delta 3 is missing, so the book cannot align.
+    assert b.apply_snapshot([], [(14500, 1)], seq=2) == "stale"
+    assert b.is_stale
+
+
 def test_gap_marks_stale_and_next_snapshot_recovers() -> None:
     b = bp_book()
     b.apply_snapshot([(14100, 5)], [(14200, 1)], seq=10)

@@ -26,6 +26,7 @@ def backpack() -> tuple[FeedDecoder, EventRing, OrderBook]:
 
 def test_add_book_and_book_lookup() -> None:
     dec, _, book = backpack()
+    assert dec.venue == "backpack"
     assert dec.book(0) is book
     other = OrderBook("backpack", "SOL_USDC_PERP", 2, 2)
     assert dec.add_book(other) == 1

@@ -152,6 +152,17 @@ def test_acquire_many_is_all_or_nothing() -> None:
         lim.acquire_many([("sendTx", 1), ("nope", 1)], now_ns=T0)
 
 
+def test_block_until_refuses_requests_on_that_pool() -> None:
+    lim = lighter_like()
+    lim.block_until("tx", T0 + 3 * SEC)
+    assert lim.acquire("sendTx", now_ns=T0) == 3 * SEC
+    assert lim.acquire("account", now_ns=T0) == 0  # draws only on "rest"
+    assert lim.available("tx", T0) == 2  # nothing consumed by the refusal
+    assert lim.acquire("sendTx", now_ns=T0 + 3 * SEC) == 0
+    with pytest.raises(KeyError, match="unknown rate-limit pool 'nope'"):
+        lim.block_until("nope", T0)
+
+
 def test_available_unknown_pool_is_key_error() -> None:
     with pytest.raises(KeyError, match="unknown rate-limit pool 'x'"):
         lighter_like().available("x", T0)

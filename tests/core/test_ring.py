@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -85,7 +86,7 @@ def test_full_ring_spills_non_book_events_and_conflates_books() -> None:
     assert ring.push(trade(3)) == "spilled"
     assert (ring.overflowed, ring.conflated, ring.spilled) == (1, 1, 1)
     assert len(ring) == 3
-    got = ring.drain()
+    got: list[Any] = ring.drain()
     assert [e.trade_id for e in got] == [1, 2, 3]
     assert [e.seq for e in got] == [1, 2, 3]
     assert ring.spilled == 0
@@ -99,8 +100,8 @@ def test_drain_returns_events_in_order_with_max_events() -> None:
     ring = EventRing(16)
     for i in range(5):
         ring.push(trade(i))
-    first = ring.drain(max_events=2)
-    rest = ring.drain()
+    first: list[Any] = ring.drain(max_events=2)
+    rest: list[Any] = ring.drain()
     assert [e.trade_id for e in first] == [0, 1]
     assert [e.trade_id for e in rest] == [2, 3, 4]
     assert [e.seq for e in first + rest] == [1, 2, 3, 4, 5]
@@ -109,7 +110,7 @@ def test_drain_returns_events_in_order_with_max_events() -> None:
 
 def test_drain_conflate_keeps_latest_book_per_venue_and_book_in_place() -> None:
     ring = EventRing(16)
-    for ev in [
+    events: list[Any] = [
         book(1, 1),
         trade(10),
         book(2, 1),
@@ -117,9 +118,10 @@ def test_drain_conflate_keeps_latest_book_per_venue_and_book_in_place() -> None:
         book(1, 1, venue="backpack"),
         trade(11),
         book(2, 2),
-    ]:
+    ]
+    for ev in events:
         ring.push(ev)
-    got = ring.drain(conflate=True)
+    got: list[Any] = ring.drain(conflate=True)
     assert [(e.kind, getattr(e, "book_seq", None), e.venue) for e in got] == [
         ("trade", None, "lighter"),
         ("book", 2, "lighter"),  # book 1: only the latest, at its own position
@@ -163,9 +165,13 @@ def test_drain_into_calls_callback_per_event_and_returns_count() -> None:
     for i in range(4):
         ring.push(trade(i))
     seen: list[int] = []
-    assert ring.drain_into(lambda e: seen.append(e.trade_id), max_events=3) == 3
+
+    def record(e: Any) -> None:
+        seen.append(e.trade_id)
+
+    assert ring.drain_into(record, max_events=3) == 3
     assert seen == [0, 1, 2]
-    assert ring.drain_into(lambda e: seen.append(e.trade_id)) == 1
+    assert ring.drain_into(record) == 1
     assert seen == [0, 1, 2, 3]
 
 
@@ -176,7 +182,7 @@ def test_drain_into_exception_propagates_and_failing_event_is_redelivered_first(
     seen: list[tuple[int, int]] = []
     failures = [RuntimeError("strategy bug")]
 
-    def callback(ev: Trade) -> None:
+    def callback(ev: Any) -> None:
         if ev.trade_id == 1 and failures:
             raise failures.pop()
         seen.append((ev.trade_id, ev.seq))
@@ -192,18 +198,19 @@ def test_drain_into_exception_propagates_and_failing_event_is_redelivered_first(
 
 def test_drain_into_conflate_exception_keeps_rest_of_batch() -> None:
     ring = EventRing(16)
-    for ev in [book(1, 1), trade(1), book(1, 2), trade(2)]:
+    evs2: list[Any] = [book(1, 1), trade(1), book(1, 2), trade(2)]
+    for ev in evs2:
         ring.push(ev)
     calls: list[str] = []
 
-    def callback(ev: Trade | BookUpdate) -> None:
+    def callback(ev: Any) -> None:
         calls.append(ev.kind)
         if len(calls) == 1:
             raise KeyError("boom")
 
     with pytest.raises(KeyError):
         ring.drain_into(callback, conflate=True)
-    got = ring.drain()
+    got: list[Any] = ring.drain()
     assert [(e.kind, e.seq) for e in got] == [("trade", 2), ("book", 3), ("trade", 4)]
 
 
@@ -289,7 +296,7 @@ def test_event_classes_fields_kind_and_repr() -> None:
 
 
 def test_events_survive_the_ring_unchanged_and_compare_equal() -> None:
-    events = [
+    events: list[Any] = [
         BookUpdate("lighter", 3, (100, 1), (102, 4), 7, recv_ns=5),
         Resync("backpack", 2, "crossed", recv_ns=6),
         OrderUpdate("lighter", 11, "open", order_id="281474976710656", recv_ns=7),
@@ -300,7 +307,7 @@ def test_events_survive_the_ring_unchanged_and_compare_equal() -> None:
     ring = EventRing(16)
     for ev in events:
         ring.push(ev)
-    out = ring.drain()
+    out: list[Any] = ring.drain()
     assert [type(e) for e in out] == [type(e) for e in events]
     for before, after in zip(events, out, strict=True):
         assert after.recv_ns == before.recv_ns
@@ -322,9 +329,9 @@ def test_events_are_frozen() -> None:
     ("make", "field"),
     [
         (lambda: Trade("kraken", 1, 1, 1, "bid", 1), "venue"),
-        (lambda: Trade("lighter", 1, 1, 1, "buy", 1), "taker_side"),
-        (lambda: Fill("lighter", 1, 1, "long", 1, 1, True), "side"),
-        (lambda: OrderUpdate("lighter", 1, "done"), "state"),
+        (lambda: Trade("lighter", 1, 1, 1, "buy", 1), "taker_side"),  # type: ignore[arg-type]
+        (lambda: Fill("lighter", 1, 1, "long", 1, 1, True), "side"),  # type: ignore[arg-type]
+        (lambda: OrderUpdate("lighter", 1, "done"), "state"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_enum_strings_name_the_field(make: object, field: str) -> None:
@@ -340,13 +347,70 @@ def test_ring_push_synthetic_pushes_from_rust() -> None:
     assert _core._ring_push_synthetic(ring, 5) == 5
     assert _core._ring_push_synthetic(ring, 5, kind="book", books=2) == 3  # 3 fit, 2 conflated
     assert ring.conflated == 2
-    got = ring.drain(conflate=True)
+    got: list[Any] = ring.drain(conflate=True)
     assert [e.kind for e in got] == ["trade"] * 5 + ["book", "book"]
     with pytest.raises(ValueError, match="kind"):
-        _core._ring_push_synthetic(ring, 1, kind="fill")
+        _core._ring_push_synthetic(ring, 1, kind="fill")  # type: ignore[arg-type]
 
 
 def test_bench_ring_rust_returns_ns_per_push_pop() -> None:
     ns = _core._bench_ring_rust(10_000)
     assert 0 < ns < 100_000
     assert 0 < _core._bench_ring_rust(10_000, read_clock=False) < 100_000
+
+
+def test_drain_into_callback_may_push_and_drain_the_same_ring() -> None:
+    ring = EventRing(8)
+    ring.push(trade(1))
+    seen: list[int] = []
+
+    def callback(ev: Any) -> None:
+        seen.append(ev.trade_id)
+        if ev.trade_id == 1:
+            ring.push(trade(2))
+            ring.push(trade(3))
+            drained: list[Any] = ring.drain(max_events=1)
+            assert [e.trade_id for e in drained] == [2]
+
+    assert ring.drain_into(callback) == 1  # the batch was what waited when the drain started
+    rest: list[Any] = ring.drain()
+    assert [e.trade_id for e in rest] == [3]
+    assert seen == [1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    capacity=st.sampled_from([2, 4]),
+    ops=st.lists(st.sampled_from(["book", "trade", "drain1", "drain"]), max_size=60),
+)
+def test_push_and_drain_match_a_deque_model(capacity: int, ops: list[str]) -> None:
+    """Python-level model: bounded ring + spill, books conflated when full or while the spill waits."""
+    ring = EventRing(capacity)
+    model_ring: list[int] = []
+    model_spill: list[int] = []
+    next_id = 0
+    for op in ops:
+        if op in ("book", "trade"):
+            next_id += 1
+            event: Any = book(0, next_id) if op == "book" else trade(next_id)
+            if not model_spill and len(model_ring) < capacity:
+                expected = "queued"
+                model_ring.append(next_id)
+            elif op == "book":
+                expected = "conflated"
+            else:
+                expected = "spilled"
+                model_spill.append(next_id)
+            assert ring.push(event) == expected
+        else:
+            limit = 1 if op == "drain1" else None
+            drained: list[Any] = ring.drain(max_events=limit)
+            got = [e.book_seq if e.kind == "book" else e.trade_id for e in drained]
+            waiting = model_ring + model_spill
+            take = waiting[: (1 if limit else len(waiting))]
+            assert got == take
+            model_ring, model_spill = (
+                model_ring[len(take) :],
+                model_spill[max(0, len(take) - len(model_ring)) :],
+            )
+        assert len(ring) == len(model_ring) + len(model_spill)

@@ -97,3 +97,22 @@ def test_base_class_noops_are_not_routed():
     assert d.drain() == 1
     assert d.stats.per_kind["book"] == 1
     assert "book" not in d._routes
+
+
+def test_current_recv_ns_is_the_frame_time_of_the_event_being_delivered():
+    seen = []
+    ring = EventRing(16)
+    d = Dispatcher(ring)
+
+    class Probe(Strategy):
+        def __init__(self):
+            pass
+
+        def on_order(self, ev):
+            seen.append(d.current_recv_ns)
+
+    d.add_listener(Probe())
+    ring.push(OrderUpdate("backpack", 1, "open", recv_ns=111))
+    ring.push(OrderUpdate("backpack", 2, "open", recv_ns=222))
+    d.drain()
+    assert seen == [111, 222] and d.current_recv_ns is None

@@ -141,7 +141,8 @@ async def test_rate_limit_within_budget_waits_beyond_budget_is_denied():
         "keys": {"orders": {"orders": 1}},
     }
     trk, port = OrderTracker(), RecordingPort()
-    gw = OrderGateway({"backpack": port}, trk, limiter=RateLimiter.from_config(cfg), max_limiter_wait_ns=200_000_000)
+    gw = OrderGateway({"backpack": port}, trk, limiters={"backpack": RateLimiter.from_config(cfg)},
+                      max_limiter_wait_ns=200_000_000)
     gw.submit("backpack", [req(1), req(2)])  # takes the whole bucket
     gw.submit("backpack", [req(3)])  # the next token is ~50 ms away: within budget, the send waits
     assert trk.get(3, "backpack").state == "pending_new"
@@ -150,10 +151,39 @@ async def test_rate_limit_within_budget_waits_beyond_budget_is_denied():
     assert gw.stats.limiter_waits == 1
 
     strict_port = RecordingPort()
-    strict = OrderGateway({"backpack": strict_port}, OrderTracker(), limiter=RateLimiter.from_config(cfg),
+    strict = OrderGateway({"backpack": strict_port}, OrderTracker(),
+                          limiters={"backpack": RateLimiter.from_config(cfg)},
                           max_limiter_wait_ns=1_000_000)
     strict.submit("backpack", [req(4), req(5)])
     with pytest.raises(OrderDenied, match="rate_limited"):
         strict.submit("backpack", [req(6)])
     assert strict.tracker.get(6, "backpack") is None and len(strict_port.prepared) == 1
     assert strict.stats.denied == {"rate_limited": 1}
+
+
+async def test_bad_input_raises_before_anything_is_tracked():
+    class Picky(RecordingPort):
+        def prepare_submit(self, reqs):
+            raise ValueError("size 7 is not a positive multiple of the step 10")
+
+    trk = OrderTracker()
+    gw = OrderGateway({"backpack": Picky()}, trk)
+    with pytest.raises(ValueError, match="step 10"):
+        gw.submit("backpack", [req(1, sz=7)])
+    assert len(trk) == 0 and gw.stats.submitted == 0
+
+
+async def test_connector_limiter_is_used_by_default():
+    from xtb._core import RateLimiter
+
+    port = RecordingPort()
+    port.limiter = RateLimiter.from_config({
+        "pools": {"orders": {"type": "token_bucket", "capacity": 1, "refill": 1, "window_ms": 60_000}},
+        "keys": {"orders": {"orders": 1}},
+    })
+    gw = OrderGateway({"backpack": port}, OrderTracker(), max_limiter_wait_ns=1_000_000)
+    gw.submit("backpack", [req(1)])
+    with pytest.raises(OrderDenied, match="rate_limited"):
+        gw.submit("backpack", [req(2)])
+    await settle(gw)
+

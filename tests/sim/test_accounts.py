@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -206,7 +207,7 @@ def check_book_consistent(ex: Exchange, accounts: list[int]) -> None:
     st.integers(0, 800),
 )
 def test_cash_and_positions_are_conserved(
-    stream: list[tuple[object, ...]], rules: VenueRules, maker_fee: int, taker_fee: int
+    stream: list[tuple[Any, ...]], rules: VenueRules, maker_fee: int, taker_fee: int
 ) -> None:
     ex = Exchange(rules, VirtualClock())
     ex.add_market(eth_spec(maker_fee_ppm=maker_fee, taker_fee_ppm=taker_fee))
@@ -257,9 +258,9 @@ def test_cash_and_positions_are_conserved(
                 acct, oid = placed[pick % len(placed)]
                 ex.modify_order(acct, 0, oid, quantity=qty, price=price)
             elif kind == "mark":
-                ex.set_mark_price(0, op[1])  # type: ignore[arg-type]
+                ex.set_mark_price(0, op[1])
             elif kind == "funding":
-                ex.settle_funding(0, op[1])  # type: ignore[arg-type]
+                ex.settle_funding(0, op[1])
         except SimError:
             pass  # refusals are fine; they must change nothing, which the invariants below also cover
         check_book_consistent(ex, accounts)
@@ -280,3 +281,24 @@ def test_cash_and_positions_are_conserved(
     for mark in (9_000, 10_000, 11_000):
         value = sum(p.size * mark * SCALE - p.cost for p in positions)
         assert cash_delta + fees + funding + value == 0
+
+    # Flatten everyone against each other; then cash changes plus fees plus funding sum to exactly zero.
+    for acct in accounts:
+        ex.cancel_all(acct)
+    for _ in range(6):
+        sizes = {a: ex.position(a, 0).size for a in accounts}
+        longs = [a for a, s in sizes.items() if s > 0]
+        shorts = [a for a, s in sizes.items() if s < 0]
+        if not longs:
+            break
+        qty = min(sizes[longs[0]], -sizes[shorts[0]])
+        ex.place_order(OrderRequest(longs[0], 0, SELL, qty, 10_000, reduce_only=True))
+        taker = ex.place_order(
+            OrderRequest(shorts[0], 0, BUY, qty, 10_000, reduce_only=True, time_in_force=TimeInForce.IOC)
+        )
+        assert taker.filled == qty
+    assert all(ex.position(a, 0).size == 0 and ex.position(a, 0).cost == 0 for a in accounts)
+    cash_delta = sum(ex.balance(a).cash - start for a in accounts)
+    fees = sum(ex.fees_paid(a) for a in accounts)
+    funding = sum(ex.position(a, 0).funding_paid for a in accounts)
+    assert cash_delta + fees + funding == 0

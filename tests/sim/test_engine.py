@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from xtb.sim import (
+    AccountConfig,
     BookDelta,
     ErrorCode,
     Exchange,
@@ -33,7 +34,7 @@ from .helpers import SCALE, USD, eth_spec, funded, limit, record
 BUY, SELL = Side.BUY, Side.SELL
 
 
-def fills_of(events: list[object]) -> list[tuple[int, int, int, bool]]:
+def fills_of(events: Sequence[object]) -> list[tuple[int, int, int, bool]]:
     """(account, price, qty, is_maker) of every fill, in order."""
     return [
         (e.fill.account, e.fill.price, e.fill.quantity, e.fill.is_maker)
@@ -298,6 +299,11 @@ def test_market_order_band_limits_sweep(make_exchange: Callable[..., Exchange]) 
     ex.place_order(limit(a, SELL, 5, 103_100))
     view = ex.place_order(OrderRequest(b, 0, BUY, 10, order_type=OrderType.MARKET))
     assert view.filled == 5 and ex.best_bid_ask(0)[1] == 103_100
+    # Now the last trade is 1030.00: a market sell may go down to 0.97 x 1030.00 = 999.10.
+    ex.place_order(limit(a, BUY, 3, 99_910))
+    ex.place_order(limit(a, BUY, 3, 99_909))
+    sold = ex.place_order(OrderRequest(b, 0, SELL, 6, order_type=OrderType.MARKET))
+    assert sold.filled == 3 and ex.best_bid_ask(0)[0] == 99_909
 
 
 def test_client_ids_unique_among_open_and_queries(ex: Exchange) -> None:
@@ -353,6 +359,9 @@ def test_open_order_limits(make_exchange: Callable[..., Exchange]) -> None:
     with pytest.raises(SimError) as err:
         ex.place_order(OrderRequest(a, 1, BUY, 1, 100_001))
     assert err.value.code is ErrorCode.TOO_MANY_OPEN_ORDERS_ACCOUNT
+    exempt = ex.create_account(10**20, config=AccountConfig(check_order_limits=False))
+    for i in range(5):
+        assert ex.place_order(limit(exempt, BUY, 1, 100_000 + i)).is_open
 
 
 def test_cancel_on_disconnect(ex: Exchange) -> None:

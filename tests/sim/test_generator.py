@@ -78,6 +78,13 @@ def test_book_update_rate_and_two_sided_book() -> None:
     assert all(d.prev_seq == d.seq - 1 for d in deltas)
 
 
+def test_full_ladder_on_a_venue_with_order_caps() -> None:
+    gen, _, b = two_venues(2)  # b: Lighter rules, 16 open orders per market for ordinary accounts
+    gen.advance(0.5)
+    lp, _ = gen.accounts(1)
+    assert len(b.open_orders(lp)) > b.rules.max_open_orders_per_market  # type: ignore[operator]
+
+
 def test_resting_user_order_gets_filled_by_flow() -> None:
     gen, a, _ = two_venues(3)
     gen.advance(1.0)

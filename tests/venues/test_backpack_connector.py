@@ -3,10 +3,18 @@ checks (market metadata parsing, order params, keys)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import orjson
+import pytest
+
+from xtb.config import VenueConfig
+from xtb.keys import KeyFileError
 from xtb.sim.cluster import SimCluster
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
+from xtb.venues.backpack.markets import MarketDataError, parse_markets, scale_of, to_units
+from xtb.venues.base import OrderKind, OrderRequest, Side
 
 from .conformance import Account, ConnectorConformance, Harness
 
@@ -49,3 +57,78 @@ class TestBackpackConformance(ConnectorConformance):
 
     def rate_limited_count(self, connector: Any) -> int:
         return int(connector.http.rest.stats.rate_limited + connector.http.orders.stats.rate_limited)
+
+
+# ---- Backpack-only checks (no simulator) ------------------------------------------------------------
+
+SEED = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="  # the venue notes' test seed (0x01..0x20)
+PUB = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ="
+
+MARKET = {
+    "symbol": "kPEPE_USDC_PERP", "baseSymbol": "kPEPE", "quoteSymbol": "USDC", "marketType": "PERP",
+    "filters": {"price": {"tickSize": "0.000001"}, "quantity": {"stepSize": "1", "minQuantity": "10"}},
+}
+
+
+def test_market_scales_and_symbol_normalisation() -> None:
+    m = parse_markets([MARKET, {**MARKET, "symbol": "SOL_USDC", "marketType": "SPOT"}])
+    assert list(m) == ["kPEPE_USDC_PERP"]  # only perps unless symbols are named
+    pepe = m["kPEPE_USDC_PERP"]
+    assert (pepe.price_decimals, pepe.size_decimals, pepe.tick, pepe.step, pepe.min_size) == (6, 0, 1, 1, 10)
+    assert (pepe.base, pepe.multiplier) == ("PEPE", 1000)
+    assert scale_of("0.010") == 3 and to_units("141.25", 2) == 14125
+    with pytest.raises(ValueError, match="more than 2 decimals"):
+        to_units("1.001", 2)
+    with pytest.raises(MarketDataError, match=r"kPEPE_USDC_PERP: missing filters\.price\.tickSize"):
+        parse_markets([{**MARKET, "filters": {"quantity": {"stepSize": "1"}}}])
+    with pytest.raises(MarketDataError, match="unknown Backpack symbols: NOPE"):
+        parse_markets([MARKET], symbols=("NOPE",))
+
+
+def _connector(**cfg: object) -> BackpackConnector:
+    conn = BackpackConnector(BackpackConfig(**cfg), PUB, SEED)  # type: ignore[arg-type]
+    conn._markets = parse_markets([{**MARKET, "symbol": "SOL_USDC_PERP", "filters": {
+        "price": {"tickSize": "0.01"}, "quantity": {"stepSize": "0.01", "minQuantity": "0.01"}}}])
+    return conn
+
+
+def test_order_params_and_batch_signing() -> None:
+    conn = _connector()
+    bid = OrderRequest(42, "SOL_USDC_PERP", Side.BID, 1200, price=14100, post_only=True)
+    mkt = OrderRequest(43, "SOL_USDC_PERP", Side.ASK, 5, kind=OrderKind.MARKET)
+    p = conn.prepare_submit([bid])
+    assert p.path == "/api/v1/order" and p.headers["X-API-Key"] == PUB
+    body = orjson.loads(p.body)
+    assert body == {"clientId": 42, "orderType": "Limit", "postOnly": True, "price": "141.00",
+                    "quantity": "12.00", "side": "Bid", "symbol": "SOL_USDC_PERP", "timeInForce": "GTC"}
+    batch = conn.prepare_submit([bid, mkt])
+    assert batch.path == "/api/v1/orders" and [o["orderType"] for o in orjson.loads(batch.body)] == ["Limit", "Market"]
+    with pytest.raises(ValueError, match="tick"):
+        conn.prepare_submit([OrderRequest(44, "SOL_USDC_PERP", Side.BID, 100, price=None)])
+    with pytest.raises(ValueError, match="uint32"):
+        conn.prepare_submit([OrderRequest(2**32, "SOL_USDC_PERP", Side.BID, 100, price=14100)])
+    cancel = conn.prepare_cancel("SOL_USDC_PERP", [42, 43])
+    assert [orjson.loads(b)["clientId"] for _, _, b in cancel.requests] == [42, 43]
+
+
+def test_key_mismatch_and_repr_never_show_the_secret() -> None:
+    with pytest.raises(ValueError, match="does not match") as err:
+        BackpackConnector(BackpackConfig(), "bm90IHRoZSBrZXk=", SEED)
+    assert SEED not in str(err.value)
+    conn = _connector()
+    assert SEED not in repr(conn) and PUB in repr(conn)
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "backpack.key"
+    path.write_text(f"api key: {PUB}\napi secret: {SEED}\n")
+    os.chmod(path, 0o644)
+    venue_cfg = VenueConfig(key_file=str(path), symbols=["SOL_USDC_PERP"], options={"window_ms": 3000})
+    with pytest.raises(KeyFileError, match="group or others") as err:
+        BackpackConnector.from_venue_config(venue_cfg)
+    assert SEED not in str(err.value)
+    os.chmod(path, 0o600)
+    conn = BackpackConnector.from_venue_config(venue_cfg)
+    assert conn.config.window_ms == 3000 and conn.config.symbols == ("SOL_USDC_PERP",)
+    with pytest.raises(ValueError, match="unknown keys"):
+        BackpackConnector.from_venue_config(VenueConfig(key_file=str(path), options={"nope": 1}))

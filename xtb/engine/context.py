@@ -55,6 +55,7 @@ class StrategyContext:
         tracker: Any,
         id_allocators: dict[str, IdAllocator],
         positions: Positions,
+        dispatcher: Any = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.name = name
@@ -64,10 +65,13 @@ class StrategyContext:
         self._ids = id_allocators
         self._positions = positions
         self.log = logger or logging.getLogger(f"xtb.strategy.{name}")
+        self._dispatcher = dispatcher
         self._timers: set[asyncio.TimerHandle | asyncio.Task[Any]] = set()
-        #: receive time of the frame behind the event being dispatched (set by the engine per event);
-        #: orders placed from a callback carry it so tick-to-order is measured from the frame.
-        self.trigger_ns: int | None = None
+
+    @property
+    def trigger_ns(self) -> int | None:
+        """Receive time of the frame behind the event being dispatched (None outside a callback)."""
+        return None if self._dispatcher is None else self._dispatcher.current_recv_ns  # type: ignore[no-any-return]
 
     # --- reads -----------------------------------------------------------------------------------
     @property

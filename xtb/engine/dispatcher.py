@@ -75,6 +75,9 @@ class Dispatcher:
         self._routes: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {}
         self._last_slow_log = 0.0
         self.stats = DispatchStats()
+        #: receive time of the frame behind the event being delivered (None between drains); orders
+        #: placed from a callback carry it, so tick-to-order is measured from the frame
+        self.current_recv_ns: int | None = None
 
     def add_listener(self, listener: object, *, first: bool = False) -> None:
         """Engine-internal state keepers go `first`; strategies after them."""
@@ -114,6 +117,7 @@ class Dispatcher:
             handlers = routes.get(kind)
             if not handlers:
                 continue
+            self.current_recv_ns = ev.recv_ns
             for where, fn in handlers:
                 t0 = clock()
                 try:
@@ -124,6 +128,7 @@ class Dispatcher:
                 dt = clock() - t0
                 if dt > slow:
                     self._slow(where, dt)
+        self.current_recv_ns = None
         return len(events)
 
     def _slow(self, where: str, dt_ns: int) -> None:

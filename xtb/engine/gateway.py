@@ -2,9 +2,10 @@
 
     strategy decision
       -> risk pre-check            (a denied order never reaches the venue; counted per reason)
-      -> core RateLimiter          (wait up to `max_limiter_wait_ns`, else denied "rate_limited")
+      -> core RateLimiter          (the venue's limiter: wait up to `max_limiter_wait_ns`, else denied)
+      -> venue port prepare        (validate + sign: Backpack in the core, inline; Lighter returns a
+                                    future from its signer thread)
       -> core OrderTracker.submitted
-      -> venue port prepare        (sign: Backpack in the core, inline; Lighter on its signer thread)
       -> send task                 (transport) -> ack / reject / unresolved back into the tracker
 
 Everything up to the signed request runs synchronously in the caller's stack, so the tick-to-order
@@ -99,7 +100,7 @@ class OrderGateway:
         ports: dict[str, VenueOrderPort],
         tracker: Tracker,
         *,
-        limiter: Limiter | None = None,
+        limiters: dict[str, Limiter] | None = None,
         risk: RiskCheck | None = None,
         max_limiter_wait_ns: int = 50_000_000,
         on_latency: Callable[[LatencySample], None] | None = None,
@@ -107,7 +108,12 @@ class OrderGateway:
     ) -> None:
         self.ports = ports
         self.tracker = tracker
-        self.limiter = limiter
+        # Each venue's own limiter (its weights and pools); by default the connector's `limiter`.
+        self.limiters: dict[str, Limiter] = dict(limiters or {})
+        for venue, port in ports.items():
+            lim = getattr(port, "limiter", None)
+            if venue not in self.limiters and lim is not None:
+                self.limiters[venue] = lim
         self.risk = risk
         self.max_limiter_wait_ns = max_limiter_wait_ns
         self.on_latency = on_latency
@@ -134,20 +140,17 @@ class OrderGateway:
                 if rule is not None:
                     self._deny(rule)
                     raise OrderDenied(rule, f"{venue} {r.symbol} client_id={r.client_id}")
+        # The rate limit first: a denied order must not have been prepared (a Lighter prepare takes a nonce).
         wait_ns = self._acquire(port, "submit", len(reqs))
+        # Prepare (validate against the market, build, sign) before anything is tracked: bad input raises
+        # here and leaves no trace but the rate-limit slot it took.
+        prepared = port.prepare_submit(reqs)
         tracker = self.tracker
         for r in reqs:
             tracker.submitted(
                 r.client_id, venue, r.symbol, r.side.value, r.price or 0, r.size,
                 post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[r.tif.value],
             )
-        try:
-            prepared = port.prepare_submit(reqs)
-        except Exception as e:
-            # Nothing was sent: the venue never saw these orders.
-            for r in reqs:
-                tracker.on_reject(r.client_id, venue, f"prepare failed: {e}")
-            raise
         sample = LatencySample(venue, tuple(r.client_id for r in reqs), trigger_ns, decided, self._clock_ns())
         self.stats.submitted += len(reqs)
         self._spawn(self._send_submit(port, prepared, reqs, wait_ns, sample))
@@ -228,10 +231,11 @@ class OrderGateway:
 
     # --- plumbing --------------------------------------------------------------------------------
     def _acquire(self, port: VenueOrderPort, op: str, count: int, deny: bool = True) -> int:
-        if self.limiter is None:
+        limiter = self.limiters.get(port.venue)
+        if limiter is None:
             return 0
         key, weight = port.limit_key(op, count)
-        wait_ns = self.limiter.acquire(key, weight, self._clock_ns())
+        wait_ns = limiter.acquire(key, weight, self._clock_ns())
         if wait_ns <= 0:
             return 0
         self.stats.limiter_waits += 1
@@ -242,11 +246,11 @@ class OrderGateway:
         return wait_ns
 
     async def _wait_slot(self, port: VenueOrderPort, op: str, count: int, wait_ns: int) -> None:
-        assert self.limiter is not None
+        limiter = self.limiters[port.venue]
         key, weight = port.limit_key(op, count)
         for _ in range(1000):  # bounded: each round waits for the limiter's own estimate
             await asyncio.sleep(wait_ns / 1e9)
-            wait_ns = self.limiter.acquire(key, weight, self._clock_ns())
+            wait_ns = limiter.acquire(key, weight, self._clock_ns())
             if wait_ns <= 0:
                 return
         raise RuntimeError(f"{port.venue} {key}: rate limiter never granted a slot")

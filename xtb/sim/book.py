@@ -42,15 +42,17 @@ class BookSide:
         return None if price is None else self.levels[price]
 
     def add(self, order: RestingOrder) -> None:
-        level = self.levels.get(order.price)
+        price = order.price
+        assert price is not None, "only priced orders rest"
+        level = self.levels.get(price)
         if level is None:
-            level = self.levels[order.price] = Level(order.price)
-            self._keys.add(-order.price if self.is_bid else order.price)
+            level = self.levels[price] = Level(price)
+            self._keys.add(-price if self.is_bid else price)
         level.orders[order.order_id] = order
         level.total += order.quantity - order.filled
 
     def remove(self, order: RestingOrder) -> None:
-        level = self.levels[order.price]
+        level = self.levels[order.price]  # type: ignore[index]  # resting orders are priced
         del level.orders[order.order_id]
         level.total -= order.quantity - order.filled
         if not level.orders:
@@ -58,7 +60,7 @@ class BookSide:
 
     def reduce(self, order: RestingOrder, qty: int) -> None:
         """`qty` of a resting order traded (the caller updates the order's fill and removes it if done)."""
-        self.levels[order.price].total -= qty
+        self.levels[order.price].total -= qty  # type: ignore[index]
 
     def _drop(self, level: Level) -> None:
         del self.levels[level.price]

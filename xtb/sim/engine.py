@@ -200,6 +200,7 @@ class Exchange:
         self._dispatching = False
         self._touched_positions: dict[tuple[int, int], None] = {}
         self._touched_accounts: dict[int, None] = {}
+        self._dirty_markets: dict[int, _MarketState] = {}  # markets with level changes not yet sent
         self.fees_collected = 0  # cash units; the venue's side of every fee
         self.funding_residual = 0  # rounding of funding payments, kept so totals balance exactly
 
@@ -365,7 +366,7 @@ class Exchange:
                 side.reduce(order, order.quantity - order.filled - new_remaining)
                 order.quantity = order.filled + new_remaining
                 self._add_exposure(order)
-                self._mark_dirty(ms, order.side, order.price)
+                self._mark_dirty(ms, order.side, new_price)
             else:
                 opposite = ms.book.asks if order.side is Side.BUY else ms.book.bids
                 if order.post_only and self._crosses(order.side, new_price, opposite.best_price()):
@@ -729,7 +730,7 @@ class Exchange:
                 ErrorCode.DUPLICATE_CLIENT_ID, f"client id {req.client_id} already in use", "client_id"
             )
         may_rest = req.order_type is OrderType.LIMIT and req.time_in_force is TimeInForce.GTC
-        if may_rest:
+        if may_rest and acct.config.check_order_limits:
             if (
                 rules.max_open_orders_per_market is not None
                 and ms.open_count.get(req.account, 0) >= rules.max_open_orders_per_market
@@ -853,16 +854,17 @@ class Exchange:
             value = req.quote_quantity
         else:
             value = price * qty * ms.scale
-        marks = self._marks()
-        before = self._margin.balance(acct, marks)
         pos = acct.positions.get(market) or Position()
-        mark = marks[market]
+        mark = self._mark_of(ms)
         old = self._margin.market_margin(acct, market, pos, mark)
         if req.side is Side.BUY:
             new = self._margin.market_margin(acct, market, pos, mark, extra_bid=value)
         else:
             new = self._margin.market_margin(acct, market, pos, mark, extra_ask=value)
-        if new > old and before.equity - (before.initial_margin - old + new) < 0:
+        if new <= old:
+            return  # the order does not add exposure
+        before = self._margin.balance(acct, self._marks())
+        if before.equity - (before.initial_margin - old + new) < 0:
             raise SimError(
                 ErrorCode.INSUFFICIENT_MARGIN,
                 f"order needs {new - old} more margin, {before.available} available",
@@ -1116,6 +1118,7 @@ class Exchange:
 
     def _mark_dirty(self, ms: _MarketState, side: Side, price: int) -> None:
         (ms.dirty_bids if side is Side.BUY else ms.dirty_asks).add(price)
+        self._dirty_markets[ms.spec.market_id] = ms
 
     def _emit_order(self, order: RestingOrder, kind: OrderEventKind) -> None:
         if self._listeners:
@@ -1140,18 +1143,24 @@ class Exchange:
                     bal = self._margin.balance(self._accounts[account].account, marks)
                     self._pending.append(BalanceEvent(bal, now))
             self._touched_accounts.clear()
-        for market, ms in self._markets.items():
-            if ms.dirty_bids or ms.dirty_asks:
+        if self._dirty_markets:
+            for market, ms in sorted(self._dirty_markets.items()):
                 ms.seq += 1
                 if listening:
+                    bid_levels = ms.book.bids.levels
+                    ask_levels = ms.book.asks.levels
                     bids = tuple(
-                        BookLevel(p, _level_total(ms.book.bids, p))
+                        BookLevel(p, lv.total if (lv := bid_levels.get(p)) is not None else 0)
                         for p in sorted(ms.dirty_bids, reverse=True)
                     )
-                    asks = tuple(BookLevel(p, _level_total(ms.book.asks, p)) for p in sorted(ms.dirty_asks))
+                    asks = tuple(
+                        BookLevel(p, lv.total if (lv := ask_levels.get(p)) is not None else 0)
+                        for p in sorted(ms.dirty_asks)
+                    )
                     self._pending.append(BookDelta(market, ms.seq, ms.seq - 1, bids, asks, now))
                 ms.dirty_bids.clear()
                 ms.dirty_asks.clear()
+            self._dirty_markets.clear()
         if not listening:
             self._pending.clear()
             return
@@ -1159,25 +1168,20 @@ class Exchange:
             return  # the outer dispatch loop delivers these too, in order
         self._dispatching = True
         try:
+            pending = self._pending
             i = 0
-            while i < len(self._pending):
-                event = self._pending[i]
+            while i < len(pending):  # grows if a listener calls back into the exchange
+                event = pending[i]
                 i += 1
-                for listener in tuple(self._listeners):
+                for listener in self._listeners if len(self._listeners) == 1 else tuple(self._listeners):
                     listener(event)
-            self._pending.clear()
         finally:
             self._dispatching = False
             self._pending.clear()
 
 
-def _level_total(side: BookSide, price: int) -> int:
-    level = side.levels.get(price)
-    return 0 if level is None else level.total
-
-
 def _levels(side: BookSide, depth: int | None) -> tuple[BookLevel, ...]:
-    out = []
+    out: list[BookLevel] = []
     for level in side.iter_levels():
         if depth is not None and len(out) >= depth:
             break

@@ -125,10 +125,16 @@ class MarketDataGenerator:
                 raise ValueError(f"feed {i}: updates_per_s, levels, level_size, taker_size must be positive")
             ex = cfg.exchange
             lp = ex.create_account(
-                cfg.lp_collateral, config=AccountConfig(check_margin=False, cancel_on_disconnect=False)
+                cfg.lp_collateral,
+                config=AccountConfig(
+                    check_margin=False, check_order_limits=False, cancel_on_disconnect=False
+                ),
             )
             taker = ex.create_account(
-                cfg.taker_collateral, config=AccountConfig(check_margin=False, cancel_on_disconnect=False)
+                cfg.taker_collateral,
+                config=AccountConfig(
+                    check_margin=False, check_order_limits=False, cancel_on_disconnect=False
+                ),
             )
             feed = _Feed(cfg, i, lp, taker, cfg.basis_mean_bps, now)
             self._feeds.append(feed)

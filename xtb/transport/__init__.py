@@ -12,7 +12,7 @@ from xtb.transport.pylistener import PyFeedListener
 try:
     from xtb.transport._cylistener import CyFeedListener
 except ImportError:  # not compiled (e.g. a source checkout without `python build.py`)
-    CyFeedListener = None  # type: ignore[assignment,misc]
+    CyFeedListener = None
 
 FeedListener: type = CyFeedListener if CyFeedListener is not None else PyFeedListener
 

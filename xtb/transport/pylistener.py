@@ -17,7 +17,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport
 _log = logging.getLogger("xtb.transport")
 
 
-class PyFeedListener(WSListener):  # type: ignore[misc]
+class PyFeedListener(WSListener):
     """Feeds every text/binary frame to `decoder.feed`; hooks as in `CyFeedListener`."""
 
     def __init__(

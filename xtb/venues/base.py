@@ -49,9 +49,9 @@ class MarketInfo:
     taker_fee_ppm: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def round_px(self, px: int, side: Side) -> int:
+    def round_px(self, px: int, side: Side | str) -> int:
         """Round a price to the tick, away from crossing: bids down, asks up."""
-        if side is Side.BID:
+        if Side(side) is Side.BID:
             return (px // self.tick) * self.tick
         return -((-px) // self.tick) * self.tick
 

@@ -31,7 +31,9 @@ fn drain(ring: &EventRing) -> Vec<EventBody> {
 fn backpack_depth_after_snapshot() {
     let (mut dec, ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
     assert_eq!(dec.feed(frame!("backpack_depth.json"), 5).unwrap(), 0); // buffered
-    lock_book(&books[0]).apply_snapshot(&[(866500, 100000)], &[(866560, 41200)], 6730019257, None, 6).unwrap();
+    lock_book(&books[0])
+        .apply_snapshot(&[(866500, 100000)], &[(866560, 41200)], 6730019257, None, 6)
+        .unwrap();
     let b = lock_book(&books[0]);
     assert_eq!(b.best_bid(), Some((866559, 194230)));
     assert_eq!(b.seq(), 6730019258);
@@ -88,7 +90,11 @@ fn backpack_ticker_trade() {
 fn backpack_orders_and_positions() {
     let (mut dec, ring, _b) = setup(
         Venue::Backpack,
-        &[("ETH_USDC", "ETH_USDC", 2, 4), ("SOL_USDC", "SOL_USDC", 2, 2), ("ETH_USDC_PERP", "ETH_USDC_PERP", 2, 4)],
+        &[
+            ("ETH_USDC", "ETH_USDC", 2, 4),
+            ("SOL_USDC", "SOL_USDC", 2, 2),
+            ("ETH_USDC_PERP", "ETH_USDC_PERP", 2, 4),
+        ],
     );
     assert_eq!(dec.feed(frame!("backpack_order_accepted.json"), 1).unwrap(), 1);
     assert_eq!(dec.feed(frame!("backpack_order_fill.json"), 2).unwrap(), 2);
@@ -126,8 +132,14 @@ fn backpack_orders_and_positions() {
     );
     assert_eq!(evs[3], order(0, "114575904705282048", OrderState::Cancelled, 0, 0, None));
     assert_eq!(evs[4], order(7, "5406825800", OrderState::Expired, 0, 0, Some("PostOnlyTaker")));
-    assert_eq!(evs[5], EventBody::Position(Position { venue: Venue::Backpack, book_id: 2, size: 10, entry_px: 423636 }));
-    assert_eq!(evs[6], EventBody::Position(Position { venue: Venue::Backpack, book_id: 2, size: -20, entry_px: 423636 }));
+    assert_eq!(
+        evs[5],
+        EventBody::Position(Position { venue: Venue::Backpack, book_id: 2, size: 10, entry_px: 423636 })
+    );
+    assert_eq!(
+        evs[6],
+        EventBody::Position(Position { venue: Venue::Backpack, book_id: 2, size: -20, entry_px: 423636 })
+    );
 }
 
 #[test]
@@ -153,7 +165,14 @@ fn lighter_book_trades_account() {
     let evs = drain(&ring);
     assert_eq!(
         evs[0],
-        EventBody::Trade(Trade { venue: Venue::Lighter, book_id: 0, px: 333000, sz: 1000, taker_side: Side::Bid, trade_id: 1434523 })
+        EventBody::Trade(Trade {
+            venue: Venue::Lighter,
+            book_id: 0,
+            px: 333000,
+            sz: 1000,
+            taker_side: Side::Bid,
+            trade_id: 1434523
+        })
     );
     assert_eq!(
         evs[1],
@@ -190,9 +209,15 @@ fn lighter_book_trades_account() {
         fee: 0,
     });
     assert_eq!(evs[3], fill);
-    assert_eq!(evs[4], EventBody::Position(Position { venue: Venue::Lighter, book_id: 0, size: -180193, entry_px: 266984 }));
+    assert_eq!(
+        evs[4],
+        EventBody::Position(Position { venue: Venue::Lighter, book_id: 0, size: -180193, entry_px: 266984 })
+    );
     assert_eq!(evs[5], fill);
-    assert_eq!(evs[6], EventBody::Position(Position { venue: Venue::Lighter, book_id: 0, size: 4000, entry_px: 330000 }));
+    assert_eq!(
+        evs[6],
+        EventBody::Position(Position { venue: Venue::Lighter, book_id: 0, size: 4000, entry_px: 330000 })
+    );
 }
 
 #[test]

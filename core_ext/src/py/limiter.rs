@@ -183,6 +183,11 @@ impl PyRateLimiter {
         Ok(wait)
     }
 
+    /// Refuse every request drawing on `pool` before `until_ns` (after a venue 429); consumes nothing.
+    fn block_until(&self, pool: &str, until_ns: i64) -> PyResult<()> {
+        self.lock().block_until(pool, until_ns).map_err(to_py_err)
+    }
+
     /// Budget left in `pool` now (whole tokens for a bucket, weight for a window).
     #[pyo3(signature = (pool, now_ns = None))]
     fn available(&self, pool: &str, now_ns: Option<i64>) -> PyResult<u64> {

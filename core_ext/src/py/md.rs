@@ -1,5 +1,6 @@
 //! Python bindings for market data: fixed-point helpers, OrderBook, FeedDecoder, FeedError.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::buffer::PyBuffer;
@@ -107,19 +108,42 @@ fn outcome(a: Applied) -> &'static str {
 }
 
 /// L2 order book in integer units with the venue's sequence rule (see docs/core_api.md).
-#[pyclass(name = "OrderBook", module = "xtb._core", frozen)]
+#[pyclass(name = "OrderBook", module = "xtb._core")]
 pub struct PyOrderBook {
     pub inner: SharedBook,
     venue: Venue,
     symbol: Py<PyString>,
     price_decimals: u32,
     size_decimals: u32,
+    /// The book's change counter; best_bid/best_ask hand out cached tuples while it is unchanged.
+    version: Arc<AtomicU64>,
+    cached_version: u64,
+    cached_bid: Option<Py<PyAny>>,
+    cached_ask: Option<Py<PyAny>>,
 }
 
 impl PyOrderBook {
     #[inline]
     fn book(&self) -> MutexGuard<'_, OrderBook> {
         lock_book(&self.inner)
+    }
+
+    /// Refresh the cached top-of-book tuples if the book changed since they were built.
+    #[inline]
+    fn refresh_top(&mut self, py: Python<'_>) -> PyResult<()> {
+        let v = self.version.load(Ordering::Acquire);
+        if v == self.cached_version && self.cached_bid.is_some() {
+            return Ok(());
+        }
+        let (b, a, v) = {
+            let book = lock_book(&self.inner);
+            // Read the version under the lock so the cache matches what we read.
+            (book.best_bid(), book.best_ask(), self.version.load(Ordering::Acquire))
+        };
+        self.cached_bid = Some(level(py, b)?);
+        self.cached_ask = Some(level(py, a)?);
+        self.cached_version = v;
+        Ok(())
     }
 }
 
@@ -149,12 +173,17 @@ impl PyOrderBook {
         }
         let mut b = OrderBook::new(v, symbol, price_decimals, size_decimals);
         b.set_max_buffered(max_buffered);
+        let version = b.version_handle();
         Ok(PyOrderBook {
             inner: Arc::new(Mutex::new(b)),
             venue: v,
             symbol: PyString::new(py, symbol).unbind(),
             price_decimals,
             size_decimals,
+            version,
+            cached_version: 0,
+            cached_bid: None,
+            cached_ask: None,
         })
     }
 
@@ -226,15 +255,15 @@ impl PyOrderBook {
     }
 
     /// Best bid as (px, sz), or None when empty, stale or not yet snapshotted.
-    fn best_bid(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let l = self.book().best_bid();
-        level(py, l)
+    fn best_bid(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.refresh_top(py)?;
+        Ok(self.cached_bid.as_ref().map_or_else(|| py.None(), |o| o.clone_ref(py)))
     }
 
     /// Best ask as (px, sz), or None when empty, stale or not yet snapshotted.
-    fn best_ask(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let l = self.book().best_ask();
-        level(py, l)
+    fn best_ask(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.refresh_top(py)?;
+        Ok(self.cached_ask.as_ref().map_or_else(|| py.None(), |o| o.clone_ref(py)))
     }
 
     /// Up to n levels per side, best first: ([(px, sz)...], [(px, sz)...]).
@@ -366,11 +395,12 @@ impl PyFeedDecoder {
     #[pyo3(signature = (book, route = None))]
     fn add_book(&self, book: &Bound<'_, PyOrderBook>, route: Option<&Bound<'_, PyAny>>) -> PyResult<u32> {
         let key = match route {
-            None => book.get().symbol.to_string(),
+            None => book.borrow().symbol.to_string(),
             Some(r) if r.is_instance_of::<PyInt>() => r.extract::<u64>()?.to_string(),
             Some(r) => r.extract::<String>()?,
         };
-        let id = self.core().add_book(book.get().inner.clone(), &key).map_err(PyValueError::new_err)?;
+        let inner = book.borrow().inner.clone();
+        let id = self.core().add_book(inner, &key).map_err(PyValueError::new_err)?;
         self.books.lock().unwrap_or_else(|p| p.into_inner()).push(book.clone().unbind());
         Ok(id)
     }

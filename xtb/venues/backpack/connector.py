@@ -187,6 +187,23 @@ class BackpackConnector:
         self._started = False
         self.stats = ConnectorStats()
 
+    @classmethod
+    def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
+        """From a `venues.backpack` config section: keys from `key_file` (refused when group/other
+        readable) or BPX_API_KEY / BPX_API_SECRET in the environment."""
+        from xtb.keys import load_backpack_keys
+
+        overrides: dict[str, Any] = {}
+        if venue_cfg.rest_url:
+            overrides["rest_url"] = venue_cfg.rest_url
+        if venue_cfg.ws_url:
+            overrides["ws_url"] = venue_cfg.ws_url
+        if venue_cfg.symbols:
+            overrides["symbols"] = tuple(venue_cfg.symbols)
+        config = BackpackConfig.from_options(dict(venue_cfg.options), **overrides)
+        keys = load_backpack_keys(venue_cfg.key_file)
+        return cls(config, keys.api_key, keys.api_secret, **kwargs)
+
     def __repr__(self) -> str:
         return f"BackpackConnector(key={self._signer.public_key_b64!r}, rest={self.config.rest_url!r})"
 
@@ -442,7 +459,7 @@ class BackpackConnector:
         return await self.http.collateral()  # type: ignore[no-any-return]
 
     def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)  # type: ignore[no-any-return]
+        return self.tracker.open_orders(VENUE, symbol)
 
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
@@ -508,11 +525,19 @@ class BackpackConnector:
         except (TimeoutError, AmbiguousResponse, RestError) as e:
             return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason=str(e)) for c in cids]
         if prepared.path == "/api/v1/order":
-            return [_result_of(cids[0], reply)]
-        if not isinstance(reply, list) or len(reply) != len(cids):
+            items = [reply]
+        elif not isinstance(reply, list) or len(reply) != len(cids):
             return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason="batch reply does not match the request")
                     for c in cids]
-        return [_result_of(c, item) for c, item in zip(cids, reply, strict=True)]
+        else:
+            items = reply
+        results = [_result_of(c, item) for c, item in zip(cids, items, strict=True)]
+        for res, item in zip(results, items, strict=True):
+            if res.outcome is SubmitOutcome.ACCEPTED and item.get("status") != "New":
+                # The reply already says filled / expired: tell the tracker through the same table as
+                # the stream (the ack that follows is then stale, and stream fills add trade ids).
+                self._apply_venue_order(res.client_id, item)
+        return results
 
     def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> _PreparedCancel:
         reqs = []
@@ -616,9 +641,7 @@ class BackpackConnector:
         trk = self.tracker
         venue_open = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
         open_by_cid = {int(o["clientId"]): o for o in venue_open if o.get("clientId") is not None}
-        tracked = trk.open_orders(VENUE)
-        if tracked:
-            await self._apply_fill_history({o.symbol for o in tracked})
+        await self._apply_fill_history()
         now = time.monotonic_ns()
         window_ns = int(self.config.submit_window_s * 1e9)
         history: dict[str, dict[int, dict[str, Any]]] = {}
@@ -668,24 +691,24 @@ class BackpackConnector:
         self.tracker.on_venue_state(cid, VENUE, state, filled, avg_px=avg, order_id=str(row.get("id")),
                                     reason=reason)
 
-    async def _apply_fill_history(self, symbols: set[str]) -> None:
-        for sym in symbols:
-            m = self._markets[sym]
-            for f in await self.http.fill_history(sym, self.config.history_limit) or []:
-                cid = f.get("clientId")
-                if cid is None:
-                    continue
-                cid = int(cid)
-                o = self.tracker.get(cid, VENUE)
-                if o is None or o.is_terminal:
-                    continue
-                px = to_units(str(f["price"]), m.price_decimals)
-                sz = to_units(str(f["quantity"]), m.size_decimals)
-                fee = _rounded_units(f.get("fee") or "0", m.price_decimals + m.size_decimals) \
-                    if f.get("feeSymbol") in (None, m.quote) else 0
-                with contextlib.suppress(ValueError):  # over-fill: the tracker refuses and keeps state
-                    self.tracker.on_fill(cid, VENUE, int(f["tradeId"]), px, sz, maker=bool(f.get("isMaker")),
-                                         fee=fee, order_id=str(f.get("orderId")))
+    async def _apply_fill_history(self) -> None:
+        """Recent fills of orders we track (ended ones too: a fill the stream lost still counts once,
+        by trade id, and carries the price and fee the order state alone does not)."""
+        for f in await self.http.fill_history(None, self.config.history_limit) or []:
+            m = self._markets.get(f.get("symbol"))
+            cid = f.get("clientId")
+            if m is None or cid is None:
+                continue
+            cid = int(cid)
+            if self.tracker.get(cid, VENUE) is None:
+                continue
+            px = to_units(str(f["price"]), m.price_decimals)
+            sz = to_units(str(f["quantity"]), m.size_decimals)
+            fee = _rounded_units(f.get("fee") or "0", m.price_decimals + m.size_decimals) \
+                if f.get("feeSymbol") in (None, m.quote) else 0
+            with contextlib.suppress(ValueError):  # over-fill: the tracker refuses and keeps state
+                self.tracker.on_fill(cid, VENUE, int(f["tradeId"]), px, sz, maker=bool(f.get("isMaker")),
+                                     fee=fee, order_id=str(f.get("orderId")))
 
     async def _handle_untracked(self, venue_open: list[dict[str, Any]]) -> None:
         policy = self.config.unknown_order_policy

@@ -1,0 +1,283 @@
+"""Engine (the original TradingCore): connectors, strategies, clock, dispatcher, gateway, lifecycle.
+
+    engine = Engine(load_config("configs/cross_arb.yaml"))      # paper mode unless live=True
+    await engine.start()
+    await engine.run(duration_s=60)                               # or until stop() / a signal
+    await engine.stop()                                           # strategy -> cancel all -> connectors
+
+Paper mode starts the venue simulator in-process (xtb.sim), opens an account on each simulated venue
+with fresh keys, and points the connectors at its loopback URLs: no keys, no network. Live mode reads
+keys from the configured key files (or the environment) and takes the single-instance account lock.
+
+Shutdown order (seed 003): stop the strategy, cancel every open order, optionally flatten positions
+reduce-only, wait for in-flight sends, stop the connectors, stop the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xtb._core import EventRing, OrderTracker
+from xtb.config import VenueConfig, XtbConfig
+from xtb.engine.clock import Clock
+from xtb.engine.context import Positions, StrategyContext
+from xtb.engine.dispatcher import Dispatcher
+from xtb.engine.gateway import OrderGateway
+from xtb.engine.registry import get_strategy
+from xtb.lock import AccountLock
+
+log = logging.getLogger("xtb.engine")
+
+PAPER_COLLATERAL_USDC = 100_000
+
+
+class EngineStateListener:
+    """Engine-side caches fed by the dispatcher before any strategy sees an event."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def on_position(self, ev: Any) -> None:
+        symbol = self.engine.symbol_of(ev.venue, ev.book_id)
+        if symbol is not None:
+            self.engine.positions.set(ev.venue, symbol, ev.size, ev.entry_px)
+
+
+class Engine:
+    def __init__(self, config: XtbConfig, *, live: bool = False, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.live = live or config.general.mode == "live"
+        self.env = os.environ if env is None else env
+        self.ring = EventRing(1 << 16)
+        self.tracker = OrderTracker(self.ring)
+        self.dispatcher = Dispatcher(self.ring)
+        self.positions = Positions()
+        self.connectors: dict[str, Any] = {}
+        self.gateway: OrderGateway | None = None
+        self.strategy: Any = None
+        self.context: StrategyContext | None = None
+        self.clock = Clock(config.general.tick_interval_ms)
+        self.sim: Any = None
+        self._locks: list[AccountLock] = []
+        self._started_at: float | None = None
+        self._stop = asyncio.Event()
+        self._state = "created"
+
+    # --- building ----------------------------------------------------------------------------------
+    def symbol_of(self, venue: str, book_id: int) -> str | None:
+        conn = self.connectors.get(venue)
+        if conn is None:
+            return None
+        if hasattr(conn, "symbol_of_book"):
+            return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
+        return conn.decoder.book(book_id).symbol  # type: ignore[no-any-return]
+
+    async def _start_sim(self) -> None:
+        from xtb.sim.cluster import ClusterConfig, SimCluster
+
+        venues = tuple(v for v, c in self.config.venues.items() if c.enabled)
+        self.sim = SimCluster(ClusterConfig(venues=venues, seed=self.config.general.seed or 0))
+        await self.sim.__aenter__()
+
+    def _state_dir(self) -> Path:
+        return Path(self.config.general.run_dir) / "state"
+
+    async def _build_connector(self, name: str, vcfg: VenueConfig) -> Any:
+        on_burst = self.dispatcher.drain
+        common: dict[str, Any] = {"ring": self.ring, "tracker": self.tracker, "on_burst_end": on_burst}
+        options = dict(vcfg.options)
+        if vcfg.symbols:
+            options["symbols"] = tuple(vcfg.symbols)
+        if name == "backpack":
+            from xtb.keys import load_backpack_keys
+            from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
+
+            if self.live:
+                keys = load_backpack_keys(vcfg.key_file, self.env)
+                api_key, secret = keys.api_key, keys.api_secret
+                if vcfg.rest_url:
+                    options["rest_url"] = vcfg.rest_url
+                if vcfg.ws_url:
+                    options["ws_url"] = vcfg.ws_url
+            else:
+                api_key, secret_s, _ = self.sim.add_backpack_account(PAPER_COLLATERAL_USDC)
+                secret = secret_s
+                urls = self.sim.urls()["backpack"]
+                options["rest_url"], options["ws_url"] = urls["rest"], urls["ws"]
+            return BackpackConnector(BackpackConfig.from_options(options), api_key, secret, **common)
+        if name == "lighter":
+            from xtb.signing.lighter import LighterSigner, generate_api_key
+            from xtb.venues.lighter.config import LighterConfig
+            from xtb.venues.lighter.connector import LighterConnector
+
+            if self.live:
+                from xtb.keys import load_lighter_keys
+
+                keys = load_lighter_keys(vcfg.key_file, self.env)
+                account = keys.account_index if keys.account_index is not None else int(vcfg.account or 0)
+                if vcfg.rest_url:
+                    options["rest_url"] = vcfg.rest_url
+                if vcfg.ws_url:
+                    options["ws_url"] = vcfg.ws_url
+                cfg = LighterConfig.from_options(options, account_index=account, api_key_index=keys.api_key_index)
+                return LighterConnector.from_keys(cfg, keys, **common)
+            private, public = generate_api_key()
+            api_key_index = 3
+            account = self.sim.add_lighter_account(public, api_key_index, PAPER_COLLATERAL_USDC)
+            urls = self.sim.urls()["lighter"]
+            options.update(rest_url=urls["rest"], ws_url=urls["ws"])
+            options.setdefault("chain_id", 300)
+            cfg = LighterConfig.from_options(options, account_index=account, api_key_index=api_key_index)
+            signer = LighterSigner(private, chain_id=cfg.chain_id, api_key_index=api_key_index,
+                                   account_index=account)
+            return LighterConnector(cfg, signer, own_signer=True, **common)
+        raise ValueError(f"venues.{name}: no connector for this venue (have: backpack, lighter)")
+
+    def _take_locks(self) -> None:
+        for name, vcfg in self.config.venues.items():
+            if vcfg.enabled:
+                lock = AccountLock(self.config.general.lock_dir, name, vcfg.account or vcfg.key_file or "default")
+                lock.acquire()
+                self._locks.append(lock)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._state != "created":
+            raise RuntimeError(f"engine already {self._state}")
+        self._state = "starting"
+        spec = get_strategy(self.config.strategy.name)
+        params = spec.parse_params(self.config.strategy.params)  # bad params fail before anything starts
+        try:
+            if self.live:
+                self._take_locks()
+            else:
+                await self._start_sim()
+            for name, vcfg in self.config.venues.items():
+                if vcfg.enabled:
+                    self.connectors[name] = await self._build_connector(name, vcfg)
+            # Engine state and connectors see each event before any strategy.
+            self.dispatcher.add_listener(EngineStateListener(self), first=True)
+            for conn in self.connectors.values():
+                self.dispatcher.add_listener(conn)
+            await asyncio.gather(*(c.start() for c in self.connectors.values()))
+            self.gateway = OrderGateway(self.connectors, self.tracker)
+            from xtb.orders.client_ids import ClientIdAllocator
+
+            allocators = {}
+            for name, vcfg in self.config.venues.items():
+                if vcfg.enabled:
+                    account = vcfg.account or ("paper" if not self.live else "default")
+                    allocators[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account)
+            self.context = StrategyContext(
+                spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
+                id_allocators=allocators, positions=self.positions, dispatcher=self.dispatcher,
+            )
+            self.strategy = spec.cls(self.context, params)
+            self.dispatcher.add_listener(self.strategy)
+            await self.strategy.on_start()
+            self.clock.add_tick_handler(self._on_tick)
+            self.clock.start()
+        except BaseException:
+            await self._teardown()
+            self._state = "failed"
+            raise
+        self._started_at = time.monotonic()
+        self._state = "running"
+        log.info("engine running: strategy %s on %s (%s mode)", spec.name, ", ".join(self.connectors),
+                 "live" if self.live else "paper")
+
+    async def _on_tick(self, now_ms: int) -> None:
+        self.dispatcher.drain()
+        for lock in self._locks:
+            lock.heartbeat()
+        if self.strategy is not None:
+            await self.strategy.on_tick(now_ms)
+
+    async def run(self, duration_s: float | None = None) -> None:
+        """Run until `stop()` is requested (or the duration passes)."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), duration_s)
+        except TimeoutError:
+            pass
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def stop(self, *, cancel_orders: bool = True, flatten: bool = False) -> None:
+        if self._state not in ("running", "starting"):
+            return
+        self._state = "stopping"
+        try:
+            if self.strategy is not None:
+                try:
+                    await self.strategy.on_stop()
+                except Exception:
+                    log.exception("strategy on_stop failed")
+            if self.context is not None:
+                self.context.cancel_timers()
+            await self.clock.stop()
+            if cancel_orders:
+                await self.cancel_all()
+            if flatten:
+                await self.flatten()
+            if self.gateway is not None:
+                await self.gateway.drain(10.0)
+            self.dispatcher.drain()
+        finally:
+            await self._teardown()
+            self._state = "stopped"
+
+    async def cancel_all(self) -> None:
+        results = await asyncio.gather(*(c.cancel_all() for c in self.connectors.values()), return_exceptions=True)
+        for name, res in zip(self.connectors, results, strict=True):
+            if isinstance(res, Exception):
+                log.error("%s cancel_all failed: %s", name, res)
+
+    async def flatten(self) -> dict[str, dict[str, int]]:
+        """Close every position with reduce-only market orders; returns what was left per venue/symbol."""
+        from xtb.engine.flatten import flatten_connectors
+
+        return await flatten_connectors(self.connectors)
+
+    async def _teardown(self) -> None:
+        for name, conn in list(self.connectors.items()):
+            try:
+                await conn.stop()
+                await conn.close()
+            except Exception:
+                log.exception("%s: stop failed", name)
+        if self.sim is not None:
+            try:
+                await self.sim.__aexit__(None, None, None)
+            except Exception:
+                log.exception("simulator stop failed")
+            self.sim = None
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
+
+    def status(self) -> dict[str, Any]:
+        st: dict[str, Any] = {
+            "state": self._state,
+            "mode": "live" if self.live else "paper",
+            "strategy": self.config.strategy.name,
+            "venues": list(self.connectors),
+            "uptime_s": None if self._started_at is None else round(time.monotonic() - self._started_at, 1),
+            "open_orders": len(self.tracker.open_orders()),
+            "unresolved_orders": len(self.tracker.unresolved()),
+            "positions": {f"{v}:{s}": p.size for (v, s), p in self.positions.items()},
+            "events": self.dispatcher.stats.events,
+            "slow_callbacks": self.dispatcher.stats.slow_callbacks,
+        }
+        if self.gateway is not None:
+            st["orders_submitted"] = self.gateway.stats.submitted
+            st["orders_denied"] = dict(self.gateway.stats.denied)
+        if self.strategy is not None:
+            st.update(self.strategy.status())
+        return st
