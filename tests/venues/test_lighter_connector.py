@@ -53,7 +53,8 @@ class TestLighterConformance(ConnectorConformance):
     def make_connector(self, sim: SimCluster, account: Account, harness: Harness, **options: Any) -> Any:
         urls = sim.urls()["lighter"]
         opts = {**FAST, "symbols": (self.symbol, "BTC"), "ws_tx": self.ws_tx, "reconcile_interval_s": 5.0}
-        renames = {"order_timeout_s": "tx_timeout_s", "unknown_order_policy": "unknown_orders"}
+        renames = {"order_timeout_s": "tx_timeout_s", "unknown_order_policy": "unknown_orders",
+                   "submit_window_s": "reconcile_grace_s"}
         opts.update({renames.get(k, k): v for k, v in options.items()})
         cfg = LighterConfig(rest_url=urls["rest"], ws_url=urls["ws"], chain_id=CHAIN_ID,
                             account_index=account.account, api_key_index=API_KEY_INDEX, **opts)
@@ -318,7 +319,9 @@ async def test_a_rejection_inside_a_pipeline_does_not_lose_later_orders() -> Non
 async def test_gateway_path_prepare_signs_before_send_and_keeps_nonce_order() -> None:
     async with lighter_env() as env:
         conn = await env.connector()
-        gw = OrderGateway({"lighter": conn}, conn.tracker, limiter=conn.limiter)
+        gw = OrderGateway({"lighter": conn}, conn.tracker)  # the connector's limiter by default
+        assert gw.limiters["lighter"] is conn.limiter
+        budget = conn.limiter.available("rest")
         start = env.venue_nonce()
         px = bid_below(conn, ticks=2000)
         for i in range(12):
@@ -327,6 +330,9 @@ async def test_gateway_path_prepare_signs_before_send_and_keeps_nonce_order() ->
         await gw.drain()
         assert gw.stats.acked == 12 and gw.stats.rejected == 0 and gw.stats.unresolved == 0
         assert env.venue_nonce() == start + 13
+        # 13 txs at sendTx weight 6 from the premium budget, counted once (not again by the REST client),
+        # plus the one nextNonce read (weight 6) that seeded the nonce manager
+        assert budget - conn.limiter.available("rest") == 13 * 6 + 6
         await wait_for(lambda: len(env.venue_open_orders()) == 11, what="11 resting orders")
         assert conn.tracker.get(200, "lighter").state == "cancelled"
 

@@ -68,7 +68,8 @@ class LighterConfig:
 
     # --- reconciliation
     reconcile_interval_s: float | None = 30.0
-    #: a live order is only concluded "not at the venue" once it is older than this (speed bumps, latency)
+    #: the submit window: a live order is only concluded "not at the venue" once its last update is older
+    #: than this (speed bumps, latency); never acknowledged -> rejected, acknowledged -> cancelled
     reconcile_grace_s: float = 3.0
     #: venue orders of our account that we do not track: adopt them, cancel them, or leave them
     unknown_orders: UnknownOrderPolicy = "adopt"

@@ -923,9 +923,16 @@ class LighterConnector:
             if cur is None or cur.is_terminal:
                 continue
             self.stats["settled_missing"] += 1
-            state = "filled" if cur.filled >= cur.sz else "cancelled"
-            self.tracker.on_venue_state(o.client_id, VENUE, state, cur.filled,
-                                        reason=None if state == "filled" else "reconciled: not active at the venue")
+            if cur.filled >= cur.sz:
+                self.tracker.on_venue_state(o.client_id, VENUE, "filled", cur.filled)
+            elif cur.order_id is None and cur.filled == 0 and cur.acked_ns is None:
+                # Never acknowledged, never seen on any stream, not at the venue after the submit window:
+                # the tx did not make it (its nonce was re-read since, so it cannot arrive any more).
+                self.tracker.on_venue_state(o.client_id, VENUE, "rejected", 0,
+                                            reason="not found at the venue by reconciliation")
+            else:
+                self.tracker.on_venue_state(o.client_id, VENUE, "cancelled", cur.filled,
+                                            reason="not active at the venue (reconciliation)")
 
     async def _fills_from_recent_trades(self, orders: Sequence[Any]) -> None:
         """Our fills for these client ids among each market's recent trades (public; 100 most recent)."""
