@@ -580,3 +580,21 @@ async def test_cancel_all_sent_on_a_dying_socket_is_sent_again() -> None:
         await conn.cancel_all("ETH")
         assert len(lost) == 1 and env.venue_open_orders() == []
         assert conn.tracker.get(80, "lighter").state == "cancelled"
+
+
+async def test_refused_auth_on_subscribe_is_renewed_and_private_channels_come_back() -> None:
+    from xtb.signing import AuthToken
+
+    async with lighter_env() as env:
+        conn = await env.connector()
+        good = conn._auth_token
+        # A token the venue refuses (another account), far from expiry so a reconnect keeps it.
+        conn._auth_token = AuthToken("4102444800:1:3:" + "00" * 80, 4_102_444_800, 1, API_KEY_INDEX)
+        env.sim.drop_sockets("lighter")
+        await wait_for(lambda: conn.stats["feed_errors"] >= 1, 5, "the venue's auth refusal")
+        await wait_for(lambda: conn._auth_token.token != "4102444800:1:3:" + "00" * 80, 5, "a fresh token")
+        assert conn._auth_token is not good
+        await wait_for(lambda: conn.book("ETH").state in ("awaiting_first", "live"), 5, "books back")
+        await conn.submit(order(85, bid_below(conn), post_only=True))
+        # the venue order id only comes from the private stream: it is subscribed again
+        await wait_for(lambda: conn.tracker.get(85, "lighter").order_id is not None, 5, "private stream back")
