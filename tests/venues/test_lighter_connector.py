@@ -598,3 +598,18 @@ async def test_refused_auth_on_subscribe_is_renewed_and_private_channels_come_ba
         await conn.submit(order(85, bid_below(conn), post_only=True))
         # the venue order id only comes from the private stream: it is subscribed again
         await wait_for(lambda: conn.tracker.get(85, "lighter").order_id is not None, 5, "private stream back")
+
+
+async def test_venue_json_pings_are_answered_on_both_sockets() -> None:
+    from xtb.transport import CyFeedListener
+
+    # The simulator closes a socket (1008 "no pong") when no client frame follows its ping in time;
+    # our own pings are off, so only the pongs keep the sockets up.
+    async with lighter_env(ping_interval_s=0.2, pong_timeout_s=0.5) as env:
+        conn = await env.connector(client_ping_interval_s=None)
+        assert conn._md is not None and conn.tx_socket is not None
+        if CyFeedListener is not None:
+            assert isinstance(conn._md.listener, CyFeedListener)  # frames go straight to the core
+        await asyncio.sleep(1.5)
+        assert conn.decoder.stats()["pings"] >= 3
+        assert conn._md.stats.connects == 1 and conn.tx_socket.session.stats.connects == 1
