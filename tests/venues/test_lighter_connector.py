@@ -613,3 +613,20 @@ async def test_venue_json_pings_are_answered_on_both_sockets() -> None:
         await asyncio.sleep(1.5)
         assert conn.decoder.stats()["pings"] >= 3
         assert conn._md.stats.connects == 1 and conn.tx_socket.session.stats.connects == 1
+
+
+async def test_an_unreadable_answer_after_sending_is_unresolved_not_rejected() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(ws_tx=False)
+        assert conn.api is not None
+        real = conn.api.tx_rest.request
+
+        async def garbled(*args, **kwargs):  # type: ignore[no-untyped-def]
+            await real(*args, **kwargs)  # the venue applies the tx...
+            return "<html>proxy error</html>"  # ...and the answer cannot be read
+
+        conn.api.tx_rest.request = garbled  # type: ignore[method-assign]
+        res = await conn.submit(order(90, bid_below(conn), post_only=True))
+        assert res.outcome is SubmitOutcome.UNRESOLVED and "unreadable" in (res.reason or "")
+        assert [o.client_id for o in env.venue_open_orders()] == [90]
+        await wait_for(lambda: conn.tracker.get(90, "lighter").state == "open", what="stream settles it")

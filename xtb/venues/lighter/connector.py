@@ -199,6 +199,7 @@ class LighterConnector:
         tx_rest = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.tx_timeout_s,
                              max_retries=cfg.rest_max_retries, session=self._http)
         self.api = LighterApi(self._rest, tx_rest, self._current_token)
+        self.nonces.invalidate()  # (a restart after close) the first tx re-reads the venue's nonce
         self._started = True
         try:
             await self._load_markets()
@@ -218,7 +219,10 @@ class LighterConnector:
                 self.tx_socket.on_reconnect = self.nonces.invalidate
                 self.tx_socket.start()
             await asyncio.wait_for(self._md.connected.wait(), ready_timeout_s)
-            await self.wait_books_ready(ready_timeout_s)
+            if not await self.wait_books_ready(ready_timeout_s):
+                waiting = [s for s, b in self._books.items() if b.state not in ("awaiting_first", "live")]
+                log.warning("lighter: no snapshot yet for %s after %.1f s; their books stay empty until it comes",
+                            ", ".join(waiting), ready_timeout_s)
             await self.reconcile()
         except BaseException:
             await self.close()
@@ -547,6 +551,8 @@ class LighterConnector:
                     continue
                 return self._rejected(p, e)
             except (_NotSent, LighterSignerError, ValueError, TypeError) as e:
+                if p.dispatched:  # e.g. a reply we cannot read: the venue may have applied the tx
+                    return _results(p.client_ids, SubmitOutcome.UNRESOLVED, f"unreadable answer: {e}")
                 return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
             except asyncio.CancelledError:
                 raise
