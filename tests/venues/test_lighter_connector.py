@@ -629,4 +629,6 @@ async def test_an_unreadable_answer_after_sending_is_unresolved_not_rejected() -
         res = await conn.submit(order(90, bid_below(conn), post_only=True))
         assert res.outcome is SubmitOutcome.UNRESOLVED and "unreadable" in (res.reason or "")
         assert [o.client_id for o in env.venue_open_orders()] == [90]
+        # the stream (or reconciliation) settles it; an update the stream gave first is not undone
+        await conn.reconcile()
         await wait_for(lambda: conn.tracker.get(90, "lighter").state == "open", what="stream settles it")

@@ -699,6 +699,9 @@ class LighterConnector:
             elif r.outcome is SubmitOutcome.REJECTED:
                 self.tracker.on_reject(r.client_id, VENUE, r.reason)
             else:
+                seen = self.tracker.get(r.client_id, VENUE)
+                if seen is not None and seen.order_id is not None:
+                    continue  # the private stream already showed the venue has it: nothing is unknown
                 self.tracker.on_unresolved(r.client_id, VENUE, r.reason)
 
     async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
