@@ -632,3 +632,28 @@ async def test_an_unreadable_answer_after_sending_is_unresolved_not_rejected() -
         # the stream (or reconciliation) settles it; an update the stream gave first is not undone
         await conn.reconcile()
         await wait_for(lambda: conn.tracker.get(90, "lighter").state == "open", what="stream settles it")
+
+
+async def test_a_position_closed_to_flat_reaches_the_ring() -> None:
+    # The simulator's positions map leaves out a market once it is flat (the venue may too: UNCONFIRMED),
+    # so the connector reads REST after a fill the stream did not follow with a position.
+    from .conformance import Harness
+
+    async with lighter_env() as env:
+        h = Harness.create()
+        conn = await env.connector(ring=h.ring, tracker=h.tracker, on_burst_end=h.dispatcher.drain,
+                                   position_check_delay_s=0.2)
+        h.attach(conn)
+        await conn.submit(OrderRequest(95, "ETH", Side.BID, 400, kind=OrderKind.MARKET))
+        await wait_for(lambda: any(p.size == 400 for p in h.recorder.of("position")), what="long 400")
+        bid, _ = conn.top_of_book("ETH")
+        await conn.submit(OrderRequest(96, "ETH", Side.ASK, 400, kind=OrderKind.MARKET, price=bid[0] // 2,
+                                       reduce_only=True))
+
+        def flat_published() -> bool:
+            h.dispatcher.drain()
+            last = [p for p in h.recorder.of("position") if p.book_id == 0]
+            return bool(last) and last[-1].size == 0
+
+        await wait_for(flat_published, what="a flat position event")
+        assert "ETH" not in await conn.positions()

@@ -66,6 +66,11 @@ class LighterConfig:
     reconnect_backoff_initial_s: float = 0.25
     reconnect_backoff_max_s: float = 30.0
 
+    #: after one of our fills, wait this long for the stream's position update; without one, read the
+    #: positions over REST and publish what changed (the stream may leave a market out once it is flat:
+    #: UNCONFIRMED). None = off
+    position_check_delay_s: float | None = 0.5
+
     # --- reconciliation
     reconcile_interval_s: float | None = 30.0
     #: the submit window: a live order is only concluded "not at the venue" once its last update is older
@@ -107,26 +112,29 @@ class LighterConfig:
     @classmethod
     def from_options(
         cls,
+        options: Mapping[str, Any] | None = None,
         *,
+        account_index: int,
+        api_key_index: int,
         profile: str | None = None,
         rest_url: str | None = None,
         ws_url: str | None = None,
         chain_id: int | None = None,
-        account_index: int,
-        api_key_index: int,
-        options: Mapping[str, Any] | None = None,
         symbols: tuple[str, ...] | list[str] = (),
     ) -> LighterConfig:
         """Build from a venue config section: a profile (mainnet/testnet) or explicit URLs, plus options.
 
-        `options` may also carry `profile` and `chain_id`. Unknown option names raise ValueError naming them.
+        `options` may itself carry `profile`, `rest_url`, `ws_url`, `chain_id` and `symbols` (they win over
+        the keyword arguments). Unknown option names raise ValueError naming them.
         """
         opts = dict(options or {})
         profile = opts.pop("profile", profile)
-        chain_id = opts.pop("chain_id", chain_id)
-        base_rest, base_ws, base_chain = PROFILES.get(profile or "", (None, None, None))
+        rest_url = opts.pop("rest_url", None) or rest_url
+        ws_url = opts.pop("ws_url", None) or ws_url
+        chain_id = opts.pop("chain_id", None) or chain_id
         if profile is not None and profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        base_rest, base_ws, base_chain = PROFILES.get(profile or "", (None, None, None))
         rest = rest_url or base_rest
         ws = ws_url or base_ws
         chain = chain_id or base_chain

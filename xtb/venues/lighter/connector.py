@@ -35,7 +35,7 @@ import orjson
 from picows import WSListener, WSMsgType, WSTransport
 
 from xtb import ratelimits
-from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, RateLimiter
+from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, Position, RateLimiter
 from xtb.keys import LighterKeys
 from xtb.signing import (
     CancelAllRequest,
@@ -159,6 +159,10 @@ class LighterConnector:
         # One position cache: replaced by every REST `account` read, updated per market by stream events.
         self._positions: dict[str, PositionInfo] = {}
         self._stream_positions_live = False
+        self._position_seen_ns: dict[str, int] = {}  # symbol -> last stream position event
+        self._fill_pending: dict[str, int] = {}  # symbol -> first fill not yet followed by a position
+        self._position_check: asyncio.Task[Any] | None = None
+        self._book_ids: dict[str, int] = {}
         self._lookup_supported = config.lookup_by_client_id
         self._inflight: dict[int, int] = {}  # client id -> submits under way (never "missing" meanwhile)
         self._last_auth_error_ns = 0
@@ -284,7 +288,7 @@ class LighterConnector:
                 continue
             m = markets[symbol]
             book = OrderBook(VENUE, symbol, m.price_decimals, m.size_decimals)
-            self.decoder.add_book(book, route=m.market_id)
+            self._book_ids[symbol] = self.decoder.add_book(book, route=m.market_id)
             self._books[symbol] = book
         self._book_list = list(self._books.items())
 
@@ -756,12 +760,36 @@ class LighterConnector:
     # ------------------------------------------------------------------ account state
 
     def on_position(self, event: Any) -> None:
-        """Dispatcher listener (register the connector with `first=True`): stream position cache."""
+        """Dispatcher listener: stream position cache."""
         if getattr(event, "venue", VENUE) != VENUE:
             return
         book = self.decoder.book(event.book_id)
         self._positions[book.symbol] = PositionInfo(book.symbol, event.size, event.entry_px, 0, "stream")
         self._stream_positions_live = True
+        self._position_seen_ns[book.symbol] = time.monotonic_ns()
+        self._fill_pending.pop(book.symbol, None)
+
+    def on_fill(self, event: Any) -> None:
+        """Dispatcher listener: a fill should be followed by a position update; check that it is."""
+        delay = self.config.position_check_delay_s
+        if delay is None or getattr(event, "venue", VENUE) != VENUE:
+            return
+        order = self.tracker.get(event.client_id, VENUE)
+        if order is None or order.symbol not in self._book_ids:
+            return
+        self._fill_pending.setdefault(order.symbol, time.monotonic_ns())
+        if self._position_check is None or self._position_check.done():
+            self._position_check = self._spawn(self._check_positions_after_fills(delay))
+
+    async def _check_positions_after_fills(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if not self._fill_pending:
+            return  # the stream sent the positions
+        self._fill_pending.clear()
+        try:
+            await self._refresh_account()  # publishes what changed
+        except Exception as e:
+            log.warning("lighter position check after fills failed: %s", e)
 
     async def positions(self) -> dict[str, PositionInfo]:
         """The cache while the private stream is live and feeding it, else a REST `account` read.
@@ -790,7 +818,11 @@ class LighterConnector:
         return list(self.tracker.open_orders(VENUE, symbol))
 
     async def _refresh_account(self) -> dict[str, Any]:
+        """REST `account`: replaces the position cache and publishes every change of a kept market to the
+        ring as a Position event (a market gone flat included), unless the stream updated that market
+        while the request was under way."""
         assert self.api is not None
+        asked_ns = time.monotonic_ns()
         acct = await self.api.account(self.config.account_index)
         positions: dict[str, PositionInfo] = {}
         for p in acct.get("positions") or []:
@@ -798,12 +830,21 @@ class LighterConnector:
             if m is None:
                 continue
             size = _units(p.get("position"), m.size_decimals) * (-1 if p.get("sign") == -1 else 1)
-            if size == 0:
-                continue
             positions[m.symbol] = PositionInfo(
-                m.symbol, size, _units(p.get("avg_entry_price"), m.price_decimals),
+                m.symbol, size, _units(p.get("avg_entry_price"), m.price_decimals) if size else 0,
                 _units(p.get("unrealized_pnl"), m.price_decimals + m.size_decimals), "rest",
             )
+        before, now = self._positions, time.monotonic_ns()
+        for symbol, book_id in self._book_ids.items():
+            if self._position_seen_ns.get(symbol, 0) > asked_ns:
+                if symbol in before:
+                    positions[symbol] = before[symbol]  # newer than this snapshot
+                continue
+            new, old = positions.get(symbol), before.get(symbol)
+            size, entry = (new.size, new.entry_px) if new is not None else (0, 0)
+            old_pair = (old.size, old.entry_px) if old is not None else (0, 0)
+            if (size, entry) != old_pair:
+                self.ring.push(Position(VENUE, book_id, size, entry, now))
         self._positions = positions
         return acct
 
