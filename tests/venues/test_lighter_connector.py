@@ -657,3 +657,12 @@ async def test_a_position_closed_to_flat_reaches_the_ring() -> None:
 
         await wait_for(flat_published, what="a flat position event")
         assert "ETH" not in await conn.positions()
+
+
+async def test_periodic_reconciliation_adopts_an_order_placed_elsewhere() -> None:
+    async with lighter_env() as env:
+        conn = await env.connector(reconcile_interval_s=0.3, reconcile_grace_s=0.1)
+        other = await env.connector(unknown_orders="ignore")  # another process on the same account
+        await other.submit(order(98, bid_below(other), post_only=True))
+        await wait_for(lambda: conn.tracker.get(98, "lighter") is not None, 3, "adopted by a periodic pass")
+        assert conn.tracker.get(98, "lighter").state == "open" and conn.stats["adopted"] == 1
