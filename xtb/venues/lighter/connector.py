@@ -6,11 +6,10 @@ by default). The core applies snapshots and `begin_nonce` continuity; when a boo
 crossed book, our own staleness rules) or the socket is lost, the book is cleared (strategies see no
 top of book) and resubscribed for a fresh snapshot. A second socket only carries transactions.
 
-Orders. Every tx takes its nonce from the NonceManager of (account, api key): allocated in call order,
-signed on the signer's thread, dispatched strictly in nonce order (WS writes are ordered; REST sends are
-chained one after another), rolled back on an API reject, re-read after a reconnect or a nonce error.
-`prepare_submit` starts the signing at once and returns an awaitable for the signed handle; the tx
-leaves only when `send_submit` releases it, so the gateway's rate-limit wait stays in front of the wire.
+Orders go through the TxPipeline (txpipeline.py): nonce in call order, signature on the signer's thread,
+dispatch strictly in nonce order, rollback on an API reject, nonce re-read after a reconnect or a nonce
+error. `prepare_submit` starts the signing at once and returns an awaitable for the signed handle; the
+tx leaves only when `send_submit` releases it, so the gateway's rate-limit wait stays in front of it.
 
 Outcomes. API accepted -> ACCEPTED (code 200 only means the API took it; the stream and reconciliation
 carry the execution). HTTP 400 / WS error -> REJECTED (nothing applied). No trustworthy answer ->
@@ -23,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,13 +38,10 @@ from xtb.signing import (
     CancelAllRequest,
     CancelRequest,
     LighterSigner,
-    LighterSignerError,
-    NonceInvalidated,
     NonceManager,
     TxRejected,
 )
 from xtb.signing import OrderRequest as SignerOrder
-from xtb.signing.lighter import SignedTx, TxRequest
 from xtb.transport import FeedListener
 from xtb.venues.base import (
     Balance,
@@ -63,6 +57,7 @@ from xtb.venues.base import (
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.markets import parse_markets
+from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
 from xtb.venues.rest import RestClient, VenueRejected
 from xtb.venues.ws import WsSession
@@ -72,32 +67,7 @@ log = logging.getLogger("xtb.venues.lighter")
 VENUE = "lighter"
 USDC_DECIMALS = 6
 MAX_CLIENT_ORDER_INDEX = (1 << 48) - 1
-_BATCH_INDEX = re.compile(r"\btx (\d+):")
 _LIVE_STATES = {"open": "open", "pending": "open", "in-progress": "open"}
-
-
-class _NotSent(Exception):
-    """The tx never left the process (the send was not released in time, or the transport refused it)."""
-
-
-@dataclass
-class _Prepared:
-    """One signed tx (or batch) waiting for `send` to release it."""
-
-    client_ids: tuple[int, ...]
-    requests: tuple[TxRequest, ...]
-    kind: str  # "submit" | "cancel" | "cancel_all"
-    go: asyncio.Future[None]
-    ready: asyncio.Future[_Prepared]
-    task: asyncio.Task[list[SubmitResult]] | None = None
-    dispatched: bool = False  # set once a send was attempted: before that, nothing can have reached the venue
-    tx_hashes: list[str] = field(default_factory=list)
-
-
-def _results(client_ids: Sequence[int], outcome: SubmitOutcome, reason: str | None = None) -> list[SubmitResult]:
-    return [SubmitResult(cid, outcome, None, reason) for cid in client_ids]
-
-
 def _units(text: Any, decimals: int) -> int:
     """Decimal text -> integer units (rounded half-even); 0 for missing values."""
     if text in (None, ""):
@@ -153,7 +123,6 @@ class LighterConnector:
         self._md_last_ns = 0
         self._md_connects = 0
         self._md_subscribed = False
-        self._rest_chain: asyncio.Future[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconcile_lock = asyncio.Lock()
         # One position cache: replaced by every REST `account` read, updated per market by stream events.
@@ -164,13 +133,13 @@ class LighterConnector:
         self._position_check: asyncio.Task[Any] | None = None
         self._book_ids: dict[str, int] = {}
         self._lookup_supported = config.lookup_by_client_id
-        self._inflight: dict[int, int] = {}  # client id -> submits under way (never "missing" meanwhile)
         self._last_auth_error_ns = 0
         self._started = False
         self.stats: dict[str, int] = {
             "resyncs": 0, "reconciles": 0, "adopted": 0, "cancelled_unknown": 0, "ws_tx": 0, "rest_tx": 0,
             "nonce_retries": 0, "settled_missing": 0, "feed_errors": 0,
         }
+        self.tx = TxPipeline(config, signer, self.nonces, self._require_api, lambda: self.tx_socket, self.stats)
 
     @classmethod
     def from_keys(cls, config: LighterConfig, keys: LighterKeys, **kwargs: Any) -> LighterConnector:
@@ -459,136 +428,16 @@ class LighterConnector:
             except Exception as e:  # keep the loop: the next REST call or reconnect retries
                 log.warning("lighter auth token refresh failed: %s", type(e).__name__)
 
-    # ------------------------------------------------------------------ nonces and transport
+    # ------------------------------------------------------------------ nonces
+
+    def _require_api(self) -> LighterApi:
+        if self.api is None:
+            raise RuntimeError("lighter connector not started")
+        return self.api
 
     async def _fetch_nonce(self, account_index: int, api_key_index: int) -> int:
         assert self.api is not None
         return await self.api.next_nonce(account_index, api_key_index)
-
-    def _dispatch(self, signed: SignedTx | list[SignedTx]) -> Awaitable[dict[str, Any]]:
-        """Put the tx on the wire now (WS) or queue it behind earlier REST sends; returns the reply."""
-        sock = self.tx_socket
-        if sock is not None and sock.connected:
-            try:
-                fut = sock.send_batch(signed) if isinstance(signed, list) else sock.send_tx(signed)
-            except ConnectionError:
-                pass  # nothing was written: REST below
-            else:
-                self.stats["ws_tx"] += 1
-                return asyncio.wait_for(fut, self.config.tx_timeout_s)
-        self.stats["rest_tx"] += 1
-        prev = self._rest_chain
-        task = asyncio.get_running_loop().create_task(self._rest_send_after(prev, signed))
-        self._rest_chain = task
-        return task
-
-    async def _rest_send_after(self, prev: asyncio.Future[Any] | None, signed: SignedTx | list[SignedTx]) -> Any:
-        if prev is not None and not prev.done():
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(prev)  # REST order on the wire == nonce order
-        assert self.api is not None
-        if isinstance(signed, list):
-            return await self.api.send_tx_batch(signed)
-        return await self.api.send_tx(signed, self.config.price_protection)
-
-    # ------------------------------------------------------------------ tx pipeline
-
-    def _begin(self, kind: str, client_ids: Sequence[int], requests: Sequence[TxRequest]) -> asyncio.Future[_Prepared]:
-        loop = asyncio.get_running_loop()
-        p = _Prepared(tuple(client_ids), tuple(requests), kind, loop.create_future(), loop.create_future())
-        if kind == "submit":
-            for cid in p.client_ids:
-                self._inflight[cid] = self._inflight.get(cid, 0) + 1
-        p.task = loop.create_task(self._run(p))
-        return p.ready
-
-    async def _run(self, p: _Prepared) -> list[SubmitResult]:
-        try:
-            return await self._run_inner(p)
-        finally:
-            if not p.ready.done():
-                p.ready.set_result(p)
-            if p.kind == "submit":
-                # the caller applies the results right after this task ends; the grace period covers the gap
-                for cid in p.client_ids:
-                    left = self._inflight.get(cid, 0) - 1
-                    if left > 0:
-                        self._inflight[cid] = left
-                    else:
-                        self._inflight.pop(cid, None)
-
-    async def _run_inner(self, p: _Prepared) -> list[SubmitResult]:
-        cfg = self.config
-        count = len(p.requests)
-
-        async def sign(nonce: int) -> SignedTx | list[SignedTx]:
-            if count == 1:
-                signed: SignedTx | list[SignedTx] = await self.signer.sign(p.requests[0], nonce=nonce)
-            else:
-                signed = await self.signer.sign_batch(p.requests, first_nonce=nonce)
-            if not p.ready.done():
-                p.ready.set_result(p)
-            try:  # the send is released by send_submit/send_cancel (after the gateway's rate-limit wait)
-                await asyncio.wait_for(asyncio.shield(p.go), cfg.tx_timeout_s)
-            except TimeoutError:
-                raise _NotSent("the signed tx was never released for sending") from None
-            return signed
-
-        def dispatch(signed: SignedTx | list[SignedTx]) -> Awaitable[dict[str, Any]]:
-            p.dispatched = True
-            return self._dispatch(signed)
-
-        retries = invalidated = 0
-        while True:
-            p.dispatched = False
-            try:
-                done = await self.nonces.submit_batch(count, sign, dispatch)
-            except NonceInvalidated as e:  # the epoch ended before our turn: nothing was sent
-                invalidated += 1
-                if invalidated > cfg.nonce_retries:
-                    return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
-                continue
-            except TxRejected as e:
-                if e.nonce_error and retries < cfg.nonce_retries:
-                    retries += 1
-                    self.stats["nonce_retries"] += 1
-                    continue
-                return self._rejected(p, e)
-            except (_NotSent, LighterSignerError, ValueError, TypeError) as e:
-                if p.dispatched:  # e.g. a reply we cannot read: the venue may have applied the tx
-                    return _results(p.client_ids, SubmitOutcome.UNRESOLVED, f"unreadable answer: {e}")
-                return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {e}")
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # timeout, lost socket, ambiguous REST: the venue may have it
-                if not p.dispatched:  # e.g. the nextNonce fetch failed: nothing left the process
-                    return _results(p.client_ids, SubmitOutcome.REJECTED, f"not sent: {type(e).__name__}: {e}")
-                reason = f"no answer: {type(e).__name__}: {e}" if str(e) else f"no answer: {type(e).__name__}"
-                return _results(p.client_ids, SubmitOutcome.UNRESOLVED, reason)
-            reply = done.reply if isinstance(done.reply, dict) else {}
-            hashes = reply.get("tx_hash")
-            p.tx_hashes = hashes if isinstance(hashes, list) else [hashes] if isinstance(hashes, str) else []
-            return _results(p.client_ids, SubmitOutcome.ACCEPTED)
-
-    def _rejected(self, p: _Prepared, e: TxRejected) -> list[SubmitResult]:
-        reason = str(e)
-        if len(p.requests) == 1 or e.nonce_error or e.code in (21513, 21514):
-            return _results(p.client_ids, SubmitOutcome.REJECTED, reason)
-        # A refused batch may have been applied up to the refused tx (undocumented): only the tx the
-        # venue names is rejected; the others are reconciled by client id.
-        m = _BATCH_INDEX.search(reason)
-        bad = int(m.group(1)) if m else -1
-        return [
-            SubmitResult(cid, SubmitOutcome.REJECTED if i == bad else SubmitOutcome.UNRESOLVED, None,
-                         reason if i == bad else f"batch refused at tx {bad}: outcome unknown")
-            for i, cid in enumerate(p.client_ids)
-        ]
-
-    async def _release(self, prepared: _Prepared) -> list[SubmitResult]:
-        if not prepared.go.done():
-            prepared.go.set_result(None)
-        assert prepared.task is not None
-        return await prepared.task
 
     # ------------------------------------------------------------------ VenueOrderPort
 
@@ -632,16 +481,16 @@ class LighterConnector:
             return ref[0] * (10_000 + bps) // 10_000
         return max(1, -((-ref[0] * (10_000 - bps)) // 10_000))
 
-    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> asyncio.Future[_Prepared]:
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> asyncio.Future[PreparedTx]:
         if len(reqs) > self.config.max_batch_size:
             raise ValueError(f"batch of {len(reqs)} orders exceeds max_batch_size={self.config.max_batch_size}")
         orders = [self.to_signer_order(r) for r in reqs]
-        return self._begin("submit", [r.client_id for r in reqs], orders)
+        return self.tx.begin("submit", [r.client_id for r in reqs], orders)
 
-    async def send_submit(self, prepared: _Prepared) -> list[SubmitResult]:
-        return await self._release(prepared)
+    async def send_submit(self, prepared: PreparedTx) -> list[SubmitResult]:
+        return await self.tx.release(prepared)
 
-    def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> asyncio.Future[_Prepared]:
+    def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> asyncio.Future[PreparedTx]:
         m = self._market(symbol)
         assert m.market_id is not None
         if len(client_ids) > self.config.max_batch_size:
@@ -650,10 +499,10 @@ class LighterConnector:
             if not 1 <= cid <= MAX_CLIENT_ORDER_INDEX:
                 raise ValueError(f"client_id: must be 1..2^48-1 for Lighter, got {cid}")
         reqs = [CancelRequest(m.market_id, cid) for cid in client_ids]
-        return self._begin("cancel", client_ids, reqs)
+        return self.tx.begin("cancel", client_ids, reqs)
 
-    async def send_cancel(self, prepared: _Prepared) -> list[SubmitResult]:
-        return await self._release(prepared)
+    async def send_cancel(self, prepared: PreparedTx) -> list[SubmitResult]:
+        return await self.tx.release(prepared)
 
     # ------------------------------------------------------------------ Connector orders
 
@@ -689,7 +538,7 @@ class LighterConnector:
                     r.client_id, VENUE, r.symbol, r.side.value, r.price or 0, r.size, post_only=r.post_only,
                     reduce_only=r.reduce_only, time_in_force=r.tif.value.upper(),
                 )
-            ready = self._begin("submit", [r.client_id for r in chunk], orders[i:i + cap])
+            ready = self.tx.begin("submit", [r.client_id for r in chunk], orders[i:i + cap])
             await self._acquire(len(chunk))
             results = await self.send_submit(await ready)
             self._apply_submit(results)
@@ -742,9 +591,9 @@ class LighterConnector:
         # Cancelling everything twice is harmless, so a cancel-all without an answer (a socket that died
         # under it) is sent again, like any idempotent request.
         for _attempt in range(3):
-            ready = self._begin("cancel_all", [0], [CancelAllRequest(market_index=market)])
+            ready = self.tx.begin("cancel_all", [0], [CancelAllRequest(market_index=market)])
             await self._acquire(1)
-            result = (await self._release(await ready))[0]
+            result = (await self.tx.release(await ready))[0]
             if result.outcome is not SubmitOutcome.UNRESOLVED:
                 break
             log.warning("lighter cancel all: %s; sending it again", result.reason)
@@ -935,9 +784,9 @@ class LighterConnector:
     async def _cancel_by_order_index(self, o: dict[str, Any], m: MarketInfo) -> SubmitResult:
         assert m.market_id is not None
         cid = int(o.get("client_order_index") or 0)
-        ready = self._begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
+        ready = self.tx.begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
         await self._acquire(1)
-        return (await self._release(await ready))[0]
+        return (await self.tx.release(await ready))[0]
 
     async def _settle_missing(self, active: set[int]) -> None:
         """Tracked live orders the venue does not list as active, older than the grace period."""
@@ -945,7 +794,7 @@ class LighterConnector:
         grace_ns = int(self.config.reconcile_grace_s * 1e9)
         now = time.monotonic_ns()
         missing = [o for o in self.tracker.open_orders(VENUE)
-                   if o.client_id not in active and o.client_id not in self._inflight
+                   if o.client_id not in active and o.client_id not in self.tx.inflight
                    and now - o.updated_ns > grace_ns]
         if not missing:
             return
