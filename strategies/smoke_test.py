@@ -67,7 +67,7 @@ class SmokeTest(Strategy[SmokeTestParams]):
             px = market.round_px(bid[0] - bid[0] * p.offset_bps // 10_000, "bid")
             self._cid = ctx.place_limit(p.venue, p.symbol, "bid", px, size, post_only=True)
             self._go("wait_open")
-        elif self.step == "wait_open" and state in ("open", "partially_filled"):
+        elif self.step == "wait_open" and state in ("open", "partially_filled") and self._cid is not None:
             ctx.cancel(p.venue, self._cid)
             self._go("wait_cancel")
         elif self.step == "wait_cancel" and state == "cancelled":

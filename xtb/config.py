@@ -110,10 +110,10 @@ def apply_overrides(
             _set_path(data, path, env[name], name)
     for name, raw in env.items():
         if name.startswith("XTB__"):
-            path = [p for p in name[len("XTB__") :].split("__") if p]
-            if not path:
+            keys = [p for p in name[len("XTB__") :].split("__") if p]
+            if not keys:
                 raise ConfigError(f"{name}: empty key path")
-            _set_path(data, [p.lower() if i == 0 else p for i, p in enumerate(path)], _parse_scalar(raw), name)
+            _set_path(data, [p.lower() if i == 0 else p for i, p in enumerate(keys)], _parse_scalar(raw), name)
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -34,7 +35,7 @@ class DemoResult:
     stale: bool
 
 
-def load_capture(path: Path | None = None) -> tuple[str, dict[str, object], list[bytes]]:
+def load_capture(path: Path | None = None) -> tuple[str, dict[str, Any], list[bytes]]:
     if path is None:
         text = resources.files("xtb").joinpath("data", CAPTURE).read_text(encoding="utf-8")
     else:
@@ -45,11 +46,11 @@ def load_capture(path: Path | None = None) -> tuple[str, dict[str, object], list
     return head["symbol"], head["snapshot"], frames
 
 
-def _baseline(snapshot: dict[str, object], frames: list[bytes]) -> tuple[int, tuple[float | None, float | None]]:
+def _baseline(snapshot: dict[str, Any], frames: list[bytes]) -> tuple[int, tuple[float | None, float | None]]:
     """What a careful pure-Python bot does: orjson, floats, one dict per side, sequence check."""
-    bids = {float(p): float(s) for p, s in snapshot["bids"]}  # type: ignore[union-attr]
-    asks = {float(p): float(s) for p, s in snapshot["asks"]}  # type: ignore[union-attr]
-    last = int(snapshot["lastUpdateId"])  # type: ignore[call-overload]
+    bids = {float(p): float(s) for p, s in snapshot["bids"]}
+    asks = {float(p): float(s) for p, s in snapshot["asks"]}
+    last = int(snapshot["lastUpdateId"])
     t0 = time.perf_counter_ns()
     for raw in frames:
         d = orjson.loads(raw)["data"]
@@ -81,9 +82,9 @@ def run(path: Path | None = None, out: Callable[[str], None] = print) -> DemoRes
     book = OrderBook("backpack", symbol, pd, sd)
     decoder.add_book(book)
     book.apply_snapshot(
-        [(parse_fixed(p, pd), parse_fixed(s, sd)) for p, s in snapshot["bids"]],  # type: ignore[union-attr]
-        [(parse_fixed(p, pd), parse_fixed(s, sd)) for p, s in snapshot["asks"]],  # type: ignore[union-attr]
-        int(snapshot["lastUpdateId"]),  # type: ignore[call-overload]
+        [(parse_fixed(p, pd), parse_fixed(s, sd)) for p, s in snapshot["bids"]],
+        [(parse_fixed(p, pd), parse_fixed(s, sd)) for p, s in snapshot["asks"]],
+        int(snapshot["lastUpdateId"]),
     )
     feed = decoder.feed
     t0 = time.perf_counter_ns()

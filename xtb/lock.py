@@ -48,7 +48,7 @@ class AccountLock:
             os.close(fd)
             who = "another process"
             if holder:
-                age = time.time() - float(holder.get("heartbeat", 0))
+                age = time.time() - float(str(holder.get("heartbeat", 0)))
                 who = f"PID {holder.get('pid')} on {holder.get('host')} (heartbeat {age:.0f} s ago)"
             raise AccountLockedError(
                 f"{self.venue} account {self.account!r} is already traded by {who}; "

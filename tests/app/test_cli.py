@@ -48,3 +48,26 @@ def test_sim_bad_fault_profile_is_named():
     res = runner.invoke(app, ["sim", "--faults", "nonsense", "--duration", "0.1"])
     assert res.exit_code != 0
     assert "nonsense" in (res.output + str(res.exception))
+
+
+def test_run_paper_config_trades_on_the_simulator_and_stops(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    import shutil
+    from pathlib import Path
+
+    cfg = Path(__file__).resolve().parents[2] / "configs" / "paper_smoke.yaml"
+    shutil.copy(cfg, tmp_path / "paper_smoke.yaml")
+    res = runner.invoke(app, ["run", "paper_smoke.yaml", "--duration", "4", "--status-every", "0",
+                              "--set", "general.uvloop=false"])
+    assert res.exit_code == 0, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert '"state": "stopped"' in last and '"smoke_test_step": "done"' in last
+    assert '"positions": {"backpack:SOL_USDC_PERP": 0}' in last
+
+
+def test_run_names_the_bad_config_key(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("general: {tick_interval_ms: soon}\nstrategy: {name: smoke_test}\n")
+    res = runner.invoke(app, ["run", str(p)])
+    assert res.exit_code == 2
+    assert "general.tick_interval_ms" in res.output

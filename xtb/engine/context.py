@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ class StrategyContext:
         connectors: dict[str, Any],
         gateway: OrderGateway,
         tracker: Any,
-        id_allocators: dict[str, IdAllocator],
+        id_allocators: Mapping[str, IdAllocator],
         positions: Positions,
         dispatcher: Any = None,
         logger: logging.Logger | None = None,
@@ -71,7 +71,7 @@ class StrategyContext:
     @property
     def trigger_ns(self) -> int | None:
         """Receive time of the frame behind the event being dispatched (None outside a callback)."""
-        return None if self._dispatcher is None else self._dispatcher.current_recv_ns  # type: ignore[no-any-return]
+        return None if self._dispatcher is None else self._dispatcher.current_recv_ns
 
     # --- reads -----------------------------------------------------------------------------------
     @property

@@ -99,8 +99,8 @@ class Engine:
             from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
 
             if self.live:
-                keys = load_backpack_keys(vcfg.key_file, self.env)
-                api_key, secret = keys.api_key, keys.api_secret
+                bkeys = load_backpack_keys(vcfg.key_file, self.env)
+                api_key, secret = bkeys.api_key, bkeys.api_secret
                 if vcfg.rest_url:
                     options["rest_url"] = vcfg.rest_url
                 if vcfg.ws_url:
@@ -119,14 +119,14 @@ class Engine:
             if self.live:
                 from xtb.keys import load_lighter_keys
 
-                keys = load_lighter_keys(vcfg.key_file, self.env)
-                account = keys.account_index if keys.account_index is not None else int(vcfg.account or 0)
+                lkeys = load_lighter_keys(vcfg.key_file, self.env)
+                account = lkeys.account_index if lkeys.account_index is not None else int(vcfg.account or 0)
                 if vcfg.rest_url:
                     options["rest_url"] = vcfg.rest_url
                 if vcfg.ws_url:
                     options["ws_url"] = vcfg.ws_url
-                cfg = LighterConfig.from_options(options, account_index=account, api_key_index=keys.api_key_index)
-                return LighterConnector.from_keys(cfg, keys, **common)
+                cfg = LighterConfig.from_options(options, account_index=account, api_key_index=lkeys.api_key_index)
+                return LighterConnector.from_keys(cfg, lkeys, **common)
             private, public = generate_api_key()
             api_key_index = 3
             account = self.sim.add_lighter_account(public, api_key_index, PAPER_COLLATERAL_USDC)

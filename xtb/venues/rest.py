@@ -76,7 +76,8 @@ def default_error_parser(status: int, body: bytes) -> tuple[str, str]:
     except orjson.JSONDecodeError:
         return (str(status), body.decode("utf-8", "replace")[:300])
     if isinstance(data, dict):
-        err = data.get("error") if isinstance(data.get("error"), dict) else data
+        inner = data.get("error")
+        err: dict[str, Any] = inner if isinstance(inner, dict) else data
         code = err.get("code", status)
         msg = err.get("message") or err.get("msg") or ""
         return (str(code), str(msg))
@@ -156,7 +157,7 @@ class RestClient:
         raise RetriesExhausted(self.venue, method, path, f"rate limiter never granted key {key!r}")
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.max_backoff_s, self.backoff_s * (2**attempt))
+        base: float = min(self.max_backoff_s, self.backoff_s * (2**attempt))
         return base * (0.5 + self._rng.random() / 2)  # jitter: 50-100 % of the step
 
     async def request(
