@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
+from xtb.venues.throttle import take_slot
 
 log = logging.getLogger("xtb.engine.gateway")
 
@@ -255,14 +256,8 @@ class OrderGateway:
         return wait_ns
 
     async def _wait_slot(self, port: VenueOrderPort, op: str, count: int, wait_ns: int) -> None:
-        limiter = self.limiters[port.venue]
         key, weight = port.limit_key(op, count)
-        for _ in range(1000):  # bounded: each round waits for the limiter's own estimate
-            await asyncio.sleep(wait_ns / 1e9)
-            wait_ns = limiter.acquire(key, weight, self._clock_ns())
-            if wait_ns <= 0:
-                return
-        raise RuntimeError(f"{port.venue} {key}: rate limiter never granted a slot")
+        await take_slot(self.limiters[port.venue], key, weight, already_waiting_ns=wait_ns, what=port.venue)
 
     def _deny(self, reason: str) -> None:
         self.stats.denied[reason] = self.stats.denied.get(reason, 0) + 1

@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
+
+from xtb.venues.throttle import SlotNeverGranted, take_slot
 
 log = logging.getLogger("xtb.venues.rest")
 
@@ -148,13 +149,10 @@ class RestClient:
         if self.limiter is None:
             return
         key, weight = self.limit_key(method, path)
-        for _ in range(10_000):  # bounded: a misconfigured limiter must not spin forever
-            wait_ns = self.limiter.acquire(key, weight, time.monotonic_ns())
-            if wait_ns <= 0:
-                return
-            self.stats.limiter_wait_ns += wait_ns
-            await asyncio.sleep(wait_ns / 1e9)
-        raise RetriesExhausted(self.venue, method, path, f"rate limiter never granted key {key!r}")
+        try:
+            self.stats.limiter_wait_ns += await take_slot(self.limiter, key, weight, what=self.venue)
+        except SlotNeverGranted as e:
+            raise RetriesExhausted(self.venue, method, path, str(e)) from None
 
     def _backoff(self, attempt: int) -> float:
         base: float = min(self.max_backoff_s, self.backoff_s * (2**attempt))

@@ -43,6 +43,7 @@ from xtb.venues.base import (
     TimeInForce,
 )
 from xtb.venues.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
+from xtb.venues.throttle import take_slot
 from xtb.venues.ws import WsSession
 
 log = logging.getLogger("xtb.venues.backpack")
@@ -566,12 +567,7 @@ class BackpackConnector:
     # ------------------------------------------------------------------ orders: Connector
     async def _take_slot(self, op: str, count: int) -> None:
         key, weight = self.limit_key(op, count)
-        for _ in range(1000):
-            wait_ns = self.limiter.acquire(key, weight, time.monotonic_ns())
-            if wait_ns <= 0:
-                return
-            await asyncio.sleep(wait_ns / 1e9)
-        raise RuntimeError(f"backpack {key}: rate limiter never granted a slot")
+        await take_slot(self.limiter, key, weight, what=VENUE)
 
     async def submit(self, req: OrderRequest) -> SubmitResult:
         return (await self.submit_batch([req]))[0]

@@ -60,6 +60,7 @@ from xtb.venues.lighter.markets import parse_markets
 from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
 from xtb.venues.rest import RestClient, VenueRejected
+from xtb.venues.throttle import take_slot
 from xtb.venues.ws import WsSession
 
 log = logging.getLogger("xtb.venues.lighter")
@@ -508,12 +509,7 @@ class LighterConnector:
 
     async def _acquire(self, count: int) -> None:
         key, weight = self.limit_key("submit", count)
-        for _ in range(10_000):
-            wait_ns = self.limiter.acquire(key, weight, time.monotonic_ns())
-            if wait_ns <= 0:
-                return
-            await asyncio.sleep(wait_ns / 1e9)
-        raise RuntimeError(f"lighter rate limiter never granted {key}")
+        await take_slot(self.limiter, key, weight, what=VENUE)
 
     async def submit(self, req: OrderRequest) -> SubmitResult:
         return (await self.submit_batch([req]))[0]
