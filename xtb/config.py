@@ -40,6 +40,7 @@ class GeneralConfig(_Section):
     run_dir: str = "runs"
     lock_dir: str = Field(default="~/.xtb/locks", description="single-instance lock files live here")
     uvloop: bool = True
+    gc_freeze: bool = Field(default=True, description="freeze the startup heap after start (fewer GC stalls)")
     seed: int | None = Field(default=None, description="simulator seed in paper mode")
 
 

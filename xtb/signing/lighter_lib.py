@@ -199,6 +199,11 @@ class LighterLibrary:
     def __init__(self, location: LibraryLocation) -> None:
         self.location = location
         self.header = parse_header(location.header.read_text(encoding="utf-8", errors="replace"))
+        # The Go runtime sizes its scheduler from GOMAXPROCS when the library loads. One P is plenty for
+        # signing (each signature is single-threaded) and leaves the other cores to the event loop: with
+        # Go's default (all cores) its runtime threads compete with the loop thread on small machines.
+        # An explicit GOMAXPROCS in the environment wins.
+        os.environ.setdefault("GOMAXPROCS", "1")
         try:
             self._dll = ctypes.CDLL(str(location.binary))
         except OSError as exc:
