@@ -1,0 +1,301 @@
+"""Tick to order: one Backpack depth frame (bytes) in, one signed Backpack order (request bytes) out.
+
+xtb runs the real hot path in process, without sockets:
+    FeedDecoder.feed(frame) -> book in the core -> BookUpdate in the EventRing -> Dispatcher.drain()
+    -> the connector (a dispatcher listener, as in the engine) -> a minimal strategy's on_book
+    -> ctx.place_limit -> OrderGateway.submit (core rate limiter, client id allocator, core tracker)
+    -> BackpackConnector.prepare_submit (order checks + core BackpackSigner: headers + JSON body)
+The connector is built without being started: its markets come from a recorded `/api/v1/markets` reply
+(`BackpackConnector.load_markets`) and its book from a snapshot. The only bench-specific piece is the
+port's send, which records the prepared request and transports nothing; the send tasks the gateway
+spawns are drained after the measurement.
+
+baseline is the same work in pure Python, as a careful bot would write it: orjson, a dict book (float
+prices, sequence rule, top of book recomputed), the same decision, PyNaCl (libsodium) signing of the same
+instruction string and an orjson body.
+
+Groups:
+- `tick_to_order_backpack`: the touch is past the strategy's threshold: every frame produces an order.
+- `tick_no_order`: the strategy looks at the touch and does not trade (frame -> book -> decision).
+Each round is one frame (pedantic, iterations=1), so the round times are per-frame latencies; p50 and
+p99 of them are in `extra_info` (`p50_us`, `p99_us`). Run:
+    python -m pytest bench/bench_tick_to_order.py --benchmark-group-by=group \
+        --benchmark-columns=median,iqr,rounds
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from md_frames import PRICE_DECIMALS, SIZE_DECIMALS, SNAPSHOT_SEQ, SYMBOL, depth_frame
+from nacl.signing import SigningKey, VerifyKey
+from pydantic import BaseModel
+
+from xtb import _core
+from xtb.engine.context import Positions, StrategyContext
+from xtb.engine.dispatcher import Dispatcher
+from xtb.engine.gateway import OrderGateway
+from xtb.engine.strategy import Strategy
+from xtb.orders.client_ids import ClientIdAllocator
+from xtb.ratelimits import backpack as backpack_limits
+from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
+from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
+
+SECRET = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="  # the venue notes' test seed (0x01..0x20)
+WINDOW_MS = 5000
+ROUNDS = 3000
+WARMUP = 200
+#: recorded-shape market object for the frames' symbol (tick 0.1, step 0.00001)
+MARKETS = [{
+    "symbol": SYMBOL, "baseSymbol": "BTC", "quoteSymbol": "USDC", "marketType": "PERP",
+    "filters": {"price": {"tickSize": "0.1"}, "quantity": {"stepSize": "0.00001", "minQuantity": "0.00001"}},
+}]
+SNAP_BIDS = [(f"{86600.0 - i / 10:.1f}", "1.00000") for i in range(20)]
+SNAP_ASKS = [(f"{86601.0 + i / 10:.1f}", "1.00000") for i in range(20)]
+ORDER_SIZE = 1000  # 0.01 BTC in units of 10^-5
+TRADE_AT = 866000  # touch (bid) at or above this: trade (units of 0.1); the frames' bid is 86600.0
+NEVER = 10**12
+
+
+def frames(n: int) -> list[bytes]:
+    """n consecutive depth deltas (U == u) following the snapshot: every one is applied, none is a gap."""
+    return [depth_frame(SNAPSHOT_SEQ + 1 + i) for i in range(n)]
+
+
+def percentiles(data: Sequence[float]) -> dict[str, float]:
+    s = sorted(data)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))] * 1e6  # noqa: E731
+    return {"p50_us": round(pick(0.50), 2), "p99_us": round(pick(0.99), 2), "rounds": len(s)}
+
+
+def record_percentiles(benchmark: Any) -> None:
+    stats = getattr(benchmark, "stats", None)
+    data = getattr(getattr(stats, "stats", None), "data", None)
+    if data:  # absent under --benchmark-disable
+        benchmark.extra_info.update(percentiles(data))
+
+
+# ---- xtb: the real dispatcher, strategy context, gateway and connector prepare path -------------------
+
+
+class TouchParams(BaseModel):
+    symbol: str = SYMBOL
+    trade_at: int = TRADE_AT
+    size: int = ORDER_SIZE
+
+
+class TouchTaker(Strategy[TouchParams]):
+    """Bid one tick under the touch whenever the best bid is at or above `trade_at`."""
+
+    def __init__(self, ctx: StrategyContext, params: TouchParams) -> None:
+        super().__init__(ctx, params)
+        self.orders = 0
+
+    def on_book(self, ev: Any) -> None:
+        bid = ev.best_bid
+        if bid is not None and bid[0] >= self.params.trade_at:
+            self.ctx.place_limit("backpack", self.params.symbol, "bid", bid[0] - 1, self.params.size)
+            self.orders += 1
+
+
+class CapturingBackpackConnector(BackpackConnector):
+    """The real connector; its send records the prepared request instead of transporting it."""
+
+    last: Any = None
+    sent = 0
+
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> Any:
+        self.last = prepared = super().prepare_submit(reqs)
+        return prepared
+
+    async def send_submit(self, prepared: Any) -> list[SubmitResult]:
+        self.sent += 1
+        return [SubmitResult(c, SubmitOutcome.ACCEPTED, venue_order_id=str(c)) for c in prepared.client_ids]
+
+
+class XtbPipeline:
+    def __init__(self, state_dir: Path, trade_at: int) -> None:
+        ring = _core.EventRing(1 << 16)
+        self.tracker = _core.OrderTracker(ring)
+        self.dispatcher = Dispatcher(ring)
+        # The real core limiter with Backpack's pool shape, sized so a benchmark burst is never throttled.
+        limiter = _core.RateLimiter.from_config(backpack_limits(10**9), ring)
+        pub = base64.b64encode(bytes(SigningKey(base64.b64decode(SECRET)).verify_key)).decode()
+        self.conn = CapturingBackpackConnector(
+            BackpackConfig(symbols=(SYMBOL,), window_ms=WINDOW_MS), pub, SECRET, ring=ring,
+            tracker=self.tracker, limiter=limiter, on_burst_end=self.dispatcher.drain,
+        )
+        self.conn.load_markets(MARKETS)
+        assert self.conn.book(SYMBOL).apply_snapshot(SNAP_BIDS, SNAP_ASKS, SNAPSHOT_SEQ) == "applied"
+        self.gateway = OrderGateway({"backpack": self.conn}, self.tracker)
+        ctx = StrategyContext(
+            "touch_taker", connectors={"backpack": self.conn}, gateway=self.gateway, tracker=self.tracker,
+            id_allocators={"backpack": ClientIdAllocator.for_venue(state_dir, "backpack", "bench")},
+            positions=Positions(), dispatcher=self.dispatcher,
+        )
+        self.strategy = TouchTaker(ctx, TouchParams(trade_at=trade_at))
+        self.dispatcher.add_listener(self.conn)  # as the engine wires it: connector before strategy
+        self.dispatcher.add_listener(self.strategy)
+        self.feed = self.conn.decoder.feed
+        self.drain = self.dispatcher.drain
+
+    def on_frame(self, frame: bytes) -> None:
+        self.feed(frame)
+        self.drain()
+
+
+def run_in_loop(fn: Callable[[], Any], gateway: OrderGateway) -> Any:
+    """Run `fn` with an event loop running (the gateway spawns its send tasks on it), then let them end."""
+
+    async def main() -> Any:
+        out = fn()
+        await gateway.drain(30.0)
+        return out
+
+    return asyncio.run(main())
+
+
+# ---- baseline: the same work in pure Python ----------------------------------------------------------
+
+
+class PyPipeline:
+    def __init__(self, trade_at: int) -> None:
+        self.key = SigningKey(base64.b64decode(SECRET))
+        self.api_key = base64.b64encode(bytes(self.key.verify_key)).decode()
+        self.bids = {float(p): float(q) for p, q in SNAP_BIDS}
+        self.asks = {float(p): float(q) for p, q in SNAP_ASKS}
+        self.seq = SNAPSHOT_SEQ
+        self.trade_at = trade_at / 10**PRICE_DECIMALS
+        self.next_id = 1
+        self.last: tuple[dict[str, str], bytes] | None = None
+        self.orders = 0
+
+    def on_frame(self, frame: bytes) -> None:
+        d = orjson.loads(frame)["data"]
+        if d["U"] != self.seq + 1:
+            raise RuntimeError("gap")  # a real bot would resync; the bench frames never gap
+        self.seq = d["u"]
+        for levels, side in ((d["b"], self.bids), (d["a"], self.asks)):
+            for p, q in levels:
+                px, sz = float(p), float(q)
+                if sz == 0.0:
+                    side.pop(px, None)
+                else:
+                    side[px] = sz
+        best_bid = max(self.bids) if self.bids else None
+        best_ask = min(self.asks) if self.asks else None
+        if best_bid is not None and best_ask is not None and best_bid >= self.trade_at:
+            self.place(best_bid - 10**-PRICE_DECIMALS)
+
+    def place(self, price: float) -> None:
+        cid = self.next_id
+        self.next_id += 1
+        params = {
+            "clientId": cid, "orderType": "Limit", "price": f"{price:.{PRICE_DECIMALS}f}",
+            "quantity": f"{ORDER_SIZE / 10**SIZE_DECIMALS:.{SIZE_DECIMALS}f}", "side": "Bid", "symbol": SYMBOL,
+            "timeInForce": "GTC",
+        }
+        ts = time.time_ns() // 1_000_000
+        msg = "instruction=orderExecute&" + "&".join(f"{k}={v}" for k, v in params.items()) \
+            + f"&timestamp={ts}&window={WINDOW_MS}"
+        sig = base64.b64encode(self.key.sign(msg.encode()).signature).decode()
+        headers = {"X-API-Key": self.api_key, "X-Signature": sig, "X-Timestamp": str(ts),
+                   "X-Window": str(WINDOW_MS), "Content-Type": "application/json; charset=utf-8"}
+        self.last = (headers, orjson.dumps(params))
+        self.orders += 1
+
+
+# ---- same work, checked -----------------------------------------------------------------------------
+
+
+def _verify(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The body's order, after checking the signature over the instruction string the venue rebuilds."""
+    params = orjson.loads(body)
+    items = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(params.items()))
+    msg = f"instruction=orderExecute&{items}&timestamp={headers['X-Timestamp']}&window={headers['X-Window']}"
+    VerifyKey(base64.b64decode(headers["X-API-Key"])).verify(msg.encode(), base64.b64decode(headers["X-Signature"]))
+    return params  # type: ignore[no-any-return]
+
+
+def test_same_order_out(tmp_path: Path) -> None:
+    """Both pipelines turn the same frame into the same signed order (client id aside)."""
+    frame = frames(1)[0]
+    py = PyPipeline(TRADE_AT)
+    py.on_frame(frame)
+    assert py.last is not None
+    xp = XtbPipeline(tmp_path, TRADE_AT)
+    run_in_loop(lambda: xp.on_frame(frame), xp.gateway)
+    assert xp.strategy.orders == 1 and xp.conn.sent == 1
+    assert xp.conn.last.path == "/api/v1/order"
+    a, b = _verify(*py.last), _verify(xp.conn.last.headers, xp.conn.last.body)
+    a.pop("clientId"), b.pop("clientId")
+    assert a == b == {"orderType": "Limit", "price": "86599.9", "quantity": "0.01000", "side": "Bid",
+                      "symbol": SYMBOL, "timeInForce": "GTC"}
+    assert xp.tracker.open_orders("backpack")[0].state == "open"  # the gateway's send task acked it
+
+
+def test_no_order_below_threshold(tmp_path: Path) -> None:
+    fs = frames(3)
+    py = PyPipeline(NEVER)
+    xp = XtbPipeline(tmp_path, NEVER)
+    for f in fs:
+        py.on_frame(f)
+    run_in_loop(lambda: [xp.on_frame(f) for f in fs], xp.gateway)
+    assert py.orders == xp.strategy.orders == xp.conn.sent == 0
+    assert xp.conn.book(SYMBOL).best_bid() == (866000, 100000 + (SNAPSHOT_SEQ + 3) % 5 * 10000)
+
+
+# ---- benchmarks -------------------------------------------------------------------------------------
+
+
+def _bench(benchmark: Any, pipeline: Any, loop_gateway: OrderGateway | None) -> None:
+    it = iter(frames(ROUNDS + WARMUP + 1))
+    on_frame = pipeline.on_frame
+
+    def setup() -> tuple[tuple[bytes], dict[str, Any]]:
+        return (next(it),), {}
+
+    def measure() -> None:
+        benchmark.pedantic(on_frame, setup=setup, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+
+    if loop_gateway is None:
+        measure()
+    else:
+        run_in_loop(measure, loop_gateway)
+    record_percentiles(benchmark)
+
+
+@pytest.mark.benchmark(group="tick_to_order_backpack")
+def test_baseline_tick_to_order(benchmark: Any) -> None:
+    py = PyPipeline(TRADE_AT)
+    _bench(benchmark, py, None)
+    assert py.orders >= 1 and py.last is not None
+
+
+@pytest.mark.benchmark(group="tick_to_order_backpack")
+def test_xtb_tick_to_order(benchmark: Any, tmp_path: Path) -> None:
+    xp = XtbPipeline(tmp_path, TRADE_AT)
+    _bench(benchmark, xp, xp.gateway)
+    assert xp.strategy.orders >= 1 and xp.conn.sent == xp.strategy.orders
+    assert xp.gateway.stats.denied == {}
+
+
+@pytest.mark.benchmark(group="tick_no_order")
+def test_baseline_tick_no_order(benchmark: Any) -> None:
+    py = PyPipeline(NEVER)
+    _bench(benchmark, py, None)
+    assert py.orders == 0 and py.seq > SNAPSHOT_SEQ
+
+
+@pytest.mark.benchmark(group="tick_no_order")
+def test_xtb_tick_no_order(benchmark: Any, tmp_path: Path) -> None:
+    xp = XtbPipeline(tmp_path, NEVER)
+    _bench(benchmark, xp, xp.gateway)
+    assert xp.strategy.orders == 0 and xp.dispatcher.stats.per_kind["book"] >= 1
