@@ -183,6 +183,9 @@ def flatten(
     g = cfg.general
     setup_logging(level=g.log_level, file_level=g.file_log_level, root_level=g.root_log_level, log_dir=g.log_dir)
 
+    if not live:
+        typer.echo("paper mode: a fresh simulator with fresh accounts (use --live for your real accounts)", err=True)
+
     async def main() -> int:
         engine = Engine(cfg, live=live)
         try:
@@ -259,7 +262,9 @@ def status(
     lock_dir: Annotated[str | None, typer.Option(help="lock directory (overrides the config's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
 ) -> None:
-    """Show which bots are running: the single-instance account locks, their holders and heartbeats."""
+    """Show which live bots are running: the single-instance account locks, their holders and heartbeats.
+
+    Paper runs take no lock (their accounts live in their own simulator), so only live bots appear."""
     import json
 
     from xtb.config import ConfigError, load_config
