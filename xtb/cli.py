@@ -164,7 +164,7 @@ def flatten(
 ) -> None:
     """Cancel every order and close every position reduce-only, then verify flat; no bot needs to run.
 
-    Exit status: 0 flat everywhere, 1 something left (or unverified), 2 bad config or venue,
+    Exit status: 0 flat everywhere, 1 something left, unverified or unreachable, 2 bad config, venue or keys,
     3 the account is locked by a running bot (stop it first, or let it flatten on exit)."""
     import asyncio
     import dataclasses
@@ -193,9 +193,12 @@ def flatten(
         except AccountLockedError as e:
             typer.echo(f"cannot flatten: {e}", err=True)
             return 3
-        except ValueError as e:
+        except ValueError as e:  # config, venue names, key files
             typer.echo(f"cannot flatten: {e}", err=True)
             return 2
+        except Exception as e:  # the venue could not be reached: nothing was done or verified
+            typer.echo(f"cannot flatten: venues did not start ({type(e).__name__}: {e})", err=True)
+            return 1
         try:
             reports = await engine.flatten_report(slippage_bps=slippage_bps)
         finally:

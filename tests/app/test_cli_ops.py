@@ -130,3 +130,15 @@ def test_flatten_exits_1_when_something_is_left(tmp_path: Path, monkeypatch: pyt
     assert res.exit_code == 1, res.output
     assert "backpack: NOT FLAT" in res.output and "left {'SOL_USDC_PERP': 4}" in res.output
     assert "error: close order rejected" in res.output
+
+
+def test_flatten_live_without_keys_exits_2_and_releases_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BPX_API_KEY", raising=False)
+    monkeypatch.delenv("BPX_API_SECRET", raising=False)
+    cfg = write_config(tmp_path, {"backpack": ["SOL_USDC_PERP"]})
+    res = runner.invoke(app, ["flatten", str(cfg), "--live", "--set", f"venues.backpack.key_file={tmp_path / 'nope'}"])
+    assert res.exit_code == 2, res.output
+    assert "cannot flatten" in res.output and "does not exist" in res.output
+    assert [r["state"] for r in lock_records(tmp_path / "locks")] == ["free"]  # taken, then released
