@@ -17,6 +17,7 @@ instruction string and an orjson body.
 Groups:
 - `tick_to_order_backpack`: the touch is past the strategy's threshold: every frame produces an order.
 - `tick_no_order`: the strategy looks at the touch and does not trade (frame -> book -> decision).
+- `tick_to_order_lighter`: the Lighter leg, signing on the signer thread (see its section below).
 Each round is one frame (pedantic, iterations=1), so the round times are per-frame latencies; p50 and
 p99 of them are in `extra_info` (`p50_us`, `p99_us`). Run:
     python -m pytest bench/bench_tick_to_order.py --benchmark-group-by=group \
@@ -86,6 +87,7 @@ def record_percentiles(benchmark: Any) -> None:
 
 
 class TouchParams(BaseModel):
+    venue: str = "backpack"
     symbol: str = SYMBOL
     trade_at: int = TRADE_AT
     size: int = ORDER_SIZE
@@ -101,7 +103,7 @@ class TouchTaker(Strategy[TouchParams]):
     def on_book(self, ev: Any) -> None:
         bid = ev.best_bid
         if bid is not None and bid[0] >= self.params.trade_at:
-            self.ctx.place_limit("backpack", self.params.symbol, "bid", bid[0] - 1, self.params.size)
+            self.ctx.place_limit(self.params.venue, self.params.symbol, "bid", bid[0] - 1, self.params.size)
             self.orders += 1
 
 
@@ -311,3 +313,230 @@ def test_xtb_tick_no_order(benchmark: Any, tmp_path: Path) -> None:
     xp = XtbPipeline(tmp_path, NEVER)
     _bench(benchmark, xp, xp.gateway)
     assert xp.strategy.orders == 0 and xp.dispatcher.stats.per_kind["book"] >= 1
+
+
+# ---- the Lighter leg: signing on the signer thread -------------------------------------------------------
+#
+# Same shape, Lighter's protocol: an `update/order_book` frame in, a signed CreateOrder tx out. xtb's
+# prepare returns a future (the native signer runs on its own thread, ~0.5 ms), so a round is
+# feed + drain (sync, up to the gateway) and then the wait for that future; the baseline signs with the
+# lighter SDK's SignerClient on a worker thread (what a careful asyncio bot does: the SDK's own async path
+# signs on the loop thread and stalls it for ~3 ms). Percentiles of the per-round latency (taken inside the
+# loop, without the cost of entering it) are in extra_info; the pytest-benchmark times include entering the
+# event loop once per round, the same for both.
+
+L_SYMBOL, L_MARKET = "ETH", 0
+L_ACCOUNT, L_API_KEY, L_CHAIN = 54321, 4, 304
+L_DETAILS = [{
+    "symbol": L_SYMBOL, "market_id": L_MARKET, "market_type": "perp", "status": "active",
+    "price_decimals": 2, "size_decimals": 4, "min_base_amount": "0.0050", "min_quote_amount": "10.000000",
+    "maker_fee": "0.0000", "taker_fee": "0.0200",
+}]
+L_ROUNDS, L_WARMUP = 300, 20
+L_TRADE_AT = 333880  # the frames' best bid: 3338.80
+L_SIZE = 100  # 0.0100 ETH
+
+
+def lighter_frames(n: int) -> tuple[bytes, list[bytes]]:
+    """A recorded-shape snapshot and n chained deltas (begin_nonce == the previous nonce)."""
+    nonce, offset = 4_037_957_034, 41_692_860
+    levels = [(f"{3338.80 - i / 10:.2f}", f"{1 + i}.0000") for i in range(20)]
+    asks = [(f"{3339.10 + i / 10:.2f}", f"{1 + i}.0000") for i in range(20)]
+    snap = orjson.dumps({"channel": f"order_book:{L_MARKET}", "offset": offset, "type": "subscribed/order_book",
+                         "order_book": {"code": 0, "asks": [{"price": p, "size": q} for p, q in asks],
+                                        "bids": [{"price": p, "size": q} for p, q in levels],
+                                        "offset": offset, "nonce": nonce}})
+    out = []
+    for i in range(n):
+        prev, nonce, offset = nonce, nonce + 19, offset + 4
+        out.append(orjson.dumps({
+            "channel": f"order_book:{L_MARKET}", "offset": offset, "type": "update/order_book",
+            "order_book": {"code": 0, "asks": [{"price": "3339.10", "size": f"{2 + i % 5}.0000"}],
+                           "bids": [{"price": "3338.80", "size": f"{3 + i % 7}.0000"}],
+                           "offset": offset, "nonce": nonce, "begin_nonce": prev},
+        }))
+    return snap, out
+
+
+class _RecordedDetails:
+    """Stands in for the REST API at market loading only: a recorded `orderBookDetails` reply."""
+
+    async def order_book_details(self, market_id: int | None = None) -> list[dict[str, Any]]:
+        return L_DETAILS
+
+
+class CapturingLighterConnector:
+    """Factory for the real LighterConnector with the venue's answers replaced: nonces start at 0 and the
+    tx pipeline's dispatch records the signed tx and answers as the venue does, without sending."""
+
+    @staticmethod
+    async def build(ring: Any, tracker: Any, on_burst_end: Callable[[], object]) -> Any:
+        from xtb.signing import LighterSigner, generate_api_key
+        from xtb.venues.lighter import LighterConfig, LighterConnector
+
+        class Connector(LighterConnector):
+            sent: list[Any]
+
+            last_ready: Any = None
+
+            async def _fetch_nonce(self, account_index: int, api_key_index: int) -> int:
+                return 0
+
+            def prepare_submit(self, reqs: Sequence[OrderRequest]) -> Any:
+                self.last_ready = ready = super().prepare_submit(reqs)
+                return ready
+
+        private, _ = generate_api_key()
+        cfg = LighterConfig(rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9", chain_id=L_CHAIN,
+                            account_index=L_ACCOUNT, api_key_index=L_API_KEY, symbols=(L_SYMBOL,))
+        signer = LighterSigner(private, chain_id=L_CHAIN, api_key_index=L_API_KEY, account_index=L_ACCOUNT)
+        limiter = _core.RateLimiter.from_config({
+            "pools": {"tx": {"type": "token_bucket", "capacity": 10**9, "refill": 10**9, "window_ms": 1000}},
+            "keys": {"sendTx": {"tx": 1}, "sendTxBatch": {"tx": 1}},
+        }, ring)
+        conn = Connector(cfg, signer, own_signer=True, ring=ring, tracker=tracker, limiter=limiter,
+                         on_burst_end=on_burst_end)
+        conn.sent = []
+
+        def dispatch(signed: Any) -> Any:
+            conn.sent.append(signed)
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result({"code": 200, "tx_hash": f"0x{len(conn.sent):064x}"})
+            return fut
+
+        conn.tx._dispatch = dispatch  # type: ignore[method-assign]
+        conn.api = _RecordedDetails()  # type: ignore[assignment]
+        await conn._load_markets()
+        return conn
+
+
+class XtbLighterPipeline:
+    def __init__(self, state_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
+        ring = _core.EventRing(1 << 16)
+        self.tracker = _core.OrderTracker(ring)
+        self.dispatcher = Dispatcher(ring)
+        self.conn = loop.run_until_complete(CapturingLighterConnector.build(ring, self.tracker, self.dispatcher.drain))
+        self.gateway = OrderGateway({"lighter": self.conn}, self.tracker)
+        ctx = StrategyContext(
+            "touch_taker", connectors={"lighter": self.conn}, gateway=self.gateway, tracker=self.tracker,
+            id_allocators={"lighter": ClientIdAllocator.for_venue(state_dir, "lighter", "bench")},
+            positions=Positions(), dispatcher=self.dispatcher,
+        )
+        self.strategy = TouchTaker(ctx, TouchParams(venue="lighter", symbol=L_SYMBOL, trade_at=L_TRADE_AT,
+                                                    size=L_SIZE))
+        self.dispatcher.add_listener(self.conn)
+        self.dispatcher.add_listener(self.strategy)
+        snap, self.frames = lighter_frames(L_ROUNDS + L_WARMUP + 1)
+        self.conn.decoder.feed(snap)
+        self.dispatcher.drain()
+        assert self.conn.book(L_SYMBOL).best_bid() == (L_TRADE_AT, 10000)
+        self.latencies: list[float] = []
+
+    async def one(self, frame: bytes) -> None:
+        t0 = time.perf_counter()
+        self.conn.decoder.feed(frame)
+        self.dispatcher.drain()
+        await self.conn.last_ready  # set by the tx pipeline once the signer thread has signed
+        self.latencies.append(time.perf_counter() - t0)
+
+
+class PyLighterPipeline(PyPipeline):
+    """orjson + dict book + the same decision + the lighter SDK's signer on a worker thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from lighter.signer_client import SignerClient
+
+        from xtb.signing import generate_api_key
+
+        super().__init__(L_TRADE_AT)
+        self.trade_at = L_TRADE_AT / 100
+        private, _ = generate_api_key()
+
+        async def build() -> Any:  # its aiohttp connector wants a running loop; nothing is sent
+            return SignerClient("http://127.0.0.1:9", L_ACCOUNT, {L_API_KEY: private}, chain_id=L_CHAIN)
+
+        self.sdk = loop.run_until_complete(build())
+        self.pool = ThreadPoolExecutor(1)
+        self.bids = {}
+        self.asks = {}
+        self.nonce = 0
+        self.latencies: list[float] = []
+        snap, self.frames = lighter_frames(L_ROUNDS + L_WARMUP + 1)
+        self._apply(orjson.loads(snap)["order_book"])
+        self.signed: str | None = None
+
+    def _apply(self, ob: dict[str, Any]) -> None:
+        for levels, side in ((ob["bids"], self.bids), (ob["asks"], self.asks)):
+            for lv in levels:
+                px, sz = float(lv["price"]), float(lv["size"])
+                if sz == 0.0:
+                    side.pop(px, None)
+                else:
+                    side[px] = sz
+        self.seq = ob["nonce"]
+
+    async def one(self, frame: bytes) -> None:
+        t0 = time.perf_counter()
+        ob = orjson.loads(frame)["order_book"]
+        if ob.get("begin_nonce") != self.seq:
+            raise RuntimeError("gap")  # a real bot would resubscribe; the bench frames never gap
+        self._apply(ob)
+        best_bid = max(self.bids) if self.bids else None
+        if best_bid is not None and best_bid >= self.trade_at:
+            self.nonce += 1
+            self.next_id += 1
+            args = (L_MARKET, self.next_id, L_SIZE, round((best_bid - 0.01) * 100), False, 0, 1, False, 0, -1)
+            sign = self.sdk.sign_create_order
+            tx_type, tx_info, _, err = await asyncio.get_running_loop().run_in_executor(
+                self.pool, lambda: sign(*args, nonce=self.nonce, api_key_index=L_API_KEY))
+            assert err is None and tx_type == 14
+            self.signed = tx_info
+            self.orders += 1
+        self.latencies.append(time.perf_counter() - t0)
+
+    def close(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.sdk.close())
+        self.pool.shutdown()
+
+
+def _bench_lighter(benchmark: Any, pipeline: Any, loop: asyncio.AbstractEventLoop, gateway: Any) -> None:
+    it = iter(pipeline.frames)
+
+    def setup() -> tuple[tuple[bytes], dict[str, Any]]:
+        if gateway is not None:
+            loop.run_until_complete(gateway.drain(10.0))  # untimed: the send and its ack
+        return (next(it),), {}
+
+    benchmark.pedantic(lambda f: loop.run_until_complete(pipeline.one(f)), setup=setup, rounds=L_ROUNDS,
+                       warmup_rounds=L_WARMUP, iterations=1)
+    if gateway is not None:
+        loop.run_until_complete(gateway.drain(10.0))
+    if len(pipeline.latencies) > 1:
+        benchmark.extra_info.update(percentiles(pipeline.latencies[L_WARMUP:] or pipeline.latencies))
+
+
+@pytest.mark.benchmark(group="tick_to_order_lighter")
+def test_baseline_tick_to_order_lighter(benchmark: Any) -> None:
+    loop = asyncio.new_event_loop()
+    py = PyLighterPipeline(loop)
+    try:
+        _bench_lighter(benchmark, py, loop, None)
+    finally:
+        py.close(loop)
+        loop.close()
+    assert py.orders >= 1 and py.signed
+
+
+@pytest.mark.benchmark(group="tick_to_order_lighter")
+def test_xtb_tick_to_order_lighter(benchmark: Any, tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    xp = XtbLighterPipeline(tmp_path, loop)
+    try:
+        _bench_lighter(benchmark, xp, loop, xp.gateway)
+        assert xp.strategy.orders >= 1 and len(xp.conn.sent) == xp.strategy.orders == xp.gateway.stats.acked
+        assert xp.gateway.stats.denied == {}
+    finally:
+        loop.run_until_complete(xp.conn.close())
+        loop.close()
