@@ -72,7 +72,10 @@ def frames(n: int) -> list[bytes]:
 
 def percentiles(data: Sequence[float]) -> dict[str, float]:
     s = sorted(data)
-    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))] * 1e6  # noqa: E731
+
+    def pick(q: float) -> float:
+        return s[min(len(s) - 1, int(q * len(s)))] * 1e6
+
     return {"p50_us": round(pick(0.50), 2), "p99_us": round(pick(0.99), 2), "rounds": len(s)}
 
 
@@ -249,7 +252,11 @@ def test_no_order_below_threshold(tmp_path: Path) -> None:
     xp = XtbPipeline(tmp_path, NEVER)
     for f in fs:
         py.on_frame(f)
-    run_in_loop(lambda: [xp.on_frame(f) for f in fs], xp.gateway)
+    def feed_all() -> None:
+        for f in fs:
+            xp.on_frame(f)
+
+    run_in_loop(feed_all, xp.gateway)
     assert py.orders == xp.strategy.orders == xp.conn.sent == 0
     assert xp.conn.book(SYMBOL).best_bid() == (866000, 100000 + (SNAPSHOT_SEQ + 3) % 5 * 10000)
 
