@@ -151,6 +151,154 @@ def sim(
     sim_main(argv)
 
 
+@app.command()
+def flatten(
+    config: Annotated[Path, typer.Argument(help="YAML config naming the venues (and, live, their key files)")],
+    venue: Annotated[
+        list[str] | None, typer.Option("--venue", help="only this venue (repeatable; default: every enabled one)")
+    ] = None,
+    live: Annotated[bool, typer.Option("--live", help="act on your real accounts (default: paper mode)")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a config key")] = None,
+    slippage_bps: Annotated[int, typer.Option(help="closing orders' worst price through the touch")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Cancel every order and close every position reduce-only, then verify flat; no bot needs to run.
+
+    Exit status: 0 flat everywhere, 1 something left, unverified or unreachable, 2 bad config, venue or keys,
+    3 the account is locked by a running bot (stop it first, or let it flatten on exit)."""
+    import asyncio
+    import dataclasses
+    import json
+
+    from xtb.config import ConfigError, load_config
+    from xtb.engine.engine import Engine
+    from xtb.lock import AccountLockedError
+    from xtb.logs import setup_logging
+
+    try:
+        cfg = load_config(config, sets=set_ or [])
+    except ConfigError as e:
+        typer.echo(f"config error: {e}", err=True)
+        raise typer.Exit(2) from None
+    g = cfg.general
+    setup_logging(level=g.log_level, file_level=g.file_log_level, root_level=g.root_log_level, log_dir=g.log_dir)
+
+    if not live:
+        typer.echo("paper mode: a fresh simulator with fresh accounts (use --live for your real accounts)", err=True)
+
+    async def main() -> int:
+        engine = Engine(cfg, live=live)
+        try:
+            await engine.start_venues(venue or None)
+        except AccountLockedError as e:
+            typer.echo(f"cannot flatten: {e}", err=True)
+            return 3
+        except ValueError as e:  # config, venue names, key files
+            typer.echo(f"cannot flatten: {e}", err=True)
+            return 2
+        except Exception as e:  # the venue could not be reached: nothing was done or verified
+            typer.echo(f"cannot flatten: venues did not start ({type(e).__name__}: {e})", err=True)
+            return 1
+        try:
+            reports = await engine.flatten_report(slippage_bps=slippage_bps)
+        finally:
+            await engine.stop(cancel_orders=False)
+        if as_json:
+            typer.echo(json.dumps({v: {**dataclasses.asdict(r), "flat": r.flat} for v, r in reports.items()}))
+        for name, r in reports.items():
+            if as_json:
+                break
+            state = "FLAT" if r.flat else ("UNVERIFIED" if not r.verified else "NOT FLAT")
+            typer.echo(f"{name}: {state}  positions before {r.before or '{}'}, closing orders {r.orders_sent}, "
+                       f"left {r.left or '{}'}, open orders left {r.open_orders_left}")
+            for err in r.errors:
+                typer.echo(f"    error: {err}")
+        return 0 if all(r.flat for r in reports.values()) else 1
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+def lock_records(lock_dir: str | Path) -> list[dict[str, object]]:
+    """One record per account lock file in `lock_dir`: venue-account, holder pid/host, heartbeat age,
+    and whether the holder is alive (checked only for holders on this host)."""
+    import os
+    import socket
+    import time
+
+    from xtb.lock import read_holder
+
+    out: list[dict[str, object]] = []
+    root = Path(lock_dir).expanduser()
+    if not root.is_dir():
+        return out
+    host = socket.gethostname()
+    for path in sorted(root.glob("*.lock")):
+        rec: dict[str, object] = {"lock": path.stem, "path": str(path)}
+        holder = read_holder(path)
+        if not holder:
+            rec["state"] = "free"  # released cleanly (the holder truncates the file)
+            out.append(rec)
+            continue
+        pid, holder_host = holder.get("pid"), holder.get("host")
+        rec.update(pid=pid, host=holder_host)
+        try:
+            rec["heartbeat_age_s"] = round(time.time() - float(str(holder.get("heartbeat"))), 1)
+        except ValueError:
+            rec["heartbeat_age_s"] = None
+        if holder_host != host or not isinstance(pid, int):
+            rec["state"] = "unknown (other host)"
+        else:
+            try:
+                os.kill(pid, 0)
+                rec["state"] = "running"
+            except ProcessLookupError:
+                rec["state"] = "dead (stale record; the lock itself died with it)"
+            except PermissionError:
+                rec["state"] = "running"  # exists, owned by another user
+        out.append(rec)
+    return out
+
+
+@app.command()
+def status(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (its general.lock_dir)")] = None,
+    lock_dir: Annotated[str | None, typer.Option(help="lock directory (overrides the config's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
+) -> None:
+    """Show which live bots are running: the single-instance account locks, their holders and heartbeats.
+
+    Paper runs take no lock (their accounts live in their own simulator), so only live bots appear."""
+    import json
+
+    from xtb.config import ConfigError, load_config
+
+    if lock_dir is None:
+        if config is not None:
+            try:
+                lock_dir = load_config(config).general.lock_dir
+            except ConfigError as e:
+                typer.echo(f"config error: {e}", err=True)
+                raise typer.Exit(2) from None
+        else:
+            from xtb.config import GeneralConfig
+
+            lock_dir = str(GeneralConfig.model_fields["lock_dir"].default)
+    records = lock_records(lock_dir)
+    if as_json:
+        typer.echo(json.dumps(records))
+        return
+    if not records:
+        typer.echo(f"no account locks in {lock_dir}: nothing is running")
+        return
+    for r in records:
+        if r["state"] == "free":
+            typer.echo(f"{r['lock']}: free")
+            continue
+        age = r.get("heartbeat_age_s")
+        typer.echo(f"{r['lock']}: {r['state']}  pid {r.get('pid')} on {r.get('host')}, "
+                   f"heartbeat {'?' if age is None else f'{age:.0f} s'} ago")
+
+
 def main() -> None:
     app()
 

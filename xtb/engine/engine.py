@@ -20,7 +20,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class Engine:
         self.clock = Clock(config.general.tick_interval_ms)
         self.sim: Any = None
         self._locks: list[AccountLock] = []
+        self._client_ids: dict[str, Any] = {}
         self._started_at: float | None = None
         self._stop = asyncio.Event()
         self._state = "created"
@@ -140,9 +141,9 @@ class Engine:
             return LighterConnector(cfg, signer, own_signer=True, **common)
         raise ValueError(f"venues.{name}: no connector for this venue (have: backpack, lighter)")
 
-    def _take_locks(self) -> None:
+    def _take_locks(self, names: Sequence[str]) -> None:
         for name, vcfg in self.config.venues.items():
-            if vcfg.enabled:
+            if name in names:
                 lock = AccountLock(self.config.general.lock_dir, name, vcfg.account or vcfg.key_file or "default")
                 lock.acquire()
                 self._locks.append(lock)
@@ -155,29 +156,11 @@ class Engine:
         spec = get_strategy(self.config.strategy.name)
         params = spec.parse_params(self.config.strategy.params)  # bad params fail before anything starts
         try:
-            if self.live:
-                self._take_locks()
-            else:
-                await self._start_sim()
-            for name, vcfg in self.config.venues.items():
-                if vcfg.enabled:
-                    self.connectors[name] = await self._build_connector(name, vcfg)
-            # Engine state and connectors see each event before any strategy.
-            self.dispatcher.add_listener(EngineStateListener(self), first=True)
-            for conn in self.connectors.values():
-                self.dispatcher.add_listener(conn)
-            await asyncio.gather(*(c.start() for c in self.connectors.values()))
+            await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
             self.gateway = OrderGateway(self.connectors, self.tracker)
-            from xtb.orders.client_ids import ClientIdAllocator
-
-            allocators = {}
-            for name, vcfg in self.config.venues.items():
-                if vcfg.enabled:
-                    account = vcfg.account or ("paper" if not self.live else "default")
-                    allocators[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account)
             self.context = StrategyContext(
                 spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
-                id_allocators=allocators, positions=self.positions, dispatcher=self.dispatcher,
+                id_allocators=self._client_ids, positions=self.positions, dispatcher=self.dispatcher,
             )
             self.strategy = spec.cls(self.context, params)
             self.dispatcher.add_listener(self.strategy)
@@ -197,6 +180,47 @@ class Engine:
         self._state = "running"
         log.info("engine running: strategy %s on %s (%s mode)", spec.name, ", ".join(self.connectors),
                  "live" if self.live else "paper")
+
+    async def _open_venues(self, names: Sequence[str]) -> None:
+        """Locks (live) or the simulator (paper), then the named venues' connectors, started."""
+        if self.live:
+            self._take_locks(names)
+        else:
+            await self._start_sim()
+        from xtb.orders.client_ids import ClientIdAllocator
+
+        for name in names:
+            vcfg = self.config.venues[name]
+            self.connectors[name] = await self._build_connector(name, vcfg)
+            account = vcfg.account or ("paper" if not self.live else "default")
+            self._client_ids[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account)
+        # Engine state and connectors see each event before any strategy.
+        self.dispatcher.add_listener(EngineStateListener(self), first=True)
+        for conn in self.connectors.values():
+            self.dispatcher.add_listener(conn)
+        await asyncio.gather(*(c.start() for c in self.connectors.values()))
+
+    async def start_venues(self, venues: Sequence[str] | None = None) -> dict[str, Any]:
+        """Only the connectors, started, with no strategy (`xtb flatten` with the bot down): the account
+        locks in live mode, the simulator in paper mode. `venues` defaults to every enabled one;
+        `stop()` tears everything down."""
+        if self._state != "created":
+            raise RuntimeError(f"engine already {self._state}")
+        enabled = [n for n, v in self.config.venues.items() if v.enabled]
+        names = list(venues) if venues else enabled
+        unknown = [n for n in names if n not in enabled]
+        if unknown:
+            raise ValueError(f"venue {', '.join(unknown)} is not enabled in the config (enabled: {', '.join(enabled)})")
+        self._state = "starting"
+        try:
+            await self._open_venues(names)
+        except BaseException:
+            await self._teardown()
+            self._state = "failed"
+            raise
+        self._started_at = time.monotonic()
+        self._state = "running"
+        return dict(self.connectors)
 
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
@@ -249,7 +273,16 @@ class Engine:
         """Close every position with reduce-only market orders; returns what was left per venue/symbol."""
         from xtb.engine.flatten import flatten_connectors
 
-        return await flatten_connectors(self.connectors)
+        return await flatten_connectors(self.connectors, next_client_id=self._next_client_id)
+
+    async def flatten_report(self, **options: Any) -> dict[str, Any]:
+        """Cancel all, close positions reduce-only, verify: one `VenueFlatten` per connector."""
+        from xtb.engine.flatten import flatten_venues
+
+        return await flatten_venues(self.connectors, next_client_id=self._next_client_id, **options)
+
+    def _next_client_id(self, venue: str) -> int:
+        return int(self._client_ids[venue].next())
 
     async def _teardown(self) -> None:
         for name, conn in list(self.connectors.items()):

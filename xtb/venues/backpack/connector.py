@@ -222,12 +222,7 @@ class BackpackConnector:
         orders = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s,
                             max_retries=cfg.max_retries, session=self._session, rng=self._rng)
         self._http = BackpackRest(rest, orders, self._signer, cfg.window_ms)
-        self._markets = parse_markets(await self._http.markets(), cfg.symbols, cfg.aliases)
-        for sym, m in self._markets.items():
-            book = _core.OrderBook(VENUE, sym, m.price_decimals, m.size_decimals)
-            book_id = self.decoder.add_book(book)
-            self._books[sym] = book
-            self._book_symbols[book_id] = sym
+        self.load_markets(await self._http.markets())
         self._ws = WsSession(
             "backpack", cfg.ws_url, self._make_listener,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
@@ -282,6 +277,20 @@ class BackpackConnector:
         self._session = None
 
     # ------------------------------------------------------------------ markets and data
+    def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
+        """Markets from a `GET /api/v1/markets` reply, with one core book each on the decoder. `start`
+        calls it with the venue's reply; offline users (the tick-to-order benchmark, replays) call it
+        with a recorded one and feed the decoder themselves, without starting the connector."""
+        if self._books:
+            raise RuntimeError("backpack: markets are already loaded")
+        self._markets = parse_markets(raw, self.config.symbols, self.config.aliases)
+        for sym, m in self._markets.items():
+            book = _core.OrderBook(VENUE, sym, m.price_decimals, m.size_decimals)
+            book_id = self.decoder.add_book(book)
+            self._books[sym] = book
+            self._book_symbols[book_id] = sym
+        return dict(self._markets)
+
     def markets(self) -> dict[str, MarketInfo]:
         return dict(self._markets)
 
