@@ -281,8 +281,8 @@ class Arb:
     direction: Direction
     size: CommonSize
     entry_spread: Fraction
+    started: float  # monotonic seconds
     state: str = "entering"  # entering -> open -> exiting -> (done)
-    started: float = field(default_factory=time.monotonic)
     opened: float | None = None
     bp_cids: list[int] = field(default_factory=list)
     bp_px: int = 0
@@ -334,7 +334,7 @@ class CrossArb(Strategy[CrossArbParams]):
                 if pair.base not in self.arbs and now >= self.cooldown_until.get(pair.base, 0.0):
                     opportunity = self._check_spread(pair)
                     if opportunity is not None:
-                        self._enter_position(pair, *opportunity)
+                        self._enter_position(pair, *opportunity, now)
 
     async def on_stop(self) -> None:
         if self.params.flatten_on_stop:
@@ -365,8 +365,8 @@ class CrossArb(Strategy[CrossArbParams]):
                     best = (direction, bp_px, gross)
         return best
 
-    def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction) -> None:
-        arb = Arb(pair, direction, self.sizes[pair.base], gross)
+    def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
+        arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
         self.stats["entries"] += 1
         self.ctx.log.info("cross_arb enter %s %s: %.2f bps gross, size %s", pair.base, direction.value,
@@ -386,7 +386,7 @@ class CrossArb(Strategy[CrossArbParams]):
             return
         base = self._bp_cid_to_base.get(ev.client_id)
         arb = self.arbs.get(base) if base is not None else None
-        if arb is None or arb.state != "entering":
+        if arb is None or arb.state not in ("entering", "open"):  # a fill may land after the order update
             return
         arb.unhedged += base_qty(arb.pair.bp, ev.sz)
         self._hedge(arb)

@@ -254,3 +254,138 @@ async def test_stop_flattens_both_venues(tmp_path):
         await engine.stop()
     assert before == {"backpack": [-10], "lighter": [100]}
     assert user_positions(sim) == {"backpack": [], "lighter": []}
+
+
+# --- the tracking limit executor and the hedge, driven step by step --------------------------------------
+class StepOrder:
+    def __init__(self, venue: str, cid: int, symbol: str, side: str, px: int | None, sz: int, kind: str,
+                 reduce_only: bool = False) -> None:
+        self.venue, self.client_id, self.symbol, self.side = venue, cid, symbol, side
+        self.px, self.sz, self.kind, self.reduce_only = px, sz, kind, reduce_only
+        self.state, self.filled = "open", 0
+
+
+class StepContext:
+    """A scripted context: books and order states are set by the test, actions are recorded."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.log = logging.getLogger("test.cross_arb")
+        self.tops = {("backpack", "SOL_USDC_PERP"): ((15_000, 100), (15_001, 100)),
+                     ("lighter", "SOL"): ((150_400, 1000), (150_410, 1000))}
+        self.orders: dict[tuple[str, int], StepOrder] = {}
+        self.placed: list[StepOrder] = []
+        self.cancels: list[int] = []
+        self.pos: dict[tuple[str, str], int] = {}
+        self._cid = 0
+
+    def markets(self, venue: str) -> dict[str, MarketInfo]:
+        return {"SOL_USDC_PERP": BP_SOL} if venue == "backpack" else {"SOL": LG_SOL}
+
+    def best_bid(self, venue: str, symbol: str) -> Any:
+        return self.tops[(venue, symbol)][0]
+
+    def best_ask(self, venue: str, symbol: str) -> Any:
+        return self.tops[(venue, symbol)][1]
+
+    def position(self, venue: str, symbol: str) -> int:
+        return self.pos.get((venue, symbol), 0)
+
+    def order(self, venue: str, cid: int) -> Any:
+        return self.orders.get((venue, cid))
+
+    def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
+        return [o for o in self.orders.values() if o.state == "open" and o.venue == venue and o.symbol == symbol]
+
+    def _add(self, venue: str, symbol: str, side: Any, px: Any, sz: int, kind: str, reduce_only: bool = False) -> int:
+        self._cid += 1
+        o = StepOrder(venue, self._cid, symbol, str(side), px, sz, kind, reduce_only)
+        self.orders[(venue, self._cid)] = o
+        self.placed.append(o)
+        return self._cid
+
+    def place_limit(self, venue: str, symbol: str, side: Any, price: int, size: int, **kw: Any) -> int:
+        return self._add(venue, symbol, side, price, size, "limit", kw.get("reduce_only", False))
+
+    def place_market(self, venue: str, symbol: str, side: Any, size: int, *, worst_price: Any = None,
+                     reduce_only: bool = False) -> int:
+        return self._add(venue, symbol, side, worst_price, size, "market", reduce_only)
+
+    def cancel(self, venue: str, cid: int) -> None:
+        self.cancels.append(cid)
+        self.orders[(venue, cid)].state = "pending_cancel"
+
+
+def fill(ctx: StepContext, strat: Any, order: StepOrder, sz: int) -> None:
+    from types import SimpleNamespace
+
+    order.filled += sz
+    order.state = "filled" if order.filled >= order.sz else "partially_filled"
+    strat.on_fill(SimpleNamespace(venue=order.venue, client_id=order.client_id, sz=sz))
+
+
+async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market(monkeypatch):
+    from strategies import cross_arb
+
+    clock = [1000.0]
+    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
+    ctx = StepContext()
+    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), backpack_fee_bps=Decimal(2),
+                            lighter_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
+                            backpack_fill_timeout_s=10, backpack_market_fallback=True)
+    strat = cross_arb.CrossArb(ctx, params)
+    await strat.on_start()
+    await strat.on_tick(0)  # Lighter bid 150.40 vs Backpack bid 150.00: 26.7 bps gross -> enter long Backpack
+    first = ctx.placed[-1]
+    assert (first.venue, first.side, first.px, first.sz, first.kind) == ("backpack", "bid", 15_000, 10, "limit")
+
+    fill(ctx, strat, first, 4)  # 0.04 SOL filled -> 0.040 SOL sold on Lighter at once, market with a worst price
+    hedge = ctx.placed[-1]
+    assert (hedge.venue, hedge.side, hedge.sz, hedge.kind) == ("lighter", "ask", 40, "market")
+    assert hedge.px == 150_400 - 150_400 * 50 // 10_000
+    hedge.state, hedge.filled = "filled", 40
+
+    ctx.tops[("backpack", "SOL_USDC_PERP")] = ((15_010, 100), (15_011, 100))  # bid moved 6.7 bps: re-post
+    await strat.on_tick(0)
+    assert ctx.cancels == [first.client_id]
+    first.state = "cancelled"
+    await strat.on_tick(0)
+    repost = ctx.placed[-1]
+    assert (repost.venue, repost.px, repost.sz) == ("backpack", 15_010, 6)  # only the remainder
+    assert strat.stats["reposts"] == 1
+
+    clock[0] += 11  # the leg times out: cancel, then finish with a market order
+    await strat.on_tick(0)
+    assert ctx.cancels[-1] == repost.client_id
+    repost.state = "cancelled"
+    await strat.on_tick(0)
+    fallback = ctx.placed[-1]
+    assert (fallback.venue, fallback.kind, fallback.sz) == ("backpack", "market", 6)
+    fill(ctx, strat, fallback, 6)
+    assert (ctx.placed[-1].venue, ctx.placed[-1].sz) == ("lighter", 60)
+    ctx.placed[-1].state = "filled"
+    ctx.pos = {("backpack", "SOL_USDC_PERP"): 10, ("lighter", "SOL"): -100}
+    await strat.on_tick(0)
+    assert strat.arbs["SOL"].state == "open" and strat.stats["rebalances"] == 0
+
+
+async def test_no_entries_inside_a_maintenance_window_or_with_the_breaker_open():
+    from strategies import cross_arb
+
+    now = dt.datetime.now(dt.UTC)
+    window = f"{(now - dt.timedelta(minutes=5)):%H:%M}-{(now + dt.timedelta(minutes=5)):%H:%M}"
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=[window]))
+    await strat.on_start()
+    await strat.on_tick(0)
+    assert ctx.placed == []
+    ctx2 = StepContext()
+    strat2 = cross_arb.CrossArb(ctx2, CrossArbParams(max_consecutive_failures=1, circuit_breaker_pause_s=0))
+    await strat2.on_start()
+    strat2.breaker.record_failure(0.0)
+    await strat2.on_tick(0)
+    assert ctx2.placed == []
+    strat2.breaker = CircuitBreaker(1, 0)  # closed again: the same book enters
+    await strat2.on_tick(0)
+    assert len(ctx2.placed) == 1
