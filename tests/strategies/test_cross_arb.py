@@ -192,8 +192,9 @@ async def wait_for(cond: Any, timeout_s: float) -> bool:
     return bool(cond())
 
 
-async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path):
-    engine = QuietBasisEngine(validate(arb_config(tmp_path)))
+@pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])
+async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, lighter_market_execution):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
     await engine.start()
     strat = engine.strategy
     try:
