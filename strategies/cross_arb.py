@@ -324,7 +324,7 @@ class CrossArb(Strategy[CrossArbParams]):
     async def on_tick(self, now_ms: int) -> None:
         now = time.monotonic()
         for base, arb in list(self.arbs.items()):
-            self._monitor(arb, now)
+            await self._monitor(arb, now)
             if arb.state == "done":
                 self._finish(base, arb, now)
         if self._entries_allowed(now):
@@ -416,11 +416,11 @@ class CrossArb(Strategy[CrossArbParams]):
         return worst_price(arb.pair.lg, side, lg_top, self.params.slippage_bps)
 
     # monitoring --------------------------------------------------------------------------------------
-    def _monitor(self, arb: Arb, now: float) -> None:
+    async def _monitor(self, arb: Arb, now: float) -> None:
         if arb.state == "entering":
             self._track_backpack_leg(arb, now)
         if arb.state in ("entering", "open"):
-            self._ensure_balanced_positions(arb, now)
+            await self._ensure_balanced_positions(arb, now)
         if arb.state == "open":
             self._check_exit(arb, now)
         if arb.state == "exiting":
@@ -493,14 +493,10 @@ class CrossArb(Strategy[CrossArbParams]):
             return
         arb.state, arb.opened = "open", now
 
-    def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
-        """Both legs must net to zero in base units; after a grace period trade the excess away."""
-        if self._orders_in_flight(arb):
-            arb.imbalance_since = None
-            return
-        bp_pos, lg_pos = self._positions(arb.pair)
-        excess = bp_pos + lg_pos
-        if to_units(arb.pair.lg, abs(excess)) == 0 and to_units(arb.pair.bp, abs(excess)) == 0:
+    async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
+        """Both legs must net to zero in base units; an imbalance that outlives the grace period and is
+        confirmed by the connectors' own position reads (REST when a stream is down) is traded away."""
+        if self._orders_in_flight(arb) or not self._imbalanced(arb.pair, *self._positions(arb.pair)):
             arb.imbalance_since = None
             return
         if arb.imbalance_since is None:
@@ -508,8 +504,21 @@ class CrossArb(Strategy[CrossArbParams]):
             return
         if now - arb.imbalance_since < self.params.balance_grace_s:
             return
-        self._rebalance(arb, bp_pos, lg_pos, excess)
         arb.imbalance_since = None
+        bp_pos, lg_pos = await self._confirmed_positions(arb.pair)
+        # events were dispatched during the read: act only if nothing moved meanwhile
+        if arb.state in ("entering", "open") and not self._orders_in_flight(arb) \
+                and self._imbalanced(arb.pair, bp_pos, lg_pos):
+            self._rebalance(arb, bp_pos, lg_pos, bp_pos + lg_pos)
+
+    @staticmethod
+    def _imbalanced(pair: Pair, bp_pos: Fraction, lg_pos: Fraction) -> bool:
+        excess = abs(bp_pos + lg_pos)
+        return to_units(pair.lg, excess) > 0 or to_units(pair.bp, excess) > 0
+
+    async def _confirmed_positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
+        bp, lg = await asyncio.gather(self.ctx.fetch_positions(BACKPACK), self.ctx.fetch_positions(LIGHTER))
+        return base_qty(pair.bp, bp.get(pair.bp.symbol, 0)), base_qty(pair.lg, lg.get(pair.lg.symbol, 0))
 
     def _orders_in_flight(self, arb: Arb) -> bool:
         lg_live = any(o.state in LIVE_STATES for o in self._orders(LIGHTER, arb.lg_cids))
@@ -596,8 +605,9 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.cancel_all(LIGHTER, pair.lg.symbol)
         deadline = time.monotonic() + self.params.flatten_timeout_s
         while time.monotonic() < deadline:
+            held = {v: await self.ctx.fetch_positions(v) for v in (BACKPACK, LIGHTER)}  # REST if a stream is down
             open_legs = [(v, m, p) for pair in self.pairs for v, m in ((BACKPACK, pair.bp), (LIGHTER, pair.lg))
-                         if (p := self.ctx.position(v, m.symbol)) != 0]
+                         if (p := held[v].get(m.symbol, 0)) != 0]
             if not open_legs:
                 return
             if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):

@@ -293,6 +293,9 @@ class StepContext:
     def position(self, venue: str, symbol: str) -> int:
         return self.pos.get((venue, symbol), 0)
 
+    async def fetch_positions(self, venue: str) -> dict[str, int]:
+        return {s: n for (v, s), n in self.pos.items() if v == venue and n != 0}
+
     def order(self, venue: str, cid: int) -> Any:
         return self.orders.get((venue, cid))
 
