@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
 from xtb.venues.base import MarketInfo, Side
@@ -324,7 +325,10 @@ class CrossArb(Strategy[CrossArbParams]):
     async def on_tick(self, now_ms: int) -> None:
         now = time.monotonic()
         for base, arb in list(self.arbs.items()):
-            await self._monitor(arb, now)
+            try:
+                await self._monitor(arb, now)
+            except OrderDenied as e:  # risk or rate limit: nothing was sent; the next tick retries
+                self.ctx.log.warning("cross_arb %s: order denied while %s: %s", base, arb.state, e)
             if arb.state == "done":
                 self._finish(base, arb, now)
         if self._entries_allowed(now):
@@ -368,10 +372,15 @@ class CrossArb(Strategy[CrossArbParams]):
     def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
         arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
-        self.stats["entries"] += 1
         self.ctx.log.info("cross_arb enter %s %s: %.2f bps gross, size %s", pair.base, direction.value,
                           float(gross), float(arb.size.base))
-        self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
+        try:
+            self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
+        except OrderDenied as e:
+            self.ctx.log.warning("cross_arb %s: entry denied: %s", pair.base, e)
+            del self.arbs[pair.base]
+            return
+        self.stats["entries"] += 1
 
     def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
         cid = self.ctx.place_limit(BACKPACK, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
@@ -399,16 +408,20 @@ class CrossArb(Strategy[CrossArbParams]):
             return
         lg_top = self._tops(arb.pair)[1]
         side = arb.direction.lg_side
-        if self.params.lighter_market_execution:
-            worst = self._lighter_worst_price(arb, side, lg_top)
-            if worst is None:
-                return
-            cid = self.ctx.place_market(LIGHTER, lg.symbol, side, units, worst_price=worst)
-        else:
-            touch = lg_top[1] if side is Side.BID else lg_top[0]
-            if touch is None:
-                return
-            cid = self.ctx.place_limit(LIGHTER, lg.symbol, side, touch[0], units, tif="ioc")
+        try:
+            if self.params.lighter_market_execution:
+                worst = self._lighter_worst_price(arb, side, lg_top)
+                if worst is None:
+                    return
+                cid = self.ctx.place_market(LIGHTER, lg.symbol, side, units, worst_price=worst)
+            else:
+                touch = lg_top[1] if side is Side.BID else lg_top[0]
+                if touch is None:
+                    return
+                cid = self.ctx.place_limit(LIGHTER, lg.symbol, side, touch[0], units, tif="ioc")
+        except OrderDenied as e:  # kept unhedged: the next tick retries
+            self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
+            return
         arb.lg_cids.append(cid)
         arb.unhedged -= base_qty(lg, units)
 
@@ -420,6 +433,8 @@ class CrossArb(Strategy[CrossArbParams]):
         if arb.state == "entering":
             self._track_backpack_leg(arb, now)
         if arb.state in ("entering", "open"):
+            if to_units(arb.pair.lg, arb.unhedged) > 0:  # a hedge the gateway refused earlier
+                self._hedge(arb)
             await self._ensure_balanced_positions(arb, now)
         if arb.state == "open":
             self._check_exit(arb, now)
@@ -574,7 +589,11 @@ class CrossArb(Strategy[CrossArbParams]):
         worst = worst_price(market, side, top, self.params.slippage_bps)
         if worst is None:
             return None
-        return int(self.ctx.place_market(venue, market.symbol, side, units, worst_price=worst, reduce_only=True))
+        try:
+            return int(self.ctx.place_market(venue, market.symbol, side, units, worst_price=worst, reduce_only=True))
+        except OrderDenied as e:  # the exit / flatten loops re-send
+            self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
+            return None
 
     def _monitor_exit(self, arb: Arb, now: float) -> None:
         if self.ctx.open_orders(BACKPACK, arb.pair.bp.symbol) or self.ctx.open_orders(LIGHTER, arb.pair.lg.symbol):

@@ -279,6 +279,7 @@ class StepContext:
         self.placed: list[StepOrder] = []
         self.cancels: list[int] = []
         self.pos: dict[tuple[str, str], int] = {}
+        self.deny: set[str] = set()  # venues whose orders the gateway refuses
         self._cid = 0
 
     def markets(self, venue: str) -> dict[str, MarketInfo]:
@@ -303,6 +304,10 @@ class StepContext:
         return [o for o in self.orders.values() if o.state == "open" and o.venue == venue and o.symbol == symbol]
 
     def _add(self, venue: str, symbol: str, side: Any, px: Any, sz: int, kind: str, reduce_only: bool = False) -> int:
+        if venue in self.deny:
+            from xtb.engine.gateway import OrderDenied
+
+            raise OrderDenied("rate_limited")
         self._cid += 1
         o = StepOrder(venue, self._cid, symbol, str(side), px, sz, kind, reduce_only)
         self.orders[(venue, self._cid)] = o
@@ -393,3 +398,24 @@ async def test_no_entries_inside_a_maintenance_window_or_with_the_breaker_open()
     strat2.breaker = CircuitBreaker(1, 0)  # closed again: the same book enters
     await strat2.on_tick(0)
     assert len(ctx2.placed) == 1
+
+
+async def test_gateway_denials_drop_the_entry_and_retry_the_hedge():
+    from strategies import cross_arb
+
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10")))
+    await strat.on_start()
+    ctx.deny = {"backpack"}
+    await strat.on_tick(0)
+    assert strat.arbs == {} and strat.stats["entries"] == 0 and ctx.placed == []
+    ctx.deny = set()
+    await strat.on_tick(0)
+    first = ctx.placed[-1]
+    ctx.deny = {"lighter"}
+    fill(ctx, strat, first, 10)  # the hedge is refused: nothing sent, still owed
+    assert ctx.placed[-1] is first
+    ctx.deny = set()
+    await strat.on_tick(0)
+    hedge = ctx.placed[-1]
+    assert (hedge.venue, hedge.side, hedge.sz) == ("lighter", "ask", 100)
