@@ -217,8 +217,9 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
     assert venues == {"backpack": [], "lighter": []}
 
 
-async def test_failed_lighter_leg_is_rebalanced_flat(tmp_path):
-    engine = QuietBasisEngine(validate(arb_config(tmp_path, backpack_post_only=False)))
+async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_path):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
+                                                  max_consecutive_failures=1, circuit_breaker_pause_s=0)))
     await engine.start()
     strat = engine.strategy
 
@@ -231,12 +232,31 @@ async def test_failed_lighter_leg_is_rebalanced_flat(tmp_path):
         assert await wait_for(lambda: strat.stats["rebalances"] >= 1, 8)
         assert await wait_for(lambda: strat.stats["failures"] == 1, 8)
         venues = user_positions(engine.sim)
+        await asyncio.sleep(0.5)  # the spread is still open, but the breaker keeps entries off
         status = engine.status()
     finally:
         await engine.stop()
     assert venues == {"backpack": [], "lighter": []}, status
     assert status["cross_arb_exits"] == ["rebalance"]
     assert status["cross_arb_round_trips"] == 0
+    assert status["cross_arb_breaker_open"] and status["cross_arb_entries"] == 1
+
+
+async def test_stop_loss_when_the_spread_keeps_widening(tmp_path):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, stop_loss_bps=20, max_hold_s=30)))
+    await engine.start()
+    strat = engine.strategy
+    try:
+        open_spread(engine, "lighter", "SOL", 40.0)
+        assert await wait_for(lambda: "SOL" in strat.arbs and strat.arbs["SOL"].state == "open", 8)
+        open_spread(engine, "lighter", "SOL", 120.0)  # Lighter runs further away from Backpack
+        assert await wait_for(lambda: strat.exits != [], 8)
+        assert await wait_for(lambda: strat.arbs == {}, 8)
+        venues = user_positions(engine.sim)
+    finally:
+        await engine.stop()
+    assert strat.exits == ["stop_loss"]
+    assert venues == {"backpack": [], "lighter": []}
 
 
 async def test_stop_flattens_both_venues(tmp_path):
