@@ -286,6 +286,7 @@ class Arb:
     state: str = "entering"  # entering -> open -> exiting -> (done)
     opened: float | None = None
     bp_cids: list[int] = field(default_factory=list)
+    cancels_sent: set[int] = field(default_factory=set)
     bp_px: int = 0
     repricing: bool = False
     fallback_cid: int | None = None
@@ -465,11 +466,17 @@ class CrossArb(Strategy[CrossArbParams]):
             self._on_backpack_timeout(arb, now, live, remaining, filled)
         elif live:
             if target is not None and not arb.repricing and self._drifted(arb.bp_px, target):
-                for o in live:
-                    self.ctx.cancel(BACKPACK, o.client_id)
+                self._cancel_backpack_orders(arb, live)
                 arb.repricing = True
         elif target is not None:  # nothing resting: cancelled for a re-post, or rejected (post-only crossed)
             self._repost_or_abandon(arb, now, target, remaining, filled)
+
+    def _cancel_backpack_orders(self, arb: Arb, orders: list[Any]) -> None:
+        """Cancel each order once (a cancel in flight is not repeated every tick)."""
+        for o in orders:
+            if o.client_id not in arb.cancels_sent and o.state in LIVE_STATES and o.state != "pending_cancel":
+                self.ctx.cancel(BACKPACK, o.client_id)
+                arb.cancels_sent.add(o.client_id)
 
     def _drifted(self, px: int, target: int) -> bool:
         return abs(target - px) * BPS > Fraction(self.params.reprice_tolerance_bps) * px
@@ -485,9 +492,7 @@ class CrossArb(Strategy[CrossArbParams]):
             arb.state = "done"
 
     def _on_backpack_timeout(self, arb: Arb, now: float, live: list[Any], remaining: int, filled: int) -> None:
-        for o in live:
-            if o.state != "pending_cancel":
-                self.ctx.cancel(BACKPACK, o.client_id)
+        self._cancel_backpack_orders(arb, live)
         if live:
             return  # wait for the cancels to land before deciding on the remainder
         if self.params.backpack_market_fallback and remaining > 0:
@@ -549,9 +554,7 @@ class CrossArb(Strategy[CrossArbParams]):
         arb.failed = True
         self.ctx.log.warning("cross_arb %s: legs out of balance (backpack %s, lighter %s): rebalancing",
                              arb.pair.base, float(bp_pos), float(lg_pos))
-        for o in self._orders(BACKPACK, arb.bp_cids):
-            if o.state in ("open", "partially_filled"):
-                self.ctx.cancel(BACKPACK, o.client_id)
+        self._cancel_backpack_orders(arb, self._orders(BACKPACK, arb.bp_cids))
         venue, market = (BACKPACK, arb.pair.bp) if abs(bp_pos) > abs(lg_pos) else (LIGHTER, arb.pair.lg)
         units = to_units(market, abs(excess))
         side = Side.ASK if excess > 0 else Side.BID
@@ -606,6 +609,8 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _finish(self, base: str, arb: Arb, now: float) -> None:
         del self.arbs[base]
+        for cid in arb.bp_cids:
+            self._bp_cid_to_base.pop(cid, None)
         if arb.exit_reason:
             self.exits.append(arb.exit_reason)
             self.cooldown_until[base] = now + self.params.cooldown_s
