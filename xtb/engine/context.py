@@ -102,6 +102,12 @@ class StrategyContext:
     def entry_price(self, venue: str, symbol: str) -> int:
         return self._positions.get(venue, symbol).entry_px
 
+    async def fetch_positions(self, venue: str) -> dict[str, int]:
+        """Signed position per symbol from the connector: its stream cache while the private stream is
+        live, a REST read otherwise (flat symbols omitted). For decisions that must not trust a cache miss."""
+        fresh = await self._connector(venue).positions()
+        return {s: p.size for s, p in fresh.items() if p.size != 0}
+
     def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
         return self._tracker.open_orders(venue, symbol)  # type: ignore[no-any-return]
 

@@ -1,0 +1,650 @@
+"""Cross-venue arbitrage between Backpack and Lighter (seeds 000/001: CrossMarketArbitrageStrategy).
+
+The same underlying is quoted on both venues; when one venue is richer than the other by more than both
+venues' fees plus a threshold, buy the cheap venue and sell the rich one, then unwind when the spread
+converges (take profit), widens further (stop loss) or the position has been held too long.
+
+Execution follows the original: the Backpack leg is a tracking post-only limit order (re-posted when the
+touch drifts beyond a tolerance, optionally finished with a market order after a timeout); every Backpack
+fill is hedged on Lighter at once (`on_fill`), by a market order with a worst price
+(`lighter_market_execution`) or a marketable IOC limit. A balance check compares both venues' positions
+as the context reports them and trades away any unhedged excess after a failed or partial leg. Entries
+stop during maintenance windows, for a cooldown after each round trip and after N consecutive failures
+(circuit breaker); on stop both venues are flattened with reduce-only market orders.
+
+Prices and sizes stay integers in each venue's units; cross-venue comparisons go through exact
+`Fraction`s of the canonical base asset, and fee/threshold math in bps is exact too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from xtb.engine.gateway import OrderDenied
+from xtb.engine.registry import register_strategy
+from xtb.engine.strategy import Strategy
+from xtb.venues.base import MarketInfo, Side
+
+BACKPACK = "backpack"
+LIGHTER = "lighter"
+BPS = 10_000
+LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
+
+
+# --- params --------------------------------------------------------------------------------------------
+class CrossArbParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbol_filters: list[str] = Field(default_factory=list,
+                                      description="canonical bases to trade (e.g. [SOL, ETH]); empty = all common")
+    order_size: Decimal | None = Field(None, gt=0, description="size per arbitrage in base units; "
+                                       "None = the smallest size both venues accept")
+    max_positions: int = Field(1, ge=1, description="concurrent open arbitrages (one per pair at most)")
+    entry_threshold_bps: Decimal = Field(Decimal(10), description="enter when the spread net of fees reaches this")
+    take_profit_bps: Decimal = Field(Decimal(2), description="exit when the unwind spread has converged to this")
+    stop_loss_bps: Decimal = Field(Decimal(30), gt=0, description="exit when the spread widened this far past entry")
+    max_hold_s: float = Field(300.0, gt=0, description="exit after holding this long")
+    cooldown_s: float = Field(5.0, ge=0, description="no new entry on a pair for this long after a round trip")
+    backpack_fee_bps: Decimal = Field(Decimal(2), description="Backpack fee on the entry leg (maker if post-only)")
+    lighter_fee_bps: Decimal = Field(Decimal(0), description="Lighter fee on the hedge leg")
+    backpack_post_only: bool = Field(True, description="Backpack leg rests post-only at the same-side touch")
+    reprice_tolerance_bps: Decimal = Field(Decimal(3), ge=0, description="re-post the Backpack leg when the "
+                                           "touch moved further than this from its price")
+    backpack_fill_timeout_s: float = Field(10.0, gt=0, description="give the Backpack leg this long to fill")
+    backpack_market_fallback: bool = Field(False, description="after the timeout, fill the rest with a market order")
+    lighter_market_execution: bool = Field(True, description="hedge on Lighter with market orders (else IOC limit)")
+    slippage_bps: int = Field(50, gt=0, description="worst-price distance for market orders")
+    balance_grace_s: float = Field(1.5, gt=0, description="tolerate a leg imbalance this long before rebalancing")
+    exit_retry_s: float = Field(3.0, gt=0, description="re-send exit orders when a venue is not flat after this")
+    max_consecutive_failures: int = Field(3, ge=1, description="circuit breaker: failures before entries stop")
+    circuit_breaker_pause_s: float = Field(300.0, ge=0, description="entries stay off this long (0: until restart)")
+    maintenance_windows: list[str] = Field(default_factory=list,
+                                           description="UTC 'HH:MM-HH:MM' ranges with no new entries")
+    flatten_on_stop: bool = Field(True, description="close both venues' positions on the pairs at shutdown")
+    flatten_timeout_s: float = Field(8.0, gt=0, description="how long stop waits for the venues to be flat")
+
+    @field_validator("maintenance_windows")
+    @classmethod
+    def _windows_parse(cls, v: list[str]) -> list[str]:
+        for w in v:
+            parse_window(w)
+        return v
+
+    @field_validator("symbol_filters")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.upper() for s in v]
+
+
+# --- pure pieces ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pair:
+    base: str
+    bp: MarketInfo
+    lg: MarketInfo
+
+
+def discover_pairs(bp_markets: dict[str, MarketInfo], lg_markets: dict[str, MarketInfo],
+                   symbol_filters: list[str]) -> list[Pair]:
+    """Markets of the same canonical base on both venues, filtered by base (or either venue symbol)."""
+    lg_by_base = {m.base: m for m in lg_markets.values()}
+    wanted = {s.upper() for s in symbol_filters}
+    pairs = []
+    for bp in sorted(bp_markets.values(), key=lambda m: m.base):
+        lg = lg_by_base.get(bp.base)
+        if lg is None:
+            continue
+        if wanted and not wanted & {bp.base.upper(), bp.symbol.upper(), lg.symbol.upper()}:
+            continue
+        pairs.append(Pair(bp.base, bp, lg))
+    return pairs
+
+
+def units_per_base(m: MarketInfo) -> Fraction:
+    """Venue size units in one canonical base unit (one kPEPE unit is `multiplier` PEPE)."""
+    return Fraction(10 ** m.size_decimals, m.multiplier)
+
+
+def base_qty(m: MarketInfo, units: int) -> Fraction:
+    return units / units_per_base(m)
+
+
+def to_units(m: MarketInfo, qty: Fraction) -> int:
+    """Base quantity -> venue size units, rounded down to the market's step."""
+    return m.round_sz(math.floor(qty * units_per_base(m)))
+
+
+def real_price(m: MarketInfo, px: int) -> Fraction:
+    """Quote per canonical base unit, exact (the original 'real price normalised by scale')."""
+    return Fraction(px, 10 ** m.price_decimals * m.multiplier)
+
+
+def _lcm(a: Fraction, b: Fraction) -> Fraction:
+    return Fraction(math.lcm(a.numerator, b.numerator), math.gcd(a.denominator, b.denominator))
+
+
+@dataclass(frozen=True)
+class CommonSize:
+    bp_units: int
+    lg_units: int
+    base: Fraction
+
+
+def common_size(bp: MarketInfo, lg: MarketInfo, wanted: Decimal | None) -> CommonSize:
+    """The largest size <= `wanted` (or the smallest valid size) that is a whole number of steps on both
+    venues and meets both minimums; raises ValueError when `wanted` is below the common minimum."""
+    step = _lcm(base_qty(bp, bp.step), base_qty(lg, lg.step))
+    minimum = max(base_qty(bp, bp.min_size), base_qty(lg, lg.min_size))
+    minimum = math.ceil(minimum / step) * step
+    if wanted is None:
+        size = minimum
+    else:
+        size = math.floor(Fraction(wanted) / step) * step
+        if size < minimum:
+            raise ValueError(f"order_size {wanted} is below the common minimum {minimum} "
+                             f"of {bp.symbol} and {lg.symbol}")
+    return CommonSize(int(size * units_per_base(bp)), int(size * units_per_base(lg)), size)
+
+
+def spread_bps(buy_m: MarketInfo, buy_px: int, sell_m: MarketInfo, sell_px: int) -> Fraction:
+    """What selling at sell_px and buying at buy_px earns, in bps of the buy price (exact)."""
+    buy = real_price(buy_m, buy_px)
+    return (real_price(sell_m, sell_px) - buy) * BPS / buy
+
+
+class Direction(StrEnum):
+    LONG_BACKPACK = "long_backpack"  # buy on Backpack, sell on Lighter
+    SHORT_BACKPACK = "short_backpack"  # sell on Backpack, buy on Lighter
+
+    @property
+    def bp_side(self) -> Side:
+        return Side.BID if self is Direction.LONG_BACKPACK else Side.ASK
+
+    @property
+    def lg_side(self) -> Side:
+        return Side.ASK if self is Direction.LONG_BACKPACK else Side.BID
+
+
+Top = tuple[tuple[int, int] | None, tuple[int, int] | None]  # (best bid, best ask)
+
+
+def backpack_entry_price(direction: Direction, bp_top: Top, post_only: bool) -> int | None:
+    """Post-only rests at the same-side touch; otherwise the limit takes the opposite touch."""
+    bid, ask = bp_top
+    same, other = (bid, ask) if direction is Direction.LONG_BACKPACK else (ask, bid)
+    lvl = same if post_only else other
+    return None if lvl is None else lvl[0]
+
+
+def entry_spread(direction: Direction, pair: Pair, bp_px: int, lg_top: Top) -> Fraction | None:
+    """Gross spread of entering in `direction` with the Backpack leg at bp_px and Lighter at its touch."""
+    lg_bid, lg_ask = lg_top
+    if direction is Direction.LONG_BACKPACK:
+        return None if lg_bid is None else spread_bps(pair.bp, bp_px, pair.lg, lg_bid[0])
+    return None if lg_ask is None else spread_bps(pair.lg, lg_ask[0], pair.bp, bp_px)
+
+
+def unwind_spread(direction: Direction, pair: Pair, bp_top: Top, lg_top: Top) -> Fraction | None:
+    """The entry direction's spread at the prices an unwind would trade (both legs taking)."""
+    (bp_bid, bp_ask), (lg_bid, lg_ask) = bp_top, lg_top
+    if direction is Direction.LONG_BACKPACK:  # unwind: sell Backpack at its bid, buy Lighter at its ask
+        if bp_bid is None or lg_ask is None:
+            return None
+        return spread_bps(pair.bp, bp_bid[0], pair.lg, lg_ask[0])
+    if bp_ask is None or lg_bid is None:  # unwind: buy Backpack at its ask, sell Lighter at its bid
+        return None
+    return spread_bps(pair.lg, lg_bid[0], pair.bp, bp_ask[0])
+
+
+def net_of_fees(gross: Fraction, params: CrossArbParams) -> Fraction:
+    return gross - Fraction(params.backpack_fee_bps) - Fraction(params.lighter_fee_bps)
+
+
+def exit_reason(entry: Fraction, current: Fraction, held_s: float, params: CrossArbParams) -> str | None:
+    if current <= Fraction(params.take_profit_bps):
+        return "take_profit"
+    if current - entry >= Fraction(params.stop_loss_bps):
+        return "stop_loss"
+    if held_s >= params.max_hold_s:
+        return "max_hold"
+    return None
+
+
+def parse_window(text: str) -> tuple[dt.time, dt.time]:
+    try:
+        start, end = (dt.time.fromisoformat(p.strip()) for p in text.split("-"))
+    except ValueError:
+        raise ValueError(f"maintenance window {text!r}: expected 'HH:MM-HH:MM' (UTC)") from None
+    return start, end
+
+
+def in_maintenance(windows: list[str], now: dt.time) -> bool:
+    """True inside any [start, end) UTC window; a window whose end precedes its start wraps midnight."""
+    for w in windows:
+        start, end = parse_window(w)
+        inside = start <= now < end if start <= end else (now >= start or now < end)
+        if inside:
+            return True
+    return False
+
+
+class CircuitBreaker:
+    """Opens after `max_failures` consecutive failures; closes after `pause_s` (never when 0)."""
+
+    def __init__(self, max_failures: int, pause_s: float) -> None:
+        self.max_failures, self.pause_s = max_failures, pause_s
+        self.consecutive = 0
+        self.opened_at: float | None = None
+
+    def record_failure(self, now: float) -> None:
+        self.consecutive += 1
+        if self.consecutive >= self.max_failures and self.opened_at is None:
+            self.opened_at = now
+
+    def record_success(self) -> None:
+        self.consecutive = 0
+
+    def is_open(self, now: float) -> bool:
+        if self.opened_at is None:
+            return False
+        if self.pause_s > 0 and now - self.opened_at >= self.pause_s:
+            self.opened_at, self.consecutive = None, 0
+            return False
+        return True
+
+
+def worst_price(m: MarketInfo, side: Side, top: Top, slippage_bps: int) -> int | None:
+    """A market order's limit: the opposite touch moved `slippage_bps` against us, rounded safely."""
+    bid, ask = top
+    ref = ask if side is Side.BID else bid
+    if ref is None:
+        return None
+    move = ref[0] * slippage_bps // BPS
+    return m.round_px(ref[0] + move, Side.ASK) if side is Side.BID else m.round_px(ref[0] - move, Side.BID)
+
+
+# --- the strategy --------------------------------------------------------------------------------------
+@dataclass
+class Arb:
+    """One arbitrage on one pair, from the first Backpack order to both venues flat again."""
+
+    pair: Pair
+    direction: Direction
+    size: CommonSize
+    entry_spread: Fraction
+    started: float  # monotonic seconds
+    state: str = "entering"  # entering -> open -> exiting -> (done)
+    opened: float | None = None
+    bp_cids: list[int] = field(default_factory=list)
+    cancels_sent: set[int] = field(default_factory=set)
+    bp_px: int = 0
+    repricing: bool = False
+    fallback_cid: int | None = None
+    lg_cids: list[int] = field(default_factory=list)
+    unhedged: Fraction = Fraction(0)  # base units filled on Backpack and not yet sent to Lighter
+    imbalance_since: float | None = None
+    exit_sent: float | None = None
+    exit_reason: str = ""
+    failed: bool = False
+
+
+@register_strategy("cross_arb", params=CrossArbParams)
+class CrossArb(Strategy[CrossArbParams]):
+    """Cross-venue arbitrage: Backpack tracking limit leg hedged on Lighter, exits on convergence."""
+
+    def __init__(self, ctx: Any, params: CrossArbParams) -> None:
+        super().__init__(ctx, params)
+        self.pairs: list[Pair] = []
+        self.sizes: dict[str, CommonSize] = {}
+        self.arbs: dict[str, Arb] = {}
+        self.cooldown_until: dict[str, float] = {}
+        self.breaker = CircuitBreaker(params.max_consecutive_failures, params.circuit_breaker_pause_s)
+        self.stats = {"entries": 0, "round_trips": 0, "failures": 0, "rebalances": 0, "reposts": 0}
+        self.exits: list[str] = []
+        self._bp_cid_to_base: dict[int, str] = {}
+
+    # lifecycle ---------------------------------------------------------------------------------------
+    async def on_start(self) -> None:
+        self._discover_pairs()
+
+    def _discover_pairs(self) -> None:
+        self.pairs = discover_pairs(self.ctx.markets(BACKPACK), self.ctx.markets(LIGHTER), self.params.symbol_filters)
+        for pair in self.pairs:
+            self.sizes[pair.base] = common_size(pair.bp, pair.lg, self.params.order_size)
+        self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
+
+    async def on_tick(self, now_ms: int) -> None:
+        now = time.monotonic()
+        for base, arb in list(self.arbs.items()):
+            try:
+                await self._monitor(arb, now)
+            except OrderDenied as e:  # risk or rate limit: nothing was sent; the next tick retries
+                self.ctx.log.warning("cross_arb %s: order denied while %s: %s", base, arb.state, e)
+            if arb.state == "done":
+                self._finish(base, arb, now)
+        if self._entries_allowed(now):
+            for pair in self.pairs:
+                if len(self.arbs) >= self.params.max_positions:
+                    break
+                if pair.base not in self.arbs and now >= self.cooldown_until.get(pair.base, 0.0):
+                    opportunity = self._check_spread(pair)
+                    if opportunity is not None:
+                        self._enter_position(pair, *opportunity, now)
+
+    async def on_stop(self) -> None:
+        if self.params.flatten_on_stop:
+            await self._flatten_all_positions()
+
+    # entries -----------------------------------------------------------------------------------------
+    def _entries_allowed(self, now: float) -> bool:
+        if self.breaker.is_open(now):
+            return False
+        return not in_maintenance(self.params.maintenance_windows, dt.datetime.now(dt.UTC).time())
+
+    def _tops(self, pair: Pair) -> tuple[Top, Top]:
+        ctx = self.ctx
+        return ((ctx.best_bid(BACKPACK, pair.bp.symbol), ctx.best_ask(BACKPACK, pair.bp.symbol)),
+                (ctx.best_bid(LIGHTER, pair.lg.symbol), ctx.best_ask(LIGHTER, pair.lg.symbol)))
+
+    def _check_spread(self, pair: Pair) -> tuple[Direction, int, Fraction] | None:
+        """The better direction when its spread net of both fees reaches the entry threshold."""
+        bp_top, lg_top = self._tops(pair)
+        best: tuple[Direction, int, Fraction] | None = None
+        for direction in Direction:
+            bp_px = backpack_entry_price(direction, bp_top, self.params.backpack_post_only)
+            gross = None if bp_px is None else entry_spread(direction, pair, bp_px, lg_top)
+            if gross is None or bp_px is None:
+                continue
+            if net_of_fees(gross, self.params) >= Fraction(self.params.entry_threshold_bps):
+                if best is None or gross > best[2]:
+                    best = (direction, bp_px, gross)
+        return best
+
+    def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
+        arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
+        self.arbs[pair.base] = arb
+        self.ctx.log.info("cross_arb enter %s %s: %.2f bps gross, size %s", pair.base, direction.value,
+                          float(gross), float(arb.size.base))
+        try:
+            self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
+        except OrderDenied as e:
+            self.ctx.log.warning("cross_arb %s: entry denied: %s", pair.base, e)
+            del self.arbs[pair.base]
+            return
+        self.stats["entries"] += 1
+
+    def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
+        cid = self.ctx.place_limit(BACKPACK, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
+                                   post_only=self.params.backpack_post_only)
+        arb.bp_cids.append(cid)
+        arb.bp_px, arb.repricing = px, False
+        self._bp_cid_to_base[cid] = arb.pair.base
+
+    # hedging -----------------------------------------------------------------------------------------
+    def on_fill(self, ev: Any) -> None:
+        if ev.venue != BACKPACK:
+            return
+        base = self._bp_cid_to_base.get(ev.client_id)
+        arb = self.arbs.get(base) if base is not None else None
+        if arb is None or arb.state not in ("entering", "open"):  # a fill may land after the order update
+            return
+        arb.unhedged += base_qty(arb.pair.bp, ev.sz)
+        self._hedge(arb)
+
+    def _hedge(self, arb: Arb) -> None:
+        """Send the unhedged Backpack quantity to Lighter, in whole Lighter steps."""
+        lg = arb.pair.lg
+        units = to_units(lg, arb.unhedged)
+        if units <= 0:
+            return
+        lg_top = self._tops(arb.pair)[1]
+        side = arb.direction.lg_side
+        try:
+            if self.params.lighter_market_execution:
+                worst = self._lighter_worst_price(arb, side, lg_top)
+                if worst is None:
+                    return
+                cid = self.ctx.place_market(LIGHTER, lg.symbol, side, units, worst_price=worst)
+            else:
+                touch = lg_top[1] if side is Side.BID else lg_top[0]
+                if touch is None:
+                    return
+                cid = self.ctx.place_limit(LIGHTER, lg.symbol, side, touch[0], units, tif="ioc")
+        except OrderDenied as e:  # kept unhedged: the next tick retries
+            self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
+            return
+        arb.lg_cids.append(cid)
+        arb.unhedged -= base_qty(lg, units)
+
+    def _lighter_worst_price(self, arb: Arb, side: Side, lg_top: Top) -> int | None:
+        return worst_price(arb.pair.lg, side, lg_top, self.params.slippage_bps)
+
+    # monitoring --------------------------------------------------------------------------------------
+    async def _monitor(self, arb: Arb, now: float) -> None:
+        if arb.state == "entering":
+            self._track_backpack_leg(arb, now)
+        if arb.state in ("entering", "open"):
+            if to_units(arb.pair.lg, arb.unhedged) > 0:  # a hedge the gateway refused earlier
+                self._hedge(arb)
+            await self._ensure_balanced_positions(arb, now)
+        if arb.state == "open":
+            self._check_exit(arb, now)
+        if arb.state == "exiting":
+            self._monitor_exit(arb, now)
+
+    def _orders(self, venue: str, cids: list[int]) -> list[Any]:
+        return [o for o in (self.ctx.order(venue, c) for c in cids) if o is not None]
+
+    def _bp_filled(self, arb: Arb) -> int:
+        return sum(o.filled for o in self._orders(BACKPACK, arb.bp_cids))
+
+    def _track_backpack_leg(self, arb: Arb, now: float) -> None:
+        """The tracking limit executor: re-post on drift, fall back or give up after the timeout."""
+        filled = self._bp_filled(arb)
+        remaining = arb.size.bp_units - filled
+        live = [o for o in self._orders(BACKPACK, arb.bp_cids) if o.state in LIVE_STATES]
+        if remaining <= 0 and not live:
+            arb.state, arb.opened = "open", now
+            return
+        if arb.fallback_cid is not None:
+            if not live:  # the market fallback finished short: keep what is filled
+                self._settle_partial_entry(arb, now, filled)
+            return
+        bp_top = self._tops(arb.pair)[0]
+        target = backpack_entry_price(arb.direction, bp_top, self.params.backpack_post_only)
+        if now - arb.started >= self.params.backpack_fill_timeout_s:
+            self._on_backpack_timeout(arb, now, live, remaining, filled)
+        elif live:
+            if target is not None and not arb.repricing and self._drifted(arb.bp_px, target):
+                self._cancel_backpack_orders(arb, live)
+                arb.repricing = True
+        elif target is not None:  # nothing resting: cancelled for a re-post, or rejected (post-only crossed)
+            self._repost_or_abandon(arb, now, target, remaining, filled)
+
+    def _cancel_backpack_orders(self, arb: Arb, orders: list[Any]) -> None:
+        """Cancel each order once (a cancel in flight is not repeated every tick)."""
+        for o in orders:
+            if o.client_id not in arb.cancels_sent and o.state in LIVE_STATES and o.state != "pending_cancel":
+                self.ctx.cancel(BACKPACK, o.client_id)
+                arb.cancels_sent.add(o.client_id)
+
+    def _drifted(self, px: int, target: int) -> bool:
+        return abs(target - px) * BPS > Fraction(self.params.reprice_tolerance_bps) * px
+
+    def _repost_or_abandon(self, arb: Arb, now: float, target: int, remaining: int, filled: int) -> None:
+        lg_top = self._tops(arb.pair)[1]
+        gross = entry_spread(arb.direction, arb.pair, target, lg_top)
+        still_good = gross is not None and net_of_fees(gross, self.params) >= Fraction(self.params.entry_threshold_bps)
+        if still_good or filled > 0:
+            self.stats["reposts"] += 1
+            self._post_backpack_leg(arb, target, remaining)
+        else:  # the spread closed before anything filled: walk away, no exposure, not a failure
+            arb.state = "done"
+
+    def _on_backpack_timeout(self, arb: Arb, now: float, live: list[Any], remaining: int, filled: int) -> None:
+        self._cancel_backpack_orders(arb, live)
+        if live:
+            return  # wait for the cancels to land before deciding on the remainder
+        if self.params.backpack_market_fallback and remaining > 0:
+            worst = worst_price(arb.pair.bp, arb.direction.bp_side, self._tops(arb.pair)[0], self.params.slippage_bps)
+            if worst is not None:
+                cid = self.ctx.place_market(BACKPACK, arb.pair.bp.symbol, arb.direction.bp_side, remaining,
+                                            worst_price=worst)
+                arb.fallback_cid = cid
+                arb.bp_cids.append(cid)
+                self._bp_cid_to_base[cid] = arb.pair.base
+                return
+        self._settle_partial_entry(arb, now, filled)
+
+    def _settle_partial_entry(self, arb: Arb, now: float, filled: int) -> None:
+        """The Backpack leg ended short: hold what is filled (hedged), or nothing if nothing filled."""
+        if filled == 0:
+            arb.state = "done"
+            return
+        arb.state, arb.opened = "open", now
+
+    async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
+        """Both legs must net to zero in base units; an imbalance that outlives the grace period and is
+        confirmed by the connectors' own position reads (REST when a stream is down) is traded away."""
+        if self._orders_in_flight(arb) or not self._imbalanced(arb.pair, *self._positions(arb.pair)):
+            arb.imbalance_since = None
+            return
+        if arb.imbalance_since is None:
+            arb.imbalance_since = now
+            return
+        if now - arb.imbalance_since < self.params.balance_grace_s:
+            return
+        arb.imbalance_since = None
+        bp_pos, lg_pos = await self._confirmed_positions(arb.pair)
+        # events were dispatched during the read: act only if nothing moved meanwhile
+        if arb.state in ("entering", "open") and not self._orders_in_flight(arb) \
+                and self._imbalanced(arb.pair, bp_pos, lg_pos):
+            self._rebalance(arb, bp_pos, lg_pos, bp_pos + lg_pos)
+
+    @staticmethod
+    def _imbalanced(pair: Pair, bp_pos: Fraction, lg_pos: Fraction) -> bool:
+        excess = abs(bp_pos + lg_pos)
+        return to_units(pair.lg, excess) > 0 or to_units(pair.bp, excess) > 0
+
+    async def _confirmed_positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
+        bp, lg = await asyncio.gather(self.ctx.fetch_positions(BACKPACK), self.ctx.fetch_positions(LIGHTER))
+        return base_qty(pair.bp, bp.get(pair.bp.symbol, 0)), base_qty(pair.lg, lg.get(pair.lg.symbol, 0))
+
+    def _orders_in_flight(self, arb: Arb) -> bool:
+        lg_live = any(o.state in LIVE_STATES for o in self._orders(LIGHTER, arb.lg_cids))
+        return lg_live or (arb.state == "entering" and to_units(arb.pair.lg, arb.unhedged) > 0)
+
+    def _positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
+        return (base_qty(pair.bp, self.ctx.position(BACKPACK, pair.bp.symbol)),
+                base_qty(pair.lg, self.ctx.position(LIGHTER, pair.lg.symbol)))
+
+    def _rebalance(self, arb: Arb, bp_pos: Fraction, lg_pos: Fraction, excess: Fraction) -> None:
+        """A leg failed or filled short: stop entering and reduce the larger leg to match the other."""
+        self.stats["rebalances"] += 1
+        arb.failed = True
+        self.ctx.log.warning("cross_arb %s: legs out of balance (backpack %s, lighter %s): rebalancing",
+                             arb.pair.base, float(bp_pos), float(lg_pos))
+        self._cancel_backpack_orders(arb, self._orders(BACKPACK, arb.bp_cids))
+        venue, market = (BACKPACK, arb.pair.bp) if abs(bp_pos) > abs(lg_pos) else (LIGHTER, arb.pair.lg)
+        units = to_units(market, abs(excess))
+        side = Side.ASK if excess > 0 else Side.BID
+        if units > 0:
+            cid = self._reduce_only_market(venue, market, side, units)
+            if cid is not None and venue == LIGHTER:
+                arb.lg_cids.append(cid)
+        arb.unhedged = Fraction(0)
+        arb.state = "exiting"  # after a failed leg the pair is closed out, then cooled down
+        arb.exit_reason, arb.exit_sent = "rebalance", time.monotonic()
+
+    # exits -------------------------------------------------------------------------------------------
+    def _check_exit(self, arb: Arb, now: float) -> None:
+        bp_top, lg_top = self._tops(arb.pair)
+        current = unwind_spread(arb.direction, arb.pair, bp_top, lg_top)
+        if current is None or arb.opened is None:
+            return
+        reason = exit_reason(arb.entry_spread, current, now - arb.opened, self.params)
+        if reason is not None:
+            self.ctx.log.info("cross_arb exit %s (%s): entry %.2f bps, now %.2f bps", arb.pair.base, reason,
+                              float(arb.entry_spread), float(current))
+            arb.exit_reason = reason
+            self._close_pair(arb)
+
+    def _close_pair(self, arb: Arb) -> None:
+        """Reduce-only market orders on both venues for whatever each reports open."""
+        arb.state, arb.exit_sent = "exiting", time.monotonic()
+        for venue, market in ((BACKPACK, arb.pair.bp), (LIGHTER, arb.pair.lg)):
+            pos = self.ctx.position(venue, market.symbol)
+            if pos != 0:
+                self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+
+    def _reduce_only_market(self, venue: str, market: MarketInfo, side: Side, units: int) -> int | None:
+        top = (self.ctx.best_bid(venue, market.symbol), self.ctx.best_ask(venue, market.symbol))
+        worst = worst_price(market, side, top, self.params.slippage_bps)
+        if worst is None:
+            return None
+        try:
+            return int(self.ctx.place_market(venue, market.symbol, side, units, worst_price=worst, reduce_only=True))
+        except OrderDenied as e:  # the exit / flatten loops re-send
+            self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
+            return None
+
+    def _monitor_exit(self, arb: Arb, now: float) -> None:
+        if self.ctx.open_orders(BACKPACK, arb.pair.bp.symbol) or self.ctx.open_orders(LIGHTER, arb.pair.lg.symbol):
+            return
+        bp_pos, lg_pos = self._positions(arb.pair)
+        if bp_pos == 0 and lg_pos == 0:
+            arb.state = "done"
+        elif arb.exit_sent is not None and now - arb.exit_sent >= self.params.exit_retry_s:
+            self._close_pair(arb)
+
+    def _finish(self, base: str, arb: Arb, now: float) -> None:
+        del self.arbs[base]
+        for cid in arb.bp_cids:
+            self._bp_cid_to_base.pop(cid, None)
+        if arb.exit_reason:
+            self.exits.append(arb.exit_reason)
+            self.cooldown_until[base] = now + self.params.cooldown_s
+        if arb.failed:
+            self.stats["failures"] += 1
+            self.breaker.record_failure(now)
+        elif arb.exit_reason:
+            self.stats["round_trips"] += 1
+            self.breaker.record_success()
+
+    # shutdown ----------------------------------------------------------------------------------------
+    async def _flatten_all_positions(self) -> None:
+        """Cancel our orders and close both venues on every pair, reduce-only, until flat or timed out."""
+        for pair in self.pairs:
+            self.ctx.cancel_all(BACKPACK, pair.bp.symbol)
+            self.ctx.cancel_all(LIGHTER, pair.lg.symbol)
+        deadline = time.monotonic() + self.params.flatten_timeout_s
+        while time.monotonic() < deadline:
+            held = {v: await self.ctx.fetch_positions(v) for v in (BACKPACK, LIGHTER)}  # REST if a stream is down
+            open_legs = [(v, m, p) for pair in self.pairs for v, m in ((BACKPACK, pair.bp), (LIGHTER, pair.lg))
+                         if (p := held[v].get(m.symbol, 0)) != 0]
+            if not open_legs:
+                return
+            if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):
+                for venue, market, pos in open_legs:
+                    self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+            await asyncio.sleep(0.5)
+        self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening", self.params.flatten_timeout_s)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cross_arb_pairs": [p.base for p in self.pairs],
+            "cross_arb_active": {b: a.state for b, a in self.arbs.items()},
+            "cross_arb_exits": list(self.exits),
+            "cross_arb_breaker_open": self.breaker.opened_at is not None,
+            **{f"cross_arb_{k}": v for k, v in self.stats.items()},
+        }

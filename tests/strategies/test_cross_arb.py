@@ -1,0 +1,441 @@
+"""Cross-venue arbitrage: the pure pieces, then the strategy end to end in paper mode (simulator + connectors)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from strategies.cross_arb import (
+    CircuitBreaker,
+    CrossArbParams,
+    Direction,
+    common_size,
+    discover_pairs,
+    entry_spread,
+    exit_reason,
+    in_maintenance,
+    net_of_fees,
+    real_price,
+    unwind_spread,
+)
+from xtb.config import validate
+from xtb.engine.engine import Engine
+from xtb.venues.base import MarketInfo, Side
+
+
+def market(venue: str, symbol: str, base: str, pd: int, sd: int, *, step: int = 1, min_size: int = 1,
+           multiplier: int = 1) -> MarketInfo:
+    return MarketInfo(venue=venue, symbol=symbol, base=base, quote="USDC", price_decimals=pd, size_decimals=sd,
+                      tick=1, step=step, min_size=min_size, min_notional=0, multiplier=multiplier)
+
+
+BP_SOL = market("backpack", "SOL_USDC_PERP", "SOL", 2, 2)
+LG_SOL = market("lighter", "SOL", "SOL", 3, 3)
+BP_ETH = market("backpack", "ETH_USDC_PERP", "ETH", 2, 4)
+LG_ETH = market("lighter", "ETH", "ETH", 2, 4)
+LG_BTC = market("lighter", "BTC", "BTC", 1, 5)
+
+
+# --- pair discovery ------------------------------------------------------------------------------------
+def test_pairs_match_by_canonical_base_and_respect_filters():
+    bp = {m.symbol: m for m in (BP_SOL, BP_ETH)}
+    lg = {m.symbol: m for m in (LG_SOL, LG_ETH, LG_BTC)}
+    assert [(p.base, p.bp.symbol, p.lg.symbol) for p in discover_pairs(bp, lg, [])] == [
+        ("ETH", "ETH_USDC_PERP", "ETH"), ("SOL", "SOL_USDC_PERP", "SOL")]
+    assert [p.base for p in discover_pairs(bp, lg, ["sol"])] == ["SOL"]
+    assert [p.base for p in discover_pairs(bp, lg, ["ETH_USDC_PERP"])] == ["ETH"]
+    assert discover_pairs(bp, lg, ["BTC"]) == []  # BTC is only on Lighter here
+
+
+# --- common size ---------------------------------------------------------------------------------------
+def test_common_size_uses_the_coarser_step_and_both_minimums():
+    bp = market("backpack", "SOL_USDC_PERP", "SOL", 2, 2, step=1, min_size=5)  # 0.01 step, 0.05 min
+    lg = market("lighter", "SOL", "SOL", 3, 3, step=5, min_size=20)  # 0.005 step, 0.020 min
+    smallest = common_size(bp, lg, None)
+    assert (smallest.bp_units, smallest.lg_units, smallest.base) == (5, 50, Fraction(5, 100))
+    wanted = common_size(bp, lg, Decimal("0.1234"))  # rounded down to a 0.01 grid
+    assert (wanted.bp_units, wanted.lg_units) == (12, 120)
+    with pytest.raises(ValueError, match="below the common minimum"):
+        common_size(bp, lg, Decimal("0.04"))
+
+
+def test_common_size_converts_through_multipliers():
+    bp = market("backpack", "kPEPE_USDC_PERP", "PEPE", 6, 0, multiplier=1000)  # 1 unit = 1000 PEPE
+    lg = market("lighter", "PEPE", "PEPE", 8, 0, step=100)  # 100 PEPE steps
+    size = common_size(bp, lg, Decimal(2500))
+    assert (size.bp_units, size.lg_units, size.base) == (2, 2000, Fraction(2000))
+
+
+# --- spreads -------------------------------------------------------------------------------------------
+def test_real_price_normalises_each_venue_scale():
+    assert real_price(BP_SOL, 15_000) == real_price(LG_SOL, 150_000) == 150
+
+
+def test_net_spread_both_directions():
+    from strategies.cross_arb import Pair
+
+    pair = Pair("SOL", BP_SOL, LG_SOL)
+    params = CrossArbParams(backpack_fee_bps=Decimal(2), lighter_fee_bps=Decimal(5))
+    lg_rich = ((150_300, 1), (150_310, 1))  # Lighter bid 150.30, ask 150.31
+    # buy Backpack at 150.00, sell Lighter at 150.30: +20 bps gross, 13 net
+    gross = entry_spread(Direction.LONG_BACKPACK, pair, 15_000, lg_rich)
+    assert gross == 20 and net_of_fees(gross, params) == 13
+    # the other direction loses: sell Backpack at 150.00, buy Lighter at 150.31
+    short = entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_rich)
+    assert short is not None and short < 0
+    lg_cheap = ((149_700, 1), (149_700, 1))
+    assert entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_cheap) == Fraction(300 * 10_000, 149_700)
+    # unwinding a long-Backpack arb: sell Backpack at its bid, buy Lighter at its ask
+    bp_top = ((15_000, 1), (15_001, 1))
+    assert unwind_spread(Direction.LONG_BACKPACK, pair, bp_top, ((150_000, 1), (150_030, 1))) == 2
+    assert unwind_spread(Direction.SHORT_BACKPACK, pair, bp_top, ((None), (150_030, 1))) is None
+    assert Direction.LONG_BACKPACK.bp_side is Side.BID and Direction.LONG_BACKPACK.lg_side is Side.ASK
+
+
+# --- exits, maintenance, breaker -------------------------------------------------------------------------
+def test_exit_rules():
+    p = CrossArbParams(take_profit_bps=Decimal(3), stop_loss_bps=Decimal(20), max_hold_s=60)
+    assert exit_reason(Fraction(15), Fraction(10), 1.0, p) is None
+    assert exit_reason(Fraction(15), Fraction(3), 1.0, p) == "take_profit"
+    assert exit_reason(Fraction(15), Fraction(35), 1.0, p) == "stop_loss"
+    assert exit_reason(Fraction(15), Fraction(10), 60.0, p) == "max_hold"
+
+
+def test_maintenance_windows_including_midnight_wrap():
+    windows = ["08:00-08:30", "23:50-00:10"]
+    assert in_maintenance(windows, dt.time(8, 15))
+    assert not in_maintenance(windows, dt.time(8, 30))
+    assert in_maintenance(windows, dt.time(23, 55)) and in_maintenance(windows, dt.time(0, 5))
+    assert not in_maintenance(windows, dt.time(12, 0))
+    with pytest.raises(ValueError, match="maintenance window"):
+        CrossArbParams(maintenance_windows=["8am-9am"])
+
+
+def test_circuit_breaker_opens_after_consecutive_failures_and_closes_after_pause():
+    b = CircuitBreaker(max_failures=2, pause_s=10)
+    b.record_failure(0.0)
+    b.record_success()  # a success resets the count
+    b.record_failure(1.0)
+    assert not b.is_open(1.0)
+    b.record_failure(2.0)
+    assert b.is_open(5.0)
+    assert not b.is_open(12.0) and b.consecutive == 0
+    forever = CircuitBreaker(max_failures=1, pause_s=0)
+    forever.record_failure(0.0)
+    assert forever.is_open(1e9)
+
+
+def test_params_reject_unknown_fields():
+    with pytest.raises(ValueError):
+        CrossArbParams(entry_treshold_bps=5)  # type: ignore[call-arg]
+
+
+# --- end to end in paper mode ----------------------------------------------------------------------------
+def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
+    base = {
+        "symbol_filters": ["SOL"], "order_size": "0.10", "entry_threshold_bps": 10, "take_profit_bps": 6,
+        "stop_loss_bps": 100, "max_hold_s": 20, "cooldown_s": 30, "backpack_fee_bps": 2, "lighter_fee_bps": 5,
+        "backpack_fill_timeout_s": 2, "backpack_market_fallback": True, "balance_grace_s": 0.5,
+        "exit_retry_s": 1.0, "flatten_timeout_s": 5,
+    }
+    base.update(params)
+    return {
+        "general": {"mode": "paper", "tick_interval_ms": 50, "seed": 3, "log_dir": str(tmp_path / "logs"),
+                    "run_dir": str(tmp_path / "runs")},
+        "venues": {"backpack": {"symbols": ["SOL_USDC_PERP"]}, "lighter": {"symbols": ["SOL"]}},
+        "strategy": {"name": "cross_arb", "params": base},
+    }
+
+
+class QuietBasisEngine(Engine):
+    """The paper engine with the simulator's random venue basis switched off, so a test opens the spread."""
+
+    async def _start_sim(self) -> None:
+        from xtb.sim.cluster import ClusterConfig, SimCluster
+
+        opts = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 3.0}
+        self.sim = SimCluster(ClusterConfig(seed=self.config.general.seed or 0, extra_feed_options=opts))
+        await self.sim.__aenter__()
+
+
+def open_spread(engine: Engine, venue: str, underlying: str, bps: float) -> None:
+    """Push one venue's basis away from fair value; it decays back (half-life above), closing the spread."""
+    exchange = engine.sim.venues[venue].exchange
+    for feed in engine.sim.generator._feeds:  # test hook into the generator's per-feed state
+        if feed.cfg.exchange is exchange and feed.cfg.underlying == underlying:
+            feed.basis_bps = bps
+            return
+    raise AssertionError(f"no {venue} {underlying} feed")
+
+
+def user_positions(sim: Any) -> dict[str, list[int]]:
+    """Non-zero positions of every non-generator account on each simulated venue (the venues' own truth)."""
+    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
+    out: dict[str, list[int]] = {}
+    for name, handle in sim.venues.items():
+        ex = handle.exchange
+        out[name] = [p.size for a in ex.accounts() if a not in generator_accounts
+                     for p in ex.positions(a) if p.size != 0]
+    return out
+
+
+async def wait_for(cond: Any, timeout_s: float) -> bool:
+    for _ in range(int(timeout_s / 0.05)):  # bounded
+        if cond():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(cond())
+
+
+@pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])
+async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, lighter_market_execution):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
+    await engine.start()
+    strat = engine.strategy
+    try:
+        await asyncio.sleep(1.0)
+        assert strat.stats["entries"] == 0  # no basis, no spread, no trade
+        open_spread(engine, "lighter", "SOL", 40.0)  # Lighter rich: buy Backpack, sell Lighter
+        assert await wait_for(lambda: strat.arbs.get("SOL") is not None, 3)
+        assert strat.arbs["SOL"].direction is Direction.LONG_BACKPACK
+        assert await wait_for(lambda: strat.arbs.get("SOL", None) is not None and strat.arbs["SOL"].state == "open", 6)
+        bp = engine.positions.get("backpack", "SOL_USDC_PERP").size
+        lg = engine.positions.get("lighter", "SOL").size
+        assert (bp, lg) == (10, -100)  # 0.10 SOL long on Backpack, hedged short on Lighter
+        assert await wait_for(lambda: strat.stats["round_trips"] == 1, 20)
+        status = engine.status()
+        venues = user_positions(engine.sim)
+    finally:
+        await engine.stop()
+    assert status["cross_arb_exits"] == ["take_profit"], status
+    assert status["cross_arb_failures"] == 0 and status["cross_arb_rebalances"] == 0
+    assert venues == {"backpack": [], "lighter": []}
+
+
+async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_path):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
+                                                  max_consecutive_failures=1, circuit_breaker_pause_s=0)))
+    await engine.start()
+    strat = engine.strategy
+
+    def unfillable(arb: Any, side: Side, top: Any) -> int:  # a sell limit 5 % above the bid never fills
+        return int(top[0][0] * 105 // 100) if side is Side.ASK else int(top[1][0] * 95 // 100)
+
+    strat._lighter_worst_price = unfillable
+    try:
+        open_spread(engine, "lighter", "SOL", 40.0)
+        assert await wait_for(lambda: strat.stats["rebalances"] >= 1, 8)
+        assert await wait_for(lambda: strat.stats["failures"] == 1, 8)
+        venues = user_positions(engine.sim)
+        await asyncio.sleep(0.5)  # the spread is still open, but the breaker keeps entries off
+        status = engine.status()
+    finally:
+        await engine.stop()
+    assert venues == {"backpack": [], "lighter": []}, status
+    assert status["cross_arb_exits"] == ["rebalance"]
+    assert status["cross_arb_round_trips"] == 0
+    assert status["cross_arb_breaker_open"] and status["cross_arb_entries"] == 1
+
+
+async def test_stop_loss_when_the_spread_keeps_widening(tmp_path):
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, stop_loss_bps=20, max_hold_s=30)))
+    await engine.start()
+    strat = engine.strategy
+    try:
+        open_spread(engine, "lighter", "SOL", 40.0)
+        assert await wait_for(lambda: "SOL" in strat.arbs and strat.arbs["SOL"].state == "open", 8)
+        open_spread(engine, "lighter", "SOL", 120.0)  # Lighter runs further away from Backpack
+        assert await wait_for(lambda: strat.exits != [], 8)
+        assert await wait_for(lambda: strat.arbs == {}, 8)
+        venues = user_positions(engine.sim)
+    finally:
+        await engine.stop()
+    assert strat.exits == ["stop_loss"]
+    assert venues == {"backpack": [], "lighter": []}
+
+
+async def test_stop_flattens_both_venues(tmp_path):
+    # take profit can never trigger and the hold is long: the arbitrage is still open at shutdown
+    engine = QuietBasisEngine(validate(arb_config(tmp_path, take_profit_bps=-1000, max_hold_s=600)))
+    await engine.start()
+    strat = engine.strategy
+    sim = engine.sim
+    try:
+        open_spread(engine, "backpack", "SOL", 40.0)  # Backpack rich: sell Backpack, buy Lighter
+        assert await wait_for(lambda: "SOL" in strat.arbs and strat.arbs["SOL"].state == "open", 8)
+        assert strat.arbs["SOL"].direction is Direction.SHORT_BACKPACK
+        await asyncio.sleep(0.5)
+        before = user_positions(sim)
+    finally:
+        await engine.stop()
+    assert before == {"backpack": [-10], "lighter": [100]}
+    assert user_positions(sim) == {"backpack": [], "lighter": []}
+
+
+# --- the tracking limit executor and the hedge, driven step by step --------------------------------------
+class StepOrder:
+    def __init__(self, venue: str, cid: int, symbol: str, side: str, px: int | None, sz: int, kind: str,
+                 reduce_only: bool = False) -> None:
+        self.venue, self.client_id, self.symbol, self.side = venue, cid, symbol, side
+        self.px, self.sz, self.kind, self.reduce_only = px, sz, kind, reduce_only
+        self.state, self.filled = "open", 0
+
+
+class StepContext:
+    """A scripted context: books and order states are set by the test, actions are recorded."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.log = logging.getLogger("test.cross_arb")
+        self.tops = {("backpack", "SOL_USDC_PERP"): ((15_000, 100), (15_001, 100)),
+                     ("lighter", "SOL"): ((150_400, 1000), (150_410, 1000))}
+        self.orders: dict[tuple[str, int], StepOrder] = {}
+        self.placed: list[StepOrder] = []
+        self.cancels: list[int] = []
+        self.pos: dict[tuple[str, str], int] = {}
+        self.deny: set[str] = set()  # venues whose orders the gateway refuses
+        self._cid = 0
+
+    def markets(self, venue: str) -> dict[str, MarketInfo]:
+        return {"SOL_USDC_PERP": BP_SOL} if venue == "backpack" else {"SOL": LG_SOL}
+
+    def best_bid(self, venue: str, symbol: str) -> Any:
+        return self.tops[(venue, symbol)][0]
+
+    def best_ask(self, venue: str, symbol: str) -> Any:
+        return self.tops[(venue, symbol)][1]
+
+    def position(self, venue: str, symbol: str) -> int:
+        return self.pos.get((venue, symbol), 0)
+
+    async def fetch_positions(self, venue: str) -> dict[str, int]:
+        return {s: n for (v, s), n in self.pos.items() if v == venue and n != 0}
+
+    def order(self, venue: str, cid: int) -> Any:
+        return self.orders.get((venue, cid))
+
+    def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
+        return [o for o in self.orders.values() if o.state == "open" and o.venue == venue and o.symbol == symbol]
+
+    def _add(self, venue: str, symbol: str, side: Any, px: Any, sz: int, kind: str, reduce_only: bool = False) -> int:
+        if venue in self.deny:
+            from xtb.engine.gateway import OrderDenied
+
+            raise OrderDenied("rate_limited")
+        self._cid += 1
+        o = StepOrder(venue, self._cid, symbol, str(side), px, sz, kind, reduce_only)
+        self.orders[(venue, self._cid)] = o
+        self.placed.append(o)
+        return self._cid
+
+    def place_limit(self, venue: str, symbol: str, side: Any, price: int, size: int, **kw: Any) -> int:
+        return self._add(venue, symbol, side, price, size, "limit", kw.get("reduce_only", False))
+
+    def place_market(self, venue: str, symbol: str, side: Any, size: int, *, worst_price: Any = None,
+                     reduce_only: bool = False) -> int:
+        return self._add(venue, symbol, side, worst_price, size, "market", reduce_only)
+
+    def cancel(self, venue: str, cid: int) -> None:
+        self.cancels.append(cid)
+        self.orders[(venue, cid)].state = "pending_cancel"
+
+
+def fill(ctx: StepContext, strat: Any, order: StepOrder, sz: int) -> None:
+    from types import SimpleNamespace
+
+    order.filled += sz
+    order.state = "filled" if order.filled >= order.sz else "partially_filled"
+    strat.on_fill(SimpleNamespace(venue=order.venue, client_id=order.client_id, sz=sz))
+
+
+async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market(monkeypatch):
+    from strategies import cross_arb
+
+    clock = [1000.0]
+    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
+    ctx = StepContext()
+    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), backpack_fee_bps=Decimal(2),
+                            lighter_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
+                            backpack_fill_timeout_s=10, backpack_market_fallback=True)
+    strat = cross_arb.CrossArb(ctx, params)
+    await strat.on_start()
+    await strat.on_tick(0)  # Lighter bid 150.40 vs Backpack bid 150.00: 26.7 bps gross -> enter long Backpack
+    first = ctx.placed[-1]
+    assert (first.venue, first.side, first.px, first.sz, first.kind) == ("backpack", "bid", 15_000, 10, "limit")
+
+    fill(ctx, strat, first, 4)  # 0.04 SOL filled -> 0.040 SOL sold on Lighter at once, market with a worst price
+    hedge = ctx.placed[-1]
+    assert (hedge.venue, hedge.side, hedge.sz, hedge.kind) == ("lighter", "ask", 40, "market")
+    assert hedge.px == 150_400 - 150_400 * 50 // 10_000
+    hedge.state, hedge.filled = "filled", 40
+
+    ctx.tops[("backpack", "SOL_USDC_PERP")] = ((15_010, 100), (15_011, 100))  # bid moved 6.7 bps: re-post
+    await strat.on_tick(0)
+    assert ctx.cancels == [first.client_id]
+    first.state = "cancelled"
+    await strat.on_tick(0)
+    repost = ctx.placed[-1]
+    assert (repost.venue, repost.px, repost.sz) == ("backpack", 15_010, 6)  # only the remainder
+    assert strat.stats["reposts"] == 1
+
+    clock[0] += 11  # the leg times out: cancel, then finish with a market order
+    await strat.on_tick(0)
+    assert ctx.cancels[-1] == repost.client_id
+    repost.state = "cancelled"
+    await strat.on_tick(0)
+    fallback = ctx.placed[-1]
+    assert (fallback.venue, fallback.kind, fallback.sz) == ("backpack", "market", 6)
+    fill(ctx, strat, fallback, 6)
+    assert (ctx.placed[-1].venue, ctx.placed[-1].sz) == ("lighter", 60)
+    ctx.placed[-1].state = "filled"
+    ctx.pos = {("backpack", "SOL_USDC_PERP"): 10, ("lighter", "SOL"): -100}
+    await strat.on_tick(0)
+    assert strat.arbs["SOL"].state == "open" and strat.stats["rebalances"] == 0
+
+
+async def test_no_entries_inside_a_maintenance_window_or_with_the_breaker_open():
+    from strategies import cross_arb
+
+    now = dt.datetime.now(dt.UTC)
+    window = f"{(now - dt.timedelta(minutes=5)):%H:%M}-{(now + dt.timedelta(minutes=5)):%H:%M}"
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=[window]))
+    await strat.on_start()
+    await strat.on_tick(0)
+    assert ctx.placed == []
+    ctx2 = StepContext()
+    strat2 = cross_arb.CrossArb(ctx2, CrossArbParams(max_consecutive_failures=1, circuit_breaker_pause_s=0))
+    await strat2.on_start()
+    strat2.breaker.record_failure(0.0)
+    await strat2.on_tick(0)
+    assert ctx2.placed == []
+    strat2.breaker = CircuitBreaker(1, 0)  # closed again: the same book enters
+    await strat2.on_tick(0)
+    assert len(ctx2.placed) == 1
+
+
+async def test_gateway_denials_drop_the_entry_and_retry_the_hedge():
+    from strategies import cross_arb
+
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10")))
+    await strat.on_start()
+    ctx.deny = {"backpack"}
+    await strat.on_tick(0)
+    assert strat.arbs == {} and strat.stats["entries"] == 0 and ctx.placed == []
+    ctx.deny = set()
+    await strat.on_tick(0)
+    first = ctx.placed[-1]
+    ctx.deny = {"lighter"}
+    fill(ctx, strat, first, 10)  # the hedge is refused: nothing sent, still owed
+    assert ctx.placed[-1] is first
+    ctx.deny = set()
+    await strat.on_tick(0)
+    hedge = ctx.placed[-1]
+    assert (hedge.venue, hedge.side, hedge.sz) == ("lighter", "ask", 100)
