@@ -1,0 +1,309 @@
+"""RiskGuard: the pre-trade check the OrderGateway runs before any order leaves the process.
+
+    gateway = OrderGateway(connectors, tracker, risk=RiskGuard(cfg, market=..., touch=...))
+    guard.check(venue, req) -> None (allowed) | the rule that denied it
+
+Exposure is per canonical asset (xtb.venues.symbols / MarketInfo.base) summed over venues, so an
+arbitrage long on one venue and short on another is flat. Sizes are compared as exact integers in
+10^-18 canonical units (no float rounding at the cap). Cancels never come here: they are never denied.
+
+Rules, in the order they are checked (the first failing one is the answer):
+  halted / reducing_only     trading state (see xtb.risk.state)
+  unknown_market             no MarketInfo for (venue, symbol): sizes cannot be compared
+  single_max                 order size above the per-order cap
+  no_touch / price_band      limit price more than price_band_bps through the touch
+  notional_min / max         order notional (price x size) outside bounds
+  order_rate                 more than max_orders accepted within rate_window_s
+  net_max                    |net position + working orders + this order| above the asset's cap
+  venue_gross_max            |this venue's position + working + order| above the per-venue cap
+  daily_max                  base units sent today (UTC) for the asset above the budget
+An order flagged reduce_only that shrinks the venue position without growing |net| passes the exposure
+caps and the daily budget (flattening is always possible); the other rules still apply to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+from xtb.risk.config import RiskConfig, parse_risk_config
+from xtb.risk.shock import ShockDetector
+from xtb.risk.state import StateMachine, TradingState
+from xtb.venues.base import MarketInfo, OrderRequest, Side
+
+log = logging.getLogger("xtb.risk")
+
+UNIT = 10**18  # canonical sizes are integers in 10^-18 base units
+
+TopOfBook = tuple[tuple[int, int] | None, tuple[int, int] | None]
+
+
+class WorkingOrder(Protocol):
+    """What the guard reads of a live order (the core tracker's Order fits)."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def reduce_only(self) -> bool: ...
+
+
+def _units(x: float) -> int:
+    return int(Decimal(str(x)) * UNIT)
+
+
+def _day(now: float) -> int:
+    return int(now // 86_400)  # UTC day number: the budget resets at midnight UTC
+
+
+class RiskGuard:
+    def __init__(
+        self,
+        config: RiskConfig | Mapping[str, Any] | None,
+        *,
+        market: Callable[[str, str], MarketInfo | None],
+        touch: Callable[[str, str], TopOfBook] | None = None,
+        working: Callable[[], Iterable[WorkingOrder]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = cfg = parse_risk_config(config)
+        if cfg.price_band_bps is not None and touch is None:
+            raise ValueError("risk.price_band_bps is set but the guard was given no touch reader")
+        self._market = market
+        self._touch = touch
+        self._working = working
+        self._clock = clock
+        self.machine = StateMachine(since=clock())
+        self._positions: dict[tuple[str, str], int] = {}  # (venue, symbol) -> venue units, signed
+        self._asset_keys: dict[str, set[tuple[str, str]]] = {}
+        self._asset_of: dict[tuple[str, str], str] = {}
+        self._venue_gross = None if cfg.venue_gross_max is None else _units(cfg.venue_gross_max)
+        self._single = None if cfg.single_max is None else _units(cfg.single_max)
+        self._daily = None if cfg.daily_max is None else _units(cfg.daily_max)
+        self._net_caps: dict[str, int | None] = {}
+        self._sent_today: dict[str, int] = {}
+        self._today = _day(clock())
+        self._accepted: deque[float] = deque()
+        self._shock = None if cfg.shock_pct is None else ShockDetector(cfg.shock_pct, cfg.shock_window_s)
+        self.denied: dict[str, int] = {}
+        self.allowed = 0
+        self.latency_warnings = 0
+        self.pnl: tuple[float, float] = (0.0, 0.0)
+
+    # --- the pre-trade check -----------------------------------------------------------------------
+    def check(self, venue: str, req: OrderRequest) -> str | None:
+        rule = self._check(venue, req)
+        if rule is None:
+            self.allowed += 1
+        else:
+            self.denied[rule] = self.denied.get(rule, 0) + 1
+        return rule
+
+    def _check(self, venue: str, req: OrderRequest) -> str | None:
+        cfg = self.config
+        now = self._clock()
+        m = self.machine
+        m.refresh(now)
+        if m.state is TradingState.HALTED:
+            return "halted"
+        if m.state is TradingState.REDUCING and not req.reduce_only:
+            return "reducing_only"
+        info = self._market(venue, req.symbol)
+        if info is None:
+            return "unknown_market"
+        size = self._to_units(info, req.size)
+        if self._single is not None and size > self._single:
+            return "single_max"
+        rule = self._check_price(venue, req, info)
+        if rule is not None:
+            return rule
+        if cfg.max_orders is not None:
+            horizon = now - cfg.rate_window_s
+            while self._accepted and self._accepted[0] <= horizon:
+                self._accepted.popleft()
+            if len(self._accepted) >= cfg.max_orders:
+                return "order_rate"
+        asset = info.base
+        self._remember(venue, req.symbol, asset)
+        signed = size if req.side is Side.BID else -size
+        venue_pos = self._venue_position(venue, req.symbol, info)
+        net = self.net_position(asset)
+        reducing = req.reduce_only and abs(venue_pos + signed) < abs(venue_pos) and abs(net + signed) <= abs(net)
+        day = _day(now)
+        if day != self._today:
+            self._today, self._sent_today = day, {}
+        if not reducing:
+            work_net, work_venue = self._working_exposure(venue, req.symbol, asset, req.side)
+            cap = self._net_cap(asset)
+            if cap is not None:
+                after = net + work_net + signed
+                if abs(after) > cap and abs(after) > abs(net + work_net):
+                    return "net_max"
+            if self._venue_gross is not None:
+                after = venue_pos + work_venue + signed
+                if abs(after) > self._venue_gross and abs(after) > abs(venue_pos + work_venue):
+                    return "venue_gross_max"
+            if self._daily is not None and self._sent_today.get(asset, 0) + size > self._daily:
+                return "daily_max"
+            self._sent_today[asset] = self._sent_today.get(asset, 0) + size
+        if cfg.max_orders is not None:
+            self._accepted.append(now)
+        return None
+
+    def _check_price(self, venue: str, req: OrderRequest, info: MarketInfo) -> str | None:
+        cfg = self.config
+        px = req.price
+        if cfg.price_band_bps is not None and px is not None and self._touch is not None:
+            bid, ask = self._touch(venue, req.symbol)
+            ref = ask if req.side is Side.BID else bid
+            if ref is None:
+                if cfg.deny_without_touch:
+                    return "no_touch"
+            else:
+                band = Decimal(str(cfg.price_band_bps)) / 10_000
+                if req.side is Side.BID and px > ref[0] * (1 + band):
+                    return "price_band"
+                if req.side is Side.ASK and px < ref[0] * (1 - band):
+                    return "price_band"
+        if (cfg.min_notional is not None or cfg.max_notional is not None) and px is not None:
+            scale = 10 ** (info.price_decimals + info.size_decimals)
+            notional = px * req.size
+            # Reduce-only orders may be dust: closing a small leftover must stay possible.
+            too_small = cfg.min_notional is not None and notional < Decimal(str(cfg.min_notional)) * scale
+            if too_small and not req.reduce_only:
+                return "notional_min"
+            if cfg.max_notional is not None and notional > Decimal(str(cfg.max_notional)) * scale:
+                return "notional_max"
+        return None
+
+    # --- positions -----------------------------------------------------------------------------------
+    def on_position(self, venue: str, symbol: str, size: int) -> None:
+        """The venue position of one market (signed, venue size units), as the engine's events report it."""
+        self._positions[(venue, symbol)] = int(size)
+        if (venue, symbol) not in self._asset_of:
+            info = self._market(venue, symbol)
+            if info is None:
+                log.warning("risk: position on %s %s, a market without MarketInfo: not counted", venue, symbol)
+                return
+            self._remember(venue, symbol, info.base)
+
+    def net_position(self, asset: str) -> int:
+        """Net position of a canonical asset over all venues, in 10^-18 base units."""
+        total = 0
+        for venue, symbol in self._asset_keys.get(asset, ()):
+            info = self._market(venue, symbol)
+            if info is not None:
+                total += self._to_units(info, self._positions.get((venue, symbol), 0))
+        return total
+
+    def _venue_position(self, venue: str, symbol: str, info: MarketInfo) -> int:
+        return self._to_units(info, self._positions.get((venue, symbol), 0))
+
+    def _working_exposure(self, venue: str, symbol: str, asset: str, side: Side) -> tuple[int, int]:
+        """Worst case of live orders on the order's side: (over all venues of the asset, on this market)."""
+        if self._working is None:
+            return 0, 0
+        net = on_venue = 0
+        for o in self._working():
+            if o.reduce_only or o.side != side.value:
+                continue
+            key = (o.venue, o.symbol)
+            if self._asset_of.get(key) != asset:
+                info = self._market(o.venue, o.symbol)
+                if info is None or info.base != asset:
+                    continue
+                self._remember(o.venue, o.symbol, asset)
+            info = self._market(o.venue, o.symbol)
+            if info is None:
+                continue
+            q = self._to_units(info, o.remaining) * (1 if side is Side.BID else -1)
+            net += q
+            if key == (venue, symbol):
+                on_venue += q
+        return net, on_venue
+
+    def _remember(self, venue: str, symbol: str, asset: str) -> None:
+        if self._asset_of.get((venue, symbol)) != asset:
+            self._asset_of[(venue, symbol)] = asset
+            self._asset_keys.setdefault(asset, set()).add((venue, symbol))
+
+    def _net_cap(self, asset: str) -> int | None:
+        if asset not in self._net_caps:
+            cap = self.config.net_cap(asset)
+            self._net_caps[asset] = None if cap is None else _units(cap)
+        return self._net_caps[asset]
+
+    @staticmethod
+    def _to_units(info: MarketInfo, size: int) -> int:
+        return size * info.multiplier * 10 ** (18 - info.size_decimals)
+
+    # --- state ---------------------------------------------------------------------------------------
+    def set_state(self, state: TradingState | str, reason: str, *, for_s: float | None = None) -> None:
+        """The operator's switch (active / reducing / halted); `for_s` lifts it back to active by itself."""
+        self.machine.operator(state, reason, self._clock(), for_s)
+        log.warning("risk: operator set trading %s (%s)", self.machine.state, reason)
+        if self.machine.state is TradingState.ACTIVE and self._shock is not None:
+            self._shock.reset()
+
+    @property
+    def state(self) -> TradingState:
+        self.machine.refresh(self._clock())
+        return self.machine.state
+
+    def _halt(self, reason: str, *, latch: bool = False) -> None:
+        now = self._clock()
+        if self.machine.rule(TradingState.HALTED, reason, now, None if latch else self.config.halt_seconds):
+            log.error("risk: trading halted: %s", reason)
+
+    def on_pnl(self, realized: float, unrealized: float) -> None:
+        """Total PnL in the quote currency; the stop loss latches a halt, the pnl band halts for halt_seconds."""
+        cfg = self.config
+        self.pnl = (realized, unrealized)
+        total = realized + unrealized
+        if cfg.stop_loss is not None and total <= cfg.stop_loss:
+            self._halt(f"stop_loss: pnl {total:.2f} <= {cfg.stop_loss}", latch=True)
+        elif cfg.pnl_min is not None and total < cfg.pnl_min:
+            self._halt(f"pnl_min: pnl {total:.2f} < {cfg.pnl_min}")
+        elif cfg.pnl_max is not None and total > cfg.pnl_max:
+            self._halt(f"pnl_max: pnl {total:.2f} > {cfg.pnl_max}")
+
+    def on_price(self, asset: str, px: float, now: float | None = None) -> None:
+        """A mid price of a canonical asset; a move beyond shock_pct within shock_window_s halts."""
+        if self._shock is None:
+            return
+        move = self._shock.on_price(asset, px, self._clock() if now is None else now)
+        if move is not None:
+            self._halt(f"shock: {asset} moved {move:.2%} within {self.config.shock_window_s:g}s")
+            self._shock.reset(asset)
+
+    def on_latency_ms(self, ms: float) -> None:
+        if self.config.latency_ms is not None and ms > self.config.latency_ms:
+            self.latency_warnings += 1
+            log.warning("risk: order latency %.1f ms above %.1f ms", ms, self.config.latency_ms)
+
+    def status(self) -> dict[str, Any]:
+        m = self.machine
+        m.refresh(self._clock())
+        nets = {a: self.net_position(a) / UNIT for a in sorted(self._asset_keys)}
+        return {
+            "risk_state": str(m.state),
+            "risk_reason": m.reason,
+            "risk_since": m.since,
+            "risk_until": m.until,
+            "risk_by_operator": m.by_operator,
+            "risk_allowed": self.allowed,
+            "risk_denied": dict(self.denied),
+            "risk_net": nets,
+            "risk_sent_today": {a: v / UNIT for a, v in self._sent_today.items()},
+            "risk_latency_warnings": self.latency_warnings,
+            "risk_pnl": self.pnl[0] + self.pnl[1],
+        }
