@@ -94,9 +94,14 @@ def test_net_is_summed_over_venues_in_canonical_units():
 def test_multiplier_markets_count_canonical_units():
     g = guard(net_max=1500)
     g.on_position("lighter", "1000PEPE", 1)  # 1000 PEPE
-    ok = OrderRequest(1, "1000PEPE", Side.BID, 0, price=1)
+    assert g.net_position("PEPE") == 1000 * UNIT
     assert g.check("lighter", OrderRequest(2, "1000PEPE", Side.BID, 1, price=1)) == "net_max"  # 2000 PEPE
-    assert g.check("lighter", ok) is None
+    assert g.check("lighter", OrderRequest(3, "1000PEPE", Side.ASK, 2, price=1)) is None  # -1000 PEPE
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_non_positive_size_is_denied(size):
+    assert guard().check("lighter", OrderRequest(1, "SOL", Side.BID, size)) == "bad_size"
 
 
 def test_per_asset_net_cap_overrides_the_default():

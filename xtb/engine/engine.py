@@ -31,6 +31,7 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
+from xtb.risk import RiskConfig, RiskGuard, parse_risk_config
 
 log = logging.getLogger("xtb.engine")
 
@@ -47,6 +48,8 @@ class EngineStateListener:
         symbol = self.engine.symbol_of(ev.venue, ev.book_id)
         if symbol is not None:
             self.engine.positions.set(ev.venue, symbol, ev.size, ev.entry_px)
+            if self.engine.risk is not None:
+                self.engine.risk.on_position(ev.venue, symbol, ev.size)
 
 
 class Engine:
@@ -60,6 +63,9 @@ class Engine:
         self.positions = Positions()
         self.connectors: dict[str, Any] = {}
         self.gateway: OrderGateway | None = None
+        # A bad risk section fails here, before anything starts; an empty one means no guard.
+        self.risk_config: RiskConfig | None = parse_risk_config(config.risk) if config.risk else None
+        self.risk: RiskGuard | None = None
         self.strategy: Any = None
         self.context: StrategyContext | None = None
         self.clock = Clock(config.general.tick_interval_ms)
@@ -166,7 +172,11 @@ class Engine:
             for conn in self.connectors.values():
                 self.dispatcher.add_listener(conn)
             await asyncio.gather(*(c.start() for c in self.connectors.values()))
-            self.gateway = OrderGateway(self.connectors, self.tracker)
+            self.risk = self._build_risk()
+            self.gateway = OrderGateway(
+                self.connectors, self.tracker, risk=self.risk,
+                on_latency=None if self.risk is None else self._on_order_latency,
+            )
             from xtb.orders.client_ids import ClientIdAllocator
 
             allocators = {}
@@ -191,6 +201,24 @@ class Engine:
         self._state = "running"
         log.info("engine running: strategy %s on %s (%s mode)", spec.name, ", ".join(self.connectors),
                  "live" if self.live else "paper")
+
+    def _build_risk(self) -> RiskGuard | None:
+        if self.risk_config is None:
+            return None
+        conns = self.connectors
+
+        def market(venue: str, symbol: str) -> Any:
+            conn = conns.get(venue)
+            return None if conn is None else conn.markets().get(symbol)
+
+        def touch(venue: str, symbol: str) -> Any:
+            return conns[venue].top_of_book(symbol)
+
+        return RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
+
+    def _on_order_latency(self, sample: Any) -> None:
+        if self.risk is not None:
+            self.risk.on_latency_ms((sample.sent_ns - sample.decided_ns) / 1e6)
 
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
@@ -278,6 +306,8 @@ class Engine:
         if self.gateway is not None:
             st["orders_submitted"] = self.gateway.stats.submitted
             st["orders_denied"] = dict(self.gateway.stats.denied)
+        if self.risk is not None:
+            st.update(self.risk.status())
         if self.strategy is not None:
             st.update(self.strategy.status())
         return st

@@ -78,7 +78,7 @@ def parse_risk_config(raw: Mapping[str, Any] | RiskConfig | None) -> RiskConfig:
     if isinstance(raw, RiskConfig):
         return raw
     if raw is None:
-        return RiskConfig()
+        return RiskConfig.model_validate({})
     if not isinstance(raw, Mapping):
         raise ConfigError(f"risk: expected a mapping of settings (got {type(raw).__name__})")
     try:

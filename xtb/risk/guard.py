@@ -9,6 +9,7 @@ arbitrage long on one venue and short on another is flat. Sizes are compared as 
 
 Rules, in the order they are checked (the first failing one is the answer):
   halted / reducing_only     trading state (see xtb.risk.state)
+  bad_size                   size <= 0
   unknown_market             no MarketInfo for (venue, symbol): sizes cannot be compared
   single_max                 order size above the per-order cap
   no_touch / price_band      limit price more than price_band_bps through the touch
@@ -38,6 +39,7 @@ from xtb.venues.base import MarketInfo, OrderRequest, Side
 log = logging.getLogger("xtb.risk")
 
 UNIT = 10**18  # canonical sizes are integers in 10^-18 base units
+_SCALE_UP: tuple[int, ...] = tuple(UNIT // 10**d for d in range(19))  # venue size decimals -> UNIT
 
 TopOfBook = tuple[tuple[int, int] | None, tuple[int, int] | None]
 
@@ -78,7 +80,8 @@ class RiskGuard:
         self.config = cfg = parse_risk_config(config)
         if cfg.price_band_bps is not None and touch is None:
             raise ValueError("risk.price_band_bps is set but the guard was given no touch reader")
-        self._market = market
+        self._market_reader = market
+        self._markets: dict[tuple[str, str], MarketInfo] = {}  # MarketInfo is immutable: read once
         self._touch = touch
         self._working = working
         self._clock = clock
@@ -117,6 +120,8 @@ class RiskGuard:
             return "halted"
         if m.state is TradingState.REDUCING and not req.reduce_only:
             return "reducing_only"
+        if req.size <= 0:
+            return "bad_size"
         info = self._market(venue, req.symbol)
         if info is None:
             return "unknown_market"
@@ -242,9 +247,21 @@ class RiskGuard:
             self._net_caps[asset] = None if cap is None else _units(cap)
         return self._net_caps[asset]
 
+    def _market(self, venue: str, symbol: str) -> MarketInfo | None:
+        info = self._markets.get((venue, symbol))
+        if info is None:
+            info = self._market_reader(venue, symbol)
+            if info is not None:
+                self._markets[(venue, symbol)] = info
+        return info
+
+    def refresh_markets(self) -> None:
+        """Forget the cached MarketInfo (after a connector reloaded its markets)."""
+        self._markets.clear()
+
     @staticmethod
     def _to_units(info: MarketInfo, size: int) -> int:
-        return size * info.multiplier * 10 ** (18 - info.size_decimals)
+        return size * info.multiplier * _SCALE_UP[info.size_decimals]
 
     # --- state ---------------------------------------------------------------------------------------
     def set_state(self, state: TradingState | str, reason: str, *, for_s: float | None = None) -> None:
