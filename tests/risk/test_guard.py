@@ -325,3 +325,38 @@ def test_no_order_sequence_gets_net_past_net_max(orders, cap_milli):
             pos[venue] += size if side == "bid" else -size  # filled as soon as accepted
             g.on_position(venue, SYM[venue], pos[venue])
         assert abs(g.net_position("SOL")) <= cap
+
+
+# --- the book feed for shock detection ---------------------------------------------------------------
+@dataclass
+class BookEv:
+    venue: str
+    book_id: int
+
+
+def test_price_feed_turns_books_into_canonical_mids_and_halts_on_a_shock():
+    from xtb.risk.feed import RiskPriceFeed
+
+    clock = Clock()
+    g = guard(clock, shock_pct=0.05, shock_window_s=10)
+    book = {("lighter", "1000PEPE"): ((9_000, 1), (11_000, 1)), ("lighter", "SOL"): (None, (15_000, 1))}
+    seen = []
+    g_on_price = g.on_price
+
+    def spy(asset, px, now=None):
+        seen.append((asset, px))
+        g_on_price(asset, px, now)
+
+    g.on_price = spy
+    names = {1: "1000PEPE", 2: "SOL", 3: "GONE"}
+    feed = RiskPriceFeed(g, symbol_of=lambda v, b: names.get(b), market=market, touch=lambda v, s: book[(v, s)])
+    feed.on_book(BookEv("lighter", 1))
+    feed.on_book(BookEv("lighter", 2))  # one-sided book: no mid
+    feed.on_book(BookEv("lighter", 3))  # no market info: ignored
+    assert seen == [("PEPE", pytest.approx(0.01 / 1000))]
+    book[("lighter", "1000PEPE")] = ((10_000, 1), (10_800, 1))  # mid 10000 -> 10400: +4 %
+    feed.on_book(BookEv("lighter", 1))
+    assert g.state is TradingState.ACTIVE
+    book[("lighter", "1000PEPE")] = ((10_200, 1), (11_000, 1))  # 10600: +6 %
+    feed.on_book(BookEv("lighter", 1))
+    assert g.state is TradingState.HALTED

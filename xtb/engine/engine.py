@@ -214,7 +214,13 @@ class Engine:
         def touch(venue: str, symbol: str) -> Any:
             return conns[venue].top_of_book(symbol)
 
-        return RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
+        guard = RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
+        if self.risk_config.shock_pct is not None:
+            from xtb.risk.feed import RiskPriceFeed
+
+            self.dispatcher.add_listener(RiskPriceFeed(guard, symbol_of=self.symbol_of, market=market, touch=touch),
+                                         first=True)
+        return guard
 
     def _on_order_latency(self, sample: Any) -> None:
         if self.risk is not None:
