@@ -187,6 +187,7 @@ def test_unknown_market_is_denied():
 
 @dataclass
 class Working:
+    client_id: int
     venue: str
     symbol: str
     side: str
@@ -195,13 +196,36 @@ class Working:
 
 
 def test_working_orders_count_toward_the_caps():
-    live = [Working("lighter", "SOL", "bid", 150), Working("backpack", "SOL_USDC_PERP", "ask", 5),
-            Working("lighter", "SOL", "bid", 500, reduce_only=True)]
+    live = [Working(1, "lighter", "SOL", "bid", 150), Working(2, "backpack", "SOL_USDC_PERP", "ask", 5),
+            Working(3, "lighter", "SOL", "bid", 500, reduce_only=True)]
     g = guard(net_max=0.2, working=lambda: live)
     assert g.check("backpack", order("backpack", "bid", 0.06)) == "net_max"  # 0.15 resting + 0.06
-    assert g.check("backpack", order("backpack", "bid", 0.05)) is None
+    allowed = order("backpack", "bid", 0.05)
+    assert g.check("backpack", allowed) is None
+    live.append(Working(allowed.client_id, "backpack", "SOL_USDC_PERP", "bid", 5))  # tracked: counted once
+    assert g.check("backpack", order("backpack", "bid", 0.01)) == "net_max"
     assert g.check("backpack", order("backpack", "ask", 0.15)) is None  # -0.05 resting - 0.15
     assert g.check("backpack", order("backpack", "ask", 0.16)) == "net_max"  # -0.05 - 0.16 = -0.21
+
+
+def test_orders_of_one_batch_count_against_each_other_until_tracked():
+    clock = Clock()
+    tracked: list[Working] = []
+    g = guard(clock, net_max=0.2, working=lambda: tracked)
+    batch = [order("lighter", "bid", 0.1), order("lighter", "bid", 0.1), order("lighter", "bid", 0.1)]
+    assert [g.check("lighter", r) for r in batch] == [None, None, "net_max"]
+    clock.t += 0.3  # the batch was refused elsewhere and never tracked: the pending exposure lapses
+    assert g.check("lighter", order("lighter", "bid", 0.2)) is None
+
+
+async def test_pending_batch_exposure_ends_with_the_event_loop_iteration():
+    import asyncio
+
+    g = guard(net_max=0.2, working=lambda: [])
+    assert g.check("lighter", order("lighter", "bid", 0.15)) is None
+    assert g.check("lighter", order("lighter", "bid", 0.1)) == "net_max"  # same stack: counts the first
+    await asyncio.sleep(0)  # the batch was refused elsewhere (never tracked) and the stack unwound
+    assert g.check("lighter", order("lighter", "bid", 0.1)) is None
 
 
 # --- trading state -----------------------------------------------------------------------------------

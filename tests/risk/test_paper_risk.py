@@ -63,7 +63,8 @@ def config(tmp_path, risk: dict) -> dict:
 
 
 async def test_net_cap_refuses_the_breaching_order_in_paper_mode(tmp_path):
-    engine = Engine(validate(config(tmp_path, {"netMax": 0.25, "singleMax": 0.2, "shockPct": 0.5, "priceBandBps": 200})))
+    risk = {"netMax": 0.25, "singleMax": 0.2, "shockPct": 0.5, "priceBandBps": 200}
+    engine = Engine(validate(config(tmp_path, risk)))
     await engine.start()
     try:
         for _ in range(300):  # bounded: at most ~15 s

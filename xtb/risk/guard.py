@@ -24,6 +24,7 @@ caps and the daily budget (flattening is always possible); the other rules still
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -48,6 +49,8 @@ class WorkingOrder(Protocol):
     """What the guard reads of a live order (the core tracker's Order fits)."""
 
     @property
+    def client_id(self) -> int: ...
+    @property
     def venue(self) -> str: ...
     @property
     def symbol(self) -> str: ...
@@ -57,6 +60,13 @@ class WorkingOrder(Protocol):
     def remaining(self) -> int: ...
     @property
     def reduce_only(self) -> bool: ...
+
+
+# An allowed order is not in the tracker until the gateway has checked the whole batch, so the guard
+# counts it itself until then: until the event loop's next iteration (the gateway's submit is synchronous,
+# so by then the batch is tracked or refused), it shows up among the working orders, or, outside an event
+# loop, this long has passed.
+PENDING_TTL_S = 0.25
 
 
 def _units(x: float) -> int:
@@ -96,6 +106,8 @@ class RiskGuard:
         self._sent_today: dict[str, int] = {}
         self._today = _day(clock())
         self._accepted: deque[float] = deque()
+        # (venue, client_id) -> (expires, asset, venue symbol, signed units): allowed, not yet seen working
+        self._pending: dict[tuple[str, int], tuple[float, str, str, int]] = {}
         self._shock = None if cfg.shock_pct is None else ShockDetector(cfg.shock_pct, cfg.shock_window_s)
         self.denied: dict[str, int] = {}
         self.allowed = 0
@@ -147,7 +159,7 @@ class RiskGuard:
         if day != self._today:
             self._today, self._sent_today = day, {}
         if not reducing:
-            work_net, work_venue = self._working_exposure(venue, req.symbol, asset, req.side)
+            work_net, work_venue = self._working_exposure(venue, req.symbol, asset, req.side, now)
             cap = self._net_cap(asset)
             if cap is not None:
                 after = net + work_net + signed
@@ -160,9 +172,19 @@ class RiskGuard:
             if self._daily is not None and self._sent_today.get(asset, 0) + size > self._daily:
                 return "daily_max"
             self._sent_today[asset] = self._sent_today.get(asset, 0) + size
+            if self._working is not None:
+                self._add_pending(venue, req.client_id, (now + PENDING_TTL_S, asset, req.symbol, signed))
         if cfg.max_orders is not None:
             self._accepted.append(now)
         return None
+
+    def _add_pending(self, venue: str, client_id: int, entry: tuple[float, str, str, int]) -> None:
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self._pending.clear)
+            except RuntimeError:
+                pass  # no event loop (a synchronous caller): the TTL or the tracker clears it
+        self._pending[(venue, client_id)] = entry
 
     def _check_price(self, venue: str, req: OrderRequest, info: MarketInfo) -> str | None:
         cfg = self.config
@@ -213,12 +235,15 @@ class RiskGuard:
     def _venue_position(self, venue: str, symbol: str, info: MarketInfo) -> int:
         return self._to_units(info, self._positions.get((venue, symbol), 0))
 
-    def _working_exposure(self, venue: str, symbol: str, asset: str, side: Side) -> tuple[int, int]:
+    def _working_exposure(self, venue: str, symbol: str, asset: str, side: Side, now: float) -> tuple[int, int]:
         """Worst case of live orders on the order's side: (over all venues of the asset, on this market)."""
         if self._working is None:
             return 0, 0
         net = on_venue = 0
+        pending = self._pending
         for o in self._working():
+            if pending:
+                pending.pop((o.venue, o.client_id), None)  # tracked now: counted below
             if o.reduce_only or o.side != side.value:
                 continue
             key = (o.venue, o.symbol)
@@ -234,6 +259,13 @@ class RiskGuard:
             net += q
             if key == (venue, symbol):
                 on_venue += q
+        for pkey, (expires, p_asset, p_symbol, p_signed) in list(pending.items()):
+            if expires <= now:
+                del pending[pkey]
+            elif p_asset == asset and (p_signed > 0) == (side is Side.BID):
+                net += p_signed
+                if pkey[0] == venue and p_symbol == symbol:
+                    on_venue += p_signed
         return net, on_venue
 
     def _remember(self, venue: str, symbol: str, asset: str) -> None:
