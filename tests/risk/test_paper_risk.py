@@ -86,3 +86,28 @@ async def test_net_cap_refuses_the_breaching_order_in_paper_mode(tmp_path):
 async def test_bad_risk_section_fails_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match=r"risk\.netMax"):
         Engine(validate(config(tmp_path, {"netMax": "a lot"})))
+
+
+async def test_drawdown_band_reduces_the_position_in_paper_mode(tmp_path):
+    risk = {"netMax": 1.0, "drawdownBands": [5, 8], "reduceFractions": [0.25, 0.5], "reduceMode": "taker",
+            "reduceOnlyMaxSlippagePct": 0.01}
+    cfg = config(tmp_path, risk)
+    cfg["strategy"]["params"] = {"size": "0.10", "buys": 2}
+    engine = Engine(validate(cfg))
+    await engine.start()
+    try:
+        for _ in range(300):
+            if engine.positions.get(VENUE, SYMBOL).size == 20:
+                break
+            await asyncio.sleep(0.05)
+        assert engine.strategy.sent == 2
+        engine.risk.on_pnl(0.0, -6.0)  # enters the first band: close 25 % of 0.20 SOL
+        for _ in range(300):
+            if engine.positions.get(VENUE, SYMBOL).size == 15:
+                break
+            await asyncio.sleep(0.05)
+        status = engine.status()
+    finally:
+        await engine.stop(flatten=True)
+    assert status["positions"] == {f"{VENUE}:{SYMBOL}": 15}, status
+    assert status["risk_reduce_requests"] == 1 and status["orders_submitted"] == 3

@@ -66,6 +66,7 @@ class Engine:
         # A bad risk section fails here, before anything starts; an empty one means no guard.
         self.risk_config: RiskConfig | None = parse_risk_config(config.risk) if config.risk else None
         self.risk: RiskGuard | None = None
+        self._reduce_tasks: set[asyncio.Task[Any]] = set()
         self.strategy: Any = None
         self.context: StrategyContext | None = None
         self.clock = Clock(config.general.tick_interval_ms)
@@ -188,6 +189,8 @@ class Engine:
                 spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
                 id_allocators=allocators, positions=self.positions, dispatcher=self.dispatcher,
             )
+            if self.risk is not None:
+                self.risk.on_reduce = self._start_reduce
             self.strategy = spec.cls(self.context, params)
             self.dispatcher.add_listener(self.strategy)
             await self.strategy.on_start()
@@ -222,6 +225,19 @@ class Engine:
                                          first=True)
         return guard
 
+    def _start_reduce(self, req: Any) -> None:
+        """A drawdown band asked for a staged reduce: run it in the background through the gateway."""
+        from xtb.risk.reducer import Reducer
+
+        if self.risk is None or self.context is None or self.risk_config is None:
+            return
+        cfg = self.risk_config
+        reducer = Reducer(self.context, mode=cfg.reduce_mode, maker_wait_s=cfg.reduce_maker_wait_s,
+                          max_slippage_pct=cfg.reduce_max_slippage_pct)
+        task = asyncio.get_running_loop().create_task(reducer.run(self.risk.positions(), req.fraction))
+        self._reduce_tasks.add(task)
+        task.add_done_callback(self._reduce_tasks.discard)
+
     def _on_order_latency(self, sample: Any) -> None:
         if self.risk is not None:
             self.risk.on_latency_ms((sample.sent_ns - sample.decided_ns) / 1e6)
@@ -255,6 +271,8 @@ class Engine:
                     log.exception("strategy on_stop failed")
             if self.context is not None:
                 self.context.cancel_timers()
+            for task in self._reduce_tasks:
+                task.cancel()
             await self.clock.stop()
             if cancel_orders:
                 await self.cancel_all()

@@ -9,7 +9,7 @@ quote currency. Every limit is optional: an unset key disables its rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -58,8 +58,33 @@ class RiskConfig(BaseModel):
     latency_ms: float | None = Field(None, gt=0, validation_alias=_alias("latency_ms", "latencyMs"),
                                      description="order latency above this counts a warning")
 
+    # drawdown bands: staged reduce when the unrealized loss enters each band
+    drawdown_bands: list[float] = Field(default_factory=list,
+                                        validation_alias=_alias("drawdown_bands", "drawdownBands"),
+                                        description="unrealized-loss levels (quote, ascending, > 0)")
+    reduce_fractions: list[float] = Field(default_factory=list,
+                                          validation_alias=_alias("reduce_fractions", "reduceFractions"),
+                                          description="fraction of each position closed on entering a band")
+    reduce_mode: Literal["maker_first_then_taker", "maker", "taker"] = Field(
+        "maker_first_then_taker", validation_alias=_alias("reduce_mode", "reduceMode"))
+    reduce_cooldown_s: float = Field(120.0, ge=0, validation_alias=_alias("reduce_cooldown_s",
+                                                                          "reduceCooldownSeconds"))
+    reduce_maker_wait_s: float = Field(5.0, gt=0, validation_alias=_alias("reduce_maker_wait_s", "reduceMakerWaitS"),
+                                       description="how long the maker leg rests before the taker finishes")
+    reduce_max_slippage_pct: float = Field(0.0003, gt=0, lt=1, validation_alias=_alias(
+        "reduce_max_slippage_pct", "reduceOnlyMaxSlippagePct"), description="taker worst price off the touch")
+
     @model_validator(mode="after")
     def _consistent(self) -> RiskConfig:
+        if len(self.drawdown_bands) != len(self.reduce_fractions):
+            raise ValueError(f"drawdown_bands ({len(self.drawdown_bands)}) and reduce_fractions "
+                             f"({len(self.reduce_fractions)}) must have the same length")
+        if any(b <= 0 for b in self.drawdown_bands) or any(
+            a >= b for a, b in zip(self.drawdown_bands, self.drawdown_bands[1:], strict=False)
+        ):
+            raise ValueError(f"drawdown_bands must be > 0 and strictly ascending (got {self.drawdown_bands})")
+        if any(not 0 < f <= 1 for f in self.reduce_fractions):
+            raise ValueError(f"reduce_fractions must each be in (0, 1] (got {self.reduce_fractions})")
         for asset, cap in self.net_max_by_asset.items():
             if cap <= 0:
                 raise ValueError(f"net_max_by_asset.{asset} must be > 0 (got {cap})")

@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from xtb.risk.config import RiskConfig, parse_risk_config
+from xtb.risk.drawdown import DrawdownBands, ReduceRequest
 from xtb.risk.shock import ShockDetector
 from xtb.risk.state import StateMachine, TradingState
 from xtb.venues.base import MarketInfo, OrderRequest, Side
@@ -86,6 +87,7 @@ class RiskGuard:
         touch: Callable[[str, str], TopOfBook] | None = None,
         working: Callable[[], Iterable[WorkingOrder]] | None = None,
         clock: Callable[[], float] = time.time,
+        on_reduce: Callable[[ReduceRequest], None] | None = None,
     ) -> None:
         self.config = cfg = parse_risk_config(config)
         if cfg.price_band_bps is not None and touch is None:
@@ -109,6 +111,11 @@ class RiskGuard:
         # (venue, client_id) -> (expires, asset, venue symbol, signed units): allowed, not yet seen working
         self._pending: dict[tuple[str, int], tuple[float, str, str, int]] = {}
         self._shock = None if cfg.shock_pct is None else ShockDetector(cfg.shock_pct, cfg.shock_window_s)
+        self._drawdown = None
+        if cfg.drawdown_bands:
+            self._drawdown = DrawdownBands(cfg.drawdown_bands, cfg.reduce_fractions, cfg.reduce_cooldown_s)
+        self.on_reduce = on_reduce  # called with each ReduceRequest (a Reducer carries it out)
+        self.reduce_requests: list[ReduceRequest] = []
         self.denied: dict[str, int] = {}
         self.allowed = 0
         self.latency_warnings = 0
@@ -223,6 +230,10 @@ class RiskGuard:
                 return
             self._remember(venue, symbol, info.base)
 
+    def positions(self) -> dict[tuple[str, str], int]:
+        """Every known venue position (venue, symbol) -> signed size in venue units."""
+        return {k: v for k, v in self._positions.items() if v != 0}
+
     def net_position(self, asset: str) -> int:
         """Net position of a canonical asset over all venues, in 10^-18 base units."""
         total = 0
@@ -324,6 +335,14 @@ class RiskGuard:
             self._halt(f"pnl_min: pnl {total:.2f} < {cfg.pnl_min}")
         elif cfg.pnl_max is not None and total > cfg.pnl_max:
             self._halt(f"pnl_max: pnl {total:.2f} > {cfg.pnl_max}")
+        if self._drawdown is not None:
+            req = self._drawdown.update(unrealized, self._clock())
+            if req is not None:
+                self.reduce_requests.append(req)
+                log.warning("risk: unrealized loss %.2f entered drawdown band %d: reduce %.0f%% of positions",
+                            req.loss, req.band, req.fraction * 100)
+                if self.on_reduce is not None:
+                    self.on_reduce(req)
 
     def on_price(self, asset: str, px: float, now: float | None = None) -> None:
         """A mid price of a canonical asset; a move beyond shock_pct within shock_window_s halts."""
@@ -355,4 +374,5 @@ class RiskGuard:
             "risk_sent_today": {a: v / UNIT for a, v in self._sent_today.items()},
             "risk_latency_warnings": self.latency_warnings,
             "risk_pnl": self.pnl[0] + self.pnl[1],
+            "risk_reduce_requests": len(self.reduce_requests),
         }
