@@ -180,6 +180,15 @@ def test_order_rate_throttle_slides():
     assert g.check("lighter", order("lighter", "bid", 0.01)) is None
 
 
+def test_refresh_markets_rereads_them_and_keeps_positions():
+    infos = dict(MARKETS)
+    g = RiskGuard({"net_max": 1}, market=lambda v, s: infos.get((v, s)), clock=Clock())
+    g.on_position("lighter", "SOL", 500)  # 0.5 SOL at 3 size decimals
+    infos[("lighter", "SOL")] = MarketInfo("lighter", "SOL", "SOL", "USDC", 3, 2, 1, 1, 1, 0)  # now 2 decimals
+    g.refresh_markets()
+    assert g.net_position("SOL") == 5 * UNIT  # 500 units at 2 decimals
+
+
 def test_unknown_market_is_denied():
     g = guard()
     assert g.check("lighter", OrderRequest(1, "DOGE", Side.BID, 1)) == "unknown_market"

@@ -29,7 +29,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from fractions import Fraction
 from typing import Any, Protocol
 
 from xtb.risk.config import RiskConfig, parse_risk_config
@@ -74,6 +76,16 @@ def _units(x: float) -> int:
     return int(Decimal(str(x)) * UNIT)
 
 
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """What the hot path needs of one market, computed once from its MarketInfo."""
+
+    asset: str
+    unit: int  # 10^-18 canonical units per venue size unit
+    min_notional: int | None  # in the market's notional units (price units x size units)
+    max_notional: int | None
+
+
 def _day(now: float) -> int:
     return int(now // 86_400)  # UTC day number: the budget resets at midnight UTC
 
@@ -93,17 +105,19 @@ class RiskGuard:
         if cfg.price_band_bps is not None and touch is None:
             raise ValueError("risk.price_band_bps is set but the guard was given no touch reader")
         self._market_reader = market
-        self._markets: dict[tuple[str, str], MarketInfo] = {}  # MarketInfo is immutable: read once
+        self._metas: dict[tuple[str, str], _Meta] = {}  # MarketInfo is immutable: read once per market
         self._touch = touch
         self._working = working
         self._clock = clock
         self.machine = StateMachine(since=clock())
         self._positions: dict[tuple[str, str], int] = {}  # (venue, symbol) -> venue units, signed
-        self._asset_keys: dict[str, set[tuple[str, str]]] = {}
-        self._asset_of: dict[tuple[str, str], str] = {}
+        self._asset_keys: dict[str, set[tuple[str, str]]] = {}  # asset -> markets seen for it
         self._venue_gross = None if cfg.venue_gross_max is None else _units(cfg.venue_gross_max)
         self._single = None if cfg.single_max is None else _units(cfg.single_max)
         self._daily = None if cfg.daily_max is None else _units(cfg.daily_max)
+        band = None if cfg.price_band_bps is None else Fraction(str(cfg.price_band_bps)) / 10_000
+        # a buy is denied when px * den > ask * (den + num); a sell when px * den < bid * (den - num)
+        self._band = None if band is None else (band.numerator, band.denominator)
         self._net_caps: dict[str, int | None] = {}
         self._sent_today: dict[str, int] = {}
         self._today = _day(clock())
@@ -141,13 +155,13 @@ class RiskGuard:
             return "reducing_only"
         if req.size <= 0:
             return "bad_size"
-        info = self._market(venue, req.symbol)
-        if info is None:
+        meta = self._meta(venue, req.symbol)
+        if meta is None:
             return "unknown_market"
-        size = self._to_units(info, req.size)
+        size = req.size * meta.unit
         if self._single is not None and size > self._single:
             return "single_max"
-        rule = self._check_price(venue, req, info)
+        rule = self._check_price(venue, req, meta)
         if rule is not None:
             return rule
         if cfg.max_orders is not None:
@@ -156,10 +170,9 @@ class RiskGuard:
                 self._accepted.popleft()
             if len(self._accepted) >= cfg.max_orders:
                 return "order_rate"
-        asset = info.base
-        self._remember(venue, req.symbol, asset)
+        asset = meta.asset
         signed = size if req.side is Side.BID else -size
-        venue_pos = self._venue_position(venue, req.symbol, info)
+        venue_pos = self._positions.get((venue, req.symbol), 0) * meta.unit
         net = self.net_position(asset)
         reducing = req.reduce_only and abs(venue_pos + signed) < abs(venue_pos) and abs(net + signed) <= abs(net)
         day = _day(now)
@@ -193,42 +206,38 @@ class RiskGuard:
                 pass  # no event loop (a synchronous caller): the TTL or the tracker clears it
         self._pending[(venue, client_id)] = entry
 
-    def _check_price(self, venue: str, req: OrderRequest, info: MarketInfo) -> str | None:
-        cfg = self.config
+    def _check_price(self, venue: str, req: OrderRequest, meta: _Meta) -> str | None:
         px = req.price
-        if cfg.price_band_bps is not None and px is not None and self._touch is not None:
+        if px is None:
+            return None  # a market order without a worst price: nothing to compare
+        if self._band is not None and self._touch is not None:
             bid, ask = self._touch(venue, req.symbol)
-            ref = ask if req.side is Side.BID else bid
-            if ref is None:
-                if cfg.deny_without_touch:
+            num, den = self._band
+            if req.side is Side.BID:
+                if ask is None:
+                    if self.config.deny_without_touch:
+                        return "no_touch"
+                elif px * den > ask[0] * (den + num):
+                    return "price_band"
+            elif bid is None:
+                if self.config.deny_without_touch:
                     return "no_touch"
-            else:
-                band = Decimal(str(cfg.price_band_bps)) / 10_000
-                if req.side is Side.BID and px > ref[0] * (1 + band):
-                    return "price_band"
-                if req.side is Side.ASK and px < ref[0] * (1 - band):
-                    return "price_band"
-        if (cfg.min_notional is not None or cfg.max_notional is not None) and px is not None:
-            scale = 10 ** (info.price_decimals + info.size_decimals)
-            notional = px * req.size
-            # Reduce-only orders may be dust: closing a small leftover must stay possible.
-            too_small = cfg.min_notional is not None and notional < Decimal(str(cfg.min_notional)) * scale
-            if too_small and not req.reduce_only:
-                return "notional_min"
-            if cfg.max_notional is not None and notional > Decimal(str(cfg.max_notional)) * scale:
-                return "notional_max"
+            elif px * den < bid[0] * (den - num):
+                return "price_band"
+        notional = px * req.size
+        # Reduce-only orders may be dust: closing a small leftover must stay possible.
+        if meta.min_notional is not None and notional < meta.min_notional and not req.reduce_only:
+            return "notional_min"
+        if meta.max_notional is not None and notional > meta.max_notional:
+            return "notional_max"
         return None
 
     # --- positions -----------------------------------------------------------------------------------
     def on_position(self, venue: str, symbol: str, size: int) -> None:
         """The venue position of one market (signed, venue size units), as the engine's events report it."""
         self._positions[(venue, symbol)] = int(size)
-        if (venue, symbol) not in self._asset_of:
-            info = self._market(venue, symbol)
-            if info is None:
-                log.warning("risk: position on %s %s, a market without MarketInfo: not counted", venue, symbol)
-                return
-            self._remember(venue, symbol, info.base)
+        if self._meta(venue, symbol) is None:
+            log.warning("risk: position on %s %s, a market without MarketInfo: not counted", venue, symbol)
 
     def positions(self) -> dict[tuple[str, str], int]:
         """Every known venue position (venue, symbol) -> signed size in venue units."""
@@ -237,39 +246,33 @@ class RiskGuard:
     def net_position(self, asset: str) -> int:
         """Net position of a canonical asset over all venues, in 10^-18 base units."""
         total = 0
-        for venue, symbol in self._asset_keys.get(asset, ()):
-            info = self._market(venue, symbol)
-            if info is not None:
-                total += self._to_units(info, self._positions.get((venue, symbol), 0))
+        positions, metas = self._positions, self._metas
+        for key in self._asset_keys.get(asset, ()):
+            total += positions.get(key, 0) * metas[key].unit
         return total
-
-    def _venue_position(self, venue: str, symbol: str, info: MarketInfo) -> int:
-        return self._to_units(info, self._positions.get((venue, symbol), 0))
 
     def _working_exposure(self, venue: str, symbol: str, asset: str, side: Side, now: float) -> tuple[int, int]:
         """Worst case of live orders on the order's side: (over all venues of the asset, on this market)."""
         if self._working is None:
             return 0, 0
         net = on_venue = 0
-        pending = self._pending
+        pending, metas = self._pending, self._metas
+        side_value = side.value
         for o in self._working():
             if pending:
                 pending.pop((o.venue, o.client_id), None)  # tracked now: counted below
-            if o.reduce_only or o.side != side.value:
+            if o.side != side_value or o.reduce_only:
                 continue
             key = (o.venue, o.symbol)
-            if self._asset_of.get(key) != asset:
-                info = self._market(o.venue, o.symbol)
-                if info is None or info.base != asset:
-                    continue
-                self._remember(o.venue, o.symbol, asset)
-            info = self._market(o.venue, o.symbol)
-            if info is None:
+            meta = metas.get(key) or self._meta(o.venue, o.symbol)
+            if meta is None or meta.asset != asset:
                 continue
-            q = self._to_units(info, o.remaining) * (1 if side is Side.BID else -1)
+            q = o.remaining * meta.unit
             net += q
             if key == (venue, symbol):
                 on_venue += q
+        if side is Side.ASK:
+            net, on_venue = -net, -on_venue
         for pkey, (expires, p_asset, p_symbol, p_signed) in list(pending.items()):
             if expires <= now:
                 del pending[pkey]
@@ -279,10 +282,6 @@ class RiskGuard:
                     on_venue += p_signed
         return net, on_venue
 
-    def _remember(self, venue: str, symbol: str, asset: str) -> None:
-        if self._asset_of.get((venue, symbol)) != asset:
-            self._asset_of[(venue, symbol)] = asset
-            self._asset_keys.setdefault(asset, set()).add((venue, symbol))
 
     def _net_cap(self, asset: str) -> int | None:
         if asset not in self._net_caps:
@@ -290,21 +289,38 @@ class RiskGuard:
             self._net_caps[asset] = None if cap is None else _units(cap)
         return self._net_caps[asset]
 
-    def _market(self, venue: str, symbol: str) -> MarketInfo | None:
-        info = self._markets.get((venue, symbol))
+    def _meta(self, venue: str, symbol: str) -> _Meta | None:
+        key = (venue, symbol)
+        meta = self._metas.get(key)
+        if meta is not None:
+            return meta
+        info = self._market_reader(venue, symbol)
         if info is None:
-            info = self._market_reader(venue, symbol)
-            if info is not None:
-                self._markets[(venue, symbol)] = info
-        return info
+            return None
+        if not 0 <= info.size_decimals <= 18:
+            log.error("risk: %s %s has %d size decimals: not supported", venue, symbol, info.size_decimals)
+            return None
+        cfg = self.config
+        scale = Decimal(10) ** (info.price_decimals + info.size_decimals)
+        meta = _Meta(
+            info.base,
+            info.multiplier * _SCALE_UP[info.size_decimals],
+            None if cfg.min_notional is None else int((Decimal(str(cfg.min_notional)) * scale).to_integral_value(
+                ROUND_CEILING)),
+            None if cfg.max_notional is None else int((Decimal(str(cfg.max_notional)) * scale).to_integral_value(
+                ROUND_FLOOR)),
+        )
+        self._metas[key] = meta
+        self._asset_keys.setdefault(info.base, set()).add(key)
+        return meta
 
     def refresh_markets(self) -> None:
-        """Forget the cached MarketInfo (after a connector reloaded its markets)."""
-        self._markets.clear()
-
-    @staticmethod
-    def _to_units(info: MarketInfo, size: int) -> int:
-        return size * info.multiplier * _SCALE_UP[info.size_decimals]
+        """Re-read every known market (after a connector reloaded them); positions stay counted."""
+        keys = set(self._metas) | set(self._positions)
+        self._metas.clear()
+        self._asset_keys.clear()
+        for venue, symbol in keys:
+            self._meta(venue, symbol)
 
     # --- state ---------------------------------------------------------------------------------------
     def set_state(self, state: TradingState | str, reason: str, *, for_s: float | None = None) -> None:
