@@ -217,6 +217,16 @@ def test_working_orders_count_toward_the_caps():
     assert g.check("backpack", order("backpack", "ask", 0.16)) == "net_max"  # -0.05 - 0.16 = -0.21
 
 
+def test_reduce_only_exemption_counts_resting_orders_on_its_side():
+    live = [Working(1, "lighter", "SOL", "ask", 100)]  # -0.1 SOL resting
+    g = guard(net_max=0.25, working=lambda: live)
+    g.on_position("backpack", "SOL_USDC_PERP", 40)
+    g.on_position("lighter", "SOL", -200)  # net +0.2
+    # closes 0.4 on backpack: net -0.2 now, -0.3 once the resting ask fills
+    assert g.check("backpack", order("backpack", "ask", 0.4, reduce_only=True)) == "net_max"
+    assert g.check("backpack", order("backpack", "ask", 0.35, reduce_only=True)) is None  # worst -0.25
+
+
 def test_orders_of_one_batch_count_against_each_other_until_tracked():
     clock = Clock()
     tracked: list[Working] = []
@@ -393,3 +403,51 @@ def test_price_feed_turns_books_into_canonical_mids_and_halts_on_a_shock():
     book[("lighter", "1000PEPE")] = ((10_200, 1), (11_000, 1))  # 10600: +6 %
     feed.on_book(BookEv("lighter", 1))
     assert g.state is TradingState.HALTED
+
+
+actions_st = st.lists(
+    st.one_of(
+        st.tuples(st.just("order"), st.sampled_from(["backpack", "lighter"]), st.sampled_from(["bid", "ask"]),
+                  st.integers(min_value=1, max_value=400), st.booleans()),
+        st.tuples(st.just("fill"), st.integers(min_value=0, max_value=50)),
+        st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=50)),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(actions=actions_st, cap_milli=st.integers(min_value=1, max_value=500))
+def test_resting_orders_filling_in_any_order_never_get_net_past_net_max(actions, cap_milli):
+    """Accepted orders rest; any of them may fill (or be cancelled) later, in any order."""
+    clock = Clock()
+    live: list[Working] = []
+    g = guard(clock, net_max=cap_milli / 1000, working=lambda: list(live))
+    cap = cap_milli * UNIT // 1000
+    pos = {"backpack": 0, "lighter": 0}
+    cid = 0
+    for action in actions:
+        clock.t += 0.01
+        if action[0] == "order":
+            _, venue, side, qty_milli, reduce_only = action
+            size = qty_milli // 10 if venue == "backpack" else qty_milli
+            if size == 0:
+                continue
+            if reduce_only:  # the venue caps a reduce-only order at the position it closes
+                closing = -pos[venue] if side == "bid" else pos[venue]
+                size = min(size, max(closing, 0))
+                if size == 0:
+                    continue
+            cid += 1
+            req = OrderRequest(cid, SYM[venue], Side(side), size, reduce_only=reduce_only)
+            if g.check(venue, req) is None:
+                live.append(Working(cid, venue, SYM[venue], side, size, reduce_only))
+        elif live:
+            o = live.pop(action[1] % len(live))
+            if action[0] == "fill":
+                size = o.remaining
+                if o.reduce_only:  # never past flat
+                    size = min(size, abs(pos[o.venue])) if (pos[o.venue] > 0) == (o.side == "ask") else 0
+                pos[o.venue] += size if o.side == "bid" else -size
+                g.on_position(o.venue, SYM[o.venue], pos[o.venue])
+        assert abs(g.net_position("SOL")) <= cap, (pos, live)

@@ -18,8 +18,9 @@ Rules, in the order they are checked (the first failing one is the answer):
   net_max                    |net position + working orders + this order| above the asset's cap
   venue_gross_max            |this venue's position + working + order| above the per-venue cap
   daily_max                  base units sent today (UTC) for the asset above the budget
-An order flagged reduce_only that shrinks the venue position without growing |net| passes the exposure
-caps and the daily budget (flattening is always possible); the other rules still apply to it.
+An order flagged reduce_only that shrinks the venue position without growing |net| (counting the resting
+orders on its side) passes the exposure caps and the daily budget, so a position over a cap can always be
+closed; the other rules still apply to it.
 """
 
 from __future__ import annotations
@@ -174,12 +175,17 @@ class RiskGuard:
         signed = size if req.side is Side.BID else -size
         venue_pos = self._positions.get((venue, req.symbol), 0) * meta.unit
         net = self.net_position(asset)
-        reducing = req.reduce_only and abs(venue_pos + signed) < abs(venue_pos) and abs(net + signed) <= abs(net)
+        work_net, work_venue = self._working_exposure(venue, req.symbol, asset, req.side, now)
+        # Exposure-reducing: shrinks the venue position and does not grow |net| even once every resting
+        # order on its side has filled.
+        reducing = (
+            req.reduce_only and abs(venue_pos + signed) < abs(venue_pos)
+            and abs(net + work_net + signed) <= abs(net + work_net)
+        )
         day = _day(now)
         if day != self._today:
             self._today, self._sent_today = day, {}
         if not reducing:
-            work_net, work_venue = self._working_exposure(venue, req.symbol, asset, req.side, now)
             cap = self._net_cap(asset)
             if cap is not None:
                 after = net + work_net + signed
