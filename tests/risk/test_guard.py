@@ -337,6 +337,24 @@ def test_shock_window_forgets_old_prices():
         g.on_price("SOL", 0.0, 80)
 
 
+def test_mark_to_market_values_positions_at_the_mid_and_feeds_the_bands():
+    books = {"SOL_USDC_PERP": ((13_990, 1), (14_010, 1)), "SOL": (None, (140_000, 1))}
+    seen = []
+    g = RiskGuard({"drawdownBands": [3], "reduceFractions": [0.5], "reduceCooldownSeconds": 0},
+                  market=market, touch=lambda v, s: books[s], clock=Clock(), on_reduce=seen.append)
+    g.on_position("backpack", "SOL_USDC_PERP", 50, 15_000)  # long 0.5 from 150.00, mid 140.00: -5.0
+    g.on_position("lighter", "SOL", -200, 145_000)  # short 0.2 from 145.000, only an ask at 140.000: +1.0
+    assert g.mark_to_market() == pytest.approx(-4.0)
+    assert g.pnl == (0.0, pytest.approx(-4.0)) and [r.band for r in seen] == [0]
+    books["SOL"] = (None, None)
+    assert g.mark_to_market() is None  # a position without a price: nothing fed
+    g.on_position("lighter", "SOL", 0)
+    g.on_position("backpack", "SOL_USDC_PERP", 10)  # entry kept from before
+    assert g.mark_to_market() == pytest.approx(-1.0)
+    g.on_position("lighter", "1000PEPE", 3)  # no entry price known: cannot be valued
+    assert g.unrealized_pnl() is None
+
+
 def test_latency_warnings_count_only_above_threshold():
     g = guard(latency_ms=150)
     for ms in (10, 150, 151, 400):

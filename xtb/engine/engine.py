@@ -49,7 +49,7 @@ class EngineStateListener:
         if symbol is not None:
             self.engine.positions.set(ev.venue, symbol, ev.size, ev.entry_px)
             if self.engine.risk is not None:
-                self.engine.risk.on_position(ev.venue, symbol, ev.size)
+                self.engine.risk.on_position(ev.venue, symbol, ev.size, ev.entry_px)
 
 
 class Engine:
@@ -244,6 +244,8 @@ class Engine:
 
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
+        if self.risk is not None:
+            self.risk.mark_to_market()  # unrealized PnL -> pnl band, stop loss, drawdown bands
         for lock in self._locks:
             lock.heartbeat()
         if self.strategy is not None:

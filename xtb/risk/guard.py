@@ -85,6 +85,7 @@ class _Meta:
     unit: int  # 10^-18 canonical units per venue size unit
     min_notional: int | None  # in the market's notional units (price units x size units)
     max_notional: int | None
+    notional_scale: int  # notional units per quote unit: 10^(price_decimals + size_decimals)
 
 
 def _day(now: float) -> int:
@@ -113,6 +114,7 @@ class RiskGuard:
         self.machine = StateMachine(since=clock())
         self._positions: dict[tuple[str, str], int] = {}  # (venue, symbol) -> venue units, signed
         self._asset_keys: dict[str, set[tuple[str, str]]] = {}  # asset -> markets seen for it
+        self._entry_px: dict[tuple[str, str], int] = {}
         self._venue_gross = None if cfg.venue_gross_max is None else _units(cfg.venue_gross_max)
         self._single = None if cfg.single_max is None else _units(cfg.single_max)
         self._daily = None if cfg.daily_max is None else _units(cfg.daily_max)
@@ -239,9 +241,12 @@ class RiskGuard:
         return None
 
     # --- positions -----------------------------------------------------------------------------------
-    def on_position(self, venue: str, symbol: str, size: int) -> None:
-        """The venue position of one market (signed, venue size units), as the engine's events report it."""
+    def on_position(self, venue: str, symbol: str, size: int, entry_px: int | None = None) -> None:
+        """The venue position of one market (signed, venue size units), as the engine's events report it;
+        with the entry price (price units) `mark_to_market` can value it."""
         self._positions[(venue, symbol)] = int(size)
+        if entry_px is not None:
+            self._entry_px[(venue, symbol)] = int(entry_px)
         if self._meta(venue, symbol) is None:
             log.warning("risk: position on %s %s, a market without MarketInfo: not counted", venue, symbol)
 
@@ -315,6 +320,7 @@ class RiskGuard:
                 ROUND_CEILING)),
             None if cfg.max_notional is None else int((Decimal(str(cfg.max_notional)) * scale).to_integral_value(
                 ROUND_FLOOR)),
+            10 ** (info.price_decimals + info.size_decimals),
         )
         self._metas[key] = meta
         self._asset_keys.setdefault(info.base, set()).add(key)
@@ -365,6 +371,37 @@ class RiskGuard:
                             req.loss, req.band, req.fraction * 100)
                 if self.on_reduce is not None:
                     self.on_reduce(req)
+
+    def unrealized_pnl(self) -> float | None:
+        """Unrealized PnL (quote) of every position with an entry price, valued at the mid (or the one side
+        of the book there is); None when a position cannot be valued (no entry price or no book)."""
+        if self._touch is None:
+            return None
+        total = 0.0
+        for (venue, symbol), size in self._positions.items():
+            if size == 0:
+                continue
+            entry = self._entry_px.get((venue, symbol))
+            meta = self._meta(venue, symbol)
+            if not entry or meta is None:
+                return None
+            bid, ask = self._touch(venue, symbol)
+            if bid is not None and ask is not None:
+                mid = (bid[0] + ask[0]) / 2
+            elif bid is not None or ask is not None:
+                mid = (bid or ask or (0, 0))[0]
+            else:
+                return None
+            total += size * (mid - entry) / meta.notional_scale
+        return total
+
+    def mark_to_market(self) -> float | None:
+        """Value the positions and feed `on_pnl` (realized PnL stays what on_pnl last had; the engine calls
+        this every tick). Returns the unrealized PnL, or None (nothing fed) when it cannot be valued."""
+        unrealized = self.unrealized_pnl()
+        if unrealized is not None:
+            self.on_pnl(self.pnl[0], unrealized)
+        return unrealized
 
     def on_price(self, asset: str, px: float, now: float | None = None) -> None:
         """A mid price of a canonical asset; a move beyond shock_pct within shock_window_s halts."""
