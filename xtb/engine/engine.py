@@ -215,7 +215,10 @@ class Engine:
             return None if conn is None else conn.markets().get(symbol)
 
         def touch(venue: str, symbol: str) -> Any:
-            return conns[venue].top_of_book(symbol)
+            try:
+                return conns[venue].top_of_book(symbol)
+            except KeyError:  # a market without a subscribed book: no touch (the guard decides what that means)
+                return None, None
 
         guard = RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
         if self.risk_config.shock_pct is not None:
@@ -245,7 +248,10 @@ class Engine:
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
         if self.risk is not None:
-            self.risk.mark_to_market()  # unrealized PnL -> pnl band, stop loss, drawdown bands
+            try:
+                self.risk.mark_to_market()  # unrealized PnL -> pnl band, stop loss, drawdown bands
+            except Exception:
+                log.exception("risk mark-to-market failed")  # the strategy's tick still runs
         for lock in self._locks:
             lock.heartbeat()
         if self.strategy is not None:
