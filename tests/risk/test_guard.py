@@ -205,8 +205,7 @@ class Working:
 
 
 def test_working_orders_count_toward_the_caps():
-    live = [Working(1, "lighter", "SOL", "bid", 150), Working(2, "backpack", "SOL_USDC_PERP", "ask", 5),
-            Working(3, "lighter", "SOL", "bid", 500, reduce_only=True)]
+    live = [Working(1, "lighter", "SOL", "bid", 150), Working(2, "backpack", "SOL_USDC_PERP", "ask", 5)]
     g = guard(net_max=0.2, working=lambda: live)
     assert g.check("backpack", order("backpack", "bid", 0.06)) == "net_max"  # 0.15 resting + 0.06
     allowed = order("backpack", "bid", 0.05)
@@ -225,6 +224,18 @@ def test_reduce_only_exemption_counts_resting_orders_on_its_side():
     # closes 0.4 on backpack: net -0.2 now, -0.3 once the resting ask fills
     assert g.check("backpack", order("backpack", "ask", 0.4, reduce_only=True)) == "net_max"
     assert g.check("backpack", order("backpack", "ask", 0.35, reduce_only=True)) is None  # worst -0.25
+
+
+def test_resting_reduce_only_orders_count_on_their_side():
+    live: list[Working] = []
+    g = guard(net_max=0.25, working=lambda: live)
+    g.on_position("backpack", "SOL_USDC_PERP", 40)
+    g.on_position("lighter", "SOL", -200)  # net +0.2
+    close = order("backpack", "ask", 0.4, reduce_only=True)
+    assert g.check("backpack", close) is None  # net -0.2 once filled
+    live.append(Working(close.client_id, "backpack", "SOL_USDC_PERP", "ask", 40, reduce_only=True))
+    assert g.check("lighter", order("lighter", "ask", 0.1)) == "net_max"  # -0.3 if both fill
+    assert g.check("lighter", order("lighter", "ask", 0.05)) is None
 
 
 def test_orders_of_one_batch_count_against_each_other_until_tracked():

@@ -200,8 +200,8 @@ class RiskGuard:
             if self._daily is not None and self._sent_today.get(asset, 0) + size > self._daily:
                 return "daily_max"
             self._sent_today[asset] = self._sent_today.get(asset, 0) + size
-            if self._working is not None:
-                self._add_pending(venue, req.client_id, (now + PENDING_TTL_S, asset, req.symbol, signed))
+        if self._working is not None:
+            self._add_pending(venue, req.client_id, (now + PENDING_TTL_S, asset, req.symbol, signed))
         if cfg.max_orders is not None:
             self._accepted.append(now)
         return None
@@ -272,7 +272,7 @@ class RiskGuard:
         for o in self._working():
             if pending:
                 pending.pop((o.venue, o.client_id), None)  # tracked now: counted below
-            if o.side != side_value or o.reduce_only:
+            if o.side != side_value:  # reduce-only ones count too: closing one leg can move the net
                 continue
             key = (o.venue, o.symbol)
             meta = metas.get(key) or self._meta(o.venue, o.symbol)
