@@ -32,6 +32,7 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
+from xtb.risk import RiskConfig, RiskGuard, parse_risk_config
 
 log = logging.getLogger("xtb.engine")
 
@@ -48,6 +49,8 @@ class EngineStateListener:
         symbol = self.engine.symbol_of(ev.venue, ev.book_id)
         if symbol is not None:
             self.engine.positions.set(ev.venue, symbol, ev.size, ev.entry_px)
+            if self.engine.risk is not None:
+                self.engine.risk.on_position(ev.venue, symbol, ev.size, ev.entry_px)
 
 
 class Engine:
@@ -61,6 +64,10 @@ class Engine:
         self.positions = Positions()
         self.connectors: dict[str, Any] = {}
         self.gateway: OrderGateway | None = None
+        # A bad risk section fails here, before anything starts; an empty one means no guard.
+        self.risk_config: RiskConfig | None = parse_risk_config(config.risk) if config.risk else None
+        self.risk: RiskGuard | None = None
+        self._reduce_tasks: set[asyncio.Task[Any]] = set()
         self.strategy: Any = None
         self.context: StrategyContext | None = None
         self.clock = Clock(config.general.tick_interval_ms)
@@ -157,11 +164,17 @@ class Engine:
         params = spec.parse_params(self.config.strategy.params)  # bad params fail before anything starts
         try:
             await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
-            self.gateway = OrderGateway(self.connectors, self.tracker)
+            self.risk = self._build_risk()
+            self.gateway = OrderGateway(
+                self.connectors, self.tracker, risk=self.risk,
+                on_latency=None if self.risk is None else self._on_order_latency,
+            )
             self.context = StrategyContext(
                 spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
                 id_allocators=self._client_ids, positions=self.positions, dispatcher=self.dispatcher,
             )
+            if self.risk is not None:
+                self.risk.on_reduce = self._start_reduce
             self.strategy = spec.cls(self.context, params)
             self.dispatcher.add_listener(self.strategy)
             await self.strategy.on_start()
@@ -222,8 +235,53 @@ class Engine:
         self._state = "running"
         return dict(self.connectors)
 
+    def _build_risk(self) -> RiskGuard | None:
+        if self.risk_config is None:
+            return None
+        conns = self.connectors
+
+        def market(venue: str, symbol: str) -> Any:
+            conn = conns.get(venue)
+            return None if conn is None else conn.markets().get(symbol)
+
+        def touch(venue: str, symbol: str) -> Any:
+            try:
+                return conns[venue].top_of_book(symbol)
+            except KeyError:  # a market without a subscribed book: no touch (the guard decides what that means)
+                return None, None
+
+        guard = RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
+        if self.risk_config.shock_pct is not None:
+            from xtb.risk.feed import RiskPriceFeed
+
+            self.dispatcher.add_listener(RiskPriceFeed(guard, symbol_of=self.symbol_of, market=market, touch=touch),
+                                         first=True)
+        return guard
+
+    def _start_reduce(self, req: Any) -> None:
+        """A drawdown band asked for a staged reduce: run it in the background through the gateway."""
+        from xtb.risk.reducer import Reducer
+
+        if self.risk is None or self.context is None or self.risk_config is None:
+            return
+        cfg = self.risk_config
+        reducer = Reducer(self.context, mode=cfg.reduce_mode, maker_wait_s=cfg.reduce_maker_wait_s,
+                          max_slippage_pct=cfg.reduce_max_slippage_pct)
+        task = asyncio.get_running_loop().create_task(reducer.run(self.risk.positions(), req.fraction))
+        self._reduce_tasks.add(task)
+        task.add_done_callback(self._reduce_tasks.discard)
+
+    def _on_order_latency(self, sample: Any) -> None:
+        if self.risk is not None:
+            self.risk.on_latency_ms((sample.sent_ns - sample.decided_ns) / 1e6)
+
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
+        if self.risk is not None:
+            try:
+                self.risk.mark_to_market()  # unrealized PnL -> pnl band, stop loss, drawdown bands
+            except Exception:
+                log.exception("risk mark-to-market failed")  # the strategy's tick still runs
         for lock in self._locks:
             lock.heartbeat()
         if self.strategy is not None:
@@ -251,6 +309,8 @@ class Engine:
                     log.exception("strategy on_stop failed")
             if self.context is not None:
                 self.context.cancel_timers()
+            for task in self._reduce_tasks:
+                task.cancel()
             await self.clock.stop()
             if cancel_orders:
                 await self.cancel_all()
@@ -317,6 +377,8 @@ class Engine:
         if self.gateway is not None:
             st["orders_submitted"] = self.gateway.stats.submitted
             st["orders_denied"] = dict(self.gateway.stats.denied)
+        if self.risk is not None:
+            st.update(self.risk.status())
         if self.strategy is not None:
             st.update(self.strategy.status())
         return st
