@@ -96,3 +96,18 @@ async def test_clock_skips_missed_ticks_instead_of_queueing():
 def test_clock_rejects_bad_interval():
     with pytest.raises(ValueError, match="interval_ms"):
         Clock(0)
+
+
+def test_a_shadowing_namespace_package_is_reported(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from xtb.engine import registry
+
+    # What the import system makes of a `strategies/` folder without __init__.py that comes first.
+    shadow = types.ModuleType("strategies")
+    shadow.__path__ = [str(tmp_path / "strategies")]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "strategies", shadow)
+    monkeypatch.setattr(registry, "_discovered", False)
+    with pytest.raises(ImportError, match="namespace package"):
+        registry.discover()

@@ -77,7 +77,14 @@ def discover() -> None:
         pkg = importlib.import_module("strategies")
     except ModuleNotFoundError:
         pkg = None
-    if pkg is not None and hasattr(pkg, "__path__"):
+    if pkg is not None and getattr(pkg, "__file__", None) is None:
+        # A directory named `strategies` without __init__.py earlier on sys.path (a test folder, a
+        # checkout) makes a namespace package that hides the bundled one: say so instead of finding nothing.
+        raise ImportError(
+            f"'strategies' resolves to a namespace package at {list(getattr(pkg, '__path__', []))}, which "
+            "hides xtb's bundled strategies; rename that directory or fix sys.path"
+        )
+    if pkg is not None:
         for mod in pkgutil.iter_modules(pkg.__path__):
             importlib.import_module(f"strategies.{mod.name}")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
