@@ -310,3 +310,23 @@ fn unknown_symbols_are_counted_not_errors() {
     assert_eq!(dec.stats.unknown_symbol, 2);
     assert!(ring.is_empty());
 }
+
+#[test]
+fn declined_fast_path_frames_decode_the_same_through_serde() {
+    // String E/T, an escaped string in an unused field, and whitespace: the scanner declines the escape
+    // and the general path must give the same book.
+    let fast = frame!("backpack_depth.json");
+    let slow = br#"{ "data": {"E":"1790134357267289","T":"1790134357267074","U":6730019258,"a":[],
+        "b":[["86655.9","1.94230"]],"e":"depth","note":"a\"b","s":"BTC_USDC_PERP","u":6730019258},
+        "stream":"depth.BTC_USDC_PERP" }"#;
+    assert!(scan::depth(slow, &mut Vec::new(), &mut Vec::new()).is_err());
+    let mut tops = Vec::new();
+    for f in [&fast[..], &slow[..]] {
+        let (mut dec, _ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+        lock_book(&books[0]).apply_snapshot(&[(866500, 1)], &[(866560, 1)], 6730019257, None, 1).unwrap();
+        assert_eq!(dec.feed(f, 2).unwrap(), 1);
+        let b = lock_book(&books[0]);
+        tops.push((b.top(5), b.seq()));
+    }
+    assert_eq!(tops[0], tops[1]);
+}

@@ -265,38 +265,9 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn decimal_string(&mut self) -> R<RawNum> {
         self.eat(b'"')?;
-        let rest = &self.b[self.i..];
-        let neg = rest.first() == Some(&b'-');
-        let start = neg as usize;
-        let mut m: u64 = 0;
-        let mut dot: Option<usize> = None;
-        let mut k = start;
-        for &c in &rest[start..] {
-            let d = c.wrapping_sub(b'0');
-            if d <= 9 {
-                m = m.wrapping_mul(10).wrapping_add(d as u64);
-            } else if c == b'.' && dot.is_none() && k > start {
-                dot = Some(k);
-            } else {
-                break;
-            }
-            k += 1;
-        }
-        // At most 19 digits in total cannot wrap a u64; longer numbers (rare) take the general path.
-        let n_digits = k - start - dot.is_some() as usize;
-        if k == start || rest.get(k) != Some(&b'"') || n_digits > 19 {
-            return Err(Bail);
-        }
-        let frac = match dot {
-            Some(p) if p + 1 == k => return Err(Bail), // "5."
-            Some(p) => k - p - 1,
-            None => 0,
-        };
-        if frac > 19 {
-            return Err(Bail);
-        }
-        self.i += k + 1;
-        Ok(RawNum { mantissa: m, frac: frac as u8, neg })
+        let (num, used) = decimal_body(&self.b[self.i..]).ok_or(Bail)?;
+        self.i += used;
+        Ok(num)
     }
 
     /// `[["px","sz"], ...]` into raw decimals.
@@ -407,6 +378,36 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// The digits of a quoted decimal after its opening quote, through the closing quote: (value, bytes
+/// consumed). Kept out of line so the digit loop keeps its accumulator in a register.
+#[inline(never)]
+fn decimal_body(rest: &[u8]) -> Option<(RawNum, usize)> {
+    let neg = rest.first() == Some(&b'-');
+    let start = neg as usize;
+    let mut m: u64 = 0;
+    let mut dot = usize::MAX;
+    let mut k = start;
+    while let Some(&c) = rest.get(k) {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m.wrapping_mul(10).wrapping_add(d as u64);
+        } else if c == b'.' && dot == usize::MAX && k > start {
+            dot = k;
+        } else {
+            break;
+        }
+        k += 1;
+    }
+    let has_dot = dot != usize::MAX;
+    // At most 19 digits in total cannot wrap a u64; longer numbers (rare) take the general path.
+    let n_digits = k - start - has_dot as usize;
+    if k == start || rest.get(k) != Some(&b'"') || n_digits > 19 || (has_dot && dot + 1 == k) {
+        return None;
+    }
+    let frac = if has_dot { k - dot - 1 } else { 0 };
+    Some((RawNum { mantissa: m, frac: frac as u8, neg }, k + 1))
 }
 
 /// Scan a depth frame; levels go to `bids` / `asks` as raw decimals.
