@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from xtb.sim.backpack import auth
 from xtb.sim.backpack.errors import ApiError, bad_request, json_response
 from xtb.sim.backpack.venue import BackpackVenue, StreamMessage
 from xtb.sim.faults import FaultKind
+from xtb.sim.loopback import LoopbackServer
 from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ class Session:
         self.queue.put_nowait(payload)
 
 
-class BackpackServer:
+class BackpackServer(LoopbackServer):
+    ws_path = '/'
+
     def __init__(
         self,
         venue: BackpackVenue,
@@ -140,57 +143,25 @@ class BackpackServer:
         symmetric_window: bool = True,
         now_ms: Callable[[], int] | None = None,
     ) -> None:
+        super().__init__(host, port)
         self.venue = venue
         self.faults = faults or WireFaults()
-        self.host = host
-        self.port = port
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.symmetric_window = symmetric_window
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self.sessions: dict[int, Session] = {}
         self._next_session = 1
-        self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.app = self._build_app()
         venue.add_stream_listener(self._on_stream_message)
 
     # ------------------------------------------------------------------ lifecycle
 
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _background(self) -> Iterable[Coroutine[Any, Any, Any]]:
+        return (self._depth_flush_loop(),)
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]  # the ephemeral port actually bound
-        self._spawn(self._depth_flush_loop())
-
-    async def stop(self) -> None:
-        for session in list(self.sessions.values()):
-            with contextlib.suppress(Exception):
-                await session.ws.close(code=1001, message=b"server shutdown")
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _open_sockets(self) -> Iterable[Any]:
+        return (session.ws for session in list(self.sessions.values()))
 
     def server_now_ms(self) -> int:
         """The venue's clock: wall time plus any injected skew."""

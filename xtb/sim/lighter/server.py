@@ -10,11 +10,10 @@ ping/pong (close 1008 "no pong"), and tx submission (`jsonapi/sendtx`, `jsonapi/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from xtb.sim.faults import FaultKind
 from xtb.sim.lighter.ratelimit import WeightedLimiter
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
+from xtb.sim.loopback import LoopbackServer
 from xtb.sim.types import BookDelta, OrderView, PositionView
 from xtb.sim.wire_faults import WireFaults
 
@@ -101,7 +101,9 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
     return None
 
 
-class LighterServer:
+class LighterServer(LoopbackServer):
+    ws_path = '/stream'
+
     def __init__(
         self,
         venue: LighterVenue,
@@ -115,10 +117,9 @@ class LighterServer:
         cancel_on_disconnect: bool | None = None,
         rate_limit_per_minute: int | None = None,
     ) -> None:
+        super().__init__(host, port)
         self.venue = venue
         self.faults = faults or WireFaults()
-        self.host = host
-        self.port = port
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.book_interval_s = book_interval_s
@@ -129,46 +130,15 @@ class LighterServer:
         self.sessions: set[Session] = set()
         self._offset = 0
         self._sessions_opened = 0
-        self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.app = self._build_app()
         venue.add_listener(self._on_channel_message)
         venue.skew_ms = lambda: self.faults.clock_skew_ms("lighter-rest")
 
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _background(self) -> Iterable[Coroutine[Any, Any, Any]]:
+        return (self._book_flush_loop(),)
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/stream"
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]  # the ephemeral port actually bound
-        self._spawn(self._book_flush_loop())
-
-    async def stop(self) -> None:
-        for session in list(self.sessions):
-            with contextlib.suppress(Exception):
-                await session.ws.close(code=1001, message=b"server shutdown")
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _open_sockets(self) -> Iterable[Any]:
+        return (session.ws for session in list(self.sessions))
 
     # ------------------------------------------------------------------ REST
 
