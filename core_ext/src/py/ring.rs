@@ -100,6 +100,45 @@ impl Header {
 // ---------------------------------------------------------------------------------------------
 // event classes
 
+/// The `#[pymethods]` of an event class: `kind` and the header getters every event shares (plus `venue`
+/// where the payload has one), followed by the class's own methods.
+macro_rules! event_methods {
+    ($ty:ident, $kind:literal, { $($methods:tt)* }) => {
+        event_methods_no_venue!($ty, $kind, {
+            #[getter]
+            fn venue(&self) -> &'static str {
+                self.e.venue.name()
+            }
+            $($methods)*
+        });
+    };
+}
+
+macro_rules! event_methods_no_venue {
+    ($ty:ident, $kind:literal, { $($methods:tt)* }) => {
+        #[pymethods]
+        impl $ty {
+            #[classattr]
+            fn kind() -> &'static str {
+                $kind
+            }
+            #[getter]
+            fn seq(&self) -> u64 {
+                self.h.seq
+            }
+            #[getter]
+            fn recv_ns(&self) -> i64 {
+                self.h.recv_ns
+            }
+            #[getter]
+            fn decoded_ns(&self) -> i64 {
+                self.h.decoded_ns
+            }
+            $($methods)*
+        }
+    };
+}
+
 /// A book changed: top of book at push time (`book_seq` is the venue's book sequence).
 #[pyclass(name = "BookUpdate", module = "xtb._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
@@ -108,8 +147,7 @@ pub struct PyBookUpdate {
     e: BookUpdate,
 }
 
-#[pymethods]
-impl PyBookUpdate {
+event_methods!(PyBookUpdate, "book", {
     #[new]
     #[pyo3(signature = (venue, book_id, best_bid=None, best_ask=None, book_seq=0, recv_ns=None))]
     fn new(
@@ -124,26 +162,6 @@ impl PyBookUpdate {
             h: Header::unpushed(recv_ns),
             e: BookUpdate { venue: parse_venue(venue)?, book_id, best_bid, best_ask, seq: book_seq },
         })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "book"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn book_id(&self) -> u32 {
@@ -173,7 +191,7 @@ impl PyBookUpdate {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// A book must be re-snapshotted (sequence gap, crossed book, silence).
 #[pyclass(name = "Resync", module = "xtb._core", frozen, eq)]
@@ -183,32 +201,11 @@ pub struct PyResync {
     e: Resync,
 }
 
-#[pymethods]
-impl PyResync {
+event_methods!(PyResync, "resync", {
     #[new]
     #[pyo3(signature = (venue, book_id, reason, recv_ns=None))]
     fn new(venue: &str, book_id: u32, reason: String, recv_ns: Option<i64>) -> PyResult<Self> {
         Ok(PyResync { h: Header::unpushed(recv_ns), e: Resync { venue: parse_venue(venue)?, book_id, reason } })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "resync"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn book_id(&self) -> u32 {
@@ -228,7 +225,7 @@ impl PyResync {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// A public trade print (`taker_side` is the aggressor's side).
 #[pyclass(name = "Trade", module = "xtb._core", frozen, eq)]
@@ -238,8 +235,7 @@ pub struct PyTrade {
     e: Trade,
 }
 
-#[pymethods]
-impl PyTrade {
+event_methods!(PyTrade, "trade", {
     #[new]
     #[pyo3(signature = (venue, book_id, px, sz, taker_side, trade_id, recv_ns=None))]
     fn new(
@@ -262,26 +258,6 @@ impl PyTrade {
                 trade_id,
             },
         })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "trade"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn book_id(&self) -> u32 {
@@ -316,7 +292,7 @@ impl PyTrade {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// One of our orders changed state.
 #[pyclass(name = "OrderUpdate", module = "xtb._core", frozen, eq)]
@@ -326,8 +302,7 @@ pub struct PyOrderUpdate {
     e: OrderUpdate,
 }
 
-#[pymethods]
-impl PyOrderUpdate {
+event_methods!(PyOrderUpdate, "order", {
     #[new]
     #[pyo3(signature = (venue, client_id, state, order_id=None, filled=0, avg_px=0, reason=None, recv_ns=None))]
     #[allow(clippy::too_many_arguments)]
@@ -353,26 +328,6 @@ impl PyOrderUpdate {
                 reason,
             },
         })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "order"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn client_id(&self) -> u64 {
@@ -416,7 +371,7 @@ impl PyOrderUpdate {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// One execution of one of our orders (`fee` in notional units, negative for a rebate).
 #[pyclass(name = "Fill", module = "xtb._core", frozen, eq)]
@@ -426,8 +381,7 @@ pub struct PyFill {
     e: Fill,
 }
 
-#[pymethods]
-impl PyFill {
+event_methods!(PyFill, "fill", {
     #[new]
     #[pyo3(signature = (venue, client_id, trade_id, side, px, sz, maker, fee=0, recv_ns=None))]
     #[allow(clippy::too_many_arguments)]
@@ -455,26 +409,6 @@ impl PyFill {
                 fee,
             },
         })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "fill"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn client_id(&self) -> u64 {
@@ -519,7 +453,7 @@ impl PyFill {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// Our position in one market (signed size: long > 0).
 #[pyclass(name = "Position", module = "xtb._core", frozen, eq)]
@@ -529,8 +463,7 @@ pub struct PyPosition {
     e: Position,
 }
 
-#[pymethods]
-impl PyPosition {
+event_methods!(PyPosition, "position", {
     #[new]
     #[pyo3(signature = (venue, book_id, size, entry_px, recv_ns=None))]
     fn new(venue: &str, book_id: u32, size: i64, entry_px: i64, recv_ns: Option<i64>) -> PyResult<Self> {
@@ -538,26 +471,6 @@ impl PyPosition {
             h: Header::unpushed(recv_ns),
             e: Position { venue: parse_venue(venue)?, book_id, size, entry_px },
         })
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "position"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
-    }
-    #[getter]
-    fn venue(&self) -> &'static str {
-        self.e.venue.name()
     }
     #[getter]
     fn book_id(&self) -> u32 {
@@ -582,7 +495,7 @@ impl PyPosition {
             self.h.repr_tail()
         )
     }
-}
+});
 
 /// A rate-limit key made a caller wait `wait_ns`.
 #[pyclass(name = "RateLimited", module = "xtb._core", frozen, eq)]
@@ -592,28 +505,11 @@ pub struct PyRateLimited {
     e: RateLimited,
 }
 
-#[pymethods]
-impl PyRateLimited {
+event_methods_no_venue!(PyRateLimited, "rate_limited", {
     #[new]
     #[pyo3(signature = (key, wait_ns, recv_ns=None))]
     fn new(key: String, wait_ns: u64, recv_ns: Option<i64>) -> Self {
         PyRateLimited { h: Header::unpushed(recv_ns), e: RateLimited { key, wait_ns } }
-    }
-    #[classattr]
-    fn kind() -> &'static str {
-        "rate_limited"
-    }
-    #[getter]
-    fn seq(&self) -> u64 {
-        self.h.seq
-    }
-    #[getter]
-    fn recv_ns(&self) -> i64 {
-        self.h.recv_ns
-    }
-    #[getter]
-    fn decoded_ns(&self) -> i64 {
-        self.h.decoded_ns
     }
     #[getter]
     fn key(&self) -> &str {
@@ -632,7 +528,7 @@ impl PyRateLimited {
             self.h.repr_tail()
         )
     }
-}
+});
 
 // ---------------------------------------------------------------------------------------------
 // Event <-> Python object
