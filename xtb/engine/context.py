@@ -23,6 +23,24 @@ class IdAllocator(Protocol):
     def next(self) -> int: ...
 
 
+class RecordSink(Protocol):
+    """Where a strategy's own records and gauges go (the run's SQLite recorder and Prometheus exporter)."""
+
+    def record(self, table: str, row: Mapping[str, Any]) -> None: ...
+
+    def gauge(self, name: str, value: float, labels: Mapping[str, str]) -> None: ...
+
+
+class NullSink:
+    """No telemetry configured: records and gauges are dropped."""
+
+    def record(self, table: str, row: Mapping[str, Any]) -> None:
+        return None
+
+    def gauge(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        return None
+
+
 @dataclass
 class PositionState:
     size: int = 0
@@ -57,6 +75,7 @@ class StrategyContext:
         positions: Positions,
         dispatcher: Any = None,
         logger: logging.Logger | None = None,
+        sink: RecordSink | None = None,
     ) -> None:
         self.name = name
         self._connectors = connectors
@@ -67,6 +86,7 @@ class StrategyContext:
         self.log = logger or logging.getLogger(f"xtb.strategy.{name}")
         self._dispatcher = dispatcher
         self._timers: set[asyncio.TimerHandle | asyncio.Task[Any]] = set()
+        self.sink: RecordSink = sink or NullSink()
 
     @property
     def trigger_ns(self) -> int | None:
@@ -116,6 +136,15 @@ class StrategyContext:
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    # --- records ---------------------------------------------------------------------------------
+    def record(self, table: str, **fields: Any) -> None:
+        """Append a row (spreads, z-scores, signals, ...) to the run's records; a no-op without telemetry."""
+        self.sink.record(table, {"ts_ms": self.now_ms(), "strategy": self.name, **fields})
+
+    def gauge(self, name: str, value: float, **labels: str) -> None:
+        """Set a strategy gauge, e.g. `mm_reservation_price`; a no-op without telemetry."""
+        self.sink.gauge(name, value, labels)
 
     # --- actions ---------------------------------------------------------------------------------
     def next_client_id(self, venue: str) -> int:
