@@ -1,6 +1,6 @@
 """Bot configuration: YAML file -> XTB_* environment overrides -> `--set` overrides -> typed validation.
 
-Sections: general, venues, strategy, risk, telemetry. Validation errors name the key path and the
+Sections: general, venues, strategy, risk, telemetry, control. Validation errors name the key path and the
 expected type (`ConfigError`), never a stack of pydantic internals.
 
 Override precedence (later wins): the YAML file, then environment variables, then `--set key=value`.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 
 class ConfigError(ValueError):
@@ -66,12 +66,24 @@ class TelemetryConfig(_Section):
     journal: bool = True
 
 
+class ControlConfig(_Section):
+    """The bot's operator endpoint (xtb.control): HTTP on 127.0.0.1 only, bearer token required."""
+
+    enabled: bool = True
+    port: int = Field(default=0, ge=0, le=65535,
+                      description="127.0.0.1 port (0: any free one; the bound port goes to <run_dir>/state)")
+    token: SecretStr | None = Field(default=None, description="bearer token (default: $token_env, else "
+                                    "generated per run into <run_dir>/state/control.token, mode 0600)")
+    token_env: str = Field(default="XTB_CONTROL_TOKEN", min_length=1)
+
+
 class XtbConfig(_Section):
     general: GeneralConfig = Field(default_factory=GeneralConfig)
     venues: dict[str, VenueConfig] = Field(default_factory=dict)
     strategy: StrategyConfig
     risk: dict[str, Any] = Field(default_factory=dict)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    control: ControlConfig = Field(default_factory=ControlConfig)
 
 
 _LOG_ENV = {
@@ -134,6 +146,9 @@ def _describe(err: ValidationError) -> str:
             lines.append(f"{loc}: unknown key")
         else:
             got = e.get("input")
+            if "token" in loc:  # never echo a secret back (control.token)
+                lines.append(f"{loc}: {e['msg']}")
+                continue
             lines.append(f"{loc}: {e['msg']} (got {got!r})")
     return "; ".join(lines)
 

@@ -26,13 +26,14 @@ from typing import Any
 
 from xtb._core import EventRing, OrderTracker
 from xtb.config import VenueConfig, XtbConfig
+from xtb.control.server import ControlServer
 from xtb.engine.clock import Clock
 from xtb.engine.context import Positions, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
-from xtb.risk import RiskConfig, RiskGuard, parse_risk_config
+from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
 
 log = logging.getLogger("xtb.engine")
 
@@ -64,9 +65,13 @@ class Engine:
         self.positions = Positions()
         self.connectors: dict[str, Any] = {}
         self.gateway: OrderGateway | None = None
-        # A bad risk section fails here, before anything starts; an empty one means no guard.
-        self.risk_config: RiskConfig | None = parse_risk_config(config.risk) if config.risk else None
+        # --- risk / control (xtb.risk, xtb.control) ---
+        # A bad risk section fails here, before anything starts. An empty one still builds a guard (its
+        # rules all off) so that the operator's trading state and the kill switch always work.
+        self.risk_config: RiskConfig | None = parse_risk_config(config.risk)
         self.risk: RiskGuard | None = None
+        self.pnl: PnlLedger | None = None
+        self.control: ControlServer | None = None
         self._reduce_tasks: set[asyncio.Task[Any]] = set()
         self.strategy: Any = None
         self.context: StrategyContext | None = None
@@ -165,6 +170,7 @@ class Engine:
         try:
             await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
             self.risk = self._build_risk()
+            await self._seed_pnl()
             self.gateway = OrderGateway(
                 self.connectors, self.tracker, risk=self.risk,
                 on_latency=None if self.risk is None else self._on_order_latency,
@@ -180,6 +186,7 @@ class Engine:
             await self.strategy.on_start()
             self.clock.add_tick_handler(self._on_tick)
             self.clock.start()
+            await self._start_control()
         except BaseException:
             await self._teardown()
             self._state = "failed"
@@ -251,12 +258,49 @@ class Engine:
                 return None, None
 
         guard = RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
+        from xtb.risk.feed import RiskFillFeed
+
+        # Our fills -> realized PnL (cost basis per venue/symbol, fees included) -> the guard.
+        self.pnl = PnlLedger(market)
+        self.dispatcher.add_listener(RiskFillFeed(guard, self.pnl, order_of=self.tracker.get), first=True)
         if self.risk_config.shock_pct is not None:
             from xtb.risk.feed import RiskPriceFeed
 
             self.dispatcher.add_listener(RiskPriceFeed(guard, symbol_of=self.symbol_of, market=market, touch=touch),
                                          first=True)
         return guard
+
+    async def _seed_pnl(self) -> None:
+        """Positions held before this run have no fills here: start their cost basis at the venue's entry
+        price. Runs before the strategy starts, so no fill of ours can be counted twice."""
+        if self.pnl is None:
+            return
+        for name, conn in self.connectors.items():
+            try:
+                held = await conn.positions()
+            except Exception as e:
+                log.error("%s: positions unreadable at start: realized PnL of what is held is not counted (%s)",
+                          name, e)
+                continue
+            for symbol, p in held.items():
+                if p.size:
+                    self.pnl.seed(name, symbol, p.size, p.entry_px)
+
+    async def _start_control(self) -> None:
+        ccfg = self.config.control
+        if not ccfg.enabled:
+            return
+        token = None if ccfg.token is None else ccfg.token.get_secret_value()
+        self.control = await ControlServer.start(self, port=ccfg.port, token=token, token_env=ccfg.token_env,
+                                                 state_dir=self._state_dir(), env=self.env)
+
+    async def _stop_control(self) -> None:
+        if self.control is not None:
+            try:
+                await self.control.stop()
+            except Exception:
+                log.exception("control endpoint stop failed")
+            self.control = None
 
     def _start_reduce(self, req: Any) -> None:
         """A drawdown band asked for a staged reduce: run it in the background through the gateway."""
@@ -266,7 +310,8 @@ class Engine:
             return
         cfg = self.risk_config
         reducer = Reducer(self.context, mode=cfg.reduce_mode, maker_wait_s=cfg.reduce_maker_wait_s,
-                          max_slippage_pct=cfg.reduce_max_slippage_pct)
+                          max_slippage_pct=cfg.reduce_max_slippage_pct,
+                          market_trigger_pct=cfg.reduce_market_trigger_pct)
         task = asyncio.get_running_loop().create_task(reducer.run(self.risk.positions(), req.fraction))
         self._reduce_tasks.add(task)
         task.add_done_callback(self._reduce_tasks.discard)
@@ -302,6 +347,7 @@ class Engine:
             return
         self._state = "stopping"
         try:
+            await self._stop_control()  # no operator command races the shutdown
             if self.strategy is not None:
                 try:
                     await self.strategy.on_stop()
@@ -345,6 +391,7 @@ class Engine:
         return int(self._client_ids[venue].next())
 
     async def _teardown(self) -> None:
+        await self._stop_control()  # first: no operator command races the teardown
         for name, conn in list(self.connectors.items()):
             try:
                 await conn.stop()
@@ -379,6 +426,8 @@ class Engine:
             st["orders_denied"] = dict(self.gateway.stats.denied)
         if self.risk is not None:
             st.update(self.risk.status())
+        if self.control is not None:
+            st["control_port"] = self.control.port
         if self.strategy is not None:
             st.update(self.strategy.status())
         return st

@@ -71,6 +71,13 @@ class RiskConfig(BaseModel):
                                                                           "reduceCooldownSeconds"))
     reduce_maker_wait_s: float = Field(5.0, gt=0, validation_alias=_alias("reduce_maker_wait_s", "reduceMakerWaitS"),
                                        description="how long the maker leg rests before the taker finishes")
+    reduce_market_trigger_pct: float | None = Field(None, gt=0, lt=1, validation_alias=_alias(
+        "reduce_market_trigger_pct", "reduceOnlyMarketTriggerPct"),
+        description="maker_first_then_taker: the price moving this far against the resting maker leg "
+                    "(fraction of its price) sends the taker at once")
+    reduce_only_threshold: float | None = Field(None, gt=0, validation_alias=_alias(
+        "reduce_only_threshold", "reduceOnlyThreshold"),
+        description="unrealized loss (quote) at which trading turns reduce-only and every position converges")
     reduce_max_slippage_pct: float = Field(0.0003, gt=0, lt=1, validation_alias=_alias(
         "reduce_max_slippage_pct", "reduceOnlyMaxSlippagePct"), description="taker worst price off the touch")
 

@@ -17,6 +17,7 @@ class ReduceRequest:
     band: int  # index into the bands
     loss: float  # the unrealized loss that triggered it (quote, positive)
     fraction: float  # of each position to close
+    reason: str = "drawdown"  # or "reduce_only_threshold" (band -1: close everything)
 
 
 class DrawdownBands:

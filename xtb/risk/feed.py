@@ -1,17 +1,25 @@
-"""Feeds the guard's shock detector from book events: one mid per book update, per canonical asset.
+"""Dispatcher listeners that feed the RiskGuard from the event stream.
 
-Added to the dispatcher (engine-internal, before strategies) only when `risk.shock_pct` is set, so a
-config without shock detection pays nothing per book event. Prices are per canonical unit
-(price / multiplier), so one asset's window can mix venues that quote kPEPE and PEPE.
+RiskPriceFeed: the shock detector, one mid per book update, per canonical asset. Added to the
+dispatcher (engine-internal, before strategies) only when `risk.shock_pct` is set, so a config without
+shock detection pays nothing per book event. Prices are per canonical unit (price / multiplier), so one
+asset's window can mix venues that quote kPEPE and PEPE.
+
+RiskFillFeed: our fills into a PnlLedger (average cost, fees included); each fill hands the new
+realized total to the guard, so the pnl band and the stop loss see realized + unrealized at once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from xtb.risk.guard import RiskGuard, TopOfBook
+from xtb.risk.pnl import PnlLedger
 from xtb.venues.base import MarketInfo
+
+log = logging.getLogger("xtb.risk")
 
 
 class RiskPriceFeed:
@@ -43,3 +51,22 @@ class RiskPriceFeed:
         if bid is None or ask is None:
             return
         self.guard.on_price(asset, (bid[0] + ask[0]) * 0.5 * per_unit)
+
+
+class RiskFillFeed:
+    """Fill events carry the venue and client id; the order tracker knows the symbol."""
+
+    def __init__(self, guard: RiskGuard, ledger: PnlLedger, *, order_of: Callable[[int, str], Any]) -> None:
+        self.guard = guard
+        self.ledger = ledger
+        self._order_of = order_of
+        self.unknown_orders = 0
+
+    def on_fill(self, ev: Any) -> None:
+        order = self._order_of(ev.client_id, ev.venue)
+        if order is None:  # pruned or never ours: its PnL cannot be attributed
+            self.unknown_orders += 1
+            log.warning("risk: fill for unknown order %s on %s: PnL not counted", ev.client_id, ev.venue)
+            return
+        self.ledger.on_fill(ev.venue, order.symbol, ev.side, ev.px, ev.sz, ev.fee)
+        self.guard.on_realized(self.ledger.realized())

@@ -131,6 +131,8 @@ class RiskGuard:
         self._drawdown = None
         if cfg.drawdown_bands:
             self._drawdown = DrawdownBands(cfg.drawdown_bands, cfg.reduce_fractions, cfg.reduce_cooldown_s)
+        self._converge_armed = True  # reduce_only_threshold: armed until the loss crosses it
+        self._converge_after = float("-inf")
         self.on_reduce = on_reduce  # called with each ReduceRequest (a Reducer carries it out)
         self.reduce_requests: list[ReduceRequest] = []
         self.denied: dict[str, int] = {}
@@ -363,14 +365,44 @@ class RiskGuard:
             self._halt(f"pnl_min: pnl {total:.2f} < {cfg.pnl_min}")
         elif cfg.pnl_max is not None and total > cfg.pnl_max:
             self._halt(f"pnl_max: pnl {total:.2f} > {cfg.pnl_max}")
+        if cfg.reduce_only_threshold is not None:
+            self._check_reduce_only_threshold(unrealized)
         if self._drawdown is not None:
             req = self._drawdown.update(unrealized, self._clock())
             if req is not None:
-                self.reduce_requests.append(req)
                 log.warning("risk: unrealized loss %.2f entered drawdown band %d: reduce %.0f%% of positions",
                             req.loss, req.band, req.fraction * 100)
-                if self.on_reduce is not None:
-                    self.on_reduce(req)
+                self._request_reduce(req)
+
+    def on_realized(self, realized: float) -> None:
+        """Realized PnL (quote, fees included) changed: re-check with the last unrealized PnL."""
+        self.on_pnl(realized, self.pnl[1])
+
+    def _check_reduce_only_threshold(self, unrealized: float) -> None:
+        """An unrealized loss at or beyond reduce_only_threshold turns trading reduce-only (lifting
+        halt_seconds after the loss was last seen there) and, once per crossing and at most once per
+        reduce_cooldown_s, asks to close every position (the reduce mode with its slippage cap)."""
+        cfg = self.config
+        threshold = cfg.reduce_only_threshold
+        assert threshold is not None
+        loss = -unrealized
+        if loss < threshold:
+            self._converge_armed = True
+            return
+        now = self._clock()
+        if self.machine.rule(TradingState.REDUCING, f"reduce_only_threshold: unrealized {unrealized:.2f} <= "
+                             f"-{threshold}", now, cfg.halt_seconds):
+            log.warning("risk: trading reduce-only: unrealized loss %.2f >= %s", loss, threshold)
+        if not self._converge_armed or now < self._converge_after or self.machine.state is TradingState.HALTED:
+            return  # a halted guard would deny the reduce: it waits for the halt to lift
+        self._converge_armed = False
+        self._converge_after = now + cfg.reduce_cooldown_s
+        self._request_reduce(ReduceRequest(-1, loss, 1.0, "reduce_only_threshold"))
+
+    def _request_reduce(self, req: ReduceRequest) -> None:
+        self.reduce_requests.append(req)
+        if self.on_reduce is not None:
+            self.on_reduce(req)
 
     def unrealized_pnl(self) -> float | None:
         """Unrealized PnL (quote) of every position with an entry price, valued at the mid (or the one side
@@ -433,5 +465,7 @@ class RiskGuard:
             "risk_sent_today": {a: v / UNIT for a, v in self._sent_today.items()},
             "risk_latency_warnings": self.latency_warnings,
             "risk_pnl": self.pnl[0] + self.pnl[1],
+            "risk_pnl_realized": self.pnl[0],
+            "risk_pnl_unrealized": self.pnl[1],
             "risk_reduce_requests": len(self.reduce_requests),
         }
