@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -261,17 +261,36 @@ def lock_records(lock_dir: str | Path) -> list[dict[str, object]]:
 
 @app.command()
 def status(
-    config: Annotated[Path | None, typer.Argument(help="YAML config (its general.lock_dir)")] = None,
+    config: Annotated[Path | None, typer.Argument(help="YAML config (its general.lock_dir and run_dir)")] = None,
     lock_dir: Annotated[str | None, typer.Option(help="lock directory (overrides the config's)")] = None,
+    run_dir: Annotated[str | None, typer.Option(help="the bot's run directory (overrides the config's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the records as JSON")] = False,
 ) -> None:
     """Show which live bots are running: the single-instance account locks, their holders and heartbeats.
 
-    Paper runs take no lock (their accounts live in their own simulator), so only live bots appear."""
+    Paper runs take no lock (their accounts live in their own simulator), so only live bots appear there.
+    Given a config (or --run-dir), the bot running from that run directory (paper or live) is asked for its
+    status through its control endpoint first; with --json the output is then {"bot": ..., "locks": [...]}."""
     import json
 
     from xtb.config import ConfigError, load_config
 
+    bot: dict[str, object] | None = None
+    if config is not None or run_dir is not None:
+        from xtb.control import ControlError, NoBotRunning
+
+        try:
+            client = _control_client(config, run_dir)
+            bot = _run_async(client.status())
+        except ConfigError as e:
+            typer.echo(f"config error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except NoBotRunning:
+            bot = None
+        except ControlError as e:
+            typer.echo(f"bot: {e}", err=True)
+    if bot is not None and not as_json:
+        typer.echo(_bot_line(bot))
     if lock_dir is None:
         if config is not None:
             try:
@@ -285,7 +304,7 @@ def status(
             lock_dir = str(GeneralConfig.model_fields["lock_dir"].default)
     records = lock_records(lock_dir)
     if as_json:
-        typer.echo(json.dumps(records))
+        typer.echo(json.dumps(records if bot is None else {"bot": bot, "locks": records}, default=str))
         return
     if not records:
         typer.echo(f"no account locks in {lock_dir}: nothing is running")
@@ -297,6 +316,116 @@ def status(
         age = r.get("heartbeat_age_s")
         typer.echo(f"{r['lock']}: {r['state']}  pid {r.get('pid')} on {r.get('host')}, "
                    f"heartbeat {'?' if age is None else f'{age:.0f} s'} ago")
+
+
+# ---- operator commands: the running bot's control endpoint (xtb.control) ----------------------------------
+
+
+def _run_async(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def _control_client(config: Path | None, run_dir: str | None) -> Any:
+    """The control client of the bot running from the config's (or the given) run directory.
+    Raises ConfigError, NoBotRunning (nothing announced, or its process is gone), ControlError."""
+    from xtb.config import ControlConfig, GeneralConfig, load_config
+    from xtb.control import ControlClient
+
+    control = ControlConfig()
+    if config is not None:
+        cfg = load_config(config)
+        control = cfg.control
+        run_dir = run_dir or cfg.general.run_dir
+    run_dir = run_dir or str(GeneralConfig.model_fields["run_dir"].default)
+    token = None if control.token is None else control.token.get_secret_value()
+    return ControlClient.discover(Path(run_dir) / "state", token=token, token_env=control.token_env)
+
+
+def _bot_line(st: dict[str, Any]) -> str:
+    pnl = st.get("risk_pnl")
+    return (f"bot: {st.get('state')} ({st.get('mode')}) strategy {st.get('strategy')} on "
+            f"{', '.join(map(str, st.get('venues') or []))}, trading {st.get('risk_state', '?')}"
+            + (f" ({st['risk_reason']})" if st.get("risk_reason") else "")
+            + f", positions {st.get('positions') or '{}'}, open orders {st.get('open_orders')}"
+            + ("" if pnl is None else f", pnl {pnl:.2f}"))
+
+
+def _operator_errors(fn: Any) -> Any:
+    """Map the control client's errors to exit codes: 2 config, 3 no bot running, 1 the call failed."""
+    from xtb.config import ConfigError
+    from xtb.control import ControlError, NoBotRunning
+
+    try:
+        return fn()
+    except ConfigError as e:
+        typer.echo(f"config error: {e}", err=True)
+        raise typer.Exit(2) from None
+    except NoBotRunning as e:
+        typer.echo(f"{e}; with the bot down use `xtb flatten`", err=True)
+        raise typer.Exit(3) from None
+    except ControlError as e:
+        typer.echo(f"failed: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def kill(
+    config: Annotated[Path | None, typer.Argument(help="the running bot's YAML config (its run_dir, control)")] = None,
+    run_dir: Annotated[str | None, typer.Option(help="the bot's run directory (overrides the config's)")] = None,
+    reason: Annotated[str, typer.Option(help="recorded as the halt's reason")] = "operator kill",
+    flatten: Annotated[bool, typer.Option(help="close every position reduce-only after the cancels")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Kill switch of the running bot: halt trading (latched), cancel every order, close every position
+    reduce-only, verify each venue is flat, print the report. Trading stays halted until
+    `xtb risk state active`.
+
+    Exit status: 0 flat everywhere (or cancelled, with --no-flatten), 1 something left or the call failed,
+    2 bad config, 3 no bot running (use `xtb flatten`)."""
+    import json
+
+    client = _operator_errors(lambda: _control_client(config, run_dir))
+    rep = _operator_errors(lambda: _run_async(client.kill(reason, flatten=flatten)))
+    if as_json:
+        typer.echo(json.dumps(rep))
+    else:
+        typer.echo(f"trading {rep['state']}; orders cancelled" + ("" if flatten else "; positions left as they are"))
+        for name, r in rep["venues"].items():
+            state = "FLAT" if r["flat"] else ("UNVERIFIED" if not r["verified"] else "NOT FLAT")
+            typer.echo(f"{name}: {state}  positions before {r['before'] or '{}'}, closing orders {r['orders_sent']}, "
+                       f"left {r['left'] or '{}'}, open orders left {r['open_orders_left']}")
+            for err in r["errors"]:
+                typer.echo(f"    error: {err}")
+    raise typer.Exit(0 if not flatten or rep["flat"] else 1)
+
+
+risk_app = typer.Typer(help="The running bot's risk guard.", no_args_is_help=True)
+app.add_typer(risk_app, name="risk")
+
+
+@risk_app.command("state")
+def risk_state(
+    state: Annotated[str, typer.Argument(help="active, reducing (only reduce-only orders pass) or halted")],
+    config: Annotated[Path | None, typer.Argument(help="the running bot's YAML config")] = None,
+    run_dir: Annotated[str | None, typer.Option(help="the bot's run directory (overrides the config's)")] = None,
+    reason: Annotated[str, typer.Option(help="recorded with the state")] = "operator",
+    for_s: Annotated[float | None, typer.Option("--for", help="lift back to active after N seconds")] = None,
+) -> None:
+    """Set the running bot's trading state (the operator's switch; it also lifts a latched halt)."""
+    from xtb.risk.state import TradingState
+
+    if state not in {s.value for s in TradingState}:
+        typer.echo(f"state must be one of {', '.join(s.value for s in TradingState)} (got {state!r})", err=True)
+        raise typer.Exit(2)
+    if for_s is not None and for_s <= 0:
+        typer.echo(f"--for must be > 0 seconds (got {for_s})", err=True)
+        raise typer.Exit(2)
+    client = _operator_errors(lambda: _control_client(config, run_dir))
+    st = _operator_errors(lambda: _run_async(client.set_state(state, reason, for_s=for_s)))
+    until = st.get("risk_until")
+    typer.echo(f"trading {st['risk_state']} ({st['risk_reason']})" + ("" if until is None else f" until {until}"))
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from xtb.control.token import (
     TOKEN_FILE,
     Token,
     generate_token,
+    pid_alive,
     read_endpoint,
     resolve_token,
     write_private,
@@ -126,8 +127,6 @@ class ControlServer:
         assert self.state_dir is not None
         previous = read_endpoint(self.state_dir)
         if previous and previous.get("pid") not in (None, os.getpid()):
-            from xtb.control.token import pid_alive
-
             if pid_alive(previous.get("pid")):
                 log.warning("control: pid %s also announced a control endpoint in %s; this bot replaces it",
                             previous.get("pid"), self.state_dir)
@@ -196,6 +195,8 @@ class ControlServer:
         body = await _body(request)
         state = body.get("state")
         try:
+            if not isinstance(state, str):
+                raise ValueError
             st = TradingState(state)
         except ValueError:
             raise BadRequest(f"state: must be one of {', '.join(s.value for s in TradingState)} "
