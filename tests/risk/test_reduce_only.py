@@ -1,12 +1,11 @@
 """reduceOnlyThreshold (reduce-only convergence) and the reduce's market trigger (maker -> taker)."""
 
 import pytest
+from test_drawdown import SOL, FakeApi
 
 from xtb.config import ConfigError
 from xtb.risk import Reducer, RiskGuard, TradingState, parse_risk_config
 from xtb.venues.base import OrderRequest, Side
-
-from test_drawdown import SOL, FakeApi
 
 
 async def fast_sleep(_):
