@@ -37,7 +37,7 @@ class PerpMMParams(BaseModel):
     symbol: str = Field("SOL_USDC_PERP", description="perpetual market, venue symbol")
     base_spread_percentage: float = Field(0.2, gt=0, description="distance between the first bid and ask, % of mid")
     level_spacing_percentage: float = Field(0.05, ge=0, description="extra distance per further level, % of mid")
-    max_orders: int = Field(3, ge=1, le=20, description="grid levels per side")
+    max_orders: int = Field(3, ge=1, le=10, description="grid levels per side")
     order_quantity: Decimal | None = Field(None, gt=0, description="size per level in base units; "
                                            "None = the market minimum")
     target_position: Decimal = Field(Decimal(0), description="inventory the skew pulls toward (base units)")
@@ -231,7 +231,10 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
         try:
             self.ctx.submit_batch(p.venue, orders)
             self.stats["posted"] += len(orders)
-        except OrderDenied:  # all-or-nothing batch: post what the risk guard allows, one by one
+        except OrderDenied as e:  # all-or-nothing batch: post what the risk guard allows, one by one
+            if e.reason == "rate_limited":
+                self.stats["denied"] += 1
+                return  # out of request budget: the next cycle re-posts
             for o in orders:
                 try:
                     self.ctx.place_limit(p.venue, **o)

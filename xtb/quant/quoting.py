@@ -54,3 +54,27 @@ def valid_size(m: MarketInfo, units: int, px: int) -> int:
 
 def bps_of(value: float, ref: float) -> float:
     return 0.0 if ref == 0 else value / ref * 10_000.0
+
+
+
+def reconcile(live: list[tuple[int, str, int]], targets: list[tuple[str, int, int, int]]
+              ) -> tuple[list[int], list[tuple[str, int, int]]]:
+    """Diff resting orders against a target ladder.
+
+    `live` holds (client id, side, price) of cancellable resting orders; `targets` (side, price, size,
+    tolerance), most important first. Each target keeps the nearest unmatched resting order of its side
+    within `tolerance` price units (it keeps its queue place: no cancel, no new request); every other
+    resting order is returned for cancelling, every unmatched target for placing, in the targets' order.
+    """
+    free = list(live)
+    place: list[tuple[str, int, int]] = []
+    for side, px, size, tol in targets:
+        best = None
+        for i, (_, lside, lpx) in enumerate(free):
+            if lside == side and abs(lpx - px) <= tol and (best is None or abs(lpx - px) < abs(free[best][2] - px)):
+                best = i
+        if best is None:
+            place.append((side, px, size))
+        else:
+            free.pop(best)
+    return [cid for cid, _, _ in free], place
