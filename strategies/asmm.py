@@ -270,7 +270,8 @@ class ASMM(Strategy[ASMMParams]):
 
     def _place(self, orders: list[tuple[str, int, int]]) -> None:
         p = self.params
-        batch = [{"symbol": p.symbol, "side": s, "price": px, "size": sz, "post_only": True} for s, px, sz in orders]
+        batch: list[dict[str, Any]] = [
+            {"symbol": p.symbol, "side": s, "price": px, "size": sz, "post_only": True} for s, px, sz in orders]
         if not batch:
             return
         try:

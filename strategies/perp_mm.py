@@ -224,8 +224,9 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
     def _place_side_orders(self, bids: list[int], asks: list[int]) -> None:
         p, m = self.params, self.market
         assert m is not None
-        orders = [{"symbol": p.symbol, "side": side, "price": px, "size": valid_size(m, self.qty, px),
-                   "post_only": True} for side, prices in (("bid", bids), ("ask", asks)) for px in prices]
+        orders: list[dict[str, Any]] = [
+            {"symbol": p.symbol, "side": side, "price": px, "size": valid_size(m, self.qty, px), "post_only": True}
+            for side, prices in (("bid", bids), ("ask", asks)) for px in prices]
         if not orders:
             return
         try:

@@ -14,12 +14,12 @@ from xtb.venues.base import MarketInfo, Side
 
 def to_price(m: MarketInfo, px: int) -> float:
     """Venue price units -> quote currency per venue size unit (float, for model math)."""
-    return px / 10**m.price_decimals
+    return px / float(10**m.price_decimals)
 
 
 def to_qty(m: MarketInfo, units: int) -> float:
     """Venue size units -> base quantity (float, for model math)."""
-    return units / 10**m.size_decimals
+    return units / float(10**m.size_decimals)
 
 
 def price_units(m: MarketInfo, price: float, side: Side | str) -> int:

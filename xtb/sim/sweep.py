@@ -19,8 +19,8 @@ def sweep(exchange: Exchange, symbol: str, side: Side | str, limit_px: int) -> i
     spec = exchange.market_by_symbol(symbol)
     bids, asks = exchange.book_orders(spec.market_id)
     resting = bids if side is Side.SELL else asks
-    quantity = sum(o.quantity - o.filled for o in resting if (o.price >= limit_px if side is Side.SELL
-                                                              else o.price <= limit_px))
+    quantity = sum(o.quantity - o.filled for o in resting if o.price is not None
+                   and (o.price >= limit_px if side is Side.SELL else o.price <= limit_px))
     if quantity <= 0:
         return 0
     account = exchange.create_account(10**30, config=AccountConfig(
