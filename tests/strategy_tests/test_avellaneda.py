@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.avellaneda import Avellaneda, AvellanedaParams, target_prices, time_left
+from strategies.avellaneda import Avellaneda, AvellanedaParams, model_quotes, target_prices, time_left
 from xtb.config import validate
 from xtb.engine.engine import Engine
 from xtb.engine.registry import get_strategy
@@ -105,6 +105,16 @@ def test_glft_quotes_respect_the_inventory_bound(q, max_q, gamma, sigma, k, a):
     assert quotes.spread == pytest.approx(flat.spread)  # the spread does not depend on q
     if q > 1e-9 and quotes.ask is not None and flat.ask is not None:
         assert quotes.ask < flat.ask  # long: the ask comes down to sell
+
+
+def test_strategy_model_switch_uses_lots_for_glft():
+    p = AvellanedaParams(model="glft", order_size=Decimal("0.5"), max_position=Decimal("2"), gamma=0.1, k=1.5,
+                         intensity_a=2.0)
+    got = model_quotes(p, 100.0, 1.0, 0.3, 30.0)  # 1.0 base = 2 lots of 0.5; the horizon plays no part
+    assert got == glft_quotes(100.0, 2.0, gamma=0.1, sigma=0.3, k=1.5, a=2.0, max_inventory_lots=4.0)
+    assert model_quotes(p, 100.0, 2.0, 0.3, 30.0).bid is None  # at the bound: no bid
+    p_as = AvellanedaParams(gamma=0.1, k=1.5)
+    assert model_quotes(p_as, 100.0, 1.0, 0.3, 30.0) == as_quotes(100.0, 1.0, gamma=0.1, sigma=0.3, tau=30.0, k=1.5)
 
 
 # --- volatility ----------------------------------------------------------------------------------------
