@@ -192,9 +192,6 @@ class ASMM(Strategy[ASMMParams]):
         self.maker_fee = p.maker_fee if p.maker_fee is not None else m.maker_fee_ppm / 1e6
         self.ctx.gauge("mm_quote_interval_gauge", p.quote_interval_ms / 1000.0, symbol=p.symbol)
 
-    async def on_stop(self) -> None:
-        self._cancel(self._quotes())
-
     async def on_tick(self, now_ms: int) -> None:
         now = time.monotonic()
         if now < self._next_quote or self.market is None:

@@ -118,9 +118,6 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
         ctx.log.info("perp_mm %s: qty %d units, max position %d units, starting position %d",
                      p.symbol, self.qty, self.max_units, self.net)
 
-    async def on_stop(self) -> None:
-        self._cancel_quotes()
-
     # stream ----------------------------------------------------------------------------------------------
     def on_position(self, ev: Any) -> None:
         p = self.params
