@@ -112,10 +112,11 @@ async def test_grid_is_cancelled_and_reposted_each_cycle(tmp_path):
 
         assert await wait_for(replaced, 3)
         cycles = engine.strategy.stats["cycles"]
-        old = [engine.tracker.get(cid, "backpack") for cid in first_ids]
+        old_cancelled = await wait_for(
+            lambda: all(engine.tracker.get(cid, "backpack").state == "cancelled" for cid in first_ids), 3)
     finally:
         await engine.stop()
-    assert cycles >= 2 and all(o.state == "cancelled" for o in old)  # the previous grid was cancelled
+    assert cycles >= 2 and old_cancelled  # the previous grid was cancelled, not left resting
 
 
 async def test_position_past_the_limit_exits_reduce_only(tmp_path):
