@@ -337,3 +337,29 @@ async def test_paper_hedges_below_the_trigger_unwinds_on_recovery_and_closes_on_
     finally:
         await engine.stop()
     assert user_positions(sim) == {"backpack": [10], "lighter": []}  # on_stop closed the hedge
+
+
+# --- the simulator's price-shock helpers these tests drive -----------------------------------------------
+def test_generator_price_shift_moves_every_venue_and_basis_is_settable():
+    from xtb.sim import Exchange, FeedConfig, MarketDataGenerator, UnderlyingConfig, VenueRules, VirtualClock
+    from xtb.sim.types import MarketSpec
+
+    clock = VirtualClock()
+    a, b = Exchange(VenueRules.backpack(), clock), Exchange(VenueRules.lighter(), clock)
+    for ex in (a, b):
+        ex.add_market(MarketSpec(market_id=0, symbol="SOL", price_decimals=2, size_decimals=2))
+    gen = MarketDataGenerator([UnderlyingConfig("SOL", 150.0)], [FeedConfig(a, 0, "SOL"), FeedConfig(b, 0, "SOL")],
+                              seed=1, clock=clock)
+    before = gen.fair_price("SOL")
+    assert gen.shift_fair_price("SOL", 0.98) == pytest.approx(before * 0.98)
+    gen.set_basis_bps(gen.feed_index(b, 0), 25.0)
+    assert gen.spread_bps(gen.feed_index(b, 0), gen.feed_index(a, 0)) == pytest.approx(25.0 - gen.basis_bps(0))
+    gen.advance(2.0)  # the books follow the shocked mid
+    best_bid = a.book_snapshot(0).bids[0].price / 100
+    assert abs(best_bid / (before * 0.98) - 1) < 0.003
+    with pytest.raises(ValueError, match="factor"):
+        gen.shift_fair_price("SOL", 0.0)
+    with pytest.raises(KeyError, match="BTC"):
+        gen.shift_fair_price("BTC", 1.1)
+    with pytest.raises(KeyError, match="no feed"):
+        gen.feed_index(a, 7)

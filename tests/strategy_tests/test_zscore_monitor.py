@@ -255,3 +255,63 @@ async def test_auto_mode_trades_both_legs_and_unwinds_on_exit(tmp_path):
     assert 320 <= -bp <= 333
     assert venues == {"backpack": [], "lighter": []}
     assert strat.stats["failed_entries"] == 0
+
+
+# --- guards inside the strategy, on scripted books ---------------------------------------------------------
+class BookContext:
+    def __init__(self, levels: list[tuple[int, int]]) -> None:
+        import logging
+
+        self.log = logging.getLogger("test.zscore")
+        self.levels = levels
+        self.rows: list[tuple[str, dict[str, Any]]] = []
+
+    def market(self, venue: str, symbol: str) -> MarketInfo:
+        return BP
+
+    def book(self, venue: str, symbol: str) -> Any:
+        bids = [(px - 10, sz) for px, sz in self.levels]
+        asks = list(self.levels)
+
+        class Book:
+            def top(self, n: int) -> Any:
+                return bids[:n], asks[:n]
+
+        return Book()
+
+    def best_bid(self, venue: str, symbol: str) -> Any:
+        return (self.levels[0][0] - 10, self.levels[0][1])
+
+    def best_ask(self, venue: str, symbol: str) -> Any:
+        return self.levels[0]
+
+    def record(self, table: str, **fields: Any) -> None:
+        self.rows.append((table, fields))
+
+
+def two_pairs() -> list[dict[str, str]]:
+    return [{"name": n, "venue_a": "backpack", "symbol_a": "X", "venue_b": "lighter", "symbol_b": "Y"}
+            for n in ("p1", "p2")]
+
+
+async def test_entry_guards_liquidity_slippage_and_gross_notional():
+    from strategies.zscore_monitor import ZScoreMonitor
+
+    deep = [(15_000 + i, 2_000) for i in range(10)]  # 20 SOL a level within 10 bps: ~30k USDC
+    params = dict(pairs=two_pairs(), min_liquidity_usd=25_000, max_slippage_bps=20, order_notional_usd=1_000,
+                  max_gross_notional_usd=3_000)
+    strat = ZScoreMonitor(BookContext(deep), ZScoreMonitorParams(**params))
+    await strat.on_start()
+    p1, p2 = strat.pairs
+    assert strat._entry_blocked(p1, "enter_short_a") is None
+    p1.pos = Position.SHORT_A  # reminder mode: a signalled position counts its two legs
+    assert strat._entry_blocked(p2, "enter_long_a") == "max_gross_notional"
+
+    thin = ZScoreMonitor(BookContext([(15_000, 100)]), ZScoreMonitorParams(**params))
+    await thin.on_start()
+    assert thin._entry_blocked(thin.pairs[0], "enter_short_a") == "min_liquidity"
+
+    big = ZScoreMonitor(BookContext(deep), ZScoreMonitorParams(**{**params, "order_notional_usd": 40_000,
+                                                                  "max_gross_notional_usd": 1e6}))
+    await big.on_start()
+    assert big._entry_blocked(big.pairs[0], "enter_short_a") == "max_slippage"  # deeper than the 20 bps book
