@@ -172,6 +172,31 @@ class MarketDataGenerator:
         f = self._feeds[feed]
         return f.updates, f.trades
 
+    # ------------------------------------------------------------------ deterministic shocks (tests, demos)
+
+    def shift_fair_price(self, underlying: str, factor: float) -> float:
+        """Multiply an underlying's fair value by `factor` at once (0.98 = a 2 % drop); every venue quoting
+        it follows as its ladder re-quotes. Returns the new fair value."""
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        try:
+            und = self._underlyings[underlying]
+        except KeyError:
+            raise KeyError(f"unknown underlying {underlying!r}") from None
+        und.log_price += math.log(factor)
+        return und.price
+
+    def feed_index(self, exchange: Exchange, market: int) -> int:
+        """The feed that quotes `market` on `exchange`."""
+        for f in self._feeds:
+            if f.cfg.exchange is exchange and f.cfg.market == market:
+                return f.index
+        raise KeyError(f"no feed for market {market} on this exchange")
+
+    def set_basis_bps(self, feed: int, bps: float) -> None:
+        """Set a feed's venue basis now; it then follows its Ornstein-Uhlenbeck process (decays to the mean)."""
+        self._feeds[feed].basis_bps = bps
+
     # ------------------------------------------------------------------ driving
 
     def step(self, n: int = 1) -> None:
