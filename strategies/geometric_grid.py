@@ -16,6 +16,7 @@ to the tick once, when the grid is built.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, getcontext
@@ -36,7 +37,8 @@ class GeometricGridParams(BaseModel):
 
     venue: str = Field("backpack", description="venue to trade on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
-    lower_price: Decimal | None = Field(None, gt=0, description="lowest grid price (quote); None: mid x (1 - range_pct)")
+    lower_price: Decimal | None = Field(None, gt=0, description="lowest grid price (quote); "
+                                        "None: mid x (1 - range_pct)")
     upper_price: Decimal | None = Field(None, gt=0, description="highest grid price; None: mid x (1 + range_pct)")
     range_pct: Decimal = Field(Decimal("0.05"), gt=0, lt=1, description="grid half-width around the first mid "
                                "when the bounds are not given")
@@ -77,7 +79,7 @@ def grid_prices(lower: Decimal, upper: Decimal, n: int, m: MarketInfo) -> list[i
         units = px * (10 ** m.price_decimals)
         ticks = int((units / m.tick).to_integral_value())
         out.append(max(1, ticks) * m.tick)
-    for a, b in zip(out, out[1:], strict=False):
+    for a, b in itertools.pairwise(out):
         if b <= a:
             raise ValueError(f"{n} levels between {lower} and {upper} collide at tick {m.tick}: use fewer levels")
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -31,10 +32,10 @@ SOL = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="US
 def test_levels_are_geometric():
     lv = geometric_levels(Decimal(100), Decimal(200), 5)
     assert lv[0] == 100 and lv[-1] == 200
-    ratios = [b / a for a, b in zip(lv, lv[1:], strict=False)]
+    ratios = [b / a for a, b in itertools.pairwise(lv)]
     assert all(abs(r - ratios[0]) < Decimal("1e-20") for r in ratios)
     assert abs(ratios[0] ** 4 - 2) < Decimal("1e-20")  # (upper/lower)^(1/(n-1))
-    gaps = [b - a for a, b in zip(lv, lv[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(lv)]
     assert gaps == sorted(gaps) and gaps[0] < gaps[-1]  # spacing widens with the price
 
 
