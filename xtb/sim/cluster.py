@@ -314,6 +314,19 @@ class SimCluster:
                                            time_in_force=TimeInForce.IOC))
         return int(view.filled)
 
+    def set_basis(self, venue: str, symbol: str, bps: float) -> None:
+        """Move one market's mid to fair value x (1 + bps/10^4) now (the basis then decays back as
+        configured); a ramp of calls makes a trend."""
+        if self.generator is None:
+            raise RuntimeError("the market-data generator is not running")
+        ex = self.venues[venue].exchange
+        market = ex.market_by_symbol(symbol).market_id
+        for feed in self.generator._feeds:
+            if feed.cfg.exchange is ex and feed.cfg.market == market:
+                feed.basis_bps = bps
+                return
+        raise KeyError(f"no generator feed for {venue} {symbol}")
+
     # ------------------------------------------------------------------ on-demand faults
 
     def drop_sockets(self, venue: str) -> int:
