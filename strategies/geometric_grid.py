@@ -143,6 +143,7 @@ class GeometricGrid(Strategy[GeometricGridParams]):
         self.stats = {"placed": 0, "fills": 0, "follow_ups": 0, "rejects": 0, "denied": 0, "syncs": 0,
                       "dropped": 0, "adopted": 0, "strays_cancelled": 0}
         self._last_sync = 0.0
+        self.disabled: str | None = None
 
     # --- setup -------------------------------------------------------------------------------------
     def _ensure_ready(self) -> bool:
@@ -179,7 +180,14 @@ class GeometricGrid(Strategy[GeometricGridParams]):
 
     # --- loop --------------------------------------------------------------------------------------
     async def on_tick(self, now_ms: int) -> None:
-        if not self._ensure_ready():
+        if self.disabled is not None:
+            return
+        try:
+            if not self._ensure_ready():
+                return
+        except ValueError as err:  # a grid that cannot be built (levels vs tick, budget vs minimums)
+            self.disabled = str(err)
+            self.ctx.log.error("geometric grid disabled: %s", err)
             return
         now = time.monotonic()
         if self._last_sync == 0.0:
@@ -284,11 +292,11 @@ class GeometricGrid(Strategy[GeometricGridParams]):
         for cid, o in live.items():
             if cid in self.by_cid or o.px is None:
                 continue
-            level = index.get(o.px)
-            slot = self.slots.get(level) if level is not None else None
-            if level is not None and (slot is None or slot.client_id is None):
-                self.slots[level] = Slot(Side(o.side), o.remaining, cid)
-                self.by_cid[cid] = level
+            at = index.get(o.px)
+            slot = self.slots.get(at) if at is not None else None
+            if at is not None and (slot is None or slot.client_id is None):
+                self.slots[at] = Slot(Side(o.side), o.remaining, cid)
+                self.by_cid[cid] = at
                 self.stats["adopted"] += 1
             elif p.cancel_strays and str(o.state) != "pending_cancel":
                 ctx.cancel(p.venue, cid)
@@ -299,5 +307,5 @@ class GeometricGrid(Strategy[GeometricGridParams]):
 
     def status(self) -> dict[str, Any]:
         armed = {str(k): f"{v.side}:{v.size}" for k, v in sorted(self.slots.items())}
-        return {"grid_levels": len(self.prices), "grid_armed": armed,
+        return {"grid_levels": len(self.prices), "grid_armed": armed, "grid_disabled": self.disabled,
                 **{f"grid_{k}": v for k, v in self.stats.items()}}

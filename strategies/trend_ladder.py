@@ -225,8 +225,9 @@ class Entry:
 # --- strategy ------------------------------------------------------------------------------------------
 @register_strategy("trend_ladder", params=TrendLadderParams)
 class TrendLadder(Strategy[TrendLadderParams]):
-    """Trend ladder: post-only entries on the trend side (EMA/ATR/slope), reduce-only take-profits kept
-    covering the position, flushed at the touch when the trend turns."""
+    """Trend ladder: trend-side post-only entries (EMA/ATR/slope), reduce-only take-profits covering the position.
+
+    Take-profits are flushed to the touch when the trend turns against the position."""
 
     def __init__(self, ctx: Any, params: TrendLadderParams) -> None:
         super().__init__(ctx, params)
@@ -244,8 +245,9 @@ class TrendLadder(Strategy[TrendLadderParams]):
     def _place(self, side: Side, price: int, size: int, *, reduce_only: bool) -> int | None:
         p = self.params
         try:
-            return self.ctx.place_limit(p.venue, p.symbol, side, price, size, post_only=True,  # type: ignore[no-any-return]
-                                        reduce_only=reduce_only)
+            cid: int = self.ctx.place_limit(p.venue, p.symbol, side, price, size, post_only=True,
+                                            reduce_only=reduce_only)
+            return cid
         except OrderDenied as err:
             self.stats["denied"] += 1
             self.ctx.log.warning("trend ladder %s %s denied: %s", side, "tp" if reduce_only else "entry", err.reason)

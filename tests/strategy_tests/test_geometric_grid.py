@@ -167,3 +167,20 @@ async def test_sync_adopts_grid_orders_and_cancels_strays(tmp_path):
         assert strat.stats["adopted"] == 1
     finally:
         await engine.stop()
+
+
+async def test_a_grid_that_cannot_be_built_disables_itself_without_orders():
+    import logging
+    from types import SimpleNamespace
+
+    from strategies.geometric_grid import GeometricGrid
+
+    placed: list[Any] = []
+    ctx = SimpleNamespace(
+        log=logging.getLogger("test.grid"), best_bid=lambda v, s: (15_000, 10), best_ask=lambda v, s: (15_001, 10),
+        market=lambda v, s: MarketInfo(**{**SOL.__dict__, "min_size": 1000}), record=lambda *a, **k: None,
+        place_limit=lambda *a, **k: placed.append(a))
+    grid = GeometricGrid(ctx, GeometricGridParams(budget=Decimal(10)))  # 10 USDC cannot buy 6 x 10 SOL
+    await grid.on_tick(0)
+    await grid.on_tick(0)
+    assert grid.disabled is not None and "minimum order size" in grid.disabled and placed == []
