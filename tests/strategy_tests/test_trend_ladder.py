@@ -105,7 +105,7 @@ def ladder_config(tmp_path: Any, flush: bool = False) -> dict[str, Any]:
             "venue": "backpack", "symbol": "SOL_USDC_PERP", "bar_interval_s": 0.1, "ema_fast": 3, "ema_slow": 6,
             "atr_length": 4, "slope_lookback": 3, "slope_threshold_bps": 0.3, "order_size": "0.5",
             "max_entries": 1, "max_position": "2", "entry_offset_atr": 0.0, "take_profit_atr": 1.0,
-            "min_take_profit_ticks": 5, "entry_ttl_s": 30, "requote_atr": 3.0, "coverage_check_interval_s": 0.3,
+            "min_take_profit_ticks": 50, "entry_ttl_s": 30, "requote_atr": 3.0, "coverage_check_interval_s": 0.3,
             "flush_on_trend_flip": flush}},
     }
 
@@ -150,8 +150,8 @@ async def test_uptrend_entry_take_profit_and_coverage(tmp_path):
 
         assert await wait_for(covered, 5), orders(engine)
         tp = next(o for o in orders(engine) if o.reduce_only)
-        assert tp.px >= entry.px + 5  # at least min_take_profit_ticks above the entry
-        assert strat.stats["take_profits"] == 1
+        assert tp.px >= entry.px + 50  # at least min_take_profit_ticks (0.50 USDC, far from the flow) above
+        assert strat.stats["take_profits"] >= 1
 
         # take the cover away behind the strategy's back: the coverage check must restore it
         engine.context.cancel("backpack", tp.client_id)
