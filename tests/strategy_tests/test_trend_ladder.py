@@ -192,3 +192,89 @@ async def test_trend_turning_against_the_position_flushes_at_the_touch(tmp_path)
         assert await wait_for(lambda: engine.tracker.get(tp.client_id, "backpack").is_terminal, 5)
     finally:
         await engine.stop()
+
+
+# --- re-quoting, driven step by step ---------------------------------------------------------------------
+class StepContext:
+    """A scripted context: the test sets the touch and the position; orders are recorded."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from xtb.venues.base import MarketInfo
+
+        self.log = logging.getLogger("test.trend_ladder")
+        self.mkt = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
+                              size_decimals=2, tick=1, step=1, min_size=1, min_notional=0)
+        self.bid, self.ask, self.pos = 15_000, 15_002, 0
+        self.orders: dict[int, SimpleNamespace] = {}
+        self.cancels: list[int] = []
+
+    def market(self, venue: str, symbol: str) -> Any:
+        return self.mkt
+
+    def best_bid(self, venue: str, symbol: str) -> Any:
+        return (self.bid, 10)
+
+    def best_ask(self, venue: str, symbol: str) -> Any:
+        return (self.ask, 10)
+
+    def position(self, venue: str, symbol: str) -> int:
+        return self.pos
+
+    def entry_price(self, venue: str, symbol: str) -> int:
+        return 0
+
+    def open_orders(self, venue: str, symbol: str) -> list[Any]:
+        return [o for o in self.orders.values() if o.state == "open"]
+
+    def order(self, venue: str, cid: int) -> Any:
+        return self.orders.get(cid)
+
+    def place_limit(self, venue: str, symbol: str, side: Any, price: int, size: int, **kw: Any) -> int:
+        cid = len(self.orders) + 1
+        self.orders[cid] = SimpleNamespace(client_id=cid, side=str(side), px=price, sz=size, remaining=size,
+                                           reduce_only=kw.get("reduce_only", False), state="open")
+        return cid
+
+    def cancel(self, venue: str, cid: int) -> None:
+        self.cancels.append(cid)
+        self.orders[cid].state = "cancelled"
+
+    def record(self, table: str, **fields: Any) -> None:
+        pass
+
+
+async def test_stale_entries_are_requoted_on_drift_and_on_age(monkeypatch):
+    from strategies import trend_ladder
+
+    clock = [100.0]
+    monkeypatch.setattr(trend_ladder.time, "monotonic", lambda: clock[0])
+    ctx = StepContext()
+    p = TrendLadderParams(max_entries=2, entry_offset_atr=0.0, ladder_step_atr=1.0, requote_atr=0.5,
+                          entry_ttl_s=30, bar_interval_s=1.0, order_size=Decimal("0.5"), max_position=Decimal(5))
+    strat = trend_ladder.TrendLadder(ctx, p)
+    strat.market = ctx.mkt
+    strat.trend = trend_ladder.TrendEstimate(1, 101.0, 100.0, 2.0, 4.0)  # up, ATR 4 ticks
+    strat.bars.add(clock[0], 15_001)  # an open bar, so the tick does not re-estimate the trend
+    await strat.on_tick(0)
+    assert sorted((o.side, o.px) for o in ctx.orders.values()) == [("bid", 14_996), ("bid", 15_000)]  # rungs 0, 1
+    ctx.bid, ctx.ask = 15_001, 15_003  # one tick: within 0.5 ATR, nothing moves
+    clock[0] += 0.5
+    await strat.on_tick(0)
+    assert ctx.cancels == []
+    ctx.bid, ctx.ask = 15_006, 15_008  # six ticks > 2: both rungs re-quoted at the new touch
+    clock[0] += 0.4
+    await strat.on_tick(0)
+    assert sorted(ctx.cancels) == [1, 2] and strat.stats["requotes"] == 2
+    assert sorted(o.px for o in ctx.open_orders("backpack", "SOL_USDC_PERP")) == [15_002, 15_006]
+    clock[0] += 31  # too old: re-quoted at the same prices
+    strat.bars = trend_ladder.BarBuilder(1000.0, 10)
+    strat.bars.add(clock[0], 15_007)
+    await strat.on_tick(0)
+    assert strat.stats["requotes"] == 4 and len(ctx.open_orders("backpack", "SOL_USDC_PERP")) == 2
+    # the trend fades: entries are cancelled, nothing new
+    strat.trend = trend_ladder.TrendEstimate(0, 100.0, 100.0, 0.0, 4.0)
+    clock[0] += 0.1
+    await strat.on_tick(0)
+    assert ctx.open_orders("backpack", "SOL_USDC_PERP") == [] and strat.stats["side_cancels"] == 2
