@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from xtb.engine.gateway import OrderGateway
-from xtb.venues.base import MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
+from xtb.venues.base import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
 
 
 class IdAllocator(Protocol):
@@ -127,6 +127,22 @@ class StrategyContext:
         live, a REST read otherwise (flat symbols omitted). For decisions that must not trust a cache miss."""
         fresh = await self._connector(venue).positions()
         return {s: p.size for s, p in fresh.items() if p.size != 0}
+
+    async def fetch_balances(self, venue: str) -> dict[str, Balance]:
+        """Balances per asset from the connector (a REST read, or the connector's own short cache)."""
+        return await self._connector(venue).balances()  # type: ignore[no-any-return]
+
+    def symbol_of(self, venue: str, book_id: int) -> str | None:
+        """The symbol behind an event's `book_id` (trade prints, book updates); None if unknown."""
+        conn = self._connectors.get(venue)
+        if conn is None:
+            return None
+        try:
+            if hasattr(conn, "symbol_of_book"):
+                return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
+            return conn.decoder.book(book_id).symbol  # type: ignore[no-any-return]
+        except (KeyError, IndexError, ValueError):
+            return None
 
     def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
         return self._tracker.open_orders(venue, symbol)  # type: ignore[no-any-return]

@@ -142,6 +142,7 @@ class SimCluster:
         self._lighter_user_accounts: set[int] = set()
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
+        self._sweep_accounts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,6 +292,40 @@ class SimCluster:
             raise ValueError(f"account {account_index} belongs to the market-data generator")
         venue.register_api_key(account_index, api_key_index, public_key)
         return account_index
+
+    # ------------------------------------------------------------------ on-demand flow
+
+    def sweep(self, venue: str, symbol: str, side: str, quantity: int, limit_price: int) -> int:
+        """Send one aggressive IOC limit order from a dedicated taker account (created on first use):
+        `side` "buy" lifts asks up to `limit_price`, "sell" hits bids down to it, for at most `quantity`
+        (market units). Fills resting orders (the user's too) and prints public trades. Returns the
+        quantity filled."""
+        from xtb.sim.types import AccountConfig, OrderRequest, Side, TimeInForce
+
+        ex = self.venues[venue].exchange
+        spec = ex.market_by_symbol(symbol)
+        account = self._sweep_accounts.get(venue)
+        if account is None:
+            account = ex.create_account(10**30, config=AccountConfig(
+                check_margin=False, check_order_limits=False, cancel_on_disconnect=False))
+            self._sweep_accounts[venue] = account
+        order_side = {"buy": Side.BUY, "sell": Side.SELL}[side]
+        view = ex.place_order(OrderRequest(account, spec.market_id, order_side, quantity, limit_price,
+                                           time_in_force=TimeInForce.IOC))
+        return int(view.filled)
+
+    def set_basis(self, venue: str, symbol: str, bps: float) -> None:
+        """Move one market's mid to fair value x (1 + bps/10^4) now (the basis then decays back as
+        configured); a ramp of calls makes a trend."""
+        if self.generator is None:
+            raise RuntimeError("the market-data generator is not running")
+        ex = self.venues[venue].exchange
+        market = ex.market_by_symbol(symbol).market_id
+        for feed in self.generator._feeds:
+            if feed.cfg.exchange is ex and feed.cfg.market == market:
+                feed.basis_bps = bps
+                return
+        raise KeyError(f"no generator feed for {venue} {symbol}")
 
     # ------------------------------------------------------------------ on-demand faults
 

@@ -98,6 +98,7 @@ class BackpackConfig:
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
+    trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
 
     @classmethod
     def from_options(cls, options: dict[str, Any], **overrides: Any) -> BackpackConfig:
@@ -340,6 +341,8 @@ class BackpackConnector:
         for book in self._books.values():
             book.clear()
         public = [f"depth.{s}" for s in self._books]
+        if self.config.trades:
+            public += [f"trade.{s}" for s in self._books]
         if public:
             transport.send(WSMsgType.TEXT, orjson.dumps({"method": "SUBSCRIBE", "params": public}))
         transport.send(WSMsgType.TEXT, self._signer.subscribe_frame(list(_PRIVATE_STREAMS),

@@ -51,6 +51,8 @@ class LighterConfig:
     # --- streams
     #: private channels; `account_all` (no auth per the docs example) is the alternative (UNCONFIRMED)
     private_channels: tuple[str, ...] = ("account_all_orders", "account_all_trades", "account_all_positions")
+    #: also subscribe the public `trade/{m}` prints of every kept market (order-flow strategies)
+    trades: bool = False
     #: auth token lifetime (max 8 h documented) and how long before expiry a fresh one is made
     auth_ttl_s: int = 3600
     auth_refresh_before_s: int = 600

@@ -332,6 +332,8 @@ class LighterConnector:
             book.clear()
             self._resyncing[symbol] = now
             frames.append({"type": "subscribe", "channel": f"order_book/{self._markets[symbol].market_id}"})
+            if self.config.trades:
+                frames.append({"type": "subscribe", "channel": f"trade/{self._markets[symbol].market_id}"})
         frames += self._private_subscriptions()
         for f in frames:
             transport.send(WSMsgType.TEXT, orjson.dumps(f))
