@@ -8,9 +8,12 @@ Execution follows the original: the Backpack leg is a tracking post-only limit o
 touch drifts beyond a tolerance, optionally finished with a market order after a timeout); every Backpack
 fill is hedged on Lighter at once (`on_fill`), by a market order with a worst price
 (`lighter_market_execution`) or a marketable IOC limit. A balance check compares both venues' positions
-as the context reports them and trades away any unhedged excess after a failed or partial leg. Entries
-stop during maintenance windows, for a cooldown after each round trip and after N consecutive failures
-(circuit breaker); on stop both venues are flattened with reduce-only market orders.
+as the context reports them and trades away any unhedged excess after a failed or partial leg (or, with a
+hedge still in flight, once the exposure is `max_unhedged_s` old). Both legs are closed a lead time before
+a maintenance window, and no entries are made from then until it ends; entries also stop for a cooldown
+after each round trip and after N consecutive failures (circuit breaker); on stop both venues are
+flattened with reduce-only market orders. Each round trip logs ENTER, LEGS FILLED, EXIT and CLOSED (with
+its realised PnL after fees) at INFO.
 
 Prices and sizes stay integers in each venue's units; cross-venue comparisons go through exact
 `Fraction`s of the canonical base asset, and fee/threshold math in bps is exact too.
