@@ -141,7 +141,7 @@ def test_params_reject_unknown_fields():
 
 
 # --- end to end in paper mode ----------------------------------------------------------------------------
-QUIET_BASIS = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 3.0}
+QUIET_BASIS = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 2.0}
 
 
 def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
@@ -183,6 +183,18 @@ def user_positions(sim: Any) -> dict[str, list[int]]:
     return out
 
 
+def user_cash_usdc(sim: Any) -> Fraction:
+    """Cash (collateral with realised PnL, fees and funding) of the bot's accounts on both venues, in USDC."""
+    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
+    total = Fraction(0)
+    for handle in sim.venues.values():
+        ex = handle.exchange
+        for a in ex.accounts():
+            if a not in generator_accounts:
+                total += Fraction(ex.balance(a).cash, 10 ** ex.rules.cash_decimals)
+    return total
+
+
 async def wait_for(cond: Any, timeout_s: float) -> bool:
     for _ in range(int(timeout_s / 0.05)):  # bounded
         if cond():
@@ -196,6 +208,7 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
     engine = Engine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
     await engine.start()
     strat = engine.strategy
+    cash_before = user_cash_usdc(engine.sim)
     try:
         await asyncio.sleep(1.0)
         assert strat.stats["entries"] == 0  # no basis, no spread, no trade
@@ -212,9 +225,12 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
         assert await wait_for(lambda: strat.stats["round_trips"] == 1, 20)
         status = engine.status()
         venues = user_positions(engine.sim)
+        venue_pnl = user_cash_usdc(engine.sim) - cash_before
     finally:
         await engine.stop()
     assert status["cross_arb_exits"] == ["take_profit"], status
+    # the PnL the CLOSED line reports is what the venues booked (fills, fees) to a micro-dollar
+    assert abs(strat.realized_pnl - venue_pnl) < Fraction(1, 10**6), (float(strat.realized_pnl), float(venue_pnl))
     assert status["cross_arb_failures"] == 0 and status["cross_arb_rebalances"] == 0
     assert venues == {"backpack": [], "lighter": []}
 
