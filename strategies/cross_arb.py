@@ -8,9 +8,12 @@ Execution follows the original: the Backpack leg is a tracking post-only limit o
 touch drifts beyond a tolerance, optionally finished with a market order after a timeout); every Backpack
 fill is hedged on Lighter at once (`on_fill`), by a market order with a worst price
 (`lighter_market_execution`) or a marketable IOC limit. A balance check compares both venues' positions
-as the context reports them and trades away any unhedged excess after a failed or partial leg. Entries
-stop during maintenance windows, for a cooldown after each round trip and after N consecutive failures
-(circuit breaker); on stop both venues are flattened with reduce-only market orders.
+as the context reports them and trades away any unhedged excess after a failed or partial leg (or, with a
+hedge still in flight, once the exposure is `max_unhedged_s` old). Both legs are closed a lead time before
+a maintenance window, and no entries are made from then until it ends; entries also stop for a cooldown
+after each round trip and after N consecutive failures (circuit breaker); on stop both venues are
+flattened with reduce-only market orders. Each round trip logs ENTER, LEGS FILLED, EXIT and CLOSED (with
+its realised PnL after fees) at INFO.
 
 Prices and sizes stay integers in each venue's units; cross-venue comparisons go through exact
 `Fraction`s of the canonical base asset, and fee/threshold math in bps is exact too.
@@ -65,11 +68,15 @@ class CrossArbParams(BaseModel):
     lighter_market_execution: bool = Field(True, description="hedge on Lighter with market orders (else IOC limit)")
     slippage_bps: int = Field(50, gt=0, description="worst-price distance for market orders")
     balance_grace_s: float = Field(1.5, gt=0, description="tolerate a leg imbalance this long before rebalancing")
+    max_unhedged_s: float = Field(5.0, gt=0, description="rebalance an imbalance this old even while hedge orders "
+                                  "are still in flight (a hedge stuck in a 429 retry or an unanswered request)")
     exit_retry_s: float = Field(3.0, gt=0, description="re-send exit orders when a venue is not flat after this")
     max_consecutive_failures: int = Field(3, ge=1, description="circuit breaker: failures before entries stop")
     circuit_breaker_pause_s: float = Field(300.0, ge=0, description="entries stay off this long (0: until restart)")
     maintenance_windows: list[str] = Field(default_factory=list,
-                                           description="UTC 'HH:MM-HH:MM' ranges with no new entries")
+                                           description="UTC 'HH:MM-HH:MM' venue maintenance ranges")
+    maintenance_close_lead_s: float = Field(60.0, ge=0, description="close both legs this long before a "
+                                            "maintenance window starts; no entries from then until it ends")
     flatten_on_stop: bool = Field(True, description="close both venues' positions on the pairs at shutdown")
     flatten_timeout_s: float = Field(8.0, gt=0, description="how long stop waits for the venues to be flat")
 
@@ -228,14 +235,21 @@ def parse_window(text: str) -> tuple[dt.time, dt.time]:
     return start, end
 
 
-def in_maintenance(windows: list[str], now: dt.time) -> bool:
-    """True inside any [start, end) UTC window; a window whose end precedes its start wraps midnight."""
+def in_maintenance(windows: list[str], now: dt.time, lead_s: float = 0.0) -> bool:
+    """True inside any [start, end) UTC window, or within `lead_s` before one starts; a window whose end
+    precedes its start wraps midnight."""
+    day = 24 * 3600
+    t = _seconds(now)
     for w in windows:
-        start, end = parse_window(w)
-        inside = start <= now < end if start <= end else (now >= start or now < end)
-        if inside:
+        start, end = (_seconds(x) for x in parse_window(w))
+        inside = start <= t < end if start <= end else (t >= start or t < end)
+        if inside or (start - t) % day <= lead_s:
             return True
     return False
+
+
+def _seconds(t: dt.time) -> float:
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
 class CircuitBreaker:
@@ -296,6 +310,34 @@ class Arb:
     exit_sent: float | None = None
     exit_reason: str = ""
     failed: bool = False
+    legs_logged: bool = False
+    # realised cash flow of every fill (sells +, buys -, fees -), quote currency; the round trip's PnL once flat
+    cash: Fraction = Fraction(0)
+    fees: Fraction = Fraction(0)
+    entry_fills: dict[str, list[Fraction]] = field(default_factory=dict)  # venue -> [base qty, notional]
+
+    def record_fill(self, venue: str, market: MarketInfo, side: str, px: int, sz: int, fee: int) -> None:
+        qty, price = base_qty(market, sz), real_price(market, px)
+        notional = qty * price
+        if fee:  # the venue's own figure, in notional units
+            paid = Fraction(fee, 10 ** (market.price_decimals + market.size_decimals))
+        else:  # not reported: the market's published rate (taker unless the order rested)
+            paid = notional * market.taker_fee_ppm / 1_000_000
+        self.cash += (notional if side == "ask" else -notional) - paid
+        self.fees += paid
+        if self.state in ("entering", "open"):
+            acc = self.entry_fills.setdefault(venue, [Fraction(0), Fraction(0)])
+            acc[0] += qty
+            acc[1] += notional
+
+    def entry_summary(self) -> str:
+        parts = []
+        for venue, side in ((BACKPACK, self.direction.bp_side), (LIGHTER, self.direction.lg_side)):
+            qty, notional = self.entry_fills.get(venue, (Fraction(0), Fraction(0)))
+            verb = "buy" if side is Side.BID else "sell"
+            avg = f"{float(notional / qty):.4f}" if qty else "-"
+            parts.append(f"{venue} {verb} {float(qty):g} @ {avg}")
+        return ", ".join(parts)
 
 
 @register_strategy("cross_arb", params=CrossArbParams)
@@ -311,7 +353,9 @@ class CrossArb(Strategy[CrossArbParams]):
         self.breaker = CircuitBreaker(params.max_consecutive_failures, params.circuit_breaker_pause_s)
         self.stats = {"entries": 0, "round_trips": 0, "failures": 0, "rebalances": 0, "reposts": 0}
         self.exits: list[str] = []
-        self._bp_cid_to_base: dict[int, str] = {}
+        self.realized_pnl = Fraction(0)
+        self._owner: dict[tuple[str, int], str] = {}  # (venue, client id) -> base of the arb that sent it
+        self._stopping = False
 
     # lifecycle ---------------------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -324,15 +368,20 @@ class CrossArb(Strategy[CrossArbParams]):
         self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
 
     async def on_tick(self, now_ms: int) -> None:
+        if self._stopping:
+            return
         now = time.monotonic()
+        maintenance = self._near_maintenance()
         for base, arb in list(self.arbs.items()):
+            if maintenance and arb.state in ("entering", "open"):
+                self._close_for_maintenance(arb)
             try:
                 await self._monitor(arb, now)
             except OrderDenied as e:  # risk or rate limit: nothing was sent; the next tick retries
                 self.ctx.log.warning("cross_arb %s: order denied while %s: %s", base, arb.state, e)
             if arb.state == "done":
                 self._finish(base, arb, now)
-        if self._entries_allowed(now):
+        if not maintenance and not self.breaker.is_open(now):
             for pair in self.pairs:
                 if len(self.arbs) >= self.params.max_positions:
                     break
@@ -342,14 +391,29 @@ class CrossArb(Strategy[CrossArbParams]):
                         self._enter_position(pair, *opportunity, now)
 
     async def on_stop(self) -> None:
+        self._stopping = True  # ticks that still run during shutdown leave the arbs to the flatten below
         if self.params.flatten_on_stop:
             await self._flatten_all_positions()
 
     # entries -----------------------------------------------------------------------------------------
-    def _entries_allowed(self, now: float) -> bool:
-        if self.breaker.is_open(now):
+    def _near_maintenance(self) -> bool:
+        """Inside a maintenance window or within the close lead before one: hold nothing, enter nothing."""
+        if not self.params.maintenance_windows:
             return False
-        return not in_maintenance(self.params.maintenance_windows, dt.datetime.now(dt.UTC).time())
+        return in_maintenance(self.params.maintenance_windows, self._utc_time(), self.params.maintenance_close_lead_s)
+
+    @staticmethod
+    def _utc_time() -> dt.time:
+        return dt.datetime.now(dt.UTC).time()
+
+    def _close_for_maintenance(self, arb: Arb) -> None:
+        """Pull the Backpack leg and close both venues before the venues go down."""
+        self.ctx.log.info("cross_arb %s: maintenance window within %.0f s: closing both legs", arb.pair.base,
+                          self.params.maintenance_close_lead_s)
+        self._cancel_backpack_orders(arb, self._orders(BACKPACK, arb.bp_cids))
+        arb.unhedged = Fraction(0)
+        arb.exit_reason = "maintenance"
+        self._close_pair(arb)
 
     def _tops(self, pair: Pair) -> tuple[Top, Top]:
         ctx = self.ctx
@@ -373,8 +437,11 @@ class CrossArb(Strategy[CrossArbParams]):
     def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
         arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
-        self.ctx.log.info("cross_arb enter %s %s: %.2f bps gross, size %s", pair.base, direction.value,
-                          float(gross), float(arb.size.base))
+        how = "buy backpack / sell lighter" if direction is Direction.LONG_BACKPACK else "sell backpack / buy lighter"
+        self.ctx.log.info("cross_arb ENTER %s %s (%s): spread %.1f bps gross, %.1f net of fees (threshold %s); "
+                          "size %g, backpack limit @ %.4f", pair.base, direction.value, how, float(gross),
+                          float(net_of_fees(gross, self.params)), self.params.entry_threshold_bps,
+                          float(arb.size.base), float(real_price(pair.bp, bp_px)))
         try:
             self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
         except OrderDenied as e:
@@ -388,15 +455,19 @@ class CrossArb(Strategy[CrossArbParams]):
                                    post_only=self.params.backpack_post_only)
         arb.bp_cids.append(cid)
         arb.bp_px, arb.repricing = px, False
-        self._bp_cid_to_base[cid] = arb.pair.base
+        self._owner[(BACKPACK, cid)] = arb.pair.base
 
     # hedging -----------------------------------------------------------------------------------------
     def on_fill(self, ev: Any) -> None:
-        if ev.venue != BACKPACK:
-            return
-        base = self._bp_cid_to_base.get(ev.client_id)
+        base = self._owner.get((ev.venue, ev.client_id))
         arb = self.arbs.get(base) if base is not None else None
-        if arb is None or arb.state not in ("entering", "open"):  # a fill may land after the order update
+        if arb is None:
+            return
+        market = arb.pair.bp if ev.venue == BACKPACK else arb.pair.lg
+        arb.record_fill(ev.venue, market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+        self._log_when_hedged(arb)
+        # only entry legs are hedged; exit and rebalance orders are sent once the arb is exiting
+        if ev.venue != BACKPACK or arb.state not in ("entering", "open"):
             return
         arb.unhedged += base_qty(arb.pair.bp, ev.sz)
         self._hedge(arb)
@@ -424,6 +495,7 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
             return
         arb.lg_cids.append(cid)
+        self._owner[(LIGHTER, cid)] = arb.pair.base
         arb.unhedged -= base_qty(lg, units)
 
     def _lighter_worst_price(self, arb: Arb, side: Side, lg_top: Top) -> int | None:
@@ -454,7 +526,7 @@ class CrossArb(Strategy[CrossArbParams]):
         remaining = arb.size.bp_units - filled
         live = [o for o in self._orders(BACKPACK, arb.bp_cids) if o.state in LIVE_STATES]
         if remaining <= 0 and not live:
-            arb.state, arb.opened = "open", now
+            self._opened(arb, now)
             return
         if arb.fallback_cid is not None:
             if not live:  # the market fallback finished short: keep what is filled
@@ -502,7 +574,7 @@ class CrossArb(Strategy[CrossArbParams]):
                                             worst_price=worst)
                 arb.fallback_cid = cid
                 arb.bp_cids.append(cid)
-                self._bp_cid_to_base[cid] = arb.pair.base
+                self._owner[(BACKPACK, cid)] = arb.pair.base
                 return
         self._settle_partial_entry(arb, now, filled)
 
@@ -511,24 +583,43 @@ class CrossArb(Strategy[CrossArbParams]):
         if filled == 0:
             arb.state = "done"
             return
+        self._opened(arb, now)
+
+    def _opened(self, arb: Arb, now: float) -> None:
         arb.state, arb.opened = "open", now
+        self._log_when_hedged(arb)
+
+    def _log_when_hedged(self, arb: Arb) -> None:
+        """One line per arbitrage once the Backpack leg is complete and Lighter holds the same quantity."""
+        if arb.state != "open" or arb.legs_logged:
+            return
+        bp, lg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (BACKPACK, LIGHTER))
+        if bp > 0 and bp == lg:
+            arb.legs_logged = True
+            self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base,
+                              time.monotonic() - arb.started, arb.entry_summary())
 
     async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
-        """Both legs must net to zero in base units; an imbalance that outlives the grace period and is
-        confirmed by the connectors' own position reads (REST when a stream is down) is traded away."""
-        if self._orders_in_flight(arb) or not self._imbalanced(arb.pair, *self._positions(arb.pair)):
+        """Both legs must net to zero in base units; an imbalance that outlives the grace period (with no
+        hedge in flight) or `max_unhedged_s` (whatever is in flight) and is confirmed by the connectors' own
+        position reads (REST when a stream is down) is traded away."""
+        if not self._imbalanced(arb.pair, *self._positions(arb.pair)):
             arb.imbalance_since = None
             return
         if arb.imbalance_since is None:
             arb.imbalance_since = now
             return
-        if now - arb.imbalance_since < self.params.balance_grace_s:
+        waited = now - arb.imbalance_since
+        overdue = waited >= self.params.max_unhedged_s
+        if waited < self.params.balance_grace_s or (self._orders_in_flight(arb) and not overdue):
             return
         arb.imbalance_since = None
         bp_pos, lg_pos = await self._confirmed_positions(arb.pair)
         # events were dispatched during the read: act only if nothing moved meanwhile
-        if arb.state in ("entering", "open") and not self._orders_in_flight(arb) \
+        if arb.state in ("entering", "open") and (overdue or not self._orders_in_flight(arb)) \
                 and self._imbalanced(arb.pair, bp_pos, lg_pos):
+            if overdue:
+                self.ctx.log.warning("cross_arb %s: unhedged for %.1f s with orders in flight", arb.pair.base, waited)
             self._rebalance(arb, bp_pos, lg_pos, bp_pos + lg_pos)
 
     @staticmethod
@@ -560,8 +651,10 @@ class CrossArb(Strategy[CrossArbParams]):
         side = Side.ASK if excess > 0 else Side.BID
         if units > 0:
             cid = self._reduce_only_market(venue, market, side, units)
-            if cid is not None and venue == LIGHTER:
-                arb.lg_cids.append(cid)
+            if cid is not None:
+                self._owner[(venue, cid)] = arb.pair.base
+                if venue == LIGHTER:
+                    arb.lg_cids.append(cid)
         arb.unhedged = Fraction(0)
         arb.state = "exiting"  # after a failed leg the pair is closed out, then cooled down
         arb.exit_reason, arb.exit_sent = "rebalance", time.monotonic()
@@ -574,8 +667,8 @@ class CrossArb(Strategy[CrossArbParams]):
             return
         reason = exit_reason(arb.entry_spread, current, now - arb.opened, self.params)
         if reason is not None:
-            self.ctx.log.info("cross_arb exit %s (%s): entry %.2f bps, now %.2f bps", arb.pair.base, reason,
-                              float(arb.entry_spread), float(current))
+            self.ctx.log.info("cross_arb EXIT %s (%s): spread %.1f bps at entry, %.1f now; closing both legs",
+                              arb.pair.base, reason, float(arb.entry_spread), float(current))
             arb.exit_reason = reason
             self._close_pair(arb)
 
@@ -585,7 +678,9 @@ class CrossArb(Strategy[CrossArbParams]):
         for venue, market in ((BACKPACK, arb.pair.bp), (LIGHTER, arb.pair.lg)):
             pos = self.ctx.position(venue, market.symbol)
             if pos != 0:
-                self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+                cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+                if cid is not None:
+                    self._owner[(venue, cid)] = arb.pair.base
 
     def _reduce_only_market(self, venue: str, market: MarketInfo, side: Side, units: int) -> int | None:
         top = (self.ctx.best_bid(venue, market.symbol), self.ctx.best_ask(venue, market.symbol))
@@ -609,9 +704,16 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _finish(self, base: str, arb: Arb, now: float) -> None:
         del self.arbs[base]
-        for cid in arb.bp_cids:
-            self._bp_cid_to_base.pop(cid, None)
+        for key in [k for k, b in self._owner.items() if b == base]:
+            del self._owner[key]
         if arb.exit_reason:
+            self.realized_pnl += arb.cash
+            notional = arb.entry_fills.get(BACKPACK, [Fraction(0), Fraction(0)])[1]
+            bps = f" ({float(arb.cash / notional * BPS):+.1f} bps)" if notional else ""
+            held = "" if arb.opened is None else f", held {now - arb.opened:.1f} s"
+            self.ctx.log.info("cross_arb CLOSED %s (%s): PnL %+.4f %s%s after %.4f fees%s; session PnL %+.4f",
+                              base, arb.exit_reason, float(arb.cash), arb.pair.bp.quote, bps, float(arb.fees), held,
+                              float(self.realized_pnl))
             self.exits.append(arb.exit_reason)
             self.cooldown_until[base] = now + self.params.cooldown_s
         if arb.failed:
@@ -624,6 +726,11 @@ class CrossArb(Strategy[CrossArbParams]):
     # shutdown ----------------------------------------------------------------------------------------
     async def _flatten_all_positions(self) -> None:
         """Cancel our orders and close both venues on every pair, reduce-only, until flat or timed out."""
+        if self.arbs:
+            self.ctx.log.info("cross_arb stopping: closing %s on both venues", ", ".join(self.arbs))
+        for arb in self.arbs.values():
+            arb.state, arb.exit_reason = "exiting", arb.exit_reason or "shutdown"
+        by_symbol = {(v, m.symbol): p.base for p in self.pairs for v, m in ((BACKPACK, p.bp), (LIGHTER, p.lg))}
         for pair in self.pairs:
             self.ctx.cancel_all(BACKPACK, pair.bp.symbol)
             self.ctx.cancel_all(LIGHTER, pair.lg.symbol)
@@ -633,10 +740,19 @@ class CrossArb(Strategy[CrossArbParams]):
             open_legs = [(v, m, p) for pair in self.pairs for v, m in ((BACKPACK, pair.bp), (LIGHTER, pair.lg))
                          if (p := held[v].get(m.symbol, 0)) != 0]
             if not open_legs:
+                now = time.monotonic()
+                for base, arb in list(self.arbs.items()):
+                    self._finish(base, arb, now)
+                self.ctx.log.info("cross_arb STOPPED: both venues flat on %s; session PnL %+.4f (%d round trips)",
+                                  ", ".join(p.base for p in self.pairs), float(self.realized_pnl),
+                                  self.stats["round_trips"])
                 return
             if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):
                 for venue, market, pos in open_legs:
-                    self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+                    cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+                    base = by_symbol[(venue, market.symbol)]
+                    if cid is not None and base in self.arbs:  # its fills count toward that arb's PnL
+                        self._owner[(venue, cid)] = base
             await asyncio.sleep(0.5)
         self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening", self.params.flatten_timeout_s)
 
@@ -646,5 +762,6 @@ class CrossArb(Strategy[CrossArbParams]):
             "cross_arb_active": {b: a.state for b, a in self.arbs.items()},
             "cross_arb_exits": list(self.exits),
             "cross_arb_breaker_open": self.breaker.opened_at is not None,
+            "cross_arb_pnl": round(float(self.realized_pnl), 6),
             **{f"cross_arb_{k}": v for k, v in self.stats.items()},
         }

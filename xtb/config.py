@@ -1,7 +1,7 @@
 """Bot configuration: YAML file -> XTB_* environment overrides -> `--set` overrides -> typed validation.
 
-Sections: general, venues, strategy, risk, telemetry, control. Validation errors name the key path and the
-expected type (`ConfigError`), never a stack of pydantic internals.
+Sections: general, venues, strategy, risk, telemetry, control, sim (paper mode's simulator). Validation errors
+name the key path and the expected type (`ConfigError`), never a stack of pydantic internals.
 
 Override precedence (later wins): the YAML file, then environment variables, then `--set key=value`.
 Environment variables:
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -77,6 +77,44 @@ class ControlConfig(_Section):
     token_env: str = Field(default="XTB_CONTROL_TOKEN", min_length=1)
 
 
+class SimBasisConfig(_Section):
+    """One simulated venue's basis against the common fair value (xtb.sim.generator): an Ornstein-Uhlenbeck
+    process plus optional jumps. Unset keys keep the simulator's defaults (0 bps mean, 4 bps amplitude,
+    20 s half-life, no jumps)."""
+
+    basis_mean_bps: float | None = None
+    basis_amplitude_bps: float | None = Field(default=None, ge=0, description="stationary std of the basis, bps")
+    basis_half_life_s: float | None = Field(default=None, gt=0, description="mean-reversion half-life, seconds")
+    basis_jumps_per_min: float | None = Field(default=None, ge=0, description="rate of the venue's own dislocations")
+    basis_jump_bps: float | None = Field(default=None, ge=0, description="std of a dislocation, bps")
+
+
+class SimConfig(_Section):
+    """The in-process simulator that paper mode trades against."""
+
+    seed: int | None = Field(default=None, description="market-data and fault seed (default: general.seed)")
+    updates_per_s: float = Field(default=50.0, gt=0, description="book updates per second per market")
+    faults: str | dict[str, Any] | None = Field(
+        default=None, description="fault profile name (none, flaky, chaos) or a fault plan mapping (xtb.sim.faults)")
+    basis: dict[Literal["backpack", "lighter"], SimBasisConfig] = Field(
+        default_factory=dict, description="per-venue basis process, e.g. basis.lighter.basis_jumps_per_min")
+
+    @field_validator("faults")
+    @classmethod
+    def _faults_parse(cls, v: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        from xtb.sim.faults import PROFILES, FaultPlan
+
+        if isinstance(v, str) and v not in PROFILES:
+            raise ValueError(f"unknown fault profile {v!r}; known: {', '.join(PROFILES)}")
+        if isinstance(v, dict):
+            FaultPlan.from_dict(v)  # names the bad rule or key
+        return v
+
+    def feed_options(self) -> dict[str, dict[str, Any]]:
+        """Per-venue generator feed options (only the keys the config sets)."""
+        return {venue: b.model_dump(exclude_none=True) for venue, b in self.basis.items()}
+
+
 class XtbConfig(_Section):
     general: GeneralConfig = Field(default_factory=GeneralConfig)
     venues: dict[str, VenueConfig] = Field(default_factory=dict)
@@ -84,6 +122,7 @@ class XtbConfig(_Section):
     risk: dict[str, Any] = Field(default_factory=dict)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    sim: SimConfig = Field(default_factory=SimConfig)
 
 
 _LOG_ENV = {

@@ -112,6 +112,11 @@ def test_maintenance_windows_including_midnight_wrap():
     assert not in_maintenance(windows, dt.time(8, 30))
     assert in_maintenance(windows, dt.time(23, 55)) and in_maintenance(windows, dt.time(0, 5))
     assert not in_maintenance(windows, dt.time(12, 0))
+    # with a lead time, the minutes before a window count too (across midnight as well)
+    assert in_maintenance(windows, dt.time(7, 59, 30), lead_s=60)
+    assert not in_maintenance(windows, dt.time(7, 58, 30), lead_s=60)
+    assert in_maintenance(["00:00-00:10"], dt.time(23, 58, 30), lead_s=120)
+    assert not in_maintenance(["00:00-00:10"], dt.time(23, 57, 30), lead_s=120)
     with pytest.raises(ValueError, match="maintenance window"):
         CrossArbParams(maintenance_windows=["8am-9am"])
 
@@ -136,6 +141,9 @@ def test_params_reject_unknown_fields():
 
 
 # --- end to end in paper mode ----------------------------------------------------------------------------
+QUIET_BASIS = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 2.0}
+
+
 def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     base = {
         "symbol_filters": ["SOL"], "order_size": "0.10", "entry_threshold_bps": 10, "take_profit_bps": 6,
@@ -149,18 +157,9 @@ def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
                     "run_dir": str(tmp_path / "runs")},
         "venues": {"backpack": {"symbols": ["SOL_USDC_PERP"]}, "lighter": {"symbols": ["SOL"]}},
         "strategy": {"name": "cross_arb", "params": base},
+        # the simulator's random venue basis off (the config's sim section), so each test opens the spread
+        "sim": {"basis": {v: QUIET_BASIS for v in ("backpack", "lighter")}},
     }
-
-
-class QuietBasisEngine(Engine):
-    """The paper engine with the simulator's random venue basis switched off, so a test opens the spread."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import ClusterConfig, SimCluster
-
-        opts = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 3.0}
-        self.sim = SimCluster(ClusterConfig(seed=self.config.general.seed or 0, extra_feed_options=opts))
-        await self.sim.__aenter__()
 
 
 def open_spread(engine: Engine, venue: str, underlying: str, bps: float) -> None:
@@ -184,6 +183,18 @@ def user_positions(sim: Any) -> dict[str, list[int]]:
     return out
 
 
+def user_cash_usdc(sim: Any) -> Fraction:
+    """Cash (collateral with realised PnL, fees and funding) of the bot's accounts on both venues, in USDC."""
+    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
+    total = Fraction(0)
+    for handle in sim.venues.values():
+        ex = handle.exchange
+        for a in ex.accounts():
+            if a not in generator_accounts:
+                total += Fraction(ex.balance(a).cash, 10 ** ex.rules.cash_decimals)
+    return total
+
+
 async def wait_for(cond: Any, timeout_s: float) -> bool:
     for _ in range(int(timeout_s / 0.05)):  # bounded
         if cond():
@@ -194,9 +205,10 @@ async def wait_for(cond: Any, timeout_s: float) -> bool:
 
 @pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])
 async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, lighter_market_execution):
-    engine = QuietBasisEngine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
+    engine = Engine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
     await engine.start()
     strat = engine.strategy
+    cash_before = user_cash_usdc(engine.sim)
     try:
         await asyncio.sleep(1.0)
         assert strat.stats["entries"] == 0  # no basis, no spread, no trade
@@ -204,21 +216,27 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
         assert await wait_for(lambda: strat.arbs.get("SOL") is not None, 3)
         assert strat.arbs["SOL"].direction is Direction.LONG_BACKPACK
         assert await wait_for(lambda: strat.arbs.get("SOL", None) is not None and strat.arbs["SOL"].state == "open", 6)
-        bp = engine.positions.get("backpack", "SOL_USDC_PERP").size
-        lg = engine.positions.get("lighter", "SOL").size
-        assert (bp, lg) == (10, -100)  # 0.10 SOL long on Backpack, hedged short on Lighter
+
+        def legs() -> tuple[int, int]:
+            return engine.positions.get("backpack", "SOL_USDC_PERP").size, engine.positions.get("lighter", "SOL").size
+
+        # 0.10 SOL long on Backpack, hedged short on Lighter (the hedge may still be landing when the leg opens)
+        assert await wait_for(lambda: legs() == (10, -100), 3), legs()
         assert await wait_for(lambda: strat.stats["round_trips"] == 1, 20)
         status = engine.status()
         venues = user_positions(engine.sim)
+        venue_pnl = user_cash_usdc(engine.sim) - cash_before
     finally:
         await engine.stop()
     assert status["cross_arb_exits"] == ["take_profit"], status
+    # the PnL the CLOSED line reports is what the venues booked (fills, fees) to a micro-dollar
+    assert abs(strat.realized_pnl - venue_pnl) < Fraction(1, 10**6), (float(strat.realized_pnl), float(venue_pnl))
     assert status["cross_arb_failures"] == 0 and status["cross_arb_rebalances"] == 0
     assert venues == {"backpack": [], "lighter": []}
 
 
 async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_path):
-    engine = QuietBasisEngine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
+    engine = Engine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
                                                   max_consecutive_failures=1, circuit_breaker_pause_s=0)))
     await engine.start()
     strat = engine.strategy
@@ -243,7 +261,7 @@ async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_p
 
 
 async def test_stop_loss_when_the_spread_keeps_widening(tmp_path):
-    engine = QuietBasisEngine(validate(arb_config(tmp_path, stop_loss_bps=20, max_hold_s=30)))
+    engine = Engine(validate(arb_config(tmp_path, stop_loss_bps=20, max_hold_s=30)))
     await engine.start()
     strat = engine.strategy
     try:
@@ -261,7 +279,7 @@ async def test_stop_loss_when_the_spread_keeps_widening(tmp_path):
 
 async def test_stop_flattens_both_venues(tmp_path):
     # take profit can never trigger and the hold is long: the arbitrage is still open at shutdown
-    engine = QuietBasisEngine(validate(arb_config(tmp_path, take_profit_bps=-1000, max_hold_s=600)))
+    engine = Engine(validate(arb_config(tmp_path, take_profit_bps=-1000, max_hold_s=600)))
     await engine.start()
     strat = engine.strategy
     sim = engine.sim
@@ -351,7 +369,8 @@ def fill(ctx: StepContext, strat: Any, order: StepOrder, sz: int) -> None:
 
     order.filled += sz
     order.state = "filled" if order.filled >= order.sz else "partially_filled"
-    strat.on_fill(SimpleNamespace(venue=order.venue, client_id=order.client_id, sz=sz))
+    strat.on_fill(SimpleNamespace(venue=order.venue, client_id=order.client_id, side=order.side, px=order.px,
+                                  sz=sz, fee=0))
 
 
 async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market(monkeypatch):
@@ -439,3 +458,141 @@ async def test_gateway_denials_drop_the_entry_and_retry_the_hedge():
     await strat.on_tick(0)
     hedge = ctx.placed[-1]
     assert (hedge.venue, hedge.side, hedge.sz) == ("lighter", "ask", 100)
+
+
+def open_arb(ctx: StepContext, strat: Any) -> None:
+    """Drive the scripted venues through one complete long-Backpack entry (0.10 SOL, hedged)."""
+    entry = ctx.placed[-1]
+    fill(ctx, strat, entry, 10)
+    hedge = ctx.placed[-1]
+    hedge.state, hedge.filled = "filled", hedge.sz
+    ctx.pos = {("backpack", "SOL_USDC_PERP"): 10, ("lighter", "SOL"): -100}
+
+
+async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_until_it_ends(monkeypatch):
+    from strategies import cross_arb
+
+    clock = [1000.0]
+    wall = [dt.time(7, 50)]
+    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
+    ctx = StepContext()
+    params = CrossArbParams(order_size=Decimal("0.10"), maintenance_windows=["08:00-08:30"],
+                            maintenance_close_lead_s=120, cooldown_s=0)
+    strat = cross_arb.CrossArb(ctx, params)
+    strat._utc_time = lambda: wall[0]
+    await strat.on_start()
+    await strat.on_tick(0)  # ten minutes before the window: trades as usual
+    open_arb(ctx, strat)
+    await strat.on_tick(0)
+    assert strat.arbs["SOL"].state == "open"
+    placed = len(ctx.placed)
+
+    wall[0] = dt.time(7, 58, 30)  # 90 s before the window, inside the 120 s lead: close both legs
+    await strat.on_tick(0)
+    closes = ctx.placed[placed:]
+    assert [(o.venue, o.side, o.sz, o.kind, o.reduce_only) for o in closes] == [
+        ("backpack", "ask", 10, "market", True), ("lighter", "bid", 100, "market", True)]
+    assert strat.arbs["SOL"].state == "exiting" and strat.arbs["SOL"].exit_reason == "maintenance"
+    for o in closes:
+        o.state, o.filled = "filled", o.sz
+    ctx.pos = {}
+    await strat.on_tick(0)
+    assert strat.arbs == {} and strat.exits == ["maintenance"]
+
+    for t in (dt.time(7, 59), dt.time(8, 15)):  # the same open spread: no entry just before or inside
+        wall[0] = t
+        await strat.on_tick(0)
+        assert len(ctx.placed) == placed + 2, t
+    wall[0] = dt.time(8, 30)  # the window is over
+    await strat.on_tick(0)
+    assert len(ctx.placed) == placed + 3 and ctx.placed[-1].venue == "backpack"
+
+
+async def test_a_resting_entry_is_pulled_when_maintenance_approaches(monkeypatch):
+    from strategies import cross_arb
+
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=["23:59-00:30"], maintenance_close_lead_s=300))
+    wall = [dt.time(23, 0)]
+    strat._utc_time = lambda: wall[0]
+    await strat.on_start()
+    await strat.on_tick(0)
+    entry = ctx.placed[-1]
+    assert entry.venue == "backpack" and entry.state == "open"
+    wall[0] = dt.time(23, 55)  # 4 minutes before the window
+    await strat.on_tick(0)
+    assert ctx.cancels == [entry.client_id]  # nothing filled: nothing to close, nothing else sent
+    assert ctx.placed[-1] is entry
+    entry.state = "cancelled"
+    await strat.on_tick(0)
+    assert strat.arbs == {} and strat.exits == ["maintenance"]
+
+
+async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_hedge_in_flight(monkeypatch):
+    from strategies import cross_arb
+
+    clock = [1000.0]
+    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10"), balance_grace_s=0.5, max_unhedged_s=2))
+    await strat.on_start()
+    await strat.on_tick(0)
+    fill(ctx, strat, ctx.placed[-1], 10)
+    hedge = ctx.placed[-1]
+    assert hedge.venue == "lighter" and hedge.state == "open"  # sent, never answered (e.g. a held request)
+    ctx.pos = {("backpack", "SOL_USDC_PERP"): 10}
+    for _ in range(4):  # 1.5 s: past the grace, but a hedge is in flight: wait for it
+        await strat.on_tick(0)
+        clock[0] += 0.5
+    assert strat.stats["rebalances"] == 0 and ctx.placed[-1] is hedge
+    clock[0] += 0.5
+    await strat.on_tick(0)  # 2 s unhedged: confirmed by the position read and traded away
+    fix = ctx.placed[-1]
+    assert (fix.venue, fix.side, fix.sz, fix.kind, fix.reduce_only) == ("backpack", "ask", 10, "market", True)
+    assert strat.stats["rebalances"] == 1 and strat.arbs["SOL"].state == "exiting"
+
+
+# --- the simulator's basis, from the config's sim section ---------------------------------------------------
+def test_basis_jumps_dislocate_one_venue_and_leave_the_default_stream_unchanged():
+    from xtb.sim.clock import VirtualClock
+    from xtb.sim.cluster import ClusterConfig
+    from xtb.sim.engine import Exchange
+    from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
+    from xtb.sim.types import MarketSpec, VenueRules
+
+    def basis_path(**opts: Any) -> list[float]:
+        clock = VirtualClock()
+        ex = Exchange(VenueRules.backpack(), clock)
+        ex.add_market(MarketSpec(market_id=0, symbol="SOL_USDC_PERP", price_decimals=2, size_decimals=2))
+        gen = MarketDataGenerator([UnderlyingConfig("SOL", 150.0)],
+                                  [FeedConfig(ex, 0, "SOL", updates_per_s=20, level_size=100, taker_size=50, **opts)],
+                                  seed=4, clock=clock)
+        out = []
+        for _ in range(120):
+            gen.advance(1.0)
+            out.append(gen.basis_bps(0))
+        return out
+
+    assert basis_path() == basis_path(basis_jumps_per_min=0.0, basis_jump_bps=30.0)  # off: same random stream
+    calm = basis_path(basis_amplitude_bps=1.0, basis_half_life_s=3.0)
+    jumpy = basis_path(basis_amplitude_bps=1.0, basis_half_life_s=3.0, basis_jumps_per_min=3.0, basis_jump_bps=30.0)
+    assert max(map(abs, calm)) < 6 and max(map(abs, jumpy)) > 17  # crosses an entry level; calm never does
+    assert sum(abs(b) < 3 for b in jumpy) > 40  # and it reverts: most of the time the venue is back in line
+    with pytest.raises(ValueError, match="venue_feed_options"):
+        ClusterConfig(venue_feed_options={"binance": {}})
+    with pytest.raises(ValueError, match="basis_jumps_per_min"):
+        basis_path(basis_jumps_per_min=-1.0)
+
+
+def test_config_sim_section_validates_and_names_the_bad_key():
+    from xtb.config import ConfigError
+
+    base = {"strategy": {"name": "cross_arb"}}
+    cfg = validate({**base, "sim": {"basis": {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 30}}}})
+    assert cfg.sim.feed_options() == {"lighter": {"basis_jumps_per_min": 2.0, "basis_jump_bps": 30.0}}
+    assert validate(base).sim.feed_options() == {}  # no section: the simulator's defaults
+    for bad, key in (({"basis": {"binance": {}}}, "sim.basis.binance"),
+                     ({"basis": {"lighter": {"basis_half_life_s": 0}}}, "sim.basis.lighter.basis_half_life_s"),
+                     ({"faults": "sometimes"}, "sim.faults"), ({"speed": 2}, "sim.speed")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            validate({**base, "sim": bad})

@@ -94,9 +94,18 @@ class Engine:
 
     async def _start_sim(self) -> None:
         from xtb.sim.cluster import ClusterConfig, SimCluster
+        from xtb.sim.faults import FaultPlan
 
         venues = tuple(v for v, c in self.config.venues.items() if c.enabled)
-        self.sim = SimCluster(ClusterConfig(venues=venues, seed=self.config.general.seed or 0))
+        sim = self.config.sim
+        seed = sim.seed if sim.seed is not None else self.config.general.seed or 0
+        plan = None
+        if isinstance(sim.faults, str):
+            plan = FaultPlan.profile(sim.faults, seed=seed, start_ns=time.time_ns())
+        elif sim.faults is not None:
+            plan = FaultPlan.from_dict(sim.faults, start_ns=time.time_ns())
+        self.sim = SimCluster(ClusterConfig(venues=venues, seed=seed, fault_plan=plan, updates_per_s=sim.updates_per_s,
+                                            venue_feed_options=sim.feed_options()))
         await self.sim.__aenter__()
 
     def _state_dir(self) -> Path:

@@ -90,7 +90,10 @@ class ClusterConfig:
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
-    extra_feed_options: dict[str, Any] = field(default_factory=dict)
+    extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
+    # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
+    # applied over extra_feed_options.
+    venue_feed_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lighter_tier not in SPEED_BUMPS:
@@ -98,6 +101,9 @@ class ClusterConfig:
         unknown = set(self.venues) - set(VENUES)
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {VENUES}, got {self.venues}")
+        stray = set(self.venue_feed_options) - set(VENUES)
+        if stray:
+            raise ValueError(f"venue_feed_options: unknown venues {sorted(stray)} (have {VENUES})")
 
 
 @dataclass
@@ -153,7 +159,7 @@ class SimCluster:
             ex = Exchange(VenueRules.backpack(), self.clock)
             for m in cfg.backpack_markets:
                 ex.add_market(_spec(m, BACKPACK_BAND))
-            feeds += self._feeds(ex, cfg.backpack_markets)
+            feeds += self._feeds(ex, cfg.backpack_markets, "backpack")
             self._backpack_venue = BackpackVenue(ex)
             server: BackpackServer | LighterServer = BackpackServer(
                 self._backpack_venue,
@@ -168,7 +174,7 @@ class SimCluster:
             ex = Exchange(rules, self.clock)
             for m in cfg.lighter_markets:
                 ex.add_market(_spec(m))
-            feeds += self._feeds(ex, cfg.lighter_markets)
+            feeds += self._feeds(ex, cfg.lighter_markets, "lighter")
             self._lighter_venue = LighterVenue(
                 ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
             )
@@ -197,7 +203,8 @@ class SimCluster:
             self._gen_task = asyncio.get_running_loop().create_task(self.generator.run(stop=self._stop))
         return self.urls()
 
-    def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...]) -> list[FeedConfig]:
+    def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...], venue: str) -> list[FeedConfig]:
+        options = {**self.config.extra_feed_options, **self.config.venue_feed_options.get(venue, {})}
         return [
             FeedConfig(
                 exchange=ex,
@@ -206,7 +213,7 @@ class SimCluster:
                 updates_per_s=self.config.updates_per_s,
                 level_size=m.level_size,
                 taker_size=m.taker_size,
-                **self.config.extra_feed_options,
+                **options,
             )
             for m in markets
         ]

@@ -6,7 +6,9 @@ Model (floats live only here, at the edge; every order sent is in integer ticks/
   volatility regime (each regime scales the volatility; switches at a configurable hourly rate).
 - Per-venue basis b: an Ornstein-Uhlenbeck process in bps with a configurable stationary amplitude and
   half-life, so the same underlying quoted on two venues shows a cross-venue spread (b_A - b_B) that opens
-  and closes. The venue's mid is F * (1 + b).
+  and closes. Optional basis jumps (Poisson, normal sizes) model a venue dislocating on its own (a lagging
+  book, a liquidation cascade on one venue); they decay with the same half-life. The venue's mid is
+  F * (1 + b).
 - A liquidity-provider account keeps a ladder of `levels` orders per side around the venue mid. Each book
   update re-quotes one ladder slot (`modify_order`, one engine operation, so about one book delta).
 - A taker account sends IOC market orders with a worst price, so resting orders (the user's included) get
@@ -65,6 +67,8 @@ class FeedConfig:
     basis_mean_bps: float = 0.0
     basis_amplitude_bps: float = 4.0  # stationary std of the venue basis
     basis_half_life_s: float = 20.0
+    basis_jumps_per_min: float = 0.0  # Poisson rate of this venue's own basis dislocations (0: none)
+    basis_jump_bps: float = 0.0  # std of a dislocation; it then decays with basis_half_life_s
     levels: int = 10
     half_spread_bps: float = 1.0  # best quote's distance from the mid (at least one tick)
     level_spacing_bps: float = 1.0  # distance between ladder levels (at least one tick)
@@ -123,6 +127,10 @@ class MarketDataGenerator:
                 raise ValueError(f"feed {i}: unknown underlying {cfg.underlying!r}")
             if cfg.updates_per_s <= 0 or cfg.levels <= 0 or cfg.level_size <= 0 or cfg.taker_size <= 0:
                 raise ValueError(f"feed {i}: updates_per_s, levels, level_size, taker_size must be positive")
+            if cfg.basis_amplitude_bps < 0 or cfg.basis_half_life_s <= 0:
+                raise ValueError(f"feed {i}: basis_amplitude_bps must be >= 0 and basis_half_life_s > 0")
+            if cfg.basis_jumps_per_min < 0 or cfg.basis_jump_bps < 0:
+                raise ValueError(f"feed {i}: basis_jumps_per_min and basis_jump_bps must be >= 0")
             ex = cfg.exchange
             lp = ex.create_account(
                 cfg.lp_collateral,
@@ -277,6 +285,9 @@ class MarketDataGenerator:
             feed.basis_bps = (
                 fc.basis_mean_bps + (feed.basis_bps - fc.basis_mean_bps) * decay + noise * rng.gauss()
             )
+            # Drawn only when jumps are on, so the default random stream (and every seeded book) is unchanged.
+            if fc.basis_jumps_per_min > 0 and rng.random() < -math.expm1(-fc.basis_jumps_per_min * dt / 60.0):
+                feed.basis_bps += rng.gauss(0.0, fc.basis_jump_bps)
             feed.t_ns = t_ns
 
     def _run_event(self, feed: _Feed, due: int) -> None:
