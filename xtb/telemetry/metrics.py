@@ -60,10 +60,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("mm_rest_errors", "counter", "REST errors", ("venue", "endpoint", "code")),
     Family("mm_rest_latency_seconds", "histogram", "REST round trip", ("venue", "endpoint"), REST_BUCKETS),
     # ours
-    Family("xtb_tick_to_order_seconds", "histogram", "Frame received -> order handed to transport",
+    Family("xtb_tick_to_order_seconds", "histogram",
+           "Trigger -> signed order ready for the transport; trigger=frame: the frame behind the event, "
+           "trigger=tick: the start of the clock tick that decided", ("venue", "trigger"), LATENCY_BUCKETS),
+    Family("xtb_frame_to_event_seconds", "histogram",
+           "Frame received -> event seen by the telemetry listener (after the strategy's callbacks)",
            ("venue",), LATENCY_BUCKETS),
-    Family("xtb_frame_to_event_seconds", "histogram", "Frame received -> event dispatched", ("venue",),
-           LATENCY_BUCKETS),
+    Family("xtb_book_spread_bps", "gauge", "Top-of-book spread (bps of mid)", MK),
     Family("xtb_ring_depth", "gauge", "Events waiting in the core ring"),
     Family("xtb_ring_overflowed", "counter", "Non-conflatable events that found the ring full"),
     Family("xtb_resyncs", "counter", "Book resyncs", (*MK, "reason")),
