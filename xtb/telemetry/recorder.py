@@ -81,7 +81,7 @@ class SqliteRecorder:
         self.write_errors = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._flushed = threading.Event()
+        self._wake = threading.Event()
         # Create the schema here so a bad path fails in the caller, not silently in the thread.
         con = sqlite3.connect(self.path)
         try:
@@ -126,6 +126,7 @@ class SqliteRecorder:
         """Wait until everything queued so far is committed."""
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         return done.wait(timeout_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -134,34 +135,35 @@ class SqliteRecorder:
             return
         self._closed = True
         self._queue.put(_STOP)
+        self._wake.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.error("recorder %s did not finish within %.1f s; rows may be missing", self.path, timeout_s)
 
     # --- writer thread -----------------------------------------------------------------------------
     def _run(self) -> None:
+        # The writer wakes on its own period (or for flush/close), never per row: a put from the hot path
+        # must not hand the GIL to this thread.
         con = sqlite3.connect(self.path)
         con.execute("PRAGMA synchronous=NORMAL")
         stop = False
         try:
             while not stop:
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
                 batch: dict[str, list[tuple[Any, ...]]] = {}
                 waiters: list[threading.Event] = []
-                try:
-                    item = self._queue.get(timeout=self.flush_interval_s)
-                except queue.Empty:
-                    continue
                 while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
                     if item is _STOP:
                         stop = True
                     elif isinstance(item, threading.Event):
                         waiters.append(item)
                     else:
                         batch.setdefault(item[0], []).append(item[1])
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
                 self._write(con, batch)
                 for w in waiters:
                     w.set()

@@ -44,6 +44,21 @@ class _Scale:
     notional: float
 
 
+class _Market:
+    """Per (venue, symbol): scale, PnL ledger and the metric children its events touch (a `labels()`
+    lookup costs microseconds; these are resolved once)."""
+
+    def __init__(self, metrics: Metrics, venue: str, symbol: str, scale: _Scale) -> None:
+        lab = {"venue": venue, "symbol": symbol}
+        self.scale = scale
+        self.ledger = MarketBook()
+        self.fills = {s: metrics.mm_total_fills.labels(**lab, side=s) for s in ("bid", "ask")}
+        self.realized = metrics.mm_realized_pnl.labels(**lab)
+        self.unrealized = metrics.mm_unrealized_pnl.labels(**lab)
+        self.cancelled = metrics.mm_orders_canceled_count.labels(**lab)
+        self.placed = {s: metrics.mm_orders_placed_count.labels(**lab, side=s) for s in ("bid", "ask")}
+
+
 def new_run_dir(root: str | Path, strategy: str, now: datetime | None = None) -> Path:
     """`root/<strategy>-<UTC stamp>`, created; a second run in the same second gets `-2`, `-3`, ..."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
@@ -120,7 +135,8 @@ class RunTelemetry:
         self.poll_interval_s = poll_interval_s
         self.equity_interval_s = equity_interval_s
         self.metrics_port = metrics_port
-        self.ledgers: dict[tuple[str, str], MarketBook] = {}
+        self._markets: dict[tuple[str, str], _Market] = {}
+        self._frame_hist: dict[str, Any] = {}
         self.mids: dict[tuple[str, str], int] = {}
         self.latency_samples = 0
         self._scales: dict[tuple[str, str], _Scale] = {}
@@ -192,6 +208,17 @@ class RunTelemetry:
             sc = self._scales[key] = _Scale(10.0**pd, 10.0**sd, 10.0 ** (pd + sd))
         return sc
 
+    def _market(self, venue: str, symbol: str) -> _Market:
+        mk = self._markets.get((venue, symbol))
+        if mk is None:
+            mk = self._markets[(venue, symbol)] = _Market(self.metrics, venue, symbol, self._scale(venue, symbol))
+        return mk
+
+    @property
+    def ledgers(self) -> dict[tuple[str, str], MarketBook]:
+        """This run's position and PnL per (venue, symbol), from its fills."""
+        return {k: mk.ledger for k, mk in self._markets.items()}
+
     def _ts_ms(self, mono_ns: int) -> int:
         if mono_ns <= 0:
             return time.time_ns() // 1_000_000
@@ -207,8 +234,10 @@ class RunTelemetry:
     def _frame_latency(self, ev: Any) -> None:
         recv = ev.recv_ns
         if recv > 0:
-            self.metrics.xtb_frame_to_event_seconds.labels(venue=ev.venue).observe(
-                max(0, time.monotonic_ns() - recv) / 1e9)
+            hist = self._frame_hist.get(ev.venue)
+            if hist is None:
+                hist = self._frame_hist[ev.venue] = self.metrics.xtb_frame_to_event_seconds.labels(venue=ev.venue)
+            hist.observe(max(0, time.monotonic_ns() - recv) / 1e9)
 
     # --- dispatcher listener -----------------------------------------------------------------------
     def on_book(self, ev: Any) -> None:
@@ -246,13 +275,14 @@ class RunTelemetry:
         symbol = None if order is None else order.symbol
         side = None if order is None else order.side
         state = str(ev.state)
-        if state == "cancelled" and symbol is not None:
-            self.metrics.mm_orders_canceled_count.labels(venue=ev.venue, symbol=symbol).inc()
+        mk = None if symbol is None else self._market(ev.venue, symbol)
+        if state == "cancelled" and mk is not None:
+            mk.cancelled.inc()
         elif state in ("rejected", "unresolved"):
             self.stats.record_failure()
         price = size = avg = filled = None
-        if order is not None and symbol is not None:
-            sc = self._scale(ev.venue, symbol)
+        if order is not None and mk is not None:
+            sc = mk.scale
             price, size = order.px / sc.price, order.sz / sc.size
             filled, avg = ev.filled / sc.size, ev.avg_px / sc.price
         self._record("orders", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
@@ -264,11 +294,10 @@ class RunTelemetry:
         order = self.tracker.get(ev.client_id, ev.venue)
         symbol = "?" if order is None else order.symbol
         side = str(ev.side)
-        ledger = self.ledgers.get((ev.venue, symbol))
-        if ledger is None:
-            ledger = self.ledgers[(ev.venue, symbol)] = MarketBook()
+        mk = self._market(ev.venue, symbol)
+        ledger = mk.ledger
         realized_units = ledger.apply_fill(side, ev.px, ev.sz, ev.fee)
-        sc = self._scale(ev.venue, symbol)
+        sc = mk.scale
         realized = realized_units / sc.notional
         fee = ev.fee / sc.notional
         st = self.stats
@@ -276,9 +305,8 @@ class RunTelemetry:
         st.record_fee(fee)
         if realized_units:
             st.record_pnl(realized)
-        m = self.metrics
-        m.mm_total_fills.labels(venue=ev.venue, symbol=symbol, side=side).inc()
-        m.mm_realized_pnl.labels(venue=ev.venue, symbol=symbol).set((ledger.realized - ledger.fees) / sc.notional)
+        mk.fills[side].inc()
+        mk.realized.set((ledger.realized - ledger.fees) / sc.notional)
         self._record("fills", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
                      trade_id=ev.trade_id, side=side, price=ev.px / sc.price, size=ev.sz / sc.size,
                      maker=int(bool(ev.maker)), fee=fee, realized_pnl=realized, price_units=ev.px,
@@ -325,7 +353,7 @@ class RunTelemetry:
         for cid in sample.client_ids:
             order = self.tracker.get(cid, venue)
             if order is not None:
-                m.mm_orders_placed_count.labels(venue=venue, symbol=order.symbol, side=order.side).inc()
+                self._market(venue, order.symbol).placed[order.side].inc()
             self.stats.record_order(True)
 
     # --- clock -------------------------------------------------------------------------------------
@@ -415,20 +443,18 @@ class RunTelemetry:
         self.stats.rest_calls, self.stats.ws_messages = rest_total, ws_total
 
     def _poll_unrealized(self) -> None:
-        for (venue, symbol), ledger in self.ledgers.items():
-            sc = self._scale(venue, symbol)
-            self.metrics.mm_unrealized_pnl.labels(venue=venue, symbol=symbol).set(
-                ledger.unrealized(self.mids.get((venue, symbol))) / sc.notional)
+        for key, mk in self._markets.items():
+            mk.unrealized.set(mk.ledger.unrealized(self.mids.get(key)) / mk.scale.notional)
 
     # --- PnL and equity ----------------------------------------------------------------------------
     def pnl(self) -> tuple[float, float, float]:
         """(realized before fees, unrealized at the last mid, fees), quote units, over every market."""
         realized = unrealized = fees = 0.0
-        for (venue, symbol), ledger in self.ledgers.items():
-            sc = self._scale(venue, symbol)
-            realized += ledger.realized / sc.notional
-            unrealized += ledger.unrealized(self.mids.get((venue, symbol))) / sc.notional
-            fees += ledger.fees / sc.notional
+        for key, mk in self._markets.items():
+            n = mk.scale.notional
+            realized += mk.ledger.realized / n
+            unrealized += mk.ledger.unrealized(self.mids.get(key)) / n
+            fees += mk.ledger.fees / n
         return realized, unrealized, fees
 
     def equity(self) -> float | None:
