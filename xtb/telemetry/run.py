@@ -57,6 +57,8 @@ class _Market:
         self.unrealized = metrics.mm_unrealized_pnl.labels(**lab)
         self.cancelled = metrics.mm_orders_canceled_count.labels(**lab)
         self.placed = {s: metrics.mm_orders_placed_count.labels(**lab, side=s) for s in ("bid", "ask")}
+        self.position = metrics.mm_position.labels(**lab)
+        self.entry = metrics.mm_entry_price.labels(**lab)
 
 
 def new_run_dir(root: str | Path, strategy: str, now: datetime | None = None) -> Path:
@@ -188,12 +190,21 @@ class RunTelemetry:
         }
         (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         log.info("run directory %s%s", run_dir, "" if port is None else f", metrics on {tcfg.prometheus_addr}:{port}")
-        return cls(
+        telemetry = cls(
             strategy=strategy, run_dir=run_dir, metrics=metrics, stats_writer=writer, recorder=recorder,
             connectors=engine.connectors, tracker=engine.tracker, symbol_of=engine.symbol_of, ring=engine.ring,
             dispatcher=engine.dispatcher, gateway=engine.gateway, risk=engine.risk, starting_equity=starting_equity,
             poll_interval_s=tcfg.poll_interval_s, equity_interval_s=tcfg.equity_interval_s, metrics_port=port,
         )
+        for venue, vcfg in engine.config.venues.items():
+            if venue in engine.connectors:
+                telemetry.prepare(venue, vcfg.symbols)
+        return telemetry
+
+    def prepare(self, venue: str, symbols: Any) -> None:
+        """Resolve the markets' scales and metric children now, so the first fill does not pay for it."""
+        for symbol in symbols:
+            self._market(venue, symbol)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _scale(self, venue: str, symbol: str) -> _Scale:
@@ -316,10 +327,10 @@ class RunTelemetry:
         symbol = self.symbol_of(ev.venue, ev.book_id)
         if symbol is None:
             return
-        sc = self._scale(ev.venue, symbol)
-        labels = {"venue": ev.venue, "symbol": symbol}
-        self.metrics.mm_position.labels(**labels).set(ev.size / sc.size)
-        self.metrics.mm_entry_price.labels(**labels).set(ev.entry_px / sc.price)
+        mk = self._market(ev.venue, symbol)
+        sc = mk.scale
+        mk.position.set(ev.size / sc.size)
+        mk.entry.set(ev.entry_px / sc.price)
         self._record("positions", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol,
                      size=ev.size / sc.size, entry_price=ev.entry_px / sc.price, size_units=ev.size,
                      entry_units=ev.entry_px)
