@@ -23,6 +23,9 @@ def test_exporter_serves_seed_names_on_localhost():
     assert 'xtb_tick_to_order_seconds_bucket{le="2e-05",trigger="frame",venue="backpack"} 1.0' in text
     assert 'xtb_risk_denials_total{reason="net_max"} 1.0' in text
     assert 'xtb_trading_state{state="active"} 1.0' in text
+    m.stop()
+    with pytest.raises(OSError):
+        scrape(port)
 
 
 def test_trading_state_is_one_hot_and_validated():

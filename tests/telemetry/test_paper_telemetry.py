@@ -95,6 +95,8 @@ def test_metrics_scraped_during_the_run_move(paper_run):
     assert sample(text, "mm_active_orders", **lab, side="bid") == 0
     assert sample(text, "xtb_trading_state", state="active") == 1
     assert sample(text, "mm_position", **lab) == 0
+    with pytest.raises(OSError):  # the exporter stopped with the engine
+        scrape(engine.telemetry.metrics_port)
 
 
 def test_sqlite_fills_match_the_simulator(paper_run):
@@ -143,3 +145,32 @@ def test_run_directory_holds_the_manifest(paper_run):
     run_dir = engine.telemetry.run_dir
     assert re.fullmatch(r"smoke_test-\d{8}T\d{6}Z", run_dir.name)
     assert {p.name for p in run_dir.iterdir()} >= {"run.json", "stats.log", "records.sqlite"}
+
+
+async def test_telemetry_off_means_no_run_directory_and_silent_records(tmp_path):
+    cfg = validate({
+        "general": {"mode": "paper", "tick_interval_ms": 50, "seed": 7, "run_dir": str(tmp_path / "runs"),
+                    "gc_freeze": False},
+        "venues": {"backpack": {"symbols": [SYMBOL]}},
+        "strategy": {"name": "smoke_test", "params": {"venue": "backpack", "symbol": SYMBOL}},
+        "telemetry": {"enabled": False},
+    })
+    engine = Engine(cfg)
+    await engine.start()
+    try:
+        assert engine.telemetry is None
+        engine.context.record("spreads", pair="SOL", spread=1.0)  # a no-op, not an error
+    finally:
+        await engine.stop()
+    runs = tmp_path / "runs"
+    assert not runs.exists() or [p.name for p in runs.iterdir()] == ["state"]  # client-id state only
+
+
+def test_bad_telemetry_settings_name_the_key():
+    from xtb.config import ConfigError
+
+    base = {"strategy": {"name": "smoke_test"}}
+    for key, bad in (("stats_interval_s", 0), ("prometheus_port", 70000), ("flush_interval_s", -1),
+                     ("metrics_port", 1)):
+        with pytest.raises(ConfigError, match=f"telemetry.{key}"):
+            validate({**base, "telemetry": {key: bad}})

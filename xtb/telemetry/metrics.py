@@ -81,6 +81,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._m: dict[str, Any] = {}
+        self._server: Any = None
+        self._server_thread: Any = None
         for f in FAMILIES:
             if f.kind == "gauge":
                 self._m[f.name] = Gauge(f.name, f.help, f.labels, registry=self.registry)
@@ -109,5 +111,17 @@ class Metrics:
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int:
         """Start the exporter thread; returns the bound port (pass 0 for an ephemeral one)."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        if self._server is not None:
+            raise RuntimeError(f"exporter already serving on port {self._server.server_port}")
+        server, thread = start_http_server(port, addr=addr, registry=self.registry)
+        self._server, self._server_thread = server, thread
         return int(server.server_port)
+
+    def stop(self) -> None:
+        """Stop the exporter (idempotent): the port is closed when this returns."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            if self._server_thread is not None:
+                self._server_thread.join(5.0)

@@ -500,6 +500,7 @@ class RunTelemetry:
             self.stats_writer.write(self.stats, self.equity())
         summary = self.summary()
         log.info("%s", summary)
+        self.metrics.stop()
         if self.recorder is not None:
             self.recorder.close()
         return summary
