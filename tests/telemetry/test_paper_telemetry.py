@@ -172,5 +172,23 @@ def test_bad_telemetry_settings_name_the_key():
     base = {"strategy": {"name": "smoke_test"}}
     for key, bad in (("stats_interval_s", 0), ("prometheus_port", 70000), ("flush_interval_s", -1),
                      ("metrics_port", 1)):
-        with pytest.raises(ConfigError, match=f"telemetry.{key}"):
+        with pytest.raises(ConfigError, match=rf"telemetry\.{key}"):
             validate({**base, "telemetry": {key: bad}})
+
+
+async def test_exporter_port_in_use_fails_start_naming_the_key(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        cfg = validate({
+            "general": {"mode": "paper", "seed": 7, "run_dir": str(tmp_path / "runs"), "gc_freeze": False},
+            "venues": {"backpack": {"symbols": [SYMBOL]}},
+            "strategy": {"name": "smoke_test", "params": {"venue": "backpack", "symbol": SYMBOL}},
+            "telemetry": {"prometheus_port": busy.getsockname()[1]},
+        })
+        engine = Engine(cfg)
+        with pytest.raises(OSError, match=r"telemetry\.prometheus_port: cannot listen on 127\.0\.0\.1"):
+            await engine.start()
+    assert engine.sim is None and engine.telemetry is None

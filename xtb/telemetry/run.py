@@ -171,24 +171,35 @@ class RunTelemetry:
             starting_equity = float(PAPER_COLLATERAL_USDC * len(engine.connectors))
         run_dir = new_run_dir(engine.config.general.run_dir, strategy)
         metrics = Metrics()
-        port = None
-        if tcfg.prometheus_port is not None:
-            port = metrics.serve(tcfg.prometheus_port, tcfg.prometheus_addr)
         writer = StatsWriter(run_dir / tcfg.stats_file, tcfg.stats_interval_s,
                              header=f"strategy {strategy}, {'live' if engine.live else 'paper'} mode")
         recorder = (SqliteRecorder(run_dir / tcfg.sqlite_file, flush_interval_s=tcfg.flush_interval_s)
                     if tcfg.sqlite else None)
-        manifest = {
-            "strategy": strategy,
-            "mode": "live" if engine.live else "paper",
-            "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-            "venues": {v: list(c.symbols) for v, c in engine.config.venues.items() if c.enabled},
-            "params": engine.config.strategy.params,
-            "metrics_port": port,
-            "stats_file": tcfg.stats_file,
-            "sqlite_file": tcfg.sqlite_file if tcfg.sqlite else None,
-        }
-        (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        port = None
+        try:
+            if tcfg.prometheus_port is not None:
+                try:
+                    port = metrics.serve(tcfg.prometheus_port, tcfg.prometheus_addr)
+                except OSError as e:
+                    raise OSError(e.errno, f"telemetry.prometheus_port: cannot listen on "
+                                           f"{tcfg.prometheus_addr}:{tcfg.prometheus_port}: {e.strerror}") from None
+            manifest = {
+                "strategy": strategy,
+                "mode": "live" if engine.live else "paper",
+                "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+                "venues": {v: list(c.symbols) for v, c in engine.config.venues.items() if c.enabled},
+                "params": engine.config.strategy.params,
+                "metrics_port": port,
+                "stats_file": tcfg.stats_file,
+                "sqlite_file": tcfg.sqlite_file if tcfg.sqlite else None,
+            }
+            (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        except BaseException:
+            # A port in use or an unwritable directory: leave no exporter thread or writer behind.
+            metrics.stop()
+            if recorder is not None:
+                recorder.close()
+            raise
         log.info("run directory %s%s", run_dir, "" if port is None else f", metrics on {tcfg.prometheus_addr}:{port}")
         telemetry = cls(
             strategy=strategy, run_dir=run_dir, metrics=metrics, stats_writer=writer, recorder=recorder,
