@@ -103,13 +103,22 @@ def test_tick_to_order_is_attributed_to_the_frame_or_the_deciding_tick(tel):
     assert hist_count(tel.metrics.mm_rest_latency_seconds, venue="backpack", endpoint="order") == 3
 
 
-def test_strategy_gauges_are_checked_against_the_families(tel):
-    tel.sink.gauge("mm_reservation_price", 150.5, {"venue": "backpack", "symbol": "SOL_USDC_PERP"})
-    assert value(tel.metrics.mm_reservation_price, venue="backpack", symbol="SOL_USDC_PERP") == 150.5
-    with pytest.raises(ValueError, match="no gauge named 'mm_typo'"):
-        tel.sink.gauge("mm_typo", 1.0, {})
-    with pytest.raises(ValueError, match="takes labels venue, symbol"):
-        tel.sink.gauge("mm_spread_gauge", 1.0, {"venue": "backpack"})
+def test_strategy_gauges_reach_the_exporter(tel, caplog):
+    sink, m = tel.sink, tel.metrics
+    sink.gauge("mm_reservation_price", 150.5, {"venue": "backpack", "symbol": "SOL_USDC_PERP"})
+    assert value(m.mm_reservation_price, venue="backpack", symbol="SOL_USDC_PERP") == 150.5
+    # Labels that do not match the family: missing ones are "", extra ones dropped, warned once.
+    sink.gauge("mm_quote_interval_gauge", 0.5, {"symbol": "SOL", "level": "1"})
+    sink.gauge("mm_quote_interval_gauge", 0.25, {"symbol": "SOL", "level": "1"})
+    assert value(m.mm_quote_interval_gauge, venue="", symbol="SOL") == 0.25
+    assert sum("mm_quote_interval_gauge takes labels" in r.message for r in caplog.records) == 1
+    # A name of the strategy's own becomes its own gauge.
+    sink.gauge("mm_sigma", 0.02, {"symbol": "SOL"})
+    assert m.registry.get_sample_value("mm_sigma", {"symbol": "SOL"}) == 0.02
+    with pytest.raises(ValueError, match="mm_total_fills is a counter"):
+        sink.gauge("mm_total_fills", 1.0, {})
+    with pytest.raises(ValueError, match="not a valid metric name"):
+        sink.gauge("bad-name", 1.0, {})
 
 
 def test_run_dirs_are_unique_per_second(tmp_path):

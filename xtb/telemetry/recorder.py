@@ -28,8 +28,8 @@ log = logging.getLogger("xtb.telemetry.recorder")
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "spreads": (("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT"), ("pair", "TEXT"), ("spread", "REAL"),
                 ("mean", "REAL"), ("std", "REAL"), ("z", "REAL")),
-    "signals": (("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT"), ("name", "TEXT"), ("pair", "TEXT"),
-                ("side", "TEXT"), ("value", "REAL"), ("detail", "TEXT")),
+    "signals": (("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT"), ("pair", "TEXT"), ("action", "TEXT"),
+                ("side", "TEXT"), ("value", "REAL"), ("z", "REAL"), ("spread", "REAL"), ("detail", "TEXT")),
     "orders": (("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT"), ("venue", "TEXT"), ("symbol", "TEXT"),
                ("client_id", "INTEGER"), ("order_id", "TEXT"), ("side", "TEXT"), ("price", "REAL"),
                ("size", "REAL"), ("state", "TEXT"), ("filled", "REAL"), ("avg_price", "REAL"),
@@ -47,7 +47,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
                 ("data", "TEXT NOT NULL")),
 }
 GENERIC = "records"
+EXTRA = "extra"  # typed tables: fields outside the schema, as a JSON object (NULL when none)
+TABLES = {t: cols if t == GENERIC else (*cols, (EXTRA, "TEXT")) for t, cols in TABLES.items()}
 _COLUMNS = {t: tuple(c for c, _ in cols) for t, cols in TABLES.items()}
+_TYPED = {t: frozenset(cols) - {EXTRA} for t, cols in _COLUMNS.items()}
 _INDEXES = ("CREATE INDEX IF NOT EXISTS fills_ts ON fills(ts_ms)",
             "CREATE INDEX IF NOT EXISTS spreads_pair_ts ON spreads(pair, ts_ms)",
             "CREATE INDEX IF NOT EXISTS records_table_ts ON records(table_name, ts_ms)")
@@ -96,8 +99,9 @@ class SqliteRecorder:
 
     # --- producer side (any thread) ----------------------------------------------------------------
     def record(self, table: str, row: Mapping[str, Any]) -> None:
-        """Queue one row. Known tables: unknown columns raise ValueError naming them (missing ones are
-        NULL). Any other table name is stored in `records` as JSON."""
+        """Queue one row. Known tables: schema columns typed (missing ones NULL; a value that is not a
+        number or text raises ValueError naming the column), other fields kept as JSON in `extra`. Any
+        other table name is stored in `records` as JSON."""
         if self._closed:
             raise RuntimeError(f"recorder {self.path} is closed")
         cols = _COLUMNS.get(table)
@@ -106,17 +110,17 @@ class SqliteRecorder:
             payload = orjson.dumps(data, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
             self._queue.put((GENERIC, (row.get("ts_ms"), row.get("strategy"), table, payload)))
             return
-        extra = [k for k in row if k not in cols]
-        if extra:
-            raise ValueError(f"table {table!r} has no column {', '.join(map(repr, extra))} "
-                             f"(columns: {', '.join(cols)})")
-        values = tuple(row.get(c) for c in cols)
+        typed = _TYPED[table]
+        extra = {k: v for k, v in row.items() if k not in typed}
+        values = [*(row.get(c) for c in cols[:-1]), None]  # the last column is `extra`
         if values[0] is None:
             raise ValueError(f"table {table!r}: ts_ms is required")
         for c, v in zip(cols, values, strict=True):
             if v is not None and not isinstance(v, _SCALARS):
                 raise ValueError(f"table {table!r} column {c!r}: expected a number or text, got {type(v).__name__}")
-        self._queue.put((table, values))
+        if extra:
+            values[-1] = orjson.dumps(extra, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+        self._queue.put((table, tuple(values)))
 
     def gauge(self, name: str, value: float, labels: Mapping[str, str]) -> None:
         """RecordSink's gauge half: the recorder keeps no gauges (the metrics exporter does)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import Gauge
 
 from xtb.telemetry.ledger import MarketBook
 from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
@@ -35,6 +38,8 @@ from xtb.telemetry.stats import StatsWriter, TradingStats
 log = logging.getLogger("xtb.telemetry")
 
 _GAUGES = {f.name: f for f in FAMILIES if f.kind == "gauge"}
+_FAMILY_NAMES = {f.name: f.kind for f in FAMILIES}
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 @dataclass(frozen=True)
@@ -77,25 +82,54 @@ def new_run_dir(root: str | Path, strategy: str, now: datetime | None = None) ->
 
 
 class TelemetrySink:
-    """The StrategyContext's RecordSink: rows to the SQLite recorder, gauges to the exporter."""
+    """The StrategyContext's RecordSink: rows to the SQLite recorder, gauges to the exporter.
+
+    `gauge(name, ...)` sets one of the exporter's gauge families (`mm_spread_gauge`, ...); a label the
+    family has but the call lacks is exported as "" and an extra label is dropped (each warned once), so a
+    strategy written against other labels keeps running. Any other valid metric name becomes a strategy
+    gauge of its own, with the label names of its first call.
+    """
 
     def __init__(self, recorder: SqliteRecorder | None, metrics: Metrics) -> None:
         self.recorder = recorder
         self.metrics = metrics
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+        self._custom: dict[str, tuple[Any, tuple[str, ...]]] = {}
+        self._warned: set[tuple[str, tuple[str, ...]]] = set()
 
     def record(self, table: str, row: Mapping[str, Any]) -> None:
         if self.recorder is not None:
             self.recorder.record(table, row)
 
     def gauge(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._resolve(name, labels)
+        child.set(value)
+
+    def _resolve(self, name: str, labels: Mapping[str, str]) -> Any:
         fam = _GAUGES.get(name)
-        if fam is None:
-            raise ValueError(f"no gauge named {name!r} (gauges: {', '.join(sorted(_GAUGES))})")
-        if set(labels) != set(fam.labels):
-            raise ValueError(f"gauge {name} takes labels {', '.join(fam.labels) or '(none)'}, got "
-                             f"{', '.join(sorted(labels)) or '(none)'}")
-        g = getattr(self.metrics, name)
-        (g.labels(**labels) if labels else g).set(value)
+        if fam is not None:
+            metric, names = getattr(self.metrics, name), fam.labels
+        elif name in _FAMILY_NAMES:
+            raise ValueError(f"{name} is a {_FAMILY_NAMES[name]}, not a gauge: telemetry sets it from events")
+        elif name in self._custom:
+            metric, names = self._custom[name]
+        else:
+            if not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"gauge name {name!r} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+            names = tuple(sorted(labels))
+            metric = Gauge(name, f"strategy gauge {name}", names, registry=self.metrics.registry)
+            self._custom[name] = (metric, names)
+        given = tuple(sorted(labels))
+        if set(given) != set(names) and (name, given) not in self._warned:
+            self._warned.add((name, given))
+            log.warning("gauge %s takes labels (%s), got (%s): missing ones are exported as \"\", extra ones "
+                        "dropped", name, ", ".join(names), ", ".join(given))
+        if not names:
+            return metric
+        return metric.labels(**{n: str(labels.get(n, "")) for n in names})
 
 
 class RunTelemetry:
