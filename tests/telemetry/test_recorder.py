@@ -40,6 +40,8 @@ def test_bad_rows_fail_in_the_caller_naming_the_column(tmp_path):
         rec.record("spreads", {"ts_ms": 1, "spread": {"a": 1}})
     with pytest.raises(ValueError, match="ts_ms"):
         rec.record("fills", {"venue": "backpack"})
+    with pytest.raises(ValueError, match="ts_ms"):
+        rec.record("my_own_table", {"x": 1})
     rec.record("spreads", {"ts_ms": 1, "pair": "SOL"})
     rec.close()
     assert rows(tmp_path / "r.sqlite", "SELECT ts_ms, pair, spread FROM spreads") == [(1, "SOL", None)]

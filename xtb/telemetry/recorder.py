@@ -57,6 +57,7 @@ _INDEXES = ("CREATE INDEX IF NOT EXISTS fills_ts ON fills(ts_ms)",
 
 _STOP = object()
 _SCALARS = (int, float, str, bytes)
+_FAST_SCALARS = frozenset({int, float, str, bytes, type(None)})  # exact types: one set lookup per value
 
 
 def schema_sql() -> list[str]:
@@ -104,21 +105,23 @@ class SqliteRecorder:
         other table name is stored in `records` as JSON."""
         if self._closed:
             raise RuntimeError(f"recorder {self.path} is closed")
+        if row.get("ts_ms") is None:
+            raise ValueError(f"table {table!r}: ts_ms is required")
         cols = _COLUMNS.get(table)
         if cols is None or table == GENERIC:
             data = {k: v for k, v in row.items() if k not in ("ts_ms", "strategy")}
             payload = orjson.dumps(data, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
             self._queue.put((GENERIC, (row.get("ts_ms"), row.get("strategy"), table, payload)))
             return
-        typed = _TYPED[table]
-        extra = {k: v for k, v in row.items() if k not in typed}
-        values = [*(row.get(c) for c in cols[:-1]), None]  # the last column is `extra`
-        if values[0] is None:
-            raise ValueError(f"table {table!r}: ts_ms is required")
+        get = row.get
+        values = [get(c) for c in cols]
+        values[-1] = None  # `extra` is filled below from the fields outside the schema
         for c, v in zip(cols, values, strict=True):
-            if v is not None and not isinstance(v, _SCALARS):
+            if type(v) not in _FAST_SCALARS and not isinstance(v, _SCALARS):
                 raise ValueError(f"table {table!r} column {c!r}: expected a number or text, got {type(v).__name__}")
-        if extra:
+        typed = _TYPED[table]
+        if not typed.issuperset(row):
+            extra = {k: v for k, v in row.items() if k not in typed}
             values[-1] = orjson.dumps(extra, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
         self._queue.put((table, tuple(values)))
 
