@@ -60,9 +60,23 @@ class StrategyConfig(_Section):
 
 
 class TelemetryConfig(_Section):
-    prometheus_port: int | None = Field(default=None, ge=0, le=65535)
-    stats_interval_s: float = Field(default=60.0, gt=0)
-    sqlite: bool = True
+    """What a run records (xtb.telemetry.run; docs/telemetry.md). Files go to one directory per run:
+    `<general.run_dir>/<strategy>-<UTC yyyymmddThhmmssZ>/`."""
+
+    enabled: bool = Field(default=True, description="false: no run directory, metrics, stats or records")
+    prometheus_port: int | None = Field(
+        default=None, ge=0, le=65535, description="metrics exporter port; absent = off, 0 = any free port"
+    )
+    prometheus_addr: str = Field(default="127.0.0.1", description="exporter bind address (keep it local)")
+    stats_interval_s: float = Field(default=60.0, gt=0, description="trading stats line every this many seconds")
+    stats_file: str = Field(default="stats.log", description="stats log, relative to the run directory")
+    sqlite: bool = Field(default=True, description="record spreads, signals, orders, fills, ... to SQLite")
+    sqlite_file: str = Field(default="records.sqlite", description="relative to the run directory")
+    flush_interval_s: float = Field(default=0.5, gt=0, description="the SQLite writer commits at least this often")
+    equity_interval_s: float = Field(default=5.0, gt=0, description="equity snapshot (SQLite) every this many s")
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, description="engine gauges (ring depth, open orders, REST, denials) refresh period"
+    )
     journal: bool = True
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from xtb.telemetry.metrics import FAMILIES
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "xtb" / "telemetry" / "grafana" / "xtb_dashboard.json"
-PROMQL_WORDS = {"rate", "increase", "histogram_quantile", "sum", "by", "le", "venue"}
+PROMQL_WORDS = {"rate", "increase", "histogram_quantile", "sum", "by", "le", "venue", "trigger"}
 
 
 def exposed_names() -> set[str]:

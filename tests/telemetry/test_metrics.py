@@ -14,15 +14,18 @@ def test_exporter_serves_seed_names_on_localhost():
     m = Metrics()
     m.mm_mid_price.labels(venue="backpack", symbol="SOL_USDC_PERP").set(141.25)
     m.mm_total_fills.labels(venue="lighter", symbol="SOL", side="bid").inc(3)
-    m.xtb_tick_to_order_seconds.labels(venue="backpack").observe(15e-6)
+    m.xtb_tick_to_order_seconds.labels(venue="backpack", trigger="frame").observe(15e-6)
     m.xtb_risk_denials.labels(reason="net_max").inc()
     port = m.serve(0)
     text = scrape(port)
     assert 'mm_mid_price{symbol="SOL_USDC_PERP",venue="backpack"} 141.25' in text
     assert 'mm_total_fills_total{side="bid",symbol="SOL",venue="lighter"} 3.0' in text
-    assert 'xtb_tick_to_order_seconds_bucket{le="2e-05",venue="backpack"} 1.0' in text
+    assert 'xtb_tick_to_order_seconds_bucket{le="2e-05",trigger="frame",venue="backpack"} 1.0' in text
     assert 'xtb_risk_denials_total{reason="net_max"} 1.0' in text
     assert 'xtb_trading_state{state="active"} 1.0' in text
+    m.stop()
+    with pytest.raises(OSError):
+        scrape(port)
 
 
 def test_trading_state_is_one_hot_and_validated():

@@ -34,6 +34,7 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
+from xtb.telemetry.run import RunTelemetry
 
 log = logging.getLogger("xtb.engine")
 
@@ -75,6 +76,7 @@ class Engine:
         self._reduce_tasks: set[asyncio.Task[Any]] = set()
         self.strategy: Any = None
         self.context: StrategyContext | None = None
+        self.telemetry: RunTelemetry | None = None  # metrics, stats, records of this run (xtb.telemetry.run)
         self.clock = Clock(config.general.tick_interval_ms)
         self.sim: Any = None
         self._locks: list[AccountLock] = []
@@ -181,19 +183,25 @@ class Engine:
             self.risk = self._build_risk()
             await self._seed_pnl()
             self.gateway = OrderGateway(
-                self.connectors, self.tracker, risk=self.risk,
-                on_latency=None if self.risk is None else self._on_order_latency,
+                self.connectors, self.tracker, risk=self.risk, on_latency=self._on_order_latency,
             )
+            self.telemetry = RunTelemetry.for_engine(self)  # telemetry: run dir, exporter, stats, records
             self.context = StrategyContext(
                 spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
                 id_allocators=self._client_ids, positions=self.positions, dispatcher=self.dispatcher,
+                sink=None if self.telemetry is None else self.telemetry.sink,
             )
             if self.risk is not None:
                 self.risk.on_reduce = self._start_reduce
             self.strategy = spec.cls(self.context, params)
             self.dispatcher.add_listener(self.strategy)
+            if self.telemetry is not None:  # telemetry: after the strategy, around the engine's tick
+                self.dispatcher.add_listener(self.telemetry)
+                self.clock.add_tick_handler(self.telemetry.tick_started)
             await self.strategy.on_start()
             self.clock.add_tick_handler(self._on_tick)
+            if self.telemetry is not None:
+                self.clock.add_tick_handler(self.telemetry.on_tick)
             self.clock.start()
             await self._start_control()
         except BaseException:
@@ -328,6 +336,8 @@ class Engine:
     def _on_order_latency(self, sample: Any) -> None:
         if self.risk is not None:
             self.risk.on_latency_ms((sample.sent_ns - sample.decided_ns) / 1e6)
+        if self.telemetry is not None:
+            self.telemetry.on_order_latency(sample)
 
     async def _on_tick(self, now_ms: int) -> None:
         self.dispatcher.drain()
@@ -416,6 +426,11 @@ class Engine:
         for lock in self._locks:
             lock.release()
         self._locks.clear()
+        if self.telemetry is not None:  # telemetry: last stats line, console summary, records closed
+            try:
+                self.telemetry.close()
+            except Exception:
+                log.exception("telemetry close failed")
 
     def status(self) -> dict[str, Any]:
         st: dict[str, Any] = {

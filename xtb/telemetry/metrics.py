@@ -60,10 +60,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("mm_rest_errors", "counter", "REST errors", ("venue", "endpoint", "code")),
     Family("mm_rest_latency_seconds", "histogram", "REST round trip", ("venue", "endpoint"), REST_BUCKETS),
     # ours
-    Family("xtb_tick_to_order_seconds", "histogram", "Frame received -> order handed to transport",
+    Family("xtb_tick_to_order_seconds", "histogram",
+           "Trigger -> signed order ready for the transport; trigger=frame: the frame behind the event, "
+           "trigger=tick: the start of the clock tick that decided", ("venue", "trigger"), LATENCY_BUCKETS),
+    Family("xtb_frame_to_event_seconds", "histogram",
+           "Frame received -> event seen by the telemetry listener (after the strategy's callbacks)",
            ("venue",), LATENCY_BUCKETS),
-    Family("xtb_frame_to_event_seconds", "histogram", "Frame received -> event dispatched", ("venue",),
-           LATENCY_BUCKETS),
+    Family("xtb_book_spread_bps", "gauge", "Top-of-book spread (bps of mid)", MK),
     Family("xtb_ring_depth", "gauge", "Events waiting in the core ring"),
     Family("xtb_ring_overflowed", "counter", "Non-conflatable events that found the ring full"),
     Family("xtb_resyncs", "counter", "Book resyncs", (*MK, "reason")),
@@ -78,6 +81,8 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._m: dict[str, Any] = {}
+        self._server: Any = None
+        self._server_thread: Any = None
         for f in FAMILIES:
             if f.kind == "gauge":
                 self._m[f.name] = Gauge(f.name, f.help, f.labels, registry=self.registry)
@@ -106,5 +111,17 @@ class Metrics:
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> int:
         """Start the exporter thread; returns the bound port (pass 0 for an ephemeral one)."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        if self._server is not None:
+            raise RuntimeError(f"exporter already serving on port {self._server.server_port}")
+        server, thread = start_http_server(port, addr=addr, registry=self.registry)
+        self._server, self._server_thread = server, thread
         return int(server.server_port)
+
+    def stop(self) -> None:
+        """Stop the exporter (idempotent): the port is closed when this returns."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            if self._server_thread is not None:
+                self._server_thread.join(5.0)

@@ -34,6 +34,10 @@ class TradingStats:
         if not ok:
             self.failed_orders += 1
 
+    def record_failure(self) -> None:
+        """An order already counted as placed failed afterwards (rejected, or no answer from the venue)."""
+        self.failed_orders += 1
+
     def record_fill(self, side: str, is_maker: bool) -> None:
         if is_maker:
             self.maker_fills += 1
@@ -112,6 +116,10 @@ class StatsWriter:
         if now_s - self._last < self.interval_s:
             return None
         self._last = now_s
+        return self.write(stats, equity)
+
+    def write(self, stats: TradingStats, equity: float | None) -> str:
+        """Append a line now (the end of a run writes its last line whatever the interval)."""
         line = stats.to_log_string(equity)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")

@@ -1,0 +1,566 @@
+"""Run telemetry: what one engine run exports and records, fed from the dispatcher and the clock.
+
+Built by the engine in `start()` from the config's `telemetry` section (`RunTelemetry.for_engine`):
+
+* a run directory `<general.run_dir>/<strategy>-<UTC yyyymmddThhmmssZ>/` with `run.json` (what ran),
+  the stats log and the SQLite records (docs/telemetry.md lists the files);
+* the Prometheus exporter (mm_* and xtb_* families) when `telemetry.prometheus_port` is set;
+* the trading stats (seed 002) written every `stats_interval_s` and summarised on stop.
+
+It is a dispatcher listener (after the strategy, so the strategy's callbacks run first): fills, order
+updates, positions, book tops, resyncs and rate-limit events update metrics, stats, the PnL ledger and
+the records. The gateway's latency samples arrive through `on_order_latency`. Two clock handlers
+bracket the engine's tick: `tick_started` opens the tick window (an order decided inside it, with no
+frame behind it, is measured from the tick's start) and `on_tick` closes it and refreshes the polled
+gauges (ring depth, open orders, REST counters, risk denials and trading state) every `poll_interval_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Gauge
+
+from xtb.telemetry.ledger import MarketBook
+from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
+from xtb.telemetry.recorder import SqliteRecorder
+from xtb.telemetry.stats import StatsWriter, TradingStats
+
+log = logging.getLogger("xtb.telemetry")
+
+_GAUGES = {f.name: f for f in FAMILIES if f.kind == "gauge"}
+_FAMILY_NAMES = {f.name: f.kind for f in FAMILIES}
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+@dataclass(frozen=True)
+class _Scale:
+    price: float  # 10 ** price_decimals
+    size: float
+    notional: float
+
+
+class _Market:
+    """Per (venue, symbol): scale, PnL ledger and the metric children its events touch (a `labels()`
+    lookup costs microseconds; these are resolved once)."""
+
+    def __init__(self, metrics: Metrics, venue: str, symbol: str, scale: _Scale) -> None:
+        lab = {"venue": venue, "symbol": symbol}
+        self.scale = scale
+        self.ledger = MarketBook()
+        self.fills = {s: metrics.mm_total_fills.labels(**lab, side=s) for s in ("bid", "ask")}
+        self.realized = metrics.mm_realized_pnl.labels(**lab)
+        self.unrealized = metrics.mm_unrealized_pnl.labels(**lab)
+        self.cancelled = metrics.mm_orders_canceled_count.labels(**lab)
+        self.placed = {s: metrics.mm_orders_placed_count.labels(**lab, side=s) for s in ("bid", "ask")}
+        self.position = metrics.mm_position.labels(**lab)
+        self.entry = metrics.mm_entry_price.labels(**lab)
+
+
+def new_run_dir(root: str | Path, strategy: str, now: datetime | None = None) -> Path:
+    """`root/<strategy>-<UTC stamp>`, created; a second run in the same second gets `-2`, `-3`, ..."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    base = Path(root) / f"{strategy}-{stamp}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run directory under {root}: too many runs named {base.name}")
+
+
+class TelemetrySink:
+    """The StrategyContext's RecordSink: rows to the SQLite recorder, gauges to the exporter.
+
+    `gauge(name, ...)` sets one of the exporter's gauge families (`mm_spread_gauge`, ...); a label the
+    family has but the call lacks is exported as "" and an extra label is dropped (each warned once), so a
+    strategy written against other labels keeps running. Any other valid metric name becomes a strategy
+    gauge of its own, with the label names of its first call.
+    """
+
+    def __init__(self, recorder: SqliteRecorder | None, metrics: Metrics) -> None:
+        self.recorder = recorder
+        self.metrics = metrics
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+        self._custom: dict[str, tuple[Any, tuple[str, ...]]] = {}
+        self._warned: set[tuple[str, tuple[str, ...]]] = set()
+
+    def record(self, table: str, row: Mapping[str, Any]) -> None:
+        if self.recorder is not None:
+            self.recorder.record(table, row)
+
+    def gauge(self, name: str, value: float, labels: Mapping[str, str]) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._resolve(name, labels)
+        child.set(value)
+
+    def _resolve(self, name: str, labels: Mapping[str, str]) -> Any:
+        fam = _GAUGES.get(name)
+        if fam is not None:
+            metric, names = getattr(self.metrics, name), fam.labels
+        elif name in _FAMILY_NAMES:
+            raise ValueError(f"{name} is a {_FAMILY_NAMES[name]}, not a gauge: telemetry sets it from events")
+        elif name in self._custom:
+            metric, names = self._custom[name]
+        else:
+            if not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"gauge name {name!r} is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+            names = tuple(sorted(labels))
+            metric = Gauge(name, f"strategy gauge {name}", names, registry=self.metrics.registry)
+            self._custom[name] = (metric, names)
+        given = tuple(sorted(labels))
+        if set(given) != set(names) and (name, given) not in self._warned:
+            self._warned.add((name, given))
+            log.warning("gauge %s takes labels (%s), got (%s): missing ones are exported as \"\", extra ones "
+                        "dropped", name, ", ".join(names), ", ".join(given))
+        if not names:
+            return metric
+        return metric.labels(**{n: str(labels.get(n, "")) for n in names})
+
+
+class RunTelemetry:
+    def __init__(
+        self,
+        *,
+        strategy: str,
+        run_dir: Path,
+        metrics: Metrics,
+        stats_writer: StatsWriter | None,
+        recorder: SqliteRecorder | None,
+        connectors: Mapping[str, Any],
+        tracker: Any,
+        symbol_of: Any,
+        ring: Any = None,
+        dispatcher: Any = None,
+        gateway: Any = None,
+        risk: Any = None,
+        starting_equity: float | None = None,
+        poll_interval_s: float = 1.0,
+        equity_interval_s: float = 5.0,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.run_dir = run_dir
+        self.metrics = metrics
+        self.stats = TradingStats()
+        self.stats_writer = stats_writer
+        self.recorder = recorder
+        self.sink = TelemetrySink(recorder, metrics)
+        self.connectors = connectors
+        self.tracker = tracker
+        self.symbol_of = symbol_of
+        self.ring = ring
+        self.dispatcher = dispatcher
+        self.gateway = gateway
+        self.risk = risk
+        self.starting_equity = starting_equity
+        self.poll_interval_s = poll_interval_s
+        self.equity_interval_s = equity_interval_s
+        self.metrics_port = metrics_port
+        self._markets: dict[tuple[str, str], _Market] = {}
+        self._frame_hist: dict[str, Any] = {}
+        self.mids: dict[tuple[str, str], int] = {}
+        self.latency_samples = 0
+        self._scales: dict[tuple[str, str], _Scale] = {}
+        self._book_children: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._wall_offset_ns = time.time_ns() - time.monotonic_ns()
+        # Recent clock ticks as [start_ns, end_ns] (end 0 while running): a latency sample arrives when
+        # its send ends, possibly ticks later, and is matched to the tick that decided it.
+        self._ticks: deque[list[int]] = deque(maxlen=256)
+        self._last_poll = float("-inf")
+        self._last_equity = float("-inf")
+        self._seen_denied: dict[str, int] = {}
+        self._seen_rest: dict[int, tuple[int, int]] = {}
+        self._seen_overflowed = 0
+        self._seen_slow = 0
+        self._active_keys: set[tuple[str, str, str]] = set()
+        self._state = ""
+        self._closed = False
+
+    # --- construction ------------------------------------------------------------------------------
+    @classmethod
+    def for_engine(cls, engine: Any, *, starting_equity: float | None = None) -> RunTelemetry | None:
+        """From `engine.config.telemetry`; None when telemetry is disabled."""
+        tcfg = engine.config.telemetry
+        if not tcfg.enabled:
+            return None
+        strategy = engine.config.strategy.name
+        if starting_equity is None and not engine.live:
+            from xtb.engine.engine import PAPER_COLLATERAL_USDC  # each paper account starts with this
+
+            starting_equity = float(PAPER_COLLATERAL_USDC * len(engine.connectors))
+        run_dir = new_run_dir(engine.config.general.run_dir, strategy)
+        metrics = Metrics()
+        writer = StatsWriter(run_dir / tcfg.stats_file, tcfg.stats_interval_s,
+                             header=f"strategy {strategy}, {'live' if engine.live else 'paper'} mode")
+        recorder = (SqliteRecorder(run_dir / tcfg.sqlite_file, flush_interval_s=tcfg.flush_interval_s)
+                    if tcfg.sqlite else None)
+        port = None
+        try:
+            if tcfg.prometheus_port is not None:
+                try:
+                    port = metrics.serve(tcfg.prometheus_port, tcfg.prometheus_addr)
+                except OSError as e:
+                    raise OSError(e.errno, f"telemetry.prometheus_port: cannot listen on "
+                                           f"{tcfg.prometheus_addr}:{tcfg.prometheus_port}: {e.strerror}") from None
+            manifest = {
+                "strategy": strategy,
+                "mode": "live" if engine.live else "paper",
+                "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+                "venues": {v: list(c.symbols) for v, c in engine.config.venues.items() if c.enabled},
+                "params": engine.config.strategy.params,
+                "metrics_port": port,
+                "stats_file": tcfg.stats_file,
+                "sqlite_file": tcfg.sqlite_file if tcfg.sqlite else None,
+            }
+            (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        except BaseException:
+            # A port in use or an unwritable directory: leave no exporter thread or writer behind.
+            metrics.stop()
+            if recorder is not None:
+                recorder.close()
+            raise
+        log.info("run directory %s%s", run_dir, "" if port is None else f", metrics on {tcfg.prometheus_addr}:{port}")
+        telemetry = cls(
+            strategy=strategy, run_dir=run_dir, metrics=metrics, stats_writer=writer, recorder=recorder,
+            connectors=engine.connectors, tracker=engine.tracker, symbol_of=engine.symbol_of, ring=engine.ring,
+            dispatcher=engine.dispatcher, gateway=engine.gateway, risk=engine.risk, starting_equity=starting_equity,
+            poll_interval_s=tcfg.poll_interval_s, equity_interval_s=tcfg.equity_interval_s, metrics_port=port,
+        )
+        for venue, vcfg in engine.config.venues.items():
+            if venue in engine.connectors:
+                telemetry.prepare(venue, vcfg.symbols)
+        return telemetry
+
+    def prepare(self, venue: str, symbols: Any) -> None:
+        """Resolve the markets' scales and metric children now, so the first fill does not pay for it."""
+        for symbol in symbols:
+            self._market(venue, symbol)
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _scale(self, venue: str, symbol: str) -> _Scale:
+        key = (venue, symbol)
+        sc = self._scales.get(key)
+        if sc is None:
+            pd = sd = 0
+            conn = self.connectors.get(venue)
+            m = None if conn is None else conn.markets().get(symbol)
+            if m is not None:
+                pd, sd = m.price_decimals, m.size_decimals
+            sc = self._scales[key] = _Scale(10.0**pd, 10.0**sd, 10.0 ** (pd + sd))
+        return sc
+
+    def _market(self, venue: str, symbol: str) -> _Market:
+        mk = self._markets.get((venue, symbol))
+        if mk is None:
+            mk = self._markets[(venue, symbol)] = _Market(self.metrics, venue, symbol, self._scale(venue, symbol))
+        return mk
+
+    @property
+    def ledgers(self) -> dict[tuple[str, str], MarketBook]:
+        """This run's position and PnL per (venue, symbol), from its fills."""
+        return {k: mk.ledger for k, mk in self._markets.items()}
+
+    def _ts_ms(self, mono_ns: int) -> int:
+        if mono_ns <= 0:
+            return time.time_ns() // 1_000_000
+        return (mono_ns + self._wall_offset_ns) // 1_000_000
+
+    def _record(self, table: str, **row: Any) -> None:
+        if self.recorder is not None:
+            try:
+                self.recorder.record(table, {"strategy": self.strategy, **row})
+            except Exception:
+                log.exception("recording a %s row failed", table)
+
+    def _frame_latency(self, ev: Any) -> None:
+        recv = ev.recv_ns
+        if recv > 0:
+            hist = self._frame_hist.get(ev.venue)
+            if hist is None:
+                hist = self._frame_hist[ev.venue] = self.metrics.xtb_frame_to_event_seconds.labels(venue=ev.venue)
+            hist.observe(max(0, time.monotonic_ns() - recv) / 1e9)
+
+    # --- dispatcher listener -----------------------------------------------------------------------
+    def on_book(self, ev: Any) -> None:
+        key = (ev.venue, ev.book_id)
+        children = self._book_children.get(key)
+        if children is None:
+            symbol = self.symbol_of(ev.venue, ev.book_id)
+            if symbol is None:
+                return
+            labels = {"venue": ev.venue, "symbol": symbol}
+            m = self.metrics
+            children = (symbol, self._scale(ev.venue, symbol), m.mm_bid_price.labels(**labels),
+                        m.mm_ask_price.labels(**labels), m.mm_mid_price.labels(**labels),
+                        m.xtb_book_spread_bps.labels(**labels),
+                        m.xtb_frame_to_event_seconds.labels(venue=ev.venue))
+            self._book_children[key] = children
+        symbol, sc, g_bid, g_ask, g_mid, g_spread, h_lat = children
+        bid, ask = ev.best_bid, ev.best_ask
+        if bid is not None:
+            g_bid.set(bid[0] / sc.price)
+        if ask is not None:
+            g_ask.set(ask[0] / sc.price)
+        if bid is not None and ask is not None:
+            mid2 = bid[0] + ask[0]
+            self.mids[(ev.venue, symbol)] = mid2 // 2
+            g_mid.set(mid2 / 2 / sc.price)
+            if mid2 > 0:
+                g_spread.set((ask[0] - bid[0]) * 20_000 / mid2)
+        if ev.recv_ns > 0:
+            h_lat.observe(max(0, time.monotonic_ns() - ev.recv_ns) / 1e9)
+
+    def on_order(self, ev: Any) -> None:
+        self._frame_latency(ev)
+        order = self.tracker.get(ev.client_id, ev.venue)
+        symbol = None if order is None else order.symbol
+        side = None if order is None else order.side
+        state = str(ev.state)
+        mk = None if symbol is None else self._market(ev.venue, symbol)
+        if state == "cancelled" and mk is not None:
+            mk.cancelled.inc()
+        elif state in ("rejected", "unresolved"):
+            self.stats.record_failure()
+        price = size = avg = filled = None
+        if order is not None and mk is not None:
+            sc = mk.scale
+            price, size = order.px / sc.price, order.sz / sc.size
+            filled, avg = ev.filled / sc.size, ev.avg_px / sc.price
+        self._record("orders", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
+                     order_id=ev.order_id, side=side, price=price, size=size, state=state, filled=filled,
+                     avg_price=avg, reason=ev.reason)
+
+    def on_fill(self, ev: Any) -> None:
+        self._frame_latency(ev)
+        order = self.tracker.get(ev.client_id, ev.venue)
+        symbol = "?" if order is None else order.symbol
+        side = str(ev.side)
+        mk = self._market(ev.venue, symbol)
+        ledger = mk.ledger
+        realized_units = ledger.apply_fill(side, ev.px, ev.sz, ev.fee)
+        sc = mk.scale
+        realized = realized_units / sc.notional
+        fee = ev.fee / sc.notional
+        st = self.stats
+        st.record_fill(side, bool(ev.maker))
+        st.record_fee(fee)
+        if realized_units:
+            st.record_pnl(realized)
+        mk.fills[side].inc()
+        mk.realized.set((ledger.realized - ledger.fees) / sc.notional)
+        self._record("fills", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
+                     trade_id=ev.trade_id, side=side, price=ev.px / sc.price, size=ev.sz / sc.size,
+                     maker=int(bool(ev.maker)), fee=fee, realized_pnl=realized, price_units=ev.px,
+                     size_units=ev.sz, fee_units=ev.fee)
+
+    def on_position(self, ev: Any) -> None:
+        symbol = self.symbol_of(ev.venue, ev.book_id)
+        if symbol is None:
+            return
+        mk = self._market(ev.venue, symbol)
+        sc = mk.scale
+        mk.position.set(ev.size / sc.size)
+        mk.entry.set(ev.entry_px / sc.price)
+        self._record("positions", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol,
+                     size=ev.size / sc.size, entry_price=ev.entry_px / sc.price, size_units=ev.size,
+                     entry_units=ev.entry_px)
+
+    def on_resync(self, ev: Any) -> None:
+        symbol = self.symbol_of(ev.venue, ev.book_id) or "?"
+        self.metrics.xtb_resyncs.labels(venue=ev.venue, symbol=symbol, reason=ev.reason).inc()
+
+    def on_rate_limited(self, ev: Any) -> None:
+        key = str(ev.key)
+        venue = getattr(ev, "venue", None) or key.split(":", 1)[0]
+        self.metrics.xtb_rate_limit_waits.labels(venue=venue, key=key).inc()
+
+    # --- gateway latency ---------------------------------------------------------------------------
+    def on_order_latency(self, sample: Any) -> None:
+        """One submitted request (OrderGateway's LatencySample), called when its send ends."""
+        self.latency_samples += 1
+        m = self.metrics
+        venue = sample.venue
+        if sample.trigger_ns is not None:
+            m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="frame").observe(
+                max(0, sample.signed_ns - sample.trigger_ns) / 1e9)
+        else:
+            tick_start = self._tick_of(sample.decided_ns)
+            if tick_start is not None:
+                m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="tick").observe(
+                    max(0, sample.signed_ns - tick_start) / 1e9)
+        if sample.sent_ns:
+            m.mm_rest_latency_seconds.labels(venue=venue, endpoint="order").observe(
+                max(0, sample.sent_ns - sample.signed_ns) / 1e9)
+        for cid in sample.client_ids:
+            order = self.tracker.get(cid, venue)
+            if order is not None:
+                self._market(venue, order.symbol).placed[order.side].inc()
+            self.stats.record_order(True)
+
+    # --- clock -------------------------------------------------------------------------------------
+    def _tick_of(self, t_ns: int) -> int | None:
+        """Start of the tick whose handlers were running at `t_ns` (None: decided outside a tick)."""
+        for start, end in reversed(self._ticks):
+            if start <= t_ns:
+                return start if (end == 0 or t_ns <= end) else None
+        return None
+
+    def tick_started(self, now_ms: int) -> None:
+        self._ticks.append([time.monotonic_ns(), 0])
+
+    def on_tick(self, now_ms: int) -> None:
+        if self._ticks:
+            self._ticks[-1][1] = time.monotonic_ns()
+        now = time.monotonic()
+        if now - self._last_poll >= self.poll_interval_s:
+            self._last_poll = now
+            try:
+                self.poll()
+            except Exception:
+                log.exception("telemetry poll failed")
+        if now - self._last_equity >= self.equity_interval_s:
+            self._last_equity = now
+            self.snapshot_equity()
+        if self.stats_writer is not None:
+            self.stats_writer.maybe_write(self.stats, self.equity(), now)
+
+    def poll(self) -> None:
+        """Engine-side gauges and counters that have no event of their own."""
+        m = self.metrics
+        if self.ring is not None:
+            m.xtb_ring_depth.set(len(self.ring))
+            over = int(self.ring.overflowed)
+            if over > self._seen_overflowed:
+                m.xtb_ring_overflowed.inc(over - self._seen_overflowed)
+            self._seen_overflowed = over
+        if self.dispatcher is not None:
+            slow = int(self.dispatcher.stats.slow_callbacks)
+            if slow > self._seen_slow:
+                m.xtb_slow_callbacks.labels(strategy=self.strategy).inc(slow - self._seen_slow)
+            self._seen_slow = slow
+        if self.gateway is not None:
+            for reason, n in self.gateway.stats.denied.items():
+                seen = self._seen_denied.get(reason, 0)
+                if n > seen:
+                    m.xtb_risk_denials.labels(reason=reason).inc(n - seen)
+                    for _ in range(n - seen):
+                        self.stats.record_order(False)
+                self._seen_denied[reason] = n
+        if self.risk is not None:
+            state = str(getattr(getattr(self.risk, "machine", None), "state", "active"))
+            if state != self._state and state in TRADING_STATES:
+                m.set_trading_state(state)
+                self._state = state
+        self._poll_open_orders()
+        self._poll_io()
+        self._poll_unrealized()
+
+    def _poll_open_orders(self) -> None:
+        counts: dict[tuple[str, str, str], int] = {}
+        for o in self.tracker.open_orders():
+            key = (o.venue, o.symbol, o.side)
+            counts[key] = counts.get(key, 0) + 1
+        g = self.metrics.mm_active_orders
+        for key in self._active_keys | set(counts):
+            g.labels(venue=key[0], symbol=key[1], side=key[2]).set(counts.get(key, 0))
+        self._active_keys |= set(counts)
+
+    def _poll_io(self) -> None:
+        rest_total = ws_total = 0
+        for venue, conn in self.connectors.items():
+            for client in _rest_clients(conn):
+                st = client.stats
+                seen_req, seen_err = self._seen_rest.get(id(client), (0, 0))
+                if st.requests > seen_req:
+                    self.metrics.mm_rest_requests.labels(venue=venue, endpoint="all").inc(st.requests - seen_req)
+                if st.errors > seen_err:
+                    self.metrics.mm_rest_errors.labels(venue=venue, endpoint="all", code="any").inc(
+                        st.errors - seen_err)
+                self._seen_rest[id(client)] = (st.requests, st.errors)
+                rest_total += st.requests
+            decoder = getattr(conn, "decoder", None)
+            if decoder is not None:
+                ws_total += int(decoder.stats().get("frames", 0))
+        self.stats.rest_calls, self.stats.ws_messages = rest_total, ws_total
+
+    def _poll_unrealized(self) -> None:
+        for key, mk in self._markets.items():
+            mk.unrealized.set(mk.ledger.unrealized(self.mids.get(key)) / mk.scale.notional)
+
+    # --- PnL and equity ----------------------------------------------------------------------------
+    def pnl(self) -> tuple[float, float, float]:
+        """(realized before fees, unrealized at the last mid, fees), quote units, over every market."""
+        realized = unrealized = fees = 0.0
+        for key, mk in self._markets.items():
+            n = mk.scale.notional
+            realized += mk.ledger.realized / n
+            unrealized += mk.ledger.unrealized(self.mids.get(key)) / n
+            fees += mk.ledger.fees / n
+        return realized, unrealized, fees
+
+    def equity(self) -> float | None:
+        """Starting equity plus this run's PnL net of fees; None when the starting equity is unknown."""
+        if self.starting_equity is None:
+            return None
+        realized, unrealized, fees = self.pnl()
+        return self.starting_equity + realized + unrealized - fees
+
+    def snapshot_equity(self) -> None:
+        realized, unrealized, fees = self.pnl()
+        self._record("equity", ts_ms=time.time_ns() // 1_000_000, equity=self.equity(), realized_pnl=realized,
+                     unrealized_pnl=unrealized, fees=fees)
+
+    # --- end of run --------------------------------------------------------------------------------
+    def summary(self) -> str:
+        realized, unrealized, fees = self.pnl()
+        return (f"run {self.run_dir.name}: {self.stats.to_log_string(self.equity())} | "
+                f"pnl realized={realized:.4f} unrealized={unrealized:.4f} fees={fees:.4f}")
+
+    def close(self) -> str | None:
+        """Last poll, last equity snapshot and stats line, console summary, records flushed and closed."""
+        if self._closed:
+            return None
+        self._closed = True
+        try:
+            self.poll()
+        except Exception:
+            log.exception("telemetry poll failed")
+        self.snapshot_equity()
+        if self.stats_writer is not None:
+            self.stats_writer.write(self.stats, self.equity())
+        summary = self.summary()
+        log.info("%s", summary)
+        self.metrics.stop()
+        if self.recorder is not None:
+            self.recorder.close()
+        return summary
+
+
+def _rest_clients(conn: Any) -> list[Any]:
+    """The RestClients a connector owns (directly or one object down), each once."""
+    from xtb.venues.rest import RestClient
+
+    found: dict[int, Any] = {}
+    for value in list(vars(conn).values()):
+        if isinstance(value, RestClient):
+            found[id(value)] = value
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith("xtb.venues"):
+            for inner in vars(value).values():
+                if isinstance(inner, RestClient):
+                    found[id(inner)] = inner
+    return list(found.values())
