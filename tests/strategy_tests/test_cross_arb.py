@@ -184,14 +184,16 @@ def user_positions(sim: Any) -> dict[str, list[int]]:
 
 
 def user_cash_usdc(sim: Any) -> Fraction:
-    """Cash (collateral with realised PnL, fees and funding) of the bot's accounts on both venues, in USDC."""
+    """Cash of the bot's accounts on both venues (collateral with realised PnL and fees, funding added back), USDC."""
     generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
     total = Fraction(0)
     for handle in sim.venues.values():
         ex = handle.exchange
         for a in ex.accounts():
             if a not in generator_accounts:
-                total += Fraction(ex.balance(a).cash, 10 ** ex.rules.cash_decimals)
+                # funding is not trading PnL: a test that straddles the hourly funding time must not see it
+                funding = ex._account(a).account.funding_paid
+                total += Fraction(ex.balance(a).cash + funding, 10 ** ex.rules.cash_decimals)
     return total
 
 
