@@ -28,6 +28,8 @@ from xtb.replay import load_markets
 
 #: most points per plotted series (longer series are thinned evenly)
 MAX_POINTS = 20_000
+#: decode latencies above this are not latencies (replayed or hand-made timestamps) and are left out
+MAX_LATENCY_NS = 1_000_000_000
 
 
 @dataclass
@@ -81,6 +83,8 @@ def read_journal_data(path: Path) -> JournalData:
             if ev.kind == "book" or ev.kind == "trade":
                 books.add((ev.venue, ev.book_id))
     data.truncated = reader.truncated
+    if events:
+        t0 = events[0].recv_ns  # a replay's journal carries the recorded clock, not its own start time
     markets = load_markets(path, books)
     single_market = {v: next(iter(by_id)) for v, by_id in markets.items() if len(by_id) == 1}
     cash = 0.0
@@ -91,8 +95,10 @@ def read_journal_data(path: Path) -> JournalData:
         data.counts[kind] += 1
         t = (ev.recv_ns - t0) / 1e9
         last_t = max(last_t, t)
-        if ev.decoded_ns and ev.decoded_ns >= ev.recv_ns and kind in ("book", "trade"):
-            data.latency_us.append((ev.decoded_ns - ev.recv_ns) / 1e3)
+        lat = ev.decoded_ns - ev.recv_ns
+        # Only plausible samples: a replay re-stamps decoded_ns at replay time (its recv_ns is recorded).
+        if 0 <= lat < MAX_LATENCY_NS and (kind == "book" or kind == "trade"):
+            data.latency_us.append(lat / 1e3)
         if kind == "book":
             name, ps, _ = _scale(markets, ev.venue, ev.book_id)
             if ev.best_bid is not None:
@@ -114,7 +120,7 @@ def read_journal_data(path: Path) -> JournalData:
             pos_units[name] += sign * sz
             marked = sum(q * data.mid_last.get(n, px) for n, q in pos_units.items())
             data.pnl.add(t, cash + marked)
-    data.duration_s = last_t
+    data.duration_s = max(last_t, 0.0)
     return data
 
 
