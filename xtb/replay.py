@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xtb._core import EventRing, Journal, JournalReader, OrderTracker
+from xtb._core import EventRing, Journal, JournalWindows, OrderTracker
 from xtb._core import Position as PositionEvent
 from xtb.config import XtbConfig
 from xtb.engine.context import Positions, StrategyContext
@@ -64,8 +64,8 @@ log = logging.getLogger("xtb.replay")
 
 #: the file next to a journal that names its markets (written by the engine when it starts)
 MARKETS_SUFFIX = ".markets.json"
-REPLAY_COLLATERAL = 10**15
-TAPE_COLLATERAL = 10**18
+#: collateral of the replay and tape accounts, in quote units (margin is not what a replay studies)
+COLLATERAL_QUOTE = 10**12
 
 
 def markets_path(journal: str | Path) -> Path:
@@ -83,9 +83,15 @@ def write_markets(journal: str | Path, markets: dict[str, dict[int, MarketInfo]]
     return path
 
 
+def generic_market(venue: str, book_id: int) -> MarketInfo:
+    """The market of a book the markets file does not name: `book<id>`, integer units, tick/step 1."""
+    return MarketInfo(venue=venue, symbol=f"book{book_id}", base=f"book{book_id}", quote="USD", price_decimals=0,
+                      size_decimals=0, tick=1, step=1, min_size=1, min_notional=0)
+
+
 def load_markets(journal: str | Path, events_seen: Iterable[tuple[str, int]] = ()) -> dict[str, dict[int, MarketInfo]]:
-    """Markets of a journal from its sidecar file; books without one get a generic market `book<id>`
-    (integer units, tick/step 1) so an unnamed journal still replays."""
+    """Markets of a journal from its sidecar file; `events_seen` books without one get `generic_market`,
+    so an unnamed journal still replays and reports."""
     out: dict[str, dict[int, MarketInfo]] = {}
     path = markets_path(journal)
     if path.exists():
@@ -94,9 +100,7 @@ def load_markets(journal: str | Path, events_seen: Iterable[tuple[str, int]] = (
     for venue, book_id in events_seen:
         by_id = out.setdefault(venue, {})
         if book_id not in by_id:
-            by_id[book_id] = MarketInfo(venue=venue, symbol=f"book{book_id}", base=f"book{book_id}", quote="USD",
-                                        price_decimals=0, size_decimals=0, tick=1, step=1, min_size=1,
-                                        min_notional=0)
+            by_id[book_id] = generic_market(venue, book_id)
     return out
 
 
@@ -135,25 +139,42 @@ class ReplayVenue:
         self.venue = venue
         self.tracker = tracker
         self.ring = ring
-        self._markets = {m.symbol: m for m in markets.values()}
-        self._book_of_symbol = {m.symbol: b for b, m in markets.items()}
-        self._symbol_of_book = {b: m.symbol for b, m in markets.items()}
-        self.books = {m.symbol: TopBook(m.symbol) for m in markets.values()}
+        self._markets: dict[str, MarketInfo] = {}
+        self._book_of_symbol: dict[str, int] = {}
+        self._symbol_of_book: dict[int, str] = {}
+        self.known_books: set[int] = set()
+        self.books: dict[str, TopBook] = {}
         cash = max((m.price_decimals + m.size_decimals for m in markets.values()), default=0)
-        self.exchange = Exchange(VenueRules(cash_decimals=max(10, cash)), clock=clock)
+        self.exchange = Exchange(VenueRules(cash_decimals=max(18, cash)), clock=clock)
         for book_id, m in markets.items():
-            self.exchange.add_market(MarketSpec(
-                market_id=book_id, symbol=m.symbol, price_decimals=m.price_decimals, size_decimals=m.size_decimals,
-                maker_fee_ppm=m.maker_fee_ppm, taker_fee_ppm=m.taker_fee_ppm,
-            ))
-        self.account = self.exchange.create_account(REPLAY_COLLATERAL)
+            self.add_book(book_id, m)
+        collateral = COLLATERAL_QUOTE * 10**self.exchange.rules.cash_decimals
+        self.account = self.exchange.create_account(collateral)
         self.tape = self.exchange.create_account(
-            TAPE_COLLATERAL, config=AccountConfig(check_margin=False, check_order_limits=False))
+            collateral, config=AccountConfig(check_margin=False, check_order_limits=False))
         self._tape_orders: dict[int, list[int]] = {}  # book_id -> tape order ids
         self._tape_synced: dict[int, tuple[Any, Any]] = {}  # book_id -> (bid, ask) the tape quotes
         self._open: dict[int, set[int]] = {}  # book_id -> our open order ids there
         self.exchange.subscribe(self._on_sim_event)
         self.fills = 0
+
+    def add_book(self, book_id: int, market: MarketInfo | None = None) -> None:
+        """Make `book_id` a market of this venue (a generic one unless `market` names it)."""
+        if book_id in self.known_books:
+            return
+        m = market or generic_market(self.venue, book_id)
+        self.exchange.add_market(MarketSpec(
+            market_id=book_id, symbol=m.symbol, price_decimals=m.price_decimals, size_decimals=m.size_decimals,
+            maker_fee_ppm=m.maker_fee_ppm, taker_fee_ppm=m.taker_fee_ppm,
+        ))
+        self._markets[m.symbol] = m
+        self._book_of_symbol[m.symbol] = book_id
+        self._symbol_of_book[book_id] = m.symbol
+        self.books[m.symbol] = TopBook(m.symbol)
+        self.known_books.add(book_id)
+
+    def markets_by_book(self) -> dict[int, MarketInfo]:
+        return {b: self._markets[s] for b, s in self._symbol_of_book.items()}
 
     # --- the Connector surface a strategy reaches through its context ----------------------------
     def markets(self) -> dict[str, MarketInfo]:
@@ -286,10 +307,12 @@ class ReplayVenue:
                 self.ring.push(PositionEvent(self.venue, p.market, p.size, self.entry_px(p), recv_ns=ev.ts_ns))
 
     def entry_px(self, p: Any) -> int:
-        """Average entry price in price units (the position's cost is in cash units)."""
-        if p.size == 0:
+        """Average entry price in price units (the position's cost is in cash units), rounded half up."""
+        size: int = abs(p.size)
+        if size == 0:
             return 0
-        return round(abs(p.cost) / (abs(p.size) * self.exchange.cash_scale(p.market)))
+        denom = size * self.exchange.cash_scale(p.market)
+        return (2 * abs(int(p.cost)) + denom) // (2 * denom)
 
 
 class ReplayContext(StrategyContext):
@@ -345,19 +368,6 @@ class _Counter:
         return self.n
 
 
-def _scan_books(path: Path) -> tuple[set[tuple[str, int]], int]:
-    """The (venue, book_id) pairs with market data, and the number of events."""
-    seen: set[tuple[str, int]] = set()
-    n = 0
-    reader = JournalReader(path)
-    while batch := reader.read_batch(65536):
-        n += len(batch)
-        for ev in batch:
-            if ev.kind == "book" or ev.kind == "trade":
-                seen.add((ev.venue, ev.book_id))
-    return seen, n
-
-
 async def replay(
     journal: str | Path,
     config: XtbConfig,
@@ -372,26 +382,26 @@ async def replay(
     spec = get_strategy(strategy or config.strategy.name)
     params = spec.parse_params(config.strategy.params if (strategy is None or strategy == config.strategy.name)
                                else {})
-    books_seen, total = _scan_books(path)
-    all_markets = load_markets(path, books_seen)
-    reader = JournalReader(path)
+    all_markets = load_markets(path)
+    windows = JournalWindows(path, window_ns)
     clock = VirtualClock(0)
     ring = EventRing(1 << 16)
     out_journal = None
+    out_path = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         out_path = Path(out_dir) / "events.journal"
         out_journal = Journal(ring, out_path, meta=json.dumps({"replay_of": str(path), "strategy": spec.name}))
-        write_markets(out_path, all_markets)
     tracker = OrderTracker(ring)
     dispatcher = Dispatcher(ring)
-    venues = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
-    gateway = OrderGateway(dict(venues), tracker)  # type: ignore[arg-type]
+    # One dict shared with the gateway and the context, so venues found later in the journal join it.
+    venues: dict[str, ReplayVenue] = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
+    gateway = OrderGateway(venues, tracker)  # type: ignore[arg-type]
     positions = Positions()
-    ids = {v: _Counter() for v in venues}
-    ctx = ReplayContext(spec.name, connectors=dict(venues), gateway=gateway, tracker=tracker, id_allocators=ids,
-                        positions=positions, dispatcher=dispatcher, clock=clock,
-                        wall_offset_ns=reader.start_wall_ns - reader.start_monotonic_ns)
+    ids: dict[str, _Counter] = {v: _Counter() for v in venues}
+    wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+    ctx = ReplayContext(spec.name, connectors=venues, gateway=gateway, tracker=tracker, id_allocators=ids,
+                        positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns)
     strat = spec.cls(ctx, params)
     dispatcher.add_listener(_PositionCache(positions, venues), first=True)
     dispatcher.add_listener(strat)
@@ -400,58 +410,50 @@ async def replay(
     next_tick: int | None = None
     t0 = time.perf_counter()
     await strat.on_start()
-    window_end: int | None = None
-    pending: dict[tuple[str, int], Any] = {}
-    others: list[Any] = []
 
-    async def flush_window() -> None:
-        for ev in pending.values():
-            v = venues.get(ev.venue)
-            if v is not None:
-                v.on_book(ev)
-            ring.push(ev)
-        for ev in others:
-            ring.push(ev)
-        pending.clear()
-        others.clear()
-        res.delivered += dispatcher.drain()
-        while gateway.in_flight:
-            await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
-            res.delivered += dispatcher.drain()
+    def venue_for(name: str, book_id: int) -> ReplayVenue:
+        """A venue or book the markets file does not name: a generic market (integer units)."""
+        v = venues.get(name)
+        if v is None:
+            v = venues[name] = ReplayVenue(name, {}, tracker, ring, clock)
+            ids[name] = _Counter()
+        v.add_book(book_id)
+        return v
 
-    batch_no = 0
-    while batch := reader.read_batch(8192):
-        for ev in batch:
-            t = ev.recv_ns
-            if window_end is None:
-                window_end = t + window_ns
-                next_tick = t + tick_ns
-            elif t >= window_end:
-                clock.set(window_end)
-                await flush_window()
-                window_end = t + window_ns
-                while next_tick is not None and t >= next_tick:
-                    clock.set(next_tick)
-                    await strat.on_tick((next_tick + ctx._wall_offset_ns) // 1_000_000)
-                    next_tick += tick_ns
-            kind = ev.kind
-            if kind == "book":
-                pending[(ev.venue, ev.book_id)] = ev
-                res.book_events += 1
-            elif kind == "trade" or kind == "resync":
-                others.append(ev)
-        res.events_read += len(batch)
-        batch_no += 1
-        if progress is not None and batch_no % 8 == 0:
-            progress(res.events_read, total)
-    if window_end is not None:
-        clock.set(window_end)
-    await flush_window()
+    push = ring.push
+    drain = dispatcher.drain
+    while chunk := windows.next_windows(8192):
+        for end_ns, events in chunk:
+            if next_tick is None:
+                next_tick = end_ns + tick_ns
+            clock.set(end_ns)
+            for ev in events:
+                if ev.kind == "book":
+                    v = venues.get(ev.venue)
+                    if v is None or ev.book_id not in v.known_books:
+                        v = venue_for(ev.venue, ev.book_id)
+                    v.on_book(ev)
+                    res.book_events += 1
+                    push(ev)
+                elif ev.kind == "trade" or ev.kind == "resync":
+                    push(ev)
+            res.delivered += drain()
+            while gateway.in_flight:
+                await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
+                res.delivered += drain()
+            while end_ns >= next_tick:
+                clock.set(next_tick)
+                await strat.on_tick((next_tick + wall_offset_ns) // 1_000_000)
+                next_tick += tick_ns
+        if progress is not None:
+            progress(*windows.progress)
+    res.events_read = windows.events_read
+    res.book_events += windows.coalesced
     await strat.on_stop()
     await gateway.drain(5.0)
     res.delivered += dispatcher.drain()
     res.seconds = time.perf_counter() - t0
-    res.truncated = reader.truncated
+    res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
     for venue, v in venues.items():
         for pv in v.exchange.positions(v.account):
@@ -462,11 +464,10 @@ async def replay(
             if o is not None:
                 res.orders.append({"venue": venue, "client_id": cid, "symbol": o.symbol, "side": o.side,
                                    "px": o.px, "sz": o.sz, "state": o.state, "filled": o.filled})
-    if out_journal is not None:
+    if out_journal is not None and out_path is not None:
         out_journal.close()
+        write_markets(out_path, {name: v.markets_by_book() for name, v in venues.items()})
         summary = {k: v for k, v in vars(res).items()}
         summary["events_per_s"] = res.events_per_s
         (Path(out_dir) / "replay.json").write_text(json.dumps(summary, indent=1))  # type: ignore[arg-type]
-    if progress is not None:
-        progress(total, total)
     return res

@@ -122,7 +122,7 @@ def test_damage_in_the_middle_names_the_frame(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[size_one - 1] ^= 0xFF  # last byte of the first frame's payload
     path.write_bytes(bytes(data))
-    with pytest.raises(JournalFormatError, match="frame 0 .*checksum"):
+    with pytest.raises(JournalFormatError, match=r"frame 0 .*checksum"):
         list(JournalReader(path))
 
 

@@ -115,9 +115,10 @@ async def test_replay_conflates_books_per_window(tmp_path: Path) -> None:
 
 def make_records(path: Path) -> None:
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE spreads(ts_ms INTEGER, strategy TEXT, pair TEXT, spread REAL, mean REAL, std REAL, z REAL)")
-    con.executemany("INSERT INTO spreads VALUES (?,?,?,?,?,?,?)",
-                    [(1000 + i * 100, "x", "SOL", 0.001 * (i % 17), 0.008, 0.004, (i % 17 - 8) / 4) for i in range(200)])
+    con.execute("CREATE TABLE spreads(ts_ms INTEGER, strategy TEXT, pair TEXT, spread REAL, mean REAL, std REAL, "
+                "z REAL)")
+    rows = [(1000 + i * 100, "x", "SOL", 0.001 * (i % 17), 0.008, 0.004, (i % 17 - 8) / 4) for i in range(200)]
+    con.executemany("INSERT INTO spreads VALUES (?,?,?,?,?,?,?)", rows)
     con.execute("CREATE TABLE equity(ts_ms INTEGER, equity REAL)")
     con.executemany("INSERT INTO equity VALUES (?,?)", [(1000 + i * 1000, 100_000 + i) for i in range(30)])
     con.commit()

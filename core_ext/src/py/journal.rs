@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::events::Event;
-use crate::journal::{bench_push_pop_journal_ns, Journal, JournalError, JournalOptions, JournalReader};
+use crate::journal::{bench_push_pop_journal_ns, Journal, JournalError, JournalOptions, JournalReader, Windows};
 use crate::py::ring::{event_into_py, PyEventRing};
 
 create_exception!(
@@ -233,6 +233,74 @@ impl PyJournalReader {
     }
 }
 
+/// A journal read as replay windows: `next_windows()` -> [(end_ns, [events])], books coalesced per window.
+#[pyclass(name = "JournalWindows", module = "xtb._core")]
+pub struct PyJournalWindows {
+    inner: Windows,
+}
+
+#[pymethods]
+impl PyJournalWindows {
+    #[new]
+    fn new(path: PathBuf, window_ns: i64) -> PyResult<Self> {
+        if window_ns <= 0 {
+            return Err(PyValueError::new_err(format!("window_ns: must be > 0, got {window_ns}")));
+        }
+        Ok(PyJournalWindows { inner: Windows::new(JournalReader::open(&path).map_err(to_py)?, window_ns) })
+    }
+
+    /// Complete windows until about `max_events` raw events were read (empty list at the end).
+    #[pyo3(signature = (max_events = 8192))]
+    fn next_windows<'py>(&mut self, py: Python<'py>, max_events: u64) -> PyResult<Bound<'py, PyList>> {
+        let windows = self.inner.next_windows(max_events).map_err(to_py)?;
+        let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(windows.len());
+        for (end, events) in windows {
+            let evs: Vec<Bound<'py, PyAny>> =
+                events.into_iter().map(|ev| event_into_py(py, ev)).collect::<PyResult<_>>()?;
+            out.push((end, PyList::new(py, evs)?).into_pyobject(py)?.into_any());
+        }
+        PyList::new(py, out)
+    }
+
+    /// Raw events read so far (before coalescing).
+    #[getter]
+    fn events_read(&self) -> u64 {
+        self.inner.events_read
+    }
+
+    /// Book updates dropped because a later update of the same book was in the same window.
+    #[getter]
+    fn coalesced(&self) -> u64 {
+        self.inner.coalesced
+    }
+
+    #[getter]
+    fn meta(&self) -> &str {
+        &self.inner.reader().header.meta
+    }
+
+    #[getter]
+    fn start_monotonic_ns(&self) -> i64 {
+        self.inner.reader().header.start_monotonic_ns
+    }
+
+    #[getter]
+    fn start_wall_ns(&self) -> i64 {
+        self.inner.reader().header.start_wall_ns
+    }
+
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.inner.reader().truncated
+    }
+
+    /// Bytes of the file consumed so far, and its size (for progress bars).
+    #[getter]
+    fn progress(&self) -> (u64, u64) {
+        self.inner.reader().progress()
+    }
+}
+
 /// Benchmark hook: ns per push+pop measured in Rust, with a journal to `journal_path` attached when given.
 #[pyfunction]
 #[pyo3(signature = (n = 1_000_000, journal_path = None))]
@@ -240,10 +308,38 @@ fn _bench_ring_journal_rust(py: Python<'_>, n: u64, journal_path: Option<PathBuf
     py.detach(|| bench_push_pop_journal_ns(n, journal_path.as_deref())).map_err(to_py)
 }
 
+/// Benchmark hook: push `n` book updates into `ring` from Rust (one clock read, as a decoder per frame)
+/// and pop each right away, without Python objects; a journal attached to `ring` sees every push.
+/// Returns how many were popped.
+#[pyfunction]
+fn _ring_push_pop_synthetic(py: Python<'_>, ring: &PyEventRing, n: u64) -> u64 {
+    let ring = ring.inner.clone();
+    py.detach(move || {
+        let now = crate::events::monotonic_ns();
+        let mut popped = 0u64;
+        for i in 0..n {
+            let body = crate::events::EventBody::Book(crate::events::BookUpdate {
+                venue: crate::events::Venue::Lighter,
+                book_id: (i & 3) as u32,
+                best_bid: Some((100_000 + (i & 7) as i64, 5)),
+                best_ask: Some((100_010, 7)),
+                seq: i,
+            });
+            ring.push_stamped(now, now, std::hint::black_box(body));
+            if ring.pop().is_some() {
+                popped += 1;
+            }
+        }
+        popped
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyJournal>()?;
     m.add_class::<PyJournalReader>()?;
+    m.add_class::<PyJournalWindows>()?;
     m.add("JournalFormatError", m.py().get_type::<JournalFormatError>())?;
     m.add_function(wrap_pyfunction!(_bench_ring_journal_rust, m)?)?;
+    m.add_function(wrap_pyfunction!(_ring_push_pop_synthetic, m)?)?;
     Ok(())
 }
