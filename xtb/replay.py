@@ -426,7 +426,10 @@ async def replay(
         for end_ns, events in chunk:
             if next_tick is None:
                 next_tick = end_ns + tick_ns
-            clock.set(end_ns)
+            # Producers stamp their own events, so recorded times may step back a little across
+            # producers: the simulated clock only moves forward.
+            if end_ns > clock.now_ns():
+                clock.set(end_ns)
             for ev in events:
                 if ev.kind == "book":
                     v = venues.get(ev.venue)
@@ -442,7 +445,8 @@ async def replay(
                 await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
                 res.delivered += drain()
             while end_ns >= next_tick:
-                clock.set(next_tick)
+                if next_tick > clock.now_ns():
+                    clock.set(next_tick)
                 await strat.on_tick((next_tick + wall_offset_ns) // 1_000_000)
                 next_tick += tick_ns
         if progress is not None:

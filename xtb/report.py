@@ -59,6 +59,7 @@ class JournalData:
     pnl: Series = field(default_factory=Series)
     latency_us: list[float] = field(default_factory=list)
     truncated: bool = False
+    unattributed_fills: int = 0
 
 
 def _scale(markets: dict[str, dict[int, Any]], venue: str, book_id: int) -> tuple[str, float, float]:
@@ -74,8 +75,6 @@ def read_journal_data(path: Path) -> JournalData:
     books: set[tuple[str, int]] = set()
     data = JournalData(start_wall_s=reader.start_wall_ns / 1e9)
     t0 = reader.start_monotonic_ns
-    # A Fill event names the order (client id), not the market: fills are put on a market's chart when
-    # their venue has one market in the journal, else shown per venue (PnL uses the venue's prices as is).
     events: list[Any] = []
     while batch := reader.read_batch(65536):
         events.extend(batch)
@@ -86,7 +85,16 @@ def read_journal_data(path: Path) -> JournalData:
     if events:
         t0 = events[0].recv_ns  # a replay's journal carries the recorded clock, not its own start time
     markets = load_markets(path, books)
-    single_market = {v: next(iter(by_id)) for v, by_id in markets.items() if len(by_id) == 1}
+    # A Fill names its order, not its market: it goes to the venue's market whose touch is nearest its
+    # price (markets of one venue trade at distinct prices: SOL vs ETH), or to the only one.
+    last_mid: dict[str, dict[int, float]] = defaultdict(dict)  # venue -> book_id -> mid in raw units
+
+    def market_of_fill(venue: str, px: int) -> int | None:
+        mids = last_mid.get(venue)
+        if not mids:
+            by_id = markets.get(venue, {})
+            return next(iter(by_id)) if len(by_id) == 1 else None
+        return min(mids, key=lambda b: abs(px - mids[b]) / max(abs(mids[b]), 1.0))
     cash = 0.0
     pos_units: dict[str, float] = defaultdict(float)
     last_t = 0.0
@@ -107,12 +115,16 @@ def read_journal_data(path: Path) -> JournalData:
                 data.ask[name].add(t, ev.best_ask[0] * ps)
             if ev.best_bid is not None and ev.best_ask is not None:
                 data.mid_last[name] = (ev.best_bid[0] + ev.best_ask[0]) * ps / 2
+                last_mid[ev.venue][ev.book_id] = (ev.best_bid[0] + ev.best_ask[0]) / 2
         elif kind == "position":
             name, _, ss = _scale(markets, ev.venue, ev.book_id)
             data.position[name].add(t, ev.size * ss)
         elif kind == "fill":
-            book_id = single_market.get(ev.venue)
-            name, ps, ss = _scale(markets, ev.venue, book_id) if book_id is not None else (ev.venue, 1.0, 1.0)
+            book_id = market_of_fill(ev.venue, ev.px)
+            if book_id is None:
+                data.unattributed_fills += 1
+                continue
+            name, ps, ss = _scale(markets, ev.venue, book_id)
             px, sz = ev.px * ps, ev.sz * ss
             sign = 1.0 if ev.side == "bid" else -1.0
             data.fills[name].append((t, px, ev.side, sz))
@@ -342,6 +354,8 @@ def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]]
             lat = sorted(data.latency_us)
             pct = {p: lat[min(len(lat) - 1, int(len(lat) * p / 100))] for p in (50, 99, 99.9)}
             lines.append(f"| decode latency p50 / p99 / p99.9 | {pct[50]:.1f} / {pct[99]:.1f} / {pct[99.9]:.1f} µs |")
+        if data.unattributed_fills:
+            lines.append(f"| fills without a market | {data.unattributed_fills} (no book of their venue yet) |")
         if data.truncated:
             lines.append("| journal | **truncated** (writer stopped mid-frame; events up to the last whole frame) |")
         lines.append("")
