@@ -34,7 +34,7 @@ from typing import Any
 from xtb._core import EventRing, Journal, JournalWindows, OrderTracker
 from xtb._core import Position as PositionEvent
 from xtb.config import XtbConfig
-from xtb.engine.context import Positions, StrategyContext
+from xtb.engine.context import Positions, RecordSink, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
@@ -376,8 +376,13 @@ async def replay(
     out_dir: str | Path | None = None,
     window_ns: int = 1_000_000,
     progress: Callable[[int, int], None] | None = None,
+    sink: RecordSink | None = None,
 ) -> ReplayResult:
-    """Run `strategy` (default: the config's) over the journal's market data; see the module docstring."""
+    """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
+
+    `progress(bytes_read, file_size)` is called after each chunk; `sink` receives the strategy's
+    `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run.
+    """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
     params = spec.parse_params(config.strategy.params if (strategy is None or strategy == config.strategy.name)
@@ -401,7 +406,8 @@ async def replay(
     ids: dict[str, _Counter] = {v: _Counter() for v in venues}
     wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
     ctx = ReplayContext(spec.name, connectors=venues, gateway=gateway, tracker=tracker, id_allocators=ids,
-                        positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns)
+                        positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns,
+                        sink=sink)
     strat = spec.cls(ctx, params)
     dispatcher.add_listener(_PositionCache(positions, venues), first=True)
     dispatcher.add_listener(strat)

@@ -20,6 +20,7 @@ from xtb.core import (
     Journal,
     JournalFormatError,
     JournalReader,
+    JournalWindows,
     OrderUpdate,
     Position,
     RateLimited,
@@ -200,3 +201,26 @@ def test_read_batch_and_start_clock(tmp_path: Path) -> None:
     rest = reader.read_batch()
     assert len(first) == 1000 and len(rest) == 2000 and reader.read_batch() == []
     assert os.path.getsize(path) > 0
+
+
+def test_windows_coalesce_books_and_keep_other_events(tmp_path: Path) -> None:
+    ring = EventRing(64)
+    path = tmp_path / "j"
+    with Journal(ring, path):
+        for t, ev in [(0, BookUpdate("lighter", 1, (1, 1), (2, 1), book_seq=1, recv_ns=0)),
+                      (1, BookUpdate("lighter", 2, (5, 1), (6, 1), book_seq=1, recv_ns=1)),
+                      (2, Trade("lighter", 1, 2, 1, "bid", 9, recv_ns=2)),
+                      (3, BookUpdate("lighter", 1, (1, 2), (2, 2), book_seq=2, recv_ns=3)),
+                      (12, BookUpdate("lighter", 1, (1, 3), (2, 3), book_seq=3, recv_ns=12))]:
+            assert ev.recv_ns == t
+            ring.push(ev)
+    w = JournalWindows(path, 10)
+    windows = w.next_windows()
+    assert [(end, [(e.kind, e.recv_ns) for e in evs]) for end, evs in windows] == [
+        (10, [("book", 1), ("trade", 2), ("book", 3)]),
+        (22, [("book", 12)]),
+    ]
+    assert w.next_windows() == [] and w.events_read == 5 and w.coalesced == 1
+    assert w.progress[0] == w.progress[1] > 0
+    with pytest.raises(ValueError, match="window_ns"):
+        JournalWindows(path, 0)

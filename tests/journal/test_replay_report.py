@@ -54,6 +54,18 @@ class DipBuyer(Strategy[DipParams]):
 
     def on_fill(self, ev: Any) -> None:
         self.fills.append((ev.px, ev.sz, ev.maker))
+        self.ctx.record("fills_seen", px=ev.px, maker=ev.maker)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, table: str, row: Any) -> None:
+        self.rows.append((table, dict(row)))
+
+    def gauge(self, name: str, value: float, labels: Any) -> None:
+        pass
 
 
 def record(path: Path, n: int = 2000) -> list[BookUpdate]:
@@ -81,7 +93,8 @@ def config(**params: Any) -> XtbConfig:
 async def test_replay_is_deterministic_and_matches_recorded_books(tmp_path: Path) -> None:
     journal = tmp_path / "events.journal"
     books = record(journal)
-    first = await replay(journal, config(dip_px=14_000), out_dir=tmp_path / "r1")
+    sink = ListSink()
+    first = await replay(journal, config(dip_px=14_000), out_dir=tmp_path / "r1", sink=sink)
     second = await replay(journal, config(dip_px=14_000), out_dir=tmp_path / "r2")
     assert first.events_read == len(books) + 20
     assert first.orders == second.orders
@@ -96,6 +109,12 @@ async def test_replay_is_deterministic_and_matches_recorded_books(tmp_path: Path
     kinds = [e.kind for e in JournalReader(tmp_path / "r1" / "events.journal")]
     assert kinds.count("fill") == 2 and kinds.count("order") >= 4 and "position" in kinds
     assert json.loads((tmp_path / "r1" / "replay.json").read_text())["fills"] == 2
+    # ctx.record() rows reach the sink, stamped with the recorded clock (not the wall clock of the replay).
+    assert [t for t, _ in sink.rows] == ["fills_seen", "fills_seen"]
+    head = JournalReader(journal)
+    offset = head.start_wall_ns - head.start_monotonic_ns  # recorded monotonic -> wall clock
+    first_ms, last_ms = (books[0].recv_ns + offset) // MS, (books[-1].recv_ns + offset) // MS + 1
+    assert all(first_ms <= r["ts_ms"] <= last_ms for _, r in sink.rows), (first_ms, last_ms, sink.rows)
 
 
 async def test_replay_without_a_dip_sends_only_the_resting_order(tmp_path: Path) -> None:
