@@ -752,7 +752,8 @@ impl JournalReader {
         }
         let mut c = Cursor { buf: &payload, pos: 0 };
         let mut d = Deltas::default();
-        let mut events = Vec::with_capacity(count as usize);
+        // Every record takes at least 4 bytes: a corrupt count cannot make us allocate more than the frame.
+        let mut events = Vec::with_capacity((count as usize).min(payload.len() / 4));
         for i in 0..count {
             let (recv_ns, decoded_ns, body) =
                 decode(&mut c, &mut d).map_err(|e| corrupt(format!("event {i}: {e}")))?;
