@@ -428,6 +428,61 @@ def risk_state(
     typer.echo(f"trading {st['risk_state']} ({st['risk_reason']})" + ("" if until is None else f" until {until}"))
 
 
+@app.command()
+def replay(
+    journal: Annotated[Path, typer.Argument(help="an events.journal written by a run (telemetry.journal)")],
+    strategy: Annotated[str | None, typer.Option(help="strategy name (default: the config's)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config (strategy params, tick interval)")] = None,
+    out: Annotated[Path | None, typer.Option(help="output run directory (default: <journal dir>/replay)")] = None,
+    window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Replay a journal's market data through a strategy against the simulator's matching engine."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from xtb.config import XtbConfig, load_config
+    from xtb.replay import replay as run_replay
+
+    if config is not None:
+        cfg = load_config(config)
+    elif strategy is not None:
+        cfg = XtbConfig(strategy={"name": strategy})  # type: ignore[arg-type]
+    else:
+        raise typer.BadParameter("give --strategy or --config", param_hint="--strategy")
+    out_dir = out if out is not None else journal.parent / "replay"
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
+                                     window_ns=int(window_ms * 1e6), progress=report))
+    typer.echo(f"replayed {res.events_read} events ({res.book_events} book) in {res.seconds:.2f} s "
+               f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}")
+    if res.truncated:
+        typer.echo("note: the journal ends in a torn frame (the writer died); replayed up to the last whole frame")
+    typer.echo(f"output: {out_dir}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (events.journal and/or records.sqlite)")],
+    out: Annotated[Path | None, typer.Option(help="where to write (default: RUN_DIR/report)")] = None,
+) -> None:
+    """Write a markdown report with PNG charts (price and quotes, inventory, PnL, spread/z, latency)."""
+    from xtb.report import write_report
+
+    try:
+        written = write_report(run_dir, out)
+    except FileNotFoundError as e:
+        raise typer.BadParameter(str(e), param_hint="RUN_DIR") from None
+    for name, path in written.items():
+        typer.echo(f"{name}: {path}")
+
+
 def main() -> None:
     app()
 

@@ -11,6 +11,7 @@ lighter-sdk wheel on its own thread) but belongs to the same surface: `xtb.core.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
@@ -21,6 +22,10 @@ from xtb._core import (
     FeedDecoder,
     FeedError,
     Fill,
+    Journal,
+    JournalFormatError,
+    JournalReader,
+    JournalWindows,
     Order,
     OrderBook,
     OrderTracker,
@@ -47,6 +52,10 @@ __all__ = [
     "FeedDecoder",
     "FeedError",
     "Fill",
+    "Journal",
+    "JournalFormatError",
+    "JournalReader",
+    "JournalWindows",
     "LighterSigner",
     "Order",
     "OrderBook",
@@ -61,7 +70,13 @@ __all__ = [
     "core_version",
     "format_fixed",
     "parse_fixed",
+    "read_journal",
 ]
+
+
+def read_journal(path: str | os.PathLike[str]) -> JournalReader:
+    """Iterate the events of a journal file (see docs/journal.md); `.meta`, `.truncated` on the reader."""
+    return JournalReader(path)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod events;
 pub mod ffi;
 pub mod fixed;
+pub mod journal;
 pub mod limiter;
 pub mod ring;
 pub mod sign;

@@ -23,6 +23,9 @@
 //!   everything else (they keep their `seq`); `spilled_len`, `coalesced` / `note_coalesced` are counters.
 //! - `pop` is memory-safe if misused from several threads at once (the head is claimed by CAS), but the
 //!   ordering guarantees above are for one consumer.
+//! - Journal (second consumer): once `journal::Journal::attach` has run, every push also copies the event
+//!   into the ring's `JournalTap` before it enters the ring (so the journal holds even the book updates
+//!   this ring conflates); see `journal` and docs/journal.md.
 //!
 //! Implementation: a bounded array queue after Dmitry Vyukov (per-slot sequence stamps, head and tail
 //! on their own cache lines), with a mutex-guarded spill that is touched only when the ring is full.
@@ -35,11 +38,12 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
 use crate::events::{monotonic_ns, Event, EventBody};
+use crate::journal::JournalTap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -99,6 +103,8 @@ pub struct EventRing {
     spill: Mutex<VecDeque<Event>>,
     returned: Mutex<VecDeque<Event>>,
     counters: CachePadded<Counters>,
+    /// The journal's copy of every push (see `journal`); unset until a journal first attaches.
+    journal: OnceLock<Arc<JournalTap>>,
 }
 
 // SAFETY: a slot's value is written only by the producer that claimed its position (CAS on `tail`) and
@@ -132,6 +138,7 @@ impl EventRing {
             spill: Mutex::new(VecDeque::new()),
             returned: Mutex::new(VecDeque::new()),
             counters: CachePadded::new(Counters::default()),
+            journal: OnceLock::new(),
         }
     }
 
@@ -147,6 +154,9 @@ impl EventRing {
     /// `push` with a `decoded_ns` the producer already read: a decoder that turns one frame into
     /// several events reads the clock once per frame (the clock read is most of a push's cost).
     pub fn push_stamped(&self, recv_ns: i64, decoded_ns: i64, body: EventBody) -> PushOutcome {
+        if let Some(tap) = self.journal.get() {
+            tap.record(recv_ns, decoded_ns, &body);
+        }
         let pending = Pending { recv_ns, decoded_ns, body };
         // While anything waits in the spill, the ring is closed to new events: this producer's earlier
         // events may be there, and nothing it pushes now may overtake them.
@@ -305,6 +315,11 @@ impl EventRing {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The journal hand-off buffer of this ring, created with `capacity` on first use.
+    pub fn journal_tap(&self, capacity: usize) -> Arc<JournalTap> {
+        Arc::clone(self.journal.get_or_init(|| Arc::new(JournalTap::new(capacity))))
     }
 
     /// Non-conflatable events that found the ring full (delivered through the spill).

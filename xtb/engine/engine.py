@@ -34,7 +34,7 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
-from xtb.telemetry.run import RunTelemetry
+from xtb.telemetry.run import RunTelemetry, new_run_dir
 
 log = logging.getLogger("xtb.engine")
 
@@ -84,6 +84,9 @@ class Engine:
         self._started_at: float | None = None
         self._stop = asyncio.Event()
         self._state = "created"
+        # --- event journal (telemetry.journal): see docs/journal.md ---
+        self.journal: Any = None
+        self.run_path: Path | None = None  # this run's directory (journal, stats, records), made at start
 
     # --- building ----------------------------------------------------------------------------------
     def symbol_of(self, venue: str, book_id: int) -> str | None:
@@ -179,7 +182,9 @@ class Engine:
         spec = get_strategy(self.config.strategy.name)
         params = spec.parse_params(self.config.strategy.params)  # bad params fail before anything starts
         try:
+            self._start_journal()
             await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
+            self._write_journal_markets()
             self.risk = self._build_risk()
             await self._seed_pnl()
             self.gateway = OrderGateway(
@@ -409,6 +414,53 @@ class Engine:
     def _next_client_id(self, venue: str) -> int:
         return int(self._client_ids[venue].next())
 
+    # --- event journal (telemetry.journal) ---------------------------------------------------------
+    def journal_path(self) -> Path:
+        """`<run dir>/events.journal`: the run directory the telemetry section sets up when present."""
+        if self.run_path is None:
+            self.run_path = new_run_dir(self.config.general.run_dir, self.config.strategy.name)
+        return self.run_path / "events.journal"
+
+    def _start_journal(self) -> None:
+        if not self.config.telemetry.journal or self.journal is not None:
+            return
+        import json
+
+        from xtb._core import Journal
+
+        path = self.journal_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"strategy": self.config.strategy.name, "mode": "live" if self.live else "paper"}
+        self.journal = Journal(self.ring, path, meta=json.dumps(meta))
+        log.info("event journal: %s", path)
+
+    def _write_journal_markets(self) -> None:
+        if self.journal is None:
+            return
+        from xtb.replay import write_markets
+
+        by_venue: dict[str, dict[int, Any]] = {}
+        for venue, conn in self.connectors.items():
+            markets = conn.markets()
+            for book_id in range(4096):
+                try:
+                    symbol = self.symbol_of(venue, book_id)
+                except (IndexError, KeyError, ValueError):
+                    break
+                if symbol is None:
+                    break
+                if symbol in markets:
+                    by_venue.setdefault(venue, {})[book_id] = markets[symbol]
+        write_markets(self.journal.path, by_venue)
+
+    def _close_journal(self) -> None:
+        if self.journal is not None:
+            try:
+                self.journal.close()
+            except OSError:
+                log.exception("event journal close failed")
+            self.journal = None
+
     async def _teardown(self) -> None:
         await self._stop_control()  # first: no operator command races the teardown
         for name, conn in list(self.connectors.items()):
@@ -431,6 +483,7 @@ class Engine:
                 self.telemetry.close()
             except Exception:
                 log.exception("telemetry close failed")
+        self._close_journal()  # last: every event up to here is in the journal
 
     def status(self) -> dict[str, Any]:
         st: dict[str, Any] = {

@@ -203,7 +203,8 @@ class RunTelemetry:
             from xtb.engine.engine import PAPER_COLLATERAL_USDC  # each paper account starts with this
 
             starting_equity = float(PAPER_COLLATERAL_USDC * len(engine.connectors))
-        run_dir = new_run_dir(engine.config.general.run_dir, strategy)
+        run_dir = getattr(engine, "run_path", None) or new_run_dir(engine.config.general.run_dir, strategy)
+        engine.run_path = run_dir  # the journal (if any) writes into the same directory
         metrics = Metrics()
         writer = StatsWriter(run_dir / tcfg.stats_file, tcfg.stats_interval_s,
                              header=f"strategy {strategy}, {'live' if engine.live else 'paper'} mode")

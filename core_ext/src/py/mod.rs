@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+pub mod journal;
 pub mod limiter;
 pub mod md;
 pub mod orders;
@@ -12,5 +13,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    journal::register(m)?;
     Ok(())
 }

@@ -1,0 +1,208 @@
+"""Replay (journal -> strategy -> simulator matching) and the run report, plus their CLI commands."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from xtb.cli import app
+from xtb.config import XtbConfig
+from xtb.core import BookUpdate, EventRing, Fill, Journal, JournalReader, Position, Trade
+from xtb.engine.registry import register_strategy
+from xtb.engine.strategy import Strategy
+from xtb.replay import replay, write_markets
+from xtb.report import write_report
+from xtb.venues.base import MarketInfo
+
+T0 = 5_000_000_000
+MS = 1_000_000
+MARKET = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
+                    size_decimals=2, tick=1, step=1, min_size=1, min_notional=0)
+
+
+class DipParams(BaseModel):
+    dip_px: int = 14_000
+    size: int = 100
+
+
+@register_strategy("journal_test_dip", params=DipParams)
+class DipBuyer(Strategy[DipParams]):
+    """Deterministic: rests a post-only bid 1.00 under the first bid; buys at market when the ask dips."""
+
+    def __init__(self, ctx: Any, params: DipParams) -> None:
+        super().__init__(ctx, params)
+        self.rested = False
+        self.bought = False
+        self.fills: list[tuple[int, int, bool]] = []
+
+    def on_book(self, ev: Any) -> None:
+        if ev.best_bid is None or ev.best_ask is None:
+            return
+        if not self.rested:
+            self.rested = True
+            self.ctx.place_limit("backpack", "SOL_USDC_PERP", "bid", ev.best_bid[0] - 100, self.params.size,
+                                 post_only=True)
+        if not self.bought and ev.best_ask[0] <= self.params.dip_px:
+            self.bought = True
+            self.ctx.place_market("backpack", "SOL_USDC_PERP", "bid", self.params.size)
+
+    def on_fill(self, ev: Any) -> None:
+        self.fills.append((ev.px, ev.sz, ev.maker))
+        self.ctx.record("fills_seen", px=ev.px, maker=ev.maker)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, table: str, row: Any) -> None:
+        self.rows.append((table, dict(row)))
+
+    def gauge(self, name: str, value: float, labels: Any) -> None:
+        pass
+
+
+def record(path: Path, n: int = 2000) -> list[BookUpdate]:
+    """A journal of a market that drifts down through the strategy's resting bid, then recovers."""
+    ring = EventRing(1 << 12)
+    books = []
+    for i in range(n):
+        drift = -(i // 5) if i < n // 2 else -(n // 10) + (i - n // 2) // 5
+        bid = 14_100 + drift
+        books.append(BookUpdate("backpack", 0, (bid, 500), (bid + 5, 400), book_seq=i, recv_ns=T0 + i * MS // 4))
+    with Journal(ring, path, meta=json.dumps({"test": True})):
+        for i, ev in enumerate(books):
+            ring.push(ev)
+            if i % 100 == 0:
+                ring.push(Trade("backpack", 0, ev.best_ask[0], 3, "bid", i, recv_ns=ev.recv_ns))
+            ring.drain()
+    write_markets(path, {"backpack": {0: MARKET}})
+    return books
+
+
+def config(**params: Any) -> XtbConfig:
+    return XtbConfig(strategy={"name": "journal_test_dip", "params": params})  # type: ignore[arg-type]
+
+
+async def test_replay_is_deterministic_and_matches_recorded_books(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    books = record(journal)
+    sink = ListSink()
+    first = await replay(journal, config(dip_px=14_000), out_dir=tmp_path / "r1", sink=sink)
+    second = await replay(journal, config(dip_px=14_000), out_dir=tmp_path / "r2")
+    assert first.events_read == len(books) + 20
+    assert first.orders == second.orders
+    # The orders the strategy must have sent, from the input alone: the resting bid at the first bid - 1.00,
+    # and one market buy once the recorded ask reached 140.00.
+    assert [(o["side"], o["px"], o["sz"]) for o in first.orders] == [("bid", 14_000, 100), ("bid", 0, 100)]
+    by_id = {o["client_id"]: o for o in first.orders}
+    assert by_id[1]["state"] == "filled"  # the recorded ask fell through 140.00: our resting bid filled as maker
+    assert by_id[2]["state"] == "filled"
+    assert first.fills == 2 and first.positions == {"backpack:SOL_USDC_PERP": 200}
+    # The replay wrote its own journal: market data as delivered plus the simulated orders and fills.
+    kinds = [e.kind for e in JournalReader(tmp_path / "r1" / "events.journal")]
+    assert kinds.count("fill") == 2 and kinds.count("order") >= 4 and "position" in kinds
+    assert json.loads((tmp_path / "r1" / "replay.json").read_text())["fills"] == 2
+    # ctx.record() rows reach the sink, stamped with the recorded clock (not the wall clock of the replay).
+    assert [t for t, _ in sink.rows] == ["fills_seen", "fills_seen"]
+    head = JournalReader(journal)
+    offset = head.start_wall_ns - head.start_monotonic_ns  # recorded monotonic -> wall clock
+    first_ms, last_ms = (books[0].recv_ns + offset) // MS, (books[-1].recv_ns + offset) // MS + 1
+    assert all(first_ms <= r["ts_ms"] <= last_ms for _, r in sink.rows), (first_ms, last_ms, sink.rows)
+
+
+async def test_replay_without_a_dip_sends_only_the_resting_order(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    record(journal)
+    res = await replay(journal, config(dip_px=10_000))
+    assert [(o["side"], o["px"]) for o in res.orders] == [("bid", 14_000)]
+
+
+async def test_replay_conflates_books_per_window(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    record(journal, n=400)  # 4 updates per ms
+    fine = await replay(journal, config(), window_ns=1)
+    coarse = await replay(journal, config(), window_ns=10 * MS)
+    assert fine.delivered > 3 * coarse.delivered
+
+
+def make_records(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE spreads(ts_ms INTEGER, strategy TEXT, pair TEXT, spread REAL, mean REAL, std REAL, "
+                "z REAL)")
+    rows = [(1000 + i * 100, "x", "SOL", 0.001 * (i % 17), 0.008, 0.004, (i % 17 - 8) / 4) for i in range(200)]
+    con.executemany("INSERT INTO spreads VALUES (?,?,?,?,?,?,?)", rows)
+    con.execute("CREATE TABLE equity(ts_ms INTEGER, equity REAL)")
+    con.executemany("INSERT INTO equity VALUES (?,?)", [(1000 + i * 1000, 100_000 + i) for i in range(30)])
+    con.commit()
+    con.close()
+
+
+def live_like_run(run: Path) -> None:
+    """A run directory as a live run leaves it: core-stamped books, our fills and positions, records."""
+    run.mkdir()
+    ring = EventRing(1 << 12)
+    with Journal(ring, run / "events.journal"):
+        for i in range(300):
+            ring.push(BookUpdate("backpack", 0, (14_100 + i % 9, 500), (14_105 + i % 9, 400), book_seq=i))
+            ring.push(BookUpdate("lighter", 2, (14_101 + i % 5, 500), (14_104 + i % 5, 400), book_seq=i))
+            if i % 50 == 0:
+                ring.push(Fill("backpack", i, i, "bid" if i % 100 else "ask", 14_100, 10, True, fee=-1))
+                ring.push(Position("backpack", 0, 10 * (i // 50), 14_100))
+            ring.drain()
+    write_markets(run / "events.journal", {"backpack": {0: MARKET}})
+    make_records(run / "records.sqlite")
+
+
+def test_report_from_journal_and_records(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    live_like_run(run)
+    written = write_report(run)
+    for name in ("price", "inventory", "pnl", "spread", "latency", "report"):
+        assert written[name].exists() and written[name].stat().st_size > 0, name
+        if name != "report":
+            assert written[name].read_bytes()[:4] == b"\x89PNG"
+    md = written["report"].read_text()
+    assert "![Price and quotes](price.png)" in md and "records.sqlite: equity (30 rows), spreads (200 rows)" in md
+    assert "| fills | 6 |" in md and "backpack:SOL_USDC_PERP: 0.5" in md
+
+
+async def test_report_of_a_replay_run(tmp_path: Path) -> None:
+    journal = tmp_path / "src.journal"
+    record(journal)
+    run = tmp_path / "run"
+    await replay(journal, config(), out_dir=run)
+    written = write_report(run)
+    assert {"price", "inventory", "pnl", "report"} <= set(written)
+    md = written["report"].read_text()
+    assert "| fills | 2 |" in md and "latency: no market-data events" in md  # replay timestamps are not latencies
+
+
+def test_report_tolerates_a_run_without_records_or_journal(tmp_path: Path) -> None:
+    written = write_report(tmp_path)
+    assert set(written) == {"report"}
+    assert "No `events.journal`" in written["report"].read_text()
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "missing")
+
+
+def test_cli_replay_and_report(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    record(journal)
+    runner = CliRunner()
+    out = tmp_path / "replayed"
+    res = runner.invoke(app, ["replay", str(journal), "--strategy", "journal_test_dip", "--out", str(out),
+                              "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "orders" in res.output and (out / "events.journal").exists()
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (out / "report" / "report.md").stat().st_size > 0
+    res = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "Error" in res.output  # a usage error, not a traceback
