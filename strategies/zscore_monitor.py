@@ -128,7 +128,12 @@ class RollingStats:
             self._s1 -= d
             self._s2 -= d * d
             self._evicted += 1
-        if self._evicted >= max(len(self._items), 64):
+        n = len(self._items)
+        if self._evicted >= max(n, 64):
+            self._recompute()
+        elif self._evicted and self._s2 > 0 and self._s2 - self._s1 * self._s1 / n < 1e-9 * self._s2:
+            # The reference left the window and the rest sits far from it: the variance is a small
+            # difference of large sums; re-reference so it is exact again.
             self._recompute()
 
     def _recompute(self) -> None:

@@ -63,6 +63,14 @@ def test_rolling_mean_and_std_match_statistics_over_the_time_window(gaps, values
             assert stats.std is None
 
 
+def test_std_stays_exact_after_a_far_reference_value_leaves_the_window():
+    stats = RollingStats(0.5)
+    stats.add(0.0, 176.9928452161912)  # the running sums' reference ...
+    for k in range(20):
+        stats.add(1.0 + k * 0.01, 0.0)  # ... leaves the window; the rest are equal: std is exactly 0
+        assert stats.std is None or stats.std == 0.0
+
+
 def test_long_runs_stay_exact_and_bad_samples_are_refused():
     stats = RollingStats(1.0)
     for i in range(20_000):  # many evictions: the periodic exact recompute keeps rounding from piling up
