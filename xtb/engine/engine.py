@@ -422,7 +422,8 @@ class Engine:
         return self.run_path / "events.journal"
 
     def _start_journal(self) -> None:
-        if not self.config.telemetry.journal or self.journal is not None:
+        tcfg = self.config.telemetry
+        if not (tcfg.enabled and tcfg.journal) or self.journal is not None:  # telemetry off: no files at all
             return
         import json
 
