@@ -234,11 +234,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     equity = records.get("equity")
     if equity:
         cols = equity[0].keys()
-        col = next((c for c in ("equity", "total_pnl", "pnl", "value") if c in cols), None)
-        if col is not None and "ts_ms" in cols:
-            fig, ax = _figure(f"PnL ({col}, records.sqlite)")
+        if "ts_ms" in cols and {"realized_pnl", "unrealized_pnl"} <= set(cols):  # the telemetry recorder's rows
+            fig, ax = _figure("PnL (realized + unrealized, records.sqlite)")
             t0 = equity[0]["ts_ms"]
-            ax.plot([(r["ts_ms"] - t0) / 1e3 for r in equity], [float(r[col]) for r in equity])
+            xs = [(r["ts_ms"] - t0) / 1e3 for r in equity]
+            total = [float(r["realized_pnl"] or 0) + float(r["unrealized_pnl"] or 0) for r in equity]
+            ax.plot(xs, total, label="total")
+            ax.plot(xs, [float(r["realized_pnl"] or 0) for r in equity], label="realized")
+            ax.legend()
             ax.set_xlabel("seconds from start")
             written["pnl"] = _save(fig, out / "pnl.png")
     if "pnl" not in written:

@@ -35,3 +35,34 @@ def test_journal_off_writes_nothing(tmp_path: Path) -> None:
     eng = engine(tmp_path, False)
     eng._start_journal()
     assert eng.journal is None and not any(tmp_path.iterdir())
+
+
+async def test_a_paper_run_leaves_one_run_directory_that_report_reads(tmp_path: Path) -> None:
+    """Journal, stats, SQLite records and run.json land in the same run directory; `xtb report` reads both
+    the journal and the recorder's equity rows from it."""
+    import asyncio
+
+    from xtb.config import load_config
+    from xtb.report import write_report
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs/paper_smoke.yaml", env={}, sets=[
+        f"general.run_dir={tmp_path}", f"general.log_dir={tmp_path / 'logs'}", "telemetry.equity_interval_s=0.2"])
+    eng = Engine(cfg)
+    await eng.start()
+    try:
+        for _ in range(100):  # bounded: the smoke test is done in about 2 s
+            if eng.strategy.step == "done":
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await eng.stop()
+    assert eng.strategy.step == "done"
+    run = eng.run_path
+    assert run is not None and run.parent == tmp_path
+    assert {"events.journal", "records.sqlite", "stats.log", "run.json"} <= {p.name for p in run.iterdir()}
+    kinds = {e.kind for e in JournalReader(run / "events.journal")}
+    assert {"book", "order", "fill"} <= kinds
+    written = write_report(run)
+    md = written["report"].read_text()
+    assert "records.sqlite: equity" in md and written["pnl"].stat().st_size > 0
