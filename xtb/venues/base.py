@@ -9,21 +9,34 @@ and events (books, order updates, fills, positions) flow through the core's even
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import EnumType, StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 
-class Side(StrEnum):
+class _ValueLookupFirst(EnumType):
+    """`Side("bid")` runs for every order placed; the plain enum call goes through two Python-level
+    functions before its value lookup. This looks the value up first and falls back to it."""
+
+    def __call__(cls, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            try:
+                return cls._value2member_map_[value]
+            except (KeyError, TypeError):  # unknown (the fallback raises the usual error) or unhashable
+                pass
+        return super().__call__(value, *args, **kwargs)
+
+
+class Side(StrEnum, metaclass=_ValueLookupFirst):
     BID = "bid"
     ASK = "ask"
 
 
-class OrderKind(StrEnum):
+class OrderKind(StrEnum, metaclass=_ValueLookupFirst):
     LIMIT = "limit"
     MARKET = "market"
 
 
-class TimeInForce(StrEnum):
+class TimeInForce(StrEnum, metaclass=_ValueLookupFirst):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
@@ -62,7 +75,7 @@ class MarketInfo:
         return px * sz
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     client_id: int
     symbol: str
