@@ -433,6 +433,11 @@ impl PyOrderTracker {
         outcome(py, r)
     }
 
+    /// Whether the tracker holds this order (no snapshot is built: the per-event check of listeners).
+    fn knows(&self, client_id: u64, venue: &str) -> PyResult<bool> {
+        Ok(self.t().get(venue_arg(venue)?, client_id).is_some())
+    }
+
     fn get(&self, client_id: u64, venue: &str) -> PyResult<Option<PyOrder>> {
         Ok(snapshot(self.t().get(venue_arg(venue)?, client_id)))
     }

@@ -424,7 +424,7 @@ class BackpackConnector:
         """Updates the tracker passed through unabsorbed: orders it does not know."""
         if ev.venue != VENUE or ev.is_terminal:
             return
-        if self.tracker.get(ev.client_id, VENUE) is None:
+        if not self.tracker.knows(ev.client_id, VENUE):
             self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
 
     # ------------------------------------------------------------------ account state
