@@ -75,8 +75,16 @@ class MarketInfo:
         return px * sz
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderRequest:
+    """One order as a strategy asks for it (integers in the market's units).
+
+    Slotted and deliberately not frozen: a frozen dataclass's `__init__` sets each field through
+    `object.__setattr__`, ~1-2.5 us per order on the tick-to-order path (bench/BENCHMARKS.md). The gateway
+    reads a request once, synchronously (checks, signing, tracking), so changing it afterwards cannot
+    change what was signed or tracked; treat it as a value all the same.
+    """
+
     client_id: int
     symbol: str
     side: Side
