@@ -492,9 +492,10 @@ class BackpackConnector:
         return m
 
     @staticmethod
-    def _check_price(r: OrderRequest, m: MarketInfo) -> None:
+    def _checked_price(r: OrderRequest, m: MarketInfo) -> int:
         if r.price is None or r.price <= 0 or r.price % m.tick:
             raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
+        return r.price
 
     def _order_params(self, r: OrderRequest) -> dict[str, Any]:
         m = self._checked_market(r)
@@ -508,9 +509,9 @@ class BackpackConnector:
         if r.kind is OrderKind.LIMIT or r.price is not None:
             # A market order with a worst price goes out as an IOC limit: the venue's market orders
             # take no price protection.
-            self._check_price(r, m)
+            px = self._checked_price(r, m)
             p["orderType"] = "Limit"
-            p["price"] = _core.format_fixed(r.price, m.price_decimals)
+            p["price"] = _core.format_fixed(px, m.price_decimals)
             p["timeInForce"] = "IOC" if r.kind is OrderKind.MARKET else _TIF[TimeInForce(r.tif)]
             p["postOnly"] = True if r.post_only else None
         else:
@@ -523,9 +524,9 @@ class BackpackConnector:
             # parameter dict. Same request as the general path below (tests/venues compare them).
             r = reqs[0]
             m = self._checked_market(r)
-            self._check_price(r, m)
+            px = self._checked_price(r, m)
             headers, body = self._signer.limit_order(
-                r.client_id, r.symbol, _SIDE[r.side], r.price, r.size, m.price_decimals, m.size_decimals,
+                r.client_id, r.symbol, _SIDE[r.side], px, r.size, m.price_decimals, m.size_decimals,
                 _TIF[r.tif], bool(r.post_only), bool(r.reduce_only), None, self.config.window_ms,
             )
             return _PreparedSubmit("/api/v1/order", headers, body, (r.client_id,))
