@@ -4,7 +4,8 @@ xtb runs the real hot path in process, without sockets:
     FeedDecoder.feed(frame) -> book in the core -> BookUpdate in the EventRing -> Dispatcher.drain()
     -> the connector (a dispatcher listener, as in the engine) -> a minimal strategy's on_book
     -> ctx.place_limit -> OrderGateway.submit (core rate limiter, client id allocator, core tracker)
-    -> BackpackConnector.prepare_submit (order checks + core BackpackSigner: headers + JSON body)
+    -> BackpackConnector.prepare_submit (order checks + one core `BackpackSigner.limit_order` call:
+       price/size formatting, ED25519 signature, headers + JSON body)
 The connector is built without being started: its markets come from a recorded `/api/v1/markets` reply
 (`BackpackConnector.load_markets`) and its book from a snapshot. The only bench-specific piece is the
 port's send, which records the prepared request and transports nothing; the send tasks the gateway

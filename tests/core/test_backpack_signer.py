@@ -250,3 +250,45 @@ def test_batch_and_subscribe_match_pynacl(seed: bytes, orders: list[dict[str, ob
     assert orjson.loads(body) == orders
     sub = s.subscribe_signature(ts, 5000)
     assert sub[1] == nacl_sign(secret, f"instruction=subscribe&timestamp={ts}&window=5000")
+
+
+# ---- limit_order: the gateway's one-call path equals `order` with the equivalent dict
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), cid=st.integers(1, 2**32 - 1), bid=st.booleans(),
+       px=st.integers(1, 10**12), sz=st.integers(1, 10**12), pd=st.integers(0, 8), sd=st.integers(0, 8),
+       tif=st.sampled_from(["GTC", "IOC", "FOK"]), post_only=st.booleans(), reduce_only=st.booleans(),
+       ts=st.integers(0, 2**45))
+def test_limit_order_equals_order_dict(seed: bytes, cid: int, bid: bool, px: int, sz: int, pd: int, sd: int,
+                                       tif: str, post_only: bool, reduce_only: bool, ts: int) -> None:
+    from decimal import Decimal
+
+    s = BackpackSigner(base64.b64encode(seed).decode())
+    side = "Bid" if bid else "Ask"
+    params: dict[str, object] = {
+        "clientId": cid, "orderType": "Limit", "price": f"{Decimal(px).scaleb(-pd):.{pd}f}",
+        "quantity": f"{Decimal(sz).scaleb(-sd):.{sd}f}", "side": side, "symbol": "SOL_USDC_PERP",
+        "timeInForce": tif, "postOnly": True if post_only else None, "reduceOnly": True if reduce_only else None,
+    }
+    got = s.limit_order(cid, "SOL_USDC_PERP", side, px, sz, pd, sd, tif, post_only, reduce_only, ts, 5000)
+    assert got == s.order(params, ts, 5000)
+    want = reference_string([("orderExecute", params)], ts, 5000)
+    assert got[0]["X-Signature"] == nacl_sign(base64.b64encode(seed).decode(), want)
+
+
+def test_limit_order_bad_input(signer: BackpackSigner) -> None:
+    args = dict(client_id=1, symbol="SOL_USDC_PERP", side="Bid", price=100, size=10, price_decimals=2,
+                size_decimals=2)
+    with pytest.raises(ValueError, match="side"):
+        signer.limit_order(**{**args, "side": "bid"})
+    with pytest.raises(ValueError, match="time_in_force"):
+        signer.limit_order(**args, time_in_force="DAY")
+    with pytest.raises(ValueError, match="positive"):
+        signer.limit_order(**{**args, "price": 0})
+    with pytest.raises(ValueError, match="price_decimals"):
+        signer.limit_order(**{**args, "price_decimals": 40})
+    with pytest.raises(OverflowError):
+        signer.limit_order(**{**args, "client_id": 2**32})
+    with pytest.raises(ValueError, match="window_ms"):
+        signer.limit_order(**args, window_ms=0)

@@ -430,3 +430,13 @@ def test_documented_table_matches_the_core() -> None:
         cells = [c.strip() for c in line.strip("|").split("|")]
         rows[cells[0]] = dict(zip(header, cells[1:], strict=True))
     assert rows == {s: {e: OrderTracker.transition(s, e) for e in EVENTS} for s in STATES}
+
+
+def test_knows_matches_get() -> None:
+    trk = OrderTracker()
+    assert not trk.knows(1, V)
+    trk.submitted(1, V, "SOL_USDC_PERP", "bid", 14_000, SIZE)
+    assert trk.knows(1, V) and trk.get(1, V) is not None
+    assert not trk.knows(2, V) and not trk.knows(1, "lighter")
+    with pytest.raises(ValueError, match="venue"):
+        trk.knows(1, "nope")

@@ -14,7 +14,7 @@ from xtb.keys import KeyFileError
 from xtb.sim.cluster import SimCluster
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
 from xtb.venues.backpack.markets import MarketDataError, parse_markets, scale_of, to_units
-from xtb.venues.base import OrderKind, OrderRequest, Side
+from xtb.venues.base import OrderKind, OrderRequest, Side, TimeInForce
 
 from .conformance import Account, ConnectorConformance, Harness
 
@@ -132,3 +132,29 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Any) -> None:
     assert conn.config.window_ms == 3000 and conn.config.symbols == ("SOL_USDC_PERP",)
     with pytest.raises(ValueError, match="unknown keys"):
         BackpackConnector.from_venue_config(VenueConfig(key_file=str(path), options={"nope": 1}))
+
+
+@pytest.mark.parametrize("req", [
+    OrderRequest(7, "SOL_USDC_PERP", Side.ASK, 1, price=1),
+    OrderRequest(8, "SOL_USDC_PERP", Side.BID, 250, price=14101, tif=TimeInForce.IOC, reduce_only=True),
+    OrderRequest(9, "SOL_USDC_PERP", Side.BID, 99900, price=999999, tif=TimeInForce.FOK, post_only=True),
+])
+def test_single_limit_fast_path_is_the_general_request(req: OrderRequest) -> None:
+    """One limit order goes through the signer's one-call path; its body and signature are those of the
+    general (parameter dict) path."""
+    import base64
+
+    from nacl.signing import VerifyKey
+
+    conn = _connector()
+    p = conn.prepare_submit([req])
+    general = {k: v for k, v in conn._order_params(req).items() if v is not None}
+    assert p.path == "/api/v1/order" and p.client_ids == (req.client_id,)
+    assert orjson.loads(p.body) == general
+    items = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(general.items()))
+    msg = f"instruction=orderExecute&{items}&timestamp={p.headers['X-Timestamp']}&window={p.headers['X-Window']}"
+    VerifyKey(base64.b64decode(PUB)).verify(msg.encode(), base64.b64decode(p.headers["X-Signature"]))
+    with pytest.raises(ValueError, match="tick"):
+        conn.prepare_submit([OrderRequest(10, "SOL_USDC_PERP", Side.BID, 100, price=0)])
+    with pytest.raises(ValueError, match="unknown symbol"):
+        conn.prepare_submit([OrderRequest(10, "NOPE", Side.BID, 100, price=1)])

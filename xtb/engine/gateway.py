@@ -77,7 +77,7 @@ class Tracker(Protocol):
     ) -> str: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class LatencySample:
     venue: str
     client_ids: tuple[int, ...]
@@ -101,6 +101,8 @@ class GatewayStats:
     limiter_waits: int = 0
 
 
+# Keyed by the TimeInForce values; a StrEnum member hashes and compares as its value, so the member
+# itself is the key (no `.value` lookup per order).
 _TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK"}
 
 
@@ -151,20 +153,21 @@ class OrderGateway:
                     self._deny(rule)
                     raise OrderDenied(rule, f"{venue} {r.symbol} client_id={r.client_id}")
         # The rate limit first: a denied order must not have been prepared (a Lighter prepare takes a nonce).
-        wait_ns = self._acquire(port, "submit", len(reqs))
+        wait_ns = self._acquire(port, "submit", len(reqs), now_ns=decided)
         # Prepare (validate against the market, build, sign) before anything is tracked: bad input raises
         # here and leaves no trace but the rate-limit slot it took.
         prepared = port.prepare_submit(reqs)
-        tracker = self.tracker
+        submitted = self.tracker.submitted
         for r in reqs:
-            tracker.submitted(
-                r.client_id, venue, r.symbol, r.side.value, r.price or 0, r.size,
-                post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[r.tif.value],
+            submitted(
+                r.client_id, venue, r.symbol, r.side, r.price or 0, r.size,
+                post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[r.tif],
             )
-        sample = LatencySample(venue, tuple(r.client_id for r in reqs), trigger_ns, decided, self._clock_ns())
+        cids = [r.client_id for r in reqs]
+        sample = LatencySample(venue, tuple(cids), trigger_ns, decided, self._clock_ns())
         self.stats.submitted += len(reqs)
         self._spawn(self._send_submit(port, prepared, reqs, wait_ns, sample))
-        return [r.client_id for r in reqs]
+        return cids
 
     async def _send_submit(
         self, port: VenueOrderPort, prepared: Any, reqs: Sequence[OrderRequest], wait_ns: int, sample: LatencySample
@@ -240,12 +243,14 @@ class OrderGateway:
                 self.tracker.on_cancel_rejected(res.client_id, venue, res.reason)
 
     # --- plumbing --------------------------------------------------------------------------------
-    def _acquire(self, port: VenueOrderPort, op: str, count: int, deny: bool = True) -> int:
+    def _acquire(
+        self, port: VenueOrderPort, op: str, count: int, deny: bool = True, now_ns: int | None = None
+    ) -> int:
         limiter = self.limiters.get(port.venue)
         if limiter is None:
             return 0
         key, weight = port.limit_key(op, count)
-        wait_ns = limiter.acquire(key, weight, self._clock_ns())
+        wait_ns = limiter.acquire(key, weight, self._clock_ns() if now_ns is None else now_ns)
         if wait_ns <= 0:
             return 0
         self.stats.limiter_waits += 1

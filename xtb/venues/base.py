@@ -9,21 +9,34 @@ and events (books, order updates, fills, positions) flow through the core's even
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import EnumType, StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 
-class Side(StrEnum):
+class _ValueLookupFirst(EnumType):
+    """`Side("bid")` runs for every order placed; the plain enum call goes through two Python-level
+    functions before its value lookup. This looks the value up first and falls back to it."""
+
+    def __call__(cls, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            try:
+                return cls._value2member_map_[value]
+            except (KeyError, TypeError):  # unknown (the fallback raises the usual error) or unhashable
+                pass
+        return super().__call__(value, *args, **kwargs)
+
+
+class Side(StrEnum, metaclass=_ValueLookupFirst):
     BID = "bid"
     ASK = "ask"
 
 
-class OrderKind(StrEnum):
+class OrderKind(StrEnum, metaclass=_ValueLookupFirst):
     LIMIT = "limit"
     MARKET = "market"
 
 
-class TimeInForce(StrEnum):
+class TimeInForce(StrEnum, metaclass=_ValueLookupFirst):
     GTC = "gtc"
     IOC = "ioc"
     FOK = "fok"
@@ -62,8 +75,16 @@ class MarketInfo:
         return px * sz
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OrderRequest:
+    """One order as a strategy asks for it (integers in the market's units).
+
+    Slotted and deliberately not frozen: a frozen dataclass's `__init__` sets each field through
+    `object.__setattr__`, ~1-2.5 us per order on the tick-to-order path (bench/BENCHMARKS.md). The gateway
+    reads a request once, synchronously (checks, signing, tracking), so changing it afterwards cannot
+    change what was signed or tracked; treat it as a value all the same.
+    """
+
     client_id: int
     symbol: str
     side: Side

@@ -433,6 +433,11 @@ impl PyOrderTracker {
         outcome(py, r)
     }
 
+    /// Whether the tracker holds this order (no snapshot is built: the per-event check of listeners).
+    fn knows(&self, client_id: u64, venue: &str) -> PyResult<bool> {
+        Ok(self.t().get(venue_arg(venue)?, client_id).is_some())
+    }
+
     fn get(&self, client_id: u64, venue: &str) -> PyResult<Option<PyOrder>> {
         Ok(snapshot(self.t().get(venue_arg(venue)?, client_id)))
     }
@@ -786,6 +791,70 @@ impl PyBackpackSigner {
         window_ms: u64,
     ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyBytes>)> {
         self.request(py, "orderExecute", params, timestamp_ms, window_ms)
+    }
+
+    /// POST /api/v1/order for one limit order from integer units, in one call (the gateway's hot path):
+    /// formats price and quantity at the market's decimals and signs the same parameters `order` would
+    /// get from the equivalent dict (`postOnly` / `reduceOnly` only when true). `side`: "Bid" or "Ask";
+    /// `time_in_force`: "GTC", "IOC" or "FOK". Returns (headers, JSON body bytes).
+    #[pyo3(signature = (client_id, symbol, side, price, size, price_decimals, size_decimals,
+                        time_in_force = "GTC", post_only = false, reduce_only = false, timestamp_ms = None,
+                        window_ms = DEFAULT_WINDOW_MS))]
+    #[allow(clippy::too_many_arguments)]
+    fn limit_order<'py>(
+        &self,
+        py: Python<'py>,
+        client_id: u32,
+        symbol: &str,
+        side: &str,
+        price: i64,
+        size: i64,
+        price_decimals: u32,
+        size_decimals: u32,
+        time_in_force: &str,
+        post_only: bool,
+        reduce_only: bool,
+        timestamp_ms: Option<u64>,
+        window_ms: u64,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyBytes>)> {
+        if side != "Bid" && side != "Ask" {
+            return Err(PyValueError::new_err(format!("side: expected \"Bid\" or \"Ask\", got {side:?}")));
+        }
+        if !matches!(time_in_force, "GTC" | "IOC" | "FOK") {
+            return Err(PyValueError::new_err(format!(
+                "time_in_force: expected \"GTC\", \"IOC\" or \"FOK\", got {time_in_force:?}"
+            )));
+        }
+        if price <= 0 || size <= 0 {
+            return Err(PyValueError::new_err(format!(
+                "price and size must be positive (got price={price}, size={size})"
+            )));
+        }
+        let px = crate::fixed::format_fixed(price, price_decimals)
+            .map_err(|e| PyValueError::new_err(format!("price_decimals: {e}")))?;
+        let qty = crate::fixed::format_fixed(size, size_decimals)
+            .map_err(|e| PyValueError::new_err(format!("size_decimals: {e}")))?;
+        let mut p: Params<'_> = Vec::with_capacity(9);
+        p.push(("clientId", ParamValue::Int(client_id.into())));
+        p.push(("orderType", ParamValue::Str("Limit")));
+        if post_only {
+            p.push(("postOnly", ParamValue::Bool(true)));
+        }
+        p.push(("price", ParamValue::Str(&px)));
+        p.push(("quantity", ParamValue::Str(&qty)));
+        if reduce_only {
+            p.push(("reduceOnly", ParamValue::Bool(true)));
+        }
+        p.push(("side", ParamValue::Str(side)));
+        p.push(("symbol", ParamValue::Str(symbol)));
+        p.push(("timeInForce", ParamValue::Str(time_in_force)));
+        let ts = timestamp_ms.unwrap_or_else(now_ms);
+        let s = self
+            .inner
+            .sign_request("orderExecute", &mut p, ts, window_ms)
+            .map_err(sign_err)?;
+        let h = self.headers(py, &s.signature_b64, ts, window_ms, true)?;
+        Ok((h, PyBytes::new(py, &s.body)))
     }
 
     /// POST /api/v1/orders (batch `orderExecute`): (headers, JSON array body bytes).
