@@ -26,6 +26,27 @@ def test_sequential_ids_are_unique_and_in_range(tmp_path: Path) -> None:
     assert alloc.range == (1, 1000)
 
 
+def test_next_block_is_reserved_ahead_off_the_callers_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alloc = ClientIdAllocator(tmp_path / "ids.json", lo=1, hi=10**6, block=10)
+    assert [alloc.next() for _ in range(6)] == [1, 2, 3, 4, 5, 6]  # half the block used: prefetch starts
+    spare = alloc._spare
+    assert spare is not None and spare.result(timeout=5) == (11, 21)
+    assert alloc.high_water_mark() == 21  # reserved (fsynced) before any of its ids is handed out
+    writer_threads: list[str] = []
+    write = alloc._write_mark
+
+    def spy(mark: int) -> None:
+        writer_threads.append(threading.current_thread().name)
+        write(mark)
+
+    monkeypatch.setattr(alloc, "_write_mark", spy)
+    ids = [alloc.next() for _ in range(30)]
+    assert ids == list(range(7, 37))  # contiguous: one allocator, blocks in order
+    if alloc._spare is not None:
+        alloc._spare.result(timeout=5)
+    assert writer_threads and all(name.startswith("xtb-client-ids") for name in writer_threads)
+
+
 def test_restart_never_reuses_ids(tmp_path: Path) -> None:
     path = tmp_path / "ids.json"
     first = ClientIdAllocator(path, lo=1, hi=10**6, block=100)

@@ -179,8 +179,9 @@ class StrategyContext:
         tif: TimeInForce | str = TimeInForce.GTC,
     ) -> int:
         req = OrderRequest(
-            client_id=self.next_client_id(venue), symbol=symbol, side=Side(side), size=size, price=price,
-            kind=OrderKind.LIMIT, tif=TimeInForce(tif), post_only=post_only, reduce_only=reduce_only,
+            client_id=self.next_client_id(venue), symbol=symbol, side=side if type(side) is Side else Side(side),
+            size=size, price=price, kind=OrderKind.LIMIT, tif=tif if type(tif) is TimeInForce else TimeInForce(tif),
+            post_only=post_only, reduce_only=reduce_only,
         )
         return self._gateway.submit(venue, [req], self.trigger_ns)[0]
 
@@ -189,7 +190,8 @@ class StrategyContext:
         reduce_only: bool = False,
     ) -> int:
         req = OrderRequest(
-            client_id=self.next_client_id(venue), symbol=symbol, side=Side(side), size=size, price=worst_price,
+            client_id=self.next_client_id(venue), symbol=symbol, side=side if type(side) is Side else Side(side),
+            size=size, price=worst_price,
             kind=OrderKind.MARKET, tif=TimeInForce.IOC, reduce_only=reduce_only,
         )
         return self._gateway.submit(venue, [req], self.trigger_ns)[0]

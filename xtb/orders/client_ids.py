@@ -8,6 +8,9 @@ How: a high-water mark is persisted in a small JSON file. Before handing out any
 block `[mark, mark + block)` by writing `mark + block` to the file (temp file + fsync + atomic rename, under
 an exclusive `flock` so two processes never reserve the same block). Ids of a reserved block that were not
 used before a restart are skipped, never reused. Allocation inside a block is a lock and an increment.
+Once half of the current block is handed out, the next block is reserved on a background thread, so the
+file write and its fsync stay off the caller's stack (a strategy's tick-to-order path); only when a burst
+outruns the prefetch does `next()` wait for it.
 
 Ranges: Backpack's `clientId` is a uint32 (1..2^32-1); Lighter's `client_order_index` is 1..2^48-1.
 """
@@ -23,6 +26,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 BACKPACK_CLIENT_ID_RANGE = (1, 2**32 - 1)
@@ -30,6 +34,19 @@ LIGHTER_CLIENT_ID_RANGE = (1, 2**48 - 1)
 
 _STATE_VERSION = 1
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+_prefetcher: ThreadPoolExecutor | None = None
+_prefetcher_lock = threading.Lock()
+
+
+def _prefetch_pool() -> ThreadPoolExecutor:
+    """One shared worker for every allocator's block reservations (they are rare and short)."""
+    global _prefetcher
+    with _prefetcher_lock:
+        if _prefetcher is None:
+            _prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xtb-client-ids")
+        return _prefetcher
 
 
 class ClientIdError(RuntimeError):
@@ -58,6 +75,7 @@ class ClientIdAllocator:
         self._mutex = threading.Lock()
         self._next = 0  # next id to hand out
         self._end = 0  # end (exclusive) of the block we hold; next == end means reserve first
+        self._spare: Future[tuple[int, int]] | None = None  # the next block, being or already reserved
 
     @classmethod
     def for_venue(
@@ -84,9 +102,14 @@ class ClientIdAllocator:
         """A fresh id, never handed out before for this state file."""
         with self._mutex:
             if self._next >= self._end:
-                self._next, self._end = self._reserve()
+                spare, self._spare = self._spare, None
+                # The prefetched block if there is one (waiting for it only if a burst outran it).
+                self._next, self._end = spare.result() if spare is not None else self._reserve()
             cid = self._next
             self._next += 1
+            if self._spare is None and self._block > 1 and self._end - self._next <= self._block // 2 \
+                    and self._end <= self._hi:
+                self._spare = _prefetch_pool().submit(self._reserve)
             return cid
 
     def high_water_mark(self) -> int:
