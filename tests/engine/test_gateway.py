@@ -187,3 +187,34 @@ async def test_connector_limiter_is_used_by_default():
         gw.submit("backpack", [req(2)])
     await settle(gw)
 
+
+
+async def test_a_batch_that_is_not_sent_books_nothing_in_the_risk_guard():
+    """Orders that passed the guard but were never sent (a later order of the batch denied, the rate limit,
+    a batch heavier than the limiter's bucket) give back their daily budget and order-rate slots."""
+    from xtb._core import RateLimiter
+    from xtb.risk import RiskGuard
+    from xtb.venues.base import MarketInfo
+
+    sol = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 1, 0)
+    guard = RiskGuard({"singleMax": 5.0, "dailyMax": 20.0, "maxOrders": 10, "rate_window_s": 60},
+                      market=lambda v, s: sol, touch=None, working=None)
+    cfg = {"pools": {"orders": {"type": "token_bucket", "capacity": 2, "refill": 2, "window_ms": 1000}},
+           "keys": {"orders": {"orders": 1}}}
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk, risk=guard, limiters={"backpack": RateLimiter.from_config(cfg)},
+                      max_limiter_wait_ns=1_000_000)
+
+    with pytest.raises(OrderDenied, match="single_max"):  # the second order is too big: neither is sent
+        gw.submit("backpack", [req(1, sz=100), req(2, sz=600)])
+    with pytest.raises(ValueError):  # three orders can never fit a bucket of two
+        gw.submit("backpack", [req(3, sz=100), req(4, sz=100), req(5, sz=100)])
+    assert guard.status()["risk_sent_today"] in ({}, {"SOL": 0.0})
+    assert len(trk) == 0 and port.prepared == []
+
+    gw.submit("backpack", [req(6, sz=500), req(7, sz=500)])  # 10 SOL sent: booked
+    with pytest.raises(OrderDenied, match="rate_limited"):  # the bucket is empty: denied, not booked
+        gw.submit("backpack", [req(8, sz=500)])
+    assert guard.status()["risk_sent_today"] == {"SOL": 10.0}
+    assert len(guard._accepted) == 2  # order-rate slots: only the two sent orders
+    await settle(gw)

@@ -51,6 +51,9 @@ class VenueOrderPort(Protocol):
 
 
 class RiskCheck(Protocol):
+    """The pre-trade check. A guard may also offer `commit()` / `rollback()`: the gateway calls one of them
+    after each submit's checks, so a batch that is not sent books nothing (daily budget, order rate)."""
+
     def check(self, venue: str, req: OrderRequest) -> str | None: ...  # None = allowed, else the rule
 
 
@@ -146,17 +149,29 @@ class OrderGateway:
             raise KeyError(f"no connector for venue {venue!r} (have: {', '.join(sorted(self.ports))})")
         if not reqs:
             return []
-        if self.risk is not None:
-            for r in reqs:
-                rule = self.risk.check(venue, r)
-                if rule is not None:
-                    self._deny(rule)
-                    raise OrderDenied(rule, f"{venue} {r.symbol} client_id={r.client_id}")
-        # The rate limit first: a denied order must not have been prepared (a Lighter prepare takes a nonce).
-        wait_ns = self._acquire(port, "submit", len(reqs), now_ns=decided)
-        # Prepare (validate against the market, build, sign) before anything is tracked: bad input raises
-        # here and leaves no trace but the rate-limit slot it took.
-        prepared = port.prepare_submit(reqs)
+        risk = self.risk
+        try:
+            if risk is not None:
+                for r in reqs:
+                    rule = risk.check(venue, r)
+                    if rule is not None:
+                        self._deny(rule)
+                        raise OrderDenied(rule, f"{venue} {r.symbol} client_id={r.client_id}")
+            # The rate limit first: a denied order must not have been prepared (a Lighter prepare takes a
+            # nonce).
+            wait_ns = self._acquire(port, "submit", len(reqs), now_ns=decided)
+            # Prepare (validate against the market, build, sign) before anything is tracked: bad input raises
+            # here and leaves no trace but the rate-limit slot it took.
+            prepared = port.prepare_submit(reqs)
+        except BaseException:
+            # Nothing is sent: the guard takes back what the checks of this batch booked.
+            rollback = getattr(risk, "rollback", None)
+            if rollback is not None:
+                rollback()
+            raise
+        commit = getattr(risk, "commit", None)
+        if commit is not None:
+            commit()
         submitted = self.tracker.submitted
         for r in reqs:
             submitted(

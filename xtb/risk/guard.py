@@ -127,6 +127,10 @@ class RiskGuard:
         self._accepted: deque[float] = deque()
         # (venue, client_id) -> (expires, asset, venue symbol, signed units): allowed, not yet seen working
         self._pending: dict[tuple[str, int], tuple[float, str, str, int]] = {}
+        # What the checks since the last commit()/rollback() booked, so that orders which passed the check
+        # but were never sent (a later order of the batch denied, the rate limit, a prepare error) can be
+        # taken back: ("sent", day, asset, size) | ("pending", venue, client_id) | ("accepted",)
+        self._booked: list[tuple[Any, ...]] = []
         self._shock = None if cfg.shock_pct is None else ShockDetector(cfg.shock_pct, cfg.shock_window_s)
         self._drawdown = None
         if cfg.drawdown_bands:
@@ -202,11 +206,32 @@ class RiskGuard:
             if self._daily is not None and self._sent_today.get(asset, 0) + size > self._daily:
                 return "daily_max"
             self._sent_today[asset] = self._sent_today.get(asset, 0) + size
+            self._booked.append(("sent", day, asset, size))
         if self._working is not None:
             self._add_pending(venue, req.client_id, (now + PENDING_TTL_S, asset, req.symbol, signed))
+            self._booked.append(("pending", venue, req.client_id))
         if cfg.max_orders is not None:
             self._accepted.append(now)
+            self._booked.append(("accepted",))
         return None
+
+    def commit(self) -> None:
+        """The orders checked since the last commit/rollback were sent: keep what their checks booked."""
+        self._booked.clear()
+
+    def rollback(self) -> None:
+        """The orders checked since the last commit/rollback were not sent: take back their daily budget,
+        working exposure and order-rate slots."""
+        for entry in reversed(self._booked):
+            if entry[0] == "sent":
+                _, day, asset, size = entry
+                if day == self._today:
+                    self._sent_today[asset] = self._sent_today.get(asset, 0) - size
+            elif entry[0] == "pending":
+                self._pending.pop((entry[1], entry[2]), None)
+            elif self._accepted:
+                self._accepted.pop()
+        self._booked.clear()
 
     def _add_pending(self, venue: str, client_id: int, entry: tuple[float, str, str, int]) -> None:
         if not self._pending:
