@@ -451,26 +451,16 @@ def replay(
         cfg = XtbConfig(strategy={"name": strategy})  # type: ignore[arg-type]
     else:
         raise typer.BadParameter("give --strategy or --config", param_hint="--strategy")
-    from xtb.telemetry.metrics import Metrics
-    from xtb.telemetry.recorder import SqliteRecorder
-    from xtb.telemetry.run import TelemetrySink
-
     out_dir = out if out is not None else journal.parent / "replay"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The strategy's own rows (spreads, signals, quotes) go to records.sqlite as in a live run.
-    recorder = SqliteRecorder(out_dir / cfg.telemetry.sqlite_file)
-    try:
-        with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("replay", total=None)
+    # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("replay", total=None)
 
-            def report(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
-                                         window_ns=int(window_ms * 1e6), progress=report,
-                                         sink=TelemetrySink(recorder, Metrics())))
-    finally:
-        recorder.close()
+        res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
+                                     window_ns=int(window_ms * 1e6), progress=report, records=True))
     typer.echo(f"replayed {res.events_read} events ({res.book_events} book) in {res.seconds:.2f} s "
                f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}")
     if res.truncated:

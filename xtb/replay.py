@@ -17,7 +17,9 @@ latest book of each market once per window.
 
 Outputs in `out_dir`: `events.journal` (this replay's own journal: market data as delivered plus the
 simulated orders, fills and positions — the same file a live run writes, so `xtb report` reads it) and
-`replay.json` (a summary: events, orders, fills, final positions, PnL inputs).
+`replay.json` (a summary: events, orders, fills, final positions, PnL inputs); with `records=True` also the
+run records a live run writes (`records.sqlite`: orders, fills, positions, equity and the strategy's own
+rows; `stats.log`), from the same telemetry listener — timestamped by the replay's wall clock.
 """
 
 from __future__ import annotations
@@ -377,6 +379,7 @@ async def replay(
     window_ns: int = 1_000_000,
     progress: Callable[[int, int], None] | None = None,
     sink: RecordSink | None = None,
+    records: bool = False,
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
@@ -405,12 +408,18 @@ async def replay(
     positions = Positions()
     ids: dict[str, _Counter] = {v: _Counter() for v in venues}
     wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+    telemetry = None
+    if records and out_dir is not None:
+        telemetry = _replay_telemetry(spec.name, Path(out_dir), config, venues, tracker, ring, dispatcher, gateway)
+        sink = sink or telemetry.sink
     ctx = ReplayContext(spec.name, connectors=venues, gateway=gateway, tracker=tracker, id_allocators=ids,
                         positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns,
                         sink=sink)
     strat = spec.cls(ctx, params)
     dispatcher.add_listener(_PositionCache(positions, venues), first=True)
     dispatcher.add_listener(strat)
+    if telemetry is not None:
+        dispatcher.add_listener(telemetry)  # after the strategy, as in a live run
     res = ReplayResult(out_dir=None if out_dir is None else str(out_dir))
     tick_ns = config.general.tick_interval_ms * 1_000_000
     next_tick: int | None = None
@@ -453,7 +462,12 @@ async def replay(
             while end_ns >= next_tick:
                 if next_tick > clock.now_ns():
                     clock.set(next_tick)
-                await strat.on_tick((next_tick + wall_offset_ns) // 1_000_000)
+                tick_ms = (next_tick + wall_offset_ns) // 1_000_000
+                if telemetry is not None:
+                    telemetry.tick_started(tick_ms)
+                await strat.on_tick(tick_ms)
+                if telemetry is not None:
+                    telemetry.on_tick(tick_ms)
                 next_tick += tick_ns
         if progress is not None:
             progress(*windows.progress)
@@ -462,6 +476,8 @@ async def replay(
     await strat.on_stop()
     await gateway.drain(5.0)
     res.delivered += dispatcher.drain()
+    if telemetry is not None:
+        telemetry.close()
     res.seconds = time.perf_counter() - t0
     res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
@@ -481,3 +497,28 @@ async def replay(
         summary["events_per_s"] = res.events_per_s
         (Path(out_dir) / "replay.json").write_text(json.dumps(summary, indent=1))  # type: ignore[arg-type]
     return res
+
+
+def _replay_telemetry(strategy: str, out_dir: Path, config: XtbConfig, venues: dict[str, Any], tracker: Any,
+                      ring: EventRing, dispatcher: Dispatcher, gateway: OrderGateway) -> Any:
+    """The live run's telemetry listener on the replay's venues: the same SQLite tables and stats file."""
+    from xtb.telemetry.metrics import Metrics
+    from xtb.telemetry.recorder import SqliteRecorder
+    from xtb.telemetry.run import RunTelemetry
+    from xtb.telemetry.stats import StatsWriter
+
+    tcfg = config.telemetry
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def symbol_of(venue: str, book_id: int) -> str | None:
+        v = venues.get(venue)
+        return None if v is None else v.symbol_of_book(book_id)
+
+    return RunTelemetry(
+        strategy=strategy, run_dir=out_dir, metrics=Metrics(),
+        stats_writer=StatsWriter(out_dir / tcfg.stats_file, tcfg.stats_interval_s,
+                                 header=f"strategy {strategy}, replay"),
+        recorder=SqliteRecorder(out_dir / tcfg.sqlite_file, flush_interval_s=tcfg.flush_interval_s),
+        connectors=venues, tracker=tracker, symbol_of=symbol_of, ring=ring, dispatcher=dispatcher, gateway=gateway,
+        poll_interval_s=tcfg.poll_interval_s, equity_interval_s=tcfg.equity_interval_s,
+    )

@@ -201,6 +201,16 @@ def test_cli_replay_and_report(tmp_path: Path) -> None:
                               "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "orders" in res.output and (out / "events.journal").exists()
+    # the records a live run writes: every simulated fill of the replay is a row of records.sqlite
+    import re
+    import sqlite3
+
+    fills = int(re.search(r"(\d+) fills", res.output).group(1))  # type: ignore[union-attr]
+    assert fills > 0
+    with sqlite3.connect(out / "records.sqlite") as db:
+        assert db.execute("select count(*) from fills").fetchone()[0] == fills
+        assert db.execute("select count(*) from orders").fetchone()[0] > 0
+    assert (out / "stats.log").stat().st_size > 0
     res = runner.invoke(app, ["report", str(out)])
     assert res.exit_code == 0, res.output
     assert (out / "report" / "report.md").stat().st_size > 0
