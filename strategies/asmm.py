@@ -31,10 +31,18 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.quant.quoting import bps_of, post_only_clamp, price_units, reconcile, size_units, to_price, to_qty
+from xtb.quant.quoting import (
+    CANCELLABLE,
+    bps_of,
+    cancel_live,
+    post_only_clamp,
+    price_units,
+    reconcile,
+    size_units,
+    to_price,
+    to_qty,
+)
 from xtb.venues.base import MarketInfo, Side
-
-CANCELLABLE = ("open", "partially_filled")
 
 
 def _alias(snake: str, camel: str) -> Any:
@@ -306,10 +314,7 @@ class ASMM(Strategy[ASMMParams]):
         return True
 
     def _cancel(self, orders: list[Any]) -> None:
-        for o in orders:
-            if o.state in CANCELLABLE:
-                self.ctx.cancel(self.params.venue, o.client_id)
-                self.stats["cancelled"] += 1
+        self.stats["cancelled"] += cancel_live(self.ctx, self.params.venue, orders)
 
     def _telemetry(self, mid: float, pos: int, ladder: Ladder, bids: list[tuple[int, int]],
                    asks: list[tuple[int, int]], changed: bool) -> None:

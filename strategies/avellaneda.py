@@ -26,10 +26,17 @@ from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
 from xtb.quant.avellaneda import MidVolatility, Quotes, as_quotes, glft_quotes
-from xtb.quant.quoting import bps_of, post_only_clamp, price_units, size_units, to_price, to_qty, valid_size
+from xtb.quant.quoting import (
+    bps_of,
+    cancel_live,
+    post_only_clamp,
+    price_units,
+    size_units,
+    to_price,
+    to_qty,
+    valid_size,
+)
 from xtb.venues.base import MarketInfo, Side
-
-CANCELLABLE = ("open", "partially_filled")
 
 
 class AvellanedaParams(BaseModel):
@@ -174,10 +181,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         return True
 
     def _cancel(self, orders: list[Any]) -> None:
-        for o in orders:
-            if o.state in CANCELLABLE:
-                self.ctx.cancel(self.params.venue, o.client_id)
-                self.stats["cancelled"] += 1
+        self.stats["cancelled"] += cancel_live(self.ctx, self.params.venue, orders)
 
     def _telemetry(self, mid: float, pos: int, quotes: Quotes, sigma: float, changed: bool) -> None:
         ctx, p = self.ctx, self.params

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from typing import Any
 
 from xtb.venues.base import MarketInfo, Side
+
+# Order states a cancel can still act on (the tracker's names).
+CANCELLABLE = ("open", "partially_filled")
 
 
 def to_price(m: MarketInfo, px: int) -> float:
@@ -78,3 +82,13 @@ def reconcile(live: list[tuple[int, str, int]], targets: list[tuple[str, int, in
         else:
             free.pop(best)
     return [cid for cid, _, _ in free], place
+
+
+def cancel_live(ctx: Any, venue: str, orders: list[Any]) -> int:
+    """Cancel the orders that are still working (through the strategy's context); returns how many."""
+    n = 0
+    for o in orders:
+        if o.state in CANCELLABLE:
+            ctx.cancel(venue, o.client_id)
+            n += 1
+    return n
