@@ -8,6 +8,8 @@ network. Groups:
 - ``lighter_sign_order_offthread``: the SDK's ctypes call pushed to a plain worker thread by hand vs xtb's
   sync API: the price of xtb's header-driven binding and checks over a bare ctypes call.
 - ``lighter_sign_batch10``: ten orders for one sendTxBatch.
+- ``lighter_create_order_async_x20``: 20 awaited signatures in a row from a coroutine: the SDK on a
+  one-thread executor (``run_in_executor``) vs xtb's ``create_order`` (native Rust thread, fd wake-up).
 - ``lighter_loop_stall_100``: 100 orders signed one after another from a coroutine while a ticker
   (``await asyncio.sleep(0)`` in a loop) measures the longest loop iteration. The baseline signs on the
   loop thread (what the SDK's async API does); xtb awaits ``create_order``, which signs on the Rust
@@ -128,6 +130,39 @@ def test_xtb_sign_batch10(benchmark: Any, signer: LighterSigner) -> None:
     nonce = _Nonces()
     out = benchmark(lambda: signer.sign_batch_sync([ORDER] * 10, first_nonce=nonce() * 10))
     assert len(out) == 10
+
+
+# --- async round trip ------------------------------------------------------------------------------------
+
+ASYNC_BATCH = 20
+
+
+@pytest.mark.benchmark(group="lighter_create_order_async_x20")
+def test_baseline_sdk_sign_20_awaited_on_executor(benchmark: Any, sdk: Any,
+                                                  loop: asyncio.AbstractEventLoop) -> None:
+    """What an SDK user does to keep the loop free: ``run_in_executor`` on a one-thread pool."""
+    nonce = _Nonces()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        async def sign20() -> None:
+            for _ in range(ASYNC_BATCH):
+                await loop.run_in_executor(pool, _sdk_sign, sdk, nonce())
+
+        benchmark(lambda: loop.run_until_complete(sign20()))
+
+
+@pytest.mark.benchmark(group="lighter_create_order_async_x20")
+def test_xtb_create_order_20_awaited(benchmark: Any, signer: LighterSigner,
+                                     loop: asyncio.AbstractEventLoop) -> None:
+    """``await create_order`` 20 times in a row on the native thread (submit, sign, fd wake, resolve)."""
+    assert signer.native_path
+    nonce = _Nonces()
+
+    async def sign20() -> None:
+        for _ in range(ASYNC_BATCH):
+            n = nonce()
+            assert (await signer.create_order(ORDER, nonce=n)).nonce == n
+
+    benchmark(lambda: loop.run_until_complete(sign20()))
 
 
 # --- loop stall -----------------------------------------------------------------------------------------
