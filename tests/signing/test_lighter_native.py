@@ -151,6 +151,32 @@ def test_each_new_loop_takes_the_path_over(signer: LighterSigner) -> None:
     assert signer.native_path
 
 
+def test_a_second_running_loop_uses_the_thread_path(signer: LighterSigner,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = asyncio.new_event_loop()
+    runner = threading.Thread(target=owner.run_forever, daemon=True)
+    runner.start()
+    calls: list[int] = []
+    thread_fn = signer._sign_create_order
+
+    def spy(**kwargs: Any) -> Any:
+        calls.append(threading.get_ident())
+        return thread_fn(**kwargs)
+
+    monkeypatch.setattr(signer, "_sign_create_order", spy)
+    try:
+        first = asyncio.run_coroutine_threadsafe(signer.create_order(ORDERS["ioc"], nonce=1), owner)
+        assert first.result(5).nonce == 1 and calls == []  # the owner loop signs natively
+        assert asyncio.run(signer.create_order(ORDERS["ioc"], nonce=2)).nonce == 2
+        assert calls == [signer.thread_ident]  # a second, concurrently running loop: thread path
+    finally:
+        owner.call_soon_threadsafe(owner.stop)
+        runner.join(5)
+        owner.close()
+    assert asyncio.run(signer.create_order(ORDERS["ioc"], nonce=3)).nonce == 3
+    assert calls == [signer.thread_ident]  # the owner is closed: the next loop takes the fd over
+
+
 async def test_close_with_pending_jobs_fails_them_cleanly(key: tuple[str, str]) -> None:
     s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT)
     assert s.native_path

@@ -55,8 +55,8 @@ def native_unavailable_reason(library: LighterLibrary) -> str | None:
 class NativeSigningPath(Generic[T]):
     """Submits jobs to the Rust signing thread and resolves their futures from the loop's reader callback.
 
-    One loop at a time owns the fd; a different loop may take it over once nothing is pending on the
-    previous one (``submit`` returns ``None`` meanwhile, and the caller uses the thread path).
+    One loop at a time owns the fd. Another loop takes it over when the owner is closed, or stopped with
+    nothing pending; until then ``submit`` returns ``None`` there and the caller uses the thread path.
     """
 
     def __init__(self, native: Any, complete: Complete[T]) -> None:
@@ -95,15 +95,20 @@ class NativeSigningPath(Generic[T]):
         loop = asyncio.get_running_loop()
         if loop is not self._loop and not self._attach(loop):
             return None
-        job = submit(**kwargs)
+        try:
+            job = submit(**kwargs)
+        except RuntimeError:  # closed from another thread meanwhile: the thread path reports it
+            return None
         future: asyncio.Future[T] = loop.create_future()
         self._pending[job] = (future, operation, nonce)
         return future
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> bool:
-        if self._pending:
-            return False
         old = self._loop
+        if old is not None and old.is_closed():
+            self._pending.clear()  # nobody can await those futures any more
+        elif old is not None and (old.is_running() or self._pending):
+            return False
         if old is not None and not old.is_closed():
             old.remove_reader(self._fd)
         self._loop = None
