@@ -251,6 +251,7 @@ def test_struct_drift_is_a_mismatch() -> None:
     lib.header = dataclasses.replace(lib.header, structs=structs)
     mismatch = lib.abi_mismatch(_core.lighter_native_abi())
     assert mismatch is not None and "SignedTxResponse" in mismatch
+    assert lib.abi_mismatch({}) is not None  # nothing to compare is never a match
 
 
 def test_native_signer_rejects_a_missing_library() -> None:
