@@ -8,10 +8,15 @@ network. Groups:
 - ``lighter_sign_order_offthread``: the SDK's ctypes call pushed to a plain worker thread by hand vs xtb's
   sync API: the price of xtb's header-driven binding and checks over a bare ctypes call.
 - ``lighter_sign_batch10``: ten orders for one sendTxBatch.
+- ``lighter_create_order_async_x20``: 20 awaited signatures in a row from a coroutine: the SDK on a
+  one-thread executor (``run_in_executor``) vs xtb's ``create_order`` (native Rust thread, fd wake-up).
 - ``lighter_loop_stall_100``: 100 orders signed one after another from a coroutine while a ticker
   (``await asyncio.sleep(0)`` in a loop) measures the longest loop iteration. The baseline signs on the
-  loop thread (what the SDK's async API does); xtb awaits ``create_order``. The idle-loop floor of the
-  same ticker is recorded too (``extra_info["idle_loop_stall_floor_ms"]``).
+  loop thread (what the SDK's async API does); xtb awaits ``create_order``, which signs on the Rust
+  core's GIL-free thread and wakes the loop through an fd (``xtb_sign_100_async``); the previous
+  Python-thread path (``native=False``) runs too for comparison. After the xtb rounds the same ticker
+  runs on an idle loop for as many rounds of the same length: the machine's noise floor
+  (``extra_info["idle_loop_stall_floor_ms"]``). Worst/p99 are printed per round (``-s``).
   The worst stall is stored in ``extra_info["max_loop_stall_ms"]`` (``--benchmark-json``) and printed;
   only the off-loop behaviour is asserted, because timings on a shared machine can flake.
 """
@@ -127,11 +132,50 @@ def test_xtb_sign_batch10(benchmark: Any, signer: LighterSigner) -> None:
     assert len(out) == 10
 
 
+# --- async round trip ------------------------------------------------------------------------------------
+
+ASYNC_BATCH = 20
+
+
+@pytest.mark.benchmark(group="lighter_create_order_async_x20")
+def test_baseline_sdk_sign_20_awaited_on_executor(benchmark: Any, sdk: Any,
+                                                  loop: asyncio.AbstractEventLoop) -> None:
+    """What an SDK user does to keep the loop free: ``run_in_executor`` on a one-thread pool."""
+    nonce = _Nonces()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        async def sign20() -> None:
+            for _ in range(ASYNC_BATCH):
+                await loop.run_in_executor(pool, _sdk_sign, sdk, nonce())
+
+        benchmark(lambda: loop.run_until_complete(sign20()))
+
+
+@pytest.mark.benchmark(group="lighter_create_order_async_x20")
+def test_xtb_create_order_20_awaited(benchmark: Any, signer: LighterSigner,
+                                     loop: asyncio.AbstractEventLoop) -> None:
+    """``await create_order`` 20 times in a row on the native thread (submit, sign, fd wake, resolve)."""
+    assert signer.native_path
+    nonce = _Nonces()
+
+    async def sign20() -> None:
+        for _ in range(ASYNC_BATCH):
+            n = nonce()
+            assert (await signer.create_order(ORDER, nonce=n)).nonce == n
+
+    benchmark(lambda: loop.run_until_complete(sign20()))
+
+
 # --- loop stall -----------------------------------------------------------------------------------------
 
+STALL_ROUNDS = 5
 
-async def _with_ticker(work: Any) -> tuple[float, float]:
-    """Run ``work()`` while a ticker yields to the loop; return the worst and p99 tick gaps (ms)."""
+
+Round = tuple[float, float, float, int]
+"""worst tick gap (ms), p99 tick gap (ms), round duration (s), number of gaps over 1 ms"""
+
+
+async def _with_ticker(work: Any) -> Round:
+    """Run ``work()`` while a ticker yields to the loop; return the round's figures (see ``Round``)."""
     done = False
     gaps: list[float] = []
 
@@ -141,6 +185,7 @@ async def _with_ticker(work: Any) -> tuple[float, float]:
             await asyncio.sleep(0)
             gaps.append(time.perf_counter() - before)
 
+    started = time.perf_counter()
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0)
     try:
@@ -149,26 +194,47 @@ async def _with_ticker(work: Any) -> tuple[float, float]:
         done = True
         await tick
     gaps.sort()
-    return gaps[-1] * 1e3, gaps[len(gaps) * 99 // 100] * 1e3
+    over_1ms = sum(1 for g in gaps if g > 1e-3)
+    return gaps[-1] * 1e3, gaps[len(gaps) * 99 // 100] * 1e3, time.perf_counter() - started, over_1ms
 
 
-def _stall_bench(benchmark: Any, loop: asyncio.AbstractEventLoop, work: Any, label: str) -> None:
-    stalls: list[tuple[float, float]] = []
+def _report(label: str, rounds: list[Round]) -> tuple[float, float]:
+    worst = max(r[0] for r in rounds)
+    p99 = max(r[1] for r in rounds)
+    per_round = ", ".join(f"{w:.3f}/{p:.3f}/{n}" for w, p, _, n in rounds)
+    print(f"\n{label}: {len(rounds)} rounds of {rounds[0][2] * 1e3:.0f} ms; worst ms/p99 ms/gaps>1ms per "
+          f"round: {per_round}; overall worst {worst:.3f} ms, p99 {p99:.3f} ms")
+    return worst, p99
+
+
+def _stall_bench(benchmark: Any, loop: asyncio.AbstractEventLoop, work: Any, label: str,
+                 *, idle_floor: bool = False) -> None:
+    rounds: list[Round] = []
     # As the engine does once it has started: collect, then freeze the startup heap so that a full
     # collection never walks it again (a gen-2 pass over the imported SDKs costs several ms).
     gc.collect()
     gc.freeze()
     try:
-        benchmark.pedantic(lambda: stalls.append(loop.run_until_complete(_with_ticker(work))),
-                           rounds=5, iterations=1, warmup_rounds=1)
+        benchmark.pedantic(lambda: rounds.append(loop.run_until_complete(_with_ticker(work))),
+                           rounds=STALL_ROUNDS, iterations=1, warmup_rounds=1)
+        rounds = rounds[-STALL_ROUNDS:]  # without the warm-up round
+        worst, p99 = _report(label, rounds)
+        benchmark.extra_info["max_loop_stall_ms"] = round(worst, 3)
+        benchmark.extra_info["p99_loop_stall_ms"] = round(p99, 3)
+        if idle_floor:
+            # The same ticker on an idle loop, same number of rounds of the same length: this machine's
+            # noise floor, to read the stall figure against.
+            length = sorted(r[2] for r in rounds)[len(rounds) // 2]
+
+            async def idle() -> None:
+                await asyncio.sleep(length)
+
+            idle_rounds = [loop.run_until_complete(_with_ticker(idle)) for _ in range(STALL_ROUNDS)]
+            floor, floor_p99 = _report("idle loop (noise floor)", idle_rounds)
+            benchmark.extra_info["idle_loop_stall_floor_ms"] = round(floor, 3)
+            benchmark.extra_info["idle_loop_p99_floor_ms"] = round(floor_p99, 3)
     finally:
         gc.unfreeze()
-    worst = max(w for w, _ in stalls)
-    p99 = max(p for _, p in stalls)
-    benchmark.extra_info["max_loop_stall_ms"] = round(worst, 3)
-    benchmark.extra_info["p99_loop_stall_ms"] = round(p99, 3)
-    print(f"\n{label}: loop stall over {len(stalls)} rounds of 100 orders: worst {worst:.3f} ms, "
-          f"p99 {p99:.3f} ms")
 
 
 @pytest.mark.benchmark(group="lighter_loop_stall_100")
@@ -184,26 +250,39 @@ def test_baseline_sdk_sign_100_on_loop(benchmark: Any, sdk: Any, loop: asyncio.A
 @pytest.mark.benchmark(group="lighter_loop_stall_100")
 def test_xtb_sign_100_async(benchmark: Any, signer: LighterSigner, loop: asyncio.AbstractEventLoop,
                             monkeypatch: pytest.MonkeyPatch) -> None:
-    native = signer._sign_create_order
-    threads: set[int] = set()
+    """``await create_order`` as the engine calls it: the GIL-free Rust signing thread."""
+    assert signer.native_path, "the native path is off (see the warning logged at signer creation)"
 
-    def spy(**kwargs: Any) -> Any:
-        threads.add(threading.get_ident())
-        return native(**kwargs)
+    def thread_path(**kwargs: Any) -> Any:
+        raise AssertionError("create_order took the Python-thread path")
 
-    monkeypatch.setattr(signer, "_sign_create_order", spy)
+    monkeypatch.setattr(signer, "_sign_create_order", thread_path)
 
     async def work() -> None:
-        loop_thread = threading.get_ident()
         for n in range(100):  # one order after another, as a strategy emits them
             assert (await signer.create_order(ORDER, nonce=n)).nonce == n
-        assert threads == {signer.thread_ident} and loop_thread not in threads
 
-    async def idle() -> None:
-        await asyncio.sleep(0.1)
+    _stall_bench(benchmark, loop, work, "xtb async (native thread)", idle_floor=True)
 
-    # The same ticker on an idle loop: this machine's noise floor, to read the stall figure against.
-    floor = max(loop.run_until_complete(_with_ticker(idle))[0] for _ in range(3))
-    benchmark.extra_info["idle_loop_stall_floor_ms"] = round(floor, 3)
-    print(f"\nidle loop (noise floor): worst stall over 3 x 100 ms = {floor:.3f} ms")
-    _stall_bench(benchmark, loop, work, "xtb async")
+
+@pytest.mark.benchmark(group="lighter_loop_stall_100")
+def test_xtb_sign_100_async_python_thread(benchmark: Any, key: tuple[str, str],
+                                          loop: asyncio.AbstractEventLoop) -> None:
+    """The previous path (``native=False``: a Python signer thread), kept for comparison."""
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT,
+                       native=False) as signer:
+        native = signer._sign_create_order
+        threads: set[int] = set()
+
+        def spy(**kwargs: Any) -> Any:
+            threads.add(threading.get_ident())
+            return native(**kwargs)
+
+        signer._sign_create_order = spy  # type: ignore[assignment]
+
+        async def work() -> None:
+            for n in range(100):
+                assert (await signer.create_order(ORDER, nonce=n)).nonce == n
+            assert threads == {signer.thread_ident}
+
+        _stall_bench(benchmark, loop, work, "xtb async (Python thread, native=False)")

@@ -232,8 +232,11 @@ class _ThreadSpy:
 
 
 async def test_async_calls_run_on_the_signer_thread_not_the_loop(
-    signer: LighterSigner, monkeypatch: pytest.MonkeyPatch
+    key: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The Python-thread path (native=False; the GIL-free path is covered in test_lighter_native.py).
+    signer = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, native=False)
+    assert not signer.native_path
     spy = _ThreadSpy(signer._sign_create_order)
     monkeypatch.setattr(signer, "_sign_create_order", spy)
     loop_thread = threading.get_ident()
@@ -241,6 +244,7 @@ async def test_async_calls_run_on_the_signer_thread_not_the_loop(
     assert len(spy.threads) == 20
     assert set(spy.threads) == {signer.thread_ident}
     assert loop_thread not in spy.threads
+    signer.close()
 
 
 def test_sync_calls_run_on_the_signer_thread(signer: LighterSigner, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,15 @@
 """Lighter transaction signer on top of the native library from the lighter-sdk wheel.
 
-Every native call runs on one dedicated thread owned by the signer (a single-worker executor). Go
-c-shared libraries are much slower when entered from the main thread, and any call from the event loop's
-thread would stall the loop for the whole signature, so ``await signer.create_order(...)`` hops to that
-thread and the ``*_sync`` methods block the caller while the same thread does the work.
+Native calls never run on the event loop's thread (Go c-shared libraries are much slower when entered
+from the main thread, and the loop would stall for the whole signature). Two paths:
+
+- ``await signer.create_order(...)`` and ``await signer.cancel_order(...)`` go to a Rust thread in
+  ``xtb._core`` that never takes the GIL; its results wake the loop through an fd watched with
+  ``add_reader`` (``xtb.signing.lighter_native``). Used when the installed header declares those calls
+  exactly as the Rust side was compiled for, else logged once and skipped.
+- everything else (and the two above when the native path is off) runs on one dedicated Python thread
+  owned by the signer (a single-worker executor); the ``*_sync`` methods block the caller while that
+  thread does the work.
 
 Nonces are always explicit: with nonce -1 the library would fetch one over HTTP itself, which is refused
 here. Nonce allocation and send ordering live in ``xtb.signing.nonces``.
@@ -29,6 +35,7 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 from xtb.signing.lighter_lib import LighterLibrary, load_library
+from xtb.signing.lighter_native import NativeSigningPath
 
 T = TypeVar("T")
 
@@ -359,7 +366,9 @@ class LighterSigner:
         account_index: int,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         library: LighterLibrary | None = None,
+        native: bool = True,
     ) -> None:
+        """``native=False`` keeps ``create_order``/``cancel_order`` on the Python signer thread."""
         if not isinstance(private_key_hex, str) or (match := _KEY_RE.match(private_key_hex)) is None:
             raise ValueError("private_key_hex must be 80 hex digits (40 bytes), optionally 0x-prefixed")
         self.chain_id = _check_int("chain_id", chain_id, 1, _MAX_I31)
@@ -367,6 +376,7 @@ class LighterSigner:
         self.account_index = _check_int("account_index", account_index, 1, _MAX_48)
         self.max_batch_size = _check_int("max_batch_size", max_batch_size, 1, 10_000)
         self._closed = False
+        self._native: NativeSigningPath[SignedTx] | None = None
         self._lib = library if library is not None else load_library()
         self._bind()
         key_hex = match.group(1).lower()
@@ -377,7 +387,12 @@ class LighterSigner:
         )
         try:
             self.thread_ident: int = self._executor.submit(threading.get_ident).result()
+            # The Go library keeps the client process-wide: create it first, on the signer thread as always.
             self._executor.submit(self._create_client, key_hex).result()
+            if native:
+                self._native = NativeSigningPath.open(
+                    self._lib, self._complete,
+                    thread_name=f"xtb-lighter-native-{self.account_index}-{self.api_key_index}")
         except BaseException:
             self.close()
             raise
@@ -393,6 +408,8 @@ class LighterSigner:
         if self._closed:
             return
         self._closed = True
+        if self._native is not None:
+            self._native.close()
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=True)
@@ -410,12 +427,45 @@ class LighterSigner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- async API (runs on the signer thread; the loop only awaits)
+    @property
+    def native_path(self) -> bool:
+        """Whether ``create_order``/``cancel_order`` use the GIL-free Rust thread."""
+        return self._native is not None and not self._closed
+
+    # -- async API (native thread or signer thread; the loop only awaits)
 
     async def create_order(self, order: OrderRequest, *, nonce: int) -> SignedTx:
+        native = self._native
+        if native is not None and not self._closed and isinstance(order, OrderRequest):
+            _check_int("nonce", nonce, 0, _MAX_I63)
+            future = native.submit(
+                "SignCreateOrder", nonce, native.native.submit_create_order,
+                market_index=order.market_index, client_order_index=order.client_order_index,
+                base_amount=order.base_amount, price=_as_c_int_bits(order.price), is_ask=int(order.is_ask),
+                order_type=int(order.order_type), time_in_force=int(order.time_in_force),
+                reduce_only=int(order.reduce_only), trigger_price=_as_c_int_bits(order.trigger_price),
+                order_expiry=order.order_expiry, integrator_account_index=order.integrator_account_index,
+                integrator_taker_fee=order.integrator_taker_fee,
+                integrator_maker_fee=order.integrator_maker_fee,
+                self_trade_behavior=int(order.self_trade_behavior),
+                self_trade_equality=int(order.self_trade_equality),
+                nonce=nonce, api_key_index=self.api_key_index, account_index=self.account_index,
+            )
+            if future is not None:
+                return await future
         return await self._run_async(self._sign_one, order, nonce)
 
     async def cancel_order(self, cancel: CancelRequest, *, nonce: int) -> SignedTx:
+        native = self._native
+        if native is not None and not self._closed and isinstance(cancel, CancelRequest):
+            _check_int("nonce", nonce, 0, _MAX_I63)
+            future = native.submit(
+                "SignCancelOrder", nonce, native.native.submit_cancel_order,
+                market_index=cancel.market_index, order_index=cancel.order_index, nonce=nonce,
+                api_key_index=self.api_key_index, account_index=self.account_index,
+            )
+            if future is not None:
+                return await future
         return await self._run_async(self._sign_one, cancel, nonce)
 
     async def cancel_all_orders(self, cancel_all: CancelAllRequest, *, nonce: int) -> SignedTx:
@@ -429,6 +479,10 @@ class LighterSigner:
 
     async def sign(self, request: TxRequest, *, nonce: int) -> SignedTx:
         """Sign any supported request type."""
+        if isinstance(request, OrderRequest):
+            return await self.create_order(request, nonce=nonce)
+        if isinstance(request, CancelRequest):
+            return await self.cancel_order(request, nonce=nonce)
         return await self._run_async(self._sign_one, request, nonce)
 
     async def sign_batch(self, requests: Sequence[TxRequest], *, first_nonce: int) -> list[SignedTx]:
@@ -614,11 +668,17 @@ class LighterSigner:
         tx_info = take(result.txInfo)
         tx_hash = take(result.txHash)
         take(result.messageToSign)  # only L1-signed tx types set it; always free it
+        return self._complete(operation, nonce, int(result.txType), tx_info, tx_hash, err)
+
+    @staticmethod
+    def _complete(operation: str, nonce: int, tx_type: int, tx_info: str | None, tx_hash: str | None,
+                         err: str | None) -> SignedTx:
+        """One decoded library result (either path) as a SignedTx, or the library's error raised."""
         if err is not None:
             raise LighterSignerError(operation, err)
         if not tx_info or not tx_info.startswith("{"):
             raise LighterSignerError(operation, "library returned no tx_info")
-        return SignedTx(tx_type=int(result.txType), tx_info=tx_info, tx_hash=tx_hash, nonce=nonce)
+        return SignedTx(tx_type=tx_type, tx_info=tx_info, tx_hash=tx_hash, nonce=nonce)
 
 
 def _redact(message: str, key_hex: str) -> str:

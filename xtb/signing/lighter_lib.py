@@ -23,7 +23,7 @@ import os
 import platform
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +256,28 @@ class LighterLibrary:
 
     def exports(self, name: str) -> bool:
         return name in self.header.functions
+
+    def abi_mismatch(self, expected: Mapping[str, Any]) -> str | None:
+        """Compare compiled-in C declarations with this binary's header; describe the first difference.
+
+        ``expected`` is ``{"structs": {name: fields}, "functions": {name: (return type, params)}}`` with
+        ``(C type, name)`` pairs, as ``xtb._core.lighter_native_abi()`` returns it. ``None`` means every
+        listed struct and function is declared exactly so (types, names, order).
+        """
+        if not expected.get("functions"):
+            return "no compiled declarations to compare"
+        for name, fields in expected.get("structs", {}).items():
+            found = self.header.structs.get(name)
+            if found != tuple(tuple(f) for f in fields):
+                return f"struct {name}: header has {found}, compiled for {tuple(fields)}"
+        for name, (return_type, params) in expected.get("functions", {}).items():
+            decl = self.header.functions.get(name)
+            if decl is None:
+                return f"{name}: not exported by this signer build"
+            wanted = (return_type, tuple(tuple(p) for p in params))
+            if (decl.return_type, decl.params) != wanted:
+                return f"{name}: header declares {(decl.return_type, decl.params)}, compiled for {wanted}"
+        return None
 
     def take_string(self, pointer: int | None) -> str | None:
         """Copy a library-allocated C string and release it with the library's own Free()."""

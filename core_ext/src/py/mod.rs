@@ -3,6 +3,8 @@
 use pyo3::prelude::*;
 
 pub mod journal;
+#[cfg(unix)]
+pub mod lighter;
 pub mod limiter;
 pub mod md;
 pub mod orders;
@@ -14,5 +16,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     limiter::register(m)?;
     orders::register(m)?;
     journal::register(m)?;
+    #[cfg(unix)]
+    lighter::register(m)?;
     Ok(())
 }

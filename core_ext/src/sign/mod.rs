@@ -1,3 +1,6 @@
 //! Request signers.
 
 pub mod backpack;
+
+#[cfg(unix)]
+pub mod lighter_native;
