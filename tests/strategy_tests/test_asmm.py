@@ -3,7 +3,6 @@ paper mode: geometric layers on the book, and a long inventory pushing the bid s
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paper_helpers import quiet_engine, wait_for
 
 from strategies.asmm import (
     ASMMParams,
@@ -126,25 +126,6 @@ def test_seed_camelcase_params_and_risk_section_parse():
 
 
 # --- paper mode -------------------------------------------------------------------------------------------
-class QuietTakerEngine(Engine):
-    """The paper engine without the simulator's random taker flow: only the test's sweeps fill quotes."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import ClusterConfig, SimCluster
-
-        self.sim = SimCluster(ClusterConfig(venues=("backpack",), seed=self.config.general.seed or 0,
-                                            extra_feed_options={"taker_fraction": 0.0}))
-        await self.sim.__aenter__()
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
-
-
 def asmm_config(tmp_path: Any, **params: Any) -> Any:
     base = {"venue": "backpack", "symbol": "ETH_USDC_PERP", "baseSize": "0.009", "minSpread": 0.0006,
             "feeBuffer": 0.0002, "layerSpacing": 0.0003, "spacingRatio": 1.2, "layerSizeDecay": 0.9,
@@ -167,7 +148,7 @@ def side_quotes(engine: Engine, side: str) -> list[Any]:
 
 
 async def test_paper_layers_are_geometric_and_pressure_widens_the_long_side(tmp_path):
-    engine = QuietTakerEngine(asmm_config(tmp_path))
+    engine = quiet_engine(asmm_config(tmp_path), venues=("backpack",), taker_fraction=0.0)
     await engine.start()
     strat = engine.strategy
     try:

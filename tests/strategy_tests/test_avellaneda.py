@@ -3,7 +3,6 @@ scripted context, and the strategy in paper mode skewing its quotes after a fill
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -13,10 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paper_helpers import quiet_engine, wait_for
 
 from strategies.avellaneda import Avellaneda, AvellanedaParams, model_quotes, target_prices, time_left
 from xtb.config import validate
-from xtb.engine.engine import Engine
 from xtb.engine.registry import get_strategy
 from xtb.quant.avellaneda import (
     MidVolatility,
@@ -250,25 +249,6 @@ async def test_requote_places_new_before_cancelling_old_and_caps_two_per_side():
 
 
 # --- paper mode -------------------------------------------------------------------------------------------
-class QuietTakerEngine(Engine):
-    """The paper engine without the simulator's random taker flow: only the test's sweeps fill quotes."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import ClusterConfig, SimCluster
-
-        self.sim = SimCluster(ClusterConfig(venues=("backpack",), seed=self.config.general.seed or 0,
-                                            extra_feed_options={"taker_fraction": 0.0}))
-        await self.sim.__aenter__()
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
-
-
 def paper_config(tmp_path: Any, **params: Any) -> Any:
     base = {"venue": "backpack", "symbol": "SOL_USDC_PERP", "order_size": "0.5", "gamma": 2.0, "k": 10.0,
             "sigma": 0.05, "horizon_s": 60, "max_position": "2", "requote_ticks": 1, "min_spread_ticks": 1}
@@ -282,7 +262,7 @@ def paper_config(tmp_path: Any, **params: Any) -> Any:
 
 
 async def test_paper_quotes_move_down_after_a_fill_makes_us_long(tmp_path):
-    engine = QuietTakerEngine(paper_config(tmp_path))
+    engine = quiet_engine(paper_config(tmp_path), venues=("backpack",), taker_fraction=0.0)
     await engine.start()
     strat = engine.strategy
     try:

@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from paper_helpers import open_spread, user_cash_usdc, user_positions, wait_for
 
 from strategies.cross_arb import (
     CircuitBreaker,
@@ -160,49 +161,6 @@ def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
         # the simulator's random venue basis off (the config's sim section), so each test opens the spread
         "sim": {"basis": {v: QUIET_BASIS for v in ("backpack", "lighter")}},
     }
-
-
-def open_spread(engine: Engine, venue: str, underlying: str, bps: float) -> None:
-    """Push one venue's basis away from fair value; it decays back (half-life above), closing the spread."""
-    exchange = engine.sim.venues[venue].exchange
-    for feed in engine.sim.generator._feeds:  # test hook into the generator's per-feed state
-        if feed.cfg.exchange is exchange and feed.cfg.underlying == underlying:
-            feed.basis_bps = bps
-            return
-    raise AssertionError(f"no {venue} {underlying} feed")
-
-
-def user_positions(sim: Any) -> dict[str, list[int]]:
-    """Non-zero positions of every non-generator account on each simulated venue (the venues' own truth)."""
-    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
-    out: dict[str, list[int]] = {}
-    for name, handle in sim.venues.items():
-        ex = handle.exchange
-        out[name] = [p.size for a in ex.accounts() if a not in generator_accounts
-                     for p in ex.positions(a) if p.size != 0]
-    return out
-
-
-def user_cash_usdc(sim: Any) -> Fraction:
-    """Cash of the bot's accounts on both venues (collateral with realised PnL and fees, funding added back), USDC."""
-    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
-    total = Fraction(0)
-    for handle in sim.venues.values():
-        ex = handle.exchange
-        for a in ex.accounts():
-            if a not in generator_accounts:
-                # funding is not trading PnL: a test that straddles the hourly funding time must not see it
-                funding = ex._account(a).account.funding_paid
-                total += Fraction(ex.balance(a).cash + funding, 10 ** ex.rules.cash_decimals)
-    return total
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
 
 
 @pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])

@@ -7,11 +7,12 @@ and opens spreads itself, so every run trades the same way.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from paper_helpers import open_spread, user_positions, wait_for
 
 from strategies.cross_arb import CrossArb
 from xtb.config import load_config, validate
@@ -22,39 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SIZE_SCALE = {"backpack": 10**2, "lighter": 10**3}  # simulated SOL size units per SOL on each venue
 
 
-def user_positions(sim: Any) -> dict[str, list[int]]:
-    """Non-zero positions of every non-generator account on each simulated venue (the venues' own truth)."""
-    generator_accounts = {a for i in range(len(sim.generator._feeds)) for a in sim.generator.accounts(i)}
-    out: dict[str, list[int]] = {}
-    for name, handle in sim.venues.items():
-        ex = handle.exchange
-        out[name] = [p.size for a in ex.accounts() if a not in generator_accounts
-                     for p in ex.positions(a) if p.size != 0]
-    return out
-
-
 def net_exposure_sol(sim: Any) -> Fraction:
     """Backpack plus Lighter SOL position of the bot, in SOL, from the venues themselves."""
     pos = user_positions(sim)
     return sum((Fraction(sum(pos[v]), SIZE_SCALE[v]) for v in pos), Fraction(0))
-
-
-def open_spread(engine: Engine, venue: str, underlying: str, bps: float) -> None:
-    """Push one venue's basis away from fair value; it decays back with the configured half-life."""
-    exchange = engine.sim.venues[venue].exchange
-    for feed in engine.sim.generator._feeds:  # test hook into the generator's per-feed state
-        if feed.cfg.exchange is exchange and feed.cfg.underlying == underlying:
-            feed.basis_bps = bps
-            return
-    raise AssertionError(f"no {venue} {underlying} feed")
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
 
 
 async def test_the_readme_paper_config_trades_by_itself_and_stops_flat(tmp_path):

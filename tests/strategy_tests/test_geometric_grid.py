@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from decimal import Decimal
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paper_helpers import wait_for
 
 from strategies.geometric_grid import (
     GeometricGridParams,
@@ -99,14 +99,6 @@ def grid_config(tmp_path: Any) -> dict[str, Any]:
             "venue": "backpack", "symbol": "SOL_USDC_PERP", "lower_price": "120", "upper_price": "180",
             "levels": 13, "budget": "3000", "active_levels_per_side": 3, "sync_interval_s": 0.5}},
     }
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
 
 
 def resting(engine: Engine) -> dict[int, tuple[str, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paper_helpers import quiet_engine, user_positions, wait_for
 
 from strategies.hedge_ladder import (
     HedgeLadder,
@@ -27,7 +28,6 @@ from strategies.hedge_ladder import (
     worst_price,
 )
 from xtb.config import validate
-from xtb.engine.engine import Engine
 from xtb.venues.base import MarketInfo, Side
 
 
@@ -276,42 +276,8 @@ def ladder_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     }
 
 
-class CalmSolEngine(Engine):
-    """The paper engine on SOL only, with a calm price (no jumps, little noise, no venue basis), so that the
-    test's price shifts are what moves the market."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS, ClusterConfig, SimCluster
-        from xtb.sim.generator import UnderlyingConfig
-
-        cfg = ClusterConfig(
-            seed=self.config.general.seed or 0, updates_per_s=150.0,
-            underlyings=(UnderlyingConfig("SOL", 150.0, volatility=0.05, jumps_per_hour=0.0),),
-            backpack_markets=tuple(m for m in BACKPACK_MARKETS if m.underlying == "SOL"),
-            lighter_markets=tuple(m for m in LIGHTER_MARKETS if m.underlying == "SOL"),
-            extra_feed_options={"basis_amplitude_bps": 0.0},
-        )
-        self.sim = SimCluster(cfg)
-        await self.sim.__aenter__()
-
-
-def user_positions(sim: Any) -> dict[str, list[int]]:
-    gen = sim.generator
-    generator_accounts = {a for i in range(len(gen._feeds)) for a in gen.accounts(i)}
-    return {name: [p.size for a in h.exchange.accounts() if a not in generator_accounts
-                   for p in h.exchange.positions(a) if p.size != 0] for name, h in sim.venues.items()}
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
-
-
 async def test_paper_hedges_below_the_trigger_unwinds_on_recovery_and_closes_on_stop(tmp_path):
-    engine = CalmSolEngine(validate(ladder_config(tmp_path)))
+    engine = quiet_engine(validate(ladder_config(tmp_path)), calm_sol=True, basis_amplitude_bps=0.0)
     await engine.start()
     strat, sim = engine.strategy, engine.sim
     try:

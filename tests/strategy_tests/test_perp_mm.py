@@ -3,13 +3,13 @@ cycle, and a position past the limit is cut back with a reduce-only market order
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paper_helpers import quiet_engine, wait_for
 
 from strategies.perp_mm import PerpMMParams, exit_order, grid_prices, skew_fraction
 from xtb.config import validate
@@ -57,25 +57,6 @@ def test_params_validation():
 
 
 # --- paper mode -------------------------------------------------------------------------------------------
-class QuietTakerEngine(Engine):
-    """The paper engine without the simulator's random taker flow: only the test's sweeps fill quotes."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import ClusterConfig, SimCluster
-
-        self.sim = SimCluster(ClusterConfig(venues=("backpack",), seed=self.config.general.seed or 0,
-                                            extra_feed_options={"taker_fraction": 0.0}))
-        await self.sim.__aenter__()
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
-
-
 def mm_config(tmp_path: Any, **params: Any) -> Any:
     base = {"venue": "backpack", "symbol": "SOL_USDC_PERP", "base_spread_percentage": 0.1,
             "level_spacing_percentage": 0.03, "max_orders": 3, "order_quantity": "0.1", "max_position": "0.2",
@@ -94,7 +75,7 @@ def quotes(engine: Engine) -> list[Any]:
 
 
 async def test_grid_is_cancelled_and_reposted_each_cycle(tmp_path):
-    engine = QuietTakerEngine(mm_config(tmp_path))
+    engine = quiet_engine(mm_config(tmp_path), venues=("backpack",), taker_fraction=0.0)
     await engine.start()
     try:
         assert await wait_for(lambda: len(quotes(engine)) == 6, 5)
@@ -120,7 +101,7 @@ async def test_grid_is_cancelled_and_reposted_each_cycle(tmp_path):
 
 
 async def test_position_past_the_limit_exits_reduce_only(tmp_path):
-    engine = QuietTakerEngine(mm_config(tmp_path))
+    engine = quiet_engine(mm_config(tmp_path), venues=("backpack",), taker_fraction=0.0)
     await engine.start()
     strat = engine.strategy
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paper_helpers import wait_for
 
 from strategies.tier_hunter import (
     AvgCostBook,
@@ -99,14 +100,6 @@ def hunter_config(tmp_path: Any, venue: str = "backpack", trades: bool = True, *
         "venues": {venue: {"symbols": [symbol], "options": {"trades": trades}}},
         "strategy": {"name": "tier_hunter", "params": base},
     }
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
 
 
 @pytest.mark.parametrize("venue", ["backpack", "lighter"])

@@ -3,7 +3,6 @@ a fill gets a reduce-only take-profit, and the coverage check restores cover the
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from paper_helpers import wait_for
 
 from strategies.trend_ladder import (
     Bar,
@@ -108,16 +108,6 @@ def ladder_config(tmp_path: Any, flush: bool = False) -> dict[str, Any]:
             "min_take_profit_ticks": 50, "entry_ttl_s": 30, "requote_atr": 3.0, "coverage_check_interval_s": 0.3,
             "flush_on_trend_flip": flush}},
     }
-
-
-async def wait_for(cond: Any, timeout_s: float, step: Any = None) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        if step is not None:
-            step()
-        await asyncio.sleep(0.05)
-    return bool(cond())
 
 
 def orders(engine: Engine) -> list[Any]:

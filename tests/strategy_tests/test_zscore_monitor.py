@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from paper_helpers import quiet_engine, user_positions, wait_for
 
 from strategies.zscore_monitor import (
     Position,
@@ -151,22 +152,9 @@ class CaptureSink:
         return [r for t, r in self.rows if t == name]
 
 
-class SteadyBasisEngine(Engine):
+def steady_basis_engine(config: Any) -> Engine:
     """SOL only, a calm fair value and no random basis; a basis the test sets stays where it is put."""
-
-    async def _start_sim(self) -> None:
-        from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS, ClusterConfig, SimCluster
-        from xtb.sim.generator import UnderlyingConfig
-
-        cfg = ClusterConfig(
-            seed=self.config.general.seed or 0, updates_per_s=150.0,
-            underlyings=(UnderlyingConfig("SOL", 150.0, volatility=0.05, jumps_per_hour=0.0),),
-            backpack_markets=tuple(m for m in BACKPACK_MARKETS if m.underlying == "SOL"),
-            lighter_markets=tuple(m for m in LIGHTER_MARKETS if m.underlying == "SOL"),
-            extra_feed_options={"basis_amplitude_bps": 0.0, "basis_half_life_s": 1e9},
-        )
-        self.sim = SimCluster(cfg)
-        await self.sim.__aenter__()
+    return quiet_engine(config, calm_sol=True, basis_amplitude_bps=0.0, basis_half_life_s=1e9)
 
 
 def set_basis(engine: Engine, venue: str, symbol: str, bps: float) -> None:
@@ -189,21 +177,6 @@ def monitor_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     }
 
 
-def user_positions(sim: Any) -> dict[str, list[int]]:
-    gen = sim.generator
-    generator_accounts = {a for i in range(len(gen._feeds)) for a in gen.accounts(i)}
-    return {name: [p.size for a in h.exchange.accounts() if a not in generator_accounts
-                   for p in h.exchange.positions(a) if p.size != 0] for name, h in sim.venues.items()}
-
-
-async def wait_for(cond: Any, timeout_s: float) -> bool:
-    for _ in range(int(timeout_s / 0.05)):  # bounded
-        if cond():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(cond())
-
-
 async def run_basis_round_trip(engine: Engine, sink: CaptureSink, on_open: Any = None) -> list[dict[str, Any]]:
     strat = engine.strategy
     assert await wait_for(lambda: strat.pairs[0].last.get("z") is not None, 5)  # warmed up
@@ -218,7 +191,7 @@ async def run_basis_round_trip(engine: Engine, sink: CaptureSink, on_open: Any =
 
 
 async def test_reminder_mode_signals_enter_and_exit_and_records_every_sample(tmp_path):
-    engine = SteadyBasisEngine(validate(monitor_config(tmp_path, mode="reminder")))
+    engine = steady_basis_engine(validate(monitor_config(tmp_path, mode="reminder")))
     await engine.start()
     sink = CaptureSink()
     engine.context.sink = sink
@@ -240,7 +213,7 @@ async def test_reminder_mode_signals_enter_and_exit_and_records_every_sample(tmp
 
 
 async def test_auto_mode_trades_both_legs_and_unwinds_on_exit(tmp_path):
-    engine = SteadyBasisEngine(validate(monitor_config(tmp_path, mode="auto")))
+    engine = steady_basis_engine(validate(monitor_config(tmp_path, mode="auto")))
     await engine.start()
     sink = CaptureSink()
     engine.context.sink = sink
