@@ -12,6 +12,7 @@ lighter-sdk wheel on its own thread) but belongs to the same surface: `xtb.core.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
@@ -72,6 +73,12 @@ __all__ = [
     "parse_fixed",
     "read_journal",
 ]
+
+if sys.platform != "win32":
+    # The GIL-free Lighter signing thread LighterSigner drives for create/cancel (docs/core_api.md).
+    from xtb._core import LighterNativeSigner, lighter_native_abi
+
+    __all__ += ["LighterNativeSigner", "lighter_native_abi"]
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalReader:
