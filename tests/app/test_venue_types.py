@@ -33,3 +33,26 @@ def test_market_rounding_never_crosses():
     assert m.round_px(14127, Side.ASK) == 14130
     assert m.round_px(14125, Side.ASK) == 14125
     assert m.round_sz(123) == 120
+
+
+def test_fill_fee_units_charges_the_published_rate_only_where_fills_carry_no_fee():
+    from xtb.venues.base import MarketInfo, fill_fee_units
+
+    m = MarketInfo("lighter", "SOL", "SOL", "USDC", 3, 3, 1, 1, 1, 0, maker_fee_ppm=20, taker_fee_ppm=200)
+
+    class Quiet:  # a venue whose fills come with fee 0 (Lighter)
+        reports_fill_fees = False
+
+        def markets(self):
+            return {"SOL": m}
+
+    class Reports(Quiet):
+        reports_fill_fees = True
+
+    # 150.000 x 0.100 = 15 USDC = 15_000_000 notional units; taker 200 ppm -> 3_000, maker 20 ppm -> 300
+    assert fill_fee_units(Quiet(), "SOL", 150_000, 100, False, 0) == 3_000
+    assert fill_fee_units(Quiet(), "SOL", 150_000, 100, True, 0) == 300
+    assert fill_fee_units(Quiet(), "SOL", 150_000, 100, False, 7) == 7  # a reported fee wins
+    assert fill_fee_units(Reports(), "SOL", 150_000, 100, False, 0) == 0  # a venue's own zero is real
+    assert fill_fee_units(Quiet(), "ETH", 150_000, 100, False, 0) == 0  # unknown market: nothing to charge
+    assert fill_fee_units(None, "SOL", 150_000, 100, False, 0) == 0

@@ -186,11 +186,16 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
         status = engine.status()
         venues = user_positions(engine.sim)
         venue_pnl = user_cash_usdc(engine.sim) - cash_before
+        realized, _, fees = engine.telemetry.pnl()  # the run's records and the risk guard agree with the venues
+        telemetry_pnl, risk_pnl = realized - fees, engine.pnl.realized()
     finally:
         await engine.stop()
     assert status["cross_arb_exits"] == ["take_profit"], status
     # the PnL the CLOSED line reports is what the venues booked (fills, fees) to a micro-dollar
     assert abs(strat.realized_pnl - venue_pnl) < Fraction(1, 10**6), (float(strat.realized_pnl), float(venue_pnl))
+    # Lighter's fills carry no fee: both ledgers charge its published rate (fill_fee_units)
+    assert abs(telemetry_pnl - float(venue_pnl)) < 1e-5 and abs(risk_pnl - float(venue_pnl)) < 1e-5, \
+        (telemetry_pnl, risk_pnl, float(venue_pnl))
     assert status["cross_arb_failures"] == 0 and status["cross_arb_rebalances"] == 0
     assert venues == {"backpack": [], "lighter": []}
 

@@ -284,7 +284,8 @@ class Engine:
 
         # Our fills -> realized PnL (cost basis per venue/symbol, fees included) -> the guard.
         self.pnl = PnlLedger(market)
-        self.dispatcher.add_listener(RiskFillFeed(guard, self.pnl, order_of=self.tracker.get), first=True)
+        self.dispatcher.add_listener(RiskFillFeed(guard, self.pnl, order_of=self.tracker.get,
+                                                   connectors=self.connectors), first=True)
         if self.risk_config.shock_pct is not None:
             from xtb.risk.feed import RiskPriceFeed
 

@@ -12,12 +12,12 @@ realized total to the guard, so the pnl band and the stop loss see realized + un
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from xtb.risk.guard import RiskGuard, TopOfBook
 from xtb.risk.pnl import PnlLedger
-from xtb.venues.base import MarketInfo
+from xtb.venues.base import MarketInfo, fill_fee_units
 
 log = logging.getLogger("xtb.risk")
 
@@ -56,10 +56,12 @@ class RiskPriceFeed:
 class RiskFillFeed:
     """Fill events carry the venue and client id; the order tracker knows the symbol."""
 
-    def __init__(self, guard: RiskGuard, ledger: PnlLedger, *, order_of: Callable[[int, str], Any]) -> None:
+    def __init__(self, guard: RiskGuard, ledger: PnlLedger, *, order_of: Callable[[int, str], Any],
+                 connectors: Mapping[str, Any] | None = None) -> None:
         self.guard = guard
         self.ledger = ledger
         self._order_of = order_of
+        self._connectors = connectors or {}  # for venues whose fills carry no fee (fill_fee_units)
         self.unknown_orders = 0
 
     def on_fill(self, ev: Any) -> None:
@@ -68,5 +70,6 @@ class RiskFillFeed:
             self.unknown_orders += 1
             log.warning("risk: fill for unknown order %s on %s: PnL not counted", ev.client_id, ev.venue)
             return
-        self.ledger.on_fill(ev.venue, order.symbol, ev.side, ev.px, ev.sz, ev.fee)
+        fee = fill_fee_units(self._connectors.get(ev.venue), order.symbol, ev.px, ev.sz, bool(ev.maker), ev.fee)
+        self.ledger.on_fill(ev.venue, order.symbol, ev.side, ev.px, ev.sz, fee)
         self.guard.on_realized(self.ledger.realized())

@@ -34,6 +34,7 @@ from xtb.telemetry.ledger import MarketBook
 from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.stats import StatsWriter, TradingStats
+from xtb.venues.base import fill_fee_units
 
 log = logging.getLogger("xtb.telemetry")
 
@@ -353,10 +354,11 @@ class RunTelemetry:
         side = str(ev.side)
         mk = self._market(ev.venue, symbol)
         ledger = mk.ledger
-        realized_units = ledger.apply_fill(side, ev.px, ev.sz, ev.fee)
+        fee_units = fill_fee_units(self.connectors.get(ev.venue), symbol, ev.px, ev.sz, bool(ev.maker), ev.fee)
+        realized_units = ledger.apply_fill(side, ev.px, ev.sz, fee_units)
         sc = mk.scale
         realized = realized_units / sc.notional
-        fee = ev.fee / sc.notional
+        fee = fee_units / sc.notional
         st = self.stats
         st.record_fill(side, bool(ev.maker))
         st.record_fee(fee)
@@ -367,7 +369,7 @@ class RunTelemetry:
         self._record("fills", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
                      trade_id=ev.trade_id, side=side, price=ev.px / sc.price, size=ev.sz / sc.size,
                      maker=int(bool(ev.maker)), fee=fee, realized_pnl=realized, price_units=ev.px,
-                     size_units=ev.sz, fee_units=ev.fee)
+                     size_units=ev.sz, fee_units=fee_units)
 
     def on_position(self, ev: Any) -> None:
         symbol = self.symbol_of(ev.venue, ev.book_id)

@@ -155,3 +155,17 @@ class Connector(Protocol):
 
     # diagnostics
     async def latency_probe(self) -> float: ...  # round trip in ms
+
+
+def fill_fee_units(connector: Any, symbol: str, px: int, sz: int, maker: bool, reported: int) -> int:
+    """A fill's fee in notional units (price units x size units; negative = rebate).
+
+    The venue's own figure when its fills carry one; for a connector whose venue does not report fees in
+    documented units (`reports_fill_fees = False`: Lighter), the market's published maker/taker rate."""
+    if reported or connector is None or getattr(connector, "reports_fill_fees", True):
+        return reported
+    market: MarketInfo | None = connector.markets().get(symbol)
+    if market is None:
+        return reported
+    ppm = market.maker_fee_ppm if maker else market.taker_fee_ppm
+    return (px * sz * ppm + 500_000) // 1_000_000

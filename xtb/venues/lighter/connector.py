@@ -81,6 +81,9 @@ def _units(text: Any, decimals: int) -> int:
 
 class LighterConnector:
     venue = VENUE
+    # Trade messages carry taker_fee / maker_fee in undocumented units (UNCONFIRMED in the venue notes), so
+    # fills are decoded with fee 0 and PnL ledgers charge the market's published rate instead.
+    reports_fill_fees = False
 
     def __init__(
         self,
