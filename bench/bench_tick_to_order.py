@@ -11,9 +11,14 @@ The connector is built without being started: its markets come from a recorded `
 port's send, which records the prepared request and transports nothing; the send tasks the gateway
 spawns are drained after the measurement.
 
-baseline is the same work in pure Python, as a careful bot would write it: orjson, a dict book (float
-prices, sequence rule, top of book recomputed), the same decision, PyNaCl (libsodium) signing of the same
-instruction string and an orjson body.
+baseline is the same work in pure Python, as a careful asyncio bot would write it: orjson, a dict book
+(float prices, sequence rule, top of book recomputed), the same decision, PyNaCl (libsodium) signing of the
+same instruction string, an orjson body, and the request handed to a send task (`loop.create_task`, a
+strong reference kept until it ends) exactly as xtb's gateway hands its request over.
+
+Both pipelines run under the same harness: before each round (untimed) the event loop runs the send tasks
+spawned so far to completion, as a bot's loop does between socket bursts, then the round calls
+`on_frame(frame)` with that loop marked running for the thread.
 
 Groups:
 - `tick_to_order_backpack`: the touch is past the strategy's threshold: every frame produces an order.
@@ -32,7 +37,7 @@ import base64
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pytest
@@ -157,12 +162,18 @@ class XtbPipeline:
         self.drain()
 
 
-def run_in_loop(fn: Callable[[], Any], gateway: OrderGateway) -> Any:
-    """Run `fn` with an event loop running (the gateway spawns its send tasks on it), then let them end."""
+class Sender(Protocol):
+    """What spawns the send tasks: xtb's OrderGateway, or the baseline pipeline itself."""
+
+    async def drain(self, timeout_s: float = ...) -> None: ...
+
+
+def run_in_loop(fn: Callable[[], Any], sender: Sender) -> Any:
+    """Run `fn` with an event loop running (the send tasks are spawned on it), then let them end."""
 
     async def main() -> Any:
         out = fn()
-        await gateway.drain(30.0)
+        await sender.drain(30.0)
         return out
 
     return asyncio.run(main())
@@ -182,6 +193,8 @@ class PyPipeline:
         self.next_id = 1
         self.last: tuple[dict[str, str], bytes] | None = None
         self.orders = 0
+        self.sent = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def on_frame(self, frame: bytes) -> None:
         d = orjson.loads(frame)["data"]
@@ -214,8 +227,19 @@ class PyPipeline:
         sig = base64.b64encode(self.key.sign(msg.encode()).signature).decode()
         headers = {"X-API-Key": self.api_key, "X-Signature": sig, "X-Timestamp": str(ts),
                    "X-Window": str(WINDOW_MS), "Content-Type": "application/json; charset=utf-8"}
-        self.last = (headers, orjson.dumps(params))
+        self.last = request = (headers, orjson.dumps(params))
         self.orders += 1
+        # Hand the request to a send task, as the gateway does (the task keeps a strong reference until done).
+        task = asyncio.get_running_loop().create_task(self._send(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, request: tuple[dict[str, str], bytes]) -> None:
+        self.sent += 1  # the transport would post `request` here; the bench transports nothing
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
 
 # ---- same work, checked -----------------------------------------------------------------------------
@@ -234,8 +258,8 @@ def test_same_order_out(tmp_path: Path) -> None:
     """Both pipelines turn the same frame into the same signed order (client id aside)."""
     frame = frames(1)[0]
     py = PyPipeline(TRADE_AT)
-    py.on_frame(frame)
-    assert py.last is not None
+    run_in_loop(lambda: py.on_frame(frame), py)
+    assert py.last is not None and py.sent == 1
     xp = XtbPipeline(tmp_path, TRADE_AT)
     run_in_loop(lambda: xp.on_frame(frame), xp.gateway)
     assert xp.strategy.orders == 1 and xp.conn.sent == 1
@@ -251,8 +275,8 @@ def test_no_order_below_threshold(tmp_path: Path) -> None:
     fs = frames(3)
     py = PyPipeline(NEVER)
     xp = XtbPipeline(tmp_path, NEVER)
-    for f in fs:
-        py.on_frame(f)
+    run_in_loop(lambda: [py.on_frame(f) for f in fs], py)
+
     def feed_all() -> None:
         for f in fs:
             xp.on_frame(f)
@@ -265,29 +289,25 @@ def test_no_order_below_threshold(tmp_path: Path) -> None:
 # ---- benchmarks -------------------------------------------------------------------------------------
 
 
-def _bench(benchmark: Any, pipeline: Any, gateway: OrderGateway | None) -> None:
+def _bench(benchmark: Any, pipeline: Any, sender: Sender) -> None:
+    """The same harness for both pipelines. Each order's send task is spawned on the running loop; between
+    rounds (untimed) the loop runs those tasks to completion, as a bot's loop does between socket bursts;
+    during a round it is marked running for this thread without being entered, so the timed call is only
+    frame -> request handed to its send task."""
     it = iter(frames(ROUNDS + WARMUP + 1))
     on_frame = pipeline.on_frame
-    if gateway is None:
-        benchmark.pedantic(on_frame, setup=lambda: ((next(it),), {}), rounds=ROUNDS, warmup_rounds=WARMUP,
-                           iterations=1)
-        record_percentiles(benchmark)
-        return
-    # The gateway spawns each order's send task on the running loop. Between rounds (untimed) the loop
-    # runs those tasks to completion, as the engine's loop does between socket bursts; during a round it is
-    # marked running for this thread without being entered, so the timed call is only frame -> bytes.
     loop = asyncio.new_event_loop()
 
     def setup() -> tuple[tuple[bytes], dict[str, Any]]:
         asyncio.events._set_running_loop(None)
-        loop.run_until_complete(gateway.drain(10.0))
+        loop.run_until_complete(sender.drain(10.0))
         asyncio.events._set_running_loop(loop)
         return (next(it),), {}
 
     try:
         benchmark.pedantic(on_frame, setup=setup, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
         asyncio.events._set_running_loop(None)
-        loop.run_until_complete(gateway.drain(10.0))
+        loop.run_until_complete(sender.drain(10.0))
     finally:
         asyncio.events._set_running_loop(None)
         loop.close()
@@ -297,8 +317,8 @@ def _bench(benchmark: Any, pipeline: Any, gateway: OrderGateway | None) -> None:
 @pytest.mark.benchmark(group="tick_to_order_backpack")
 def test_baseline_tick_to_order(benchmark: Any) -> None:
     py = PyPipeline(TRADE_AT)
-    _bench(benchmark, py, None)
-    assert py.orders >= 1 and py.last is not None
+    _bench(benchmark, py, py)
+    assert py.orders >= 1 and py.last is not None and py.sent == py.orders
 
 
 @pytest.mark.benchmark(group="tick_to_order_backpack")
@@ -312,7 +332,7 @@ def test_xtb_tick_to_order(benchmark: Any, tmp_path: Path) -> None:
 @pytest.mark.benchmark(group="tick_no_order")
 def test_baseline_tick_no_order(benchmark: Any) -> None:
     py = PyPipeline(NEVER)
-    _bench(benchmark, py, None)
+    _bench(benchmark, py, py)
     assert py.orders == 0 and py.seq > SNAPSHOT_SEQ
 
 
