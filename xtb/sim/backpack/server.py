@@ -152,6 +152,9 @@ class BackpackServer(LoopbackServer):
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self.sessions: dict[int, Session] = {}
         self._next_session = 1
+        #: Latency probe: called with (method, path, time.monotonic_ns()) as each signed request arrives,
+        #: before it is read or verified (benchmarks time "book change -> order at the venue" with it).
+        self.on_request: Callable[[str, str, int], None] | None = None
         self.app = self._build_app()
         venue.add_stream_listener(self._on_stream_message)
 
@@ -254,6 +257,8 @@ class BackpackServer(LoopbackServer):
 
     async def _signed(self, request: web.Request) -> web.Response:
         method = request.method
+        if self.on_request is not None:
+            self.on_request(method, request.path, time.monotonic_ns())
         instruction = auth.INSTRUCTIONS[(method, request.path)]
         params: dict[str, Any] | list[Any]
         if method == "GET":
