@@ -108,7 +108,7 @@ def test_xtb_sign_batch10(benchmark: Any, xtb_signer: BackpackSigner) -> None:
 
 # ---- limit_order: deterministic vs presigned nonces
 
-LIMIT = dict(client_id=4_000_000_042, symbol="SOL_USDC_PERP", side="Bid", price=14125, size=125,
+LIMIT: dict[str, Any] = dict(client_id=4_000_000_042, symbol="SOL_USDC_PERP", side="Bid", price=14125, size=125,
              price_decimals=2, size_decimals=1)
 LIMIT_ROUNDS = 4000
 POOL = 8192  # > LIMIT_ROUNDS: every timed round finds a presigned nonce

@@ -83,7 +83,7 @@ def test_stats_move_and_a_tiny_pool_falls_back() -> None:
     s = BackpackSigner(SECRET, nonce_pool=2)
     wait_full(s)
     assert s.nonce_pool_stats == {"capacity": 2, "available": 2, "presigned": 0, "fallbacks": 0}
-    sigs = []
+    sigs: list[str] = []
     while len(sigs) < 10_000 and (len(sigs) < 20 or s.nonce_pool_stats["fallbacks"] == 0):
         sigs.append(s.sign("x", {"n": len(sigs)}, TS, 5000)["X-Signature"])
     stats = s.nonce_pool_stats

@@ -12,8 +12,9 @@
 //!   r unique. r never depends on the message, so precomputing it is possible.
 //! - Single use: an entry is moved out of the pool under a short lock and dropped (zeroized) right after
 //!   its one signature; the slot it left is wiped too.
-//! - Fork rule: the pool records the pid that created it. In another pid (an `os.fork` child) it is
-//!   discarded without using any entry, because the parent keeps using the same entries: one r signing
+//! - Fork rule: the pool records the process that created it (pid, and a fork generation that a
+//!   pthread_atfork child handler bumps). In another process (an `os.fork` child) it is discarded
+//!   without using any entry, because the parent keeps using the same entries: one r signing
 //!   two different messages in two processes would reveal the key. The child then signs
 //!   deterministically (RFC 8032), which is safe in any number of processes.
 //! - Zeroize: the expanded key, every entry and the vacated slots are zeroized when dropped.
@@ -93,7 +94,7 @@ impl ExpandedKey {
         let mut wide = [0u8; 64];
         sha512_into(&[&nonce.big_r, &self.public, msg], &mut wide);
         let k = Scalar::from_bytes_mod_order_wide(&wide);
-        let s_part = &(&k * &self.s) + &nonce.r;
+        let s_part = k * self.s + nonce.r;
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(&nonce.big_r);
         sig[32..].copy_from_slice(s_part.as_bytes());
@@ -179,10 +180,52 @@ pub struct NoncePoolStats {
     pub fallbacks: u64,
 }
 
+/// Which process this is, cheaply. A pthread_atfork child handler bumps a process-wide counter, so the
+/// per-signature check is one atomic load instead of a getpid() syscall (~0.2 us on this project's VMs).
+/// Where the handler cannot be installed, the pid itself is compared.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct ProcessMark {
+    pid: u32,
+    fork_generation: Option<u64>,
+}
+
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn fork_hook_installed() -> bool {
+    static HOOK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    #[cfg(unix)]
+    // SAFETY: registers a handler that only increments an atomic (async-signal-safe), once per process.
+    return *HOOK.get_or_init(|| unsafe { libc::pthread_atfork(None, None, Some(forked_child)) } == 0);
+    #[cfg(not(unix))]
+    return *HOOK.get_or_init(|| true); // no fork() on this platform
+}
+
+impl ProcessMark {
+    fn now() -> Self {
+        ProcessMark {
+            pid: std::process::id(),
+            fork_generation: fork_hook_installed().then(|| FORK_GENERATION.load(Ordering::SeqCst)),
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        match self.fork_generation {
+            Some(g) => FORK_GENERATION.load(Ordering::Relaxed) == g,
+            None => std::process::id() == self.pid,
+        }
+    }
+}
+
 /// A pool of presigned nonces for one key, kept near `capacity` by a named background thread.
 pub struct NoncePool {
     shared: Arc<Shared>,
-    owner_pid: u32,
+    /// The creating process (pid and fork generation): the pool is used in no other.
+    owner: ProcessMark,
     /// Set once the pool was seen in another process (or stopped): never used again.
     forsaken: AtomicBool,
     presigned: AtomicU64,
@@ -222,7 +265,7 @@ impl NoncePool {
             })?;
         Ok(NoncePool {
             shared,
-            owner_pid: std::process::id(),
+            owner: ProcessMark::now(),
             forsaken: AtomicBool::new(false),
             presigned: AtomicU64::new(0),
             refill: Some(refill),
@@ -270,7 +313,7 @@ impl NoncePool {
         if self.forsaken.load(Ordering::Relaxed) {
             return false;
         }
-        if std::process::id() == self.owner_pid {
+        if self.owner.is_current() {
             return true;
         }
         self.forsake();
@@ -294,7 +337,7 @@ impl NoncePool {
 
 impl Drop for NoncePool {
     fn drop(&mut self) {
-        if std::process::id() != self.owner_pid {
+        if !self.owner.is_current() {
             // A fork child: the thread is not ours to stop or join (it does not exist here).
             self.forsake();
             std::mem::forget(self.refill.take());
