@@ -200,7 +200,8 @@ fn fork_hook_installed() -> bool {
     static HOOK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     #[cfg(unix)]
     // SAFETY: registers a handler that only increments an atomic (async-signal-safe), once per process.
-    return *HOOK.get_or_init(|| unsafe { libc::pthread_atfork(None, None, Some(forked_child)) } == 0);
+    return *HOOK
+        .get_or_init(|| unsafe { libc::pthread_atfork(None, None, Some(forked_child)) } == 0);
     #[cfg(not(unix))]
     return *HOOK.get_or_init(|| true); // no fork() on this platform
 }
@@ -422,7 +423,9 @@ mod tests {
 
     #[test]
     fn mismatched_public_key_is_refused() {
-        let other = SigningKey::from_bytes(&[9u8; 32]).verifying_key().to_bytes();
+        let other = SigningKey::from_bytes(&[9u8; 32])
+            .verifying_key()
+            .to_bytes();
         assert!(ExpandedKey::from_seed(&[7u8; 32], &other).is_none());
     }
 
@@ -454,7 +457,11 @@ mod tests {
                 break;
             }
         }
-        assert!(signed.len() >= 4 && none > 0, "signed {}, none {none}", signed.len());
+        assert!(
+            signed.len() >= 4 && none > 0,
+            "signed {}, none {none}",
+            signed.len()
+        );
         for (i, sig) in &signed {
             vk.verify_strict(&i.to_le_bytes(), &Signature::from_bytes(sig))
                 .unwrap();
@@ -470,14 +477,21 @@ mod tests {
         let mut n = 0u32;
         let deadline = Instant::now() + Duration::from_secs(120);
         while seen.len() < 10_000 {
-            assert!(Instant::now() < deadline, "too slow: {} signatures", seen.len());
+            assert!(
+                Instant::now() < deadline,
+                "too slow: {} signatures",
+                seen.len()
+            );
             match pool.sign(&n.to_le_bytes()) {
                 Some(sig) => {
                     if n % 97 == 0 {
                         vk.verify_strict(&n.to_le_bytes(), &Signature::from_bytes(&sig))
                             .unwrap();
                     }
-                    assert!(seen.insert(<[u8; 32]>::try_from(&sig[..32]).unwrap()), "R repeated");
+                    assert!(
+                        seen.insert(<[u8; 32]>::try_from(&sig[..32]).unwrap()),
+                        "R repeated"
+                    );
                     n += 1;
                 }
                 None => std::thread::sleep(Duration::from_micros(200)),
@@ -507,8 +521,12 @@ mod tests {
         let mut seen = HashSet::new();
         for t in threads {
             for (msg, sig) in t.join().unwrap() {
-                vk.verify_strict(&msg, &Signature::from_bytes(&sig)).unwrap();
-                assert!(seen.insert(<[u8; 32]>::try_from(&sig[..32]).unwrap()), "R shared");
+                vk.verify_strict(&msg, &Signature::from_bytes(&sig))
+                    .unwrap();
+                assert!(
+                    seen.insert(<[u8; 32]>::try_from(&sig[..32]).unwrap()),
+                    "R shared"
+                );
             }
         }
         assert!(seen.len() >= 256);
@@ -524,7 +542,11 @@ mod tests {
             assert!(pool.available() < MAX_CAPACITY);
             let t0 = Instant::now();
             drop(pool);
-            assert!(t0.elapsed() < Duration::from_millis(500), "drop took {:?}", t0.elapsed());
+            assert!(
+                t0.elapsed() < Duration::from_millis(500),
+                "drop took {:?}",
+                t0.elapsed()
+            );
         }
     }
 
