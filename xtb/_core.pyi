@@ -543,11 +543,17 @@ BackpackParams = Mapping[str, object]
 class BackpackSigner:
     """ED25519 signer for Backpack REST requests and private WebSocket subscriptions."""
 
-    def __init__(self, secret_b64: str, broker_id: int | None = None) -> None: ...
+    def __init__(self, secret_b64: str, broker_id: int | None = None, *, nonce_pool: int = 0) -> None:
+        """`nonce_pool`: 0 = deterministic RFC 8032; N in 1..=65536 = keep N presigned nonces (ValueError
+        naming `nonce_pool` otherwise)."""
     @property
     def public_key_b64(self) -> str: ...
     @property
     def broker_id(self) -> int | None: ...
+    @property
+    def nonce_pool_stats(self) -> dict[str, int]:
+        """`capacity`, `available`, `presigned` (signatures that used a pooled nonce), `fallbacks`
+        (signed deterministically: pool empty, off, or in a forked child)."""
     def signing_string(
         self,
         instruction: str,

@@ -604,6 +604,26 @@ fn to_params<'a, 'py>(
     Ok(out)
 }
 
+/// `nonce_pool` as given from Python: an int (not a bool) in 0..=MAX_CAPACITY.
+fn nonce_pool_arg(v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let max = crate::sign::nonce_pool::MAX_CAPACITY;
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        let tname = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(PyTypeError::new_err(format!(
+            "nonce_pool: expected an int in 0..={max}, got {tname}"
+        )));
+    }
+    match v.extract::<i64>() {
+        Ok(n) if (0..=max as i64).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(PyValueError::new_err(format!(
+            "nonce_pool: must be 0..={max} (got {n})"
+        ))),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "nonce_pool: must be 0..={max} (got an integer out of range)"
+        ))),
+    }
+}
+
 /// ED25519 signer for Backpack's REST and private WebSocket (docs/core_api.md, "Backpack signer").
 #[pyclass(name = "BackpackSigner", module = "xtb._core", frozen)]
 pub struct PyBackpackSigner {
@@ -705,12 +725,36 @@ impl PyBackpackSigner {
 #[pymethods]
 impl PyBackpackSigner {
     /// `secret_b64`: the API secret (base64 of the 32-byte ED25519 seed). `broker_id` adds `X-Broker-Id`.
+    /// `nonce_pool`: 0 signs deterministically (RFC 8032); N (1..=65536) keeps N presigned nonces filled by
+    /// a background thread, so each signature skips the base-point multiply (docs/core_api.md).
     #[new]
-    #[pyo3(signature = (secret_b64, broker_id = None))]
-    fn new(secret_b64: &str, broker_id: Option<u16>) -> PyResult<Self> {
+    #[pyo3(signature = (secret_b64, broker_id = None, *, nonce_pool = None))]
+    fn new(
+        secret_b64: &str,
+        broker_id: Option<u16>,
+        nonce_pool: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let capacity = match nonce_pool {
+            None => 0,
+            Some(v) => nonce_pool_arg(v)?,
+        };
         Ok(PyBackpackSigner {
-            inner: BackpackSigner::new(secret_b64, broker_id).map_err(sign_err)?,
+            inner: BackpackSigner::with_nonce_pool(secret_b64, broker_id, capacity)
+                .map_err(sign_err)?,
         })
+    }
+
+    /// Nonce pool counters: capacity, available (presigned nonces ready), presigned (signatures that
+    /// used one), fallbacks (signatures made deterministically: pool empty, off, or in a forked child).
+    #[getter]
+    fn nonce_pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let st = self.inner.nonce_pool_stats();
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "capacity"), st.capacity)?;
+        d.set_item(intern!(py, "available"), st.available)?;
+        d.set_item(intern!(py, "presigned"), st.presigned)?;
+        d.set_item(intern!(py, "fallbacks"), st.fallbacks)?;
+        Ok(d)
     }
 
     /// `X-API-Key`: base64 of the public key.

@@ -1,6 +1,7 @@
 //! Request signers.
 
 pub mod backpack;
+pub mod nonce_pool;
 
 #[cfg(unix)]
 pub mod lighter_native;

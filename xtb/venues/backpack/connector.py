@@ -99,6 +99,8 @@ class BackpackConfig:
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
+    # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). docs/core_api.md
+    nonce_pool: int = 256
 
     @classmethod
     def from_options(cls, options: dict[str, Any], **overrides: Any) -> BackpackConfig:
@@ -109,6 +111,9 @@ class BackpackConfig:
         merged = {**options, **overrides}
         if "symbols" in merged:
             merged["symbols"] = tuple(merged["symbols"])
+        pool = merged.get("nonce_pool", 0)
+        if isinstance(pool, bool) or not isinstance(pool, int) or not 0 <= pool <= 65_536:
+            raise ValueError(f"venues.backpack.options.nonce_pool: expected an int in 0..65536, got {pool!r}")
         return cls(**merged)
 
 
@@ -158,7 +163,7 @@ class BackpackConnector:
     ) -> None:
         self.config = config
         secret = api_secret.reveal() if hasattr(api_secret, "reveal") else str(api_secret)
-        self._signer = _core.BackpackSigner(secret, config.broker_id)
+        self._signer = _core.BackpackSigner(secret, config.broker_id, nonce_pool=config.nonce_pool)
         del secret
         if self._signer.public_key_b64 != api_key:
             raise ValueError("Backpack api key does not match the api secret (public key mismatch)")
