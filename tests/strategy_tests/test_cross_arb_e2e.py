@@ -42,7 +42,7 @@ async def test_the_readme_paper_config_trades_by_itself_and_stops_flat(tmp_path)
     assert isinstance(strat, CrossArb)
     try:
         assert await wait_for(lambda: any(a.legs_logged for a in strat.arbs.values()) or strat.stats["round_trips"],
-                              9), engine.status()
+                              15), engine.status()  # seeded jumps come within ~5 s; slack for a loaded CI
     finally:
         await engine.stop()
     assert strat.stats["entries"] >= 1 and strat.stats["failures"] == 0
