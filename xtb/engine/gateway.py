@@ -228,7 +228,8 @@ class OrderGateway:
         task = _running_loop().create_task(
             self._send_submit(route.port, prepared, reqs, wait_ns, trigger_ns, decided, signed))
         self._tasks.add(task)  # the task takes itself out when it ends (_in_flight)
-        return [r.client_id for r in reqs]
+        # (a comprehension is one more frame on Python 3.11: not for the single order)
+        return [reqs[0].client_id] if len(reqs) == 1 else [r.client_id for r in reqs]
 
     async def _send_submit(
         self, port: VenueOrderPort, prepared: Any, reqs: Sequence[OrderRequest], wait_ns: int,
