@@ -148,10 +148,18 @@ class OrderGateway:
         self.max_limiter_wait_ns = max_limiter_wait_ns
         self.on_latency = on_latency
         self._clock_ns = clock_ns
-        self._submitted = tracker.submitted
         self._routes: dict[str, _Route] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = GatewayStats()
+
+    @property
+    def tracker(self) -> Tracker:
+        return self._tracker
+
+    @tracker.setter
+    def tracker(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+        self._submitted = tracker.submitted  # bound once, not per order
 
     @property
     def risk(self) -> RiskCheck | None:
