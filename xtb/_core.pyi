@@ -472,7 +472,6 @@ class OrderTracker:
         side: str,
         px: int,
         sz: int,
-        *,
         post_only: bool = False,
         reduce_only: bool = False,
         time_in_force: str = "GTC",

@@ -218,3 +218,17 @@ async def test_a_batch_that_is_not_sent_books_nothing_in_the_risk_guard():
     assert guard.status()["risk_sent_today"] == {"SOL": 10.0}
     assert len(guard._accepted) == 2  # order-rate slots: only the two sent orders
     await settle(gw)
+
+
+async def test_in_flight_counts_sends_until_they_end_even_a_cancelled_one():
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.submit("backpack", [req(1)])
+    gw.submit("backpack", [req(2)])
+    gw.cancel("backpack", "SOL_USDC_PERP", [1])
+    assert gw.in_flight == 3 and port.sent == []  # created in the caller's stack, not yet run
+    next(iter(gw._tasks)).cancel()  # cancelled before its first step: its body never runs
+    await settle(gw)
+    assert gw.in_flight == 0 and gw._tasks == set()
+    await asyncio.sleep(0)
+    assert len(port.sent) + len(port.cancels) == 2

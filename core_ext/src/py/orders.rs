@@ -224,8 +224,10 @@ impl PyOrderTracker {
         }
     }
 
+    /// The flags may also be passed positionally: the gateway does, once per order, and keyword
+    /// arguments cost ~0.2 us more to bind.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (client_id, venue, symbol, side, px, sz, *, post_only = false, reduce_only = false,
+    #[pyo3(signature = (client_id, venue, symbol, side, px, sz, post_only = false, reduce_only = false,
                         time_in_force = "GTC", ts_ns = None))]
     fn submitted(
         &mut self,
