@@ -289,6 +289,16 @@ def test_no_order_below_threshold(tmp_path: Path) -> None:
 # ---- benchmarks -------------------------------------------------------------------------------------
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The loop `xtb run` uses (uvloop where installed: config general.uvloop, on by default), for both
+    pipelines alike."""
+    try:
+        import uvloop
+    except ImportError:  # Windows: the default loop
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _bench(benchmark: Any, pipeline: Any, sender: Sender) -> None:
     """The same harness for both pipelines. Each order's send task is spawned on the running loop; between
     rounds (untimed) the loop runs those tasks to completion, as a bot's loop does between socket bursts;
@@ -296,7 +306,7 @@ def _bench(benchmark: Any, pipeline: Any, sender: Sender) -> None:
     frame -> request handed to its send task."""
     it = iter(frames(ROUNDS + WARMUP + 1))
     on_frame = pipeline.on_frame
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
 
     def setup() -> tuple[tuple[bytes], dict[str, Any]]:
         asyncio.events._set_running_loop(None)
