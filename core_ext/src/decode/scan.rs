@@ -61,6 +61,10 @@ impl RawNum {
     /// (the general path then reports the exact error).
     #[inline]
     pub fn to_units(self, decimals: u32) -> Option<i64> {
+        // The common case, a non-negative value printed at the market's scale: the bits are the units.
+        if self.0 >> MANTISSA_BITS == decimals as u64 {
+            return Some((self.0 & MANTISSA_MASK) as i64);
+        }
         let frac = self.frac();
         let mantissa = self.mantissa();
         let m = if frac == decimals {
@@ -157,6 +161,13 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = &self.b[start..];
+        // Most keys are one letter.
+        if let [c, b'"', ..] = *rest {
+            if (0x20..0x80).contains(&c) && c != b'"' && c != b'\\' {
+                self.i = start + 2;
+                return Ok((start, start + 1));
+            }
+        }
         let mut k = 0;
         // Eight bytes at a time to the first quote, backslash or control byte.
         while k + 8 <= rest.len() {
