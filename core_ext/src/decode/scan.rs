@@ -344,11 +344,20 @@ impl<'a> Scanner<'a> {
         // The prices of one side share a shape, and so do the sizes (venues pad to the tick and step).
         let mut shapes = (Shape::NONE, Shape::NONE);
         loop {
-            out.push(self.level(&mut shapes)?);
-            // Compact JSON: `,[` to the next level.
-            if self.b.get(self.i..self.i + 2) == Some(b",[") {
-                self.i += 1;
-                continue;
+            if let Some((level, used, more)) = level_fast(self.b, self.i, &shapes) {
+                out.push(level);
+                self.i += used;
+                if more {
+                    self.i += 1;
+                    continue;
+                }
+            } else {
+                out.push(self.level(&mut shapes)?);
+                // Compact JSON: `,[` to the next level.
+                if self.b.get(self.i..self.i + 2) == Some(b",[") {
+                    self.i += 1;
+                    continue;
+                }
             }
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -577,6 +586,55 @@ impl Shape {
     }
 }
 
+impl Shape {
+    #[inline(always)]
+    fn matches(&self, v: u64) -> bool {
+        non_digits(v) & self.care == self.expect && v & self.sel == self.want
+    }
+
+    /// The decimal in `v`, which `matches`.
+    #[inline(always)]
+    fn value(&self, v: u64) -> RawNum {
+        let below = (1u64 << (8 * self.dot)) - 1;
+        let digits = (v & below) | ((v >> 8) & !below);
+        RawNum::pack(swar_digits(digits, self.quote - 1), self.quote - self.dot - 1, false)
+    }
+}
+
+/// A whole compact level `["px","sz"]` at `at` when both decimals have their column's shape:
+/// (level, bytes, whether `,[` follows). One bounds check for the whole level; None = use `level`.
+#[inline(always)]
+fn level_fast(b: &[u8], at: usize, shapes: &(Shape, Shape)) -> Option<(RawLevel, usize, bool)> {
+    let w: &[u8; 32] = b.get(at..at.checked_add(32)?)?.try_into().ok()?;
+    let word = |k: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&w[k..k + 8]);
+        u64::from_le_bytes(x)
+    };
+    let (sp, ss) = shapes;
+    if w[0] != b'[' || w[1] != b'"' {
+        return None;
+    }
+    let v = word(2);
+    if !sp.matches(v) {
+        return None;
+    }
+    let j = 3 + (sp.quote & 7) as usize; // after the price's closing quote: <= 10
+    if w[j] != b',' || w[j + 1] != b'"' {
+        return None;
+    }
+    let v2 = word(j + 2);
+    if !ss.matches(v2) {
+        return None;
+    }
+    let k = j + 3 + (ss.quote & 7) as usize; // the closing bracket: <= 20
+    if w[k] != b']' {
+        return None;
+    }
+    let more = w[k + 1] == b',' && w[k + 2] == b'[';
+    Some(((sp.value(v), ss.value(v2)), k + 1, more))
+}
+
 /// `decimal_raw`, first trying the shape of the previous decimal in the same column. When it matches
 /// (almost always), the next level's position does not wait on this one's bytes: the check is a branch
 /// the CPU predicts, where computing the length from the data made every level wait for the previous.
@@ -584,11 +642,8 @@ impl Shape {
 fn decimal_shaped(rest: &[u8], shape: &mut Shape) -> (RawNum, usize) {
     if rest.len() >= 8 {
         let v = load8(rest, 0);
-        if non_digits(v) & shape.care == shape.expect && v & shape.sel == shape.want {
-            let below = (1u64 << (8 * shape.dot)) - 1;
-            let digits = (v & below) | ((v >> 8) & !below);
-            let num = RawNum::pack(swar_digits(digits, shape.quote - 1), shape.quote - shape.dot - 1, false);
-            return (num, shape.quote as usize + 1);
+        if shape.matches(v) {
+            return (shape.value(v), shape.quote as usize + 1);
         }
     }
     let (num, used) = decimal_raw(rest);
@@ -842,6 +897,31 @@ mod tests {
                 let got = decimal_shaped(s.as_bytes(), &mut shape);
                 let want = decimal_body(s.as_bytes()).unwrap_or((RawNum(0), 0));
                 proptest::prop_assert_eq!(got, want, "{}", s);
+            }
+        }
+
+        /// Whole level arrays (mostly one shape per column, with odd ones mixed in) read as each decimal
+        /// read alone, or the frame is declined when one of them is not a plain decimal.
+        #[test]
+        fn level_arrays_match_plain_reads(
+            levels in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![4 => "8660[0-9]\\.[0-9]", 1 => "-?[0-9]{1,9}(\\.[0-9]{0,9})?"],
+                    proptest::prop_oneof![4 => "[0-9]\\.[0-9]{5}", 1 => "[0-9.]{0,8}"],
+                ),
+                0..30,
+            ),
+            pad in " ?",
+        ) {
+            let body: Vec<String> = levels.iter().map(|(p, q)| format!("[\"{p}\",{pad}\"{q}\"]")).collect();
+            let frame = format!(r#"{{"data":{{"U":1,"b":[{}],"e":"depth","s":"X","u":1}},"stream":"depth.X"}}"#, body.join(","));
+            let plain = |t: &str| decimal_body_bytewise(format!("{t}\"").as_bytes()).map(|(n, _)| n);
+            let want: Option<Vec<RawLevel>> = levels.iter().map(|(p, q)| Some((plain(p)?, plain(q)?))).collect();
+            let (mut b, mut a) = (Vec::new(), Vec::new());
+            let got = market(frame.as_bytes(), &mut b, &mut a).map(|_| b);
+            match want {
+                Some(w) => proptest::prop_assert_eq!(got, Ok(w)),
+                None => proptest::prop_assert_eq!(got, Err(Bail)),
             }
         }
 
