@@ -121,7 +121,7 @@ fn side(ctx: &Ctx<'_>, s: Option<&str>) -> Result<Side, FeedError> {
 }
 
 pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
-    if let Some(r) = dec.fast_depth(frame, "depth", recv_ns) {
+    if let Some(r) = dec.fast_path(frame, "depth", recv_ns) {
         return r;
     }
     let env: Envelope = match serde_json::from_slice(frame) {

@@ -88,7 +88,7 @@ fn need<T>(ctx: &Ctx<'_>, v: Option<T>, name: &str) -> Result<T, FeedError> {
 
 pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
     let venue = dec.venue;
-    if let Some(r) = dec.fast_depth(frame, "depthUpdate", recv_ns) {
+    if let Some(r) = dec.fast_path(frame, "depthUpdate", recv_ns) {
         return r;
     }
     let outer: Msg = match serde_json::from_slice(frame) {

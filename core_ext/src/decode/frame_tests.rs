@@ -319,7 +319,7 @@ fn declined_fast_path_frames_decode_the_same_through_serde() {
     let slow = br#"{ "data": {"E":"1790134357267289","T":"1790134357267074","U":6730019258,"a":[],
         "b":[["86655.9","1.94230"]],"e":"depth","note":"a\"b","s":"BTC_USDC_PERP","u":6730019258},
         "stream":"depth.BTC_USDC_PERP" }"#;
-    assert!(scan::depth(slow, &mut Vec::new(), &mut Vec::new()).is_err());
+    assert!(scan::market(slow, &mut Vec::new(), &mut Vec::new()).is_err());
     let mut tops = Vec::new();
     for f in [&fast[..], &slow[..]] {
         let (mut dec, _ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
@@ -329,4 +329,61 @@ fn declined_fast_path_frames_decode_the_same_through_serde() {
         tops.push((b.top(5), b.seq()));
     }
     assert_eq!(tops[0], tops[1]);
+}
+
+#[test]
+fn ticker_fast_path_matches_general_path() {
+    // The compact ticker takes the scanner; the same ticker with whitespace and an escaped string is
+    // declined by it and decoded by serde: same event, same counters.
+    let fast = frame!("backpack_book_ticker.json");
+    let text = std::str::from_utf8(fast).unwrap();
+    let slow = text.replacen("{\"data\":{", "{ \"data\" : { \"note\":\"a\\\"b\", ", 1);
+    assert!(scan::market(slow.as_bytes(), &mut Vec::new(), &mut Vec::new()).is_err());
+    assert!(scan::market(fast, &mut Vec::new(), &mut Vec::new()).is_ok());
+    let mut outs = Vec::new();
+    for f in [fast.to_vec(), slow.into_bytes()] {
+        let (mut dec, ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+        assert_eq!(dec.feed(&f, 1).unwrap(), 0); // no snapshot yet: ignored
+        lock_book(&books[0]).apply_snapshot(&[(866500, 1)], &[(866560, 1)], 6730019258, None, 1).unwrap();
+        drain(&ring);
+        assert_eq!(dec.feed(&f, 2).unwrap(), 1);
+        // Not newer than the book: ignored.
+        lock_book(&books[0]).apply_snapshot(&[(866500, 1)], &[(866560, 1)], 6730019259, None, 3).unwrap();
+        drain(&ring);
+        assert_eq!(dec.feed(&f, 4).unwrap(), 0);
+        outs.push((drain(&ring), dec.stats.clone()));
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn ticker_errors_and_unknown_symbols() {
+    let good = std::str::from_utf8(frame!("backpack_book_ticker.json")).unwrap();
+    let (mut dec, ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+    lock_book(&books[0]).apply_snapshot(&[(866500, 1)], &[(866560, 1)], 1, None, 1).unwrap();
+    drain(&ring);
+    for (bad, field) in [
+        (good.replace("\"86655.9\"", "\"86655.95\""), "b"),
+        (good.replace("\"86655.9\"", "[[\"1\",\"2\"]]"), "b"),
+        (good.replace("\"1.94230\"", "\"1.9x\""), "B"),
+        (good.replace(",\"u\":6730019259", ""), "u"),
+    ] {
+        let e = dec.feed(bad.as_bytes(), 2).unwrap_err();
+        assert!(e.reason.contains(field), "{bad}: {}", e.reason);
+        assert_eq!(e.channel, "bookTicker.BTC_USDC_PERP");
+        assert!(ring.is_empty());
+    }
+    let other = good.replace("BTC_USDC_PERP", "ETH_USDC_PERP");
+    assert_eq!(dec.feed(other.as_bytes(), 3).unwrap(), 0);
+    assert_eq!(dec.stats.unknown_symbol, 1);
+    // A ticker whose best size is zero: the side is reported empty, as on the general path.
+    let empty_bid = good.replace("\"1.94230\"", "\"0.00000\"");
+    assert_eq!(dec.feed(empty_bid.as_bytes(), 4).unwrap(), 1);
+    assert!(matches!(&drain(&ring)[..], [EventBody::Book(u)] if u.best_bid.is_none() && u.best_ask.is_some()));
+}
+
+#[test]
+fn binance_ticker_fast_path() {
+    let f = frame!("binance_book_ticker.json");
+    assert!(scan::market(f, &mut Vec::new(), &mut Vec::new()).is_ok());
 }

@@ -317,46 +317,72 @@ impl FeedDecoder {
         }
     }
 
-    /// Fast path for diff-depth frames (see `scan`). None = declined: decode with the general path.
-    pub(crate) fn fast_depth(
+    /// Fast path for diff-depth and ticker frames (see `scan`); `depth_event` is the venue's name of
+    /// its diff-depth event. None = declined: decode with the general path.
+    pub(crate) fn fast_path(
         &mut self,
         frame: &[u8],
-        event: &str,
+        depth_event: &str,
         recv_ns: i64,
     ) -> Option<Result<u32, FeedError>> {
         let mut bids = std::mem::take(&mut self.span_bids);
         let mut asks = std::mem::take(&mut self.span_asks);
-        let r = self.fast_depth_inner(frame, event, &mut bids, &mut asks, recv_ns);
+        let r = self.fast_path_inner(frame, depth_event, &mut bids, &mut asks, recv_ns);
         self.span_bids = bids;
         self.span_asks = asks;
         r
     }
 
-    fn fast_depth_inner(
+    fn fast_path_inner(
         &mut self,
         frame: &[u8],
-        event: &str,
+        depth_event: &str,
         bids: &mut Vec<scan::RawLevel>,
         asks: &mut Vec<scan::RawLevel>,
         recv_ns: i64,
     ) -> Option<Result<u32, FeedError>> {
-        let head = scan::depth(frame, bids, asks).ok()?;
-        if head.event != Some(event) {
+        let head = scan::market(frame, bids, asks).ok()?;
+        let event = head.event?;
+        let is_depth = event == depth_event;
+        if is_depth {
+            // A price string where levels belong: the general path names the field in its error.
+            if head.bid_px.is_some() || head.ask_px.is_some() {
+                return None;
+            }
+        } else if event != "bookTicker" || head.bid_levels || head.ask_levels {
             return None;
         }
-        let (sym, first, last) = (head.symbol?, head.first?, head.last?);
-        if first > last {
+        let sym = head.symbol?;
+        let last = head.last?;
+        let ticker = if is_depth {
+            None
+        } else {
+            Some((head.bid_px?, head.bid_sz?, head.ask_px?, head.ask_sz?))
+        };
+        let first = if is_depth { head.first? } else { 0 };
+        if is_depth && first > last {
             return None;
         }
-        let channel = head.stream.unwrap_or(event);
-        let ctx = Ctx { venue: self.venue, channel };
-        let Some((_, book)) = self.lookup(sym) else { return Some(Ok(0)) };
-        let mut b = lock_book(&book);
+        let Some(id) = self.route(sym) else {
+            self.stats.unknown_symbol += 1;
+            return Some(Ok(0));
+        };
+        let book = &self.books[id as usize];
+        let mut b = lock_book(book);
         let (pd, sd) = (b.price_decimals, b.size_decimals);
+        if let Some((bp, bq, ap, aq)) = ticker {
+            // As the general path: sizes are not checked for sign, a ticker never touches the levels.
+            let bid = (bp.to_units(pd)?, bq.to_units(sd)?);
+            let ask = (ap.to_units(pd)?, aq.to_units(sd)?);
+            let ev = ticker_update(self.venue, id, &b, bid, ask, last);
+            drop(b);
+            return Some(Ok(self.push_ticker(ev, recv_ns)));
+        }
         // A value the raw form cannot express at this scale declines the fast path: the general path
         // then names the exact text and reason in its error.
         let conv = |levels: &[scan::RawLevel], out: &mut Vec<(Px, Sz)>| -> Option<()> {
             out.clear();
+            out.reserve(levels.len());
             for &(p, q) in levels {
                 let (px, sz) = (p.to_units(pd)?, q.to_units(sd)?);
                 if sz < 0 {
@@ -369,10 +395,11 @@ impl FeedDecoder {
         conv(bids, &mut self.scratch_bids)?;
         conv(asks, &mut self.scratch_asks)?;
         let seq = DeltaSeq { first, last, prev: head.prev, offset: None };
+        let channel = head.stream.unwrap_or(event);
         Some(match b.apply_deltas(seq, &self.scratch_bids, &self.scratch_asks, recv_ns) {
             Ok(Applied::Applied) | Ok(Applied::WentStale) => Ok(1),
             Ok(Applied::Buffered) | Ok(Applied::DroppedOld) => Ok(0),
-            Err(e) => Err(ctx.err(e.to_string())),
+            Err(e) => Err(Ctx { venue: self.venue, channel }.err(e.to_string())),
         })
     }
 
@@ -387,21 +414,21 @@ impl FeedDecoder {
         u: u64,
         recv_ns: i64,
     ) -> u32 {
-        let b = lock_book(book);
-        if !b.is_valid() || u <= b.seq() {
-            self.stats.ignored += 1;
-            return 0;
+        let ev = ticker_update(self.venue, book_id, &lock_book(book), bid, ask, u);
+        self.push_ticker(ev, recv_ns)
+    }
+
+    fn push_ticker(&mut self, ev: Option<crate::events::BookUpdate>, recv_ns: i64) -> u32 {
+        match ev {
+            Some(ev) => {
+                self.ring.push(recv_ns, EventBody::Book(ev));
+                1
+            }
+            None => {
+                self.stats.ignored += 1;
+                0
+            }
         }
-        let ev = crate::events::BookUpdate {
-            venue: self.venue,
-            book_id,
-            best_bid: Some(bid).filter(|l| l.1 > 0),
-            best_ask: Some(ask).filter(|l| l.1 > 0),
-            seq: u,
-        };
-        drop(b);
-        self.ring.push(recv_ns, EventBody::Book(ev));
-        1
     }
 
     pub(crate) fn emit_public(&mut self, recv_ns: i64, body: EventBody) {
@@ -429,6 +456,27 @@ impl FeedDecoder {
         self.stats.pings += 1;
         self.pending_pings += 1;
     }
+}
+
+/// The BookUpdate a ticker makes: None when the book is not valid or the ticker is not newer than it.
+fn ticker_update(
+    venue: Venue,
+    book_id: u32,
+    b: &OrderBook,
+    bid: (Px, Sz),
+    ask: (Px, Sz),
+    u: u64,
+) -> Option<crate::events::BookUpdate> {
+    if !b.is_valid() || u <= b.seq() {
+        return None;
+    }
+    Some(crate::events::BookUpdate {
+        venue,
+        book_id,
+        best_bid: Some(bid).filter(|l| l.1 > 0),
+        best_ask: Some(ask).filter(|l| l.1 > 0),
+        seq: u,
+    })
 }
 
 /// Split "ETH_USDC_PERP" into ("ETH", "USDC"); Binance "BTCUSDT" by known quote suffixes.

@@ -1,4 +1,5 @@
-//! Fast path for the hottest frame shape: a diff-depth message (Backpack `depth`, Binance `depthUpdate`).
+//! Fast path for the hottest frame shapes: a diff-depth message (Backpack `depth`, Binance `depthUpdate`)
+//! and a top-of-book ticker (`bookTicker`, both venues).
 //!
 //! A strict, validating, zero-copy JSON scanner specialised for one object shape: it records the byte
 //! digits of the `[price, size]` strings instead of building values, and it declines (`Bail`) anything it
@@ -13,34 +14,72 @@ pub struct Bail;
 
 type R<T> = Result<T, Bail>;
 
-/// A decimal string read digit by digit during the scan, before the market's scale is known:
-/// value = mantissa / 10^frac (sign separate). Converted with `RawNum::to_units`.
+/// A decimal string read during the scan, before the market's scale is known:
+/// value = mantissa / 10^frac, with a sign. Converted with `RawNum::to_units`.
+/// Packed in one word (mantissa in bits 0-55, fraction digits in 56-62, sign in 63): a level is then
+/// two registers, and the level loop neither spills nor reloads partial structs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RawNum {
-    pub mantissa: u64,
-    pub frac: u8,
-    pub neg: bool,
-}
+pub struct RawNum(u64);
+
+const MANTISSA_BITS: u32 = 56;
+const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
 
 impl RawNum {
+    /// None when the mantissa needs more than 56 bits (from about 17 digits: the general path reads those).
+    #[inline(always)]
+    pub fn new(mantissa: u64, frac: u32, neg: bool) -> Option<Self> {
+        if mantissa > MANTISSA_MASK || frac > 0x7f {
+            return None;
+        }
+        Some(RawNum(mantissa | (frac as u64) << MANTISSA_BITS | (neg as u64) << 63))
+    }
+
+    /// `new` for values known to fit (the caller read at most 14 digits).
+    #[inline(always)]
+    fn pack(mantissa: u64, frac: u32, neg: bool) -> Self {
+        debug_assert!(mantissa <= MANTISSA_MASK && frac <= 0x7f);
+        RawNum(mantissa | (frac as u64) << MANTISSA_BITS | (neg as u64) << 63)
+    }
+
+    #[inline(always)]
+    pub fn mantissa(self) -> u64 {
+        self.0 & MANTISSA_MASK
+    }
+
+    /// Digits after the decimal point.
+    #[inline(always)]
+    pub fn frac(self) -> u32 {
+        ((self.0 >> MANTISSA_BITS) & 0x7f) as u32
+    }
+
+    #[inline(always)]
+    pub fn is_negative(self) -> bool {
+        self.0 >> 63 != 0
+    }
+
     /// Units of 10^-decimals; None when digits beyond `decimals` are nonzero or the value overflows
     /// (the general path then reports the exact error).
     #[inline]
     pub fn to_units(self, decimals: u32) -> Option<i64> {
-        let frac = self.frac as u32;
+        // The common case, a non-negative value printed at the market's scale: the bits are the units.
+        if self.0 >> MANTISSA_BITS == decimals as u64 {
+            return Some((self.0 & MANTISSA_MASK) as i64);
+        }
+        let frac = self.frac();
+        let mantissa = self.mantissa();
         let m = if frac == decimals {
-            self.mantissa
+            mantissa
         } else if frac < decimals {
-            self.mantissa.checked_mul(crate::fixed::pow10(decimals - frac) as u64)?
+            mantissa.checked_mul(crate::fixed::pow10(decimals - frac) as u64)?
         } else {
             let p = *POW10_U64.get((frac - decimals) as usize)?;
-            if self.mantissa % p != 0 {
+            if mantissa % p != 0 {
                 return None;
             }
-            self.mantissa / p
+            mantissa / p
         };
         let v = i64::try_from(m).ok()?;
-        Some(if self.neg { -v } else { v })
+        Some(if self.is_negative() { -v } else { v })
     }
 }
 
@@ -57,15 +96,23 @@ const POW10_U64: [u64; 20] = {
 /// One level: (price, size) as raw decimals.
 pub type RawLevel = (RawNum, RawNum);
 
-/// The head fields of a depth frame (levels are in the caller's span buffers).
+/// The head fields of a depth or ticker frame (depth levels are in the caller's span buffers).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct DepthHead<'a> {
+pub struct Head<'a> {
     pub stream: Option<&'a str>,
     pub event: Option<&'a str>,
     pub symbol: Option<&'a str>,
     pub first: Option<u64>,
     pub last: Option<u64>,
     pub prev: Option<u64>,
+    /// `b` / `a` were level arrays (depth shape).
+    pub bid_levels: bool,
+    pub ask_levels: bool,
+    /// Ticker shape: `b`, `B`, `a`, `A` as decimal strings (best bid px / qty, best ask px / qty).
+    pub bid_px: Option<RawNum>,
+    pub bid_sz: Option<RawNum>,
+    pub ask_px: Option<RawNum>,
+    pub ask_sz: Option<RawNum>,
 }
 
 struct Scanner<'a> {
@@ -114,7 +161,23 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = &self.b[start..];
+        // Most keys are one letter.
+        if let [c, b'"', ..] = *rest {
+            if (0x20..0x80).contains(&c) && c != b'"' && c != b'\\' {
+                self.i = start + 2;
+                return Ok((start, start + 1));
+            }
+        }
         let mut k = 0;
+        // Eight bytes at a time to the first quote, backslash or control byte.
+        while k + 8 <= rest.len() {
+            let m = string_stops(load8(rest, k));
+            if m != 0 {
+                k += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            k += 8;
+        }
         while k < rest.len() {
             let c = rest[k];
             if c == b'"' {
@@ -278,16 +341,23 @@ impl<'a> Scanner<'a> {
             self.i += 1;
             return Ok(());
         }
+        // The prices of one side share a shape, and so do the sizes (venues pad to the tick and step).
+        let mut shapes = (Shape::NONE, Shape::NONE);
         loop {
-            self.eat(b'[')?;
-            let px = self.decimal_string()?;
-            self.eat(b',')?;
-            let sz = self.decimal_string()?;
-            self.eat(b']')?;
-            out.push((px, sz));
-            if self.b.get(self.i) == Some(&b',') && self.b.get(self.i + 1) == Some(&b'[') {
-                self.i += 1;
-                continue;
+            if let Some((level, used, more)) = level_fast(self.b, self.i, &shapes) {
+                out.push(level);
+                self.i += used;
+                if more {
+                    self.i += 1;
+                    continue;
+                }
+            } else {
+                out.push(self.level(&mut shapes)?);
+                // Compact JSON: `,[` to the next level.
+                if self.b.get(self.i..self.i + 2) == Some(b",[") {
+                    self.i += 1;
+                    continue;
+                }
             }
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -300,10 +370,40 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// One depth object (the message itself, or the `data` of an envelope when `outer`).
-    fn depth_object(
+    /// One `["px","sz"]`. Compact JSON is matched byte for byte; anything else (whitespace) takes the
+    /// token-by-token route.
+    #[inline(always)]
+    fn level(&mut self, shapes: &mut (Shape, Shape)) -> R<RawLevel> {
+        if self.b.get(self.i..self.i + 2) == Some(b"[\"") {
+            let (px, used) = decimal_shaped(&self.b[self.i + 2..], &mut shapes.0);
+            if used == 0 {
+                return Err(Bail);
+            }
+            let j = self.i + 2 + used;
+            if self.b.get(j..j + 2) == Some(b",\"") {
+                let (sz, used) = decimal_shaped(&self.b[j + 2..], &mut shapes.1);
+                if used == 0 {
+                    return Err(Bail);
+                }
+                let k = j + 2 + used;
+                if self.b.get(k) == Some(&b']') {
+                    self.i = k + 1;
+                    return Ok((px, sz));
+                }
+            }
+        }
+        self.eat(b'[')?;
+        let px = self.decimal_string()?;
+        self.eat(b',')?;
+        let sz = self.decimal_string()?;
+        self.eat(b']')?;
+        Ok((px, sz))
+    }
+
+    /// One message object (the message itself, or the `data` of an envelope when `outer`).
+    fn object(
         &mut self,
-        head: &mut DepthHead<'a>,
+        head: &mut Head<'a>,
         bids: &mut Vec<RawLevel>,
         asks: &mut Vec<RawLevel>,
         outer: bool,
@@ -329,7 +429,7 @@ impl<'a> Scanner<'a> {
                 "e" => {
                     once(1)?;
                     let e = self.string()?;
-                    if e != "depth" && e != "depthUpdate" {
+                    if !matches!(e, "depth" | "depthUpdate" | "bookTicker") {
                         return Err(Bail);
                     }
                     head.event = Some(e);
@@ -350,13 +450,32 @@ impl<'a> Scanner<'a> {
                     once(16)?;
                     head.prev = Some(self.u64_value()?);
                 }
+                // Levels in a depth message, the best price in a ticker.
                 "b" => {
                     once(32)?;
-                    self.levels(bids)?;
+                    if self.peek() == Some(b'[') {
+                        self.levels(bids)?;
+                        head.bid_levels = true;
+                    } else {
+                        head.bid_px = Some(self.decimal_string()?);
+                    }
                 }
                 "a" => {
                     once(64)?;
-                    self.levels(asks)?;
+                    if self.peek() == Some(b'[') {
+                        self.levels(asks)?;
+                        head.ask_levels = true;
+                    } else {
+                        head.ask_px = Some(self.decimal_string()?);
+                    }
+                }
+                "B" => {
+                    once(512)?;
+                    head.bid_sz = Some(self.decimal_string()?);
+                }
+                "A" => {
+                    once(1024)?;
+                    head.ask_sz = Some(self.decimal_string()?);
                 }
                 "stream" if outer => {
                     once(128)?;
@@ -364,8 +483,10 @@ impl<'a> Scanner<'a> {
                 }
                 "data" if outer => {
                     once(256)?;
-                    self.depth_object(head, bids, asks, false)?;
+                    self.object(head, bids, asks, false)?;
                 }
+                // A venue error: the general path reports it.
+                "error" | "code" => return Err(Bail),
                 _ => self.skip_value(1)?,
             }
             match self.peek() {
@@ -380,10 +501,225 @@ impl<'a> Scanner<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// High bit set in every zero byte of `x`, clear in the others (exact: no carries between bytes).
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & (0x7f * ONES)) + (0x7f * ONES)) | x) & (0x80 * ONES)
+}
+
+/// High bit set in every byte of `v` that ends a plain string scan: '"', '\\' or a control byte.
+#[inline(always)]
+fn string_stops(v: u64) -> u64 {
+    zero_bytes(v ^ (b'"' as u64 * ONES)) | zero_bytes(v ^ (b'\\' as u64 * ONES)) | zero_bytes(v & (0xe0 * ONES))
+}
+
+/// High bit set in every byte of `v` that is not an ASCII digit, clear in the others.
+#[inline(always)]
+fn non_digits(v: u64) -> u64 {
+    let t = v ^ (0x30 * ONES); // digits -> 0..=9
+    // Masking to 7 bits first keeps the add from carrying into the next byte.
+    (((t & (0x7f * ONES)) + (0x76 * ONES)) | t) & (0x80 * ONES)
+}
+
+/// The value of the `n` (1..=8) ASCII digits in the low bytes of `v` (first digit in the lowest byte).
+#[inline(always)]
+fn swar_digits(v: u64, n: u32) -> u64 {
+    // Digits to 0..=9, shifted up so the missing leading digits read as zeros.
+    let d = (v ^ (0x30 * ONES)) << (8 * (8 - n));
+    let d = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100).wrapping_add(d >> 16)) & 0x0000_ffff_0000_ffff;
+    (d.wrapping_mul(10_000).wrapping_add(d >> 32)) & 0xffff_ffff
+}
+
+#[inline(always)]
+fn load8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
 /// The digits of a quoted decimal after its opening quote, through the closing quote: (value, bytes
-/// consumed). Kept out of line so the digit loop keeps its accumulator in a register.
-#[inline(never)]
+/// consumed). Grammar `-?[0-9]+(\.[0-9]+)?"`, a mantissa below 2^56 (16 digits always fit). The common shape (up to 7 integer and
+/// 7 fraction digits, 17 readable bytes) is read 8 bytes at a time with no per-digit branch: a
+/// per-character loop mispredicts at every '.' and '"', and that was most of a depth frame's cost.
+#[inline(always)]
 fn decimal_body(rest: &[u8]) -> Option<(RawNum, usize)> {
+    let (num, used) = decimal_raw(rest);
+    (used != 0).then_some((num, used))
+}
+
+/// Where the dot and the closing quote of a decimal sat in its first 8 bytes (a non-negative decimal of
+/// up to 6 digits with a fraction, e.g. `86601.0"` or `1.30000"`), as masks to test the next one with.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// High bits of bytes 0..=quote in the non-digit mask.
+    care: u64,
+    /// Their expected value: set at the dot and at the quote only.
+    expect: u64,
+    /// Bytes at the dot and the quote, and their expected value.
+    sel: u64,
+    want: u64,
+    dot: u32,
+    quote: u32,
+}
+
+impl Shape {
+    /// Matches nothing.
+    const NONE: Shape = Shape { care: 0, expect: 1, sel: 0, want: 0, dot: 1, quote: 2 };
+
+    fn of(dot: u32, quote: u32) -> Shape {
+        if dot == 0 || dot >= quote || quote - dot < 2 || quote > 7 {
+            return Shape::NONE;
+        }
+        let hi = |p: u32| 0x80u64 << (8 * p);
+        let byte = |p: u32| 0xffu64 << (8 * p);
+        Shape {
+            care: (0x80 * ONES) & (u64::MAX >> (8 * (7 - quote))),
+            expect: hi(dot) | hi(quote),
+            sel: byte(dot) | byte(quote),
+            want: (b'.' as u64) << (8 * dot) | (b'"' as u64) << (8 * quote),
+            dot,
+            quote,
+        }
+    }
+}
+
+impl Shape {
+    #[inline(always)]
+    fn matches(&self, v: u64) -> bool {
+        non_digits(v) & self.care == self.expect && v & self.sel == self.want
+    }
+
+    /// The decimal in `v`, which `matches`.
+    #[inline(always)]
+    fn value(&self, v: u64) -> RawNum {
+        let below = (1u64 << (8 * self.dot)) - 1;
+        let digits = (v & below) | ((v >> 8) & !below);
+        RawNum::pack(swar_digits(digits, self.quote - 1), self.quote - self.dot - 1, false)
+    }
+}
+
+/// A whole compact level `["px","sz"]` at `at` when both decimals have their column's shape:
+/// (level, bytes, whether `,[` follows). One bounds check for the whole level; None = use `level`.
+#[inline(always)]
+fn level_fast(b: &[u8], at: usize, shapes: &(Shape, Shape)) -> Option<(RawLevel, usize, bool)> {
+    let w: &[u8; 32] = b.get(at..at.checked_add(32)?)?.try_into().ok()?;
+    let word = |k: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&w[k..k + 8]);
+        u64::from_le_bytes(x)
+    };
+    let (sp, ss) = shapes;
+    if w[0] != b'[' || w[1] != b'"' {
+        return None;
+    }
+    let v = word(2);
+    if !sp.matches(v) {
+        return None;
+    }
+    let j = 3 + (sp.quote & 7) as usize; // after the price's closing quote: <= 10
+    if w[j] != b',' || w[j + 1] != b'"' {
+        return None;
+    }
+    let v2 = word(j + 2);
+    if !ss.matches(v2) {
+        return None;
+    }
+    let k = j + 3 + (ss.quote & 7) as usize; // the closing bracket: <= 20
+    if w[k] != b']' {
+        return None;
+    }
+    let more = w[k + 1] == b',' && w[k + 2] == b'[';
+    Some(((sp.value(v), ss.value(v2)), k + 1, more))
+}
+
+/// `decimal_raw`, first trying the shape of the previous decimal in the same column. When it matches
+/// (almost always), the next level's position does not wait on this one's bytes: the check is a branch
+/// the CPU predicts, where computing the length from the data made every level wait for the previous.
+#[inline(always)]
+fn decimal_shaped(rest: &[u8], shape: &mut Shape) -> (RawNum, usize) {
+    if rest.len() >= 8 {
+        let v = load8(rest, 0);
+        if shape.matches(v) {
+            return (shape.value(v), shape.quote as usize + 1);
+        }
+    }
+    let (num, used) = decimal_raw(rest);
+    *shape = if used != 0 && !num.is_negative() && num.frac() > 0 {
+        let quote = used as u32 - 1;
+        Shape::of(quote.wrapping_sub(num.frac() + 1), quote)
+    } else {
+        Shape::NONE
+    };
+    (num, used)
+}
+
+/// `decimal_body` as a plain pair, used == 0 meaning "not a decimal": in the level loop an Option here
+/// was kept in memory rather than in registers.
+#[inline(always)]
+fn decimal_raw(rest: &[u8]) -> (RawNum, usize) {
+    const NONE: (RawNum, usize) = (RawNum(0), 0);
+    let slow = |rest: &[u8]| decimal_body_bytewise(rest).unwrap_or(NONE);
+    if rest.len() < 17 {
+        return slow(rest);
+    }
+    let neg = rest[0] == b'-';
+    let s = neg as usize;
+    let v = load8(rest, s);
+    let m = non_digits(v);
+    if m == 0 {
+        return slow(rest); // 8 or more integer digits
+    }
+    let p1 = m.trailing_zeros() / 8;
+    if p1 == 0 {
+        return NONE;
+    }
+    let c1 = (v >> (8 * p1)) as u8;
+    if c1 == b'"' {
+        let used = s + p1 as usize + 1;
+        // At most 8 digits here: no range check needed.
+        return (RawNum::pack(swar_digits(v, p1), 0, neg), used);
+    }
+    if c1 != b'.' {
+        return NONE;
+    }
+    // Most prices and sizes fit in one word with their dot and closing quote ("86601.0" / "1.30000"):
+    // drop the dot and convert all digits at once.
+    let m2 = m & (m - 1); // the next non-digit after the dot
+    if m2 != 0 {
+        let p2 = m2.trailing_zeros() / 8;
+        if p2 == p1 + 1 || (v >> (8 * p2)) as u8 != b'"' {
+            return NONE;
+        }
+        let below = (1u64 << (8 * p1)) - 1;
+        let digits = (v & below) | ((v >> 8) & !below);
+        let used = s + p2 as usize + 1;
+        return (RawNum::pack(swar_digits(digits, p2 - 1), p2 - p1 - 1, neg), used);
+    }
+    // The fraction runs past the first word: read it from the next.
+    let int = swar_digits(v, p1);
+    let f0 = s + p1 as usize + 1; // <= 9, so 8 bytes from f0 are within the 17 checked
+    let w = load8(rest, f0);
+    let m = non_digits(w);
+    if m == 0 {
+        return slow(rest); // 8 or more fraction digits
+    }
+    let n2 = m.trailing_zeros() / 8;
+    let end2 = f0 + n2 as usize;
+    if n2 == 0 || rest[end2] != b'"' {
+        return NONE;
+    }
+    // At most 7 + 7 digits.
+    let mantissa = int * crate::fixed::pow10(n2) as u64 + swar_digits(w, n2);
+    (RawNum::pack(mantissa, n2, neg), end2 + 1)
+}
+
+/// `decimal_body` one byte at a time: for numbers near the end of the frame and long numbers.
+#[cold]
+#[inline(never)]
+fn decimal_body_bytewise(rest: &[u8]) -> Option<(RawNum, usize)> {
     let neg = rest.first() == Some(&b'-');
     let start = neg as usize;
     let mut m: u64 = 0;
@@ -407,16 +743,16 @@ fn decimal_body(rest: &[u8]) -> Option<(RawNum, usize)> {
         return None;
     }
     let frac = if has_dot { k - dot - 1 } else { 0 };
-    Some((RawNum { mantissa: m, frac: frac as u8, neg }, k + 1))
+    Some((RawNum::new(m, frac as u32, neg)?, k + 1))
 }
 
-/// Scan a depth frame; levels go to `bids` / `asks` as raw decimals.
-pub fn depth<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawLevel>) -> R<DepthHead<'a>> {
+/// Scan a depth or ticker frame; depth levels go to `bids` / `asks` as raw decimals.
+pub fn market<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawLevel>) -> R<Head<'a>> {
     let mut s = Scanner { b: frame, i: 0 };
-    let mut head = DepthHead::default();
+    let mut head = Head::default();
     bids.clear();
     asks.clear();
-    s.depth_object(&mut head, bids, asks, true)?;
+    s.object(&mut head, bids, asks, true)?;
     s.ws();
     if s.i != frame.len() || head.event.is_none() {
         return Err(Bail);
@@ -428,9 +764,9 @@ pub fn depth<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawLe
 mod tests {
     use super::*;
 
-    fn scan(f: &str) -> R<(DepthHead<'_>, Vec<RawLevel>, Vec<RawLevel>)> {
+    fn scan(f: &str) -> R<(Head<'_>, Vec<RawLevel>, Vec<RawLevel>)> {
         let (mut b, mut a) = (Vec::new(), Vec::new());
-        let h = depth(f.as_bytes(), &mut b, &mut a)?;
+        let h = market(f.as_bytes(), &mut b, &mut a)?;
         Ok((h, b, a))
     }
 
@@ -457,7 +793,8 @@ mod tests {
     #[test]
     fn declines_what_it_does_not_fully_understand() {
         for f in [
-            r#"{"data":{"e":"bookTicker","a":"1","b":"2"},"stream":"x"}"#,
+            r#"{"data":{"e":"trade","p":"1","q":"2"},"stream":"x"}"#,
+            r#"{"data":{"e":"bookTicker","a":1,"b":"2"},"stream":"x"}"#,
             r#"{"data":{"e":"depth","b":[["1\u0030","2"]]},"stream":"x"}"#,
             r#"{"data":{"e":"depth","b":[[1,"2"]]}}"#,
             r#"{"data":{"e":"depth","U":1,"U":2}}"#,
@@ -473,6 +810,129 @@ mod tests {
             r#"{"data":{"e":"depth","b":[["99999999999999999999","2"]]}}"#,
         ] {
             assert_eq!(scan(f).map(|_| ()), Err(Bail), "{f}");
+        }
+    }
+
+    #[test]
+    fn ticker_shape() {
+        let f = r#"{"data":{"A":"0.41200","B":"1.94230","E":1790134357267301,"T":1790134357267080,"a":"86656.0","b":"86655.9","e":"bookTicker","s":"BTC_USDC_PERP","u":6730019259},"stream":"bookTicker.BTC_USDC_PERP"}"#;
+        let (h, b, a) = scan(f).unwrap();
+        assert_eq!(h.event, Some("bookTicker"));
+        assert!(b.is_empty() && a.is_empty() && !h.bid_levels && !h.ask_levels);
+        assert_eq!(h.bid_px.unwrap().to_units(1), Some(866559));
+        assert_eq!(h.bid_sz.unwrap().to_units(5), Some(194230));
+        assert_eq!(h.ask_px.unwrap().to_units(1), Some(866560));
+        assert_eq!(h.ask_sz.unwrap().to_units(5), Some(41200));
+        assert_eq!(h.last, Some(6730019259));
+        // A venue error anywhere goes to the general path, which reports it.
+        assert_eq!(scan(r#"{"data":{"e":"depth","b":[]},"error":{"code":1}}"#).map(|_| ()), Err(Bail));
+        assert_eq!(scan(r#"{"e":"depthUpdate","code":-1,"b":[]}"#).map(|_| ()), Err(Bail));
+    }
+
+    #[test]
+    fn decimal_edge_cases() {
+        let pad = "\"]]},{\"x\":1234567890";
+        for (text, want) in [
+            ("0", Some((0, 0, false))),
+            ("-0.5", Some((5, 1, true))),
+            ("1234567", Some((1234567, 0, false))),
+            ("12345678", Some((12345678, 0, false))),
+            ("1234567.1234567", Some((12345671234567, 7, false))),
+            ("1234567.12345678", Some((123456712345678, 8, false))),
+            ("000.00001", Some((1, 5, false))),
+            ("1234567890123456", Some((1234567890123456, 0, false))),
+            ("72057594037927935", Some(((1 << 56) - 1, 0, false))),
+            ("7205759403792793.6", None),
+            ("12345678901234567890", None),
+            ("", None),
+            ("-", None),
+            (".5", None),
+            ("5.", None),
+            ("5..1", None),
+            ("1.2.3", None),
+            ("1e5", None),
+            ("+1", None),
+            ("1 ", None),
+        ] {
+            let s = format!("{text}{pad}");
+            let got = decimal_body(s.as_bytes());
+            assert_eq!(got.map(|(n, used)| ((n.mantissa(), n.frac() as u8, n.is_negative()), used)),
+                want.map(|w: (u64, u8, bool)| (w, text.len() + 1)), "{text}");
+            assert_eq!(got, decimal_body_bytewise(s.as_bytes()), "{text}");
+        }
+    }
+
+    #[test]
+    fn string_stops_finds_quotes_backslashes_and_control_bytes() {
+        for (i, c) in [(0usize, b'"'), (3, b'\\'), (7, 0x1f), (5, 0x00)] {
+            let mut w = *b"abcdefgh";
+            w[i] = c;
+            assert_eq!(string_stops(u64::from_le_bytes(w)).trailing_zeros() / 8, i as u32);
+        }
+        assert_eq!(string_stops(u64::from_le_bytes(*b"a b~\x7f\xff\xc3!")), 0);
+        assert_eq!(scan(r#"{"e":"depth","stream_name_longer_than_8":"a\"b","b":[]}"#).map(|_| ()), Err(Bail));
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time byte classes agree with the byte-by-byte definitions.
+        #[test]
+        fn word_classes_match_bytes(w in proptest::prelude::any::<[u8; 8]>()) {
+            let v = u64::from_le_bytes(w);
+            for (i, &c) in w.iter().enumerate() {
+                let bit = 0x80u64 << (8 * i);
+                proptest::prop_assert_eq!(string_stops(v) & bit != 0, c == b'"' || c == b'\\' || c < 0x20);
+                proptest::prop_assert_eq!(non_digits(v) & bit != 0, !c.is_ascii_digit());
+            }
+        }
+
+        /// Reading a column with a remembered shape gives what reading each decimal alone gives.
+        #[test]
+        fn shaped_column_matches_plain(
+            column in proptest::collection::vec("-?[0-9]{0,4}(\\.[0-9]{0,4})?[\"x.]", 1..12),
+            tail in "[\"0-9.,\\]\\[a-z]{0,20}",
+        ) {
+            let mut shape = Shape::NONE;
+            for text in column {
+                let s = format!("{text}{tail}");
+                let got = decimal_shaped(s.as_bytes(), &mut shape);
+                let want = decimal_body(s.as_bytes()).unwrap_or((RawNum(0), 0));
+                proptest::prop_assert_eq!(got, want, "{}", s);
+            }
+        }
+
+        /// Whole level arrays (mostly one shape per column, with odd ones mixed in) read as each decimal
+        /// read alone, or the frame is declined when one of them is not a plain decimal.
+        #[test]
+        fn level_arrays_match_plain_reads(
+            levels in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![4 => "8660[0-9]\\.[0-9]", 1 => "-?[0-9]{1,9}(\\.[0-9]{0,9})?"],
+                    proptest::prop_oneof![4 => "[0-9]\\.[0-9]{5}", 1 => "[0-9.]{0,8}"],
+                ),
+                0..30,
+            ),
+            pad in " ?",
+        ) {
+            let body: Vec<String> = levels.iter().map(|(p, q)| format!("[\"{p}\",{pad}\"{q}\"]")).collect();
+            let frame = format!(r#"{{"data":{{"U":1,"b":[{}],"e":"depth","s":"X","u":1}},"stream":"depth.X"}}"#, body.join(","));
+            let plain = |t: &str| decimal_body_bytewise(format!("{t}\"").as_bytes()).map(|(n, _)| n);
+            let want: Option<Vec<RawLevel>> = levels.iter().map(|(p, q)| Some((plain(p)?, plain(q)?))).collect();
+            let (mut b, mut a) = (Vec::new(), Vec::new());
+            let got = market(frame.as_bytes(), &mut b, &mut a).map(|_| b);
+            match want {
+                Some(w) => proptest::prop_assert_eq!(got, Ok(w)),
+                None => proptest::prop_assert_eq!(got, Err(Bail)),
+            }
+        }
+
+        /// The 8-bytes-at-a-time reader agrees with the byte-by-byte one on any input.
+        #[test]
+        fn swar_decimal_matches_bytewise(
+            text in "-?[0-9.]{0,22}[\"0-9.a ]?",
+            tail in "[\"0-9.,\\]\\[a-z]{0,20}",
+        ) {
+            let s = format!("{text}{tail}");
+            proptest::prop_assert_eq!(decimal_body(s.as_bytes()), decimal_body_bytewise(s.as_bytes()));
         }
     }
 }
