@@ -309,6 +309,20 @@ class EventRing:
     def drain_into(
         self, callback: Callable[[Event], object], max_events: int | None = None, conflate: bool = False
     ) -> int: ...
+    KINDS: ClassVar[list[str]]
+    @property
+    def dispatched(self) -> dict[str, int]: ...
+    @property
+    def dispatch_drains(self) -> int: ...
+    def dispatch(
+        self,
+        routes: tuple[tuple[tuple[str, Callable[[Event], object]], ...], ...],
+        max_events: int | None = None,
+        slow_ns: int = 1000000,
+        on_error: Callable[[str, str, Event, BaseException], object] | None = None,
+        on_slow: Callable[[str, int], object] | None = None,
+        holder: object | None = None,
+    ) -> int: ...
 
 def _ring_push_synthetic(
     ring: EventRing, n: int, kind: Literal["trade", "book"] = "trade", books: int = 1

@@ -4,11 +4,14 @@
 //! Python costs one object allocation.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::events::{
     monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, Position, RateLimited,
@@ -24,6 +27,25 @@ const MAX_CAPACITY: usize = 1 << 24;
 pub struct PyEventRing {
     /// Shared with producers (decoders, tracker) that hold a clone of the Arc.
     pub inner: Arc<EventRing>,
+    /// Events taken by `dispatch`, per kind (KINDS order).
+    dispatched: [AtomicU64; KINDS.len()],
+    /// `dispatch` calls that took at least one event.
+    dispatch_drains: AtomicU64,
+}
+
+/// Event kinds in the order `EventRing.dispatch` takes its routes (`EventRing.KINDS`).
+const KINDS: [&str; 7] = ["book", "trade", "order", "fill", "position", "resync", "rate_limited"];
+
+fn kind_index(body: &EventBody) -> usize {
+    match body {
+        EventBody::Book(_) => 0,
+        EventBody::Trade(_) => 1,
+        EventBody::Order(_) => 2,
+        EventBody::Fill(_) => 3,
+        EventBody::Position(_) => 4,
+        EventBody::Resync(_) => 5,
+        EventBody::RateLimited(_) => 6,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,6 +634,93 @@ impl PyEventRing {
         max_events.unwrap_or_else(|| self.inner.len())
     }
 
+    /// The body of `dispatch`: delivers events from `rest` until it is empty or a callback's error must
+    /// propagate (then the events still in `rest` are the caller's to put back).
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_events(
+        &self,
+        py: Python<'_>,
+        routes: &Bound<'_, PyTuple>,
+        rest: &mut std::vec::IntoIter<Event>,
+        slow_ns: u64,
+        on_error: Option<&Bound<'_, PyAny>>,
+        on_slow: Option<&Bound<'_, PyAny>>,
+        holder: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let current = intern!(py, "current_event");
+        let mut delivered = 0usize;
+        // One clock read per callback: each callback's end is the next one's start (what runs between
+        // two callbacks, including events nobody listens to, is charged to the next callback).
+        let mut t0 = Instant::now();
+        for ev in rest.by_ref() {
+            let k = kind_index(&ev.body);
+            self.dispatched[k].fetch_add(1, Ordering::Relaxed);
+            delivered += 1;
+            let entry = routes.get_item(k)?;
+            // `check_routes` verified the shape before any event was taken.
+            let handlers = entry.cast::<PyTuple>()?;
+            if handlers.is_empty() {
+                continue; // nobody listens: no Python object is built
+            }
+            let obj = event_into_py(py, ev)?;
+            if let Some(h) = holder {
+                h.setattr(current, &obj)?;
+            }
+            for pair in handlers.iter() {
+                let pair = pair.cast::<PyTuple>()?;
+                if let Err(err) = pair.get_item(1)?.call1((&obj,)) {
+                    // An Exception is reported and the drain goes on; KeyboardInterrupt / SystemExit
+                    // (or no error hook) propagate.
+                    match on_error {
+                        Some(cb) if err.is_instance_of::<PyException>(py) => {
+                            cb.call1((pair.get_item(0)?, KINDS[k], &obj, err.into_value(py)))?;
+                        }
+                        _ => return Err(err),
+                    }
+                }
+                let t1 = Instant::now();
+                let dt = t1.duration_since(t0).as_nanos();
+                if dt > u128::from(slow_ns) {
+                    if let Some(cb) = on_slow {
+                        cb.call1((pair.get_item(0)?, u64::try_from(dt).unwrap_or(u64::MAX)))?;
+                    }
+                }
+                t0 = t1;
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// The shape `dispatch` needs, checked before any event is taken (so a bad table loses nothing).
+    /// A few type-flag tests per call: cheaper than caching the answer.
+    fn check_routes(routes: &Bound<'_, PyTuple>) -> PyResult<()> {
+        if routes.len() != KINDS.len() {
+            return Err(PyValueError::new_err(format!(
+                "routes: expected {} handler tuples in EventRing.KINDS order ({}), got {}",
+                KINDS.len(),
+                KINDS.join(", "),
+                routes.len()
+            )));
+        }
+        for (k, entry) in routes.iter().enumerate() {
+            let handlers = entry.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "routes[{k}] ({}): expected a tuple of (where, callback) pairs",
+                    KINDS[k]
+                ))
+            })?;
+            for pair in handlers.iter() {
+                if !pair.cast::<PyTuple>().is_ok_and(|p| p.len() == 2) {
+                    return Err(PyTypeError::new_err(format!(
+                        "routes[{k}] ({}): each handler must be a (where, callback) pair",
+                        KINDS[k]
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn pop_batch(&self, limit: usize, conflate: bool) -> Vec<Event> {
         let mut batch = Vec::with_capacity(limit.min(self.inner.len()).min(4096));
         while batch.len() < limit {
@@ -638,7 +747,11 @@ impl PyEventRing {
                 "capacity: must be in 1..={MAX_CAPACITY} (rounded up to a power of two), got {capacity}"
             )));
         }
-        Ok(PyEventRing { inner: Arc::new(EventRing::new(capacity)) })
+        Ok(PyEventRing {
+            inner: Arc::new(EventRing::new(capacity)),
+            dispatched: Default::default(),
+            dispatch_drains: AtomicU64::new(0),
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -711,6 +824,67 @@ impl PyEventRing {
             }
         }
         PyList::new(py, out)
+    }
+
+    /// Event kinds in the order `dispatch` takes its routes.
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn KINDS() -> Vec<&'static str> {
+        KINDS.to_vec()
+    }
+
+    /// `dispatch` calls so far that took at least one event.
+    #[getter]
+    fn dispatch_drains(&self) -> u64 {
+        self.dispatch_drains.load(Ordering::Relaxed)
+    }
+
+    /// Events taken by `dispatch` so far, per kind.
+    #[getter]
+    fn dispatched<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, name) in KINDS.iter().enumerate() {
+            d.set_item(*name, self.dispatched[k].load(Ordering::Relaxed))?;
+        }
+        Ok(d)
+    }
+
+    /// The dispatcher's loop in the core: take up to `max_events` events (default: all waiting now),
+    /// conflated as `drain(conflate=True)`, and call each kind's handlers. `routes` is a tuple in `KINDS`
+    /// order, each item a tuple of `(where, callback)` pairs (empty: the kind is counted and skipped without
+    /// building a Python object). Before an event's handlers run, `holder.current_event` is set to it
+    /// (None when the call returns). Each callback is timed (monotonic clock; a callback's end is the
+    /// next one's start): over `slow_ns`, `on_slow(where, dt_ns)` is called. A callback raising an
+    /// `Exception` is reported as `on_error(where, kind, event, exc)` and the drain goes on; any other
+    /// exception (or any exception without `on_error`) propagates, and the events not yet started are put
+    /// back at the front of the ring (same `seq`), so nothing is lost. Returns the events taken.
+    #[pyo3(signature = (routes, max_events = None, slow_ns = 1_000_000, on_error = None, on_slow = None, holder = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &self,
+        py: Python<'_>,
+        routes: &Bound<'_, PyTuple>,
+        max_events: Option<usize>,
+        slow_ns: u64,
+        on_error: Option<&Bound<'_, PyAny>>,
+        on_slow: Option<&Bound<'_, PyAny>>,
+        holder: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        Self::check_routes(routes)?;
+        let batch = self.pop_batch(self.batch_limit(max_events), true);
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.dispatch_drains.fetch_add(1, Ordering::Relaxed);
+        let mut rest = batch.into_iter();
+        let r = self.dispatch_events(py, routes, &mut rest, slow_ns, on_error, on_slow, holder);
+        if let Some(h) = holder {
+            let cleared = h.setattr(intern!(py, "current_event"), py.None());
+            if r.is_ok() {
+                cleared?;
+            }
+        }
+        r.inspect_err(|_| self.inner.requeue_front(rest))
     }
 
     /// Call `callback(event)` for up to `max_events` events (default: all waiting now); returns how
