@@ -45,6 +45,7 @@ import orjson
 import pytest
 from md_frames import PRICE_DECIMALS, SIZE_DECIMALS, SNAPSHOT_SEQ, SYMBOL, depth_frame
 from nacl.signing import SigningKey, VerifyKey
+from py_orders import signed_limit_bid
 from pydantic import BaseModel
 
 from xtb import _core
@@ -218,18 +219,9 @@ class PyPipeline:
     def place(self, price: float) -> None:
         cid = self.next_id
         self.next_id += 1
-        params = {
-            "clientId": cid, "orderType": "Limit", "price": f"{price:.{PRICE_DECIMALS}f}",
-            "quantity": f"{ORDER_SIZE / 10**SIZE_DECIMALS:.{SIZE_DECIMALS}f}", "side": "Bid", "symbol": SYMBOL,
-            "timeInForce": "GTC",
-        }
-        ts = time.time_ns() // 1_000_000
-        msg = "instruction=orderExecute&" + "&".join(f"{k}={v}" for k, v in params.items()) \
-            + f"&timestamp={ts}&window={WINDOW_MS}"
-        sig = base64.b64encode(self.key.sign(msg.encode()).signature).decode()
-        headers = {"X-API-Key": self.api_key, "X-Signature": sig, "X-Timestamp": str(ts),
-                   "X-Window": str(WINDOW_MS), "Content-Type": "application/json; charset=utf-8"}
-        self.last = request = (headers, orjson.dumps(params))
+        headers, body = signed_limit_bid(self.key, self.api_key, cid, SYMBOL, f"{price:.{PRICE_DECIMALS}f}",
+                                         f"{ORDER_SIZE / 10**SIZE_DECIMALS:.{SIZE_DECIMALS}f}", WINDOW_MS)
+        self.last = request = (headers, body)
         self.orders += 1
         # Hand the request to a send task, as the gateway does (the task keeps a strong reference until done).
         task = asyncio.get_running_loop().create_task(self._send(request))

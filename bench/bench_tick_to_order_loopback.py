@@ -37,6 +37,7 @@ import aiohttp
 import orjson
 import pytest
 from nacl.signing import SigningKey
+from py_orders import signed_limit_bid
 from pydantic import BaseModel
 
 from xtb import _core
@@ -294,19 +295,10 @@ class PyBot:
     def _place(self, price: float) -> None:
         cid = self.next_id
         self.next_id += 1
-        params = {
-            "clientId": cid, "orderType": "Limit", "price": f"{price:.{PRICE_DECIMALS}f}",
-            "quantity": f"{BOT_SIZE / 10**SIZE_DECIMALS:.{SIZE_DECIMALS}f}", "side": "Bid", "symbol": SYMBOL,
-            "timeInForce": "GTC",
-        }
-        ts = time.time_ns() // 1_000_000
-        msg = "instruction=orderExecute&" + "&".join(f"{k}={v}" for k, v in params.items()) \
-            + f"&timestamp={ts}&window=5000"
-        sig = base64.b64encode(self.key.sign(msg.encode()).signature).decode()
-        headers = {"X-API-Key": self.api_key, "X-Signature": sig, "X-Timestamp": str(ts), "X-Window": "5000",
-                   "Content-Type": "application/json; charset=utf-8"}
+        headers, body = signed_limit_bid(self.key, self.api_key, cid, SYMBOL, f"{price:.{PRICE_DECIMALS}f}",
+                                         f"{BOT_SIZE / 10**SIZE_DECIMALS:.{SIZE_DECIMALS}f}", 5000)
         self.orders += 1
-        task = asyncio.get_running_loop().create_task(self._send(headers, orjson.dumps(params)))
+        task = asyncio.get_running_loop().create_task(self._send(headers, body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.bot_ns.append(time.monotonic_ns() - self._recv_ns)
