@@ -1,13 +1,15 @@
-"""The dispatcher's loop run by the core (EventRing.dispatch) keeps the Python loop's contract."""
+"""The dispatcher's loop run by the core (DispatchLoop / EventRing.dispatch) keeps the Python loop's contract."""
 
+import gc
 import logging
 import time
+import weakref
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xtb._core import BookUpdate, EventRing, Fill, OrderUpdate, Trade
+from xtb._core import BookUpdate, DispatchLoop, EventRing, Fill, OrderUpdate, Trade
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.strategy import Strategy
 
@@ -47,8 +49,8 @@ def test_the_core_loop_is_used_for_the_core_ring_only():
     native, python = Dispatcher(ring), python_loop(ring)
     native.add_listener(Recorder())
     python.add_listener(Recorder())
-    assert native._native_routes is not None and python._native_routes is None
-    assert len(native._native_routes) == len(EventRing.KINDS)
+    assert native._loop is not None and python._loop is None
+    assert len(native._loop.routes) == len(EventRing.KINDS) and native._loop.routes[0][0][0] == "Recorder.on_book"
     assert EventRing.KINDS == ["book", "trade", "order", "fill", "position", "resync", "rate_limited"]
 
 
@@ -205,7 +207,7 @@ def test_the_core_loop_delivers_what_the_python_loop_delivers(events, cuts, max_
     recs = Recorder(), Recorder()
     for d, r in zip(dispatchers, recs, strict=True):
         d.add_listener(r)
-    assert dispatchers[0]._native_routes is not None and dispatchers[1]._native_routes is None
+    assert dispatchers[0]._loop is not None and dispatchers[1]._loop is None
     start = 0
     for cut in [*cuts, len(events)]:  # push a slice, drain, ... in the same steps for both
         for ring in rings:
@@ -218,3 +220,53 @@ def test_the_core_loop_delivers_what_the_python_loop_delivers(events, cuts, max_
         assert dispatchers[0].drain() == dispatchers[1].drain()
     assert recs[0].seen == recs[1].seen
     assert dict(dispatchers[0].stats.per_kind) == {k: v for k, v in dispatchers[1].stats.per_kind.items() if v}
+
+
+def test_a_drain_hook_taken_before_the_listeners_were_added_reaches_them():
+    """Connectors keep `dispatcher.drain` as their burst hook when they are built, before strategies exist."""
+    ring = EventRing(16)
+    d = Dispatcher(ring)
+    hook = d.drain
+    rec = Recorder()
+    d.add_listener(rec)
+    ring.push(OrderUpdate("backpack", 5, "open"))
+    assert hook() == 1 and rec.seen == [("order", 5, "open")]
+    d.remove_listener(rec)
+    ring.push(OrderUpdate("backpack", 6, "open"))
+    assert hook() == 1 and rec.seen == [("order", 5, "open")]  # counted, no longer delivered
+
+
+def test_limits_set_on_the_dispatcher_reach_the_core_loop():
+    ring = EventRing(16)
+    d = Dispatcher(ring)
+    d.add_listener(Recorder())
+    d.max_events_per_drain, d.slow_callback_ns = 2, 5
+    assert (d._loop.max_events, d._loop.slow_ns) == (2, 5)
+    for cid in (1, 2, 3):
+        ring.push(OrderUpdate("backpack", cid, "open"))
+    assert d.drain() == 2 and d.drain() == 1
+    assert d.stats.slow_callbacks >= 1  # anything is slower than 5 ns
+
+
+def test_the_loop_refuses_bad_routes_and_keeps_the_old_ones():
+    ring = EventRing(4)
+    with pytest.raises(ValueError, match="KINDS order"):
+        DispatchLoop(ring, ((),))
+    seen = []
+    loop = DispatchLoop(ring, ((("w", seen.append),),) + ((),) * 6)
+    with pytest.raises(TypeError, match=r"routes\[1\] \(trade\)"):
+        loop.set_routes(((), (1,)) + ((),) * 5)
+    ring.push(book(0, 100))
+    assert loop.drain() == 1 and [e.best_bid for e in seen] == [(100, 1)]
+    assert loop.current_event is None and "DispatchLoop(" in repr(loop)
+
+
+def test_a_dispatcher_and_its_loop_are_collected():
+    """The loop holds the dispatcher's hooks (bound methods) and the listeners: a cycle the GC must break."""
+    ring = EventRing(4)
+    d = Dispatcher(ring)
+    d.add_listener(Recorder(d))
+    gone = weakref.ref(d)
+    del d
+    gc.collect()
+    assert gone() is None

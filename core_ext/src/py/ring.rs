@@ -5,12 +5,13 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::events::{
@@ -18,6 +19,11 @@ use crate::events::{
     Resync, Side, Trade, Venue,
 };
 use crate::ring::{bench_push_pop_ns, EventRing};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Held only to copy or swap a field: a poisoned lock still holds a consistent value.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Largest ring accepted from Python (2^24 events); larger rings only hide a stalled consumer.
 const MAX_CAPACITY: usize = 1 << 24;
@@ -624,6 +630,33 @@ fn coalesce_books(batch: &mut Vec<Event>) -> u64 {
     (before - batch.len()) as u64
 }
 
+/// Where the event being delivered is published while its handlers run (None once the drain returns).
+#[derive(Clone, Copy)]
+enum Current<'a, 'py> {
+    Nowhere,
+    /// `holder.current_event` (`EventRing.dispatch`)
+    Holder(&'a Bound<'py, PyAny>),
+    /// `DispatchLoop.current_event`
+    Slot(&'a Mutex<Option<Py<PyAny>>>),
+}
+
+impl Current<'_, '_> {
+    fn publish(self, py: Python<'_>, ev: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        match self {
+            Current::Nowhere => Ok(()),
+            Current::Holder(h) => match ev {
+                Some(ev) => h.setattr(intern!(py, "current_event"), ev),
+                None => h.setattr(intern!(py, "current_event"), py.None()),
+            },
+            Current::Slot(slot) => {
+                let old = std::mem::replace(&mut *lock(slot), ev.map(|e| e.clone().unbind()));
+                drop(old); // outside the lock: a destructor may run Python code
+                Ok(())
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // EventRing
 
@@ -645,9 +678,8 @@ impl PyEventRing {
         slow_ns: u64,
         on_error: Option<&Bound<'_, PyAny>>,
         on_slow: Option<&Bound<'_, PyAny>>,
-        holder: Option<&Bound<'_, PyAny>>,
+        current: Current<'_, '_>,
     ) -> PyResult<usize> {
-        let current = intern!(py, "current_event");
         let mut delivered = 0usize;
         // One clock read per callback: each callback's end is the next one's start (what runs between
         // two callbacks, including events nobody listens to, is charged to the next callback).
@@ -663,9 +695,7 @@ impl PyEventRing {
                 continue; // nobody listens: no Python object is built
             }
             let obj = event_into_py(py, ev)?;
-            if let Some(h) = holder {
-                h.setattr(current, &obj)?;
-            }
+            current.publish(py, Some(&obj))?;
             for pair in handlers.iter() {
                 let pair = pair.cast::<PyTuple>()?;
                 if let Err(err) = pair.get_item(1)?.call1((&obj,)) {
@@ -877,12 +907,14 @@ impl PyEventRing {
         }
         self.dispatch_drains.fetch_add(1, Ordering::Relaxed);
         let mut rest = batch.into_iter();
-        let r = self.dispatch_events(py, routes, &mut rest, slow_ns, on_error, on_slow, holder);
-        if let Some(h) = holder {
-            let cleared = h.setattr(intern!(py, "current_event"), py.None());
-            if r.is_ok() {
-                cleared?;
-            }
+        let current = match holder {
+            Some(h) => Current::Holder(h),
+            None => Current::Nowhere,
+        };
+        let r = self.dispatch_events(py, routes, &mut rest, slow_ns, on_error, on_slow, current);
+        let cleared = current.publish(py, None);
+        if r.is_ok() {
+            cleared?;
         }
         r.inspect_err(|_| self.inner.requeue_front(rest))
     }
@@ -949,6 +981,167 @@ impl PyEventRing {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// DispatchLoop: `EventRing.dispatch` bound once to its routes and hooks
+
+struct LoopConfig {
+    routes: Py<PyTuple>,
+    max_events: Option<usize>,
+    slow_ns: u64,
+    on_error: Option<Py<PyAny>>,
+    on_slow: Option<Py<PyAny>>,
+}
+
+/// The dispatcher's loop with its routes and hooks bound once, so a drain is one call without
+/// arguments (what a socket listener calls after each read burst) and the table is checked when it is
+/// set rather than on every drain. Same contract as `EventRing.dispatch`; the event being delivered is
+/// `current_event` on this object.
+#[pyclass(name = "DispatchLoop", module = "xtb._core", frozen)]
+pub struct PyDispatchLoop {
+    ring: Py<PyEventRing>,
+    config: Mutex<LoopConfig>,
+    current: Mutex<Option<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl PyDispatchLoop {
+    #[new]
+    #[pyo3(signature = (ring, routes, max_events = None, slow_ns = 1_000_000, on_error = None, on_slow = None))]
+    fn new(
+        ring: Py<PyEventRing>,
+        routes: &Bound<'_, PyTuple>,
+        max_events: Option<usize>,
+        slow_ns: u64,
+        on_error: Option<Py<PyAny>>,
+        on_slow: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        PyEventRing::check_routes(routes)?;
+        let routes = routes.clone().unbind();
+        Ok(PyDispatchLoop {
+            ring,
+            config: Mutex::new(LoopConfig { routes, max_events, slow_ns, on_error, on_slow }),
+            current: Mutex::new(None),
+        })
+    }
+
+    /// Deliver the events waiting now (at most `max_events`); returns how many were taken.
+    fn drain(&self, py: Python<'_>) -> PyResult<usize> {
+        let ring = self.ring.get();
+        if ring.inner.is_empty() {
+            return Ok(0);
+        }
+        // Copied out of the lock: a callback may change the routes (a listener added mid-drain applies
+        // from the next drain).
+        let (routes, max_events, slow_ns, on_error, on_slow) = {
+            let c = lock(&self.config);
+            (
+                c.routes.clone_ref(py),
+                c.max_events,
+                c.slow_ns,
+                c.on_error.as_ref().map(|f| f.clone_ref(py)),
+                c.on_slow.as_ref().map(|f| f.clone_ref(py)),
+            )
+        };
+        let batch = ring.pop_batch(ring.batch_limit(max_events), true);
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        ring.dispatch_drains.fetch_add(1, Ordering::Relaxed);
+        let mut rest = batch.into_iter();
+        let current = Current::Slot(&self.current);
+        let r = ring.dispatch_events(
+            py,
+            routes.bind(py),
+            &mut rest,
+            slow_ns,
+            on_error.as_ref().map(|f| f.bind(py)),
+            on_slow.as_ref().map(|f| f.bind(py)),
+            current,
+        );
+        let cleared = current.publish(py, None);
+        if r.is_ok() {
+            cleared?;
+        }
+        r.inspect_err(|_| ring.inner.requeue_front(rest))
+    }
+
+    /// Replace the routes (same shape as `EventRing.dispatch`'s; checked here, once).
+    fn set_routes(&self, routes: &Bound<'_, PyTuple>) -> PyResult<()> {
+        PyEventRing::check_routes(routes)?;
+        let old = std::mem::replace(&mut lock(&self.config).routes, routes.clone().unbind());
+        drop(old);
+        Ok(())
+    }
+
+    #[getter]
+    fn routes(&self, py: Python<'_>) -> Py<PyTuple> {
+        lock(&self.config).routes.clone_ref(py)
+    }
+
+    #[getter]
+    fn ring(&self, py: Python<'_>) -> Py<PyEventRing> {
+        self.ring.clone_ref(py)
+    }
+
+    /// Most events one drain takes (None: what is waiting when it starts).
+    #[getter]
+    fn max_events(&self) -> Option<usize> {
+        lock(&self.config).max_events
+    }
+
+    #[setter]
+    fn set_max_events(&self, value: Option<usize>) {
+        lock(&self.config).max_events = value;
+    }
+
+    /// A callback running longer than this (ns) is reported to `on_slow`.
+    #[getter]
+    fn slow_ns(&self) -> u64 {
+        lock(&self.config).slow_ns
+    }
+
+    #[setter]
+    fn set_slow_ns(&self, value: u64) {
+        lock(&self.config).slow_ns = value;
+    }
+
+    /// The event whose handlers are running (None between drains).
+    #[getter]
+    fn current_event(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock(&self.current).as_ref().map(|e| e.clone_ref(py))
+    }
+
+    // The hooks are usually bound methods of the object that holds this loop: a cycle the collector
+    // must see. Locks are never held while Python runs, so try_lock always succeeds here.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.ring)?;
+        if let Ok(c) = self.config.try_lock() {
+            visit.call(&c.routes)?;
+            visit.call(&c.on_error)?;
+            visit.call(&c.on_slow)?;
+        }
+        if let Ok(cur) = self.current.try_lock() {
+            visit.call(&*cur)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let empty = Python::attach(|py| PyTuple::empty(py).unbind());
+        let (routes, on_error, on_slow, cur) = {
+            let mut c = lock(&self.config);
+            let routes = std::mem::replace(&mut c.routes, empty);
+            (routes, c.on_error.take(), c.on_slow.take(), lock(&self.current).take())
+        };
+        drop((routes, on_error, on_slow, cur));
+    }
+
+    fn __repr__(&self) -> String {
+        let c = lock(&self.config);
+        format!("DispatchLoop(max_events={:?}, slow_ns={})", c.max_events, c.slow_ns)
+    }
+}
+
 /// Benchmark hook: push `n` synthetic events from Rust (as a decoder would) without Python objects.
 /// `kind` is "trade" (the default) or "book" (`books` distinct book ids, cycled). Returns how many
 /// were queued (the rest spilled or were conflated, as the counters show).
@@ -991,6 +1184,7 @@ fn _bench_ring_rust(py: Python<'_>, n: u64, read_clock: bool) -> f64 {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEventRing>()?;
+    m.add_class::<PyDispatchLoop>()?;
     m.add_class::<PyBookUpdate>()?;
     m.add_class::<PyResync>()?;
     m.add_class::<PyTrade>()?;
