@@ -107,3 +107,31 @@ async def test_hook_that_raises_never_kills_the_loop(cls: type) -> None:
     assert listener.frames == 2 and listener.errors == 1
     assert any(isinstance(e, FeedError) for e in seen)
     assert any(isinstance(e, RuntimeError) for e in seen)
+
+
+@pytest.mark.parametrize("cls", LISTENERS, ids=lambda c: c.__name__)
+def test_feed_frame_decodes_one_frame_then_ends_the_burst(cls: type) -> None:
+    """A frame handed over outside a socket read (replay, tests, the in-process benchmark) takes the same
+    decode path and ends its own burst; a bad one is reported and changes nothing."""
+    ring = EventRing(64)
+    dec = FeedDecoder("backpack", ring)
+    book = OrderBook("backpack", "BTC_USDC_PERP", 1, 5)
+    dec.add_book(book)
+    book.apply_snapshot([(866500, 1)], [(866560, 1)], seq=99)
+    errors: list[BaseException] = []
+    bursts: list[int] = []
+    listener = cls(dec, on_error=errors.append, on_burst_end=lambda: bursts.append(len(ring)))
+    listener.feed_frame(depth_frames(100, 1)[0])
+    assert book.seq == 100 and listener.frames == 1 and listener.events == 1 and bursts == [2]
+    listener.feed_frame(b'{"data":{"e":"depth"')
+    assert book.seq == 100 and listener.errors == 1 and isinstance(errors[0], FeedError)
+    assert bursts == [2, 2]  # the burst still ends: the dispatcher drains what earlier frames pushed
+
+
+@pytest.mark.parametrize("cls", LISTENERS, ids=lambda c: c.__name__)
+def test_feed_frame_without_a_transport_leaves_pings_unanswered(cls: type) -> None:
+    dec = FeedDecoder("lighter", EventRing(16))
+    errors: list[BaseException] = []
+    listener = cls(dec, on_error=errors.append, app_pong=b'{"type":"pong"}')
+    listener.feed_frame(PING)
+    assert dec.stats()["pings"] == 1 and listener.frames == 1 and errors == []

@@ -11,6 +11,7 @@ a socket read (`frame.last_in_buffer`), `on_burst_end()` runs: the dispatcher dr
 import logging
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport int64_t, uint32_t
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -115,13 +116,23 @@ cdef class CyFeedListener(WSListener):
         if frame.last_in_buffer and self._on_burst_end is not None:
             self._call_hook(self._on_burst_end)
 
+    def feed_frame(self, bytes data not None):
+        """One whole text/binary frame that did not arrive on this listener's socket (a replayed capture,
+        a test, an in-process benchmark): decoded exactly as `on_ws_frame` decodes a final frame, then
+        the burst ends (`on_burst_end`), as for a frame alone in its socket read. Application pings it
+        carries are answered on the connected transport, if any."""
+        self._feed(<WSTransport>self.transport, <const unsigned char*>PyBytes_AS_STRING(data),
+                   <size_t>PyBytes_GET_SIZE(data))
+        if self._on_burst_end is not None:
+            self._call_hook(self._on_burst_end)
+
     cdef inline void _feed(self, WSTransport transport, const unsigned char* data, size_t size):
         cdef int64_t n = self._entry.feed(self._entry.ctx, data, size, monotonic_ns())
         self.frames += 1
         if n > 0:
             self.events += <unsigned long long>n
         elif n == 0:
-            if self._app_pong is not None:
+            if self._app_pong is not None and transport is not None:
                 self._send_pongs(transport)
         else:
             self.errors += 1

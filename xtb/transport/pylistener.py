@@ -72,7 +72,14 @@ class PyFeedListener(WSListener):
         if frame.last_in_buffer and self._on_burst_end is not None:
             self._call_hook(self._on_burst_end)
 
-    def _feed(self, transport: WSTransport, data: bytes) -> None:
+    def feed_frame(self, data: bytes) -> None:
+        """One whole frame that did not arrive on this listener's socket (see `CyFeedListener.feed_frame`):
+        decoded as a final frame, then the burst ends."""
+        self._feed(self.transport, data)
+        if self._on_burst_end is not None:
+            self._call_hook(self._on_burst_end)
+
+    def _feed(self, transport: WSTransport | None, data: bytes) -> None:
         self.frames += 1
         try:
             n = self.decoder.feed(data, time.monotonic_ns())
@@ -81,7 +88,7 @@ class PyFeedListener(WSListener):
             self._report(exc)
             return
         self.events += n
-        if n == 0 and self._app_pong is not None:
+        if n == 0 and self._app_pong is not None and transport is not None:
             try:
                 for _ in range(self.decoder.take_pings()):
                     transport.send(WSMsgType.TEXT, self._app_pong)
