@@ -335,6 +335,63 @@ impl<'a> Scanner<'a> {
 
     /// `[["px","sz"], ...]` into raw decimals.
     fn levels(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
+        #[cfg(target_arch = "x86_64")]
+        if sse::available() {
+            // SAFETY: the CPU has the features `levels_sse` is compiled for (checked just above).
+            return unsafe { self.levels_sse(out) };
+        }
+        self.levels_scalar(out)
+    }
+
+    /// `levels` with each level read as a whole in SSE registers once both columns' shapes are known
+    /// (from the first level): both decimals converted at once, the bytes around them checked against
+    /// the shapes' template. Anything the shapes do not cover takes the scalar reads, level by level.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "ssse3,sse4.1")]
+    unsafe fn levels_sse(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
+        out.clear();
+        self.eat(b'[')?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut shapes = (Shape::NONE, Shape::NONE);
+        let mut pair: Option<sse::LevelShape> = None;
+        loop {
+            let whole = match &pair {
+                Some(ls) => ls.level(self.b, self.i),
+                None => None,
+            };
+            if let Some((level, used, more)) = whole {
+                out.push(level);
+                self.i += used;
+                if more {
+                    self.i += 1;
+                    continue;
+                }
+            } else {
+                let before = (shapes.0.quote, shapes.0.dot, shapes.1.quote, shapes.1.dot);
+                out.push(self.level(&mut shapes)?);
+                if (shapes.0.quote, shapes.0.dot, shapes.1.quote, shapes.1.dot) != before || pair.is_none() {
+                    pair = sse::LevelShape::new(&shapes.0, &shapes.1);
+                }
+                if self.b.get(self.i..self.i + 2) == Some(b",[") {
+                    self.i += 1;
+                    continue;
+                }
+            }
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    fn levels_scalar(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
         out.clear();
         self.eat(b'[')?;
         if self.peek() == Some(b']') {
@@ -497,6 +554,111 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return Err(Bail),
             }
+        }
+    }
+}
+
+/// One compact level `["px","sz"]` in SSE registers, for a pair of column shapes (x86_64 with SSSE3 and
+/// SSE4.1, detected at run time; the scalar reads otherwise).
+#[cfg(target_arch = "x86_64")]
+mod sse {
+    use super::{RawLevel, RawNum, Shape};
+    use std::arch::x86_64::*;
+
+    pub fn available() -> bool {
+        // Cached by std after the first call: one load and a test.
+        is_x86_feature_detected!("ssse3") && is_x86_feature_detected!("sse4.1")
+    }
+
+    /// Both columns' shapes as SSE constants. The price's 8 bytes (from after its opening quote) go in
+    /// the low half of a register and the size's in the high half.
+    #[derive(Clone, Copy)]
+    pub struct LevelShape {
+        /// Gathers each half's digits (dot skipped), right-aligned in its 8 bytes; other bytes zeroed.
+        gather: [u8; 16],
+        /// '.' and '"' where each shape has them.
+        template: [u8; 16],
+        /// Bytes checked against `template`, and bytes that must be ASCII digits (one bit per byte).
+        punct: u32,
+        digits: u32,
+        /// Offsets from the level's '[': the size's first byte, the closing ']'.
+        size_at: usize,
+        close_at: usize,
+        price_frac: u32,
+        size_frac: u32,
+    }
+
+    impl LevelShape {
+        /// None unless both shapes are real (a dot and a closing quote within 8 bytes).
+        pub fn new(price: &Shape, size: &Shape) -> Option<LevelShape> {
+            if price.care == 0 || size.care == 0 {
+                return None;
+            }
+            let mut gather = [0x80u8; 16];
+            let mut template = [0u8; 16];
+            let (mut punct, mut digits) = (0u32, 0u32);
+            for (half, sh) in [(0usize, price), (8usize, size)] {
+                let (dot, quote) = (sh.dot as usize, sh.quote as usize);
+                template[half + dot] = b'.';
+                template[half + quote] = b'"';
+                punct |= 1 << (half + dot) | 1 << (half + quote);
+                // quote - 1 digits (the dot skipped), right-aligned in the half.
+                let first = half + 8 - (quote - 1);
+                for (k, p) in (0..quote).filter(|&k| k != dot).enumerate() {
+                    gather[first + k] = (half + p) as u8;
+                    digits |= 1 << (half + p);
+                }
+            }
+            let size_at = 2 + price.quote as usize + 3;
+            Some(LevelShape {
+                gather,
+                template,
+                punct,
+                digits,
+                size_at,
+                close_at: size_at + size.quote as usize + 1,
+                price_frac: price.quote - price.dot - 1,
+                size_frac: size.quote - size.dot - 1,
+            })
+        }
+
+        /// The level at `at` when it has exactly these shapes: (level, bytes, whether `,[` follows).
+        #[inline]
+        #[target_feature(enable = "ssse3,sse4.1")]
+        pub fn level(&self, b: &[u8], at: usize) -> Option<(RawLevel, usize, bool)> {
+            // One bounds check: the size's 8 bytes end at most at +20, the `,[` after ']' at most at +22.
+            let w: &[u8; 24] = b.get(at..at.checked_add(24)?)?.try_into().ok()?;
+            let (sa, ca) = (self.size_at, self.close_at);
+            if w[0] != b'[' || w[1] != b'"' || w[sa - 2] != b',' || w[sa - 1] != b'"' || w[ca] != b']' {
+                return None;
+            }
+            let mut lo = [0u8; 8];
+            let mut hi = [0u8; 8];
+            lo.copy_from_slice(&w[2..10]);
+            hi.copy_from_slice(&w[sa..sa + 8]);
+            // SAFETY: plain SSE2..4.1 arithmetic on values in registers; the features are enabled here.
+            let (price, size) = unsafe {
+                let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
+                let t = _mm_loadu_si128(self.template.as_ptr().cast());
+                let punct_ok = _mm_movemask_epi8(_mm_cmpeq_epi8(v, t)) as u32;
+                let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+                let digit = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)) as u32;
+                if punct_ok & self.punct != self.punct || digit & self.digits != self.digits {
+                    return None;
+                }
+                let x = _mm_shuffle_epi8(d, _mm_loadu_si128(self.gather.as_ptr().cast()));
+                let x = _mm_maddubs_epi16(x, _mm_set1_epi16(0x010a)); // pairs of digits: 10*a + b
+                let x = _mm_madd_epi16(x, _mm_set1_epi32(0x0001_0064)); // pairs of those: 100*a + b
+                let x = _mm_packus_epi32(x, x);
+                let x = _mm_madd_epi16(x, _mm_set1_epi32(0x0001_2710)); // 10000*a + b
+                (_mm_cvtsi128_si32(x) as u64, _mm_extract_epi32::<1>(x) as u64)
+            };
+            let more = w[ca + 1] == b',' && w[ca + 2] == b'[';
+            Some((
+                (RawNum::pack(price, self.price_frac, false), RawNum::pack(size, self.size_frac, false)),
+                ca + 1,
+                more,
+            ))
         }
     }
 }
@@ -922,6 +1084,54 @@ mod tests {
             match want {
                 Some(w) => proptest::prop_assert_eq!(got, Ok(w)),
                 None => proptest::prop_assert_eq!(got, Err(Bail)),
+            }
+        }
+
+        /// The SSE level reader and the scalar one read the same levels, or both decline: columns of one
+        /// shape per frame (drawn per test), with odd levels (other shapes, signs, whitespace, junk) mixed in.
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn sse_levels_match_scalar(
+            int_digits in (1usize..6, 1usize..6),
+            frac_digits in (1usize..6, 1usize..6),
+            levels in proptest::collection::vec(
+                (proptest::prelude::any::<(u32, u32)>(), proptest::prop_oneof![
+                    8 => proptest::strategy::Just(String::new()),
+                    1 => "-?[0-9]{0,8}(\\.[0-9]{0,8})?",
+                    1 => "[0-9.\\-a ,\\[\\]\"]{0,10}",
+                ]),
+                0..40,
+            ),
+            tail in "[\\],\\[ ]{0,3}",
+        ) {
+            if !sse::available() {
+                return Ok(());
+            }
+            let col = |v: u32, (i, f): (usize, usize)| {
+                let s = format!("{:0w$}", v as u64 % 10u64.pow((i + f) as u32), w = i + f);
+                format!("{}.{}", &s[..i], &s[i..])
+            };
+            let body: Vec<String> = levels
+                .iter()
+                .map(|((p, q), odd)| {
+                    let (mut p, q) = (col(*p, (int_digits.0, frac_digits.0)), col(*q, (int_digits.1, frac_digits.1)));
+                    if !odd.is_empty() {
+                        p = odd.clone();
+                    }
+                    format!("[\"{p}\",\"{q}\"]")
+                })
+                .collect();
+            let text = format!("[{}]{tail}", body.join(","));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut s1 = Scanner { b: text.as_bytes(), i: 0 };
+            let mut s2 = Scanner { b: text.as_bytes(), i: 0 };
+            // SAFETY: the features were detected above.
+            let r1 = unsafe { s1.levels_sse(&mut a) };
+            let r2 = s2.levels_scalar(&mut b);
+            proptest::prop_assert_eq!(r1.is_ok(), r2.is_ok(), "{}", text);
+            if r1.is_ok() {
+                proptest::prop_assert_eq!(&a, &b, "{}", text);
+                proptest::prop_assert_eq!(s1.i, s2.i);
             }
         }
 
