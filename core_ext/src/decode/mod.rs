@@ -80,6 +80,8 @@ pub struct FeedDecoder {
     scratch_asks: Vec<(Px, Sz)>,
     span_bids: Vec<scan::RawLevel>,
     span_asks: Vec<scan::RawLevel>,
+    /// Depth columns' shapes learnt by the fast path, kept from frame to frame.
+    column_shapes: scan::ColumnShapes,
 }
 
 /// What a depth frame carries: a full snapshot or a delta.
@@ -188,6 +190,7 @@ impl FeedDecoder {
             scratch_asks: Vec::with_capacity(256),
             span_bids: Vec::with_capacity(256),
             span_asks: Vec::with_capacity(256),
+            column_shapes: scan::ColumnShapes::default(),
         }
     }
 
@@ -341,7 +344,7 @@ impl FeedDecoder {
         asks: &mut Vec<scan::RawLevel>,
         recv_ns: i64,
     ) -> Option<Result<u32, FeedError>> {
-        let head = scan::market(frame, bids, asks).ok()?;
+        let head = scan::market_with(frame, bids, asks, &mut self.column_shapes).ok()?;
         let event = head.event?;
         let is_depth = event == depth_event;
         if is_depth {

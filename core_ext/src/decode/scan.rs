@@ -118,6 +118,33 @@ pub struct Head<'a> {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// The columns' shapes per side, carried from frame to frame (`ColumnShapes`).
+    cols: ColumnShapes,
+}
+
+/// Each side's column shapes, kept by the decoder between frames: a venue prints every level of a
+/// market with the same shape, so the next frame's first level is read on the fast path too.
+#[derive(Clone, Copy)]
+pub struct ColumnShapes {
+    sides: [SideShapes; 2],
+}
+
+#[derive(Clone, Copy)]
+struct SideShapes {
+    shapes: (Shape, Shape),
+    #[cfg(target_arch = "x86_64")]
+    pair: Option<sse::LevelShape>,
+}
+
+impl Default for ColumnShapes {
+    fn default() -> Self {
+        let side = SideShapes {
+            shapes: (Shape::NONE, Shape::NONE),
+            #[cfg(target_arch = "x86_64")]
+            pair: None,
+        };
+        ColumnShapes { sides: [side; 2] }
+    }
 }
 
 const MAX_DEPTH: u32 = 64;
@@ -334,13 +361,19 @@ impl<'a> Scanner<'a> {
     }
 
     /// `[["px","sz"], ...]` into raw decimals.
-    fn levels(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
+    fn levels(&mut self, out: &mut Vec<RawLevel>, side: usize) -> R<()> {
+        let mut st = self.cols.sides[side];
         #[cfg(target_arch = "x86_64")]
-        if sse::available() {
+        let r = if sse::available() {
             // SAFETY: the CPU has the features `levels_sse` is compiled for (checked just above).
-            return unsafe { self.levels_sse(out) };
-        }
-        self.levels_scalar(out)
+            unsafe { self.levels_sse(out, &mut st) }
+        } else {
+            self.levels_scalar(out, &mut st.shapes)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let r = self.levels_scalar(out, &mut st.shapes);
+        self.cols.sides[side] = st;
+        r
     }
 
     /// `levels` with each level read as a whole in SSE registers once both columns' shapes are known
@@ -348,17 +381,16 @@ impl<'a> Scanner<'a> {
     /// the shapes' template. Anything the shapes do not cover takes the scalar reads, level by level.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "ssse3,sse4.1")]
-    unsafe fn levels_sse(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
+    unsafe fn levels_sse(&mut self, out: &mut Vec<RawLevel>, st: &mut SideShapes) -> R<()> {
         out.clear();
         self.eat(b'[')?;
         if self.peek() == Some(b']') {
             self.i += 1;
             return Ok(());
         }
-        let mut shapes = (Shape::NONE, Shape::NONE);
-        let mut pair: Option<sse::LevelShape> = None;
+        let SideShapes { shapes, pair } = st;
         loop {
-            let whole = match &pair {
+            let whole = match pair {
                 Some(ls) => ls.level(self.b, self.i),
                 None => None,
             };
@@ -371,9 +403,9 @@ impl<'a> Scanner<'a> {
                 }
             } else {
                 let before = (shapes.0.quote, shapes.0.dot, shapes.1.quote, shapes.1.dot);
-                out.push(self.level(&mut shapes)?);
+                out.push(self.level(shapes)?);
                 if (shapes.0.quote, shapes.0.dot, shapes.1.quote, shapes.1.dot) != before || pair.is_none() {
-                    pair = sse::LevelShape::new(&shapes.0, &shapes.1);
+                    *pair = sse::LevelShape::new(&shapes.0, &shapes.1);
                 }
                 if self.b.get(self.i..self.i + 2) == Some(b",[") {
                     self.i += 1;
@@ -391,7 +423,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn levels_scalar(&mut self, out: &mut Vec<RawLevel>) -> R<()> {
+    fn levels_scalar(&mut self, out: &mut Vec<RawLevel>, shapes: &mut (Shape, Shape)) -> R<()> {
         out.clear();
         self.eat(b'[')?;
         if self.peek() == Some(b']') {
@@ -399,9 +431,8 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         // The prices of one side share a shape, and so do the sizes (venues pad to the tick and step).
-        let mut shapes = (Shape::NONE, Shape::NONE);
         loop {
-            if let Some((level, used, more)) = level_fast(self.b, self.i, &shapes) {
+            if let Some((level, used, more)) = level_fast(self.b, self.i, shapes) {
                 out.push(level);
                 self.i += used;
                 if more {
@@ -409,7 +440,7 @@ impl<'a> Scanner<'a> {
                     continue;
                 }
             } else {
-                out.push(self.level(&mut shapes)?);
+                out.push(self.level(shapes)?);
                 // Compact JSON: `,[` to the next level.
                 if self.b.get(self.i..self.i + 2) == Some(b",[") {
                     self.i += 1;
@@ -511,7 +542,7 @@ impl<'a> Scanner<'a> {
                 "b" => {
                     once(32)?;
                     if self.peek() == Some(b'[') {
-                        self.levels(bids)?;
+                        self.levels(bids, 0)?;
                         head.bid_levels = true;
                     } else {
                         head.bid_px = Some(self.decimal_string()?);
@@ -520,7 +551,7 @@ impl<'a> Scanner<'a> {
                 "a" => {
                     once(64)?;
                     if self.peek() == Some(b'[') {
-                        self.levels(asks)?;
+                        self.levels(asks, 1)?;
                         head.ask_levels = true;
                     } else {
                         head.ask_px = Some(self.decimal_string()?);
@@ -910,7 +941,17 @@ fn decimal_body_bytewise(rest: &[u8]) -> Option<(RawNum, usize)> {
 
 /// Scan a depth or ticker frame; depth levels go to `bids` / `asks` as raw decimals.
 pub fn market<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawLevel>) -> R<Head<'a>> {
-    let mut s = Scanner { b: frame, i: 0 };
+    market_with(frame, bids, asks, &mut ColumnShapes::default())
+}
+
+/// `market` with the column shapes learnt from earlier frames (updated from this one).
+pub fn market_with<'a>(
+    frame: &'a [u8],
+    bids: &mut Vec<RawLevel>,
+    asks: &mut Vec<RawLevel>,
+    cols: &mut ColumnShapes,
+) -> R<Head<'a>> {
+    let mut s = Scanner { b: frame, i: 0, cols: *cols };
     let mut head = Head::default();
     bids.clear();
     asks.clear();
@@ -919,6 +960,7 @@ pub fn market<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawL
     if s.i != frame.len() || head.event.is_none() {
         return Err(Bail);
     }
+    *cols = s.cols;
     Ok(head)
 }
 
@@ -1123,15 +1165,50 @@ mod tests {
                 .collect();
             let text = format!("[{}]{tail}", body.join(","));
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            let mut s1 = Scanner { b: text.as_bytes(), i: 0 };
-            let mut s2 = Scanner { b: text.as_bytes(), i: 0 };
+            let mut s1 = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() };
+            let mut s2 = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() };
             // SAFETY: the features were detected above.
-            let r1 = unsafe { s1.levels_sse(&mut a) };
-            let r2 = s2.levels_scalar(&mut b);
+            let r1 = unsafe { s1.levels_sse(&mut a, &mut SideShapes { shapes: (Shape::NONE, Shape::NONE), pair: None }) };
+            let r2 = s2.levels_scalar(&mut b, &mut (Shape::NONE, Shape::NONE));
             proptest::prop_assert_eq!(r1.is_ok(), r2.is_ok(), "{}", text);
             if r1.is_ok() {
                 proptest::prop_assert_eq!(&a, &b, "{}", text);
                 proptest::prop_assert_eq!(s1.i, s2.i);
+            }
+        }
+
+        /// Shapes carried from frame to frame never change what a frame reads: a run of frames whose
+        /// columns change shape (or hold odd levels) reads as each frame read alone.
+        #[test]
+        fn carried_shapes_read_as_fresh_ones(
+            frames in proptest::collection::vec(
+                (1usize..5, 1usize..5, proptest::collection::vec((0u32..100_000, 0u32..100_000), 0..6),
+                 proptest::prop_oneof![6 => proptest::strategy::Just(String::new()), 1 => "-?[0-9.]{1,6}"]),
+                1..8,
+            ),
+        ) {
+            let mut cols = ColumnShapes::default();
+            for (i, f, levels, odd) in &frames {
+                let col = |v: u32| {
+                    let s = format!("{:0w$}", v as u64 % 10u64.pow((i + f) as u32), w = i + f);
+                    format!("{}.{}", &s[..*i], &s[*i..])
+                };
+                let body: Vec<String> = levels
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (p, q))| {
+                        let p = if k == 1 && !odd.is_empty() { odd.clone() } else { col(*p) };
+                        format!("[\"{p}\",\"{}\"]", col(*q))
+                    })
+                    .collect();
+                let frame = format!(
+                    r#"{{"data":{{"U":1,"a":[{0}],"b":[{0}],"e":"depth","s":"X","u":1}},"stream":"depth.X"}}"#,
+                    body.join(",")
+                );
+                let (mut b1, mut a1, mut b2, mut a2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let carried = market_with(frame.as_bytes(), &mut b1, &mut a1, &mut cols).map(|_| (b1, a1));
+                let fresh = market(frame.as_bytes(), &mut b2, &mut a2).map(|_| (b2, a2));
+                proptest::prop_assert_eq!(carried, fresh, "{}", frame);
             }
         }
 
