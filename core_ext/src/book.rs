@@ -449,14 +449,25 @@ impl OrderBook {
         recv_ns: i64,
     ) -> Result<Applied, BookError> {
         Self::check_sizes(bids, asks)?;
+        Ok(self.apply_deltas_nonnegative(seq, bids, asks, recv_ns))
+    }
+
+    /// `apply_deltas` for a caller that has already refused negative sizes (the decoders' fast path
+    /// checks each size as it converts it): one pass over the levels fewer.
+    pub(crate) fn apply_deltas_nonnegative(
+        &mut self,
+        seq: DeltaSeq,
+        bids: &[(Px, Sz)],
+        asks: &[(Px, Sz)],
+        recv_ns: i64,
+    ) -> Applied {
+        debug_assert!(Self::check_sizes(bids, asks).is_ok());
         match self.state {
             SyncState::AwaitingSnapshot | SyncState::Stale => {
                 self.push_buffer(BufferedDelta { seq, bids: bids.to_vec(), asks: asks.to_vec() });
-                Ok(Applied::Buffered)
+                Applied::Buffered
             }
-            SyncState::AwaitingFirst | SyncState::Live => {
-                Ok(self.apply_checked(seq, bids, asks, recv_ns, true))
-            }
+            SyncState::AwaitingFirst | SyncState::Live => self.apply_checked(seq, bids, asks, recv_ns, true),
         }
     }
 

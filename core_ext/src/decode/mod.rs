@@ -398,11 +398,10 @@ impl FeedDecoder {
         conv(bids, &mut self.scratch_bids)?;
         conv(asks, &mut self.scratch_asks)?;
         let seq = DeltaSeq { first, last, prev: head.prev, offset: None };
-        let channel = head.stream.unwrap_or(event);
-        Some(match b.apply_deltas(seq, &self.scratch_bids, &self.scratch_asks, recv_ns) {
-            Ok(Applied::Applied) | Ok(Applied::WentStale) => Ok(1),
-            Ok(Applied::Buffered) | Ok(Applied::DroppedOld) => Ok(0),
-            Err(e) => Err(Ctx { venue: self.venue, channel }.err(e.to_string())),
+        // `conv` refused negative sizes.
+        Some(match b.apply_deltas_nonnegative(seq, &self.scratch_bids, &self.scratch_asks, recv_ns) {
+            Applied::Applied | Applied::WentStale => Ok(1),
+            Applied::Buffered | Applied::DroppedOld => Ok(0),
         })
     }
 

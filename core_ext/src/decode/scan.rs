@@ -241,19 +241,13 @@ impl<'a> Scanner<'a> {
         }
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(c) if c.is_ascii_digit() => {
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
+            Some(c) if c.is_ascii_digit() => i = digit_run_end(b, i + 1),
             _ => return Err(Bail),
         }
         if b.get(i) == Some(&b'.') {
             i += 1;
             let d0 = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
+            i = digit_run_end(b, i);
             if i == d0 {
                 return Err(Bail);
             }
@@ -264,9 +258,7 @@ impl<'a> Scanner<'a> {
                 i += 1;
             }
             let d0 = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
+            i = digit_run_end(b, i);
             if i == d0 {
                 return Err(Bail);
             }
@@ -281,6 +273,19 @@ impl<'a> Scanner<'a> {
         let digits = &self.b[s..e];
         if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
             return Err(Bail);
+        }
+        // Up to 19 digits cannot overflow: eight at a time while eight more bytes are readable.
+        if digits.len() <= 19 && e + 8 <= self.b.len() {
+            let (mut v, mut k) = (0u64, s);
+            while e - k >= 8 {
+                v = v * 100_000_000 + swar_digits(load8(self.b, k), 8);
+                k += 8;
+            }
+            let n = (e - k) as u32;
+            if n > 0 {
+                v = v * crate::fixed::pow10(n) as u64 + swar_digits(load8(self.b, k), n);
+            }
+            return Ok(v);
         }
         let mut v: u64 = 0;
         for &d in digits {
@@ -726,6 +731,22 @@ fn swar_digits(v: u64, n: u32) -> u64 {
     (d.wrapping_mul(10_000).wrapping_add(d >> 32)) & 0xffff_ffff
 }
 
+/// End of the run of ASCII digits starting at `i` (eight bytes at a time where eight are readable).
+#[inline(always)]
+fn digit_run_end(b: &[u8], mut i: usize) -> usize {
+    while i + 8 <= b.len() {
+        let m = non_digits(load8(b, i));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
 #[inline(always)]
 fn load8(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
@@ -1077,6 +1098,34 @@ mod tests {
         assert_eq!(scan(r#"{"e":"depth","stream_name_longer_than_8":"a\"b","b":[]}"#).map(|_| ()), Err(Bail));
     }
 
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, the whole string (RFC 8259's number).
+    fn json_number_grammar(s: &str) -> bool {
+        let b = s.as_bytes();
+        let mut i = usize::from(b.first() == Some(&b'-'));
+        let run = |i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(c) if c.is_ascii_digit() => i = run(i),
+            _ => return false,
+        }
+        if b.get(i) == Some(&b'.') {
+            let j = run(i + 1);
+            if j == i + 1 {
+                return false;
+            }
+            i = j;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1 + usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+            let j = run(i);
+            if j == i {
+                return false;
+            }
+            i = j;
+        }
+        i == b.len()
+    }
+
     proptest::proptest! {
         /// The word-at-a-time byte classes agree with the byte-by-byte definitions.
         #[test]
@@ -1209,6 +1258,37 @@ mod tests {
                 let carried = market_with(frame.as_bytes(), &mut b1, &mut a1, &mut cols).map(|_| (b1, a1));
                 let fresh = market(frame.as_bytes(), &mut b2, &mut a2).map(|_| (b2, a2));
                 proptest::prop_assert_eq!(carried, fresh, "{}", frame);
+            }
+        }
+
+        /// Counters (`U`, `u`, `pu`) and skipped numbers (`E`, `T`) read as a plain parse reads them: the
+        /// value of a run of up to 20 digits (a quoted run too), or a decline; JSON number spans exactly.
+        #[test]
+        fn counters_and_number_spans_match_plain_parsing(
+            digits in "[0-9]{1,22}",
+            frac in proptest::option::of("\\.[0-9]{0,3}"),
+            exp in proptest::option::of("[eE][+-]?[0-9]{0,3}"),
+            quoted in proptest::prelude::any::<bool>(),
+            tail in "[,}\\] a]{0,12}",
+        ) {
+            let num = format!("{digits}{}{}", frac.clone().unwrap_or_default(), exp.clone().unwrap_or_default());
+            let text = if quoted { format!("\"{num}\"{tail}") } else { format!("{num}{tail}") };
+            let leading_zero = digits.len() > 1 && digits.starts_with('0');
+            let got = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() }.u64_value();
+            if frac.is_none() && exp.is_none() && (quoted || !leading_zero) {
+                proptest::prop_assert_eq!(got.ok(), digits.parse::<u64>().ok().filter(|_| digits.len() <= 20), "{}", text);
+            } else if quoted || !leading_zero {
+                proptest::prop_assert!(got.is_err(), "{}", text); // a fraction or an exponent
+            }
+            if !quoted {
+                let json_ok = json_number_grammar(&num);
+                let span = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() }.number_span();
+                match span {
+                    Ok((a, e)) if json_ok => proptest::prop_assert_eq!((a, e), (0, num.len()), "{}", text),
+                    // Not a JSON number: at most a valid prefix ("0" of "01"), the next token then fails.
+                    Ok((_, e)) => proptest::prop_assert!(e < num.len(), "{}", text),
+                    Err(_) => proptest::prop_assert!(!json_ok, "{}", text),
+                }
             }
         }
 
