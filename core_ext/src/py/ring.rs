@@ -4,7 +4,7 @@
 //! Python costs one object allocation.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -637,7 +637,43 @@ enum Current<'a, 'py> {
     /// `holder.current_event` (`EventRing.dispatch`)
     Holder(&'a Bound<'py, PyAny>),
     /// `DispatchLoop.current_event`
-    Slot(&'a Mutex<Option<Py<PyAny>>>),
+    Slot(&'a CurrentSlot),
+}
+
+/// A strong reference to the event being delivered, or null. Read and written only with the GIL held
+/// (this module does not declare itself GIL-free), so plain relaxed loads and stores are enough: no lock
+/// and no locked instruction per event.
+#[derive(Default)]
+struct CurrentSlot(AtomicPtr<pyo3::ffi::PyObject>);
+
+impl CurrentSlot {
+    fn set(&self, ev: Option<&Bound<'_, PyAny>>) {
+        let new = ev.map_or(std::ptr::null_mut(), |e| e.clone().into_ptr());
+        let old = self.0.load(Ordering::Relaxed);
+        self.0.store(new, Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: `old` was a strong reference owned by the slot; the GIL is held (the caller holds
+            // a Bound or runs inside a #[pymethods] call). Released after the store: a destructor may
+            // run Python code that reads the slot.
+            unsafe { pyo3::ffi::Py_DECREF(old) };
+        }
+    }
+
+    fn get(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let p = self.0.load(Ordering::Relaxed);
+        // SAFETY: non-null means a live strong reference owned by the slot; the GIL is held (`py`).
+        (!p.is_null()).then(|| unsafe { Bound::from_borrowed_ptr(py, p) }.unbind())
+    }
+}
+
+impl Drop for CurrentSlot {
+    fn drop(&mut self) {
+        let p = *self.0.get_mut();
+        if !p.is_null() {
+            // SAFETY: the slot's own strong reference, released with the GIL held.
+            Python::attach(|_| unsafe { pyo3::ffi::Py_DECREF(p) });
+        }
+    }
 }
 
 impl Current<'_, '_> {
@@ -649,8 +685,7 @@ impl Current<'_, '_> {
                 None => h.setattr(intern!(py, "current_event"), py.None()),
             },
             Current::Slot(slot) => {
-                let old = std::mem::replace(&mut *lock(slot), ev.map(|e| e.clone().unbind()));
-                drop(old); // outside the lock: a destructor may run Python code
+                slot.set(ev);
                 Ok(())
             }
         }
@@ -1000,7 +1035,7 @@ struct LoopConfig {
 pub struct PyDispatchLoop {
     ring: Py<PyEventRing>,
     config: Mutex<LoopConfig>,
-    current: Mutex<Option<Py<PyAny>>>,
+    current: CurrentSlot,
 }
 
 #[pymethods]
@@ -1020,7 +1055,7 @@ impl PyDispatchLoop {
         Ok(PyDispatchLoop {
             ring,
             config: Mutex::new(LoopConfig { routes, max_events, slow_ns, on_error, on_slow }),
-            current: Mutex::new(None),
+            current: CurrentSlot::default(),
         })
     }
 
@@ -1108,11 +1143,12 @@ impl PyDispatchLoop {
     /// The event whose handlers are running (None between drains).
     #[getter]
     fn current_event(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        lock(&self.current).as_ref().map(|e| e.clone_ref(py))
+        self.current.get(py)
     }
 
     // The hooks are usually bound methods of the object that holds this loop: a cycle the collector
-    // must see. Locks are never held while Python runs, so try_lock always succeeds here.
+    // must see. Locks are never held while Python runs, so try_lock always succeeds here. (The current
+    // event is not visited: an event object holds no Python references, so it closes no cycle.)
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.ring)?;
         if let Ok(c) = self.config.try_lock() {
@@ -1120,20 +1156,17 @@ impl PyDispatchLoop {
             visit.call(&c.on_error)?;
             visit.call(&c.on_slow)?;
         }
-        if let Ok(cur) = self.current.try_lock() {
-            visit.call(&*cur)?;
-        }
         Ok(())
     }
 
     fn __clear__(&self) {
         let empty = Python::attach(|py| PyTuple::empty(py).unbind());
-        let (routes, on_error, on_slow, cur) = {
+        let (routes, on_error, on_slow) = {
             let mut c = lock(&self.config);
             let routes = std::mem::replace(&mut c.routes, empty);
-            (routes, c.on_error.take(), c.on_slow.take(), lock(&self.current).take())
+            (routes, c.on_error.take(), c.on_slow.take())
         };
-        drop((routes, on_error, on_slow, cur));
+        drop((routes, on_error, on_slow));
     }
 
     fn __repr__(&self) -> String {
