@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -23,6 +23,12 @@ use crate::ring::{bench_push_pop_ns, EventRing};
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Held only to copy or swap a field: a poisoned lock still holds a consistent value.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The clock that times dispatcher callbacks (durations only), calibrated once per process.
+fn callback_clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// Largest ring accepted from Python (2^24 events); larger rings only hide a stalled consumer.
@@ -718,7 +724,8 @@ impl PyEventRing {
         let mut delivered = 0usize;
         // One clock read per callback: each callback's end is the next one's start (what runs between
         // two callbacks, including events nobody listens to, is charged to the next callback).
-        let mut t0 = Instant::now();
+        let clock = callback_clock();
+        let mut t0 = clock.raw();
         for ev in rest.by_ref() {
             let k = kind_index(&ev.body);
             self.dispatched[k].fetch_add(1, Ordering::Relaxed);
@@ -743,11 +750,11 @@ impl PyEventRing {
                         _ => return Err(err),
                     }
                 }
-                let t1 = Instant::now();
-                let dt = t1.duration_since(t0).as_nanos();
-                if dt > u128::from(slow_ns) {
+                let t1 = clock.raw();
+                let dt = clock.delta_as_nanos(t0, t1);
+                if dt > slow_ns {
                     if let Some(cb) = on_slow {
-                        cb.call1((pair.get_item(0)?, u64::try_from(dt).unwrap_or(u64::MAX)))?;
+                        cb.call1((pair.get_item(0)?, dt))?;
                     }
                 }
                 t0 = t1;
@@ -1052,6 +1059,7 @@ impl PyDispatchLoop {
     ) -> PyResult<Self> {
         PyEventRing::check_routes(routes)?;
         let routes = routes.clone().unbind();
+        callback_clock(); // calibrated here rather than in the first drain
         Ok(PyDispatchLoop {
             ring,
             config: Mutex::new(LoopConfig { routes, max_events, slow_ns, on_error, on_slow }),
