@@ -118,8 +118,6 @@ pub struct Head<'a> {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
-    /// The columns' shapes per side, carried from frame to frame (`ColumnShapes`).
-    cols: ColumnShapes,
 }
 
 /// Each side's column shapes, kept by the decoder between frames: a venue prints every level of a
@@ -205,11 +203,13 @@ impl<'a> Scanner<'a> {
             }
             k += 8;
         }
+        // The word loop stopped at the first byte that is not plain ASCII: the rest goes byte by byte.
+        let mut non_ascii = false;
         while k < rest.len() {
             let c = rest[k];
             if c == b'"' {
                 let end = start + k;
-                if !rest[..k].is_ascii() {
+                if non_ascii {
                     std::str::from_utf8(&rest[..k]).map_err(|_| Bail)?;
                 }
                 self.i = end + 1;
@@ -218,6 +218,7 @@ impl<'a> Scanner<'a> {
             if c == b'\\' || c < 0x20 {
                 return Err(Bail);
             }
+            non_ascii |= c >= 0x80;
             k += 1;
         }
         Err(Bail)
@@ -366,19 +367,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// `[["px","sz"], ...]` into raw decimals.
-    fn levels(&mut self, out: &mut Vec<RawLevel>, side: usize) -> R<()> {
-        let mut st = self.cols.sides[side];
+    /// `st`: this side's column shapes, carried from frame to frame (`ColumnShapes`).
+    fn levels(&mut self, out: &mut Vec<RawLevel>, st: &mut SideShapes) -> R<()> {
         #[cfg(target_arch = "x86_64")]
-        let r = if sse::available() {
+        if sse::available() {
             // SAFETY: the CPU has the features `levels_sse` is compiled for (checked just above).
-            unsafe { self.levels_sse(out, &mut st) }
-        } else {
-            self.levels_scalar(out, &mut st.shapes)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let r = self.levels_scalar(out, &mut st.shapes);
-        self.cols.sides[side] = st;
-        r
+            return unsafe { self.levels_sse(out, st) };
+        }
+        self.levels_scalar(out, &mut st.shapes)
     }
 
     /// `levels` with each level read as a whole in SSE registers once both columns' shapes are known
@@ -500,6 +496,7 @@ impl<'a> Scanner<'a> {
         bids: &mut Vec<RawLevel>,
         asks: &mut Vec<RawLevel>,
         outer: bool,
+        cols: &mut ColumnShapes,
     ) -> R<()> {
         self.eat(b'{')?;
         if self.peek() == Some(b'}') {
@@ -547,7 +544,7 @@ impl<'a> Scanner<'a> {
                 "b" => {
                     once(32)?;
                     if self.peek() == Some(b'[') {
-                        self.levels(bids, 0)?;
+                        self.levels(bids, &mut cols.sides[0])?;
                         head.bid_levels = true;
                     } else {
                         head.bid_px = Some(self.decimal_string()?);
@@ -556,7 +553,7 @@ impl<'a> Scanner<'a> {
                 "a" => {
                     once(64)?;
                     if self.peek() == Some(b'[') {
-                        self.levels(asks, 1)?;
+                        self.levels(asks, &mut cols.sides[1])?;
                         head.ask_levels = true;
                     } else {
                         head.ask_px = Some(self.decimal_string()?);
@@ -576,7 +573,7 @@ impl<'a> Scanner<'a> {
                 }
                 "data" if outer => {
                     once(256)?;
-                    self.object(head, bids, asks, false)?;
+                    self.object(head, bids, asks, false, cols)?;
                 }
                 // A venue error: the general path reports it.
                 "error" | "code" => return Err(Bail),
@@ -707,10 +704,14 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & (0x7f * ONES)) + (0x7f * ONES)) | x) & (0x80 * ONES)
 }
 
-/// High bit set in every byte of `v` that ends a plain string scan: '"', '\\' or a control byte.
+/// High bit set in every byte of `v` that ends the word-at-a-time string scan: '"', '\\', a control byte,
+/// or a non-ASCII byte (read byte by byte after it, and the string checked as UTF-8).
 #[inline(always)]
 fn string_stops(v: u64) -> u64 {
-    zero_bytes(v ^ (b'"' as u64 * ONES)) | zero_bytes(v ^ (b'\\' as u64 * ONES)) | zero_bytes(v & (0xe0 * ONES))
+    zero_bytes(v ^ (b'"' as u64 * ONES))
+        | zero_bytes(v ^ (b'\\' as u64 * ONES))
+        | zero_bytes(v & (0xe0 * ONES))
+        | v & (0x80 * ONES)
 }
 
 /// High bit set in every byte of `v` that is not an ASCII digit, clear in the others.
@@ -965,23 +966,23 @@ pub fn market<'a>(frame: &'a [u8], bids: &mut Vec<RawLevel>, asks: &mut Vec<RawL
     market_with(frame, bids, asks, &mut ColumnShapes::default())
 }
 
-/// `market` with the column shapes learnt from earlier frames (updated from this one).
+/// `market` with the column shapes learnt from earlier frames (updated as this one is read; a shape is
+/// only ever a hint, so a declined frame may leave its own).
 pub fn market_with<'a>(
     frame: &'a [u8],
     bids: &mut Vec<RawLevel>,
     asks: &mut Vec<RawLevel>,
     cols: &mut ColumnShapes,
 ) -> R<Head<'a>> {
-    let mut s = Scanner { b: frame, i: 0, cols: *cols };
+    let mut s = Scanner { b: frame, i: 0 };
     let mut head = Head::default();
     bids.clear();
     asks.clear();
-    s.object(&mut head, bids, asks, true)?;
+    s.object(&mut head, bids, asks, true, cols)?;
     s.ws();
     if s.i != frame.len() || head.event.is_none() {
         return Err(Bail);
     }
-    *cols = s.cols;
     Ok(head)
 }
 
@@ -1094,7 +1095,13 @@ mod tests {
             w[i] = c;
             assert_eq!(string_stops(u64::from_le_bytes(w)).trailing_zeros() / 8, i as u32);
         }
-        assert_eq!(string_stops(u64::from_le_bytes(*b"a b~\x7f\xff\xc3!")), 0);
+        assert_eq!(string_stops(u64::from_le_bytes(*b"a b~\x7f!#z")), 0);
+        // A non-ASCII byte stops the word loop; the string is then read byte by byte and checked as UTF-8.
+        assert_eq!(string_stops(u64::from_le_bytes(*b"a b~\x7f\xff\xc3!")).trailing_zeros() / 8, 5);
+        let mut s = Scanner { b: "\"BTC_\u{e9}t\u{e9}_longer\",".as_bytes(), i: 0 };
+        assert_eq!(s.string(), Ok("BTC_\u{e9}t\u{e9}_longer"));
+        let bad = b"\"abcdefgh\xff\xfeij\"";
+        assert_eq!(Scanner { b: bad, i: 0 }.string(), Err(Bail));
         assert_eq!(scan(r#"{"e":"depth","stream_name_longer_than_8":"a\"b","b":[]}"#).map(|_| ()), Err(Bail));
     }
 
@@ -1133,7 +1140,7 @@ mod tests {
             let v = u64::from_le_bytes(w);
             for (i, &c) in w.iter().enumerate() {
                 let bit = 0x80u64 << (8 * i);
-                proptest::prop_assert_eq!(string_stops(v) & bit != 0, c == b'"' || c == b'\\' || c < 0x20);
+                proptest::prop_assert_eq!(string_stops(v) & bit != 0, c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c));
                 proptest::prop_assert_eq!(non_digits(v) & bit != 0, !c.is_ascii_digit());
             }
         }
@@ -1214,8 +1221,8 @@ mod tests {
                 .collect();
             let text = format!("[{}]{tail}", body.join(","));
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            let mut s1 = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() };
-            let mut s2 = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() };
+            let mut s1 = Scanner { b: text.as_bytes(), i: 0 };
+            let mut s2 = Scanner { b: text.as_bytes(), i: 0 };
             // SAFETY: the features were detected above.
             let r1 = unsafe { s1.levels_sse(&mut a, &mut SideShapes { shapes: (Shape::NONE, Shape::NONE), pair: None }) };
             let r2 = s2.levels_scalar(&mut b, &mut (Shape::NONE, Shape::NONE));
@@ -1274,7 +1281,7 @@ mod tests {
             let num = format!("{digits}{}{}", frac.clone().unwrap_or_default(), exp.clone().unwrap_or_default());
             let text = if quoted { format!("\"{num}\"{tail}") } else { format!("{num}{tail}") };
             let leading_zero = digits.len() > 1 && digits.starts_with('0');
-            let got = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() }.u64_value();
+            let got = Scanner { b: text.as_bytes(), i: 0 }.u64_value();
             if frac.is_none() && exp.is_none() && (quoted || !leading_zero) {
                 proptest::prop_assert_eq!(got.ok(), digits.parse::<u64>().ok().filter(|_| digits.len() <= 20), "{}", text);
             } else if quoted || !leading_zero {
@@ -1282,7 +1289,7 @@ mod tests {
             }
             if !quoted {
                 let json_ok = json_number_grammar(&num);
-                let span = Scanner { b: text.as_bytes(), i: 0, cols: ColumnShapes::default() }.number_span();
+                let span = Scanner { b: text.as_bytes(), i: 0 }.number_span();
                 match span {
                     Ok((a, e)) if json_ok => proptest::prop_assert_eq!((a, e), (0, num.len()), "{}", text),
                     // Not a JSON number: at most a valid prefix ("0" of "01"), the next token then fails.
