@@ -6,6 +6,7 @@ import random
 import pytest
 from aiohttp import web
 
+from xtb.venues.keepalive_http import KeepAliveClient
 from xtb.venues.rest import AmbiguousResponse, RestClient, RetriesExhausted, VenueRejected
 
 
@@ -21,7 +22,8 @@ async def server():
         step = steps.pop(0) if steps else ("ok", None)
         kind, arg = step
         if kind == "ok":
-            return web.json_response({"ok": True, "n": hits[key], "q": dict(request.query)})
+            return web.json_response({"ok": True, "n": hits[key], "q": dict(request.query),
+                                      "ct": request.content_type, "body": (await request.read()).decode()})
         if kind == "status":
             status, body, headers = arg
             return web.Response(status=status, body=body, headers=headers, content_type="application/json")
@@ -41,19 +43,35 @@ async def server():
     await runner.cleanup()
 
 
-def client(url, **kw):
-    kw.setdefault("backoff_s", 0.001)
-    return RestClient("testvenue", url, rng=random.Random(1), **kw)
+@pytest.fixture(params=["aiohttp", "keepalive"])
+def client(request):
+    """A RestClient on either transport: the policy must not depend on it."""
+
+    def make(url, **kw):
+        kw.setdefault("backoff_s", 0.001)
+        if request.param == "keepalive":
+            kw["transport"] = KeepAliveClient(url)
+        return RestClient("testvenue", url, rng=random.Random(1), **kw)
+
+    return make
 
 
-async def test_plain_get_decodes_json(server):
+async def test_plain_get_decodes_json(server, client):
     url, hits, _ = server
     async with client(url) as c:
-        assert await c.request("GET", "/api/v1/depth", params={"symbol": "SOL"}) == {
-            "ok": True, "n": 1, "q": {"symbol": "SOL"}}
+        got = await c.request("GET", "/api/v1/depth", params={"symbol": "SOL"})
+        assert (got["ok"], got["n"], got["q"], got["body"]) == (True, 1, {"symbol": "SOL"}, "")
 
 
-async def test_429_waits_for_hint_then_succeeds(server):
+async def test_form_data_is_sent_url_encoded(server, client):
+    url, _, _ = server
+    async with client(url) as c:
+        got = await c.request("POST", "/api/v1/sendTx", data={"tx_type": "14", "tx_info": '{"a": 1}'})
+    assert got["ct"] == "application/x-www-form-urlencoded"
+    assert got["body"] == "tx_type=14&tx_info=%7B%22a%22%3A+1%7D"
+
+
+async def test_429_waits_for_hint_then_succeeds(server, client):
     url, hits, script = server
     script["POST /api/v1/order"] = [("status", (429, b'{"code":"TOO_MANY_REQUESTS","message":"slow"}',
                                                 {"Retry-After": "0.05"}))]
@@ -64,7 +82,7 @@ async def test_429_waits_for_hint_then_succeeds(server):
         assert res["n"] == 2 and c.stats.rate_limited == 1
 
 
-async def test_5xx_on_read_is_retried_but_on_submit_is_ambiguous(server):
+async def test_5xx_on_read_is_retried_but_on_submit_is_ambiguous(server, client):
     url, hits, script = server
     script["GET /api/v1/orders"] = [("status", (503, b"busy", {}))] * 2
     script["POST /api/v1/order"] = [("status", (502, b"bad gateway", {}))]
@@ -75,7 +93,7 @@ async def test_5xx_on_read_is_retried_but_on_submit_is_ambiguous(server):
     assert hits["POST /api/v1/order"] == 1  # never re-sent
 
 
-async def test_timeout_on_submit_is_ambiguous_not_rejected(server):
+async def test_timeout_on_submit_is_ambiguous_not_rejected(server, client):
     url, hits, script = server
     script["POST /api/v1/order"] = [("sleep", 1.0)]
     async with client(url, timeout_s=0.1) as c:
@@ -84,7 +102,7 @@ async def test_timeout_on_submit_is_ambiguous_not_rejected(server):
     assert hits["POST /api/v1/order"] == 1
 
 
-async def test_structural_reject_carries_the_venue_code_and_is_not_retried(server):
+async def test_structural_reject_carries_the_venue_code_and_is_not_retried(server, client):
     url, hits, script = server
     script["POST /api/v1/order"] = [
         ("status", (400, b'{"code":"INVALID_ORDER","message":"Order would immediately match and take."}', {}))]
@@ -96,7 +114,7 @@ async def test_structural_reject_carries_the_venue_code_and_is_not_retried(serve
     assert hits["POST /api/v1/order"] == 1
 
 
-async def test_retries_are_bounded(server):
+async def test_retries_are_bounded(server, client):
     url, hits, script = server
     script["GET /x"] = [("status", (500, b"", {}))] * 10
     async with client(url, max_retries=2) as c:
@@ -105,7 +123,7 @@ async def test_retries_are_bounded(server):
     assert hits["GET /x"] == 3
 
 
-async def test_limiter_is_consulted_with_the_venue_weight(server):
+async def test_limiter_is_consulted_with_the_venue_weight(server, client):
     url, _, _ = server
     calls = []
 

@@ -140,6 +140,10 @@ class ConnectorConformance:
     def rate_limited_count(self, connector: Any) -> int:
         raise NotImplementedError
 
+    def order_transport(self, connector: Any) -> Any:
+        """The keep-alive client order submits go through (None: orders do not travel over REST)."""
+        raise NotImplementedError
+
     # ---- fixtures -----------------------------------------------------------------------------
     @pytest.fixture
     async def sim(self) -> AsyncIterator[SimCluster]:
@@ -256,6 +260,27 @@ class ConnectorConformance:
         harness.dispatcher.drain()
         updates = [e for e in harness.recorder.of("order") if e.client_id == req.client_id]
         assert [u.state for u in updates].count("cancelled") == 1
+
+    async def test_orders_travel_on_the_warm_keepalive_connections(
+        self, sim: SimCluster, account: Account, connector: Any, harness: Harness
+    ) -> None:
+        transport = self.order_transport(connector)
+        if transport is None:
+            pytest.skip("this connector's orders do not travel over REST")
+        assert transport.connects == 2  # opened at start (order_connections), before any order
+        for _ in range(3):
+            res = await connector.submit(await self.resting_order(connector, harness))
+            assert res.outcome is SubmitOutcome.ACCEPTED
+        assert transport.connects == 2  # reused, no connect on the order path
+        # The aiohttp transport stays available as an option, with the same behaviour.
+        other_harness = Harness.create()
+        other = await self.start_connector(sim, account, other_harness, order_http="aiohttp")
+        try:
+            assert self.order_transport(other) is None
+            req = await self.resting_order(other, other_harness)
+            assert (await other.submit(req)).outcome is SubmitOutcome.ACCEPTED
+        finally:
+            await other.close()
 
     async def test_bad_order_is_refused_before_anything_is_tracked(self, connector: Any, harness: Harness) -> None:
         req = await self.resting_order(connector, harness)

@@ -58,6 +58,9 @@ class TestBackpackConformance(ConnectorConformance):
     def rate_limited_count(self, connector: Any) -> int:
         return int(connector.http.rest.stats.rate_limited + connector.http.orders.stats.rate_limited)
 
+    def order_transport(self, connector: Any) -> Any:
+        return connector._order_transport
+
 
 # ---- Backpack-only checks (no simulator) ------------------------------------------------------------
 

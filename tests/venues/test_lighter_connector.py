@@ -80,6 +80,9 @@ class TestLighterConformance(ConnectorConformance):
     def rate_limited_count(self, connector: Any) -> int:
         return int(connector.api.rest.stats.rate_limited + connector.api.tx_rest.stats.rate_limited)
 
+    def order_transport(self, connector: Any) -> Any:
+        return None if self.ws_tx else connector._tx_transport
+
     async def taking_order(self, conn: Any, harness: Harness, side: Side = Side.BID) -> OrderRequest:
         # ETH's tick is 0.01 on ~3500: the base's 5 ticks through the touch is 0.0003 % and a moving
         # market can leave the IOC unfilled; cross by 0.2 % instead.

@@ -21,10 +21,12 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
+from xtb.venues.keepalive_http import HttpTransportError, KeepAliveClient
 from xtb.venues.throttle import SlotNeverGranted, take_slot
 
 log = logging.getLogger("xtb.venues.rest")
@@ -109,13 +111,18 @@ class RestClient:
         max_backoff_s: float = 5.0,
         error_parser: ErrorParser = default_error_parser,
         session: aiohttp.ClientSession | None = None,
+        transport: KeepAliveClient | None = None,
         rng: random.Random | None = None,
     ) -> None:
+        """`transport`: send through this lean keep-alive client instead of aiohttp (order entry; the
+        policy below is the same for both). It must point at `base_url`."""
         self.venue = venue
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.limit_key = limit_key or (lambda method, path: (path, 1))
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
+        self.transport = transport
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -144,6 +151,8 @@ class RestClient:
     async def close(self) -> None:
         if self._session is not None and self._own_session and not self._session.closed:
             await self._session.close()
+        if self.transport is not None:
+            await self.transport.close()
 
     async def _wait_limiter(self, method: str, path: str) -> None:
         if self.limiter is None:
@@ -173,20 +182,31 @@ class RestClient:
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "DELETE")
         url = self.base_url + path
-        session = self._get_session()
+        transport = self.transport
+        session = self._get_session() if transport is None else None
+        if transport is not None and body is None and data is not None:
+            body = urlencode(data).encode()  # a form, as aiohttp would send it
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
         attempt = 0
         while True:
             await self._wait_limiter(method, path)
             self.stats.requests += 1
+            resp_headers: Mapping[str, str]
             try:
-                async with session.request(
-                    method, url, params=params, data=body if body is not None else data,
-                    headers=headers, timeout=self.timeout,
-                ) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    resp_headers = resp.headers
-            except (TimeoutError, aiohttp.ClientError) as e:
+                if transport is not None:
+                    reply = await transport.request(method, path, headers=headers, body=body, params=params,
+                                                    timeout_s=self.timeout_s)
+                    raw, status, resp_headers = reply.body, reply.status, reply.headers
+                else:
+                    assert session is not None
+                    async with session.request(
+                        method, url, params=params, data=body if body is not None else data,
+                        headers=headers, timeout=self.timeout,
+                    ) as resp:
+                        raw = await resp.read()
+                        status = resp.status
+                        resp_headers = resp.headers
+            except (TimeoutError, aiohttp.ClientError, HttpTransportError) as e:
                 self.stats.errors += 1
                 reason = type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}"
                 if not idempotent:

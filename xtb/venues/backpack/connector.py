@@ -42,6 +42,7 @@ from xtb.venues.base import (
     SubmitResult,
     TimeInForce,
 )
+from xtb.venues.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
 from xtb.venues.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.venues.throttle import take_slot
 from xtb.venues.ws import WsSession
@@ -102,6 +103,10 @@ class BackpackConfig:
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
     # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). docs/core_api.md
     nonce_pool: int = 256
+    # Order submits over the lean keep-alive client (xtb/venues/keepalive_http.py) or aiohttp; connections
+    # opened at start so the first order pays no connect/TLS.
+    order_http: str = "keepalive"
+    order_connections: int = 2
 
     @classmethod
     def from_options(cls, options: dict[str, Any], **overrides: Any) -> BackpackConfig:
@@ -115,6 +120,7 @@ class BackpackConfig:
         pool = merged.get("nonce_pool", 0)
         if isinstance(pool, bool) or not isinstance(pool, int) or not 0 <= pool <= 65_536:
             raise ValueError(f"venues.backpack.options.nonce_pool: expected an int in 0..65536, got {pool!r}")
+        check_order_http("venues.backpack.options", merged)
         return cls(**merged)
 
 
@@ -185,6 +191,7 @@ class BackpackConnector:
         self._balances: dict[str, Balance] = {}
         self._balances_ns = 0
         self._session: aiohttp.ClientSession | None = None
+        self._order_transport: KeepAliveClient | None = None
         self._http: BackpackRest | None = None
         self._ws: WsSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -226,10 +233,13 @@ class BackpackConnector:
         rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
                           timeout_s=cfg.request_timeout_s, max_retries=cfg.max_retries,
                           session=self._session, rng=self._rng)
+        self._order_transport = order_transport(cfg.rest_url, cfg.order_http, cfg.order_connections)
         orders = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s,
-                            max_retries=cfg.max_retries, session=self._session, rng=self._rng)
+                            max_retries=cfg.max_retries, session=self._session, transport=self._order_transport,
+                            rng=self._rng)
         self._http = BackpackRest(rest, orders, self._signer, cfg.window_ms)
         self.load_markets(await self._http.markets())
+        await warm_order_transport(VENUE, self._order_transport, cfg.order_connections)
         self._ws = WsSession(
             "backpack", cfg.ws_url, self._make_listener,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
@@ -282,6 +292,9 @@ class BackpackConnector:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._order_transport is not None:
+            await self._order_transport.close()
+            self._order_transport = None
 
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:

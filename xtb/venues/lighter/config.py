@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from xtb.venues.keepalive_http import check_order_http
+
 PROFILES: Mapping[str, tuple[str, str, int]] = {
     "mainnet": ("https://mainnet.zklighter.elliot.ai", "wss://mainnet.zklighter.elliot.ai/stream", 304),
     "testnet": ("https://testnet.zklighter.elliot.ai", "wss://testnet.zklighter.elliot.ai/stream", 300),
@@ -86,6 +88,10 @@ class LighterConfig:
     # --- REST
     rest_timeout_s: float = 10.0
     rest_max_retries: int = 3
+    #: sendTx/sendTxBatch over REST through the lean keep-alive client (xtb/venues/keepalive_http.py) or
+    #: aiohttp; connections opened at start
+    order_http: str = "keepalive"
+    order_connections: int = 2
     #: rate-limit tier for xtb.ratelimits.lighter presets when the connector builds its own limiter
     tier: str = "premium"
 
@@ -105,6 +111,8 @@ class LighterConfig:
         for name in ("tx_timeout_s", "stale_after_s", "resync_timeout_s", "rest_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        check_order_http("venues.lighter.options", {"order_http": self.order_http,
+                                                    "order_connections": self.order_connections})
         bad = set(self.private_channels) - {
             "account_all", "account_all_orders", "account_all_trades", "account_all_positions"
         }

@@ -54,6 +54,7 @@ from xtb.venues.base import (
     SubmitResult,
     TimeInForce,
 )
+from xtb.venues.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.markets import parse_markets
@@ -118,6 +119,7 @@ class LighterConnector:
         self._resyncing: dict[str, int] = {}  # symbol -> monotonic ns of the resubscribe
         self._book_seen: dict[str, tuple[int, int]] = {}  # symbol -> (seq, ns it was first seen)
         self._http: aiohttp.ClientSession | None = None
+        self._tx_transport: KeepAliveClient | None = None
         self._rest: RestClient | None = None
         self.api: LighterApi | None = None
         self._auth_token: Any = None  # xtb.signing.AuthToken (its repr hides the token)
@@ -173,13 +175,15 @@ class LighterConnector:
         )
         self._rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
                                 timeout_s=cfg.rest_timeout_s, max_retries=cfg.rest_max_retries, session=self._http)
+        self._tx_transport = order_transport(cfg.rest_url, cfg.order_http, cfg.order_connections)
         tx_rest = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.tx_timeout_s,
-                             max_retries=cfg.rest_max_retries, session=self._http)
+                             max_retries=cfg.rest_max_retries, session=self._http, transport=self._tx_transport)
         self.api = LighterApi(self._rest, tx_rest, self._current_token)
         self.nonces.invalidate()  # (a restart after close) the first tx re-reads the venue's nonce
         self._started = True
         try:
             await self._load_markets()
+            await warm_order_transport(VENUE, self._tx_transport, cfg.order_connections)
             await self._ensure_auth()
             self._md = WsSession(
                 "lighter-md", cfg.ws_url, self._make_listener,
@@ -228,6 +232,9 @@ class LighterConnector:
         await self.stop()
         if self._http is not None and not self._http.closed:
             await self._http.close()
+        if self._tx_transport is not None:
+            await self._tx_transport.close()
+            self._tx_transport = None
         if self._own_signer:
             self.signer.close()
         self._started = False
