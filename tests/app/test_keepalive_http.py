@@ -208,6 +208,20 @@ async def test_idle_connection_past_its_ttl_is_replaced(server):
     await c.close()
 
 
+async def test_kept_warm_a_quiet_spell_costs_the_next_request_no_connect(server):
+    url, _, _ = server
+    c = KeepAliveClient(url, idle_ttl_s=0.3)
+    await c.warm(1)
+    c.keep_warm(1)
+    await asyncio.sleep(0.75)  # past the ttl: the keeper has replaced the idle connection
+    before = c.connects
+    assert before >= 2
+    assert (await c.request("GET", "/")).status == 200
+    assert c.connects == before  # the request found a warm connection
+    await c.close()
+    assert c._keeper is None and not c._idle
+
+
 async def test_connection_cap_queues_requests(server):
     url, seen, active = server
     c = KeepAliveClient(url, max_connections=2)

@@ -24,6 +24,7 @@ What it does and does not do:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl as ssl_module
@@ -213,6 +214,7 @@ class KeepAliveClient:
         self._slot_waiters: list[asyncio.Future[None]] = []
         self.connects = 0  # connections opened so far (a measure of reuse)
         self.closed = False
+        self._keeper: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (f"KeepAliveClient({'https' if self.tls else 'http'}://{self.host}:{self.port}, "
@@ -228,7 +230,35 @@ class KeepAliveClient:
             except BaseException:
                 self._open -= 1
                 raise
+            if self.closed:
+                conn.close()
+                self._open -= 1
+                return
             self._idle.append(conn)
+
+    def keep_warm(self, connections: int) -> None:
+        """Keep `connections` idle connections ready: a background task replaces idle ones before they reach
+        `idle_ttl_s` and tops the pool up, so an order after a quiet spell still finds a warm connection
+        (connect and TLS stay off its path). Stopped by `close`."""
+        if self._keeper is None and connections > 0:
+            self._keeper = asyncio.get_running_loop().create_task(self._keep_warm(connections))
+
+    async def _keep_warm(self, connections: int) -> None:
+        period = self.idle_ttl_s / 3
+        while not self.closed:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            # Idle connections past two thirds of their ttl are retired while nothing uses them.
+            fresh = [c for c in self._idle if c.reusable(now, self.idle_ttl_s * 2 / 3)]
+            for c in self._idle:
+                if c not in fresh:
+                    c.close()
+                    self._open -= 1
+            self._idle[:] = fresh
+            try:
+                await self.warm(connections)
+            except ConnectFailed:
+                pass  # the venue is unreachable now: the next round (or the next order) tries again
 
     async def request(self, method: str, target: str, *, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None, params: Mapping[str, object] | None = None,
@@ -274,6 +304,11 @@ class KeepAliveClient:
 
     async def close(self) -> None:
         self.closed = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
@@ -381,3 +416,4 @@ async def warm_order_transport(venue: str, client: KeepAliveClient | None, conne
     except ConnectFailed as e:
         logging.getLogger("xtb.venues").warning("%s: order connections not opened ahead (%s); the first "
                                                 "order will connect", venue, e)
+    client.keep_warm(connections)
