@@ -38,6 +38,8 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+log = logging.getLogger("xtb.venues.keepalive_http")
+
 
 class HttpTransportError(Exception):
     """The request did not get a complete HTTP reply."""
@@ -257,8 +259,9 @@ class KeepAliveClient:
             self._idle[:] = fresh
             try:
                 await self.warm(connections)
-            except ConnectFailed:
-                pass  # the venue is unreachable now: the next round (or the next order) tries again
+            except ConnectFailed as e:
+                # The venue is unreachable now: the next round (or the next order) tries again.
+                log.debug("%s:%d: keeping order connections warm failed: %s", self.host, self.port, e)
 
     async def request(self, method: str, target: str, *, headers: Mapping[str, str] | None = None,
                       body: bytes | None = None, params: Mapping[str, object] | None = None,
@@ -414,6 +417,5 @@ async def warm_order_transport(venue: str, client: KeepAliveClient | None, conne
     try:
         await client.warm(connections)
     except ConnectFailed as e:
-        logging.getLogger("xtb.venues").warning("%s: order connections not opened ahead (%s); the first "
-                                                "order will connect", venue, e)
+        log.warning("%s: order connections not opened ahead (%s); the first order will connect", venue, e)
     client.keep_warm(connections)
