@@ -14,7 +14,7 @@ from xtb.keys import KeyFileError
 from xtb.sim.cluster import SimCluster
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
 from xtb.venues.backpack.markets import MarketDataError, parse_markets, scale_of, to_units
-from xtb.venues.base import OrderKind, OrderRequest, Side, TimeInForce
+from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 
 from .conformance import Account, ConnectorConformance, Harness
 
@@ -60,6 +60,31 @@ class TestBackpackConformance(ConnectorConformance):
 
     def order_transport(self, connector: Any) -> Any:
         return connector._order_transport
+
+    async def test_an_order_request_takes_one_order_slot(self, sim: SimCluster, account: Account,
+                                                         harness: Harness) -> None:
+        """Submit and cancel each take their slot once, where they are decided (gateway or connector),
+        never again in the REST client that sends them."""
+        conn = self.make_connector(sim, account, harness)
+        taken: list[tuple[str, int]] = []
+        real = conn.limiter
+
+        class Counting:
+            def acquire(self, key: str, weight: int = 1, now_ns: int | None = None) -> int:
+                taken.append((key, weight))
+                return int(real.acquire(key, weight, now_ns))
+
+        conn.limiter = Counting()
+        harness.attach(conn)
+        await conn.start()
+        try:
+            req = await self.resting_order(conn, harness)
+            before = len(taken)
+            assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
+            assert (await conn.cancel(self.symbol, req.client_id)).outcome is SubmitOutcome.ACCEPTED
+            assert [k for k in taken[before:] if k[0] == "order"] == [("order", 1), ("order", 1)]
+        finally:
+            await conn.close()
 
 
 # ---- Backpack-only checks (no simulator) ------------------------------------------------------------

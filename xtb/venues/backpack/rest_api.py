@@ -75,8 +75,10 @@ class BackpackRest:
     # --- orders (bodies signed beforehand) ---
     async def send_signed(self, method: str, path: str, headers: dict[str, str], body: bytes,
                           *, idempotent: bool) -> Any:
-        client = self.orders if method == "POST" else self.rest
-        return await client.request(method, path, body=body, headers=headers, idempotent=idempotent)
+        """An order request (submit or cancel) whose rate-limit slot its caller already took (gateway or
+        connector): sent by the order client, which has no limiter of its own (one slot per request), over
+        the order transport."""
+        return await self.orders.request(method, path, body=body, headers=headers, idempotent=idempotent)
 
     async def cancel_all(self, symbol: str) -> Any:
         headers, body = self.signer.cancel_all({"symbol": symbol}, window_ms=self.window_ms)
