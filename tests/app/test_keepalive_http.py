@@ -109,6 +109,7 @@ async def test_round_trip_reuses_one_warm_connection(server):
     method, path, headers, body, _ = seen[0]
     assert (method, path, body) == ("POST", "/api/v1/order", b'{"n":0}')
     assert headers["X-API-Key"] == "k" and headers["Host"].startswith("127.0.0.1:")
+    assert headers["User-Agent"].startswith("xtb") and headers["Accept"] == "*/*"
     await c.close()
 
 
@@ -250,6 +251,8 @@ async def test_bad_input_is_refused_with_the_field_named(server):
         KeepAliveClient("ftp://example.com")
     with pytest.raises(ValueError, match="max_connections"):
         KeepAliveClient(url, max_connections=0)
+    with pytest.raises(ValueError, match="user_agent"):
+        KeepAliveClient(url, user_agent="x\r\nEvil: 1")
     c = KeepAliveClient(url)
     with pytest.raises(ValueError, match="header 'X-Evil'"):
         await c.request("GET", "/", headers={"X-Evil": "a\r\nX-Injected: 1"})

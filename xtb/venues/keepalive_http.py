@@ -41,6 +41,9 @@ from yarl import URL
 log = logging.getLogger("xtb.venues.keepalive_http")
 
 
+DEFAULT_USER_AGENT = "xtb (python keep-alive order client)"
+
+
 class HttpTransportError(Exception):
     """The request did not get a complete HTTP reply."""
 
@@ -194,7 +197,8 @@ class KeepAliveClient:
     prefix). At most `max_connections` are open; requests beyond that wait for one to come back."""
 
     def __init__(self, base_url: str, *, max_connections: int = 8, idle_ttl_s: float = 15.0,
-                 connect_timeout_s: float = 5.0, ssl_context: ssl_module.SSLContext | None = None) -> None:
+                 connect_timeout_s: float = 5.0, ssl_context: ssl_module.SSLContext | None = None,
+                 user_agent: str = DEFAULT_USER_AGENT) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"base_url: expected http(s)://host[:port][/prefix], got {base_url!r}")
@@ -206,7 +210,12 @@ class KeepAliveClient:
         self._ssl = (ssl_context or ssl_module.create_default_context()) if self.tls else None
         default_port = url.port is None or url.is_default_port()
         host_header = f"[{self.host}]" if ":" in self.host else self.host
-        self._host_line = (f"Host: {host_header}" + ("" if default_port else f":{self.port}") + "\r\n")
+        if "\r" in user_agent or "\n" in user_agent:
+            raise ValueError("user_agent: line breaks are not allowed in a header")
+        # Sent with every request (CDN front ends may refuse requests without a User-Agent, as aiohttp's
+        # client always sends one).
+        self._host_line = (f"Host: {host_header}" + ("" if default_port else f":{self.port}") + "\r\n"
+                           + f"User-Agent: {user_agent}\r\nAccept: */*\r\n")
         self._prefix = url.path.rstrip("/")
         self.max_connections = max_connections
         self.idle_ttl_s = idle_ttl_s
