@@ -384,9 +384,7 @@ impl<'a> Scanner<'a> {
     #[target_feature(enable = "ssse3,sse4.1")]
     unsafe fn levels_sse(&mut self, out: &mut Vec<RawLevel>, st: &mut SideShapes) -> R<()> {
         out.clear();
-        self.eat(b'[')?;
-        if self.peek() == Some(b']') {
-            self.i += 1;
+        if self.open_levels()? {
             return Ok(());
         }
         let SideShapes { shapes, pair } = st;
@@ -408,27 +406,16 @@ impl<'a> Scanner<'a> {
                 if (shapes.0.quote, shapes.0.dot, shapes.1.quote, shapes.1.dot) != before || pair.is_none() {
                     *pair = sse::LevelShape::new(&shapes.0, &shapes.1);
                 }
-                if self.b.get(self.i..self.i + 2) == Some(b",[") {
-                    self.i += 1;
-                    continue;
-                }
             }
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Bail),
+            if self.close_level()? {
+                return Ok(());
             }
         }
     }
 
     fn levels_scalar(&mut self, out: &mut Vec<RawLevel>, shapes: &mut (Shape, Shape)) -> R<()> {
         out.clear();
-        self.eat(b'[')?;
-        if self.peek() == Some(b']') {
-            self.i += 1;
+        if self.open_levels()? {
             return Ok(());
         }
         // The prices of one side share a shape, and so do the sizes (venues pad to the tick and step).
@@ -442,20 +429,42 @@ impl<'a> Scanner<'a> {
                 }
             } else {
                 out.push(self.level(shapes)?);
-                // Compact JSON: `,[` to the next level.
-                if self.b.get(self.i..self.i + 2) == Some(b",[") {
-                    self.i += 1;
-                    continue;
-                }
             }
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Bail),
+            if self.close_level()? {
+                return Ok(());
             }
+        }
+    }
+
+    /// The `[` of a level list; true when the list is empty (its `]` eaten too).
+    #[inline(always)]
+    fn open_levels(&mut self) -> R<bool> {
+        self.eat(b'[')?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After a level: steps to the next one (false) or past the list's `]` (true).
+    #[inline(always)]
+    fn close_level(&mut self) -> R<bool> {
+        // Compact JSON: `,[` to the next level.
+        if self.b.get(self.i..self.i + 2) == Some(b",[") {
+            self.i += 1;
+            return Ok(false);
+        }
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b']') => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(Bail),
         }
     }
 
