@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from local_http import serve
 
 from xtb.venues.keepalive_http import (
     BadResponse,
@@ -60,15 +61,8 @@ async def server():
         finally:
             active["now"] -= 1
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", seen, active
-    await runner.cleanup()
+    async with serve(handler) as port:
+        yield f"http://127.0.0.1:{port}", seen, active
 
 
 async def raw_server(reply: bytes, *, close_after: bool = True):
@@ -151,30 +145,18 @@ async def test_body_delimited_by_the_close():
         await c.close()
 
 
-async def test_dropped_without_a_reply_is_connection_lost():
-    srv, url = await raw_server(b"")
+@pytest.mark.parametrize(("reply", "close_after", "error", "match"), [
+    (b"", True, ConnectionLost, "before the reply was complete"),  # dropped without a reply
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"partial\"", True, ConnectionLost,
+     "before the reply was complete"),  # half a reply, then the close
+    (b"SMTP READY\r\n\r\n", False, BadResponse, "unparseable"),  # not HTTP
+], ids=["dropped", "half_reply", "garbage"])
+async def test_a_broken_reply_says_what_could_have_happened(reply, close_after, error, match):
+    srv, url = await raw_server(reply, close_after=close_after)
     async with srv:
         c = KeepAliveClient(url)
-        with pytest.raises(ConnectionLost):
+        with pytest.raises(error, match=match):
             await c.request("POST", "/api/v1/order", body=b"{}")
-        await c.close()
-
-
-async def test_half_a_reply_then_the_close_is_connection_lost():
-    srv, url = await raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"partial\"")
-    async with srv:
-        c = KeepAliveClient(url)
-        with pytest.raises(ConnectionLost):
-            await c.request("POST", "/api/v1/order", body=b"{}")
-        await c.close()
-
-
-async def test_garbage_reply_is_bad_response():
-    srv, url = await raw_server(b"SMTP READY\r\n\r\n", close_after=False)
-    async with srv:
-        c = KeepAliveClient(url)
-        with pytest.raises(BadResponse, match="unparseable"):
-            await c.request("GET", "/")
         await c.close()
 
 
@@ -290,14 +272,7 @@ async def test_tls_with_verification(tmp_path):
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=b"secure:" + await request.read())
 
-    app = web.Application()
-    app.router.add_post("/o", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
+    async with serve(handler, path="/o", method="POST", ssl_context=server_ctx) as port:
         trusting = ssl.create_default_context(cafile=str(cert))
         c = KeepAliveClient(f"https://localhost:{port}", ssl_context=trusting)
         await c.warm(1)
@@ -310,8 +285,6 @@ async def test_tls_with_verification(tmp_path):
         with pytest.raises(ConnectFailed, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
             await strict.request("POST", "/o", body=b"z")
         await strict.close()
-    finally:
-        await runner.cleanup()
 
 
 # ---- reply parsing does not depend on where the socket reads split the bytes ---------------------------

@@ -5,6 +5,7 @@ import random
 
 import pytest
 from aiohttp import web
+from local_http import serve
 
 from xtb.venues.keepalive_http import KeepAliveClient
 from xtb.venues.rest import AmbiguousResponse, RestClient, RetriesExhausted, VenueRejected
@@ -32,15 +33,8 @@ async def server():
             return web.json_response({"late": True})
         raise AssertionError(kind)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", hits, script
-    await runner.cleanup()
+    async with serve(handler) as port:
+        yield f"http://127.0.0.1:{port}", hits, script
 
 
 @pytest.fixture(params=["aiohttp", "keepalive"])

@@ -60,14 +60,10 @@ async def session(listener: Any, frames: list[bytes], expect_replies: int = 0) -
     return received
 
 
-def test_feed_listener_prefers_cython() -> None:
-    assert CyFeedListener is not None, "the Cython listener is not built (run python build.py)"
-    assert FeedListener is CyFeedListener
-
-
-@pytest.mark.parametrize("cls", LISTENERS, ids=lambda c: c.__name__)
-async def test_listener_feeds_frames_reports_errors_and_burst_ends(cls: type) -> None:
-    ring = EventRing(1 << 12)
+def book_listener(cls: type, ring_capacity: int) -> tuple[EventRing, OrderBook, Any, list[BaseException], list[int]]:
+    """A listener of class `cls` feeding a Backpack decoder with one snapshotted book (seq 99); it records
+    its errors, and the ring's length at each burst end."""
+    ring = EventRing(ring_capacity)
     dec = FeedDecoder("backpack", ring)
     book = OrderBook("backpack", "BTC_USDC_PERP", 1, 5)
     dec.add_book(book)
@@ -75,6 +71,17 @@ async def test_listener_feeds_frames_reports_errors_and_burst_ends(cls: type) ->
     errors: list[BaseException] = []
     bursts: list[int] = []
     listener = cls(dec, on_error=errors.append, on_burst_end=lambda: bursts.append(len(ring)))
+    return ring, book, listener, errors, bursts
+
+
+def test_feed_listener_prefers_cython() -> None:
+    assert CyFeedListener is not None, "the Cython listener is not built (run python build.py)"
+    assert FeedListener is CyFeedListener
+
+
+@pytest.mark.parametrize("cls", LISTENERS, ids=lambda c: c.__name__)
+async def test_listener_feeds_frames_reports_errors_and_burst_ends(cls: type) -> None:
+    ring, book, listener, errors, bursts = book_listener(cls, 1 << 12)
     frames = [*depth_frames(100, 200), b'{"data":{"e":"depth"', *depth_frames(300, 1)]
     await session(listener, frames)
     assert book.seq == 300 and not book.is_stale
@@ -113,14 +120,7 @@ async def test_hook_that_raises_never_kills_the_loop(cls: type) -> None:
 def test_feed_frame_decodes_one_frame_then_ends_the_burst(cls: type) -> None:
     """A frame handed over outside a socket read (replay, tests, the in-process benchmark) takes the same
     decode path and ends its own burst; a bad one is reported and changes nothing."""
-    ring = EventRing(64)
-    dec = FeedDecoder("backpack", ring)
-    book = OrderBook("backpack", "BTC_USDC_PERP", 1, 5)
-    dec.add_book(book)
-    book.apply_snapshot([(866500, 1)], [(866560, 1)], seq=99)
-    errors: list[BaseException] = []
-    bursts: list[int] = []
-    listener = cls(dec, on_error=errors.append, on_burst_end=lambda: bursts.append(len(ring)))
+    ring, book, listener, errors, bursts = book_listener(cls, 64)
     listener.feed_frame(depth_frames(100, 1)[0])
     assert book.seq == 100 and listener.frames == 1 and listener.events == 1 and bursts == [2]
     listener.feed_frame(b'{"data":{"e":"depth"')

@@ -303,16 +303,11 @@ class KeepAliveClient:
         try:
             conn = await self._acquire(waiter)
             conn.send(data, waiter)
-            reply = await waiter
-        except BaseException:
-            if conn is not None:
-                conn.close()  # whatever it carries now cannot be matched to a request
-            raise
+            return await waiter
         finally:
             timer.cancel()
             if conn is not None:
-                self._release(conn)
-        return reply
+                self._release(conn)  # closed unless its reply was read whole
 
     async def close(self) -> None:
         self.closed = True
@@ -332,28 +327,29 @@ class KeepAliveClient:
         await asyncio.sleep(0)  # let the transports' close callbacks run
 
     # --- the pool
-    async def _acquire(self, deadline: asyncio.Future[HttpReply]) -> _Connection:
+    def _pop_idle(self) -> _Connection | None:
+        """The most recently used idle connection still fit to carry a request (the warmest, the least likely
+        to be timed out by the server); unfit ones met on the way are closed."""
         now = time.monotonic()
         idle = self._idle
         while idle:
-            conn = idle.pop()  # the most recently used: the warmest, the least likely to be timed out
+            conn = idle.pop()
             if conn.reusable(now, self.idle_ttl_s):
                 return conn
             conn.close()
             self._open -= 1
-        while self._open >= self.max_connections:
+        return None
+
+    async def _acquire(self, deadline: asyncio.Future[HttpReply]) -> _Connection:
+        while (conn := self._pop_idle()) is None and self._open >= self.max_connections:
             slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(slot)
             done, _ = await asyncio.wait((slot, deadline), return_when=asyncio.FIRST_COMPLETED)
             if deadline in done:
                 slot.cancel()
                 deadline.result()  # raises the timeout
-            if idle:
-                conn = idle.pop()
-                if conn.reusable(time.monotonic(), self.idle_ttl_s):
-                    return conn
-                conn.close()
-                self._open -= 1
+        if conn is not None:
+            return conn
         self._open += 1
         try:
             connect = asyncio.ensure_future(self._connect())
