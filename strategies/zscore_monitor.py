@@ -97,7 +97,8 @@ class RollingStats:
 
     Sums are kept of values shifted by a reference (the first value of the current run), which keeps the
     running variance accurate when the mean is large against the spread of the values; they are recomputed
-    exactly (fsum) once per window's worth of evictions, so rounding cannot accumulate."""
+    exactly (fsum) once per window's worth of evictions, so rounding cannot accumulate, and at once when the
+    variance left is small against everything that went through them (it would be mostly rounding)."""
 
     def __init__(self, window_s: float) -> None:
         if window_s <= 0:
@@ -107,6 +108,7 @@ class RollingStats:
         self._ref = 0.0
         self._s1 = 0.0
         self._s2 = 0.0
+        self._gross = 0.0  # every d*d added since the sums were last exact: the scale of their rounding
         self._evicted = 0
 
     def __len__(self) -> int:
@@ -116,11 +118,12 @@ class RollingStats:
         if not math.isfinite(x):
             raise ValueError(f"sample must be finite, got {x}")
         if not self._items:
-            self._ref, self._s1, self._s2 = x, 0.0, 0.0
+            self._ref, self._s1, self._s2, self._gross = x, 0.0, 0.0, 0.0
         d = x - self._ref
         self._items.append((t, x))
         self._s1 += d
         self._s2 += d * d
+        self._gross += d * d
         horizon = t - self.window_s
         while self._items and self._items[0][0] <= horizon:
             _, old = self._items.popleft()
@@ -131,9 +134,10 @@ class RollingStats:
         n = len(self._items)
         if self._evicted >= max(n, 64):
             self._recompute()
-        elif self._evicted and self._s2 > 0 and self._s2 - self._s1 * self._s1 / n < 1e-9 * self._s2:
-            # The reference left the window and the rest sits far from it: the variance is a small
-            # difference of large sums; re-reference so it is exact again.
+        elif self._evicted and self._gross > 0 and self._s2 - self._s1 * self._s1 / n < 1e-9 * self._gross:
+            # The variance left is small against what went through the sums (the reference left the window
+            # and the rest sits far from it, or large values were evicted and the rest is flat): it is then
+            # mostly their rounding; recompute so it is exact again.
             self._recompute()
 
     def _recompute(self) -> None:
@@ -142,7 +146,7 @@ class RollingStats:
             return
         self._ref = self._items[0][1]
         self._s1 = math.fsum(x - self._ref for _, x in self._items)
-        self._s2 = math.fsum((x - self._ref) ** 2 for _, x in self._items)
+        self._s2 = self._gross = math.fsum((x - self._ref) ** 2 for _, x in self._items)
 
     @property
     def mean(self) -> float | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from paper_helpers import quiet_engine, user_positions, wait_for
 
@@ -41,6 +41,8 @@ def reference(samples: list[tuple[float, float]], window: float) -> list[float]:
     return [x for t, x in samples if t > last - window]
 
 
+# Found by CI: a window left flat after 256.0 and 0.02 were evicted kept their rounding as a variance.
+@example(gaps=[0.0] * 20 + [1.0, 0.0], values=[0.0] * 18 + [256.0, 0.02] + [0.0] * 130, offset=0.0, window=1.0)
 @settings(max_examples=100)
 @given(
     gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=150),
