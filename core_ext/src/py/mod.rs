@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
+pub mod lighter_sign;
 pub mod limiter;
 pub mod md;
 pub mod orders;
@@ -18,5 +19,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     journal::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
+    lighter_sign::register(m)?;
     Ok(())
 }
