@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use zeroize::Zeroize;
 
-use crate::sign::lighter::signer::{decode_hex, verify_auth_token, verify_tx_info, LighterKey, SignedTx, VerifyError};
+use crate::sign::lighter::signer::{decode_hex, generate_key, verify_auth_token, verify_tx_info, LighterKey, SignedTx, VerifyError};
 use crate::sign::lighter::tx::{hex_lower, OrderInfo, TxBody};
 
 /// (tx_type, tx_info, tx_hash)
@@ -194,9 +194,19 @@ fn lighter_verify_auth_token(py: Python<'_>, token: &str, public_key_hex: &str) 
     }
 }
 
+/// A fresh API key pair from the OS random generator: (private_hex, public_hex), 80 hex digits each.
+#[pyfunction]
+fn lighter_generate_api_key() -> PyResult<(String, String)> {
+    let (mut private, public) = generate_key().map_err(PyRuntimeError::new_err)?;
+    let out = (hex_lower(&private), hex_lower(&public));
+    private.zeroize();
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLighterKey>()?;
     m.add_function(wrap_pyfunction!(lighter_verify_tx, m)?)?;
     m.add_function(wrap_pyfunction!(lighter_verify_auth_token, m)?)?;
+    m.add_function(wrap_pyfunction!(lighter_generate_api_key, m)?)?;
     Ok(())
 }

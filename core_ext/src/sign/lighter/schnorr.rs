@@ -23,6 +23,13 @@ impl SecretKey {
         SecretKey(Scalar::from_le_bytes_reduce(b))
     }
 
+    /// A fresh key from the OS generator, with its 40 bytes (little-endian) for storage.
+    pub fn generate() -> Result<(SecretKey, [u8; 40]), &'static str> {
+        let k = random_scalar()?;
+        let bytes = k.to_le_bytes();
+        Ok((SecretKey(k), bytes))
+    }
+
     /// The public key: encode(sk G).
     pub fn public_key(&self) -> Fp5 {
         mul_generator(&self.0).encode()
@@ -54,7 +61,7 @@ fn challenge(r: &Fp5, hashed: &Fp5) -> Scalar {
 }
 
 /// A uniform scalar in 1..n from the OS generator (rejection sampling on 319-bit values).
-fn random_scalar() -> Result<Scalar, &'static str> {
+pub(super) fn random_scalar() -> Result<Scalar, &'static str> {
     for _ in 0..64 {
         let mut buf = [0u8; 40];
         aws_lc_rs::rand::fill(&mut buf).map_err(|_| "the OS random generator failed")?;

@@ -81,6 +81,12 @@ impl LighterKey {
     }
 }
 
+/// A new API key pair: (private key bytes, public key bytes), 40 bytes each.
+pub fn generate_key() -> Result<([u8; 40], [u8; 40]), String> {
+    let (secret, bytes) = SecretKey::generate()?;
+    Ok((bytes, secret.public_key().to_le_bytes()))
+}
+
 fn stamp_expiry(mut o: OrderInfo, now: i64) -> OrderInfo {
     if o.order_expiry == -1 {
         o.order_expiry = now + DEFAULT_ORDER_EXPIRY_MS;

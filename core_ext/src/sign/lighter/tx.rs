@@ -32,9 +32,11 @@ pub const ATTR_SKIP_NONCE: u8 = 4;
 pub const ATTR_CANCEL_ALL_MARKET_INDEX: u8 = 5;
 pub const ATTR_SELF_TRADE_BEHAVIOR: u8 = 6;
 pub const ATTR_SELF_TRADE_EQUALITY: u8 = 7;
+/// ModifyOrder's order version (lighter-sdk 1.1.8 sends it as attribute 8; absent from older Go sources).
+pub const ATTR_ORDER_VERSION: u8 = 8;
 
-/// (min, max, nil) of each attribute type 1..=7.
-const ATTR_RANGES: [(i64, i64, i64); 7] = [
+/// (min, max, nil) of each attribute type 1..=8.
+const ATTR_RANGES: [(i64, i64, i64); 8] = [
     (0, MAX_ACCOUNT_INDEX, 0),
     (0, FEE_TICK, 0),
     (0, FEE_TICK, 0),
@@ -42,6 +44,7 @@ const ATTR_RANGES: [(i64, i64, i64); 7] = [
     (0, NIL_MARKET_INDEX, NIL_MARKET_INDEX),
     (0, 3, 0),
     (0, 1, 0),
+    (0, i64::MAX, 0),
 ];
 
 /// One order as carried by CreateOrder and inside CreateGroupedOrders.
@@ -246,6 +249,7 @@ impl Tx {
                     ATTR_SKIP_NONCE => "SkipNonce attribute is invalid",
                     ATTR_CANCEL_ALL_MARKET_INDEX => "CancelAllMarketIndex is in invalid range",
                     ATTR_SELF_TRADE_BEHAVIOR => "SelfTradeBehaviorMode is in invalid range",
+                    ATTR_ORDER_VERSION => "OrderVersion is in invalid range",
                     _ => "SelfTradeEqualityMode is in invalid range",
                 });
             }
