@@ -641,22 +641,23 @@ class LighterSigner:
             raise LighterSignerError(operation, "signer is closed")
         return key
 
-    def _sign_native(self, request: TxRequest, nonce: int) -> SignedTx:
+    def _sign_native(self, request: TxRequest, nonce: int, expired_at: int = 0) -> SignedTx:
+        """``expired_at`` (ms) 0 = now + 10 min - 1 s, like the Go library."""
         _check_int("nonce", nonce, 0, _MAX_I63)
         try:
             if isinstance(request, OrderRequest):
                 operation = "SignCreateOrder"
                 out = self._native_key(operation).sign_create_order(
-                    _order_tuple(request), nonce, attributes=_order_attributes(request))
+                    _order_tuple(request), nonce, expired_at=expired_at, attributes=_order_attributes(request))
             elif isinstance(request, CancelRequest):
                 operation = "SignCancelOrder"
                 out = self._native_key(operation).sign_cancel_order(request.market_index, request.order_index,
-                                                                    nonce)
+                                                                    nonce, expired_at=expired_at)
             elif isinstance(request, CancelAllRequest):
                 operation = "SignCancelAllOrders"
                 attrs = [] if request.market_index is None else [(_ATTR_CANCEL_ALL_MARKET, request.market_index)]
                 out = self._native_key(operation).sign_cancel_all_orders(
-                    int(request.time_in_force), request.time_ms, nonce, attributes=attrs)
+                    int(request.time_in_force), request.time_ms, nonce, expired_at=expired_at, attributes=attrs)
             elif isinstance(request, ModifyRequest):
                 operation = "SignModifyOrder"
                 attrs = _order_attributes(request)
@@ -664,12 +665,12 @@ class LighterSigner:
                     attrs.append((_ATTR_ORDER_VERSION, request.order_version))
                 out = self._native_key(operation).sign_modify_order(
                     request.market_index, request.order_index, request.base_amount, request.price,
-                    request.trigger_price, nonce, attributes=attrs)
+                    request.trigger_price, nonce, expired_at=expired_at, attributes=attrs)
             elif isinstance(request, GroupedOrdersRequest):
                 operation = "SignCreateGroupedOrders"
                 out = self._native_key(operation).sign_create_grouped_orders(
                     int(request.grouping_type), [_order_tuple(o) for o in request.orders], nonce,
-                    attributes=_order_attributes(request))
+                    expired_at=expired_at, attributes=_order_attributes(request))
             else:
                 raise TypeError(f"cannot sign a {type(request).__name__}")
         except ValueError as exc:

@@ -220,6 +220,7 @@ impl Affine {
     /// The neutral element (0, 0); the complete formulas accept it as an operand.
     pub const NEUTRAL: Affine = Affine { x: Fp5::ZERO, u: Fp5::ZERO };
 
+    #[cfg(test)]
     fn to_point(self) -> Point {
         Point { x: self.x, z: Fp5::ONE, u: self.u, t: Fp5::ONE }
     }

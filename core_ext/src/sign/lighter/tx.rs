@@ -41,7 +41,8 @@ const ATTR_RANGES: [(i64, i64, i64); 8] = [
     (0, FEE_TICK, 0),
     (0, FEE_TICK, 0),
     (1, 1, 0),
-    (0, NIL_MARKET_INDEX, NIL_MARKET_INDEX),
+    // lighter-sdk 1.1.8 accepts spot markets here too (older Go sources cap it at 255)
+    (0, 4094, NIL_MARKET_INDEX),
     (0, 3, 0),
     (0, 1, 0),
     (0, i64::MAX, 0),
@@ -107,18 +108,14 @@ fn err(msg: &str) -> Result<(), String> {
     Err(msg.to_owned())
 }
 
-fn is_perps(m: i64) -> bool {
-    (0..=254).contains(&m)
-}
-
-fn is_spot(m: i64) -> bool {
-    (2048..=4094).contains(&m)
+/// Markets lighter-sdk 1.1.8's signer accepts: 0..=4094 except the nil index 255 (it does not
+/// separate perps from spot here; the venue does).
+fn valid_market(m: i64) -> bool {
+    (0..=4094).contains(&m) && m != NIL_MARKET_INDEX
 }
 
 fn check_order(o: &OrderInfo, grouped: bool) -> Result<(), String> {
-    let spot = is_spot(o.market_index);
-    let perps = is_perps(o.market_index);
-    if !spot && !perps {
+    if !valid_market(o.market_index) {
         return err("MarketIndex is not valid");
     }
     if o.client_order_index != 0 && !(1..=MAX_CLIENT_ORDER_INDEX).contains(&o.client_order_index) {
@@ -146,7 +143,7 @@ fn check_order(o: &OrderInfo, grouped: bool) -> Result<(), String> {
     if !(0..=2).contains(&o.time_in_force) {
         return err("OrderTimeInForce is not valid");
     }
-    if (o.reduce_only != 0 && o.reduce_only != 1) || (!grouped && spot && o.reduce_only == 1) {
+    if o.reduce_only != 0 && o.reduce_only != 1 {
         return err("ReduceOnly is invalid");
     }
     if o.order_expiry < 0 {
@@ -177,9 +174,7 @@ fn check_order(o: &OrderInfo, grouped: bool) -> Result<(), String> {
             }
         }
         2 | 4 => {
-            if !perps {
-                return err("OrderType is not valid");
-            } else if tif != IOC {
+            if tif != IOC {
                 return err("OrderTimeInForce is not valid");
             } else if trig == 0 {
                 return err("TriggerPrice is invalid");
@@ -188,9 +183,7 @@ fn check_order(o: &OrderInfo, grouped: bool) -> Result<(), String> {
             }
         }
         3 | 5 => {
-            if !perps {
-                return err("OrderType is not valid");
-            } else if trig == 0 {
+            if trig == 0 {
                 return err("TriggerPrice is invalid");
             } else if exp == 0 {
                 return err("OrderExpiry is invalid");
@@ -208,6 +201,76 @@ fn check_order(o: &OrderInfo, grouped: bool) -> Result<(), String> {
         _ => return err("OrderType is not valid"),
     }
     Ok(())
+}
+
+/// The shape rules of OTO (parent + child), OCO (two reduce-only siblings) and OTOCO groups.
+fn check_group(grouping_type: i64, o: &[OrderInfo]) -> Result<(), String> {
+    const OTO: i64 = 1;
+    const OCO: i64 = 2;
+    const OTOCO: i64 = 3;
+    let size = |n: usize| if o.len() == n { Ok(()) } else { err("OrderGroupSize is not valid") };
+    let parent = |x: &OrderInfo| if matches!(x.order_type, 0 | 1) { Ok(()) } else { err("OrderType is not valid") };
+    let child = |x: &OrderInfo| if matches!(x.order_type, 2..=5) { Ok(()) } else { err("OrderType is not valid") };
+    let siblings = |s: &[OrderInfo]| {
+        if s.len() != 2 {
+            return err("OrderGroupSize is not valid");
+        }
+        s.iter().try_for_each(child)?;
+        let stop_loss = s.iter().any(|x| matches!(x.order_type, 2 | 3));
+        let take_profit = s.iter().any(|x| matches!(x.order_type, 4 | 5));
+        if stop_loss && take_profit {
+            Ok(())
+        } else {
+            err("OrderType is not valid")
+        }
+    };
+    match grouping_type {
+        OCO => {
+            size(2)?;
+            if o[0].base_amount != o[1].base_amount {
+                return err("BaseAmounts should be equal");
+            }
+            if o[0].is_ask != o[1].is_ask {
+                return err("IsAsk should be 0 or 1");
+            }
+            if o[0].reduce_only != 1 || o[1].reduce_only != 1 {
+                return err("ReduceOnly is invalid");
+            }
+            if o[0].order_expiry != o[1].order_expiry {
+                return err("OrderExpiry is invalid");
+            }
+            siblings(o)
+        }
+        OTO => {
+            size(2)?;
+            if o[1].base_amount != 0 {
+                return err("BaseAmount should be nil");
+            }
+            if o[0].is_ask == o[1].is_ask {
+                return err("IsAsk should be 0 or 1");
+            }
+            if o[0].order_expiry != 0 && o[0].order_expiry != o[1].order_expiry {
+                return err("OrderExpiry is invalid");
+            }
+            parent(&o[0])?;
+            child(&o[1])
+        }
+        OTOCO => {
+            size(3)?;
+            if o[1].base_amount != 0 || o[2].base_amount != 0 {
+                return err("BaseAmount should be nil");
+            }
+            if o[0].is_ask == o[1].is_ask || o[0].is_ask == o[2].is_ask {
+                return err("IsAsk should be 0 or 1");
+            }
+            if o[1].order_expiry != o[2].order_expiry || (o[0].order_expiry != 0 && o[0].order_expiry != o[1].order_expiry) {
+                return err("OrderExpiry is invalid");
+            }
+            parent(&o[0])?;
+            siblings(&o[1..])
+        }
+        _ => err("GroupingType is not valid"),
+    }
 }
 
 fn check_index(index: i64) -> Result<(), String> {
@@ -281,7 +344,7 @@ impl Tx {
         match &self.body {
             TxBody::CreateOrder(o) => check_order(o, false),
             TxBody::CancelOrder { market_index, index } => {
-                if !is_perps(*market_index) && !is_spot(*market_index) {
+                if !valid_market(*market_index) {
                     return err("MarketIndex is not valid");
                 }
                 check_index(*index)
@@ -301,7 +364,7 @@ impl Tx {
                 }
             }
             TxBody::ModifyOrder { market_index, index, base_amount, price, trigger_price } => {
-                if !is_perps(*market_index) && !is_spot(*market_index) {
+                if !valid_market(*market_index) {
                     return err("MarketIndex is not valid");
                 }
                 check_index(*index)?;
@@ -323,7 +386,7 @@ impl Tx {
                 if orders.is_empty() || orders.len() > 3 {
                     return err("OrderGroupSize is not valid");
                 }
-                if !is_perps(orders[0].market_index) {
+                if !valid_market(orders[0].market_index) {
                     return err("MarketIndex is not valid");
                 }
                 let mut seen = Vec::with_capacity(3);
@@ -339,10 +402,7 @@ impl Tx {
                     }
                     check_order(o, true)?;
                 }
-                if !(1..=3).contains(grouping_type) {
-                    return err("GroupingType is not valid");
-                }
-                Ok(())
+                check_group(*grouping_type, orders)
             }
         }
     }
