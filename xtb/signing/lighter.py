@@ -631,6 +631,19 @@ class LighterSigner:
         if len(requests) > self.max_batch_size:
             raise ValueError(f"batch of {len(requests)} exceeds max_batch_size={self.max_batch_size}")
         _check_int("first_nonce", first_nonce, 0, _MAX_I63 - len(requests))
+        if self._key is not None and all(type(r) is OrderRequest for r in requests):
+            # one core call (one GIL release) for an order batch
+            orders = [_order_tuple(r) for r in requests]  # type: ignore[arg-type]
+            attrs = {tuple(_order_attributes(r)) for r in requests}  # type: ignore[arg-type]
+            if len(attrs) == 1:
+                try:
+                    out = self._native_key("SignCreateOrder").sign_create_orders(
+                        orders, first_nonce, attributes=list(attrs.pop()))
+                except ValueError as exc:
+                    operation, _, message = str(exc).partition(": ")
+                    raise LighterSignerError(operation, message) from None
+                return [SignedTx(tx_type=t, tx_info=info, tx_hash=h, nonce=first_nonce + i)
+                        for i, (t, info, h) in enumerate(out)]
         return [self._sign_one(request, first_nonce + i) for i, request in enumerate(requests)]
 
     # -- native backend
