@@ -257,7 +257,7 @@ impl Point {
             return Some(Point::NEUTRAL);
         }
         let r = delta.sqrt()?;
-        let half = Fp5::from_u64s([(super::goldilocks::P + 1) / 2, 0, 0, 0, 0]);
+        let half = Fp5::from_u64s([super::goldilocks::P.div_ceil(2), 0, 0, 0, 0]);
         let x1 = e.add(r).mul(half);
         let x2 = e.sub(r).mul(half);
         let x = if x1.legendre().canonical() == 1 { x2 } else { x1 };
@@ -398,7 +398,7 @@ pub fn warm_up() {
 #[inline(always)]
 fn ct_lookup(row: &[Affine; 16], d: i8) -> Affine {
     let sign = (d >> 7) as i64 as u64; // all ones if negative
-    let abs = ((d as i64 as u64 ^ sign).wrapping_sub(sign)) as u64;
+    let abs = (d as i64 as u64 ^ sign).wrapping_sub(sign);
     let mut x = [0u64; 5];
     let mut u = [0u64; 5];
     for (j, entry) in row.iter().enumerate() {

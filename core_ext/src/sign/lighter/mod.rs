@@ -5,6 +5,10 @@
 //! suite cross-checks it against the Go library that ships in the lighter-sdk wheel (keys, hashes,
 //! signatures both ways, tx_info), see docs/signing_lighter.md.
 
+// Field, scalar and point types use named methods (a.mul(b)) rather than operator traits, so that every
+// operation's cost and reduction is visible at the call site.
+#![allow(clippy::should_implement_trait)]
+
 pub mod ecgfp5;
 pub mod goldilocks;
 pub mod poseidon2;

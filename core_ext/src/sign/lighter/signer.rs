@@ -249,7 +249,21 @@ mod tests {
             TxBody::CancelOrder { market_index: 0, index: 77 },
             TxBody::CancelAllOrders { time_in_force: 0, time: 0 },
             TxBody::ModifyOrder { market_index: 0, index: 77, base_amount: 2000, price: 300_100, trigger_price: 0 },
-            TxBody::CreateGroupedOrders { grouping_type: 2, orders: vec![order(), OrderInfo { client_order_index: 78, ..order() }] },
+            TxBody::CreateGroupedOrders {
+                grouping_type: 1,
+                orders: vec![
+                    order(),
+                    OrderInfo {
+                        client_order_index: 0,
+                        base_amount: 0,
+                        is_ask: 1,
+                        order_type: 5,
+                        reduce_only: 1,
+                        trigger_price: 299_000,
+                        ..order()
+                    },
+                ],
+            },
         ];
         for body in bodies {
             let attrs = if matches!(body, TxBody::CancelAllOrders { .. }) { vec![(5, 0)] } else { vec![] };
