@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use zeroize::Zeroize;
 
+use crate::sign::lighter::pool::MAX_CAPACITY;
 use crate::sign::lighter::signer::{decode_hex, generate_key, verify_auth_token, verify_tx_info, LighterKey, SignedTx, VerifyError};
 use crate::sign::lighter::tx::{hex_lower, OrderInfo, TxBody};
 
@@ -65,13 +66,32 @@ impl PyLighterKey {
 
 #[pymethods]
 impl PyLighterKey {
+    /// `nonce_pool`: how many nonce commitments a background thread keeps precomputed (0: none, every
+    /// signature computes its own).
     #[new]
-    #[pyo3(signature = (private_key_hex, *, chain_id, account_index, api_key_index))]
-    fn new(py: Python<'_>, private_key_hex: &str, chain_id: u32, account_index: i64, api_key_index: i64) -> PyResult<Self> {
+    #[pyo3(signature = (private_key_hex, *, chain_id, account_index, api_key_index, nonce_pool = 0))]
+    fn new(py: Python<'_>, private_key_hex: &str, chain_id: u32, account_index: i64, api_key_index: i64, nonce_pool: usize) -> PyResult<Self> {
+        if nonce_pool > MAX_CAPACITY {
+            return Err(PyValueError::new_err(format!("nonce_pool: at most {MAX_CAPACITY}, got {nonce_pool}")));
+        }
         let mut sk = parse_private_key(private_key_hex)?;
-        let key = py.detach(|| LighterKey::new(&sk, chain_id, account_index, api_key_index));
+        let key = py.detach(|| LighterKey::new(&sk, chain_id, account_index, api_key_index).with_commitment_pool(nonce_pool));
         sk.zeroize();
+        let key = key.map_err(|e| PyRuntimeError::new_err(format!("cannot start the nonce pool thread: {e}")))?;
         Ok(PyLighterKey { key })
+    }
+
+    /// {"capacity", "available", "made", "used", "misses"} of the nonce pool, or None without one.
+    fn nonce_pool_stats(&self) -> Option<std::collections::HashMap<&'static str, u64>> {
+        self.key.pool_stats().map(|s| {
+            std::collections::HashMap::from([
+                ("capacity", s.capacity as u64),
+                ("available", s.available as u64),
+                ("made", s.made),
+                ("used", s.used),
+                ("misses", s.misses),
+            ])
+        })
     }
 
     /// The public key, 80 lowercase hex digits (no 0x).

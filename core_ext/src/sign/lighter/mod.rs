@@ -11,6 +11,7 @@
 
 pub mod ecgfp5;
 pub mod goldilocks;
+pub mod pool;
 pub mod poseidon2;
 pub mod schnorr;
 pub mod signer;

@@ -43,7 +43,13 @@ impl SecretKey {
 
     /// Sign with a given nonce (tests; the nonce must be secret, uniform and never reused).
     pub fn sign_with_nonce(&self, hashed: &Fp5, k: &Scalar) -> [u8; 80] {
-        let r = mul_generator(k).encode();
+        self.sign_with_commitment(hashed, k, &mul_generator(k).encode())
+    }
+
+    /// Sign with a nonce k whose commitment r = encode(k G) was computed ahead (see `pool`); k must be
+    /// secret, uniform and used for this one signature only.
+    pub fn sign_with_commitment(&self, hashed: &Fp5, k: &Scalar, r: &Fp5) -> [u8; 80] {
+        let r = *r;
         let e = challenge(&r, hashed);
         let s = k.sub(e.mul(self.0));
         let mut out = [0u8; 80];

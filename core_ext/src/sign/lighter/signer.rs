@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::goldilocks::Fp5;
+use super::pool::{Commitment, CommitmentPool, PoolStats};
 use super::schnorr::{verify, SecretKey};
 use super::tx::{auth_message_hash, hex_lower, OrderInfo, Tx, TxBody};
 
@@ -33,6 +34,7 @@ pub struct LighterKey {
     pub chain_id: u32,
     pub account_index: i64,
     pub api_key_index: i64,
+    pool: Option<CommitmentPool>,
 }
 
 impl LighterKey {
@@ -40,7 +42,30 @@ impl LighterKey {
         super::ecgfp5::warm_up();
         let secret = SecretKey::from_bytes(private_key);
         let public = secret.public_key();
-        LighterKey { secret, public, chain_id, account_index, api_key_index }
+        LighterKey { secret, public, chain_id, account_index, api_key_index, pool: None }
+    }
+
+    /// Keep `capacity` nonce commitments precomputed on a background thread (0: none); a signature
+    /// then skips the base-point multiply while the pool has entries.
+    pub fn with_commitment_pool(mut self, capacity: usize) -> std::io::Result<LighterKey> {
+        self.pool = if capacity == 0 {
+            None
+        } else {
+            Some(CommitmentPool::start(capacity, &format!("xtb-lighter-nonces-{}-{}", self.account_index, self.api_key_index))?)
+        };
+        Ok(self)
+    }
+
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        self.pool.as_ref().map(CommitmentPool::stats)
+    }
+
+    fn sign_hash(&self, hash: &Fp5) -> Result<[u8; 80], String> {
+        let commitment = match self.pool.as_ref().and_then(CommitmentPool::take) {
+            Some(c) => c,
+            None => Commitment::fresh()?,
+        };
+        Ok(self.secret.sign_with_commitment(hash, &commitment.k, &commitment.r))
     }
 
     pub fn public_key(&self) -> [u8; 40] {
@@ -69,14 +94,14 @@ impl LighterKey {
         };
         tx.validate()?;
         let hash = tx.hash(self.chain_id);
-        let sig = self.secret.sign(&hash)?;
+        let sig = self.sign_hash(&hash)?;
         Ok(SignedTx { tx_type: tx.tx_type(), tx_info: tx.tx_info_json(&sig), tx_hash: hex_lower(&hash.to_le_bytes()) })
     }
 
     /// "deadline:account:api_key:<signature hex>".
     pub fn auth_token(&self, deadline_s: i64) -> Result<String, String> {
         let message = format!("{}:{}:{}", deadline_s, self.account_index, self.api_key_index);
-        let sig = self.secret.sign(&auth_message_hash(&message))?;
+        let sig = self.sign_hash(&auth_message_hash(&message))?;
         Ok(format!("{message}:{}", hex_lower(&sig)))
     }
 }
@@ -279,6 +304,31 @@ mod tests {
         assert!(token.starts_with("1900000000:12345:3:"));
         assert!(verify_auth_token(&token, &pk));
         assert!(!verify_auth_token(&token.replacen("1900000000", "1900000001", 1), &pk));
+    }
+
+    #[test]
+    fn pooled_signatures_verify_and_use_the_pool() {
+        let mut sk = [9u8; 40];
+        sk[39] = 0;
+        let k = LighterKey::new(&sk, 304, 7, 3).with_commitment_pool(4).unwrap();
+        for _ in 0..500 {
+            if k.pool_stats().unwrap().available == 4 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let pk = k.public_key();
+        let mut infos = Vec::new();
+        for nonce in 0..10 {
+            let signed = k.sign(TxBody::CreateOrder(order()), nonce, 1_800_000_000_000, vec![]).unwrap();
+            assert!(verify_tx_info(14, &signed.tx_info, 304, &pk).is_ok());
+            infos.push(signed.tx_info);
+        }
+        let stats = k.pool_stats().unwrap();
+        assert!(stats.used >= 4 && stats.used + stats.misses == 10, "{stats:?}");
+        // no two signatures share a commitment (the e half differs for every one)
+        let sigs: std::collections::HashSet<_> = infos.iter().map(|i| i.split("\"Sig\":").nth(1).map(str::to_owned)).collect();
+        assert_eq!(sigs.len(), 10);
     }
 
     #[test]
