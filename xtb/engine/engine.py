@@ -163,7 +163,7 @@ class Engine:
             options.setdefault("chain_id", 300)
             cfg = LighterConfig.from_options(options, account_index=account, api_key_index=api_key_index)
             signer = LighterSigner(private, chain_id=cfg.chain_id, api_key_index=api_key_index,
-                                   account_index=account, backend=cfg.signer)
+                                   account_index=account, backend=cfg.signer, nonce_pool=cfg.nonce_pool)
             return LighterConnector(cfg, signer, own_signer=True, **common)
         raise ValueError(f"venues.{name}: no connector for this venue (have: backpack, lighter)")
 

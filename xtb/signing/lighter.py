@@ -64,8 +64,9 @@ MAX_AUTH_TOKEN_TTL_S = 8 * 3600
 # call. A closed loopback port makes any unexpected request fail fast instead of reaching a venue.
 _UNREACHABLE_URL = "http://127.0.0.1:9"
 
-DEFAULT_NONCE_POOL = 64
-"""Native backend: nonce commitments a background thread keeps ready (each saves ~25 us of a signature)."""
+DEFAULT_NONCE_POOL = 256
+"""Native backend: nonce commitments a background thread keeps ready (each saves ~25 us of a signature;
+256 as the Backpack connector's nonce pool)."""
 BACKENDS = ("native", "go")
 """``native``: the core's own signer; ``go``: the lighter-sdk wheel's Go library."""
 
