@@ -137,7 +137,7 @@ def test_baseline_tracker_lifecycle(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="tracker_lifecycle")
-def test_xtb_tracker_lifecycle(benchmark: Any) -> None:
+def test_xtb_tracker_lifecycle(benchmark: Any, ratio_gate: Any) -> None:
     trk = OrderTracker(terminal_retention=1000)
     ids = itertools.count(10)
 
@@ -150,3 +150,23 @@ def test_xtb_tracker_lifecycle(benchmark: Any) -> None:
 
     assert benchmark(lifecycle) == "applied"
     assert len(trk) <= 1000
+    py_trk = PyTracker(retention=1000)
+    py_ids = itertools.count(10)
+
+    def py_lifecycle() -> str:
+        cid = next(py_ids)
+        py_trk.submitted(cid, V, "SOL_USDC_PERP", "bid", 14_100, 10)
+        py_trk.apply(cid, V, "ack", None)
+        py_trk.on_fill(cid, V, 1, 14_100, 4)
+        return py_trk.on_fill(cid, V, 2, 14_100, 6)
+
+    def many(fn: Any) -> Any:
+        def run() -> None:
+            for _ in range(LIFECYCLES):
+                fn()
+        return run
+
+    ratio_gate.check(benchmark, "tracker_lifecycle", many(py_lifecycle), many(lifecycle))
+
+
+LIFECYCLES = 100  # per gate round
