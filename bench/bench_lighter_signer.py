@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from gate import Ratio, busy_wait_us
 
 from xtb.signing import LighterSigner, OrderRequest, generate_api_key
 
@@ -151,14 +152,14 @@ def test_xtb_sign_batch10(benchmark: Any, signer: LighterSigner) -> None:
 INTERLEAVED_BLOCKS, INTERLEAVED_BLOCK = 10, 100
 
 
-def _p50_us(samples: list[float]) -> float:
+def _pct_us(samples: list[float], q: float) -> float:
     samples = sorted(samples)
-    return round(samples[len(samples) // 2] * 1e6, 2)
+    return round(samples[min(len(samples) - 1, int(len(samples) * q))] * 1e6, 2)
 
 
-def _interleaved(benchmark: Any, legs: dict[str, Any], prefix: str, per_call: int) -> None:
-    """Run each leg's callable in alternating blocks (the first 10 calls of a block not counted) and store
-    both p50s (per order: a call signs ``per_call`` orders) and their ratio in extra_info."""
+def _interleaved(benchmark: Any, gate: Any, group: str, legs: dict[str, Any], prefix: str, per_call: int) -> None:
+    """Run each leg's callable in alternating blocks (the first 10 calls of a block not counted), store both
+    p50s (per order: a call signs ``per_call`` orders) and their ratio in extra_info, and gate the ratio."""
     times: dict[str, list[float]] = {name: [] for name in legs}
     clock = time.perf_counter
     for _ in range(INTERLEAVED_BLOCKS):
@@ -166,13 +167,17 @@ def _interleaved(benchmark: Any, legs: dict[str, Any], prefix: str, per_call: in
             for i in range(INTERLEAVED_BLOCK):
                 t0 = clock()
                 fn()
+                if name == "xtb" and gate.inject_delay_us:
+                    busy_wait_us(gate.inject_delay_us)
                 dt = clock() - t0
                 if i >= 10:
                     times[name].append(dt / per_call)
-    base, ours = _p50_us(times["baseline"]), _p50_us(times["xtb"])
+    base, ours = _pct_us(times["baseline"], 0.5), _pct_us(times["xtb"], 0.5)
     benchmark.extra_info.update({f"{prefix}baseline_p50_us": base, f"{prefix}xtb_p50_us": ours,
                                  f"{prefix}ratio": round(base / ours, 2)})
     print(f"\n{prefix}: Go on a worker thread {base} us/order, native {ours} us/order, ratio {base / ours:.1f}")
+    gate.judge(benchmark, group, Ratio(base, ours, _pct_us(times["baseline"], 0.99), _pct_us(times["xtb"], 0.99),
+                                       len(times["xtb"])))
 
 
 @pytest.mark.benchmark(group="lighter_sign_interleaved")
@@ -183,14 +188,15 @@ def test_baseline_sign_order_go_worker_thread(benchmark: Any, sdk: Any) -> None:
 
 
 @pytest.mark.benchmark(group="lighter_sign_interleaved")
-def test_xtb_sign_order_native_interleaved(benchmark: Any, signer: LighterSigner, sdk: Any) -> None:
+def test_xtb_sign_order_native_interleaved(benchmark: Any, signer: LighterSigner, sdk: Any,
+                                           ratio_gate: Any) -> None:
     assert signer.backend == "native"
     nonce = _Nonces()
     assert benchmark(lambda: signer.create_order_sync(ORDER, nonce=nonce())).tx_type == 14
-    if getattr(benchmark, "disabled", False):
+    if getattr(benchmark, "disabled", False) or not ratio_gate.enabled:
         return  # smoke runs (--benchmark-disable): the timed case above already ran the path once
     with ThreadPoolExecutor(max_workers=1) as pool:
-        _interleaved(benchmark, {
+        _interleaved(benchmark, ratio_gate, "lighter_sign_interleaved", {
             "baseline": lambda: pool.submit(_sdk_sign, sdk, nonce()).result(),
             "xtb": lambda: signer.create_order_sync(ORDER, nonce=nonce()),
         }, "interleaved_", 1)
@@ -199,7 +205,7 @@ def test_xtb_sign_order_native_interleaved(benchmark: Any, signer: LighterSigner
             first = nonce() * 10
             return [_sdk_sign(sdk, n) for n in range(first, first + 10)]
 
-        _interleaved(benchmark, {
+        _interleaved(benchmark, ratio_gate, "lighter_sign_batch10_interleaved", {
             "baseline": lambda: pool.submit(go10).result(),
             "xtb": lambda: signer.sign_batch_sync([ORDER] * 10, first_nonce=nonce() * 10),
         }, "batch10_interleaved_", 10)

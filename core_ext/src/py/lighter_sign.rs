@@ -53,7 +53,7 @@ fn refused(operation: &str, message: String) -> PyErr {
 
 /// One Lighter API key (account, key index, chain) that signs natively. The private key is not
 /// readable back; it is wiped when the object is dropped.
-#[pyclass(name = "LighterKey", module = "xtb._core", frozen)]
+#[pyclass(name = "LighterKey", module = "xtb_core._core", frozen)]
 pub struct PyLighterKey {
     key: LighterKey,
 }
