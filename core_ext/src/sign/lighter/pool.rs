@@ -10,8 +10,6 @@
 //!   child signs with fresh nonces.
 //! - Never block, never fail: an empty pool makes `take` return None and the caller draws k inline.
 //! - Zeroize: entries are wiped when used or dropped.
-//! - Background only: the refill thread runs at the lowest scheduling priority (Linux), and an empty pool
-//!   costs nothing but the inline computation.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -139,19 +137,7 @@ impl CommitmentPool {
     }
 }
 
-/// The refill thread runs at the lowest priority where the OS allows it per thread (Linux), so that on a
-/// busy machine it waits for idle time instead of taking a core from the event loop.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with PRIO_PROCESS and who = 0 only changes the calling thread's nice value
-    // on Linux; a failure (e.g. a seccomp policy) leaves the priority unchanged and is ignored.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-    }
-}
-
 fn refill(shared: &Shared) {
-    lower_priority();
     while !shared.stop.load(Ordering::Acquire) {
         {
             let mut entries = shared.lock();
