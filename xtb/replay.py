@@ -404,7 +404,7 @@ async def replay(
     dispatcher = Dispatcher(ring)
     # One dict shared with the gateway and the context, so venues found later in the journal join it.
     venues: dict[str, ReplayVenue] = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
-    gateway = OrderGateway(venues, tracker)  # type: ignore[arg-type]
+    gateway = OrderGateway(venues, tracker)
     positions = Positions()
     ids: dict[str, _Counter] = {v: _Counter() for v in venues}
     wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns

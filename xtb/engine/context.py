@@ -147,10 +147,8 @@ class StrategyContext:
         if conn is None:
             return None
         try:
-            if hasattr(conn, "symbol_of_book"):
-                return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
-            return conn.decoder.book(book_id).symbol  # type: ignore[no-any-return]
-        except (KeyError, IndexError, ValueError):
+            return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
+        except KeyError:
             return None
 
     def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:

@@ -20,7 +20,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,7 +127,7 @@ class _Route:
 class OrderGateway:
     def __init__(
         self,
-        ports: dict[str, VenueOrderPort],
+        ports: Mapping[str, VenueOrderPort],
         tracker: Tracker,
         *,
         limiters: dict[str, Limiter] | None = None,

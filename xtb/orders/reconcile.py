@@ -31,9 +31,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from xtb._core import Order, OrderTracker, OrderTrackerError, TrackerOutcome
+from xtb._core import Order, OrderTracker, OrderTrackerError
+
+if TYPE_CHECKING:
+    from xtb._core import TrackerOutcome
 
 log = logging.getLogger("xtb.orders.reconcile")
 
