@@ -31,6 +31,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.quoting import (
     CANCELLABLE,
     bps_of,
@@ -42,7 +43,6 @@ from xtb.quant.quoting import (
     to_price,
     to_qty,
 )
-from xtb.venues.base import MarketInfo, Side
 
 
 def _alias(snake: str, camel: str) -> Any:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.avellaneda import MidVolatility, Quotes, as_quotes, glft_quotes
 from xtb.quant.quoting import (
     bps_of,
@@ -36,7 +37,6 @@ from xtb.quant.quoting import (
     to_qty,
     valid_size,
 )
-from xtb.venues.base import MarketInfo, Side
 
 
 class AvellanedaParams(BaseModel):

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
 LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")

@@ -36,7 +36,7 @@ from xtb.core import RateLimiter
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
 HEDGE_KEY = "hedge"

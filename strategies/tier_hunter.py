@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.telemetry.stats import StatsWriter, TradingStats
-from xtb.venues.base import MarketInfo, Side
 
 
 class TierHunterParams(BaseModel):

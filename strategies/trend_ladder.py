@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 LIVE_STATES = ("pending_new", "open", "partially_filled", "unresolved")
 

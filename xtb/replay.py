@@ -40,6 +40,7 @@ from xtb.engine.context import Positions, RecordSink, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
+from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
 from xtb.sim.engine import Exchange
 from xtb.sim.types import (
@@ -60,7 +61,6 @@ from xtb.sim.types import Side as SimSide
 from xtb.sim.types import (
     TimeInForce as SimTif,
 )
-from xtb.venues.base import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 
 log = logging.getLogger("xtb.replay")
 

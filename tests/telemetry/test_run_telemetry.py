@@ -8,11 +8,11 @@ import pytest
 
 from xtb._core import BookUpdate, Fill, OrderTracker, OrderUpdate, Position
 from xtb.engine.gateway import LatencySample
+from xtb.model.types import MarketInfo
 from xtb.telemetry.metrics import Metrics
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.run import RunTelemetry, new_run_dir
 from xtb.telemetry.stats import StatsWriter
-from xtb.venues.base import MarketInfo
 
 MARKET = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
                     size_decimals=2, tick=1, step=1, min_size=1, min_notional=1)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from xtb.engine.gateway import OrderGateway
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.signing import LighterSigner
 from xtb.sim.cluster import SimCluster
 from xtb.sim.faults import FaultKind, FaultPlan, FaultRule
-from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.venues.lighter import LighterConfig, LighterConnector
 
 from .conformance import Account, ConnectorConformance, Harness

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from xtb.engine.gateway import OrderGateway
-from xtb.venues.base import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
+from xtb.model.types import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
 
 # Member lookups hoisted out of the order path: attribute access on an enum class goes through
 # EnumType.__getattr__ on Python 3.11 (~0.2 us each).

@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
+from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
 from xtb.venues.throttle import take_slot
 
 log = logging.getLogger("xtb.engine.gateway")

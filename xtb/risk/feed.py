@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from xtb.model.types import FeeSource, MarketInfo, fill_fee_units
 from xtb.risk.guard import RiskGuard, TopOfBook
 from xtb.risk.pnl import PnlLedger
-from xtb.venues.base import FeeSource, MarketInfo, fill_fee_units
 
 log = logging.getLogger("xtb.risk")
 

@@ -30,11 +30,11 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from xtb.model.types import fill_fee_units
 from xtb.telemetry.ledger import MarketBook
 from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.stats import StatsWriter, TradingStats
-from xtb.venues.base import fill_fee_units
 
 log = logging.getLogger("xtb.telemetry")
 

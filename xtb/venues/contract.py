@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from xtb._core import EventRing, FeedDecoder, Order, OrderBook, OrderTracker, RateLimiter
+from xtb.model.types import Balance, MarketInfo, OrderRequest, PositionInfo, SubmitResult
 from xtb.orders.reconcile import ReconcilePass, ReconcileStats, SettleReport
-from xtb.venues.base import Balance, MarketInfo, OrderRequest, PositionInfo, SubmitResult
 from xtb.venues.symbols import Canonical
 
 if TYPE_CHECKING:

@@ -28,6 +28,17 @@ import orjson
 from picows import WSMsgType
 
 from xtb import _core
+from xtb.model.types import (
+    Balance,
+    MarketInfo,
+    OrderKind,
+    OrderRequest,
+    PositionInfo,
+    Side,
+    SubmitOutcome,
+    SubmitResult,
+    TimeInForce,
+)
 from xtb.orders.reconcile import (
     FillReport,
     OrderReport,
@@ -45,17 +56,6 @@ from xtb.orders.reconcile import (
 from xtb.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.markets import parse_markets, to_units
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
-from xtb.venues.base import (
-    Balance,
-    MarketInfo,
-    OrderKind,
-    OrderRequest,
-    PositionInfo,
-    Side,
-    SubmitOutcome,
-    SubmitResult,
-    TimeInForce,
-)
 from xtb.venues.contract import VenueStats
 from xtb.venues.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
 from xtb.venues.options import migrate_options

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from xtb.venues.base import MarketInfo
+from xtb.model.types import MarketInfo
 from xtb.venues.symbols import base_first
 
 

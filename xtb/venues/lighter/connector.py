@@ -35,6 +35,17 @@ from picows import WSListener, WSMsgType, WSTransport
 from xtb import ratelimits
 from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, Position, RateLimiter
 from xtb.keys import LighterKeys
+from xtb.model.types import (
+    Balance,
+    MarketInfo,
+    OrderKind,
+    OrderRequest,
+    PositionInfo,
+    Side,
+    SubmitOutcome,
+    SubmitResult,
+    TimeInForce,
+)
 from xtb.orders.reconcile import (
     FillReport,
     OrderReport,
@@ -57,17 +68,6 @@ from xtb.signing import (
 )
 from xtb.signing import OrderRequest as SignerOrder
 from xtb.transport import FeedListener
-from xtb.venues.base import (
-    Balance,
-    MarketInfo,
-    OrderKind,
-    OrderRequest,
-    PositionInfo,
-    Side,
-    SubmitOutcome,
-    SubmitResult,
-    TimeInForce,
-)
 from xtb.venues.contract import VenueStats
 from xtb.venues.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.venues.lighter.api import LighterApi, rest_limit_key

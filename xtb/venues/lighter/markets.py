@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from xtb.venues.base import MarketInfo
+from xtb.model.types import MarketInfo
 from xtb.venues.symbols import base_only
 
 QUOTE = "USDC"

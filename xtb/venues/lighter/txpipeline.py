@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xtb.model.types import SubmitOutcome, SubmitResult
 from xtb.signing import LighterSigner, LighterSignerError, NonceInvalidated, NonceManager, TxRejected
 from xtb.signing.lighter import SignedTx, TxRequest
-from xtb.venues.base import SubmitOutcome, SubmitResult
 from xtb.venues.lighter.api import LighterApi
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.txsocket import TxSocket
