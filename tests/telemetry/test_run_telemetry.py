@@ -18,21 +18,17 @@ MARKET = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote=
                     size_decimals=2, tick=1, step=1, min_size=1, min_notional=1)
 
 
-class _Decoder:
-    def stats(self):
-        return {"frames": 0}
-
-
 class Venue:
-    """The part of a connector telemetry reads: its markets, REST clients (none) and decoder counters."""
-
-    decoder = _Decoder()
+    """The part of a connector telemetry reads: its markets, REST clients (none) and feed frames."""
 
     def markets(self):
         return {MARKET.symbol: MARKET}
 
     def rest_clients(self):
         return []
+
+    def feed_frames(self):
+        return 0
 
 
 def value(metric, **labels):

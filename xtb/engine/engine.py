@@ -404,7 +404,7 @@ class Engine:
     def _write_journal_markets(self) -> None:
         if self.journal is None:
             return
-        from xtb.replay import write_markets
+        from xtb.journal.replay import write_markets
 
         by_venue: dict[str, dict[int, Any]] = {}
         for venue, conn in self.connectors.items():

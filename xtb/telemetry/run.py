@@ -538,7 +538,7 @@ class RunTelemetry:
                         st.errors - seen_err)
                 self._seen_rest[id(client)] = (st.requests, st.errors)
                 rest_total += st.requests
-            ws_total += int(conn.decoder.stats().get("frames", 0))
+            ws_total += conn.feed_frames()
         self.stats.rest_calls, self.stats.ws_messages = rest_total, ws_total
 
     def _poll_unrealized(self) -> None:

@@ -85,6 +85,7 @@ class Connector(Protocol):
     # diagnostics
     async def latency_probe(self) -> float: ...  # round trip in ms
     def rest_clients(self) -> list[RestClient]: ...
+    def feed_frames(self) -> int: ...  # market-data frames the decoder took
     def venue_stats(self) -> VenueStats: ...
 
 

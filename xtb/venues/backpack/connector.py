@@ -352,6 +352,9 @@ class BackpackConnector:
     def rest_clients(self) -> list[RestClient]:
         return [] if self._http is None else [self._http.rest, self._http.orders]
 
+    def feed_frames(self) -> int:
+        return int(self.decoder.stats().get("frames", 0))
+
     def venue_stats(self) -> VenueStats:
         st = self.stats
         return VenueStats(VENUE, resyncs=st.resyncs, reconnects=st.reconnects, feed_errors=st.feed_errors,

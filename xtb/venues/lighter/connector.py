@@ -324,6 +324,9 @@ class LighterConnector:
     def rest_clients(self) -> list[RestClient]:
         return [] if self._rest is None or self.api is None else [self._rest, self.api.tx_rest]
 
+    def feed_frames(self) -> int:
+        return int(self.decoder.stats().get("frames", 0))
+
     def venue_stats(self) -> VenueStats:
         st = self.stats
         extra = {k: v for k, v in st.items() if k not in ("resyncs", "feed_errors")}

@@ -61,6 +61,7 @@ from xtb.sim.types import Side as SimSide
 from xtb.sim.types import (
     TimeInForce as SimTif,
 )
+from xtb.venues.rest import RestClient
 
 log = logging.getLogger("xtb.replay")
 
@@ -135,6 +136,13 @@ class ReplayVenue:
     """A connector stand-in for one venue: recorded books, orders matched by a simulated Exchange."""
 
     limiter = None
+    reports_fill_fees = True  # recorded fills carry the fee the simulated exchange charged
+
+    def rest_clients(self) -> list[RestClient]:
+        return []  # no REST: the journal is the venue
+
+    def feed_frames(self) -> int:
+        return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
                  clock: VirtualClock) -> None:
