@@ -33,6 +33,7 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
+from xtb.model.constants import PAPER_COLLATERAL_USDC
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
 from xtb.telemetry.run import RunTelemetry, new_run_dir
 from xtb.venues.contract import Connector, ConnectorWiring, LiveSetup, PaperSetup, VenueEndpoints
@@ -40,7 +41,6 @@ from xtb.venues.registry import venue_spec
 
 log = logging.getLogger("xtb.engine")
 
-PAPER_COLLATERAL_USDC = 100_000
 
 
 class EngineStateListener:
@@ -404,7 +404,7 @@ class Engine:
     def _write_journal_markets(self) -> None:
         if self.journal is None:
             return
-        from xtb.journal.replay import write_markets
+        from xtb.journal.markets import write_markets
 
         by_venue: dict[str, dict[int, Any]] = {}
         for venue, conn in self.connectors.items():

@@ -231,7 +231,7 @@ class RunTelemetry:
             return None
         strategy = engine.config.strategy.name
         if starting_equity is None and not engine.live:
-            from xtb.engine.engine import PAPER_COLLATERAL_USDC  # each paper account starts with this
+            from xtb.model.constants import PAPER_COLLATERAL_USDC  # each paper account starts with this
 
             starting_equity = float(PAPER_COLLATERAL_USDC * len(engine.connectors))
         run_dir = getattr(engine, "run_path", None) or new_run_dir(engine.config.general.run_dir, strategy)
