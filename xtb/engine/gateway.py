@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from xtb.model.denials import OrderDenied as OrderDenied  # re-exported: strategies catch it here
 from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
-from xtb.venues.throttle import take_slot
+from xtb.transport.throttle import take_slot
 
 log = logging.getLogger("xtb.engine.gateway")
 _running_loop = asyncio.get_running_loop

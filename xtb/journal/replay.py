@@ -62,7 +62,7 @@ from xtb.sim.types import Side as SimSide
 from xtb.sim.types import (
     TimeInForce as SimTif,
 )
-from xtb.venues.rest import RestClient
+from xtb.transport.rest import RestClient
 
 log = logging.getLogger("xtb.replay")
 

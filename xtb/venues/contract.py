@@ -20,7 +20,7 @@ from xtb.venues.symbols import Canonical
 
 if TYPE_CHECKING:
     from xtb.sim.cluster import SimCluster
-    from xtb.venues.rest import RestClient
+    from xtb.transport.rest import RestClient
 
 
 @dataclass(frozen=True)

@@ -54,15 +54,15 @@ from xtb.orders.reconcile import (
     merge_positions,
 )
 from xtb.ratelimits import backpack as backpack_limits
+from xtb.transport.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
+from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
+from xtb.transport.throttle import take_slot
+from xtb.transport.ws import WsSession
 from xtb.venues.backpack.markets import parse_markets, to_units
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
 from xtb.venues.contract import VenueStats
-from xtb.venues.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
 from xtb.venues.options import migrate_options
-from xtb.venues.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.venues.settle import settle_until_agreed
-from xtb.venues.throttle import take_slot
-from xtb.venues.ws import WsSession
 
 log = logging.getLogger("xtb.venues.backpack")
 
@@ -120,7 +120,7 @@ class BackpackConfig:
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
     # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). docs/core_api.md
     nonce_pool: int = 256
-    # Order submits over the lean keep-alive client (xtb/venues/keepalive_http.py) or aiohttp; connections
+    # Order submits over the lean keep-alive client (xtb/transport/keepalive_http.py) or aiohttp; connections
     # opened at start so the first order pays no connect/TLS.
     order_http: str = "keepalive"
     order_connections: int = 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtb.venues.rest import RestClient
+from xtb.transport.rest import RestClient
 
 #: method + path -> limiter key (xtb.ratelimits.BACKPACK_KEYS)
 _ORDER_PATHS = {("POST", "/api/v1/order"), ("POST", "/api/v1/orders"), ("DELETE", "/api/v1/order"),

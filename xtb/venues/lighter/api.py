@@ -15,7 +15,7 @@ from typing import Any
 from xtb.ratelimits import lighter_rest_key
 from xtb.signing import TxRejected, send_tx_batch_fields
 from xtb.signing.lighter import SignedTx
-from xtb.venues.rest import RestClient, VenueRejected
+from xtb.transport.rest import RestClient, VenueRejected
 
 PREFIX = "/api/v1/"
 

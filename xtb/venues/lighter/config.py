@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xtb.orders.reconcile import UNKNOWN_ORDER_POLICIES, UnknownOrderPolicy
-from xtb.venues.keepalive_http import check_order_http
+from xtb.transport.keepalive_http import check_order_http
 from xtb.venues.options import migrate_options
 
 PROFILES: Mapping[str, tuple[str, str, int]] = {
@@ -87,7 +87,7 @@ class LighterConfig:
     # --- REST
     rest_timeout_s: float = 10.0
     rest_max_retries: int = 3
-    #: sendTx/sendTxBatch over REST through the lean keep-alive client (xtb/venues/keepalive_http.py) or
+    #: sendTx/sendTxBatch over REST through the lean keep-alive client (xtb/transport/keepalive_http.py) or
     #: aiohttp; connections opened at start
     order_http: str = "keepalive"
     order_connections: int = 2

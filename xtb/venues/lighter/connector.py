@@ -68,17 +68,17 @@ from xtb.signing import (
 )
 from xtb.signing import OrderRequest as SignerOrder
 from xtb.transport import FeedListener
+from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
+from xtb.transport.rest import RestClient, VenueRejected
+from xtb.transport.throttle import take_slot
+from xtb.transport.ws import WsSession
 from xtb.venues.contract import VenueStats
-from xtb.venues.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.markets import parse_markets
 from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
-from xtb.venues.rest import RestClient, VenueRejected
 from xtb.venues.settle import settle_until_agreed
-from xtb.venues.throttle import take_slot
-from xtb.venues.ws import WsSession
 
 log = logging.getLogger("xtb.venues.lighter")
 
