@@ -1,4 +1,4 @@
-"""ASMM: adaptive skewed market making (seed 003, Round7), on any Connector venue.
+"""ASMM: adaptive skewed market making (the original bot's ASMM design), on any Connector venue.
 
 Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only orders per side:
 - half spread h = max(min_spread / 2, maker fee + fee_buffer): the spread never undercuts the fees;
@@ -13,7 +13,7 @@ Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only
 - take profit: when the position is take_profit_pct in the money against its entry price, a reduce-only
   IOC limit at the opposite touch closes it.
 Resting orders that still match a ladder slot keep their queue place; the rest are cancelled and replaced.
-Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, seed 003 camelCase keys).
+Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, the original camelCase keys accepted).
 Gauges: mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge, mm_quote_interval_gauge, mm_position,
 mm_active_orders{side}; a "quotes" record per ladder change.
 """

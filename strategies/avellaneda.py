@@ -1,4 +1,4 @@
-"""Avellaneda-Stoikov market maker (seed 001: as_model, AvellanedaStoikovStrategy).
+"""Avellaneda-Stoikov market maker (the original bot's as_model and AvellanedaStoikovStrategy).
 
 Every tick: sample the mid, estimate its volatility from the rolling samples (`MidVolatility`), compute the
 reservation price r = s - q*gamma*sigma^2*(T - t) and the optimal spread gamma*sigma^2*(T - t) +

@@ -1,4 +1,4 @@
-"""Cross-venue arbitrage between Backpack and Lighter (seeds 000/001: CrossMarketArbitrageStrategy).
+"""Cross-venue arbitrage between Backpack and Lighter (the original bot's CrossMarketArbitrageStrategy).
 
 The same underlying is quoted on both venues; when one venue is richer than the other by more than both
 venues' fees plus a threshold, buy the cheap venue and sell the rich one, then unwind when the spread

@@ -1,4 +1,4 @@
-"""Geometric grid (seeds 001/003: GeometricGridStrategy, Round7's geometric layers).
+"""Geometric grid (the original bot's GeometricGridStrategy and the geometric layers of its ASMM design).
 
 Grid prices form a geometric series between a lower and an upper bound (a constant ratio between
 neighbours, so the spacing widens with the price). At start the level nearest the mid is left empty, the

@@ -1,4 +1,4 @@
-"""Perpetual market maker (seeds 000/001: BackpackPerpMarketMakerStrategy), on any Connector venue.
+"""Perpetual market maker (the original bot's BackpackPerpMarketMakerStrategy), on any Connector venue.
 
 Each cycle (`cycle_interval_s`):
 1. market limits come from the venue's MarketInfo (tick, step, minimum size and notional), loaded at start;

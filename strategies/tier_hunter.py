@@ -1,4 +1,4 @@
-"""Tier hunter (seed 002, Backpack MM Tier Hunter v3.2): a single-sided maker steered by taker order flow.
+"""Tier hunter (the original Backpack MM Tier Hunter v3.2): a single-sided maker steered by taker order flow.
 
 One post-only order rests at the touch on one side only. Which side comes from the public trade prints:
 taker buy and sell volume over the last `trade_lookback_s`, their ratio smoothed by an EMA

@@ -1,4 +1,4 @@
-"""Trend ladder (seed 001: TrendAdaptiveLadderStrategy).
+"""Trend ladder (the original bot's TrendAdaptiveLadderStrategy).
 
 The mid is sampled into fixed-interval OHLC bars. The trend is the sign of EMA(fast) - EMA(slow),
 confirmed when the least-squares slope of the fast EMA over `slope_lookback` bars is at least

@@ -1,4 +1,4 @@
-"""Z-score spread monitor (seed 004): mean-reversion signals on the spread between two markets.
+"""Z-score spread monitor: mean-reversion signals on the spread between two markets.
 
 For each configured pair (two markets on the same or different venues) the monitor samples both mids every
 `sample_interval_ms`, forms the spread `P_A − P_B` in quote units (or `ln(P_A / P_B)` for pairs of

@@ -1,5 +1,6 @@
 //! Binance USD-M (and Aster, which copies it): raw `/ws/<stream>` payloads or combined-stream
-//! `{"stream": ..., "data": {...}}` envelopes (see docs venues/binance_usdm.md §6-7).
+//! `{"stream": ..., "data": {...}}` envelopes, as Binance's public USD-M futures WebSocket reference
+//! describes them (market streams and the user data stream).
 //! depthUpdate (diff depth), bookTicker, ORDER_TRADE_UPDATE (user data stream).
 
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-"""Typed wrappers over Lighter's REST endpoints (docs/venues/lighter.md section 3), on xtb's RestClient.
+"""Typed wrappers over Lighter's REST endpoints (docs/venues/lighter.md), on xtb's RestClient.
 
 Reads are idempotent and retried by the RestClient. `send_tx` / `send_tx_batch` are not: a timeout,
 a dropped connection or a 5xx raises `AmbiguousResponse` (the venue may have applied the tx); an HTTP

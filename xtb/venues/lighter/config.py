@@ -1,8 +1,7 @@
 """Lighter connector settings: endpoints, account, and every UNCONFIRMED venue behaviour as an option.
 
-Defaults follow docs/venues/lighter.md; items the notes mark UNCONFIRMED are options here, named in
-docs/venues/lighter.md of this repository (the connector notes), so a deployment can change them
-without a code change.
+Defaults follow docs/venues/lighter.md; venue behaviour the public docs leave open (UNCONFIRMED) is an
+option here, listed in docs/venues/lighter.md, so a deployment can change it without a code change.
 """
 
 from __future__ import annotations

@@ -705,7 +705,7 @@ class LighterConnector:
             sym = a.get("symbol")
             if not isinstance(sym, str) or sym == "USDC":
                 continue
-            dec = 6 if a.get("asset_id") == 3 else 8  # USDC 1e6, others 1e8 (docs section 2)
+            dec = 6 if a.get("asset_id") == 3 else 8  # USDC 1e6, others 1e8 (the venue's asset decimals)
             total = _units(a.get("balance"), dec)
             out[sym] = Balance(sym, total, total - _units(a.get("locked_balance"), dec), dec)
         return out
