@@ -26,7 +26,8 @@ class Venue:
 
 
 def value(metric, **labels):
-    return (metric.labels(**labels) if labels else metric)._value.get()
+    child = metric.labels(**labels) if labels else metric
+    return getattr(child, "_value", child).get()  # the board's raw counters keep their value themselves
 
 
 def hist_count(metric, **labels):

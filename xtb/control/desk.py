@@ -84,7 +84,8 @@ class Desk:
         self.alerts = AlertRules(cfg.alerts)
         self.notifier = notifier
         path = history_path or Path(cfg.control.history_db or Path(cfg.general.run_dir) / "history.sqlite")
-        self.history = SpreadHistory(path)
+        # telemetry off means no files at all: no spread history either (the panel still runs)
+        self.history: SpreadHistory | None = SpreadHistory(path) if cfg.telemetry.enabled else None
         self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.fills: deque[dict[str, Any]] = deque(maxlen=200)
         self.pairs: dict[str, _PairSeries] = {}
@@ -140,7 +141,8 @@ class Desk:
                 pass
             self._listening = False
         try:
-            self.history.close()
+            if self.history is not None:
+                self.history.close()
         except Exception:
             log.exception("spread history close failed")
         if self.notifier is not None:
@@ -206,6 +208,9 @@ class Desk:
         pair = self.pairs.get(name)
         if table == "spreads":
             if pair is not None:
+                if pair.latest_row is None:  # the strategy's own spread from now on: drop the desk's bps series
+                    pair.points.clear()
+                    pair.window.clear()
                 pair.latest_row = dict(row)
             return
         action = str(row.get("action", ""))
@@ -231,7 +236,8 @@ class Desk:
         self._sample_mm(now_ms)
         self._watch_risk()
         self._evaluate_alerts()
-        self.history.flush()
+        if self.history is not None:
+            self.history.flush()
         self._snapshot = None
 
     def _market(self, venue: str, symbol: str | None) -> Any:
@@ -292,7 +298,8 @@ class Desk:
             state = self._pair_state(strategy, name)
             pair.last = {"price_a": pa, "price_b": pb, "spread": spread, "mean": mean, "std": std, "z": z,
                          "unit": unit, "state": state}
-            self.history.add(now_ms, name, self.engine.config.strategy.name, pa, pb, spread, mean, std, z, unit)
+            if self.history is not None:
+                self.history.add(now_ms, name, self.engine.config.strategy.name, pa, pb, spread, mean, std, z, unit)
 
     def _real_mid(self, venue: str, symbol: str) -> float | None:
         """Mid in quote per canonical base unit (kPEPE's price per 1000 PEPE becomes one PEPE's)."""

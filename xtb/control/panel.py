@@ -130,6 +130,8 @@ class Panel:
 
     async def _spreads(self, request: web.Request) -> web.Response:
         pair = request.query.get("pair")
+        if self.desk.history is None:
+            return _json({"error": "no spread history: telemetry.enabled is false"}, 409)
         if not pair:
             known = ", ".join(self.desk.history.pairs()) or "none yet"
             return _json({"error": f"pair: required (known: {known})"}, 400)

@@ -141,6 +141,9 @@ class _RawChild:
             raise ValueError("counters only go up")
         self.value += amount
 
+    def get(self) -> float:
+        return self.value
+
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:

@@ -40,7 +40,7 @@ from xtb.venues.base import fill_fee_units
 log = logging.getLogger("xtb.telemetry")
 
 _GAUGES = {f.name: f for f in FAMILIES if f.kind == "gauge"}
-_FAMILY_NAMES = {f.name: f.kind for f in FAMILIES}
+_FAMILY_NAMES = {f.name: "counter" if f.kind == "raw_counter" else f.kind for f in FAMILIES}
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
