@@ -384,8 +384,9 @@ class Desk:
                 else:
                     book_age[key] = now - prev[1]
         positions = {f"{v}:{s}": p.size for (v, s), p in eng.positions.items()}
+        failures = self.consecutive_failures if tel is None else tel.consecutive_failures
         return Observation(now=now, rest_requests=rest, orders_placed=placed, orders_failed=failed,
-                           consecutive_failures=self.consecutive_failures, positions=positions, book_age_s=book_age,
+                           consecutive_failures=failures, positions=positions, book_age_s=book_age,
                            resyncs=self.resyncs, unresolved_orders=len(eng.tracker.unresolved()), t2o_p99_ms=p99)
 
     def _evaluate_alerts(self) -> None:
