@@ -101,28 +101,42 @@ class AlertsConfig(_Section):
     """The bot's alert rules (xtb.control.alerts; docs/panel.md); the shipped Prometheus rules use the defaults."""
 
     enabled: bool = True
-    api_budget_per_min: int = Field(2000, gt=0, description="REST requests per minute a venue allows")
-    api_budget_pct: float = Field(80.0, gt=0, le=100, description="alert at this share of the budget")
-    min_success_rate_pct: float = Field(80.0, ge=0, le=100)
-    success_window_s: float = Field(600.0, gt=0)
-    success_min_orders: int = Field(10, ge=1, description="no success-rate alert on fewer orders than this")
-    inventory_stuck_s: float = Field(600.0, gt=0)
-    consecutive_failures: int = Field(5, ge=1)
-    stale_book_s: float = Field(10.0, gt=0)
-    resync_storm_per_min: int = Field(5, ge=1)
-    unresolved_s: float = Field(30.0, gt=0)
-    latency_budget_ms: float = Field(50.0, gt=0, description="tick-to-order p99 budget")
-    latency_window: int = Field(200, ge=10, description="orders in the p99")
-    repeat_s: float = Field(600.0, gt=0, description="notify a still-firing alert again after this")
+    api_budget_per_min: int = Field(default=2000, gt=0, description="REST requests per minute a venue allows")
+    api_budget_pct: float = Field(default=80.0, gt=0, le=100, description="alert at this share of the budget")
+    min_success_rate_pct: float = Field(default=80.0, ge=0, le=100)
+    success_window_s: float = Field(default=600.0, gt=0)
+    success_min_orders: int = Field(default=10, ge=1, description="no success-rate alert on fewer orders than this")
+    inventory_stuck_s: float = Field(default=600.0, gt=0)
+    consecutive_failures: int = Field(default=5, ge=1)
+    stale_book_s: float = Field(default=10.0, gt=0)
+    resync_storm_per_min: int = Field(default=5, ge=1)
+    unresolved_s: float = Field(default=30.0, gt=0)
+    latency_budget_ms: float = Field(default=50.0, gt=0, description="tick-to-order p99 budget")
+    latency_window: int = Field(default=200, ge=10, description="orders in the p99")
+    repeat_s: float = Field(default=600.0, gt=0, description="notify a still-firing alert again after this")
+
+
+NotifyEvent = Literal["signal", "fill", "risk", "alert", "operator"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("signal", "fill", "risk", "alert", "operator")
 
 
 class NotifyConfig(_Section):
     """Notification channels (apprise URLs: json://host/path, tgram://token/chat, wecombot://key, ...)."""
 
     urls: list[SecretStr] = Field(default_factory=list, description="apprise URLs; they hold credentials")
-    events: list[Literal["signal", "fill", "risk", "alert", "operator"]] = Field(
-        default_factory=lambda: ["signal", "fill", "risk", "alert", "operator"], description="what is sent")
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS), description="what is sent")
     queue_size: int = Field(default=1000, ge=1, description="messages waiting beyond this are dropped")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_known(cls, v: list[SecretStr]) -> list[SecretStr]:
+        import apprise
+
+        for i, url in enumerate(v):
+            if not apprise.Apprise().add(url.get_secret_value()):
+                scheme = url.get_secret_value().split("://", 1)[0]
+                raise ValueError(f"[{i}] is not a notification URL apprise knows (scheme {scheme!r})")
+        return v
 
 
 class SimBasisConfig(_Section):

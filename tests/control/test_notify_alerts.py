@@ -107,6 +107,9 @@ def test_a_bad_notification_url_is_a_config_error_that_hides_the_url():
     with pytest.raises(ConfigError) as e:
         validate({"strategy": {"name": "x"}, "notify": {"urls": "tgram://secret-bot-token/123"}})
     assert "secret-bot-token" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"notify\.urls: .*\[0\] is not a notification URL") as e:
+        validate({"strategy": {"name": "x"}, "notify": {"urls": ["nope://secret-bot-token@host"]}})
+    assert "secret-bot-token" not in str(e.value)
 
 
 async def test_a_reminder_signal_of_a_paper_run_reaches_the_webhook(tmp_path):

@@ -457,7 +457,7 @@ class Desk:
             return {"count": 0}
 
         def pct(p: float) -> float:
-            return recent[min(len(recent) - 1, int(len(recent) * p))]
+            return float(recent[min(len(recent) - 1, int(len(recent) * p))])
 
         edges = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000]
         hist = [0] * (len(edges) + 1)
@@ -471,7 +471,7 @@ class Desk:
         strategy = self.engine.strategy
         kind = getattr(strategy, "panel_view", "orders")
         view: dict[str, Any] = {"kind": kind}
-        params = getattr(strategy, "params", None)
+        params: Any = getattr(strategy, "params", None)
         if kind == "pairs":
             k = _f(getattr(params, "enter_z_high", None)) or 2.0
             size = getattr(params, "order_notional_usd", None) or getattr(params, "order_size", None)
@@ -628,7 +628,7 @@ def position_base(m: Any, units: int) -> float:
     """Venue size units -> canonical base units (kPEPE's units count 1000 PEPE each)."""
     if m is None:
         return float(units)
-    return units * m.multiplier / 10**m.size_decimals
+    return float(units * m.multiplier / 10**m.size_decimals)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -74,7 +74,7 @@ class Notifier:
                 return
             event, text = item
             try:
-                ok = self._apprise.notify(body=text, title=f"{self.title}: {event}")
+                ok = bool(self._apprise.notify(body=text, title=f"{self.title}: {event}"))
             except Exception as e:  # a channel plugin bug must not end the worker
                 ok = False
                 log.warning("notify: %s failed: %s", event, type(e).__name__)
