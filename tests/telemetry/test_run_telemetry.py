@@ -71,7 +71,7 @@ def test_known_fills_give_exact_stats_pnl_and_rows(tel, tmp_path):
     assert "long/short=1/2 ratio=0.50" in last
     assert "pnl total=0.0200 avg=0.0100 best=0.0800 worst=-0.0600 fees=0.0720" in last
     assert "equity=999.95" in last  # 1000 + 0.02 - 0.072
-    assert summary is not None and "pnl realized=0.0200" in summary
+    assert summary is not None and "run PnL gross=0.0200 (realized, before fees) fees=0.0720" in summary
     with sqlite3.connect(tmp_path / "records.sqlite") as con:
         fills = con.execute("SELECT trade_id, side, price, size, maker, fee, realized_pnl FROM fills").fetchall()
         orders = con.execute("SELECT client_id, order_id, side, price, size, state, filled, avg_price FROM orders")

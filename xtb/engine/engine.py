@@ -205,6 +205,8 @@ class Engine:
                 self.dispatcher.add_listener(self.telemetry)
                 self.clock.add_tick_handler(self.telemetry.tick_started)
             await self.strategy.on_start()
+            if self.telemetry is not None:  # `xtb report` charts the spreads of the pairs the strategy trades
+                self.telemetry.note_pairs(self.strategy.traded_pairs())
             self.clock.add_tick_handler(self._on_tick)
             if self.telemetry is not None:
                 self.clock.add_tick_handler(self.telemetry.on_tick)

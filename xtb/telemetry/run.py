@@ -285,6 +285,16 @@ class RunTelemetry:
                 telemetry.prepare(venue, vcfg.symbols)
         return telemetry
 
+    def note_pairs(self, pairs: Any) -> None:
+        """Add the strategy's traded pairs to run.json: [{"name", "a": "venue:symbol", "b": ...}]."""
+        path = self.run_dir / "run.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest["pairs"] = [{"name": n, "a": f"{a[0]}:{a[1]}", "b": f"{b[0]}:{b[1]}"} for n, a, b in pairs]
+            write_private_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
+        except (OSError, ValueError, TypeError) as e:
+            log.warning("run.json: traded pairs not recorded: %s", e)
+
     def prepare(self, venue: str, symbols: Any) -> None:
         """Resolve the markets' scales and metric children now, so the first fill does not pay for it."""
         for symbol in symbols:
@@ -629,7 +639,8 @@ class RunTelemetry:
     def summary(self) -> str:
         realized, unrealized, fees = self.pnl()
         return (f"run {self.run_dir.name}: {self.stats.to_log_string(self.equity())} | "
-                f"pnl realized={realized:.4f} unrealized={unrealized:.4f} fees={fees:.4f}")
+                f"run PnL gross={realized:.4f} (realized, before fees) fees={fees:.4f} unrealized={unrealized:.4f} "
+                f"net={realized - fees + unrealized:.4f}")
 
     def close(self) -> str | None:
         """Last poll, last equity snapshot and stats line, console summary, records flushed and closed."""
