@@ -8,6 +8,7 @@ import json
 import stat
 
 import aiohttp
+import pytest
 from panel_helpers import TOKEN, paper_config, signed_in, start_paper, until
 
 HDR = {"X-XTB-Panel": "1"}
@@ -171,4 +172,31 @@ async def test_cross_arb_flatten_leaves_both_venues_flat(tmp_path):
         assert "0 SOL" in engine.status()["positions"].values()
     finally:
         await s.close()
+        await engine.stop()
+
+
+@pytest.mark.parametrize(("config", "kind"), [("avellaneda", "mm"), ("geometric_grid", "ladder")])
+async def test_market_maker_and_ladder_views(tmp_path, config, kind):
+    engine = await start_paper(paper_config(tmp_path, config))
+    try:
+        desk = engine.control.desk
+        if kind == "mm":
+            assert await until(lambda: any(len(s) >= 2 and s[-1][2] is not None for s in desk.mm_series.values()), 20)
+        else:
+            assert await until(lambda: len(engine.tracker.open_orders()) >= 2, 20)
+        async with aiohttp.ClientSession() as s, s.get(
+                f"http://127.0.0.1:{engine.control.port}/api/snapshot",
+                headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            snap = await r.json()
+        view = snap["view"]
+        assert view["kind"] == kind
+        if kind == "mm":
+            (market, rows), = view["markets"].items()
+            mid, reservation = rows[-1][1], rows[-1][2]
+            assert market == "backpack:SOL_USDC_PERP" and abs(reservation - mid) / mid < 0.01
+            names = {g["name"] for g in view["gauges"]}
+            assert {"mm_reservation_price", "mm_adaptive_netmax", "mm_spread_gauge"} <= names
+        orders = [o for p in snap["positions"] for o in p["open_orders"]]
+        assert orders and all(o["price"] > 0 and o["size"] > 0 for o in orders)
+    finally:
         await engine.stop()

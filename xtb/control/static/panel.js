@@ -9,6 +9,7 @@ let lastSeq = 0;
 function fmt(x, d = 4) {
   if (x === null || x === undefined || Number.isNaN(x)) return "-";
   if (typeof x !== "number") return String(x);
+  if (x === 0) x = 0;  // no "-0"
   const a = Math.abs(x);
   if (a !== 0 && (a >= 1e6 || a < 1e-4)) return x.toExponential(3);
   return x.toFixed(a >= 1000 ? 2 : d).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
