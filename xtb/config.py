@@ -90,7 +90,8 @@ class ControlConfig(_Section):
     token: SecretStr | None = Field(default=None, description="bearer token (default: $token_env, else "
                                     "generated per run into <run_dir>/state/control.token, mode 0600)")
     token_env: str = Field(default="XTB_CONTROL_TOKEN", min_length=1)
-    panel: bool = Field(default=True, description="serve the operator's web panel on the same port")
+    panel: bool = Field(default=True, description="serve the operator's web panel on the same port (alerts and "
+                        "notifications run either way)")
     history_db: str | None = Field(default=None, description="spread history kept across runs "
                                    "(default <general.run_dir>/history.sqlite)")
     push_interval_s: float = Field(default=1.0, gt=0, le=60, description="the panel's live update period")

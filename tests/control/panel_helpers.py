@@ -45,8 +45,8 @@ async def until(cond, limit_s: float = 15.0, step: float = 0.1) -> bool:
     return bool(cond())
 
 
-async def signed_in(port: int) -> aiohttp.ClientSession:
+async def signed_in(port: int, token: str = TOKEN) -> aiohttp.ClientSession:
     s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1
-    async with s.post(f"http://127.0.0.1:{port}/login", data={"token": TOKEN}, allow_redirects=False) as r:
+    async with s.post(f"http://127.0.0.1:{port}/login", data={"token": token}, allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/"
     return s

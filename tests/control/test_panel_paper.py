@@ -200,3 +200,37 @@ async def test_market_maker_and_ladder_views(tmp_path, config, kind):
         assert orders and all(o["price"] > 0 and o["size"] > 0 for o in orders)
     finally:
         await engine.stop()
+
+
+async def test_the_generated_token_is_never_logged_shown_or_journaled(tmp_path, caplog):
+    import logging
+
+    from typer.testing import CliRunner
+
+    from xtb.cli import app
+
+    cfg = paper_config(tmp_path, "zscore_monitor")
+    del cfg["control"]["token"]  # generated per run, written 0600 to the state dir
+    caplog.set_level(logging.DEBUG)
+    engine = await start_paper(cfg)
+    run_dir = cfg["general"]["run_dir"]
+    try:
+        token = (tmp_path / "runs" / "state" / "control.token").read_text().strip()
+        res = await asyncio.to_thread(CliRunner().invoke, app, ["panel", "--run-dir", run_dir], env={})
+        assert res.exit_code == 0, res.output
+        link = res.output.strip()
+        assert link == f"http://127.0.0.1:{engine.control.port}/login#token={token}"
+        s = await signed_in(engine.control.port, token)
+        try:
+            async with s.post(f"http://127.0.0.1:{engine.control.port}/api/params",
+                              json={"changes": {"exit_z_low": 0.4}}, headers=HDR) as r:
+                assert r.status == 200
+            async with s.get(f"http://127.0.0.1:{engine.control.port}/api/snapshot") as r:
+                assert token not in await r.text()
+        finally:
+            await s.close()
+    finally:
+        await engine.stop()
+    assert not any(token in rec.getMessage() for rec in caplog.records)
+    assert token not in (engine.run_path / "operator.jsonl").read_text()
+    assert not (tmp_path / "runs" / "state" / "control.token").exists()  # removed at stop

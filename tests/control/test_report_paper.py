@@ -17,6 +17,8 @@ async def test_cross_arb_report_pnl_matches_strategy_and_telemetry(tmp_path):
         "entry_threshold_bps": -100, "take_profit_bps": 1000, "cooldown_s": 0.5, "max_hold_s": 5})
     cfg["control"]["panel"] = False
     engine = await start_paper(cfg)
+    # no web panel: the desk (alerts, notifications) runs all the same
+    assert engine.control.panel is None and engine.control.desk is not None
     try:
         assert await until(lambda: engine.strategy.stats["round_trips"] >= 2, 40), engine.strategy.status()
     finally:

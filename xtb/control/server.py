@@ -102,11 +102,13 @@ class RefusalLog:
 
 
 class ControlServer:
-    def __init__(self, engine: Any, token: Token, *, state_dir: Path | None = None, desk: Any = None) -> None:
+    def __init__(self, engine: Any, token: Token, *, state_dir: Path | None = None, desk: Any = None,
+                 panel: bool = True) -> None:
         self.engine = engine
         self._token = token.reveal().encode()
         self.session = session_value(self._token)
         self.desk = desk
+        self.serve_panel = panel and desk is not None
         self.panel: Panel | None = None
         self.token_source = token.source
         self.state_dir = state_dir
@@ -121,7 +123,7 @@ class ControlServer:
     @classmethod
     async def start(
         cls, engine: Any, *, port: int = 0, token: str | None = None, token_env: str = "XTB_CONTROL_TOKEN",
-        state_dir: Path | None = None, env: Mapping[str, str] | None = None, desk: Any = None,
+        state_dir: Path | None = None, env: Mapping[str, str] | None = None, desk: Any = None, panel: bool = True,
     ) -> ControlServer:
         """Bind 127.0.0.1:port and serve; without a configured token, generate one and write it (0600)."""
         env = os.environ if env is None else env
@@ -131,7 +133,7 @@ class ControlServer:
             if state_dir is None:
                 raise ValueError("control: no token configured and no state dir to write a generated one to")
             tok = generate_token()
-        server = cls(engine, tok, state_dir=state_dir, desk=desk)
+        server = cls(engine, tok, state_dir=state_dir, desk=desk, panel=panel)
         await server._serve(port)
         if state_dir is not None:
             try:
@@ -146,7 +148,7 @@ class ControlServer:
         app.router.add_get("/status", self._status)
         app.router.add_post("/kill", self._kill)
         app.router.add_post("/risk/state", self._risk_state)
-        if self.desk is not None:
+        if self.serve_panel:
             self.panel = Panel(self, self.desk)
             self.panel.routes(app)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -317,10 +317,11 @@ class Engine:
         if not ccfg.enabled:
             return
         token = None if ccfg.token is None else ccfg.token.get_secret_value()
-        desk = self._build_desk() if ccfg.panel else None
+        desk = self._build_desk()  # alerts and notifications run with or without the web panel
         try:
             self.control = await ControlServer.start(self, port=ccfg.port, token=token, token_env=ccfg.token_env,
-                                                     state_dir=self._state_dir(), env=self.env, desk=desk)
+                                                     state_dir=self._state_dir(), env=self.env, desk=desk,
+                                                     panel=ccfg.panel)
         except BaseException:
             if desk is not None:
                 await desk.stop()
