@@ -105,9 +105,16 @@ async def test_zscore_panel_in_chromium(tmp_path):
         assert await b.call(_wait, d, lambda: _text(d, 'tr[data-pair="SOL"] td.pair-z') not in ("", "-"), 30)
         await b.call(d.save_screenshot, str(out / "zscore_panel.png"))
 
+        def form_shows(name, value):
+            from selenium.webdriver.common.by import By
+
+            # the form is re-read from /api/params after each change: edit it once it shows `value`
+            return _wait(d, lambda: d.find_element(By.ID, f"param-{name}").get_attribute("data-orig") == value)
+
         def change_param():
             from selenium.webdriver.common.by import By
 
+            assert form_shows("enter_z_high", "2")
             field = d.find_element(By.ID, "param-enter_z_high")
             field.clear()
             field.send_keys("2.5")
@@ -120,6 +127,7 @@ async def test_zscore_panel_in_chromium(tmp_path):
         def refused_param():
             from selenium.webdriver.common.by import By
 
+            assert form_shows("enter_z_high", "2.5")
             field = d.find_element(By.ID, "param-stop_z")
             field.clear()
             field.send_keys("1")
