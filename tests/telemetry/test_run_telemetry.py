@@ -126,3 +126,30 @@ def test_run_dirs_are_unique_per_second(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     a, b = new_run_dir(tmp_path, "arb", now), new_run_dir(tmp_path, "arb", now)
     assert (a.name, b.name) == ("arb-20260102T030405Z", "arb-20260102T030405Z-2")
+
+
+def test_volatility_regime_and_adverse_selection_from_mids_and_maker_fills():
+    from xtb.telemetry.metrics import Metrics
+    from xtb.telemetry.run import RunTelemetry, _Market, _Scale
+
+    m = Metrics()
+    mk = _Market(m, "backpack", "SOL", _Scale(100.0, 100.0, 10_000.0))
+    lab = {"venue": "backpack", "symbol": "SOL"}
+    poll = RunTelemetry._poll_market_quality
+    mid = 15_000
+    for i in range(400):  # calm: one tick up and down
+        mid += 1 if i % 2 else -1
+        poll(m, mk, lab, mid, float(i))
+    assert m.registry.get_sample_value("mm_volatility_regime", lab) == 1
+    for i in range(60):  # the last minute moves 30 ticks a poll
+        mid += 30 if i % 2 else -30
+        poll(m, mk, lab, mid, 400.0 + i)
+    assert m.registry.get_sample_value("mm_volatility_regime", lab) == 2
+    mk.maker_fills.append((1000.0, "bid", 15_000))  # bought at 150.00 ...
+    poll(m, mk, lab, 14_990, 1003.0)  # not checked before the horizon
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) is None
+    poll(m, mk, lab, 14_990, 1005.0)  # ... and the mid is below it 5 s later: adverse
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) == 1.0
+    mk.maker_fills.append((1010.0, "ask", 15_000))  # sold at 150.00, mid lower later: a good fill
+    poll(m, mk, lab, 14_990, 1016.0)
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) == 0.5

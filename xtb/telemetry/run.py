@@ -17,8 +17,10 @@ gauges (ring depth, open orders, REST counters, risk denials and trading state) 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -52,6 +54,10 @@ class _Scale:
 
 
 BOOK_LATENCY_STRIDE = 16  # frame-to-event latency of book events: 1 sample in this many per book
+VOL_SHORT_POLLS = 60  # volatility regime: the last minute's mid changes (at 1 poll/s) ...
+VOL_LONG_POLLS = 1800  # ... against the last half hour's; regime 0 below half, 2 above twice, else 1
+ADVERSE_HORIZON_S = 5.0  # a maker fill is adverse when the mid this much later is through its price
+ADVERSE_WINDOW = 100  # the rate covers the latest this many maker fills
 
 
 class _BookGauges:
@@ -97,6 +103,10 @@ class _Market:
         self.quotes = metrics.mm_quotes_generated.labels(**lab)
         self.recent_fills: deque[float] = deque()  # monotonic times of fills (last 5 min)
         self.recent_placed: deque[float] = deque()  # monotonic times of placed orders (last 5 min)
+        self.last_mid = 0.0
+        self.mid_returns: deque[float] = deque(maxlen=VOL_LONG_POLLS)  # log mid change per poll (volatility regime)
+        self.maker_fills: deque[tuple[float, str, int]] = deque()  # (time, side, price) awaiting the check
+        self.adverse: deque[bool] = deque(maxlen=ADVERSE_WINDOW)  # did the mid move against each maker fill
         self.placed = {s: metrics.mm_orders_placed_count.labels(**lab, side=s) for s in ("bid", "ask")}
         self.position = metrics.mm_position.labels(**lab)
         self.entry = metrics.mm_entry_price.labels(**lab)
@@ -433,6 +443,8 @@ class RunTelemetry:
         mk.fills[side].inc()
         mk.fills_total.inc()
         mk.recent_fills.append(time.monotonic())
+        if ev.maker:
+            mk.maker_fills.append((time.monotonic(), side, ev.px))
         self.consecutive_failures = 0
         mk.realized.set((ledger.realized - ledger.fees) / sc.notional)
         self._record("fills", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
@@ -573,6 +585,29 @@ class RunTelemetry:
             m.mm_recent_fills_count.labels(**lab).set(recent)
             if mk.recent_placed:
                 m.mm_fill_rate_current.labels(**lab).set(len(mk.recent_fills) / len(mk.recent_placed))
+            self._poll_market_quality(m, mk, lab, self.mids.get((venue, symbol)), now)
+
+    @staticmethod
+    def _poll_market_quality(m: Metrics, mk: _Market, lab: dict[str, str], mid: int | None, now: float) -> None:
+        """Volatility regime (the last minute's mid changes against the last half hour's) and the adverse
+        selection rate (maker fills the mid went through within ADVERSE_HORIZON_S)."""
+        if mid is None or mid <= 0:
+            return
+        if mk.last_mid > 0:
+            mk.mid_returns.append(math.log(mid / mk.last_mid))
+        mk.last_mid = float(mid)
+        rets = mk.mid_returns
+        if len(rets) > VOL_SHORT_POLLS * 5:
+            short = _rms(list(itertools.islice(rets, len(rets) - VOL_SHORT_POLLS, None)))
+            long = _rms(list(rets))
+            if long > 0:
+                ratio = short / long
+                m.mm_volatility_regime.labels(**lab).set(0 if ratio < 0.5 else 2 if ratio > 2 else 1)
+        while mk.maker_fills and now - mk.maker_fills[0][0] >= ADVERSE_HORIZON_S:
+            _, side, px = mk.maker_fills.popleft()
+            mk.adverse.append(mid < px if side == "bid" else mid > px)
+        if mk.adverse:
+            m.mm_adverse_selection_rate.labels(**lab).set(sum(mk.adverse) / len(mk.adverse))
 
     def book_ages(self) -> dict[str, float]:
         """Seconds since each book last changed, per "venue:symbol" (as of the last poll)."""
@@ -660,6 +695,10 @@ class RunTelemetry:
         if self.recorder is not None:
             self.recorder.close()
         return summary
+
+
+def _rms(xs: list[float]) -> float:
+    return math.sqrt(math.fsum(x * x for x in xs) / len(xs)) if xs else 0.0
 
 
 def _rest_clients(conn: Any) -> list[Any]:
