@@ -138,6 +138,18 @@ async def test_zscore_panel_in_chromium(tmp_path):
         assert engine.strategy.params.stop_z == 4.0
         assert "enter_z_high < stop_z" in await b.call(_text, d, "#params-msg")
 
+        def change_risk_limit():
+            from selenium.webdriver.common.by import By
+
+            field = d.find_element(By.ID, "risk-single_max")
+            field.clear()
+            field.send_keys("3")
+            d.find_element(By.ID, "risk-limits-apply").click()
+            _confirm(d)
+            return _wait(d, lambda: "applied" in _text(d, "#risk-msg"))
+        assert await b.call(change_risk_limit)
+        assert engine.risk.config.single_max == 3
+
         def switch_mode():
             from selenium.webdriver.common.by import By
 

@@ -234,3 +234,31 @@ async def test_the_generated_token_is_never_logged_shown_or_journaled(tmp_path, 
     assert not any(token in rec.getMessage() for rec in caplog.records)
     assert token not in (engine.run_path / "operator.jsonl").read_text()
     assert not (tmp_path / "runs" / "state" / "control.token").exists()  # removed at stop
+
+
+async def test_risk_limits_change_live_and_a_rule_turns_off(tmp_path):
+    cfg = paper_config(tmp_path, "zscore_monitor", extra={"risk": {"single_max": 5, "halt_seconds": 60}})
+    engine = await start_paper(cfg)
+    url = f"http://127.0.0.1:{engine.control.port}"
+    s = await signed_in(engine.control.port)
+    try:
+        async with s.get(url + "/api/params") as r:
+            risk = (await r.json())["risk"]
+        assert risk["single_max"]["value"] == 5 and risk["net_max"]["value"] is None and "shock_pct" not in risk
+        async with s.post(url + "/api/risk/limits", json={"changes": {"single_max": 2, "net_max": 3}},
+                          headers=HDR) as r:
+            assert r.status == 200 and (await r.json())["risk"]["single_max"] == 2
+        assert engine.risk.config.single_max == 2 and engine.risk.config.net_max == 3
+        async with s.post(url + "/api/risk/limits", json={"changes": {"single_max": None}}, headers=HDR) as r:
+            assert r.status == 200
+        assert engine.risk.config.single_max is None  # the rule is off
+        for changes, needle in (({"single_max": -1}, "risk.single_max"), ({"shock_pct": 0.1}, "cannot change while"),
+                                ({"pnl_min": 5, "pnl_max": 1}, "pnl_min (5.0) must be below pnl_max")):
+            async with s.post(url + "/api/risk/limits", json={"changes": changes}, headers=HDR) as r:
+                assert r.status == 400 and needle in (await r.json())["error"], changes
+        assert engine.risk.config.net_max == 3 and engine.risk.config.pnl_min is None  # nothing half-applied
+    finally:
+        await s.close()
+        await engine.stop()
+    actions = [json.loads(x) for x in (engine.run_path / "operator.jsonl").read_text().splitlines()]
+    assert [(a["action"], a["ok"]) for a in actions] == [("risk_limits", True)] * 2 + [("risk_limits", False)] * 3

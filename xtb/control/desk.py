@@ -565,9 +565,44 @@ class Desk:
 
     def params(self) -> dict[str, Any]:
         strategy = self.engine.strategy
-        if strategy is None:
-            return {"params": {}, "live": {}}
-        return {"params": strategy.params.model_dump(mode="json"), "live": param_schema(strategy)}
+        out: dict[str, Any] = {"params": {}, "live": {}, "risk": self.risk_limits()}
+        if strategy is not None:
+            out.update(params=strategy.params.model_dump(mode="json"), live=param_schema(strategy))
+        return out
+
+    def risk_limits(self) -> dict[str, dict[str, Any]]:
+        """The risk guard's live limits: value (None: the rule is off), description."""
+        guard = getattr(self.engine, "risk", None)
+        if guard is None:
+            return {}
+        from xtb.risk.guard import LIVE_LIMITS
+
+        props = type(guard.config).model_json_schema(by_alias=False).get("properties", {})
+        current = guard.config.model_dump(mode="json")
+        return {name: {"value": current.get(name), "description": props.get(name, {}).get("description", "")}
+                for name in sorted(LIVE_LIMITS)}
+
+    def change_risk(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        from xtb.config import ConfigError
+
+        guard = getattr(self.engine, "risk", None)
+        if guard is None:
+            raise ParamChangeError("this bot has no risk guard")
+        if not isinstance(changes, Mapping) or not changes:
+            raise ParamChangeError("changes: expected a non-empty object of limit -> value (null: rule off)")
+        for name, value in changes.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParamChangeError(f"risk.{name}: must be a finite number (got {value!r})")
+        try:
+            guard.update_limits(changes)
+        except ConfigError as e:
+            msg = str(e).removeprefix("invalid config: ")
+            self.journal("risk_limits", {"changes": dict(changes), "error": msg}, False,
+                         f"risk limit change refused: {msg}")
+            raise ParamChangeError(msg) from None
+        shown = ", ".join(f"{k}={'off' if v is None else v}" for k, v in changes.items())
+        self.journal("risk_limits", {"changes": dict(changes)}, True, f"risk limits changed: {shown}")
+        return {name: spec["value"] for name, spec in self.risk_limits().items()}
 
     def set_mode(self, mode: str) -> dict[str, Any]:
         if mode not in ("auto", "reminder"):

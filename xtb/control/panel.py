@@ -14,6 +14,7 @@ Pages and reads (docs/panel.md):
 Controls (POST, JSON body; from the page each is confirmed by the operator first):
 
     /api/params {"changes": {...}}   /api/mode {"mode": "auto"|"reminder"}   /api/quoting {"paused": bool}
+    /api/risk/limits {"changes": {...}} (null turns a rule off)
     /api/flatten {}                  /kill {...}                              /risk/state {...}
 
 Sessions: the cookie holds an HMAC of the token (never the token), HttpOnly and SameSite=Strict; a POST
@@ -82,6 +83,7 @@ class Panel:
         r.add_get("/api/spreads", self._spreads)
         r.add_get("/api/params", self._params)
         r.add_post("/api/params", self._set_params)
+        r.add_post("/api/risk/limits", self._risk_limits)
         r.add_post("/api/mode", self._mode)
         r.add_post("/api/quoting", self._quoting)
         r.add_post("/api/flatten", self._flatten)
@@ -181,6 +183,9 @@ class Panel:
                 raise ParamChangeError("changes: expected an object of parameter -> value")
             return {"params": self.desk.change_params(changes)}
         return await self._control(request, act)
+
+    async def _risk_limits(self, request: web.Request) -> web.Response:
+        return await self._control(request, lambda body: {"risk": self.desk.change_risk(body.get("changes"))})
 
     async def _mode(self, request: web.Request) -> web.Response:
         return await self._control(request, lambda body: self.desk.set_mode(body.get("mode")))

@@ -25,7 +25,8 @@ def _describe(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "params"
-        parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})" if e["loc"] else f"{e['msg']}")
+        msg = str(e["msg"]).removeprefix("Value error, ")  # a params class's own check: its message is the reason
+        parts.append(f"{loc}: {msg} (got {e.get('input')!r})" if e["loc"] else msg)
     return "; ".join(parts)
 
 

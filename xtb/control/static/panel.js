@@ -64,39 +64,51 @@ $("risk-apply").onclick = async () => {
 };
 
 // --- live parameters -------------------------------------------------------------------------------
-async function loadParams() {
-  const p = await api("GET", "/api/params");
-  const box = $("params-fields");
+function fillForm(box, prefix, specs) {
   box.innerHTML = "";
-  for (const [name, spec] of Object.entries(p.live)) {
+  for (const [name, spec] of Object.entries(specs)) {
     const label = document.createElement("label");
     label.title = spec.description || "";
     const input = document.createElement("input");
-    input.id = "param-" + name;
+    input.id = prefix + name;
     input.dataset.name = name;
     input.dataset.orig = JSON.stringify(spec.value);
-    input.value = spec.value === null ? "" : String(spec.value);
+    input.value = spec.value === null ? "" : (typeof spec.value === "object" ? JSON.stringify(spec.value) : String(spec.value));
     label.append(name, input);
     box.append(label);
   }
 }
+async function loadParams() {
+  const p = await api("GET", "/api/params");
+  fillForm($("params-fields"), "param-", p.live);
+  fillForm($("risk-fields"), "risk-", p.risk);
+}
 function parseValue(text, orig) {
-  if (typeof orig === "number") { const n = Number(text); return Number.isNaN(n) ? text : n; }
+  if (text === "" && (orig === null || typeof orig === "number")) return null;  // a limit: off
   if (typeof orig === "boolean") return text === "true";
+  if (typeof orig === "number" || orig === null) { const n = Number(text); return Number.isNaN(n) ? text : n; }
+  if (typeof orig === "object") { try { return JSON.parse(text); } catch (e) { return text; } }
   return text;
 }
-$("params-apply").onclick = async () => {
+function changedFields(selector) {
   const changes = {};
-  for (const input of document.querySelectorAll("#params-fields input")) {
+  for (const input of document.querySelectorAll(selector)) {
     const orig = JSON.parse(input.dataset.orig);
-    if (input.value !== (orig === null ? "" : String(orig))) changes[input.dataset.name] = parseValue(input.value, orig);
+    const shown = orig === null ? "" : (typeof orig === "object" ? JSON.stringify(orig) : String(orig));
+    if (input.value !== shown) changes[input.dataset.name] = parseValue(input.value, orig);
   }
-  if (!Object.keys(changes).length) { say("params-msg", "nothing changed", false); return; }
-  const shown = Object.entries(changes).map(([k, v]) => `${k} = ${v}`).join(", ");
-  if (!confirm(`Change ${shown}?`)) return;
-  try { await api("POST", "/api/params", { changes }); say("params-msg", "applied: " + shown, true); loadParams(); }
-  catch (e) { say("params-msg", "refused: " + e.message, false); }
-};
+  return changes;
+}
+async function applyForm(selector, path, msgId, what) {
+  const changes = changedFields(selector);
+  if (!Object.keys(changes).length) { say(msgId, "nothing changed", false); return; }
+  const shown = Object.entries(changes).map(([k, v]) => `${k} = ${v === null ? "off" : JSON.stringify(v)}`).join(", ");
+  if (!confirm(`Change ${what} ${shown}?`)) return;
+  try { await api("POST", path, { changes }); say(msgId, "applied: " + shown, true); loadParams(); }
+  catch (e) { say(msgId, "refused: " + e.message, false); }
+}
+$("params-apply").onclick = () => applyForm("#params-fields input", "/api/params", "params-msg", "parameters");
+$("risk-limits-apply").onclick = () => applyForm("#risk-fields input", "/api/risk/limits", "risk-msg", "risk limits");
 
 // --- charts ----------------------------------------------------------------------------------------
 const COLORS = ["#63b3ed", "#f6ad55", "#68d391", "#fc8181", "#b794f4", "#f687b3", "#4fd1c5", "#faf089"];
