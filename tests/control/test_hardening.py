@@ -15,7 +15,7 @@ from xtb.risk import RiskGuard, TradingState
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.run import new_run_dir
 from xtb.telemetry.stats import StatsWriter
-from xtb.venues.base import MarketInfo
+from xtb.model.types import MarketInfo
 
 SOL = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 2, 0)
 

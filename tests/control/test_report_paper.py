@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from panel_helpers import paper_config, start_paper, until
 
-from xtb.report import pnl_summary, read_sqlite, traded_pairs, write_report
+from xtb.journal.report import pnl_summary, read_sqlite, traded_pairs, write_report
 
 
 async def test_cross_arb_report_pnl_matches_strategy_and_telemetry(tmp_path):

@@ -36,11 +36,11 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from xtb.config import ConfigError
+from xtb.model.types import MarketInfo, OrderRequest, Side
 from xtb.risk.config import RiskConfig, parse_risk_config
 from xtb.risk.drawdown import DrawdownBands, ReduceRequest
 from xtb.risk.shock import ShockDetector
 from xtb.risk.state import StateMachine, TradingState
-from xtb.venues.base import MarketInfo, OrderRequest, Side
 
 log = logging.getLogger("xtb.risk")
 
