@@ -10,12 +10,12 @@ import pytest
 
 from xtb.control import ControlServer
 from xtb.control.server import RefusalLog
+from xtb.model.types import MarketInfo
 from xtb.private import create_private_file, make_private_dir
 from xtb.risk import RiskGuard, TradingState
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.run import new_run_dir
 from xtb.telemetry.stats import StatsWriter
-from xtb.model.types import MarketInfo
 
 SOL = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 2, 0)
 

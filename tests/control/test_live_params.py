@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies.zscore_monitor import ZScoreMonitor, ZScoreMonitorParams
-from xtb.engine.live_params import ParamChangeError, apply_param_changes, param_schema
+from xtb.control.live_params import ParamChangeError, apply_param_changes, param_schema
 
 
 class Ctx:

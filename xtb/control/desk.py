@@ -29,8 +29,8 @@ from typing import Any
 from xtb.control.alerts import AlertRules, Observation
 from xtb.control.events import EventLog
 from xtb.control.history import SpreadHistory
+from xtb.control.live_params import ParamChangeError, apply_param_changes, live_param_names, param_schema
 from xtb.control.notify import Notifier
-from xtb.engine.live_params import ParamChangeError, apply_param_changes, live_param_names, param_schema
 from xtb.private import create_private_file
 from xtb.risk.state import TradingState
 

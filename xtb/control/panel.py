@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from xtb.engine.live_params import ParamChangeError
+from xtb.control.live_params import ParamChangeError
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "xtb_panel"

@@ -32,7 +32,7 @@ P = TypeVar("P", bound=BaseModel)
 class Strategy(Generic[P]):
     #: set by @register_strategy; informational
     name: ClassVar[str] = ""
-    #: params the operator may change while the strategy runs (xtb.engine.live_params)
+    #: params the operator may change while the strategy runs (xtb.control.live_params)
     live_params: ClassVar[frozenset[str]] = frozenset()
     #: the panel's strategy view: "pairs" (spread table, z chart), "mm" (quotes, inventory, reservation
     #: price), "ladder" (resting orders by price) or "orders"
