@@ -58,7 +58,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("mm_reservation_price", "gauge", "Reservation price", MK),
     Family("mm_inventory_skew_bps", "gauge", "Inventory skew (bps)", MK),
     Family("mm_adaptive_netmax", "gauge", "Net position cap in force (base units)", MK),
-    # extended families (seed 003 §13 "other"), fed where a strategy or the engine has the quantity
+    # extended families of the original board, fed where a strategy or the engine has the quantity
     Family("mm_quotes_generated", "counter", "Quotes (orders) a market maker generated", MK),
     Family("mm_fills", "counter", "Fills", MK),
     Family("mm_fill_rate_current", "gauge", "Fills per order placed over the last 5 minutes (ratio)", MK),
