@@ -57,6 +57,11 @@ class RollingTicker:
         while self._buckets and self._buckets[0].minute <= minute - WINDOW_MINUTES:
             self._buckets.popleft()
 
+    def buckets(self, now_ns: int) -> list[_Bucket]:
+        """The one-minute buckets of the last 24 h, oldest first (klines are built from them)."""
+        self._expire(now_ns // MINUTE_NS)
+        return list(self._buckets)
+
     def stats(self, now_ns: int) -> TickerStats | None:
         self._expire(now_ns // MINUTE_NS)
         if not self._buckets:
