@@ -184,6 +184,8 @@ def position_object(p: PositionView, spec: MarketSpec, cash_decimals: int) -> di
         "pnlRealized": cash_str(p.realized_pnl, cash_decimals),
         "pnlUnrealized": cash_str(p.unrealized_pnl, cash_decimals),
         "cumulativeFundingPayment": cash_str(-p.funding_paid, cash_decimals),
+        # Borrow interest on the position (being removed by the venue, still required by its document).
+        "cumulativeInterest": "0",
         "imf": format(Decimal(spec.initial_margin_ppm).scaleb(-6).normalize(), "f"),
         "imfFunction": margin_function(spec.initial_margin_ppm),
         "mmf": format((Decimal(spec.initial_margin_ppm) / 2).scaleb(-6).normalize(), "f"),
