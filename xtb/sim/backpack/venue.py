@@ -16,8 +16,8 @@ from typing import Any
 from xtb.sim.backpack import wire
 from xtb.sim.backpack.errors import ApiError, bad_request, not_found
 from xtb.sim.backpack.history import Page, Records, page
-from xtb.sim.backpack.ticker import RollingTicker
 from xtb.sim.engine import Exchange
+from xtb.sim.ticker import RollingTicker
 from xtb.sim.types import (
     BookDelta,
     ErrorCode,

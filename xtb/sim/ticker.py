@@ -1,4 +1,4 @@
-"""Rolling 24 h trade statistics per market for Backpack's `/ticker` and `ticker.<symbol>` stream.
+"""Rolling 24 h trade statistics per market (Backpack `/ticker`, `ticker.<symbol>`, klines; Lighter daily_* stats).
 
 Trades are folded into one-minute buckets (at most 1440 kept), so memory stays flat at any trade rate;
 the window therefore moves in one-minute steps.
