@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 DEPTH_WINDOWS = {"200ms": 0.2, "600ms": 0.6, "1000ms": 1.0}
 PUBLIC_STREAMS = {"depth", "bookTicker", "trade", "markPrice", "ticker"}
 PRIVATE_STREAMS = {"account.orderUpdate", "account.positionUpdate"}
+# Documented streams not modelled: a subscription gets the venue's 4006 "Invalid stream".
+NOT_MODELLED_STREAMS = ("kline", "openInterest", "liquidation", "account.rfqUpdate")
 # The error for a bad private-stream signature is UNCONFIRMED; this code is the simulator's choice.
 WS_AUTH_ERROR = 4005
 KLINE_SECONDS = {
