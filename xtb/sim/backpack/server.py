@@ -23,6 +23,7 @@ from xtb.sim.backpack import auth, validate
 from xtb.sim.backpack.errors import ApiError, bad_request, json_response
 from xtb.sim.backpack.history import Page
 from xtb.sim.backpack.venue import NOT_PERP, BackpackVenue, StreamMessage
+from xtb.sim.backpack.wire import iso_naive
 from xtb.sim.faults import FaultKind
 from xtb.sim.loopback import LoopbackServer
 from xtb.sim.wire_faults import WireFaults
@@ -30,10 +31,10 @@ from xtb.sim.wire_faults import WireFaults
 log = logging.getLogger(__name__)
 
 DEPTH_WINDOWS = {"200ms": 0.2, "600ms": 0.6, "1000ms": 1.0}
-PUBLIC_STREAMS = {"depth", "bookTicker", "trade", "markPrice", "ticker"}
+PUBLIC_STREAMS = {"depth", "bookTicker", "trade", "markPrice", "ticker", "kline", "openInterest"}
 PRIVATE_STREAMS = {"account.orderUpdate", "account.positionUpdate"}
 # Documented streams not modelled: a subscription gets the venue's 4006 "Invalid stream".
-NOT_MODELLED_STREAMS = ("kline", "openInterest", "liquidation", "account.rfqUpdate")
+NOT_MODELLED_STREAMS = ("liquidation", "account.rfqUpdate")
 # The error for a bad private-stream signature is UNCONFIRMED; this code is the simulator's choice.
 WS_AUTH_ERROR = 4005
 KLINE_SECONDS = {
@@ -147,13 +148,21 @@ def ws_error(code: int, message: str) -> bytes:
 class StreamName:
     """A parsed stream name: kind (`depth`, `account.orderUpdate`, ...), symbol or None, depth window."""
 
-    __slots__ = ("kind", "name", "symbol", "window_s")
+    __slots__ = ("interval_s", "kind", "name", "symbol", "window_s")
 
-    def __init__(self, name: str, kind: str, symbol: str | None, window_s: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        symbol: str | None,
+        window_s: float | None = None,
+        interval_s: int | None = None,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.symbol = symbol
         self.window_s = window_s
+        self.interval_s = interval_s  # kline streams
 
 
 def parse_stream(name: str) -> StreamName | int:
@@ -169,6 +178,11 @@ def parse_stream(name: str) -> StreamName | int:
     kind = parts[0]
     if kind not in PUBLIC_STREAMS or len(parts) < 2:
         return 4006
+    if kind == "kline":
+        interval = KLINE_SECONDS.get(parts[1])
+        if interval is None or len(parts) < 3:
+            return 4006
+        return StreamName(name, kind, ".".join(parts[2:]), interval_s=interval)
     if kind == "depth" and len(parts) >= 3 and parts[1].endswith("ms"):
         window = DEPTH_WINDOWS.get(parts[1])
         if window is None:
@@ -213,6 +227,43 @@ class DepthBuffer:
         }
 
 
+class Candle:
+    """The current candle of one `kline.<interval>.<symbol>` subscription, built from the trades it sees."""
+
+    __slots__ = ("close", "high", "low", "open", "start_s", "trades", "volume")
+
+    def __init__(self, start_s: int, price: str) -> None:
+        self.start_s = start_s
+        self.open = self.high = self.low = self.close = price
+        self.volume = Decimal(0)
+        self.trades = 0
+
+    def add(self, price: str, quantity: str) -> None:
+        if Decimal(price) > Decimal(self.high):
+            self.high = price
+        if Decimal(price) < Decimal(self.low):
+            self.low = price
+        self.close = price
+        self.volume += Decimal(quantity)
+        self.trades += 1
+
+    def frame(self, symbol: str, interval_s: int, now_us: int, closed: bool) -> dict[str, Any]:
+        return {
+            "e": "kline",
+            "E": now_us,
+            "s": symbol,
+            "t": iso_naive(self.start_s * 1_000_000_000),
+            "T": iso_naive((self.start_s + interval_s) * 1_000_000_000),
+            "o": self.open,
+            "c": self.close,
+            "h": self.high,
+            "l": self.low,
+            "v": format(self.volume, "f"),
+            "n": self.trades,
+            "X": closed,
+        }
+
+
 class Session:
     """One WebSocket client: its subscriptions, its account (once a private stream is signed) and an
     outgoing queue drained by a writer task, so engine callbacks never block on a socket."""
@@ -228,6 +279,7 @@ class Session:
         self.conn_id = f"backpack-ws-{session_id}"
         self.held: bytes | None = None  # a private frame held back to be sent after the next one
         self.depth_buffers: dict[str, DepthBuffer] = {}  # aggregated depth streams
+        self.candles: dict[str, Candle] = {}  # kline streams
 
     def send(self, payload: bytes) -> None:
         self.queue.put_nowait(payload)
@@ -257,6 +309,7 @@ class BackpackServer(LoopbackServer):
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self.sessions: dict[int, Session] = {}
         self._next_session = 1
+        self.open_interest_interval_s = 60.0  # the venue's `openInterest.<symbol>` cadence
         #: Latency probe: called with (method, path, time.monotonic_ns()) as each signed request arrives,
         #: before it is read or verified (benchmarks time "book change -> order at the venue" with it).
         self.on_request: Callable[[str, str, int], None] | None = None
@@ -572,6 +625,7 @@ class BackpackServer(LoopbackServer):
             for stream in parsed:
                 session.streams.pop(stream.name, None)
                 session.depth_buffers.pop(stream.name, None)
+                session.candles.pop(stream.name, None)
             return
         if any(s.kind in PRIVATE_STREAMS for s in parsed):
             account = self._ws_auth(frame.get("signature"))
@@ -612,6 +666,9 @@ class BackpackServer(LoopbackServer):
                         self._send_private(session, stream.name, msg.data)
                 continue
             for stream in session.streams.values():
+                if stream.kind == "kline" and msg.kind == "trade" and stream.symbol == msg.symbol:
+                    self._kline_trade(session, stream, msg.data)
+                    continue
                 if stream.kind != msg.kind or stream.symbol != msg.symbol:
                     continue
                 if stream.window_s is not None:
@@ -646,6 +703,38 @@ class BackpackServer(LoopbackServer):
         if held is not None:
             session.send(held)
 
+    def _kline_trade(self, session: Session, stream: StreamName, trade: dict[str, Any]) -> None:
+        """Fold one trade into the subscription's candle: the previous candle goes out closed (`X` true)
+        when a trade opens the next one, then the current candle (`X` false)."""
+        interval = stream.interval_s or 60
+        ts_s = trade["T"] // 1_000_000
+        start = ts_s - ts_s % interval
+        candle = session.candles.get(stream.name)
+        symbol = stream.symbol or ""
+        if candle is not None and candle.start_s != start:
+            frame = candle.frame(symbol, interval, trade["E"], True)
+            session.send(orjson.dumps({"stream": stream.name, "data": frame}))
+            candle = None
+        if candle is None:
+            candle = session.candles[stream.name] = Candle(start, trade["p"])
+        candle.add(trade["p"], trade["q"])
+        frame = candle.frame(symbol, interval, trade["E"], False)
+        session.send(orjson.dumps({"stream": stream.name, "data": frame}))
+
+    def _send_open_interest(self) -> None:
+        """`openInterest.<symbol>` to its subscribers (every `open_interest_interval_s`)."""
+        now_us = time.time_ns() // 1_000
+        cache: dict[str, str] = {}
+        for session in list(self.sessions.values()):
+            for stream in session.streams.values():
+                if stream.kind != "openInterest" or self.venue.spec_for(stream.symbol or "") is None:
+                    continue
+                symbol = stream.symbol or ""
+                if symbol not in cache:
+                    cache[symbol] = self.venue.open_interest(symbol)[0]["openInterest"]
+                data = {"e": "openInterest", "E": now_us, "s": symbol, "o": cache[symbol]}
+                session.send(orjson.dumps({"stream": stream.name, "data": data}))
+
     def _buffer_depth(self, session: Session, stream: StreamName, data: dict[str, Any]) -> None:
         buf = session.depth_buffers.get(stream.name)
         if buf is None:
@@ -656,12 +745,16 @@ class BackpackServer(LoopbackServer):
     async def _depth_flush_loop(self) -> None:
         """Send the aggregated `depth.<window>.<symbol>` streams: one frame per window, U < u."""
         next_ticker = time.monotonic() + 1.0
+        next_open_interest = time.monotonic() + self.open_interest_interval_s
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
             if now >= next_ticker:
                 next_ticker = now + 1.0
                 self._send_tickers()
+            if now >= next_open_interest:
+                next_open_interest = now + self.open_interest_interval_s
+                self._send_open_interest()
             for session in list(self.sessions.values()):
                 for name, buf in list(session.depth_buffers.items()):
                     if buf.due > now:
