@@ -131,7 +131,7 @@ class Records:
         life = rec.open_positions.get(f.market)
         if f.fee:
             rec.settlements.append(
-                Settlement(f.account, f.market, "TradingFees", -f.fee, f.ts_ns, life and life.position_id)
+                Settlement(f.account, f.market, "TradingFees", -f.fee, f.ts_ns, _position_id(life))
             )
         key = (f.account, f.market)
         size = self._running.get(key, 0)
@@ -149,7 +149,7 @@ class Records:
         rec.funding.append(e)
         life = rec.open_positions.get(e.market)
         rec.settlements.append(
-            Settlement(e.account, e.market, "FundingPayment", -e.amount, e.ts_ns, life and life.position_id)
+            Settlement(e.account, e.market, "FundingPayment", -e.amount, e.ts_ns, _position_id(life))
         )
         market = self.markets.get(e.market)
         if market is not None and (not market.funding or market.funding[-1].ts_ns != e.ts_ns):
@@ -183,3 +183,7 @@ class Records:
             self._next_position_id += 1
             rec.open_positions[p.market] = life
             rec.positions.append(life)
+
+
+def _position_id(life: PositionLife | None) -> int | None:
+    return None if life is None else life.position_id

@@ -146,7 +146,8 @@ class BackpackVenue:
     def max_price(self, spec: MarketSpec) -> int:
         if spec.max_price is not None:
             return spec.max_price
-        return DEFAULT_MAX_PRICE * 10**spec.price_decimals
+        scale: int = 10**spec.price_decimals
+        return DEFAULT_MAX_PRICE * scale
 
     def markets(self, market_types: list[str] | None = None) -> list[dict[str, Any]]:
         if market_types and "PERP" not in market_types:
@@ -227,19 +228,19 @@ class BackpackVenue:
             if not start_s <= t < end_s:
                 continue
             key = t - t % interval_s
-            c = candles.get(key)
-            if c is None:
+            row = candles.get(key)
+            if row is None:
                 candles[key] = [b.open, b.high, b.low, b.close, b.volume, b.quote_volume, b.trades]
             else:
-                c[1] = max(c[1], b.high)
-                c[2] = min(c[2], b.low)
-                c[3] = b.close
-                c[4] += b.volume
-                c[5] += b.quote_volume
-                c[6] += b.trades
+                row[1] = max(row[1], b.high)
+                row[2] = min(row[2], b.low)
+                row[3] = b.close
+                row[4] += b.volume
+                row[5] += b.quote_volume
+                row[6] += b.trades
         out = []
         for key in sorted(candles):
-            o, h, low, c, v, qv, n = candles[key]
+            o, h, low, close, v, qv, n = candles[key]
             quote = Decimal(qv).scaleb(-(spec.price_decimals + spec.size_decimals)).normalize()
             out.append(
                 {
@@ -248,7 +249,7 @@ class BackpackVenue:
                     "open": spec.format_price(o),
                     "high": spec.format_price(h),
                     "low": spec.format_price(low),
-                    "close": spec.format_price(c),
+                    "close": spec.format_price(close),
                     "volume": spec.format_quantity(v),
                     "quoteVolume": format(quote, "f") if qv else "0",
                     "trades": str(n),

@@ -816,12 +816,21 @@ class LighterConnector:
                     found = []
                 else:
                     raise
+            matched = []
+            unseen_fills = []
             for vo in found:
                 cid = int(vo.get("client_order_index") or 0)
                 m = self._market_of(vo.get("market_index"))
                 if cid in by_cid and m is not None:
-                    self._apply_venue_order(cid, vo, m)
-                    by_cid.pop(cid)
+                    matched.append((cid, vo, m))
+                    if _units(vo.get("filled_base_amount"), m.size_decimals) > by_cid[cid].filled:
+                        unseen_fills.append(by_cid[cid])
+            if unseen_fills:
+                # The order record carries totals, not trades: recover the fills (ids, prices) first.
+                await self._fills_from_recent_trades(unseen_fills)
+            for cid, vo, m in matched:
+                self._apply_venue_order(cid, vo, m)
+                by_cid.pop(cid)
         if not by_cid:
             return
         await self._fills_from_recent_trades(list(by_cid.values()))
