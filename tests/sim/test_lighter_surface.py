@@ -120,10 +120,54 @@ async def test_market_stats_channel(cluster_factory: Any) -> None:
         assert (await recv_until(ws, lambda f: f.get("type") == "pong"))["type"] == "pong"  # still alive
 
 
+async def test_candles_follow_trades(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",))
+    url = sim.urls()["lighter"]["rest"]
+    ex = sim.venues["lighter"].exchange
+    trade_once(ex)
+    maker = ex.create_account(10**20)
+    taker = ex.create_account(10**20)
+    ex.place_order(OrderRequest(maker, 0, Side.BUY, 1000, 299000))
+    ex.place_order(OrderRequest(taker, 0, Side.SELL, 1000, 299000))
+    now = time.time_ns() // 1_000_000
+    q = f"market_id=0&resolution=1h&start_timestamp={now - 7_200_000}&end_timestamp={now}&count_back=10"
+    async with aiohttp.ClientSession() as http:
+        body = await (await http.get(f"{url}/api/v1/candles?{q}")).json()
+        assert body["code"] == 200 and body["r"] == "1h"
+        (candle,) = body["c"]
+        assert (candle["o"], candle["h"], candle["l"], candle["c"]) == (3000.0, 3000.0, 2990.0, 2990.0)
+        assert (candle["v"], candle["V"]) == (0.6, 1799.0) and candle["i"] > 0
+        assert candle["t"] % 3_600_000 == 0
+        resp = await http.get(f"{url}/api/v1/candles?{q.replace('1h', '7m')}")
+        assert resp.status == 400 and (await resp.json())["code"] == 22401
+
+
+async def test_user_stats_and_assets_channels(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",))
+    ex = sim.venues["lighter"].exchange
+    acct = sim.add_lighter_account(PUB, api_key_index=3, collateral_usdc=5_000)
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
+        await recv_json(ws)  # connected
+        await ws.send_json({"type": "subscribe", "channel": f"user_stats/{acct}"})
+        stats = await recv_json(ws)
+        assert stats["type"] == "subscribed/user_stats" and stats["stats"]["collateral"] == "5000.000000"
+        assert stats["stats"]["buying_power"] == "50000.000000"  # 10x default leverage
+        await ws.send_json({"type": "subscribe", "channel": f"account_all_assets/{acct}"})
+        err = await recv_json(ws)
+        assert err["error"]["code"] == 20001  # assets need the auth token
+        await ws.send_json({"type": "subscribe", "channel": f"account_all_assets/{acct}", "auth": token(acct)})
+        assets = await recv_json(ws)
+        assert assets["assets"]["3"]["balance"] == "5000.000000"
+        ex.place_order(OrderRequest(acct, 0, Side.BUY, 10000, 250000))  # 1 ETH bid at 2500: margin 250
+        update = await recv_until(ws, lambda f: f.get("type") == "update/user_stats")
+        assert update["stats"]["available_balance"] == "4750.000000" and update["stats"]["margin_usage"] == "5.00"
+
+
 # ---------------------------------------------------------------- validation layer (fuzz)
 
 PARAMS = ("market_id", "limit", "account_index", "api_key_index", "sort_by", "cursor", "ask_filter", "value", "by",
-          "client_order_indexes", "between_timestamps", "from", "role", "type", "sort_dir")  # fmt: skip
+          "client_order_indexes", "between_timestamps", "from", "role", "type", "sort_dir", "resolution",
+          "start_timestamp", "end_timestamp", "count_back", "set_timestamp_to_end")  # fmt: skip
 VALUES = st.sampled_from(["²", "١٢", "1_0", " 1", "-1", "0", "1e3", "9" * 40, "", "[]", "x", "all"]) | st.text(
     st.characters(blacklist_categories=("Cs",)), max_size=8
 )

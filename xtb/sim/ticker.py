@@ -23,6 +23,7 @@ class _Bucket:
     volume: int = 0  # quantity units
     quote_volume: int = 0  # price units x quantity units
     trades: int = 0
+    last_trade_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class RollingTicker:
     def __init__(self) -> None:
         self._buckets: deque[_Bucket] = deque()
 
-    def add(self, ts_ns: int, price: int, quantity: int) -> None:
+    def add(self, ts_ns: int, price: int, quantity: int, trade_id: int = 0) -> None:
         minute = ts_ns // MINUTE_NS
         if not self._buckets or self._buckets[-1].minute != minute:
             self._buckets.append(_Bucket(minute, price, price, price, price))
@@ -51,6 +52,7 @@ class RollingTicker:
         b.volume += quantity
         b.quote_volume += price * quantity
         b.trades += 1
+        b.last_trade_id = trade_id
         self._expire(minute)
 
     def _expire(self, minute: int) -> None:

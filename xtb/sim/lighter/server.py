@@ -38,8 +38,10 @@ WS_ALREADY_SUBSCRIBED = 30004
 WS_INVALID_CHANNEL = 30005
 WS_AUTH_FAILED = 20001
 
-PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats"}
-AUTH_CHANNELS = {"account_all_orders", "account_all_trades", "account_all_positions", "account_orders"}
+PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats", "user_stats"}
+AUTH_CHANNELS = {
+    "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_all_assets",
+}  # fmt: skip
 log = logging.getLogger(__name__)
 _INT = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only (`int()` also takes `١٢` and `1_000`)
 
@@ -50,6 +52,7 @@ REST_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/orderBookOrders"): "_order_book_orders",
     ("GET", "/api/v1/recentTrades"): "_recent_trades",
     ("GET", "/api/v1/trades"): "_trades",
+    ("GET", "/api/v1/candles"): "_candles",
     ("GET", "/api/v1/nextNonce"): "_next_nonce",
     ("GET", "/api/v1/apikeys"): "_apikeys",
     ("GET", "/api/v1/account"): "_account",
@@ -61,14 +64,22 @@ REST_ROUTES: dict[tuple[str, str], str] = {
 }
 # Documented REST endpoints and WS channels the simulator does not model (404 / 30005 Invalid Channel).
 NOT_MODELLED_REST = (
-    "candles", "fundings", "markPriceCandles", "funding-rates", "accountsByL1Address", "tx", "txs",
+    "fundings", "markPriceCandles", "funding-rates", "accountsByL1Address", "tx", "txs",
     "accountTxs", "blockTxs", "changeAccountTier",
 )  # fmt: skip
 NOT_MODELLED_CHANNELS = (
-    "spot_market_stats", "account_market", "account_all_assets", "account_tx", "user_stats", "height",
+    "spot_market_stats", "account_market", "account_tx", "height",
     "notification", "pool_data", "pool_info",
 )  # fmt: skip
+# Channels named `<kind>/<account>`.
+ACCOUNT_CHANNELS = (
+    "account_all", "account_all_orders", "account_all_trades", "account_all_positions", "account_all_assets",
+    "user_stats",
+)  # fmt: skip
 TRADE_SORT_BY = ("block_height", "timestamp", "trade_id")
+CANDLE_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200,
+                  "1d": 86400, "1w": 604800}  # fmt: skip
+MAX_CANDLE_TS = 5_000_000_000_000  # the SDK's bound on start/end timestamps (ms)
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -122,7 +133,7 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
     nums = [int(p) for p in parts[1:]]
     if kind in ("order_book", "trade", "market_stats") and len(nums) == 1:
         return kind, nums[0], None
-    if kind in ("account_all", "account_all_orders", "account_all_trades", "account_all_positions") and len(nums) == 1:
+    if kind in ACCOUNT_CHANNELS and len(nums) == 1:
         return kind, None, nums[0]
     if kind == "account_orders" and len(nums) == 2:
         return kind, nums[0], nums[1]
@@ -318,6 +329,31 @@ class LighterServer(LoopbackServer):
         page = rows[:limit]
         next_cursor = str(page[-1]["trade_id"]) if len(rows) > limit else ""
         return _json({"code": 200, "next_cursor": next_cursor, "trades": page})
+
+    async def _candles(self, request: web.Request) -> web.Response:
+        """`/api/v1/candles` (last-price candles; `merge_mark_price` is accepted and not applied). Error
+        codes 22400 (timestamps) and 22401 (resolution) are the simulator's picks in the documented
+        22400-22403 candlestick range."""
+        market = self._market_param(request, True)
+        assert market is not None
+        resolution = request.query.get("resolution", "")
+        if resolution not in CANDLE_SECONDS:
+            raise TxError(22401, f"invalid resolution: expected one of {', '.join(CANDLE_SECONDS)}")
+        start = self._int_param(request, "start_timestamp")
+        end = self._int_param(request, "end_timestamp")
+        count = self._int_param(request, "count_back")
+        for flag in ("set_timestamp_to_end", "merge_mark_price"):
+            if request.query.get(flag, "false") not in ("true", "false"):
+                raise TxError(20001, f"invalid param: {flag} must be true or false")
+        if not (0 <= start <= MAX_CANDLE_TS and 0 <= end <= MAX_CANDLE_TS) or start > end:
+            raise TxError(22400, "invalid candlestick timestamps")
+        if not 1 <= count <= 500:
+            raise TxError(20001, "invalid param: count_back must be 1..500")
+        rows = self.venue.candles(market, CANDLE_SECONDS[resolution], start, end, count)
+        if request.query.get("set_timestamp_to_end") == "true":
+            for row in rows:
+                row["t"] += CANDLE_SECONDS[resolution] * 1000
+        return _json({"code": 200, "r": resolution, "c": rows})
 
     def _opt_cursor(self, request: web.Request) -> int | None:
         raw = request.query.get("cursor")
@@ -536,7 +572,7 @@ class LighterServer(LoopbackServer):
         reply_channel = str(raw).replace("/", ":")
         sub = Subscription(kind, market, account, reply_channel)
         session.subs[str(raw)] = sub
-        if account is not None and kind != "account_all":
+        if account is not None and kind in AUTH_CHANNELS:  # a signed-in session, for cancel-on-disconnect
             session.accounts.add(account)
         session.send(self._snapshot(sub))
 
@@ -607,6 +643,10 @@ class LighterServer(LoopbackServer):
         if sub.kind in ("account_all_positions", "account_all"):
             msg["positions"] = {str(p["market_id"]): p for p in v.positions(account)}
             msg["shares"] = []
+        if sub.kind == "user_stats":
+            msg["stats"] = v.user_stats(account)
+        if sub.kind == "account_all_assets":
+            msg["assets"] = v.assets(account)
         if sub.kind == "account_all":
             acct = v.account(account)
             msg["assets"] = {"3": acct["assets"][0]}
@@ -664,6 +704,10 @@ class LighterServer(LoopbackServer):
             payload = self._account_payload(sub, "update", full=False, trades=[msg.payload])
         elif msg.kind == "account_position" and sub.kind in ("account_all_positions", "account_all"):
             payload = self._account_payload(sub, "update", full=False)
+        elif msg.kind == "account_balance" and sub.kind == "account_all_assets":
+            payload = self._account_payload(sub, "update", full=False)
+        elif sub.kind == "user_stats" and msg.kind in ("account_balance", "account_order", "account_position"):
+            payload = self._account_payload(sub, "update", full=False)  # margin moves with orders too
         if payload is None:
             return
         fault = self.faults.private_fault(session.conn_id)

@@ -21,6 +21,7 @@ from xtb.sim.lighter import txinfo, wire
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.ticker import RollingTicker
 from xtb.sim.types import (
+    BalanceEvent,
     BookDelta,
     ErrorCode,
     FillEvent,
@@ -547,6 +548,77 @@ class LighterVenue:
             **self.daily_stats(market),
         }
 
+    def candles(self, market: int, resolution_s: int, start_ms: int, end_ms: int, count: int) -> list[dict[str, Any]]:
+        """`/api/v1/candles` from the one-minute trade buckets of the last 24 h: the last `count` candles
+        starting in [start_ms, end_ms], oldest first; prices and volumes as numbers, `t` in ms."""
+        spec = self._specs[market]
+        rows: dict[int, list[int]] = {}
+        for b in self._daily[market].buckets(self.engine.clock.now_ns()):
+            t = b.minute * 60
+            key = t - t % resolution_s
+            if not start_ms <= key * 1000 <= end_ms:
+                continue
+            row = rows.get(key)
+            if row is None:
+                rows[key] = [b.open, b.high, b.low, b.close, b.volume, b.quote_volume, b.last_trade_id]
+            else:
+                row[1] = max(row[1], b.high)
+                row[2] = min(row[2], b.low)
+                row[3] = b.close
+                row[4] += b.volume
+                row[5] += b.quote_volume
+                row[6] = b.last_trade_id
+
+        def px(v: int) -> float:
+            return float(Decimal(v).scaleb(-spec.price_decimals))
+
+        out = []
+        for key in sorted(rows)[-count:]:
+            o, h, low, close, volume, quote, last_id = rows[key]
+            out.append(
+                {
+                    "t": key * 1000,
+                    "o": px(o),
+                    "h": px(h),
+                    "l": px(low),
+                    "c": px(close),
+                    "v": float(self._base(spec, volume)),
+                    "V": float(Decimal(quote).scaleb(-(spec.price_decimals + spec.size_decimals))),
+                    "i": last_id,
+                }
+            )
+        return out
+
+    def user_stats(self, account: int) -> dict[str, Any]:
+        """The `user_stats` channel's `stats`: USDC amounts as strings; `leverage` = position notional at
+        mark / equity, `margin_usage` = initial margin / equity in percent (the simulator's reading of the
+        field), `buying_power` = available x the account's leverage."""
+        bal = self.engine.balance(account)
+        c = self.cash_decimals
+        notional = 0
+        for spec in self._specs.values():
+            pos = self.engine.position(account, spec.market_id)
+            if pos.size and pos.mark_price is not None:
+                notional += abs(pos.size) * pos.mark_price * self.engine.cash_scale(spec.market_id)
+        equity = bal.equity
+        leverage = Decimal(notional) / equity if equity > 0 else Decimal(0)
+        usage = Decimal(bal.initial_margin) * 100 / equity if equity > 0 else Decimal(0)
+        max_leverage = self.engine.account_config(account).leverage or self.engine.rules.default_leverage
+        figures = {
+            "collateral": wire.cash_str(bal.cash, c),
+            "portfolio_value": wire.cash_str(equity, c),
+            "leverage": format(leverage.quantize(Decimal("0.01")), "f"),
+            "available_balance": wire.cash_str(max(bal.available, 0), c),
+            "margin_usage": format(usage.quantize(Decimal("0.01")), "f"),
+            "buying_power": wire.cash_str(max(bal.available, 0) * max_leverage, c),
+        }
+        return {**figures, "cross_stats": dict(figures), "total_stats": dict(figures)}
+
+    def assets(self, account: int) -> dict[str, Any]:
+        """The `account_all_assets` channel's `assets`, by asset id (USDC only)."""
+        asset = wire.asset_object(self.engine.balance(account), self.cash_decimals)
+        return {str(asset["asset_id"]): {k: asset[k] for k in ("symbol", "asset_id", "balance", "locked_balance")}}
+
     def inactive_orders(self, account: int, market: int | None) -> list[dict[str, Any]]:
         """Closed orders (filled, cancelled, expired), newest first, from the engine's bounded history."""
         return [self.order(o) for o in reversed(self.engine.order_history(account, market))]
@@ -576,7 +648,7 @@ class LighterVenue:
                 event, spec, self.cash_decimals, self.engine.cash_scale(event.market), (ask_cid, bid_cid)
             )
             self.recent_trades[event.market].append(trade)
-            self._daily[event.market].add(event.ts_ns, event.price, event.quantity)
+            self._daily[event.market].add(event.ts_ns, event.price, event.quantity, event.trade_id)
             self._emit(ChannelMessage("market_stats", event.market, None, None))
             for acct in {event.maker_account, event.taker_account}:
                 per = self.account_trades.setdefault(acct, {})
@@ -597,5 +669,7 @@ class LighterVenue:
             self._emit(ChannelMessage("account_position", event.market, event.account, event.position))
         elif isinstance(event, FundingEvent):
             self._last_funding[event.market] = (event.rate_ppm, event.ts_ns // 1_000_000)
+        elif isinstance(event, BalanceEvent):
+            self._emit(ChannelMessage("account_balance", None, event.account, event.balance))
         elif isinstance(event, MarkPriceEvent):
             self._emit(ChannelMessage("market_stats", event.market, None, None))
