@@ -36,6 +36,8 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append(("Backpack", "WS", f"`{stream}.<symbol>`", "served"))
     for stream in sorted(backpack.PRIVATE_STREAMS):
         out.append(("Backpack", "WS", f"`{stream}[.<symbol>]` (signed)", "served"))
+    for stream in backpack.SILENT_STREAMS:
+        out.append(("Backpack", "WS", f"`{stream}`", "served (silent: no liquidations are modelled)"))
     for stream in backpack.NOT_MODELLED_STREAMS:
         out.append(("Backpack", "WS", f"`{stream}`", "refused: error 4006"))
     for method, path in sorted(lighter.REST_ROUTES, key=lambda r: (r[1], r[0])):

@@ -160,6 +160,7 @@ async def test_kline_and_open_interest_streams(cluster_factory: Any) -> None:
         assert data["t"].endswith(":00") and "T" in data["t"]
         oi = await recv_until(ws, lambda f: f["stream"] == f"openInterest.{SOL}")
         assert oi["data"]["o"] == "2.00" and oi["data"]["e"] == "openInterest"
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["liquidation"]})  # accepted, silent
         await ws.send_json({"method": "SUBSCRIBE", "params": [f"kline.7m.{SOL}"]})
         err = await recv_until(ws, lambda f: "error" in f)
         assert err["error"]["code"] == 4006

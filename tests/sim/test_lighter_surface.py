@@ -163,6 +163,25 @@ async def test_user_stats_and_assets_channels(cluster_factory: Any) -> None:
         assert update["stats"]["available_balance"] == "4750.000000" and update["stats"]["margin_usage"] == "5.00"
 
 
+async def test_account_market_channel(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",))
+    ex = sim.venues["lighter"].exchange
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    maker = ex.create_account(10**20)
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
+        await recv_json(ws)  # connected
+        await ws.send_json({"type": "subscribe", "channel": f"account_market/0/{acct}", "auth": token(acct)})
+        snap = await recv_json(ws)
+        assert snap["type"] == "subscribed/account_market" and snap["channel"] == f"account_market:0:{acct}"
+        assert (snap["orders"], snap["trades"], snap["position"]) == ([], [], None)
+        ex.place_order(OrderRequest(maker, 0, Side.SELL, 5000, 300000))
+        ex.place_order(OrderRequest(acct, 0, Side.BUY, 5000, 300000, client_id=9))
+        frame = await recv_until(ws, lambda f: f.get("type") == "update/account_market" and f.get("trades"))
+        assert frame["trades"][0]["size"] == "0.5000" and frame["assets"]["3"]["symbol"] == "USDC"
+        pos = await recv_until(ws, lambda f: f.get("type") == "update/account_market" and f.get("position"))
+        assert pos["position"]["market_id"] == 0
+
+
 # ---------------------------------------------------------------- validation layer (fuzz)
 
 PARAMS = ("market_id", "limit", "account_index", "api_key_index", "sort_by", "cursor", "ask_filter", "value", "by",

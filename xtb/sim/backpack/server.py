@@ -34,7 +34,9 @@ DEPTH_WINDOWS = {"200ms": 0.2, "600ms": 0.6, "1000ms": 1.0}
 PUBLIC_STREAMS = {"depth", "bookTicker", "trade", "markPrice", "ticker", "kline", "openInterest"}
 PRIVATE_STREAMS = {"account.orderUpdate", "account.positionUpdate"}
 # Documented streams not modelled: a subscription gets the venue's 4006 "Invalid stream".
-NOT_MODELLED_STREAMS = ("liquidation", "account.rfqUpdate")
+NOT_MODELLED_STREAMS = ("account.rfqUpdate",)
+# Accepted and silent: the simulator liquidates no one, so the venue-wide `liquidation` stream never fires.
+SILENT_STREAMS = ("liquidation",)
 # The error for a bad private-stream signature is UNCONFIRMED; this code is the simulator's choice.
 WS_AUTH_ERROR = 4005
 KLINE_SECONDS = {
@@ -174,6 +176,8 @@ def parse_stream(name: str) -> StreamName | int:
             return StreamName(name, private, None)
         if name.startswith(private + "."):
             return StreamName(name, private, name[len(private) + 1 :])
+    if name in SILENT_STREAMS:
+        return StreamName(name, name, None)
     parts = name.split(".")
     kind = parts[0]
     if kind not in PUBLIC_STREAMS or len(parts) < 2:

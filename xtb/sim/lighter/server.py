@@ -41,6 +41,7 @@ WS_AUTH_FAILED = 20001
 PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats", "user_stats"}
 AUTH_CHANNELS = {
     "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_all_assets",
+    "account_market",
 }  # fmt: skip
 log = logging.getLogger(__name__)
 _INT = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only (`int()` also takes `١٢` and `1_000`)
@@ -68,7 +69,7 @@ NOT_MODELLED_REST = (
     "accountTxs", "blockTxs", "changeAccountTier",
 )  # fmt: skip
 NOT_MODELLED_CHANNELS = (
-    "spot_market_stats", "account_market", "account_tx", "height",
+    "spot_market_stats", "account_tx", "height",
     "notification", "pool_data", "pool_info",
 )  # fmt: skip
 # Channels named `<kind>/<account>`.
@@ -135,7 +136,7 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
         return kind, nums[0], None
     if kind in ACCOUNT_CHANNELS and len(nums) == 1:
         return kind, None, nums[0]
-    if kind == "account_orders" and len(nums) == 2:
+    if kind in ("account_orders", "account_market") and len(nums) == 2:
         return kind, nums[0], nums[1]
     return None
 
@@ -643,6 +644,18 @@ class LighterServer(LoopbackServer):
         if sub.kind in ("account_all_positions", "account_all"):
             msg["positions"] = {str(p["market_id"]): p for p in v.positions(account)}
             msg["shares"] = []
+        if sub.kind == "account_market":
+            market = sub.market
+            current = v.engine.open_orders(account, market) if full else (orders or [])
+            msg["orders"] = [v.order(o) for o in current if o.market == market]
+            if full:
+                msg["trades"] = list(v.account_trades.get(account, {}).get(market or 0, ()))
+            else:
+                msg["trades"] = [t for t in trades or [] if t["market_id"] == market]
+            held = [p for p in v.positions(account) if p["market_id"] == market]
+            msg["position"] = held[0] if held else None
+            msg["funding_history"] = None  # per-position funding history is not kept
+            msg["assets"] = v.assets(account)
         if sub.kind == "user_stats":
             msg["stats"] = v.user_stats(account)
         if sub.kind == "account_all_assets":
@@ -706,6 +719,11 @@ class LighterServer(LoopbackServer):
             payload = self._account_payload(sub, "update", full=False)
         elif msg.kind == "account_balance" and sub.kind == "account_all_assets":
             payload = self._account_payload(sub, "update", full=False)
+        elif sub.kind == "account_market" and msg.kind == "account_order":
+            payload = self._account_payload(sub, "update", full=False, orders=[msg.payload])
+        elif sub.kind == "account_market" and msg.kind in ("account_trade", "account_position"):
+            trades = [msg.payload] if msg.kind == "account_trade" else []
+            payload = self._account_payload(sub, "update", full=False, trades=trades)
         elif sub.kind == "user_stats" and msg.kind in ("account_balance", "account_order", "account_position"):
             payload = self._account_payload(sub, "update", full=False)  # margin moves with orders too
         if payload is None:
