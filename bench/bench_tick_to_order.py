@@ -57,10 +57,10 @@ from xtb.engine.context import Positions, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.strategy import Strategy
+from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
 from xtb.orders.client_ids import ClientIdAllocator
 from xtb.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
-from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
 
 SECRET = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="  # the venue notes' test seed (0x01..0x20)
 WINDOW_MS = 5000

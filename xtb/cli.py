@@ -443,7 +443,7 @@ def replay(
     from rich.progress import Progress
 
     from xtb.config import XtbConfig, load_config
-    from xtb.replay import replay as run_replay
+    from xtb.journal.replay import replay as run_replay
 
     if config is not None:
         cfg = load_config(config)
@@ -474,7 +474,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="where to write (default: RUN_DIR/report)")] = None,
 ) -> None:
     """Write a markdown report with PNG charts (price and quotes, inventory, PnL, spread/z, latency)."""
-    from xtb.report import write_report
+    from xtb.journal.report import write_report
 
     try:
         written = write_report(run_dir, out)

@@ -14,6 +14,7 @@ pub mod limiter;
 pub mod ring;
 pub mod sign;
 pub mod tracker;
+pub mod venues;
 
 mod py;
 

@@ -374,8 +374,8 @@ impl PyFeedDecoder {
     #[new]
     fn new(venue: &str, ring: &Bound<'_, PyEventRing>) -> PyResult<Self> {
         let v = venue_arg(venue)?;
-        if v == Venue::Grvt {
-            return Err(PyValueError::new_err("no feed decoder for grvt yet"));
+        if !v.has_decoder() {
+            return Err(PyValueError::new_err(format!("no feed decoder for {} yet", v.name())));
         }
         let ring = ring.get().inner.clone();
         Ok(PyFeedDecoder {

@@ -32,7 +32,7 @@ fn venue_arg(name: &str) -> PyResult<Venue> {
     Venue::from_name(name).ok_or_else(|| {
         PyValueError::new_err(format!(
             "venue: unknown venue {name:?} (known: {})",
-            Venue::ALL.map(|v| v.name()).join(", ")
+            Venue::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
         ))
     })
 }
