@@ -345,6 +345,13 @@ class Arb:
 class CrossArb(Strategy[CrossArbParams]):
     """Cross-venue arbitrage: Backpack tracking limit leg hedged on Lighter, exits on convergence."""
 
+    live_params = frozenset({
+        "entry_threshold_bps", "take_profit_bps", "stop_loss_bps", "max_hold_s", "cooldown_s", "max_positions",
+        "reprice_tolerance_bps", "backpack_fill_timeout_s", "slippage_bps", "balance_grace_s", "max_unhedged_s",
+        "exit_retry_s", "max_consecutive_failures", "circuit_breaker_pause_s", "backpack_fee_bps", "lighter_fee_bps",
+    })
+    panel_view = "pairs"
+
     def __init__(self, ctx: Any, params: CrossArbParams) -> None:
         super().__init__(ctx, params)
         self.maker = params.maker_venue  # the tracking limit leg
@@ -454,6 +461,8 @@ class CrossArb(Strategy[CrossArbParams]):
             del self.arbs[pair.base]
             return
         self.stats["entries"] += 1
+        self.ctx.record("signals", pair=pair.base, action=f"enter_{direction.value}", value=float(gross),
+                        detail=f"gross {float(gross):.1f} bps, net {float(net_of_fees(gross, self.params)):.1f}")
 
     def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
         cid = self.ctx.place_limit(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
@@ -675,6 +684,7 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.info("cross_arb EXIT %s (%s): spread %.1f bps at entry, %.1f now; closing both legs",
                               arb.pair.base, reason, float(arb.entry_spread), float(current))
             arb.exit_reason = reason
+            self.ctx.record("signals", pair=arb.pair.base, action="exit", value=float(current), detail=reason)
             self._close_pair(arb)
 
     def _close_pair(self, arb: Arb) -> None:
@@ -760,6 +770,14 @@ class CrossArb(Strategy[CrossArbParams]):
                         self._owner[(venue, cid)] = base
             await asyncio.sleep(0.5)
         self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening", self.params.flatten_timeout_s)
+
+    def on_params_changed(self, old: CrossArbParams, new: CrossArbParams) -> None:
+        self.breaker.max_failures, self.breaker.pause_s = new.max_consecutive_failures, new.circuit_breaker_pause_s
+        self.ctx.log.info("cross_arb params changed: %s", ", ".join(
+            f"{k}={getattr(new, k)}" for k in type(new).model_fields if getattr(new, k) != getattr(old, k)))
+
+    def traded_pairs(self) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+        return [(p.base, (self.maker, p.bp.symbol), (self.hedge, p.lg.symbol)) for p in self.pairs]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -284,6 +284,10 @@ class StepContext:
         self.pos: dict[tuple[str, str], int] = {}
         self.deny: set[str] = set()  # venues whose orders the gateway refuses
         self._cid = 0
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, table: str, **fields: Any) -> None:
+        self.records.append((table, fields))
 
     def markets(self, venue: str) -> dict[str, MarketInfo]:
         return {"SOL_USDC_PERP": BP_SOL} if venue == "backpack" else {"SOL": LG_SOL}
