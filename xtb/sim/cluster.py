@@ -226,7 +226,7 @@ class SimCluster:
             self.venues["binance_usdm"] = VenueHandle(
                 "binance_usdm",
                 ex,
-                BinanceServer(self._binance_venue, listen_key_ttl_s=cfg.binance_listen_key_ttl_s),
+                BinanceServer(self._binance_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s),
             )
         if cfg.generate and feeds:
             used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets}

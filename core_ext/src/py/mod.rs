@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+pub mod binance;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
@@ -15,6 +16,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    binance::register(m)?;
     journal::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;

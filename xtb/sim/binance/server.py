@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import logging
 import secrets
 import time
@@ -28,10 +29,13 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from xtb.sim.binance.venue import MAX_BATCH, BinanceError, BinanceVenue, StreamMessage, bad_param
+from xtb.sim.faults import FaultKind
 from xtb.sim.loopback import LoopbackServer
+from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
 
+NAME = "binance_usdm"
 MAX_RECV_WINDOW_MS = 60_000
 DEFAULT_RECV_WINDOW_MS = 5_000
 PUBLIC_KINDS = {"depth", "bookTicker"}  # served on /public; everything else on /market
@@ -130,8 +134,10 @@ class ListenKey:
 
 
 class Session:
-    def __init__(self, ws: web.WebSocketResponse, route: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, route: str, conn_id: str = "") -> None:
         self.ws = ws
+        self.conn_id = conn_id  # the fault plan's name of this connection
+        self.held: bytes | None = None
         self.route = route  # "public", "market", "private" or "api"
         self.streams: set[str] = set()
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -149,6 +155,7 @@ class BinanceServer(LoopbackServer):
     def __init__(
         self,
         venue: BinanceVenue,
+        faults: WireFaults | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -158,6 +165,8 @@ class BinanceServer(LoopbackServer):
     ) -> None:
         super().__init__(host, port)
         self.venue = venue
+        self.faults = faults or WireFaults()
+        self._conn_seq = itertools.count(1)
         self.limiter = RateLimiter(limits or Limits())
         self.listen_key_ttl_s = listen_key_ttl_s
         self.server_time_offset_ms = server_time_offset_ms  # tests: a server clock ahead of/behind the host
@@ -176,7 +185,8 @@ class BinanceServer(LoopbackServer):
         return [s.ws for s in self._sessions]
 
     def server_now_ms(self) -> int:
-        return int(time.time() * 1000) + self.server_time_offset_ms
+        skew = self.faults.clock_skew_ms(f"{NAME}-rest")
+        return int(time.time() * 1000) + self.server_time_offset_ms + skew
 
     @property
     def urls(self) -> dict[str, str]:
@@ -227,6 +237,18 @@ class BinanceServer(LoopbackServer):
         self.requests[request.path] = self.requests.get(request.path, 0) + 1
         ip = request.remote or "?"
         now = time.monotonic()
+        if not request.path.startswith(("/public", "/market", "/private", "/ws-fapi")):
+            fault = self.faults.http_fault(NAME)
+            if fault is not None:
+                headers = {"Retry-After": str(max(1, round(fault.retry_after_s)))}
+                if fault.kind is FaultKind.HTTP_429:
+                    exc = BinanceError(429, -1003, "Too many requests; please use the websocket for live updates.")
+                elif fault.status == 503:
+                    exc = BinanceError(503, -1000, "Service Unavailable.")
+                else:
+                    exc = BinanceError(fault.status, -1000, "An unknown error occured while processing the request.")
+                return web.Response(status=exc.status, body=exc.body(), content_type="application/json",
+                                    headers=headers)  # fmt: skip
         ban = self.limiter.banned(ip, now)
         if ban > 0:
             return self._error(BinanceError(418, -1003, f"Way too many requests; IP banned for {int(ban) + 1} s."),
@@ -336,7 +358,11 @@ class BinanceServer(LoopbackServer):
                     limit = lim.orders_10s if n10 > lim.orders_10s else lim.orders_1m
                     msg = f"Too many new orders; current limit is {limit} orders per {window}."
                     raise BinanceError(429, -1015, msg)
-            resp = _json(fn(account, params))
+            result = fn(account, params)
+            if orders and self.faults.accept_timeout(NAME):
+                # The order is in the book; the client never hears so (until its own timeout fires).
+                await asyncio.sleep(self.faults.response_timeout_s)
+            resp = _json(result)
             resp.headers.update(headers)
             return resp
 
@@ -477,7 +503,7 @@ class BinanceServer(LoopbackServer):
         async def handler(request: web.Request) -> web.StreamResponse:
             ws = web.WebSocketResponse(heartbeat=None, autoping=True)
             await ws.prepare(request)
-            session = Session(ws, route)
+            session = Session(ws, route, f"{NAME}-ws-{next(self._conn_seq)}")
             names = request.match_info.get("streams") or request.query.get("streams", "")
             session.combined = request.path.endswith("/stream")
             for name in filter(None, names.split("/")):
@@ -492,14 +518,14 @@ class BinanceServer(LoopbackServer):
             raise web.HTTPBadRequest(text='{"code":-1125,"msg":"This listenKey does not exist."}')
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        session = Session(ws, "private")
+        session = Session(ws, "private", f"{NAME}-ws-user-{next(self._conn_seq)}")
         session.listen_key = key
         return await self._serve(session)
 
     async def _api_ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        return await self._serve(Session(ws, "api"))
+        return await self._serve(Session(ws, "api", f"{NAME}-ws-api-{next(self._conn_seq)}"))
 
     async def _serve(self, session: Session) -> web.StreamResponse:
         self._sessions.add(session)
@@ -512,6 +538,7 @@ class BinanceServer(LoopbackServer):
                     break
         finally:
             self._sessions.discard(session)
+            self.faults.forget(session.conn_id)
             session.queue.put_nowait(None)
             writer.cancel()
             with contextlib.suppress(BaseException):
@@ -526,6 +553,12 @@ class BinanceServer(LoopbackServer):
             if frame == b"":
                 await session.ws.close()
                 return
+            fault = self.faults.socket_fault(session.conn_id)
+            if fault is not None and fault[0] == "drop":
+                _abort(session.ws)
+                return
+            if fault is not None:
+                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
             stall = session.stalled_until - time.monotonic()
             if stall > 0:
                 await asyncio.sleep(stall)
@@ -574,7 +607,7 @@ class BinanceServer(LoopbackServer):
                 if s.route == "private" and s.listen_key is not None:
                     key = self._listen_keys.get(s.listen_key)
                     if key is not None and key.account == msg.account:
-                        s.send(frame)
+                        self._send_private(s, frame)
             return
         route = "public" if msg.kind in PUBLIC_KINDS else "market"
         lower = msg.symbol.lower()
@@ -589,12 +622,38 @@ class BinanceServer(LoopbackServer):
                 continue  # a stream asked on the wrong host gets nothing, as on the venue
             for name in names:
                 if name in s.streams:
+                    action = self.faults.sequence_fault(s.conn_id) if msg.kind == "depth" else None
+                    if action == "skip":
+                        break
                     if s.combined:
-                        s.send(orjson.dumps({"stream": name, "data": msg.data}))
+                        frame = orjson.dumps({"stream": name, "data": msg.data})
                     else:
                         raw = raw or orjson.dumps(msg.data)
-                        s.send(raw)
+                        frame = raw
+                    s.send(frame)
+                    if action == "duplicate":
+                        s.send(frame)
                     break
+
+    def _send_private(self, session: Session, frame: bytes) -> None:
+        fault = self.faults.private_fault(session.conn_id)
+        if fault is not None and fault[0] == "delay":
+            asyncio.get_running_loop().call_later(fault[1], session.send, frame)  # later events overtake it
+            return
+        held, session.held = session.held, None
+        if fault is not None:  # reorder: this one goes out after the next private event
+            session.held = frame
+            asyncio.get_running_loop().call_later(1.0, self._release_held, session, frame)
+        else:
+            session.send(frame)
+        if held is not None:
+            session.send(held)
+
+    @staticmethod
+    def _release_held(session: Session, frame: bytes) -> None:
+        if session.held is frame:
+            session.held = None
+            session.send(frame)
 
     # ------------------------------------------------------------------ WebSocket API
 
@@ -641,9 +700,7 @@ class BinanceServer(LoopbackServer):
         """Cut every socket abruptly (no close frame). Returns how many were open."""
         sessions = list(self._sessions)
         for session in sessions:
-            req = session.ws._req
-            if req is not None and req.transport is not None:
-                req.transport.close()
+            _abort(session.ws)
         return len(sessions)
 
     def stall_sockets(self, seconds: float) -> None:
@@ -655,6 +712,13 @@ class BinanceServer(LoopbackServer):
         """Tests: every listenKey expires now (the expiry loop sends listenKeyExpired)."""
         for k in self._listen_keys.values():
             k.expires = 0.0
+
+
+def _abort(ws: web.WebSocketResponse) -> None:
+    """Close the TCP connection under a WebSocket without a close frame (a network drop)."""
+    req = ws._req
+    if req is not None and req.transport is not None:
+        req.transport.close()
 
 
 def _strip_signature(query: str, body: str) -> tuple[str, str | None]:

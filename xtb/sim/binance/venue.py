@@ -248,7 +248,7 @@ class BinanceVenue:
         spec = self.spec(symbol)
         snap = self.engine.book_snapshot(spec.market_id, limit)
         return {
-            "lastUpdateId": snap.seq,
+            "lastUpdateId": snapshot_update_id(snap.seq),
             "E": now_ms,
             "T": snap.ts_ns // 1_000_000,
             "bids": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in snap.bids],
@@ -267,7 +267,7 @@ class BinanceVenue:
             "askPrice": spec.format_price(ask.price) if ask else "0",
             "askQty": spec.format_quantity(ask.size) if ask else "0",
             "time": now_ms,
-            "lastUpdateId": snap.seq,
+            "lastUpdateId": snapshot_update_id(snap.seq),
         }
 
     def premium_index(self, symbol: str, now_ms: int) -> dict[str, Any]:
@@ -646,7 +646,7 @@ class BinanceVenue:
         ms = d.ts_ns // 1_000_000
         self._emit("depth", spec.symbol, None, {
             "e": "depthUpdate", "E": ms, "T": ms, "s": spec.symbol,
-            "U": d.prev_seq + 1, "u": d.seq, "pu": d.prev_seq,
+            "U": 2 * d.seq - 1, "u": 2 * d.seq, "pu": 2 * d.prev_seq,
             "b": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in d.bids],
             "a": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in d.asks],
         })  # fmt: skip
@@ -654,7 +654,7 @@ class BinanceVenue:
         if snap.bids and snap.asks:
             bid, ask = snap.bids[0], snap.asks[0]
             self._emit("bookTicker", spec.symbol, None, {
-                "e": "bookTicker", "u": d.seq, "E": ms, "T": ms, "s": spec.symbol,
+                "e": "bookTicker", "u": 2 * d.seq, "E": ms, "T": ms, "s": spec.symbol,
                 "b": spec.format_price(bid.price), "B": spec.format_quantity(bid.size),
                 "a": spec.format_price(ask.price), "A": spec.format_quantity(ask.size),
             })  # fmt: skip
@@ -763,6 +763,14 @@ class BinanceVenue:
                          "up": row["unRealizedProfit"], "mt": self.margin_type_of(account, spec.symbol).lower()
                          .replace("crossed", "cross"), "iw": "0", "ps": "BOTH"}]},
         })  # fmt: skip
+
+
+def snapshot_update_id(seq: int) -> int:
+    """Update ids: the engine's book change `s` is sent as the event U=2s-1, u=2s, pu=2(s-1), and a
+    snapshot taken after change S says lastUpdateId=2S+1, which falls inside the next event's [U, u] as on
+    the venue (where one event aggregates many updates). So the documented procedure holds exactly: events
+    already in the snapshot have u < lastUpdateId, the next one has U <= lastUpdateId <= u."""
+    return 2 * seq + 1
 
 
 def _fmt(d: Decimal) -> str:
