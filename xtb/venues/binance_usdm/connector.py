@@ -97,6 +97,7 @@ class _PreparedSubmit:
     path: str
     body: bytes
     client_ids: tuple[int, ...]
+    more: tuple[_PreparedSubmit, ...] = ()  # further requests of a batch larger than the venue's cap
 
 
 @dataclass
@@ -199,7 +200,7 @@ class BinanceConnector:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True)
         )
-        rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
+        rest = RestClient(VENUE, cfg.rest_url, limiter=None, limit_key=rest_limit_key,
                           timeout_s=cfg.request_timeout_s, max_retries=cfg.max_retries, session=self._session,
                           rng=self._rng, on_response=self.gate.on_response)  # fmt: skip
         self._order_transport = order_transport(cfg.rest_url, cfg.order_http, cfg.order_connections)
@@ -208,7 +209,7 @@ class BinanceConnector:
         orders = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s, max_retries=0,
                             session=self._session, transport=self._order_transport, rng=self._rng,
                             on_response=self.gate.on_response)  # fmt: skip
-        self._http = BinanceRest(rest, orders, self._signer, self.gate)
+        self._http = BinanceRest(rest, orders, self._signer, self.gate, self.limiter)
         await self._http.sync_time()
         self.load_markets(await self._http.exchange_info())
         await self._apply_settings()
@@ -253,8 +254,7 @@ class BinanceConnector:
 
     def is_ready(self) -> bool:
         ws, user = self._ws, self._user_ws
-        # a book waiting for its first event after the snapshot is already right (quiet markets)
-        books_ok = all(b.state in ("live", "awaiting_first") for b in self._books.values())
+        books_ok = all(b.state == "live" for b in self._books.values())
         return (ws is not None and ws.connected.is_set() and user is not None and user.connected.is_set()
                 and self._positions_seeded and books_ok)
 
@@ -665,9 +665,15 @@ class BinanceConnector:
             return _PreparedSubmit("/fapi/v1/order", body, (cid,))
         if not reqs:
             raise ValueError("empty batch")
-        if len(reqs) > self.config.max_batch:
-            raise ValueError(f"batch of {len(reqs)} exceeds max_batch {self.config.max_batch}")
-        params = [self._order_params(r) for r in reqs]
+        params = [self._order_params(r) for r in reqs]  # every order checked before any is prepared
+        n = self.config.max_batch
+        # The venue takes at most 5 orders per batchOrders: a larger batch goes out as several requests.
+        chunks = [self._prepared_chunk(params[i:i + n], reqs[i:i + n]) for i in range(0, len(reqs), n)]
+        if len(chunks) == 1:
+            return chunks[0]
+        return replace(chunks[0], more=tuple(chunks[1:]))
+
+    def _prepared_chunk(self, params: list[dict[str, str]], reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
         cids = tuple(r.client_id for r in reqs)
         if len(params) == 1:
             return _PreparedSubmit("/fapi/v1/order", self._signer.signed(params[0]).encode(), cids)
@@ -675,6 +681,12 @@ class BinanceConnector:
         return _PreparedSubmit("/fapi/v1/batchOrders", text.encode(), cids)
 
     async def send_submit(self, prepared: _PreparedSubmit) -> list[SubmitResult]:
+        if not prepared.more:
+            return await self._send_one(prepared)
+        parts = await asyncio.gather(*(self._send_one(p) for p in (replace(prepared, more=()), *prepared.more)))
+        return [r for part in parts for r in part]
+
+    async def _send_one(self, prepared: _PreparedSubmit) -> list[SubmitResult]:
         cids = prepared.client_ids
         try:
             reply = await self.http.send_signed("POST", prepared.path, prepared.body, idempotent=False)

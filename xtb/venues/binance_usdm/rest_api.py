@@ -14,7 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from xtb.transport.rest import RestClient, RestError, VenueRejected
+from xtb.transport.rest import RestClient, RestError, RetriesExhausted, VenueRejected
+from xtb.transport.throttle import SlotNeverGranted, take_slot
 
 log = logging.getLogger("xtb.venues.binance_usdm")
 
@@ -117,8 +118,12 @@ class UsageGate:
 class BinanceRest:
     """Typed wrappers for the endpoints the connector uses. Returns decoded JSON."""
 
-    def __init__(self, rest: RestClient, orders: RestClient, signer: Any, gate: UsageGate) -> None:
+    def __init__(self, rest: RestClient, orders: RestClient, signer: Any, gate: UsageGate,
+                 limiter: Any | None = None) -> None:  # fmt: skip
+        """`rest` has no limiter of its own: the slot is taken here, before signing, so a wait in the
+        limiter never eats into the request's recvWindow."""
         self.rest = rest
+        self.limiter = limiter
         self.orders = orders
         self.signer = signer
         self.gate = gate
@@ -148,9 +153,21 @@ class BinanceRest:
         return int(self.signer.sync_time(server, sent, received))
 
     # --- plumbing ---
+    async def _slot(self, method: str, path: str) -> None:
+        if self.limiter is None:
+            return
+        key, weight = rest_limit_key(method, path)
+        try:
+            await take_slot(self.limiter, key, weight, what=VENUE)
+        except SlotNeverGranted as e:
+            raise RetriesExhausted(VENUE, method, path, str(e)) from None
+
     async def _send(self, client: RestClient, method: str, path: str, body: bytes | None = None,
-                    headers: dict[str, str] | None = None, idempotent: bool | None = None) -> Any:  # fmt: skip
+                    headers: dict[str, str] | None = None, idempotent: bool | None = None,
+                    slot: bool = True) -> Any:  # fmt: skip
         self.gate.check(method, path)
+        if slot and client is self.rest:
+            await self._slot(method, path)
         try:
             return await client.request(method, path, body=body, headers=headers, idempotent=idempotent)
         except VenueRejected as e:
@@ -166,13 +183,17 @@ class BinanceRest:
 
     async def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
                      client: RestClient | None = None, idempotent: bool | None = None) -> Any:  # fmt: skip
+        client = client or self.rest
+        self.gate.check(method, path)
+        if client is self.rest:
+            await self._slot(method, path)  # before signing: the timestamp is taken after any wait
         text = self.signer.signed(dict(params or {}))
         headers = self.headers
         if method == "GET":
-            return await self._send(client or self.rest, method, f"{path}?{text}", headers=headers)
+            return await self._send(client, method, f"{path}?{text}", headers=headers, slot=False)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-        return await self._send(client or self.rest, method, path, body=text.encode(), headers=headers,
-                                idempotent=idempotent)
+        return await self._send(client, method, path, body=text.encode(), headers=headers,
+                                idempotent=idempotent, slot=False)
 
     async def send_signed(self, method: str, path: str, body: bytes, *, idempotent: bool) -> Any:
         """An order request signed beforehand (the gateway took its slot): over the order client."""
