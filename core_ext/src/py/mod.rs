@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+pub mod args;
 pub mod binance;
 pub mod journal;
 #[cfg(unix)]
