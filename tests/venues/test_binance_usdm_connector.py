@@ -111,6 +111,15 @@ class TestBinanceConformance(ConnectorConformance):
         conn = await self.start_connector(sim, account, Harness.create(), margin_type="ISOLATED")
         await conn.close()
 
+    async def test_trades_from_the_market_host_reach_the_ring(self, sim: SimCluster, account: Account,
+                                                              harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, trades=True, reconcile_interval_s=None)
+        try:
+            await eventually(lambda: [t for t in harness.recorder.of("trade") if t.venue == NAME], timeout_s=10,
+                             what="aggTrade prints decoded in the core", pump=harness.dispatcher.drain)  # fmt: skip
+        finally:
+            await conn.close()
+
     async def test_user_stream_survives_listen_key_expiry(self, sim: SimCluster, account: Account,
                                                           harness: Harness) -> None:
         conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)

@@ -3,9 +3,9 @@
 Data path: the `/public` market socket (diff depth + bookTicker, combined streams) -> Cython listener ->
 core FeedDecoder -> books in the core (the core applies the venue's documented procedure: deltas buffered
 until a REST snapshot, `u < lastUpdateId` dropped, the first applied event must cover lastUpdateId, then
-`pu` == previous `u`, a stale book otherwise). `/market` carries aggTrade when asked for. The user data
-stream (`/private/ws/<listenKey>`) goes to the same decoder: ORDER_TRADE_UPDATE is decoded in the core into
-the tracker; ACCOUNT_UPDATE positions are read here (low rate) and pushed to the ring.
+`pu` == previous `u`, a stale book otherwise). `/market` carries aggTrade when `trades` is on. The user
+data stream (`/private/ws/<listenKey>`) goes to the same decoder: ORDER_TRADE_UPDATE is decoded in the core
+into the tracker, ACCOUNT_UPDATE into `Position` events; listenKeyExpired is handled here.
 
 The connector only translates: open orders, order queries and trade rows become reports for the shared
 Reconciler (xtb/orders/reconcile.py), which decides. Client ids go out as decimal `newClientOrderId`s.
@@ -107,15 +107,15 @@ class _PreparedCancel:
 
 
 class _UserListener(PyFeedListener):
-    """The user data stream: ORDER_TRADE_UPDATE to the core decoder, the rest (ACCOUNT_UPDATE,
-    listenKeyExpired) to the connector."""
+    """The user data stream: ORDER_TRADE_UPDATE and ACCOUNT_UPDATE to the core decoder, the rest
+    (listenKeyExpired; TRADE_LITE, which repeats ORDER_TRADE_UPDATE's fill) to the connector."""
 
     def __init__(self, decoder: Any, on_other: Callable[[bytes], None], **kw: Any) -> None:
         super().__init__(decoder, **kw)
         self._on_other = on_other
 
     def _feed(self, transport: Any, payload: bytes) -> None:
-        if b'"ORDER_TRADE_UPDATE"' in payload:
+        if b'"ORDER_TRADE_UPDATE"' in payload or b'"ACCOUNT_UPDATE"' in payload:
             super()._feed(transport, payload)
         else:
             self.frames += 1
@@ -172,6 +172,7 @@ class BinanceConnector:
         self._http: BinanceRest | None = None
         self._ws: WsSession | None = None
         self._user_ws: WsSession | None = None
+        self._trades_ws: WsSession | None = None
         self._listen_key: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._resyncing: set[str] = set()
@@ -221,6 +222,13 @@ class BinanceConnector:
             last_activity_ns=self._last_activity_ns, stale_after_s=cfg.stale_after_s,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
         )
+        if cfg.trades:
+            # aggTrade lives on the /market host (on /public it would be silent): its own session
+            streams = "/".join(f"{s.lower()}@aggTrade" for s in self._books)
+            self._trades_ws = WsSession(
+                "binance_usdm-trades", f"{cfg.ws_market_url}/stream?streams={streams}", self._make_listener,
+                backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
+            )
         self._user_ws = WsSession(
             "binance_usdm-user", self._user_url(), self._make_user_listener,
             on_connected=self._on_user_connected, on_disconnected=self._on_user_disconnected,
@@ -229,6 +237,8 @@ class BinanceConnector:
         self._started = True
         self._user_ws.start()
         self._ws.start()
+        if self._trades_ws is not None:
+            self._trades_ws.start()
         self._spawn(self._book_watchdog(), "book-watchdog")
         self._spawn(self._listen_key_keepalive(), "listen-key")
         if cfg.reconcile_interval_s:
@@ -271,7 +281,7 @@ class BinanceConnector:
         for t in tasks:
             with contextlib.suppress(BaseException):
                 await t
-        for ws in (self._ws, self._user_ws):
+        for ws in (self._ws, self._user_ws, self._trades_ws):
             if ws is not None:
                 await ws.stop()
         if self._http is not None and self._listen_key is not None:
@@ -401,10 +411,6 @@ class BinanceConnector:
         self._frames_seen, self._frames_seen_ns = 0, time.monotonic_ns()
         for book in self._books.values():
             book.clear()  # deltas of an old session never line up with a new snapshot
-        if self.config.trades:
-            # aggTrade is served on the /market host: the same session cannot carry it (UNCONFIRMED
-            # whether /public refuses it loudly; it stays silent) -> subscribed on /public is useless.
-            log.warning("binance_usdm: trades=true: aggTrade lives on the /market host, not subscribed here")
         for sym in self._books:
             self._start_resync(sym)
 
@@ -432,23 +438,9 @@ class BinanceConnector:
     def _on_user_frame(self, payload: bytes) -> None:
         msg = orjson.loads(payload)
         kind = msg.get("e") if isinstance(msg, dict) else None
-        if kind == "ACCOUNT_UPDATE":
-            self._on_account_update(msg)
-        elif kind == "listenKeyExpired":
+        if kind == "listenKeyExpired":
             log.warning("binance_usdm: listenKey expired; renewing it")
             self._spawn(self._renew_listen_key(), "listen-key-expired")
-
-    def _on_account_update(self, msg: dict[str, Any]) -> None:
-        now = time.monotonic_ns()
-        for p in (msg.get("a") or {}).get("P") or []:
-            m = self._markets.get(p.get("s"))
-            if m is None or p.get("ps", "BOTH") != "BOTH":
-                continue
-            size = to_units(str(p.get("pa", "0")), m.size_decimals)
-            entry = rounded_units(p.get("ep") or "0", m.price_decimals)
-            self._positions[m.symbol] = PositionInfo(m.symbol, size, entry, source="stream")
-            self._position_seen_ns[m.symbol] = now
-            self.ring.push(_core.Position(VENUE, self._book_ids[m.symbol], size, entry, now))
 
     async def _new_listen_key(self) -> str:
         reply = await self.http.listen_key("POST")
