@@ -138,6 +138,25 @@ class TestBinanceConformance(ConnectorConformance):
             await conn.close()
 
 
+class TestBinanceWsApiConformance(TestBinanceConformance):
+    """The same suite with orders over the WebSocket API (`order.place` / `order.cancel`)."""
+
+    def make_connector(self, sim: SimCluster, account: Account, harness: Harness, **options: Any) -> Any:
+        return super().make_connector(sim, account, harness, order_entry="ws_api",
+                                      ws_api_url=sim.venues[NAME].server.urls["ws_api"], **options)  # type: ignore[union-attr]
+
+    def order_transport(self, connector: Any) -> Any:
+        return None  # orders do not travel over REST
+
+    async def test_orders_go_over_the_ws_api(self, sim: SimCluster, account: Account, connector: Any,
+                                             harness: Harness) -> None:
+        req = await self.resting_order(connector, harness)
+        assert (await connector.submit(req)).outcome is SubmitOutcome.ACCEPTED
+        assert (await connector.cancel(self.symbol, req.client_id)).outcome is SubmitOutcome.ACCEPTED
+        assert connector.venue_stats().extra["ws_api_requests"] >= 2
+        assert sim.venues[NAME].server.requests.get("/fapi/v1/order", 0) == 0  # type: ignore[union-attr]
+
+
 # ---- Binance-only checks (no simulator) ------------------------------------------------------------
 
 INFO = {"symbols": [

@@ -689,7 +689,12 @@ class BinanceServer(LoopbackServer):
                 result, limits = self.venue.query(found.account, params), []
             else:
                 raise BinanceError(400, -1102, f"Unknown method {method!r}")
-            session.send(orjson.dumps({"id": rid, "status": 200, "result": result, "rateLimits": limits}))
+            reply = orjson.dumps({"id": rid, "status": 200, "result": result, "rateLimits": limits})
+            if method == "order.place" and self.faults.accept_timeout(NAME):
+                # The order is in the book; the answer comes after the client has given up on it.
+                asyncio.get_running_loop().call_later(self.faults.response_timeout_s, session.send, reply)
+                return
+            session.send(reply)
         except BinanceError as exc:
             session.send(orjson.dumps({"id": rid, "status": exc.status,
                                        "error": {"code": exc.code, "msg": exc.msg}}))  # fmt: skip

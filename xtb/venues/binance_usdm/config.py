@@ -19,12 +19,14 @@ PROFILES: dict[str, dict[str, str]] = {
         "ws_public_url": "wss://fstream.binance.com/public",
         "ws_market_url": "wss://fstream.binance.com/market",
         "ws_private_url": "wss://fstream.binance.com/private",
+        "ws_api_url": "wss://ws-fapi.binance.com/ws-fapi/v1",
     },
     "testnet": {
         "rest_url": "https://demo-fapi.binance.com",
         "ws_public_url": "wss://fstream.binancefuture.com/public",
         "ws_market_url": "wss://fstream.binancefuture.com/market",
         "ws_private_url": "wss://fstream.binancefuture.com/private",
+        "ws_api_url": "wss://testnet.binancefuture.com/ws-fapi/v1",
     },
 }
 MARGIN_TYPES = ("CROSSED", "ISOLATED")
@@ -37,6 +39,8 @@ class BinanceConfig:
     ws_public_url: str = ""  # depth and bookTicker
     ws_market_url: str = ""  # aggTrade, markPrice
     ws_private_url: str = ""  # the user data stream
+    ws_api_url: str = ""  # the WebSocket API (order entry when order_entry is "ws_api")
+    order_entry: str = "rest"  # "rest" (keep-alive HTTP) or "ws_api" (order.place / order.cancel)
     symbols: tuple[str, ...] = ()  # empty: every TRADING perpetual
     aliases: dict[str, str] = field(default_factory=dict)
     recv_window_ms: int = 5000
@@ -107,6 +111,8 @@ class BinanceConfig:
         for v in levs:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 125:
                 raise ValueError(f"{SECTION}.leverage: expected an int in 1..125 (or a symbol -> int map), got {v!r}")
+        if merged.get("order_entry", "rest") not in ("rest", "ws_api"):
+            raise ValueError(f"{SECTION}.order_entry: expected 'rest' or 'ws_api', got {merged.get('order_entry')!r}")
         check_order_http(SECTION, merged)
         return cls(**merged)
 

@@ -59,6 +59,7 @@ from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
 from xtb.venues.binance_usdm.markets import parse_markets, rounded_units, to_units
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate, rest_limit_key
+from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.contract import VenueStats
 from xtb.venues.settle import settle_until_agreed
 
@@ -98,6 +99,14 @@ class _PreparedSubmit:
     body: bytes
     client_ids: tuple[int, ...]
     more: tuple[_PreparedSubmit, ...] = ()  # further requests of a batch larger than the venue's cap
+
+
+@dataclass
+class _PreparedWsSubmit:
+    """Orders for `order.place` over the WebSocket API (signed when sent: the timestamp is fresh)."""
+
+    params: list[dict[str, str]]
+    client_ids: tuple[int, ...]
 
 
 @dataclass
@@ -173,6 +182,7 @@ class BinanceConnector:
         self._ws: WsSession | None = None
         self._user_ws: WsSession | None = None
         self._trades_ws: WsSession | None = None
+        self._ws_api: WsApiClient | None = None
         self._listen_key: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._resyncing: set[str] = set()
@@ -235,6 +245,10 @@ class BinanceConnector:
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
         )
         self._started = True
+        if cfg.order_entry == "ws_api":
+            self._ws_api = WsApiClient(cfg.ws_api_url, self._signer, backoff_initial_s=cfg.backoff_initial_s,
+                                       backoff_max_s=cfg.backoff_max_s)  # fmt: skip
+            self._ws_api.start()
         self._user_ws.start()
         self._ws.start()
         if self._trades_ws is not None:
@@ -265,8 +279,9 @@ class BinanceConnector:
     def is_ready(self) -> bool:
         ws, user = self._ws, self._user_ws
         books_ok = all(b.state == "live" for b in self._books.values())
+        api_ok = self._ws_api is None or self._ws_api.connected()
         return (ws is not None and ws.connected.is_set() and user is not None and user.connected.is_set()
-                and self._positions_seeded and books_ok)
+                and self._positions_seeded and books_ok and api_ok)
 
     async def stop(self) -> None:
         if not self._started:
@@ -284,6 +299,8 @@ class BinanceConnector:
         for ws in (self._ws, self._user_ws, self._trades_ws):
             if ws is not None:
                 await ws.stop()
+        if self._ws_api is not None:
+            await self._ws_api.stop()
         if self._http is not None and self._listen_key is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError):
                 await self._http.listen_key("DELETE")
@@ -374,6 +391,8 @@ class BinanceConnector:
                                  "used_weight_1m": gate.used_weight, "order_count_10s": gate.order_count_10s,
                                  "rate_limited": gate.rate_limited, "bans": gate.bans,
                                  "time_syncs": http.time_syncs if http else 0,
+                                 "ws_api_requests": self._ws_api.requests if self._ws_api else 0,
+                                 "ws_api_timeouts": self._ws_api.timeouts if self._ws_api else 0,
                                  "timestamp_rejections": http.timestamp_rejections if http else 0})  # fmt: skip
 
     @property
@@ -639,9 +658,13 @@ class BinanceConnector:
         p["newClientOrderId"] = str(r.client_id)
         return p
 
-    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> _PreparedSubmit | _PreparedWsSubmit:
         for r in reqs:
             self._traded.add(r.symbol)  # reconciliation reads these symbols' trades
+        if self._ws_api is not None:
+            if not reqs:
+                raise ValueError("empty batch")
+            return _PreparedWsSubmit([self._order_params(r) for r in reqs], tuple(r.client_id for r in reqs))
         if len(reqs) == 1 and reqs[0].kind is _LIMIT:
             # The hot path: checks inlined, formatting + signing in one core call.
             r = reqs[0]
@@ -672,7 +695,10 @@ class BinanceConnector:
         text = self._signer.signed({"batchOrders": orjson.dumps(params).decode()})
         return _PreparedSubmit("/fapi/v1/batchOrders", text.encode(), cids)
 
-    async def send_submit(self, prepared: _PreparedSubmit) -> list[SubmitResult]:
+    async def send_submit(self, prepared: _PreparedSubmit | _PreparedWsSubmit) -> list[SubmitResult]:
+        if isinstance(prepared, _PreparedWsSubmit):
+            return list(await asyncio.gather(*(self._ws_place(cid, p) for cid, p in
+                                               zip(prepared.client_ids, prepared.params, strict=True))))  # fmt: skip
         if not prepared.more:
             return await self._send_one(prepared)
         parts = await asyncio.gather(*(self._send_one(p) for p in (replace(prepared, more=()), *prepared.more)))
@@ -703,6 +729,38 @@ class BinanceConnector:
                 self._apply_venue_order(item)
         return results
 
+    async def _ws_place(self, cid: int, params: dict[str, str]) -> SubmitResult:
+        api = self._ws_api
+        assert api is not None
+        try:
+            reply = await api.request("order.place", params, self.config.order_timeout_s)
+        except WsApiError as e:
+            if e.code == -1021:
+                await self.http.clock_rejected("order.place")
+            return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{e.code}: {e.msg}")
+        except WsApiTimeout as e:
+            return SubmitResult(cid, SubmitOutcome.UNRESOLVED, reason=str(e))
+        res = _result_of(cid, reply)
+        if res.outcome is SubmitOutcome.ACCEPTED and isinstance(reply, dict) and reply.get("status") != "NEW":
+            self._apply_venue_order(reply)
+        return res
+
+    async def _ws_cancel(self, symbol: str, cid: int) -> SubmitResult | None:
+        api = self._ws_api
+        assert api is not None
+        try:
+            reply = await api.request("order.cancel", {"symbol": symbol, "origClientOrderId": str(cid)},
+                                      self.config.order_timeout_s)  # fmt: skip
+        except WsApiError as e:
+            return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{e.code}: {e.msg}")
+        except WsApiTimeout as e:
+            log.warning("binance_usdm cancel %s: no answer (%s)", cid, e)
+            return None
+        status = reply.get("status") if isinstance(reply, dict) else None
+        if status in ("CANCELED", "EXPIRED"):
+            return SubmitResult(cid, SubmitOutcome.ACCEPTED, venue_order_id=str(reply.get("orderId")))
+        return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"order is {status}")
+
     def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> _PreparedCancel:
         return _PreparedCancel(symbol, [
             (cid, self._signer.signed({"symbol": symbol, "origClientOrderId": str(cid)}).encode())
@@ -710,6 +768,10 @@ class BinanceConnector:
         ])
 
     async def send_cancel(self, prepared: _PreparedCancel) -> list[SubmitResult]:
+        if self._ws_api is not None:
+            got = await asyncio.gather(*(self._ws_cancel(prepared.symbol, cid) for cid, _ in prepared.bodies))
+            return [r for r in got if r is not None]
+
         async def one(cid: int, body: bytes) -> SubmitResult | None:
             try:
                 reply = await self.http.send_signed("DELETE", "/fapi/v1/order", body, idempotent=True)

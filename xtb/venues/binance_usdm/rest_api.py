@@ -172,14 +172,18 @@ class BinanceRest:
             return await client.request(method, path, body=body, headers=headers, idempotent=idempotent)
         except VenueRejected as e:
             if e.code == "-1021":
-                # The venue's clock and ours disagree: re-sync, and let the caller see the rejection.
-                self.timestamp_rejections += 1
-                try:
-                    offset = await self.sync_time()
-                    log.warning("binance_usdm: -1021 on %s %s; clock offset re-synced to %d ms", method, path, offset)
-                except RestError as sync_error:
-                    log.warning("binance_usdm: -1021 and the time re-sync failed: %s", sync_error)
+                await self.clock_rejected(f"{method} {path.split('?', 1)[0]}")
             raise
+
+    async def clock_rejected(self, what: str) -> None:
+        """A -1021: the venue's clock and ours disagree. Re-sync the offset; the rejected request stays
+        rejected (its caller sees it), never re-sent here."""
+        self.timestamp_rejections += 1
+        try:
+            offset = await self.sync_time()
+            log.warning("binance_usdm: -1021 on %s; clock offset re-synced to %d ms", what, offset)
+        except RestError as sync_error:
+            log.warning("binance_usdm: -1021 on %s and the time re-sync failed: %s", what, sync_error)
 
     async def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
                      client: RestClient | None = None, idempotent: bool | None = None) -> Any:  # fmt: skip

@@ -27,6 +27,7 @@ def _options(options: Mapping[str, Any], rest_url: str | None, ws_url: str | Non
         out.setdefault("ws_public_url", f"{base}/public")
         out.setdefault("ws_market_url", f"{base}/market")
         out.setdefault("ws_private_url", f"{base}/private")
+        out.setdefault("ws_api_url", f"{base}/ws-fapi/v1")
     return out
 
 
