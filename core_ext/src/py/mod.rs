@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod args;
+pub mod binance;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
@@ -17,6 +18,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    binance::register(m)?;
     journal::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
