@@ -105,8 +105,12 @@ def run(
                 if status_every > 0:
                     typer.echo(json.dumps(engine.status(), default=str))
         finally:
-            await engine.stop(flatten=flatten_on_exit)
+            report = await engine.stop(flatten=flatten_on_exit)
         typer.echo(json.dumps(engine.status(), default=str))
+        if report is not None and not report.flat:
+            markets = {v: c.markets() for v, c in engine.connectors.items()}
+            typer.echo(report.summary(markets), err=True)
+            return 1
         return 0
 
     raise typer.Exit(asyncio.run(main()))

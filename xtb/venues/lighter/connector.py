@@ -294,6 +294,24 @@ class LighterConnector:
         book = self.book(symbol)
         return book.best_bid(), book.best_ask()
 
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask from REST `orderBookOrders` (for closing orders when the stream's book is stale
+        or empty)."""
+        assert self.api is not None
+        m = self._markets[symbol]
+        assert m.market_id is not None
+        data = await self.api.order_book_orders(m.market_id, limit=5)
+
+        def best(rows: Any, higher: bool) -> tuple[int, int] | None:
+            levels = [(_units(o.get("price"), m.price_decimals),
+                       _units(o.get("remaining_base_amount"), m.size_decimals)) for o in rows or []]
+            levels = [lv for lv in levels if lv[0] > 0 and lv[1] > 0]
+            if not levels:
+                return None
+            return max(levels) if higher else min(levels)
+
+        return best(data.get("bids"), True), best(data.get("asks"), False)
+
     # ------------------------------------------------------------------ market-data socket
 
     def _make_listener(self) -> WSListener:
