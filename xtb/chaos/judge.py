@@ -200,7 +200,7 @@ class RunFacts:
     record: BotRecord
     logs: LogWatch
     exit_report: Any = None  # the engine's settle report at stop (xtb.engine.settle.ExitReport) or None
-    tracker_open: list[tuple[str, int]] = field(default_factory=list)
+    tracker_open: list[tuple[str, int, str]] = field(default_factory=list)  # (venue, client id, state)
     tracker_unresolved: list[tuple[str, int]] = field(default_factory=list)
     pnl: dict[str, float] = field(default_factory=dict)  # source -> realized PnL after fees, quote currency
     unhedged_bound_s: float | None = None  # None: not a hedged strategy

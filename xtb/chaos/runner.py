@@ -76,7 +76,7 @@ class _JudgedEngine(Engine):
         self.scenario = scenario
         self.ledger: SimLedger | None = None
         self.record = BotRecord()
-        self.tracker_open: list[tuple[str, int]] = []
+        self.tracker_open: list[tuple[str, int, str]] = []
         self.tracker_unresolved: list[tuple[str, int]] = []
         self.pnl_sources: dict[str, float] = {}
         self.plan: Any = None
@@ -106,15 +106,17 @@ class _JudgedEngine(Engine):
     async def _teardown(self) -> None:
         if self.ledger is not None and not self.ledger.exit:
             self.ledger.snapshot()
-            self.tracker_open = [(o.venue, o.client_id) for o in self.tracker.open_orders()]
+            now = time.monotonic_ns()
+            self.tracker_open = [(o.venue, o.client_id, f"{o.state} {(now - o.created_ns) / 1e9:.1f} s old")
+                                 for o in self.tracker.open_orders()]
             self.tracker_unresolved = [(o.venue, o.client_id) for o in self.tracker.unresolved()]
             if self.pnl is not None:
                 self.pnl_sources["risk"] = self.pnl.realized()
             if self.telemetry is not None:
                 realized, _unrealized, fees = self.telemetry.pnl()
                 self.pnl_sources["telemetry"] = realized - fees
-            strategy_pnl = getattr(self.strategy, "realized_pnl", None)
-            if strategy_pnl is not None and not getattr(self.strategy, "arbs", None):
+            strategy_pnl = getattr(self.strategy, "session_cash", None)  # cross_arb: every fill's cash flow
+            if strategy_pnl is not None:
                 self.pnl_sources["strategy"] = float(strategy_pnl)
         await super()._teardown()
 
