@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import logging
 import os
 import tempfile
@@ -59,6 +60,7 @@ class _LogRouter(logging.Handler):
 
 
 _ROUTER = _LogRouter(logging.DEBUG)
+_RUNS_IN_PROCESS = itertools.count()  # distinct Lighter accounts per run: one signer key per account per process
 
 
 def _install_log_router() -> None:
@@ -82,7 +84,13 @@ class _JudgedEngine(Engine):
         self.plan: Any = None
 
     async def _start_sim(self) -> None:
-        from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS, ClusterConfig, SimCluster
+        from xtb.sim.cluster import (
+            BACKPACK_MARKETS,
+            LIGHTER_FIRST_USER_ACCOUNT,
+            LIGHTER_MARKETS,
+            ClusterConfig,
+            SimCluster,
+        )
         from xtb.sim.faults import FaultPlan
 
         venues = tuple(v for v, c in self.config.venues.items() if c.enabled)
@@ -92,6 +100,7 @@ class _JudgedEngine(Engine):
         self.sim = SimCluster(ClusterConfig(
             venues=venues, seed=self.scenario.seed, fault_plan=plan, updates_per_s=sim.updates_per_s,
             venue_feed_options=sim.feed_options(), response_timeout_s=10.0,
+            lighter_first_account=LIGHTER_FIRST_USER_ACCOUNT + 1000 * next(_RUNS_IN_PROCESS),
             backpack_markets=tuple(m for m in BACKPACK_MARKETS if m.symbol in wanted.get("backpack", ())),
             lighter_markets=tuple(m for m in LIGHTER_MARKETS if m.symbol in wanted.get("lighter", ()))))
         await self.sim.__aenter__()
