@@ -441,12 +441,16 @@ fn lighter_negative_bid_is_refused_and_the_book_kept() {
     assert_eq!(dec.feed(frame!("lighter_order_book_snapshot.json"), 1).unwrap(), 1);
     drain(&ring);
     let good = std::str::from_utf8(frame!("lighter_order_book_update_ok.json")).unwrap();
-    let before = (lock_book(&books[0]).top(50), lock_book(&books[0]).seq());
+    let seen = |b: &SharedBook| {
+        let b = lock_book(b);
+        (b.top(50), b.seq())
+    };
+    let before = seen(&books[0]);
     let bad = good.replace("\"price\":\"3338.80\"", "\"price\":\"-3338.80\"");
     assert_ne!(bad, good);
     let e = dec.feed(bad.as_bytes(), 2).unwrap_err();
     assert!(e.reason.contains("not above zero"), "{}", e.reason);
-    assert_eq!((lock_book(&books[0]).top(50), lock_book(&books[0]).seq()), before);
+    assert_eq!(seen(&books[0]), before);
     assert!(ring.is_empty());
     assert_eq!(dec.feed(good.as_bytes(), 3).unwrap(), 1); // the same update, well formed, still applies
 }

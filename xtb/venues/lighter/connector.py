@@ -834,12 +834,17 @@ class LighterConnector:
                     found = []
                 else:
                     raise
+            traded = []
             for vo in found:
                 cid = int(vo.get("client_order_index") or 0)
                 m = self._market_of(vo.get("market_index"))
                 if cid in by_cid and m is not None:
                     self._apply_venue_order(cid, vo, m)
+                    if _units(vo.get("filled_base_amount"), m.size_decimals) > 0:
+                        traded.append(by_cid[cid])
                     by_cid.pop(cid)
+            if traded:  # the order state says how much filled; the fills (price, fee, trade id) come from trades
+                await self._fills_from_recent_trades(traded)
         if not by_cid:
             return
         await self._fills_from_recent_trades(list(by_cid.values()))
