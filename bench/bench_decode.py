@@ -79,8 +79,10 @@ def test_baseline_orjson_float_dict(benchmark, depth_frames: list[bytes]) -> Non
 
 
 @pytest.mark.benchmark(group=GROUP)
-def test_xtb_feed_decoder(benchmark, depth_frames: list[bytes]) -> None:
+def test_xtb_feed_decoder(benchmark, depth_frames: list[bytes], ratio_gate) -> None:
     reset, run, book = core_batch(depth_frames)
     benchmark.pedantic(run, setup=reset, rounds=ROUNDS, iterations=1)
     benchmark.extra_info["frames_per_round"] = len(depth_frames)
     assert not book.is_stale and book.seq == SNAPSHOT_SEQ + len(depth_frames)
+    py_reset, py_run = python_batch(depth_frames)
+    ratio_gate.check(benchmark, GROUP, py_run, run, setup_baseline=py_reset, setup_xtb=reset, blocks=10, rounds=10)

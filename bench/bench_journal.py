@@ -35,7 +35,7 @@ from xtb._core import BookUpdate, EventRing, Journal
 from xtb.config import XtbConfig
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.replay import replay
+from xtb.journal.replay import replay
 
 HOT_EVENTS = 200_000
 REPLAY_EVENTS = 200_000

@@ -55,7 +55,7 @@ def test_baseline_python_token_bucket_acquire(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="limiter_acquire")
-def test_xtb_limiter_acquire(benchmark: Any) -> None:
+def test_xtb_limiter_acquire(benchmark: Any, ratio_gate: Any) -> None:
     lim = RateLimiter.from_config(
         {
             "pools": {
@@ -67,6 +67,8 @@ def test_xtb_limiter_acquire(benchmark: Any) -> None:
     benchmark.extra_info["calls_per_round"] = CALLS
     benchmark(run_calls, lim.acquire)
     assert lim.acquire("sendTx", 1, CALLS + 2) == 0
+    bucket = PyTokenBucket(CAPACITY, CAPACITY, WINDOW_NS, {"sendTx": 6})
+    ratio_gate.check(benchmark, "limiter_acquire", lambda: run_calls(bucket.acquire), lambda: run_calls(lim.acquire))
 
 
 @pytest.mark.benchmark(group="limiter_acquire_linked")

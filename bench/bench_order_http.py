@@ -3,7 +3,7 @@
 group `order_http_round_trip`: 20 sequential POSTs per round (request bytes as a Backpack order: the
 signer's headers and JSON body) to an aiohttp server in a child process on 127.0.0.1 that reads the body
 and answers Backpack's order reply. `baseline_*` is aiohttp's client as `RestClient` uses it (pooled
-session, keep-alive, per-request timeout); `xtb_*` is `KeepAliveClient` (xtb/venues/keepalive_http.py), the
+session, keep-alive, per-request timeout); `xtb_*` is `KeepAliveClient` (xtb/transport/keepalive_http.py), the
 connectors' default order transport. Both run on uvloop, as `xtb run` does. The server's share is the same
 for both; the difference is the client. The xtb case also runs both clients in alternating blocks of 50
 requests (`extra_info.interleaved_ratio`, per-request p50s), the figure to read on this drifting VM.
@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from xtb.venues.keepalive_http import KeepAliveClient
+from xtb.transport.keepalive_http import KeepAliveClient
 
 PER_ROUND = 20
 ROUNDS = 40

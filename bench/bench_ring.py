@@ -63,7 +63,7 @@ def test_baseline_deque_dataclass_push_drain(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="ring_push_drain_callback")
-def test_xtb_ring_rust_push_drain_into(benchmark: Any) -> None:
+def test_xtb_ring_rust_push_drain_into(benchmark: Any, ratio_gate: Any) -> None:
     ring = EventRing(1 << 16)
     callback = Counter()
     push = _core._ring_push_synthetic
@@ -76,6 +76,9 @@ def test_xtb_ring_rust_push_drain_into(benchmark: Any) -> None:
     benchmark.extra_info["events_per_round"] = EVENTS
     benchmark(run)
     assert callback.n >= EVENTS and len(ring) == 0 and ring.overflowed == 0
+    queue: deque[PyTradeEvent] = deque()
+    ratio_gate.check(benchmark, "ring_push_drain_callback", lambda: baseline_push_drain(queue, callback), run,
+                     blocks=10, rounds=15)
 
 
 # ---- producer in Python too (Python-built events pushed one by one) ----

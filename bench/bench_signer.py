@@ -170,7 +170,7 @@ def test_baseline_limit_order_pooled(benchmark: Any, py_signer: PyBackpackSigner
 
 
 @pytest.mark.benchmark(group="backpack_limit_order_pooled")
-def test_xtb_limit_order_pooled(benchmark: Any) -> None:
+def test_xtb_limit_order_pooled(benchmark: Any, py_signer: PyBackpackSigner, ratio_gate: Any) -> None:
     signer = BackpackSigner(SECRET, nonce_pool=POOL)
     _wait_full(signer)
     before = signer.nonce_pool_stats
@@ -182,3 +182,10 @@ def test_xtb_limit_order_pooled(benchmark: Any) -> None:
     benchmark.extra_info.update(nonce_pool=POOL, presigned=presigned, fallbacks=fallbacks)
     assert headers["X-Signature"] and body
     assert fallbacks == 0 and presigned >= 1, after  # the figure is the pooled path, not the fallback
+    # Gate: single orders, interleaved; 10 blocks x 105 orders < POOL, so every xtb round is presigned.
+    gate_signer = BackpackSigner(SECRET, nonce_pool=POOL)
+    _wait_full(gate_signer)
+    ratio_gate.check(benchmark, "backpack_limit_order_pooled", lambda: py_limit_order(py_signer, **LIMIT),
+                     lambda: gate_signer.limit_order(**LIMIT, timestamp_ms=TS, window_ms=WINDOW),
+                     blocks=10, rounds=100, warmup=5)
+    assert gate_signer.nonce_pool_stats["fallbacks"] == 0

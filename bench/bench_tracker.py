@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -121,8 +122,8 @@ def test_xtb_tracker_cancel_cycle(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="tracker_lifecycle")
-def test_baseline_tracker_lifecycle(benchmark: Any) -> None:
-    trk = PyTracker(retention=1000)
+def py_lifecycle(trk: PyTracker) -> Callable[[], str]:
+    """One order's life in the baseline tracker: submitted, acked, two fills (a fresh client id per call)."""
     ids = itertools.count(10)
 
     def lifecycle() -> str:
@@ -132,12 +133,17 @@ def test_baseline_tracker_lifecycle(benchmark: Any) -> None:
         trk.on_fill(cid, V, 1, 14_100, 4)
         return trk.on_fill(cid, V, 2, 14_100, 6)
 
-    assert benchmark(lifecycle) == "applied"
+    return lifecycle
+
+
+def test_baseline_tracker_lifecycle(benchmark: Any) -> None:
+    trk = PyTracker(retention=1000)
+    assert benchmark(py_lifecycle(trk)) == "applied"
     assert len(trk.orders) <= 1000
 
 
 @pytest.mark.benchmark(group="tracker_lifecycle")
-def test_xtb_tracker_lifecycle(benchmark: Any) -> None:
+def test_xtb_tracker_lifecycle(benchmark: Any, ratio_gate: Any) -> None:
     trk = OrderTracker(terminal_retention=1000)
     ids = itertools.count(10)
 
@@ -150,3 +156,13 @@ def test_xtb_tracker_lifecycle(benchmark: Any) -> None:
 
     assert benchmark(lifecycle) == "applied"
     assert len(trk) <= 1000
+    def many(fn: Any) -> Any:
+        def run() -> None:
+            for _ in range(LIFECYCLES):
+                fn()
+        return run
+
+    ratio_gate.check(benchmark, "tracker_lifecycle", many(py_lifecycle(PyTracker(retention=1000))), many(lifecycle))
+
+
+LIFECYCLES = 100  # per gate round

@@ -1,4 +1,4 @@
-"""ASMM: adaptive skewed market making (seed 003, Round7), on any Connector venue.
+"""ASMM: adaptive skewed market making (the original bot's ASMM design), on any Connector venue.
 
 Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only orders per side:
 - half spread h = max(min_spread / 2, maker fee + fee_buffer): the spread never undercuts the fees;
@@ -13,7 +13,7 @@ Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only
 - take profit: when the position is take_profit_pct in the money against its entry price, a reduce-only
   IOC limit at the opposite touch closes it.
 Resting orders that still match a ladder slot keep their queue place; the rest are cancelled and replaced.
-Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, seed 003 camelCase keys).
+Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, the original camelCase keys accepted).
 Gauges: mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge, mm_quote_interval_gauge, mm_position,
 mm_active_orders{side}; a "quotes" record per ladder change.
 """
@@ -31,6 +31,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.quoting import (
     CANCELLABLE,
     bps_of,
@@ -42,7 +43,6 @@ from xtb.quant.quoting import (
     to_price,
     to_qty,
 )
-from xtb.venues.base import MarketInfo, Side
 
 
 def _alias(snake: str, camel: str) -> Any:

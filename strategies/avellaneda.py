@@ -1,4 +1,4 @@
-"""Avellaneda-Stoikov market maker (seed 001: as_model, AvellanedaStoikovStrategy).
+"""Avellaneda-Stoikov market maker (the original bot's as_model and AvellanedaStoikovStrategy).
 
 Every tick: sample the mid, estimate its volatility from the rolling samples (`MidVolatility`), compute the
 reservation price r = s - q*gamma*sigma^2*(T - t) and the optimal spread gamma*sigma^2*(T - t) +
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.avellaneda import MidVolatility, Quotes, as_quotes, glft_quotes
 from xtb.quant.quoting import (
     bps_of,
@@ -36,7 +37,6 @@ from xtb.quant.quoting import (
     to_qty,
     valid_size,
 )
-from xtb.venues.base import MarketInfo, Side
 
 
 class AvellanedaParams(BaseModel):

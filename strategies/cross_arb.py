@@ -1,4 +1,4 @@
-"""Cross-venue arbitrage between Backpack and Lighter (seeds 000/001: CrossMarketArbitrageStrategy).
+"""Cross-venue arbitrage between Backpack and Lighter (the original bot's CrossMarketArbitrageStrategy).
 
 The same underlying is quoted on both venues; when one venue is richer than the other by more than both
 venues' fees plus a threshold, buy the cheap venue and sell the rich one, then unwind when the spread
@@ -36,10 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
-BACKPACK = "backpack"
-LIGHTER = "lighter"
 BPS = 10_000
 LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
 
@@ -48,6 +46,9 @@ LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unr
 class CrossArbParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    maker_venue: str = Field("backpack", description="venue of the tracking limit leg (the fee and timing params "
+                             "named backpack_* apply to it)")
+    hedge_venue: str = Field("lighter", description="venue of the hedge leg (the params named lighter_* apply to it)")
     symbol_filters: list[str] = Field(default_factory=list,
                                       description="canonical bases to trade (e.g. [SOL, ETH]); empty = all common")
     order_size: Decimal | None = Field(None, gt=0, description="size per arbitrage in base units; "
@@ -340,9 +341,9 @@ class Arb:
             acc[0] += qty
             acc[1] += notional
 
-    def entry_summary(self) -> str:
+    def entry_summary(self, maker_venue: str, hedge_venue: str) -> str:
         parts = []
-        for venue, side in ((BACKPACK, self.direction.bp_side), (LIGHTER, self.direction.lg_side)):
+        for venue, side in ((maker_venue, self.direction.bp_side), (hedge_venue, self.direction.lg_side)):
             qty, notional = self.entry_fills.get(venue, (Fraction(0), Fraction(0)))
             verb = "buy" if side is Side.BID else "sell"
             avg = f"{float(notional / qty):.4f}" if qty else "-"
@@ -356,6 +357,8 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def __init__(self, ctx: Any, params: CrossArbParams) -> None:
         super().__init__(ctx, params)
+        self.maker = params.maker_venue  # the tracking limit leg
+        self.hedge = params.hedge_venue  # the market / IOC hedge leg
         self.pairs: list[Pair] = []
         self.sizes: dict[str, CommonSize] = {}
         self.arbs: dict[str, Arb] = {}
@@ -374,7 +377,8 @@ class CrossArb(Strategy[CrossArbParams]):
         self._discover_pairs()
 
     def _discover_pairs(self) -> None:
-        self.pairs = discover_pairs(self.ctx.markets(BACKPACK), self.ctx.markets(LIGHTER), self.params.symbol_filters)
+        ctx = self.ctx
+        self.pairs = discover_pairs(ctx.markets(self.maker), ctx.markets(self.hedge), self.params.symbol_filters)
         for pair in self.pairs:
             self.sizes[pair.base] = common_size(pair.bp, pair.lg, self.params.order_size)
         self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
@@ -422,15 +426,15 @@ class CrossArb(Strategy[CrossArbParams]):
         """Pull the Backpack leg and close both venues before the venues go down."""
         self.ctx.log.info("cross_arb %s: maintenance window within %.0f s: closing both legs", arb.pair.base,
                           self.params.maintenance_close_lead_s)
-        self._cancel_backpack_orders(arb, self._orders(BACKPACK, arb.bp_cids))
+        self._cancel_backpack_orders(arb, self._orders(self.maker, arb.bp_cids))
         arb.unhedged = Fraction(0)
         arb.exit_reason = "maintenance"
         self._close_pair(arb)
 
     def _tops(self, pair: Pair) -> tuple[Top, Top]:
         ctx = self.ctx
-        return ((ctx.best_bid(BACKPACK, pair.bp.symbol), ctx.best_ask(BACKPACK, pair.bp.symbol)),
-                (ctx.best_bid(LIGHTER, pair.lg.symbol), ctx.best_ask(LIGHTER, pair.lg.symbol)))
+        return ((ctx.best_bid(self.maker, pair.bp.symbol), ctx.best_ask(self.maker, pair.bp.symbol)),
+                (ctx.best_bid(self.hedge, pair.lg.symbol), ctx.best_ask(self.hedge, pair.lg.symbol)))
 
     def _check_spread(self, pair: Pair) -> tuple[Direction, int, Fraction] | None:
         """The better direction when its spread net of both fees reaches the entry threshold."""
@@ -449,11 +453,12 @@ class CrossArb(Strategy[CrossArbParams]):
     def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
         arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
-        how = "buy backpack / sell lighter" if direction is Direction.LONG_BACKPACK else "sell backpack / buy lighter"
+        buy, sell = (self.maker, self.hedge) if direction is Direction.LONG_BACKPACK else (self.hedge, self.maker)
+        how = f"buy {buy} / sell {sell}"
         self.ctx.log.info("cross_arb ENTER %s %s (%s): spread %.1f bps gross, %.1f net of fees (threshold %s); "
-                          "size %g, backpack limit @ %.4f", pair.base, direction.value, how, float(gross),
+                          "size %g, %s limit @ %.4f", pair.base, direction.value, how, float(gross),
                           float(net_of_fees(gross, self.params)), self.params.entry_threshold_bps,
-                          float(arb.size.base), float(real_price(pair.bp, bp_px)))
+                          float(arb.size.base), self.maker, float(real_price(pair.bp, bp_px)))
         try:
             self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
         except OrderDenied as e:
@@ -463,11 +468,11 @@ class CrossArb(Strategy[CrossArbParams]):
         self.stats["entries"] += 1
 
     def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
-        cid = self.ctx.place_limit(BACKPACK, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
+        cid = self.ctx.place_limit(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
                                    post_only=self.params.backpack_post_only)
         arb.bp_cids.append(cid)
         arb.bp_px, arb.repricing = px, False
-        self._own(BACKPACK, cid, arb.pair.base)
+        self._own(self.maker, cid, arb.pair.base)
 
     # hedging -----------------------------------------------------------------------------------------
     def on_fill(self, ev: Any) -> None:
@@ -481,16 +486,16 @@ class CrossArb(Strategy[CrossArbParams]):
         arb = self.arbs.get(base) if base is not None else None
         if arb is None:
             return
-        market = arb.pair.bp if ev.venue == BACKPACK else arb.pair.lg
+        market = arb.pair.bp if ev.venue == self.maker else arb.pair.lg
         arb.record_fill(ev.venue, market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
         self._log_when_hedged(arb)
-        if ev.venue == BACKPACK:
+        if ev.venue == self.maker:
             self._follow_fills(arb)
 
     def on_order(self, ev: Any) -> None:
         """An order update that moved a Backpack entry leg's filled quantity hedges it now, without waiting for
         the Fill event (which may come seconds later, or only from a REST re-read)."""
-        if ev.venue != BACKPACK:
+        if ev.venue != self.maker:
             return
         base = self._owner.get((ev.venue, ev.client_id))
         arb = self.arbs.get(base) if base is not None else None
@@ -527,17 +532,17 @@ class CrossArb(Strategy[CrossArbParams]):
                 worst = self._lighter_worst_price(arb, side, lg_top)
                 if worst is None:
                     return
-                cid = self.ctx.place_market(LIGHTER, lg.symbol, side, units, worst_price=worst)
+                cid = self.ctx.place_market(self.hedge, lg.symbol, side, units, worst_price=worst)
             else:
                 touch = lg_top[1] if side is Side.BID else lg_top[0]
                 if touch is None:
                     return
-                cid = self.ctx.place_limit(LIGHTER, lg.symbol, side, touch[0], units, tif="ioc")
+                cid = self.ctx.place_limit(self.hedge, lg.symbol, side, touch[0], units, tif="ioc")
         except OrderDenied as e:  # kept unhedged: the next tick retries
             self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
             return
         arb.lg_cids.append(cid)
-        self._own(LIGHTER, cid, arb.pair.base)
+        self._own(self.hedge, cid, arb.pair.base)
         arb.unhedged -= base_qty(lg, units)
 
     def _lighter_worst_price(self, arb: Arb, side: Side, lg_top: Top) -> int | None:
@@ -560,13 +565,13 @@ class CrossArb(Strategy[CrossArbParams]):
         return [o for o in (self.ctx.order(venue, c) for c in cids) if o is not None]
 
     def _bp_filled(self, arb: Arb) -> int:
-        return sum(o.filled for o in self._orders(BACKPACK, arb.bp_cids))
+        return sum(o.filled for o in self._orders(self.maker, arb.bp_cids))
 
     def _track_backpack_leg(self, arb: Arb, now: float) -> None:
         """The tracking limit executor: re-post on drift, fall back or give up after the timeout."""
         filled = self._bp_filled(arb)
         remaining = arb.size.bp_units - filled
-        live = [o for o in self._orders(BACKPACK, arb.bp_cids) if o.state in LIVE_STATES]
+        live = [o for o in self._orders(self.maker, arb.bp_cids) if o.state in LIVE_STATES]
         if remaining <= 0 and not live:
             self._opened(arb, now)
             return
@@ -589,7 +594,7 @@ class CrossArb(Strategy[CrossArbParams]):
         """Cancel each order once (a cancel in flight is not repeated every tick)."""
         for o in orders:
             if o.client_id not in arb.cancels_sent and o.state in LIVE_STATES and o.state != "pending_cancel":
-                self.ctx.cancel(BACKPACK, o.client_id)
+                self.ctx.cancel(self.maker, o.client_id)
                 arb.cancels_sent.add(o.client_id)
 
     def _drifted(self, px: int, target: int) -> bool:
@@ -612,11 +617,11 @@ class CrossArb(Strategy[CrossArbParams]):
         if self.params.backpack_market_fallback and remaining > 0:
             worst = worst_price(arb.pair.bp, arb.direction.bp_side, self._tops(arb.pair)[0], self.params.slippage_bps)
             if worst is not None:
-                cid = self.ctx.place_market(BACKPACK, arb.pair.bp.symbol, arb.direction.bp_side, remaining,
+                cid = self.ctx.place_market(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, remaining,
                                             worst_price=worst)
                 arb.fallback_cid = cid
                 arb.bp_cids.append(cid)
-                self._own(BACKPACK, cid, arb.pair.base)
+                self._own(self.maker, cid, arb.pair.base)
                 return
         self._settle_partial_entry(arb, now, filled)
 
@@ -635,11 +640,11 @@ class CrossArb(Strategy[CrossArbParams]):
         """One line per arbitrage once the Backpack leg is complete and Lighter holds the same quantity."""
         if arb.state != "open" or arb.legs_logged:
             return
-        bp, lg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (BACKPACK, LIGHTER))
+        bp, lg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (self.maker, self.hedge))
         if bp > 0 and bp == lg:
             arb.legs_logged = True
             self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base,
-                              time.monotonic() - arb.started, arb.entry_summary())
+                              time.monotonic() - arb.started, arb.entry_summary(self.maker, self.hedge))
 
     async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
         """Both legs must net to zero in base units; an imbalance that outlives the grace period (with no
@@ -670,32 +675,32 @@ class CrossArb(Strategy[CrossArbParams]):
         return to_units(pair.lg, excess) > 0 or to_units(pair.bp, excess) > 0
 
     async def _confirmed_positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
-        bp, lg = await asyncio.gather(self.ctx.fetch_positions(BACKPACK), self.ctx.fetch_positions(LIGHTER))
+        bp, lg = await asyncio.gather(self.ctx.fetch_positions(self.maker), self.ctx.fetch_positions(self.hedge))
         return base_qty(pair.bp, bp.get(pair.bp.symbol, 0)), base_qty(pair.lg, lg.get(pair.lg.symbol, 0))
 
     def _orders_in_flight(self, arb: Arb) -> bool:
-        lg_live = any(o.state in LIVE_STATES for o in self._orders(LIGHTER, arb.lg_cids))
+        lg_live = any(o.state in LIVE_STATES for o in self._orders(self.hedge, arb.lg_cids))
         return lg_live or (arb.state == "entering" and to_units(arb.pair.lg, arb.unhedged) > 0)
 
     def _positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
-        return (base_qty(pair.bp, self.ctx.position(BACKPACK, pair.bp.symbol)),
-                base_qty(pair.lg, self.ctx.position(LIGHTER, pair.lg.symbol)))
+        return (base_qty(pair.bp, self.ctx.position(self.maker, pair.bp.symbol)),
+                base_qty(pair.lg, self.ctx.position(self.hedge, pair.lg.symbol)))
 
     def _rebalance(self, arb: Arb, bp_pos: Fraction, lg_pos: Fraction, excess: Fraction) -> None:
         """A leg failed or filled short: stop entering and reduce the larger leg to match the other."""
         self.stats["rebalances"] += 1
         arb.failed = True
-        self.ctx.log.warning("cross_arb %s: legs out of balance (backpack %s, lighter %s): rebalancing",
-                             arb.pair.base, float(bp_pos), float(lg_pos))
-        self._cancel_backpack_orders(arb, self._orders(BACKPACK, arb.bp_cids))
-        venue, market = (BACKPACK, arb.pair.bp) if abs(bp_pos) > abs(lg_pos) else (LIGHTER, arb.pair.lg)
+        self.ctx.log.warning("cross_arb %s: legs out of balance (%s %s, %s %s): rebalancing",
+                             arb.pair.base, self.maker, float(bp_pos), self.hedge, float(lg_pos))
+        self._cancel_backpack_orders(arb, self._orders(self.maker, arb.bp_cids))
+        venue, market = (self.maker, arb.pair.bp) if abs(bp_pos) > abs(lg_pos) else (self.hedge, arb.pair.lg)
         units = to_units(market, abs(excess))
         side = Side.ASK if excess > 0 else Side.BID
         if units > 0:
             cid = self._reduce_only_market(venue, market, side, units)
             if cid is not None:
                 self._own(venue, cid, arb.pair.base)
-                if venue == LIGHTER:
+                if venue == self.hedge:
                     arb.lg_cids.append(cid)
         arb.unhedged = Fraction(0)
         arb.state = "exiting"  # after a failed leg the pair is closed out, then cooled down
@@ -717,7 +722,7 @@ class CrossArb(Strategy[CrossArbParams]):
     def _close_pair(self, arb: Arb) -> None:
         """Reduce-only market orders on both venues for whatever each reports open."""
         arb.state, arb.exit_sent = "exiting", time.monotonic()
-        for venue, market in ((BACKPACK, arb.pair.bp), (LIGHTER, arb.pair.lg)):
+        for venue, market in ((self.maker, arb.pair.bp), (self.hedge, arb.pair.lg)):
             pos = self.ctx.position(venue, market.symbol)
             if pos != 0:
                 cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
@@ -746,7 +751,7 @@ class CrossArb(Strategy[CrossArbParams]):
             return None
 
     def _monitor_exit(self, arb: Arb, now: float) -> None:
-        if self.ctx.open_orders(BACKPACK, arb.pair.bp.symbol) or self.ctx.open_orders(LIGHTER, arb.pair.lg.symbol):
+        if self.ctx.open_orders(self.maker, arb.pair.bp.symbol) or self.ctx.open_orders(self.hedge, arb.pair.lg.symbol):
             return
         bp_pos, lg_pos = self._positions(arb.pair)
         if bp_pos == 0 and lg_pos == 0:
@@ -760,7 +765,7 @@ class CrossArb(Strategy[CrossArbParams]):
             del self._owner[key]
         if arb.exit_reason:
             self.realized_pnl += arb.cash
-            notional = arb.entry_fills.get(BACKPACK, [Fraction(0), Fraction(0)])[1]
+            notional = arb.entry_fills.get(self.maker, [Fraction(0), Fraction(0)])[1]
             bps = f" ({float(arb.cash / notional * BPS):+.1f} bps)" if notional else ""
             held = "" if arb.opened is None else f", held {now - arb.opened:.1f} s"
             self.ctx.log.info("cross_arb CLOSED %s (%s): PnL %+.4f %s%s after %.4f fees%s; session PnL %+.4f",
@@ -782,14 +787,14 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.info("cross_arb stopping: closing %s on both venues", ", ".join(self.arbs))
         for arb in self.arbs.values():
             arb.state, arb.exit_reason = "exiting", arb.exit_reason or "shutdown"
-        by_symbol = {(v, m.symbol): p.base for p in self.pairs for v, m in ((BACKPACK, p.bp), (LIGHTER, p.lg))}
+        by_symbol = {(v, m.symbol): p.base for p in self.pairs for v, m in ((self.maker, p.bp), (self.hedge, p.lg))}
         for pair in self.pairs:
-            self.ctx.cancel_all(BACKPACK, pair.bp.symbol)
-            self.ctx.cancel_all(LIGHTER, pair.lg.symbol)
+            self.ctx.cancel_all(self.maker, pair.bp.symbol)
+            self.ctx.cancel_all(self.hedge, pair.lg.symbol)
         deadline = time.monotonic() + self.params.flatten_timeout_s
         while time.monotonic() < deadline:
-            held = {v: await self.ctx.fetch_positions(v) for v in (BACKPACK, LIGHTER)}  # REST if a stream is down
-            open_legs = [(v, m, p) for pair in self.pairs for v, m in ((BACKPACK, pair.bp), (LIGHTER, pair.lg))
+            held = {v: await self.ctx.fetch_positions(v) for v in (self.maker, self.hedge)}  # REST if a stream is down
+            open_legs = [(v, m, p) for pair in self.pairs for v, m in ((self.maker, pair.bp), (self.hedge, pair.lg))
                          if (p := held[v].get(m.symbol, 0)) != 0]
             if not open_legs:
                 now = time.monotonic()

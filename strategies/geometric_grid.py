@@ -1,4 +1,4 @@
-"""Geometric grid (seeds 001/003: GeometricGridStrategy, Round7's geometric layers).
+"""Geometric grid (the original bot's GeometricGridStrategy and the geometric layers of its ASMM design).
 
 Grid prices form a geometric series between a lower and an upper bound (a constant ratio between
 neighbours, so the spacing widens with the price). At start the level nearest the mid is left empty, the
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
 

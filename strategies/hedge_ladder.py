@@ -1,4 +1,4 @@
-"""Hedge ladder (seed 000: HedgeLadderStrategy): a long limit ladder on a main venue, hedged on another.
+"""Hedge ladder (the original bot's HedgeLadderStrategy): a long limit ladder on a main venue, hedged on another.
 
 A ladder of `levels` resting buy limits sits below the main venue's best bid (`entry_offset_bps`, then
 `level_spacing_bps` apart). A filled rung records its entry price and its hedge trigger
@@ -36,7 +36,7 @@ from xtb.core import RateLimiter
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
 HEDGE_KEY = "hedge"

@@ -1,4 +1,4 @@
-"""Perpetual market maker (seeds 000/001: BackpackPerpMarketMakerStrategy), on any Connector venue.
+"""Perpetual market maker (the original bot's BackpackPerpMarketMakerStrategy), on any Connector venue.
 
 Each cycle (`cycle_interval_s`):
 1. market limits come from the venue's MarketInfo (tick, step, minimum size and notional), loaded at start;
@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.quoting import CANCELLABLE, post_only_clamp, price_units, size_units, to_price, valid_size
-from xtb.venues.base import MarketInfo, Side
 
 BPS = 10_000
 

@@ -1,4 +1,4 @@
-"""Connector smoke test (seed 000): rest a limit order, cancel it, buy with a market order, flatten.
+"""Connector smoke test (after ConnectorSmokeTestStrategy): rest a limit, cancel it, market buy, flatten.
 
 A short, deterministic walk through everything a venue connection must do, step by step, each with a
 timeout: a post-only limit away from the touch rests (open), is cancelled (cancelled), a market order

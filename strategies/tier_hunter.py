@@ -1,4 +1,4 @@
-"""Tier hunter (seed 002, Backpack MM Tier Hunter v3.2): a single-sided maker steered by taker order flow.
+"""Tier hunter (the original Backpack MM Tier Hunter v3.2): a single-sided maker steered by taker order flow.
 
 One post-only order rests at the touch on one side only. Which side comes from the public trade prints:
 taker buy and sell volume over the last `trade_lookback_s`, their ratio smoothed by an EMA
@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.telemetry.stats import StatsWriter, TradingStats
-from xtb.venues.base import MarketInfo, Side
 
 
 class TierHunterParams(BaseModel):

@@ -1,4 +1,4 @@
-"""Trend ladder (seed 001: TrendAdaptiveLadderStrategy).
+"""Trend ladder (the original bot's TrendAdaptiveLadderStrategy).
 
 The mid is sampled into fixed-interval OHLC bars. The trend is the sign of EMA(fast) - EMA(slow),
 confirmed when the least-squares slope of the fast EMA over `slope_lookback` bars is at least
@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 LIVE_STATES = ("pending_new", "open", "partially_filled", "unresolved")
 

@@ -1,4 +1,4 @@
-"""Z-score spread monitor (seed 004): mean-reversion signals on the spread between two markets.
+"""Z-score spread monitor: mean-reversion signals on the spread between two markets.
 
 For each configured pair (two markets on the same or different venues) the monitor samples both mids every
 `sample_interval_ms`, forms the spread `P_A − P_B` in quote units (or `ln(P_A / P_B)` for pairs of
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xtb.engine.gateway import OrderDenied
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
 

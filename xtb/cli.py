@@ -471,8 +471,8 @@ def replay(
 
     from xtb._core import JournalFormatError
     from xtb.config import ConfigError, XtbConfig, load_config
+    from xtb.journal.replay import replay as run_replay
     from xtb.preflight import check_strategy
-    from xtb.replay import replay as run_replay
 
     try:
         if config is not None:
@@ -518,7 +518,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="where to write (default: RUN_DIR/report)")] = None,
 ) -> None:
     """Write a markdown report with PNG charts (price and quotes, inventory, PnL, spread/z, latency)."""
-    from xtb.report import write_report
+    from xtb.journal.report import write_report
 
     try:
         written = write_report(run_dir, out)

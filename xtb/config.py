@@ -16,10 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -62,6 +62,19 @@ class VenueConfig(_Section):
     key_file: str | None = None
     account: str | None = Field(default=None, description="account id or index used for the lock and keys")
     options: dict[str, Any] = Field(default_factory=dict, description="venue-specific connector options")
+
+
+def _known_venue(name: str) -> str:
+    """A venue name must be a registered venue (xtb/venues/registry.py: built-in or an entry point)."""
+    from xtb.venues.registry import known_venues
+
+    known = known_venues()
+    if name not in known:
+        raise ValueError(f"unknown venue {name!r} (known: {', '.join(known)})")
+    return name
+
+
+VenueName = Annotated[str, AfterValidator(_known_venue)]
 
 
 class StrategyConfig(_Section):
@@ -120,7 +133,7 @@ class SimConfig(_Section):
     updates_per_s: float = Field(default=50.0, gt=0, description="book updates per second per market")
     faults: str | dict[str, Any] | None = Field(
         default=None, description="fault profile name (none, flaky, chaos) or a fault plan mapping (xtb.sim.faults)")
-    basis: dict[Literal["backpack", "lighter"], SimBasisConfig] = Field(
+    basis: dict[VenueName, SimBasisConfig] = Field(
         default_factory=dict, description="per-venue basis process, e.g. basis.lighter.basis_jumps_per_min")
 
     @field_validator("faults")
@@ -141,7 +154,7 @@ class SimConfig(_Section):
 
 class XtbConfig(_Section):
     general: GeneralConfig = Field(default_factory=GeneralConfig)
-    venues: dict[str, VenueConfig] = Field(default_factory=dict)
+    venues: dict[VenueName, VenueConfig] = Field(default_factory=dict)
     strategy: StrategyConfig
     risk: dict[str, Any] = Field(default_factory=dict)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)

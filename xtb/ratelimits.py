@@ -19,7 +19,7 @@ from typing import Any, Final
 
 MINUTE_MS: Final = 60_000
 
-# ---- Lighter (docs/venues/lighter.md section 8) ----
+# ---- Lighter (its published limits; docs/venues/lighter.md) ----
 
 #: Weighted budget per rolling minute by account tier. Standard is 60 *unweighted* requests.
 LIGHTER_TIER_BUDGETS: Final[Mapping[str, int]] = {"premium": 24_000, "plus": 120_000, "builder": 240_000}

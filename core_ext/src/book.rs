@@ -33,13 +33,9 @@ pub enum SeqRule {
 }
 
 impl SeqRule {
+    /// The rule a venue registered for its books (`venues.rs`).
     pub fn for_venue(v: Venue) -> SeqRule {
-        match v {
-            Venue::Backpack => SeqRule::Backpack,
-            Venue::Lighter => SeqRule::Lighter,
-            Venue::BinanceUsdm | Venue::Aster => SeqRule::BinanceUsdm,
-            Venue::Grvt => SeqRule::Monotonic,
-        }
+        v.seq_rule()
     }
 }
 

@@ -10,40 +10,8 @@ pub type Px = i64;
 /// Size in a market's integer units (10^-size_decimals).
 pub type Sz = i64;
 
-/// The venues the core knows how to decode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Venue {
-    Backpack = 0,
-    Lighter = 1,
-    BinanceUsdm = 2,
-    Grvt = 3,
-    Aster = 4,
-}
-
-impl Venue {
-    pub const ALL: [Venue; 5] = [
-        Venue::Backpack,
-        Venue::Lighter,
-        Venue::BinanceUsdm,
-        Venue::Grvt,
-        Venue::Aster,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Venue::Backpack => "backpack",
-            Venue::Lighter => "lighter",
-            Venue::BinanceUsdm => "binance_usdm",
-            Venue::Grvt => "grvt",
-            Venue::Aster => "aster",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Venue> {
-        Venue::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
+/// The venues the core knows: defined by the one registration table in `venues.rs`.
+pub use crate::venues::Venue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -268,7 +236,7 @@ mod tests {
 
     #[test]
     fn venue_names_round_trip() {
-        for v in Venue::ALL {
+        for &v in Venue::ALL {
             assert_eq!(Venue::from_name(v.name()), Some(v));
         }
         assert_eq!(Venue::from_name("nope"), None);

@@ -250,7 +250,7 @@ impl Cursor<'_> {
 
     fn venue(&mut self) -> Result<Venue, String> {
         let b = self.byte()?;
-        Venue::ALL.get(b as usize).copied().ok_or_else(|| format!("unknown venue code {b}"))
+        Venue::from_id(b).ok_or_else(|| format!("unknown venue code {b}"))
     }
 }
 

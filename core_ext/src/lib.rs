@@ -1,4 +1,4 @@
-//! xtb's compiled core, exposed to Python as `xtb._core`.
+//! xtb's compiled core, exposed to Python as `xtb_core._core` (re-exported by the `xtb_core` package and by `xtb._core`).
 //!
 //! Pure-Rust modules (no Python types) hold the logic and are tested with `cargo test`;
 //! `py/` holds the PyO3 bindings only. No panic crosses the FFI boundary: PyO3 turns a panic
@@ -14,6 +14,7 @@ pub mod limiter;
 pub mod ring;
 pub mod sign;
 pub mod tracker;
+pub mod venues;
 
 mod py;
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from local_http import serve
 
-from xtb.venues.keepalive_http import (
+from xtb.transport.keepalive_http import (
     BadResponse,
     ConnectFailed,
     ConnectionLost,

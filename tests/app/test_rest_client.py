@@ -7,8 +7,8 @@ import pytest
 from aiohttp import web
 from local_http import serve
 
-from xtb.venues.keepalive_http import KeepAliveClient
-from xtb.venues.rest import AmbiguousResponse, RestClient, RetriesExhausted, VenueRejected
+from xtb.transport.keepalive_http import KeepAliveClient
+from xtb.transport.rest import AmbiguousResponse, RestClient, RetriesExhausted, VenueRejected
 
 
 @pytest.fixture

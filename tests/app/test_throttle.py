@@ -1,7 +1,7 @@
 import pytest
 
 from xtb._core import RateLimiter
-from xtb.venues.throttle import SlotNeverGranted, take_slot
+from xtb.transport.throttle import SlotNeverGranted, take_slot
 
 
 def limiter(capacity: int, window_ms: int) -> RateLimiter:

@@ -1,6 +1,6 @@
 import pytest
 
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 from xtb.venues.symbols import canonical
 
 
@@ -36,7 +36,7 @@ def test_market_rounding_never_crosses():
 
 
 def test_fill_fee_units_charges_the_published_rate_only_where_fills_carry_no_fee():
-    from xtb.venues.base import MarketInfo, fill_fee_units
+    from xtb.model.types import MarketInfo, fill_fee_units
 
     m = MarketInfo("lighter", "SOL", "SOL", "USDC", 3, 3, 1, 1, 1, 0, maker_fee_ppm=20, taker_fee_ppm=200)
 

@@ -6,7 +6,7 @@ import time
 
 from picows import WSListener, WSMsgType, ws_create_server
 
-from xtb.venues.ws import WsSession
+from xtb.transport.ws import WsSession
 
 
 class ServerSide(WSListener):

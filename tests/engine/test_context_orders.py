@@ -7,7 +7,7 @@ import pytest
 from xtb._core import EventRing, OrderUpdate
 from xtb.engine.context import Positions, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
-from xtb.venues.base import OrderKind, Side, TimeInForce
+from xtb.model.types import OrderKind, Side, TimeInForce
 
 
 class RecordingGateway:

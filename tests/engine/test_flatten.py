@@ -15,7 +15,7 @@ import pytest
 from xtb.config import validate
 from xtb.engine.engine import Engine
 from xtb.engine.flatten import VenueFlatten
-from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 
 SYMBOLS = {"backpack": "SOL_USDC_PERP", "lighter": "SOL"}
 

@@ -7,7 +7,7 @@ import pytest
 
 from xtb._core import OrderTracker
 from xtb.engine.gateway import OrderDenied, OrderGateway
-from xtb.venues.base import OrderRequest, Side, SubmitOutcome, SubmitResult, TimeInForce
+from xtb.model.types import OrderRequest, Side, SubmitOutcome, SubmitResult, TimeInForce
 
 
 class RecordingPort:
@@ -193,8 +193,8 @@ async def test_a_batch_that_is_not_sent_books_nothing_in_the_risk_guard():
     """Orders that passed the guard but were never sent (a later order of the batch denied, the rate limit,
     a batch heavier than the limiter's bucket) give back their daily budget and order-rate slots."""
     from xtb._core import RateLimiter
+    from xtb.model.types import MarketInfo
     from xtb.risk import RiskGuard
-    from xtb.venues.base import MarketInfo
 
     sol = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 1, 0)
     guard = RiskGuard({"singleMax": 5.0, "dailyMax": 20.0, "maxOrders": 10, "rate_window_s": 60},

@@ -43,7 +43,7 @@ async def test_a_paper_run_leaves_one_run_directory_that_report_reads(tmp_path: 
     import asyncio
 
     from xtb.config import load_config
-    from xtb.report import write_report
+    from xtb.journal.report import write_report
 
     root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "configs/paper_smoke.yaml", env={}, sets=[

@@ -16,9 +16,9 @@ from xtb.config import XtbConfig
 from xtb.core import BookUpdate, EventRing, Fill, Journal, JournalReader, Position, Trade
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import Strategy
-from xtb.replay import replay, write_markets
-from xtb.report import write_report
-from xtb.venues.base import MarketInfo
+from xtb.journal.replay import replay, write_markets
+from xtb.journal.report import write_report
+from xtb.model.types import MarketInfo
 
 T0 = 5_000_000_000
 MS = 1_000_000

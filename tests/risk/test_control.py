@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from xtb.control import ControlClient, ControlError, ControlServer, NoBotRunning
+from xtb.model.types import MarketInfo
 from xtb.risk import RiskGuard, TradingState
-from xtb.venues.base import MarketInfo
 
 SOL = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 2, 0)
 

@@ -6,8 +6,8 @@ import pytest
 
 from xtb.config import ConfigError
 from xtb.engine.gateway import OrderDenied
+from xtb.model.types import MarketInfo, OrderRequest, Side
 from xtb.risk import DrawdownBands, Reducer, RiskGuard, TradingState, kill_switch, parse_risk_config
-from xtb.venues.base import MarketInfo, OrderRequest, Side
 
 SOL = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 2, 0)
 ETH = MarketInfo("lighter", "ETH", "ETH", "USDC", 2, 4, 1, 10, 10, 0)

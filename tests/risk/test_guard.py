@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xtb.config import ConfigError
+from xtb.model.types import MarketInfo, OrderKind, OrderRequest, Side
 from xtb.risk import UNIT, RiskGuard, TradingState, parse_risk_config
-from xtb.venues.base import MarketInfo, OrderKind, OrderRequest, Side
 
 # SOL on two venues with different size scales: Backpack 2 decimals, Lighter 3.
 MARKETS = {

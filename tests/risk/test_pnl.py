@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xtb._core import Fill, OrderTracker
+from xtb.model.types import MarketInfo
 from xtb.risk import PnlLedger, RiskGuard, TradingState
 from xtb.risk.feed import RiskFillFeed
-from xtb.venues.base import MarketInfo
 
 SOL = MarketInfo("backpack", "SOL_USDC_PERP", "SOL", "USDC", 2, 2, 1, 1, 2, 0)  # px in cents, size in 0.01
 

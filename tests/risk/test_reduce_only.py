@@ -4,8 +4,8 @@ import pytest
 from test_drawdown import SOL, FakeApi
 
 from xtb.config import ConfigError
+from xtb.model.types import OrderRequest, Side
 from xtb.risk import Reducer, RiskGuard, TradingState, parse_risk_config
-from xtb.venues.base import OrderRequest, Side
 
 
 async def fast_sleep(_):

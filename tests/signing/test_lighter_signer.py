@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -330,8 +331,9 @@ def test_library_is_found_in_the_installed_lighter_package() -> None:
     location = locate_library()
     assert location.binary == Path(spec.origin).parent / "signers" / library_file_name()
     assert location.header == location.binary.with_suffix(".h")
-    repo_root = Path(__file__).resolve().parents[2]
-    assert repo_root not in location.binary.resolve().parents
+    # Found where pip installed lighter-sdk (wherever the environment lives, inside the checkout or not).
+    site_dirs = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
+    assert site_dirs & set(location.binary.resolve().parents)
 
 
 def test_env_override_and_missing_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

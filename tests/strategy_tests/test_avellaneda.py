@@ -17,6 +17,7 @@ from paper_helpers import quiet_engine, wait_for
 from strategies.avellaneda import Avellaneda, AvellanedaParams, model_quotes, target_prices, time_left
 from xtb.config import validate
 from xtb.engine.registry import get_strategy
+from xtb.model.types import MarketInfo, Side
 from xtb.quant.avellaneda import (
     MidVolatility,
     Quotes,
@@ -27,7 +28,6 @@ from xtb.quant.avellaneda import (
     reservation_price,
 )
 from xtb.sim.sweep import sweep
-from xtb.venues.base import MarketInfo, Side
 
 SOL = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
                  size_decimals=2, tick=1, step=1, min_size=1, min_notional=0)

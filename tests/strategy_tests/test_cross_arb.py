@@ -26,7 +26,7 @@ from strategies.cross_arb import (
 )
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 
 def market(venue: str, symbol: str, base: str, pd: int, sd: int, *, step: int = 1, min_size: int = 1,

@@ -75,7 +75,7 @@ async def test_faults_lose_no_order_and_never_leave_exposure_unhedged(tmp_path):
         "general": {"mode": "paper", "tick_interval_ms": 50, "seed": 5, "log_dir": str(tmp_path / "logs"),
                     "run_dir": str(tmp_path / "runs")},
         "venues": {"backpack": {"symbols": ["SOL_USDC_PERP"], "options": {"order_timeout_s": 1.5}},
-                   "lighter": {"symbols": ["SOL"], "options": {"tx_timeout_s": 2.0}}},
+                   "lighter": {"symbols": ["SOL"], "options": {"order_timeout_s": 2.0}}},
         "strategy": {"name": "cross_arb", "params": params},
         "sim": {"faults": FAULT_PLAN, "basis": {"backpack": quiet, "lighter": quiet}},
     })

@@ -28,7 +28,7 @@ from strategies.hedge_ladder import (
     worst_price,
 )
 from xtb.config import validate
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 
 def market(venue: str, symbol: str, pd: int, sd: int, *, tick: int = 1, step: int = 1, multiplier: int = 1,

@@ -15,8 +15,8 @@ from strategies.perp_mm import PerpMMParams, exit_order, grid_prices, skew_fract
 from xtb.config import validate
 from xtb.engine.engine import Engine
 from xtb.engine.registry import get_strategy
+from xtb.model.types import Side
 from xtb.sim.sweep import sweep
-from xtb.venues.base import Side
 
 
 # --- formulas ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from strategies.tier_hunter import (
 )
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.venues.base import Side
+from xtb.model.types import Side
 
 
 # --- pure pieces ---------------------------------------------------------------------------------------

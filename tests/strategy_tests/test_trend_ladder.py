@@ -27,7 +27,7 @@ from strategies.trend_ladder import (
 )
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.venues.base import Side
+from xtb.model.types import Side
 
 
 # --- pure pieces ---------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class StepContext:
     def __init__(self) -> None:
         import logging
 
-        from xtb.venues.base import MarketInfo
+        from xtb.model.types import MarketInfo
 
         self.log = logging.getLogger("test.trend_ladder")
         self.mkt = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,

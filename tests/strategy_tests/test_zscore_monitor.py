@@ -27,7 +27,7 @@ from strategies.zscore_monitor import (
 )
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.venues.base import MarketInfo
+from xtb.model.types import MarketInfo
 
 BP = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
                 size_decimals=2, tick=1, step=1, min_size=1, min_notional=0)

@@ -8,21 +8,27 @@ import pytest
 
 from xtb._core import BookUpdate, Fill, OrderTracker, OrderUpdate, Position
 from xtb.engine.gateway import LatencySample
+from xtb.model.types import MarketInfo
 from xtb.telemetry.metrics import Metrics
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.run import RunTelemetry, new_run_dir
 from xtb.telemetry.stats import StatsWriter
-from xtb.venues.base import MarketInfo
 
 MARKET = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
                     size_decimals=2, tick=1, step=1, min_size=1, min_notional=1)
 
 
 class Venue:
-    """The part of a connector telemetry reads: its markets (no REST client, no decoder)."""
+    """The part of a connector telemetry reads: its markets, REST clients (none) and feed frames."""
 
     def markets(self):
         return {MARKET.symbol: MARKET}
+
+    def rest_clients(self):
+        return []
+
+    def feed_frames(self):
+        return 0
 
 
 def value(metric, **labels):

@@ -36,9 +36,9 @@ import pytest
 from xtb import _core
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
+from xtb.model.types import Connector, OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.sim.cluster import ClusterConfig, SimCluster
 from xtb.sim.faults import FaultKind, FaultPlan, FaultRule
-from xtb.venues.base import Connector, OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 
 
 @dataclass
@@ -423,6 +423,40 @@ class ConnectorConformance:
             await conn.reconcile()
             order = harness.tracker.get(req.client_id, self.venue)
             assert order.state == "rejected" and "reconciliation" in (order.reason or "")
+        finally:
+            await conn.close()
+
+    async def test_settle_rereads_until_bot_and_venue_agree(
+        self, sim: SimCluster, account: Account, connector: Any, harness: Harness
+    ) -> None:
+        resting = await self.resting_order(connector, harness)
+        assert (await connector.submit(resting)).outcome is SubmitOutcome.ACCEPTED
+        # A fill whose private events are lost: the bot's view is wrong until REST says otherwise.
+        self.add_fault(sim, kind=FaultKind.DELAY_PRIVATE, probability=1.0, duration_s=60.0, conn=self.ws_conn)
+        taking = await self.taking_order(connector, harness, Side.ASK)
+        assert (await connector.submit(taking)).outcome is SubmitOutcome.ACCEPTED
+        report = await connector.settle(timeout_s=5.0, interval_s=0.05)
+        harness.dispatcher.drain()
+        assert report.agreed and report.disagreements == (), report
+        assert report.open_orders == (resting.client_id,)
+        assert report.positions.get(self.symbol) == -taking.size == self.venue_position(sim, account, self.symbol)
+        assert self.state(harness, taking.client_id) == "filled"
+        positions = await connector.positions()
+        assert positions[self.symbol].size == -taking.size
+
+    async def test_settle_reports_what_still_disagrees(self, sim: SimCluster, account: Account,
+                                                       harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, submit_window_s=30.0, reconcile_interval_s=None)
+        try:
+            req = await self.resting_order(conn, harness)
+            # Sent as far as we know, never at the venue, still inside the submit window: no verdict yet.
+            harness.tracker.submitted(req.client_id, self.venue, req.symbol, req.side.value, req.price or 0,
+                                      req.size, post_only=True)
+            harness.tracker.on_unresolved(req.client_id, self.venue, "connection lost")
+            report = await conn.settle(timeout_s=0.3, interval_s=0.1)
+            assert not report.agreed and report.rounds >= 2
+            assert any(str(req.client_id) in d for d in report.disagreements), report
+            assert self.state(harness, req.client_id) == "unresolved"  # never guessed
         finally:
             await conn.close()
 

@@ -30,8 +30,8 @@ def api_key() -> tuple[str, str]:
 #: Fast timers so faults resolve within a test's budget.
 FAST = {
     "reconcile_interval_s": None,
-    "reconcile_grace_s": 0.3,
-    "tx_timeout_s": 2.0,
+    "submit_window_s": 0.3,
+    "order_timeout_s": 2.0,
     "stale_after_s": 5.0,
     "resync_timeout_s": 2.0,
     "reconnect_backoff_initial_s": 0.05,

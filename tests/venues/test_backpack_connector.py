@@ -11,10 +11,11 @@ import pytest
 
 from xtb.config import VenueConfig
 from xtb.keys import KeyFileError
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.sim.cluster import SimCluster
+from xtb.sim.faults import FaultKind
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
 from xtb.venues.backpack.markets import MarketDataError, parse_markets, scale_of, to_units
-from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 
 from .conformance import Account, ConnectorConformance, Harness
 
@@ -60,6 +61,31 @@ class TestBackpackConformance(ConnectorConformance):
 
     def order_transport(self, connector: Any) -> Any:
         return connector._order_transport
+
+    async def test_reconciliation_reads_history_pages_until_it_finds_the_order(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        conn = await self.start_connector(sim, account, harness, history_limit=2, reconcile_interval_s=None,
+                                          submit_window_s=0.0)
+        try:
+            lost = await self.resting_order(conn, harness)
+            assert (await conn.submit(lost)).outcome is SubmitOutcome.ACCEPTED
+            # Cancelled at the venue by someone else while our private stream misses it...
+            self.add_fault(sim, kind=FaultKind.DELAY_PRIVATE, probability=1.0, duration_s=60.0, conn=self.ws_conn)
+            sim.venues["backpack"].exchange.cancel_order(account.account, self._market(sim, self.symbol).market_id,
+                                                         client_id=lost.client_id)
+            # ...and buried under newer history: five more orders, each cancelled (two rows per page).
+            for _ in range(5):
+                req = await self.resting_order(conn, harness)
+                assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
+                assert (await conn.cancel(self.symbol, req.client_id)).outcome is SubmitOutcome.ACCEPTED
+            assert self.state(harness, lost.client_id) == "open"
+            await conn.reconcile()
+            assert self.state(harness, lost.client_id) == "cancelled"
+            stats = conn.reconcile_stats
+            assert (stats.settled_by_query, stats.settled_missing) == (1, 0), stats  # found on page 3
+        finally:
+            await conn.close()
 
     async def test_an_order_request_takes_one_order_slot(self, sim: SimCluster, account: Account,
                                                          harness: Harness) -> None:

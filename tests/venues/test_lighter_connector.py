@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from xtb.engine.gateway import OrderGateway
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.signing import LighterSigner
 from xtb.sim.cluster import SimCluster
 from xtb.sim.faults import FaultKind, FaultPlan, FaultRule
-from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.venues.lighter import LighterConfig, LighterConnector
 
 from .conformance import Account, ConnectorConformance, Harness
@@ -53,9 +53,7 @@ class TestLighterConformance(ConnectorConformance):
     def make_connector(self, sim: SimCluster, account: Account, harness: Harness, **options: Any) -> Any:
         urls = sim.urls()["lighter"]
         opts = {**FAST, "symbols": (self.symbol, "BTC"), "ws_tx": self.ws_tx, "reconcile_interval_s": 5.0}
-        renames = {"order_timeout_s": "tx_timeout_s", "unknown_order_policy": "unknown_orders",
-                   "submit_window_s": "reconcile_grace_s"}
-        opts.update({renames.get(k, k): v for k, v in options.items()})
+        opts.update(options)
         cfg = LighterConfig(rest_url=urls["rest"], ws_url=urls["ws"], chain_id=CHAIN_ID,
                             account_index=account.account, api_key_index=API_KEY_INDEX, **opts)
         signer = LighterSigner(account.secret, chain_id=CHAIN_ID, api_key_index=API_KEY_INDEX,
@@ -249,7 +247,7 @@ async def test_invalid_requests_are_rejected_without_reaching_the_venue() -> Non
         px = bid_below(conn)
         assert (await conn.submit(order(33, px, post_only=True))).outcome is SubmitOutcome.ACCEPTED
         # a second connector with its own tracker (the first one's refuses a reused id before sending)
-        other = await env.connector(unknown_orders="ignore")
+        other = await env.connector(unknown_order_policy="ignore")
         dup = await other.submit(order(33, px - 10, post_only=True))
         assert dup.outcome is SubmitOutcome.REJECTED and "21728" in (dup.reason or "")
         assert other.tracker.get(33, "lighter").state == "rejected"
@@ -342,7 +340,7 @@ async def test_gateway_path_prepare_signs_before_send_and_keeps_nonce_order() ->
 
 async def test_batch_submit_and_cap() -> None:
     async with lighter_env() as env:
-        conn = await env.connector(max_batch_size=3)
+        conn = await env.connector(max_batch=3)
         px = bid_below(conn, ticks=2000)
         start = env.venue_nonce()
         sent = conn.tx_socket.sent if conn.tx_socket else 0
@@ -350,10 +348,10 @@ async def test_batch_submit_and_cap() -> None:
         assert [r.outcome for r in results] == [SubmitOutcome.ACCEPTED] * 7
         assert conn.tx_socket is not None and conn.tx_socket.sent - sent == 3  # 3 + 3 + 1
         assert env.venue_nonce() == start + 7
-        with pytest.raises(ValueError, match="max_batch_size"):
+        with pytest.raises(ValueError, match="max_batch"):
             conn.prepare_submit([order(400 + i, px, post_only=True) for i in range(4)])
-        with pytest.raises(ValueError, match="max_batch_size"):
-            LighterConfig(rest_url="x", ws_url="y", chain_id=1, account_index=1, api_key_index=3, max_batch_size=51)
+        with pytest.raises(ValueError, match="max_batch"):
+            LighterConfig(rest_url="x", ws_url="y", chain_id=1, account_index=1, api_key_index=3, max_batch=51)
 
 
 # ------------------------------------------------------------------ faults and reconciliation
@@ -372,7 +370,7 @@ async def test_rate_limited_rest_is_retried_after_the_hint() -> None:
 async def test_ambiguous_submit_timeout_is_resolved_by_query() -> None:
     plan = FaultPlan([FaultRule(FaultKind.ACCEPT_TIMEOUT, every=1, conn="lighter-rest", max_count=1)])
     async with lighter_env(plan, response_timeout_s=5.0) as env:
-        conn = await env.connector(ws_tx=False, tx_timeout_s=0.5)
+        conn = await env.connector(ws_tx=False, order_timeout_s=0.5)
         res = await conn.submit(order(600, bid_below(conn), post_only=True))
         assert res.outcome is SubmitOutcome.UNRESOLVED
         assert conn.tracker.get(600, "lighter").state in ("unresolved", "open")  # the stream may beat us
@@ -409,7 +407,7 @@ async def test_restart_with_open_orders_adopts_them() -> None:
         await first.close()
         second = await env.connector()  # a fresh tracker: the orders exist only at the venue
         assert {o.client_id for o in second.open_orders()} == {800, 801}
-        assert second.stats["adopted"] == 2
+        assert second.reconcile_stats.adopted == 2
         assert (await second.cancel("ETH", 800)).outcome is SubmitOutcome.ACCEPTED
         await wait_for(lambda: [o.client_id for o in env.venue_open_orders()] == [801], what="cancel adopted order")
 
@@ -419,8 +417,8 @@ async def test_restart_with_cancel_policy_cancels_unknown_orders() -> None:
         first = await env.connector()
         await first.submit(order(900, bid_below(first), post_only=True))
         await first.close()
-        second = await env.connector(unknown_orders="cancel")
-        assert second.stats["cancelled_unknown"] == 1
+        second = await env.connector(unknown_order_policy="cancel")
+        assert second.reconcile_stats.cancelled_unknown == 1
         await wait_for(lambda: env.venue_open_orders() == [], what="unknown order cancelled")
         assert second.open_orders() == []
 
@@ -466,13 +464,25 @@ def test_live_template_is_a_valid_config() -> None:
     venue = cfg.venues["lighter"]
     lc = LighterConfig.from_options(rest_url=venue.rest_url, ws_url=venue.ws_url, account_index=1,
                                     api_key_index=3, options=venue.options, symbols=venue.symbols)
-    assert (lc.chain_id, lc.max_batch_size, lc.symbols, lc.unknown_orders) == (304, 15, ("ETH", "BTC"), "adopt")
+    assert (lc.chain_id, lc.max_batch, lc.symbols, lc.unknown_order_policy) == (304, 15, ("ETH", "BTC"), "adopt")
     assert lc.rest_url.startswith("https://mainnet.zklighter")
     testnet = LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3)
     assert testnet.chain_id == 300 and testnet.ws_url.endswith("/stream")
-    with pytest.raises(ValueError, match="unknown_orders"):
+    with pytest.raises(ValueError, match="unknown_order_policy"):
         LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
-                                   options={"unknown_orders": "keep"})
+                                   options={"unknown_order_policy": "keep"})
+
+
+def test_old_option_names_still_work_with_a_deprecation() -> None:
+    deprecated = r"venues\.lighter\.options\.tx_timeout_s is deprecated: call it order_timeout_s"
+    with pytest.warns(DeprecationWarning, match=deprecated):
+        lc = LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
+                                        options={"tx_timeout_s": 4.0, "unknown_orders": "cancel",
+                                                 "reconcile_grace_s": 1.0, "max_batch_size": 7})
+    assert (lc.order_timeout_s, lc.unknown_order_policy, lc.submit_window_s, lc.max_batch) == (4.0, "cancel", 1.0, 7)
+    with pytest.raises(ValueError, match="together with its new name"):
+        LighterConfig.from_options(profile="testnet", account_index=1, api_key_index=3,
+                                   options={"tx_timeout_s": 4.0, "order_timeout_s": 4.0})
 
 
 async def test_stream_positions_through_the_dispatcher_and_rest_fallback() -> None:
@@ -526,7 +536,7 @@ async def test_order_ended_here_but_live_at_the_venue_is_cancelled_there() -> No
 
 async def test_reconcile_never_concludes_on_an_order_still_being_sent() -> None:
     async with lighter_env() as env:
-        conn = await env.connector(reconcile_grace_s=0.0)
+        conn = await env.connector(submit_window_s=0.0)
         conn.tx_socket = None  # REST path, so the send can be held below
         assert conn.api is not None
         release = asyncio.Event()
@@ -664,8 +674,8 @@ async def test_a_position_closed_to_flat_reaches_the_ring() -> None:
 
 async def test_periodic_reconciliation_adopts_an_order_placed_elsewhere() -> None:
     async with lighter_env() as env:
-        conn = await env.connector(reconcile_interval_s=0.3, reconcile_grace_s=0.1)
-        other = await env.connector(unknown_orders="ignore")  # another process on the same account
+        conn = await env.connector(reconcile_interval_s=0.3, submit_window_s=0.1)
+        other = await env.connector(unknown_order_policy="ignore")  # another process on the same account
         await other.submit(order(98, bid_below(other), post_only=True))
         await wait_for(lambda: conn.tracker.get(98, "lighter") is not None, 3, "adopted by a periodic pass")
-        assert conn.tracker.get(98, "lighter").state == "open" and conn.stats["adopted"] == 1
+        assert conn.tracker.get(98, "lighter").state == "open" and conn.reconcile_stats.adopted == 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from xtb.engine.gateway import OrderGateway
-from xtb.venues.base import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
+from xtb.model.types import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
 
 # Member lookups hoisted out of the order path: attribute access on an enum class goes through
 # EnumType.__getattr__ on Python 3.11 (~0.2 us each).
@@ -154,10 +154,8 @@ class StrategyContext:
         if conn is None:
             return None
         try:
-            if hasattr(conn, "symbol_of_book"):
-                return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
-            return conn.decoder.book(book_id).symbol  # type: ignore[no-any-return]
-        except (KeyError, IndexError, ValueError):
+            return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
+        except KeyError:
             return None
 
     def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:

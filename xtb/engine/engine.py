@@ -9,7 +9,7 @@ Paper mode starts the venue simulator in-process (xtb.sim), opens an account on 
 with fresh keys, and points the connectors at its loopback URLs: no keys, no network. Live mode reads
 keys from the configured key files (or the environment) and takes the single-instance account lock.
 
-Shutdown order (seed 003): stop the strategy, cancel every open order, optionally flatten positions
+Shutdown order: stop the strategy, cancel every open order, optionally flatten positions
 reduce-only, wait for in-flight sends, stop the connectors, stop the simulator.
 """
 
@@ -33,12 +33,14 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
+from xtb.model.constants import PAPER_COLLATERAL_USDC
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
 from xtb.telemetry.run import RunTelemetry, new_run_dir
+from xtb.venues.contract import Connector, ConnectorWiring, LiveSetup, PaperSetup, VenueEndpoints
+from xtb.venues.registry import venue_spec
 
 log = logging.getLogger("xtb.engine")
 
-PAPER_COLLATERAL_USDC = 100_000
 
 
 class EngineStateListener:
@@ -64,7 +66,7 @@ class Engine:
         self.tracker = OrderTracker(self.ring)
         self.dispatcher = Dispatcher(self.ring)
         self.positions = Positions()
-        self.connectors: dict[str, Any] = {}
+        self.connectors: dict[str, Connector] = {}
         self.gateway: OrderGateway | None = None
         # --- risk / control (xtb.risk, xtb.control) ---
         # A bad risk section fails here, before anything starts. An empty one still builds a guard (its
@@ -94,9 +96,10 @@ class Engine:
         conn = self.connectors.get(venue)
         if conn is None:
             return None
-        if hasattr(conn, "symbol_of_book"):
-            return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
-        return conn.decoder.book(book_id).symbol  # type: ignore[no-any-return]
+        try:
+            return conn.symbol_of_book(book_id)
+        except KeyError:
+            return None
 
     async def _start_sim(self) -> None:
         from xtb.sim.cluster import ClusterConfig, SimCluster
@@ -117,56 +120,17 @@ class Engine:
     def _state_dir(self) -> Path:
         return Path(self.config.general.run_dir) / "state"
 
-    async def _build_connector(self, name: str, vcfg: VenueConfig) -> Any:
-        on_burst = self.dispatcher.drain
-        common: dict[str, Any] = {"ring": self.ring, "tracker": self.tracker, "on_burst_end": on_burst}
+    def _build_connector(self, name: str, vcfg: VenueConfig) -> Connector:
+        """The venue's own factory (its VenueSpec): live keys and endpoints, or a funded simulator account."""
+        spec = venue_spec(name)
+        wiring = ConnectorWiring(ring=self.ring, tracker=self.tracker, on_burst_end=self.dispatcher.drain)
         options = dict(vcfg.options)
         if vcfg.symbols:
             options["symbols"] = tuple(vcfg.symbols)
-        if name == "backpack":
-            from xtb.keys import load_backpack_keys
-            from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
-
-            if self.live:
-                bkeys = load_backpack_keys(vcfg.key_file, self.env)
-                api_key, secret = bkeys.api_key, bkeys.api_secret
-                if vcfg.rest_url:
-                    options["rest_url"] = vcfg.rest_url
-                if vcfg.ws_url:
-                    options["ws_url"] = vcfg.ws_url
-            else:
-                api_key, secret_s, _ = self.sim.add_backpack_account(PAPER_COLLATERAL_USDC)
-                secret = secret_s
-                urls = self.sim.urls()["backpack"]
-                options["rest_url"], options["ws_url"] = urls["rest"], urls["ws"]
-            return BackpackConnector(BackpackConfig.from_options(options), api_key, secret, **common)
-        if name == "lighter":
-            from xtb.signing.lighter import LighterSigner, generate_api_key
-            from xtb.venues.lighter.config import LighterConfig
-            from xtb.venues.lighter.connector import LighterConnector
-
-            if self.live:
-                from xtb.keys import load_lighter_keys
-
-                lkeys = load_lighter_keys(vcfg.key_file, self.env)
-                account = lkeys.account_index if lkeys.account_index is not None else int(vcfg.account or 0)
-                if vcfg.rest_url:
-                    options["rest_url"] = vcfg.rest_url
-                if vcfg.ws_url:
-                    options["ws_url"] = vcfg.ws_url
-                cfg = LighterConfig.from_options(options, account_index=account, api_key_index=lkeys.api_key_index)
-                return LighterConnector.from_keys(cfg, lkeys, **common)
-            private, public = generate_api_key()
-            api_key_index = 3
-            account = self.sim.add_lighter_account(public, api_key_index, PAPER_COLLATERAL_USDC)
-            urls = self.sim.urls()["lighter"]
-            options.update(rest_url=urls["rest"], ws_url=urls["ws"])
-            options.setdefault("chain_id", 300)
-            cfg = LighterConfig.from_options(options, account_index=account, api_key_index=api_key_index)
-            signer = LighterSigner(private, chain_id=cfg.chain_id, api_key_index=api_key_index,
-                                   account_index=account)
-            return LighterConnector(cfg, signer, own_signer=True, **common)
-        raise ValueError(f"venues.{name}: no connector for this venue (have: backpack, lighter)")
+        if self.live:
+            return spec.connect_live(LiveSetup(name, options, VenueEndpoints(vcfg.rest_url, vcfg.ws_url),
+                                               vcfg.key_file, vcfg.account, self.env), wiring)
+        return spec.connect_paper(PaperSetup(name, options, self.sim, PAPER_COLLATERAL_USDC), wiring)
 
     def _take_locks(self, names: Sequence[str]) -> None:
         for name, vcfg in self.config.venues.items():
@@ -234,9 +198,10 @@ class Engine:
 
         for name in names:
             vcfg = self.config.venues[name]
-            self.connectors[name] = await self._build_connector(name, vcfg)
+            self.connectors[name] = self._build_connector(name, vcfg)
             account = vcfg.account or ("paper" if not self.live else "default")
-            self._client_ids[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account)
+            self._client_ids[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account,
+                                                                 id_range=venue_spec(name).client_id_range)
         # Engine state and connectors see each event before any strategy.
         self.dispatcher.add_listener(EngineStateListener(self), first=True)
         for conn in self.connectors.values():
@@ -484,18 +449,12 @@ class Engine:
     def _write_journal_markets(self) -> None:
         if self.journal is None:
             return
-        from xtb.replay import write_markets
+        from xtb.journal.markets import write_markets
 
         by_venue: dict[str, dict[int, Any]] = {}
         for venue, conn in self.connectors.items():
             markets = conn.markets()
-            for book_id in range(4096):
-                try:
-                    symbol = self.symbol_of(venue, book_id)
-                except (IndexError, KeyError, ValueError):
-                    break
-                if symbol is None:
-                    break
+            for book_id, symbol in conn.books().items():
                 if symbol in markets:
                     by_venue.setdefault(venue, {})[book_id] = markets[symbol]
         write_markets(self.journal.path, by_venue)

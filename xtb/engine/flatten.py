@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xtb.venues.base import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 
 log = logging.getLogger("xtb.flatten")
 

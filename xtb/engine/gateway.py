@@ -20,24 +20,16 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from xtb.venues.base import OrderRequest, SubmitOutcome, SubmitResult
-from xtb.venues.throttle import take_slot
+from xtb.model.denials import OrderDenied as OrderDenied  # re-exported: strategies catch it here
+from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
+from xtb.transport.throttle import take_slot
 
 log = logging.getLogger("xtb.engine.gateway")
 _running_loop = asyncio.get_running_loop
-
-
-class OrderDenied(Exception):
-    """The gateway refused to send: nothing left the process and the tracker was not touched."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"order denied: {reason}" + (f" ({detail})" if detail else ""))
-        self.reason = reason
-        self.detail = detail
 
 
 class VenueOrderPort(Protocol):
@@ -127,7 +119,7 @@ class _Route:
 class OrderGateway:
     def __init__(
         self,
-        ports: dict[str, VenueOrderPort],
+        ports: Mapping[str, VenueOrderPort],
         tracker: Tracker,
         *,
         limiters: dict[str, Limiter] | None = None,

@@ -79,14 +79,16 @@ class ClientIdAllocator:
 
     @classmethod
     def for_venue(
-        cls, state_dir: str | os.PathLike[str], venue: str, account: str, *, block: int = 1024
+        cls, state_dir: str | os.PathLike[str], venue: str, account: str, *, block: int = 1024,
+        id_range: tuple[int, int] | None = None,
     ) -> ClientIdAllocator:
-        """The allocator for `venue` ("backpack" or "lighter") and one account (a label, an API key, an
-        account index), with the venue's id range and a state file under `state_dir`."""
+        """The allocator for `venue` and one account (a label, an API key, an account index), with the
+        venue's id range (`id_range`: its VenueSpec's `client_id_range`; known here for the built-in
+        venues) and a state file under `state_dir`."""
         ranges = {"backpack": BACKPACK_CLIENT_ID_RANGE, "lighter": LIGHTER_CLIENT_ID_RANGE}
-        if venue not in ranges:
+        if id_range is None and venue not in ranges:
             raise ValueError(f"venue: no client id range known for {venue!r} (known: {', '.join(ranges)})")
-        lo, hi = ranges[venue]
+        lo, hi = id_range if id_range is not None else ranges[venue]
         path = Path(state_dir) / f"client_ids.{venue}.{_file_label(str(account))}.json"
         return cls(path, lo=lo, hi=hi, block=block)
 

@@ -10,7 +10,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from xtb.venues.base import MarketInfo, Side
+from xtb.model.types import MarketInfo, Side
 
 # Order states a cancel can still act on (the tracker's names).
 CANCELLABLE = ("open", "partially_filled")

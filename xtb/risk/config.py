@@ -1,4 +1,4 @@
-"""The typed `risk` config section (seed 003 section 4), validated with errors naming `risk.<key>`.
+"""The typed `risk` config section (the original bot's rules), validated with errors naming `risk.<key>`.
 
 Keys are snake_case; the original bot's camelCase names (netMax, singleMax, dailyMax, pnlMin, pnlMax,
 stopLoss, haltSeconds, shockPct, latencyMs) are accepted as aliases so its configs carry over.

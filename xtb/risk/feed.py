@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from xtb.model.types import FeeSource, MarketInfo, fill_fee_units
 from xtb.risk.guard import RiskGuard, TopOfBook
 from xtb.risk.pnl import PnlLedger
-from xtb.venues.base import MarketInfo, fill_fee_units
 
 log = logging.getLogger("xtb.risk")
 
@@ -57,7 +57,7 @@ class RiskFillFeed:
     """Fill events carry the venue and client id; the order tracker knows the symbol."""
 
     def __init__(self, guard: RiskGuard, ledger: PnlLedger, *, order_of: Callable[[int, str], Any],
-                 connectors: Mapping[str, Any] | None = None) -> None:
+                 connectors: Mapping[str, FeeSource] | None = None) -> None:
         self.guard = guard
         self.ledger = ledger
         self._order_of = order_of

@@ -35,11 +35,11 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any, Protocol
 
+from xtb.model.types import MarketInfo, OrderRequest, Side
 from xtb.risk.config import RiskConfig, parse_risk_config
 from xtb.risk.drawdown import DrawdownBands, ReduceRequest
 from xtb.risk.shock import ShockDetector
 from xtb.risk.state import StateMachine, TradingState
-from xtb.venues.base import MarketInfo, OrderRequest, Side
 
 log = logging.getLogger("xtb.risk")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from xtb.venues.base import MarketInfo
+from xtb.model.types import MarketInfo
 
 log = logging.getLogger("xtb.risk")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from xtb.engine.gateway import OrderDenied
-from xtb.venues.base import MarketInfo
+from xtb.model.denials import OrderDenied
+from xtb.model.types import MarketInfo
 
 log = logging.getLogger("xtb.risk.reducer")
 

@@ -30,11 +30,11 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from xtb.model.types import fill_fee_units
 from xtb.telemetry.ledger import MarketBook
 from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
 from xtb.telemetry.recorder import SqliteRecorder
 from xtb.telemetry.stats import StatsWriter, TradingStats
-from xtb.venues.base import fill_fee_units
 
 log = logging.getLogger("xtb.telemetry")
 
@@ -231,7 +231,7 @@ class RunTelemetry:
             return None
         strategy = engine.config.strategy.name
         if starting_equity is None and not engine.live:
-            from xtb.engine.engine import PAPER_COLLATERAL_USDC  # each paper account starts with this
+            from xtb.model.constants import PAPER_COLLATERAL_USDC  # each paper account starts with this
 
             starting_equity = float(PAPER_COLLATERAL_USDC * len(engine.connectors))
         run_dir = getattr(engine, "run_path", None) or new_run_dir(engine.config.general.run_dir, strategy)
@@ -528,7 +528,7 @@ class RunTelemetry:
     def _poll_io(self) -> None:
         rest_total = ws_total = 0
         for venue, conn in self.connectors.items():
-            for client in _rest_clients(conn):
+            for client in conn.rest_clients():
                 st = client.stats
                 seen_req, seen_err = self._seen_rest.get(id(client), (0, 0))
                 if st.requests > seen_req:
@@ -538,9 +538,7 @@ class RunTelemetry:
                         st.errors - seen_err)
                 self._seen_rest[id(client)] = (st.requests, st.errors)
                 rest_total += st.requests
-            decoder = getattr(conn, "decoder", None)
-            if decoder is not None:
-                ws_total += int(decoder.stats().get("frames", 0))
+            ws_total += conn.feed_frames()
         self.stats.rest_calls, self.stats.ws_messages = rest_total, ws_total
 
     def _poll_unrealized(self) -> None:
@@ -594,18 +592,3 @@ class RunTelemetry:
         if self.recorder is not None:
             self.recorder.close()
         return summary
-
-
-def _rest_clients(conn: Any) -> list[Any]:
-    """The RestClients a connector owns (directly or one object down), each once."""
-    from xtb.venues.rest import RestClient
-
-    found: dict[int, Any] = {}
-    for value in list(vars(conn).values()):
-        if isinstance(value, RestClient):
-            found[id(value)] = value
-        elif hasattr(value, "__dict__") and type(value).__module__.startswith("xtb.venues"):
-            for inner in vars(value).values():
-                if isinstance(inner, RestClient):
-                    found[id(inner)] = inner
-    return list(found.values())

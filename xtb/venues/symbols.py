@@ -9,6 +9,7 @@ that prices can be compared per unit. Aliases are configurable: new listings nee
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -33,23 +34,44 @@ def _strip_multiplier(base: str) -> Canonical:
     return Canonical(base.upper(), 1)
 
 
-def canonical(venue: str, symbol: str, aliases: dict[str, str] | None = None) -> Canonical:
-    """Canonical base asset of a venue market name."""
+def base_first(symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
+    """`BASE_QUOTE[_KIND]` names (Backpack SOL_USDC_PERP, kPEPE_USDC_PERP, AAPL.US_USDC_PERP; GRVT BTC_USDT_Perp)."""
     if aliases and symbol in aliases:
         return _strip_multiplier(aliases[symbol])
-    if venue == "backpack":
-        # SOL_USDC_PERP, kPEPE_USDC_PERP, AAPL.US_USDC_PERP
-        base = symbol.split("_", 1)[0]
-        return _strip_multiplier(base)
-    if venue in ("binance_usdm", "aster"):
-        m = re.fullmatch(r"(.+?)(USDT|USDC|USD)(_PERP)?", symbol)
-        return _strip_multiplier(m.group(1) if m else symbol)
-    if venue == "grvt":
-        # BTC_USDT_Perp
-        return _strip_multiplier(symbol.split("_", 1)[0])
-    # lighter and others: the symbol is the base asset already (SOL, 1000PEPE)
+    return _strip_multiplier(symbol.split("_", 1)[0])
+
+
+def base_then_quote(symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
+    """`BASEQUOTE` names (Binance USD-M and Aster SOLUSDT, 1000PEPEUSDT)."""
+    if aliases and symbol in aliases:
+        return _strip_multiplier(aliases[symbol])
+    m = re.fullmatch(r"(.+?)(USDT|USDC|USD)(_PERP)?", symbol)
+    return _strip_multiplier(m.group(1) if m else symbol)
+
+
+def base_only(symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
+    """The symbol is the base asset already (Lighter SOL, 1000PEPE); a `-USDC`-style quote is dropped."""
+    if aliases and symbol in aliases:
+        return _strip_multiplier(aliases[symbol])
     base = symbol
     for q in _QUOTES:
         if base.endswith("-" + q) or base.endswith("_" + q) or base.endswith("/" + q):
             base = base[: -len(q) - 1]
     return _strip_multiplier(base)
+
+
+#: rules of venues not shipped as packages yet (their packages will name the rule in their VenueSpec)
+_PLANNED = {"binance_usdm": base_then_quote, "aster": base_then_quote, "grvt": base_first}
+
+
+def canonical(venue: str, symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
+    """Canonical base asset of a venue market name, by the venue's own rule (its VenueSpec)."""
+    from xtb.venues.registry import venue_spec  # the registry imports this module's Canonical
+
+    planned = _PLANNED.get(venue)
+    if planned is not None:
+        return planned(symbol, aliases)
+    try:
+        return venue_spec(venue).canonical(symbol, aliases)
+    except ValueError:  # not a registered venue: the most common rule
+        return base_only(symbol, aliases)

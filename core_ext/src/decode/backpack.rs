@@ -120,7 +120,17 @@ fn side(ctx: &Ctx<'_>, s: Option<&str>) -> Result<Side, FeedError> {
     }
 }
 
-pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+/// The venue's entry in the core's venue table (`venues.rs`).
+pub struct Backpack;
+
+impl crate::venues::VenueProtocol for Backpack {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Backpack;
+    fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+        feed(dec, frame, recv_ns)
+    }
+}
+
+fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
     if let Some(r) = dec.fast_path(frame, "depth", recv_ns) {
         return r;
     }

@@ -1,5 +1,6 @@
 //! Binance USD-M (and Aster, which copies it): raw `/ws/<stream>` payloads or combined-stream
-//! `{"stream": ..., "data": {...}}` envelopes (see docs venues/binance_usdm.md §6-7).
+//! `{"stream": ..., "data": {...}}` envelopes, as Binance's public USD-M futures WebSocket reference
+//! describes them (market streams and the user data stream).
 //! depthUpdate (diff depth), bookTicker, ORDER_TRADE_UPDATE (user data stream).
 
 use serde::Deserialize;
@@ -86,7 +87,17 @@ fn need<T>(ctx: &Ctx<'_>, v: Option<T>, name: &str) -> Result<T, FeedError> {
     v.ok_or_else(|| ctx.err(format!("missing field {name}")))
 }
 
-pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+/// The venue's entry in the core's venue table (`venues.rs`).
+pub struct BinanceUsdm;
+
+impl crate::venues::VenueProtocol for BinanceUsdm {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::BinanceUsdm;
+    fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+        feed(dec, frame, recv_ns)
+    }
+}
+
+fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
     let venue = dec.venue;
     if let Some(r) = dec.fast_path(frame, "depthUpdate", recv_ns) {
         return r;

@@ -163,7 +163,17 @@ fn channel_id(channel: &str) -> &str {
     channel.rsplit_once(':').map(|(_, id)| id).unwrap_or("")
 }
 
-pub(super) fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+/// The venue's entry in the core's venue table (`venues.rs`).
+pub struct Lighter;
+
+impl crate::venues::VenueProtocol for Lighter {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Lighter;
+    fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+        feed(dec, frame, recv_ns)
+    }
+}
+
+fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
     let msg: Msg = match serde_json::from_slice(frame) {
         Ok(m) => m,
         Err(e) => {

@@ -253,16 +253,8 @@ impl FeedDecoder {
     /// Decode one frame. Ok(n) = events pushed to the ring.
     pub fn feed(&mut self, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         self.stats.frames += 1;
-        let r = match self.venue {
-            Venue::Backpack => backpack::feed(self, frame, recv_ns),
-            Venue::Lighter => lighter::feed(self, frame, recv_ns),
-            Venue::BinanceUsdm | Venue::Aster => binance::feed(self, frame, recv_ns),
-            Venue::Grvt => Err(FeedError {
-                venue: self.venue,
-                channel: String::new(),
-                reason: "no decoder for this venue yet".into(),
-            }),
-        };
+        let venue = self.venue;
+        let r = venue.feed(self, frame, recv_ns);
         match r {
             Ok(n) => {
                 self.stats.events += n as u64;

@@ -38,7 +38,7 @@ fn millis(field: &str, ms: f64) -> PyResult<Duration> {
 }
 
 /// A journal writer: copies every event pushed into `ring` to `path` on its own thread.
-#[pyclass(name = "Journal", module = "xtb._core", frozen)]
+#[pyclass(name = "Journal", module = "xtb_core._core", frozen)]
 pub struct PyJournal {
     inner: Mutex<Journal>,
     path: PathBuf,
@@ -151,7 +151,7 @@ impl PyJournal {
 }
 
 /// Iterates the events of a journal file (event objects with `seq` 1, 2, ... in file order).
-#[pyclass(name = "JournalReader", module = "xtb._core")]
+#[pyclass(name = "JournalReader", module = "xtb_core._core")]
 pub struct PyJournalReader {
     reader: JournalReader,
     pending: VecDeque<Event>,
@@ -234,7 +234,7 @@ impl PyJournalReader {
 }
 
 /// A journal read as replay windows: `next_windows()` -> [(end_ns, [events])], books coalesced per window.
-#[pyclass(name = "JournalWindows", module = "xtb._core")]
+#[pyclass(name = "JournalWindows", module = "xtb_core._core")]
 pub struct PyJournalWindows {
     inner: Windows,
 }

@@ -16,7 +16,7 @@ use crate::sign::lighter_native::{abi, CancelOrderArgs, CreateOrderArgs, GoLibra
 type CompletionTuple = (u64, u8, Option<String>, Option<String>, Option<String>);
 
 /// The Lighter Go signer called from a Rust thread that never takes the GIL.
-#[pyclass(name = "LighterNativeSigner", module = "xtb._core", frozen)]
+#[pyclass(name = "LighterNativeSigner", module = "xtb_core._core", frozen)]
 pub struct PyLighterNativeSigner {
     inner: Mutex<NativeSigner>,
     fd: i32,

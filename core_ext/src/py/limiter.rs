@@ -119,7 +119,7 @@ fn check_weight(weight: i64) -> PyResult<u64> {
 }
 
 /// Weighted token buckets and sliding windows per key, with linked pools (see docs/core_api.md).
-#[pyclass(name = "RateLimiter", module = "xtb._core", frozen)]
+#[pyclass(name = "RateLimiter", module = "xtb_core._core", frozen)]
 pub struct PyRateLimiter {
     /// Shared with Rust callers (the order gateway) that hold a clone of the Arc.
     pub inner: Arc<Mutex<RateLimiter>>,

@@ -108,7 +108,7 @@ fn outcome(a: Applied) -> &'static str {
 }
 
 /// L2 order book in integer units with the venue's sequence rule (see docs/core_api.md).
-#[pyclass(name = "OrderBook", module = "xtb._core")]
+#[pyclass(name = "OrderBook", module = "xtb_core._core")]
 pub struct PyOrderBook {
     pub inner: SharedBook,
     venue: Venue,
@@ -356,7 +356,7 @@ struct CapsuleBox {
 unsafe impl Send for CapsuleBox {}
 
 /// Raw venue frames in, books updated, typed events pushed to the ring (see docs/core_api.md).
-#[pyclass(name = "FeedDecoder", module = "xtb._core", frozen)]
+#[pyclass(name = "FeedDecoder", module = "xtb_core._core", frozen)]
 pub struct PyFeedDecoder {
     core: Box<Mutex<FeedDecoder>>,
     books: Mutex<Vec<Py<PyOrderBook>>>,
@@ -374,8 +374,8 @@ impl PyFeedDecoder {
     #[new]
     fn new(venue: &str, ring: &Bound<'_, PyEventRing>) -> PyResult<Self> {
         let v = venue_arg(venue)?;
-        if v == Venue::Grvt {
-            return Err(PyValueError::new_err("no feed decoder for grvt yet"));
+        if !v.has_decoder() {
+            return Err(PyValueError::new_err(format!("no feed decoder for {} yet", v.name())));
         }
         let ring = ring.get().inner.clone();
         Ok(PyFeedDecoder {

@@ -20,7 +20,7 @@ use crate::tracker::{
 };
 
 create_exception!(
-    xtb._core,
+    xtb_core._core,
     OrderTrackerError,
     PyValueError,
     "A tracker call that would break an invariant (over-fill, reused client id, conflicting venue order id)."
@@ -32,7 +32,7 @@ fn venue_arg(name: &str) -> PyResult<Venue> {
     Venue::from_name(name).ok_or_else(|| {
         PyValueError::new_err(format!(
             "venue: unknown venue {name:?} (known: {})",
-            Venue::ALL.map(|v| v.name()).join(", ")
+            Venue::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
         ))
     })
 }
@@ -83,7 +83,7 @@ fn ts(ts_ns: Option<i64>) -> i64 {
 // ---------------------------------------------------------------- Order snapshot
 
 /// A snapshot of one tracked order (read-only; ask the tracker again for fresh state).
-#[pyclass(name = "Order", module = "xtb._core", frozen)]
+#[pyclass(name = "Order", module = "xtb_core._core", frozen)]
 pub struct PyOrder {
     inner: Order,
 }
@@ -201,7 +201,7 @@ fn snapshot(o: Option<&Order>) -> Option<PyOrder> {
 // ---------------------------------------------------------------- OrderTracker
 
 /// One order-state machine for every venue (docs/core_api.md, "Order tracker").
-#[pyclass(name = "OrderTracker", module = "xtb._core")]
+#[pyclass(name = "OrderTracker", module = "xtb_core._core")]
 pub struct PyOrderTracker {
     /// Shared with the feed decoders that route private-stream updates through it.
     pub shared: Arc<Mutex<OrderTracker>>,
@@ -627,7 +627,7 @@ fn nonce_pool_arg(v: &Bound<'_, PyAny>) -> PyResult<usize> {
 }
 
 /// ED25519 signer for Backpack's REST and private WebSocket (docs/core_api.md, "Backpack signer").
-#[pyclass(name = "BackpackSigner", module = "xtb._core", frozen)]
+#[pyclass(name = "BackpackSigner", module = "xtb_core._core", frozen)]
 pub struct PyBackpackSigner {
     inner: BackpackSigner,
 }

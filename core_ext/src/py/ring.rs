@@ -42,7 +42,7 @@ fn callback_clock() -> &'static quanta::Clock {
 const MAX_CAPACITY: usize = 1 << 24;
 
 /// Bounded multi-producer single-consumer ring of typed events (see docs/core_api.md).
-#[pyclass(name = "EventRing", module = "xtb._core", frozen)]
+#[pyclass(name = "EventRing", module = "xtb_core._core", frozen)]
 pub struct PyEventRing {
     /// Shared with producers (decoders, tracker) that hold a clone of the Arc.
     pub inner: Arc<EventRing>,
@@ -181,7 +181,7 @@ macro_rules! event_methods_no_venue {
 }
 
 /// A book changed: top of book at push time (`book_seq` is the venue's book sequence).
-#[pyclass(name = "BookUpdate", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "BookUpdate", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyBookUpdate {
     h: Header,
@@ -235,7 +235,7 @@ event_methods!(PyBookUpdate, "book", {
 });
 
 /// A book must be re-snapshotted (sequence gap, crossed book, silence).
-#[pyclass(name = "Resync", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "Resync", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyResync {
     h: Header,
@@ -269,7 +269,7 @@ event_methods!(PyResync, "resync", {
 });
 
 /// A public trade print (`taker_side` is the aggressor's side).
-#[pyclass(name = "Trade", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "Trade", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyTrade {
     h: Header,
@@ -336,7 +336,7 @@ event_methods!(PyTrade, "trade", {
 });
 
 /// One of our orders changed state.
-#[pyclass(name = "OrderUpdate", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "OrderUpdate", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyOrderUpdate {
     h: Header,
@@ -415,7 +415,7 @@ event_methods!(PyOrderUpdate, "order", {
 });
 
 /// One execution of one of our orders (`fee` in notional units, negative for a rebate).
-#[pyclass(name = "Fill", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "Fill", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyFill {
     h: Header,
@@ -497,7 +497,7 @@ event_methods!(PyFill, "fill", {
 });
 
 /// Our position in one market (signed size: long > 0).
-#[pyclass(name = "Position", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "Position", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyPosition {
     h: Header,
@@ -539,7 +539,7 @@ event_methods!(PyPosition, "position", {
 });
 
 /// A rate-limit key made a caller wait `wait_ns`.
-#[pyclass(name = "RateLimited", module = "xtb._core", frozen, eq)]
+#[pyclass(name = "RateLimited", module = "xtb_core._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct PyRateLimited {
     h: Header,
@@ -1045,7 +1045,7 @@ struct LoopConfig {
 /// arguments (what a socket listener calls after each read burst) and the table is checked when it is
 /// set rather than on every drain. Same contract as `EventRing.dispatch`; the event being delivered is
 /// `current_event` on this object.
-#[pyclass(name = "DispatchLoop", module = "xtb._core", frozen)]
+#[pyclass(name = "DispatchLoop", module = "xtb_core._core", frozen)]
 pub struct PyDispatchLoop {
     ring: Py<PyEventRing>,
     config: Mutex<LoopConfig>,

@@ -19,19 +19,16 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import orjson
 from picows import WSMsgType
 
 from xtb import _core
-from xtb.ratelimits import backpack as backpack_limits
-from xtb.venues.backpack.markets import parse_markets, to_units
-from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
-from xtb.venues.base import (
+from xtb.model.types import (
     Balance,
     MarketInfo,
     OrderKind,
@@ -42,18 +39,37 @@ from xtb.venues.base import (
     SubmitResult,
     TimeInForce,
 )
-from xtb.venues.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
-from xtb.venues.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
-from xtb.venues.throttle import take_slot
-from xtb.venues.ws import WsSession
+from xtb.orders.reconcile import (
+    FillReport,
+    OrderReport,
+    PositionMerge,
+    PositionReport,
+    ReconcilePass,
+    Reconciler,
+    ReconcileRules,
+    ReconcileStats,
+    SettleReport,
+    UnknownOrderPolicy,
+    VenueOrderState,
+    merge_positions,
+)
+from xtb.ratelimits import backpack as backpack_limits
+from xtb.transport.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
+from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
+from xtb.transport.throttle import take_slot
+from xtb.transport.ws import WsSession
+from xtb.venues.backpack.markets import parse_markets, to_units
+from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
+from xtb.venues.contract import VenueStats
+from xtb.venues.options import migrate_options
+from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.backpack")
 
 VENUE = "backpack"
-UnknownOrderPolicy = Literal["adopt", "cancel", "ignore"]
 
 #: REST order status -> tracker state
-_STATUS = {
+_STATUS: dict[str, VenueOrderState] = {
     "New": "open",
     "PartiallyFilled": "partially_filled",
     "Filled": "filled",
@@ -91,7 +107,8 @@ class BackpackConfig:
     book_check_interval_s: float = 0.05
     reconcile_interval_s: float | None = 30.0
     submit_window_s: float = 10.0  # an order missing at the venue is only judged after this
-    history_limit: int = 200
+    history_limit: int = 200  # rows per history page
+    history_max_pages: int = 50  # reconciliation reads history pages until it has what it needs, at most this
     unknown_order_policy: UnknownOrderPolicy = "adopt"
     balance_poll_s: float = 10.0
     balance_decimals: int = 8
@@ -103,13 +120,14 @@ class BackpackConfig:
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
     # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). docs/core_api.md
     nonce_pool: int = 256
-    # Order submits over the lean keep-alive client (xtb/venues/keepalive_http.py) or aiohttp; connections
+    # Order submits over the lean keep-alive client (xtb/transport/keepalive_http.py) or aiohttp; connections
     # opened at start so the first order pays no connect/TLS.
     order_http: str = "keepalive"
     order_connections: int = 2
 
     @classmethod
     def from_options(cls, options: dict[str, Any], **overrides: Any) -> BackpackConfig:
+        options = migrate_options("venues.backpack.options", options)
         known = set(cls.__dataclass_fields__)
         unknown = set(options) - known
         if unknown:
@@ -129,12 +147,6 @@ class ConnectorStats:
     snapshots: int = 0
     snapshot_retries: int = 0
     resyncs: int = 0
-    reconciles: int = 0
-    reconcile_errors: int = 0
-    adopted: int = 0
-    cancelled_unknown: int = 0
-    settled_by_query: int = 0
-    rejected_by_reconcile: int = 0
     feed_errors: int = 0
     reconnects: int = 0
 
@@ -155,6 +167,7 @@ class _PreparedCancel:
 
 class BackpackConnector:
     venue = VENUE
+    reports_fill_fees = True
 
     def __init__(
         self,
@@ -188,6 +201,7 @@ class BackpackConnector:
         self._book_symbols: dict[int, str] = {}
         self._positions: dict[str, PositionInfo] = {}
         self._positions_seeded = False
+        self._position_seen_ns: dict[str, int] = {}  # symbol -> last stream position event
         self._balances: dict[str, Balance] = {}
         self._balances_ns = 0
         self._session: aiohttp.ClientSession | None = None
@@ -201,6 +215,11 @@ class BackpackConnector:
         self._frames_seen_ns = time.monotonic_ns()
         self._started = False
         self.stats = ConnectorStats()
+        self.reconcile_stats = ReconcileStats()
+        self._reconciler = Reconciler(
+            VENUE, self.tracker, ReconcileRules(config.unknown_order_policy, config.submit_window_s),
+            self.reconcile_stats,
+        )
 
     @classmethod
     def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
@@ -339,6 +358,21 @@ class BackpackConnector:
     def symbol_of_book(self, book_id: int) -> str:
         return self._book_symbols[book_id]
 
+    def books(self) -> dict[int, str]:
+        return dict(self._book_symbols)
+
+    def rest_clients(self) -> list[RestClient]:
+        return [] if self._http is None else [self._http.rest, self._http.orders]
+
+    def feed_frames(self) -> int:
+        return int(self.decoder.stats().get("frames", 0))
+
+    def venue_stats(self) -> VenueStats:
+        st = self.stats
+        return VenueStats(VENUE, resyncs=st.resyncs, reconnects=st.reconnects, feed_errors=st.feed_errors,
+                          reconcile=replace(self.reconcile_stats),
+                          extra={"snapshots": st.snapshots, "snapshot_retries": st.snapshot_retries})
+
     @property
     def http(self) -> BackpackRest:
         if self._http is None:
@@ -453,6 +487,7 @@ class BackpackConnector:
         sym = self._book_symbols.get(ev.book_id)
         if sym is not None:
             self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
+            self._position_seen_ns[sym] = time.monotonic_ns()
 
     def on_order(self, ev: Any) -> None:
         """Updates the tracker passed through unabsorbed: orders it does not know."""
@@ -464,25 +499,39 @@ class BackpackConnector:
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
         """The stream cache once seeded this session; otherwise from REST."""
-        if self._positions_seeded and self._ws is not None and self._ws.connected.is_set():
-            return {s: p for s, p in self._positions.items() if p.size != 0}
-        return await self._fetch_positions()
+        if not (self._positions_seeded and self._ws is not None and self._ws.connected.is_set()):
+            await self._read_positions()
+        return {s: p for s, p in self._positions.items() if p.size != 0}
 
-    async def _fetch_positions(self) -> dict[str, PositionInfo]:
+    async def _read_positions(self) -> PositionMerge:
+        """REST positions merged into the cache by the shared rule; changed markets go to the ring."""
+        asked_ns = time.monotonic_ns()
         rows = await self.http.positions()
-        fresh: dict[str, PositionInfo] = {}
+        fresh: list[PositionReport] = []
         for row in rows or []:
-            sym = row.get("symbol")
-            m = self._markets.get(sym)
+            m = self._markets.get(row.get("symbol"))
             if m is None:
                 continue
-            size = to_units(str(row.get("netQuantity", "0")), m.size_decimals)
-            entry = _rounded_units(row.get("entryPrice") or "0", m.price_decimals)
-            pnl = _rounded_units(row.get("pnlUnrealized") or "0", m.price_decimals + m.size_decimals)
-            fresh[sym] = PositionInfo(sym, size, entry, unrealized_pnl=pnl, source="rest")
+            fresh.append(PositionReport(
+                m.symbol, to_units(str(row.get("netQuantity", "0")), m.size_decimals),
+                _rounded_units(row.get("entryPrice") or "0", m.price_decimals),
+                _rounded_units(row.get("pnlUnrealized") or "0", m.price_decimals + m.size_decimals),
+            ))
+        cached = {s: PositionReport(s, p.size, p.entry_px, p.unrealized_pnl) for s, p in self._positions.items()}
+        merge = merge_positions(cached, fresh, self._markets, asked_ns=asked_ns,
+                                stream_seen_ns=self._position_seen_ns)
+        now = time.monotonic_ns()
+        book_ids = {sym: bid for bid, sym in self._book_symbols.items()}
         for sym in self._markets:
-            self._positions[sym] = fresh.get(sym, PositionInfo(sym, 0, 0, source="rest"))
-        return {s: p for s, p in fresh.items() if p.size != 0}
+            p = merge.positions.get(sym)
+            if self._position_seen_ns.get(sym, 0) <= asked_ns:
+                self._positions[sym] = PositionInfo(sym, p.size, p.entry_px, p.unrealized_pnl, "rest") \
+                    if p is not None else PositionInfo(sym, 0, 0, source="rest")
+        for sym in merge.changed:
+            if sym in book_ids:
+                p = merge.positions.get(sym)
+                self.ring.push(_core.Position(VENUE, book_ids[sym], p.size if p else 0, p.entry_px if p else 0, now))
+        return merge
 
     async def balances(self) -> dict[str, Balance]:
         """Backpack has no balance stream: polled, cached for `balance_poll_s`."""
@@ -692,122 +741,123 @@ class BackpackConnector:
         try:
             await self.reconcile()
         except (TimeoutError, RestError, ValueError, KeyError) as e:
-            self.stats.reconcile_errors += 1
+            self.reconcile_stats.reconcile_errors += 1
             log.warning("backpack reconciliation (%s) failed: %s", why, e)
 
-    async def reconcile(self) -> None:
-        """Open orders, recent fills and positions from REST into the tracker and caches."""
+    async def reconcile(self) -> ReconcilePass:
+        """Open orders, fills and positions from REST, through the shared reconciler (xtb/orders/reconcile.py)."""
         async with self._reconcile_lock:
-            await self._reconcile()
-            self.stats.reconciles += 1
+            result = await self._reconcile()
+            self.reconcile_stats.reconciles += 1
+            return result
 
-    async def _reconcile(self) -> None:
-        http = self.http
-        trk = self.tracker
-        venue_open = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
-        open_by_cid = {int(o["clientId"]): o for o in venue_open if o.get("clientId") is not None}
+    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
+        """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+
+    async def _reconcile(self) -> ReconcilePass:
+        http, rec = self.http, self._reconciler
+        rows = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
+        reports = [r for r in map(self._order_report, rows) if r is not None]
         await self._apply_fill_history()
-        now = time.monotonic_ns()
-        window_ns = int(self.config.submit_window_s * 1e9)
-        history: dict[str, dict[int, dict[str, Any]]] = {}
-        for o in trk.open_orders(VENUE):
-            row = open_by_cid.get(o.client_id)
-            if row is not None:
-                self._apply_venue_order(o.client_id, row)
-                continue
-            if o.state == "pending_new" and now - o.created_ns < window_ns:
-                continue  # the submit is still in flight
-            # Not open at the venue: ask for it by client id, then look in the history.
+        verdict = rec.open_orders(reports, time.monotonic_ns())
+        for r in verdict.cancel:
+            try:
+                await http.cancel_by_order_id(r.symbol, str(r.order_id))
+            except VenueRejected as e:
+                log.warning("backpack: cancelling venue order %s (%s) failed: %s", r.order_id, r.symbol, e)
+        if verdict.missing:
+            await self._look_up(verdict.missing)
+            rec.settle_missing(verdict.missing)
+        merge = await self._read_positions()
+        self._positions_seeded = True
+        return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
+
+    async def _look_up(self, missing: Sequence[Any]) -> None:
+        """Missing orders: asked for by client id, then searched in the order history, page by page,
+        until each is found or the history ends."""
+        http, rec = self.http, self._reconciler
+        not_found: dict[str, set[int]] = {}
+        for o in missing:
             try:
                 row = await http.order(o.symbol, o.client_id)
             except VenueRejected as e:
                 if e.status != 404:
                     raise
                 row = None
-            if row is None:
-                if o.symbol not in history:
-                    rows = await http.order_history(o.symbol, self.config.history_limit) or []
-                    history[o.symbol] = {int(r["clientId"]): r for r in rows if r.get("clientId") is not None}
-                row = history[o.symbol].get(o.client_id)
-            if row is not None:
-                self.stats.settled_by_query += 1
-                self._apply_venue_order(o.client_id, row)
-            elif now - o.created_ns >= window_ns:
-                # The venue says it has no such order (query 404, not open, not in history).
-                self.stats.rejected_by_reconcile += 1
-                trk.on_venue_state(o.client_id, VENUE, "rejected", 0,
-                                   reason="unknown to the venue after the submit window (reconciliation)")
-        await self._handle_untracked(venue_open)
-        await self._fetch_positions()
-        self._positions_seeded = True
+            report = self._order_report(row) if isinstance(row, dict) else None
+            if report is None or not rec.found(report):
+                not_found.setdefault(o.symbol, set()).add(o.client_id)
+        limit = self.config.history_limit
+        for symbol, cids in not_found.items():
+            for page in range(self.config.history_max_pages):
+                rows = await http.order_history(symbol, limit, offset=page * limit) or []
+                for row in rows:
+                    cid = row.get("clientId")
+                    if cid is not None and int(cid) in cids:
+                        report = self._order_report(row)
+                        if report is not None and rec.found(report):
+                            cids.discard(int(cid))
+                if not cids or len(rows) < limit:
+                    break
+            else:
+                log.warning("backpack: %d orders on %s not found in %d pages of history", len(cids), symbol,
+                            self.config.history_max_pages)
 
-    def _apply_venue_order(self, cid: int, row: dict[str, Any]) -> None:
-        m = self._markets[row["symbol"]]
+    def _order_report(self, row: dict[str, Any]) -> OrderReport | None:
+        """A REST order row (open orders, order query, history, a submit reply) as the reconciler's report."""
+        m = self._markets.get(row.get("symbol"))  # type: ignore[arg-type]
+        if m is None:
+            return None
         state = _STATUS.get(str(row.get("status")))
         if state is None:
-            log.warning("backpack order %s: unknown status %r", cid, row.get("status"))
-            return
+            log.warning("backpack order %s: unknown status %r", row.get("clientId"), row.get("status"))
+            return None
         filled = to_units(str(row.get("executedQuantity") or "0"), m.size_decimals)
         avg = None
         if filled > 0:
             quote = Decimal(str(row.get("executedQuoteQuantity") or "0"))
             avg = int((quote / Decimal(str(row["executedQuantity"]))).scaleb(m.price_decimals).to_integral_value())
-        reason = row.get("expiryReason") if state == "expired" else None
-        self.tracker.on_venue_state(cid, VENUE, state, filled, avg_px=avg, order_id=str(row.get("id")),
-                                    reason=reason)
+        price = row.get("price")
+        tif = str(row.get("timeInForce") or "GTC")
+        cid = row.get("clientId")
+        return OrderReport(
+            symbol=m.symbol, state=state, filled=filled, client_id=int(cid) if cid is not None else None,
+            order_id=str(row["id"]) if row.get("id") is not None else None,
+            side="bid" if row.get("side") == "Bid" else "ask",
+            size=to_units(str(row.get("quantity") or "0"), m.size_decimals),
+            price=to_units(str(price), m.price_decimals) if price not in (None, "") else 0,
+            avg_px=avg, post_only=bool(row.get("postOnly")), reduce_only=bool(row.get("reduceOnly")),
+            time_in_force="IOC" if tif == "IOC" else "FOK" if tif == "FOK" else "GTC",
+            reason=row.get("expiryReason") if state == "expired" else None,
+        )
+
+    def _apply_venue_order(self, cid: int, row: dict[str, Any]) -> None:
+        report = self._order_report({**row, "clientId": cid})
+        if report is not None:
+            self._reconciler.apply_order(report)
 
     async def _apply_fill_history(self) -> None:
         """Recent fills of orders we track (ended ones too: a fill the stream lost still counts once,
-        by trade id, and carries the price and fee the order state alone does not)."""
-        for f in await self.http.fill_history(None, self.config.history_limit) or []:
-            m = self._markets.get(f.get("symbol"))
-            cid = f.get("clientId")
-            if m is None or cid is None:
-                continue
-            cid = int(cid)
-            if self.tracker.get(cid, VENUE) is None:
-                continue
-            px = to_units(str(f["price"]), m.price_decimals)
-            sz = to_units(str(f["quantity"]), m.size_decimals)
-            fee = _rounded_units(f.get("fee") or "0", m.price_decimals + m.size_decimals) \
-                if f.get("feeSymbol") in (None, m.quote) else 0
-            with contextlib.suppress(ValueError):  # over-fill: the tracker refuses and keeps state
-                self.tracker.on_fill(cid, VENUE, int(f["tradeId"]), px, sz, maker=bool(f.get("isMaker")),
-                                     fee=fee, order_id=str(f.get("orderId")))
+        by trade id, and carries the price and fee the order state alone does not). Pages are read while
+        they are full and still teach something new."""
+        limit = self.config.history_limit
+        for page in range(self.config.history_max_pages):
+            rows = await self.http.fill_history(None, limit, offset=page * limit) or []
+            fills = [f for f in map(self._fill_report, rows) if f is not None]
+            if self._reconciler.apply_fills(fills) == 0 or len(rows) < limit:
+                return
 
-    async def _handle_untracked(self, venue_open: list[dict[str, Any]]) -> None:
-        policy = self.config.unknown_order_policy
-        for row in venue_open:
-            cid = row.get("clientId")
-            if cid is not None and self.tracker.get(int(cid), VENUE) is not None:
-                continue
-            if policy == "ignore":
-                continue
-            sym = row["symbol"]
-            if policy == "cancel" or cid is None:
-                if policy == "adopt":
-                    log.warning("backpack order %s on %s has no client id; left alone", row.get("id"), sym)
-                    continue
-                try:
-                    await self.http.cancel_by_order_id(sym, str(row["id"]))
-                    self.stats.cancelled_unknown += 1
-                except VenueRejected as e:
-                    log.warning("backpack: cancelling untracked order %s failed: %s", row.get("id"), e)
-                continue
-            self._adopt(int(cid), row)
-
-    def _adopt(self, cid: int, row: dict[str, Any]) -> None:
-        m = self._markets[row["symbol"]]
-        price = row.get("price")
-        px = to_units(str(price), m.price_decimals) if price not in (None, "") else 0
-        sz = to_units(str(row["quantity"]), m.size_decimals)
-        side = "bid" if row.get("side") == "Bid" else "ask"
-        tif = str(row.get("timeInForce") or "GTC")
-        self.tracker.submitted(cid, VENUE, row["symbol"], side, px, sz, post_only=bool(row.get("postOnly")),
-                               reduce_only=bool(row.get("reduceOnly")), time_in_force=tif)
-        self._apply_venue_order(cid, row)
-        self.stats.adopted += 1
-        log.info("backpack: adopted open order client id %s on %s", cid, row["symbol"])
+    def _fill_report(self, f: dict[str, Any]) -> FillReport | None:
+        m = self._markets.get(f.get("symbol"))  # type: ignore[arg-type]
+        cid = f.get("clientId")
+        if m is None or cid is None:
+            return None
+        fee = _rounded_units(f.get("fee") or "0", m.price_decimals + m.size_decimals) \
+            if f.get("feeSymbol") in (None, m.quote) else 0
+        return FillReport(int(cid), int(f["tradeId"]), to_units(str(f["price"]), m.price_decimals),
+                          to_units(str(f["quantity"]), m.size_decimals), maker=bool(f.get("isMaker")), fee=fee,
+                          order_id=str(f.get("orderId")))
 
     # ------------------------------------------------------------------ plumbing
     def _spawn(self, coro: Any, name: str) -> None:

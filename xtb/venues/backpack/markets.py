@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from xtb.venues.base import MarketInfo
-from xtb.venues.symbols import canonical
+from xtb.model.types import MarketInfo
+from xtb.venues.symbols import base_first
 
 
 class MarketDataError(ValueError):
@@ -65,7 +65,7 @@ def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None) -> M
         raise MarketDataError(f"market {symbol}: {e}") from None
     if tick <= 0 or step <= 0:
         raise MarketDataError(f"market {symbol}: tickSize and stepSize must be positive")
-    canon = canonical("backpack", symbol, aliases)
+    canon = base_first(symbol, aliases)
     return MarketInfo(
         venue="backpack",
         symbol=symbol,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xtb.venues.rest import RestClient
+from xtb.transport.rest import RestClient
 
 #: method + path -> limiter key (xtb.ratelimits.BACKPACK_KEYS)
 _ORDER_PATHS = {("POST", "/api/v1/order"), ("POST", "/api/v1/orders"), ("DELETE", "/api/v1/order"),
@@ -57,11 +57,14 @@ class BackpackRest:
     async def order(self, symbol: str, client_id: int) -> Any:
         return await self._get("/api/v1/order", {"symbol": symbol, "clientId": client_id})
 
-    async def order_history(self, symbol: str | None = None, limit: int = 200) -> Any:
-        return await self._get("/wapi/v1/history/orders", {"symbol": symbol, "limit": limit})
+    async def order_history(self, symbol: str | None = None, limit: int = 200, offset: int = 0) -> Any:
+        """One page of order history, newest first."""
+        return await self._get("/wapi/v1/history/orders",
+                               {"symbol": symbol, "limit": limit, "offset": offset or None})
 
-    async def fill_history(self, symbol: str | None = None, limit: int = 200) -> Any:
-        return await self._get("/wapi/v1/history/fills", {"symbol": symbol, "limit": limit})
+    async def fill_history(self, symbol: str | None = None, limit: int = 200, offset: int = 0) -> Any:
+        """One page of fill history, newest first."""
+        return await self._get("/wapi/v1/history/fills", {"symbol": symbol, "limit": limit, "offset": offset or None})
 
     async def positions(self) -> Any:
         return await self._get("/api/v1/position")

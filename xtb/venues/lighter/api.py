@@ -1,4 +1,4 @@
-"""Typed wrappers over Lighter's REST endpoints (docs/venues/lighter.md section 3), on xtb's RestClient.
+"""Typed wrappers over Lighter's REST endpoints (docs/venues/lighter.md), on xtb's RestClient.
 
 Reads are idempotent and retried by the RestClient. `send_tx` / `send_tx_batch` are not: a timeout,
 a dropped connection or a 5xx raises `AmbiguousResponse` (the venue may have applied the tx); an HTTP
@@ -15,7 +15,7 @@ from typing import Any
 from xtb.ratelimits import lighter_rest_key
 from xtb.signing import TxRejected, send_tx_batch_fields
 from xtb.signing.lighter import SignedTx
-from xtb.venues.rest import RestClient, VenueRejected
+from xtb.transport.rest import RestClient, VenueRejected
 
 PREFIX = "/api/v1/"
 

@@ -1,25 +1,23 @@
 """Lighter connector settings: endpoints, account, and every UNCONFIRMED venue behaviour as an option.
 
-Defaults follow docs/venues/lighter.md; items the notes mark UNCONFIRMED are options here, named in
-docs/venues/lighter.md of this repository (the connector notes), so a deployment can change them
-without a code change.
+Defaults follow docs/venues/lighter.md; venue behaviour the public docs leave open (UNCONFIRMED) is an
+option here, listed in docs/venues/lighter.md, so a deployment can change it without a code change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 
-from xtb.venues.keepalive_http import check_order_http
+from xtb.orders.reconcile import UNKNOWN_ORDER_POLICIES, UnknownOrderPolicy
+from xtb.transport.keepalive_http import check_order_http
+from xtb.venues.options import migrate_options
 
 PROFILES: Mapping[str, tuple[str, str, int]] = {
     "mainnet": ("https://mainnet.zklighter.elliot.ai", "wss://mainnet.zklighter.elliot.ai/stream", 304),
     "testnet": ("https://testnet.zklighter.elliot.ai", "wss://testnet.zklighter.elliot.ai/stream", 300),
 }
-
-UnknownOrderPolicy = Literal["adopt", "cancel", "ignore"]
-
 
 @dataclass(frozen=True)
 class LighterConfig:
@@ -34,12 +32,12 @@ class LighterConfig:
     aliases: Mapping[str, str] = field(default_factory=dict)
 
     # --- transactions
-    #: sendTxBatch cap: the docs and error 21514 say 50, ccxt and another client use 15 (UNCONFIRMED)
-    max_batch_size: int = 15
+    #: orders per sendTxBatch: the docs and error 21514 say 50, ccxt and another client use 15 (UNCONFIRMED)
+    max_batch: int = 15
     #: send txs over the WebSocket (jsonapi/sendtx) when its socket is up; REST otherwise
     ws_tx: bool = True
     #: how long a tx may wait for its answer before it is unresolved (reconciled by client id)
-    tx_timeout_s: float = 10.0
+    order_timeout_s: float = 10.0
     #: order expiry for resting orders, ms from now; -1 lets the signer stamp its default (28 days)
     order_expiry_ms: int = -1
     #: market orders without a worst price use the top of book moved by this many basis points
@@ -79,16 +77,16 @@ class LighterConfig:
     reconcile_interval_s: float | None = 30.0
     #: the submit window: a live order is only concluded "not at the venue" once its last update is older
     #: than this (speed bumps, latency); never acknowledged -> rejected, acknowledged -> cancelled
-    reconcile_grace_s: float = 3.0
+    submit_window_s: float = 3.0
     #: venue orders of our account that we do not track: adopt them, cancel them, or leave them
-    unknown_orders: UnknownOrderPolicy = "adopt"
+    unknown_order_policy: UnknownOrderPolicy = "adopt"
     #: look orders up by client id with GET accountOrders (SDK endpoint; not served by every deployment)
     lookup_by_client_id: bool = True
 
     # --- REST
     rest_timeout_s: float = 10.0
     rest_max_retries: int = 3
-    #: sendTx/sendTxBatch over REST through the lean keep-alive client (xtb/venues/keepalive_http.py) or
+    #: sendTx/sendTxBatch over REST through the lean keep-alive client (xtb/transport/keepalive_http.py) or
     #: aiohttp; connections opened at start
     order_http: str = "keepalive"
     order_connections: int = 2
@@ -96,19 +94,19 @@ class LighterConfig:
     tier: str = "premium"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_batch_size <= 50:
-            raise ValueError(f"max_batch_size must be 1..50, got {self.max_batch_size}")
+        if not 1 <= self.max_batch <= 50:
+            raise ValueError(f"max_batch must be 1..50, got {self.max_batch}")
         if not 0 <= self.api_key_index <= 254:
             raise ValueError(f"api_key_index must be 0..254, got {self.api_key_index}")
         if self.account_index < 1:
             raise ValueError(f"account_index must be >= 1, got {self.account_index}")
-        if self.unknown_orders not in ("adopt", "cancel", "ignore"):
-            raise ValueError(f"unknown_orders must be adopt, cancel or ignore, got {self.unknown_orders!r}")
+        if self.unknown_order_policy not in UNKNOWN_ORDER_POLICIES:
+            raise ValueError(f"unknown_order_policy must be adopt, cancel or ignore, got {self.unknown_order_policy!r}")
         if not 60 <= self.auth_ttl_s <= 8 * 3600:
             raise ValueError(f"auth_ttl_s must be 60..28800 (8 h documented maximum), got {self.auth_ttl_s}")
         if not 0 <= self.auth_refresh_before_s < self.auth_ttl_s:
             raise ValueError("auth_refresh_before_s must be >= 0 and below auth_ttl_s")
-        for name in ("tx_timeout_s", "stale_after_s", "resync_timeout_s", "rest_timeout_s"):
+        for name in ("order_timeout_s", "stale_after_s", "resync_timeout_s", "rest_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         check_order_http("venues.lighter.options", {"order_http": self.order_http,
@@ -137,7 +135,7 @@ class LighterConfig:
         `options` may itself carry `profile`, `rest_url`, `ws_url`, `chain_id` and `symbols` (they win over
         the keyword arguments). Unknown option names raise ValueError naming them.
         """
-        opts = dict(options or {})
+        opts = migrate_options("venues.lighter.options", options or {})
         profile = opts.pop("profile", profile)
         rest_url = opts.pop("rest_url", None) or rest_url
         ws_url = opts.pop("ws_url", None) or ws_url

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -34,16 +35,7 @@ from picows import WSListener, WSMsgType, WSTransport
 from xtb import ratelimits
 from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, Position, RateLimiter
 from xtb.keys import LighterKeys
-from xtb.signing import (
-    CancelAllRequest,
-    CancelRequest,
-    LighterSigner,
-    NonceManager,
-    TxRejected,
-)
-from xtb.signing import OrderRequest as SignerOrder
-from xtb.transport import FeedListener
-from xtb.venues.base import (
+from xtb.model.types import (
     Balance,
     MarketInfo,
     OrderKind,
@@ -54,15 +46,39 @@ from xtb.venues.base import (
     SubmitResult,
     TimeInForce,
 )
-from xtb.venues.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
+from xtb.orders.reconcile import (
+    FillReport,
+    OrderReport,
+    PositionMerge,
+    PositionReport,
+    ReconcilePass,
+    Reconciler,
+    ReconcileRules,
+    ReconcileStats,
+    SettleReport,
+    VenueOrderState,
+    merge_positions,
+)
+from xtb.signing import (
+    CancelAllRequest,
+    CancelRequest,
+    LighterSigner,
+    NonceManager,
+    TxRejected,
+)
+from xtb.signing import OrderRequest as SignerOrder
+from xtb.transport import FeedListener
+from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
+from xtb.transport.rest import RestClient, VenueRejected
+from xtb.transport.throttle import take_slot
+from xtb.transport.ws import WsSession
+from xtb.venues.contract import VenueStats
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.markets import parse_markets
 from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
-from xtb.venues.rest import RestClient, VenueRejected
-from xtb.venues.throttle import take_slot
-from xtb.venues.ws import WsSession
+from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.lighter")
 
@@ -107,8 +123,7 @@ class LighterConnector:
         self.tracker = tracker if tracker is not None else OrderTracker()
         self.limiter = limiter if limiter is not None else RateLimiter.from_config(ratelimits.lighter(config.tier))
         self.decoder = FeedDecoder(VENUE, self.ring)
-        if hasattr(self.decoder, "set_tracker"):  # private order updates go through the core tracker
-            self.decoder.set_tracker(self.tracker)
+        self.decoder.set_tracker(self.tracker)  # private order updates go through the core tracker
         self._user_burst_end = on_burst_end
         self._listener_cls = listener_cls or FeedListener
         self.nonces = NonceManager(config.account_index, config.api_key_index, self._fetch_nonce)
@@ -138,13 +153,18 @@ class LighterConnector:
         self._fill_pending: dict[str, int] = {}  # symbol -> first fill not yet followed by a position
         self._position_check: asyncio.Task[Any] | None = None
         self._book_ids: dict[str, int] = {}
+        self._book_symbols: dict[int, str] = {}
         self._lookup_supported = config.lookup_by_client_id
         self._last_auth_error_ns = 0
         self._started = False
         self.stats: dict[str, int] = {
-            "resyncs": 0, "reconciles": 0, "adopted": 0, "cancelled_unknown": 0, "ws_tx": 0, "rest_tx": 0,
-            "nonce_retries": 0, "settled_missing": 0, "feed_errors": 0,
+            "resyncs": 0, "ws_tx": 0, "rest_tx": 0, "nonce_retries": 0, "feed_errors": 0,
         }
+        self.reconcile_stats = ReconcileStats()
+        self._reconciler = Reconciler(
+            VENUE, self.tracker, ReconcileRules(config.unknown_order_policy, config.submit_window_s),
+            self.reconcile_stats,
+        )
         self.tx = TxPipeline(config, signer, self.nonces, self._require_api, lambda: self.tx_socket, self.stats)
 
     @classmethod
@@ -176,7 +196,7 @@ class LighterConnector:
         self._rest = RestClient(VENUE, cfg.rest_url, limiter=self.limiter, limit_key=rest_limit_key,
                                 timeout_s=cfg.rest_timeout_s, max_retries=cfg.rest_max_retries, session=self._http)
         self._tx_transport = order_transport(cfg.rest_url, cfg.order_http, cfg.order_connections)
-        tx_rest = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.tx_timeout_s,
+        tx_rest = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s,
                              max_retries=cfg.rest_max_retries, session=self._http, transport=self._tx_transport)
         self.api = LighterApi(self._rest, tx_rest, self._current_token)
         self.nonces.invalidate()  # (a restart after close) the first tx re-reads the venue's nonce
@@ -269,6 +289,7 @@ class LighterConnector:
             m = markets[symbol]
             book = OrderBook(VENUE, symbol, m.price_decimals, m.size_decimals)
             self._book_ids[symbol] = self.decoder.add_book(book, route=m.market_id)
+            self._book_symbols[self._book_ids[symbol]] = symbol
             self._books[symbol] = book
         self._book_list = list(self._books.items())
 
@@ -311,6 +332,24 @@ class LighterConnector:
             return max(levels) if higher else min(levels)
 
         return best(data.get("bids"), True), best(data.get("asks"), False)
+
+    def books(self) -> dict[int, str]:
+        return dict(self._book_symbols)
+
+    def symbol_of_book(self, book_id: int) -> str:
+        return self._book_symbols[book_id]
+
+    def rest_clients(self) -> list[RestClient]:
+        return [] if self._rest is None or self.api is None else [self._rest, self.api.tx_rest]
+
+    def feed_frames(self) -> int:
+        return int(self.decoder.stats().get("frames", 0))
+
+    def venue_stats(self) -> VenueStats:
+        st = self.stats
+        extra = {k: v for k, v in st.items() if k not in ("resyncs", "feed_errors")}
+        return VenueStats(VENUE, resyncs=st["resyncs"], reconnects=self._md_connects, feed_errors=st["feed_errors"],
+                          reconcile=replace(self.reconcile_stats), extra=extra)
 
     # ------------------------------------------------------------------ market-data socket
 
@@ -513,8 +552,8 @@ class LighterConnector:
         return max(1, -((-ref[0] * (10_000 - bps)) // 10_000))
 
     def prepare_submit(self, reqs: Sequence[OrderRequest]) -> asyncio.Future[PreparedTx]:
-        if len(reqs) > self.config.max_batch_size:
-            raise ValueError(f"batch of {len(reqs)} orders exceeds max_batch_size={self.config.max_batch_size}")
+        if len(reqs) > self.config.max_batch:
+            raise ValueError(f"batch of {len(reqs)} orders exceeds max_batch={self.config.max_batch}")
         orders = [self.to_signer_order(r) for r in reqs]
         return self.tx.begin("submit", [r.client_id for r in reqs], orders)
 
@@ -524,8 +563,8 @@ class LighterConnector:
     def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> asyncio.Future[PreparedTx]:
         m = self._market(symbol)
         assert m.market_id is not None
-        if len(client_ids) > self.config.max_batch_size:
-            raise ValueError(f"{len(client_ids)} cancels exceed max_batch_size={self.config.max_batch_size}")
+        if len(client_ids) > self.config.max_batch:
+            raise ValueError(f"{len(client_ids)} cancels exceed max_batch={self.config.max_batch}")
         for cid in client_ids:
             if not 1 <= cid <= MAX_CLIENT_ORDER_INDEX:
                 raise ValueError(f"client_id: must be 1..2^48-1 for Lighter, got {cid}")
@@ -545,7 +584,7 @@ class LighterConnector:
         return (await self.submit_batch([req]))[0]
 
     async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        """Direct submit (without the OrderGateway): tracks, rate-limits, and splits by max_batch_size.
+        """Direct submit (without the OrderGateway): tracks, rate-limits, and splits by max_batch.
 
         Bad input (unknown symbol, missing price, fill-or-kill, a reused client id...) raises ValueError
         naming the field before anything is tracked or sent.
@@ -556,7 +595,7 @@ class LighterConnector:
                 raise ValueError(f"client_id: {cid} is already used on lighter (ids are unique per account)")
         orders = [self.to_signer_order(r) for r in reqs]
         out: list[SubmitResult] = []
-        cap = self.config.max_batch_size
+        cap = self.config.max_batch
         for i in range(0, len(reqs), cap):
             chunk = reqs[i:i + cap]
             for r in chunk:
@@ -588,7 +627,7 @@ class LighterConnector:
 
     async def cancel_many(self, symbol: str, client_ids: Sequence[int]) -> list[SubmitResult]:
         out: list[SubmitResult] = []
-        cap = self.config.max_batch_size
+        cap = self.config.max_batch
         for i in range(0, len(client_ids), cap):
             chunk = list(client_ids[i:i + cap])
             ready = self.prepare_cancel(symbol, chunk)
@@ -636,7 +675,7 @@ class LighterConnector:
 
     def on_position(self, event: Any) -> None:
         """Dispatcher listener: stream position cache."""
-        if getattr(event, "venue", VENUE) != VENUE:
+        if event.venue != VENUE:
             return
         book = self.decoder.book(event.book_id)
         self._positions[book.symbol] = PositionInfo(book.symbol, event.size, event.entry_px, 0, "stream")
@@ -647,7 +686,7 @@ class LighterConnector:
     def on_fill(self, event: Any) -> None:
         """Dispatcher listener: a fill should be followed by a position update; check that it is."""
         delay = self.config.position_check_delay_s
-        if delay is None or getattr(event, "venue", VENUE) != VENUE:
+        if delay is None or event.venue != VENUE:
             return
         order = self.tracker.get(event.client_id, VENUE)
         if order is None or order.symbol not in self._book_ids:
@@ -677,14 +716,14 @@ class LighterConnector:
         return {s: p for s, p in self._positions.items() if p.size != 0}
 
     async def balances(self) -> dict[str, Balance]:
-        acct = await self._refresh_account()
+        acct, _ = await self._refresh_account()
         out = {"USDC": Balance("USDC", _units(acct.get("collateral"), USDC_DECIMALS),
                                _units(acct.get("available_balance"), USDC_DECIMALS), USDC_DECIMALS)}
         for a in acct.get("assets") or []:
             sym = a.get("symbol")
             if not isinstance(sym, str) or sym == "USDC":
                 continue
-            dec = 6 if a.get("asset_id") == 3 else 8  # USDC 1e6, others 1e8 (docs section 2)
+            dec = 6 if a.get("asset_id") == 3 else 8  # USDC 1e6, others 1e8 (the venue's asset decimals)
             total = _units(a.get("balance"), dec)
             out[sym] = Balance(sym, total, total - _units(a.get("locked_balance"), dec), dec)
         return out
@@ -692,69 +731,77 @@ class LighterConnector:
     def open_orders(self, symbol: str | None = None) -> list[Any]:
         return list(self.tracker.open_orders(VENUE, symbol))
 
-    async def _refresh_account(self) -> dict[str, Any]:
-        """REST `account`: replaces the position cache and publishes every change of a kept market to the
-        ring as a Position event (a market gone flat included), unless the stream updated that market
-        while the request was under way."""
+    async def _refresh_account(self) -> tuple[dict[str, Any], PositionMerge]:
+        """REST `account`: merged into the position cache by the shared rule (a market the stream updated
+        while the request was under way keeps the stream's value); every change of a kept market goes to
+        the ring as a Position event (a market gone flat included)."""
         assert self.api is not None
         asked_ns = time.monotonic_ns()
         acct = await self.api.account(self.config.account_index)
-        positions: dict[str, PositionInfo] = {}
+        fresh: list[PositionReport] = []
         for p in acct.get("positions") or []:
             m = self._market_of(p.get("market_id"))
             if m is None:
                 continue
             size = _units(p.get("position"), m.size_decimals) * (-1 if p.get("sign") == -1 else 1)
-            positions[m.symbol] = PositionInfo(
+            fresh.append(PositionReport(
                 m.symbol, size, _units(p.get("avg_entry_price"), m.price_decimals) if size else 0,
-                _units(p.get("unrealized_pnl"), m.price_decimals + m.size_decimals), "rest",
-            )
-        before, now = self._positions, time.monotonic_ns()
-        for symbol, book_id in self._book_ids.items():
-            if self._position_seen_ns.get(symbol, 0) > asked_ns:
-                if symbol in before:
-                    positions[symbol] = before[symbol]  # newer than this snapshot
-                continue
-            new, old = positions.get(symbol), before.get(symbol)
-            size, entry = (new.size, new.entry_px) if new is not None else (0, 0)
-            old_pair = (old.size, old.entry_px) if old is not None else (0, 0)
-            if (size, entry) != old_pair:
-                self.ring.push(Position(VENUE, book_id, size, entry, now))
+                _units(p.get("unrealized_pnl"), m.price_decimals + m.size_decimals),
+            ))
+        cached = {s: PositionReport(s, p.size, p.entry_px, p.unrealized_pnl) for s, p in self._positions.items()}
+        merge = merge_positions(cached, fresh, self._book_ids, asked_ns=asked_ns,
+                                stream_seen_ns=self._position_seen_ns)
+        positions = {s: PositionInfo(s, p.size, p.entry_px, p.unrealized_pnl,
+                                     "rest" if self._position_seen_ns.get(s, 0) <= asked_ns else "stream")
+                     for s, p in merge.positions.items()}
+        # Markets we keep no book for are cached as read (positions() reports them too).
+        for p in fresh:
+            if p.symbol not in self._book_ids and p.size:
+                positions[p.symbol] = PositionInfo(p.symbol, p.size, p.entry_px, p.unrealized_pnl, "rest")
+        now = time.monotonic_ns()
+        for symbol in merge.changed:
+            q = merge.positions.get(symbol)
+            self.ring.push(Position(VENUE, self._book_ids[symbol], q.size if q else 0, q.entry_px if q else 0, now))
         self._positions = positions
-        return acct
+        return acct, merge
+
+    async def _refresh_positions(self) -> PositionMerge:
+        return (await self._refresh_account())[1]
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def reconcile(self) -> None:
-        """Venue truth -> tracker: active orders, unknown orders by policy, missing orders settled."""
+    async def reconcile(self) -> ReconcilePass:
+        """Venue truth -> tracker through the shared reconciler (xtb/orders/reconcile.py): active orders,
+        unknown orders by policy, ghosts cancelled, missing orders looked up and settled, positions."""
         assert self.api is not None
         async with self._reconcile_lock:
-            self.stats["reconciles"] += 1
+            self.reconcile_stats.reconciles += 1
             await self._ensure_auth()
+            rec = self._reconciler
             venue_orders = await self.api.active_orders(self.config.account_index)
-            active: set[int] = set()
-            for o in venue_orders:
-                m = self._market_of(o.get("market_index"))
-                if m is None:
-                    continue
-                cid = int(o.get("client_order_index") or 0)
-                tracked = self.tracker.get(cid, VENUE) if cid else None
-                if tracked is None:
-                    await self._unknown_order(o, m)
-                    if cid and self.tracker.get(cid, VENUE) is not None:
-                        active.add(cid)
-                    continue
-                active.add(cid)
-                if tracked.is_terminal:
-                    await self._ghost_order(o, m, tracked.state)
-                    continue
-                self._apply_venue_order(cid, o, m)
-            await self._settle_missing(active)
-            await self._refresh_account()
+            reports = [r for r in map(self._order_report, venue_orders) if r is not None]
+            verdict = rec.open_orders(reports, time.monotonic_ns(), in_flight=self.tx.inflight)
+            for r in verdict.cancel:
+                res = await self._cancel_by_order_index(r)
+                log.info("lighter: cancelled venue order %s on %s: %s", r.order_id, r.symbol, res.outcome.value)
+            if verdict.missing:
+                await self._look_up(verdict.missing)
+                rec.settle_missing(verdict.missing)
+            merge = await self._refresh_positions()
+            return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
-    def _apply_venue_order(self, cid: int, o: dict[str, Any], m: MarketInfo) -> None:
+    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
+        """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+
+    def _order_report(self, o: dict[str, Any]) -> OrderReport | None:
+        """An order row (accountActiveOrders, accountOrders) as the reconciler's report."""
+        m = self._market_of(o.get("market_index"))
+        if m is None:
+            return None
         filled = _units(o.get("filled_base_amount"), m.size_decimals)
         status = str(o.get("status", ""))
+        state: VenueOrderState
         if status in _LIVE_STATES:
             state = "partially_filled" if filled > 0 else "open"
         elif status == "filled":
@@ -764,66 +811,34 @@ class LighterConnector:
         elif status.startswith("canceled"):
             state = "cancelled"
         else:
-            log.warning("lighter reconcile: unknown order status %r (client id %d)", status, cid)
-            return
+            log.warning("lighter reconcile: unknown order status %r (client id %s)", status,
+                        o.get("client_order_index"))
+            return None
         quote = _units(o.get("filled_quote_amount"), USDC_DECIMALS)
         avg = None
         if filled > 0 and quote > 0:  # quote (1e6 USDC) / base -> price units
             avg = quote * 10 ** (m.price_decimals + m.size_decimals) // (filled * 10**USDC_DECIMALS)
         oid = o.get("order_index")
-        self.tracker.on_venue_state(cid, VENUE, state, filled, avg_px=avg,
-                                    order_id=str(oid) if oid is not None else None,
-                                    reason=None if state in ("open", "partially_filled", "filled") else status)
+        tif = str(o.get("time_in_force", ""))
+        return OrderReport(
+            symbol=m.symbol, state=state, filled=filled, client_id=int(o.get("client_order_index") or 0) or None,
+            order_id=str(oid) if oid is not None else None, side="ask" if o.get("is_ask") else "bid",
+            size=_units(o.get("initial_base_amount"), m.size_decimals), price=_units(o.get("price"), m.price_decimals),
+            avg_px=avg, post_only=tif == "post-only", reduce_only=bool(o.get("reduce_only")),
+            time_in_force="IOC" if tif == "immediate-or-cancel" else "GTC",
+            reason=None if state in ("open", "partially_filled", "filled") else status,
+        )
 
-    async def _unknown_order(self, o: dict[str, Any], m: MarketInfo) -> None:
-        cid = int(o.get("client_order_index") or 0)
-        policy = self.config.unknown_orders
-        if policy == "adopt" and cid:
-            tif = str(o.get("time_in_force", ""))
-            self.tracker.submitted(
-                cid, VENUE, m.symbol, "ask" if o.get("is_ask") else "bid", _units(o.get("price"), m.price_decimals),
-                _units(o.get("initial_base_amount"), m.size_decimals), post_only=tif == "post-only",
-                reduce_only=bool(o.get("reduce_only")), time_in_force="IOC" if tif == "immediate-or-cancel" else "GTC",
-            )
-            self._apply_venue_order(cid, o, m)
-            self.stats["adopted"] += 1
-            log.info("lighter: adopted venue order client id %d on %s", cid, m.symbol)
-        elif policy == "cancel" or (policy == "adopt" and not cid):
-            if policy == "adopt":
-                log.warning("lighter: venue order %s on %s has no client id; cannot adopt, leaving it",
-                            o.get("order_index"), m.symbol)
-                return
-            res = await self._cancel_by_order_index(o, m)
-            self.stats["cancelled_unknown"] += 1
-            log.info("lighter: cancelled unknown venue order %s on %s: %s", o.get("order_index"), m.symbol,
-                     res.outcome.value)
-
-    async def _ghost_order(self, o: dict[str, Any], m: MarketInfo, state: str) -> None:
-        """The venue lists as active an order our tracker has already ended: it cannot move back, so the
-        order is cancelled at the venue (unless the unknown-orders policy is `ignore`)."""
-        log.warning("lighter reconcile: client id %s is active at the venue but %s here", o.get("client_order_index"),
-                    state)
-        if self.config.unknown_orders == "ignore":
-            return
-        await self._cancel_by_order_index(o, m)
-
-    async def _cancel_by_order_index(self, o: dict[str, Any], m: MarketInfo) -> SubmitResult:
-        assert m.market_id is not None
-        cid = int(o.get("client_order_index") or 0)
-        ready = self.tx.begin("cancel", [cid], [CancelRequest(m.market_id, int(o["order_index"]))])
+    async def _cancel_by_order_index(self, r: OrderReport) -> SubmitResult:
+        m = self._markets[r.symbol]
+        assert m.market_id is not None and r.order_id is not None
+        ready = self.tx.begin("cancel", [r.client_id or 0], [CancelRequest(m.market_id, int(r.order_id))])
         await self._acquire(1)
         return (await self.tx.release(await ready))[0]
 
-    async def _settle_missing(self, active: set[int]) -> None:
-        """Tracked live orders the venue does not list as active, older than the grace period."""
+    async def _look_up(self, missing: Sequence[Any]) -> None:
+        """Missing orders: by client id (accountOrders, where served), then our fills among recent trades."""
         assert self.api is not None
-        grace_ns = int(self.config.reconcile_grace_s * 1e9)
-        now = time.monotonic_ns()
-        missing = [o for o in self.tracker.open_orders(VENUE)
-                   if o.client_id not in active and o.client_id not in self.tx.inflight
-                   and now - o.updated_ns > grace_ns]
-        if not missing:
-            return
         by_cid = {o.client_id: o for o in missing}
         if self._lookup_supported:
             try:
@@ -836,33 +851,15 @@ class LighterConnector:
                     raise
             traded = []
             for vo in found:
-                cid = int(vo.get("client_order_index") or 0)
-                m = self._market_of(vo.get("market_index"))
-                if cid in by_cid and m is not None:
-                    self._apply_venue_order(cid, vo, m)
-                    if _units(vo.get("filled_base_amount"), m.size_decimals) > 0:
-                        traded.append(by_cid[cid])
-                    by_cid.pop(cid)
-            if traded:  # the order state says how much filled; the fills (price, fee, trade id) come from trades
+                report = self._order_report(vo)
+                if report is not None and report.client_id in by_cid and self._reconciler.found(report):
+                    if report.filled > 0:  # the state says how much filled; the trades carry price, fee, id
+                        traded.append(by_cid[report.client_id])
+                    by_cid.pop(report.client_id)
+            if traded:
                 await self._fills_from_recent_trades(traded)
-        if not by_cid:
-            return
-        await self._fills_from_recent_trades(list(by_cid.values()))
-        for o in by_cid.values():
-            cur = self.tracker.get(o.client_id, VENUE)
-            if cur is None or cur.is_terminal:
-                continue
-            self.stats["settled_missing"] += 1
-            if cur.filled >= cur.sz:
-                self.tracker.on_venue_state(o.client_id, VENUE, "filled", cur.filled)
-            elif cur.order_id is None and cur.filled == 0 and cur.acked_ns is None:
-                # Never acknowledged, never seen on any stream, not at the venue after the submit window:
-                # the tx did not make it (its nonce was re-read since, so it cannot arrive any more).
-                self.tracker.on_venue_state(o.client_id, VENUE, "rejected", 0,
-                                            reason="not found at the venue by reconciliation")
-            else:
-                self.tracker.on_venue_state(o.client_id, VENUE, "cancelled", cur.filled,
-                                            reason="not active at the venue (reconciliation)")
+        if by_cid:
+            await self._fills_from_recent_trades(list(by_cid.values()))
 
     async def _fills_from_recent_trades(self, orders: Sequence[Any]) -> None:
         """Our fills for these client ids among each market's recent trades (public; 100 most recent)."""
@@ -891,8 +888,9 @@ class LighterConnector:
                     if cid not in cids:
                         continue
                     maker = bool(t.get("is_maker_ask")) == (side == "ask")
-                    self.tracker.on_fill(cid, VENUE, int(t["trade_id"]), _units(t.get("price"), m.price_decimals),
-                                         _units(t.get("size"), m.size_decimals), maker=maker)
+                    self._reconciler.apply_fill(FillReport(
+                        cid, int(t["trade_id"]), _units(t.get("price"), m.price_decimals),
+                        _units(t.get("size"), m.size_decimals), maker=maker))
 
     async def _reconcile_quietly(self, why: str) -> None:
         try:
@@ -900,6 +898,7 @@ class LighterConnector:
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            self.reconcile_stats.reconcile_errors += 1
             log.warning("lighter reconcile (%s) failed: %s", why, e)
 
     async def _reconcile_loop(self, interval_s: float) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from xtb.venues.base import MarketInfo
-from xtb.venues.symbols import canonical
+from xtb.model.types import MarketInfo
+from xtb.venues.symbols import base_only
 
 QUOTE = "USDC"
 
@@ -59,7 +59,7 @@ def market_info(detail: Mapping[str, Any], aliases: Mapping[str, str] | None = N
         raise MarketDataError(f"{where}: field market_id must be an integer >= 0, got {market_id!r}")
     pd = _decimals(detail, "price_decimals", "supported_price_decimals", where)
     sd = _decimals(detail, "size_decimals", "supported_size_decimals", where)
-    canon = canonical("lighter", symbol, dict(aliases or {}))
+    canon = base_only(symbol, aliases)
     min_size = _units(detail.get("min_base_amount"), sd, "min_base_amount", where)
     return MarketInfo(
         venue="lighter",

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xtb.model.types import SubmitOutcome, SubmitResult
 from xtb.signing import LighterSigner, LighterSignerError, NonceInvalidated, NonceManager, TxRejected
 from xtb.signing.lighter import SignedTx, TxRequest
-from xtb.venues.base import SubmitOutcome, SubmitResult
 from xtb.venues.lighter.api import LighterApi
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.txsocket import TxSocket
@@ -81,7 +81,7 @@ class TxPipeline:
                 pass  # nothing was written: REST below
             else:
                 self.stats["ws_tx"] += 1
-                return asyncio.wait_for(fut, self.config.tx_timeout_s)
+                return asyncio.wait_for(fut, self.config.order_timeout_s)
         self.stats["rest_tx"] += 1
         prev = self._rest_chain
         task = asyncio.get_running_loop().create_task(self._rest_send_after(prev, signed))
@@ -133,7 +133,7 @@ class TxPipeline:
             if not p.ready.done():
                 p.ready.set_result(p)
             try:  # the send is released by send_submit/send_cancel (after the gateway's rate-limit wait)
-                await asyncio.wait_for(asyncio.shield(p.go), cfg.tx_timeout_s)
+                await asyncio.wait_for(asyncio.shield(p.go), cfg.order_timeout_s)
             except TimeoutError:
                 raise _NotSent("the signed tx was never released for sending") from None
             return signed

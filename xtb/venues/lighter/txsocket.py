@@ -21,8 +21,8 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 from xtb.signing import TxRejected
 from xtb.signing.lighter import SignedTx, send_tx_batch_fields
+from xtb.transport.ws import WsSession
 from xtb.venues.lighter.api import is_nonce_error
-from xtb.venues.ws import WsSession
 
 log = logging.getLogger("xtb.venues.lighter.tx")
 

@@ -26,10 +26,10 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from xtb.venues.keepalive_http import HttpTransportError, KeepAliveClient
-from xtb.venues.throttle import SlotNeverGranted, take_slot
+from xtb.transport.keepalive_http import HttpTransportError, KeepAliveClient
+from xtb.transport.throttle import SlotNeverGranted, take_slot
 
-log = logging.getLogger("xtb.venues.rest")
+log = logging.getLogger("xtb.transport.rest")
 
 
 class Limiter(Protocol):

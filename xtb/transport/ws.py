@@ -24,7 +24,7 @@ from typing import Any
 
 from picows import WSListener, WSMsgType, WSTransport, ws_connect
 
-log = logging.getLogger("xtb.venues.ws")
+log = logging.getLogger("xtb.transport.ws")
 
 
 @dataclass

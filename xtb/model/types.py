@@ -157,12 +157,20 @@ class Connector(Protocol):
     async def latency_probe(self) -> float: ...  # round trip in ms
 
 
-def fill_fee_units(connector: Any, symbol: str, px: int, sz: int, maker: bool, reported: int) -> int:
+class FeeSource(Protocol):
+    """The part of a connector the fee rule reads."""
+
+    reports_fill_fees: bool
+
+    def markets(self) -> dict[str, MarketInfo]: ...
+
+
+def fill_fee_units(connector: FeeSource | None, symbol: str, px: int, sz: int, maker: bool, reported: int) -> int:
     """A fill's fee in notional units (price units x size units; negative = rebate).
 
     The venue's own figure when its fills carry one; for a connector whose venue does not report fees in
     documented units (`reports_fill_fees = False`: Lighter), the market's published maker/taker rate."""
-    if reported or connector is None or getattr(connector, "reports_fill_fees", True):
+    if reported or connector is None or connector.reports_fill_fees:
         return reported
     market: MarketInfo | None = connector.markets().get(symbol)
     if market is None:

@@ -28,7 +28,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from xtb.engine.context import Positions, RecordSink, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
+from xtb.journal.markets import MARKETS_SUFFIX, generic_market, load_markets, markets_path, write_markets
+from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
 from xtb.sim.engine import Exchange
 from xtb.sim.types import (
@@ -60,50 +62,15 @@ from xtb.sim.types import Side as SimSide
 from xtb.sim.types import (
     TimeInForce as SimTif,
 )
-from xtb.venues.base import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
+from xtb.transport.rest import RestClient
 
 log = logging.getLogger("xtb.replay")
 
-#: the file next to a journal that names its markets (written by the engine when it starts)
-MARKETS_SUFFIX = ".markets.json"
+# The markets side file lives in xtb/journal/markets.py (the engine writes it); re-exported for callers.
+__all__ = ["MARKETS_SUFFIX", "generic_market", "load_markets", "markets_path", "replay", "write_markets"]
+
 #: collateral of the replay and tape accounts, in quote units (margin is not what a replay studies)
 COLLATERAL_QUOTE = 10**12
-
-
-def markets_path(journal: str | Path) -> Path:
-    return Path(str(journal) + MARKETS_SUFFIX)
-
-
-def write_markets(journal: str | Path, markets: dict[str, dict[int, MarketInfo]]) -> Path:
-    """Record which market each (venue, book_id) of a journal is: the replay needs symbols and scales."""
-    doc = {
-        venue: {str(book_id): {k: v for k, v in vars(m).items() if k != "extra"} for book_id, m in by_id.items()}
-        for venue, by_id in markets.items()
-    }
-    path = markets_path(journal)
-    path.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    return path
-
-
-def generic_market(venue: str, book_id: int) -> MarketInfo:
-    """The market of a book the markets file does not name: `book<id>`, integer units, tick/step 1."""
-    return MarketInfo(venue=venue, symbol=f"book{book_id}", base=f"book{book_id}", quote="USD", price_decimals=0,
-                      size_decimals=0, tick=1, step=1, min_size=1, min_notional=0)
-
-
-def load_markets(journal: str | Path, events_seen: Iterable[tuple[str, int]] = ()) -> dict[str, dict[int, MarketInfo]]:
-    """Markets of a journal from its sidecar file; `events_seen` books without one get `generic_market`,
-    so an unnamed journal still replays and reports."""
-    out: dict[str, dict[int, MarketInfo]] = {}
-    path = markets_path(journal)
-    if path.exists():
-        for venue, by_id in json.loads(path.read_text()).items():
-            out[venue] = {int(b): MarketInfo(**fields) for b, fields in by_id.items()}
-    for venue, book_id in events_seen:
-        by_id = out.setdefault(venue, {})
-        if book_id not in by_id:
-            by_id[book_id] = generic_market(venue, book_id)
-    return out
 
 
 class TopBook:
@@ -135,6 +102,13 @@ class ReplayVenue:
     """A connector stand-in for one venue: recorded books, orders matched by a simulated Exchange."""
 
     limiter = None
+    reports_fill_fees = True  # recorded fills carry the fee the simulated exchange charged
+
+    def rest_clients(self) -> list[RestClient]:
+        return []  # no REST: the journal is the venue
+
+    def feed_frames(self) -> int:
+        return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
                  clock: VirtualClock) -> None:
@@ -404,7 +378,7 @@ async def replay(
     dispatcher = Dispatcher(ring)
     # One dict shared with the gateway and the context, so venues found later in the journal join it.
     venues: dict[str, ReplayVenue] = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
-    gateway = OrderGateway(venues, tracker)  # type: ignore[arg-type]
+    gateway = OrderGateway(venues, tracker)
     positions = Positions()
     ids: dict[str, _Counter] = {v: _Counter() for v in venues}
     wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns

@@ -38,7 +38,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-log = logging.getLogger("xtb.venues.keepalive_http")
+log = logging.getLogger("xtb.transport.keepalive_http")
 
 
 DEFAULT_USER_AGENT = "xtb (python keep-alive order client)"

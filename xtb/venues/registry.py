@@ -1,0 +1,82 @@
+"""Where venues are found: the built-in packages, then the `xtb.venues` entry points, then `register()`.
+
+    # a third party's pyproject.toml
+    [project.entry-points."xtb.venues"]
+    myvenue = "my_package.spec:SPEC"
+
+The engine asks `venue_spec(name)` for each configured venue; nothing else in xtb names a venue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+
+from xtb.venues.contract import VenueSpec
+
+log = logging.getLogger("xtb.venues.registry")
+
+ENTRY_POINT_GROUP = "xtb.venues"
+#: the venues shipped with xtb: name -> module whose SPEC is the VenueSpec
+BUILTIN: dict[str, str] = {
+    "backpack": "xtb.venues.backpack.spec",
+    "lighter": "xtb.venues.lighter.spec",
+}
+
+_specs: dict[str, VenueSpec] = {}
+_entry_points_loaded = False
+
+
+def register(spec: VenueSpec, *, replace: bool = False) -> VenueSpec:
+    """Make a venue known (tests and embedding code; packages use the entry point)."""
+    if spec.name in _specs and not replace and _specs[spec.name] is not spec:
+        raise ValueError(f"venue {spec.name!r} is already registered")
+    _specs[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    _specs.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _specs or ep.name in BUILTIN:
+            continue
+        try:
+            spec = ep.load()
+        except Exception as e:  # a broken third-party package must not stop the built-in venues
+            log.error("venue entry point %s (%s) failed to load: %s", ep.name, ep.value, e)
+            continue
+        if not isinstance(spec, VenueSpec) or spec.name != ep.name:
+            log.error("venue entry point %s: %s is not a VenueSpec named %r", ep.name, ep.value, ep.name)
+            continue
+        _specs[ep.name] = spec
+
+
+def venue_spec(name: str) -> VenueSpec:
+    """The spec of a venue; ValueError naming the known venues when there is none."""
+    spec = _specs.get(name)
+    if spec is not None:
+        return spec
+    module = BUILTIN.get(name)
+    if module is not None:
+        loaded = importlib.import_module(module).SPEC
+        assert isinstance(loaded, VenueSpec)
+        _specs[name] = loaded
+        return loaded
+    _load_entry_points()
+    spec = _specs.get(name)
+    if spec is None:
+        raise ValueError(f"venue {name!r}: no such venue (known: {', '.join(known_venues())})")
+    return spec
+
+
+def known_venues() -> list[str]:
+    _load_entry_points()
+    return sorted(set(BUILTIN) | set(_specs))

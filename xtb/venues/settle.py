@@ -1,0 +1,41 @@
+"""Settle: REST reconciliations, repeated until the bot and the venue agree (the engine's stop path)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from xtb._core import OrderTracker
+from xtb.orders.reconcile import ReconcilePass, SettleReport
+
+
+async def settle_until_agreed(
+    venue: str,
+    reconcile: Callable[[], Awaitable[ReconcilePass]],
+    tracker: OrderTracker,
+    timeout_s: float,
+    interval_s: float,
+) -> SettleReport:
+    """Reconcile, and again every `interval_s`, until one pass finds nothing to correct or `timeout_s`
+    has passed (at least one pass runs). A pass that fails counts as a disagreement, not an error."""
+    deadline = time.monotonic() + timeout_s
+    rounds = 0
+    last: tuple[str, ...] = ()
+    positions: dict[str, int] = {}
+    while True:
+        rounds += 1
+        try:
+            result = await reconcile()
+        except Exception as e:  # the stop path reports a failing venue, it does not raise
+            last = (f"reconciliation failed: {type(e).__name__}: {e}",)
+        else:
+            last = result.disagreements
+            positions = {s: p.size for s, p in result.positions.positions.items() if p.size}
+            if not last:
+                live = tuple(sorted(o.client_id for o in tracker.open_orders(venue)))
+                return SettleReport(venue, True, rounds, (), live, positions)
+        if time.monotonic() + interval_s > deadline:
+            live = tuple(sorted(o.client_id for o in tracker.open_orders(venue)))
+            return SettleReport(venue, False, rounds, last, live, positions)
+        await asyncio.sleep(interval_s)
