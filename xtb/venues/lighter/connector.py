@@ -646,13 +646,16 @@ class LighterConnector:
     async def cancel_all(self, symbol: str | None = None) -> None:
         """CancelAllOrders (immediate), all markets or one.
 
-        Accepted by the API: the tracked live orders are cancelled in the tracker (as for a single cancel;
+        Accepted by the API: the tracked resting orders are cancelled in the tracker (as for a single cancel;
         a fill the stream reports afterwards still lands, and an order the venue kept is found by
         reconciliation and cancelled there). Raises TxRejected when the venue refused it, ConnectionError
         when the outcome is unknown (the orders stay pending_cancel until the stream or reconciliation).
         """
         market = None if symbol is None else self._market(symbol).market_id
-        live = self.tracker.open_orders(VENUE, symbol)
+        # Only resting orders are cancelled here: an IOC / market order was decided by the venue the moment it
+        # arrived (filled or expired), so it is left to the stream or reconciliation, never assumed cancelled
+        # (that would lose a fill the private stream has not delivered yet).
+        live = [o for o in self.tracker.open_orders(VENUE, symbol) if o.time_in_force == "GTC"]
         # Cancelling everything twice is harmless, so a cancel-all without an answer (a socket that died
         # under it) is sent again, like any idempotent request.
         for _attempt in range(3):
