@@ -33,6 +33,7 @@ RUNTIME_DEPENDENCIES = [
     "lighter-sdk>=1.0",
     "rich>=13",               # progress bar of `xtb replay`
     "matplotlib>=3.8",        # charts of `xtb report` (Agg backend, no display)
+    "apprise>=1.6",           # operator notifications: webhook, Telegram, WeCom, Slack, email, ...
 ]
 
 

@@ -13,9 +13,10 @@ Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only
 - take profit: when the position is take_profit_pct in the money against its entry price, a reduce-only
   IOC limit at the opposite touch closes it.
 Resting orders that still match a ladder slot keep their queue place; the rest are cancelled and replaced.
-Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, the original camelCase keys accepted).
-Gauges: mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge, mm_quote_interval_gauge, mm_position,
-mm_active_orders{side}; a "quotes" record per ladder change.
+Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, the original camelCase keys
+accepted). Gauges: mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge (bps),
+mm_quote_interval_gauge (s), mm_adaptive_netmax (base units); position and open orders are telemetry's
+(from events, in base units); a "quotes" record per ladder change.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ def take_profit_hit(position: float, entry: float, mid: float, pct: float) -> bo
 class ASMM(Strategy[ASMMParams]):
     """ASMM (Round7): geometric layers, momentum tweak, inventory pressure and skew, fee-aware spread, take profit."""
 
+    panel_view = "mm"
+
     def __init__(self, ctx: Any, params: ASMMParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None
@@ -198,7 +201,7 @@ class ASMM(Strategy[ASMMParams]):
         if self.base_units < max(m.min_size, m.step):
             raise ValueError(f"strategy.params.base_size: {p.base_size} is below the minimum size of {p.symbol}")
         self.maker_fee = p.maker_fee if p.maker_fee is not None else m.maker_fee_ppm / 1e6
-        self.ctx.gauge("mm_quote_interval_gauge", p.quote_interval_ms / 1000.0, symbol=p.symbol)
+        self.ctx.gauge("mm_quote_interval_gauge", p.quote_interval_ms / 1000.0, venue=p.venue, symbol=p.symbol)
 
     async def on_tick(self, now_ms: int) -> None:
         now = time.monotonic()
@@ -319,16 +322,14 @@ class ASMM(Strategy[ASMMParams]):
     def _telemetry(self, mid: float, pos: int, ladder: Ladder, bids: list[tuple[int, int]],
                    asks: list[tuple[int, int]], changed: bool) -> None:
         ctx, p = self.ctx, self.params
-        labels = {"symbol": p.symbol}
+        labels = {"venue": p.venue, "symbol": p.symbol}
         scale = 10 ** self.market.price_decimals if self.market else 1
         spread = (asks[0][0] - bids[0][0]) / scale if bids and asks else math.nan
         ctx.gauge("mm_reservation_price", ladder.reservation, **labels)
         ctx.gauge("mm_inventory_skew_bps", bps_of(ladder.reservation - mid, mid), **labels)
+        ctx.gauge("mm_adaptive_netmax", float(p.inventory_limit), **labels)  # the skew saturates here
         if not math.isnan(spread):
             ctx.gauge("mm_spread_gauge", bps_of(spread, mid), **labels)
-        ctx.gauge("mm_position", float(pos), **labels)
-        ctx.gauge("mm_active_orders", float(len(bids)), side="bid", **labels)
-        ctx.gauge("mm_active_orders", float(len(asks)), side="ask", **labels)
         if changed:
             ctx.record("quotes", mid=mid, position=pos, reservation=ladder.reservation, skew=ladder.skew,
                        pressure=ladder.pressure, momentum=self.momentum, layers_bid=len(bids), layers_ask=len(asks),

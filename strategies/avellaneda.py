@@ -101,6 +101,8 @@ def time_left(elapsed_s: float, horizon_s: float) -> float:
 class Avellaneda(Strategy[AvellanedaParams]):
     """Avellaneda-Stoikov (or GLFT) market maker: reservation price, optimal spread, post-only double buffer."""
 
+    panel_view = "mm"
+
     def __init__(self, ctx: Any, params: AvellanedaParams) -> None:
         super().__init__(ctx, params)
         self.vol = MidVolatility(params.vol_window_s, min_samples=params.vol_min_samples)
@@ -185,15 +187,12 @@ class Avellaneda(Strategy[AvellanedaParams]):
 
     def _telemetry(self, mid: float, pos: int, quotes: Quotes, sigma: float, changed: bool) -> None:
         ctx, p = self.ctx, self.params
-        labels = {"symbol": p.symbol}
+        labels = {"venue": p.venue, "symbol": p.symbol}
         ctx.gauge("mm_reservation_price", quotes.reservation, **labels)
         ctx.gauge("mm_inventory_skew_bps", bps_of(quotes.reservation - mid, mid), **labels)
+        ctx.gauge("mm_adaptive_netmax", float(p.max_position), **labels)  # no quote grows |position| past it
         ctx.gauge("mm_spread_gauge", bps_of(quotes.spread, mid), **labels)
         ctx.gauge("mm_sigma", sigma, **labels)
-        ctx.gauge("mm_position", float(pos), **labels)
-        live = ctx.open_orders(p.venue, p.symbol)
-        for side in ("bid", "ask"):
-            ctx.gauge("mm_active_orders", float(sum(o.side == side for o in live)), side=side, **labels)
         if changed:
             ctx.record("quotes", **{k: v for k, v in self.last.items() if v is not None})
 

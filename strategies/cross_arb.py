@@ -355,6 +355,13 @@ class Arb:
 class CrossArb(Strategy[CrossArbParams]):
     """Cross-venue arbitrage: Backpack tracking limit leg hedged on Lighter, exits on convergence."""
 
+    live_params = frozenset({
+        "entry_threshold_bps", "take_profit_bps", "stop_loss_bps", "max_hold_s", "cooldown_s", "max_positions",
+        "reprice_tolerance_bps", "backpack_fill_timeout_s", "slippage_bps", "balance_grace_s", "max_unhedged_s",
+        "exit_retry_s", "max_consecutive_failures", "circuit_breaker_pause_s", "backpack_fee_bps", "lighter_fee_bps",
+    })
+    panel_view = "pairs"
+
     def __init__(self, ctx: Any, params: CrossArbParams) -> None:
         super().__init__(ctx, params)
         self.maker = params.maker_venue  # the tracking limit leg
@@ -368,8 +375,9 @@ class CrossArb(Strategy[CrossArbParams]):
         self.exits: list[str] = []
         self.realized_pnl = Fraction(0)
         self._owner: dict[tuple[str, int], str] = {}  # (venue, client id) -> base of the arb that sent it
-        self._sent: set[tuple[str, int]] = set()  # every order of this session: its fills make the session PnL
-        self.session_cash = Fraction(0)  # cash flow of every fill of ours (fees included): PnL once flat
+        self._symbols: dict[str, set[str]] = {}  # venue -> the pairs' symbols there
+        self.session_cash = Fraction(0)  # cash flow of every fill on the pairs' markets, fees included: the
+        # session's PnL once flat (the engine's flatten at stop included, as the venue counts it)
         self._stopping = False
 
     # lifecycle ---------------------------------------------------------------------------------------
@@ -381,6 +389,7 @@ class CrossArb(Strategy[CrossArbParams]):
         self.pairs = discover_pairs(ctx.markets(self.maker), ctx.markets(self.hedge), self.params.symbol_filters)
         for pair in self.pairs:
             self.sizes[pair.base] = common_size(pair.bp, pair.lg, self.params.order_size)
+        self._symbols = {self.maker: {p.bp.symbol for p in self.pairs}, self.hedge: {p.lg.symbol for p in self.pairs}}
         self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
 
     async def on_tick(self, now_ms: int) -> None:
@@ -466,6 +475,8 @@ class CrossArb(Strategy[CrossArbParams]):
             del self.arbs[pair.base]
             return
         self.stats["entries"] += 1
+        self.ctx.record("signals", pair=pair.base, action=f"enter_{direction.value}", value=float(gross),
+                        detail=f"gross {float(gross):.1f} bps, net {float(net_of_fees(gross, self.params)):.1f}")
 
     def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
         cid = self.ctx.place_limit(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
@@ -480,7 +491,7 @@ class CrossArb(Strategy[CrossArbParams]):
         order update may have moved first."""
         key = (ev.venue, ev.client_id)
         market = self._market_of(ev.venue, key)
-        if key in self._sent and market is not None:
+        if market is not None and market.symbol in self._symbols.get(ev.venue, ()):
             self.session_cash += fill_cash(market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
         base = self._owner.get(key)
         arb = self.arbs.get(base) if base is not None else None
@@ -717,6 +728,7 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.info("cross_arb EXIT %s (%s): spread %.1f bps at entry, %.1f now; closing both legs",
                               arb.pair.base, reason, float(arb.entry_spread), float(current))
             arb.exit_reason = reason
+            self.ctx.record("signals", pair=arb.pair.base, action="exit", value=float(current), detail=reason)
             self._close_pair(arb)
 
     def _close_pair(self, arb: Arb) -> None:
@@ -731,7 +743,6 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _own(self, venue: str, cid: int, base: str) -> None:
         self._owner[(venue, cid)] = base
-        self._sent.add((venue, cid))
 
     def _reduce_only_market(self, venue: str, market: MarketInfo, side: Side, units: int,
                             top: Top | None = None) -> int | None:
@@ -810,13 +821,19 @@ class CrossArb(Strategy[CrossArbParams]):
                     top = await self.ctx.closing_touch(venue, market.symbol)
                     cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos), top)
                     base = by_symbol[(venue, market.symbol)]
-                    if cid is not None:
-                        self._sent.add((venue, cid))
-                        if base in self.arbs:  # its fills count toward that arb's PnL
-                            self._owner[(venue, cid)] = base
+                    if cid is not None and base in self.arbs:  # its fills count toward that arb's PnL
+                        self._owner[(venue, cid)] = base
             await asyncio.sleep(0.5)
         self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening (the engine's flatten and "
                            "settle follow)", self.params.flatten_timeout_s)
+
+    def on_params_changed(self, old: CrossArbParams, new: CrossArbParams) -> None:
+        self.breaker.max_failures, self.breaker.pause_s = new.max_consecutive_failures, new.circuit_breaker_pause_s
+        self.ctx.log.info("cross_arb params changed: %s", ", ".join(
+            f"{k}={getattr(new, k)}" for k in type(new).model_fields if getattr(new, k) != getattr(old, k)))
+
+    def traded_pairs(self) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+        return [(p.base, (self.maker, p.bp.symbol), (self.hedge, p.lg.symbol)) for p in self.pairs]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -131,6 +131,8 @@ class Slot:
 class GeometricGrid(Strategy[GeometricGridParams]):
     """Geometric grid: post-only orders on geometric price levels; each fill arms the opposite level."""
 
+    panel_view = "ladder"
+
     def __init__(self, ctx: Any, params: GeometricGridParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None

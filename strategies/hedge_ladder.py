@@ -170,6 +170,8 @@ class Rung:
 class HedgeLadder(Strategy[HedgeLadderParams]):
     """Hedge ladder: limit entries on one venue, market hedge on another below entry × hedge_trigger_ratio."""
 
+    panel_view = "ladder"
+
     def __init__(self, ctx: Any, params: HedgeLadderParams) -> None:
         super().__init__(ctx, params)
         self.rungs: dict[int, Rung] = {}  # level -> rung

@@ -90,6 +90,8 @@ def exit_order(deviation_units: int, max_units: int, step: int) -> tuple[Side, i
 class PerpMarketMaker(Strategy[PerpMMParams]):
     """Perp market maker: skewed post-only grid re-posted each cycle, reduce-only exit past the position limit."""
 
+    panel_view = "mm"
+
     def __init__(self, ctx: Any, params: PerpMMParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None

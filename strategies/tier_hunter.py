@@ -170,6 +170,8 @@ def units(qty: Decimal, decimals: int) -> int:
 class TierHunter(Strategy[TierHunterParams]):
     """Single-sided maker chosen by taker order-flow imbalance; any position flips to reduce-only closing."""
 
+    panel_view = "mm"
+
     def __init__(self, ctx: Any, params: TierHunterParams) -> None:
         super().__init__(ctx, params)
         self.flow = FlowWindow(params.trade_lookback_s)

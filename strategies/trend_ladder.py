@@ -229,6 +229,8 @@ class TrendLadder(Strategy[TrendLadderParams]):
 
     Take-profits are flushed to the touch when the trend turns against the position."""
 
+    panel_view = "ladder"
+
     def __init__(self, ctx: Any, params: TrendLadderParams) -> None:
         super().__init__(ctx, params)
         self.bars = BarBuilder(params.bar_interval_s, params.history_bars)

@@ -268,6 +268,13 @@ class PairState:
 class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
     """Z-score spread monitor: rolling z of a two-market spread; reminder signals or auto two-leg trades."""
 
+    live_params = frozenset({
+        "mode", "enter_z_high", "exit_z_low", "stop_z", "lookback_secs", "min_samples", "min_std",
+        "min_hold_secs", "min_reentry_secs", "min_liquidity_usd", "max_slippage_bps", "order_notional_usd",
+        "max_gross_notional_usd", "sample_interval_ms", "exit_retry_s",
+    })
+    panel_view = "pairs"
+
     def __init__(self, ctx: Any, params: ZScoreMonitorParams) -> None:
         super().__init__(ctx, params)
         self.pairs: list[PairState] = []
@@ -493,6 +500,31 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
                     self._close_legs(pair, now)
             await asyncio.sleep(0.05)
         self.ctx.log.error("zscore_monitor: legs still open after %.0f s", self.params.stop_timeout_s)
+
+    def on_params_changed(self, old: ZScoreMonitorParams, new: ZScoreMonitorParams) -> None:
+        if old.mode == "auto" and new.mode == "reminder":
+            busy = [f"{p.spec.name} ({p.phase})" for p in self.pairs if p.phase != "idle"]
+            if busy:  # reminder mode does not manage legs: they would be left open
+                raise ValueError(f"mode: {', '.join(busy)} holds or is trading legs; "
+                                 "let them close or flatten before switching to reminder")
+        if old.mode == "reminder" and new.mode == "auto":
+            for pair in self.pairs:  # a reminder 'position' holds nothing: auto starts flat
+                pair.pos = Position.FLAT
+        if new.lookback_secs != old.lookback_secs:
+            for pair in self.pairs:
+                pair.stats.window_s = new.lookback_secs  # the next sample evicts what is now too old
+        self.ctx.log.info("zscore_monitor params changed: %s", ", ".join(
+            f"{k}={getattr(new, k)}" for k in type(new).model_fields if getattr(new, k) != getattr(old, k)))
+
+    def on_operator_flatten(self) -> None:
+        """The operator flattened every venue: no leg is held any more, start over flat."""
+        now = self.clock()
+        for pair in self.pairs:
+            pair.pos, pair.phase, pair.exited_at = Position.FLAT, "idle", now
+            pair.cids = {"a": [], "b": []}
+
+    def traded_pairs(self) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+        return [(s.name, (s.venue_a, s.symbol_a), (s.venue_b, s.symbol_b)) for s in self.params.pairs]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -398,6 +398,20 @@ def _operator_errors(fn: Any) -> Any:
 
 
 @app.command()
+def panel(
+    config: Annotated[Path | None, typer.Argument(help="the running bot's YAML config (its run_dir, control)")] = None,
+    run_dir: Annotated[str | None, typer.Option(help="the bot's run directory (overrides the config's)")] = None,
+) -> None:
+    """Print a sign-in link to the running bot's web panel (127.0.0.1 only). The token travels in the
+    link's #fragment, which the browser never sends to a server; treat the link like the token itself.
+
+    Exit status: 0 printed, 1 the bot did not answer, 2 bad config, 3 no bot running."""
+    client = _operator_errors(lambda: _control_client(config, run_dir))
+    _operator_errors(lambda: _run_async(client.status()))
+    typer.echo(client.panel_link())
+
+
+@app.command()
 def kill(
     config: Annotated[Path | None, typer.Argument(help="the running bot's YAML config (its run_dir, control)")] = None,
     run_dir: Annotated[str | None, typer.Option(help="the bot's run directory (overrides the config's)")] = None,

@@ -1,7 +1,8 @@
 """Bot configuration: YAML file -> XTB_* environment overrides -> `--set` overrides -> typed validation.
 
-Sections: general, venues, strategy, risk, telemetry, control, sim (paper mode's simulator). Validation errors
-name the key path and the expected type (`ConfigError`), never a stack of pydantic internals.
+Sections: general, venues, strategy, risk, telemetry, control, notify, alerts, sim (paper mode's
+simulator). Validation errors name the key path and the expected type (`ConfigError`), never a stack
+of pydantic internals.
 
 Override precedence (later wins): the YAML file, then environment variables, then `--set key=value`.
 Environment variables:
@@ -112,6 +113,54 @@ class ControlConfig(_Section):
     token: SecretStr | None = Field(default=None, description="bearer token (default: $token_env, else "
                                     "generated per run into <run_dir>/state/control.token, mode 0600)")
     token_env: str = Field(default="XTB_CONTROL_TOKEN", min_length=1)
+    panel: bool = Field(default=True, description="serve the operator's web panel on the same port (alerts and "
+                        "notifications run either way)")
+    history_db: str | None = Field(default=None, description="spread history kept across runs "
+                                   "(default <general.run_dir>/history.sqlite)")
+    push_interval_s: float = Field(default=1.0, gt=0, le=60, description="the panel's live update period")
+    event_log_size: int = Field(default=2000, ge=10, description="events the panel keeps")
+
+
+class AlertsConfig(_Section):
+    """The bot's alert rules (xtb.control.alerts; docs/panel.md); the shipped Prometheus rules use the defaults."""
+
+    enabled: bool = True
+    api_budget_per_min: int = Field(default=2000, gt=0, description="REST requests per minute a venue allows")
+    api_budget_pct: float = Field(default=80.0, gt=0, le=100, description="alert at this share of the budget")
+    min_success_rate_pct: float = Field(default=80.0, ge=0, le=100)
+    success_window_s: float = Field(default=600.0, gt=0)
+    success_min_orders: int = Field(default=10, ge=1, description="no success-rate alert on fewer orders than this")
+    inventory_stuck_s: float = Field(default=600.0, gt=0)
+    consecutive_failures: int = Field(default=5, ge=1)
+    stale_book_s: float = Field(default=10.0, gt=0)
+    resync_storm_per_min: int = Field(default=5, ge=1)
+    unresolved_s: float = Field(default=30.0, gt=0)
+    latency_budget_ms: float = Field(default=50.0, gt=0, description="tick-to-order p99 budget")
+    latency_window: int = Field(default=200, ge=10, description="orders in the p99")
+    repeat_s: float = Field(default=600.0, gt=0, description="notify a still-firing alert again after this")
+
+
+NotifyEvent = Literal["signal", "fill", "risk", "alert", "operator"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("signal", "fill", "risk", "alert", "operator")
+
+
+class NotifyConfig(_Section):
+    """Notification channels (apprise URLs: json://host/path, tgram://token/chat, wecombot://key, ...)."""
+
+    urls: list[SecretStr] = Field(default_factory=list, description="apprise URLs; they hold credentials")
+    events: list[NotifyEvent] = Field(default_factory=lambda: list(NOTIFY_EVENTS), description="what is sent")
+    queue_size: int = Field(default=1000, ge=1, description="messages waiting beyond this are dropped")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_known(cls, v: list[SecretStr]) -> list[SecretStr]:
+        import apprise
+
+        for i, url in enumerate(v):
+            if not apprise.Apprise().add(url.get_secret_value()):
+                scheme = url.get_secret_value().split("://", 1)[0]
+                raise ValueError(f"[{i}] is not a notification URL apprise knows (scheme {scheme!r})")
+        return v
 
 
 class SimBasisConfig(_Section):
@@ -159,6 +208,8 @@ class XtbConfig(_Section):
     risk: dict[str, Any] = Field(default_factory=dict)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
 
 
@@ -222,7 +273,7 @@ def _describe(err: ValidationError) -> str:
             lines.append(f"{loc}: unknown key")
         else:
             got = e.get("input")
-            if "token" in loc:  # never echo a secret back (control.token)
+            if "token" in loc or loc.startswith("notify.urls"):  # never echo a secret back
                 lines.append(f"{loc}: {e['msg']}")
                 continue
             lines.append(f"{loc}: {e['msg']} (got {got!r})")

@@ -62,7 +62,7 @@ def test_run_paper_config_trades_on_the_simulator_and_stops(tmp_path, monkeypatc
     assert res.exit_code == 0, res.output
     last = res.output.strip().splitlines()[-1]
     assert '"state": "stopped"' in last and '"smoke_test_step": "done"' in last
-    assert '"positions": {"backpack:SOL_USDC_PERP": 0}' in last
+    assert '"positions": {"backpack:SOL_USDC_PERP": "0 SOL"}' in last
 
 
 def test_run_names_the_bad_config_key(tmp_path):

@@ -164,12 +164,13 @@ def test_report_from_journal_and_records(tmp_path: Path) -> None:
     run = tmp_path / "run"
     live_like_run(run)
     written = write_report(run)
-    for name in ("price", "inventory", "pnl", "spread", "latency", "report"):
+    for name in ("price", "inventory", "pnl", "spread_1", "latency", "report"):
         assert written[name].exists() and written[name].stat().st_size > 0, name
         if name != "report":
             assert written[name].read_bytes()[:4] == b"\x89PNG"
     md = written["report"].read_text()
-    assert "![Price and quotes](price.png)" in md and "records.sqlite: equity (30 rows), spreads (200 rows)" in md
+    assert "![Prices (one panel per asset)](price.png)" in md
+    assert "records.sqlite: equity (30 rows), spreads (200 rows)" in md
     assert "| fills | 6 |" in md and "backpack:SOL_USDC_PERP: 0.5" in md
 
 

@@ -127,6 +127,22 @@ def test_reduce_only_that_reduces_exposure_passes_the_caps():
     assert g.check("lighter", order("lighter", "ask", 0.05, reduce_only=True)) == "venue_gross_max"
 
 
+def test_limits_change_on_a_running_guard_all_or_nothing():
+    from xtb.config import ConfigError
+
+    g = guard(single_max=0.06)
+    assert g.check("backpack", order("backpack", "bid", 0.07)) == "single_max"
+    g.update_limits({"single_max": 0.1})
+    assert g.check("backpack", order("backpack", "bid", 0.07)) is None
+    g.update_limits({"single_max": None})  # the rule is off
+    assert g.check("backpack", order("backpack", "bid", 5)) is None
+    with pytest.raises(ConfigError, match=r"risk\.shock_pct: cannot change while running"):
+        g.update_limits({"shock_pct": 0.1})
+    with pytest.raises(ConfigError, match=r"risk\.max_notional: Input should be greater than 0"):
+        g.update_limits({"single_max": 0.5, "daily_max": 1, "max_notional": -1})
+    assert g.config.single_max is None and g.config.daily_max is None  # nothing half-applied
+
+
 def test_single_max():
     g = guard(single_max=0.06)
     assert g.check("backpack", order("backpack", "bid", 0.07)) == "single_max"

@@ -76,7 +76,7 @@ async def test_net_cap_refuses_the_breaching_order_in_paper_mode(tmp_path):
         await engine.stop(flatten=True)
     assert engine.strategy.denied == ["net_max"], status
     assert engine.strategy.sent == 2
-    assert status["positions"] == {f"{VENUE}:{SYMBOL}": 20}  # 0.20 SOL: the third buy never left
+    assert status["positions"] == {f"{VENUE}:{SYMBOL}": "0.2 SOL"}  # the third buy never left
     assert status["orders_submitted"] == 2
     assert status["orders_denied"] == {"net_max": 1}
     assert status["risk_denied"] == {"net_max": 1} and status["risk_net"] == {"SOL": 0.2}
@@ -109,5 +109,5 @@ async def test_drawdown_band_reduces_the_position_in_paper_mode(tmp_path):
         status = engine.status()
     finally:
         await engine.stop(flatten=True)
-    assert status["positions"] == {f"{VENUE}:{SYMBOL}": 15}, status
+    assert status["positions"] == {f"{VENUE}:{SYMBOL}": "0.15 SOL"}, status
     assert status["risk_reduce_requests"] == 1 and status["orders_submitted"] == 3

@@ -110,3 +110,53 @@ async def no_frame(ws: aiohttp.ClientWebSocketResponse, within: float) -> bool:
     except TimeoutError:
         return True
     return msg.type != aiohttp.WSMsgType.TEXT
+
+
+class ThreadedCluster:
+    """A SimCluster on its own event loop in a daemon thread, for synchronous drivers (hypothesis
+    `@given` tests, schemathesis). `call(fn)` runs `fn` on the loop thread (engine state is read there);
+    `close()` stops the cluster and the thread (bounded waits)."""
+
+    def __init__(self, **config: Any) -> None:
+        import threading
+
+        config.setdefault("generate", False)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="sim-loop", daemon=True)
+        self._thread.start()
+        self.sim = SimCluster(ClusterConfig(**config))
+        self.run(self.sim.start())
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async def invoke() -> Any:
+            return fn(*args)
+
+        return self.run(invoke())
+
+    def close(self) -> None:
+        try:
+            self.run(self.sim.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+
+def http_call(
+    base: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One blocking HTTP request (stdlib only) -> (status, headers, body)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()

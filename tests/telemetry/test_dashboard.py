@@ -10,15 +10,16 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "xtb" / "telemetry" / "grafana
 PROMQL_WORDS = {"rate", "increase", "histogram_quantile", "sum", "by", "le", "venue", "trigger"}
 
 
-def exposed_names() -> set[str]:
-    names = set()
+def exposed_names() -> dict[str, str]:
+    """Exposed sample name -> its family."""
+    names = {}
     for f in FAMILIES:
         if f.kind == "counter":
-            names.add(f.name + "_total")
+            names[f.name + "_total"] = f.name
         elif f.kind == "histogram":
-            names |= {f.name + "_bucket", f.name + "_sum", f.name + "_count"}
-        else:
-            names.add(f.name)
+            names.update({f.name + s: f.name for s in ("_bucket", "_sum", "_count")})
+        else:  # gauges, and the original board's counters, which keep their own names
+            names[f.name] = f.name
     return names
 
 
@@ -35,6 +36,23 @@ def test_every_panel_metric_is_exported_and_every_family_is_shown():
                 else:
                     assert name in PROMQL_WORDS, (p["title"], name)
     exposed = exposed_names()
-    assert used <= exposed, used - exposed
-    stems = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
+    assert used <= set(exposed), used - set(exposed)
+    stems = {exposed[n] for n in used}
     assert {f.name for f in FAMILIES} <= stems, {f.name for f in FAMILIES} - stems
+
+
+def test_the_boards_counters_are_exposed_without_a_total_suffix():
+    from xtb.telemetry.metrics import Metrics
+
+    m = Metrics()
+    m.mm_total_fills.labels(venue="lighter", symbol="SOL", side="bid").inc(2)
+    m.mm_orders_placed_count.labels(venue="lighter", symbol="SOL", side="ask").inc()
+    m.mm_orders_canceled_count.labels(venue="lighter", symbol="SOL").inc(3)
+    from prometheus_client import generate_latest
+
+    text = generate_latest(m.registry).decode()
+    assert 'mm_total_fills{side="bid",symbol="SOL",venue="lighter"} 2.0' in text
+    assert 'mm_orders_placed_count{side="ask",symbol="SOL",venue="lighter"} 1.0' in text
+    assert 'mm_orders_canceled_count{symbol="SOL",venue="lighter"} 3.0' in text
+    assert "mm_total_fills_total" not in text and "# TYPE mm_total_fills untyped" in text
+    assert m.registry.get_sample_value("mm_total_fills", {"venue": "lighter", "symbol": "SOL", "side": "bid"}) == 2

@@ -19,7 +19,7 @@ def test_exporter_serves_seed_names_on_localhost():
     port = m.serve(0)
     text = scrape(port)
     assert 'mm_mid_price{symbol="SOL_USDC_PERP",venue="backpack"} 141.25' in text
-    assert 'mm_total_fills_total{side="bid",symbol="SOL",venue="lighter"} 3.0' in text
+    assert 'mm_total_fills{side="bid",symbol="SOL",venue="lighter"} 3.0' in text  # the board's name
     assert 'xtb_tick_to_order_seconds_bucket{le="2e-05",trigger="frame",venue="backpack"} 1.0' in text
     assert 'xtb_risk_denials_total{reason="net_max"} 1.0' in text
     assert 'xtb_trading_state{state="active"} 1.0' in text

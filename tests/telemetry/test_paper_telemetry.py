@@ -82,10 +82,10 @@ def test_metrics_scraped_during_the_run_move(paper_run):
     engine, text, sim_fills, _ = paper_run
     assert sim_fills, "the simulator reported no fills for the bot's account"
     lab = {"venue": "backpack", "symbol": SYMBOL}
-    assert sample(text, "mm_total_fills_total", **lab) == len(sim_fills)
-    assert sample(text, "mm_total_fills_total", **lab, side="bid") == sum(f.side is Side.BUY for f in sim_fills)
-    assert sample(text, "mm_orders_placed_count_total", **lab) == 3  # limit, market buy, reduce-only sell
-    assert sample(text, "mm_orders_canceled_count_total", **lab) == 1
+    assert sample(text, "mm_total_fills", **lab) == len(sim_fills)
+    assert sample(text, "mm_total_fills", **lab, side="bid") == sum(f.side is Side.BUY for f in sim_fills)
+    assert sample(text, "mm_orders_placed_count", **lab) == 3  # limit, market buy, reduce-only sell
+    assert sample(text, "mm_orders_canceled_count", **lab) == 1
     assert sample(text, "xtb_tick_to_order_seconds_count", venue="backpack", trigger="tick") == 3
     assert sample(text, "xtb_frame_to_event_seconds_count", venue="backpack") > 0
     assert sample(text, "mm_rest_latency_seconds_count", venue="backpack", endpoint="order") == 3

@@ -32,7 +32,8 @@ class Venue:
 
 
 def value(metric, **labels):
-    return (metric.labels(**labels) if labels else metric)._value.get()
+    child = metric.labels(**labels) if labels else metric
+    return getattr(child, "_value", child).get()  # the board's raw counters keep their value themselves
 
 
 def hist_count(metric, **labels):
@@ -76,7 +77,7 @@ def test_known_fills_give_exact_stats_pnl_and_rows(tel, tmp_path):
     assert "long/short=1/2 ratio=0.50" in last
     assert "pnl total=0.0200 avg=0.0100 best=0.0800 worst=-0.0600 fees=0.0720" in last
     assert "equity=999.95" in last  # 1000 + 0.02 - 0.072
-    assert summary is not None and "pnl realized=0.0200" in summary
+    assert summary is not None and "run PnL gross=0.0200 (realized, before fees) fees=0.0720" in summary
     with sqlite3.connect(tmp_path / "records.sqlite") as con:
         fills = con.execute("SELECT trade_id, side, price, size, maker, fee, realized_pnl FROM fills").fetchall()
         orders = con.execute("SELECT client_id, order_id, side, price, size, state, filled, avg_price FROM orders")
@@ -131,3 +132,30 @@ def test_run_dirs_are_unique_per_second(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     a, b = new_run_dir(tmp_path, "arb", now), new_run_dir(tmp_path, "arb", now)
     assert (a.name, b.name) == ("arb-20260102T030405Z", "arb-20260102T030405Z-2")
+
+
+def test_volatility_regime_and_adverse_selection_from_mids_and_maker_fills():
+    from xtb.telemetry.metrics import Metrics
+    from xtb.telemetry.run import RunTelemetry, _Market, _Scale
+
+    m = Metrics()
+    mk = _Market(m, "backpack", "SOL", _Scale(100.0, 100.0, 10_000.0))
+    lab = {"venue": "backpack", "symbol": "SOL"}
+    poll = RunTelemetry._poll_market_quality
+    mid = 15_000
+    for i in range(400):  # calm: one tick up and down
+        mid += 1 if i % 2 else -1
+        poll(m, mk, lab, mid, float(i))
+    assert m.registry.get_sample_value("mm_volatility_regime", lab) == 1
+    for i in range(60):  # the last minute moves 30 ticks a poll
+        mid += 30 if i % 2 else -30
+        poll(m, mk, lab, mid, 400.0 + i)
+    assert m.registry.get_sample_value("mm_volatility_regime", lab) == 2
+    mk.maker_fills.append((1000.0, "bid", 15_000))  # bought at 150.00 ...
+    poll(m, mk, lab, 14_990, 1003.0)  # not checked before the horizon
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) is None
+    poll(m, mk, lab, 14_990, 1005.0)  # ... and the mid is below it 5 s later: adverse
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) == 1.0
+    mk.maker_fills.append((1010.0, "ask", 15_000))  # sold at 150.00, mid lower later: a good fill
+    poll(m, mk, lab, 14_990, 1016.0)
+    assert m.registry.get_sample_value("mm_adverse_selection_rate", lab) == 0.5

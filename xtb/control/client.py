@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -77,6 +78,10 @@ class ControlClient:
         if not isinstance(data, dict):
             raise ControlError(f"{method} {path}: unexpected answer {data!r:.200}")
         return data
+
+    def panel_link(self) -> str:
+        """The panel's sign-in link: the token rides in the #fragment (never sent to a server, never logged)."""
+        return f"{self.url}/login#token={quote(self._token.reveal(), safe='')}"
 
     async def status(self) -> dict[str, Any]:
         return await self._call("GET", "/status")

@@ -34,6 +34,7 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
 from xtb.model.constants import PAPER_COLLATERAL_USDC
+from xtb.private import create_private_file, make_private_dir
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
 from xtb.telemetry.run import RunTelemetry, new_run_dir
 from xtb.venues.contract import Connector, ConnectorWiring, LiveSetup, PaperSetup, VenueEndpoints
@@ -169,6 +170,8 @@ class Engine:
                 self.dispatcher.add_listener(self.telemetry)
                 self.clock.add_tick_handler(self.telemetry.tick_started)
             await self.strategy.on_start()
+            if self.telemetry is not None:  # `xtb report` charts the spreads of the pairs the strategy trades
+                self.telemetry.note_pairs(self.strategy.traded_pairs())
             self.clock.add_tick_handler(self._on_tick)
             if self.telemetry is not None:
                 self.clock.add_tick_handler(self.telemetry.on_tick)
@@ -280,8 +283,34 @@ class Engine:
         if not ccfg.enabled:
             return
         token = None if ccfg.token is None else ccfg.token.get_secret_value()
-        self.control = await ControlServer.start(self, port=ccfg.port, token=token, token_env=ccfg.token_env,
-                                                 state_dir=self._state_dir(), env=self.env)
+        desk = self._build_desk()  # alerts and notifications run with or without the web panel
+        try:
+            self.control = await ControlServer.start(self, port=ccfg.port, token=token, token_env=ccfg.token_env,
+                                                     state_dir=self._state_dir(), env=self.env, desk=desk,
+                                                     panel=ccfg.panel)
+        except BaseException:
+            if desk is not None:
+                await desk.stop()
+            raise
+
+    def _build_desk(self) -> Any:
+        """The panel's model (xtb.control.desk) with its notification channels, started."""
+        from xtb.control.desk import Desk
+        from xtb.control.notify import Notifier
+
+        ncfg = self.config.notify
+        notifier = None
+        if ncfg.urls:
+            notifier = Notifier([u.get_secret_value() for u in ncfg.urls], events=ncfg.events,
+                                queue_size=ncfg.queue_size, title=f"xtb {self.config.strategy.name}")
+        try:
+            desk = Desk(self, notifier=notifier)
+        except (OSError, ValueError) as e:
+            if notifier is not None:
+                notifier.close(0.1)
+            raise ValueError(f"control.history_db: cannot open the spread history: {e}") from None
+        desk.start()
+        return desk
 
     async def _stop_control(self) -> None:
         if self.control is not None:
@@ -370,7 +399,7 @@ class Engine:
                     if self.gateway is not None:
                         await self.gateway.drain(10.0)
                     report = await self._settle(settle_timeout_s)
-                self._announce_exit(report)
+                await self._announce_exit(report)
         finally:
             await self._teardown()
             self._state = "stopped"
@@ -387,8 +416,9 @@ class Engine:
 
         return await settle(self.connectors, self.tracker, timeout_s=timeout_s, drain=self.dispatcher.drain)
 
-    def _announce_exit(self, report: Any) -> None:
-        """The bot's last word on where it left the venues: a log line, `exit.json` in the run directory."""
+    async def _announce_exit(self, report: Any) -> None:
+        """The bot's last word on where it left the venues: a log line, `exit.json` in the run directory and,
+        when not flat, an `alert` to the notification channels (`notify.urls`)."""
         self.exit_report = report
         markets = {v: c.markets() for v, c in self.connectors.items()}
         line = report.summary(markets)
@@ -396,6 +426,7 @@ class Engine:
             log.info("%s", line)
         else:
             log.error("%s", line)
+            await self._notify_alert(line)
         if self.run_path is not None:
             import json
 
@@ -403,6 +434,23 @@ class Engine:
                 (self.run_path / "exit.json").write_text(json.dumps(report.as_dict(), default=str))
             except OSError as e:
                 log.error("cannot write %s: %s", self.run_path / "exit.json", e)
+
+    async def _notify_alert(self, text: str) -> None:
+        """One alert through the configured channels, delivered before returning (the desk's notifier has
+        stopped with the control endpoint by now)."""
+        ncfg = getattr(self.config, "notify", None)
+        if ncfg is None or not ncfg.urls:
+            return
+        from xtb.control.notify import Notifier
+
+        try:
+            notifier = Notifier([u.get_secret_value() for u in ncfg.urls], events=ncfg.events,
+                                title=f"xtb {self.config.strategy.name}")
+        except ValueError as e:
+            log.error("NOT FLAT alert not sent: %s", e)
+            return
+        notifier.send("alert", text)
+        await asyncio.to_thread(notifier.close, 5.0)
 
     async def cancel_all(self) -> None:
         results = await asyncio.gather(*(c.cancel_all() for c in self.connectors.values()), return_exceptions=True)
@@ -441,7 +489,8 @@ class Engine:
         from xtb._core import Journal
 
         path = self.journal_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        create_private_file(path)  # 0600: the journal's writer truncates it and keeps the mode
         meta = {"strategy": self.config.strategy.name, "mode": "live" if self.live else "paper"}
         self.journal = Journal(self.ring, path, meta=json.dumps(meta))
         log.info("event journal: %s", path)
@@ -491,6 +540,14 @@ class Engine:
                 log.exception("telemetry close failed")
         self._close_journal()  # last: every event up to here is in the journal
 
+    def _position_text(self, venue: str, symbol: str, units: int) -> str:
+        """A position in base units with its asset, e.g. "-0.1 SOL" (the venue's units when unknown)."""
+        conn = self.connectors.get(venue)
+        m = None if conn is None else conn.markets().get(symbol)
+        if m is None:
+            return f"{units} units"
+        return f"{units * m.multiplier / 10**m.size_decimals:g} {m.base}"
+
     def status(self) -> dict[str, Any]:
         st: dict[str, Any] = {
             "state": self._state,
@@ -500,7 +557,7 @@ class Engine:
             "uptime_s": None if self._started_at is None else round(time.monotonic() - self._started_at, 1),
             "open_orders": len(self.tracker.open_orders()),
             "unresolved_orders": len(self.tracker.unresolved()),
-            "positions": {f"{v}:{s}": p.size for (v, s), p in self.positions.items()},
+            "positions": {f"{v}:{s}": self._position_text(v, s, p.size) for (v, s), p in self.positions.items()},
             "events": self.dispatcher.stats.events,
             "slow_callbacks": self.dispatcher.stats.slow_callbacks,
         }

@@ -93,6 +93,8 @@ def register_strategy(name: str, params: type[BaseModel]) -> Callable[[T], T]:
             raise ValueError(f"strategy name {name!r} is already registered by {existing.cls.__module__}")
         doc = (cls.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = StrategySpec(name, cls, params, doc[0] if doc else "")
+        if isinstance(cls, type) and not cls.__dict__.get("name"):
+            cls.name = name  # type: ignore[attr-defined]  # Strategy.name: the registered name
         return cls
 
     return deco

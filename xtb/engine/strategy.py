@@ -32,6 +32,11 @@ P = TypeVar("P", bound=BaseModel)
 class Strategy(Generic[P]):
     #: set by @register_strategy; informational
     name: ClassVar[str] = ""
+    #: params the operator may change while the strategy runs (xtb.control.live_params)
+    live_params: ClassVar[frozenset[str]] = frozenset()
+    #: the panel's strategy view: "pairs" (spread table, z chart), "mm" (quotes, inventory, reservation
+    #: price), "ladder" (resting orders by price) or "orders"
+    panel_view: ClassVar[str] = "orders"
 
     def __init__(self, ctx: StrategyContext, params: P) -> None:
         self.ctx = ctx
@@ -63,6 +68,15 @@ class Strategy(Generic[P]):
 
     def on_resync(self, ev: Any) -> None:
         pass
+
+    def on_params_changed(self, old: P, new: P) -> None:
+        """Live params were swapped in (`self.params` is `new`): update what was derived from `old`.
+        Raise ValueError (with the reason) to refuse the change; the old params are then restored."""
+
+    def traded_pairs(self) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+        """The pairs whose spread this strategy trades: (name, (venue_a, symbol_a), (venue_b, symbol_b)).
+        The panel and `xtb report` chart these spreads."""
+        return []
 
     def status(self) -> dict[str, Any]:
         """Extra fields for `xtb status` and the panel."""

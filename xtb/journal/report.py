@@ -15,6 +15,7 @@ z-score), latency histogram (frame received -> event decoded, per event).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
@@ -60,6 +61,8 @@ class JournalData:
     latency_us: list[float] = field(default_factory=list)
     truncated: bool = False
     unattributed_fills: int = 0
+    base_of: dict[str, str] = field(default_factory=dict)  # "venue:symbol" -> canonical base asset
+    t0_wall_s: float = 0.0  # wall-clock time of the charts' zero (records' ts_ms are placed against it)
 
 
 def _scale(markets: dict[str, dict[int, Any]], venue: str, book_id: int) -> tuple[str, float, float]:
@@ -84,7 +87,11 @@ def read_journal_data(path: Path) -> JournalData:
     data.truncated = reader.truncated
     if events:
         t0 = events[0].recv_ns  # a replay's journal carries the recorded clock, not its own start time
+    data.t0_wall_s = data.start_wall_s + (t0 - reader.start_monotonic_ns) / 1e9
     markets = load_markets(path, books)
+    for venue, by_id in markets.items():
+        for m in by_id.values():
+            data.base_of[f"{venue}:{m.symbol}"] = m.base
     # A Fill names its order, not its market: it goes to the venue's market whose touch is nearest its
     # price (markets of one venue trade at distinct prices: SOL vs ETH), or to the only one.
     last_mid: dict[str, dict[int, float]] = defaultdict(dict)  # venue -> book_id -> mid in raw units
@@ -145,7 +152,7 @@ def read_sqlite(path: Path) -> dict[str, list[sqlite3.Row]]:
     con.row_factory = sqlite3.Row
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for table in ("spreads", "equity", "fills", "orders", "positions"):
+        for table in ("spreads", "signals", "equity", "fills", "orders", "positions"):
             if table in tables:
                 out[table] = con.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
     finally:
@@ -174,8 +181,11 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _rolling_z(values: list[float], window: int = 200) -> list[float]:
-    out: list[float] = []
+def rolling_bands(values: list[float], window: int = 200) -> tuple[list[float], list[float], list[float]]:
+    """Rolling mean, std and z-score of `values` over the last `window` points (population std)."""
+    means: list[float] = []
+    stds: list[float] = []
+    zs: list[float] = []
     s = s2 = 0.0
     for i, x in enumerate(values):
         s += x
@@ -186,9 +196,197 @@ def _rolling_z(values: list[float], window: int = 200) -> list[float]:
             s2 -= old * old
         n = min(i + 1, window)
         mean = s / n
-        var = max(s2 / n - mean * mean, 0.0)
-        out.append((x - mean) / math.sqrt(var) if var > 0 else 0.0)
+        std = math.sqrt(max(s2 / n - mean * mean, 0.0))
+        means.append(mean)
+        stds.append(std)
+        zs.append((x - mean) / std if std > 0 else 0.0)
+    return means, stds, zs
+
+
+def _net(row: Any) -> float:
+    return float(row["realized_pnl"] or 0) - float(row["fees"] or 0) + float(row["unrealized_pnl"] or 0)
+
+
+@dataclass
+class PnlSummary:
+    """The run's PnL as telemetry defines it (average-cost ledger of this run's fills, quote units)."""
+
+    gross: float  # realized, before fees
+    fees: float
+    unrealized: float
+    source: str
+    sharpe: float | None = None
+    max_drawdown: float | None = None
+    win_rate: float | None = None
+    closing_fills: int = 0
+
+    @property
+    def net(self) -> float:
+        return self.gross - self.fees + self.unrealized
+
+
+def pnl_summary(records: dict[str, list[Any]]) -> PnlSummary | None:
+    """Gross / fees / unrealized / net from the last equity row (telemetry's figures at stop), else from the
+    fills; Sharpe of the net PnL's changes between equity rows (annualized), its max drawdown (quote), and
+    the win rate of the fills that closed a position (realized PnL > 0, before fees)."""
+    equity = records.get("equity") or []
+    fills = records.get("fills") or []
+    if equity and "fees" in equity[-1].keys():
+        last = equity[-1]
+        out = PnlSummary(float(last["realized_pnl"] or 0), float(last["fees"] or 0),
+                         float(last["unrealized_pnl"] or 0), "telemetry's last equity row")
+    elif fills:
+        out = PnlSummary(sum(float(f["realized_pnl"] or 0) for f in fills), sum(float(f["fee"] or 0) for f in fills),
+                         0.0, "fills (no equity rows: unrealized unknown)")
+    else:
+        return None
+    if len(equity) >= 3:
+        net = [_net(r) for r in equity]
+        steps = [b - a for a, b in itertools.pairwise(net)]
+        dt = (equity[-1]["ts_ms"] - equity[0]["ts_ms"]) / 1e3 / max(len(steps), 1)
+        sd = _stdev(steps)
+        if sd > 0 and dt > 0:
+            out.sharpe = (sum(steps) / len(steps)) / sd * math.sqrt(365 * 24 * 3600 / dt)
+        peak, dd = net[0], 0.0
+        for v in net:
+            peak = max(peak, v)
+            dd = max(dd, peak - v)
+        out.max_drawdown = dd
+    closing = [float(f["realized_pnl"]) for f in fills if f["realized_pnl"]]
+    out.closing_fills = len(closing)
+    if closing:
+        out.win_rate = sum(1 for x in closing if x > 0) / len(closing)
     return out
+
+
+def _stdev(xs: list[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
+    m = sum(xs) / len(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _run_manifest(run: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def traded_pairs(run: Path, data: JournalData | None) -> list[tuple[str, str, str]]:
+    """(name, "venue:symbol" A, B): the pairs the strategy declared (run.json), else each asset quoted on
+    two venues (the same asset across venues; never two different assets)."""
+    declared = _run_manifest(run).get("pairs")
+    if isinstance(declared, list) and declared:
+        return [(str(p["name"]), str(p["a"]), str(p["b"])) for p in declared if isinstance(p, dict)]
+    if data is None:
+        return []
+    by_base: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(data.bid):
+        by_base[data.base_of.get(name, name)].append(name)
+    out = []
+    for base, names in sorted(by_base.items()):
+        venues = {n.split(":", 1)[0]: n for n in names}
+        if len(venues) >= 2:
+            a, b = sorted(venues.values())[:2]
+            out.append((base, a, b))
+    return out
+
+
+def band_k(run: Path) -> float:
+    """k of the MA ± k·σ bands: the strategy's entry z (enter_z_high) when it has one, else 2."""
+    params = _run_manifest(run).get("params") or {}
+    try:
+        return float(params.get("enter_z_high", 2.0))
+    except (TypeError, ValueError):
+        return 2.0
+
+
+def _price_chart(data: JournalData, path: Path) -> Path:
+    """One panel per asset (its venues overlaid, our fills marked): never two assets on one axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_base: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(data.bid):
+        by_base[data.base_of.get(name, name)].append(name)
+    bases = sorted(by_base)[:6]
+    fig, axes = plt.subplots(len(bases), 1, figsize=(10, 3.2 * len(bases)), dpi=100, squeeze=False, sharex=True)
+    for ax, base in zip(axes[:, 0], bases, strict=True):
+        ax.set_title(f"{base}: best bid / ask and our fills")
+        ax.grid(True, alpha=0.3)
+        for name in by_base[base]:
+            ax.plot(*data.bid[name].thinned(), lw=0.8, label=f"{name} bid")
+            if name in data.ask:
+                ax.plot(*data.ask[name].thinned(), lw=0.8, label=f"{name} ask")
+            fills = data.fills.get(name, [])
+            for side, marker, color in (("bid", "^", "green"), ("ask", "v", "red")):
+                pts = [(t, p) for t, p, sd, _ in fills if sd == side]
+                if pts:
+                    ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, s=18,
+                               label=f"{name} {'buys' if side == 'bid' else 'sells'}")
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("seconds from start")
+    return _save(fig, path)
+
+
+def _spread_chart(name: str, a_key: str, b_key: str, data: JournalData | None, spreads: list[Any],
+                  signals: list[Any], k: float, path: Path) -> bool:
+    """Spread of one pair with MA ± k·σ bands, entry ▲ / exit ▼ markers, and its z-score below."""
+    rows = [r for r in spreads if r["pair"] == name and r["spread"] is not None]
+    t0 = data.t0_wall_s if data is not None and data.t0_wall_s else (rows[0]["ts_ms"] / 1e3 if rows else 0.0)
+    if rows:
+        ts = [r["ts_ms"] / 1e3 - t0 for r in rows]
+        spread = [float(r["spread"]) for r in rows]
+        mean = [float(r["mean"]) if r["mean"] is not None else math.nan for r in rows]
+        std = [float(r["std"]) if r["std"] is not None else math.nan for r in rows]
+        z = [float(r["z"]) if r["z"] is not None else math.nan for r in rows]
+        unit, source = "quote", "the strategy's spreads records"
+    elif data is not None and a_key in data.bid and b_key in data.bid:
+        ts, spread = _aligned_spread(_mid_series(data, a_key), _mid_series(data, b_key))
+        if not ts:
+            return False
+        mean, std, z = rolling_bands(spread)
+        unit, source = "bps", "(A - B) / B of the journal's mids, rolling 200 updates"
+    else:
+        return False
+    fig, (ax, az) = _twin(f"Spread {name}: {a_key} - {b_key} ({unit}), MA ± {k:g}σ; {source}")
+    ax.plot(ts, spread, lw=0.8, label="spread")
+    ax.plot(ts, mean, lw=0.8, ls="--", color="gray", label="MA")
+    ax.plot(ts, [m + k * s for m, s in zip(mean, std, strict=True)], lw=0.6, ls=":", color="orange",
+            label=f"MA ± {k:g}σ")
+    ax.plot(ts, [m - k * s for m, s in zip(mean, std, strict=True)], lw=0.6, ls=":", color="orange")
+    az.plot(ts, z, lw=0.8, color="purple")
+    for level in (k, -k):
+        az.axhline(level, lw=0.6, ls=":", color="orange")
+    marks = [s for s in signals if s["pair"] == name]
+    for kind, marker, color in (("enter", "^", "green"), ("exit", "v", "red")):
+        pts = []
+        for s in marks:
+            is_entry = str(s["action"]).startswith("enter")
+            if is_entry != (kind == "enter"):
+                continue
+            t = s["ts_ms"] / 1e3 - t0
+            y = s["spread"] if unit == "quote" and s["spread"] is not None else _at(ts, spread, t)
+            if y is not None:
+                pts.append((t, y))
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, s=40, zorder=3,
+                       label="entries" if kind == "enter" else "exits")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return True
+
+
+def _at(ts: list[float], values: list[float], t: float) -> float | None:
+    """The series' value at time t (the last point at or before it)."""
+    import bisect
+
+    i = bisect.bisect_right(ts, t) - 1
+    return values[i] if 0 <= i < len(values) else None
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
@@ -205,19 +403,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     notes: list[str] = []
 
     if data is not None and data.bid:
-        fig, ax = _figure("Price and quotes")
-        for name in sorted(data.bid)[:4]:
-            ax.plot(*data.bid[name].thinned(), lw=0.8, label=f"{name} bid")
-            if name in data.ask:
-                ax.plot(*data.ask[name].thinned(), lw=0.8, label=f"{name} ask")
-            fills = data.fills.get(name, [])
-            for side, marker, color in (("bid", "^", "green"), ("ask", "v", "red")):
-                pts = [(t, p) for t, p, s, _ in fills if s == side]
-                if pts:
-                    ax.scatter(*zip(*pts, strict=True), marker=marker, color=color, s=18, label=f"{name} {side} fills")
-        ax.set_xlabel("seconds from start")
-        ax.legend(fontsize=7)
-        written["price"] = _save(fig, out / "price.png")
+        written["price"] = _price_chart(data, out / "price.png")
     else:
         notes.append("price: no book updates in the journal")
 
@@ -231,52 +417,42 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     else:
         notes.append("inventory: no position events")
 
+    pnl = pnl_summary(records)
     equity = records.get("equity")
-    if equity:
-        cols = equity[0].keys()
-        if "ts_ms" in cols and {"realized_pnl", "unrealized_pnl"} <= set(cols):  # the telemetry recorder's rows
-            fig, ax = _figure("PnL (realized + unrealized, records.sqlite)")
-            t0 = equity[0]["ts_ms"]
-            xs = [(r["ts_ms"] - t0) / 1e3 for r in equity]
-            total = [float(r["realized_pnl"] or 0) + float(r["unrealized_pnl"] or 0) for r in equity]
-            ax.plot(xs, total, label="total")
-            ax.plot(xs, [float(r["realized_pnl"] or 0) for r in equity], label="realized")
-            ax.legend()
-            ax.set_xlabel("seconds from start")
-            written["pnl"] = _save(fig, out / "pnl.png")
-    if "pnl" not in written:
-        if data is not None and data.pnl.t:
-            fig, ax = _figure("PnL (fills marked to mid, quote units)")
-            ax.plot(*data.pnl.thinned())
-            ax.set_xlabel("seconds from start")
-            written["pnl"] = _save(fig, out / "pnl.png")
-        else:
-            notes.append("pnl: no fills and no equity records")
-
-    spreads = records.get("spreads")
-    if spreads:
-        fig, (ax, az) = _twin("Spread and z-score (records.sqlite)")
-        by_pair: dict[str, list[sqlite3.Row]] = defaultdict(list)
-        for r in spreads:
-            by_pair[r["pair"]].append(r)
-        t0 = spreads[0]["ts_ms"]
-        for pair, rows in by_pair.items():
-            ts = [(r["ts_ms"] - t0) / 1e3 for r in rows]
-            ax.plot(ts, [r["spread"] for r in rows], lw=0.8, label=f"{pair} spread")
-            az.plot(ts, [r["z"] if r["z"] is not None else 0.0 for r in rows], lw=0.8, label=f"{pair} z")
+    if equity and {"realized_pnl", "unrealized_pnl", "fees"} <= set(equity[0].keys()):
+        fig, ax = _figure("Run PnL (quote): net = realized - fees + unrealized")
+        t0 = data.t0_wall_s if data is not None else equity[0]["ts_ms"] / 1e3
+        xs = [r["ts_ms"] / 1e3 - t0 for r in equity]
+        ax.plot(xs, [_net(r) for r in equity], label="net")
+        ax.plot(xs, [float(r["realized_pnl"] or 0) for r in equity], lw=0.8, label="realized (gross, before fees)")
+        ax.plot(xs, [-float(r["fees"] or 0) for r in equity], lw=0.8, label="fees (paid, negative)")
         ax.legend(fontsize=7)
-        written["spread"] = _save(fig, out / "spread.png")
-    elif data is not None and len(data.bid) >= 2:
-        a, b = sorted(data.bid)[:2]
-        sa, sb = _mid_series(data, a), _mid_series(data, b)
-        ts, rel = _aligned_spread(sa, sb)
-        if ts:
-            fig, (ax, az) = _twin(f"Spread {a} vs {b} (bps) and z-score")
-            ax.plot(ts, rel, lw=0.8)
-            az.plot(ts, _rolling_z(rel), lw=0.8, color="purple")
-            written["spread"] = _save(fig, out / "spread.png")
-    if "spread" not in written:
-        notes.append("spread: no spreads records and fewer than two markets with books")
+        ax.set_xlabel("seconds from start")
+        written["pnl"] = _save(fig, out / "pnl.png")
+    elif data is not None and data.pnl.t:
+        fig, ax = _figure("Cash flow of the journal's fills marked to the mid (no telemetry equity records)")
+        ax.plot(*data.pnl.thinned())
+        ax.set_xlabel("seconds from start")
+        written["pnl"] = _save(fig, out / "pnl.png")
+    else:
+        notes.append("pnl: no equity records and no fills")
+
+    pairs = traded_pairs(run, data)
+    spreads = records.get("spreads") or []
+    named = {p[0] for p in pairs}
+    for pair_name in dict.fromkeys(str(r["pair"]) for r in spreads):  # recorded pairs of a run.json without
+        if pair_name not in named:  # declared ones (an older run, a replay): their own records only
+            pairs.append((pair_name, "A", "B"))
+    signals = records.get("signals") or []
+    k = band_k(run)
+    for i, (name, a_key, b_key) in enumerate(pairs):
+        path = out / f"spread_{i + 1}.png"
+        if _spread_chart(name, a_key, b_key, data, spreads, signals, k, path):
+            written[f"spread_{i + 1}"] = path
+        else:
+            notes.append(f"spread {name}: no spreads records and no books of {a_key} / {b_key}")
+    if not pairs:
+        notes.append("spread: no traded pair (the strategy declares none and no asset trades on two venues)")
 
     if data is not None and data.latency_us:
         fig, ax = _figure("Frame received -> event decoded (µs)")
@@ -288,7 +464,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> dict
     else:
         notes.append("latency: no market-data events with decode timestamps")
 
-    md = _markdown(run, data, records, written, notes)
+    md = _markdown(run, data, records, written, notes, pnl)
     (out / "report.md").write_text(md)
     written["report"] = out / "report.md"
     return written
@@ -338,7 +514,7 @@ def _aligned_spread(a: Series, b: Series) -> tuple[list[float], list[float]]:
 
 
 def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]], written: dict[str, Path],
-              notes: list[str]) -> str:
+              notes: list[str], pnl: PnlSummary | None) -> str:
     lines = [f"# Run report: {run.name}", ""]
     if data is None:
         lines += ["No `events.journal` in this run directory (telemetry.journal off?).", ""]
@@ -351,7 +527,6 @@ def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]]
             f"| markets | {', '.join(sorted(data.bid)) or '-'} |",
             f"| fills | {sum(len(v) for v in data.fills.values())} |",
             f"| final positions | {', '.join(f'{n}: {s.v[-1]:g}' for n, s in sorted(data.position.items())) or '-'} |",
-            f"| PnL (fills marked to mid) | {data.pnl.v[-1]:.4f} |" if data.pnl.v else "| PnL | no fills |",
         ]
         if data.latency_us:
             lat = sorted(data.latency_us)
@@ -362,13 +537,32 @@ def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]]
         if data.truncated:
             lines.append("| journal | **truncated** (writer stopped mid-frame; events up to the last whole frame) |")
         lines.append("")
+    if pnl is not None:
+        def opt(v: float | None, fmt: str) -> str:
+            return "n/a" if v is None else format(v, fmt)
+        lines += [
+            "## PnL (quote units)", "",
+            f"From {pnl.source}: the run's own fills, average cost per venue and market; the same figures as the "
+            "telemetry summary, the stats' equity and the panel.", "",
+            "| | |", "|---|---|",
+            f"| gross (realized, before fees) | {pnl.gross:.4f} |",
+            f"| fees | {pnl.fees:.4f} |",
+            f"| unrealized (open positions at the mid) | {pnl.unrealized:.4f} |",
+            f"| **net** (gross - fees + unrealized) | **{pnl.net:.4f}** |",
+            f"| Sharpe (net PnL changes between equity rows, annualized) | {opt(pnl.sharpe, '.2f')} |",
+            f"| max drawdown of net PnL | {opt(pnl.max_drawdown, '.4f')} |",
+            f"| win rate (fills that closed a position with realized PnL > 0) | "
+            f"{'n/a' if pnl.win_rate is None else f'{pnl.win_rate:.0%} of {pnl.closing_fills}'} |",
+            "",
+        ]
     if records:
         lines += ["records.sqlite: " + ", ".join(f"{t} ({len(r)} rows)" for t, r in sorted(records.items())), ""]
-    titles = {"price": "Price and quotes", "inventory": "Inventory", "pnl": "PnL", "spread": "Spread and z-score",
-              "latency": "Latency"}
+    titles = {"price": "Prices (one panel per asset)", "inventory": "Inventory", "pnl": "PnL", "latency": "Latency"}
     for key, title in titles.items():
         if key in written:
             lines += [f"## {title}", "", f"![{title}]({written[key].name})", ""]
+    for key in sorted(k for k in written if k.startswith("spread_")):
+        lines += [f"## Spread {key.split('_')[1]}", "", f"![spread]({written[key].name})", ""]
     if notes:
         lines += ["## Not charted", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

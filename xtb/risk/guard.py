@@ -35,6 +35,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any, Protocol
 
+from xtb.config import ConfigError
 from xtb.model.types import MarketInfo, OrderRequest, Side
 from xtb.risk.config import RiskConfig, parse_risk_config
 from xtb.risk.drawdown import DrawdownBands, ReduceRequest
@@ -42,6 +43,13 @@ from xtb.risk.shock import ShockDetector
 from xtb.risk.state import StateMachine, TradingState
 
 log = logging.getLogger("xtb.risk")
+
+#: limits the operator may change on a running guard (`update_limits`); the others shape state built at start
+LIVE_LIMITS = frozenset({
+    "net_max", "net_max_by_asset", "venue_gross_max", "single_max", "daily_max", "price_band_bps", "min_notional",
+    "max_notional", "max_orders", "pnl_min", "pnl_max", "stop_loss", "halt_seconds", "latency_ms",
+    "deny_without_touch",
+})
 
 UNIT = 10**18  # canonical sizes are integers in 10^-18 base units
 _SCALE_UP: tuple[int, ...] = tuple(UNIT // 10**d for d in range(19))  # venue size decimals -> UNIT
@@ -115,13 +123,7 @@ class RiskGuard:
         self._positions: dict[tuple[str, str], int] = {}  # (venue, symbol) -> venue units, signed
         self._asset_keys: dict[str, set[tuple[str, str]]] = {}  # asset -> markets seen for it
         self._entry_px: dict[tuple[str, str], int] = {}
-        self._venue_gross = None if cfg.venue_gross_max is None else _units(cfg.venue_gross_max)
-        self._single = None if cfg.single_max is None else _units(cfg.single_max)
-        self._daily = None if cfg.daily_max is None else _units(cfg.daily_max)
-        band = None if cfg.price_band_bps is None else Fraction(str(cfg.price_band_bps)) / 10_000
-        # a buy is denied when px * den > ask * (den + num); a sell when px * den < bid * (den - num)
-        self._band = None if band is None else (band.numerator, band.denominator)
-        self._net_caps: dict[str, int | None] = {}
+        self._derive_limits(cfg)
         self._sent_today: dict[str, int] = {}
         self._today = _day(clock())
         self._accepted: deque[float] = deque()
@@ -143,6 +145,32 @@ class RiskGuard:
         self.allowed = 0
         self.latency_warnings = 0
         self.pnl: tuple[float, float] = (0.0, 0.0)
+
+    def _derive_limits(self, cfg: RiskConfig) -> None:
+        """The integer forms of the limits the pre-trade check compares against."""
+        self._venue_gross = None if cfg.venue_gross_max is None else _units(cfg.venue_gross_max)
+        self._single = None if cfg.single_max is None else _units(cfg.single_max)
+        self._daily = None if cfg.daily_max is None else _units(cfg.daily_max)
+        band = None if cfg.price_band_bps is None else Fraction(str(cfg.price_band_bps)) / 10_000
+        # a buy is denied when px * den > ask * (den + num); a sell when px * den < bid * (den - num)
+        self._band = None if band is None else (band.numerator, band.denominator)
+        self._net_caps: dict[str, int | None] = {}
+
+    def update_limits(self, changes: Mapping[str, Any]) -> RiskConfig:
+        """Change limits of a running guard (the operator's panel): each key in LIVE_LIMITS, None turns its
+        rule off. Validated as the config section is (a ConfigError names `risk.<key>`); all or nothing."""
+        unknown = [k for k in changes if k not in LIVE_LIMITS]
+        if unknown:
+            raise ConfigError(f"risk.{unknown[0]}: cannot change while running "
+                              f"(live limits: {', '.join(sorted(LIVE_LIMITS))})")
+        if self.config.price_band_bps is None and changes.get("price_band_bps") is not None and self._touch is None:
+            raise ConfigError("risk.price_band_bps: this guard has no touch reader")
+        merged = {**self.config.model_dump(exclude_none=True), **changes}
+        cfg = parse_risk_config({k: v for k, v in merged.items() if v is not None})
+        self.config = cfg
+        self._derive_limits(cfg)
+        log.warning("risk: operator changed limits: %s", ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return cfg
 
     # --- the pre-trade check -----------------------------------------------------------------------
     def check(self, venue: str, req: OrderRequest) -> str | None:

@@ -8,11 +8,13 @@ default: metrics describe positions and PnL and are not for the open network.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
 
 # Latency buckets in seconds: 1 µs .. 1 s, dense where the hot path lives.
 LATENCY_BUCKETS = (
@@ -28,7 +30,7 @@ MK = ("venue", "symbol")
 @dataclass(frozen=True)
 class Family:
     name: str
-    kind: str  # gauge | counter | histogram
+    kind: str  # gauge | counter (exposed `<name>_total`) | raw_counter (exposed as named) | histogram
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] | None = None
@@ -46,15 +48,26 @@ FAMILIES: tuple[Family, ...] = (
     Family("mm_realized_pnl", "gauge", "Realized PnL (quote)", MK),
     # orders
     Family("mm_active_orders", "gauge", "Open orders by side", (*MK, "side")),
-    Family("mm_total_fills", "counter", "Fills by side", (*MK, "side")),
-    Family("mm_orders_placed_count", "counter", "Orders placed by side", (*MK, "side")),
-    Family("mm_orders_canceled_count", "counter", "Orders cancelled", MK),
+    # the board reads these three under their own names (no `_total`): counters exposed as they are named
+    Family("mm_total_fills", "raw_counter", "Fills by side", (*MK, "side")),
+    Family("mm_orders_placed_count", "raw_counter", "Orders placed by side", (*MK, "side")),
+    Family("mm_orders_canceled_count", "raw_counter", "Orders cancelled", MK),
     # strategy state
     Family("mm_spread_gauge", "gauge", "Quoted spread (bps)", MK),
     Family("mm_quote_interval_gauge", "gauge", "Quote interval (s)", MK),
     Family("mm_reservation_price", "gauge", "Reservation price", MK),
     Family("mm_inventory_skew_bps", "gauge", "Inventory skew (bps)", MK),
-    Family("mm_adaptive_netmax", "gauge", "Adaptive net position cap", MK),
+    Family("mm_adaptive_netmax", "gauge", "Net position cap in force (base units)", MK),
+    # extended families of the original board, fed where a strategy or the engine has the quantity
+    Family("mm_quotes_generated", "counter", "Quotes (orders) a market maker generated", MK),
+    Family("mm_fills", "counter", "Fills", MK),
+    Family("mm_fill_rate_current", "gauge", "Fills per order placed over the last 5 minutes (ratio)", MK),
+    Family("mm_recent_fills_count", "gauge", "Fills in the last 60 s", MK),
+    Family("mm_volatility_regime", "gauge", "Volatility regime: 0 calm, 1 normal, 2 high", MK),
+    Family("mm_adverse_selection_rate", "gauge", "Share of maker fills the mid moved against within the horizon",
+           MK),
+    Family("mm_vpin_current", "gauge", "Volume-synchronized probability of informed trading (0..1)", MK),
+    Family("mm_cancel_suppression_active", "gauge", "1 while cancels are being held back", MK),
     # REST
     Family("mm_rest_requests", "counter", "REST requests", ("venue", "endpoint")),
     Family("mm_rest_errors", "counter", "REST errors", ("venue", "endpoint", "code")),
@@ -74,7 +87,62 @@ FAMILIES: tuple[Family, ...] = (
     Family("xtb_risk_denials", "counter", "Orders denied by the risk guard", ("reason",)),
     Family("xtb_trading_state", "gauge", "1 for the current trading state", ("state",)),
     Family("xtb_slow_callbacks", "counter", "Strategy callbacks slower than the threshold", ("strategy",)),
+    # alert inputs (the bot's alert rules and the shipped Prometheus rules read the same quantities)
+    Family("xtb_orders_failed", "counter", "Orders that failed: rejected, unresolved, or denied before sending",
+           ("venue", "reason")),
+    Family("xtb_consecutive_failures", "gauge", "Orders failed in a row (reset by an accepted order or a fill)"),
+    Family("xtb_book_age_seconds", "gauge", "Seconds since the book last changed", MK),
+    Family("xtb_unresolved_orders", "gauge", "Orders the venue has not answered"),
 )
+
+
+class RawCounter:
+    """A counter family exposed under its own name, without the `_total` suffix the client library adds
+    (the original board queries `mm_total_fills`, `mm_orders_placed_count`, ...). Exposed as `untyped` in
+    the text format (the format's type line would otherwise name `<name>_total`); `rate()` and
+    `increase()` work on it as on any counter."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...], registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self._children: dict[tuple[str, ...], _RawChild] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, **labels: str) -> _RawChild:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
+        key = tuple(str(labels[n]) for n in self.labelnames)
+        with self._lock:
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = _RawChild()
+        return child
+
+    def collect(self) -> Iterator[Metric]:
+        metric = Metric(self.name, self.documentation, "unknown")
+        with self._lock:
+            items = list(self._children.items())
+        for key, child in items:
+            metric.add_sample(self.name, dict(zip(self.labelnames, key, strict=True)), child.value)
+        yield metric
+
+    def describe(self) -> Iterator[Metric]:
+        yield Metric(self.name, self.documentation, "unknown")
+
+
+class _RawChild:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount < 0:
+            raise ValueError("counters only go up")
+        self.value += amount
+
+    def get(self) -> float:
+        return self.value
 
 
 class Metrics:
@@ -88,6 +156,8 @@ class Metrics:
                 self._m[f.name] = Gauge(f.name, f.help, f.labels, registry=self.registry)
             elif f.kind == "counter":
                 self._m[f.name] = Counter(f.name, f.help, f.labels, registry=self.registry)
+            elif f.kind == "raw_counter":
+                self._m[f.name] = RawCounter(f.name, f.help, f.labels, self.registry)
             else:
                 self._m[f.name] = Histogram(f.name, f.help, f.labels, buckets=f.buckets or (), registry=self.registry)
         self.set_trading_state("active")
@@ -99,7 +169,8 @@ class Metrics:
             raise AttributeError(name) from None
 
     def family_names(self) -> Iterator[str]:
-        """Exposed sample-name stems (counters get `_total`, histograms `_bucket/_sum/_count`)."""
+        """Family names (counters are exposed with `_total`, raw counters as named, histograms with
+        `_bucket/_sum/_count`)."""
         for f in FAMILIES:
             yield f.name
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from xtb.private import create_private_file
+
 log = logging.getLogger("xtb.telemetry.recorder")
 
 # table -> ordered (column, SQL type); every table starts with ts_ms (UTC epoch ms) and strategy.
@@ -86,7 +88,9 @@ class SqliteRecorder:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._wake = threading.Event()
-        # Create the schema here so a bad path fails in the caller, not silently in the thread.
+        # Create the schema here so a bad path fails in the caller, not silently in the thread. The file is
+        # made 0600 first: SQLite gives its -wal and -shm files the database file's mode.
+        create_private_file(self.path)
         con = sqlite3.connect(self.path)
         try:
             con.execute("PRAGMA journal_mode=WAL")  # `xtb report` may read while the run writes

@@ -17,8 +17,10 @@ gauges (ring depth, open orders, REST counters, risk denials and trading state) 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -31,6 +33,7 @@ from typing import Any
 from prometheus_client import Gauge
 
 from xtb.model.types import fill_fee_units
+from xtb.private import make_private_dir, write_private_text
 from xtb.telemetry.ledger import MarketBook
 from xtb.telemetry.metrics import FAMILIES, TRADING_STATES, Metrics
 from xtb.telemetry.recorder import SqliteRecorder
@@ -39,7 +42,7 @@ from xtb.telemetry.stats import StatsWriter, TradingStats
 log = logging.getLogger("xtb.telemetry")
 
 _GAUGES = {f.name: f for f in FAMILIES if f.kind == "gauge"}
-_FAMILY_NAMES = {f.name: f.kind for f in FAMILIES}
+_FAMILY_NAMES = {f.name: "counter" if f.kind == "raw_counter" else f.kind for f in FAMILIES}
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
@@ -51,6 +54,10 @@ class _Scale:
 
 
 BOOK_LATENCY_STRIDE = 16  # frame-to-event latency of book events: 1 sample in this many per book
+VOL_SHORT_POLLS = 60  # volatility regime: the last minute's mid changes (at 1 poll/s) ...
+VOL_LONG_POLLS = 1800  # ... against the last half hour's; regime 0 below half, 2 above twice, else 1
+ADVERSE_HORIZON_S = 5.0  # a maker fill is adverse when the mid this much later is through its price
+ADVERSE_WINDOW = 100  # the rate covers the latest this many maker fills
 
 
 class _BookGauges:
@@ -92,6 +99,14 @@ class _Market:
         self.realized = metrics.mm_realized_pnl.labels(**lab)
         self.unrealized = metrics.mm_unrealized_pnl.labels(**lab)
         self.cancelled = metrics.mm_orders_canceled_count.labels(**lab)
+        self.fills_total = metrics.mm_fills.labels(**lab)
+        self.quotes = metrics.mm_quotes_generated.labels(**lab)
+        self.recent_fills: deque[float] = deque()  # monotonic times of fills (last 5 min)
+        self.recent_placed: deque[float] = deque()  # monotonic times of placed orders (last 5 min)
+        self.last_mid = 0.0
+        self.mid_returns: deque[float] = deque(maxlen=VOL_LONG_POLLS)  # log mid change per poll (volatility regime)
+        self.maker_fills: deque[tuple[float, str, int]] = deque()  # (time, side, price) awaiting the check
+        self.adverse: deque[bool] = deque(maxlen=ADVERSE_WINDOW)  # did the mid move against each maker fill
         self.placed = {s: metrics.mm_orders_placed_count.labels(**lab, side=s) for s in ("bid", "ask")}
         self.position = metrics.mm_position.labels(**lab)
         self.entry = metrics.mm_entry_price.labels(**lab)
@@ -105,8 +120,7 @@ def new_run_dir(root: str | Path, strategy: str, now: datetime | None = None) ->
     for n in range(1, 1000):
         path = base if n == 1 else base.with_name(f"{base.name}-{n}")
         try:
-            path.mkdir()
-            return path
+            return make_private_dir(path, exist_ok=False)  # 0700: positions, fills and PnL are nobody else's
         except FileExistsError:
             continue
     raise RuntimeError(f"cannot create a run directory under {root}: too many runs named {base.name}")
@@ -206,6 +220,7 @@ class RunTelemetry:
         self._frame_hist: dict[str, Any] = {}
         self.mids: dict[tuple[str, str], int] = {}
         self.latency_samples = 0
+        self.t2o_recent_us: deque[float] = deque(maxlen=1024)  # tick-to-order of the latest orders (panel, alerts)
         self._scales: dict[tuple[str, str], _Scale] = {}
         self._books: dict[tuple[str, int], _BookGauges] = {}
         self._wall_offset_ns = time.time_ns() - time.monotonic_ns()
@@ -219,6 +234,8 @@ class RunTelemetry:
         self._seen_overflowed = 0
         self._seen_slow = 0
         self._active_keys: set[tuple[str, str, str]] = set()
+        self.consecutive_failures = 0  # orders failed in a row (alert input)
+        self._book_changed: dict[tuple[str, int], tuple[int, float]] = {}
         self._state = ""
         self._closed = False
 
@@ -259,7 +276,7 @@ class RunTelemetry:
                 "stats_file": tcfg.stats_file,
                 "sqlite_file": tcfg.sqlite_file if tcfg.sqlite else None,
             }
-            (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+            write_private_text(run_dir / "run.json", json.dumps(manifest, indent=2, default=str) + "\n")
         except BaseException:
             # A port in use or an unwritable directory: leave no exporter thread or writer behind.
             metrics.stop()
@@ -277,6 +294,16 @@ class RunTelemetry:
             if venue in engine.connectors:
                 telemetry.prepare(venue, vcfg.symbols)
         return telemetry
+
+    def note_pairs(self, pairs: Any) -> None:
+        """Add the strategy's traded pairs to run.json: [{"name", "a": "venue:symbol", "b": ...}]."""
+        path = self.run_dir / "run.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest["pairs"] = [{"name": n, "a": f"{a[0]}:{a[1]}", "b": f"{b[0]}:{b[1]}"} for n, a, b in pairs]
+            write_private_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
+        except (OSError, ValueError, TypeError) as e:
+            log.warning("run.json: traded pairs not recorded: %s", e)
 
     def prepare(self, venue: str, symbols: Any) -> None:
         """Resolve the markets' scales and metric children now, so the first fill does not pay for it."""
@@ -350,6 +377,10 @@ class RunTelemetry:
         if book.seen % BOOK_LATENCY_STRIDE == 1 and ev.recv_ns > 0:
             book.latency.observe(max(0, time.monotonic_ns() - ev.recv_ns) / 1e9)
 
+    def book_updates(self) -> dict[str, int]:
+        """Book events seen so far per "venue:symbol" (the desk's stale-book alert compares them)."""
+        return {f"{venue}:{book.symbol}": book.seen for (venue, _), book in self._books.items()}
+
     def _poll_books(self) -> None:
         """Price, mid and spread gauges (and the mids unrealized PnL uses) from each book's latest top."""
         for (venue, _), book in self._books.items():
@@ -379,6 +410,10 @@ class RunTelemetry:
             mk.cancelled.inc()
         elif state in ("rejected", "unresolved"):
             self.stats.record_failure()
+            self.metrics.xtb_orders_failed.labels(venue=ev.venue, reason=state).inc()
+            self.consecutive_failures += 1
+        elif state in ("open", "filled", "partially_filled"):
+            self.consecutive_failures = 0
         price = size = avg = filled = None
         if order is not None and mk is not None:
             sc = mk.scale
@@ -406,6 +441,11 @@ class RunTelemetry:
         if realized_units:
             st.record_pnl(realized)
         mk.fills[side].inc()
+        mk.fills_total.inc()
+        mk.recent_fills.append(time.monotonic())
+        if ev.maker:
+            mk.maker_fills.append((time.monotonic(), side, ev.px))
+        self.consecutive_failures = 0
         mk.realized.set((ledger.realized - ledger.fees) / sc.notional)
         self._record("fills", ts_ms=self._ts_ms(ev.recv_ns), venue=ev.venue, symbol=symbol, client_id=ev.client_id,
                      trade_id=ev.trade_id, side=side, price=ev.px / sc.price, size=ev.sz / sc.size,
@@ -440,20 +480,26 @@ class RunTelemetry:
         m = self.metrics
         venue = sample.venue
         if sample.trigger_ns is not None:
-            m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="frame").observe(
-                max(0, sample.signed_ns - sample.trigger_ns) / 1e9)
+            t2o = max(0, sample.signed_ns - sample.trigger_ns)
+            m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="frame").observe(t2o / 1e9)
+            self.t2o_recent_us.append(t2o / 1e3)
         else:
             tick_start = self._tick_of(sample.decided_ns)
             if tick_start is not None:
-                m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="tick").observe(
-                    max(0, sample.signed_ns - tick_start) / 1e9)
+                t2o = max(0, sample.signed_ns - tick_start)
+                m.xtb_tick_to_order_seconds.labels(venue=venue, trigger="tick").observe(t2o / 1e9)
+                self.t2o_recent_us.append(t2o / 1e3)
         if sample.sent_ns:
             m.mm_rest_latency_seconds.labels(venue=venue, endpoint="order").observe(
                 max(0, sample.sent_ns - sample.signed_ns) / 1e9)
         for cid in sample.client_ids:
             order = self.tracker.get(cid, venue)
             if order is not None:
-                self._market(venue, order.symbol).placed[order.side].inc()
+                mk = self._market(venue, order.symbol)
+                mk.placed[order.side].inc()
+                mk.recent_placed.append(time.monotonic())
+                if order.post_only:  # a resting quote
+                    mk.quotes.inc()
             self.stats.record_order(True)
 
     # --- clock -------------------------------------------------------------------------------------
@@ -502,6 +548,8 @@ class RunTelemetry:
                 seen = self._seen_denied.get(reason, 0)
                 if n > seen:
                     m.xtb_risk_denials.labels(reason=reason).inc(n - seen)
+                    m.xtb_orders_failed.labels(venue="any", reason=f"denied:{reason}").inc(n - seen)
+                    self.consecutive_failures += n - seen
                     for _ in range(n - seen):
                         self.stats.record_order(False)
                 self._seen_denied[reason] = n
@@ -514,6 +562,58 @@ class RunTelemetry:
         self._poll_open_orders()
         self._poll_io()
         self._poll_unrealized()
+        self._poll_alert_inputs()
+
+    def _poll_alert_inputs(self) -> None:
+        """The gauges the alert rules read: failures in a row, unresolved orders, book ages, fill rates."""
+        m = self.metrics
+        now = time.monotonic()
+        m.xtb_consecutive_failures.set(self.consecutive_failures)
+        m.xtb_unresolved_orders.set(len(self.tracker.unresolved()))
+        for key, book in self._books.items():
+            seen, since = self._book_changed.get(key, (-1, now))
+            if seen != book.seen:
+                seen, since = book.seen, now
+                self._book_changed[key] = (seen, since)
+            m.xtb_book_age_seconds.labels(venue=key[0], symbol=book.symbol).set(now - since)
+        for (venue, symbol), mk in self._markets.items():
+            for times, horizon in ((mk.recent_fills, 300.0), (mk.recent_placed, 300.0)):
+                while times and times[0] < now - horizon:
+                    times.popleft()
+            recent = sum(1 for t in mk.recent_fills if t >= now - 60.0)
+            lab = {"venue": venue, "symbol": symbol}
+            m.mm_recent_fills_count.labels(**lab).set(recent)
+            if mk.recent_placed:
+                m.mm_fill_rate_current.labels(**lab).set(len(mk.recent_fills) / len(mk.recent_placed))
+            self._poll_market_quality(m, mk, lab, self.mids.get((venue, symbol)), now)
+
+    @staticmethod
+    def _poll_market_quality(m: Metrics, mk: _Market, lab: dict[str, str], mid: int | None, now: float) -> None:
+        """Volatility regime (the last minute's mid changes against the last half hour's) and the adverse
+        selection rate (maker fills the mid went through within ADVERSE_HORIZON_S)."""
+        if mid is None or mid <= 0:
+            return
+        if mk.last_mid > 0:
+            mk.mid_returns.append(math.log(mid / mk.last_mid))
+        mk.last_mid = float(mid)
+        rets = mk.mid_returns
+        if len(rets) > VOL_SHORT_POLLS * 5:
+            short = _rms(list(itertools.islice(rets, len(rets) - VOL_SHORT_POLLS, None)))
+            long = _rms(list(rets))
+            if long > 0:
+                ratio = short / long
+                m.mm_volatility_regime.labels(**lab).set(0 if ratio < 0.5 else 2 if ratio > 2 else 1)
+        while mk.maker_fills and now - mk.maker_fills[0][0] >= ADVERSE_HORIZON_S:
+            _, side, px = mk.maker_fills.popleft()
+            mk.adverse.append(mid < px if side == "bid" else mid > px)
+        if mk.adverse:
+            m.mm_adverse_selection_rate.labels(**lab).set(sum(mk.adverse) / len(mk.adverse))
+
+    def book_ages(self) -> dict[str, float]:
+        """Seconds since each book last changed, per "venue:symbol" (as of the last poll)."""
+        now = time.monotonic()
+        return {f"{key[0]}:{self._books[key].symbol}": now - since for key, (_, since) in self._book_changed.items()
+                if key in self._books}
 
     def _poll_open_orders(self) -> None:
         counts: dict[tuple[str, str, str], int] = {}
@@ -572,7 +672,8 @@ class RunTelemetry:
     def summary(self) -> str:
         realized, unrealized, fees = self.pnl()
         return (f"run {self.run_dir.name}: {self.stats.to_log_string(self.equity())} | "
-                f"pnl realized={realized:.4f} unrealized={unrealized:.4f} fees={fees:.4f}")
+                f"run PnL gross={realized:.4f} (realized, before fees) fees={fees:.4f} unrealized={unrealized:.4f} "
+                f"net={realized - fees + unrealized:.4f}")
 
     def close(self) -> str | None:
         """Last poll, last equity snapshot and stats line, console summary, records flushed and closed."""
@@ -592,3 +693,7 @@ class RunTelemetry:
         if self.recorder is not None:
             self.recorder.close()
         return summary
+
+
+def _rms(xs: list[float]) -> float:
+    return math.sqrt(math.fsum(x * x for x in xs) / len(xs)) if xs else 0.0

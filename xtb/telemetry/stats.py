@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from xtb.private import create_private_file
+
 
 @dataclass
 class TradingStats:
@@ -107,6 +109,7 @@ class StatsWriter:
         self.interval_s = interval_s
         self._last = float("-inf")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # 0600, kept by the appends below
         if header:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {header}\n")

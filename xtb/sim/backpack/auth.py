@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 DEFAULT_WINDOW_MS = 5000
+_DIGITS = re.compile(r"[0-9]{1,20}")
 MAX_WINDOW_MS = 60000
 
 # (method, path) -> instruction, per the venue's documented table.
@@ -38,6 +40,8 @@ INSTRUCTIONS: dict[tuple[str, str], str] = {
     ("GET", "/wapi/v1/history/orders"): "orderHistoryQueryAll",
     ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
     ("GET", "/wapi/v1/history/funding"): "fundingHistoryQueryAll",
+    ("GET", "/wapi/v1/history/settlement"): "settlementHistoryQueryAll",
+    ("GET", "/wapi/v1/history/position"): "positionHistoryQueryAll",
 }
 
 
@@ -52,7 +56,11 @@ class AuthError(Exception):
 
 
 def render_value(value: Any) -> str:
-    """Render one parameter value the way the venue's signers do (bools lowercase, strings bare)."""
+    """Render one parameter value the way the venue's signers do (bools lowercase, strings bare).
+
+    Numbers parsed from a request body arrive as their received text (`validate.JsonNumber`, a `str`), so
+    the string is rebuilt from exactly what the client sent, never from a lossy float/int copy.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -61,12 +69,25 @@ def render_value(value: Any) -> str:
         return value
     if isinstance(value, (int, float)):
         return str(value)
-    # Nested values: compact JSON text, which is what the official client signs after stripping quotes.
-    return orjson.dumps(value).decode()
+    # Nested values: compact JSON text (numbers as received).
+    return _compact_json(value)
+
+
+def _compact_json(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_compact_json(str(k))}:{_compact_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_compact_json(v) for v in value) + "]"
+    if type(value) is str:
+        return orjson.dumps(value).decode()
+    return render_value(value)  # bools, null, numbers (received text)
 
 
 def render_params(params: Mapping[str, Any]) -> str:
-    return "&".join(f"{key}={render_value(params[key])}" for key in sorted(params))
+    """`key=value` pairs sorted by key; a repeated query key (a multidict) keeps each of its values, in
+    the order received."""
+    pairs = sorted(params.items(), key=lambda kv: kv[0])
+    return "&".join(f"{key}={render_value(value)}" for key, value in pairs)
 
 
 def signing_string(
@@ -105,9 +126,10 @@ def parse_headers(headers: Mapping[str, str]) -> SignedHeaders:
     if not api_key or not signature or not raw_ts:
         raise AuthError(401, "UNAUTHORIZED", "Missing authentication headers")
     raw_window = headers.get("X-Window") or str(DEFAULT_WINDOW_MS)
-    if not raw_ts.isdigit():
+    # ASCII digits only (`str.isdigit` accepts `²` and other Unicode digits); int64 / uint64 widths.
+    if not _DIGITS.fullmatch(raw_ts) or int(raw_ts) >= 2**63:
         raise AuthError(400, "INVALID_CLIENT_REQUEST", "Invalid X-Timestamp header")
-    if not raw_window.isdigit():
+    if not _DIGITS.fullmatch(raw_window) or int(raw_window) >= 2**64:
         raise AuthError(400, "INVALID_CLIENT_REQUEST", "Invalid X-Window header")
     window = int(raw_window)
     if window > MAX_WINDOW_MS:

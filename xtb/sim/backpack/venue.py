@@ -15,12 +15,14 @@ from typing import Any
 
 from xtb.sim.backpack import wire
 from xtb.sim.backpack.errors import ApiError, bad_request, not_found
-from xtb.sim.backpack.ticker import RollingTicker
+from xtb.sim.backpack.history import Page, Records, page
 from xtb.sim.engine import Exchange
+from xtb.sim.ticker import RollingTicker
 from xtb.sim.types import (
     BookDelta,
     ErrorCode,
     FillEvent,
+    FundingEvent,
     MarketSpec,
     MarkPriceEvent,
     OrderEvent,
@@ -36,6 +38,10 @@ from xtb.sim.types import (
 
 UINT32_MAX = 2**32 - 1
 HISTORY_LIMIT = 1000
+# Published `maxPrice` (whole quote units) of a market whose spec sets none; limit prices above it are
+# refused here, as the venue's price filter does.
+DEFAULT_MAX_PRICE = 10_000_000
+NOT_PERP = "Only perpetual futures markets are modelled by the simulator"
 
 _ERRORS: dict[ErrorCode, tuple[int, str, str | None]] = {
     ErrorCode.UNKNOWN_MARKET: (400, "INVALID_CLIENT_REQUEST", "Invalid market symbol"),
@@ -103,6 +109,7 @@ class BackpackVenue:
         self._position_sizes: dict[tuple[int, int], int] = {}
         self._tickers: dict[int, RollingTicker] = {m: RollingTicker() for m in self._by_market}
         self._marks: dict[int, MarkPriceEvent] = {}
+        self.records = Records(list(self._by_market))
         engine.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ accounts and markets
@@ -136,11 +143,145 @@ class BackpackVenue:
 
     # ------------------------------------------------------------------ public market data
 
-    def markets(self) -> list[dict[str, Any]]:
-        return [wire.market_object(s, self._base_of(s)) for s in self._specs.values()]
+    def max_price(self, spec: MarketSpec) -> int:
+        if spec.max_price is not None:
+            return spec.max_price
+        scale: int = 10**spec.price_decimals
+        return DEFAULT_MAX_PRICE * scale
+
+    def markets(self, market_types: list[str] | None = None) -> list[dict[str, Any]]:
+        if market_types and "PERP" not in market_types:
+            return []  # every market here is a perpetual
+        return [wire.market_object(s, self._base_of(s), self.max_price(s)) for s in self._specs.values()]
 
     def market(self, symbol: str) -> dict[str, Any]:
-        return wire.market_object(self._specs[symbol], self._base_of(self._specs[symbol]))
+        spec = self._specs[symbol]
+        return wire.market_object(spec, self._base_of(spec), self.max_price(spec))
+
+    def assets(self) -> list[dict[str, Any]]:
+        """`/api/v1/assets`: the collateral asset and every market's base asset."""
+        names = ["USDC", *dict.fromkeys(self._base_of(s) for s in self._specs.values())]
+        return [
+            {
+                "symbol": name,
+                "displayName": name,
+                "coingeckoId": None,
+                "tokens": [
+                    {
+                        "displayName": name,
+                        "blockchain": "Solana",
+                        "contractAddress": None,
+                        "depositEnabled": name == "USDC",
+                        "minimumDeposit": "0",
+                        "withdrawEnabled": name == "USDC",
+                        "minimumWithdrawal": "0",
+                        "maximumWithdrawal": None,
+                        "withdrawalFee": "0",
+                        "nativeDecimals": None,
+                    }
+                ],
+            }
+            for name in names
+        ]
+
+    def collateral_parameters(self) -> list[dict[str, Any]]:
+        """`/api/v1/collateral`: USDC is the only collateral, at full weight."""
+        return [
+            {
+                "symbol": "USDC",
+                "imfFunction": wire.margin_function(0),
+                "mmfFunction": wire.margin_function(0),
+                "haircutFunction": {"weight": "1", "kind": {"type": "identity"}},
+            }
+        ]
+
+    def recent_trades(self, symbol: str, limit: int) -> list[dict[str, Any]]:
+        """`/api/v1/trades`: the newest `limit` public trades, oldest first."""
+        spec = self._specs[symbol]
+        rows = list(self.records.markets[spec.market_id].trades)
+        return [self._trade(spec, t) for t in rows[len(rows) - min(limit, len(rows)) :]]
+
+    def trade_history(self, symbol: str, limit: int, offset: int) -> list[dict[str, Any]]:
+        """`/api/v1/trades/history`: `offset` trades back from the newest, `limit` of them, newest first."""
+        spec = self._specs[symbol]
+        rows = page(list(self.records.markets[spec.market_id].trades), limit, offset, ascending=False)
+        return [self._trade(spec, t) for t in rows.items]
+
+    def _trade(self, spec: MarketSpec, t: Any) -> dict[str, Any]:
+        quote = Decimal(t.price * t.quantity).scaleb(-(spec.price_decimals + spec.size_decimals))
+        return {
+            "id": t.trade_id,
+            "price": spec.format_price(t.price),
+            "quantity": spec.format_quantity(t.quantity),
+            "quoteQuantity": format(quote.normalize(), "f") if quote else "0",
+            "timestamp": t.ts_ns // 1_000_000,
+            "isBuyerMaker": t.buyer_is_maker,
+        }
+
+    def klines(self, symbol: str, interval_s: int, start_s: int, end_s: int | None) -> list[dict[str, Any]]:
+        """`/api/v1/klines` from the one-minute trade buckets of the last 24 h (times in seconds)."""
+        spec = self._specs[symbol]
+        end_s = end_s if end_s is not None else self.engine.clock.now_ns() // 1_000_000_000 + 1
+        candles: dict[int, list[int]] = {}
+        for b in self._tickers[spec.market_id].buckets(self.engine.clock.now_ns()):
+            t = b.minute * 60
+            if not start_s <= t < end_s:
+                continue
+            key = t - t % interval_s
+            row = candles.get(key)
+            if row is None:
+                candles[key] = [b.open, b.high, b.low, b.close, b.volume, b.quote_volume, b.trades]
+            else:
+                row[1] = max(row[1], b.high)
+                row[2] = min(row[2], b.low)
+                row[3] = b.close
+                row[4] += b.volume
+                row[5] += b.quote_volume
+                row[6] += b.trades
+        out = []
+        for key in sorted(candles):
+            o, h, low, close, v, qv, n = candles[key]
+            quote = Decimal(qv).scaleb(-(spec.price_decimals + spec.size_decimals)).normalize()
+            out.append(
+                {
+                    "start": wire.iso_seconds(key),
+                    "end": wire.iso_seconds(key + interval_s),
+                    "open": spec.format_price(o),
+                    "high": spec.format_price(h),
+                    "low": spec.format_price(low),
+                    "close": spec.format_price(close),
+                    "volume": spec.format_quantity(v),
+                    "quoteVolume": format(quote, "f") if qv else "0",
+                    "trades": str(n),
+                }
+            )
+        return out
+
+    def open_interest(self, symbol: str | None) -> list[dict[str, Any]]:
+        specs = [self._specs[symbol]] if symbol else list(self._specs.values())
+        now_ms = self.engine.clock.now_ns() // 1_000_000
+        return [
+            {
+                "symbol": s.symbol,
+                "openInterest": s.format_quantity(self.records.markets[s.market_id].open_interest),
+                "timestamp": now_ms,
+            }
+            for s in specs
+        ]
+
+    def funding_rates(self, symbol: str, limit: int, offset: int) -> Page[dict[str, Any]]:
+        """Settled funding intervals of one market, newest first."""
+        spec = self._specs[symbol]
+        rows = page(list(self.records.markets[spec.market_id].funding), limit, offset, ascending=False)
+        items = [
+            {
+                "symbol": symbol,
+                "intervalEndTimestamp": wire.iso_naive(f.ts_ns),
+                "fundingRate": wire._ppm(f.rate_ppm),
+            }
+            for f in rows.items
+        ]
+        return Page(items, rows.total, rows.limit, rows.offset)
 
     def depth(self, symbol: str, limit: int) -> dict[str, Any]:
         spec = self._specs[symbol]
@@ -148,9 +289,7 @@ class BackpackVenue:
         # Both sides ascending by price: best bid last, best ask first.
         return {
             "asks": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in snap.asks],
-            "bids": [
-                [spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in reversed(snap.bids)
-            ],
+            "bids": [[spec.format_price(lv.price), spec.format_quantity(lv.size)] for lv in reversed(snap.bids)],
             "lastUpdateId": str(snap.seq),
             "timestamp": snap.ts_ns // 1_000,
         }
@@ -246,9 +385,7 @@ class BackpackVenue:
             "takeProfitTriggerPrice",
         ):
             if p.get(unsupported) is not None:
-                raise ApiError(
-                    400, "NOT_IMPLEMENTED", f"`{unsupported}` orders are not modelled by the simulator"
-                )
+                raise ApiError(400, "NOT_IMPLEMENTED", f"`{unsupported}` orders are not modelled by the simulator")
         tif = wire.TIF_IN.get(p.get("timeInForce", "GTC"))
         if tif is None:
             raise bad_request("Invalid `timeInForce`: expected GTC, IOC or FOK")
@@ -262,15 +399,17 @@ class BackpackVenue:
         post_only = _bool(p.get("postOnly"), "postOnly")
         reduce_only = _bool(p.get("reduceOnly"), "reduceOnly")
         try:
-            quantity = (
-                None if p.get("quantity") is None else spec.parse_quantity(_text(p["quantity"], "quantity"))
-            )
+            quantity = None if p.get("quantity") is None else spec.parse_quantity(_text(p["quantity"], "quantity"))
             price = None if p.get("price") is None else spec.parse_price(_text(p["price"], "price"))
             quote_qty = None
             if p.get("quoteQuantity") is not None:
                 quote_qty = _cash(_text(p["quoteQuantity"], "quoteQuantity"), self.cash_decimals)
         except SimError as exc:
             raise api_error(exc) from None
+        if price is not None and price > self.max_price(spec):
+            raise ApiError(400, "INVALID_PRICE", "Price is above the market's maximum price")
+        if quote_qty is not None and quote_qty <= 0:
+            raise ApiError(400, "INVALID_QUANTITY", "Quote quantity must be positive")
         if order_type is OrderType.MARKET:
             if quantity is None and quote_qty is None:
                 raise bad_request("Market orders must specify a `quantity` or `quoteQuantity`")
@@ -310,6 +449,9 @@ class BackpackVenue:
         return self._render(view)
 
     def execute_batch(self, account: int, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Orders already checked field by field (a malformed one refuses the whole batch before this);
+        each is placed in turn and reported as `Ok` (the order) or `Err` (code, message): one entry per
+        order, so no order exists that the reply does not mention."""
         results: list[dict[str, Any]] = []
         for params in orders:
             try:
@@ -354,6 +496,8 @@ class BackpackVenue:
         return self._render(view)
 
     def open_orders(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if params.get("marketType", "PERP") != "PERP":
+            return []
         market = self._spec(params).market_id if params.get("symbol") else None
         return [self._render(o) for o in self.engine.open_orders(account, market)]
 
@@ -373,6 +517,8 @@ class BackpackVenue:
     # ------------------------------------------------------------------ account state
 
     def positions(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if params.get("marketType", "PERP") != "PERP":
+            return []
         markets = [self._spec(params)] if params.get("symbol") else list(self._specs.values())
         out = []
         for spec in markets:
@@ -444,9 +590,7 @@ class BackpackVenue:
             "borrowLimit": "0",
             "futuresMakerFee": "2",
             "futuresTakerFee": "5",
-            "leverageLimit": str(
-                self.engine.account_config(account).leverage or self.engine.rules.default_leverage
-            ),
+            "leverageLimit": str(self.engine.account_config(account).leverage or self.engine.rules.default_leverage),
             "limitOrders": 500,
             "liquidating": False,
             "positionLimit": "0",
@@ -455,35 +599,179 @@ class BackpackVenue:
             "triggerOrders": 0,
         }
 
-    def order_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
-        limit, offset = _paging(params)
+    def order_history(self, account: int, params: dict[str, Any]) -> Page[dict[str, Any]]:
+        if not _perp_wanted(params):
+            return _empty(params)
         symbol = params.get("symbol")
-        items = [
+        rows = [
             o
-            for o in reversed(self._orders_hist.get(account, ()))
-            if symbol is None or self._by_market[o.market].symbol == symbol
+            for o in self._orders_hist.get(account, ())
+            if (symbol is None or self._by_market[o.market].symbol == symbol)
+            and ("orderId" not in params or str(o.order_id) == params["orderId"])
+            and "strategyId" not in params  # no strategies are modelled
         ]
-        if params.get("orderId"):
-            items = [o for o in items if str(o.order_id) == str(params["orderId"])]
-        return [
-            wire.history_order_object(o, self._by_market[o.market], self.cash_decimals)
-            for o in items[offset : offset + limit]
-        ]
+        return self._page(
+            rows, params, lambda o: wire.history_order_object(o, self._by_market[o.market], self.cash_decimals)
+        )
 
-    def fill_history(self, account: int, params: dict[str, Any]) -> list[dict[str, Any]]:
-        limit, offset = _paging(params)
+    def fill_history(self, account: int, params: dict[str, Any]) -> Page[dict[str, Any]]:
+        # Only the account's own order fills exist (no liquidations, ADL or conversions are modelled).
+        if not _perp_wanted(params) or params.get("fillType", "User") not in ("User",) or "strategyId" in params:
+            return _empty(params)
         symbol = params.get("symbol")
-        items = [
+        start = params.get("from")
+        stop = params.get("to")
+        rows = [
             f
-            for f in reversed(self._fills_hist.get(account, ()))
-            if symbol is None or self._by_market[f.market].symbol == symbol
+            for f in self._fills_hist.get(account, ())
+            if (symbol is None or self._by_market[f.market].symbol == symbol)
+            and ("orderId" not in params or str(f.order_id) == params["orderId"])
+            and (start is None or f.ts_ns // 1_000_000 >= start)
+            and (stop is None or f.ts_ns // 1_000_000 <= stop)
         ]
-        if params.get("orderId"):
-            items = [f for f in items if str(f.order_id) == str(params["orderId"])]
-        return [
-            wire.fill_object(f, self._by_market[f.market], self.cash_decimals)
-            for f in items[offset : offset + limit]
+        return self._page(rows, params, lambda f: wire.fill_object(f, self._by_market[f.market], self.cash_decimals))
+
+    def funding_history(self, account: int, params: dict[str, Any]) -> Page[dict[str, Any]]:
+        symbol = params.get("symbol")
+        rec = self.records.account(account)
+        rows = [e for e in rec.funding if symbol is None or self._by_market[e.market].symbol == symbol]
+
+        def render(e: FundingEvent) -> dict[str, Any]:
+            return {
+                "userId": account,
+                "subaccountId": None,
+                "symbol": self._by_market[e.market].symbol,
+                "quantity": wire.cash_str(-e.amount, self.cash_decimals),
+                "intervalEndTimestamp": wire.iso_naive(e.ts_ns),
+                "fundingRate": wire._ppm(e.rate_ppm),
+            }
+
+        return self._page(rows, params, render)
+
+    def settlement_history(self, account: int, params: dict[str, Any]) -> Page[dict[str, Any]]:
+        source = params.get("source")
+        rows = [x for x in self.records.account(account).settlements if source is None or x.source == source]
+
+        def render(x: Any) -> dict[str, Any]:
+            return {
+                "quantity": wire.cash_str(x.amount, self.cash_decimals),
+                "source": x.source,
+                "subaccountId": None,
+                "timestamp": wire.iso(x.ts_ns),
+                "userId": account,
+                "positionId": None if x.position_id is None else str(x.position_id),
+            }
+
+        return self._page(rows, params, render)
+
+    def position_history(self, account: int, params: dict[str, Any]) -> Page[dict[str, Any]]:
+        if not _perp_wanted(params):
+            return _empty(params)
+        symbol = params.get("symbol")
+        state = params.get("state")
+        rows = [
+            life
+            for life in self.records.account(account).positions
+            if (symbol is None or self._by_market[life.market].symbol == symbol)
+            and (state is None or ("Open" if life.closed_ns is None else "Closed") == state)
         ]
+        return self._page(rows, params, self._position_row)
+
+    def _position_row(self, life: Any) -> dict[str, Any]:
+        spec = self._by_market[life.market]
+        c = self.cash_decimals
+        if life.closed_ns is None:  # an open position: its current figures
+            view = self.engine.position(life.account, life.market)
+        else:
+            view = life.view
+        obj = wire.position_object(view, spec, c)
+        closed = life.closed_ns is not None
+        return {
+            "id": str(life.position_id),
+            "symbol": spec.symbol,
+            "netQuantity": "0" if closed else obj["netQuantity"],
+            "netExposureQuantity": "0" if closed else obj["netExposureQuantity"],
+            "netExposureNotional": "0" if closed else obj["netExposureNotional"],
+            "netCost": "0" if closed else obj["netCost"],
+            "markPrice": obj["markPrice"],
+            "entryPrice": obj["entryPrice"],
+            "cumulativePnlRealized": wire.cash_str(view.realized_pnl - life.realized_at_open, c),
+            "unrealizedPnl": "0" if closed else obj["pnlUnrealized"],
+            "fundingQuantity": wire.cash_str(-(view.funding_paid - life.funding_at_open), c),
+            "interest": "0",
+            "liquidated": "0",
+            "imf": obj["imf"],
+            "fees": wire.cash_str(life.fees, c),
+            "state": "Closed" if closed else "Open",
+            "closedVolume": spec.format_quantity(life.closed_volume),
+            "liquidationFees": "0",
+            "closingPrice": None if life.closing_price is None or not closed else spec.format_price(life.closing_price),
+            "accountLeverage": str(
+                self.engine.account_config(life.account).leverage or self.engine.rules.default_leverage
+            ),
+            "openedAt": wire.iso(life.opened_ns),
+            "closedAt": None if life.closed_ns is None else wire.iso(life.closed_ns),
+        }
+
+    def _page(
+        self, rows: list[Any], params: dict[str, Any], render: Callable[[Any], dict[str, Any]]
+    ) -> Page[dict[str, Any]]:
+        """`rows` oldest first -> one rendered page (`limit` default 100, max 1000; `sortDirection`,
+        default newest first)."""
+        limit, offset = _paging(params)
+        p = page(list(rows), limit, offset, ascending=params.get("sortDirection") == "Asc")
+        return Page([render(r) for r in p.items], p.total, p.limit, p.offset)
+
+    def max_order_quantity(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
+        """`/api/v1/account/limits/order`: what initial margin allows at `price` (default: the mark, else
+        the last trade), or the position's size for a reduce-only order on the closing side."""
+        spec = self._spec(params)
+        side = wire.SIDE_IN[params["side"]]
+        position = self.engine.position(account, spec.market_id).size
+        reduce_only = bool(params.get("reduceOnly"))
+        try:
+            price = spec.parse_price(params["price"]) if "price" in params else None
+        except SimError as exc:
+            raise api_error(exc) from None
+        if price is None:
+            price = self.engine.mark_price(spec.market_id) or self.engine.last_trade_price(spec.market_id)
+        closing = position * side.sign < 0
+        if reduce_only:
+            quantity = abs(position) if closing else 0
+        elif not price or price <= 0:
+            quantity = 0
+        else:
+            bal = self.engine.balance(account)
+            leverage = self.engine.account_config(account).leverage or self.engine.rules.default_leverage
+            fraction_ppm = max(spec.initial_margin_ppm, -(-1_000_000 // leverage))
+            scale = 10 ** (self.cash_decimals - spec.price_decimals - spec.size_decimals)
+            per_unit = price * scale * fraction_ppm  # margin of one quantity unit, in cash units x 1e6
+            quantity = max(bal.available, 0) * 1_000_000 // per_unit
+            if closing:
+                quantity += 2 * abs(position)  # closing frees margin and the flip uses the same
+            quantity -= quantity % spec.step
+        return {
+            "autoBorrow": params.get("autoBorrow"),
+            "autoBorrowRepay": params.get("autoBorrowRepay"),
+            "autoLendRedeem": params.get("autoLendRedeem"),
+            "maxOrderQuantity": spec.format_quantity(quantity),
+            "price": None if not price else spec.format_price(price),
+            "side": params["side"],
+            "symbol": spec.symbol,
+            "reduceOnly": params.get("reduceOnly"),
+        }
+
+    def update_account(self, account: int, params: dict[str, Any]) -> None:
+        """`PATCH /api/v1/account`: the leverage limit is modelled (initial margin uses it); the lending
+        switches are accepted only when off (no borrow/lend is modelled)."""
+        for flag in ("autoBorrowSettlements", "autoLend", "autoRepayBorrows"):
+            if params.get(flag):
+                raise ApiError(400, "NOT_IMPLEMENTED", f"`{flag}` is not modelled by the simulator")
+        if "leverageLimit" in params:
+            leverage = Decimal(params["leverageLimit"])
+            if leverage != leverage.to_integral_value() or not 1 <= leverage <= 100:
+                raise bad_request("Invalid `leverageLimit`: expected a whole number from 1 to 100")
+            self.engine.account_config(account).leverage = int(leverage)
 
     # ------------------------------------------------------------------ engine events -> streams
 
@@ -498,6 +786,9 @@ class BackpackVenue:
         elif isinstance(event, FillEvent):
             self._pending_fill[event.fill.order_id] = event.fill
             self._fills_hist.setdefault(event.account, deque(maxlen=HISTORY_LIMIT)).append(event.fill)
+            self.records.on_fill(event.fill)
+        elif isinstance(event, FundingEvent):
+            self.records.on_funding(event)
         elif isinstance(event, OrderEvent):
             self._on_order_event(event)
         elif isinstance(event, TradeEvent):
@@ -576,6 +867,7 @@ class BackpackVenue:
         if spec is None:
             return
         self._tickers[t.market].add(t.ts_ns, t.price, t.quantity)
+        self.records.on_trade(t)
         us = t.ts_ns // 1_000
         buyer_is_maker = t.taker_side.name == "SELL"
         buy_id, sell_id = (
@@ -624,6 +916,7 @@ class BackpackVenue:
         spec = self._by_market.get(e.market)
         if spec is None:
             return
+        self.records.on_position(e.position, e.ts_ns)
         key = (e.account, e.market)
         before = self._position_sizes.get(key, 0)
         after = e.position.size
@@ -687,3 +980,13 @@ def _paging(params: dict[str, Any]) -> tuple[int, int]:
     if not 1 <= limit <= 1000 or offset < 0:
         raise bad_request("`limit` must be 1..1000 and `offset` >= 0")
     return limit, offset
+
+
+def _perp_wanted(params: dict[str, Any]) -> bool:
+    types = params.get("marketType")
+    return not types or "PERP" in types
+
+
+def _empty(params: dict[str, Any]) -> Page[dict[str, Any]]:
+    limit, offset = _paging(params)
+    return Page([], 0, limit, offset)

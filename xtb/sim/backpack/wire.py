@@ -61,6 +61,16 @@ def iso(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
+def iso_naive(ts_ns: int) -> str:
+    """Naive UTC ISO date-time to the second (funding interval ends)."""
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).replace(tzinfo=None).isoformat()
+
+
+def iso_seconds(ts_s: int) -> str:
+    """Kline bounds: `YYYY-MM-DD HH:MM:SS` (naive UTC)."""
+    return datetime.fromtimestamp(ts_s, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def order_object(o: OrderView, spec: MarketSpec, cash_decimals: int) -> dict[str, Any]:
     """The REST order object (`OrderExecute` reply, `/order`, `/orders`)."""
     obj: dict[str, Any] = {
@@ -174,8 +184,12 @@ def position_object(p: PositionView, spec: MarketSpec, cash_decimals: int) -> di
         "pnlRealized": cash_str(p.realized_pnl, cash_decimals),
         "pnlUnrealized": cash_str(p.unrealized_pnl, cash_decimals),
         "cumulativeFundingPayment": cash_str(-p.funding_paid, cash_decimals),
+        # Borrow interest on the position (being removed by the venue, still required by its document).
+        "cumulativeInterest": "0",
         "imf": format(Decimal(spec.initial_margin_ppm).scaleb(-6).normalize(), "f"),
+        "imfFunction": margin_function(spec.initial_margin_ppm),
         "mmf": format((Decimal(spec.initial_margin_ppm) / 2).scaleb(-6).normalize(), "f"),
+        "mmfFunction": margin_function(spec.initial_margin_ppm // 2),
         "subaccountId": None,
         "userId": p.account,
     }
@@ -226,10 +240,16 @@ def fill_object(f: Fill, spec: MarketSpec, cash_decimals: int) -> dict[str, Any]
     }
 
 
-def market_object(spec: MarketSpec, base: str) -> dict[str, Any]:
+def margin_function(ppm: int) -> dict[str, str]:
+    """The venue's `{"type":"sqrt","base","factor"}` margin fraction; the simulator's is flat (factor 0)."""
+    return {"type": "sqrt", "base": _ppm(ppm), "factor": "0"}
+
+
+def market_object(spec: MarketSpec, base: str, max_price: int) -> dict[str, Any]:
     tick = spec.format_price(spec.tick)
     step = spec.format_quantity(spec.step)
     band = spec.band
+    impact = spec.market_order_band
     return {
         "symbol": spec.symbol,
         "baseSymbol": base,
@@ -238,16 +258,18 @@ def market_object(spec: MarketSpec, base: str) -> dict[str, Any]:
         "filters": {
             "price": {
                 "minPrice": spec.format_price(spec.min_price if spec.min_price is not None else spec.tick),
-                "maxPrice": None if spec.max_price is None else spec.format_price(spec.max_price),
+                "maxPrice": spec.format_price(max_price),
                 "tickSize": tick,
                 "maxMultiplier": None if band is None else _ppm(band.upper_ppm),
                 "minMultiplier": None if band is None else _ppm(band.lower_ppm),
-                "maxImpactMultiplier": None,
-                "minImpactMultiplier": None,
-                "meanMarkPriceBand": None,
-                "meanPremiumBand": None,
-                "maxPriceUpdateMultiplier": None,
-                "minPriceUpdateMultiplier": None,
+                "maxImpactMultiplier": None if impact is None else _ppm(impact.upper_ppm),
+                "minImpactMultiplier": None if impact is None else _ppm(impact.lower_ppm),
+                # The venue's mark-price smoothing parameters (its samples' values). The simulator's mark
+                # is pushed by the generator, not smoothed, so these are published, not applied.
+                "meanMarkPriceBand": {"maxMultiplier": "1.1", "minMultiplier": "0.9"},
+                "meanPremiumBand": {"tolerancePct": "0.05"},
+                "maxPriceUpdateMultiplier": "1.0025",
+                "minPriceUpdateMultiplier": "0.9975",
             },
             "quantity": {
                 "minQuantity": spec.format_quantity(spec.min_quantity),
@@ -255,11 +277,12 @@ def market_object(spec: MarketSpec, base: str) -> dict[str, Any]:
                 "stepSize": step,
             },
         },
-        "imfFunction": None,
-        "mmfFunction": None,
+        "imfFunction": margin_function(spec.initial_margin_ppm),
+        "mmfFunction": margin_function(spec.initial_margin_ppm // 2),
         "fundingInterval": spec.funding_interval_ns // 1_000_000,
-        "fundingRateUpperBound": None,
-        "fundingRateLowerBound": None,
+        # In bps, as the venue publishes them: the engine clamps each interval's rate to this.
+        "fundingRateUpperBound": _bps(spec.funding_rate_cap_ppm),
+        "fundingRateLowerBound": _bps(-spec.funding_rate_cap_ppm),
         "openInterestLimit": None,
         "orderBookState": "Open",
         "createdAt": "2025-01-01T00:00:00",
@@ -270,3 +293,7 @@ def market_object(spec: MarketSpec, base: str) -> dict[str, Any]:
 
 def _ppm(value: int) -> str:
     return format(Decimal(value).scaleb(-6).normalize(), "f")
+
+
+def _bps(ppm: int) -> str:
+    return format((Decimal(ppm) / 100).normalize(), "f")

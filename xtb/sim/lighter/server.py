@@ -10,7 +10,9 @@ ping/pong (close 1008 "no pong"), and tx submission (`jsonapi/sendtx`, `jsonapi/
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
@@ -36,14 +38,53 @@ WS_ALREADY_SUBSCRIBED = 30004
 WS_INVALID_CHANNEL = 30005
 WS_AUTH_FAILED = 20001
 
-PUBLIC_CHANNELS = {"order_book", "trade", "account_all"}
-AUTH_CHANNELS = {"account_all_orders", "account_all_trades", "account_all_positions", "account_orders"}
+PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats", "user_stats"}
+AUTH_CHANNELS = {
+    "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_all_assets",
+    "account_market",
+}  # fmt: skip
+log = logging.getLogger(__name__)
+_INT = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only (`int()` also takes `١٢` and `1_000`)
+
+# REST paths served (GET unless noted) -> handler method name.
+REST_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/orderBooks"): "_order_books",
+    ("GET", "/api/v1/orderBookDetails"): "_order_book_details",
+    ("GET", "/api/v1/orderBookOrders"): "_order_book_orders",
+    ("GET", "/api/v1/recentTrades"): "_recent_trades",
+    ("GET", "/api/v1/trades"): "_trades",
+    ("GET", "/api/v1/candles"): "_candles",
+    ("GET", "/api/v1/nextNonce"): "_next_nonce",
+    ("GET", "/api/v1/apikeys"): "_apikeys",
+    ("GET", "/api/v1/account"): "_account",
+    ("GET", "/api/v1/accountActiveOrders"): "_active_orders",
+    ("GET", "/api/v1/accountInactiveOrders"): "_inactive_orders",
+    ("GET", "/api/v1/accountOrders"): "_account_orders",
+    ("POST", "/api/v1/sendTx"): "_send_tx",
+    ("POST", "/api/v1/sendTxBatch"): "_send_tx_batch",
+}
+# Documented REST endpoints and WS channels the simulator does not model (404 / 30005 Invalid Channel).
+NOT_MODELLED_REST = (
+    "fundings", "markPriceCandles", "funding-rates", "accountsByL1Address", "tx", "txs",
+    "accountTxs", "blockTxs", "changeAccountTier",
+)  # fmt: skip
+NOT_MODELLED_CHANNELS = (
+    "spot_market_stats", "account_tx", "height",
+    "notification", "pool_data", "pool_info",
+)  # fmt: skip
+# Channels named `<kind>/<account>`.
+ACCOUNT_CHANNELS = (
+    "account_all", "account_all_orders", "account_all_trades", "account_all_positions", "account_all_assets",
+    "user_stats",
+)  # fmt: skip
+TRADE_SORT_BY = ("block_height", "timestamp", "trade_id")
+CANDLE_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200,
+                  "1d": 86400, "1w": 604800}  # fmt: skip
+MAX_CANDLE_TS = 5_000_000_000_000  # the SDK's bound on start/end timestamps (ms)
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
-    )
+    return web.Response(body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json")
 
 
 def _error(code: int, message: str, status: int = 400) -> web.Response:
@@ -85,24 +126,23 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
     if not isinstance(raw, str):
         return None
     parts = raw.split("/")
-    if not all(p.isdigit() for p in parts[1:]):
+    if raw == "market_stats/all":
+        return "market_stats", None, None
+    if not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[1:]):
         return None
     kind = parts[0]
     nums = [int(p) for p in parts[1:]]
-    if kind in ("order_book", "trade") and len(nums) == 1:
+    if kind in ("order_book", "trade", "market_stats") and len(nums) == 1:
         return kind, nums[0], None
-    if (
-        kind in ("account_all", "account_all_orders", "account_all_trades", "account_all_positions")
-        and len(nums) == 1
-    ):
+    if kind in ACCOUNT_CHANNELS and len(nums) == 1:
         return kind, None, nums[0]
-    if kind == "account_orders" and len(nums) == 2:
+    if kind in ("account_orders", "account_market") and len(nums) == 2:
         return kind, nums[0], nums[1]
     return None
 
 
 class LighterServer(LoopbackServer):
-    ws_path = '/stream'
+    ws_path = "/stream"
 
     def __init__(
         self,
@@ -130,6 +170,7 @@ class LighterServer(LoopbackServer):
         self.sessions: set[Session] = set()
         self._offset = 0
         self._sessions_opened = 0
+        self._stats_dirty: set[int] = set()  # markets whose market_stats changed since the last flush
         self.app = self._build_app()
         venue.add_listener(self._on_channel_message)
         venue.skew_ms = lambda: self.faults.clock_skew_ms("lighter-rest")
@@ -147,16 +188,8 @@ class LighterServer(LoopbackServer):
         r = app.router
         r.add_get("/", self._root)
         r.add_get("/stream", self._ws_handler)
-        r.add_get("/api/v1/orderBooks", self._order_books)
-        r.add_get("/api/v1/orderBookDetails", self._order_book_details)
-        r.add_get("/api/v1/orderBookOrders", self._order_book_orders)
-        r.add_get("/api/v1/recentTrades", self._recent_trades)
-        r.add_get("/api/v1/nextNonce", self._next_nonce)
-        r.add_get("/api/v1/apikeys", self._apikeys)
-        r.add_get("/api/v1/account", self._account)
-        r.add_get("/api/v1/accountActiveOrders", self._active_orders)
-        r.add_post("/api/v1/sendTx", self._send_tx)
-        r.add_post("/api/v1/sendTxBatch", self._send_tx_batch)
+        for (method, path), name in REST_ROUTES.items():
+            r.add_route(method, path, getattr(self, name))
         return app
 
     @web.middleware
@@ -178,18 +211,47 @@ class LighterServer(LoopbackServer):
             return response
         except TxError as exc:
             return _error(exc.code, exc.message)
+        except web.HTTPException:
+            raise
+        except Exception:
+            # A simulator bug, not the client's: logged with its traceback, answered in the venue's shape.
+            log.exception("lighter sim: %s %s failed", request.method, request.path)
+            return _json({"code": 29500, "message": "internal server error"}, 500)
+
+    # The REST validation layer: every query parameter is read through one of these, so a malformed
+    # value is a 400 `{"code": 20001, "message": "invalid param: ..."}` naming it.
 
     @staticmethod
     def _int_param(request: web.Request, name: str, default: int | None = None) -> int:
-        raw = request.query.get(name)
-        if raw is None:
+        values = request.query.getall(name, [])
+        if not values:
             if default is not None:
                 return default
             raise TxError(20001, f"invalid param: {name} is required")
-        try:
-            return int(raw)
-        except ValueError:
-            raise TxError(20001, f"invalid param: {name} must be an integer") from None
+        raw = values[0]
+        if len(values) > 1 or not _INT.fullmatch(raw) or not -(2**63) <= int(raw) < 2**63:
+            raise TxError(20001, f"invalid param: {name} must be an integer")
+        return int(raw)
+
+    def _opt_int(self, request: web.Request, name: str) -> int | None:
+        return self._int_param(request, name) if name in request.query else None
+
+    @staticmethod
+    def _enum_param(request: web.Request, name: str, values: tuple[str, ...], default: str | None) -> str | None:
+        raw = request.query.get(name)
+        if raw is None:
+            if default is None and name in ("sort_by",):
+                raise TxError(20001, f"invalid param: {name} is required")
+            return default
+        if raw not in values:
+            raise TxError(20001, f"invalid param: {name} must be one of {', '.join(values)}")
+        return raw
+
+    def _limit(self, request: web.Request, high: int) -> int:
+        limit = self._int_param(request, "limit")
+        if not 1 <= limit <= high:
+            raise TxError(20001, f"invalid param: limit must be 1..{high}")
+        return limit
 
     def _market_param(self, request: web.Request, required: bool) -> int | None:
         if "market_id" not in request.query and not required:
@@ -212,28 +274,95 @@ class LighterServer(LoopbackServer):
     async def _order_book_details(self, request: web.Request) -> web.Response:
         market = self._market_param(request, False)
         details = [
-            self.venue.detail(s.market_id)
-            for s in self.venue.markets()
-            if market is None or s.market_id == market
+            self.venue.detail(s.market_id) for s in self.venue.markets() if market is None or s.market_id == market
         ]
         return _json({"code": 200, "order_book_details": details, "spot_order_book_details": []})
 
     async def _order_book_orders(self, request: web.Request) -> web.Response:
         market = self._market_param(request, True)
         assert market is not None
-        limit = self._int_param(request, "limit")
-        if not 1 <= limit <= 250:
-            raise TxError(20001, "invalid param: limit must be 1..250")
-        return _json(self.venue.book_orders(market, limit))
+        return _json(self.venue.book_orders(market, self._limit(request, 250)))
 
     async def _recent_trades(self, request: web.Request) -> web.Response:
         market = self._market_param(request, True)
         assert market is not None
-        limit = self._int_param(request, "limit")
-        if not 1 <= limit <= 100:
-            raise TxError(20001, "invalid param: limit must be 1..100")
+        limit = self._limit(request, 100)
         trades = list(self.venue.recent_trades[market])[-limit:][::-1]
         return _json({"code": 200, "trades": trades})
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        """`/api/v1/trades`: public trades of a market, or (with an auth token) one account's trades, from
+        the venue's bounded recent-trade records; `cursor` = the trade id to continue below/above."""
+        sort_by = self._enum_param(request, "sort_by", TRADE_SORT_BY, None)
+        sort_dir = self._enum_param(request, "sort_dir", ("asc", "desc"), "desc")
+        limit = self._limit(request, 100)
+        market = self._market_param(request, False)
+        account = self._opt_int(request, "account_index")
+        order_index = self._opt_int(request, "order_index")
+        since = self._opt_int(request, "from")
+        ask_filter = self._opt_int(request, "ask_filter")
+        role = self._enum_param(request, "role", ("all", "maker", "taker"), "all")
+        kind = self._enum_param(request, "type", ("all", "trade", "liquidation", "deleverage"), "all")
+        cursor = self._opt_cursor(request)
+        if ask_filter not in (None, -1, 0, 1):
+            raise TxError(20001, "invalid param: ask_filter must be -1, 0 or 1")
+        if account is not None:
+            self.venue.check_auth(request.headers.get("Authorization") or request.query.get("auth"), account)
+            per_market = self.venue.account_trades.get(account, {})
+            rows = [t for m, ts in per_market.items() if market in (None, m) for t in ts]
+        elif market is not None:
+            rows = list(self.venue.recent_trades[market])
+        else:
+            rows = [t for ts in self.venue.recent_trades.values() for t in ts]
+        rows = [
+            t
+            for t in rows
+            if kind in ("all", "trade")
+            and (order_index is None or order_index in (t["ask_id"], t["bid_id"]))
+            and (since is None or t["timestamp"] >= since)
+            and _role_matches(t, account, role, ask_filter)
+        ]
+        key = "timestamp" if sort_by == "timestamp" else "trade_id"
+        descending = sort_dir == "desc"
+        rows.sort(key=lambda t: (t[key], t["trade_id"]), reverse=descending)
+        if cursor is not None:
+            rows = [t for t in rows if (t["trade_id"] < cursor if descending else t["trade_id"] > cursor)]
+        page = rows[:limit]
+        next_cursor = str(page[-1]["trade_id"]) if len(rows) > limit else ""
+        return _json({"code": 200, "next_cursor": next_cursor, "trades": page})
+
+    async def _candles(self, request: web.Request) -> web.Response:
+        """`/api/v1/candles` (last-price candles; `merge_mark_price` is accepted and not applied). Error
+        codes 22400 (timestamps) and 22401 (resolution) are the simulator's picks in the documented
+        22400-22403 candlestick range."""
+        market = self._market_param(request, True)
+        assert market is not None
+        resolution = request.query.get("resolution", "")
+        if resolution not in CANDLE_SECONDS:
+            raise TxError(22401, f"invalid resolution: expected one of {', '.join(CANDLE_SECONDS)}")
+        start = self._int_param(request, "start_timestamp")
+        end = self._int_param(request, "end_timestamp")
+        count = self._int_param(request, "count_back")
+        for flag in ("set_timestamp_to_end", "merge_mark_price"):
+            if request.query.get(flag, "false") not in ("true", "false"):
+                raise TxError(20001, f"invalid param: {flag} must be true or false")
+        if not (0 <= start <= MAX_CANDLE_TS and 0 <= end <= MAX_CANDLE_TS) or start > end:
+            raise TxError(22400, "invalid candlestick timestamps")
+        if not 1 <= count <= 500:
+            raise TxError(20001, "invalid param: count_back must be 1..500")
+        rows = self.venue.candles(market, CANDLE_SECONDS[resolution], start, end, count)
+        if request.query.get("set_timestamp_to_end") == "true":
+            for row in rows:
+                row["t"] += CANDLE_SECONDS[resolution] * 1000
+        return _json({"code": 200, "r": resolution, "c": rows})
+
+    def _opt_cursor(self, request: web.Request) -> int | None:
+        raw = request.query.get("cursor")
+        if not raw:
+            return None
+        if not _INT.fullmatch(raw):
+            raise TxError(20001, "invalid param: cursor")
+        return int(raw)
 
     async def _next_nonce(self, request: web.Request) -> web.Response:
         nonce = self.venue.next_nonce(
@@ -262,6 +391,49 @@ class LighterServer(LoopbackServer):
         self.venue.check_auth(token, account)
         market = self._market_param(request, False)
         return _json({"code": 200, "orders": self.venue.active_orders(account, market)})
+
+    async def _inactive_orders(self, request: web.Request) -> web.Response:
+        """Closed orders, newest first; `cursor` = the order index to continue below."""
+        account = self._int_param(request, "account_index")
+        token = request.headers.get("Authorization") or request.query.get("auth")
+        self.venue.check_auth(token, account)
+        limit = self._limit(request, 100)
+        market = self._market_param(request, False)
+        ask_filter = self._opt_int(request, "ask_filter")
+        if ask_filter not in (None, -1, 0, 1):
+            raise TxError(20001, "invalid param: ask_filter must be -1, 0 or 1")
+        between = request.query.get("between_timestamps")
+        window: tuple[int, int] | None = None
+        if between is not None:
+            m = re.fullmatch(r"([0-9]{1,19})-([0-9]{1,19})", between)
+            if m is None:
+                raise TxError(20001, "invalid param: between_timestamps must be `<from>-<to>`")
+            window = (int(m.group(1)), int(m.group(2)))
+        cursor = self._opt_cursor(request)
+        rows = [
+            o
+            for o in self.venue.inactive_orders(account, market)
+            if (ask_filter in (None, -1) or o["is_ask"] == (ask_filter == 1))
+            and (window is None or window[0] <= o["timestamp"] <= window[1])
+            and (cursor is None or o["order_index"] < cursor)
+        ]
+        page = rows[:limit]
+        next_cursor = str(page[-1]["order_index"]) if len(rows) > limit else ""
+        return _json({"code": 200, "next_cursor": next_cursor, "orders": page})
+
+    async def _account_orders(self, request: web.Request) -> web.Response:
+        """Orders (open or recently closed) by client order index: `client_order_indexes=1,2,3`."""
+        account = self._int_param(request, "account_index")
+        token = request.headers.get("Authorization") or request.query.get("auth")
+        self.venue.check_auth(token, account)
+        raw = request.query.get("client_order_indexes", "")
+        parts = [p.strip() for p in raw.strip("[]").split(",") if p.strip()]
+        if not parts or len(parts) > 100 or not all(_INT.fullmatch(p) for p in parts):
+            raise TxError(20001, "invalid param: client_order_indexes must be a list of integers")
+        wanted = {int(p) for p in parts}
+        rows = self.venue.active_orders(account, None) + self.venue.inactive_orders(account, None)
+        orders = [o for o in rows if o["client_order_index"] in wanted]
+        return _json({"code": 200, "next_cursor": "", "orders": orders})
 
     async def _send_tx(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -321,9 +493,7 @@ class LighterServer(LoopbackServer):
             for account in session.accounts:
                 if not any(account in s.accounts for s in self.sessions):
                     cancel = self.cancel_on_disconnect
-                    self.venue.on_disconnect(
-                        account, self.faults.cancel_on_disconnect if cancel is None else cancel
-                    )
+                    self.venue.on_disconnect(account, self.faults.cancel_on_disconnect if cancel is None else cancel)
         return ws
 
     async def _writer(self, session: Session) -> None:
@@ -385,14 +555,10 @@ class LighterServer(LoopbackServer):
             return
         kind, market, account = parsed
         if market is not None and self.venue.spec(market) is None:
-            session.send(
-                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (marketId)"}}
-            )
+            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (marketId)"}})
             return
         if account is not None and not self.venue.has_account(account):
-            session.send(
-                {"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (account)"}}
-            )
+            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw} (account)"}})
             return
         if kind in AUTH_CHANNELS:
             assert account is not None
@@ -407,7 +573,7 @@ class LighterServer(LoopbackServer):
         reply_channel = str(raw).replace("/", ":")
         sub = Subscription(kind, market, account, reply_channel)
         session.subs[str(raw)] = sub
-        if account is not None and kind != "account_all":
+        if account is not None and kind in AUTH_CHANNELS:  # a signed-in session, for cancel-on-disconnect
             session.accounts.add(account)
         session.send(self._snapshot(sub))
 
@@ -444,6 +610,8 @@ class LighterServer(LoopbackServer):
             assert sub.market is not None
             trades = list(self.venue.recent_trades[sub.market])[-20:]
             return {"channel": sub.channel, "type": "subscribed/trade", "trades": trades}
+        if sub.kind == "market_stats":
+            return self._market_stats_frame(sub, "subscribed", None)
         assert sub.account is not None
         return self._account_payload(sub, "subscribed", full=True)
 
@@ -476,6 +644,22 @@ class LighterServer(LoopbackServer):
         if sub.kind in ("account_all_positions", "account_all"):
             msg["positions"] = {str(p["market_id"]): p for p in v.positions(account)}
             msg["shares"] = []
+        if sub.kind == "account_market":
+            market = sub.market
+            current = v.engine.open_orders(account, market) if full else (orders or [])
+            msg["orders"] = [v.order(o) for o in current if o.market == market]
+            if full:
+                msg["trades"] = list(v.account_trades.get(account, {}).get(market or 0, ()))
+            else:
+                msg["trades"] = [t for t in trades or [] if t["market_id"] == market]
+            held = [p for p in v.positions(account) if p["market_id"] == market]
+            msg["position"] = held[0] if held else None
+            msg["funding_history"] = None  # per-position funding history is not kept
+            msg["assets"] = v.assets(account)
+        if sub.kind == "user_stats":
+            msg["stats"] = v.user_stats(account)
+        if sub.kind == "account_all_assets":
+            msg["assets"] = v.assets(account)
         if sub.kind == "account_all":
             acct = v.account(account)
             msg["assets"] = {"3": acct["assets"][0]}
@@ -485,6 +669,16 @@ class LighterServer(LoopbackServer):
             msg["total_trades_count"] = 0
             msg["total_volume"] = 0
         return msg
+
+    def _market_stats_frame(self, sub: Subscription, prefix: str, markets: set[int] | None) -> dict[str, Any]:
+        """One market's object, or for `market_stats/all` a map by market id (changed markets only on
+        updates)."""
+        if sub.market is not None:
+            stats: Any = self.venue.market_stats(sub.market)
+        else:
+            ids = [s.market_id for s in self.venue.markets() if markets is None or s.market_id in markets]
+            stats = {str(m): self.venue.market_stats(m) for m in ids}
+        return {"channel": sub.channel, "type": f"{prefix}/market_stats", "market_stats": stats}
 
     # ------------------------------------------------------------------ fan-out
 
@@ -501,6 +695,10 @@ class LighterServer(LoopbackServer):
                         for lv in delta.asks:
                             sub.pending_asks[lv.price] = lv.size
                         sub.nonce = delta.seq
+            return
+        if msg.kind == "market_stats":
+            if msg.market is not None:
+                self._stats_dirty.add(msg.market)  # sent with the next book batch (every 50 ms)
             return
         for session in self.sessions:
             for sub in session.subs.values():
@@ -519,6 +717,15 @@ class LighterServer(LoopbackServer):
             payload = self._account_payload(sub, "update", full=False, trades=[msg.payload])
         elif msg.kind == "account_position" and sub.kind in ("account_all_positions", "account_all"):
             payload = self._account_payload(sub, "update", full=False)
+        elif msg.kind == "account_balance" and sub.kind == "account_all_assets":
+            payload = self._account_payload(sub, "update", full=False)
+        elif sub.kind == "account_market" and msg.kind == "account_order":
+            payload = self._account_payload(sub, "update", full=False, orders=[msg.payload])
+        elif sub.kind == "account_market" and msg.kind in ("account_trade", "account_position"):
+            trades = [msg.payload] if msg.kind == "account_trade" else []
+            payload = self._account_payload(sub, "update", full=False, trades=trades)
+        elif sub.kind == "user_stats" and msg.kind in ("account_balance", "account_order", "account_position"):
+            payload = self._account_payload(sub, "update", full=False)  # margin moves with orders too
         if payload is None:
             return
         fault = self.faults.private_fault(session.conn_id)
@@ -539,8 +746,11 @@ class LighterServer(LoopbackServer):
             await asyncio.sleep(self.book_interval_s)
             self.venue.poll()
             now = self.venue.now_ms()
+            dirty, self._stats_dirty = self._stats_dirty, set()
             for session in list(self.sessions):
                 for sub in session.subs.values():
+                    if sub.kind == "market_stats" and dirty and (sub.market is None or sub.market in dirty):
+                        session.send(self._market_stats_frame(sub, "update", dirty))
                     if sub.kind != "order_book" or not (sub.pending_bids or sub.pending_asks):
                         continue
                     self._flush_book(session, sub, now)
@@ -606,9 +816,7 @@ class LighterServer(LoopbackServer):
             session.send({"id": req_id, "type": kind, "error": {"code": exc.code, "message": exc.message}})
             return
         except orjson.JSONDecodeError:
-            session.send(
-                {"id": req_id, "type": kind, "error": {"code": 21501, "message": "invalid tx info: not JSON"}}
-            )
+            session.send({"id": req_id, "type": kind, "error": {"code": 21501, "message": "invalid tx info: not JSON"}})
             return
         reply.pop("message", None)
         session.send({**reply, "id": req_id, "type": kind})
@@ -640,3 +848,16 @@ def _abort(ws: web.WebSocketResponse) -> None:
     req = ws._req
     if req is not None and req.transport is not None:
         req.transport.close()
+
+
+def _role_matches(trade: dict[str, Any], account: int | None, role: str | None, ask_filter: int | None) -> bool:
+    """`role` (maker/taker) and `ask_filter` (1: the account's side was the ask) for an account's trades."""
+    if account is None or (role in (None, "all") and ask_filter in (None, -1)):
+        return True
+    is_ask = trade["ask_account_id"] == account
+    maker_is_ask = trade["is_maker_ask"]
+    if role == "maker" and is_ask != maker_is_ask:
+        return False
+    if role == "taker" and is_ask == maker_is_ask:
+        return False
+    return ask_filter in (None, -1) or is_ask == (ask_filter == 1)

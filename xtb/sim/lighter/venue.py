@@ -13,16 +13,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from xtb.sim.engine import Exchange
 from xtb.sim.lighter import txinfo, wire
 from xtb.sim.lighter.txinfo import TxError
+from xtb.sim.ticker import RollingTicker
 from xtb.sim.types import (
+    BalanceEvent,
     BookDelta,
     ErrorCode,
     FillEvent,
+    FundingEvent,
     MarketSpec,
+    MarkPriceEvent,
     OrderEvent,
     OrderRequest,
     OrderType,
@@ -115,6 +120,12 @@ class LighterVenue:
             m: deque(maxlen=RECENT_TRADES) for m in self._specs
         }
         self.account_trades: dict[int, dict[int, deque[dict[str, Any]]]] = {}
+        # Market statistics that move as trades print: 24 h figures, open interest (sum of long sizes),
+        # the last funding paid (rate ppm, ms).
+        self._daily: dict[int, RollingTicker] = {m: RollingTicker() for m in self._specs}
+        self._open_interest: dict[int, int] = dict.fromkeys(self._specs, 0)
+        self._position_sizes: dict[tuple[int, int], int] = {}
+        self._last_funding: dict[int, tuple[int, int]] = {}
         self._listeners: list[Callable[[ChannelMessage], None]] = []
         self.volume_quota = 1000
         self.speed_bump = speed_bump or SpeedBump()
@@ -475,12 +486,142 @@ class LighterVenue:
 
     def detail(self, market: int) -> dict[str, Any]:
         spec = self._specs[market]
-        return wire.order_book_detail(
+        detail = wire.order_book_detail(
             spec,
             self.engine.last_trade_price(market),
             self.engine.mark_price(market),
             self.engine.index_price(market),
         )
+        detail.update(self.daily_stats(market))
+        detail["open_interest"] = float(self._base(spec, self._open_interest[market]))
+        return detail
+
+    @staticmethod
+    def _base(spec: MarketSpec, quantity: int) -> Decimal:
+        return Decimal(quantity).scaleb(-spec.size_decimals)
+
+    def daily_stats(self, market: int) -> dict[str, Any]:
+        """The `daily_*` figures (floats, as the venue sends them) over the last 24 h of trades."""
+        spec = self._specs[market]
+        st = self._daily[market].stats(self.engine.clock.now_ns())
+        last = self.engine.last_trade_price(market) or 0
+        if st is None:
+            px = float(Decimal(last).scaleb(-spec.price_decimals))
+            return {
+                "daily_trades_count": 0,
+                "daily_base_token_volume": 0.0,
+                "daily_quote_token_volume": 0.0,
+                "daily_price_low": px,
+                "daily_price_high": px,
+                "daily_price_change": 0.0,
+            }
+        quote = Decimal(st.quote_volume).scaleb(-(spec.price_decimals + spec.size_decimals))
+        return {
+            "daily_trades_count": st.trades,
+            "daily_base_token_volume": float(self._base(spec, st.volume)),
+            "daily_quote_token_volume": float(quote),
+            "daily_price_low": float(Decimal(st.low).scaleb(-spec.price_decimals)),
+            "daily_price_high": float(Decimal(st.high).scaleb(-spec.price_decimals)),
+            # percent, as in the venue's samples (0.529 for +0.529 %)
+            "daily_price_change": float((Decimal(st.last - st.first) * 100 / st.first) if st.first else 0),
+        }
+
+    def market_stats(self, market: int) -> dict[str, Any]:
+        """One market's `market_stats` channel object."""
+        spec = self._specs[market]
+        e = self.engine
+        rate_ppm, funding_ms = self._last_funding.get(market, (0, 0))
+        return {
+            "symbol": spec.symbol,
+            "market_id": market,
+            "index_price": spec.format_price(e.index_price(market) or 0),
+            "mark_price": spec.format_price(e.mark_price(market) or 0),
+            "open_interest": spec.format_quantity(self._open_interest[market]),
+            "open_interest_limit": "0",  # no open-interest limit is modelled
+            "funding_clamp_small": "0",
+            "funding_clamp_big": "0",
+            "last_trade_price": spec.format_price(e.last_trade_price(market) or 0),
+            # rates in percent per funding interval
+            "current_funding_rate": format(Decimal(e.funding_rate(market)).scaleb(-4).normalize(), "f"),
+            "funding_rate": format(Decimal(rate_ppm).scaleb(-4).normalize(), "f"),
+            "funding_timestamp": funding_ms,
+            **self.daily_stats(market),
+        }
+
+    def candles(self, market: int, resolution_s: int, start_ms: int, end_ms: int, count: int) -> list[dict[str, Any]]:
+        """`/api/v1/candles` from the one-minute trade buckets of the last 24 h: the last `count` candles
+        starting in [start_ms, end_ms], oldest first; prices and volumes as numbers, `t` in ms."""
+        spec = self._specs[market]
+        rows: dict[int, list[int]] = {}
+        for b in self._daily[market].buckets(self.engine.clock.now_ns()):
+            t = b.minute * 60
+            key = t - t % resolution_s
+            if not start_ms <= key * 1000 <= end_ms:
+                continue
+            row = rows.get(key)
+            if row is None:
+                rows[key] = [b.open, b.high, b.low, b.close, b.volume, b.quote_volume, b.last_trade_id]
+            else:
+                row[1] = max(row[1], b.high)
+                row[2] = min(row[2], b.low)
+                row[3] = b.close
+                row[4] += b.volume
+                row[5] += b.quote_volume
+                row[6] = b.last_trade_id
+
+        def px(v: int) -> float:
+            return float(Decimal(v).scaleb(-spec.price_decimals))
+
+        out = []
+        for key in sorted(rows)[-count:]:
+            o, h, low, close, volume, quote, last_id = rows[key]
+            out.append(
+                {
+                    "t": key * 1000,
+                    "o": px(o),
+                    "h": px(h),
+                    "l": px(low),
+                    "c": px(close),
+                    "v": float(self._base(spec, volume)),
+                    "V": float(Decimal(quote).scaleb(-(spec.price_decimals + spec.size_decimals))),
+                    "i": last_id,
+                }
+            )
+        return out
+
+    def user_stats(self, account: int) -> dict[str, Any]:
+        """The `user_stats` channel's `stats`: USDC amounts as strings; `leverage` = position notional at
+        mark / equity, `margin_usage` = initial margin / equity in percent (the simulator's reading of the
+        field), `buying_power` = available x the account's leverage."""
+        bal = self.engine.balance(account)
+        c = self.cash_decimals
+        notional = 0
+        for spec in self._specs.values():
+            pos = self.engine.position(account, spec.market_id)
+            if pos.size and pos.mark_price is not None:
+                notional += abs(pos.size) * pos.mark_price * self.engine.cash_scale(spec.market_id)
+        equity = bal.equity
+        leverage = Decimal(notional) / equity if equity > 0 else Decimal(0)
+        usage = Decimal(bal.initial_margin) * 100 / equity if equity > 0 else Decimal(0)
+        max_leverage = self.engine.account_config(account).leverage or self.engine.rules.default_leverage
+        figures = {
+            "collateral": wire.cash_str(bal.cash, c),
+            "portfolio_value": wire.cash_str(equity, c),
+            "leverage": format(leverage.quantize(Decimal("0.01")), "f"),
+            "available_balance": wire.cash_str(max(bal.available, 0), c),
+            "margin_usage": format(usage.quantize(Decimal("0.01")), "f"),
+            "buying_power": wire.cash_str(max(bal.available, 0) * max_leverage, c),
+        }
+        return {**figures, "cross_stats": dict(figures), "total_stats": dict(figures)}
+
+    def assets(self, account: int) -> dict[str, Any]:
+        """The `account_all_assets` channel's `assets`, by asset id (USDC only)."""
+        asset = wire.asset_object(self.engine.balance(account), self.cash_decimals)
+        return {str(asset["asset_id"]): {k: asset[k] for k in ("symbol", "asset_id", "balance", "locked_balance")}}
+
+    def inactive_orders(self, account: int, market: int | None) -> list[dict[str, Any]]:
+        """Closed orders (filled, cancelled, expired), newest first, from the engine's bounded history."""
+        return [self.order(o) for o in reversed(self.engine.order_history(account, market))]
 
     # ------------------------------------------------------------------ engine events
 
@@ -507,6 +648,8 @@ class LighterVenue:
                 event, spec, self.cash_decimals, self.engine.cash_scale(event.market), (ask_cid, bid_cid)
             )
             self.recent_trades[event.market].append(trade)
+            self._daily[event.market].add(event.ts_ns, event.price, event.quantity, event.trade_id)
+            self._emit(ChannelMessage("market_stats", event.market, None, None))
             for acct in {event.maker_account, event.taker_account}:
                 per = self.account_trades.setdefault(acct, {})
                 per.setdefault(event.market, deque(maxlen=RECENT_TRADES)).append(trade)
@@ -517,4 +660,16 @@ class LighterVenue:
                 self._client_ids.pop(event.order.order_id, None)
             self._emit(ChannelMessage("account_order", event.market, event.account, event.order))
         elif isinstance(event, PositionEvent):
+            key = (event.account, event.market)
+            before = self._position_sizes.get(key, 0)
+            after = event.position.size
+            self._position_sizes[key] = after
+            if event.market in self._open_interest:
+                self._open_interest[event.market] += max(after, 0) - max(before, 0)
             self._emit(ChannelMessage("account_position", event.market, event.account, event.position))
+        elif isinstance(event, FundingEvent):
+            self._last_funding[event.market] = (event.rate_ppm, event.ts_ns // 1_000_000)
+        elif isinstance(event, BalanceEvent):
+            self._emit(ChannelMessage("account_balance", None, event.account, event.balance))
+        elif isinstance(event, MarkPriceEvent):
+            self._emit(ChannelMessage("market_stats", event.market, None, None))

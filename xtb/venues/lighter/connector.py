@@ -852,15 +852,20 @@ class LighterConnector:
                     found = []
                 else:
                     raise
-            traded = []
+            reports = []
+            unseen_fills = []
             for vo in found:
                 report = self._order_report(vo)
-                if report is not None and report.client_id in by_cid and self._reconciler.found(report):
-                    if report.filled > 0:  # the state says how much filled; the trades carry price, fee, id
-                        traded.append(by_cid[report.client_id])
+                if report is not None and report.client_id in by_cid:
+                    reports.append(report)
+                    if report.filled > by_cid[report.client_id].filled:
+                        unseen_fills.append(by_cid[report.client_id])
+            if unseen_fills:
+                # The order record carries totals, not trades: recover the fills (ids, prices) first.
+                await self._fills_from_recent_trades(unseen_fills)
+            for report in reports:
+                if self._reconciler.found(report):
                     by_cid.pop(report.client_id)
-            if traded:
-                await self._fills_from_recent_trades(traded)
         if by_cid:
             await self._fills_from_recent_trades(list(by_cid.values()))
 

@@ -1,4 +1,4 @@
-"""Rolling 24 h trade statistics per market for Backpack's `/ticker` and `ticker.<symbol>` stream.
+"""Rolling 24 h trade statistics per market (Backpack `/ticker`, `ticker.<symbol>`, klines; Lighter daily_* stats).
 
 Trades are folded into one-minute buckets (at most 1440 kept), so memory stays flat at any trade rate;
 the window therefore moves in one-minute steps.
@@ -23,6 +23,7 @@ class _Bucket:
     volume: int = 0  # quantity units
     quote_volume: int = 0  # price units x quantity units
     trades: int = 0
+    last_trade_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class RollingTicker:
     def __init__(self) -> None:
         self._buckets: deque[_Bucket] = deque()
 
-    def add(self, ts_ns: int, price: int, quantity: int) -> None:
+    def add(self, ts_ns: int, price: int, quantity: int, trade_id: int = 0) -> None:
         minute = ts_ns // MINUTE_NS
         if not self._buckets or self._buckets[-1].minute != minute:
             self._buckets.append(_Bucket(minute, price, price, price, price))
@@ -51,11 +52,17 @@ class RollingTicker:
         b.volume += quantity
         b.quote_volume += price * quantity
         b.trades += 1
+        b.last_trade_id = trade_id
         self._expire(minute)
 
     def _expire(self, minute: int) -> None:
         while self._buckets and self._buckets[0].minute <= minute - WINDOW_MINUTES:
             self._buckets.popleft()
+
+    def buckets(self, now_ns: int) -> list[_Bucket]:
+        """The one-minute buckets of the last 24 h, oldest first (klines are built from them)."""
+        self._expire(now_ns // MINUTE_NS)
+        return list(self._buckets)
 
     def stats(self, now_ns: int) -> TickerStats | None:
         self._expire(now_ns // MINUTE_NS)
