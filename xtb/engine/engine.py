@@ -407,7 +407,7 @@ class Engine:
 
     async def _flatten_at_stop(self) -> None:
         try:
-            await self.flatten_report()
+            await self.flatten()
         except Exception as e:  # the settle below reports what is left
             log.error("flatten at stop failed: %s", e)
 
