@@ -377,6 +377,8 @@ class Engine:
                     await self.strategy.on_stop()
                 except Exception:
                     log.exception("strategy on_stop failed")
+            if self.gateway is not None:
+                self.gateway.closed = True  # from here on only the engine closes (cancel all, flatten, settle)
             if self.context is not None:
                 self.context.cancel_timers()
             for task in self._reduce_tasks:
