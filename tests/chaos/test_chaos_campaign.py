@@ -12,15 +12,11 @@ from xtb.chaos.scenarios import ci_subset
 SCENARIOS = ci_subset()
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
-# Known violations, still open (docs/reliability.md): with the private stream silent, a Lighter fill the stream
-# never delivers is not always re-read over REST before teardown (the connectors' reconciler, issue 18), and
-# cross_arb does not see a Backpack fill the stream withholds until a REST read, so its hedge waits. These
+# Known violations, still open (docs/reliability.md): cross_arb's legs stay unhedged longer than
+# max_unhedged_s + one round trip when the maker venue's fill reaches the bot late — its private stream silent
+# or stalled (the chaos profile's 5 s stalls), or REST answering 5xx to the reads that would confirm it. These
 # runs are judged all the same; a pass is reported as XPASS.
-KNOWN = {
-    ("cross_arb_sol", "private_silent"), ("cross_arb_eth", "private_silent"), ("zscore_auto", "private_silent"),
-    ("cross_arb_sol", "disconnect_stop"), ("cross_arb_eth", "disconnect_stop"),
-    ("cross_arb_sol", "rest_5xx_storm"), ("cross_arb_eth", "rest_5xx_storm"),
-}
+KNOWN = {(s, f) for s in ("cross_arb_sol", "cross_arb_eth") for f in ("chaos", "rest_5xx_storm", "private_silent")}
 
 
 def _param(s):

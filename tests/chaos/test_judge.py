@@ -153,6 +153,14 @@ async def test_a_traceback_in_the_log_is_named(sim):
     logger.addHandler(watch)
     try:
         logger.warning("plain warning")
+        sim_logger = logging.getLogger("xtb.sim.lighter.server")  # the simulator's own log is not the bot's
+        sim_logger.addHandler(watch)
+        try:
+            raise ConnectionResetError("closing transport")
+        except ConnectionResetError:
+            sim_logger.exception("GET /stream failed")
+        finally:
+            sim_logger.removeHandler(watch)
         assert judge(_facts(ledger, record, logs=watch)) == []
         try:
             raise RuntimeError("boom")

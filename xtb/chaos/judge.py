@@ -185,6 +185,8 @@ class LogWatch(logging.Handler):
             msg = record.getMessage()
         except Exception:  # a bad format string is itself worth seeing
             msg = str(record.msg)
+        if record.name.startswith("xtb.sim"):  # the simulator's own log is not the bot's (paper mode shares it)
+            return
         if record.exc_info or "Traceback (most recent call last)" in msg:
             exc = record.exc_info[1] if record.exc_info else None
             self.tracebacks.append(f"{record.name}: {msg[:200]} ({type(exc).__name__ if exc else ''}: {exc})")
