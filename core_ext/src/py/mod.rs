@@ -6,6 +6,7 @@ pub mod args;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
+pub mod lighter_sign;
 pub mod limiter;
 pub mod md;
 pub mod orders;
@@ -19,5 +20,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     journal::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
+    lighter_sign::register(m)?;
     Ok(())
 }
