@@ -883,9 +883,8 @@ class LighterServer(LoopbackServer):
             return
         if msg.kind == "height":
             for session in self.sessions:
-                sub = session.subs.get("height")
-                if sub is not None:
-                    session.send({"channel": sub.channel, "type": "update/height", "height": msg.payload})
+                if "height" in session.subs:
+                    session.send({"channel": "height", "type": "update/height", "height": msg.payload})
             return
         for session in self.sessions:
             for sub in session.subs.values():
