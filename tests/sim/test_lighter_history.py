@@ -169,6 +169,8 @@ async def test_accounts_by_l1_address(cluster_factory: Any) -> None:
         assert [a["index"] for a in body["sub_accounts"]] == [acct]
         resp = await http.get(f"{url}/api/v1/accountsByL1Address?l1_address=0x{'f' * 40}")
         assert resp.status == 400 and (await resp.json())["code"] == 29404
+        by_l1 = await (await http.get(f"{url}/api/v1/account?by=l1_address&value={address}")).json()
+        assert by_l1["total"] == 1 and by_l1["accounts"][0]["index"] == acct
 
 
 async def test_change_account_tier(cluster_factory: Any) -> None:
@@ -205,3 +207,45 @@ async def test_channels_outside_perp_trading_are_refused(cluster_factory: Any, c
         await ws.send_json({"type": "subscribe", "channel": channel})
         err = await recv_json(ws)
         assert err["error"]["code"] == 30005 and "not supported" in err["error"]["message"]
+
+
+async def test_replies_parse_with_the_sdk_models(cluster_factory: Any) -> None:
+    """Every new reply parses with lighter-sdk's own (strict) response models."""
+    models = pytest.importorskip("lighter.models")
+    sim = await cluster_factory(venues=("lighter",))
+    url = sim.urls()["lighter"]["rest"]
+    ex = sim.venues["lighter"].exchange
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    ex.set_mark_price(0, 301000)
+    maker = ex.create_account(10**20)
+    ex.place_order(OrderRequest(maker, 0, Side.SELL, 5000, 300000))
+    ex.place_order(OrderRequest(acct, 0, Side.BUY, 5000, 300000))
+    ex.settle_funding(0, -80)
+    now = now_ms()
+    q = f"market_id=0&start_timestamp={now - 3_600_000}&end_timestamp={now + 1000}&count_back=10"
+    auth = {"Authorization": token(acct)}
+    async with aiohttp.ClientSession() as http:
+        sent = await send_tx(http, url, signed_order(acct, 0, 5))
+
+        async def get(path: str, **kw: Any) -> dict[str, Any]:
+            resp = await http.get(f"{url}/api/v1/{path}", **kw)
+            body: dict[str, Any] = await resp.json()
+            assert resp.status == 200, (path, body)
+            return body
+
+        fundings = models.Fundings.from_dict(await get(f"fundings?resolution=1h&{q}"))
+        assert fundings.fundings[0].direction == "short" and fundings.fundings[0].rate == "0.008"
+        rates = models.FundingRates.from_dict(await get("funding-rates"))
+        assert {r.symbol for r in rates.funding_rates} == {"ETH", "BTC", "SOL"}
+        marks = models.MarkPriceCandles.from_dict(await get(f"markPriceCandles?resolution=1m&{q}"))
+        assert marks.c and marks.c[-1].c == 3010.0
+        tx = models.EnrichedTx.from_dict(await get(f"tx?by=hash&value={sent['tx_hash']}"))
+        assert (tx.type, tx.status, tx.account_index) == (14, 2, acct)
+        assert len(models.Txs.from_dict(await get("txs?limit=5")).txs) == 1
+        mine = await get(f"accountTxs?by=account_index&value={acct}&limit=5", headers=auth)
+        assert models.Txs.from_dict(mine).txs[0].hash == sent["tx_hash"]
+        block = await get(f"blockTxs?by=block_height&value={tx.block_height}")
+        assert models.Txs.from_dict(block).txs[0].hash == sent["tx_hash"]
+        address = f"0x{acct:040x}"
+        subs = models.SubAccounts.from_dict(await get(f"accountsByL1Address?l1_address={address}"))
+        assert subs.l1_address == address and [a.index for a in subs.sub_accounts] == [acct]

@@ -449,17 +449,9 @@ class LighterServer(LoopbackServer):
         return _json({"code": 200, "r": resolution, "c": out})
 
     async def _accounts_by_l1_address(self, request: web.Request) -> web.Response:
-        """The accounts of an L1 address. The simulator registers no wallets: each account has the stable
-        stand-in address its `account` object shows (`0x` + the index in 40 hex digits)."""
         raw = request.query.get("l1_address", "")
-        if not _L1_ADDRESS.fullmatch(raw):
-            raise TxError(20001, "invalid param: l1_address must be 0x and 40 hex digits")
-        address = raw.lower()
-        found = [a for a in sorted(self.venue.engine.accounts()) if wire.l1_address(a) == address]
-        if not found:
-            raise TxError(29404, "account not found")
-        accounts = [self.venue.account(a) for a in found]
-        return _json({"code": 200, "l1_address": address, "sub_accounts": accounts, "next_cursor": ""})
+        accounts = [self.venue.account(a) for a in self._accounts_of(raw)]
+        return _json({"code": 200, "l1_address": raw.lower(), "sub_accounts": accounts, "next_cursor": ""})
 
     async def _tx(self, request: web.Request) -> web.Response:
         by = self._enum_param(request, "by", ("hash", "sequence_index"), None)
@@ -551,13 +543,27 @@ class LighterServer(LoopbackServer):
         return _json({"code": 200, "api_keys": keys})
 
     async def _account(self, request: web.Request) -> web.Response:
-        by = request.query.get("by")
-        if by != "index":
-            raise TxError(20001, "invalid param: by must be `index` (l1_address lookups are not modelled)")
-        account = self._int_param(request, "value")
-        if not self.venue.has_account(account):
+        by = self._enum_param(request, "by", ("index", "l1_address"), None)
+        if by == "l1_address":
+            found = self._accounts_of(request.query.get("value", ""))
+        elif by == "index":
+            found = [self._int_param(request, "value")]
+            if not self.venue.has_account(found[0]):
+                raise TxError(29404, "account not found")
+        else:
+            raise TxError(20001, "invalid param: by is required")
+        accounts = [self.venue.account(a) for a in found]
+        return _json({"code": 200, "total": len(accounts), "accounts": accounts, "next_cursor": ""})
+
+    def _accounts_of(self, raw: str) -> list[int]:
+        """The accounts of an L1 address. The simulator registers no wallets: each account has the stable
+        stand-in address its `account` object shows (`0x` + the index in 40 hex digits)."""
+        if not _L1_ADDRESS.fullmatch(raw):
+            raise TxError(20001, "invalid param: l1_address must be 0x and 40 hex digits")
+        found = [a for a in sorted(self.venue.engine.accounts()) if wire.l1_address(a) == raw.lower()]
+        if not found:
             raise TxError(29404, "account not found")
-        return _json({"code": 200, "total": 1, "accounts": [self.venue.account(account)], "next_cursor": ""})
+        return found
 
     async def _active_orders(self, request: web.Request) -> web.Response:
         account = self._int_param(request, "account_index")
