@@ -249,3 +249,39 @@ async def test_replies_parse_with_the_sdk_models(cluster_factory: Any) -> None:
         address = f"0x{acct:040x}"
         subs = models.SubAccounts.from_dict(await get(f"accountsByL1Address?l1_address={address}"))
         assert subs.l1_address == address and [a.index for a in subs.sub_accounts] == [acct]
+
+
+async def test_a_refused_tx_makes_no_block_and_no_record(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("lighter",))
+    url = sim.urls()["lighter"]["rest"]
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    async with aiohttp.ClientSession() as http:
+        await send_tx(http, url, signed_order(acct, 0, 5))
+        height = sim.lighter.height
+        dup = signed_order(acct, 1, 5)  # the same client order index: 21728 from the engine
+        resp = await http.post(f"{url}/api/v1/sendTx", data={"tx_type": "14", "tx_info": dup})
+        assert resp.status == 400 and (await resp.json())["code"] == 21728
+        assert sim.lighter.height == height and len(sim.lighter.txs) == 1
+
+
+async def test_account_tx_follows_a_delayed_tx_from_pending_to_failed(cluster_factory: Any) -> None:
+    """Behind the standard tier's speed bump the API accepts first (status 1), then the sequencer decides:
+    a duplicate client order index turns the record to failed (0) with the refusal in `event_info.ae`."""
+    sim = await cluster_factory(venues=("lighter",), lighter_tier="standard")
+    url = sim.urls()["lighter"]["rest"]
+    acct = sim.add_lighter_account(PUB, api_key_index=3)
+    async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
+        await recv_json(ws)  # connected
+        await ws.send_json({"type": "subscribe", "channel": f"account_tx/{acct}", "auth": token(acct)})
+        await recv_json(ws)  # subscribed
+        await send_tx(http, url, signed_order(acct, 0, 5))
+        dup = await send_tx(http, url, signed_order(acct, 1, 5))
+        statuses: dict[str, list[int]] = {}
+        while len(statuses.get(dup["tx_hash"], [])) < 2:
+            frame = await recv_until(ws, lambda f: f.get("type") == "update/account_tx")
+            for tx in frame["txs"]:
+                statuses.setdefault(tx["hash"], []).append(tx["status"])
+        assert statuses[dup["tx_hash"]] == [1, 0]
+        failed = sim.lighter.txs[dup["tx_hash"]]
+        assert "client order index already exists" in orjson.loads(failed["event_info"])["ae"]
+        assert failed["executed_at"] >= failed["queued_at"]

@@ -307,21 +307,28 @@ class LighterVenue:
         for tx in txs:
             self._precheck(tx)
         delays = [self._delay_ms(tx) for tx in txs]
-        self.height += 1  # this submission's block (an API refusal below still leaves it empty)
         if not any(delays):
             # Applied in order; an engine refusal stops the batch there: earlier txs stand (their nonces
-            # are used), the refused one and later ones are not applied.
-            for i, tx in enumerate(txs):
-                try:
-                    self._execute(tx)
-                except TxError as exc:
-                    raise TxError(
-                        exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
-                    ) from None
-                self._consume_nonce(tx.header)
-                self._record_tx(tx, raws[i], hashes[i], i, TX_EXECUTED)
-            self._emit(ChannelMessage("height", None, None, self.height))
+            # are used, they make this submission's block), the refused one and later ones are not applied.
+            made_block = False
+            try:
+                for i, tx in enumerate(txs):
+                    try:
+                        self._execute(tx)
+                    except TxError as exc:
+                        raise TxError(
+                            exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
+                        ) from None
+                    self._consume_nonce(tx.header)
+                    if not made_block:
+                        self.height += 1  # the first applied tx makes the block
+                        made_block = True
+                    self._record_tx(tx, raws[i], hashes[i], i, TX_EXECUTED)
+            finally:
+                if made_block:
+                    self._emit(ChannelMessage("height", None, None, self.height))
             return 0
+        self.height += 1  # accepted by the API: the block is made now, its txs run after the speed bump
         loop = asyncio.get_running_loop()
         for i, (tx, delay) in enumerate(zip(txs, delays, strict=True)):
             self._consume_nonce(tx.header)
