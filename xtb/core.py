@@ -24,6 +24,7 @@ from xtb._core import (
     FeedDecoder,
     FeedError,
     Fill,
+    GrvtSigner,
     Journal,
     JournalFormatError,
     JournalReader,
@@ -39,6 +40,8 @@ from xtb._core import (
     Resync,
     Trade,
     format_fixed,
+    grvt_order_digest,
+    grvt_recover_signer,
     parse_fixed,
 )
 from xtb._core import __version__ as core_version
@@ -55,6 +58,7 @@ __all__ = [
     "FeedDecoder",
     "FeedError",
     "Fill",
+    "GrvtSigner",
     "Journal",
     "JournalFormatError",
     "JournalReader",
@@ -72,6 +76,8 @@ __all__ = [
     "Trade",
     "core_version",
     "format_fixed",
+    "grvt_order_digest",
+    "grvt_recover_signer",
     "parse_fixed",
     "read_journal",
 ]

@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+pub mod grvt;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
@@ -16,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     limiter::register(m)?;
     orders::register(m)?;
     journal::register(m)?;
+    grvt::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
     Ok(())

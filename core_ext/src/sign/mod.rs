@@ -1,6 +1,7 @@
 //! Request signers.
 
 pub mod backpack;
+pub mod grvt;
 pub mod nonce_pool;
 
 #[cfg(unix)]
