@@ -59,13 +59,14 @@ def test_config_profiles_and_options() -> None:
     # a profile with one endpoint overridden (a simulator for the trades host only)
     c = GrvtConfig.from_options({"profile": "mainnet", "sub_account_id": 1, "trades_url": "http://127.0.0.1:2"})
     assert c.endpoints.trades_url == "http://127.0.0.1:2" and c.endpoints.edge_url == "https://edge.grvt.io"
-    for opts, msg in [
+    bad: list[tuple[dict[str, object], str]] = [
         ({"profile": "moon", "sub_account_id": 1}, "profile"),
         ({"sub_account_id": 1}, "edge_url"),
         ({"profile": "mainnet"}, "sub_account_id"),
         ({"profile": "mainnet", "sub_account_id": 1, "bogus": 1}, "bogus"),
         ({"profile": "mainnet", "sub_account_id": 1, "book_rate_ms": 7}, "book_rate_ms"),
         ({"profile": "mainnet", "sub_account_id": 1, "signature_expiration_s": 40 * 86400}, "signature_expiration_s"),
-    ]:
+    ]
+    for opts, msg in bad:
         with pytest.raises(ValueError, match=msg):
             GrvtConfig.from_options(opts)
