@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,7 +26,7 @@ use crate::events::{
     monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, Position, RateLimited,
     Resync, Side, Trade, Venue,
 };
-use crate::ring::{EventRing, PushOutcome};
+use crate::ring::{EventRing, JournalTap};
 
 pub const MAGIC: &[u8; 8] = b"XTBJRNL\0";
 pub const VERSION: u16 = 1;
@@ -322,37 +322,6 @@ fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<(i64, i64, EventBody), S
         other => return Err(format!("unknown event kind {other}")),
     };
     Ok((recv_ns, decoded_ns, body))
-}
-
-// ---------------------------------------------------------------------------------------------
-// the tap: what the ring's producers write into
-
-/// The per-ring hand-off buffer between producers and the journal writer. Created on the first attach
-/// and kept for the ring's lifetime (so the hot path reads it without a lock or a reference count).
-pub struct JournalTap {
-    buffer: EventRing,
-    active: AtomicBool,
-    dropped: AtomicU64,
-}
-
-impl JournalTap {
-    pub fn new(capacity: usize) -> Self {
-        JournalTap { buffer: EventRing::new(capacity), active: AtomicBool::new(false), dropped: AtomicU64::new(0) }
-    }
-
-    /// Producer side, called from `EventRing::push_stamped` for every event.
-    #[inline]
-    pub fn record(&self, recv_ns: i64, decoded_ns: i64, body: &EventBody) {
-        if self.active.load(Ordering::Relaxed)
-            && self.buffer.push_stamped(recv_ns, decoded_ns, body.clone()) == PushOutcome::Conflated
-        {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.buffer.capacity()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 pub mod book;
 pub mod decode;
+pub mod dispatch;
 pub mod events;
 pub mod ffi;
 pub mod fixed;

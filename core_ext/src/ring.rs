@@ -37,13 +37,12 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
 use crate::events::{monotonic_ns, Event, EventBody};
-use crate::journal::JournalTap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -386,6 +385,38 @@ pub fn bench_push_pop_ns(n: u64, read_clock: bool) -> f64 {
     }
     std::hint::black_box(sink);
     start.elapsed().as_nanos() as f64 / n as f64
+}
+
+// ---------------------------------------------------------------------------------------------
+// the journal tap: what the ring's producers write into (here, so that the journal depends on the
+// ring and not the other way round; the writer is in `journal`)
+
+/// The per-ring hand-off buffer between producers and the journal writer. Created on the first attach
+/// and kept for the ring's lifetime (so the hot path reads it without a lock or a reference count).
+pub struct JournalTap {
+    pub(crate) buffer: EventRing,
+    pub(crate) active: AtomicBool,
+    pub(crate) dropped: AtomicU64,
+}
+
+impl JournalTap {
+    pub fn new(capacity: usize) -> Self {
+        JournalTap { buffer: EventRing::new(capacity), active: AtomicBool::new(false), dropped: AtomicU64::new(0) }
+    }
+
+    /// Producer side, called from `EventRing::push_stamped` for every event.
+    #[inline]
+    pub fn record(&self, recv_ns: i64, decoded_ns: i64, body: &EventBody) {
+        if self.active.load(Ordering::Relaxed)
+            && self.buffer.push_stamped(recv_ns, decoded_ns, body.clone()) == PushOutcome::Conflated
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buffer.capacity()
+    }
 }
 
 #[cfg(test)]

@@ -289,3 +289,20 @@ def test_positions_merge_keeps_what_the_stream_said_after_the_read() -> None:
     assert set(merge.changed) == {"A", "C"} and set(merge.disagreed) == {"A", "C"}
     again = merge_positions(merge.positions, venue, {"A", "B", "C"}, asked_ns=20, stream_seen_ns={"B": 11})
     assert set(again.changed) == {"B"}  # the venue says B is flat now
+
+
+def test_a_fill_after_the_order_update_only_adds_its_price_and_fee() -> None:
+    from xtb._core import EventRing
+
+    ring = EventRing(64)
+    tracker = OrderTracker(ring)
+    rec = Reconciler(VENUE, tracker, ReconcileRules())
+    _tracked(tracker, 1, size=5)
+    rec.apply_order(OrderReport(SYMBOL, "filled", 5, client_id=1, order_id="v1", avg_px=101))
+    ring.drain()
+    assert rec.apply_fill(FillReport(1, 77, 102, 5, maker=True, fee=-3, order_id="v1")) == "applied"
+    o = tracker.get(1, VENUE)
+    assert o is not None and (o.state, o.filled, o.trade_ids, o.avg_px) == ("filled", 5, [77], 102)
+    events = ring.drain()
+    assert [e.kind for e in events] == ["fill"] and events[0].fee == -3  # no second order update
+    assert rec.apply_fill(FillReport(1, 77, 102, 5)) == "duplicate"

@@ -12,6 +12,7 @@ from xtb.model.types import OrderRequest, Side, SubmitOutcome, SubmitResult, Tim
 
 class RecordingPort:
     venue = "backpack"
+    limiter = None
 
     def __init__(self, answer="accept", async_prepare=False):
         self.answer = answer

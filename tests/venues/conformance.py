@@ -36,9 +36,10 @@ import pytest
 from xtb import _core
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
-from xtb.model.types import Connector, OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.sim.cluster import ClusterConfig, SimCluster
 from xtb.sim.faults import FaultKind, FaultPlan, FaultRule
+from xtb.venues.contract import Connector
 
 
 @dataclass

@@ -36,6 +36,9 @@ class VenueOrderPort(Protocol):
     """What a connector offers the gateway. Prepare builds and signs; send only transports."""
 
     venue: str
+    @property
+    def limiter(self) -> Limiter | None:
+        """The venue's rate limiter: the gateway takes order slots from it unless given its own."""
 
     def limit_key(self, op: str, count: int) -> tuple[str, int]: ...
     def prepare_submit(self, reqs: Sequence[OrderRequest]) -> Any: ...  # value or awaitable
@@ -133,7 +136,7 @@ class OrderGateway:
         # Each venue's own limiter (its weights and pools); by default the connector's `limiter`.
         self.limiters: dict[str, Limiter] = dict(limiters or {})
         for venue, port in ports.items():
-            lim = getattr(port, "limiter", None)
+            lim = port.limiter
             if venue not in self.limiters and lim is not None:
                 self.limiters[venue] = lim
         self.risk = risk

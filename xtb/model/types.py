@@ -1,6 +1,7 @@
-"""The one Connector protocol every venue implements, and the types it speaks.
+"""The types every layer shares: sides, order kinds, market info, order requests, positions, balances,
+submit outcomes. The connector contract that speaks them is `xtb.venues.contract.Connector`.
 
-Covers what the original system's IConnector offered (lifecycle, markets and scales, top of book, open
+The contract covers what the original system's IConnector offered (lifecycle, markets and scales, top of book, open
 orders, positions, balances, place limit/market, cancel by client id, cancel all, latency probe) without
 per-venue quirks: everything is integers in the market's units, orders are addressed by our client id,
 and events (books, order updates, fills, positions) flow through the core's event ring, not callbacks.
@@ -129,6 +130,9 @@ class SubmitResult:
 
 @runtime_checkable
 class Connector(Protocol):
+    """Kept for code written against it: the part of `xtb.venues.contract.Connector` (the contract every
+    venue implements, typed for engine, telemetry and flatten) that a strategy-side helper may rely on."""
+
     venue: str
 
     # lifecycle

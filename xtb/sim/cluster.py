@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -34,7 +35,7 @@ from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
 from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
-VENUES = ("backpack", "lighter")
+VENUES = ("backpack", "lighter")  # the simulator's dialects (`_DIALECTS` at the end of this module)
 
 
 @dataclass(frozen=True)
@@ -155,39 +156,10 @@ class SimCluster:
     async def start(self) -> dict[str, dict[str, str]]:
         cfg = self.config
         feeds: list[FeedConfig] = []
-        if "backpack" in cfg.venues:
-            ex = Exchange(VenueRules.backpack(), self.clock)
-            for m in cfg.backpack_markets:
-                ex.add_market(_spec(m, BACKPACK_BAND))
-            feeds += self._feeds(ex, cfg.backpack_markets, "backpack")
-            self._backpack_venue = BackpackVenue(ex)
-            server: BackpackServer | LighterServer = BackpackServer(
-                self._backpack_venue,
-                self.faults,
-                ping_interval_s=cfg.ping_interval_s,
-                pong_timeout_s=cfg.pong_timeout_s,
-                now_ms=lambda: self.clock.now_ns() // 1_000_000,
-            )
-            self.venues["backpack"] = VenueHandle("backpack", ex, server)
-        if "lighter" in cfg.venues:
-            rules = dataclasses.replace(VenueRules.lighter(), first_order_id=LIGHTER_FIRST_ORDER_INDEX)
-            ex = Exchange(rules, self.clock)
-            for m in cfg.lighter_markets:
-                ex.add_market(_spec(m))
-            feeds += self._feeds(ex, cfg.lighter_markets, "lighter")
-            self._lighter_venue = LighterVenue(
-                ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
-            )
-            server = LighterServer(
-                self._lighter_venue,
-                self.faults,
-                ping_interval_s=cfg.ping_interval_s,
-                pong_timeout_s=cfg.pong_timeout_s,
-                book_interval_s=cfg.book_interval_s,
-                cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
-                rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
-            )
-            self.venues["lighter"] = VenueHandle("lighter", ex, server)
+        for name in (v for v in VENUES if v in cfg.venues):  # a fixed order: seeded feeds stay the same
+            handle, markets = _DIALECTS[name](self)
+            self.venues[name] = handle
+            feeds += self._feeds(handle.exchange, markets, name)
         if cfg.generate and feeds:
             used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets}
             self.generator = MarketDataGenerator(
@@ -202,6 +174,49 @@ class SimCluster:
         if self.generator is not None:
             self._gen_task = asyncio.get_running_loop().create_task(self.generator.run(stop=self._stop))
         return self.urls()
+
+    # ------------------------------------------------------------------ dialects: one starter each
+    def _open_backpack(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
+        cfg = self.config
+        ex = Exchange(VenueRules.backpack(), self.clock)
+        for m in cfg.backpack_markets:
+            ex.add_market(_spec(m, BACKPACK_BAND))
+        self._backpack_venue = BackpackVenue(ex)
+        server = BackpackServer(
+            self._backpack_venue,
+            self.faults,
+            ping_interval_s=cfg.ping_interval_s,
+            pong_timeout_s=cfg.pong_timeout_s,
+            now_ms=lambda: self.clock.now_ns() // 1_000_000,
+        )
+        return VenueHandle("backpack", ex, server), cfg.backpack_markets
+
+    def _open_lighter(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
+        cfg = self.config
+        rules = dataclasses.replace(VenueRules.lighter(), first_order_id=LIGHTER_FIRST_ORDER_INDEX)
+        ex = Exchange(rules, self.clock)
+        for m in cfg.lighter_markets:
+            ex.add_market(_spec(m))
+        self._lighter_venue = LighterVenue(
+            ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
+        )
+        server = LighterServer(
+            self._lighter_venue,
+            self.faults,
+            ping_interval_s=cfg.ping_interval_s,
+            pong_timeout_s=cfg.pong_timeout_s,
+            book_interval_s=cfg.book_interval_s,
+            cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
+            rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
+        )
+        return VenueHandle("lighter", ex, server), cfg.lighter_markets
+
+    def exchange(self, venue: str) -> Exchange:
+        """The matching engine behind one simulated venue (the same handle shape for every dialect)."""
+        try:
+            return self.venues[venue].exchange
+        except KeyError:
+            raise KeyError(f"venue {venue!r} is not simulated here (have: {', '.join(self.venues)})") from None
 
     def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...], venue: str) -> list[FeedConfig]:
         options = {**self.config.extra_feed_options, **self.config.venue_feed_options.get(venue, {})}
@@ -341,3 +356,10 @@ class SimCluster:
 
     def stall_sockets(self, venue: str, seconds: float) -> None:
         self.venues[venue].server.stall_sockets(seconds)
+
+
+#: simulator dialects by venue name (a VenueSpec's `sim_dialect`): each opens its engine and protocol server
+_DIALECTS: dict[str, Callable[[SimCluster], tuple[VenueHandle, tuple[SimMarket, ...]]]] = {
+    "backpack": SimCluster._open_backpack,
+    "lighter": SimCluster._open_lighter,
+}

@@ -37,12 +37,7 @@ fn feed_err(py: Python<'_>, e: &RsFeedError) -> PyErr {
     err
 }
 
-fn venue_arg(name: &str) -> PyResult<Venue> {
-    Venue::from_name(name).ok_or_else(|| {
-        let known: Vec<_> = Venue::ALL.iter().map(|v| v.name()).collect();
-        PyValueError::new_err(format!("unknown venue {name:?}; known: {}", known.join(", ")))
-    })
-}
+use super::args::venue_arg;
 
 fn text_of<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
     if let Ok(s) = obj.cast::<PyString>() {

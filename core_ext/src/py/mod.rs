@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+pub mod args;
 pub mod grvt;
 pub mod journal;
 #[cfg(unix)]

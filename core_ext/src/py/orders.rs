@@ -9,7 +9,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
-use crate::events::{monotonic_ns, OrderState, Side, Venue};
+use crate::events::monotonic_ns;
 use crate::py::ring::PyEventRing;
 use crate::sign::backpack::{
     self, BackpackSigner, ParamValue, Params, SignError, DEFAULT_WINDOW_MS,
@@ -28,36 +28,7 @@ create_exception!(
 
 // ---------------------------------------------------------------- shared argument parsing
 
-fn venue_arg(name: &str) -> PyResult<Venue> {
-    Venue::from_name(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "venue: unknown venue {name:?} (known: {})",
-            Venue::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
-        ))
-    })
-}
-
-fn side_arg(name: &str) -> PyResult<Side> {
-    match name {
-        "bid" | "Bid" | "buy" => Ok(Side::Bid),
-        "ask" | "Ask" | "sell" => Ok(Side::Ask),
-        _ => Err(PyValueError::new_err(format!(
-            "side: expected 'bid' or 'ask', got {name:?}"
-        ))),
-    }
-}
-
-fn state_arg(name: &str) -> PyResult<OrderState> {
-    OrderState::ALL
-        .into_iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "state: unknown order state {name:?} (known: {})",
-                OrderState::ALL.map(|s| s.name()).join(", ")
-            ))
-        })
-}
+use super::args::{side_arg, state_arg, venue_arg};
 
 fn tracker_err(e: TrackerError) -> PyErr {
     OrderTrackerError::new_err(e.to_string())
@@ -251,7 +222,7 @@ impl PyOrderTracker {
             venue: venue_arg(venue)?,
             client_id,
             symbol,
-            side: side_arg(side)?,
+            side: side_arg("side", side)?,
             px,
             sz,
             post_only,

@@ -3,8 +3,7 @@
 //! Each event class owns its Rust payload; attributes are produced on access, so handing an event to
 //! Python costs one object allocation.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::sync::OnceLock;
 
@@ -15,21 +14,17 @@ use pyo3::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::events::{
-    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, Position, RateLimited,
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderUpdate, Position, RateLimited,
     Resync, Side, Trade, Venue,
 };
+use crate::dispatch::{take_batch, DispatchCounters, EventKind};
 use crate::ring::{bench_push_pop_ns, EventRing};
+
+use super::args::{side_arg, state_arg, venue_arg};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Held only to copy or swap a field: a poisoned lock still holds a consistent value.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Count one on a dispatch counter. Only dispatch loops write these, with the GIL held, so a load and a
-/// store cannot lose an update and cost less than a locked read-modify-write.
-#[inline]
-fn bump(c: &AtomicU64) {
-    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// The clock that times dispatcher callbacks (durations only), calibrated once per process.
@@ -46,51 +41,15 @@ const MAX_CAPACITY: usize = 1 << 24;
 pub struct PyEventRing {
     /// Shared with producers (decoders, tracker) that hold a clone of the Arc.
     pub inner: Arc<EventRing>,
-    /// Events taken by `dispatch`, per kind (KINDS order).
-    dispatched: [AtomicU64; KINDS.len()],
-    /// `dispatch` calls that took at least one event.
-    dispatch_drains: AtomicU64,
+    /// Events taken by `dispatch` per kind, and `dispatch` calls that took at least one event.
+    counters: DispatchCounters,
 }
 
 /// Event kinds in the order `EventRing.dispatch` takes its routes (`EventRing.KINDS`).
-const KINDS: [&str; 7] = ["book", "trade", "order", "fill", "position", "resync", "rate_limited"];
-
-fn kind_index(body: &EventBody) -> usize {
-    match body {
-        EventBody::Book(_) => 0,
-        EventBody::Trade(_) => 1,
-        EventBody::Order(_) => 2,
-        EventBody::Fill(_) => 3,
-        EventBody::Position(_) => 4,
-        EventBody::Resync(_) => 5,
-        EventBody::RateLimited(_) => 6,
-    }
-}
+const KINDS: [&str; EventKind::COUNT] = EventKind::NAMES;
 
 // ---------------------------------------------------------------------------------------------
 // enum <-> str at the edge
-
-fn parse_venue(value: &str) -> PyResult<Venue> {
-    Venue::from_name(value).ok_or_else(|| {
-        let known: Vec<_> = Venue::ALL.iter().map(|v| v.name()).collect();
-        PyValueError::new_err(format!("venue: unknown venue {value:?} (known: {})", known.join(", ")))
-    })
-}
-
-fn parse_side(field: &str, value: &str) -> PyResult<Side> {
-    match value {
-        "bid" => Ok(Side::Bid),
-        "ask" => Ok(Side::Ask),
-        _ => Err(PyValueError::new_err(format!("{field}: expected 'bid' or 'ask', got {value:?}"))),
-    }
-}
-
-fn parse_state(value: &str) -> PyResult<OrderState> {
-    OrderState::ALL.into_iter().find(|s| s.name() == value).ok_or_else(|| {
-        let known: Vec<_> = OrderState::ALL.iter().map(|s| s.name()).collect();
-        PyValueError::new_err(format!("state: unknown order state {value:?} (known: {})", known.join(", ")))
-    })
-}
 
 fn now_or(recv_ns: Option<i64>) -> i64 {
     recv_ns.unwrap_or_else(monotonic_ns)
@@ -201,7 +160,7 @@ event_methods!(PyBookUpdate, "book", {
     ) -> PyResult<Self> {
         Ok(PyBookUpdate {
             h: Header::unpushed(recv_ns),
-            e: BookUpdate { venue: parse_venue(venue)?, book_id, best_bid, best_ask, seq: book_seq },
+            e: BookUpdate { venue: venue_arg(venue)?, book_id, best_bid, best_ask, seq: book_seq },
         })
     }
     #[getter]
@@ -246,7 +205,7 @@ event_methods!(PyResync, "resync", {
     #[new]
     #[pyo3(signature = (venue, book_id, reason, recv_ns=None))]
     fn new(venue: &str, book_id: u32, reason: String, recv_ns: Option<i64>) -> PyResult<Self> {
-        Ok(PyResync { h: Header::unpushed(recv_ns), e: Resync { venue: parse_venue(venue)?, book_id, reason } })
+        Ok(PyResync { h: Header::unpushed(recv_ns), e: Resync { venue: venue_arg(venue)?, book_id, reason } })
     }
     #[getter]
     fn book_id(&self) -> u32 {
@@ -291,11 +250,11 @@ event_methods!(PyTrade, "trade", {
         Ok(PyTrade {
             h: Header::unpushed(recv_ns),
             e: Trade {
-                venue: parse_venue(venue)?,
+                venue: venue_arg(venue)?,
                 book_id,
                 px,
                 sz,
-                taker_side: parse_side("taker_side", taker_side)?,
+                taker_side: side_arg("taker_side", taker_side)?,
                 trade_id,
             },
         })
@@ -360,10 +319,10 @@ event_methods!(PyOrderUpdate, "order", {
         Ok(PyOrderUpdate {
             h: Header::unpushed(recv_ns),
             e: OrderUpdate {
-                venue: parse_venue(venue)?,
+                venue: venue_arg(venue)?,
                 client_id,
                 order_id,
-                state: parse_state(state)?,
+                state: state_arg(state)?,
                 filled,
                 avg_px,
                 reason,
@@ -440,10 +399,10 @@ event_methods!(PyFill, "fill", {
         Ok(PyFill {
             h: Header::unpushed(recv_ns),
             e: Fill {
-                venue: parse_venue(venue)?,
+                venue: venue_arg(venue)?,
                 client_id,
                 trade_id,
-                side: parse_side("side", side)?,
+                side: side_arg("side", side)?,
                 px,
                 sz,
                 maker,
@@ -510,7 +469,7 @@ event_methods!(PyPosition, "position", {
     fn new(venue: &str, book_id: u32, size: i64, entry_px: i64, recv_ns: Option<i64>) -> PyResult<Self> {
         Ok(PyPosition {
             h: Header::unpushed(recv_ns),
-            e: Position { venue: parse_venue(venue)?, book_id, size, entry_px },
+            e: Position { venue: venue_arg(venue)?, book_id, size, entry_px },
         })
     }
     #[getter]
@@ -624,25 +583,6 @@ fn event_from_py(obj: &Bound<'_, PyAny>) -> Option<Event> {
     None
 }
 
-/// Within one batch keep only the last book update of each (venue, book_id); returns how many were
-/// dropped. Everything else keeps its place.
-fn coalesce_books(batch: &mut Vec<Event>) -> u64 {
-    if batch.iter().filter(|e| e.body.is_conflatable()).nth(1).is_none() {
-        return 0;
-    }
-    let mut seen: HashSet<(Venue, u32)> = HashSet::new();
-    let mut keep = vec![true; batch.len()];
-    for (i, ev) in batch.iter().enumerate().rev() {
-        if let EventBody::Book(b) = &ev.body {
-            keep[i] = seen.insert((b.venue, b.book_id));
-        }
-    }
-    let before = batch.len();
-    let mut flags = keep.into_iter();
-    batch.retain(|_| flags.next().unwrap_or(true));
-    (before - batch.len()) as u64
-}
-
 /// Where the event being delivered is published while its handlers run (None once the drain returns).
 #[derive(Clone, Copy)]
 enum Current<'a, 'py> {
@@ -734,8 +674,9 @@ impl PyEventRing {
         let clock = callback_clock();
         let mut t0 = clock.raw();
         for ev in rest.by_ref() {
-            let k = kind_index(&ev.body);
-            bump(&self.dispatched[k]);
+            let kind = EventKind::of(&ev.body);
+            self.counters.taken(kind);
+            let k = kind.index();
             delivered += 1;
             let entry = routes.get_item(k)?;
             // `check_routes` verified the shape before any event was taken.
@@ -801,18 +742,7 @@ impl PyEventRing {
     }
 
     fn pop_batch(&self, limit: usize, conflate: bool) -> Vec<Event> {
-        let mut batch = Vec::with_capacity(limit.min(self.inner.len()).min(4096));
-        while batch.len() < limit {
-            match self.inner.pop() {
-                Some(ev) => batch.push(ev),
-                None => break,
-            }
-        }
-        if conflate {
-            let dropped = coalesce_books(&mut batch);
-            self.inner.note_coalesced(dropped);
-        }
-        batch
+        take_batch(&self.inner, limit, conflate)
     }
 }
 
@@ -828,8 +758,7 @@ impl PyEventRing {
         }
         Ok(PyEventRing {
             inner: Arc::new(EventRing::new(capacity)),
-            dispatched: Default::default(),
-            dispatch_drains: AtomicU64::new(0),
+            counters: DispatchCounters::default(),
         })
     }
 
@@ -915,7 +844,7 @@ impl PyEventRing {
     /// `dispatch` calls so far that took at least one event.
     #[getter]
     fn dispatch_drains(&self) -> u64 {
-        self.dispatch_drains.load(Ordering::Relaxed)
+        self.counters.drains()
     }
 
     /// Events taken by `dispatch` so far, per kind.
@@ -923,7 +852,8 @@ impl PyEventRing {
     fn dispatched<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (k, name) in KINDS.iter().enumerate() {
-            d.set_item(*name, self.dispatched[k].load(Ordering::Relaxed))?;
+            let kind = EventKind::of_index(k);
+            d.set_item(*name, self.counters.of(kind))?;
         }
         Ok(d)
     }
@@ -954,7 +884,7 @@ impl PyEventRing {
         if batch.is_empty() {
             return Ok(0);
         }
-        bump(&self.dispatch_drains);
+        self.counters.drain_started();
         let mut rest = batch.into_iter();
         let current = match holder {
             Some(h) => Current::Holder(h),
@@ -1096,7 +1026,7 @@ impl PyDispatchLoop {
         if batch.is_empty() {
             return Ok(0);
         }
-        bump(&ring.dispatch_drains);
+        ring.counters.drain_started();
         let mut rest = batch.into_iter();
         let current = Current::Slot(&self.current);
         let r = ring.dispatch_events(
