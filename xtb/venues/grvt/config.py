@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from xtb.orders.reconcile import UNKNOWN_ORDER_POLICIES, UnknownOrderPolicy
 from xtb.venues.options import migrate_options
 
 
@@ -64,7 +65,7 @@ class GrvtConfig:
     # --- limits (UNCONFIRMED: only the 429 codes 1006 and 2090 are documented)
     requests_per_second: float = 10.0
     reconcile_interval_s: float = 30.0
-    unknown_order_policy: str = "cancel"
+    unknown_order_policy: UnknownOrderPolicy = "cancel"
 
     def __post_init__(self) -> None:
         if not 0 < self.signature_expiration_s <= 30 * 24 * 3600:
@@ -75,8 +76,9 @@ class GrvtConfig:
             raise ValueError(f"sub_account_id must be a uint64, got {self.sub_account_id}")
         if self.session_renew_before_s < 0 or self.session_default_ttl_s <= self.session_renew_before_s:
             raise ValueError("session_default_ttl_s must exceed session_renew_before_s (both >= 0)")
-        if self.unknown_order_policy not in ("adopt", "cancel", "ignore"):
-            raise ValueError(f"unknown_order_policy must be adopt, cancel or ignore, got {self.unknown_order_policy!r}")
+        if self.unknown_order_policy not in UNKNOWN_ORDER_POLICIES:
+            known = ", ".join(UNKNOWN_ORDER_POLICIES)
+            raise ValueError(f"unknown_order_policy must be one of {known}, got {self.unknown_order_policy!r}")
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None, *, sub_account_id: int | None = None,
