@@ -1,7 +1,13 @@
 """Lighter signing cost: the SDK's SignerClient (baseline_*) against xtb's LighterSigner (xtb_*).
 
-Both sign with the same native library and a generated key, with explicit nonces; nothing touches the
-network. Groups:
+xtb signs natively in the core (``backend="native"``, the default: Poseidon2 + Schnorr over ECgFp5 in
+Rust); the SDK calls the Go library shipped in its wheel. Same generated key, explicit nonces; nothing
+touches the network. Groups:
+
+- ``lighter_sign_interleaved``: one CreateOrder, native vs the Go library on a worker thread (what a
+  careful asyncio bot does with the SDK), and a batch of ten, run in alternating blocks inside one test
+  so the machine's drifting speed moves both alike; the xtb case's extra_info has
+  ``interleaved_{baseline,xtb}_p50_us``/``interleaved_ratio`` and the same ``batch10_*`` figures.
 
 - ``lighter_sign_order``: one CreateOrder as each is normally used: the SDK signs on the calling (main)
   thread, xtb hops to its signer thread (``create_order_sync``).
@@ -9,12 +15,13 @@ network. Groups:
   sync API: the price of xtb's header-driven binding and checks over a bare ctypes call.
 - ``lighter_sign_batch10``: ten orders for one sendTxBatch.
 - ``lighter_create_order_async_x20``: 20 awaited signatures in a row from a coroutine: the SDK on a
-  one-thread executor (``run_in_executor``) vs xtb's ``create_order`` (native Rust thread, fd wake-up).
+  one-thread executor (``run_in_executor``) vs xtb's ``create_order`` (signed inline in the core).
 - ``lighter_loop_stall_100``: 100 orders signed one after another from a coroutine while a ticker
   (``await asyncio.sleep(0)`` in a loop) measures the longest loop iteration. The baseline signs on the
-  loop thread (what the SDK's async API does); xtb awaits ``create_order``, which signs on the Rust
-  core's GIL-free thread and wakes the loop through an fd (``xtb_sign_100_async``); the previous
-  Python-thread path (``native=False``) runs too for comparison. After the xtb rounds the same ticker
+  loop thread (what the SDK's async API does); xtb awaits ``create_order``, which signs natively in
+  the core (tens of microseconds, ``xtb_sign_100_async``); each order is then handed on with one
+  ``await asyncio.sleep(0)`` in both legs (the send). The Go paths (``backend="go"``: the Rust thread
+  with an fd wake-up, and the Python signer thread) run too for comparison. After the xtb rounds the same ticker
   runs on an idle loop for as many rounds of the same length: the machine's noise floor
   (``extra_info["idle_loop_stall_floor_ms"]``). Worst/p99 are printed per round (``-s``).
   The worst stall is stored in ``extra_info["max_loop_stall_ms"]`` (``--benchmark-json``) and printed;
@@ -32,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from gate import Ratio, busy_wait_us
 
 from xtb.signing import LighterSigner, OrderRequest, generate_api_key
 
@@ -51,6 +59,13 @@ def key() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def signer(key: tuple[str, str]) -> Iterator[LighterSigner]:
     with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def go_signer(key: tuple[str, str]) -> Iterator[LighterSigner]:
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT,
+                       backend="go") as s:
         yield s
 
 
@@ -132,6 +147,70 @@ def test_xtb_sign_batch10(benchmark: Any, signer: LighterSigner) -> None:
     assert len(out) == 10
 
 
+# --- interleaved: native vs the Go library on a worker thread ---------------------------------------------
+
+INTERLEAVED_BLOCKS, INTERLEAVED_BLOCK = 10, 100
+
+
+def _pct_us(samples: list[float], q: float) -> float:
+    samples = sorted(samples)
+    return round(samples[min(len(samples) - 1, int(len(samples) * q))] * 1e6, 2)
+
+
+def _interleaved(benchmark: Any, gate: Any, group: str, legs: dict[str, Any], prefix: str, per_call: int) -> None:
+    """Run each leg's callable in alternating blocks (the first 10 calls of a block not counted), store both
+    p50s (per order: a call signs ``per_call`` orders) and their ratio in extra_info, and gate the ratio."""
+    times: dict[str, list[float]] = {name: [] for name in legs}
+    clock = time.perf_counter
+    for _ in range(INTERLEAVED_BLOCKS):
+        for name, fn in legs.items():
+            for i in range(INTERLEAVED_BLOCK):
+                t0 = clock()
+                fn()
+                if name == "xtb" and gate.inject_delay_us:
+                    busy_wait_us(gate.inject_delay_us)
+                dt = clock() - t0
+                if i >= 10:
+                    times[name].append(dt / per_call)
+    base, ours = _pct_us(times["baseline"], 0.5), _pct_us(times["xtb"], 0.5)
+    benchmark.extra_info.update({f"{prefix}baseline_p50_us": base, f"{prefix}xtb_p50_us": ours,
+                                 f"{prefix}ratio": round(base / ours, 2)})
+    print(f"\n{prefix}: Go on a worker thread {base} us/order, native {ours} us/order, ratio {base / ours:.1f}")
+    gate.judge(benchmark, group, Ratio(base, ours, _pct_us(times["baseline"], 0.99), _pct_us(times["xtb"], 0.99),
+                                       len(times["xtb"])))
+
+
+@pytest.mark.benchmark(group="lighter_sign_interleaved")
+def test_baseline_sign_order_go_worker_thread(benchmark: Any, sdk: Any) -> None:
+    nonce = _Nonces()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert benchmark(lambda: pool.submit(_sdk_sign, sdk, nonce()).result()).startswith("{")
+
+
+@pytest.mark.benchmark(group="lighter_sign_interleaved")
+def test_xtb_sign_order_native_interleaved(benchmark: Any, signer: LighterSigner, sdk: Any,
+                                           ratio_gate: Any) -> None:
+    assert signer.backend == "native"
+    nonce = _Nonces()
+    assert benchmark(lambda: signer.create_order_sync(ORDER, nonce=nonce())).tx_type == 14
+    if getattr(benchmark, "disabled", False) or not ratio_gate.enabled:
+        return  # smoke runs (--benchmark-disable): the timed case above already ran the path once
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        _interleaved(benchmark, ratio_gate, "lighter_sign_interleaved", {
+            "baseline": lambda: pool.submit(_sdk_sign, sdk, nonce()).result(),
+            "xtb": lambda: signer.create_order_sync(ORDER, nonce=nonce()),
+        }, "interleaved_", 1)
+
+        def go10() -> list[str]:
+            first = nonce() * 10
+            return [_sdk_sign(sdk, n) for n in range(first, first + 10)]
+
+        _interleaved(benchmark, ratio_gate, "lighter_sign_batch10_interleaved", {
+            "baseline": lambda: pool.submit(go10).result(),
+            "xtb": lambda: signer.sign_batch_sync([ORDER] * 10, first_nonce=nonce() * 10),
+        }, "batch10_interleaved_", 10)
+
+
 # --- async round trip ------------------------------------------------------------------------------------
 
 ASYNC_BATCH = 20
@@ -153,8 +232,8 @@ def test_baseline_sdk_sign_20_awaited_on_executor(benchmark: Any, sdk: Any,
 @pytest.mark.benchmark(group="lighter_create_order_async_x20")
 def test_xtb_create_order_20_awaited(benchmark: Any, signer: LighterSigner,
                                      loop: asyncio.AbstractEventLoop) -> None:
-    """``await create_order`` 20 times in a row on the native thread (submit, sign, fd wake, resolve)."""
-    assert signer.native_path
+    """``await create_order`` 20 times in a row, signed natively in the core."""
+    assert signer.backend == "native"
     nonce = _Nonces()
 
     async def sign20() -> None:
@@ -248,9 +327,25 @@ def test_baseline_sdk_sign_100_on_loop(benchmark: Any, sdk: Any, loop: asyncio.A
 
 
 @pytest.mark.benchmark(group="lighter_loop_stall_100")
-def test_xtb_sign_100_async(benchmark: Any, signer: LighterSigner, loop: asyncio.AbstractEventLoop,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """``await create_order`` as the engine calls it: the GIL-free Rust signing thread."""
+def test_xtb_sign_100_async(benchmark: Any, signer: LighterSigner, loop: asyncio.AbstractEventLoop) -> None:
+    """``await create_order`` as the engine calls it: signed natively in the core (tens of microseconds on
+    the loop's thread), then handed on with one loop iteration, as the baseline does."""
+    assert signer.backend == "native"
+
+    async def work() -> None:
+        for n in range(100):  # one order after another, as a strategy emits them
+            assert (await signer.create_order(ORDER, nonce=n)).nonce == n
+            await asyncio.sleep(0)
+
+    _stall_bench(benchmark, loop, work, "xtb async (native signer)", idle_floor=True)
+
+
+@pytest.mark.benchmark(group="lighter_loop_stall_100")
+def test_xtb_sign_100_async_go_native_thread(benchmark: Any, go_signer: LighterSigner,
+                                             loop: asyncio.AbstractEventLoop,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Go fallback (``backend="go"``): the Go library on the core's GIL-free thread."""
+    signer = go_signer
     assert signer.native_path, "the native path is off (see the warning logged at signer creation)"
 
     def thread_path(**kwargs: Any) -> Any:
@@ -262,15 +357,15 @@ def test_xtb_sign_100_async(benchmark: Any, signer: LighterSigner, loop: asyncio
         for n in range(100):  # one order after another, as a strategy emits them
             assert (await signer.create_order(ORDER, nonce=n)).nonce == n
 
-    _stall_bench(benchmark, loop, work, "xtb async (native thread)", idle_floor=True)
+    _stall_bench(benchmark, loop, work, "xtb async (Go library, native thread)")
 
 
 @pytest.mark.benchmark(group="lighter_loop_stall_100")
 def test_xtb_sign_100_async_python_thread(benchmark: Any, key: tuple[str, str],
                                           loop: asyncio.AbstractEventLoop) -> None:
-    """The previous path (``native=False``: a Python signer thread), kept for comparison."""
+    """The Go library on a Python signer thread (``backend="go", native=False``), for comparison."""
     with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT,
-                       native=False) as signer:
+                       backend="go", native=False) as signer:
         native = signer._sign_create_order
         threads: set[int] = set()
 

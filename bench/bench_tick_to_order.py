@@ -25,7 +25,7 @@ spawned so far to completion, as a bot's loop does between socket bursts, then t
 Groups:
 - `tick_to_order_backpack`: the touch is past the strategy's threshold: every frame produces an order.
 - `tick_no_order`: the strategy looks at the touch and does not trade (frame -> book -> decision).
-- `tick_to_order_lighter`: the Lighter leg, signing on the signer thread (see its section below).
+- `tick_to_order_lighter`: the Lighter leg, signed natively in the core (see its section below).
 Each round is one frame (pedantic, iterations=1), so the round times are per-frame latencies; p50 and
 p99 of them are in `extra_info` (`p50_us`, `p99_us`). The xtb cases then also run both pipelines in
 alternating blocks of frames and add `interleaved_ratio` (with both p50s): the figure least moved by this
@@ -417,11 +417,12 @@ def test_xtb_tick_no_order(benchmark: Any, tmp_path: Path, ratio_gate: Any) -> N
                  "tick_no_order")
 
 
-# ---- the Lighter leg: signing on the signer thread -------------------------------------------------------
+# ---- the Lighter leg: frame -> signed order -----------------------------------------------------------
 #
 # Same shape, Lighter's protocol: an `update/order_book` frame in, a signed CreateOrder tx out. xtb's
-# prepare returns a future (the native signer runs on its own thread, ~0.5 ms), so a round is
-# feed + drain (sync, up to the gateway) and then the wait for that future; the baseline signs with the
+# prepare returns a future (set by the tx pipeline's task once the core's native signer has signed,
+# ~40 us), so a round is feed + drain (sync, up to the gateway) and then the wait for that future; the
+# baseline signs with the
 # lighter SDK's SignerClient on a worker thread (what a careful asyncio bot does: the SDK's own async path
 # signs on the loop thread and stalls it for ~3 ms). Percentiles of the per-round latency (taken inside the
 # loop, without the cost of entering it) are in extra_info; the pytest-benchmark times include entering the
@@ -619,6 +620,48 @@ def _bench_lighter(benchmark: Any, pipeline: Any, loop: asyncio.AbstractEventLoo
         benchmark.extra_info.update(percentiles(pipeline.latencies[L_WARMUP:] or pipeline.latencies))
 
 
+def _interleaved_lighter(benchmark: Any, tmp_path: Path, gate: Any, blocks: int = 6, block: int = 50) -> None:
+    """Both Lighter pipelines in alternating blocks of frames (the first 10 rounds of a block not
+    counted), each in its own loop, so the ratio does not move with the machine's speed between two
+    tests. Adds `interleaved_{baseline,xtb}_p50_us`/`_p99_us` and `interleaved_ratio` to extra_info, and
+    gates the ratio (group `tick_to_order_lighter`)."""
+    if getattr(benchmark, "disabled", False) or not gate.enabled:
+        return  # smoke runs (--benchmark-disable): the timed cases above already ran the path once
+    xloop, ploop = asyncio.new_event_loop(), asyncio.new_event_loop()
+    xp = XtbLighterPipeline(tmp_path, xloop)
+    py = PyLighterPipeline(ploop)
+    legs = (("xtb", xp, xloop, iter(xp.frames)), ("baseline", py, ploop, iter(py.frames)))
+    times: dict[str, list[float]] = {"xtb": [], "baseline": []}
+    try:
+        for _ in range(blocks):
+            for name, pipe, loop, it in legs:
+                for i in range(block):
+                    if pipe is xp:
+                        loop.run_until_complete(xp.gateway.drain(10.0))  # untimed: the send and its ack
+                    loop.run_until_complete(pipe.one(next(it)))
+                    extra = 0.0
+                    if pipe is xp and gate.inject_delay_us:
+                        t0 = time.perf_counter()
+                        busy_wait_us(gate.inject_delay_us)
+                        extra = time.perf_counter() - t0
+                    if i >= 10:
+                        times[name].append(pipe.latencies[-1] + extra)
+        xloop.run_until_complete(xp.gateway.drain(10.0))
+    finally:
+        xloop.run_until_complete(xp.conn.close())
+        py.close(ploop)
+        xloop.close()
+        ploop.close()
+    base, ours = percentiles(times["baseline"]), percentiles(times["xtb"])
+    benchmark.extra_info.update(interleaved_baseline_p50_us=base["p50_us"], interleaved_xtb_p50_us=ours["p50_us"],
+                                interleaved_baseline_p99_us=base["p99_us"], interleaved_xtb_p99_us=ours["p99_us"],
+                                interleaved_ratio=round(base["p50_us"] / ours["p50_us"], 2))
+    print(f"\ntick_to_order_lighter interleaved: SDK {base['p50_us']} us p50 / {base['p99_us']} p99, "
+          f"xtb {ours['p50_us']} us p50 / {ours['p99_us']} p99, ratio {base['p50_us'] / ours['p50_us']:.2f}")
+    gate.judge(benchmark, "tick_to_order_lighter",
+               Ratio(base["p50_us"], ours["p50_us"], base["p99_us"], ours["p99_us"], len(times["xtb"])))
+
+
 @pytest.mark.benchmark(group="tick_to_order_lighter")
 def test_baseline_tick_to_order_lighter(benchmark: Any) -> None:
     loop = asyncio.new_event_loop()
@@ -632,13 +675,15 @@ def test_baseline_tick_to_order_lighter(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="tick_to_order_lighter")
-def test_xtb_tick_to_order_lighter(benchmark: Any, tmp_path: Path) -> None:
+def test_xtb_tick_to_order_lighter(benchmark: Any, tmp_path: Path, ratio_gate: Any) -> None:
     loop = asyncio.new_event_loop()
     xp = XtbLighterPipeline(tmp_path, loop)
     try:
         _bench_lighter(benchmark, xp, loop, xp.gateway)
         assert xp.strategy.orders >= 1 and len(xp.conn.sent) == xp.strategy.orders == xp.gateway.stats.acked
         assert xp.gateway.stats.denied == {}
+        assert xp.conn.signer.backend == "native"
     finally:
         loop.run_until_complete(xp.conn.close())
         loop.close()
+    _interleaved_lighter(benchmark, tmp_path / "interleaved", ratio_gate)

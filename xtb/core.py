@@ -5,8 +5,8 @@ holds private benchmark hooks (names starting with `_`), which are not part of t
 
     from xtb.core import EventRing, FeedDecoder, OrderBook
 
-The Lighter signer is not in the compiled module (it drives the native library shipped in the
-lighter-sdk wheel on its own thread) but belongs to the same surface: `xtb.core.LighterSigner`.
+`xtb.core.LighterSigner` (Python, in xtb.signing) belongs to the same surface: it signs with the core's
+native `LighterKey` by default, or drives the lighter-sdk wheel's Go library.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from xtb._core import (
     JournalFormatError,
     JournalReader,
     JournalWindows,
+    LighterKey,
     Order,
     OrderBook,
     OrderTracker,
@@ -42,6 +43,9 @@ from xtb._core import (
     format_fixed,
     grvt_order_digest,
     grvt_recover_signer,
+    lighter_generate_api_key,
+    lighter_verify_auth_token,
+    lighter_verify_tx,
     parse_fixed,
 )
 from xtb._core import __version__ as core_version
@@ -63,6 +67,7 @@ __all__ = [
     "JournalFormatError",
     "JournalReader",
     "JournalWindows",
+    "LighterKey",
     "LighterSigner",
     "Order",
     "OrderBook",
@@ -78,6 +83,9 @@ __all__ = [
     "format_fixed",
     "grvt_order_digest",
     "grvt_recover_signer",
+    "lighter_generate_api_key",
+    "lighter_verify_auth_token",
+    "lighter_verify_tx",
     "parse_fixed",
     "read_journal",
 ]

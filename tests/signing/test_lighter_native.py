@@ -53,7 +53,7 @@ def key() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def signer(key: tuple[str, str]) -> Iterator[LighterSigner]:
-    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT) as s:
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go") as s:
         yield s
 
 
@@ -178,7 +178,7 @@ def test_a_second_running_loop_uses_the_thread_path(signer: LighterSigner,
 
 
 async def test_close_with_pending_jobs_fails_them_cleanly(key: tuple[str, str]) -> None:
-    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT)
+    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go")
     assert s.native_path
     tasks = [asyncio.ensure_future(s.create_order(ORDERS["limit_gtt"], nonce=n)) for n in range(200)]
     await asyncio.sleep(0)  # every task has submitted its job
@@ -196,7 +196,7 @@ async def test_close_with_pending_jobs_fails_them_cleanly(key: tuple[str, str]) 
 
 
 def test_close_from_another_thread_while_the_loop_waits(key: tuple[str, str]) -> None:
-    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT)
+    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go")
 
     async def main() -> list[Any]:
         tasks = [asyncio.ensure_future(s.create_order(ORDERS["limit_gtt"], nonce=n)) for n in range(200)]
@@ -220,7 +220,7 @@ def test_header_mismatch_falls_back_to_the_thread_path(
     monkeypatch.setattr(lighter_native, "_reported", set())
 
     with caplog.at_level(logging.WARNING, logger="xtb.signing.lighter_native"):
-        signers = [LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT,
+        signers = [LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go",
                                  library=lib) for _ in range(2)]
     try:
         assert not any(s.native_path for s in signers)

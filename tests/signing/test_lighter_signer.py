@@ -56,7 +56,7 @@ def key() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def signer(key: tuple[str, str]) -> Iterator[LighterSigner]:
-    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT) as s:
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go") as s:
         yield s
 
 
@@ -212,7 +212,7 @@ async def test_batch_uses_consecutive_nonces(signer: LighterSigner) -> None:
 
 
 def test_batch_cap_is_enforced(key: tuple[str, str]) -> None:
-    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT,
+    with LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go",
                        max_batch_size=2) as small:
         with pytest.raises(ValueError, match="max_batch_size=2"):
             small.sign_batch_sync([CASES["cancel"]()] * 3, first_nonce=0)
@@ -236,7 +236,8 @@ async def test_async_calls_run_on_the_signer_thread_not_the_loop(
     key: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The Python-thread path (native=False; the GIL-free path is covered in test_lighter_native.py).
-    signer = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, native=False)
+    signer = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go",
+                           native=False)
     assert not signer.native_path
     spy = _ThreadSpy(signer._sign_create_order)
     monkeypatch.setattr(signer, "_sign_create_order", spy)
@@ -283,7 +284,7 @@ def test_private_key_never_in_repr_or_state(signer: LighterSigner, key: Any) -> 
 @pytest.mark.parametrize("bad_key", ["", "0x1234", "zz" * 40, "0x" + "ab" * 41])
 def test_malformed_key_is_rejected_without_echo(bad_key: str) -> None:
     with pytest.raises(ValueError) as info:
-        LighterSigner(bad_key, chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=999)
+        LighterSigner(bad_key, chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=999, backend="go")
     assert "80 hex digits" in str(info.value)
     if bad_key:
         assert bad_key not in str(info.value)
@@ -292,7 +293,7 @@ def test_malformed_key_is_rejected_without_echo(bad_key: str) -> None:
 def test_different_key_for_a_taken_pair_is_refused(signer: LighterSigner) -> None:
     other, _ = generate_api_key()
     with pytest.raises(ValueError, match="different key"):
-        LighterSigner(other, chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT)
+        LighterSigner(other, chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go")
 
 
 @pytest.mark.parametrize(("field", "build"), [
@@ -311,7 +312,7 @@ def test_bad_input_names_the_field(field: str, build: Callable[[LighterSigner], 
 
 
 def test_closed_signer_refuses_work(key: Any) -> None:
-    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT)
+    s = LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=ACCOUNT, backend="go")
     s.close()
     with pytest.raises(LighterSignerError, match="closed"):
         s.cancel_order_sync(CancelRequest(0, 1), nonce=1)
@@ -319,7 +320,7 @@ def test_closed_signer_refuses_work(key: Any) -> None:
 
 def test_create_client_error_is_reported(key: Any) -> None:
     with pytest.raises(ValueError, match="account_index"):
-        LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=0)
+        LighterSigner(key[0], chain_id=CHAIN_ID, api_key_index=API_KEY, account_index=0, backend="go")
 
 
 # --- locating and binding -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xtb import _core
 from xtb.sim.faults import FaultKind, FaultRule
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.txinfo import TxError
@@ -24,8 +25,18 @@ from .proto_helpers import cluster_factory_fixture, no_frame, plan, recv_json, r
 
 pytestmark = pytest.mark.timeout(30)
 
-PUB = "0x" + "ab" * 40
+# The simulator verifies every signature: the helpers sign with a real key (the core's native signer).
+PRIV, _PUB_HEX = _core.lighter_generate_api_key()
+PUB = "0x" + _PUB_HEX
 SIG = base64.b64encode(os.urandom(80)).decode()
+
+
+def _key(account: int, api_key_index: int = 3) -> Any:
+    return _core.LighterKey(PRIV, chain_id=304, account_index=account, api_key_index=api_key_index)
+
+
+def auth_token(account: int, deadline_s: int) -> str:
+    return str(_key(account).create_auth_token(deadline_s))
 
 
 def now_ms() -> int:
@@ -52,7 +63,19 @@ def create_order(account: int, nonce: int, **over: Any) -> dict[str, Any]:
         "L2TxAttributes": None,
     }
     info.update(over)
-    return info
+    order = tuple(info.get(k) for k in ("MarketIndex", "ClientOrderIndex", "BaseAmount", "Price", "IsAsk", "Type",
+                                        "TimeInForce", "ReduceOnly", "TriggerPrice", "OrderExpiry"))
+    attrs = [(int(k), v) for k, v in (info.get("L2TxAttributes") or {}).items()]
+    try:
+        signed = _key(info["AccountIndex"], info["ApiKeyIndex"]).sign_create_order(
+            order, info["Nonce"], expired_at=info["ExpiredAt"], attributes=attrs)
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return info  # a shape the signer refuses: the decoding tests feed these to txinfo directly
+    signed_info: dict[str, Any] = orjson.loads(signed[1])
+    for k, v in over.items():  # keep overrides the JSON round trip changed (True -> 1, a fake Sig, extra keys)
+        if k not in signed_info or type(v) is not type(signed_info[k]) or k == "Sig":
+            signed_info[k] = v
+    return signed_info
 
 
 # ---------------------------------------------------------------- decoding
@@ -267,7 +290,7 @@ async def test_reads_and_auth(cluster_factory: Any) -> None:
     ex.place_order(OrderRequest(lp, 0, Side.BUY, 1_000, 349_000))
     ex.place_order(OrderRequest(lp, 0, Side.BUY, 2_000, 349_500))
     ex.place_order(OrderRequest(lp, 0, Side.SELL, 1_500, 350_000))
-    good = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+    good = auth_token(acct, now_ms() // 1000 + 600)
     async with aiohttp.ClientSession() as http:
         body = await (
             await http.get(f"{base}/api/v1/orderBookOrders", params={"market_id": 0, "limit": 10})
@@ -283,7 +306,7 @@ async def test_reads_and_auth(cluster_factory: Any) -> None:
         path = f"{base}/api/v1/accountActiveOrders"
         for token in (
             None,
-            f"{now_ms() // 1000 - 5}:{acct}:3:{'cd' * 80}",
+            auth_token(acct, now_ms() // 1000 - 5),
             "1:2:3",
             good.replace(":3:", ":4:"),
         ):
@@ -302,16 +325,7 @@ async def test_scheduled_cancel_all_is_a_dead_man_switch(cluster_factory: Any) -
     venue = sim.lighter
     venue.send_tx(14, create_order(acct, 0))
     t = now_ms()
-    schedule = {
-        "AccountIndex": acct,
-        "ApiKeyIndex": 3,
-        "TimeInForce": 1,
-        "Time": t + 600_000,
-        "ExpiredAt": t + 60_000,
-        "Nonce": 1,
-        "Sig": SIG,
-        "L2TxAttributes": None,
-    }
+    _, schedule, _ = _key(acct).sign_cancel_all_orders(1, t + 600_000, 1, expired_at=t + 60_000)
     venue.send_tx(16, schedule)
     assert venue.cancel_all_time(acct) == t + 600_000
     venue.poll()
@@ -379,7 +393,7 @@ async def test_order_book_channel_snapshot_then_chained_deltas(cluster_factory: 
 async def test_ws_errors_ping_and_tx_submission(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",))
     acct = sim.add_lighter_account(PUB, api_key_index=3)
-    token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+    token = auth_token(acct, now_ms() // 1000 + 600)
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
         await recv_json(ws)
         await ws.send_str("{")
@@ -469,7 +483,7 @@ async def test_cancel_on_disconnect_is_off_by_default_and_can_be_enabled(cluster
         sim = await cluster_factory(venues=("lighter",), lighter_cancel_on_disconnect=enabled)
         acct = sim.add_lighter_account(PUB, api_key_index=3)
         sim.lighter.send_tx(14, create_order(acct, 0))
-        token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+        token = auth_token(acct, now_ms() // 1000 + 600)
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
                 await recv_json(ws)
@@ -546,7 +560,7 @@ async def test_trade_and_account_trade_position_channels(cluster_factory: Any) -
     ex = sim.venues["lighter"].exchange
     lp = ex.create_account(10**20)
     ex.place_order(OrderRequest(lp, 0, Side.SELL, 2_000, 350_000, client_id=9))
-    token = f"{now_ms() // 1000 + 600}:{acct}:3:{'cd' * 80}"
+    token = auth_token(acct, now_ms() // 1000 + 600)
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
         await recv_json(ws)
         await ws.send_json({"type": "subscribe", "channel": "trade/0"})

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from xtb import _core
 from xtb.sim.lighter.server import REST_ROUTES
 from xtb.sim.types import OrderRequest, Side
 
@@ -19,11 +20,14 @@ from .proto_helpers import ThreadedCluster, cluster_factory_fixture, http_call, 
 
 pytestmark = pytest.mark.timeout(60)
 
-PUB = "0x" + "ab" * 40
+# The simulator verifies auth-token signatures: tokens are signed with a real key (the core's signer).
+PRIV, _PUB_HEX = _core.lighter_generate_api_key()
+PUB = "0x" + _PUB_HEX
 
 
 def token(account: int) -> str:
-    return f"{time.time_ns() // 1_000_000_000 + 600}:{account}:3:{'cd' * 80}"
+    key = _core.LighterKey(PRIV, chain_id=304, account_index=account, api_key_index=3)
+    return str(key.create_auth_token(time.time_ns() // 1_000_000_000 + 600))
 
 
 def trade_once(ex: Any, market: int = 0) -> tuple[int, int]:

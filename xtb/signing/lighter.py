@@ -1,6 +1,12 @@
-"""Lighter transaction signer on top of the native library from the lighter-sdk wheel.
+"""Lighter transaction signer: native in the core (default) or the Go library from the lighter-sdk wheel.
 
-Native calls never run on the event loop's thread (Go c-shared libraries are much slower when entered
+``backend="native"`` (the default) signs with ``xtb._core.LighterKey``: Poseidon2 + Schnorr over ECgFp5
+written in Rust, cross-checked against the Go library in the test suite. A signature takes tens of
+microseconds, so the async API signs inline on the caller's thread (the GIL is released during the
+computation) and needs neither the wheel nor a thread; it works on every OS the core builds on.
+
+``backend="go"`` keeps the previous path, kept as a fallback. Its calls never run on the event loop's
+thread (Go c-shared libraries are much slower when entered
 from the main thread, and the loop would stall for the whole signature). Two paths:
 
 - ``await signer.create_order(...)`` and ``await signer.cancel_order(...)`` go to a Rust thread in
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, TypeVar
 
+from xtb import _core
 from xtb.signing.lighter_lib import LighterLibrary, load_library
 from xtb.signing.lighter_native import NativeSigningPath
 
@@ -56,6 +63,12 @@ MAX_AUTH_TOKEN_TTL_S = 8 * 3600
 # The library's CreateClient needs a URL; it is only used by CheckClient and by nonce=-1, which we never
 # call. A closed loopback port makes any unexpected request fail fast instead of reaching a venue.
 _UNREACHABLE_URL = "http://127.0.0.1:9"
+
+DEFAULT_NONCE_POOL = 256
+"""Native backend: nonce commitments a background thread keeps ready (each saves ~25 us of a signature;
+256 as the Backpack connector's nonce pool)."""
+BACKENDS = ("native", "go")
+"""``native``: the core's own signer; ``go``: the lighter-sdk wheel's Go library."""
 
 _MAX_48 = (1 << 48) - 1
 _MAX_U32 = (1 << 32) - 1
@@ -367,16 +380,31 @@ class LighterSigner:
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         library: LighterLibrary | None = None,
         native: bool = True,
+        backend: str = "native",
+        nonce_pool: int = DEFAULT_NONCE_POOL,
     ) -> None:
-        """``native=False`` keeps ``create_order``/``cancel_order`` on the Python signer thread."""
+        """``backend``: ``native`` (the core's signer) or ``go`` (the wheel's library). With ``go``,
+        ``native=False`` keeps ``create_order``/``cancel_order`` on the Python signer thread.
+        ``nonce_pool`` (native): nonce commitments kept precomputed on a background thread (0: none)."""
         if not isinstance(private_key_hex, str) or (match := _KEY_RE.match(private_key_hex)) is None:
             raise ValueError("private_key_hex must be 80 hex digits (40 bytes), optionally 0x-prefixed")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
         self.chain_id = _check_int("chain_id", chain_id, 1, _MAX_I31)
         self.api_key_index = _check_int("api_key_index", api_key_index, 0, 254)
         self.account_index = _check_int("account_index", account_index, 1, _MAX_48)
         self.max_batch_size = _check_int("max_batch_size", max_batch_size, 1, 10_000)
         self._closed = False
         self._native: NativeSigningPath[SignedTx] | None = None
+        self._key: Any = None
+        if backend == "native":
+            _check_int("nonce_pool", nonce_pool, 0, 65_536)
+            self._key = _core.LighterKey(match.group(1), chain_id=self.chain_id,
+                                         account_index=self.account_index, api_key_index=self.api_key_index,
+                                         nonce_pool=nonce_pool)
+            self.thread_ident: int | None = None
+            return
         self._lib = library if library is not None else load_library()
         self._bind()
         key_hex = match.group(1).lower()
@@ -386,7 +414,7 @@ class LighterSigner:
             max_workers=1, thread_name_prefix=f"xtb-lighter-signer-{self.account_index}-{self.api_key_index}"
         )
         try:
-            self.thread_ident: int = self._executor.submit(threading.get_ident).result()
+            self.thread_ident = self._executor.submit(threading.get_ident).result()
             # The Go library keeps the client process-wide: create it first, on the signer thread as always.
             self._executor.submit(self._create_client, key_hex).result()
             if native:
@@ -399,7 +427,16 @@ class LighterSigner:
 
     def __repr__(self) -> str:
         return (f"LighterSigner(account_index={self.account_index}, api_key_index={self.api_key_index}, "
-                f"chain_id={self.chain_id}, closed={self._closed})")
+                f"chain_id={self.chain_id}, backend={self.backend}, closed={self._closed})")
+
+    def nonce_pool_stats(self) -> dict[str, int] | None:
+        """The native nonce pool's counters (capacity, available, made, used, misses); None without one."""
+        return None if self._key is None else self._key.nonce_pool_stats()
+
+    @property
+    def public_key_hex(self) -> str | None:
+        """The key's public half (``0x`` + 80 hex digits) with the native backend; None with ``go``."""
+        return None if self._key is None else "0x" + self._key.public_key_hex
 
     # -- lifecycle
 
@@ -408,6 +445,9 @@ class LighterSigner:
         if self._closed:
             return
         self._closed = True
+        if self._key is not None:
+            self._key = None  # the core wipes the key when the object goes
+            return
         if self._native is not None:
             self._native.close()
         executor = getattr(self, "_executor", None)
@@ -435,6 +475,8 @@ class LighterSigner:
     # -- async API (native thread or signer thread; the loop only awaits)
 
     async def create_order(self, order: OrderRequest, *, nonce: int) -> SignedTx:
+        if self._key is not None:
+            return self._sign_native(order, nonce)
         native = self._native
         if native is not None and not self._closed and isinstance(order, OrderRequest):
             _check_int("nonce", nonce, 0, _MAX_I63)
@@ -456,6 +498,8 @@ class LighterSigner:
         return await self._run_async(self._sign_one, order, nonce)
 
     async def cancel_order(self, cancel: CancelRequest, *, nonce: int) -> SignedTx:
+        if self._key is not None:
+            return self._sign_native(cancel, nonce)
         native = self._native
         if native is not None and not self._closed and isinstance(cancel, CancelRequest):
             _check_int("nonce", nonce, 0, _MAX_I63)
@@ -495,6 +539,8 @@ class LighterSigner:
     async def create_auth_token(self, deadline_s: int | None = None, *, ttl_s: int = 600) -> AuthToken:
         """Auth token valid until ``deadline_s`` (unix seconds), default now + ``ttl_s``."""
         deadline = self._auth_deadline(deadline_s, ttl_s)
+        if self._key is not None:
+            return self._auth_token_native(deadline)
         return await self._run_async(self._auth_token, deadline)
 
     # -- sync API (blocks the caller; the work still runs on the signer thread)
@@ -521,13 +567,18 @@ class LighterSigner:
         return self._run_sync(self._sign_many, tuple(requests), first_nonce)
 
     def create_auth_token_sync(self, deadline_s: int | None = None, *, ttl_s: int = 600) -> AuthToken:
-        return self._run_sync(self._auth_token, self._auth_deadline(deadline_s, ttl_s))
+        deadline = self._auth_deadline(deadline_s, ttl_s)
+        if self._key is not None:
+            return self._auth_token_native(deadline)
+        return self._run_sync(self._auth_token, deadline)
 
     # -- plumbing
 
     def _run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise LighterSignerError(getattr(fn, "__name__", "sign"), "signer is closed")
+        if self._key is not None:  # native: no thread, the core signs inline
+            return fn(*args)
         if threading.get_ident() == self.thread_ident:
             return fn(*args)
         return self._executor.submit(fn, *args).result()
@@ -535,6 +586,8 @@ class LighterSigner:
     async def _run_async(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise LighterSignerError(getattr(fn, "__name__", "sign"), "signer is closed")
+        if self._key is not None:
+            return fn(*args)
         return await asyncio.wrap_future(self._executor.submit(fn, *args))
 
     def _claim_pair(self, fingerprint: bytes) -> None:
@@ -589,9 +642,73 @@ class LighterSigner:
         if len(requests) > self.max_batch_size:
             raise ValueError(f"batch of {len(requests)} exceeds max_batch_size={self.max_batch_size}")
         _check_int("first_nonce", first_nonce, 0, _MAX_I63 - len(requests))
+        if self._key is not None and all(type(r) is OrderRequest for r in requests):
+            # one core call (one GIL release) for an order batch
+            orders = [_order_tuple(r) for r in requests]  # type: ignore[arg-type]
+            attrs = {tuple(_order_attributes(r)) for r in requests}  # type: ignore[arg-type]
+            if len(attrs) == 1:
+                try:
+                    out = self._native_key("SignCreateOrder").sign_create_orders(
+                        orders, first_nonce, attributes=list(attrs.pop()))
+                except ValueError as exc:
+                    operation, _, message = str(exc).partition(": ")
+                    raise LighterSignerError(operation, message) from None
+                return [SignedTx(tx_type=t, tx_info=info, tx_hash=h, nonce=first_nonce + i)
+                        for i, (t, info, h) in enumerate(out)]
         return [self._sign_one(request, first_nonce + i) for i, request in enumerate(requests)]
 
+    # -- native backend
+
+    def _native_key(self, operation: str) -> Any:
+        key = self._key
+        if key is None or self._closed:
+            raise LighterSignerError(operation, "signer is closed")
+        return key
+
+    def _sign_native(self, request: TxRequest, nonce: int, expired_at: int = 0) -> SignedTx:
+        """``expired_at`` (ms) 0 = now + 10 min - 1 s, like the Go library."""
+        _check_int("nonce", nonce, 0, _MAX_I63)
+        try:
+            if isinstance(request, OrderRequest):
+                operation = "SignCreateOrder"
+                out = self._native_key(operation).sign_create_order(
+                    _order_tuple(request), nonce, expired_at=expired_at, attributes=_order_attributes(request))
+            elif isinstance(request, CancelRequest):
+                operation = "SignCancelOrder"
+                out = self._native_key(operation).sign_cancel_order(request.market_index, request.order_index,
+                                                                    nonce, expired_at=expired_at)
+            elif isinstance(request, CancelAllRequest):
+                operation = "SignCancelAllOrders"
+                attrs = [] if request.market_index is None else [(_ATTR_CANCEL_ALL_MARKET, request.market_index)]
+                out = self._native_key(operation).sign_cancel_all_orders(
+                    int(request.time_in_force), request.time_ms, nonce, expired_at=expired_at, attributes=attrs)
+            elif isinstance(request, ModifyRequest):
+                operation = "SignModifyOrder"
+                attrs = _order_attributes(request)
+                if request.order_version:
+                    attrs.append((_ATTR_ORDER_VERSION, request.order_version))
+                out = self._native_key(operation).sign_modify_order(
+                    request.market_index, request.order_index, request.base_amount, request.price,
+                    request.trigger_price, nonce, expired_at=expired_at, attributes=attrs)
+            elif isinstance(request, GroupedOrdersRequest):
+                operation = "SignCreateGroupedOrders"
+                out = self._native_key(operation).sign_create_grouped_orders(
+                    int(request.grouping_type), [_order_tuple(o) for o in request.orders], nonce,
+                    expired_at=expired_at, attributes=_order_attributes(request))
+            else:
+                raise TypeError(f"cannot sign a {type(request).__name__}")
+        except ValueError as exc:
+            operation, _, message = str(exc).partition(": ")
+            raise LighterSignerError(operation, message) from None
+        return SignedTx(tx_type=out[0], tx_info=out[1], tx_hash=out[2], nonce=nonce)
+
+    def _auth_token_native(self, deadline_s: int) -> AuthToken:
+        token = self._native_key("CreateAuthToken").create_auth_token(deadline_s)
+        return AuthToken(token, deadline_s, self.account_index, self.api_key_index)
+
     def _sign_one(self, request: TxRequest, nonce: int) -> SignedTx:
+        if self._key is not None:
+            return self._sign_native(request, nonce)
         _check_int("nonce", nonce, 0, _MAX_I63)  # -1 would make the library fetch a nonce over HTTP
         common = {"cSkipNonce": 0, "cNonce": nonce, "cApiKeyIndex": self.api_key_index,
                   "cAccountIndex": self.account_index}
@@ -681,17 +798,53 @@ class LighterSigner:
         return SignedTx(tx_type=tx_type, tx_info=tx_info, tx_hash=tx_hash, nonce=nonce)
 
 
+_ATTR_INTEGRATOR_ACCOUNT = 1
+_ATTR_INTEGRATOR_TAKER_FEE = 2
+_ATTR_INTEGRATOR_MAKER_FEE = 3
+_ATTR_CANCEL_ALL_MARKET = 5
+_ATTR_SELF_TRADE_BEHAVIOR = 6
+_ATTR_SELF_TRADE_EQUALITY = 7
+_ATTR_ORDER_VERSION = 8
+
+
+def _order_tuple(o: OrderRequest) -> tuple[int, ...]:
+    return (o.market_index, o.client_order_index, o.base_amount, o.price, int(o.is_ask), int(o.order_type),
+            int(o.time_in_force), int(o.reduce_only), o.trigger_price, o.order_expiry)
+
+
+def _order_attributes(r: OrderRequest | ModifyRequest | GroupedOrdersRequest) -> list[tuple[int, int]]:
+    """The tx attributes the Go library sets: only values that differ from their defaults."""
+    attrs = []
+    if r.integrator_account_index:
+        attrs.append((_ATTR_INTEGRATOR_ACCOUNT, r.integrator_account_index))
+    if r.integrator_taker_fee:
+        attrs.append((_ATTR_INTEGRATOR_TAKER_FEE, r.integrator_taker_fee))
+    if r.integrator_maker_fee:
+        attrs.append((_ATTR_INTEGRATOR_MAKER_FEE, r.integrator_maker_fee))
+    if r.self_trade_behavior:
+        attrs.append((_ATTR_SELF_TRADE_BEHAVIOR, int(r.self_trade_behavior)))
+    if r.self_trade_equality:
+        attrs.append((_ATTR_SELF_TRADE_EQUALITY, int(r.self_trade_equality)))
+    return attrs
+
+
 def _redact(message: str, key_hex: str) -> str:
     # Library messages for CreateClient can quote parts of the input; never let the key through.
     return message.replace(key_hex, "<redacted>").replace(key_hex.upper(), "<redacted>")
 
 
-def generate_api_key(library: LighterLibrary | None = None) -> tuple[str, str]:
-    """A fresh (private_key_hex, public_key_hex) pair from the library, each ``0x`` + 80 hex digits.
+def generate_api_key(library: LighterLibrary | None = None, *, backend: str = "native") -> tuple[str, str]:
+    """A fresh (private_key_hex, public_key_hex) pair, each ``0x`` + 80 hex digits.
 
-    Runs on a short-lived thread of its own so that it is safe to call from a coroutine's thread too
-    (it blocks the caller for about a millisecond).
+    ``backend="native"`` draws it in the core from the OS random generator; ``"go"`` asks the library
+    on a short-lived thread of its own so that it is safe to call from a coroutine's thread too; it
+    blocks the caller for about a millisecond).
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "native" and library is None:
+        private, public = _core.lighter_generate_api_key()
+        return "0x" + private, "0x" + public
     lib = library if library is not None else load_library()
     fn = lib.function("GenerateAPIKey", ())
 

@@ -7,6 +7,7 @@ pub mod grvt;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
+pub mod lighter_sign;
 pub mod limiter;
 pub mod md;
 pub mod orders;
@@ -21,5 +22,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     grvt::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
+    lighter_sign::register(m)?;
     Ok(())
 }

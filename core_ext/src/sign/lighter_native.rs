@@ -383,10 +383,15 @@ mod tests {
     /// Signs by echoing the nonce; nonce 13 fails, nonce 99 panics, `gate` holds each job until released.
     struct Fake {
         gate: Option<Receiver<()>>,
+        /// told when a job enters the backend (tests wait for it instead of sleeping)
+        entered: Option<std::sync::mpsc::Sender<()>>,
     }
 
     impl SignBackend for Fake {
         fn sign(&mut self, request: &SignRequest) -> Result<Signed, String> {
+            if let Some(entered) = &self.entered {
+                let _ = entered.send(());
+            }
             if let Some(gate) = &self.gate {
                 let _ = gate.recv_timeout(Duration::from_secs(5));
             }
@@ -420,7 +425,7 @@ mod tests {
 
     #[test]
     fn completes_in_submit_order_and_signals_the_fd() {
-        let mut s = NativeSigner::start(Fake { gate: None }, "t").unwrap();
+        let mut s = NativeSigner::start(Fake { gate: None, entered: None }, "t").unwrap();
         let ids: Vec<u64> = (0..5).map(|n| s.submit(cancel(n)).unwrap()).collect();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !readable(&s) && Instant::now() < deadline {
@@ -439,7 +444,7 @@ mod tests {
 
     #[test]
     fn library_errors_and_panics_become_results() {
-        let mut s = NativeSigner::start(Fake { gate: None }, "t").unwrap();
+        let mut s = NativeSigner::start(Fake { gate: None, entered: None }, "t").unwrap();
         s.submit(cancel(13)).unwrap();
         s.submit(cancel(99)).unwrap();
         s.submit(cancel(1)).unwrap();
@@ -452,13 +457,21 @@ mod tests {
     #[test]
     fn close_fails_queued_jobs_and_refuses_new_ones() {
         let (release, gate) = channel();
-        let mut s = NativeSigner::start(Fake { gate: Some(gate) }, "t").unwrap();
+        let (entered_tx, entered) = channel();
+        let mut s = NativeSigner::start(Fake { gate: Some(gate), entered: Some(entered_tx) }, "t").unwrap();
         for n in 0..4 {
             s.submit(cancel(n)).unwrap();
         }
-        std::thread::sleep(Duration::from_millis(20)); // the first job is inside the backend now
-        release.send(()).unwrap();
+        // the first job is inside the backend now (waited for, not slept: a loaded machine may be slow)
+        entered.recv_timeout(Duration::from_secs(10)).expect("the worker took the first job");
+        // Release the job being signed only once close() has begun (it marks the signer closing first,
+        // then waits for the worker), so the worker cannot take job 1 before it sees the flag.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            release.send(()).unwrap();
+        });
         s.close();
+        releaser.join().unwrap();
         let done = s.drain();
         assert_eq!(done.len(), 4);
         assert!(done[0].result.is_ok(), "the job being signed finishes");
@@ -471,7 +484,7 @@ mod tests {
     #[test]
     fn many_completions_do_not_block_the_worker() {
         // More wake-ups than a socket buffer holds: the worker must not block on a full buffer.
-        let mut s = NativeSigner::start(Fake { gate: None }, "t").unwrap();
+        let mut s = NativeSigner::start(Fake { gate: None, entered: None }, "t").unwrap();
         for n in 0..20_000 {
             s.submit(cancel(n % 10 + 20)).unwrap();
         }

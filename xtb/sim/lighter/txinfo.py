@@ -1,6 +1,6 @@
 """Decode and validate Lighter L2 transactions (`tx_type` + `tx_info` JSON) as the API server would.
 
-The native signer exports no verify function, so the Schnorr signature itself is not checked: `Sig`
+The Schnorr signature is checked by the venue (venue.py, with the core's native verifier); here `Sig`
 must only be well-formed base64 of 80 bytes. Everything else in `tx_info` is checked: key set, JSON
 types, integer ranges, enums, the order-type/time-in-force/expiry rules the venue's signer enforces,
 the tx deadline (`ExpiredAt`) and the attributes map. Nonces are checked by the caller, which owns the

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
+from xtb import _core
 from xtb.sim.engine import Exchange
 from xtb.sim.lighter import txinfo, wire
 from xtb.sim.lighter.txinfo import TxError
@@ -131,6 +134,8 @@ class LighterVenue:
         self.speed_bump = speed_bump or SpeedBump()
         self.sequencer_rejections: deque[tuple[txinfo.Tx, int, str]] = deque(maxlen=1000)
         self.skew_ms: Callable[[], int] = lambda: 0  # the venue clock's offset (fault injection)
+        #: chain ids whose tx signatures are accepted: one simulator stands for mainnet (304) or testnet (300)
+        self.chain_ids: tuple[int, ...] = (304, 300)
         engine.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ accounts and keys
@@ -175,8 +180,8 @@ class LighterVenue:
         return self._now_ms() + self.skew_ms()
 
     def check_auth(self, token: str | None, account: int) -> None:
-        """Validate a `{deadline}:{account}:{api_key}:{sig hex}` auth token's shape, expiry and key.
-        The signature itself cannot be verified (no verify entry point in the native signer)."""
+        """Validate a `{deadline}:{account}:{api_key}:{sig hex}` auth token's shape, expiry, key and
+        signature (the core's native verifier)."""
         if not token:
             raise TxError(20001, "invalid auth: missing auth token")
         parts = token.split(":")
@@ -198,6 +203,8 @@ class LighterVenue:
             raise TxError(20001, "invalid auth: signature is not hex") from None
         if len(sig) != txinfo.SIG_BYTES:
             raise TxError(20001, "invalid auth: signature must be 80 bytes")
+        if not _core.lighter_verify_auth_token(token, self._api_keys[(acct, key)]):
+            raise TxError(20001, "invalid auth: invalid signature")
 
     def add_listener(self, listener: Callable[[ChannelMessage], None]) -> None:
         self._listeners.append(listener)
@@ -226,7 +233,24 @@ class LighterVenue:
         expected_nonce[key] = expected + 1
 
     def decode(self, tx_type: int, tx_info: Any) -> txinfo.Tx:
-        return txinfo.decode_tx(tx_type, tx_info, self.now_ms())
+        tx = txinfo.decode_tx(tx_type, tx_info, self.now_ms())
+        self._verify_signature(tx_type, tx_info, tx.header)
+        return tx
+
+    def _verify_signature(self, tx_type: int, tx_info: Any, header: txinfo.TxHeader) -> None:
+        """Schnorr-verify `Sig` over the tx hash with the registered key (the core's native verifier).
+        An unregistered key is left to `_check_signer`, which names it."""
+        public_key = self._api_keys.get((header.account_index, header.api_key_index))
+        if public_key is None:
+            return
+        text = tx_info if isinstance(tx_info, (str, bytes)) else orjson.dumps(tx_info)
+        text = text.decode() if isinstance(text, bytes) else text
+        reason = None
+        for chain_id in self.chain_ids:
+            ok, reason, _ = _core.lighter_verify_tx(tx_type, text, chain_id, public_key)
+            if ok:
+                return
+        raise TxError(21501, f"invalid tx info: {reason}")
 
     def send_tx(self, tx_type: int, tx_info: Any) -> dict[str, Any]:
         tx = self.decode(tx_type, tx_info)

@@ -32,6 +32,11 @@ class LighterConfig:
     aliases: Mapping[str, str] = field(default_factory=dict)
 
     # --- transactions
+    #: who signs: "native" (the core's Poseidon2/Schnorr signer, cross-checked against the Go library in
+    #: the test suite) or "go" (the lighter-sdk wheel's Go library; the fallback)
+    signer: str = "native"
+    #: native signer: nonce commitments kept precomputed on a background thread (0: none)
+    nonce_pool: int = 256
     #: orders per sendTxBatch: the docs and error 21514 say 50, ccxt and another client use 15 (UNCONFIRMED)
     max_batch: int = 15
     #: send txs over the WebSocket (jsonapi/sendtx) when its socket is up; REST otherwise
@@ -94,6 +99,10 @@ class LighterConfig:
     tier: str = "premium"
 
     def __post_init__(self) -> None:
+        if self.signer not in ("native", "go"):
+            raise ValueError(f"signer must be native or go, got {self.signer!r}")
+        if not 0 <= self.nonce_pool <= 65_536:
+            raise ValueError(f"nonce_pool must be 0..65536, got {self.nonce_pool}")
         if not 1 <= self.max_batch <= 50:
             raise ValueError(f"max_batch must be 1..50, got {self.max_batch}")
         if not 0 <= self.api_key_index <= 254:

@@ -175,7 +175,8 @@ class LighterConnector:
         if keys.api_key_index != config.api_key_index:
             raise ValueError("key file api key index does not match the connector config")
         signer = LighterSigner(keys.private_key.reveal(), chain_id=config.chain_id,
-                               api_key_index=config.api_key_index, account_index=config.account_index)
+                               api_key_index=config.api_key_index, account_index=config.account_index,
+                               backend=config.signer, nonce_pool=config.nonce_pool)
         return cls(config, signer, own_signer=True, **kwargs)
 
     def __repr__(self) -> str:

@@ -41,7 +41,7 @@ def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> LighterConnecto
     options.setdefault("chain_id", PAPER_CHAIN_ID)
     config = LighterConfig.from_options(options, account_index=account, api_key_index=PAPER_API_KEY_INDEX)
     signer = LighterSigner(private, chain_id=config.chain_id, api_key_index=PAPER_API_KEY_INDEX,
-                           account_index=account)
+                           account_index=account, backend=config.signer, nonce_pool=config.nonce_pool)
     return LighterConnector(config, signer, own_signer=True, ring=wiring.ring, tracker=wiring.tracker,
                             on_burst_end=wiring.on_burst_end)
 
