@@ -136,6 +136,9 @@ def sim(
     lighter_key: Annotated[
         list[str] | None, typer.Option(help="register ACCOUNT:INDEX:PUBHEX for Lighter; repeatable")
     ] = None,
+    binance_key_file: Annotated[
+        list[Path] | None, typer.Option(help="register a Binance HMAC pair from a file (API_KEY:SECRET); repeatable")
+    ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
     from xtb.sim.__main__ import main as sim_main
@@ -148,6 +151,8 @@ def sim(
         argv += ["--backpack-api-key", k]
     for k in lighter_key or []:
         argv += ["--lighter-key", k]
+    for f in binance_key_file or []:
+        argv += ["--binance-key-file", str(f)]
     sim_main(argv)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xtb._core import (
     FEED_CAPSULE_NAME,
     BackpackSigner,
+    BinanceSigner,
     BookUpdate,
     DispatchLoop,
     EventRing,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_CAPSULE_NAME",
     "BackpackSigner",
+    "BinanceSigner",
     "BookUpdate",
     "DispatchLoop",
     "EventRing",

@@ -1,9 +1,11 @@
 """Standalone simulator: `python -m xtb.sim --venues backpack,lighter [--seed N] [--faults PROFILE|FILE.yaml]
-[--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]`.
+[--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]
+[--binance-key-file FILE ...]`.
 
 Prints each venue's REST and WS URL (127.0.0.1, ephemeral ports) and runs until Ctrl-C or the duration.
 Accounts are opened for the API public keys given on the command line (public keys only; no secret is
-ever taken or printed).
+ever printed). Binance signs with HMAC, a shared secret, so its keys come from a file (`API_KEY:SECRET`
+on one line) and never from the command line, where other users could read them.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import signal
 import sys
 from pathlib import Path
 
-from xtb.sim.cluster import VENUES, ClusterConfig, SimCluster
+from xtb.sim.cluster import KNOWN_VENUES, VENUES, ClusterConfig, SimCluster
 from xtb.sim.faults import PROFILES, FaultPlan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m xtb.sim", description="Run the venue simulator on 127.0.0.1.")
-    p.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(VENUES)}")
+    p.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(KNOWN_VENUES)}")
     p.add_argument("--seed", type=int, default=0, help="market-data and fault seed")
     p.add_argument(
         "--faults", default="none", help=f"fault profile ({', '.join(PROFILES)}) or a YAML plan file"
@@ -43,7 +45,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="ACCOUNT:INDEX:PUBHEX",
         help="register a Lighter API public key for an account; repeatable",
     )
+    p.add_argument(
+        "--binance-key-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="register a Binance HMAC key pair read from FILE (one line API_KEY:SECRET); repeatable",
+    )
     return p.parse_args(argv)
+
+
+def binance_key(path: str) -> tuple[str, str]:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise SystemExit(f"--binance-key-file {path}: cannot read it ({exc.strerror})") from None
+    api_key, sep, secret = text.partition(":")
+    if not sep or not api_key or not secret or "\n" in text:
+        raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET")
+    return api_key, secret
 
 
 def fault_plan(spec: str, seed: int) -> FaultPlan:
@@ -79,6 +99,10 @@ async def run(args: argparse.Namespace) -> None:
             except ValueError as exc:
                 raise SystemExit(f"--lighter-key {spec!r}: {exc}") from None
             print(f"lighter account {account} api key {index_s}")
+        for path in args.binance_key_file:
+            api_key, secret = binance_key(path)
+            _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
+            print(f"binance_usdm account {account} for api key {api_key[:4]}... (from {path})")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
         sys.stdout.flush()

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -25,6 +26,8 @@ from nacl.signing import SigningKey
 
 from xtb.sim.backpack.server import BackpackServer
 from xtb.sim.backpack.venue import BackpackVenue
+from xtb.sim.binance.server import BinanceServer
+from xtb.sim.binance.venue import BinanceVenue
 from xtb.sim.clock import Clock, RealClock
 from xtb.sim.engine import Exchange
 from xtb.sim.faults import FaultPlan
@@ -35,7 +38,9 @@ from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
 from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
-VENUES = ("backpack", "lighter")  # the simulator's dialects (`_DIALECTS` at the end of this module)
+VENUES = ("backpack", "lighter")  # started when no venue list is given (`_DIALECTS` at the end of this module)
+OPTIONAL_VENUES = ("binance_usdm",)  # started only when asked for
+KNOWN_VENUES = VENUES + OPTIONAL_VENUES
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,12 @@ LIGHTER_MARKETS = (  # market ids and decimals as on mainnet (ETH 0, BTC 1, SOL 
     SimMarket("BTC", 1, "BTC", 1, 5, 1_000, 500),
     SimMarket("SOL", 2, "SOL", 3, 3, 10_000, 5_000),
 )
+BINANCE_MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed on the venue
+    SimMarket("BTC", 0, "BTCUSDC", 1, 3, 1_000, 500),
+    SimMarket("ETH", 1, "ETHUSDC", 2, 3, 10_000, 5_000),
+    SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
+    SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
+)
 LIGHTER_FIRST_ORDER_INDEX = txinfo.ORDER_INDEX_MIN + 1  # exchange order indexes are >= 2^48
 LIGHTER_FIRST_USER_ACCOUNT = 100_000
 
@@ -91,6 +102,8 @@ class ClusterConfig:
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
+    binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
+    binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
     # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
     # applied over extra_feed_options.
@@ -99,19 +112,19 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         if self.lighter_tier not in SPEED_BUMPS:
             raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {self.lighter_tier!r}")
-        unknown = set(self.venues) - set(VENUES)
+        unknown = set(self.venues) - set(KNOWN_VENUES)
         if unknown or not self.venues:
-            raise ValueError(f"venues must be a non-empty subset of {VENUES}, got {self.venues}")
-        stray = set(self.venue_feed_options) - set(VENUES)
+            raise ValueError(f"venues must be a non-empty subset of {KNOWN_VENUES}, got {self.venues}")
+        stray = set(self.venue_feed_options) - set(KNOWN_VENUES)
         if stray:
-            raise ValueError(f"venue_feed_options: unknown venues {sorted(stray)} (have {VENUES})")
+            raise ValueError(f"venue_feed_options: unknown venues {sorted(stray)} (have {KNOWN_VENUES})")
 
 
 @dataclass
 class VenueHandle:
     name: str
     exchange: Exchange
-    server: BackpackServer | LighterServer
+    server: BackpackServer | LighterServer | BinanceServer
 
     @property
     def rest_url(self) -> str:
@@ -124,6 +137,21 @@ class VenueHandle:
 
 # Backpack's published price filter: limit prices within 0.75x..1.25x of the last active price.
 BACKPACK_BAND = PriceBand(750_000, 1_250_000, "last")
+
+
+def _binance_spec(m: SimMarket) -> MarketSpec:
+    # MIN_NOTIONAL 5 (quote units at the engine's 10 cash decimals); taker 0.04 %, maker 0.02 %
+    return MarketSpec(
+        market_id=m.market_id,
+        symbol=m.symbol,
+        price_decimals=m.price_decimals,
+        size_decimals=m.size_decimals,
+        min_notional=5 * 10**10,
+        maker_fee_ppm=200,
+        taker_fee_ppm=400,
+        initial_margin_ppm=8_000,  # 125x maximum leverage
+        band=PriceBand(950_000, 1_050_000, "mark"),
+    )
 
 
 def _spec(m: SimMarket, band: PriceBand | None = None) -> MarketSpec:
@@ -149,6 +177,7 @@ class SimCluster:
         self._lighter_user_accounts: set[int] = set()
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
+        self._binance_venue: BinanceVenue | None = None
         self._sweep_accounts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -156,12 +185,12 @@ class SimCluster:
     async def start(self) -> dict[str, dict[str, str]]:
         cfg = self.config
         feeds: list[FeedConfig] = []
-        for name in (v for v in VENUES if v in cfg.venues):  # a fixed order: seeded feeds stay the same
+        for name in (v for v in KNOWN_VENUES if v in cfg.venues):  # a fixed order: seeded feeds stay the same
             handle, markets = _DIALECTS[name](self)
             self.venues[name] = handle
             feeds += self._feeds(handle.exchange, markets, name)
         if cfg.generate and feeds:
-            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets}
+            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets}
             self.generator = MarketDataGenerator(
                 [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
             )
@@ -190,6 +219,15 @@ class SimCluster:
             now_ms=lambda: self.clock.now_ns() // 1_000_000,
         )
         return VenueHandle("backpack", ex, server), cfg.backpack_markets
+
+    def _open_binance_usdm(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
+        cfg = self.config
+        ex = Exchange(VenueRules.binance_usdm(), self.clock)
+        for m in cfg.binance_markets:
+            ex.add_market(_binance_spec(m))
+        self._binance_venue = BinanceVenue(ex)
+        server = BinanceServer(self._binance_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s)
+        return VenueHandle("binance_usdm", ex, server), cfg.binance_markets
 
     def _open_lighter(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
         cfg = self.config
@@ -272,6 +310,28 @@ class SimCluster:
         if self._lighter_venue is None:
             raise RuntimeError("lighter is not among the configured venues")
         return self._lighter_venue
+
+    @property
+    def binance(self) -> BinanceVenue:
+        if self._binance_venue is None:
+            raise RuntimeError("binance_usdm is not among the configured venues")
+        return self._binance_venue
+
+    def add_binance_account(
+        self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
+    ) -> tuple[str, str, int]:
+        """Open an account holding `collateral` (quote units) and register an HMAC API key pair for it
+        (a fresh pair unless given: HMAC keys are shared secrets, the venue holds both halves).
+        Returns (api key, secret, account id)."""
+        venue = self.binance
+        if (api_key is None) != (secret is None):
+            raise ValueError("give both api_key and secret, or neither")
+        if api_key is None or secret is None:
+            api_key, secret = secrets.token_hex(32), secrets.token_hex(32)
+        ex = venue.engine
+        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
+        venue.register_api_key(api_key, secret, account)
+        return api_key, secret, account
 
     def add_backpack_account(
         self, collateral_usdc: int = 100_000, api_key_b64: str | None = None
@@ -362,4 +422,5 @@ class SimCluster:
 _DIALECTS: dict[str, Callable[[SimCluster], tuple[VenueHandle, tuple[SimMarket, ...]]]] = {
     "backpack": SimCluster._open_backpack,
     "lighter": SimCluster._open_lighter,
+    "binance_usdm": SimCluster._open_binance_usdm,
 }

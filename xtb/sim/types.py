@@ -230,6 +230,22 @@ class VenueRules:
         )
 
     @staticmethod
+    def binance_usdm() -> VenueRules:
+        # Post-only (GTX) that would take is refused with -5022 and leaves no order; a reduce-only order
+        # that cannot reduce is refused (-2022); 200 open orders per symbol (MAX_NUM_ORDERS); default
+        # leverage 20 (the venue's default for most symbols: UNCONFIRMED per symbol).
+        return VenueRules(
+            name="binance_usdm",
+            reduce_only_mode=ReduceOnlyMode.CLIP,
+            reduce_only_refusal=RefusalStyle.ERROR,
+            post_only_refusal=RefusalStyle.ERROR,
+            default_self_trade=SelfTradeMode.REJECT_TAKER,
+            max_open_orders_per_market=200,
+            default_leverage=20,
+            first_order_id=4_000_000_000,
+        )
+
+    @staticmethod
     def lighter() -> VenueRules:
         # Error codes 21717/21718 cap active limit orders per account / per market; the figures are
         # UNCONFIRMED guesses, hence configurable. Default self-trade behaviour is "expire maker".

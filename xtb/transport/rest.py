@@ -113,9 +113,12 @@ class RestClient:
         session: aiohttp.ClientSession | None = None,
         transport: KeepAliveClient | None = None,
         rng: random.Random | None = None,
+        on_response: Callable[[str, int, Mapping[str, str]], None] | None = None,
     ) -> None:
         """`transport`: send through this lean keep-alive client instead of aiohttp (order entry; the
-        policy below is the same for both). It must point at `base_url`."""
+        policy below is the same for both). It must point at `base_url`. `on_response(path, status,
+        headers)` sees every reply before the policy acts on it (venues whose usage counts come in
+        headers feed their limiter from it)."""
         self.venue = venue
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -130,6 +133,7 @@ class RestClient:
         self._session = session
         self._own_session = session is None
         self._rng = rng or random.Random()
+        self.on_response = on_response
         self.stats = RestStats()
 
     async def __aenter__(self) -> RestClient:
@@ -219,6 +223,8 @@ class RestClient:
                 self.stats.retries += 1
                 continue
 
+            if self.on_response is not None:
+                self.on_response(path, status, resp_headers)
             if status < 400:
                 if not raw:
                     return None

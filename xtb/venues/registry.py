@@ -22,6 +22,7 @@ ENTRY_POINT_GROUP = "xtb.venues"
 BUILTIN: dict[str, str] = {
     "backpack": "xtb.venues.backpack.spec",
     "lighter": "xtb.venues.lighter.spec",
+    "binance_usdm": "xtb.venues.binance_usdm.spec",
 }
 
 _specs: dict[str, VenueSpec] = {}

@@ -609,6 +609,46 @@ def grvt_recover_signer(chain_id: int, order: GrvtOrder, r: str, s: str, v: int)
 # Values: str (decimal strings as given), int, bool; None values are left out. Others raise TypeError.
 BackpackParams = Mapping[str, object]
 
+class BinanceSigner:
+    """HMAC-SHA256 signer for Binance USD-M: signs the exact parameter string that is transmitted."""
+
+    def __init__(self, api_key: str, secret: str, recv_window_ms: int = 5000) -> None: ...
+    @property
+    def headers(self) -> dict[str, str]:
+        """{"X-MBX-APIKEY": api_key}."""
+    @property
+    def recv_window_ms(self) -> int: ...
+    @property
+    def time_offset_ms(self) -> int:
+        """Server clock minus local clock (ms), added to every timestamp."""
+    @time_offset_ms.setter
+    def time_offset_ms(self, offset: int) -> None: ...
+    def sync_time(self, server_ms: int, sent_local_ms: int, recv_local_ms: int) -> int: ...
+    def timestamp_ms(self) -> int: ...
+    def sign(self, payload: str | bytes) -> str: ...
+    def signed(
+        self,
+        params: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
+        *,
+        prefix: str = "",
+        timestamp_ms: int | None = None,
+        recv_window_ms: int | None = None,
+    ) -> str: ...
+    def limit_order(
+        self,
+        symbol: str,
+        side: str,
+        price: int,
+        size: int,
+        price_decimals: int,
+        size_decimals: int,
+        time_in_force: str = "GTC",
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+        timestamp_ms: int | None = None,
+        recv_window_ms: int | None = None,
+    ) -> bytes: ...
+
 class BackpackSigner:
     """ED25519 signer for Backpack REST requests and private WebSocket subscriptions."""
 

@@ -1,14 +1,16 @@
 //! Binance USD-M (and Aster, which copies it): raw `/ws/<stream>` payloads or combined-stream
 //! `{"stream": ..., "data": {...}}` envelopes, as Binance's public USD-M futures WebSocket reference
 //! describes them (market streams and the user data stream).
-//! depthUpdate (diff depth), bookTicker, ORDER_TRADE_UPDATE (user data stream).
+//! depthUpdate (diff depth), bookTicker, aggTrade (market streams); ORDER_TRADE_UPDATE and ACCOUNT_UPDATE
+//! positions (user data stream). markPriceUpdate and TRADE_LITE (a copy of ORDER_TRADE_UPDATE's fill) are
+//! counted as ignored.
 
 use serde::Deserialize;
 
 use super::json::{sniff_str, Flex, Num};
 use super::{base_quote, fee_notional, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
-use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Side};
+use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Position, Side, Trade};
 
 #[derive(Deserialize, Default)]
 #[allow(non_snake_case)]
@@ -38,6 +40,13 @@ struct Msg<'a> {
     A: Option<&'a str>,
     #[serde(borrow, default)]
     o: Option<OrderMsg<'a>>,
+    /// aggTrade: price, quantity, buyer-is-maker (`a` is then the aggregate trade id).
+    #[serde(borrow, default)]
+    p: Option<&'a str>,
+    #[serde(borrow, default)]
+    q: Option<&'a str>,
+    #[serde(default)]
+    m: Option<bool>,
     #[serde(default)]
     code: Option<i64>,
     #[serde(borrow, default)]
@@ -123,6 +132,8 @@ fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedEr
         "depthUpdate" => depth(dec, &ctx, &m, recv_ns),
         "bookTicker" => book_ticker(dec, &ctx, &m, recv_ns),
         "ORDER_TRADE_UPDATE" => order_update(dec, &ctx, &m, recv_ns),
+        "aggTrade" => agg_trade(dec, &ctx, &m, recv_ns),
+        "ACCOUNT_UPDATE" => account_update(dec, &ctx, frame, recv_ns),
         _ => {
             dec.stats.ignored += 1;
             Ok(0)
@@ -168,6 +179,84 @@ fn book_ticker(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64) 
     let bid = (ctx.fixed("b", &bp, pd)?, ctx.fixed("B", bq, sd)?);
     let ask = (ctx.fixed("a", &ap, pd)?, ctx.fixed("A", aq, sd)?);
     Ok(dec.emit_ticker(id, &book, bid, ask, u, recv_ns))
+}
+
+fn agg_trade(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64) -> Result<u32, FeedError> {
+    let sym = need(ctx, m.s, "s")?;
+    let p = need(ctx, m.p, "p")?;
+    let q = need(ctx, m.q, "q")?;
+    let trade_id = match &m.a {
+        Some(f) => f.as_u64().ok_or_else(|| ctx.err(format!("field a must be an integer, got {}", f.type_name())))?,
+        None => return Err(ctx.err("missing field a")),
+    };
+    let buyer_maker = need(ctx, m.m, "m")?;
+    let Some((id, book)) = dec.lookup(sym) else { return Ok(0) };
+    let (pd, sd) = FeedDecoder::scales(&book);
+    let ev = Trade {
+        venue: dec.venue,
+        book_id: id,
+        px: ctx.fixed("p", p, pd)?,
+        sz: ctx.fixed("q", q, sd)?,
+        taker_side: if buyer_maker { Side::Ask } else { Side::Bid },
+        trade_id,
+    };
+    dec.emit_public(recv_ns, EventBody::Trade(ev));
+    Ok(1)
+}
+
+#[derive(Deserialize)]
+struct AccountFrame<'a> {
+    #[serde(borrow, default)]
+    data: Option<AccountEvent<'a>>,
+    #[serde(borrow, default)]
+    a: Option<AccountData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AccountEvent<'a> {
+    #[serde(borrow)]
+    a: AccountData<'a>,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct AccountData<'a> {
+    #[serde(borrow, default)]
+    P: Vec<AccountPosition<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AccountPosition<'a> {
+    s: &'a str,
+    pa: &'a str,
+    ep: &'a str,
+    #[serde(default)]
+    ps: Option<&'a str>,
+}
+
+/// ACCOUNT_UPDATE: one `Position` per one-way (`ps` BOTH) position of a market we keep; hedge-mode legs
+/// (LONG/SHORT) are not ours to net here and are left out. Balances (`B`) are not events of the core.
+fn account_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+    let parsed: AccountFrame = serde_json::from_slice(frame).map_err(|e| ctx.err(format!("bad JSON: {e}")))?;
+    let data = match (parsed.data, parsed.a) {
+        (Some(ev), _) => ev.a,
+        (None, Some(a)) => a,
+        (None, None) => return Err(ctx.err("missing field a")),
+    };
+    let mut out = Vec::with_capacity(data.P.len());
+    for p in &data.P {
+        if p.ps.is_some_and(|ps| ps != "BOTH") {
+            continue;
+        }
+        let Some((id, book)) = dec.lookup(p.s) else { continue };
+        let (pd, sd) = FeedDecoder::scales(&book);
+        out.push(Position { venue: dec.venue, book_id: id, size: ctx.fixed("pa", p.pa, sd)?, entry_px: ctx.rounded("ep", p.ep, pd)? });
+    }
+    let n = out.len() as u32;
+    for ev in out {
+        dec.emit_private(recv_ns, EventBody::Position(ev));
+    }
+    Ok(n)
 }
 
 fn order_state(ctx: &Ctx<'_>, x: &str) -> Result<OrderState, FeedError> {
@@ -240,4 +329,67 @@ fn order_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64)
         dec.emit_private(recv_ns, e);
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::book::OrderBook;
+    use crate::decode::FeedDecoder;
+    use crate::events::{EventBody, Position, Side, Trade, Venue};
+    use crate::ring::EventRing;
+
+    fn setup() -> (FeedDecoder, Arc<EventRing>) {
+        let ring = Arc::new(EventRing::new(64));
+        let mut dec = FeedDecoder::new(Venue::BinanceUsdm, ring.clone());
+        let book = Arc::new(Mutex::new(OrderBook::new(Venue::BinanceUsdm, "BTCUSDC", 1, 3)));
+        dec.add_book(book, "BTCUSDC").unwrap();
+        (dec, ring)
+    }
+
+    fn drain(ring: &EventRing) -> Vec<EventBody> {
+        std::iter::from_fn(|| ring.pop()).map(|e| e.body).collect()
+    }
+
+    #[test]
+    fn agg_trade_raw_and_combined() {
+        let (mut dec, ring) = setup();
+        let raw = br#"{"e":"aggTrade","E":123456789,"s":"BTCUSDC","a":5933014,"p":"100100.5","q":"0.012","f":100,"l":105,"T":123456785,"m":true}"#;
+        assert_eq!(dec.feed(raw, 1).unwrap(), 1);
+        let combined = br#"{"stream":"btcusdc@aggTrade","data":{"e":"aggTrade","E":1,"s":"BTCUSDC","a":7,"p":"99.9","q":"1","f":1,"l":1,"T":1,"m":false}}"#;
+        assert_eq!(dec.feed(combined, 2).unwrap(), 1);
+        let evs = drain(&ring);
+        let t = |px, sz, taker_side, trade_id| EventBody::Trade(Trade { venue: Venue::BinanceUsdm, book_id: 0, px, sz, taker_side, trade_id });
+        assert_eq!(evs, vec![t(1_001_005, 12, Side::Ask, 5933014), t(999, 1000, Side::Bid, 7)]);
+        // a malformed one names the field and emits nothing
+        let bad = br#"{"e":"aggTrade","s":"BTCUSDC","a":"x","p":"1","q":"1","m":true}"#;
+        let err = dec.feed(bad, 3).unwrap_err();
+        assert!(err.reason.contains("field a"), "{}", err.reason);
+        assert!(drain(&ring).is_empty());
+    }
+
+    #[test]
+    fn account_update_positions_one_way_only() {
+        let (mut dec, ring) = setup();
+        let frame = br#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDC","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDC","pa":"-0.004","ep":"100000.05","bep":"0","cr":"0","up":"0","mt":"cross","iw":"0","ps":"BOTH"},{"s":"BTCUSDC","pa":"0.1","ep":"1","cr":"0","up":"0","mt":"cross","iw":"0","ps":"LONG"},{"s":"ETHUSDC","pa":"1","ep":"1","cr":"0","up":"0","mt":"cross","iw":"0","ps":"BOTH"}]}}"#;
+        assert_eq!(dec.feed(frame, 1).unwrap(), 1);
+        assert_eq!(
+            drain(&ring),
+            vec![EventBody::Position(Position { venue: Venue::BinanceUsdm, book_id: 0, size: -4, entry_px: 1_000_001 })]
+        );
+        let bad = br#"{"e":"ACCOUNT_UPDATE","a":{"P":[{"s":"BTCUSDC","pa":"0.0001","ep":"1","ps":"BOTH"}]}}"#;
+        assert!(dec.feed(bad, 2).is_err());
+        assert!(drain(&ring).is_empty());
+    }
+
+    #[test]
+    fn mark_price_and_trade_lite_are_ignored() {
+        let (mut dec, ring) = setup();
+        let mark = br#"{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"100000.0","i":"100000.0","P":"100000.0","r":"0.0001","T":2}"#;
+        assert_eq!(dec.feed(mark, 1).unwrap(), 0);
+        let lite = br#"{"e":"TRADE_LITE","E":1,"T":1,"s":"BTCUSDC","q":"0.001","p":"1","m":true,"c":"7","S":"BUY","L":"1","l":"0.001","t":1,"i":2}"#;
+        assert_eq!(dec.feed(lite, 2).unwrap(), 0);
+        assert!(drain(&ring).is_empty());
+    }
 }

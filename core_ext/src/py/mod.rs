@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod args;
+pub mod binance;
 pub mod grvt;
 pub mod journal;
 #[cfg(unix)]
@@ -18,6 +19,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    binance::register(m)?;
     journal::register(m)?;
     grvt::register(m)?;
     #[cfg(unix)]

@@ -1,6 +1,7 @@
 //! Request signers.
 
 pub mod backpack;
+pub mod binance;
 pub mod grvt;
 pub mod lighter;
 pub mod nonce_pool;

@@ -1,0 +1,235 @@
+//! Python binding of the Binance USD-M HMAC signer (`sign::binance`, docs/core_api.md "Binance signer").
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+
+use crate::sign::binance::{mask, BinanceSigner, SignError, DEFAULT_RECV_WINDOW_MS};
+
+fn sign_err(e: SignError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn local_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A parameter value as text: str as given, int in decimal, bool as "true"/"false" (the venue's form).
+fn value_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(Some(if b.is_true() { "true" } else { "false" }.to_owned()));
+    }
+    if v.is_instance_of::<PyInt>() {
+        let n: i128 = v
+            .extract()
+            .map_err(|_| PyValueError::new_err(format!("params: {key:?} is an integer out of range")))?;
+        return Ok(Some(n.to_string()));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Some(s.to_str()?.to_owned()));
+    }
+    let tname = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    Err(PyTypeError::new_err(format!(
+        "params: {key:?} must be str, int or bool (decimal values as strings), got {tname}"
+    )))
+}
+
+/// A dict, or a list of (name, value) pairs, in order; None values are left out.
+fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(obj) = params else { return Ok(Vec::new()) };
+    if obj.is_none() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = if let Ok(d) = obj.cast::<PyDict>() {
+        d.iter().collect()
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        obj.try_iter()?
+            .map(|it| it.and_then(|pair| pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()))
+            .collect::<PyResult<_>>()
+            .map_err(|_| PyTypeError::new_err("params: expected a dict or a list of (name, value) pairs"))?
+    } else {
+        return Err(PyTypeError::new_err("params: expected a dict or a list of (name, value) pairs"));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (k, v) in &items {
+        let key = k
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("params: parameter names must be str"))?
+            .to_str()?
+            .to_owned();
+        if let Some(text) = value_text(&key, v)? {
+            out.push((key, text));
+        }
+    }
+    Ok(out)
+}
+
+/// HMAC-SHA256 signer for Binance USD-M REST (and the WebSocket API's signed params).
+#[pyclass(name = "BinanceSigner", module = "xtb_core._core", frozen)]
+pub struct PyBinanceSigner {
+    inner: BinanceSigner,
+}
+
+impl PyBinanceSigner {
+    fn signed_text(
+        &self,
+        prefix: &str,
+        pairs: &[(&str, &str)],
+        timestamp_ms: Option<u64>,
+        recv_window_ms: Option<u64>,
+    ) -> PyResult<String> {
+        let ts = timestamp_ms.unwrap_or_else(|| self.inner.timestamp_ms(local_ms()));
+        self.inner.signed(prefix, pairs, ts, recv_window_ms).map_err(sign_err)
+    }
+}
+
+#[pymethods]
+impl PyBinanceSigner {
+    /// `api_key` goes in the `X-MBX-APIKEY` header; `secret` keys the HMAC and is never shown.
+    #[new]
+    #[pyo3(signature = (api_key, secret, recv_window_ms = DEFAULT_RECV_WINDOW_MS))]
+    fn new(api_key: &str, secret: &str, recv_window_ms: u64) -> PyResult<Self> {
+        Ok(PyBinanceSigner { inner: BinanceSigner::new(api_key, secret, recv_window_ms).map_err(sign_err)? })
+    }
+
+    /// `{"X-MBX-APIKEY": api_key}`: the header every signed and USER_STREAM request carries.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = PyDict::new(py);
+        h.set_item(intern!(py, "X-MBX-APIKEY"), self.inner.api_key())?;
+        Ok(h)
+    }
+
+    #[getter]
+    fn recv_window_ms(&self) -> u64 {
+        self.inner.recv_window_ms()
+    }
+
+    /// Server clock minus local clock (ms), added to every timestamp.
+    #[getter]
+    fn time_offset_ms(&self) -> i64 {
+        self.inner.offset_ms()
+    }
+
+    #[setter]
+    fn set_time_offset_ms(&self, offset: i64) {
+        self.inner.set_offset_ms(offset)
+    }
+
+    /// Set the offset from one `GET /fapi/v1/time` round trip: the server's time against the middle of
+    /// the local send and receive times. Returns the new offset (ms).
+    fn sync_time(&self, server_ms: i64, sent_local_ms: i64, recv_local_ms: i64) -> PyResult<i64> {
+        if recv_local_ms < sent_local_ms {
+            return Err(PyValueError::new_err("sync_time: recv_local_ms is before sent_local_ms"));
+        }
+        let offset = server_ms - (sent_local_ms + (recv_local_ms - sent_local_ms) / 2);
+        self.inner.set_offset_ms(offset);
+        Ok(offset)
+    }
+
+    /// The `timestamp` a request signed now carries (local clock + offset).
+    fn timestamp_ms(&self) -> u64 {
+        self.inner.timestamp_ms(local_ms())
+    }
+
+    /// Lower-case hex HMAC-SHA256 of `payload` (str or bytes): the totalParams exactly as transmitted.
+    fn sign(&self, payload: &Bound<'_, PyAny>) -> PyResult<String> {
+        if let Ok(b) = payload.cast::<PyBytes>() {
+            return Ok(self.inner.sign_hex(b.as_bytes()));
+        }
+        if let Ok(s) = payload.cast::<PyString>() {
+            return Ok(self.inner.sign_hex(s.to_str()?.as_bytes()));
+        }
+        Err(PyTypeError::new_err("payload: expected str or bytes"))
+    }
+
+    /// The parameter string to transmit: `params` (dict or (name, value) pairs, in order, percent-encoded)
+    /// then `recvWindow`, `timestamp` and `signature` last. `prefix`: the part of totalParams sent in the
+    /// query string when this string is the body (signed in front, not repeated).
+    #[pyo3(signature = (params = None, *, prefix = "", timestamp_ms = None, recv_window_ms = None))]
+    fn signed(
+        &self,
+        params: Option<&Bound<'_, PyAny>>,
+        prefix: &str,
+        timestamp_ms: Option<u64>,
+        recv_window_ms: Option<u64>,
+    ) -> PyResult<String> {
+        let pairs = param_pairs(params)?;
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.signed_text(prefix, &refs, timestamp_ms, recv_window_ms)
+    }
+
+    /// The body of `POST /fapi/v1/order` for one LIMIT order from integer units, in one call (the
+    /// gateway's hot path). `side`: "BUY"/"SELL"; `time_in_force`: GTC, IOC, FOK or GTX (post-only).
+    #[pyo3(signature = (symbol, side, price, size, price_decimals, size_decimals, time_in_force = "GTC",
+                        reduce_only = false, client_order_id = None, timestamp_ms = None,
+                        recv_window_ms = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn limit_order<'py>(
+        &self,
+        py: Python<'py>,
+        symbol: &str,
+        side: &str,
+        price: i64,
+        size: i64,
+        price_decimals: u32,
+        size_decimals: u32,
+        time_in_force: &str,
+        reduce_only: bool,
+        client_order_id: Option<&str>,
+        timestamp_ms: Option<u64>,
+        recv_window_ms: Option<u64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if side != "BUY" && side != "SELL" {
+            return Err(PyValueError::new_err(format!("side: expected \"BUY\" or \"SELL\", got {side:?}")));
+        }
+        if !matches!(time_in_force, "GTC" | "IOC" | "FOK" | "GTX") {
+            return Err(PyValueError::new_err(format!(
+                "time_in_force: expected GTC, IOC, FOK or GTX, got {time_in_force:?}"
+            )));
+        }
+        if price <= 0 || size <= 0 {
+            return Err(PyValueError::new_err(format!(
+                "price and size must be positive (got price={price}, size={size})"
+            )));
+        }
+        let px = crate::fixed::format_fixed(price, price_decimals)
+            .map_err(|e| PyValueError::new_err(format!("price_decimals: {e}")))?;
+        let qty = crate::fixed::format_fixed(size, size_decimals)
+            .map_err(|e| PyValueError::new_err(format!("size_decimals: {e}")))?;
+        let mut p: Vec<(&str, &str)> = Vec::with_capacity(8);
+        p.push(("symbol", symbol));
+        p.push(("side", side));
+        p.push(("type", "LIMIT"));
+        p.push(("timeInForce", time_in_force));
+        p.push(("quantity", &qty));
+        p.push(("price", &px));
+        if reduce_only {
+            p.push(("reduceOnly", "true"));
+        }
+        if let Some(c) = client_order_id {
+            p.push(("newClientOrderId", c));
+        }
+        let body = self.signed_text("", &p, timestamp_ms, recv_window_ms)?;
+        Ok(PyBytes::new(py, body.as_bytes()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BinanceSigner(api_key={}, recv_window_ms={})",
+            mask(self.inner.api_key()),
+            self.inner.recv_window_ms()
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyBinanceSigner>()?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+"""Binance USD-M futures (USDC- and USDT-margined perpetuals) as an xtb venue package."""

@@ -1,0 +1,115 @@
+"""Binance USD-M market metadata (`GET /fapi/v1/exchangeInfo`) -> MarketInfo with integer scales.
+
+Tick and step come from the PRICE_FILTER / LOT_SIZE filters (never from pricePrecision /
+quantityPrecision, which the venue says are not tick sizes); decimals are the scales those filters are
+written with. MIN_NOTIONAL's `notional` becomes `min_notional` in notional units.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from xtb.model.types import MarketInfo
+from xtb.venues.symbols import base_then_quote
+
+
+class MarketDataError(ValueError):
+    """A symbol object the connector cannot use; the message names the symbol and the field."""
+
+
+def scale_of(text: str) -> int:
+    """Number of decimals in a decimal string as written ("0.010" -> 3, "1" -> 0)."""
+    try:
+        exp = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {text!r}") from None
+    if not isinstance(exp, int):
+        raise ValueError(f"not a finite decimal: {text!r}")
+    return max(0, -exp)
+
+
+def to_units(text: str, decimals: int) -> int:
+    """Exact decimal text -> integer units of 10^-decimals; refuses digits beyond `decimals`."""
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {text!r}") from None
+    scaled = d.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{text!r} has more than {decimals} decimals")
+    return int(scaled)
+
+
+def rounded_units(text: object, decimals: int) -> int:
+    """Decimal text -> integer units, rounded (PnL, balances: values with more digits than the scale)."""
+    return int(Decimal(str(text)).scaleb(decimals).to_integral_value())
+
+
+def _filters(obj: dict[str, Any], symbol: str) -> dict[str, dict[str, Any]]:
+    raw = obj.get("filters")
+    if not isinstance(raw, list):
+        raise MarketDataError(f"symbol {symbol}: missing filters")
+    return {f["filterType"]: f for f in raw if isinstance(f, dict) and "filterType" in f}
+
+
+def _decimals(text: str) -> int:
+    """Scale of a filter value with trailing zeros dropped ("0.10" -> 1, "1.0" -> 0)."""
+    t = text.rstrip("0").rstrip(".") if "." in text else text
+    return scale_of(t)
+
+
+def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None) -> MarketInfo:
+    symbol = obj.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        raise MarketDataError("symbol object without a symbol")
+    f = _filters(obj, symbol)
+    try:
+        tick_s = str(f["PRICE_FILTER"]["tickSize"])
+        step_s = str(f["LOT_SIZE"]["stepSize"])
+        pd, sd = _decimals(tick_s), _decimals(step_s)
+        tick, step = to_units(tick_s, pd), to_units(step_s, sd)
+        min_size = to_units(str(f["LOT_SIZE"].get("minQty") or step_s), sd)
+        notional = str(f.get("MIN_NOTIONAL", {}).get("notional") or "0")
+        min_notional = int(to_units(notional, pd + sd)) if _decimals(notional) <= pd + sd else 0
+    except KeyError as e:
+        raise MarketDataError(f"symbol {symbol}: missing filter field {e}") from None
+    except (ValueError, TypeError) as e:
+        raise MarketDataError(f"symbol {symbol}: {e}") from None
+    if tick <= 0 or step <= 0:
+        raise MarketDataError(f"symbol {symbol}: tickSize and stepSize must be positive")
+    canon = base_then_quote(symbol, aliases)
+    return MarketInfo(
+        venue="binance_usdm",
+        symbol=symbol,
+        base=canon.base,
+        quote=str(obj.get("marginAsset") or obj.get("quoteAsset") or "USDT"),
+        price_decimals=pd,
+        size_decimals=sd,
+        tick=tick,
+        step=step,
+        min_size=min_size,
+        min_notional=min_notional,
+        multiplier=canon.multiplier,
+        extra={"contract_type": obj.get("contractType"), "status": obj.get("status"),
+               "margin_asset": obj.get("marginAsset")},
+    )
+
+
+def parse_markets(
+    payload: Any, symbols: tuple[str, ...] = (), aliases: dict[str, str] | None = None
+) -> dict[str, MarketInfo]:
+    """The markets we trade: `symbols` if given (each must exist), else every TRADING perpetual."""
+    rows = payload.get("symbols") if isinstance(payload, dict) else None
+    if not isinstance(rows, list):
+        raise MarketDataError("/fapi/v1/exchangeInfo: expected an object with a `symbols` list")
+    by_symbol = {o.get("symbol"): o for o in rows if isinstance(o, dict)}
+    if symbols:
+        missing = [s for s in symbols if s not in by_symbol]
+        if missing:
+            raise MarketDataError(f"unknown Binance USD-M symbols: {', '.join(missing)}")
+        chosen = [by_symbol[s] for s in symbols]
+    else:
+        chosen = [o for o in by_symbol.values()
+                  if o.get("contractType") == "PERPETUAL" and o.get("status") == "TRADING"]  # fmt: skip
+    return {m.symbol: m for m in (market_info(o, aliases) for o in chosen)}
