@@ -278,6 +278,15 @@ class CircuitBreaker:
         return True
 
 
+def fill_cash(m: MarketInfo, side: str, px: int, sz: int, fee: int) -> Fraction:
+    """One fill's cash flow in quote currency: sells +, buys -, fees - (the market's taker rate when the
+    venue reported none)."""
+    qty, price = base_qty(m, sz), real_price(m, px)
+    notional = qty * price
+    paid = Fraction(fee, 10 ** (m.price_decimals + m.size_decimals)) if fee else notional * m.taker_fee_ppm / 1_000_000
+    return (notional if side == "ask" else -notional) - paid
+
+
 def worst_price(m: MarketInfo, side: Side, top: Top, slippage_bps: int) -> int | None:
     """A market order's limit: the opposite touch moved `slippage_bps` against us, rounded safely."""
     bid, ask = top
@@ -307,6 +316,7 @@ class Arb:
     fallback_cid: int | None = None
     lg_cids: list[int] = field(default_factory=list)
     unhedged: Fraction = Fraction(0)  # base units filled on Backpack and not yet sent to Lighter
+    bp_accounted: int = 0  # Backpack size units already counted into `unhedged` (the tracker's filled)
     imbalance_since: float | None = None
     exit_sent: float | None = None
     exit_reason: str = ""
@@ -365,6 +375,9 @@ class CrossArb(Strategy[CrossArbParams]):
         self.exits: list[str] = []
         self.realized_pnl = Fraction(0)
         self._owner: dict[tuple[str, int], str] = {}  # (venue, client id) -> base of the arb that sent it
+        self._symbols: dict[str, set[str]] = {}  # venue -> the pairs' symbols there
+        self.session_cash = Fraction(0)  # cash flow of every fill on the pairs' markets, fees included: the
+        # session's PnL once flat (the engine's flatten at stop included, as the venue counts it)
         self._stopping = False
 
     # lifecycle ---------------------------------------------------------------------------------------
@@ -376,6 +389,7 @@ class CrossArb(Strategy[CrossArbParams]):
         self.pairs = discover_pairs(ctx.markets(self.maker), ctx.markets(self.hedge), self.params.symbol_filters)
         for pair in self.pairs:
             self.sizes[pair.base] = common_size(pair.bp, pair.lg, self.params.order_size)
+        self._symbols = {self.maker: {p.bp.symbol for p in self.pairs}, self.hedge: {p.lg.symbol for p in self.pairs}}
         self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
 
     async def on_tick(self, now_ms: int) -> None:
@@ -469,22 +483,52 @@ class CrossArb(Strategy[CrossArbParams]):
                                    post_only=self.params.backpack_post_only)
         arb.bp_cids.append(cid)
         arb.bp_px, arb.repricing = px, False
-        self._owner[(self.maker, cid)] = arb.pair.base
+        self._own(self.maker, cid, arb.pair.base)
 
     # hedging -----------------------------------------------------------------------------------------
     def on_fill(self, ev: Any) -> None:
-        base = self._owner.get((ev.venue, ev.client_id))
+        """Price and fee detail of a fill; the hedge follows the filled quantity (`_follow_fills`), which the
+        order update may have moved first."""
+        key = (ev.venue, ev.client_id)
+        market = self._market_of(ev.venue, key)
+        if market is not None and market.symbol in self._symbols.get(ev.venue, ()):
+            self.session_cash += fill_cash(market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+        base = self._owner.get(key)
         arb = self.arbs.get(base) if base is not None else None
         if arb is None:
             return
         market = arb.pair.bp if ev.venue == self.maker else arb.pair.lg
         arb.record_fill(ev.venue, market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
         self._log_when_hedged(arb)
-        # only entry legs are hedged; exit and rebalance orders are sent once the arb is exiting
-        if ev.venue != self.maker or arb.state not in ("entering", "open"):
+        if ev.venue == self.maker:
+            self._follow_fills(arb)
+
+    def on_order(self, ev: Any) -> None:
+        """An order update that moved a Backpack entry leg's filled quantity hedges it now, without waiting for
+        the Fill event (which may come seconds later, or only from a REST re-read)."""
+        if ev.venue != self.maker:
             return
-        arb.unhedged += base_qty(arb.pair.bp, ev.sz)
-        self._hedge(arb)
+        base = self._owner.get((ev.venue, ev.client_id))
+        arb = self.arbs.get(base) if base is not None else None
+        if arb is not None:
+            self._follow_fills(arb)
+
+    def _follow_fills(self, arb: Arb) -> None:
+        """Hedge what the Backpack leg filled since the last look: one source of truth, the tracker's filled
+        quantity (fed by order updates, fills and REST alike, de-duplicated)."""
+        if arb.state not in ("entering", "open"):  # exit and rebalance orders are not hedged
+            return
+        filled = self._bp_filled(arb)
+        if filled > arb.bp_accounted:
+            arb.unhedged += base_qty(arb.pair.bp, filled - arb.bp_accounted)
+            arb.bp_accounted = filled
+            self._hedge(arb)
+
+    def _market_of(self, venue: str, key: tuple[str, int]) -> MarketInfo | None:
+        order = self.ctx.order(venue, key[1])
+        if order is None:
+            return None
+        return self.ctx.markets(venue).get(order.symbol)
 
     def _hedge(self, arb: Arb) -> None:
         """Send the unhedged Backpack quantity to Lighter, in whole Lighter steps."""
@@ -509,7 +553,7 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
             return
         arb.lg_cids.append(cid)
-        self._owner[(self.hedge, cid)] = arb.pair.base
+        self._own(self.hedge, cid, arb.pair.base)
         arb.unhedged -= base_qty(lg, units)
 
     def _lighter_worst_price(self, arb: Arb, side: Side, lg_top: Top) -> int | None:
@@ -588,7 +632,7 @@ class CrossArb(Strategy[CrossArbParams]):
                                             worst_price=worst)
                 arb.fallback_cid = cid
                 arb.bp_cids.append(cid)
-                self._owner[(self.maker, cid)] = arb.pair.base
+                self._own(self.maker, cid, arb.pair.base)
                 return
         self._settle_partial_entry(arb, now, filled)
 
@@ -666,7 +710,7 @@ class CrossArb(Strategy[CrossArbParams]):
         if units > 0:
             cid = self._reduce_only_market(venue, market, side, units)
             if cid is not None:
-                self._owner[(venue, cid)] = arb.pair.base
+                self._own(venue, cid, arb.pair.base)
                 if venue == self.hedge:
                     arb.lg_cids.append(cid)
         arb.unhedged = Fraction(0)
@@ -695,16 +739,25 @@ class CrossArb(Strategy[CrossArbParams]):
             if pos != 0:
                 cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
                 if cid is not None:
-                    self._owner[(venue, cid)] = arb.pair.base
+                    self._own(venue, cid, arb.pair.base)
 
-    def _reduce_only_market(self, venue: str, market: MarketInfo, side: Side, units: int) -> int | None:
-        top = (self.ctx.best_bid(venue, market.symbol), self.ctx.best_ask(venue, market.symbol))
+    def _own(self, venue: str, cid: int, base: str) -> None:
+        self._owner[(venue, cid)] = base
+
+    def _reduce_only_market(self, venue: str, market: MarketInfo, side: Side, units: int,
+                            top: Top | None = None) -> int | None:
+        """A reduce-only market order priced through the touch (the stream's book unless `top` is given).
+        None only with a logged reason (no price, or denied); the exit / flatten loops re-send."""
+        if top is None:
+            top = (self.ctx.best_bid(venue, market.symbol), self.ctx.best_ask(venue, market.symbol))
         worst = worst_price(market, side, top, self.params.slippage_bps)
         if worst is None:
+            self.ctx.log.warning("cross_arb: no %s %s price to close %s at (book empty); retrying", venue,
+                                 market.symbol, side)
             return None
         try:
             return int(self.ctx.place_market(venue, market.symbol, side, units, worst_price=worst, reduce_only=True))
-        except OrderDenied as e:  # the exit / flatten loops re-send
+        except OrderDenied as e:
             self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
             return None
 
@@ -764,12 +817,15 @@ class CrossArb(Strategy[CrossArbParams]):
                 return
             if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):
                 for venue, market, pos in open_legs:
-                    cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
+                    # priced from REST when the stream's book is stale or empty (a stream down at stop)
+                    top = await self.ctx.closing_touch(venue, market.symbol)
+                    cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos), top)
                     base = by_symbol[(venue, market.symbol)]
                     if cid is not None and base in self.arbs:  # its fills count toward that arb's PnL
                         self._owner[(venue, cid)] = base
             await asyncio.sleep(0.5)
-        self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening", self.params.flatten_timeout_s)
+        self.ctx.log.error("cross_arb: positions still open after %.0f s of flattening (the engine's flatten and "
+                           "settle follow)", self.params.flatten_timeout_s)
 
     def on_params_changed(self, old: CrossArbParams, new: CrossArbParams) -> None:
         self.breaker.max_failures, self.breaker.pause_s = new.max_consecutive_failures, new.circuit_breaker_pause_s
@@ -786,5 +842,6 @@ class CrossArb(Strategy[CrossArbParams]):
             "cross_arb_exits": list(self.exits),
             "cross_arb_breaker_open": self.breaker.opened_at is not None,
             "cross_arb_pnl": round(float(self.realized_pnl), 6),
+            "cross_arb_session_cash": round(float(self.session_cash), 6),
             **{f"cross_arb_{k}": v for k, v in self.stats.items()},
         }

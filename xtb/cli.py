@@ -59,22 +59,38 @@ def run(
     status_every: Annotated[float, typer.Option(help="print a status line every N seconds (0: never)")] = 5.0,
     flatten_on_exit: Annotated[bool, typer.Option(help="close positions reduce-only on shutdown")] = False,
 ) -> None:
-    """Run a strategy. Without --live the venues are the built-in simulator: no keys, no money."""
+    """Run a strategy. Without --live the venues are the built-in simulator: no keys, no money.
+
+    Exit status: 0 stopped flat (or nothing held), 1 stopped NOT FLAT (positions or orders left, said on the
+    last line), 2 bad command line, config, venue or keys (one line naming the key or file)."""
     import asyncio
     import json
+    import math
     import signal
 
     from xtb.config import ConfigError, load_config
     from xtb.engine.engine import Engine
     from xtb.logs import setup_logging
+    from xtb.preflight import preflight
 
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        typer.echo(f"--duration: must be a positive number of seconds (got {duration})", err=True)
+        raise typer.Exit(2)
+    if not math.isfinite(status_every) or status_every < 0:
+        typer.echo(f"--status-every: must be >= 0 seconds (got {status_every})", err=True)
+        raise typer.Exit(2)
     try:
         cfg = load_config(config, sets=set_ or [])
+        preflight(cfg)
     except ConfigError as e:
         typer.echo(f"config error: {e}", err=True)
         raise typer.Exit(2) from None
     g = cfg.general
-    setup_logging(level=g.log_level, file_level=g.file_log_level, root_level=g.root_log_level, log_dir=g.log_dir)
+    try:
+        setup_logging(level=g.log_level, file_level=g.file_log_level, root_level=g.root_log_level, log_dir=g.log_dir)
+    except OSError as e:
+        typer.echo(f"config error: general.log_dir: cannot write logs in {g.log_dir} ({e.strerror or e})", err=True)
+        raise typer.Exit(2) from None
     if g.uvloop:
         try:
             import uvloop
@@ -84,14 +100,21 @@ def run(
             pass
 
     async def main() -> int:
-        engine = Engine(cfg, live=live)
+        try:
+            engine = Engine(cfg, live=live)
+        except ValueError as e:  # ConfigError of the risk section and the like
+            typer.echo(f"config error: {e}", err=True)
+            return 2
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, engine.request_stop)
         try:
             await engine.start()
-        except ValueError as e:
-            typer.echo(f"cannot start: {e}", err=True)
+        except (ValueError, KeyError) as e:  # config, strategy, symbols, keys: nothing was left running
+            typer.echo(f"cannot start: {_one_line(e)}", err=True)
+            return 2
+        except OSError as e:  # a port, directory or file the config names
+            typer.echo(f"cannot start: {_one_line(e)}", err=True)
             return 2
         started = loop.time()
         try:
@@ -105,8 +128,12 @@ def run(
                 if status_every > 0:
                     typer.echo(json.dumps(engine.status(), default=str))
         finally:
-            await engine.stop(flatten=flatten_on_exit)
+            report = await engine.stop(flatten=flatten_on_exit)
         typer.echo(json.dumps(engine.status(), default=str))
+        if report is not None and not report.flat:
+            markets = {v: c.markets() for v, c in engine.connectors.items()}
+            typer.echo(report.summary(markets), err=True)
+            return 1
         return 0
 
     raise typer.Exit(asyncio.run(main()))
@@ -461,15 +488,28 @@ def replay(
 
     from rich.progress import Progress
 
-    from xtb.config import XtbConfig, load_config
+    from xtb._core import JournalFormatError
+    from xtb.config import ConfigError, XtbConfig, load_config
     from xtb.journal.replay import replay as run_replay
+    from xtb.preflight import check_strategy
 
-    if config is not None:
-        cfg = load_config(config)
-    elif strategy is not None:
-        cfg = XtbConfig(strategy={"name": strategy})  # type: ignore[arg-type]
-    else:
-        raise typer.BadParameter("give --strategy or --config", param_hint="--strategy")
+    try:
+        if config is not None:
+            cfg = load_config(config)
+        elif strategy is not None:
+            cfg = XtbConfig(strategy={"name": strategy})  # type: ignore[arg-type]
+        else:
+            typer.echo("give --strategy or --config", err=True)
+            raise typer.Exit(2)
+        if strategy is not None:
+            cfg = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"name": strategy})})
+        check_strategy(cfg)
+    except ConfigError as e:
+        typer.echo(f"config error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if not journal.is_file():
+        typer.echo(f"journal {journal}: no such file", err=True)
+        raise typer.Exit(2)
     out_dir = out if out is not None else journal.parent / "replay"
     # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
     with Progress(disable=not progress, transient=True) as bar:
@@ -478,8 +518,12 @@ def replay(
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
-                                     window_ns=int(window_ms * 1e6), progress=report, records=True))
+        try:
+            res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
+                                         window_ns=int(window_ms * 1e6), progress=report, records=True))
+        except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
+            typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"replayed {res.events_read} events ({res.book_events} book) in {res.seconds:.2f} s "
                f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}")
     if res.truncated:
@@ -501,6 +545,12 @@ def report(
         raise typer.BadParameter(str(e), param_hint="RUN_DIR") from None
     for name, path in written.items():
         typer.echo(f"{name}: {path}")
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception as one operator line (KeyError's repr quotes dropped, newlines folded)."""
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(str(text).split()) or type(e).__name__
 
 
 def main() -> None:

@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """A config problem, with the offending key path in the message."""
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +46,13 @@ class GeneralConfig(_Section):
     uvloop: bool = True
     gc_freeze: bool = Field(default=True, description="freeze the startup heap after start (fewer GC stalls)")
     seed: int | None = Field(default=None, description="simulator seed in paper mode")
+
+    @field_validator("log_level", "file_log_level", "root_log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if not isinstance(v, str) or v.upper() not in LOG_LEVELS:
+            raise ValueError(f"not a log level (one of {', '.join(LOG_LEVELS)})")
+        return v.upper()
 
 
 class VenueConfig(_Section):
@@ -294,6 +304,8 @@ def load_config(
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:

@@ -77,12 +77,15 @@ pub enum Applied {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BookError {
     NegativeSize { px: Px, sz: Sz },
+    /// A price at or below zero is never a level (a frame carrying one is refused whole).
+    NonPositivePrice { px: Px },
 }
 
 impl std::fmt::Display for BookError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BookError::NegativeSize { px, sz } => write!(f, "negative size {sz} at price {px}"),
+            BookError::NonPositivePrice { px } => write!(f, "price {px} is not above zero"),
         }
     }
 }
@@ -389,10 +392,14 @@ impl OrderBook {
         self.touch();
     }
 
-    fn check_sizes(bids: &[(Px, Sz)], asks: &[(Px, Sz)]) -> Result<(), BookError> {
+    /// Every level of a frame is checked before any is applied: a bad frame leaves the book as it was.
+    fn check_levels(bids: &[(Px, Sz)], asks: &[(Px, Sz)]) -> Result<(), BookError> {
         for &(px, sz) in bids.iter().chain(asks) {
             if sz < 0 {
                 return Err(BookError::NegativeSize { px, sz });
+            }
+            if px <= 0 {
+                return Err(BookError::NonPositivePrice { px });
             }
         }
         Ok(())
@@ -408,7 +415,7 @@ impl OrderBook {
         offset: Option<u64>,
         recv_ns: i64,
     ) -> Result<Applied, BookError> {
-        Self::check_sizes(bids, asks)?;
+        Self::check_levels(bids, asks)?;
         self.touch();
         self.bids.replace(bids);
         self.asks.replace(asks);
@@ -444,12 +451,12 @@ impl OrderBook {
         asks: &[(Px, Sz)],
         recv_ns: i64,
     ) -> Result<Applied, BookError> {
-        Self::check_sizes(bids, asks)?;
+        Self::check_levels(bids, asks)?;
         Ok(self.apply_deltas_nonnegative(seq, bids, asks, recv_ns))
     }
 
-    /// `apply_deltas` for a caller that has already refused negative sizes (the decoders' fast path
-    /// checks each size as it converts it): one pass over the levels fewer.
+    /// `apply_deltas` for a caller that has already refused negative sizes and non-positive prices (the
+    /// decoders' fast path checks each level as it converts it): one pass over the levels fewer.
     pub(crate) fn apply_deltas_nonnegative(
         &mut self,
         seq: DeltaSeq,
@@ -457,7 +464,7 @@ impl OrderBook {
         asks: &[(Px, Sz)],
         recv_ns: i64,
     ) -> Applied {
-        debug_assert!(Self::check_sizes(bids, asks).is_ok());
+        debug_assert!(Self::check_levels(bids, asks).is_ok());
         match self.state {
             SyncState::AwaitingSnapshot | SyncState::Stale => {
                 self.push_buffer(BufferedDelta { seq, bids: bids.to_vec(), asks: asks.to_vec() });
@@ -490,14 +497,15 @@ impl OrderBook {
                 if first_after_snapshot {
                     if d.last <= l {
                         Ok(false)
-                    } else if d.first <= l + 1 {
+                    } else if l.checked_add(1).is_some_and(|next| d.first <= next) {
                         Ok(true)
                     } else {
                         Err(format!("first delta U={} u={} does not cover snapshot {}+1", d.first, d.last, l))
                     }
-                } else if d.first == l + 1 {
+                } else if l.checked_add(1) == Some(d.first) {
                     Ok(true)
                 } else {
+                    // u = 2^64-1 has no successor: nothing after it is applied (a resync starts over)
                     Err(format!("gap: U={} but previous u={}", d.first, l))
                 }
             }
@@ -514,7 +522,7 @@ impl OrderBook {
                     match d.prev {
                         Some(pu) if pu == l => Ok(true),
                         Some(pu) => Err(format!("gap: pu={pu} but previous u={l}")),
-                        None if d.first == l + 1 => Ok(true),
+                        None if l.checked_add(1) == Some(d.first) => Ok(true),
                         None => Err(format!("gap: U={} but previous u={}", d.first, l)),
                     }
                 }
@@ -910,6 +918,81 @@ mod tests {
                     prop_assert_eq!(ta, ma);
                     prop_assert_eq!(b.seq(), m.seq);
                 }
+            }
+        }
+    }
+
+    fn levels_of(b: &OrderBook) -> (Levels, Levels, u64, SyncState) {
+        let (tb, ta) = b.top(1000);
+        (tb, ta, b.seq(), b.state())
+    }
+
+    #[test]
+    fn a_delta_after_the_last_sequence_number_is_not_applied() {
+        for venue in [Venue::Backpack, Venue::BinanceUsdm] {
+            let mut b = OrderBook::new(venue, "X", 2, 2);
+            b.apply_snapshot(&[(100, 1)], &[(110, 1)], u64::MAX - 1, None, 0).unwrap();
+            let last = DeltaSeq { first: u64::MAX - 1, last: u64::MAX, prev: Some(u64::MAX - 1), offset: None };
+            assert_eq!(b.apply_deltas(last, &[(101, 1)], &[], 0).unwrap(), Applied::Applied);
+            assert_eq!(b.seq(), u64::MAX);
+            // U = 0 after u = 2^64-1 is no successor (a wrap): refused, the book goes stale (no consumer reads
+            // it until a snapshot) and the delta is not applied: the sequence stays where it was
+            let wrapped = DeltaSeq { first: 0, last: 0, prev: None, offset: None };
+            assert_eq!(b.apply_deltas(wrapped, &[(105, 9)], &[], 0).unwrap(), Applied::WentStale);
+            assert!(b.is_stale());
+            assert_eq!(b.seq(), u64::MAX);
+            assert!(b.stale_reason().unwrap().contains("gap"));
+        }
+    }
+
+    #[test]
+    fn non_positive_prices_never_become_levels() {
+        let mut b = bp();
+        assert_eq!(b.apply_snapshot(&[(0, 1)], &[(110, 1)], 1, None, 0), Err(BookError::NonPositivePrice { px: 0 }));
+        assert_eq!(b.best_bid(), None);
+        b.apply_snapshot(&[(100, 1)], &[(110, 1)], 1, None, 0).unwrap();
+        let before = levels_of(&b);
+        assert_eq!(b.apply_deltas(ds(2, 2), &[(101, 1), (-333880, 5)], &[], 0),
+                   Err(BookError::NonPositivePrice { px: -333880 }));
+        assert_eq!(b.apply_deltas(ds(2, 2), &[], &[(-1, 5)], 0), Err(BookError::NonPositivePrice { px: -1 }));
+        assert_eq!(levels_of(&b), before);
+    }
+
+    fn bad_level() -> impl Strategy<Value = (Px, Sz)> {
+        prop_oneof![(-1_000_000i64..=0, 0i64..100), (1i64..200, -100i64..0)]
+    }
+
+    proptest! {
+        #[test]
+        fn a_frame_with_a_bad_level_leaves_the_book_as_it_was(
+            ops in prop::collection::vec(op(), 1..20),
+            good_b in levels(90, 101), good_a in levels(100, 111),
+            bad in bad_level(), on_bid in any::<bool>(), at in 0usize..8,
+        ) {
+            for venue in [Venue::Backpack, Venue::Lighter, Venue::BinanceUsdm] {
+                let mut b = OrderBook::new(venue, "X", 2, 2);
+                for o in &ops {
+                    match o {
+                        Op::Snap(bi, a, s) => {
+                            let bi: Vec<_> = bi.iter().copied().collect::<BTreeMap<_, _>>().into_iter().collect();
+                            let a: Vec<_> = a.iter().copied().collect::<BTreeMap<_, _>>().into_iter().collect();
+                            let _ = b.apply_snapshot(&bi, &a, *s, Some(*s), 0);
+                        }
+                        Op::Delta(u0, u1, bi, a) => {
+                            let seq = DeltaSeq { first: *u0, last: *u1, prev: Some(u0.saturating_sub(1)),
+                                                 offset: Some(*u1) };
+                            let _ = b.apply_deltas(seq, bi, a, 0);
+                        }
+                    }
+                }
+                let before = (levels_of(&b), b.buffered());
+                let (mut bi, mut a) = (good_b.clone(), good_a.clone());
+                let side = if on_bid { &mut bi } else { &mut a };
+                side.insert(at.min(side.len()), bad);
+                let seq = DeltaSeq { first: b.seq() + 1, last: b.seq() + 1, prev: Some(b.seq()), offset: Some(b.seq() + 1) };
+                prop_assert!(b.apply_deltas(seq, &bi, &a, 0).is_err());
+                prop_assert!(b.apply_snapshot(&bi, &a, b.seq() + 1, None, 0).is_err());
+                prop_assert_eq!((levels_of(&b), b.buffered()), before);
             }
         }
     }

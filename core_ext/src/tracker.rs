@@ -799,6 +799,9 @@ impl OrderTracker {
                 }
             }
             OrderState::Open | OrderState::PartiallyFilled => Event::Ack,
+            // "Filled" short of our size: the venue ended the order with less than we asked (it clips a
+            // reduce-only order to the position, for one). Terminal with what filled, the rest cancelled.
+            OrderState::Filled if cum_filled < o.sz => Event::Cancelled,
             OrderState::Filled => Event::FillFull,
             OrderState::Cancelled => Event::Cancelled,
             OrderState::Expired => Event::Expired,
@@ -807,11 +810,12 @@ impl OrderTracker {
                 return Ok(Outcome::Illegal);
             }
         };
-        if state == OrderState::Filled && cum_filled != o.sz {
-            // "Filled" with less than the size filled is a contradiction in the report itself.
-            return Ok(Outcome::Illegal);
-        }
-        if state == OrderState::Filled && !grows {
+        let reason = if state == OrderState::Filled && cum_filled < o.sz {
+            reason.or(Some("the venue ended it filled short of its size"))
+        } else {
+            reason
+        };
+        if state == OrderState::Filled && cum_filled == o.sz && !grows {
             // Already filled == size, which only the Filled state holds.
             return Ok(Outcome::Duplicate);
         }

@@ -440,3 +440,19 @@ def test_knows_matches_get() -> None:
     assert not trk.knows(2, V) and not trk.knows(1, "lighter")
     with pytest.raises(ValueError, match="venue"):
         trk.knows(1, "nope")
+
+
+def test_venue_filled_short_of_the_size_ends_the_order() -> None:
+    """A venue that clips an order (a reduce-only order to the position) reports it Filled with less than we
+    sent: terminal with what filled (the rest cancelled there), never left live."""
+    trk = OrderTracker()
+    trk.submitted(1, V, "SOL", "ask", 14_000, 30, reduce_only=True)
+    assert trk.on_ack(1, V, "9") == "applied"
+    assert trk.on_venue_state(1, V, "filled", 20) == "applied"
+    o = trk.get(1, V)
+    assert o is not None and o.is_terminal and o.state == "cancelled" and o.filled == 20
+    assert "short" in (o.reason or "")
+    assert trk.open_orders() == [] and trk.unresolved() == []
+    trk.submitted(2, V, "SOL", "ask", 14_000, 30)  # never acknowledged: the report alone ends it
+    assert trk.on_venue_state(2, V, "filled", 10) == "applied"
+    assert trk.get(2, V).state == "cancelled" and trk.get(2, V).filled == 10

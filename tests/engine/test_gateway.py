@@ -113,6 +113,17 @@ async def test_risk_denial_sends_and_tracks_nothing():
     assert len(trk) == 0 and port.prepared == [] and gw.stats.denied == {"single_max": 1}
 
 
+async def test_a_closed_gateway_sends_and_tracks_nothing():
+    """After the strategy stopped, a strategy reacting to the stop's cancels and fills opens nothing new."""
+    trk, port = OrderTracker(), RecordingPort()
+    gw = OrderGateway({"backpack": port}, trk)
+    gw.closed = True
+    with pytest.raises(OrderDenied) as ei:
+        gw.submit("backpack", [req(1)])
+    assert ei.value.reason == "stopping"
+    assert len(trk) == 0 and port.prepared == [] and gw.stats.denied == {"stopping": 1}
+
+
 async def test_async_prepare_lighter_style():
     trk, port = OrderTracker(), RecordingPort(async_prepare=True)
     gw = OrderGateway({"backpack": port}, trk)

@@ -131,6 +131,13 @@ class StrategyContext:
     def entry_price(self, venue: str, symbol: str) -> int:
         return self._positions.get(venue, symbol).entry_px
 
+    async def closing_touch(self, venue: str, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """The touch to price a close with: the live stream book, else the venue's REST book (stop and
+        flatten never depend on a stream that is down)."""
+        from xtb.engine.flatten import closing_touch
+
+        return await closing_touch(self._connector(venue), symbol)
+
     async def fetch_positions(self, venue: str) -> dict[str, int]:
         """Signed position per symbol from the connector: its stream cache while the private stream is
         live, a REST read otherwise (flat symbols omitted). For decisions that must not trust a cache miss."""

@@ -197,9 +197,9 @@ class Dispatcher:
             for where, fn in handlers:
                 try:
                     fn(ev)
-                except Exception:
+                except Exception as exc:
                     st.errors += 1
-                    log.exception("%s failed on %s event seq=%s", where, kind, getattr(ev, "seq", "?"))
+                    self._log_error(where, kind, ev, exc)
                 t1 = clock()
                 if t1 - t0 > slow:
                     self._slow(where, t1 - t0)
@@ -209,6 +209,13 @@ class Dispatcher:
 
     def _on_error(self, where: str, kind: str, ev: Any, exc: BaseException) -> None:
         self._stats.errors += 1
+        self._log_error(where, kind, ev, exc)
+
+    @staticmethod
+    def _log_error(where: str, kind: str, ev: Any, exc: BaseException) -> None:
+        if getattr(exc, "reason", None) == "stopping":  # an order refused during shutdown: expected, no traceback
+            log.info("%s: %s (on %s event seq=%s)", where, exc, kind, getattr(ev, "seq", "?"))
+            return
         log.error("%s failed on %s event seq=%s", where, kind, getattr(ev, "seq", "?"), exc_info=exc)
 
     def _slow(self, where: str, dt_ns: int) -> None:

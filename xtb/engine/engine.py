@@ -90,6 +90,7 @@ class Engine:
         # --- event journal (telemetry.journal): see docs/journal.md ---
         self.journal: Any = None
         self.run_path: Path | None = None  # this run's directory (journal, stats, records), made at start
+        self.exit_report: Any = None  # xtb.engine.settle.ExitReport once stopped (None: never ran)
 
     # --- building ----------------------------------------------------------------------------------
     def symbol_of(self, venue: str, book_id: int) -> str | None:
@@ -361,9 +362,13 @@ class Engine:
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def stop(self, *, cancel_orders: bool = True, flatten: bool = False) -> None:
+    async def stop(self, *, cancel_orders: bool = True, flatten: bool = False,
+                   settle_timeout_s: float = 6.0) -> Any:
+        """Strategy stop, cancel all, flatten (asked here or by the strategy's `flatten_on_stop`), then a
+        bounded settle over REST until bot and venues agree. Returns the `ExitReport` (also `exit_report`);
+        not flat -> `STOPPED: NOT FLAT ...` logged as an error (the CLI exits non-zero)."""
         if self._state not in ("running", "starting"):
-            return
+            return self.exit_report
         self._state = "stopping"
         try:
             await self._stop_control()  # no operator command races the shutdown
@@ -372,21 +377,82 @@ class Engine:
                     await self.strategy.on_stop()
                 except Exception:
                     log.exception("strategy on_stop failed")
+            if self.gateway is not None:
+                self.gateway.closed = True  # from here on only the engine closes (cancel all, flatten, settle)
             if self.context is not None:
                 self.context.cancel_timers()
             for task in self._reduce_tasks:
                 task.cancel()
             await self.clock.stop()
+            wants_flat = flatten or bool(getattr(getattr(self.strategy, "params", None), "flatten_on_stop", False))
             if cancel_orders:
                 await self.cancel_all()
             if flatten:
-                await self.flatten()
+                await self._flatten_at_stop()
             if self.gateway is not None:
                 await self.gateway.drain(10.0)
             self.dispatcher.drain()
+            if self.connectors:
+                report = await self._settle(settle_timeout_s)
+                if wants_flat and not report.flat and not report.errors:
+                    # the engine's flatten as the fallback of the strategy's own close (REST-priced)
+                    log.warning("not flat after the strategy's stop: engine flatten (%s)", report.as_dict())
+                    await self._flatten_at_stop()
+                    if self.gateway is not None:
+                        await self.gateway.drain(10.0)
+                    report = await self._settle(settle_timeout_s)
+                await self._announce_exit(report)
         finally:
             await self._teardown()
             self._state = "stopped"
+        return self.exit_report
+
+    async def _flatten_at_stop(self) -> None:
+        try:
+            await self.flatten()
+        except Exception as e:  # the settle below reports what is left
+            log.error("flatten at stop failed: %s", e)
+
+    async def _settle(self, timeout_s: float) -> Any:
+        from xtb.engine.settle import settle
+
+        return await settle(self.connectors, self.tracker, timeout_s=timeout_s, drain=self.dispatcher.drain)
+
+    async def _announce_exit(self, report: Any) -> None:
+        """The bot's last word on where it left the venues: a log line, `exit.json` in the run directory and,
+        when not flat, an `alert` to the notification channels (`notify.urls`)."""
+        self.exit_report = report
+        markets = {v: c.markets() for v, c in self.connectors.items()}
+        line = report.summary(markets)
+        if report.flat:
+            log.info("%s", line)
+        else:
+            log.error("%s", line)
+            await self._notify_alert(line)
+        if self.run_path is not None:
+            import json
+
+            try:
+                (self.run_path / "exit.json").write_text(json.dumps(report.as_dict(), default=str))
+            except OSError as e:
+                log.error("cannot write %s: %s", self.run_path / "exit.json", e)
+
+    async def _notify_alert(self, text: str) -> None:
+        """One alert through the configured channels, delivered before returning (the desk's notifier has
+        stopped with the control endpoint by now)."""
+        ncfg = getattr(self.config, "notify", None)
+        if ncfg is None or not ncfg.urls:
+            return
+        from xtb.control.notify import Notifier
+
+        try:
+            notifier = Notifier([u.get_secret_value() for u in ncfg.urls], events=ncfg.events,
+                                title=f"xtb {self.config.strategy.name}")
+        except ValueError as e:
+            log.error("NOT FLAT alert not sent: %s", e)
+            return
+        notifier.send("alert", text)
+        await asyncio.to_thread(notifier.close, 5.0)
 
     async def cancel_all(self) -> None:
         results = await asyncio.gather(*(c.cancel_all() for c in self.connectors.values()), return_exceptions=True)

@@ -22,9 +22,37 @@ from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeIn
 log = logging.getLogger("xtb.flatten")
 
 
-def _worst_price(conn: Any, symbol: str, side: Side, slippage_bps: int) -> int | None:
-    market = conn.markets()[symbol]
-    bid, ask = conn.top_of_book(symbol)
+Top = tuple[int, int] | None
+
+
+async def closing_touch(conn: Any, symbol: str) -> tuple[Top, Top]:
+    """The touch to price a closing order with: the stream's book while it is live and two-sided, else the
+    venue's REST book (`rest_touch`); a stale or empty stream book never decides whether a close is sent."""
+    try:
+        live = conn.book(symbol).state == "live"
+    except Exception:  # no book object for this symbol: REST decides
+        live = False
+    if live:
+        bid, ask = conn.top_of_book(symbol)
+        if bid is not None and ask is not None:
+            return bid, ask
+    rest = getattr(conn, "rest_touch", None)
+    if rest is not None:
+        try:
+            bid, ask = await rest(symbol)
+            if bid is not None or ask is not None:
+                return bid, ask
+        except Exception as e:  # the stream's last touch below is all that is left
+            log.warning("%s: REST touch failed (%s); using the stream's last book", symbol, e)
+    try:
+        return conn.top_of_book(symbol)  # type: ignore[no-any-return]
+    except Exception:
+        return None, None
+
+
+def worst_price_from(market: Any, top: tuple[Top, Top], side: Side, slippage_bps: int) -> int | None:
+    """A closing market order's limit: the opposite touch moved `slippage_bps` against us, rounded safely."""
+    bid, ask = top
     ref = ask if side is Side.BID else bid
     if ref is None:
         return None
@@ -32,6 +60,10 @@ def _worst_price(conn: Any, symbol: str, side: Side, slippage_bps: int) -> int |
     move = px * slippage_bps // 10_000
     raw = px + move if side is Side.BID else px - move
     return int(market.round_px(raw, Side.ASK if side is Side.BID else Side.BID))
+
+
+async def _worst_price(conn: Any, symbol: str, side: Side, slippage_bps: int) -> int | None:
+    return worst_price_from(conn.markets()[symbol], await closing_touch(conn, symbol), side, slippage_bps)
 
 
 @dataclass
@@ -82,7 +114,11 @@ async def flatten_venue(
             break
         for symbol, size in open_pos.items():
             side = Side.ASK if size > 0 else Side.BID
-            worst = _worst_price(conn, symbol, side, slippage_bps * (attempt + 1))
+            worst = await _worst_price(conn, symbol, side, slippage_bps * (attempt + 1))
+            if worst is None:
+                rep.errors.append(f"{symbol}: no price (stream book and REST book both empty)")
+                log.error("%s %s: no price to close at (stream and REST books empty)", venue, symbol)
+                continue
             req = OrderRequest(client_id=next_client_id(venue), symbol=symbol, side=side, size=abs(size),
                                kind=OrderKind.MARKET, price=worst, tif=TimeInForce.IOC, reduce_only=True)
             closing.add(req.client_id)

@@ -146,6 +146,7 @@ class OrderGateway:
         self._routes: dict[str, _Route] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = GatewayStats()
+        self.closed = False  # set once the strategy has stopped: no new order leaves through here
 
     @property
     def tracker(self) -> Tracker:
@@ -192,6 +193,9 @@ class OrderGateway:
         route = self._routes.get(venue) or self._route(venue)
         if not reqs:
             return []
+        if self.closed:  # a strategy reacting to the stop's cancels and fills must not open anything new
+            self._deny("stopping")
+            raise OrderDenied("stopping", f"{venue}: the engine is stopping, no new orders")
         check = self._risk_check
         try:
             if check is not None:

@@ -8,9 +8,11 @@ entries point at a module (imported for its decorators) or at a strategy class.
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
@@ -33,7 +35,7 @@ class StrategySpec:
     def parse_params(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw params; errors name `strategy.params.<field>` and the expected type."""
         try:
-            return self.params.model_validate(raw)
+            params = self.params.model_validate(raw)
         except ValidationError as err:
             parts = []
             for e in err.errors():
@@ -45,6 +47,35 @@ class StrategySpec:
                 else:
                     parts.append(f"strategy.params.{loc}: {e['msg']} (got {e.get('input')!r})")
             raise ValueError("; ".join(parts)) from None
+        bad = list(_out_of_range(params, "strategy.params"))
+        if bad:
+            raise ValueError("; ".join(bad))
+        return params
+
+
+#: No strategy parameter is a number this large: a quantity, price, budget or duration past it is a typo
+#: (e.g. "1e30") that would otherwise overflow on every tick.
+MAX_PARAM_MAGNITUDE = 10**15
+
+
+def _out_of_range(value: Any, key: str) -> Iterator[str]:
+    """Keys of numbers that are not finite or beyond MAX_PARAM_MAGNITUDE, through nested models and lists."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float, Decimal)):
+        if isinstance(value, (float, Decimal)) and not math.isfinite(value):
+            yield f"{key}: must be a finite number (got {value})"
+        elif abs(Decimal(value)) > MAX_PARAM_MAGNITUDE:
+            yield f"{key}: {value} is out of range (at most {MAX_PARAM_MAGNITUDE:.0e} in magnitude)"
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _out_of_range(getattr(value, name), f"{key}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _out_of_range(item, f"{key}.{i}")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            yield from _out_of_range(item, f"{key}.{k}")
 
 
 _REGISTRY: dict[str, StrategySpec] = {}

@@ -99,6 +99,9 @@ class ClusterConfig:
     lighter_tier: str = "none"
     # Weighted REST budget per minute and client (e.g. 24_000 for Premium); None = unlimited.
     lighter_rate_limit_per_minute: int | None = None
+    # First Lighter account index handed out to users (several clusters in one process: distinct ranges, as
+    # the native signer holds one key per account and key index per process).
+    lighter_first_account: int = LIGHTER_FIRST_USER_ACCOUNT
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
     backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
@@ -173,7 +176,7 @@ class SimCluster:
         self.generator: MarketDataGenerator | None = None
         self._stop = asyncio.Event()
         self._gen_task: asyncio.Task[None] | None = None
-        self._next_lighter_account = LIGHTER_FIRST_USER_ACCOUNT
+        self._next_lighter_account = self.config.lighter_first_account
         self._lighter_user_accounts: set[int] = set()
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None

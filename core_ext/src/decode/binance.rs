@@ -178,6 +178,7 @@ fn book_ticker(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64) 
     let (pd, sd) = FeedDecoder::scales(&book);
     let bid = (ctx.fixed("b", &bp, pd)?, ctx.fixed("B", bq, sd)?);
     let ask = (ctx.fixed("a", &ap, pd)?, ctx.fixed("A", aq, sd)?);
+    super::check_ticker(bid, ask).map_err(|why| ctx.err(why))?;
     Ok(dec.emit_ticker(id, &book, bid, ask, u, recv_ns))
 }
 

@@ -387,3 +387,70 @@ fn binance_ticker_fast_path() {
     let f = frame!("binance_book_ticker.json");
     assert!(scan::market(f, &mut Vec::new(), &mut Vec::new()).is_ok());
 }
+
+#[test]
+fn backpack_ticker_crossed_or_not_positive_is_refused() {
+    let good = std::str::from_utf8(frame!("backpack_book_ticker.json")).unwrap();
+    let (mut dec, ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+    lock_book(&books[0]).apply_snapshot(&[(866500, 1)], &[(866560, 1)], 1, None, 1).unwrap();
+    drain(&ring);
+    for (bad, why) in [
+        (good.replace("\"86655.9\"", "\"86660.0\""), "crossed"), // bid 86660.0 >= ask 86656.0
+        (good.replace("\"86655.9\"", "\"86656.0\""), "crossed"), // locked: bid == ask
+        (good.replace("\"86655.9\"", "\"-86655.9\""), "not above zero"),
+        (good.replace("\"86656.0\"", "\"0.0\""), "not above zero"),
+        (good.replace("\"0.41200\"", "\"-0.41200\""), "negative"),
+    ] {
+        let e = dec.feed(bad.as_bytes(), 2).unwrap_err();
+        assert!(e.reason.contains(why), "{bad}: {}", e.reason);
+        assert_eq!(e.channel, "bookTicker.BTC_USDC_PERP");
+        assert!(ring.is_empty(), "{bad}");
+    }
+    assert_eq!(dec.feed(good.as_bytes(), 3).unwrap(), 1); // the valid ticker still passes
+}
+
+#[test]
+fn backpack_depth_with_a_non_positive_price_leaves_the_book_as_it_was() {
+    let good = std::str::from_utf8(frame!("backpack_depth.json")).unwrap();
+    let (mut dec, ring, books) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+    lock_book(&books[0]).apply_snapshot(&[(866500, 100000)], &[(866560, 41200)], 6730019257, None, 6).unwrap();
+    drain(&ring);
+    let before = lock_book(&books[0]).top(50);
+    let bad = good.replace("\"86655.9\"", "\"-86655.9\"");
+    assert_ne!(bad, good);
+    let e = dec.feed(bad.as_bytes(), 7).unwrap_err();
+    assert!(e.reason.contains("not above zero"), "{}", e.reason);
+    assert_eq!(lock_book(&books[0]).top(50), before);
+    assert_eq!(lock_book(&books[0]).seq(), 6730019257);
+    assert!(ring.is_empty());
+}
+
+proptest::proptest! {
+    #[test]
+    fn check_ticker_accepts_exactly_the_uncrossed_positive_tops(
+        bp in -5i64..20, bq in -2i64..3, ap in -5i64..20, aq in -2i64..3,
+    ) {
+        let ok = bq >= 0 && aq >= 0 && (bq == 0 || bp > 0) && (aq == 0 || ap > 0) && (bq == 0 || aq == 0 || bp < ap);
+        proptest::prop_assert_eq!(check_ticker((bp, bq), (ap, aq)).is_ok(), ok);
+    }
+}
+
+#[test]
+fn lighter_negative_bid_is_refused_and_the_book_kept() {
+    let (mut dec, ring, books) = setup(Venue::Lighter, &[("ETH", "0", 2, 4)]);
+    assert_eq!(dec.feed(frame!("lighter_order_book_snapshot.json"), 1).unwrap(), 1);
+    drain(&ring);
+    let good = std::str::from_utf8(frame!("lighter_order_book_update_ok.json")).unwrap();
+    let seen = |b: &SharedBook| {
+        let b = lock_book(b);
+        (b.top(50), b.seq())
+    };
+    let before = seen(&books[0]);
+    let bad = good.replace("\"price\":\"3338.80\"", "\"price\":\"-3338.80\"");
+    assert_ne!(bad, good);
+    let e = dec.feed(bad.as_bytes(), 2).unwrap_err();
+    assert!(e.reason.contains("not above zero"), "{}", e.reason);
+    assert_eq!(seen(&books[0]), before);
+    assert!(ring.is_empty());
+    assert_eq!(dec.feed(good.as_bytes(), 3).unwrap(), 1); // the same update, well formed, still applies
+}

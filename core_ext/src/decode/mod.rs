@@ -370,6 +370,8 @@ impl FeedDecoder {
             // As the general path: sizes are not checked for sign, a ticker never touches the levels.
             let bid = (bp.to_units(pd)?, bq.to_units(sd)?);
             let ask = (ap.to_units(pd)?, aq.to_units(sd)?);
+            // a crossed, negative or zero-priced top: the general path refuses it with its reason
+            check_ticker(bid, ask).ok()?;
             let ev = ticker_update(self.venue, id, &b, bid, ask, last);
             drop(b);
             return Some(Ok(self.push_ticker(ev, recv_ns)));
@@ -381,7 +383,7 @@ impl FeedDecoder {
             out.reserve(levels.len());
             for &(p, q) in levels {
                 let (px, sz) = (p.to_units(pd)?, q.to_units(sd)?);
-                if sz < 0 {
+                if sz < 0 || px <= 0 {
                     return None;
                 }
                 out.push((px, sz));
@@ -454,6 +456,23 @@ impl FeedDecoder {
 }
 
 /// The BookUpdate a ticker makes: None when the book is not valid or the ticker is not newer than it.
+/// A top-of-book ticker consumers may trust: sizes not negative, a quoted side priced above zero, and
+/// bid below ask when both sides are quoted. Otherwise the reason (the frame is refused, nothing emitted).
+pub(crate) fn check_ticker(bid: (Px, Sz), ask: (Px, Sz)) -> Result<(), String> {
+    for (name, (px, sz)) in [("bid", bid), ("ask", ask)] {
+        if sz < 0 {
+            return Err(format!("bookTicker {name} size {sz} is negative"));
+        }
+        if sz > 0 && px <= 0 {
+            return Err(format!("bookTicker {name} price {px} is not above zero"));
+        }
+    }
+    if bid.1 > 0 && ask.1 > 0 && bid.0 >= ask.0 {
+        return Err(format!("bookTicker crossed: bid {} >= ask {}", bid.0, ask.0));
+    }
+    Ok(())
+}
+
 fn ticker_update(
     venue: Venue,
     book_id: u32,

@@ -343,6 +343,18 @@ class BackpackConnector:
         b = self.book(symbol)
         return b.best_bid(), b.best_ask()
 
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask from the REST depth (for closing orders when the stream's book is stale or empty)."""
+        m = self._markets[symbol]
+        data = await self.http.depth(symbol, limit=5) or {}
+
+        def best(rows: Any, pick: Callable[..., Any]) -> tuple[int, int] | None:
+            levels = [(to_units(str(p), m.price_decimals), to_units(str(q), m.size_decimals)) for p, q in rows or []]
+            levels = [lv for lv in levels if lv[0] > 0 and lv[1] > 0]
+            return pick(levels, key=lambda lv: lv[0]) if levels else None
+
+        return best(data.get("bids"), max), best(data.get("asks"), min)
+
     def symbol_of_book(self, book_id: int) -> str:
         return self._book_symbols[book_id]
 

@@ -316,6 +316,24 @@ class LighterConnector:
         book = self.book(symbol)
         return book.best_bid(), book.best_ask()
 
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask from REST `orderBookOrders` (for closing orders when the stream's book is stale
+        or empty)."""
+        assert self.api is not None
+        m = self._markets[symbol]
+        assert m.market_id is not None
+        data = await self.api.order_book_orders(m.market_id, limit=5)
+
+        def best(rows: Any, higher: bool) -> tuple[int, int] | None:
+            levels = [(_units(o.get("price"), m.price_decimals),
+                       _units(o.get("remaining_base_amount"), m.size_decimals)) for o in rows or []]
+            levels = [lv for lv in levels if lv[0] > 0 and lv[1] > 0]
+            if not levels:
+                return None
+            return max(levels) if higher else min(levels)
+
+        return best(data.get("bids"), True), best(data.get("asks"), False)
+
     def books(self) -> dict[int, str]:
         return dict(self._book_symbols)
 
@@ -629,13 +647,16 @@ class LighterConnector:
     async def cancel_all(self, symbol: str | None = None) -> None:
         """CancelAllOrders (immediate), all markets or one.
 
-        Accepted by the API: the tracked live orders are cancelled in the tracker (as for a single cancel;
+        Accepted by the API: the tracked resting orders are cancelled in the tracker (as for a single cancel;
         a fill the stream reports afterwards still lands, and an order the venue kept is found by
         reconciliation and cancelled there). Raises TxRejected when the venue refused it, ConnectionError
         when the outcome is unknown (the orders stay pending_cancel until the stream or reconciliation).
         """
         market = None if symbol is None else self._market(symbol).market_id
-        live = self.tracker.open_orders(VENUE, symbol)
+        # Only resting orders are cancelled here: an IOC / market order was decided by the venue the moment it
+        # arrived (filled or expired), so it is left to the stream or reconciliation, never assumed cancelled
+        # (that would lose a fill the private stream has not delivered yet).
+        live = [o for o in self.tracker.open_orders(VENUE, symbol) if o.time_in_force == "GTC"]
         # Cancelling everything twice is harmless, so a cancel-all without an answer (a socket that died
         # under it) is sent again, like any idempotent request.
         for _attempt in range(3):

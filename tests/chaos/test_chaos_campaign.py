@@ -1,0 +1,50 @@
+"""The chaos campaign's CI subset: every bundled strategy x every fault plan (one seed each), each run judged
+against the simulator's ledger (xtb/chaos/judge.py). Runs in worker processes, several runs at once per
+process; `pytest -m chaos` selects these, `pytest -m "not chaos"` leaves them out."""
+
+from __future__ import annotations
+
+import pytest
+
+from xtb.chaos.runner import Result, run_many
+from xtb.chaos.scenarios import ci_subset
+
+SCENARIOS = ci_subset()
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
+
+# Known violations, still open (docs/reliability.md): cross_arb's legs stay unhedged longer than
+# max_unhedged_s + one round trip when the maker venue's fill reaches the bot late — its private stream silent
+# or stalled (the chaos profile's 5 s stalls), or REST answering 5xx to the reads that would confirm it; and
+# while every stream is down at stop, the two legs' closes land up to ~4 s apart. These runs are judged all
+# the same; a pass is reported as XPASS.
+KNOWN = {(s, f) for s in ("cross_arb_sol", "cross_arb_eth")
+         for f in ("chaos", "rest_5xx_storm", "private_silent", "disconnect_stop")}
+
+
+def _param(s):
+    marks = [pytest.mark.xfail(reason="known open violation (see KNOWN)", strict=False)] \
+        if (s.strategy, s.fault) in KNOWN else []
+    return pytest.param(s, id=s.name, marks=marks)
+
+
+@pytest.fixture(scope="module")
+def verdicts() -> dict[str, Result]:
+    return {r.name: r for r in run_many(SCENARIOS, jobs=2, concurrency=5, batch=10)}
+
+
+def test_the_ci_subset_is_large_enough() -> None:
+    assert len(SCENARIOS) >= 60
+    assert len({s.strategy for s in SCENARIOS}) == 10 and len({s.fault for s in SCENARIOS}) == 8
+
+
+@pytest.mark.parametrize("scenario", [_param(s) for s in SCENARIOS])
+def test_scenario_is_judged_clean(verdicts: dict[str, Result], scenario) -> None:
+    res = verdicts[scenario.name]
+    assert res.start_failed is None, res.start_failed  # a run that never started tests nothing
+    assert res.ok, "\n".join(f"{inv}: {detail}" for inv, detail in res.violations)
+
+
+def test_the_subset_trades(verdicts: dict[str, Result]) -> None:
+    """Most runs must reach the venue's matching engine, or the faults meet no trading to disturb."""
+    traded = [r for r in verdicts.values() if r.fills > 0]
+    assert len(traded) >= 0.75 * len(SCENARIOS), sorted(r.name for r in verdicts.values() if not r.fills)
