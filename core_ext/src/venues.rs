@@ -95,7 +95,7 @@ venues! {
     Backpack = 0, "backpack", crate::decode::backpack::Backpack;
     Lighter = 1, "lighter", crate::decode::lighter::Lighter;
     BinanceUsdm = 2, "binance_usdm", crate::decode::binance::BinanceUsdm;
-    Grvt = 3, "grvt", NoDecoder;
+    Grvt = 3, "grvt", crate::decode::grvt::Grvt;
     Aster = 4, "aster", crate::decode::binance::BinanceUsdm;
 }
 
@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(Venue::Backpack.seq_rule(), SeqRule::Backpack);
         assert_eq!(Venue::Lighter.seq_rule(), SeqRule::Lighter);
         assert_eq!(Venue::Aster.seq_rule(), SeqRule::BinanceUsdm);
-        assert_eq!(Venue::Grvt.seq_rule(), SeqRule::Monotonic);
-        assert!(Venue::Backpack.has_decoder() && !Venue::Grvt.has_decoder());
+        assert_eq!(Venue::Grvt.seq_rule(), SeqRule::Backpack);
+        assert!(Venue::Backpack.has_decoder() && Venue::Grvt.has_decoder());
     }
 }

@@ -63,9 +63,12 @@ def shots_dir(tmp_path: Path) -> Path:
 
 
 def _text(driver, css):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, css).text
+    # Read in one script call: the live tables are re-rendered on every update, so a found element can go
+    # stale before its text is read (StaleElementReferenceException under load).
+    text = driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
+    if text is None:
+        raise AssertionError(f"no element matches {css!r}")
+    return text
 
 
 def _wait(driver, cond, limit_s=20.0):

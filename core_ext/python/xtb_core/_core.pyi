@@ -579,6 +579,33 @@ class OrderTracker:
     @staticmethod
     def transition(state: str, event: str) -> str: ...
 
+# GRVT order (sign/grvt.rs): {"sub_account_id": int, "time_in_force": 1..4 (default 1 = GTT), "is_market",
+# "post_only", "reduce_only": bool (default False), "legs": [(asset_id_hex, contract_size, limit_price,
+# is_buying)], "nonce": uint32, "expiration": int64 unix ns}; sizes scaled by 10**base_decimals, prices by 10**9.
+GrvtOrder = Mapping[str, object]
+
+class GrvtSigner:
+    """secp256k1 / EIP-712 signer of GRVT orders (domain "GRVT Exchange", version "0")."""
+
+    def __init__(self, private_key: str, chain_id: int = 325) -> None:
+        """`private_key`: 64 hex characters (optional 0x). ValueError that never contains the key."""
+    @property
+    def address(self) -> str:
+        """The key's EIP-55 checksummed address (the order's `signature.signer`)."""
+    @property
+    def chain_id(self) -> int: ...
+    def next_nonce(self) -> int:
+        """A fresh uint32 signature nonce (a counter from a time-seeded start)."""
+    def sign_order(self, order: GrvtOrder) -> tuple[str, str, int]:
+        """(r, s, v): r and s as 0x + 64 hex, v 27 or 28; equal to the official SDK's for the same order."""
+    def sign_orders(self, orders: Sequence[GrvtOrder]) -> list[tuple[str, str, int]]: ...
+
+def grvt_order_digest(chain_id: int, order: GrvtOrder) -> bytes:
+    """The 32-byte EIP-712 digest of an order."""
+
+def grvt_recover_signer(chain_id: int, order: GrvtOrder, r: str, s: str, v: int) -> str:
+    """The checksummed address that signed the order; ValueError for a malformed or high-S signature."""
+
 # Values: str (decimal strings as given), int, bool; None values are left out. Others raise TypeError.
 BackpackParams = Mapping[str, object]
 

@@ -10,6 +10,7 @@
 
 pub mod backpack;
 pub mod binance;
+pub mod grvt;
 pub mod json;
 pub mod lighter;
 pub mod private;

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 pub mod args;
 pub mod binance;
+pub mod grvt;
 pub mod journal;
 #[cfg(unix)]
 pub mod lighter;
@@ -20,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     orders::register(m)?;
     binance::register(m)?;
     journal::register(m)?;
+    grvt::register(m)?;
     #[cfg(unix)]
     lighter::register(m)?;
     lighter_sign::register(m)?;

@@ -2,6 +2,7 @@
 
 pub mod backpack;
 pub mod binance;
+pub mod grvt;
 pub mod lighter;
 pub mod nonce_pool;
 
