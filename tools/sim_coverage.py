@@ -48,7 +48,7 @@ def rows() -> list[tuple[str, str, str, str]]:
         auth_note = " (auth)" if channel in lighter.AUTH_CHANNELS else ""
         out.append(("Lighter", "WS", f"`{channel}`{auth_note}", "served"))
     for channel in lighter.NOT_MODELLED_CHANNELS:
-        out.append(("Lighter", "WS", f"`{channel}`", "refused: error 30005"))
+        out.append(("Lighter", "WS", f"`{channel}`", "refused: error 30005 (outside perp trading)"))
     return out
 
 

@@ -190,7 +190,8 @@ async def test_account_market_channel(cluster_factory: Any) -> None:
 
 PARAMS = ("market_id", "limit", "account_index", "api_key_index", "sort_by", "cursor", "ask_filter", "value", "by",
           "client_order_indexes", "between_timestamps", "from", "role", "type", "sort_dir", "resolution",
-          "start_timestamp", "end_timestamp", "count_back", "set_timestamp_to_end")  # fmt: skip
+          "start_timestamp", "end_timestamp", "count_back", "set_timestamp_to_end", "l1_address", "index", "types",
+          "merge_mark_price")  # fmt: skip
 VALUES = st.sampled_from(["²", "١٢", "1_0", " 1", "-1", "0", "1e3", "9" * 40, "", "[]", "x", "all"]) | st.text(
     st.characters(blacklist_categories=("Cs",)), max_size=8
 )
@@ -207,7 +208,10 @@ def lighter_live() -> Any:
 
 
 GET_PATHS = sorted(p for m, p in REST_ROUTES if m == "GET")
-WELL_TYPED = st.integers(-2, 3).map(str) | st.sampled_from(["0", "1", "100", "trade_id", "timestamp", "desc", "1-2"])
+WELL_TYPED = st.integers(-2, 3).map(str) | st.sampled_from(
+    ["0", "1", "100", "trade_id", "timestamp", "desc", "1-2", "1h", "1d", "hash", "sequence_index", "block_height",
+     "account_index", "[14,15]", "0x" + "0" * 40, "a" * 80]
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("path", GET_PATHS)
@@ -223,6 +227,26 @@ def test_no_query_value_makes_a_server_error(lighter_live: Any, path: str) -> No
         query = urlencode({"account_index": str(acct), **params})
         status, _, body = http_call(base, "GET", f"{path}?{query}", None, {"Authorization": token(acct)})
         assert status < 500, (path, params, status, body)
+        if status >= 400:
+            assert b'"code"' in body and b'"message"' in body
+
+    check()
+
+
+def test_no_form_value_makes_a_server_error_on_change_account_tier(lighter_live: Any) -> None:
+    """`changeAccountTier` form fields through the same strict reader: 4xx `{code, message}`, never a 5xx."""
+    cluster, acct = lighter_live
+    base = cluster.sim.urls()["lighter"]["rest"]
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(("account_index", "new_tier", "auth")), VALUES | WELL_TYPED, max_size=3))
+    def check(fields: dict[str, str]) -> None:
+        from urllib.parse import urlencode
+
+        form = {"account_index": str(acct), **fields}
+        headers = {"Authorization": token(acct), "Content-Type": "application/x-www-form-urlencoded"}
+        status, _, body = http_call(base, "POST", "/api/v1/changeAccountTier", urlencode(form).encode(), headers)
+        assert status < 500, (fields, status, body)
         if status >= 400:
             assert b'"code"' in body and b'"message"' in body
 

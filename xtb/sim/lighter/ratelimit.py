@@ -18,6 +18,7 @@ WEIGHTS = {
     "/api/v1/accountInactiveOrders": 100,
     "/api/v1/recentTrades": 600,
     "/api/v1/trades": 600,
+    "/api/v1/changeAccountTier": 3000,
 }
 DEFAULT_WEIGHT = 300
 

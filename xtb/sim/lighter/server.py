@@ -3,8 +3,9 @@
 REST errors are HTTP 400 `{"code": <int>, "message": ...}` (429 when rate-limited). The socket sends
 `connected`, answers subscribe/unsubscribe, serves `order_book/{m}` (snapshot, then deltas batched every
 `book_interval_s` with `nonce`/`begin_nonce` chaining), `trade/{m}`, `account_all/{a}` and the
-authenticated `account_all_orders|trades|positions/{a}` and `account_orders/{m}/{a}` channels, app-level
-ping/pong (close 1008 "no pong"), and tx submission (`jsonapi/sendtx`, `jsonapi/sendtxbatch`).
+authenticated `account_all_orders|trades|positions/{a}`, `account_orders/{m}/{a}` and `account_tx/{a}`
+channels, `height`, app-level ping/pong (close 1008 "no pong"), and tx submission (`jsonapi/sendtx`,
+`jsonapi/sendtxbatch`). Channels outside perp trading (spot, pools, notifications) get 30005.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from xtb.sim.faults import FaultKind
+from xtb.sim.lighter import wire
 from xtb.sim.lighter.ratelimit import WeightedLimiter
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
@@ -38,10 +41,10 @@ WS_ALREADY_SUBSCRIBED = 30004
 WS_INVALID_CHANNEL = 30005
 WS_AUTH_FAILED = 20001
 
-PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats", "user_stats"}
+PUBLIC_CHANNELS = {"order_book", "trade", "account_all", "market_stats", "user_stats", "height"}
 AUTH_CHANNELS = {
     "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_all_assets",
-    "account_market",
+    "account_market", "account_tx",
 }  # fmt: skip
 log = logging.getLogger(__name__)
 _INT = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only (`int()` also takes `١٢` and `1_000`)
@@ -60,23 +63,30 @@ REST_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/accountActiveOrders"): "_active_orders",
     ("GET", "/api/v1/accountInactiveOrders"): "_inactive_orders",
     ("GET", "/api/v1/accountOrders"): "_account_orders",
+    ("GET", "/api/v1/fundings"): "_fundings",
+    ("GET", "/api/v1/funding-rates"): "_funding_rates",
+    ("GET", "/api/v1/markPriceCandles"): "_mark_price_candles",
+    ("GET", "/api/v1/accountsByL1Address"): "_accounts_by_l1_address",
+    ("GET", "/api/v1/tx"): "_tx",
+    ("GET", "/api/v1/txs"): "_txs",
+    ("GET", "/api/v1/accountTxs"): "_account_txs",
+    ("GET", "/api/v1/blockTxs"): "_block_txs",
     ("POST", "/api/v1/sendTx"): "_send_tx",
     ("POST", "/api/v1/sendTxBatch"): "_send_tx_batch",
+    ("POST", "/api/v1/changeAccountTier"): "_change_account_tier",
 }
-# Documented REST endpoints and WS channels the simulator does not model (404 / 30005 Invalid Channel).
-NOT_MODELLED_REST = (
-    "fundings", "markPriceCandles", "funding-rates", "accountsByL1Address", "tx", "txs",
-    "accountTxs", "blockTxs", "changeAccountTier",
-)  # fmt: skip
-NOT_MODELLED_CHANNELS = (
-    "spot_market_stats", "account_tx", "height",
-    "notification", "pool_data", "pool_info",
-)  # fmt: skip
+# Documented REST endpoints the simulator does not model (404): none left.
+NOT_MODELLED_REST: tuple[str, ...] = ()
+# Documented WS channels outside perp trading (spot, public pools, notifications): refused with the venue's
+# 30005 "Invalid Channel" error naming why.
+NOT_MODELLED_CHANNELS = ("spot_market_stats", "notification", "pool_data", "pool_info")
 # Channels named `<kind>/<account>`.
 ACCOUNT_CHANNELS = (
     "account_all", "account_all_orders", "account_all_trades", "account_all_positions", "account_all_assets",
-    "user_stats",
+    "user_stats", "account_tx",
 )  # fmt: skip
+FUNDING_SECONDS = {"1h": 3600, "1d": 86400}
+_L1_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 TRADE_SORT_BY = ("block_height", "timestamp", "trade_id")
 CANDLE_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200,
                   "1d": 86400, "1w": 604800}  # fmt: skip
@@ -126,8 +136,8 @@ def parse_channel(raw: Any) -> tuple[str, int | None, int | None] | None:
     if not isinstance(raw, str):
         return None
     parts = raw.split("/")
-    if raw == "market_stats/all":
-        return "market_stats", None, None
+    if raw in ("market_stats/all", "height"):
+        return raw.split("/")[0], None, None
     if not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in parts[1:]):
         return None
     kind = parts[0]
@@ -265,8 +275,6 @@ class LighterServer(LoopbackServer):
         return _json({"status": "1", "network_id": "1", "timestamp": str(self.venue.now_ms() // 1000)})
 
     async def _order_books(self, request: web.Request) -> web.Response:
-        from xtb.sim.lighter import wire
-
         market = self._market_param(request, False)
         specs = [s for s in self.venue.markets() if market is None or s.market_id == market]
         return _json({"code": 200, "order_books": [wire.order_book(s) for s in specs]})
@@ -356,6 +364,164 @@ class LighterServer(LoopbackServer):
                 row["t"] += CANDLE_SECONDS[resolution] * 1000
         return _json({"code": 200, "r": resolution, "c": rows})
 
+    def _time_range(self, request: web.Request) -> tuple[int, int, int]:
+        start = self._int_param(request, "start_timestamp")
+        end = self._int_param(request, "end_timestamp")
+        count = self._int_param(request, "count_back")
+        if not (0 <= start <= MAX_CANDLE_TS and 0 <= end <= MAX_CANDLE_TS) or start > end:
+            raise TxError(22400, "invalid candlestick timestamps")
+        if not 1 <= count <= 500:
+            raise TxError(20001, "invalid param: count_back must be 1..500")
+        return start, end, count
+
+    async def _fundings(self, request: web.Request) -> web.Response:
+        """`/api/v1/fundings`: the market's funding payments (one per funding time; for `1d`, the last of
+        each day) in [start, end] ms, the last `count_back`, oldest first. `timestamp` is in seconds,
+        `value` the mark price at payment, `rate` the rate paid in percent (unsigned) and `direction` the
+        side that paid (`long` when the rate is positive): the simulator's reading of the documented shape."""
+        market = self._market_param(request, True)
+        assert market is not None
+        resolution = request.query.get("resolution", "")
+        if resolution not in FUNDING_SECONDS:
+            raise TxError(22401, f"invalid resolution: expected one of {', '.join(FUNDING_SECONDS)}")
+        start, end, count = self._time_range(request)
+        spec = self.venue.spec(market)
+        assert spec is not None
+        width = FUNDING_SECONDS[resolution] * 1000
+        buckets: dict[int, tuple[int, int, int]] = {}
+        for ms, rate, mark in self.venue.funding_history(market):
+            if start <= ms <= end:
+                buckets[ms - ms % width] = (ms, rate, mark)
+        rows = [
+            {
+                "timestamp": ms // 1000,
+                "value": spec.format_price(mark),
+                "rate": format(Decimal(abs(rate)).scaleb(-4).normalize(), "f"),
+                "direction": "long" if rate >= 0 else "short",
+            }
+            for ms, rate, mark in (buckets[k] for k in sorted(buckets)[-count:])
+        ]
+        return _json({"code": 200, "resolution": resolution, "fundings": rows})
+
+    async def _funding_rates(self, request: web.Request) -> web.Response:
+        """`/api/v1/funding-rates`: each market's current funding-rate estimate (percent per interval)."""
+        rates = [
+            {
+                "market_id": s.market_id,
+                "exchange": "lighter",
+                "symbol": s.symbol,
+                "rate": float(Decimal(self.venue.engine.funding_rate(s.market_id)).scaleb(-4)),
+            }
+            for s in self.venue.markets()
+        ]
+        return _json({"code": 200, "funding_rates": rates})
+
+    async def _mark_price_candles(self, request: web.Request) -> web.Response:
+        """`/api/v1/markPriceCandles`: candles of the mark prices the simulator published; `sc` is the number
+        of mark samples in the candle."""
+        market = self._market_param(request, True)
+        assert market is not None
+        resolution = request.query.get("resolution", "")
+        if resolution not in CANDLE_SECONDS:
+            raise TxError(22401, f"invalid resolution: expected one of {', '.join(CANDLE_SECONDS)}")
+        start, end, count = self._time_range(request)
+        spec = self.venue.spec(market)
+        assert spec is not None
+        width = CANDLE_SECONDS[resolution] * 1000
+        rows: dict[int, list[int]] = {}
+        for ms, mark in self.venue.mark_samples(market):
+            key = ms - ms % width
+            if not start <= key <= end:
+                continue
+            row = rows.get(key)
+            if row is None:
+                rows[key] = [mark, mark, mark, mark, 1]
+            else:
+                row[1], row[2], row[3], row[4] = max(row[1], mark), min(row[2], mark), mark, row[4] + 1
+
+        def px(v: int) -> float:
+            return float(Decimal(v).scaleb(-spec.price_decimals))
+
+        out = [
+            {"t": k, "o": px(r[0]), "h": px(r[1]), "l": px(r[2]), "c": px(r[3]), "sc": r[4]}
+            for k, r in ((k, rows[k]) for k in sorted(rows)[-count:])
+        ]
+        return _json({"code": 200, "r": resolution, "c": out})
+
+    async def _accounts_by_l1_address(self, request: web.Request) -> web.Response:
+        raw = request.query.get("l1_address", "")
+        accounts = [self.venue.account(a) for a in self._accounts_of(raw)]
+        return _json({"code": 200, "l1_address": raw.lower(), "sub_accounts": accounts, "next_cursor": ""})
+
+    async def _tx(self, request: web.Request) -> web.Response:
+        by = self._enum_param(request, "by", ("hash", "sequence_index"), None)
+        value = request.query.get("value", "")
+        if by is None:
+            raise TxError(20001, "invalid param: by is required")
+        if by == "sequence_index" and not _INT.fullmatch(value):
+            raise TxError(20001, "invalid param: value must be an integer sequence index")
+        if by == "hash" and not re.fullmatch(r"[0-9a-f]{1,128}", value):
+            raise TxError(20001, "invalid param: value must be a hex tx hash")
+        record = self.venue.find_tx(by, value)
+        if record is None:
+            raise TxError(21500, "transaction not found")
+        return _json({"code": 200, **record, "committed_at": 0, "verified_at": 0})
+
+    async def _txs(self, request: web.Request) -> web.Response:
+        """Every recorded tx from sequence index `index` (default: the oldest kept), ascending."""
+        limit = self._limit(request, 100)
+        since = self._opt_int(request, "index") or 0
+        rows = [t for t in self.venue.txs.values() if t["sequence_index"] >= since][:limit]
+        return _json({"code": 200, "txs": rows})
+
+    async def _account_txs(self, request: web.Request) -> web.Response:
+        """An account's recorded txs, newest first; `index` = the sequence index to continue below, `types`
+        a list of tx types (`[14,15]` or `14,15`). Needs the account's auth token."""
+        limit = self._limit(request, 100)
+        if self._enum_param(request, "by", ("account_index",), None) is None:
+            raise TxError(20001, "invalid param: by is required")
+        account = self._int_param(request, "value")
+        self.venue.check_auth(request.headers.get("Authorization") or request.query.get("auth"), account)
+        below = self._opt_int(request, "index")
+        types: set[int] | None = None
+        if "types" in request.query:
+            parts = [p.strip() for p in request.query["types"].strip("[]").split(",") if p.strip()]
+            if not parts or not all(_INT.fullmatch(p) for p in parts):
+                raise TxError(20001, "invalid param: types must be a list of integers")
+            types = {int(p) for p in parts}
+        rows = [
+            t
+            for t in reversed(self.venue.txs.values())
+            if t["account_index"] == account
+            and (below is None or t["sequence_index"] < below)
+            and (types is None or t["type"] in types)
+        ][:limit]
+        return _json({"code": 200, "txs": rows})
+
+    async def _block_txs(self, request: web.Request) -> web.Response:
+        """The recorded txs of one block (one accepted sendTx/sendTxBatch). `by=commitment` is refused: the
+        simulator keeps no commitments."""
+        if self._enum_param(request, "by", ("block_height",), None) is None:
+            raise TxError(20001, "invalid param: by is required")
+        height = self._int_param(request, "value")
+        rows = [t for t in self.venue.txs.values() if t["block_height"] == height]
+        return _json({"code": 200, "txs": rows})
+
+    async def _change_account_tier(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        values = form.getall("account_index", [])
+        raw = values[0] if len(values) == 1 else ""
+        if not isinstance(raw, str) or not _INT.fullmatch(raw):
+            raise TxError(20001, "invalid param: account_index must be an integer")
+        account = int(raw)
+        auth = request.headers.get("Authorization") or form.get("auth") or request.query.get("auth")
+        self.venue.check_auth(auth if isinstance(auth, str) else None, account)
+        tier = form.get("new_tier")
+        if not isinstance(tier, str):
+            raise TxError(20001, "invalid param: new_tier is required")
+        self.venue.change_tier(account, tier)
+        return _json({"code": 200, "message": "success"})
+
     def _opt_cursor(self, request: web.Request) -> int | None:
         raw = request.query.get("cursor")
         if not raw:
@@ -377,13 +543,27 @@ class LighterServer(LoopbackServer):
         return _json({"code": 200, "api_keys": keys})
 
     async def _account(self, request: web.Request) -> web.Response:
-        by = request.query.get("by")
-        if by != "index":
-            raise TxError(20001, "invalid param: by must be `index` (l1_address lookups are not modelled)")
-        account = self._int_param(request, "value")
-        if not self.venue.has_account(account):
+        by = self._enum_param(request, "by", ("index", "l1_address"), None)
+        if by == "l1_address":
+            found = self._accounts_of(request.query.get("value", ""))
+        elif by == "index":
+            found = [self._int_param(request, "value")]
+            if not self.venue.has_account(found[0]):
+                raise TxError(29404, "account not found")
+        else:
+            raise TxError(20001, "invalid param: by is required")
+        accounts = [self.venue.account(a) for a in found]
+        return _json({"code": 200, "total": len(accounts), "accounts": accounts, "next_cursor": ""})
+
+    def _accounts_of(self, raw: str) -> list[int]:
+        """The accounts of an L1 address. The simulator registers no wallets: each account has the stable
+        stand-in address its `account` object shows (`0x` + the index in 40 hex digits)."""
+        if not _L1_ADDRESS.fullmatch(raw):
+            raise TxError(20001, "invalid param: l1_address must be 0x and 40 hex digits")
+        found = [a for a in sorted(self.venue.engine.accounts()) if wire.l1_address(a) == raw.lower()]
+        if not found:
             raise TxError(29404, "account not found")
-        return _json({"code": 200, "total": 1, "accounts": [self.venue.account(account)], "next_cursor": ""})
+        return found
 
     async def _active_orders(self, request: web.Request) -> web.Response:
         account = self._int_param(request, "account_index")
@@ -551,7 +731,10 @@ class LighterServer(LoopbackServer):
         raw = frame.get("channel")
         parsed = parse_channel(raw)
         if parsed is None:
-            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw}"}})
+            why = ""
+            if isinstance(raw, str) and raw.split("/")[0] in NOT_MODELLED_CHANNELS:
+                why = " (not supported: the simulator models perpetual futures trading only)"
+            session.send({"error": {"code": WS_INVALID_CHANNEL, "message": f"Invalid Channel: {raw}{why}"}})
             return
         kind, market, account = parsed
         if market is not None and self.venue.spec(market) is None:
@@ -612,6 +795,8 @@ class LighterServer(LoopbackServer):
             return {"channel": sub.channel, "type": "subscribed/trade", "trades": trades}
         if sub.kind == "market_stats":
             return self._market_stats_frame(sub, "subscribed", None)
+        if sub.kind == "height":
+            return {"channel": sub.channel, "type": "subscribed/height", "height": self.venue.height}
         assert sub.account is not None
         return self._account_payload(sub, "subscribed", full=True)
 
@@ -660,6 +845,8 @@ class LighterServer(LoopbackServer):
             msg["stats"] = v.user_stats(account)
         if sub.kind == "account_all_assets":
             msg["assets"] = v.assets(account)
+        if sub.kind == "account_tx":  # the snapshot: the account's last 20 recorded txs, oldest first
+            msg["txs"] = [t for t in v.txs.values() if t["account_index"] == account][-20:]
         if sub.kind == "account_all":
             acct = v.account(account)
             msg["assets"] = {"3": acct["assets"][0]}
@@ -700,6 +887,11 @@ class LighterServer(LoopbackServer):
             if msg.market is not None:
                 self._stats_dirty.add(msg.market)  # sent with the next book batch (every 50 ms)
             return
+        if msg.kind == "height":
+            for session in self.sessions:
+                if "height" in session.subs:
+                    session.send({"channel": "height", "type": "update/height", "height": msg.payload})
+            return
         for session in self.sessions:
             for sub in session.subs.values():
                 if msg.kind == "trade" and sub.kind == "trade" and sub.market == msg.market:
@@ -708,7 +900,12 @@ class LighterServer(LoopbackServer):
                     self._account_update(session, sub, msg)
 
     def _account_update(self, session: Session, sub: Subscription, msg: ChannelMessage) -> None:
-        if sub.market is not None and msg.market != sub.market:
+        if sub.kind == "account_tx":
+            if msg.kind == "account_tx":
+                session.send({"channel": sub.channel, "type": "update/account_tx", "account": sub.account,
+                              "txs": [dict(msg.payload)]})  # fmt: skip
+            return
+        if msg.kind == "account_tx" or (sub.market is not None and msg.market != sub.market):
             return
         payload: dict[str, Any] | None = None
         if msg.kind == "account_order" and sub.kind in ("account_all_orders", "account_orders"):

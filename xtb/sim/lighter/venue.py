@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -45,6 +45,13 @@ from xtb.sim.types import (
 
 MAX_BATCH = 50
 RECENT_TRADES = 100
+TX_RECORD = 10_000  # accepted txs kept for tx/txs/accountTxs/blockTxs (oldest dropped first)
+MARK_SAMPLES = 20_000  # mark-price samples kept per market for markPriceCandles
+FUNDING_RECORD = 2_000  # funding payments kept per market for fundings
+TIERS = {"standard": 0, "premium": 1}  # changeAccountTier names -> the account object's account_type
+TIER_COOLDOWN_MS = 24 * 3600 * 1000  # the newer docs' minimum time between two tier switches
+# Transaction status (account_tx / EnrichedTx): 0 failed, 1 pending, 2 executed.
+TX_FAILED, TX_PENDING, TX_EXECUTED = 0, 1, 2
 AUTH_MAX_AHEAD_S = 8 * 3600 + 60
 _STB = {0: SelfTradeMode.REJECT_MAKER, 1: SelfTradeMode.REJECT_TAKER, 2: SelfTradeMode.REJECT_BOTH}
 
@@ -133,6 +140,15 @@ class LighterVenue:
         self.volume_quota = 1000
         self.speed_bump = speed_bump or SpeedBump()
         self.sequencer_rejections: deque[tuple[txinfo.Tx, int, str]] = deque(maxlen=1000)
+        # The chain as the API shows it: one block per accepted sendTx/sendTxBatch, a bounded tx record.
+        self.height = 0
+        self._sequence = 0
+        self.txs: OrderedDict[str, dict[str, Any]] = OrderedDict()  # hash -> Transaction, oldest first
+        self._tiers: dict[int, tuple[str, int]] = {}  # account -> (tier, switched at ms)
+        self._fundings: dict[int, deque[tuple[int, int, int]]] = {
+            m: deque(maxlen=FUNDING_RECORD) for m in self._specs
+        }  # (ms, rate ppm, mark price)
+        self._marks: dict[int, deque[tuple[int, int]]] = {m: deque(maxlen=MARK_SAMPLES) for m in self._specs}
         self.skew_ms: Callable[[], int] = lambda: 0  # the venue clock's offset (fault injection)
         #: chain ids whose tx signatures are accepted: one simulator stands for mainnet (304) or testnet (300)
         self.chain_ids: tuple[int, ...] = (304, 300)
@@ -255,8 +271,9 @@ class LighterVenue:
     def send_tx(self, tx_type: int, tx_info: Any) -> dict[str, Any]:
         tx = self.decode(tx_type, tx_info)
         self._check_signer(tx.header, {})
-        delay = self._submit([tx])
-        return self._reply([tx], tx_info, delay)
+        hashes = _hashes(tx_info, 1)
+        delay = self._submit([tx], [(tx_type, tx_info)], hashes)
+        return self._reply(hashes, tx_info, delay)
 
     def send_tx_batch(self, tx_types: list[Any], tx_infos: list[Any]) -> dict[str, Any]:
         if len(tx_types) != len(tx_infos):
@@ -276,10 +293,11 @@ class LighterVenue:
             except TxError as exc:
                 raise TxError(exc.code, f"tx {i}: {exc.message}") from None
             txs.append(tx)
-        delay = self._submit(txs)
-        return self._reply(txs, tx_infos, delay)
+        hashes = _hashes(tx_infos, len(txs))
+        delay = self._submit(txs, list(zip(tx_types, tx_infos, strict=True)), hashes)
+        return self._reply(hashes, tx_infos, delay)
 
-    def _submit(self, txs: list[txinfo.Tx]) -> int:
+    def _submit(self, txs: list[txinfo.Tx], raws: list[tuple[int, Any]], hashes: list[str]) -> int:
         """Apply validated txs now, or after the account tier's speed bump. Returns the largest delay (ms).
 
         Without a speed bump the API server and the sequencer are one step: an engine refusal is an HTTP 400
@@ -291,27 +309,123 @@ class LighterVenue:
         delays = [self._delay_ms(tx) for tx in txs]
         if not any(delays):
             # Applied in order; an engine refusal stops the batch there: earlier txs stand (their nonces
-            # are used), the refused one and later ones are not applied.
-            for i, tx in enumerate(txs):
-                try:
-                    self._execute(tx)
-                except TxError as exc:
-                    raise TxError(
-                        exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
-                    ) from None
-                self._consume_nonce(tx.header)
+            # are used, they make this submission's block), the refused one and later ones are not applied.
+            made_block = False
+            try:
+                for i, tx in enumerate(txs):
+                    try:
+                        self._execute(tx)
+                    except TxError as exc:
+                        raise TxError(
+                            exc.code, f"tx {i}: {exc.message}" if len(txs) > 1 else exc.message
+                        ) from None
+                    self._consume_nonce(tx.header)
+                    if not made_block:
+                        self.height += 1  # the first applied tx makes the block
+                        made_block = True
+                    self._record_tx(tx, raws[i], hashes[i], i, TX_EXECUTED)
+            finally:
+                if made_block:
+                    self._emit(ChannelMessage("height", None, None, self.height))
             return 0
+        self.height += 1  # accepted by the API: the block is made now, its txs run after the speed bump
         loop = asyncio.get_running_loop()
-        for tx, delay in zip(txs, delays, strict=True):
+        for i, (tx, delay) in enumerate(zip(txs, delays, strict=True)):
             self._consume_nonce(tx.header)
-            loop.call_later(delay / 1000, self._execute_late, tx)
+            record = self._record_tx(tx, raws[i], hashes[i], i, TX_PENDING)
+            loop.call_later(delay / 1000, self._execute_late, tx, record)
+        self._emit(ChannelMessage("height", None, None, self.height))
         return max(delays)
 
-    def _execute_late(self, tx: txinfo.Tx) -> None:
+    def _execute_late(self, tx: txinfo.Tx, record: dict[str, Any]) -> None:
         try:
             self._execute(tx)
         except TxError as exc:
             self.sequencer_rejections.append((tx, exc.code, exc.message))
+            self._settle_tx(record, TX_FAILED, exc.message)
+            return
+        self._settle_tx(record, TX_EXECUTED, "")
+
+    # ------------------------------------------------------------------ the tx record
+
+    def _record_tx(self, tx: txinfo.Tx, raw: tuple[int, Any], tx_hash: str, index: int, status: int) -> dict[str, Any]:
+        """Keep an accepted tx as the venue's `Transaction` object (bounded record) and publish it on
+        `account_tx`. `event_info` is the simulator's compact summary: `{"a": account, "m": market, "ae":
+        app error}`."""
+        tx_type, info = raw
+        text = info if isinstance(info, str) else orjson.dumps(info).decode()
+        header = tx.header
+        now = self.now_ms()
+        self._sequence += 1
+        market = getattr(tx, "market_index", None)
+        record = {
+            "hash": tx_hash,
+            "type": tx_type,
+            "info": text,
+            "event_info": orjson.dumps({"a": header.account_index, "m": market, "ae": ""}).decode(),
+            "status": status,
+            "transaction_index": index,
+            "l1_address": wire.l1_address(header.account_index),
+            "account_index": header.account_index,
+            "nonce": header.nonce,
+            "expire_at": header.expired_at,
+            "block_height": self.height,
+            "queued_at": now,
+            "executed_at": now if status == TX_EXECUTED else 0,
+            "sequence_index": self._sequence,
+            "parent_hash": "",
+            "api_key_index": header.api_key_index,
+            "transaction_time": now * 1000,  # microseconds (the venue's samples use a finer clock than ms)
+        }
+        self.txs[tx_hash] = record
+        while len(self.txs) > TX_RECORD:
+            self.txs.popitem(last=False)
+        self._emit(ChannelMessage("account_tx", market, header.account_index, record))
+        return record
+
+    def _settle_tx(self, record: dict[str, Any], status: int, app_error: str) -> None:
+        record["status"] = status
+        record["executed_at"] = self.now_ms()
+        if app_error:
+            event = orjson.loads(record["event_info"])
+            event["ae"] = app_error
+            record["event_info"] = orjson.dumps(event).decode()
+        self._emit(ChannelMessage("account_tx", None, record["account_index"], record))
+
+    def find_tx(self, by: str, value: str) -> dict[str, Any] | None:
+        if by == "hash":
+            return self.txs.get(value)
+        seq = int(value)
+        return next((t for t in self.txs.values() if t["sequence_index"] == seq), None)
+
+    # ------------------------------------------------------------------ account tier
+
+    def tier(self, account: int) -> str:
+        return self._tiers.get(account, ("standard", 0))[0]
+
+    def change_tier(self, account: int, new_tier: str) -> None:
+        """`changeAccountTier`: needs no open orders or positions and 24 h since the last switch. The codes
+        62001-62003 are the simulator's picks in the documented 62001-62006 tier-change range."""
+        if new_tier not in TIERS:
+            raise TxError(62001, f"invalid tier: new_tier must be one of {', '.join(TIERS)}")
+        if self.engine.open_orders(account) or any(
+            self.engine.position(account, m).size for m in self._specs
+        ):
+            raise TxError(62002, "account tier can only change with no open orders or positions")
+        now = self.now_ms()
+        last = self._tiers.get(account)
+        if last is not None and now - last[1] < TIER_COOLDOWN_MS:
+            raise TxError(62003, "account tier was changed less than 24 hours ago")
+        self._tiers[account] = (new_tier, now)
+
+    # ------------------------------------------------------------------ funding and mark history
+
+    def funding_history(self, market: int) -> list[tuple[int, int, int]]:
+        """(ms, rate ppm, mark price) of each funding payment, oldest first."""
+        return list(self._fundings[market])
+
+    def mark_samples(self, market: int) -> list[tuple[int, int]]:
+        return list(self._marks[market])
 
     def _delay_ms(self, tx: txinfo.Tx) -> int:
         bump = self.speed_bump
@@ -330,18 +444,14 @@ class LighterVenue:
                 return bump.taker_ms
         return bump.maker_ms
 
-    def _reply(self, txs: list[txinfo.Tx], raw: Any, delay_ms: int = 0) -> dict[str, Any]:
-        hashes = [
-            hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest()
-            for i in range(len(txs))
-        ]
+    def _reply(self, hashes: list[str], raw: Any, delay_ms: int = 0) -> dict[str, Any]:
         reply: dict[str, Any] = {
             "code": 200,
             "message": '{"ratelimit": "didn\'t use volume quota"}',
             "predicted_execution_time_ms": self.now_ms() + delay_ms + 1,
             "volume_quota_remaining": self.volume_quota,
         }
-        reply["tx_hash"] = hashes[0] if len(txs) == 1 and not isinstance(raw, list) else hashes
+        reply["tx_hash"] = hashes[0] if len(hashes) == 1 and not isinstance(raw, list) else hashes
         return reply
 
     def _consume_nonce(self, header: txinfo.TxHeader) -> None:
@@ -483,6 +593,7 @@ class LighterVenue:
             account, bal, self.positions(account), len(self.engine.open_orders(account)), self.cash_decimals
         )
         obj["cancel_all_time"] = self.cancel_all_time(account)
+        obj["account_type"] = TIERS[self.tier(account)]
         return obj
 
     def book_orders(self, market: int, limit: int) -> dict[str, Any]:
@@ -692,8 +803,18 @@ class LighterVenue:
                 self._open_interest[event.market] += max(after, 0) - max(before, 0)
             self._emit(ChannelMessage("account_position", event.market, event.account, event.position))
         elif isinstance(event, FundingEvent):
-            self._last_funding[event.market] = (event.rate_ppm, event.ts_ns // 1_000_000)
+            ms = event.ts_ns // 1_000_000
+            if self._last_funding.get(event.market, (0, -1))[1] != ms and event.market in self._fundings:
+                self._fundings[event.market].append((ms, event.rate_ppm, event.mark_price))  # once per market
+            self._last_funding[event.market] = (event.rate_ppm, ms)
         elif isinstance(event, BalanceEvent):
             self._emit(ChannelMessage("account_balance", None, event.account, event.balance))
         elif isinstance(event, MarkPriceEvent):
+            if event.market in self._marks and event.mark_price:
+                self._marks[event.market].append((event.ts_ns // 1_000_000, event.mark_price))
             self._emit(ChannelMessage("market_stats", event.market, None, None))
+
+
+def _hashes(raw: Any, count: int) -> list[str]:
+    """The simulator's tx hashes: 40-byte blake2b of the submitted text and the position in the batch."""
+    return [hashlib.blake2b(str(raw).encode() + str(i).encode(), digest_size=40).hexdigest() for i in range(count)]

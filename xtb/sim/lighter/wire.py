@@ -221,7 +221,7 @@ def account_object(
         "code": 0,
         "account_type": 0,
         "index": account,
-        "l1_address": f"0x{account:040x}",
+        "l1_address": l1_address(account),
         "cancel_all_time": 0,
         "total_order_count": open_orders,
         "total_isolated_order_count": 0,
@@ -346,3 +346,8 @@ def order_book_detail(
         "market_flags": 0,
         "funding_premium_multiplier": 0,
     }
+
+
+def l1_address(account: int) -> str:
+    """The simulator's stable stand-in L1 address of an account (no L1 wallet is registered)."""
+    return f"0x{account:040x}"
