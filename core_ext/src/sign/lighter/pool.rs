@@ -185,17 +185,21 @@ mod tests {
     use super::*;
     use crate::sign::lighter::ecgfp5::mul_generator;
 
-    fn wait_full(pool: &CommitmentPool) {
+    fn wait_until(pool: &CommitmentPool, what: &str, done: impl Fn(&PoolStats) -> bool) {
         // Generous: an unoptimised test build on a loaded machine builds the generator table and each
         // commitment many times slower than a release build.
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while std::time::Instant::now() < deadline {
-            if pool.stats().available == pool.stats().capacity {
+            if done(&pool.stats()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        panic!("the pool never filled: {:?}", pool.stats());
+        panic!("the pool never {what}: {:?}", pool.stats());
+    }
+
+    fn wait_full(pool: &CommitmentPool) {
+        wait_until(pool, "filled", |s| s.available == s.capacity);
     }
 
     #[test]
@@ -209,10 +213,15 @@ mod tests {
             assert!(!seen.contains(&c.k.0), "every k is handed out once");
             seen.push(c.k.0);
         }
-        wait_full(&pool); // topped up after use
+        // Topped up after use. The refill rule is "whenever half is used", so a take that lands just after
+        // a top-up may leave it short of full until the next half is used (a wait for full raced).
+        // Every entry made is used or still in the pool (read once the refill thread has settled).
+        wait_until(&pool, "topped up", |s| {
+            s.available > s.capacity / 2 && s.made - s.used == s.available as u64
+        });
         let s = pool.stats();
-        assert_eq!((s.used, s.available), (8, 8));
-        assert!(s.made >= 16);
+        assert_eq!(s.used, 8);
+        assert!(s.made > 8);
     }
 
     #[test]
