@@ -12,10 +12,11 @@ import pytest
 from xtb.config import VenueConfig
 from xtb.keys import KeyFileError
 from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.model.units import scale_of, to_units
 from xtb.sim.cluster import SimCluster
 from xtb.sim.faults import FaultKind
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
-from xtb.venues.backpack.markets import MarketDataError, parse_markets, scale_of, to_units
+from xtb.venues.backpack.markets import MarketDataError, parse_markets
 
 from .conformance import Account, ConnectorConformance, Harness
 

@@ -39,6 +39,7 @@ from xtb.model.types import (
     SubmitResult,
     TimeInForce,
 )
+from xtb.model.units import to_units
 from xtb.orders.reconcile import (
     FillReport,
     OrderReport,
@@ -58,7 +59,7 @@ from xtb.transport.keepalive_http import KeepAliveClient, check_order_http, orde
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
-from xtb.venues.backpack.markets import parse_markets, to_units
+from xtb.venues.backpack.markets import parse_markets
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
 from xtb.venues.contract import VenueStats
 from xtb.venues.options import migrate_options

@@ -37,6 +37,7 @@ from xtb.model.types import (
     SubmitResult,
     TimeInForce,
 )
+from xtb.model.units import to_units
 from xtb.orders.reconcile import (
     FillReport,
     OrderReport,
@@ -57,7 +58,7 @@ from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, Retries
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
-from xtb.venues.binance_usdm.markets import parse_markets, rounded_units, to_units
+from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate, rest_limit_key
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.contract import VenueStats
