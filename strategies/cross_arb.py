@@ -761,8 +761,13 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
             return None
 
+    def _closing(self, venue: str, symbol: str) -> list[Any]:
+        """Orders a close waits for. An unresolved close (sent, no answer: a dropped socket, a 5xx) does not
+        hold the next one back: closes are reduce-only, so a late one can never add exposure."""
+        return [o for o in self.ctx.open_orders(venue, symbol) if not (o.reduce_only and o.state == "unresolved")]
+
     def _monitor_exit(self, arb: Arb, now: float) -> None:
-        if self.ctx.open_orders(self.maker, arb.pair.bp.symbol) or self.ctx.open_orders(self.hedge, arb.pair.lg.symbol):
+        if self._closing(self.maker, arb.pair.bp.symbol) or self._closing(self.hedge, arb.pair.lg.symbol):
             return
         bp_pos, lg_pos = self._positions(arb.pair)
         if bp_pos == 0 and lg_pos == 0:
@@ -815,7 +820,7 @@ class CrossArb(Strategy[CrossArbParams]):
                                   ", ".join(p.base for p in self.pairs), float(self.realized_pnl),
                                   self.stats["round_trips"])
                 return
-            if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):
+            if not any(self._closing(v, m.symbol) for v, m, _ in open_legs):
                 for venue, market, pos in open_legs:
                     # priced from REST when the stream's book is stale or empty (a stream down at stop)
                     top = await self.ctx.closing_touch(venue, market.symbol)

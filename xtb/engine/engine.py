@@ -31,6 +31,7 @@ from xtb.engine.clock import Clock
 from xtb.engine.context import Positions, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
+from xtb.engine.order_watch import OrderWatch
 from xtb.engine.registry import get_strategy
 from xtb.lock import AccountLock
 from xtb.model.constants import PAPER_COLLATERAL_USDC
@@ -69,6 +70,7 @@ class Engine:
         self.positions = Positions()
         self.connectors: dict[str, Connector] = {}
         self.gateway: OrderGateway | None = None
+        self.order_watch: OrderWatch | None = None
         # --- risk / control (xtb.risk, xtb.control) ---
         # A bad risk section fails here, before anything starts. An empty one still builds a guard (its
         # rules all off) so that the operator's trading state and the kill switch always work.
@@ -156,6 +158,10 @@ class Engine:
             self.gateway = OrderGateway(
                 self.connectors, self.tracker, risk=self.risk, on_latency=self._on_order_latency,
             )
+            self.order_watch = OrderWatch(self.connectors, self.tracker)
+            self.gateway.on_cancel_refused = self.order_watch.cancel_refused
+            self.dispatcher.add_listener(self.order_watch)
+            self.clock.add_tick_handler(self.order_watch.on_tick)
             self.telemetry = RunTelemetry.for_engine(self)  # telemetry: run dir, exporter, stats, records
             self.context = StrategyContext(
                 spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
@@ -384,6 +390,8 @@ class Engine:
             for task in self._reduce_tasks:
                 task.cancel()
             await self.clock.stop()
+            if self.order_watch is not None:
+                await self.order_watch.stop()
             wants_flat = flatten or bool(getattr(getattr(self.strategy, "params", None), "flatten_on_stop", False))
             if cancel_orders:
                 await self.cancel_all()
