@@ -809,10 +809,16 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.cancel_all(self.hedge, pair.lg.symbol)
         deadline = time.monotonic() + self.params.flatten_timeout_s
         while time.monotonic() < deadline:
-            held = {v: await self.ctx.fetch_positions(v) for v in (self.maker, self.hedge)}  # REST if a stream is down
-            open_legs = [(v, m, p) for pair in self.pairs for v, m in ((self.maker, pair.bp), (self.hedge, pair.lg))
-                         if (p := held[v].get(m.symbol, 0)) != 0]
-            if not open_legs:
+            try:
+                held = {v: await self.ctx.fetch_positions(v) for v in (self.maker, self.hedge)}  # REST if stale
+            except Exception as e:  # a read that failed (5xx, timeout): the next round reads again
+                self.ctx.log.warning("cross_arb: positions not read while flattening (%s); retrying", e)
+                await asyncio.sleep(0.5)
+                continue
+            legs = [(v, m) for pair in self.pairs for v, m in ((self.maker, pair.bp), (self.hedge, pair.lg))]
+            open_legs = [(v, m, p) for v, m in legs if (p := held[v].get(m.symbol, 0)) != 0]
+            # an order still live (a hedge whose fill the stream has not shown yet) may still move a position
+            if not open_legs and not any(self._closing(v, m.symbol) for v, m in legs):
                 now = time.monotonic()
                 for base, arb in list(self.arbs.items()):
                     self._finish(base, arb, now)

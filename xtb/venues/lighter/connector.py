@@ -710,12 +710,14 @@ class LighterConnector:
             log.warning("lighter position check after fills failed: %s", e)
 
     async def positions(self) -> dict[str, PositionInfo]:
-        """The cache while the private stream is live and feeding it, else a REST `account` read.
+        """The cache while the private stream is live and feeding it and has shown every fill's position, else
+        a REST `account` read.
 
         A market the stream stops mentioning (e.g. closed to flat) keeps its last streamed size until
         the next REST read (every reconciliation replaces the cache).
         """
-        if not self._stream_positions_live:
+        if not self._stream_positions_live or self._fill_pending:  # a fill the stream's positions do not show yet
+            self._fill_pending.clear()
             await self._refresh_account()
         return {s: p for s, p in self._positions.items() if p.size != 0}
 
