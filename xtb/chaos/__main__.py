@@ -86,7 +86,7 @@ def campaign(
     failing = [r for r in results if r.violations]
     typer.echo(f"{len(results)} runs, {len(failing)} with violations, {wall / 60:.1f} min")
     if out is not None:
-        report.write(out, results, seeds=seeds, wall_s=wall, jobs=jobs)
+        report.write(out, results, seeds=seeds, wall_s=wall, jobs=jobs, concurrency=concurrency)
         typer.echo(f"figures written to {out}")
     if results_json is not None:
         results_json.write_text(json.dumps([r.__dict__ for r in results], default=str, indent=1))
