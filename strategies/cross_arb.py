@@ -39,6 +39,7 @@ from xtb.engine.strategy import Strategy
 from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
+UNANSWERED_CLOSE_RETRY_S = 0.25  # a close without an answer is sent again after this (not exit_retry_s)
 LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
 
 
@@ -772,8 +773,19 @@ class CrossArb(Strategy[CrossArbParams]):
         bp_pos, lg_pos = self._positions(arb.pair)
         if bp_pos == 0 and lg_pos == 0:
             arb.state = "done"
-        elif arb.exit_sent is not None and now - arb.exit_sent >= self.params.exit_retry_s:
+        elif arb.exit_sent is not None and (now - arb.exit_sent >= self.params.exit_retry_s
+                                            or self._close_unanswered(arb, now)):
             self._close_pair(arb)
+
+    def _close_unanswered(self, arb: Arb, now: float) -> bool:
+        """The last close came back unresolved (a 5xx, a dropped socket): sent again after a short pause, not
+        `exit_retry_s` later (reduce-only: a late one cannot add exposure)."""
+        if arb.exit_sent is None or now - arb.exit_sent < UNANSWERED_CLOSE_RETRY_S:
+            return False
+        sent_ns = int(arb.exit_sent * 1e9)
+        return any(o.reduce_only and o.state == "unresolved" and o.created_ns >= sent_ns
+                   for venue, symbol in ((self.maker, arb.pair.bp.symbol), (self.hedge, arb.pair.lg.symbol))
+                   for o in self.ctx.open_orders(venue, symbol))
 
     def _finish(self, base: str, arb: Arb, now: float) -> None:
         del self.arbs[base]
