@@ -475,6 +475,26 @@ class ConnectorConformance:
         finally:
             await conn.close()
 
+    async def test_settle_waits_out_the_submit_window_of_an_unresolved_order(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        """A stop's settle shorter than the submit window does not end with an order the venue never had
+        reported as unresolved: it waits for the window (no longer), then the not-found rule settles it."""
+        conn = await self.start_connector(sim, account, harness, submit_window_s=1.0, reconcile_interval_s=None)
+        try:
+            req = await self.resting_order(conn, harness)
+            harness.tracker.submitted(req.client_id, self.venue, req.symbol, req.side.value, req.price or 0,
+                                      req.size, post_only=True)
+            harness.tracker.on_unresolved(req.client_id, self.venue, "connection lost")
+            t0 = time.monotonic()
+            report = await conn.settle(timeout_s=0.2, interval_s=0.1)
+            waited = time.monotonic() - t0
+            assert report.agreed, report
+            assert self.state(harness, req.client_id) == "rejected"
+            assert 0.9 <= waited < 3.0, waited
+        finally:
+            await conn.close()
+
     async def test_settle_rereads_until_bot_and_venue_agree(
         self, sim: SimCluster, account: Account, connector: Any, harness: Harness
     ) -> None:

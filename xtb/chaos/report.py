@@ -37,7 +37,8 @@ campaign:
 """
 
 
-def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2) -> str:
+def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
+           replaced: Sequence[str] = ()) -> str:
     runs = len(results)
     by_invariant: Counter[str] = Counter()
     failing: list[Any] = []
@@ -61,6 +62,11 @@ def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, conc
     worst_txt = "-" if worst is None else f"{worst.longest_unhedged_s:.2f} s ({worst.name})"
     lines.append(f"| {runs} | {len(failing)} | {fills} | {runs - started} | {not_flat_loud} | {worst_txt} "
                  f"| {wall_s / 60:.1f} min on {jobs} processes |")
+    if replaced:
+        lines.append(f"\n{len(replaced)} of these runs are re-runs after a fix, replacing the campaign's run of the "
+                     "same scenario (`python -m xtb.chaos report --json CAMPAIGN --json RERUNS`): "
+                     + ", ".join(f"`{n}`" for n in sorted(replaced)[:20])
+                     + (f" and {len(replaced) - 20} more" if len(replaced) > 20 else "") + ".")
     lines.append("\nViolations by invariant (runs):\n")
     lines.append("| " + " | ".join(INVARIANTS) + " |")
     lines.append("|" + "---:|" * len(INVARIANTS))
@@ -111,6 +117,8 @@ def _split(name: str) -> tuple[str, str, str]:
     return name, "?", "?"
 
 
-def write(path: Path, results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2) -> None:
+def write(path: Path, results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
+          replaced: Sequence[str] = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results, seeds=seeds, wall_s=wall_s, jobs=jobs, concurrency=concurrency), encoding="utf-8")
+    path.write_text(render(results, seeds=seeds, wall_s=wall_s, jobs=jobs, concurrency=concurrency,
+                           replaced=replaced), encoding="utf-8")

@@ -821,7 +821,8 @@ class LighterConnector:
 
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
         """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
 
     def _order_report(self, o: dict[str, Any]) -> OrderReport | None:
         """An order row (accountActiveOrders, accountOrders) as the reconciler's report."""
