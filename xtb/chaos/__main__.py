@@ -102,6 +102,7 @@ def report_(
     wall_min: Annotated[float, typer.Option(help="the campaign's wall time, minutes")] = 0.0,
     jobs: Annotated[int, typer.Option(min=1)] = 2,
     concurrency: Annotated[int, typer.Option(min=1)] = 5,
+    note: Annotated[str, typer.Option(help="why the re-runs were made (printed with them)")] = "",
 ) -> None:
     """The figures page from saved verdicts: a campaign's, with the runs re-run after a fix replacing theirs
     (the page lists which). Exit 1 if a run in the result has a violation."""
@@ -118,7 +119,7 @@ def report_(
             merged[res.name] = res
     results = list(merged.values())
     report.write(out, results, seeds=seeds, wall_s=wall_min * 60, jobs=jobs, concurrency=concurrency,
-                 replaced=replaced)
+                 replaced=replaced, note=note)
     failing = [r for r in results if r.violations]
     typer.echo(f"{len(results)} runs ({len(replaced)} re-run), {len(failing)} with violations; written to {out}")
     raise typer.Exit(1 if failing else 0)

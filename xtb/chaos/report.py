@@ -38,7 +38,7 @@ campaign:
 
 
 def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
-           replaced: Sequence[str] = ()) -> str:
+           replaced: Sequence[str] = (), note: str = "") -> str:
     runs = len(results)
     by_invariant: Counter[str] = Counter()
     failing: list[Any] = []
@@ -63,10 +63,14 @@ def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, conc
     lines.append(f"| {runs} | {len(failing)} | {fills} | {runs - started} | {not_flat_loud} | {worst_txt} "
                  f"| {wall_s / 60:.1f} min on {jobs} processes |")
     if replaced:
+        by_fault: dict[str, set[str]] = {}
+        for name in replaced:
+            strategy, fault, _seed = _split(name)
+            by_fault.setdefault(fault, set()).add(strategy)
+        rerun_cells = "; ".join(f"{f}: {', '.join(sorted(ss))}" for f, ss in sorted(by_fault.items()))
         lines.append(f"\n{len(replaced)} of these runs are re-runs after a fix, replacing the campaign's run of the "
-                     "same scenario (`python -m xtb.chaos report --json CAMPAIGN --json RERUNS`): "
-                     + ", ".join(f"`{n}`" for n in sorted(replaced)[:20])
-                     + (f" and {len(replaced) - 20} more" if len(replaced) > 20 else "") + ".")
+                     f"same scenario (`python -m xtb.chaos report --json CAMPAIGN --json RERUNS`). Re-run, by fault: "
+                     f"{rerun_cells}." + (f" {note}" if note else ""))
     lines.append("\nViolations by invariant (runs):\n")
     lines.append("| " + " | ".join(INVARIANTS) + " |")
     lines.append("|" + "---:|" * len(INVARIANTS))
@@ -118,7 +122,7 @@ def _split(name: str) -> tuple[str, str, str]:
 
 
 def write(path: Path, results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
-          replaced: Sequence[str] = ()) -> None:
+          replaced: Sequence[str] = (), note: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(results, seeds=seeds, wall_s=wall_s, jobs=jobs, concurrency=concurrency,
-                           replaced=replaced), encoding="utf-8")
+                           replaced=replaced, note=note), encoding="utf-8")
