@@ -217,3 +217,77 @@ def test_cli_replay_and_report(tmp_path: Path) -> None:
     assert (out / "report" / "report.md").stat().st_size > 0
     res = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "Error" in res.output  # a usage error, not a traceback
+
+
+# --- replay time is the journal's: ctx.clock, timers and ticks -----------------------------------------------
+class TimerParams(BaseModel):
+    every_s: float = 0.05
+
+
+@register_strategy("journal_test_timer", params=TimerParams)
+class TimerSampler(Strategy[TimerParams]):
+    """Samples the best bid from a ctx.clock timer and notes each tick's time."""
+
+    def __init__(self, ctx: Any, params: TimerParams) -> None:
+        super().__init__(ctx, params)
+        self.samples: list[tuple[int, Any]] = []
+        self.ticks: list[tuple[int, int]] = []
+        self.started_ns = 0
+
+    async def on_start(self) -> None:
+        self.started_ns = self.ctx.clock.now_ns()
+        self.ctx.clock.every(self.params.every_s, self.sample)
+
+    def sample(self) -> None:
+        self.samples.append((self.ctx.clock.now_ns(), self.ctx.best_bid("backpack", "SOL_USDC_PERP")))
+
+    async def on_tick(self, now_ms: int) -> None:
+        self.ticks.append((now_ms, self.ctx.clock.now_ms()))
+
+    def status(self) -> dict[str, Any]:
+        return {"samples": self.samples, "ticks": self.ticks, "started_ns": self.started_ns}
+
+
+async def test_replay_runs_timers_and_ticks_in_journal_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = tmp_path / "events.journal"
+    books = record(journal)  # 0.5 s of recorded books, one every 0.25 ms
+    head = JournalReader(journal)
+    offset = head.start_wall_ns - head.start_monotonic_ns
+    seen: list[Any] = []
+    original = TimerSampler.on_stop
+
+    async def keep(self: TimerSampler) -> None:
+        seen.append(self.status())
+        await original(self)
+
+    monkeypatch.setattr(TimerSampler, "on_stop", keep)
+    cfg = XtbConfig(general={"tick_interval_ms": 100},  # type: ignore[arg-type]
+                    strategy={"name": "journal_test_timer", "params": {"every_s": 0.05}})  # type: ignore[arg-type]
+    first = await replay(journal, cfg)
+    second = await replay(journal, cfg)
+    a, b = seen
+    assert a == b and first.timers == second.timers  # replayed twice: the same timers at the same times
+    start = a["started_ns"]
+    assert start == books[0].recv_ns + offset + MS  # the clock starts at the end of the first window (1 ms)
+    times = [t for t, _ in a["samples"]]
+    span = books[-1].recv_ns - books[0].recv_ns
+    assert len(times) == span // 50_000_000 and times == [start + (k + 1) * 50_000_000 for k in range(len(times))]
+    # each sample saw a book recorded shortly before its own time, never a later one: the last book of the
+    # windows that had ended by then (a window spans 1 ms from its first event, so at most 2 ms old)
+    for t, bid in a["samples"]:
+        recent = {ev.best_bid for ev in books if t - 2 * MS <= ev.recv_ns + offset <= t}
+        later = {ev.best_bid for ev in books if ev.recv_ns + offset > t} - recent
+        assert bid in recent and bid not in later, (t, bid)
+    assert [n for n, c in a["ticks"]] == [c for n, c in a["ticks"]]  # on_tick's now_ms is the clock's
+    assert [n for n, _ in a["ticks"]] == [(start + (k + 1) * 100_000_000) // MS for k in range(len(a["ticks"]))]
+
+
+async def test_replay_includes_the_risk_guard(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    record(journal)
+    cfg = XtbConfig(strategy={"name": "journal_test_dip", "params": {"dip_px": 14_000}},  # type: ignore[arg-type]
+                    risk={"single_max": 0.5})  # 1.00 SOL per order is over it: every order is refused
+    res = await replay(journal, cfg, out_dir=tmp_path / "r")
+    assert res.orders == [] and res.fills == 0
+    assert res.denied.get("single_max", 0) == 2  # the resting bid and the market buy
+    assert json.loads((tmp_path / "r" / "replay.json").read_text())["denied"] == res.denied

@@ -2,10 +2,13 @@
 
     result = asyncio.run(replay("runs/2026-11-22T05-30-00/events.journal", config, out_dir="runs/replay-1"))
 
-The strategy is the same class a live run uses, built the same way (registry, params, StrategyContext,
-OrderGateway, OrderTracker, Dispatcher); only the connector is a `ReplayVenue`. Market data comes from
-the journal: book updates (top of book) and trades. The recorded order/fill/position events of the
-original run are skipped: the replay produces its own from the simulator.
+The strategy is the same class a live run uses, built by the same composition root (xtb.engine.runtime:
+ring, tracker, dispatcher, engine position cache, risk guard, gateway, StrategyContext); only the venues
+(`ReplayVenue`) and the clock differ. Time is the journal's: an `EventClock` moved by the replayed events,
+so `ctx.clock.now_ns()`, timers and ticks run in journal time (a timer due inside a window fires before that
+window's events are delivered, at its own deadline). Market data comes from the journal: book updates (top
+of book) and trades. The recorded order/fill/position events of the original run are skipped: the replay
+produces its own from the simulator. Orders the risk guard refuses are counted in `denied`, as live.
 
 How recorded books meet the matching engine (see docs/journal.md for what this approximates): each
 journal market is a market of one `xtb.sim.engine.Exchange` per venue; a "tape" account quotes the
@@ -19,7 +22,7 @@ Outputs in `out_dir`: `events.journal` (this replay's own journal: market data a
 simulated orders, fills and positions — the same file a live run writes, so `xtb report` reads it) and
 `replay.json` (a summary: events, orders, fills, final positions, PnL inputs); with `records=True` also the
 run records a live run writes (`records.sqlite`: orders, fills, positions, equity and the strategy's own
-rows; `stats.log`), from the same telemetry listener — timestamped by the replay's wall clock.
+rows; `stats.log`), from the same telemetry listener.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xtb._core import EventRing, Journal, JournalWindows, OrderTracker
+from xtb._core import EventRing, JournalWindows
 from xtb._core import Position as PositionEvent
 from xtb.config import XtbConfig
-from xtb.engine.context import Positions, RecordSink, StrategyContext
+from xtb.engine.clock import EventClock
+from xtb.engine.context import RecordSink
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
+from xtb.engine.runtime import Runtime
 from xtb.journal.markets import MARKETS_SUFFIX, generic_market, load_markets, markets_path, write_markets
 from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
@@ -291,31 +296,6 @@ class ReplayVenue:
         return (2 * abs(int(p.cost)) + denom) // (2 * denom)
 
 
-class ReplayContext(StrategyContext):
-    """The live context, with the replay's recorded clock for `now_ms`."""
-
-    def __init__(self, *args: Any, clock: VirtualClock, wall_offset_ns: int, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._clock = clock
-        self._wall_offset_ns = wall_offset_ns
-
-    def now_ms(self) -> int:
-        return (self._clock.now_ns() + self._wall_offset_ns) // 1_000_000
-
-
-class _PositionCache:
-    """Engine-side position cache (as the engine's EngineStateListener keeps it)."""
-
-    def __init__(self, positions: Positions, venues: dict[str, ReplayVenue]) -> None:
-        self.positions = positions
-        self.venues = venues
-
-    def on_position(self, ev: Any) -> None:
-        sym = self.venues[ev.venue].symbol_of_book(ev.book_id)
-        if sym is not None:
-            self.positions.set(ev.venue, sym, ev.size, ev.entry_px)
-
-
 @dataclass
 class ReplayResult:
     events_read: int = 0
@@ -325,6 +305,9 @@ class ReplayResult:
     fills: int = 0
     positions: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    #: orders the risk guard refused, per reason (as in a live run's gateway stats)
+    denied: dict[str, int] = field(default_factory=dict)
+    timers: int = 0  # timer firings (ticks included), in journal time
     seconds: float = 0.0
     out_dir: str | None = None
 
@@ -366,59 +349,89 @@ async def replay(
                                else {})
     all_markets = load_markets(path)
     windows = JournalWindows(path, window_ns)
-    clock = VirtualClock(0)
-    ring = EventRing(1 << 16)
-    out_journal = None
+    wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+    sim_clock = VirtualClock(0)  # the simulated exchanges' time: the journal's monotonic clock
+
+    def follow(now_wall_ns: int) -> None:
+        # the exchanges stamp orders and fills with the strategy clock's time (a timer's own deadline)
+        if now_wall_ns - wall_offset_ns > sim_clock.now_ns():
+            sim_clock.set(now_wall_ns - wall_offset_ns)
+
+    # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
+    # advanced by events; timers fire in event time) differ. The risk guard is there as live.
+    clock = EventClock(0, on_advance=follow)
+    rt = Runtime(config, mode="replay", clock=clock)
+    ring, tracker, dispatcher = rt.ring, rt.tracker, rt.dispatcher
     out_path = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         out_path = Path(out_dir) / "events.journal"
-        out_journal = Journal(ring, out_path, meta=json.dumps({"replay_of": str(path), "strategy": spec.name}))
-    tracker = OrderTracker(ring)
-    dispatcher = Dispatcher(ring)
-    # One dict shared with the gateway and the context, so venues found later in the journal join it.
-    venues: dict[str, ReplayVenue] = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
-    gateway = OrderGateway(venues, tracker)
-    positions = Positions()
-    ids: dict[str, _Counter] = {v: _Counter() for v in venues}
-    wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+        rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
+    for name, markets in all_markets.items():
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock), _Counter())
+    venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
+    ids = rt.client_ids
+    rt.listen_to_venues(connectors=False)  # the replay feeds its venues' books itself, before each push
+    rt.build_risk()
+    gateway = rt.build_gateway()
     telemetry = None
     if records and out_dir is not None:
         telemetry = _replay_telemetry(spec.name, Path(out_dir), config, venues, tracker, ring, dispatcher, gateway)
         sink = sink or telemetry.sink
-    ctx = ReplayContext(spec.name, connectors=venues, gateway=gateway, tracker=tracker, id_allocators=ids,
-                        positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns,
-                        sink=sink)
-    strat = spec.cls(ctx, params)
-    dispatcher.add_listener(_PositionCache(positions, venues), first=True)
-    dispatcher.add_listener(strat)
+    strat = rt.add_strategy(spec, params, sink=sink)
     if telemetry is not None:
-        dispatcher.add_listener(telemetry)  # after the strategy, as in a live run
+        rt.add_listener(telemetry)  # after the strategy, as in a live run
     res = ReplayResult(out_dir=None if out_dir is None else str(out_dir))
-    tick_ns = config.general.tick_interval_ms * 1_000_000
-    next_tick: int | None = None
+    tick_s = config.general.tick_interval_ms / 1000
     t0 = time.perf_counter()
-    await strat.on_start()
+    started = False
+
+    async def tick() -> None:
+        tick_ms = clock.now_ms()
+        if rt.risk is not None:
+            rt.risk.mark_to_market()
+        if telemetry is not None:
+            telemetry.tick_started(tick_ms)
+        await strat.on_tick(tick_ms)
+        if telemetry is not None:
+            telemetry.on_tick(tick_ms)
 
     def venue_for(name: str, book_id: int) -> ReplayVenue:
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = venues[name] = ReplayVenue(name, {}, tracker, ring, clock)
-            ids[name] = _Counter()
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock)
+            rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
 
     push = ring.push
     drain = dispatcher.drain
+
+    async def settle_orders() -> None:
+        res.delivered += drain()
+        while gateway.in_flight:
+            await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
+            res.delivered += drain()
+
     while chunk := windows.next_windows(8192):
         for end_ns, events in chunk:
-            if next_tick is None:
-                next_tick = end_ns + tick_ns
-            # Producers stamp their own events, so recorded times may step back a little across
-            # producers: the simulated clock only moves forward.
-            if end_ns > clock.now_ns():
-                clock.set(end_ns)
+            end_wall = end_ns + wall_offset_ns
+            if not started:
+                # The clock starts at the first event; the strategy starts there and ticks every interval.
+                started = True
+                await clock.advance_to(end_wall)
+                await strat.on_start()
+                clock.every(tick_s, tick)
+                await settle_orders()
+            else:
+                next_timer = clock.next_deadline
+                # Timers (ticks included) due by this window's end fire first, each at its own time, on the
+                # books as they stood: nothing of this window has been delivered yet.
+                fired = await clock.advance_to(end_wall)
+                if next_timer is not None and next_timer <= end_wall:
+                    res.timers += fired
+                    await settle_orders()
             for ev in events:
                 if ev.kind == "book":
                     v = venues.get(ev.venue)
@@ -429,25 +442,15 @@ async def replay(
                     push(ev)
                 elif ev.kind == "trade" or ev.kind == "resync":
                     push(ev)
-            res.delivered += drain()
-            while gateway.in_flight:
-                await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
-                res.delivered += drain()
-            while end_ns >= next_tick:
-                if next_tick > clock.now_ns():
-                    clock.set(next_tick)
-                tick_ms = (next_tick + wall_offset_ns) // 1_000_000
-                if telemetry is not None:
-                    telemetry.tick_started(tick_ms)
-                await strat.on_tick(tick_ms)
-                if telemetry is not None:
-                    telemetry.on_tick(tick_ms)
-                next_tick += tick_ns
+            await settle_orders()
         if progress is not None:
             progress(*windows.progress)
     res.events_read = windows.events_read
     res.book_events += windows.coalesced
+    if not started:
+        await strat.on_start()
     await strat.on_stop()
+    clock.cancel_all()
     await gateway.drain(5.0)
     res.delivered += dispatcher.drain()
     if telemetry is not None:
@@ -455,18 +458,21 @@ async def replay(
     res.seconds = time.perf_counter() - t0
     res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
+    res.denied = dict(gateway.stats.denied)
     for venue, v in venues.items():
         for pv in v.exchange.positions(v.account):
             if pv.size:
                 res.positions[f"{venue}:{v.symbol_of_book(pv.market)}"] = pv.size
-        for cid in range(1, ids[venue].n + 1):
+        counter = ids[venue]
+        assert isinstance(counter, _Counter)
+        for cid in range(1, counter.n + 1):
             o = tracker.get(cid, venue)
             if o is not None:
                 res.orders.append({"venue": venue, "client_id": cid, "symbol": o.symbol, "side": o.side,
                                    "px": o.px, "sz": o.sz, "state": o.state, "filled": o.filled})
-    if out_journal is not None and out_path is not None:
-        out_journal.close()
-        write_markets(out_path, {name: v.markets_by_book() for name, v in venues.items()})
+    if out_path is not None:
+        rt.write_journal_markets({name: v.markets_by_book() for name, v in venues.items()})
+        rt.close_journal()
         summary = {k: v for k, v in vars(res).items()}
         summary["events_per_s"] = res.events_per_s
         (Path(out_dir) / "replay.json").write_text(json.dumps(summary, indent=1))  # type: ignore[arg-type]
