@@ -46,7 +46,7 @@ LG_BTC = market("lighter", "BTC", "BTC", 1, 5)
 def test_pairs_match_by_canonical_base_and_respect_filters():
     bp = {m.symbol: m for m in (BP_SOL, BP_ETH)}
     lg = {m.symbol: m for m in (LG_SOL, LG_ETH, LG_BTC)}
-    assert [(p.base, p.bp.symbol, p.lg.symbol) for p in discover_pairs(bp, lg, [])] == [
+    assert [(p.base, p.maker.symbol, p.hedge.symbol) for p in discover_pairs(bp, lg, [])] == [
         ("ETH", "ETH_USDC_PERP", "ETH"), ("SOL", "SOL_USDC_PERP", "SOL")]
     assert [p.base for p in discover_pairs(bp, lg, ["sol"])] == ["SOL"]
     assert [p.base for p in discover_pairs(bp, lg, ["ETH_USDC_PERP"])] == ["ETH"]
@@ -58,9 +58,9 @@ def test_common_size_uses_the_coarser_step_and_both_minimums():
     bp = market("backpack", "SOL_USDC_PERP", "SOL", 2, 2, step=1, min_size=5)  # 0.01 step, 0.05 min
     lg = market("lighter", "SOL", "SOL", 3, 3, step=5, min_size=20)  # 0.005 step, 0.020 min
     smallest = common_size(bp, lg, None)
-    assert (smallest.bp_units, smallest.lg_units, smallest.base) == (5, 50, Fraction(5, 100))
+    assert (smallest.maker_units, smallest.hedge_units, smallest.base) == (5, 50, Fraction(5, 100))
     wanted = common_size(bp, lg, Decimal("0.1234"))  # rounded down to a 0.01 grid
-    assert (wanted.bp_units, wanted.lg_units) == (12, 120)
+    assert (wanted.maker_units, wanted.hedge_units) == (12, 120)
     with pytest.raises(ValueError, match="below the common minimum"):
         common_size(bp, lg, Decimal("0.04"))
 
@@ -69,7 +69,7 @@ def test_common_size_converts_through_multipliers():
     bp = market("backpack", "kPEPE_USDC_PERP", "PEPE", 6, 0, multiplier=1000)  # 1 unit = 1000 PEPE
     lg = market("lighter", "PEPE", "PEPE", 8, 0, step=100)  # 100 PEPE steps
     size = common_size(bp, lg, Decimal(2500))
-    assert (size.bp_units, size.lg_units, size.base) == (2, 2000, Fraction(2000))
+    assert (size.maker_units, size.hedge_units, size.base) == (2, 2000, Fraction(2000))
 
 
 # --- spreads -------------------------------------------------------------------------------------------
@@ -81,21 +81,21 @@ def test_net_spread_both_directions():
     from strategies.cross_arb import Pair
 
     pair = Pair("SOL", BP_SOL, LG_SOL)
-    params = CrossArbParams(backpack_fee_bps=Decimal(2), lighter_fee_bps=Decimal(5))
-    lg_rich = ((150_300, 1), (150_310, 1))  # Lighter bid 150.30, ask 150.31
+    params = CrossArbParams(maker_fee_bps=Decimal(2), hedge_fee_bps=Decimal(5))
+    hedge_rich = ((150_300, 1), (150_310, 1))  # Lighter bid 150.30, ask 150.31
     # buy Backpack at 150.00, sell Lighter at 150.30: +20 bps gross, 13 net
-    gross = entry_spread(Direction.LONG_BACKPACK, pair, 15_000, lg_rich)
+    gross = entry_spread(Direction.LONG_MAKER, pair, 15_000, hedge_rich)
     assert gross == 20 and net_of_fees(gross, params) == 13
     # the other direction loses: sell Backpack at 150.00, buy Lighter at 150.31
-    short = entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_rich)
+    short = entry_spread(Direction.SHORT_MAKER, pair, 15_000, hedge_rich)
     assert short is not None and short < 0
-    lg_cheap = ((149_700, 1), (149_700, 1))
-    assert entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_cheap) == Fraction(300 * 10_000, 149_700)
+    hedge_cheap = ((149_700, 1), (149_700, 1))
+    assert entry_spread(Direction.SHORT_MAKER, pair, 15_000, hedge_cheap) == Fraction(300 * 10_000, 149_700)
     # unwinding a long-Backpack arb: sell Backpack at its bid, buy Lighter at its ask
-    bp_top = ((15_000, 1), (15_001, 1))
-    assert unwind_spread(Direction.LONG_BACKPACK, pair, bp_top, ((150_000, 1), (150_030, 1))) == 2
-    assert unwind_spread(Direction.SHORT_BACKPACK, pair, bp_top, ((None), (150_030, 1))) is None
-    assert Direction.LONG_BACKPACK.bp_side is Side.BID and Direction.LONG_BACKPACK.lg_side is Side.ASK
+    maker_top = ((15_000, 1), (15_001, 1))
+    assert unwind_spread(Direction.LONG_MAKER, pair, maker_top, ((150_000, 1), (150_030, 1))) == 2
+    assert unwind_spread(Direction.SHORT_MAKER, pair, maker_top, ((None), (150_030, 1))) is None
+    assert Direction.LONG_MAKER.maker_side is Side.BID and Direction.LONG_MAKER.hedge_side is Side.ASK
 
 
 # --- exits, maintenance, breaker -------------------------------------------------------------------------
@@ -136,6 +136,32 @@ def test_circuit_breaker_opens_after_consecutive_failures_and_closes_after_pause
     assert forever.is_open(1e9)
 
 
+def test_leg_roles_come_from_params_or_the_configured_venues():
+    from strategies.cross_arb import leg_venues
+
+    assert leg_venues(CrossArbParams(), ["backpack", "grvt"]) == ("backpack", "grvt")
+    assert leg_venues(CrossArbParams(maker_venue="grvt"), ["lighter", "grvt"]) == ("grvt", "lighter")
+    assert leg_venues(CrossArbParams(hedge_venue="grvt"), ["grvt", "lighter"]) == ("lighter", "grvt")
+    with pytest.raises(ValueError, match="'binance_usdm' is not configured"):
+        leg_venues(CrossArbParams(maker_venue="binance_usdm"), ["backpack", "grvt"])
+    with pytest.raises(ValueError, match="two different venues"):
+        leg_venues(CrossArbParams(), ["backpack"])
+    with pytest.raises(ValueError, match="two different venues"):
+        leg_venues(CrossArbParams(maker_venue="grvt", hedge_venue="grvt"), ["backpack", "grvt"])
+
+
+def test_params_written_for_backpack_and_lighter_still_load():
+    old = CrossArbParams(backpack_fee_bps=Decimal(3), lighter_fee_bps=Decimal(4), backpack_post_only=False,
+                         backpack_fill_timeout_s=7, backpack_market_fallback=True, lighter_market_execution=False)
+    assert (old.maker_fee_bps, old.hedge_fee_bps, old.maker_post_only) == (3, 4, False)
+    assert (old.maker_fill_timeout_s, old.maker_market_fallback, old.hedge_execution) == (7, True, "ioc")
+    assert CrossArbParams(lighter_market_execution=True).hedge_execution == "market"
+    with pytest.raises(ValueError, match="both backpack_fee_bps and maker_fee_bps"):
+        CrossArbParams(backpack_fee_bps=Decimal(1), maker_fee_bps=Decimal(2))
+    with pytest.raises(ValueError):
+        CrossArbParams(hedge_execution="limit")
+
+
 def test_params_reject_unknown_fields():
     with pytest.raises(ValueError):
         CrossArbParams(entry_treshold_bps=5)  # type: ignore[call-arg]
@@ -148,8 +174,8 @@ QUIET_BASIS = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 2.0}
 def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     base = {
         "symbol_filters": ["SOL"], "order_size": "0.10", "entry_threshold_bps": 10, "take_profit_bps": 6,
-        "stop_loss_bps": 100, "max_hold_s": 20, "cooldown_s": 30, "backpack_fee_bps": 2, "lighter_fee_bps": 5,
-        "backpack_fill_timeout_s": 2, "backpack_market_fallback": True, "balance_grace_s": 0.5,
+        "stop_loss_bps": 100, "max_hold_s": 20, "cooldown_s": 30, "maker_fee_bps": 2, "hedge_fee_bps": 5,
+        "maker_fill_timeout_s": 2, "maker_market_fallback": True, "balance_grace_s": 0.5,
         "exit_retry_s": 1.0, "flatten_timeout_s": 5,
     }
     base.update(params)
@@ -163,9 +189,9 @@ def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])
-async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, lighter_market_execution):
-    engine = Engine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
+@pytest.mark.parametrize("hedge_execution", ["market", "ioc"], ids=["hedge_market", "hedge_ioc_limit"])
+async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, hedge_execution):
+    engine = Engine(validate(arb_config(tmp_path, hedge_execution=hedge_execution)))
     await engine.start()
     strat = engine.strategy
     cash_before = user_cash_usdc(engine.sim)
@@ -174,7 +200,7 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
         assert strat.stats["entries"] == 0  # no basis, no spread, no trade
         open_spread(engine, "lighter", "SOL", 40.0)  # Lighter rich: buy Backpack, sell Lighter
         assert await wait_for(lambda: strat.arbs.get("SOL") is not None, 3)
-        assert strat.arbs["SOL"].direction is Direction.LONG_BACKPACK
+        assert strat.arbs["SOL"].direction is Direction.LONG_MAKER
         assert await wait_for(lambda: strat.arbs.get("SOL", None) is not None and strat.arbs["SOL"].state == "open", 6)
 
         def legs() -> tuple[int, int]:
@@ -201,7 +227,7 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
 
 
 async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_path):
-    engine = Engine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
+    engine = Engine(validate(arb_config(tmp_path, maker_post_only=False, cooldown_s=0,
                                                   max_consecutive_failures=1, circuit_breaker_pause_s=0)))
     await engine.start()
     strat = engine.strategy
@@ -209,7 +235,7 @@ async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_p
     def unfillable(arb: Any, side: Side, top: Any) -> int:  # a sell limit 5 % above the bid never fills
         return int(top[0][0] * 105 // 100) if side is Side.ASK else int(top[1][0] * 95 // 100)
 
-    strat._lighter_worst_price = unfillable
+    strat._hedge_worst_price = unfillable
     try:
         open_spread(engine, "lighter", "SOL", 40.0)
         assert await wait_for(lambda: strat.stats["rebalances"] >= 1, 8)
@@ -251,7 +277,7 @@ async def test_stop_flattens_both_venues(tmp_path):
     try:
         open_spread(engine, "backpack", "SOL", 40.0)  # Backpack rich: sell Backpack, buy Lighter
         assert await wait_for(lambda: "SOL" in strat.arbs and strat.arbs["SOL"].state == "open", 8)
-        assert strat.arbs["SOL"].direction is Direction.SHORT_BACKPACK
+        assert strat.arbs["SOL"].direction is Direction.SHORT_MAKER
         await asyncio.sleep(0.5)
         before = user_positions(sim)
     finally:
@@ -276,6 +302,7 @@ class StepContext:
         import logging
 
         self.log = logging.getLogger("test.cross_arb")
+        self.venues = ["backpack", "lighter"]
         self.tops = {("backpack", "SOL_USDC_PERP"): ((15_000, 100), (15_001, 100)),
                      ("lighter", "SOL"): ((150_400, 1000), (150_410, 1000))}
         self.orders: dict[tuple[str, int], StepOrder] = {}
@@ -348,9 +375,9 @@ async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_
     clock = [1000.0]
     monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
-    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), backpack_fee_bps=Decimal(2),
-                            lighter_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
-                            backpack_fill_timeout_s=10, backpack_market_fallback=True)
+    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), maker_fee_bps=Decimal(2),
+                            hedge_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
+                            maker_fill_timeout_s=10, maker_market_fallback=True)
     strat = cross_arb.CrossArb(ctx, params)
     await strat.on_start()
     await strat.on_tick(0)  # Lighter bid 150.40 vs Backpack bid 150.00: 26.7 bps gross -> enter long Backpack

@@ -29,6 +29,7 @@ from xtb.control.server import ControlServer
 from xtb.engine.clock import Clock
 from xtb.engine.context import StrategyContext
 from xtb.engine.gateway import OrderGateway
+from xtb.engine.order_watch import OrderWatch
 from xtb.engine.registry import get_strategy
 from xtb.engine.runtime import EngineStateListener, Runtime
 from xtb.lock import AccountLock
@@ -55,6 +56,7 @@ class Engine:
         self.ring, self.tracker, self.dispatcher, self.positions = rt.ring, rt.tracker, rt.dispatcher, rt.positions
         self.connectors: dict[str, Connector] = rt.connectors
         self.gateway: OrderGateway | None = None
+        self.order_watch: OrderWatch | None = None
         # --- risk / control (xtb.risk, xtb.control) ---
         self.risk_config: RiskConfig | None = rt.risk_config
         self.risk: RiskGuard | None = None
@@ -132,6 +134,10 @@ class Engine:
             self.risk = self._build_risk()
             await self._seed_pnl()
             self.gateway = self.runtime.build_gateway(self._on_order_latency)
+            self.order_watch = OrderWatch(self.connectors, self.tracker)
+            self.gateway.on_cancel_refused = self.order_watch.cancel_refused
+            self.dispatcher.add_listener(self.order_watch)
+            self.clock.add_tick_handler(self.order_watch.on_tick)
             self.telemetry = RunTelemetry.for_engine(self)  # telemetry: run dir, exporter, stats, records
             if self.risk is not None:
                 self.risk.on_reduce = self._start_reduce
@@ -357,6 +363,8 @@ class Engine:
             for task in self._reduce_tasks:
                 task.cancel()
             await self.clock.stop()
+            if self.order_watch is not None:
+                await self.order_watch.stop()
             wants_flat = flatten or any(bool(getattr(getattr(s, "params", None), "flatten_on_stop", False))
                                         for s in self.strategies)
             if cancel_orders:
