@@ -24,21 +24,30 @@ Prices and sizes stay integers in each venue's units; cross-venue comparisons go
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import math
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    LIVE_STATES,
+    Context,
+    Fill,
+    MarketInfo,
+    Order,
+    OrderDenied,
+    OrderState,
+    OrderUpdate,
+    Params,
+    Side,
+    Strategy,
+    register_strategy,
+    seconds_of_day_utc,
+)
 
 BPS = 10_000
 #: the params' names before the legs had roles: old name -> new name
@@ -47,13 +56,10 @@ LEGACY_PARAMS = {
     "backpack_fill_timeout_s": "maker_fill_timeout_s", "backpack_market_fallback": "maker_market_fallback",
     "lighter_market_execution": "hedge_execution",
 }
-LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
 
 
 # --- params --------------------------------------------------------------------------------------------
-class CrossArbParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CrossArbParams(Params):
     maker_venue: str | None = Field(None, description="venue of the entry leg, the tracking limit order (the "
                                     "maker_* params apply to it); None = the first configured venue")
     hedge_venue: str | None = Field(None, description="venue of the hedge leg (the hedge_* params apply to it); "
@@ -271,29 +277,36 @@ def exit_reason(entry: Fraction, current: Fraction, held_s: float, params: Cross
     return None
 
 
-def parse_window(text: str) -> tuple[dt.time, dt.time]:
+def parse_window(text: str) -> tuple[int, int]:
+    """'HH:MM-HH:MM' (or HH:MM:SS) in UTC -> (start, end) in seconds of the day."""
     try:
-        start, end = (dt.time.fromisoformat(p.strip()) for p in text.split("-"))
+        start, end = (_parse_hms(p) for p in text.split("-"))
     except ValueError:
         raise ValueError(f"maintenance window {text!r}: expected 'HH:MM-HH:MM' (UTC)") from None
     return start, end
 
 
-def in_maintenance(windows: list[str], now: dt.time, lead_s: float = 0.0) -> bool:
+def _parse_hms(text: str) -> int:
+    parts = text.strip().split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise ValueError(text)
+    h, m, sec = (int(p) for p in (*parts, "00")[:3])
+    if h > 23 or m > 59 or sec > 59:
+        raise ValueError(text)
+    return h * 3600 + m * 60 + sec
+
+
+def in_maintenance(windows: list[str], now_s: float, lead_s: float = 0.0) -> bool:
     """True inside any [start, end) UTC window, or within `lead_s` before one starts; a window whose end
-    precedes its start wraps midnight."""
+    precedes its start wraps midnight. `now_s`: seconds since 00:00 UTC (`seconds_of_day_utc`)."""
     day = 24 * 3600
-    t = _seconds(now)
+    t = now_s
     for w in windows:
-        start, end = (_seconds(x) for x in parse_window(w))
+        start, end = parse_window(w)
         inside = start <= t < end if start <= end else (t >= start or t < end)
         if inside or (start - t) % day <= lead_s:
             return True
     return False
-
-
-def _seconds(t: dt.time) -> float:
-    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
 class CircuitBreaker:
@@ -327,7 +340,7 @@ def fill_cash(m: MarketInfo, side: str, px: int, sz: int, fee: int) -> Fraction:
     qty, price = base_qty(m, sz), real_price(m, px)
     notional = qty * price
     paid = Fraction(fee, 10 ** (m.price_decimals + m.size_decimals)) if fee else notional * m.taker_fee_ppm / 1_000_000
-    return (notional if side == "ask" else -notional) - paid
+    return (notional if side == Side.ASK else -notional) - paid
 
 
 def worst_price(m: MarketInfo, side: Side, top: Top, slippage_bps: int) -> int | None:
@@ -377,7 +390,7 @@ class Arb:
             paid = Fraction(fee, 10 ** (market.price_decimals + market.size_decimals))
         else:  # not reported: the market's published rate (taker unless the order rested)
             paid = notional * market.taker_fee_ppm / 1_000_000
-        self.cash += (notional if side == "ask" else -notional) - paid
+        self.cash += (notional if side == Side.ASK else -notional) - paid
         self.fees += paid
         if self.state in ("entering", "open"):
             acc = self.entry_fills.setdefault(venue, [Fraction(0), Fraction(0)])
@@ -405,7 +418,7 @@ class CrossArb(Strategy[CrossArbParams]):
     })
     panel_view = "pairs"
 
-    def __init__(self, ctx: Any, params: CrossArbParams) -> None:
+    def __init__(self, ctx: Context, params: CrossArbParams) -> None:
         super().__init__(ctx, params)
         # the tracking limit leg and the market / IOC hedge leg
         self.maker_venue, self.hedge_venue = leg_venues(params, list(ctx.venues))
@@ -440,7 +453,7 @@ class CrossArb(Strategy[CrossArbParams]):
     async def on_tick(self, now_ms: int) -> None:
         if self._stopping:
             return
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         maintenance = self._near_maintenance()
         for base, arb in list(self.arbs.items()):
             if maintenance and arb.state in ("entering", "open"):
@@ -472,9 +485,9 @@ class CrossArb(Strategy[CrossArbParams]):
             return False
         return in_maintenance(self.params.maintenance_windows, self._utc_time(), self.params.maintenance_close_lead_s)
 
-    @staticmethod
-    def _utc_time() -> dt.time:
-        return dt.datetime.now(dt.UTC).time()
+    def _utc_time(self) -> int:
+        """Seconds since 00:00 UTC on the strategy's clock (the journal's time in replay)."""
+        return seconds_of_day_utc(self.ctx.clock.now_ns())
 
     def _close_for_maintenance(self, arb: Arb) -> None:
         """Pull the entry leg and close both venues before the venues go down."""
@@ -541,24 +554,24 @@ class CrossArb(Strategy[CrossArbParams]):
         self._own(self.maker_venue, cid, arb.pair.base)
 
     # hedging -----------------------------------------------------------------------------------------
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         """Price and fee detail of a fill; the hedge follows the filled quantity (`_follow_fills`), which the
         order update may have moved first."""
         key = (ev.venue, ev.client_id)
         market = self._market_of(ev.venue, key)
         if market is not None and market.symbol in self._symbols.get(ev.venue, ()):
-            self.session_cash += fill_cash(market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+            self.session_cash += fill_cash(market, ev.side, ev.px, ev.sz, ev.fee)
         base = self._owner.get(key)
         arb = self.arbs.get(base) if base is not None else None
         if arb is None:
             return
         market = arb.pair.maker if ev.venue == self.maker_venue else arb.pair.hedge
-        arb.record_fill(ev.venue, market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+        arb.record_fill(ev.venue, market, ev.side, ev.px, ev.sz, ev.fee)
         self._log_when_hedged(arb)
         if ev.venue == self.maker_venue:
             self._follow_fills(arb)
 
-    def on_order(self, ev: Any) -> None:
+    def on_order(self, ev: OrderUpdate) -> None:
         """An order update that moved an entry leg's filled quantity hedges it now, without waiting for
         the Fill event (which may come seconds later, or only from a REST re-read)."""
         if ev.venue != self.maker_venue:
@@ -627,7 +640,7 @@ class CrossArb(Strategy[CrossArbParams]):
         if arb.state == "exiting":
             self._monitor_exit(arb, now)
 
-    def _orders(self, venue: str, cids: list[int]) -> list[Any]:
+    def _orders(self, venue: str, cids: list[int]) -> list[Order]:
         return [o for o in (self.ctx.order(venue, c) for c in cids) if o is not None]
 
     def _maker_filled(self, arb: Arb) -> int:
@@ -637,7 +650,7 @@ class CrossArb(Strategy[CrossArbParams]):
         """The tracking limit executor: re-post on drift, fall back or give up after the timeout."""
         filled = self._maker_filled(arb)
         remaining = arb.size.maker_units - filled
-        live = [o for o in self._orders(self.maker_venue, arb.maker_cids) if o.state in LIVE_STATES]
+        live = [o for o in self._orders(self.maker_venue, arb.maker_cids) if OrderState(o.state) in LIVE_STATES]
         if remaining <= 0 and not live:
             self._opened(arb, now)
             return
@@ -656,10 +669,11 @@ class CrossArb(Strategy[CrossArbParams]):
         elif target is not None:  # nothing resting: cancelled for a re-post, or rejected (post-only crossed)
             self._repost_or_abandon(arb, now, target, remaining, filled)
 
-    def _cancel_maker_orders(self, arb: Arb, orders: list[Any]) -> None:
+    def _cancel_maker_orders(self, arb: Arb, orders: list[Order]) -> None:
         """Cancel each order once (a cancel in flight is not repeated every tick)."""
         for o in orders:
-            if o.client_id not in arb.cancels_sent and o.state in LIVE_STATES and o.state != "pending_cancel":
+            if o.client_id not in arb.cancels_sent and OrderState(o.state) in LIVE_STATES \
+                    and OrderState(o.state) is not OrderState.PENDING_CANCEL:
                 self.ctx.cancel(self.maker_venue, o.client_id)
                 arb.cancels_sent.add(o.client_id)
 
@@ -676,7 +690,7 @@ class CrossArb(Strategy[CrossArbParams]):
         else:  # the spread closed before anything filled: walk away, no exposure, not a failure
             arb.state = "done"
 
-    def _on_maker_timeout(self, arb: Arb, now: float, live: list[Any], remaining: int, filled: int) -> None:
+    def _on_maker_timeout(self, arb: Arb, now: float, live: list[Order], remaining: int, filled: int) -> None:
         self._cancel_maker_orders(arb, live)
         if live:
             return  # wait for the cancels to land before deciding on the remainder
@@ -711,8 +725,9 @@ class CrossArb(Strategy[CrossArbParams]):
         mk, hg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (self.maker_venue, self.hedge_venue))
         if mk > 0 and mk == hg:
             arb.legs_logged = True
-            self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base,
-                              time.monotonic() - arb.started, arb.entry_summary(self.maker_venue, self.hedge_venue))
+            held_s = self.ctx.clock.now_s() - arb.started
+            self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base, held_s,
+                              arb.entry_summary(self.maker_venue, self.hedge_venue))
 
     async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
         """Both legs must net to zero in base units; an imbalance that outlives the grace period (with no
@@ -748,7 +763,7 @@ class CrossArb(Strategy[CrossArbParams]):
         return base_qty(pair.maker, mk.get(pair.maker.symbol, 0)), base_qty(pair.hedge, hg.get(pair.hedge.symbol, 0))
 
     def _orders_in_flight(self, arb: Arb) -> bool:
-        hedge_live = any(o.state in LIVE_STATES for o in self._orders(self.hedge_venue, arb.hedge_cids))
+        hedge_live = any(OrderState(o.state) in LIVE_STATES for o in self._orders(self.hedge_venue, arb.hedge_cids))
         return hedge_live or (arb.state == "entering" and to_units(arb.pair.hedge, arb.unhedged) > 0)
 
     def _positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
@@ -774,7 +789,7 @@ class CrossArb(Strategy[CrossArbParams]):
                     arb.hedge_cids.append(cid)
         arb.unhedged = Fraction(0)
         arb.state = "exiting"  # after a failed leg the pair is closed out, then cooled down
-        arb.exit_reason, arb.exit_sent = "rebalance", time.monotonic()
+        arb.exit_reason, arb.exit_sent = "rebalance", self.ctx.clock.now_s()
 
     # exits -------------------------------------------------------------------------------------------
     def _check_exit(self, arb: Arb, now: float) -> None:
@@ -792,7 +807,7 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _close_pair(self, arb: Arb) -> None:
         """Reduce-only market orders on both venues for whatever each reports open."""
-        arb.state, arb.exit_sent = "exiting", time.monotonic()
+        arb.state, arb.exit_sent = "exiting", self.ctx.clock.now_s()
         for venue, market in self._legs(arb.pair):
             pos = self.ctx.position(venue, market.symbol)
             if pos != 0:
@@ -820,10 +835,11 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
             return None
 
-    def _closing(self, venue: str, symbol: str) -> list[Any]:
+    def _closing(self, venue: str, symbol: str) -> list[Order]:
         """Orders a close waits for. An unresolved close (sent, no answer: a dropped socket, a 5xx) does not
         hold the next one back: closes are reduce-only, so a late one can never add exposure."""
-        return [o for o in self.ctx.open_orders(venue, symbol) if not (o.reduce_only and o.state == "unresolved")]
+        return [o for o in self.ctx.open_orders(venue, symbol)
+                if not (o.reduce_only and OrderState(o.state) is OrderState.UNRESOLVED)]
 
     def _monitor_exit(self, arb: Arb, now: float) -> None:
         if any(self._closing(venue, market.symbol) for venue, market in self._legs(arb.pair)):
@@ -866,14 +882,17 @@ class CrossArb(Strategy[CrossArbParams]):
         for pair in self.pairs:
             self.ctx.cancel_all(self.maker_venue, pair.maker.symbol)
             self.ctx.cancel_all(self.hedge_venue, pair.hedge.symbol)
-        deadline = time.monotonic() + self.params.flatten_timeout_s
-        while time.monotonic() < deadline:
+        deadline = self.ctx.clock.now_s() + self.params.flatten_timeout_s
+        # Bounded by the count too: in replay the clock only moves with the journal, not while we wait here.
+        for _ in range(max(1, math.ceil(self.params.flatten_timeout_s / 0.5))):
+            if self.ctx.clock.now_s() >= deadline:
+                break
             # REST if a stream is down
             held = {v: await self.ctx.fetch_positions(v) for v in (self.maker_venue, self.hedge_venue)}
             open_legs = [(v, m, p) for pair in self.pairs for v, m in self._legs(pair)
                          if (p := held[v].get(m.symbol, 0)) != 0]
             if not open_legs:
-                now = time.monotonic()
+                now = self.ctx.clock.now_s()
                 for base, arb in list(self.arbs.items()):
                     self._finish(base, arb, now)
                 self.ctx.log.info("cross_arb STOPPED: both venues flat on %s; session PnL %+.4f (%d round trips)",

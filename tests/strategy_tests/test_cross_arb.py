@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -25,6 +24,7 @@ from strategies.cross_arb import (
     unwind_spread,
 )
 from xtb.config import validate
+from xtb.engine.clock import NS_PER_S, EventClock
 from xtb.engine.engine import Engine
 from xtb.model.types import MarketInfo, Side
 
@@ -107,19 +107,30 @@ def test_exit_rules():
     assert exit_reason(Fraction(15), Fraction(10), 60.0, p) == "max_hold"
 
 
+def hms(h: int, m: int, s: int = 0) -> int:
+    return h * 3600 + m * 60 + s
+
+
+def at(h: int, m: int, s: int = 0) -> int:
+    """A clock reading (ns since the epoch) at h:m:s UTC of some day."""
+    return (20_000 * 86_400 + hms(h, m, s)) * NS_PER_S
+
+
 def test_maintenance_windows_including_midnight_wrap():
     windows = ["08:00-08:30", "23:50-00:10"]
-    assert in_maintenance(windows, dt.time(8, 15))
-    assert not in_maintenance(windows, dt.time(8, 30))
-    assert in_maintenance(windows, dt.time(23, 55)) and in_maintenance(windows, dt.time(0, 5))
-    assert not in_maintenance(windows, dt.time(12, 0))
+    assert in_maintenance(windows, hms(8, 15))
+    assert not in_maintenance(windows, hms(8, 30))
+    assert in_maintenance(windows, hms(23, 55)) and in_maintenance(windows, hms(0, 5))
+    assert not in_maintenance(windows, hms(12, 0))
     # with a lead time, the minutes before a window count too (across midnight as well)
-    assert in_maintenance(windows, dt.time(7, 59, 30), lead_s=60)
-    assert not in_maintenance(windows, dt.time(7, 58, 30), lead_s=60)
-    assert in_maintenance(["00:00-00:10"], dt.time(23, 58, 30), lead_s=120)
-    assert not in_maintenance(["00:00-00:10"], dt.time(23, 57, 30), lead_s=120)
+    assert in_maintenance(windows, hms(7, 59, 30), lead_s=60)
+    assert not in_maintenance(windows, hms(7, 58, 30), lead_s=60)
+    assert in_maintenance(["00:00-00:10"], hms(23, 58, 30), lead_s=120)
+    assert not in_maintenance(["00:00-00:10"], hms(23, 57, 30), lead_s=120)
     with pytest.raises(ValueError, match="maintenance window"):
         CrossArbParams(maintenance_windows=["8am-9am"])
+    with pytest.raises(ValueError, match="maintenance window"):
+        CrossArbParams(maintenance_windows=["08:00-24:30"])
 
 
 def test_circuit_breaker_opens_after_consecutive_failures_and_closes_after_pause():
@@ -302,6 +313,7 @@ class StepContext:
         import logging
 
         self.log = logging.getLogger("test.cross_arb")
+        self.clock = EventClock(at(12, 0))  # the strategy's time: moves only when the test says
         self.venues = ["backpack", "lighter"]
         self.tops = {("backpack", "SOL_USDC_PERP"): ((15_000, 100), (15_001, 100)),
                      ("lighter", "SOL"): ((150_400, 1000), (150_410, 1000))}
@@ -369,11 +381,13 @@ def fill(ctx: StepContext, strat: Any, order: StepOrder, sz: int) -> None:
                                   sz=sz, fee=0))
 
 
-async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market(monkeypatch):
+async def later(ctx: StepContext, seconds: float) -> None:
+    await ctx.clock.advance_to(ctx.clock.now_ns() + round(seconds * NS_PER_S))
+
+
+async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
     params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), maker_fee_bps=Decimal(2),
                             hedge_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
@@ -399,7 +413,7 @@ async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_
     assert (repost.venue, repost.px, repost.sz) == ("backpack", 15_010, 6)  # only the remainder
     assert strat.stats["reposts"] == 1
 
-    clock[0] += 11  # the leg times out: cancel, then finish with a market order
+    await later(ctx, 11)  # the leg times out: cancel, then finish with a market order
     await strat.on_tick(0)
     assert ctx.cancels[-1] == repost.client_id
     repost.state = "cancelled"
@@ -417,8 +431,7 @@ async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_
 async def test_no_entries_inside_a_maintenance_window_or_with_the_breaker_open():
     from strategies import cross_arb
 
-    now = dt.datetime.now(dt.UTC)
-    window = f"{(now - dt.timedelta(minutes=5)):%H:%M}-{(now + dt.timedelta(minutes=5)):%H:%M}"
+    window = "11:55-12:05"  # the step context's clock reads 12:00 UTC
     ctx = StepContext()
     strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=[window]))
     await strat.on_start()
@@ -465,17 +478,14 @@ def open_arb(ctx: StepContext, strat: Any) -> None:
     ctx.pos = {("backpack", "SOL_USDC_PERP"): 10, ("lighter", "SOL"): -100}
 
 
-async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_until_it_ends(monkeypatch):
+async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_until_it_ends():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    wall = [dt.time(7, 50)]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
+    ctx.clock = EventClock(at(7, 50))
     params = CrossArbParams(order_size=Decimal("0.10"), maintenance_windows=["08:00-08:30"],
-                            maintenance_close_lead_s=120, cooldown_s=0)
+                            maintenance_close_lead_s=120, cooldown_s=0, max_hold_s=3600)
     strat = cross_arb.CrossArb(ctx, params)
-    strat._utc_time = lambda: wall[0]
     await strat.on_start()
     await strat.on_tick(0)  # ten minutes before the window: trades as usual
     open_arb(ctx, strat)
@@ -483,7 +493,7 @@ async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_un
     assert strat.arbs["SOL"].state == "open"
     placed = len(ctx.placed)
 
-    wall[0] = dt.time(7, 58, 30)  # 90 s before the window, inside the 120 s lead: close both legs
+    await ctx.clock.advance_to(at(7, 58, 30))  # 90 s before the window, inside the 120 s lead: close both legs
     await strat.on_tick(0)
     closes = ctx.placed[placed:]
     assert [(o.venue, o.side, o.sz, o.kind, o.reduce_only) for o in closes] == [
@@ -495,27 +505,27 @@ async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_un
     await strat.on_tick(0)
     assert strat.arbs == {} and strat.exits == ["maintenance"]
 
-    for t in (dt.time(7, 59), dt.time(8, 15)):  # the same open spread: no entry just before or inside
-        wall[0] = t
+    for t in (at(7, 59), at(8, 15)):  # the same open spread: no entry just before or inside
+        await ctx.clock.advance_to(t)
         await strat.on_tick(0)
         assert len(ctx.placed) == placed + 2, t
-    wall[0] = dt.time(8, 30)  # the window is over
+    await ctx.clock.advance_to(at(8, 30))  # the window is over
     await strat.on_tick(0)
     assert len(ctx.placed) == placed + 3 and ctx.placed[-1].venue == "backpack"
 
 
-async def test_a_resting_entry_is_pulled_when_maintenance_approaches(monkeypatch):
+async def test_a_resting_entry_is_pulled_when_maintenance_approaches():
     from strategies import cross_arb
 
     ctx = StepContext()
-    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=["23:59-00:30"], maintenance_close_lead_s=300))
-    wall = [dt.time(23, 0)]
-    strat._utc_time = lambda: wall[0]
+    ctx.clock = EventClock(at(23, 0))
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=["23:59-00:30"], maintenance_close_lead_s=300,
+                                                   maker_fill_timeout_s=3600))
     await strat.on_start()
     await strat.on_tick(0)
     entry = ctx.placed[-1]
     assert entry.venue == "backpack" and entry.state == "open"
-    wall[0] = dt.time(23, 55)  # 4 minutes before the window
+    await ctx.clock.advance_to(at(23, 55))  # 4 minutes before the window
     await strat.on_tick(0)
     assert ctx.cancels == [entry.client_id]  # nothing filled: nothing to close, nothing else sent
     assert ctx.placed[-1] is entry
@@ -524,11 +534,9 @@ async def test_a_resting_entry_is_pulled_when_maintenance_approaches(monkeypatch
     assert strat.arbs == {} and strat.exits == ["maintenance"]
 
 
-async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_hedge_in_flight(monkeypatch):
+async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_hedge_in_flight():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
     strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10"), balance_grace_s=0.5, max_unhedged_s=2))
     await strat.on_start()
@@ -539,9 +547,9 @@ async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_
     ctx.pos = {("backpack", "SOL_USDC_PERP"): 10}
     for _ in range(4):  # 1.5 s: past the grace, but a hedge is in flight: wait for it
         await strat.on_tick(0)
-        clock[0] += 0.5
+        await later(ctx, 0.5)
     assert strat.stats["rebalances"] == 0 and ctx.placed[-1] is hedge
-    clock[0] += 0.5
+    await later(ctx, 0.5)
     await strat.on_tick(0)  # 2 s unhedged: confirmed by the position read and traded away
     fix = ctx.placed[-1]
     assert (fix.venue, fix.side, fix.sz, fix.kind, fix.reduce_only) == ("backpack", "ask", 10, "market", True)
