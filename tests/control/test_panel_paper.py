@@ -11,6 +11,9 @@ import aiohttp
 import pytest
 from panel_helpers import TOKEN, paper_config, signed_in, start_paper, until
 
+from xtb.core import read_journal
+from xtb.journal.report import write_report
+
 HDR = {"X-XTB-Panel": "1"}
 
 
@@ -129,6 +132,12 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
     actions = [(j["action"], j["ok"]) for j in journal]
     assert ("params", True) in actions and ("params", False) in actions and ("pause", True) in actions
     assert stat.S_IMODE((run / "operator.jsonl").stat().st_mode) == 0o600
+    # the binary event journal holds each action too, in order with the market data, and the report lists them
+    ops = [ev for ev in read_journal(run / "events.journal") if ev.kind == "operator"]
+    assert [(o.action, json.loads(o.detail)["ok"]) for o in ops] == actions
+    assert json.loads(ops[0].detail)["changes"] == {"enter_z_high": 2.5}
+    report = (write_report(run)["report"]).read_text()
+    assert "## Operator actions" in report and "| pause |" in report and "| params |" in report
     history = tmp_path / "runs" / "history.sqlite"
     assert history.exists() and stat.S_IMODE(history.stat().st_mode) == 0o600
 

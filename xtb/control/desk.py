@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xtb._core import OperatorAction
 from xtb.control.alerts import AlertRules, Observation
 from xtb.control.events import EventLog
 from xtb.control.history import SpreadHistory
@@ -530,8 +531,12 @@ class Desk:
 
     # --- operator actions ----------------------------------------------------------------------------
     def journal(self, action: str, detail: Mapping[str, Any], ok: bool, text: str) -> None:
-        """One operator action: operator.jsonl in the run directory, records, event log, bot log, channels."""
+        """One operator action: the event journal (in order with the market data and the orders it acted on),
+        operator.jsonl in the run directory, records, event log, bot log, channels."""
         row = {"ts_ms": time.time_ns() // 1_000_000, "action": action, "ok": ok, **detail}
+        ring = getattr(self.engine, "ring", None)
+        if ring is not None:
+            ring.push(OperatorAction(action, json.dumps({"ok": ok, **detail}, default=str)))
         run_path = getattr(self.engine, "run_path", None)
         if run_path is not None:
             try:
