@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 
 import aiohttp
 import pytest
@@ -72,6 +73,7 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
         pair = view["pairs"][0]
         assert pair["name"] == "SOL" and pair["unit"] == "quote" and pair["price_a"] > 0 and pair["series"]
         assert set(snap["pnl"]) == {"realized", "fees", "unrealized", "net"}
+        assert snap["pnl_today"]["runs"] == 1  # the first run of the day in this history
 
         # the SSE stream delivers snapshots whose prices move
         mids = []
@@ -149,6 +151,9 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
                 f"http://127.0.0.1:{engine2.control.port}/api/spreads", params={"pair": "SOL", "limit": "100000"},
                 headers={"Authorization": f"Bearer {TOKEN}"}) as r:
             assert (await r.json())["count"] >= first_count > 0
+        engine2.control.desk.tick()  # records this run's figure now
+        today = engine2.control.desk.snapshot()["pnl_today"]
+        assert today["runs"] == 2 and today["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     finally:
         await engine2.stop()
 

@@ -246,6 +246,10 @@ function render(s) {
   $("quoting-state").textContent = s.quoting_paused ? "quoting paused" : "quoting on";
   $("pause-btn").textContent = s.quoting_paused ? "Resume quoting" : "Pause quoting";
   const pnl = s.pnl;
+  const today = s.pnl_today || {};
+  $("pnl-today").textContent = fmt(today.net);
+  $("pnl-today").className = "value " + (today.net > 0 ? "good" : today.net < 0 ? "bad" : "");
+  $("pnl-today-sub").textContent = today.day ? `${today.day}: ${today.runs} run(s), this one included` : "this run (no history)";
   $("pnl-net").textContent = fmt(pnl.net);
   $("pnl-net").className = "value " + (pnl.net > 0 ? "good" : pnl.net < 0 ? "bad" : "");
   $("pnl-parts").textContent = `realized ${fmt(pnl.realized)} − fees ${fmt(pnl.fees)} + unrealized ${fmt(pnl.unrealized)}`;
