@@ -12,7 +12,8 @@ function fmt(x, d = 4) {
   if (x === 0) x = 0;  // no "-0"
   const a = Math.abs(x);
   if (a !== 0 && (a >= 1e6 || a < 1e-4)) return x.toExponential(3);
-  return x.toFixed(a >= 1000 ? 2 : d).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  const text = x.toFixed(a >= 1000 ? 2 : d).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  return text === "-0" ? "0" : text;  // a tiny negative rounds to zero, not "-0"
 }
 function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
 
