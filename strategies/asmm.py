@@ -33,10 +33,10 @@ from pydantic import AliasChoices, ConfigDict, Field
 from xtb.api import (
     Context,
     MarketInfo,
+    MultiSymbolParams,
     Order,
     OrderDenied,
     OrderState,
-    Params,
     Side,
     Strategy,
     TimeInForce,
@@ -61,7 +61,7 @@ def _alias(snake: str, camel: str) -> Any:
     return AliasChoices(snake, camel)
 
 
-class ASMMParams(Params):
+class ASMMParams(MultiSymbolParams):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     venue: str = Field("backpack", description="venue to quote on")

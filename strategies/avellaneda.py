@@ -25,10 +25,10 @@ from xtb.api import (
     Context,
     Fill,
     MarketInfo,
+    MultiSymbolParams,
     Order,
     OrderDenied,
     OrderState,
-    Params,
     Position,
     Side,
     Strategy,
@@ -47,7 +47,7 @@ from xtb.quant.quoting import (
 )
 
 
-class AvellanedaParams(Params):
+class AvellanedaParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to quote on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     order_size: Decimal = Field(Decimal("0.1"), gt=0, description="quote size in base units")

@@ -28,17 +28,17 @@ from xtb.api import (
     Context,
     Fill,
     MarketInfo,
+    MultiSymbolParams,
     OrderDenied,
     OrderState,
     OrderUpdate,
-    Params,
     Side,
     Strategy,
     register_strategy,
 )
 
 
-class GeometricGridParams(Params):
+class GeometricGridParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to trade on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     lower_price: Decimal | None = Field(None, gt=0, description="lowest grid price (quote); "

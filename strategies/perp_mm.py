@@ -23,9 +23,9 @@ from xtb.api import (
     Context,
     Fill,
     MarketInfo,
+    MultiSymbolParams,
     OrderDenied,
     OrderState,
-    Params,
     Position,
     Side,
     Strategy,
@@ -36,7 +36,7 @@ from xtb.quant.quoting import CANCELLABLE, post_only_clamp, price_units, size_un
 BPS = 10_000
 
 
-class PerpMMParams(Params):
+class PerpMMParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to quote on")
     symbol: str = Field("SOL_USDC_PERP", description="perpetual market, venue symbol")
     base_spread_percentage: float = Field(0.2, gt=0, description="distance between the first bid and ask, % of mid")

@@ -34,10 +34,10 @@ from xtb.api import (
     Context,
     Fill,
     MarketInfo,
+    MultiSymbolParams,
     OrderDenied,
     OrderState,
     OrderUpdate,
-    Params,
     Position,
     Side,
     Strategy,
@@ -47,7 +47,7 @@ from xtb.api import (
 from xtb.telemetry.stats import StatsWriter, TradingStats
 
 
-class TierHunterParams(Params):
+class TierHunterParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to trade on (its connector needs `trades: true`)")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     order_size: Decimal = Field(Decimal("0.1"), gt=0, description="flow-side order size, base units")

@@ -35,6 +35,7 @@ from xtb._core import (
 )
 from xtb.engine.clock import NS_PER_MS, NS_PER_S, StrategyClock, Timer, TimerFn, seconds_of_day_utc
 from xtb.engine.gateway import OrderDenied
+from xtb.engine.multi import MultiSymbolParams
 from xtb.engine.registry import register_strategy
 from xtb.engine.strategy import BookView, Context, Params, Strategy, Top
 from xtb.model.types import (
@@ -63,6 +64,7 @@ __all__ = [
     "Event",
     "Fill",
     "MarketInfo",
+    "MultiSymbolParams",
     "Order",
     "OrderDenied",
     "OrderKind",

@@ -481,6 +481,8 @@ def replay(
     config: Annotated[Path | None, typer.Option(help="YAML config (strategy params, tick interval)")] = None,
     out: Annotated[Path | None, typer.Option(help="output run directory (default: <journal dir>/replay)")] = None,
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
+                                                   "meets the book that much later")] = 0.0,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay a journal's market data through a strategy against the simulator's matching engine."""
@@ -510,6 +512,9 @@ def replay(
     if not journal.is_file():
         typer.echo(f"journal {journal}: no such file", err=True)
         raise typer.Exit(2)
+    if not latency_ms >= 0:
+        typer.echo(f"--latency-ms: must be >= 0 (got {latency_ms})", err=True)
+        raise typer.Exit(2)
     out_dir = out if out is not None else journal.parent / "replay"
     # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
     with Progress(disable=not progress, transient=True) as bar:
@@ -520,12 +525,14 @@ def replay(
 
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
-                                         window_ns=int(window_ms * 1e6), progress=report, records=True))
+                                         window_ns=int(window_ms * 1e6), progress=report, records=True,
+                                         latency_ms=latency_ms))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None
     typer.echo(f"replayed {res.events_read} events ({res.book_events} book) in {res.seconds:.2f} s "
-               f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}")
+               f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}"
+               + (f", denied {res.denied}" if res.denied else ""))
     if res.truncated:
         typer.echo("note: the journal ends in a torn frame (the writer died); replayed up to the last whole frame")
     typer.echo(f"output: {out_dir}")

@@ -291,3 +291,22 @@ async def test_replay_includes_the_risk_guard(tmp_path: Path) -> None:
     assert res.orders == [] and res.fills == 0
     assert res.denied.get("single_max", 0) == 2  # the resting bid and the market buy
     assert json.loads((tmp_path / "r" / "replay.json").read_text())["denied"] == res.denied
+
+
+async def test_replay_order_latency_meets_the_book_later_and_is_repeatable(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    record(journal)  # the ask drifts down one tick every 1.25 ms through 140.00
+
+    async def taker_fill_px(out: str, **kw: Any) -> list[int]:
+        await replay(journal, config(dip_px=14_000), out_dir=tmp_path / out, **kw)
+        return [e.px for e in JournalReader(tmp_path / out / "events.journal") if e.kind == "fill" and not e.maker]
+
+    instant = await taker_fill_px("r0")
+    delayed = await taker_fill_px("r1", latency_ms=20.0)
+    assert len(instant) == len(delayed) == 1
+    # 20 ms later the recorded ask is ~16 ticks lower: the market buy fills there, not at the trigger's ask
+    assert 10 <= instant[0] - delayed[0] <= 20, (instant, delayed)
+    sampled = [await taker_fill_px(f"s{i}", latency_ms=[1.0, 5.0, 20.0], seed=3) for i in range(2)]
+    assert sampled[0] == sampled[1]  # drawn from the samples with a seed: the same replay twice
+    with pytest.raises(ValueError, match="latency_ms"):
+        await replay(journal, config(), latency_ms=-1.0)

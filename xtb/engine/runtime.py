@@ -189,11 +189,17 @@ class Runtime:
         `shared`: one of several instances on the same accounts (its order reads limited to its own)."""
         if self.gateway is None:
             raise RuntimeError("build_gateway() before add_strategy()")
+        from xtb.engine.multi import MultiSymbol, symbols_of
+
+        symbols = list(getattr(params, "symbols", None) or [])
+        if len(symbols) == 1:  # one symbol listed: a plain instance on it
+            params = params.model_copy(update={"symbol": symbols[0], "symbols": []})
         cls = SharedAccountContext if shared else StrategyContext
         ctx = cls(name or spec.name, connectors=self.connectors, gateway=self.gateway,
                               tracker=self.tracker, id_allocators=self.client_ids, positions=self.positions,
                               dispatcher=self.dispatcher, sink=sink, clock=self.clock)
-        strategy = spec.cls(ctx, params)
+        # several symbols: one state per symbol (the strategy class per symbol) behind one budget
+        strategy = MultiSymbol(ctx, params, spec.cls) if symbols_of(params) else spec.cls(ctx, params)
         self.contexts.append(ctx)
         self.strategies.append(strategy)
         self.dispatcher.add_listener(strategy)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,45 @@ __all__ = ["MARKETS_SUFFIX", "generic_market", "load_markets", "markets_path", "
 COLLATERAL_QUOTE = 10**12
 
 
+class OrderLatency:
+    """Order latency in replay: each submit or cancel reaches the simulated venue `delay` after it was sent,
+    in the journal's time (an `EventClock` timer), so it meets the book as recorded then. The delay is a
+    constant, or drawn (seeded) from samples, e.g. a run's own tick-to-order plus venue round-trip times."""
+
+    def __init__(self, clock: EventClock, latency_ms: float | Sequence[float], seed: int = 0) -> None:
+        samples = [float(latency_ms)] if isinstance(latency_ms, (int, float)) else [float(x) for x in latency_ms]
+        if not samples or any(not x >= 0 for x in samples):
+            raise ValueError(f"latency_ms: expected a delay or samples >= 0 ms, got {latency_ms!r}")
+        self.clock, self.samples = clock, samples
+        self._rng = random.Random(seed)
+        self.waiting = 0  # sends held by the delay (the replay moves on while they wait)
+
+    def delay_s(self) -> float:
+        ms = self.samples[0] if len(self.samples) == 1 else self._rng.choice(self.samples)
+        return ms / 1000
+
+    async def wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def arrive() -> None:
+            # a timer of the replay's clock: the send goes on now, at its own time, before later timers and
+            # before the window's events (the clock awaits this callback)
+            self.waiting -= 1
+            fut.set_result(None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        self.waiting += 1
+        timer = self.clock.call_later(self.delay_s(), arrive)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if not fut.done():
+                timer.cancel()
+                self.waiting -= 1
+            raise
+
+
 class TopBook:
     """The recorded top of one book, with the read API strategies use on a core OrderBook."""
 
@@ -116,8 +156,9 @@ class ReplayVenue:
         return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
-                 clock: VirtualClock) -> None:
+                 clock: VirtualClock, latency: OrderLatency | None = None) -> None:
         self.venue = venue
+        self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
         self.ring = ring
         self._markets: dict[str, MarketInfo] = {}
@@ -224,6 +265,8 @@ class ReplayVenue:
         return reqs
 
     async def send_submit(self, reqs: Sequence[OrderRequest]) -> list[SubmitResult]:
+        if self.latency is not None:
+            await self.latency.wait()  # the order reaches the venue later, on the book as it is then
         out = []
         for r in reqs:
             book_id = self._book_of_symbol[r.symbol]
@@ -247,6 +290,8 @@ class ReplayVenue:
         return symbol, client_ids
 
     async def send_cancel(self, prepared: tuple[str, Sequence[int]]) -> list[SubmitResult]:
+        if self.latency is not None:
+            await self.latency.wait()
         symbol, cids = prepared
         book_id = self._book_of_symbol[symbol]
         out = []
@@ -337,11 +382,14 @@ async def replay(
     progress: Callable[[int, int], None] | None = None,
     sink: RecordSink | None = None,
     records: bool = False,
+    latency_ms: float | Sequence[float] = 0.0,
+    seed: int = 0,
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
     `progress(bytes_read, file_size)` is called after each chunk; `sink` receives the strategy's
-    `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run.
+    `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
+    order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`).
     """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
@@ -360,6 +408,7 @@ async def replay(
     # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
     # advanced by events; timers fire in event time) differ. The risk guard is there as live.
     clock = EventClock(0, on_advance=follow)
+    latency = None if latency_ms == 0 else OrderLatency(clock, latency_ms, seed)
     rt = Runtime(config, mode="replay", clock=clock)
     ring, tracker, dispatcher = rt.ring, rt.tracker, rt.dispatcher
     out_path = None
@@ -368,7 +417,7 @@ async def replay(
         out_path = Path(out_dir) / "events.journal"
         rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
     for name, markets in all_markets.items():
-        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock), _Counter())
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency), _Counter())
     venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
     ids = rt.client_ids
     rt.listen_to_venues(connectors=False)  # the replay feeds its venues' books itself, before each push
@@ -400,7 +449,7 @@ async def replay(
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = ReplayVenue(name, {}, tracker, ring, sim_clock)
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency)
             rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
@@ -410,8 +459,10 @@ async def replay(
 
     async def settle_orders() -> None:
         res.delivered += drain()
-        while gateway.in_flight:
-            await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
+        # the gateway's send tasks (synchronous against the simulator), except those a latency holds back:
+        # they arrive when the journal's time reaches them
+        while gateway.in_flight > (0 if latency is None else latency.waiting):
+            await asyncio.sleep(0)
             res.delivered += drain()
 
     while chunk := windows.next_windows(8192):
@@ -450,6 +501,12 @@ async def replay(
     if not started:
         await strat.on_start()
     await strat.on_stop()
+    if latency is not None:  # what was sent last arrives too (ticks may fire meanwhile)
+        for _ in range(100):
+            if not gateway.in_flight:
+                break
+            await clock.advance_to(clock.now_ns() + round(max(latency.samples) * 1_000_000) + 1)
+            await settle_orders()
     clock.cancel_all()
     await gateway.drain(5.0)
     res.delivered += dispatcher.drain()
