@@ -116,3 +116,13 @@ def test_ruff_forbids_time_and_datetime_in_strategies_only(path: str, banned: bo
     assert (out.returncode != 0) == banned, out.stdout + out.stderr
     if banned:
         assert out.stdout.count("TID251") >= 2 and "ctx.clock" in out.stdout
+
+
+async def test_event_clock_start_at_rebases_pending_timers() -> None:
+    clock = EventClock(10 * NS_PER_S)
+    seen: list[int] = []
+    clock.call_later(1.0, lambda: seen.append(clock.now_ns()))  # set before the first event is known
+    clock.start_at(3 * NS_PER_S)  # the journal starts earlier than the clock's provisional origin
+    assert clock.now_ns() == 3 * NS_PER_S
+    await clock.advance_to(5 * NS_PER_S)
+    assert seen == [4 * NS_PER_S]

@@ -265,6 +265,14 @@ class EventClock(StrategyClock):
         """The earliest pending timer's deadline (cancelled ones included), or None."""
         return self._heap[0][0] if self._heap else None
 
+    def start_at(self, t_ns: int) -> None:
+        """Move the clock's origin to `t_ns` (earlier or later, once, before the first event): timers already
+        set keep their delays from it. A replay calls this at its first event."""
+        delta = t_ns - self._now
+        self._heap = [(d + delta, o, timer, fn, i) for d, o, timer, fn, i in self._heap]
+        heapq.heapify(self._heap)
+        self._set(t_ns)
+
     async def advance_to(self, t_ns: int) -> int:
         """Fire every timer due at or before `t_ns` (in order), then move to `t_ns` (never backwards).
         Returns how many timers fired."""

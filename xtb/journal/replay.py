@@ -407,7 +407,8 @@ async def replay(
 
     # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
     # advanced by events; timers fire in event time) differ. The risk guard is there as live.
-    clock = EventClock(0, on_advance=follow)
+    # from the journal's own start (a strategy built now reads a sensible time), moved by its events
+    clock = EventClock(windows.start_wall_ns, on_advance=follow)
     latency = None if latency_ms == 0 else OrderLatency(clock, latency_ms, seed)
     rt = Runtime(config, mode="replay", clock=clock)
     ring, tracker, dispatcher = rt.ring, rt.tracker, rt.dispatcher
@@ -471,7 +472,7 @@ async def replay(
             if not started:
                 # The clock starts at the first event; the strategy starts there and ticks every interval.
                 started = True
-                await clock.advance_to(end_wall)
+                clock.start_at(end_wall)
                 await strat.on_start()
                 clock.every(tick_s, tick)
                 await settle_orders()
