@@ -539,6 +539,68 @@ def replay(
 
 
 @app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="YAML config (the strategy and its fixed params)")],
+    journals: Annotated[list[Path], typer.Argument(help="events.journal files to replay")],
+    grid: Annotated[Path, typer.Option(help="YAML: param name -> list of values to try")],
+    out: Annotated[Path, typer.Option(help="where sweep.sqlite and sweep.png go")] = Path("sweep"),
+    workers: Annotated[int | None, typer.Option(help="process pool size (default: one per CPU)")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="run on a Ray cluster at ADDRESS ('local': start one)")]
+    = None,
+    window_ms: Annotated[float, typer.Option(help="book conflation window in ms")] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time)")] = 0.0,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Replay journals over a grid of strategy params (process pool, or Ray with --ray); rank by PnL."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from xtb.config import ConfigError, load_config
+    from xtb.journal.sweep import jobs_for, load_grid, rank, run_sweep, write_results
+    from xtb.preflight import check_strategy
+
+    try:
+        cfg = load_config(config)
+        check_strategy(cfg)
+        values = load_grid(grid)
+    except (ConfigError, ValueError) as e:
+        typer.echo(f"config error: {_one_line(e)}", err=True)
+        raise typer.Exit(2) from None
+    missing = [str(j) for j in journals if not j.is_file()]
+    if missing:
+        typer.echo(f"journal {missing[0]}: no such file", err=True)
+        raise typer.Exit(2)
+    if workers is not None and workers < 1:
+        typer.echo(f"--workers: must be >= 1 (got {workers})", err=True)
+        raise typer.Exit(2)
+    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms)
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(jobs))
+        try:
+            rows = run_sweep(jobs, workers=workers, ray_address=ray,
+                             progress=lambda done, total: bar.update(task, completed=done))
+        except ValueError as e:
+            typer.echo(_one_line(e), err=True)
+            raise typer.Exit(2) from None
+    ranked = rank(rows)
+    paths = write_results(ranked, out)
+    table = Table(title=f"sweep: {len(rows)} runs, ranked by PnL")
+    for col in ("rank", "run", "params", "pnl", "fills", "orders", "denied", "error"):
+        table.add_column(col)
+    for r in ranked[:20]:
+        table.add_row(str(r.get("rank") or "-"), str(r["run"]), json.dumps(r["params"], default=str),
+                      "" if r.get("pnl") is None else f"{r['pnl']:.4f}", str(r.get("fills", "")),
+                      str(r.get("orders", "")), str(r.get("denied", "")), r.get("error") or "")
+    Console().print(table)
+    typer.echo(f"results: {paths['sqlite']}" + (f", chart: {paths['chart']}" if "chart" in paths else ""))
+    if all(r.get("error") for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory (events.journal and/or records.sqlite)")],
     out: Annotated[Path | None, typer.Option(help="where to write (default: RUN_DIR/report)")] = None,

@@ -332,6 +332,20 @@ class ReplayVenue:
             if p.account == self.account:
                 self.ring.push(PositionEvent(self.venue, p.market, p.size, self.entry_px(p), recv_ns=ev.ts_ns))
 
+    def pnl(self) -> float:
+        """Our account's PnL in quote currency: the cash change (realized, fees, funding) plus each open position
+        marked at the last recorded mid (at its entry when the book was never seen two-sided)."""
+        ex = self.exchange
+        cash = ex.balance(self.account).cash - COLLATERAL_QUOTE * 10**ex.rules.cash_decimals
+        for pv in ex.positions(self.account):
+            if not pv.size:
+                continue
+            book = self.books.get(self._symbol_of_book.get(pv.market, ""))
+            if book is not None and book.bid is not None and book.ask is not None:
+                mid2 = book.bid[0] + book.ask[0]  # twice the mid, in price units
+                cash += (pv.size * mid2 * ex.cash_scale(pv.market)) // 2 - pv.cost
+        return float(cash / 10**ex.rules.cash_decimals)
+
     def entry_px(self, p: Any) -> int:
         """Average entry price in price units (the position's cost is in cash units), rounded half up."""
         size: int = abs(p.size)
@@ -353,6 +367,8 @@ class ReplayResult:
     #: orders the risk guard refused, per reason (as in a live run's gateway stats)
     denied: dict[str, int] = field(default_factory=dict)
     timers: int = 0  # timer firings (ticks included), in journal time
+    #: quote currency: cash change (fees and realized PnL) plus open positions marked at the last recorded mid
+    pnl: float = 0.0
     seconds: float = 0.0
     out_dir: str | None = None
 
@@ -518,6 +534,7 @@ async def replay(
     res.fills = sum(v.fills for v in venues.values())
     res.denied = dict(gateway.stats.denied)
     for venue, v in venues.items():
+        res.pnl += v.pnl()
         for pv in v.exchange.positions(v.account):
             if pv.size:
                 res.positions[f"{venue}:{v.symbol_of_book(pv.market)}"] = pv.size
