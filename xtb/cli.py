@@ -483,6 +483,9 @@ def replay(
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
                                                    "meets the book that much later")] = 0.0,
+    queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "
+                                            "our price fills), risk_averse or probabilistic (prints at our "
+                                            "price fill once the queue ahead is used)")] = "none",
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay a journal's market data through a strategy against the simulator's matching engine."""
@@ -515,6 +518,11 @@ def replay(
     if not latency_ms >= 0:
         typer.echo(f"--latency-ms: must be >= 0 (got {latency_ms})", err=True)
         raise typer.Exit(2)
+    from xtb.journal.replay import QUEUE_MODELS
+
+    if queue not in QUEUE_MODELS:
+        typer.echo(f"--queue: expected one of {', '.join(QUEUE_MODELS)} (got {queue!r})", err=True)
+        raise typer.Exit(2)
     out_dir = out if out is not None else journal.parent / "replay"
     # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
     with Progress(disable=not progress, transient=True) as bar:
@@ -526,7 +534,7 @@ def replay(
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
                                          window_ns=int(window_ms * 1e6), progress=report, records=True,
-                                         latency_ms=latency_ms))
+                                         latency_ms=latency_ms, queue=queue))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None

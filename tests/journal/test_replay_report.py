@@ -310,3 +310,83 @@ async def test_replay_order_latency_meets_the_book_later_and_is_repeatable(tmp_p
     assert sampled[0] == sampled[1]  # drawn from the samples with a seed: the same replay twice
     with pytest.raises(ValueError, match="latency_ms"):
         await replay(journal, config(), latency_ms=-1.0)
+
+
+# --- queue position models (hftbacktest's risk-averse and probabilistic) -------------------------------------
+class RestParams(BaseModel):
+    size: int = 100
+
+
+@register_strategy("journal_test_rest", params=RestParams)
+class RestAtBid(Strategy[RestParams]):
+    """Joins the best bid once with one post-only order."""
+
+    def __init__(self, ctx: Any, params: RestParams) -> None:
+        super().__init__(ctx, params)
+        self.placed = False
+
+    def on_book(self, ev: Any) -> None:
+        if not self.placed and ev.best_bid is not None:
+            self.placed = True
+            self.ctx.place_limit("backpack", "SOL_USDC_PERP", "bid", ev.best_bid[0], self.params.size, post_only=True)
+
+
+def queue_journal(path: Path, trades: int) -> None:
+    """We join 500 at 140.00; 500 more join behind us; 300 leave the level; then prints of 100 at 140.00."""
+    ring = EventRing(1 << 12)
+    with Journal(ring, path):
+        t = T0
+        for size in (500, 500, 1000, 700):
+            ring.push(BookUpdate("backpack", 0, (14_000, size), (14_005, 400), recv_ns=t))
+            ring.drain()
+            t += 10 * MS
+        for i in range(trades):
+            ring.push(Trade("backpack", 0, 14_000, 100, "ask", i, recv_ns=t))
+            ring.drain()
+            t += 5 * MS
+        ring.push(BookUpdate("backpack", 0, (14_000, 700 - 100 * trades), (14_005, 400), recv_ns=t))
+        ring.drain()
+    write_markets(path, {"backpack": {0: MARKET}})
+
+
+@pytest.mark.parametrize(("trades", "queue", "filled"), [
+    (5, "none", 0),  # prints alone never fill: only a touch through our price does
+    (5, "risk_averse", 0),  # 500 ahead, cancels assumed behind us: five prints only clear the queue
+    (6, "risk_averse", 100),
+    (3, "probabilistic", 0),  # half of the 300 cancelled was ahead of us (equal front and back): 350 ahead
+    (4, "probabilistic", 50),  # the fourth print reaches us with 50
+    (5, "probabilistic", 100),
+])
+async def test_queue_models_fill_resting_orders_from_prints(tmp_path: Path, trades: int, queue: str,
+                                                              filled: int) -> None:
+    journal = tmp_path / "events.journal"
+    queue_journal(journal, trades)
+    cfg = XtbConfig(strategy={"name": "journal_test_rest"})  # type: ignore[arg-type]
+    res = await replay(journal, cfg, queue=queue)
+    assert [(o["px"], o["filled"]) for o in res.orders] == [(14_000, filled)]
+
+
+def test_queue_slot_property() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from xtb.journal.replay import QueueSlot
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.sampled_from(["risk_averse", "probabilistic"]), st.integers(0, 1000),
+           st.lists(st.tuples(st.booleans(), st.integers(0, 1500)), max_size=30))
+    def check(model: str, ahead: int, steps: list[tuple[bool, int]]) -> None:
+        slot = QueueSlot(model, ahead)
+        traded = reached = 0
+        for is_trade, n in steps:
+            if is_trade:
+                traded += n
+                reached += slot.on_trade(n)
+            else:
+                slot.on_level(n)
+            assert 0 <= slot.ahead <= max(slot.level, 0) + 1e-9
+        assert reached <= max(0, traded)  # nothing reaches us that did not trade
+        if model == "risk_averse" and all(t for t, _ in steps):
+            assert reached == max(0, traded - ahead)  # only prints move us: exactly what trades past the queue
+
+    check()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -118,6 +119,46 @@ class OrderLatency:
             raise
 
 
+QUEUE_MODELS = ("none", "risk_averse", "probabilistic")
+
+
+class QueueSlot:
+    """Where one of our resting orders stands in its price level's queue (hftbacktest's queue models, on the
+    recorded top of book and public trades).
+
+    `ahead`: recorded quantity in front of us, the level's size when we joined at the touch (0 when our price
+    improved the touch). Trades at our price consume it first; what trades past it fills us. When the level
+    shrinks without a trade, `risk_averse` assumes the cancels were behind us (we only move up as far as the
+    level is now smaller than what is ahead), `probabilistic` moves us up by the share of the decrease that
+    came from in front: (1 - p) with p = f(back) / (f(back) + f(front)), f(x) = x**power."""
+
+    __slots__ = ("ahead", "level", "model", "power")
+
+    def __init__(self, model: str, ahead: int, power: float = 3.0) -> None:
+        self.model, self.power = model, power
+        self.ahead = float(ahead)
+        self.level = float(ahead)  # the level's recorded size (not counting us)
+
+    def on_trade(self, size: int) -> int:
+        """A print at our price against our side: the quantity that reaches us (to fill, before our size cap)."""
+        past = size - self.ahead
+        self.ahead = max(0.0, self.ahead - size)
+        self.level = max(self.ahead, self.level - size)
+        return max(0, math.floor(past + 1e-9))
+
+    def on_level(self, size: int) -> None:
+        """The level's recorded size is now `size` (after the trades already counted)."""
+        if size < self.level:
+            if self.model == "probabilistic":
+                change = self.level - size
+                front, back = self.ahead, max(0.0, self.level - self.ahead)
+                fb, ff = back**self.power, front**self.power
+                p_back = fb / (fb + ff) if fb + ff > 0 else 1.0
+                self.ahead = max(0.0, self.ahead - (1.0 - p_back) * change)
+            self.ahead = min(self.ahead, float(size))
+        self.level = float(size)
+
+
 class TopBook:
     """The recorded top of one book, with the read API strategies use on a core OrderBook."""
 
@@ -156,8 +197,12 @@ class ReplayVenue:
         return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
-                 clock: VirtualClock, latency: OrderLatency | None = None) -> None:
+                 clock: VirtualClock, latency: OrderLatency | None = None, queue: str = "none") -> None:
+        if queue not in QUEUE_MODELS:
+            raise ValueError(f"queue: expected one of {', '.join(QUEUE_MODELS)}, got {queue!r}")
         self.venue = venue
+        self.queue_model = queue
+        self._queue: dict[int, tuple[int, SimSide, int, QueueSlot]] = {}  # our order id -> book, side, px, slot
         self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
         self.ring = ring
@@ -226,8 +271,64 @@ class ReplayVenue:
             return
         b = self.books[sym]
         b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
+        if self._queue:
+            self._queue_levels(ev.book_id, b)
         if self._open.get(ev.book_id):
             self._sync_tape(ev.book_id)
+
+    # --- queue position (QueueSlot) -----------------------------------------------------------------------
+    def _level_size(self, b: TopBook, side: SimSide, px: int) -> int | None:
+        """The recorded size at `px` on `side`: the touch's size there, 0 when the touch is behind `px` (the
+        level is gone), None when `px` is behind the touch (top of book only: not seen)."""
+        touch = b.bid if side is SimSide.BUY else b.ask
+        if touch is None:
+            return 0
+        if touch[0] == px:
+            return int(touch[1])
+        better = touch[0] > px if side is SimSide.BUY else touch[0] < px
+        return None if better else 0
+
+    def _queue_join(self, o: Any) -> None:
+        b = self.books[self._symbol_of_book[o.market]]
+        ahead = self._level_size(b, o.side, o.price) or 0
+        self._queue[o.order_id] = (o.market, o.side, o.price, QueueSlot(self.queue_model, ahead))
+
+    def _queue_levels(self, book_id: int, b: TopBook) -> None:
+        for market, side, px, slot in self._queue.values():
+            if market == book_id:
+                size = self._level_size(b, side, px)
+                if size is not None:
+                    slot.on_level(size)
+
+    def on_trade(self, ev: Any) -> None:
+        """A recorded public print: it consumes the queue in front of our orders at its price, then fills them."""
+        if not self._queue or ev.book_id not in self.known_books:
+            return
+        # a taker sell ("ask") trades against bids, a taker buy against asks
+        side = SimSide.BUY if ev.taker_side == "ask" else SimSide.SELL
+        for oid, (market, o_side, px, slot) in list(self._queue.items()):
+            if market == ev.book_id and o_side is side and px == ev.px:
+                reach = slot.on_trade(ev.sz)
+                if reach > 0:
+                    self._queue_fill(oid, market, side, px, reach)
+
+    def _queue_fill(self, oid: int, market: int, side: SimSide, px: int, qty: int) -> None:
+        """Fill our resting order `oid` by `qty` at `px`: the tape takes it (the tape's own quotes are pulled
+        first so that ours is the one at that price), then the tape re-quotes the recorded touch."""
+        ex = self.exchange
+        for tid in self._tape_orders.pop(market, ()):
+            try:
+                ex.cancel_order(self.tape, market, order_id=tid)
+            except SimError:
+                pass
+        self._tape_synced.pop(market, None)
+        taker = SimSide.SELL if side is SimSide.BUY else SimSide.BUY
+        try:
+            ex.place_order(SimOrder(account=self.tape, market=market, side=taker, quantity=qty, price=px,
+                                    time_in_force=SimTif.IOC))
+        except SimError as e:
+            log.debug("queue fill of order %d refused: %s", oid, e)
+        self._sync_tape(market)
 
     def _sync_tape(self, book_id: int) -> None:
         b = self.books[self._symbol_of_book[book_id]]
@@ -321,8 +422,11 @@ class ReplayVenue:
             open_ids = self._open.setdefault(o.market, set())
             if o.status.is_open:
                 open_ids.add(o.order_id)
+                if self.queue_model != "none" and o.order_id not in self._queue and o.price is not None:
+                    self._queue_join(o)
             else:
                 open_ids.discard(o.order_id)
+                self._queue.pop(o.order_id, None)
             if o.client_id is not None and ev.kind is OrderEventKind.EXPIRED:
                     self.tracker.on_expire(o.client_id, self.venue, str(o.reason.value), ts_ns=ev.ts_ns)
             elif o.client_id is not None and ev.kind is OrderEventKind.CANCELLED:
@@ -400,12 +504,15 @@ async def replay(
     records: bool = False,
     latency_ms: float | Sequence[float] = 0.0,
     seed: int = 0,
+    queue: str = "none",
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
     `progress(bytes_read, file_size)` is called after each chunk; `sink` receives the strategy's
     `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
-    order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`).
+    order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`). `queue`:
+    "none" (only a recorded touch through our price fills a resting order), "risk_averse" or "probabilistic"
+    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`).
     """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
@@ -434,7 +541,7 @@ async def replay(
         out_path = Path(out_dir) / "events.journal"
         rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
     for name, markets in all_markets.items():
-        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency), _Counter())
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue), _Counter())
     venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
     ids = rt.client_ids
     rt.listen_to_venues(connectors=False)  # the replay feeds its venues' books itself, before each push
@@ -466,7 +573,7 @@ async def replay(
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency)
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue)
             rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
@@ -508,7 +615,12 @@ async def replay(
                     v.on_book(ev)
                     res.book_events += 1
                     push(ev)
-                elif ev.kind == "trade" or ev.kind == "resync":
+                elif ev.kind == "trade":
+                    v = venues.get(ev.venue)
+                    if v is not None:
+                        v.on_trade(ev)
+                    push(ev)
+                elif ev.kind == "resync":
                     push(ev)
             await settle_orders()
         if progress is not None:

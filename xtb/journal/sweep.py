@@ -54,13 +54,13 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def jobs_for(config: XtbConfig, grid: Mapping[str, Sequence[Any]], journals: Sequence[str | Path], *,
-             window_ns: int = 1_000_000, latency_ms: float = 0.0) -> list[dict[str, Any]]:
+             window_ns: int = 1_000_000, latency_ms: float = 0.0, queue: str = "none") -> list[dict[str, Any]]:
     base = config.model_dump(mode="json")
     jobs: list[dict[str, Any]] = []
     for params in expand(grid):
         for journal in journals:
             jobs.append({"run": len(jobs), "journal": str(journal), "params": params, "config": base,
-                         "window_ns": window_ns, "latency_ms": latency_ms})
+                         "window_ns": window_ns, "latency_ms": latency_ms, "queue": queue})
     return jobs
 
 
@@ -73,7 +73,8 @@ def run_job(job: Mapping[str, Any]) -> Row:
         raw = dict(job["config"])
         raw["strategy"] = {**raw["strategy"], "params": {**raw["strategy"].get("params", {}), **job["params"]}}
         cfg = XtbConfig.model_validate(raw)
-        res = asyncio.run(replay(job["journal"], cfg, window_ns=job["window_ns"], latency_ms=job["latency_ms"]))
+        res = asyncio.run(replay(job["journal"], cfg, window_ns=job["window_ns"], latency_ms=job["latency_ms"],
+                                 queue=job.get("queue", "none")))
     except Exception as e:  # a bad combination or journal is this run's failure, not the sweep's
         row["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
         return row
