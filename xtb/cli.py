@@ -483,6 +483,8 @@ def replay(
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
                                                    "meets the book that much later")] = 0.0,
+    latency_from: Annotated[Path | None, typer.Option(help="a run's events.journal: draw each order's latency "
+                                                           "from that run's own submit-to-answer times")] = None,
     queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "
                                             "our price fills), risk_averse or probabilistic (prints at our "
                                             "price fill once the queue ahead is used)")] = "none",
@@ -518,8 +520,18 @@ def replay(
     if not latency_ms >= 0:
         typer.echo(f"--latency-ms: must be >= 0 (got {latency_ms})", err=True)
         raise typer.Exit(2)
-    from xtb.journal.replay import QUEUE_MODELS
+    from xtb.journal.replay import QUEUE_MODELS, latency_samples
 
+    latency: float | list[float] = latency_ms
+    if latency_from is not None:
+        try:
+            latency = latency_samples(latency_from)
+        except (OSError, ValueError, JournalFormatError) as e:
+            typer.echo(f"--latency-from {latency_from}: {_one_line(e)}", err=True)
+            raise typer.Exit(2) from None
+        if not latency:
+            typer.echo(f"--latency-from {latency_from}: no order round trips in that journal", err=True)
+            raise typer.Exit(2)
     if queue not in QUEUE_MODELS:
         typer.echo(f"--queue: expected one of {', '.join(QUEUE_MODELS)} (got {queue!r})", err=True)
         raise typer.Exit(2)
@@ -534,7 +546,7 @@ def replay(
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
                                          window_ns=int(window_ms * 1e6), progress=report, records=True,
-                                         latency_ms=latency_ms, queue=queue))
+                                         latency_ms=latency, queue=queue))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None

@@ -106,3 +106,13 @@ async def test_a_paper_runs_journal_replayed_reproduces_its_fills(tmp_path: Path
         assert abs(r_px - p_px) <= p_px * 0.005, (paper, replayed)
     assert first.orders == second.orders and replayed == fills(tmp_path / "replay2" / "events.journal")
     assert first.positions == {} and first.denied == {}
+    # with the run's own order round trips as the latency model, the same trades still
+    from xtb.journal.replay import latency_samples
+
+    samples = latency_samples(journal)
+    assert len(samples) == 3 and all(0 < ms < 1000 for ms in samples), samples  # limit, market, close
+    delayed = await replay(journal, cfg, out_dir=tmp_path / "replay3", latency_ms=samples, seed=1)
+    late = fills(tmp_path / "replay3" / "events.journal")
+    assert [(s, z) for s, _, z in late] == [(s, z) for s, _, z in paper] and delayed.positions == {}
+    for (_, p_px, _), (_, r_px, _) in zip(paper, late, strict=True):
+        assert abs(r_px - p_px) <= p_px * 0.005, (paper, late)

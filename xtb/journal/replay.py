@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xtb._core import EventRing, JournalWindows
+from xtb._core import EventRing, JournalReader, JournalWindows
 from xtb._core import Position as PositionEvent
 from xtb.config import XtbConfig
 from xtb.engine.clock import EventClock
@@ -78,6 +78,25 @@ __all__ = ["MARKETS_SUFFIX", "generic_market", "load_markets", "markets_path", "
 
 #: collateral of the replay and tape accounts, in quote units (margin is not what a replay studies)
 COLLATERAL_QUOTE = 10**12
+
+
+def latency_samples(journal: str | Path) -> list[float]:
+    """A run's own order round trips, in ms, from its journal: for each order, the time from its submit (the
+    tracker's `pending_new`) to the venue's first answer (acknowledged, rejected, filled, ...). For
+    `replay(..., latency_ms=samples)`: the replay's orders then meet the book as late as the run's did."""
+    sent: dict[tuple[str, int], int] = {}
+    out: list[float] = []
+    reader = JournalReader(journal)
+    while batch := reader.read_batch(8192):
+        for ev in batch:
+            if ev.kind != "order":
+                continue
+            key = (ev.venue, ev.client_id)
+            if ev.state == "pending_new":
+                sent.setdefault(key, ev.recv_ns)
+            elif key in sent:
+                out.append(max(0, ev.recv_ns - sent.pop(key)) / 1e6)
+    return out
 
 
 class OrderLatency:
