@@ -483,6 +483,8 @@ def replay(
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
                                                    "meets the book that much later")] = 0.0,
+    funding_ppm: Annotated[float | None, typer.Option(help="funding per hour on open positions, ppm of notional "
+                                                           "at the recorded mid (> 0: longs pay)")] = None,
     latency_from: Annotated[Path | None, typer.Option(help="a run's events.journal: draw each order's latency "
                                                            "from that run's own submit-to-answer times")] = None,
     queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "
@@ -546,7 +548,7 @@ def replay(
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
                                          window_ns=int(window_ms * 1e6), progress=report, records=True,
-                                         latency_ms=latency, queue=queue))
+                                         latency_ms=latency, queue=queue, funding_ppm=funding_ppm))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None

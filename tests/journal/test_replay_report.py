@@ -390,3 +390,25 @@ def test_queue_slot_property() -> None:
             assert reached == max(0, traded - ahead)  # only prints move us: exactly what trades past the queue
 
     check()
+
+
+async def test_replay_charges_funding_on_open_positions_at_utc_boundaries(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    ring = EventRing(1 << 12)
+    hour = 3_600 * 10**9
+    times = [T0 + i * MS for i in range(20)] + [T0 + hour + 10**9]  # a little over an hour of journal time
+    with Journal(ring, journal):
+        for t in times:
+            ring.push(BookUpdate("backpack", 0, (14_000, 500), (14_002, 500), recv_ns=t))
+            ring.drain()
+    write_markets(journal, {"backpack": {0: MARKET}})
+    head = JournalReader(journal)
+    offset = head.start_wall_ns - head.start_monotonic_ns
+    boundaries = (times[-1] + offset) // hour - (times[1] + offset) // hour  # while we hold the position
+    cfg = XtbConfig(general={"tick_interval_ms": 60_000},  # type: ignore[arg-type]
+                    strategy={"name": "journal_test_dip", "params": {"dip_px": 20_000}})  # type: ignore[arg-type]
+    plain = await replay(journal, cfg)
+    funded = await replay(journal, cfg, funding_ppm=100)  # 0.01 % per hour, longs pay
+    assert plain.positions == funded.positions == {"backpack:SOL_USDC_PERP": 100}  # 1.00 SOL long
+    paid = plain.pnl - funded.pnl
+    assert boundaries >= 1 and paid == pytest.approx(boundaries * 1.0 * 140.01 * 100e-6, rel=1e-3), (paid, boundaries)

@@ -216,11 +216,16 @@ class ReplayVenue:
         return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
-                 clock: VirtualClock, latency: OrderLatency | None = None, queue: str = "none") -> None:
+                 clock: VirtualClock, latency: OrderLatency | None = None, queue: str = "none",
+                 funding: tuple[int, int] | None = None) -> None:
         if queue not in QUEUE_MODELS:
             raise ValueError(f"queue: expected one of {', '.join(QUEUE_MODELS)}, got {queue!r}")
         self.venue = venue
         self.queue_model = queue
+        # (rate ppm per interval, wall - monotonic offset): funding on open positions at the recorded mid, at
+        # each interval boundary of UTC time (the venues' schedule), in the journal's time
+        self.funding = funding
+        self._funding_armed: set[int] = set()
         self._queue: dict[int, tuple[int, SimSide, int, QueueSlot]] = {}  # our order id -> book, side, px, slot
         self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
@@ -290,10 +295,29 @@ class ReplayVenue:
             return
         b = self.books[sym]
         b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
+        if self.funding is not None and b.bid is not None and b.ask is not None:
+            self._mark(ev.book_id, b)
         if self._queue:
             self._queue_levels(ev.book_id, b)
         if self._open.get(ev.book_id):
             self._sync_tape(ev.book_id)
+
+    # --- funding ----------------------------------------------------------------------------------------
+    def _mark(self, book_id: int, b: TopBook) -> None:
+        assert self.funding is not None and b.bid is not None and b.ask is not None
+        ex = self.exchange
+        ex.set_mark_price(book_id, (b.bid[0] + b.ask[0]) // 2)
+        if book_id not in self._funding_armed:  # first two-sided book: the rate, the next UTC boundary
+            self._funding_armed.add(book_id)
+            rate, offset = self.funding
+            ex.set_funding_rate(book_id, rate)
+            ms = ex._market(book_id)  # the simulator's own schedule, moved onto UTC boundaries
+            interval = ms.spec.funding_interval_ns
+            ms.next_funding_ns = ((ex.clock.now_ns() + offset) // interval + 1) * interval - offset
+
+    def poll_funding(self) -> None:
+        if self._funding_armed:
+            self.exchange.poll_timers()
 
     # --- queue position (QueueSlot) -----------------------------------------------------------------------
     def _level_size(self, b: TopBook, side: SimSide, px: int) -> int | None:
@@ -524,6 +548,7 @@ async def replay(
     latency_ms: float | Sequence[float] = 0.0,
     seed: int = 0,
     queue: str = "none",
+    funding_ppm: float | None = None,
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
@@ -531,7 +556,9 @@ async def replay(
     `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
     order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`). `queue`:
     "none" (only a recorded touch through our price fills a resting order), "risk_averse" or "probabilistic"
-    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`).
+    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). `funding_ppm`:
+    a funding rate per funding interval (ppm of notional; > 0: longs pay) charged on open positions at the
+    recorded mid at each UTC interval boundary (hourly) of journal time.
     """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
@@ -542,10 +569,15 @@ async def replay(
     wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
     sim_clock = VirtualClock(0)  # the simulated exchanges' time: the journal's monotonic clock
 
+    funding = None if funding_ppm is None else (round(funding_ppm), wall_offset_ns)
+
     def follow(now_wall_ns: int) -> None:
         # the exchanges stamp orders and fills with the strategy clock's time (a timer's own deadline)
         if now_wall_ns - wall_offset_ns > sim_clock.now_ns():
             sim_clock.set(now_wall_ns - wall_offset_ns)
+            if funding is not None:
+                for v in venues.values():
+                    v.poll_funding()
 
     # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
     # advanced by events; timers fire in event time) differ. The risk guard is there as live.
@@ -560,7 +592,8 @@ async def replay(
         out_path = Path(out_dir) / "events.journal"
         rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
     for name, markets in all_markets.items():
-        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue), _Counter())
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue, funding),
+                     _Counter())
     venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
     ids = rt.client_ids
     rt.listen_to_venues(connectors=False)  # the replay feeds its venues' books itself, before each push
@@ -592,7 +625,7 @@ async def replay(
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue)
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue, funding)
             rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
