@@ -11,7 +11,7 @@ from paper_helpers import quiet_engine, wait_for
 
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.engine.multi import MultiSymbol, SymbolBudget
+from xtb.engine.multi import MultiSymbol, MultiSymbolParams, SymbolBudget
 from xtb.model.denials import OrderDenied
 from xtb.model.types import MarketInfo, Side
 
@@ -105,3 +105,48 @@ def test_budget_counts_every_symbol_and_lets_reductions_through():
     book.pos["A"] = -50
     budget.check("B", Side.BID, 100, 10_000, False)  # 50 + 100 <= 250
     assert budget.denied == 1 and budget.gross() == 50.0
+
+
+# --- the wrapper's contract, on a scripted strategy ----------------------------------------------------------
+class EchoParams(MultiSymbolParams):
+    venue: str = "v"
+    symbol: str = "A"
+    width: int = 1
+
+
+class Echo:
+    live_params = frozenset({"width"})
+    panel_view = "mm"
+    name = "echo"
+
+    def __init__(self, ctx: Any, params: EchoParams) -> None:
+        self.ctx, self.params, self.books = ctx, params, 0
+
+    def on_book(self, ev: Any) -> None:
+        self.books += 1
+
+    def on_params_changed(self, old: EchoParams, new: EchoParams) -> None:
+        if new.width > 5 and new.symbol == "B":
+            raise ValueError("width: too wide for B")
+
+    def status(self) -> dict[str, Any]:
+        return {"width": self.params.width}
+
+
+def test_multi_symbol_fans_out_events_and_applies_live_params_to_all_or_none():
+    from xtb.control.live_params import ParamChangeError, apply_param_changes
+
+    ctx = Book()
+    strat = MultiSymbol(ctx, EchoParams(symbols=["A", "B"]), Echo)  # type: ignore[arg-type]
+    assert {s: st.params.symbol for s, st in strat.by_symbol.items()} == {"A": "A", "B": "B"}
+    assert strat.live_params == {"width"} and strat.panel_view == "mm"
+    strat.on_book(object())  # type: ignore[arg-type]
+    assert [st.books for st in strat.by_symbol.values()] == [1, 1] and strat.books == 1  # reads the first
+    apply_param_changes(strat, {"width": 3})
+    assert [st.params.width for st in strat.by_symbol.values()] == [3, 3]
+    with pytest.raises(ParamChangeError, match="too wide"):
+        apply_param_changes(strat, {"width": 9})
+    assert [st.params.width for st in strat.by_symbol.values()] == [3, 3] and strat.params.width == 3
+    assert strat.status()["symbols"] == {"A": {"width": 3}, "B": {"width": 3}}
+    with pytest.raises(ValueError, match="listed twice"):
+        EchoParams(symbols=["A", "A"])
