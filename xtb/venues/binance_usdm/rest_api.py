@@ -31,6 +31,7 @@ _KEYS: dict[tuple[str, str], str] = {
     ("GET", "/fapi/v3/balance"): "private",
     ("GET", "/fapi/v1/userTrades"): "private",
     ("GET", "/fapi/v1/income"): "income",
+    ("GET", "/fapi/v1/positionSide/dual"): "position_mode",
 }
 _PUBLIC = ("/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/ping", "/fapi/v1/premiumIndex",
            "/fapi/v1/ticker/bookTicker")  # fmt: skip
@@ -223,6 +224,19 @@ class BinanceRest:
 
     async def account(self) -> Any:
         return await self.signed("GET", "/fapi/v3/account")
+
+    async def income(self, symbol: str | None = None, income_type: str | None = None, *,
+                     start_ms: int | None = None, limit: int = 1000) -> Any:  # fmt: skip
+        params: dict[str, Any] = {"symbol": symbol, "incomeType": income_type, "startTime": start_ms,
+                                  "limit": limit}  # fmt: skip
+        return await self.signed("GET", "/fapi/v1/income", {k: v for k, v in params.items() if v is not None})
+
+    async def position_mode(self) -> Any:
+        """`{"dualSidePosition": bool}`: true is hedge mode."""
+        return await self.signed("GET", "/fapi/v1/positionSide/dual")
+
+    async def premium_index(self, symbol: str) -> Any:
+        return await self._send(self.rest, "GET", f"/fapi/v1/premiumIndex?symbol={symbol}")
 
     # --- settings ---
     async def set_leverage(self, symbol: str, leverage: int) -> Any:
