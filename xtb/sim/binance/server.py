@@ -121,11 +121,18 @@ class RateLimiter:
         return w.total
 
     def retry_in(self, ip: str, now: float) -> float:
-        """Seconds until the oldest request weight leaves the minute window."""
+        """Seconds until enough weight has left the window for the IP to be under its limit again."""
         w = self._weight.get(ip)
         if w is None or not w.events:
             return 0.0
-        return max(0.0, w.events[0][0] + w.span_s - now)
+        total = w.used(now)
+        until = now
+        for t, n in w.events:
+            if total < self.limits.weight_1m:
+                break
+            total -= n
+            until = t + w.span_s
+        return max(0.0, until - now)
 
     def weight(self, ip: str, now: float) -> int:
         w = self._weight.get(ip)
@@ -133,7 +140,7 @@ class RateLimiter:
 
     def reject(self, ip: str, now: float) -> bool:
         """Record a 429; True when this one earns the IP a ban."""
-        r = self._rejections.setdefault(ip, _Window(60.0))
+        r = self._rejections.setdefault(ip, _Window(60.0))  # the ban counts 429s of the last minute
         r.used(now)
         r.add(now, 1)
         if r.total > self.limits.ban_after_429s:

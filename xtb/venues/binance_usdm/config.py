@@ -78,6 +78,7 @@ class BinanceConfig:
     orders_per_10s: int = 300
     orders_per_minute: int = 1200
     weight_headroom: int = 100  # the venue's weight count this close to the limit blocks until the minute turns
+    weight_window_s: float = 60.0  # the window of X-MBX-USED-WEIGHT-1M (the venue's minute)
     ban_default_s: float = 120.0  # a 418 without Retry-After (UNCONFIRMED for futures) blocks this long
     order_http: str = "keepalive"
     order_connections: int = 2

@@ -183,7 +183,8 @@ class BinanceConnector:
             binance_limits(config.weight_per_minute, config.orders_per_10s, config.orders_per_minute), self.ring
         )
         self.gate = UsageGate(self.limiter, config.weight_per_minute, config.orders_per_10s,
-                              config.orders_per_minute, config.weight_headroom, config.ban_default_s)  # fmt: skip
+                              config.orders_per_minute, config.weight_headroom, config.ban_default_s,
+                              config.weight_window_s)  # fmt: skip
         self._on_burst_end = on_burst_end
         self._rng = rng or random.Random()
         self.decoder = _core.FeedDecoder(VENUE, self.ring)
