@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xtb._core import (
     FEED_CAPSULE_NAME,
     BackpackSigner,
+    BinanceMarkPrice,
     BinanceSigner,
     BookUpdate,
     DispatchLoop,
@@ -41,6 +42,7 @@ from xtb._core import (
     RateLimiter,
     Resync,
     Trade,
+    decode_binance_mark_prices,
     format_fixed,
     grvt_order_digest,
     grvt_recover_signer,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_CAPSULE_NAME",
     "BackpackSigner",
+    "BinanceMarkPrice",
     "BinanceSigner",
     "BookUpdate",
     "DispatchLoop",
@@ -82,6 +85,7 @@ __all__ = [
     "Resync",
     "Trade",
     "core_version",
+    "decode_binance_mark_prices",
     "format_fixed",
     "grvt_order_digest",
     "grvt_recover_signer",

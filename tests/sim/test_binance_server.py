@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -389,8 +390,8 @@ async def test_position_mode_read_and_switch_rules(cluster_factory: Any) -> None
 async def test_depth_events_aggregate_per_stream_interval(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("binance_usdm",), generate=True, updates_per_s=200)
     base = sim.venues["binance_usdm"].server.urls
-    async with aiohttp.ClientSession() as http, \
-            http.ws_connect(f"{base['public']}/stream?streams=btcusdc@depth@100ms/btcusdc@depth@500ms") as ws:  # fmt: skip
+    url = f"{base['public']}/stream?streams=btcusdc@depth@100ms/btcusdc@depth@500ms"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         seen: dict[str, list[tuple[float, dict[str, Any]]]] = {"btcusdc@depth@100ms": [], "btcusdc@depth@500ms": []}
         deadline = time.monotonic() + 10
         while len(seen["btcusdc@depth@500ms"]) < 4 and time.monotonic() < deadline:
@@ -399,7 +400,7 @@ async def test_depth_events_aggregate_per_stream_interval(cluster_factory: Any) 
         for name, interval in (("btcusdc@depth@100ms", 0.1), ("btcusdc@depth@500ms", 0.5)):
             events = seen[name]
             assert len(events) >= 4, name
-            for (t0, a), (t1, b) in zip(events, events[1:], strict=False):
+            for (t0, a), (t1, b) in itertools.pairwise(events):
                 assert b["pu"] == a["u"], name  # contiguous across aggregated events
                 assert b["U"] == a["u"] + 1
                 assert t1 - t0 > interval * 0.5, name  # not one event per change

@@ -228,7 +228,7 @@ class TestBinanceConformance(ConnectorConformance):
         conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
         try:
             server.limiter._banned_until["127.0.0.1"] = time.monotonic() + 3  # the venue bans our IP
-            with pytest.raises(Exception, match="418|banned"):
+            with pytest.raises(Exception, match=r"418|banned"):
                 await conn.http.positions()
             before = sum(server.requests.values())
             for _ in range(5):

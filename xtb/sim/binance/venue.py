@@ -48,6 +48,8 @@ MAX_BATCH = 5
 CLIENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:/_-")
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 MAX_LEVERAGE = 125
+FOK_REJECTED = ("Due to the order could not be filled immediately, the FOK order has been rejected. "
+                "The order will not be recorded in the order history")
 
 
 class BinanceError(Exception):
@@ -414,8 +416,7 @@ class BinanceVenue:
             # The venue refuses a FOK that cannot fill at once (-5021) and keeps no record of it: no user
             # stream events, and an order query does not find it.
             self._unrecorded.add((account, view.order_id))
-            raise BinanceError(400, -5021, "Due to the order could not be filled immediately, the FOK order has "
-                                           "been rejected. The order will not be recorded in the order history")  # fmt: skip
+            raise BinanceError(400, -5021, FOK_REJECTED)
         for msg in held or ():
             self._send(msg)
         return self.render(view)
