@@ -406,3 +406,43 @@ async def test_depth_events_aggregate_per_stream_interval(cluster_factory: Any) 
                 assert t1 - t0 > interval * 0.5, name  # not one event per change
             # at 200 changes/s an interval holds several changes: one event covers them
             assert max(d["u"] - d["U"] for _, d in events) > 2, name
+
+
+async def test_standalone_sim_registers_keys_from_the_command_line_and_key_files(tmp_path: Any) -> None:
+    import os
+    import sys
+
+    key_file = tmp_path / "binance_key.txt"  # the bot's own key-file format
+    key_file.write_text("api key: FILEKEY\napi secret: FILESECRET\n")
+    os.chmod(key_file, 0o600)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xtb.sim", "--venues", "binance_usdm", "--duration", "20",
+        "--binance-key", "CLIKEY:CLISECRET", "--binance-key-file", str(key_file),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any(line.startswith("binance_usdm: rest") for line in lines):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+            assert line, f"the simulator exited: {lines}"
+            lines.append(line.strip())
+        text = "\n".join(lines)
+        assert "for api key CLIK..." in text and "for api key FILE..." in text
+        assert "CLISECRET" not in text and "FILESECRET" not in text  # secrets never printed
+        rest = next(line for line in lines if line.startswith("binance_usdm: rest")).split()[2]
+        async with aiohttp.ClientSession() as http:
+            for key, secret in (("CLIKEY", "CLISECRET"), ("FILEKEY", "FILESECRET")):
+                status, body, _ = await Client(http, rest, key, secret).call("GET", "/fapi/v3/balance", {})
+                assert status == 200 and body, (key, body)
+            status, body, _ = await Client(http, rest, "CLIKEY", "WRONG").call("GET", "/fapi/v3/balance", {})
+            assert (status, body["code"]) == (400, -1022)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xtb.sim", "--venues", "binance_usdm", "--duration", "0.1", "--binance-key", "nocolon",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(bad.communicate(), 30)
+    assert bad.returncode != 0 and b"--binance-key noco...: expected API_KEY:SECRET" in err

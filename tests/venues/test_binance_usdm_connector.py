@@ -137,6 +137,32 @@ class TestBinanceConformance(ConnectorConformance):
         finally:
             await conn.close()
 
+    async def test_usdt_and_usdc_margined_symbols_trade_side_by_side(self, sim: SimCluster, account: Account,
+                                                                     harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, symbols=["BTCUSDC", "BTCUSDT"],
+                                          reconcile_interval_s=None)  # fmt: skip
+        try:
+            markets = conn.markets()
+            assert (markets["BTCUSDC"].quote, markets["BTCUSDT"].quote) == ("USDC", "USDT")
+            for sym in ("BTCUSDC", "BTCUSDT"):
+                bid, ask = await eventually(lambda s=sym: all(conn.top_of_book(s)) and conn.top_of_book(s),
+                                            what=f"a live {sym} book", pump=harness.dispatcher.drain)  # fmt: skip
+                m = markets[sym]
+                take = OrderRequest(self.next_cid(), sym, Side.BID, max(m.min_size, m.step),
+                                    price=ask[0] + 50 * m.tick, tif=TimeInForce.IOC)  # fmt: skip
+                assert (await conn.submit(take)).outcome is SubmitOutcome.ACCEPTED
+                await eventually(lambda s=sym: self.venue_position(sim, account, s) > 0, timeout_s=5,
+                                 what=f"a {sym} position")  # fmt: skip
+            # both positions reach the connector (ACCOUNT_UPDATE decoded in the core) and match the venue
+            await eventually(lambda: {s for s, p in conn._positions.items() if p.size} == {"BTCUSDC", "BTCUSDT"},
+                             timeout_s=10, what="both positions from the user stream",
+                             pump=harness.dispatcher.drain)  # fmt: skip
+            for sym in ("BTCUSDC", "BTCUSDT"):
+                assert (await conn.positions())[sym].size == self.venue_position(sim, account, sym)
+            assert {"USDC", "USDT"} <= set(await conn.balances())
+        finally:
+            await conn.close()
+
     async def test_mark_price_feed_decoded_in_the_core(self, sim: SimCluster, account: Account,
                                                        harness: Harness) -> None:
         conn = await self.start_connector(sim, account, harness, mark_price=True, trades=True,
