@@ -307,6 +307,14 @@ def test_exchange_info_to_integer_markets() -> None:
     assert btc.min_notional == 5 * 10**4 and btc.quote == "USDC" and btc.base == "BTC"
     pepe = markets["1000PEPEUSDT"]
     assert (pepe.base, pepe.multiplier, pepe.price_decimals, pepe.quote) == ("PEPE", 1000, 7, "USDT")
+    assert (btc.extra["min_price"], btc.extra["max_price"], btc.extra["max_size"]) == (1, 10_000_000, 100_000)
+    assert "market_max_size" not in btc.extra and "percent_up_ppm" not in pepe.extra
+    more = [{"filterType": "MARKET_LOT_SIZE", "stepSize": "0.001", "minQty": "0.001", "maxQty": "12"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"}]
+    btc_row = INFO["symbols"][0]
+    band = parse_markets({"symbols": [{**btc_row, "filters": [*btc_row["filters"], *more]}]})["BTCUSDC"]
+    assert (band.extra["market_max_size"], band.extra["percent_up_ppm"], band.extra["percent_down_ppm"]) == (
+        12_000, 1_050_000, 950_000)
     with pytest.raises(MarketDataError, match="DOGEUSDT"):
         parse_markets(INFO, ("DOGEUSDT",))
     with pytest.raises(MarketDataError, match="ETHUSDT_250328"):
@@ -359,6 +367,11 @@ def test_order_params_and_hot_path_agree() -> None:
         conn.prepare_submit([OrderRequest(78, "BTCUSDC", Side.ASK, 2, price=0)])
     with pytest.raises(ValueError, match="unknown symbol"):
         conn.prepare_submit([OrderRequest(79, "DOGEUSDT", Side.ASK, 2, price=10)])
+    # the venue's filters, checked before anything is signed or sent
+    with pytest.raises(ValueError, match="maximum quantity"):
+        conn.prepare_submit([OrderRequest(80, "BTCUSDC", Side.ASK, 100_001, price=1_000_000)])
+    with pytest.raises(ValueError, match="price filter"):
+        conn.prepare_submit([OrderRequest(81, "BTCUSDC", Side.ASK, 2, price=10_000_001)])
     assert "secret" not in repr(conn)
 
 

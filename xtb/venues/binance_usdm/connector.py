@@ -81,6 +81,7 @@ _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _SIDE = {Side.BID: "BUY", Side.ASK: "SELL"}
 _LIMIT = OrderKind.LIMIT
 CLIENT_ID_MAX = 10**36 - 1  # newClientOrderId: up to 36 characters; ours are decimal integers
+_NO_BOUNDS = (1 << 62, 0, 1 << 62)
 
 
 @dataclass
@@ -190,6 +191,7 @@ class BinanceConnector:
         self.decoder = _core.FeedDecoder(VENUE, self.ring)
         self.decoder.set_tracker(self.tracker)
         self._markets: dict[str, MarketInfo] = {}
+        self._bounds: dict[str, tuple[int, int, int]] = {}
         self._books: dict[str, Any] = {}
         self._book_symbols: dict[int, str] = {}
         self._book_ids: dict[str, int] = {}
@@ -390,6 +392,9 @@ class BinanceConnector:
         if self._books:
             raise RuntimeError("binance_usdm: markets are already loaded")
         self._markets = parse_markets(raw, self.config.symbols, self.config.aliases)
+        # (max size, min price, max price) of each market, for the hot path's inlined checks
+        self._bounds = {sym: (m.extra.get("max_size", _NO_BOUNDS[0]), m.extra.get("min_price", _NO_BOUNDS[1]),
+                              m.extra.get("max_price", _NO_BOUNDS[2])) for sym, m in self._markets.items()}  # fmt: skip
         for sym, m in self._markets.items():
             book = _core.OrderBook(VENUE, sym, m.price_decimals, m.size_decimals)
             book_id = self.decoder.add_book(book)
@@ -708,6 +713,9 @@ class BinanceConnector:
             raise ValueError(f"binance_usdm: unknown symbol {r.symbol!r}")
         if r.size <= 0 or r.size % m.step:
             raise ValueError(f"size {r.size} is not a positive multiple of the step {m.step} ({r.symbol})")
+        top = m.extra.get("market_max_size" if r.kind is OrderKind.MARKET and r.price is None else "max_size")
+        if top is not None and r.size > top:
+            raise ValueError(f"size {r.size} is above the venue's maximum quantity {top} ({r.symbol})")
         if not 0 < r.client_id <= CLIENT_ID_MAX:
             raise ValueError(f"client id {r.client_id} out of range (1..{CLIENT_ID_MAX})")
         return m
@@ -716,6 +724,9 @@ class BinanceConnector:
     def _checked_price(r: OrderRequest, m: MarketInfo) -> int:
         if r.price is None or r.price <= 0 or r.price % m.tick:
             raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
+        lo, hi = m.extra.get("min_price"), m.extra.get("max_price")
+        if (lo is not None and r.price < lo) or (hi is not None and r.price > hi):
+            raise ValueError(f"price {r.price} is outside the venue's price filter [{lo}, {hi}] ({r.symbol})")
         return r.price
 
     def _order_params(self, r: OrderRequest) -> dict[str, str]:
@@ -749,8 +760,9 @@ class BinanceConnector:
             r = reqs[0]
             cid, size, px = r.client_id, r.size, r.price
             m = self._markets.get(r.symbol)
+            b = self._bounds.get(r.symbol, _NO_BOUNDS)
             if m is None or size <= 0 or size % m.step or not 0 < cid <= CLIENT_ID_MAX or px is None \
-                    or px <= 0 or px % m.tick:  # fmt: skip
+                    or px <= 0 or px % m.tick or size > b[0] or not b[1] <= px <= b[2]:  # fmt: skip
                 m = self._checked_market(r)
                 px = self._checked_price(r, m)
             tif = "GTX" if r.post_only else _TIF[r.tif]
