@@ -492,7 +492,7 @@ class BinanceConnector:
     # ------------------------------------------------------------------ mark price and funding
     def _on_mark_frame(self, payload: bytes) -> None:
         try:
-            marks = _core.decode_binance_mark_prices(payload, venue=VENUE)
+            marks = _core.decode_binance_mark_prices(payload, venue=self.venue)
         except _core.FeedError:
             self.stats.feed_errors += 1
             raise
