@@ -367,7 +367,7 @@ class GrvtVenue:
         """The dead-man switch fired: every open order of the sub-account ends."""
         account = self._sub_to_account.get(sub_account_id)
         if account is not None:
-            self.engine.on_disconnect(account)
+            self.engine.cancel_all(account, None, Reason.DISCONNECT)
 
     # ------------------------------------------------------------------ orders
 
