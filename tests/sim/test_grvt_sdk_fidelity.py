@@ -46,6 +46,7 @@ class SimThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # testnet's chain id (the simulator's default): the SDK signs for GrvtEnv.TESTNET
         self.sim = SimCluster(ClusterConfig(venues=("grvt",), seed=11, updates_per_s=20.0))
         self._thread = threading.Thread(target=self.loop.run_forever, name="grvt-sim", daemon=True)
 
@@ -85,10 +86,10 @@ def grvt_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SimThread, dict[
         urls = st.sim.urls()["grvt"]
         domains = {GrvtEndpointType.EDGE: urls["edge"], GrvtEndpointType.TRADE_DATA: urls["trades"],
                    GrvtEndpointType.MARKET_DATA: urls["market_data"]}  # fmt: skip
-        ws = {GrvtWSEndpointType.TRADE_DATA: urls["trades_ws_legacy"],
-              GrvtWSEndpointType.MARKET_DATA: urls["market_data_ws_legacy"],
-              GrvtWSEndpointType.TRADE_DATA_RPC_FULL: urls["trades_ws"],
-              GrvtWSEndpointType.MARKET_DATA_RPC_FULL: urls["market_data_ws"]}  # fmt: skip
+        ws = {GrvtWSEndpointType.TRADE_DATA: urls["trading_ws_legacy"],
+              GrvtWSEndpointType.MARKET_DATA: urls["market_ws_legacy"],
+              GrvtWSEndpointType.TRADE_DATA_RPC_FULL: urls["trading_ws"],
+              GrvtWSEndpointType.MARKET_DATA_RPC_FULL: urls["market_ws"]}  # fmt: skip
         monkeypatch.setattr(pysdk_env, "get_grvt_endpoint_domains", lambda env_name: domains)
         monkeypatch.setattr(grvt_ccxt_ws, "get_grvt_ws_endpoint", lambda env, endpoint_type: ws[endpoint_type])
         yield st, urls
@@ -107,9 +108,9 @@ def test_sdk_rest_trading_flow(grvt_sim: tuple[SimThread, dict[str, str]]) -> No
     """GrvtCcxt (sync REST): login, instruments, book, place / query / cancel, a fill, positions, balance."""
     st, _ = grvt_sim
     address = Account.from_key(KEY).address
-    api_key, account_id, sub = st.call(lambda: st.sim.add_grvt_account(address, 100_000))
+    api_key, account_id, sub, _, _ = st.call(lambda: st.sim.add_grvt_account(100_000, signer=address))
     wait_until(lambda: st.call(lambda: st.sim.exchange("grvt").best_bid_ask(0)[1] is not None))
-    client = GrvtCcxt(GrvtEnv.PROD, log, parameters={"api_key": api_key, "trading_account_id": str(sub),
+    client = GrvtCcxt(GrvtEnv.TESTNET, log, parameters={"api_key": api_key, "trading_account_id": str(sub),
                                                      "private_key": KEY})  # fmt: skip
     assert client._cookie is not None and client._cookie["X-Grvt-Account-Id"] == account_id
     assert client._cookie["expires"] > time.time() + 60  # parsed from the Set-Cookie expiry
@@ -149,10 +150,10 @@ def test_sdk_rest_trading_flow(grvt_sim: tuple[SimThread, dict[str, str]]) -> No
     history = client.fetch_order_history({"limit": 10})
     assert [o["metadata"]["client_order_id"] for o in history["result"]] == ["1002", "1001"]
     # a forged order (signed by another key, declared as ours) is refused; nothing is placed
-    other = GrvtCcxt(GrvtEnv.PROD, log, parameters={"api_key": api_key, "trading_account_id": str(sub),
+    other = GrvtCcxt(GrvtEnv.TESTNET, log, parameters={"api_key": api_key, "trading_account_id": str(sub),
                                                     "private_key": "22" * 32})  # fmt: skip
     assert other.create_limit_order(BTC, "buy", "0.01", price, params={"client_order_id": 1003}) == {}
-    assert other.get_endpoint_return_value(pysdk_env.get_grvt_endpoint(GrvtEnv.PROD, "CREATE_ORDER"))["code"] == 2000
+    assert other.get_endpoint_return_value(pysdk_env.get_grvt_endpoint(GrvtEnv.TESTNET, "CREATE_ORDER"))["code"] == 2000
     assert client.cancel_all_orders() is True
 
     # the simulator's ledger agrees with what the SDK saw: one fill, the position, the fee
@@ -171,12 +172,12 @@ async def test_sdk_websockets(grvt_sim: tuple[SimThread, dict[str, str]]) -> Non
     fill streams on the trading socket, an order sent as a JSON-RPC `v1/create_order` that fills."""
     st, _ = grvt_sim
     address = Account.from_key(KEY).address
-    api_key, _, sub = st.call(lambda: st.sim.add_grvt_account(address, 100_000))
+    api_key, _, sub, _, _ = st.call(lambda: st.sim.add_grvt_account(100_000, signer=address))
     loop = asyncio.get_running_loop()
     before = asyncio.all_tasks()
     # its constructor logs in with a blocking call: fine here, the simulator answers from its own thread
     params = {"api_key": api_key, "trading_account_id": str(sub), "private_key": KEY}
-    client = grvt_ccxt_ws.GrvtCcxtWS(GrvtEnv.PROD, loop, log, parameters=params)
+    client = grvt_ccxt_ws.GrvtCcxtWS(GrvtEnv.TESTNET, loop, log, parameters=params)
     got: dict[str, list[dict[str, Any]]] = {}
 
     def collect(name: str) -> Callable[[dict[str, Any]], Any]:

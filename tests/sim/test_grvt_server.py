@@ -49,7 +49,7 @@ TIF = {"GOOD_TILL_TIME": 1, "IMMEDIATE_OR_CANCEL": 3, "FILL_OR_KILL": 4}
 
 def signed_order(sub: int, *, buy: bool, size: str, price: str | None, cid: int, key: str = KEY,
                  tif: str = "GOOD_TILL_TIME", post_only: bool = False, reduce_only: bool = False,
-                 chain_id: int = 325, expiration_ns: int | None = None,
+                 chain_id: int = 326, expiration_ns: int | None = None,
                  instrument: str = BTC) -> dict[str, Any]:  # fmt: skip
     """A create_order body signed the venue's way (EIP-712, eth-account)."""
     expiration = expiration_ns if expiration_ns is not None else time.time_ns() + 60 * 10**9
@@ -117,9 +117,10 @@ class Client:
 
 async def setup(cluster_factory: Any, **kw: Any) -> tuple[SimCluster, aiohttp.ClientSession, Client]:
     sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0, **kw)
-    api_key, _, sub = sim.add_grvt_account(Account.from_key(KEY).address, 100_000)
+    acct = sim.add_grvt_account(100_000, signer=Account.from_key(KEY).address)
+    assert acct.private_key is None  # the venue never sees a key it did not make
     http = aiohttp.ClientSession()
-    client = Client(http, sim.urls()["grvt"], api_key, sub)
+    client = Client(http, sim.urls()["grvt"], acct.api_key, acct.sub_account_id)
     await client.login()
     return sim, http, client
 
@@ -157,8 +158,8 @@ async def test_login_sessions_and_errors(cluster_factory: Any) -> None:
         async with http.post(c.urls["trades"] + "/full/v1/open_orders", data=b"{", headers=c.headers) as r:
             assert r.status == 400 and (await r.json())["code"] == 1003
         # sessions end (venue-side logout): the cookie stops working, a fresh login works
-        assert sim._grvt_auth is not None
-        sim._grvt_auth.expire_sessions()
+        assert sim._grvt is not None
+        sim._grvt.auth.expire_sessions()
         assert await c.error("open_orders", {"sub_account_id": str(c.sub)}) == (401, 1000)
         await c.login()
         assert (await c.ok("open_orders"))["result"] == []
@@ -261,10 +262,10 @@ async def test_signatures_are_verified(cluster_factory: Any) -> None:
         tampered = body()
         tampered["order"]["legs"][0]["size"] = "0.02"
         assert await c.error("create_order", tampered) == (403, 2002)
-        testnet = body(chain_id=326)  # signed for another chain
-        assert await c.error("create_order", testnet) == (403, 2002)
+        mainnet = body(chain_id=325)  # signed for another chain
+        assert await c.error("create_order", mainnet) == (403, 2002)
         labelled = body()
-        labelled["order"]["signature"]["chain_id"] = "326"
+        labelled["order"]["signature"]["chain_id"] = "325"
         assert await c.error("create_order", labelled) == (400, 1012)
         expired = body(expiration_ns=time.time_ns() - 1)
         assert await c.error("create_order", expired) == (403, 2001)
@@ -303,8 +304,8 @@ async def test_fill_position_account_and_private_streams(cluster_factory: Any) -
     sim, http, c = await setup(cluster_factory)
     async with http:
         add_liquidity(sim, Side.SELL, 1_000_000, 50)
-        async with http.ws_connect(c.urls["trades_ws"], headers=c.headers) as tws, \
-                http.ws_connect(c.urls["market_data_ws"]) as mws:  # fmt: skip
+        async with http.ws_connect(c.urls["trading_ws"], headers=c.headers) as tws, \
+                http.ws_connect(c.urls["market_ws"]) as mws:  # fmt: skip
             for i, (stream, sel) in enumerate([("v1.order", str(c.sub)), ("v1.fill", f"{c.sub}-{BTC}"),
                                                ("v1.position", f"{c.sub}-PERPETUAL-BTC-USDT"),
                                                ("v1.state", str(c.sub))]):  # fmt: skip
@@ -354,7 +355,7 @@ async def test_fill_position_account_and_private_streams(cluster_factory: Any) -
     # the trading socket needs the session on the upgrade
     async with aiohttp.ClientSession() as bare:
         with pytest.raises(aiohttp.WSServerHandshakeError) as e:
-            await bare.ws_connect(c.urls["trades_ws"])
+            await bare.ws_connect(c.urls["trading_ws"])
         assert e.value.status == 401
 
 
@@ -362,8 +363,8 @@ async def test_book_stream_rebuilds_the_book(cluster_factory: Any) -> None:
     """book.d: the snapshot (sequence 0) then batches of changed levels numbered 1, 2, ... rebuild exactly
     the book REST reports, while the generator moves it; the legacy socket serves the same feed."""
     sim, http, c = await setup(cluster_factory, generate=True, updates_per_s=40.0, seed=3)
-    async with http, http.ws_connect(c.urls["market_data_ws"]) as ws, \
-            http.ws_connect(c.urls["market_data_ws_legacy"]) as legacy:  # fmt: skip
+    async with http, http.ws_connect(c.urls["market_ws"]) as ws, \
+            http.ws_connect(c.urls["market_ws_legacy"]) as legacy:  # fmt: skip
         await ws.send_json({"jsonrpc": "2.0", "method": "subscribe", "id": 1,
                             "params": {"stream": "v1.book.d", "selectors": [f"{BTC}@50"]}})  # fmt: skip
         ack = await recv(ws)
@@ -418,3 +419,24 @@ async def test_book_stream_rebuilds_the_book(cluster_factory: Any) -> None:
         await ws.send_json({"jsonrpc": "2.0", "method": "subscribe", "id": 3,
                             "params": {"stream": "v1.order", "selectors": ["1"]}})  # fmt: skip
         assert (await recv(ws, lambda m: m.get("id") == 3))["error"]["code"] == 1003
+
+
+async def test_generated_key_and_single_base_url(cluster_factory: Any) -> None:
+    """Paper mode: an account opened without a signer gets a key made by the simulator, whose orders pass;
+    the root URL serves the login and every method for clients configured with one base URL."""
+    sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0)
+    acct = sim.add_grvt_account(50_000)
+    assert acct.private_key is not None and Account.from_key(acct.private_key).address == acct.signer
+    urls = sim.urls()["grvt"]
+    assert urls["chain_id"] == "326"
+    single = {**urls, "edge": urls["rest"], "trades": urls["rest"], "market_data": urls["rest"]}
+    async with aiohttp.ClientSession() as http:
+        c = Client(http, single, acct.api_key, acct.sub_account_id)
+        await c.login()
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=3,
+                                                key=acct.private_key))  # fmt: skip
+        assert [o["metadata"]["client_order_id"] for o in (await c.ok("open_orders"))["result"]] == ["3"]
+        assert (await c.call("all_instruments", {}, host="market_data", headers={}))[0] == 200
+        summary = (await c.ok("account_summary"))["result"]
+        assert summary["total_equity"] == "50000"
+        assert await c.error("open_orders", {"sub_account_id": str(c.sub)}, headers={}) == (401, 1000)

@@ -130,14 +130,16 @@ async def run(args: argparse.Namespace) -> None:
         for path in args.grvt_key_file:
             api_key, signer, sub = grvt_key(path)
             try:
-                _, account_id, sub = sim.add_grvt_account(signer, args.collateral, api_key, sub)
+                opened = sim.add_grvt_account(args.collateral, signer=signer, api_key=api_key, sub_account_id=sub)
             except (ValueError, RuntimeError) as exc:
                 raise SystemExit(f"--grvt-key-file {path}: {exc}") from None
-            print(f"grvt sub-account {sub} (account {account_id}) for signer {signer} (key from {path})")
+            print(f"grvt sub-account {opened.sub_account_id} (account {opened.account_id}) for signer {signer} "
+                  f"(key from {path}); sign orders for chain id {sim.config.grvt_chain_id}")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
             if name == "grvt":
-                print(f"grvt: edge {urls['edge']}  market-data {urls['market_data']}  trades ws {urls['trades_ws']}")
+                print(f"grvt: edge {urls['edge']}  trades {urls['trades']}  market-data {urls['market_data']}  "
+                      f"trading ws {urls['trading_ws']}")
         sys.stdout.flush()
         try:
             await asyncio.wait_for(stop.wait(), args.duration)

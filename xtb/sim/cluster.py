@@ -32,14 +32,13 @@ from xtb.sim.clock import Clock, RealClock
 from xtb.sim.engine import Exchange
 from xtb.sim.faults import FaultPlan
 from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
-from xtb.sim.grvt.auth import ApiKey as GrvtApiKey
-from xtb.sim.grvt.auth import Auth as GrvtAuth
+from xtb.sim.grvt import dialect as grvt_dialect
 from xtb.sim.grvt.server import GrvtServer
 from xtb.sim.grvt.venue import GrvtVenue
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.server import LighterServer
 from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
-from xtb.sim.types import AccountConfig, MarketSpec, PriceBand, VenueRules
+from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
 VENUES = ("backpack", "lighter")  # started when no venue list is given (`_DIALECTS` at the end of this module)
@@ -81,14 +80,7 @@ BINANCE_MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed 
     SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
     SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
 )
-GRVT_MARKETS = (  # USDT-margined perps; GRVT signs sizes with 9 decimals whatever the step
-    SimMarket("BTC", 0, "BTC_USDT_Perp", 1, 3, 1_000, 500),
-    SimMarket("ETH", 1, "ETH_USDT_Perp", 2, 2, 1_000, 500),
-    SimMarket("SOL", 2, "SOL_USDT_Perp", 2, 1, 1_000, 500),
-)
-# instrument_hash (the EIP-712 assetID): BTC and ETH as on the venue; SOL is the simulator's pick
-GRVT_INSTRUMENT_HASHES = {"BTC_USDT_Perp": "0x030501", "ETH_USDT_Perp": "0x030401", "SOL_USDT_Perp": "0x030601"}
-GRVT_FIRST_SUB_ACCOUNT = 2_000_000_000_000_000  # sub-account ids are uint64s, 16 digits on the venue
+GRVT_MARKETS = tuple(SimMarket(*m) for m in grvt_dialect.MARKETS)
 LIGHTER_FIRST_ORDER_INDEX = txinfo.ORDER_INDEX_MIN + 1  # exchange order indexes are >= 2^48
 LIGHTER_FIRST_USER_ACCOUNT = 100_000
 
@@ -120,7 +112,9 @@ class ClusterConfig:
     binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
     binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
     grvt_markets: tuple[SimMarket, ...] = GRVT_MARKETS
-    grvt_chain_id: int = 325  # EIP-712 chain id orders must be signed for (325 mainnet, 326 testnet)
+    # EIP-712 chain id orders must be signed for: testnet's 326 by default, so no key used with the simulator
+    # ever signs a mainnet (325) order
+    grvt_chain_id: int = 326
     grvt_session_ttl_s: float = 3600.0  # session cookie lifetime (the venue's is UNCONFIRMED)
     grvt_speed_bump_ms: float = 25.0  # delay before non-post-only orders reach the book (documented 25 ms)
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
@@ -173,22 +167,6 @@ def _binance_spec(m: SimMarket) -> MarketSpec:
     )
 
 
-def _grvt_spec(m: SimMarket) -> MarketSpec:
-    # min notional 20 USDT (the venue's instrument example); fees taker 0.045 %, maker -0.01 % (a rebate)
-    # and 50x leverage are the simulator's figures (UNCONFIRMED per tier); funding every 8 hours
-    return MarketSpec(
-        market_id=m.market_id,
-        symbol=m.symbol,
-        price_decimals=m.price_decimals,
-        size_decimals=m.size_decimals,
-        min_notional=20 * 10**10,
-        maker_fee_ppm=-100,
-        taker_fee_ppm=450,
-        initial_margin_ppm=20_000,
-        funding_interval_ns=8 * 3600 * 10**9,
-    )
-
-
 def _spec(m: SimMarket, band: PriceBand | None = None) -> MarketSpec:
     return MarketSpec(
         market_id=m.market_id,
@@ -213,8 +191,7 @@ class SimCluster:
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
         self._binance_venue: BinanceVenue | None = None
-        self._grvt_venue: GrvtVenue | None = None
-        self._grvt_auth: GrvtAuth | None = None
+        self._grvt: grvt_dialect.GrvtDialect | None = None
         self._sweep_accounts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -269,18 +246,12 @@ class SimCluster:
 
     def _open_grvt(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
         cfg = self.config
-        # UNCONFIRMED venue behaviour chosen here: a post-only order that would cross and a reduce-only
-        # order that cannot reduce are accepted and end REJECTED (FAIL_POST_ONLY / FAIL_REDUCE_ONLY) on the
-        # order stream, not refused by the create call.
-        ex = Exchange(VenueRules(name="grvt", default_leverage=10, first_order_id=0x0101_0105_0000_0001), self.clock)
-        for m in cfg.grvt_markets:
-            ex.add_market(_grvt_spec(m))
-        hashes = {m.symbol: (GRVT_INSTRUMENT_HASHES.get(m.symbol, f"0x{0x030001 + (m.market_id << 8):06x}"), 1)
-                  for m in cfg.grvt_markets}  # fmt: skip
-        self._grvt_venue = GrvtVenue(ex, hashes)
-        self._grvt_auth = GrvtAuth(chain_id=cfg.grvt_chain_id, session_ttl_ns=int(cfg.grvt_session_ttl_s * 1e9))
-        server = GrvtServer(self._grvt_venue, self._grvt_auth, self.faults, speed_bump_ms=cfg.grvt_speed_bump_ms)
-        return VenueHandle("grvt", ex, server), cfg.grvt_markets
+        self._grvt = grvt_dialect.open_venue(
+            self.clock, self.faults,
+            tuple((m.market_id, m.symbol, m.price_decimals, m.size_decimals) for m in cfg.grvt_markets),
+            chain_id=cfg.grvt_chain_id, session_ttl_s=cfg.grvt_session_ttl_s, speed_bump_ms=cfg.grvt_speed_bump_ms,
+        )  # fmt: skip
+        return VenueHandle("grvt", self._grvt.exchange, self._grvt.server), cfg.grvt_markets
 
     def _open_lighter(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
         cfg = self.config
@@ -376,39 +347,24 @@ class SimCluster:
 
     @property
     def grvt(self) -> GrvtVenue:
-        if self._grvt_venue is None:
+        if self._grvt is None:
             raise RuntimeError("grvt is not among the configured venues")
-        return self._grvt_venue
+        return self._grvt.venue
 
     def add_grvt_account(
         self,
-        signer: str,
         collateral: int = 100_000,
+        signer: str | None = None,
         api_key: str | None = None,
         sub_account_id: int | None = None,
-    ) -> tuple[str, str, int]:
-        """Open a sub-account holding `collateral` USDT and register an API key whose orders must be signed
-        by `signer` (the checksummed address of the key's secp256k1 key; the venue never sees the private
-        key). The API key, a session credential, is fresh unless given. Returns (api key, account id for
-        X-Grvt-Account-Id, sub-account id)."""
-        venue = self.grvt
-        assert self._grvt_auth is not None
-        if not (isinstance(signer, str) and signer.startswith("0x") and len(signer) == 42):
-            raise ValueError(f"signer must be a 0x + 40 hex address, got {signer!r}")
-        int(signer, 16)
-        if api_key is None:
-            api_key = secrets.token_hex(16)
-        elif api_key in self._grvt_auth.keys:
-            raise ValueError("this GRVT api key is already registered")
-        if sub_account_id is None:
-            sub_account_id = GRVT_FIRST_SUB_ACCOUNT + len(self._grvt_auth.keys) + 1
-        ex = venue.engine
-        account = ex.create_account(collateral * 10**ex.rules.cash_decimals,
-                                    config=AccountConfig(cancel_on_disconnect=False))  # fmt: skip
-        venue.add_sub_account(sub_account_id, account)
-        account_id = "0x" + secrets.token_hex(20)
-        self._grvt_auth.register(GrvtApiKey(api_key, account_id, signer, frozenset({sub_account_id})))
-        return api_key, account_id, sub_account_id
+    ) -> grvt_dialect.GrvtAccount:
+        """Open a GRVT sub-account holding `collateral` USDT with an API key whose orders must be signed by
+        `signer` (a 0x address; the venue never sees the private key). Without `signer` the simulator makes
+        a signing key and returns it (paper mode). Returns (api_key, account_id for X-Grvt-Account-Id,
+        sub_account_id, signer, private_key or None)."""
+        if self._grvt is None:
+            raise RuntimeError("grvt is not among the configured venues")
+        return grvt_dialect.open_account(self._grvt, collateral, signer, api_key, sub_account_id)
 
     def add_binance_account(
         self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None

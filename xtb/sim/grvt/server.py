@@ -94,12 +94,14 @@ class GrvtServer(LoopbackServer):
         port: int = 0,
         *,
         speed_bump_ms: float = 25.0,
+        chain_id: int = 326,
     ) -> None:
         super().__init__(host, port)
         self.venue = venue
         self.auth = auth
         self.faults = faults or WireFaults()
         self.speed_bump_s = speed_bump_ms / 1000.0
+        self.chain_id = chain_id
         self._conn_seq = itertools.count(1)
         self._sessions: set[WsSession] = set()
         self._cod: dict[int, tuple[float, asyncio.TimerHandle | None]] = {}  # sub -> (countdown s, timer)
@@ -133,17 +135,17 @@ class GrvtServer(LoopbackServer):
         return [s.ws for s in self._sessions]
 
     @property
-    def rest_url(self) -> str:
-        """The trades host (private REST); see `urls` for the others."""
-        return f"http://{self.host}:{self.port}/trades"
-
-    @property
     def urls(self) -> dict[str, str]:
+        """`rest` is the root (every REST method and the login; for single-base-URL clients), `edge`,
+        `trades`, `market_data` the three hosts; `trading_ws` and `market_ws` the JSON-RPC sockets
+        (`*_legacy`: the legacy-subscribe ones); `chain_id` the EIP-712 chain id orders must carry."""
         base = f"http://{self.host}:{self.port}"
         ws = f"ws://{self.host}:{self.port}"
-        return {"edge": f"{base}/edge", "trades": f"{base}/trades", "market_data": f"{base}/market-data",
-                "trades_ws": f"{ws}/trades/ws/full", "market_data_ws": f"{ws}/market-data/ws/full",
-                "trades_ws_legacy": f"{ws}/trades/ws", "market_data_ws_legacy": f"{ws}/market-data/ws"}  # fmt: skip
+        return {"rest": base, "ws": f"{ws}/market-data/ws/full",
+                "edge": f"{base}/edge", "trades": f"{base}/trades", "market_data": f"{base}/market-data",
+                "trading_ws": f"{ws}/trades/ws/full", "market_ws": f"{ws}/market-data/ws/full",
+                "trading_ws_legacy": f"{ws}/trades/ws", "market_ws_legacy": f"{ws}/market-data/ws",
+                "chain_id": str(self.chain_id)}  # fmt: skip
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -151,6 +153,9 @@ class GrvtServer(LoopbackServer):
         r.add_post("/edge/auth/api_key/login", self._login)
         r.add_post("/market-data/full/v1/{method}", self._rest("market-data"))
         r.add_post("/trades/full/v1/{method}", self._rest("trades"))
+        # the root serves all three hosts' REST (one base URL for clients that take just one)
+        r.add_post("/auth/api_key/login", self._login)
+        r.add_post("/full/v1/{method}", self._rest("root"))
         for host in ("market-data", "trades"):
             r.add_get(f"/{host}/ws/full", self._ws(host, legacy=False))
             r.add_get(f"/{host}/ws", self._ws(host, legacy=True))
@@ -216,13 +221,15 @@ class GrvtServer(LoopbackServer):
                                  self.now_ns())  # fmt: skip
 
     def _rest(self, host: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        methods = self.market_methods if host == "market-data" else self.trade_methods
+        methods = {"market-data": self.market_methods, "trades": self.trade_methods,
+                   "root": {**self.market_methods, **self.trade_methods}}[host]  # fmt: skip
 
         async def handler(request: web.Request) -> web.StreamResponse:
             fn = methods.get(request.match_info["method"])
             if fn is None:
                 raise GrvtError(1004, 404, f"Data Not Found: no method {request.match_info['method']!r} on {host}")
-            session = self._session_of(request) if host == "trades" else None
+            private = request.match_info["method"] in self.trade_methods
+            session = self._session_of(request) if private else None
             body = await self._body(request)
             result = await fn(body, session)
             reply = web.Response(body=orjson.dumps(result), content_type="application/json")
