@@ -147,6 +147,13 @@ def test_sdk_rest_trading_flow(grvt_sim: tuple[SimThread, dict[str, str]]) -> No
     balance = client.fetch_balance()
     fee = Decimal(trades[0]["fee"])
     assert Decimal(balance["total"]["USDT"]) == Decimal(100_000) - fee
+    assert trades[0]["trade_id"] in {t["trade_id"] for t in client.fetch_recent_trades(BTC, 100)}
+    assert client.fetch_trades(BTC, limit=100)["result"]
+    assert client.fetch_funding_rate_history(BTC)["result"][0]["instrument"] == BTC
+    assert client.get_account_summary("funding")["main_account_id"] == account_id
+    assert Decimal(client.get_account_summary("aggregated")["total_equity"]) > 0
+    assert client.fetch_account_history()["result"][0]["sub_account_id"] == str(sub)
+    assert client.fetch_ohlcv(BTC, "1m")["result"] == []  # the simulator keeps no candles
     history = client.fetch_order_history({"limit": 10})
     assert [o["metadata"]["client_order_id"] for o in history["result"]] == ["1002", "1001"]
     # a forged order (signed by another key, declared as ours) is refused; nothing is placed
@@ -229,3 +236,77 @@ async def test_sdk_websockets(grvt_sim: tuple[SimThread, dict[str, str]]) -> Non
             task.cancel()
         await client._session.close()
         client._session = None
+
+
+def test_sdk_raw_client_parses_every_reply(grvt_sim: tuple[SimThread, dict[str, str]],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """GrvtRawSync parses each reply into the SDK's typed dataclasses (dacite): every field the SDK's types
+    require is present with its type and enum values. Its host table (`grvt_raw_env.get_env_config`, looked
+    up by `grvt_raw_base`) is pointed at the simulator."""
+    from pysdk import grvt_raw_base
+    from pysdk import grvt_raw_types as t
+    from pysdk.grvt_raw_env import GrvtEndpointConfig, GrvtEnvConfig
+    from pysdk.grvt_raw_env import GrvtEnv as RawEnv
+    from pysdk.grvt_raw_signing import sign_order
+    from pysdk.grvt_raw_sync import GrvtRawSync
+
+    st, urls = grvt_sim
+    env = GrvtEnvConfig(edge=GrvtEndpointConfig(urls["edge"], None),
+                        trade_data=GrvtEndpointConfig(urls["trades"], urls["trading_ws"]),
+                        market_data=GrvtEndpointConfig(urls["market_data"], urls["market_ws"]),
+                        chain_id=326)  # fmt: skip
+    monkeypatch.setattr(grvt_raw_base, "get_env_config", lambda environment: env)
+    address = Account.from_key(KEY).address
+    api_key, _, sub, _, _ = st.call(lambda: st.sim.add_grvt_account(100_000, signer=address))
+    wait_until(lambda: st.call(lambda: st.sim.exchange("grvt").best_bid_ask(0)[1] is not None))
+    raw = GrvtRawSync(grvt_raw_base.GrvtApiConfig(RawEnv.TESTNET, str(sub), KEY, api_key, log))
+
+    def ok(reply: Any) -> Any:
+        assert not isinstance(reply, grvt_raw_base.GrvtError), reply
+        return reply
+
+    instruments = ok(raw.get_all_instruments_v1(t.ApiGetAllInstrumentsRequest(is_active=True))).result
+    assert {i.instrument for i in instruments} == {"BTC_USDT_Perp", "ETH_USDT_Perp", "SOL_USDT_Perp"}
+    assert ok(raw.get_instrument_v1(t.ApiGetInstrumentRequest(BTC))).result.kind is t.Kind.PERPETUAL
+    book = ok(raw.orderbook_levels_v1(t.ApiOrderbookLevelsRequest(BTC, 10))).result
+    ok(raw.mini_ticker_v1(t.ApiMiniTickerRequest(BTC)))
+    ok(raw.ticker_v1(t.ApiTickerRequest(BTC)))
+    ok(raw.funding_rate_v1(t.ApiFundingRateRequest(BTC)))
+    by_name = {i.instrument: i for i in instruments}
+    price = str((Decimal(book.bids[0].price) * Decimal("0.95")).quantize(Decimal("0.1")))
+    order = t.Order(
+        sub_account_id=str(sub), time_in_force=t.TimeInForce.GOOD_TILL_TIME, is_market=False, post_only=True,
+        reduce_only=False, legs=[t.OrderLeg(BTC, "0.01", True, price)],
+        signature=t.Signature("", "", "", 0, str(time.time_ns() + 60 * 10**9), 123456),
+        metadata=t.OrderMetadata(client_order_id="4242"),
+    )  # fmt: skip
+    signed = sign_order(order, raw.config, raw.account, by_name)
+    created = ok(raw.create_order_v1(t.ApiCreateOrderRequest(signed))).result
+    assert created.metadata.client_order_id == "4242" and created.state.status is t.OrderStatus.PENDING
+    opened = ok(raw.open_orders_v1(t.ApiOpenOrdersRequest(str(sub)))).result
+    assert [(o.metadata.client_order_id, o.state.status) for o in opened] == [("4242", t.OrderStatus.OPEN)]
+    got = ok(raw.get_order_v1(t.ApiGetOrderRequest(str(sub), client_order_id="4242"))).result
+    assert got.order_id == opened[0].order_id
+    assert ok(raw.cancel_order_v1(t.ApiCancelOrderRequest(str(sub), order_id=got.order_id))).result.ack is True
+    history = ok(raw.order_history_v1(t.ApiOrderHistoryRequest(str(sub))))
+    assert [(o.state.status, o.state.reject_reason) for o in history.result] == [
+        (t.OrderStatus.CANCELLED, t.OrderRejectReason.CLIENT_CANCEL)]
+    # a taker order that fills, then everything about it parses
+    ask = Decimal(ok(raw.orderbook_levels_v1(t.ApiOrderbookLevelsRequest(BTC, 10))).result.asks[0].price)
+    taker = t.Order(
+        sub_account_id=str(sub), time_in_force=t.TimeInForce.IMMEDIATE_OR_CANCEL, is_market=False,
+        post_only=False, reduce_only=False, legs=[t.OrderLeg(BTC, "0.01", True, str(ask))],
+        signature=t.Signature("", "", "", 0, str(time.time_ns() + 60 * 10**9), 654321),
+        metadata=t.OrderMetadata(client_order_id="4243"),
+    )  # fmt: skip
+    ok(raw.create_order_v1(t.ApiCreateOrderRequest(sign_order(taker, raw.config, raw.account, by_name))))
+    fills = ok(raw.fill_history_v1(t.ApiFillHistoryRequest(str(sub)))).result
+    assert [(f.client_order_id, f.is_buyer, f.venue) for f in fills] == [("4243", True, t.Venue.ORDERBOOK)]
+    positions = ok(raw.positions_v1(t.ApiPositionsRequest(str(sub)))).result
+    assert [(p.instrument, p.size) for p in positions] == [(BTC, "0.010")]
+    summary = ok(raw.sub_account_summary_v1(t.ApiSubAccountSummaryRequest(str(sub)))).result
+    assert summary.margin_type is t.MarginType.SIMPLE_CROSS_MARGIN and summary.positions[0].instrument == BTC
+    trades = ok(raw.trade_v1(t.ApiTradeRequest(BTC, 50))).result
+    assert fills[0].trade_id in {x.trade_id for x in trades}
+    ok(raw.get_all_initial_leverage_v1(t.ApiGetAllInitialLeverageRequest(str(sub))))
+    assert ok(raw.cancel_all_orders_v1(t.ApiCancelAllOrdersRequest(str(sub)))).result.ack is True
