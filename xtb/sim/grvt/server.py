@@ -602,11 +602,15 @@ class GrvtServer(LoopbackServer):
                                     for p, s in sub.pending_asks.items()]  # fmt: skip
                             sub.pending_bids.clear()
                             sub.pending_asks.clear()
-                            if self.faults.sequence_fault(conn.conn_id) == "skip":
+                            action = self.faults.sequence_fault(conn.conn_id)
+                            if action == "skip":
                                 sub.seq += 1  # a lost message: the client sees the gap
                                 continue
-                            self._send_feed(conn, sub, {"event_time": str(now), "instrument": sub.instrument,
-                                                        "bids": bids, "asks": asks})  # fmt: skip
+                            feed = {"event_time": str(now), "instrument": sub.instrument, "bids": bids, "asks": asks}
+                            self._send_feed(conn, sub, feed)
+                            if action == "duplicate":  # a network retry: the same message again
+                                sub.seq -= 1
+                                self._send_feed(conn, sub, feed)
                     elif sub.stream == "book.s":
                         spec = self.venue.spec(sub.instrument)
                         bids, asks = self.venue.levels(spec, sub.depth)
