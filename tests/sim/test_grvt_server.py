@@ -467,3 +467,18 @@ async def test_wire_faults(cluster_factory: Any) -> None:
             seqs = [int((await recv(ws))["sequence_number"]) for _ in range(12)]
     steps = [b - a for a, b in itertools.pairwise(seqs)]
     assert seqs[0] == 0 and 2 in steps and 0 in steps and set(steps) <= {0, 1, 2}
+
+
+def test_key_file_for_the_command_line(tmp_path: Any) -> None:
+    from xtb.sim.__main__ import grvt_key
+
+    good = tmp_path / "k"
+    good.write_text("key123:0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987:77\n")
+    assert grvt_key(str(good)) == ("key123", "0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987", 77)
+    for text, why in (("justakey", "expected one line"), ("k:0xabc:notanumber", "SUB_ACCOUNT_ID")):
+        bad = tmp_path / "bad"
+        bad.write_text(text)
+        with pytest.raises(SystemExit, match=why):
+            grvt_key(str(bad))
+    with pytest.raises(SystemExit, match="cannot read"):
+        grvt_key(str(tmp_path / "missing"))
