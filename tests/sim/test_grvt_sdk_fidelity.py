@@ -230,6 +230,20 @@ async def test_sdk_websockets(grvt_sim: tuple[SimThread, dict[str, str]]) -> Non
                                 and m["feed"]["state"]["status"] in ("FILLED", "CANCELLED")
                                 for m in got.get("order", ())))  # fmt: skip
         await until(lambda: any(m["feed"]["trade_id"] == fill["trade_id"] for m in got.get("trade", ())))
+        # a resting post-only order over JSON-RPC, then the SDK's RPC cancel by client order id
+        bid = Decimal(st.call(lambda: st.sim.exchange("grvt").best_bid_ask(0)[0] or 0)).scaleb(-1)
+        await client.rpc_create_order(BTC, "limit", "buy", "0.01", str(bid - 500),
+                                      params={"client_order_id": 2002, "post_only": True})  # fmt: skip
+
+        def state_of(cid: str) -> str | None:
+            states = [m["feed"]["state"]["status"] for m in got.get("order", ())
+                      if m["feed"]["metadata"]["client_order_id"] == cid]  # fmt: skip
+            return states[-1] if states else None
+
+        await until(lambda: state_of("2002") == "OPEN")
+        await client.rpc_fetch_open_orders()
+        await client.rpc_cancel_order(params={"client_order_id": 2002})
+        await until(lambda: state_of("2002") == "CANCELLED")
         filled = st.call(lambda: st.sim.exchange("grvt").position(st.sim.grvt.account_of(sub), 0).size)
         assert Decimal(filled).scaleb(-3) == sum(Decimal(m["feed"]["size"]) for m in got["fill"])
     finally:
