@@ -117,7 +117,7 @@ class Client:
 
 
 async def setup(cluster_factory: Any, **kw: Any) -> tuple[SimCluster, aiohttp.ClientSession, Client]:
-    sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0, **kw)
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 0.0}}, **kw)
     acct = sim.add_grvt_account(100_000, signer=Account.from_key(KEY).address)
     assert acct.private_key is None  # the venue never sees a key it did not make
     http = aiohttp.ClientSession()
@@ -159,8 +159,7 @@ async def test_login_sessions_and_errors(cluster_factory: Any) -> None:
         async with http.post(c.urls["trades"] + "/full/v1/open_orders", data=b"{", headers=c.headers) as r:
             assert r.status == 400 and (await r.json())["code"] == 1003
         # sessions end (venue-side logout): the cookie stops working, a fresh login works
-        assert sim._grvt is not None
-        sim._grvt.auth.expire_sessions()
+        sim.protocol("grvt").auth.expire_sessions()
         assert await c.error("open_orders", {"sub_account_id": str(c.sub)}) == (401, 1000)
         await c.login()
         assert (await c.ok("open_orders"))["result"] == []
@@ -271,7 +270,8 @@ async def test_signatures_are_verified(cluster_factory: Any) -> None:
         expired = body(expiration_ns=time.time_ns() - 1)
         assert await c.error("create_order", expired) == (403, 2001)
         assert (await c.ok("open_orders"))["result"] == []
-        assert sim.exchange("grvt").order_history(sim.grvt.account_of(c.sub)) == []  # nothing reached the engine
+        account = sim.protocol("grvt").venue.account_of(c.sub)
+        assert sim.exchange("grvt").order_history(account) == []  # nothing reached the engine
         good = body()
         await c.ok("create_order", good)
         await c.ok("create_order", good)  # the same payload + nonce: acknowledged, ignored
@@ -425,7 +425,7 @@ async def test_book_stream_rebuilds_the_book(cluster_factory: Any) -> None:
 async def test_generated_key_and_single_base_url(cluster_factory: Any) -> None:
     """Paper mode: an account opened without a signer gets a key made by the simulator, whose orders pass;
     the root URL serves the login and every method for clients configured with one base URL."""
-    sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0)
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 0.0}})
     acct = sim.add_grvt_account(50_000)
     assert acct.private_key is not None and Account.from_key(acct.private_key).address == acct.signer
     urls = sim.urls()["grvt"]
@@ -482,3 +482,8 @@ def test_key_file_for_the_command_line(tmp_path: Any) -> None:
             grvt_key(str(bad))
     with pytest.raises(SystemExit, match="cannot read"):
         grvt_key(str(tmp_path / "missing"))
+
+
+async def test_unknown_dialect_option_is_named(cluster_factory: Any) -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"bogus": 1}})
