@@ -324,10 +324,9 @@ class SimCluster:
         await self.stop()
 
     def urls(self) -> dict[str, dict[str, str]]:
-        """Each venue's REST and WS URL; GRVT adds its three hosts (`edge`, `trades`, `market_data`) and
-        both sockets (`trades_ws`, `market_data_ws`)."""
-        return {name: {"rest": h.rest_url, "ws": h.ws_url,
-                       **(h.server.urls if isinstance(h.server, GrvtServer) else {})}
+        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's three hosts, both
+        sockets and the chain id)."""
+        return {name: {"rest": h.rest_url, "ws": h.ws_url, **getattr(h.server, "extra_urls", {})}
                 for name, h in self.venues.items()}  # fmt: skip
 
     # ------------------------------------------------------------------ accounts
