@@ -487,3 +487,18 @@ def test_key_file_for_the_command_line(tmp_path: Any) -> None:
 async def test_unknown_dialect_option_is_named(cluster_factory: Any) -> None:
     with pytest.raises(ValueError, match="bogus"):
         await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"bogus": 1}})
+
+
+async def test_speed_bump_delays_orders_that_may_take(cluster_factory: Any) -> None:
+    """Non-post-only orders wait the speed bump before they reach the book; post-only orders do not."""
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 300.0}})
+    acct = sim.add_grvt_account(100_000, signer=Account.from_key(KEY).address)
+    async with aiohttp.ClientSession() as http:
+        c = Client(http, sim.urls()["grvt"], acct.api_key, acct.sub_account_id)
+        await c.login()
+        t0 = time.monotonic()
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=1, post_only=True))
+        t1 = time.monotonic()
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=2))
+        t2 = time.monotonic()
+    assert t1 - t0 < 0.25 <= 0.3 <= t2 - t1
