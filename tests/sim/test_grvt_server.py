@@ -502,3 +502,23 @@ async def test_speed_bump_delays_orders_that_may_take(cluster_factory: Any) -> N
         await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=2))
         t2 = time.monotonic()
     assert t1 - t0 < 0.25 and t2 - t1 >= 0.3
+
+
+async def test_reduce_only(cluster_factory: Any) -> None:
+    """Reduce-only with no position ends REJECTED (FAIL_REDUCE_ONLY); against a long it sells at most the
+    position."""
+    sim, http, c = await setup(cluster_factory)
+    async with http:
+        add_liquidity(sim, Side.SELL, 1_000_000, 1_000)
+        add_liquidity(sim, Side.BUY, 999_000, 1_000)
+        await c.ok("create_order", signed_order(c.sub, buy=False, size="0.01", price=None, cid=1, reduce_only=True,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        state = (await c.order(1))["state"]
+        assert (state["status"], state["reject_reason"]) == ("REJECTED", "FAIL_REDUCE_ONLY")
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.02", price=None, cid=2,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        assert (await c.order(2))["state"]["status"] == "FILLED"
+        await c.ok("create_order", signed_order(c.sub, buy=False, size="0.05", price=None, cid=3, reduce_only=True,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        assert (await c.order(3))["state"]["traded_size"] == ["0.020"]
+        assert (await c.ok("positions"))["result"] == []
