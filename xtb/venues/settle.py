@@ -22,9 +22,9 @@ async def settle_until_agreed(
     has passed (at least one pass runs). A pass that fails counts as a disagreement, not an error.
 
     An order still unresolved at the deadline (sent, never answered, not found by the look-ups) is settled
-    by the reconciler's not-found rule once its submit window has passed: the settle waits for that (at
-    most `submit_window_s` past the deadline) instead of ending with an order the venue does not have
-    reported as unresolved."""
+    by the reconciler's not-found rule once its submit window (`submit_window_s`) has passed: the settle
+    waits for that, at most `timeout_s` more, instead of ending with an order the venue does not have
+    reported as unresolved; one whose window ends later stays unresolved in the report (never guessed)."""
     started = time.monotonic()
     deadline = started + timeout_s
     rounds = 0
@@ -44,7 +44,7 @@ async def settle_until_agreed(
                 return SettleReport(venue, True, rounds, (), live, positions)
         if time.monotonic() + interval_s > deadline:
             deadline = _unresolved_deadline(venue, tracker, deadline, submit_window_s, interval_s,
-                                            started + timeout_s + submit_window_s)
+                                            started + timeout_s + min(submit_window_s, timeout_s))
         if time.monotonic() + interval_s > deadline:
             live = tuple(sorted(o.client_id for o in tracker.open_orders(venue)))
             return SettleReport(venue, False, rounds, last, live, positions)
