@@ -166,6 +166,10 @@ def sim(
     binance_key_file: Annotated[
         list[Path] | None, typer.Option(help="register a Binance HMAC pair from a file (API_KEY:SECRET); repeatable")
     ] = None,
+    grvt_key_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="register a GRVT API key from a file (API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]); repeatable"),
+    ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
     from xtb.sim.__main__ import main as sim_main
@@ -180,6 +184,8 @@ def sim(
         argv += ["--lighter-key", k]
     for f in binance_key_file or []:
         argv += ["--binance-key-file", str(f)]
+    for f in grvt_key_file or []:
+        argv += ["--grvt-key-file", str(f)]
     sim_main(argv)
 
 
