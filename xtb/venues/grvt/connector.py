@@ -59,6 +59,7 @@ from xtb.orders.reconcile import (
     merge_positions,
 )
 from xtb.ratelimits import grvt as grvt_limits
+from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
@@ -178,6 +179,7 @@ class GrvtConnector:
         self._balances_ns = 0
         self._session: aiohttp.ClientSession | None = None
         self._http: GrvtRest | None = None
+        self._order_transport: KeepAliveClient | None = None
         self._ws: WsSession | None = None
         self._private_ws: WsSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -207,9 +209,10 @@ class GrvtConnector:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True))
 
-        def client(url: str, *, limiter: Any, timeout_s: float, retries: int) -> RestClient:
+        def client(url: str, *, limiter: Any, timeout_s: float, retries: int,
+                   transport: KeepAliveClient | None = None) -> RestClient:
             return RestClient(VENUE, url, limiter=limiter, limit_key=rest_limit_key, timeout_s=timeout_s,
-                              max_retries=retries, session=self._session, rng=self._rng)
+                              max_retries=retries, session=self._session, rng=self._rng, transport=transport)
 
         edge = client(ep.edge_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s, retries=cfg.max_retries)
         trades = client(ep.trades_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s,
@@ -217,7 +220,9 @@ class GrvtConnector:
         market = client(ep.market_data_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s,
                         retries=cfg.max_retries)
         # Orders: the gateway (or `submit`) took the slot; a 429 is not retried here: the order is refused
-        orders = client(ep.trades_url, limiter=None, timeout_s=cfg.order_timeout_s, retries=0)
+        self._order_transport = order_transport(ep.trades_url, cfg.order_http, cfg.order_connections)
+        orders = client(ep.trades_url, limiter=None, timeout_s=cfg.order_timeout_s, retries=0,
+                        transport=self._order_transport)
         self._http = GrvtRest(edge, trades, market, orders, self._api_key, cfg.sub_account_id,
                               renew_before_s=cfg.session_renew_before_s, default_ttl_s=cfg.session_default_ttl_s)
         session = await self._http.login()
@@ -225,6 +230,7 @@ class GrvtConnector:
             log.warning("grvt: the login names sub-account %s; trading sub-account %s as configured",
                         session.sub_account_id, cfg.sub_account_id)
         self.load_markets(await self._http.all_instruments())
+        await warm_order_transport(VENUE, self._order_transport, cfg.order_connections)
         self._ws = WsSession(
             "grvt", ep.market_data_ws_url, self._make_listener,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
@@ -290,6 +296,9 @@ class GrvtConnector:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._order_transport is not None:
+            await self._order_transport.close()
+            self._order_transport = None
 
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
