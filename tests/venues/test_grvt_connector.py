@@ -138,6 +138,26 @@ def test_spec_is_registered() -> None:
     assert limits["pools"]["rest"]["refill"] == 5 and set(limits["keys"]) >= {"order", "private", "public"}
 
 
+def test_live_setup_builds_a_connector_from_the_profile_and_the_environment() -> None:
+    from xtb import _core
+    from xtb.venues.contract import ConnectorWiring, LiveSetup, VenueEndpoints
+
+    ring = _core.EventRing(1024)
+    wiring = ConnectorWiring(ring=ring, tracker=_core.OrderTracker(ring))
+    env = {"GRVT_API_KEY": "k", "GRVT_PRIVATE_KEY": KEY, "GRVT_TRADING_ACCOUNT_ID": str(SUB)}
+    spec = venue_spec("grvt")
+    conn = spec.connect_live(LiveSetup("grvt", {}, VenueEndpoints(), None, None, env), wiring)
+    assert conn.config.endpoints.edge_url == "https://edge.grvt.io" and conn.signer.chain_id == 325
+    assert conn.config.sub_account_id == SUB and conn.signer.address == ADDRESS
+    conn = spec.connect_live(LiveSetup("grvt", {"profile": "testnet", "sub_account_id": 5},
+                                       VenueEndpoints("http://127.0.0.1:9"), None, None, env), wiring)
+    ep = conn.config.endpoints
+    assert (ep.chain_id, ep.trades_url, ep.market_data_ws_url, conn.config.sub_account_id) == \
+        (326, "http://127.0.0.1:9", "wss://market-data.testnet.grvt.io/ws/full", 5)
+    with pytest.raises(KeyFileError, match="api key missing"):
+        spec.connect_live(LiveSetup("grvt", {}, VenueEndpoints(), None, None, {}), wiring)
+
+
 # --- signed order bodies ---------------------------------------------------------------------------------
 def signed(body: bytes) -> dict[str, Any]:
     order = orjson.loads(body)["order"]
