@@ -332,3 +332,29 @@ class TestGrvtConformance(ConnectorConformance):
         await eventually(lambda: self.state(harness, req.client_id) == "rejected", what="post-only rejected",
                          pump=harness.dispatcher.drain)
         assert "POST_ONLY" in (harness.tracker.get(req.client_id, self.venue).reason or "")
+
+
+async def test_the_session_is_renewed_before_it_expires_and_reconnects_use_the_new_cookie() -> None:
+    from xtb.sim.cluster import ClusterConfig
+    from xtb.sim.faults import FaultPlan
+
+    cfg = ClusterConfig(venues=("grvt",), seed=3, fault_plan=FaultPlan([], seed=1, cancel_on_disconnect=False),
+                        grvt_session_ttl_s=2.0, updates_per_s=20.0)
+    async with SimCluster(cfg) as sim:
+        suite = TestGrvtConformance()
+        account = await suite.open_account(sim)
+        harness = Harness.create()
+        conn = await suite.start_connector(sim, account, harness, session_renew_before_s=1.0,
+                                           session_default_ttl_s=2.0)
+        try:
+            first = conn.http.session
+            await eventually(lambda: conn.stats.session_renewals >= 2, timeout_s=6.0, what="two renewals")
+            assert conn.http.session.cookie != first.cookie and conn.http.relogins == 0  # never refused
+            sim.drop_sockets("grvt")  # the trading socket's upgrade must carry the renewed cookie
+            await eventually(lambda: conn.private_ws.stats.connects >= 2 and conn.is_ready(), timeout_s=8.0,
+                             what="both sockets back", pump=harness.dispatcher.drain)
+            req = await suite.resting_order(conn, harness)
+            assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
+            assert conn.http.relogins == 0
+        finally:
+            await conn.close()
