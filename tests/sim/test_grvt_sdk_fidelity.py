@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
+import requests
 from eth_account import Account
 
 pysdk_env = pytest.importorskip("pysdk.grvt_ccxt_env")
@@ -44,10 +45,10 @@ log = logging.getLogger("grvt-sdk")
 class SimThread:
     """A SimCluster (GRVT only, generated market) on its own loop in a daemon thread; stopped at exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, **config: Any) -> None:
         self.loop = asyncio.new_event_loop()
         # testnet's chain id (the simulator's default): the SDK signs for GrvtEnv.TESTNET
-        self.sim = SimCluster(ClusterConfig(venues=("grvt",), seed=11, updates_per_s=20.0))
+        self.sim = SimCluster(ClusterConfig(venues=("grvt",), seed=11, updates_per_s=20.0, **config))
         self._thread = threading.Thread(target=self.loop.run_forever, name="grvt-sim", daemon=True)
 
     def __enter__(self) -> SimThread:
@@ -81,8 +82,10 @@ class SimThread:
 
 
 @pytest.fixture
-def grvt_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SimThread, dict[str, str]]]:
-    with SimThread() as st:
+def grvt_sim(monkeypatch: pytest.MonkeyPatch,
+             request: pytest.FixtureRequest) -> Iterator[tuple[SimThread, dict[str, str]]]:  # fmt: skip
+    """The running simulator and its GRVT URLs; ClusterConfig overrides come as the indirect parameter."""
+    with SimThread(**getattr(request, "param", {})) as st:
         urls = st.sim.urls()["grvt"]
         domains = {GrvtEndpointType.EDGE: urls["edge"], GrvtEndpointType.TRADE_DATA: urls["trades"],
                    GrvtEndpointType.MARKET_DATA: urls["market_data"]}  # fmt: skip
@@ -227,6 +230,20 @@ async def test_sdk_websockets(grvt_sim: tuple[SimThread, dict[str, str]]) -> Non
                                 and m["feed"]["state"]["status"] in ("FILLED", "CANCELLED")
                                 for m in got.get("order", ())))  # fmt: skip
         await until(lambda: any(m["feed"]["trade_id"] == fill["trade_id"] for m in got.get("trade", ())))
+        # a resting post-only order over JSON-RPC, then the SDK's RPC cancel by client order id
+        bid = Decimal(st.call(lambda: st.sim.exchange("grvt").best_bid_ask(0)[0] or 0)).scaleb(-1)
+        await client.rpc_create_order(BTC, "limit", "buy", "0.01", str(bid - 500),
+                                      params={"client_order_id": 2002, "post_only": True})  # fmt: skip
+
+        def state_of(cid: str) -> str | None:
+            states = [m["feed"]["state"]["status"] for m in got.get("order", ())
+                      if m["feed"]["metadata"]["client_order_id"] == cid]  # fmt: skip
+            return states[-1] if states else None
+
+        await until(lambda: state_of("2002") == "OPEN")
+        await client.rpc_fetch_open_orders()
+        await client.rpc_cancel_order(params={"client_order_id": 2002})
+        await until(lambda: state_of("2002") == "CANCELLED")
         filled = st.call(lambda: st.sim.exchange("grvt").position(st.sim.grvt.account_of(sub), 0).size)
         assert Decimal(filled).scaleb(-3) == sum(Decimal(m["feed"]["size"]) for m in got["fill"])
     finally:
@@ -310,3 +327,27 @@ def test_sdk_raw_client_parses_every_reply(grvt_sim: tuple[SimThread, dict[str, 
     assert fills[0].trade_id in {x.trade_id for x in trades}
     ok(raw.get_all_initial_leverage_v1(t.ApiGetAllInitialLeverageRequest(str(sub))))
     assert ok(raw.cancel_all_orders_v1(t.ApiCancelAllOrdersRequest(str(sub)))).result.ack is True
+
+
+@pytest.mark.parametrize("grvt_sim", [{"grvt_session_ttl_s": 7.0}], indirect=True)
+def test_sdk_renews_its_session(grvt_sim: tuple[SimThread, dict[str, str]]) -> None:
+    """The SDK logs in again once fewer than 5 s of the cookie's life remain (it reads the expiry from
+    Set-Cookie); the new session works and the old one ends at its expiry."""
+    st, urls = grvt_sim
+    address = Account.from_key(KEY).address
+    api_key, _, sub, _, _ = st.call(lambda: st.sim.add_grvt_account(100_000, signer=address))
+    client = GrvtCcxt(GrvtEnv.TESTNET, log, parameters={"api_key": api_key, "trading_account_id": str(sub),
+                                                        "private_key": KEY})  # fmt: skip
+    logins = st.sim.venues["grvt"].server.requests
+    first = client._cookie
+    assert first is not None and logins["/edge/auth/api_key/login"] == 1
+    assert client.fetch_open_orders() == []
+    time.sleep(2.5)  # now under 5 s left: the next call logs in first
+    assert client.fetch_open_orders() == []
+    assert client._cookie is not None and client._cookie["gravity"] != first["gravity"]
+    assert logins["/edge/auth/api_key/login"] == 2
+    time.sleep(first["expires"] - time.time() + 1.2)  # the first cookie has expired (1 s resolution)
+    headers = {"Cookie": f"gravity={first['gravity']}", "X-Grvt-Account-Id": str(first["X-Grvt-Account-Id"])}
+    r = requests.post(urls["trades"] + "/full/v1/open_orders", json={"sub_account_id": str(sub)}, timeout=5,
+                      headers=headers)
+    assert (r.status_code, r.json()["code"]) == (401, 1000)

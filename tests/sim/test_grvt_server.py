@@ -8,6 +8,7 @@ eth-account, independent of the core's signer."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from decimal import Decimal
@@ -440,3 +441,44 @@ async def test_generated_key_and_single_base_url(cluster_factory: Any) -> None:
         summary = (await c.ok("account_summary"))["result"]
         assert summary["total_equity"] == "50000"
         assert await c.error("open_orders", {"sub_account_id": str(c.sub)}, headers={}) == (401, 1000)
+
+
+async def test_wire_faults(cluster_factory: Any) -> None:
+    """The fault plan reaches the GRVT wire: a 429 with GRVT's rate-limit code, a lost book.d message (a
+    sequence gap the client must resync on) and a duplicated one (same number twice)."""
+    from xtb.sim.faults import FaultKind, FaultRule
+
+    from .proto_helpers import plan
+
+    rules = (FaultRule(FaultKind.HTTP_429, every=1, max_count=1, retry_after_s=2.0, conn="grvt-rest"),
+             FaultRule(FaultKind.SKIP_SEQ, every=3, max_count=1, conn="grvt-ws-*"),
+             FaultRule(FaultKind.DUPLICATE_SEQ, every=5, max_count=1, conn="grvt-ws-*"))  # fmt: skip
+    sim = await cluster_factory(venues=("grvt",), fault_plan=plan(*rules), generate=True, updates_per_s=40.0)
+    urls = sim.urls()["grvt"]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(urls["market_data"] + "/full/v1/all_instruments", json={}) as r:
+            assert (r.status, (await r.json())["code"], r.headers["Retry-After"]) == (429, 1006, "2")
+        async with http.post(urls["market_data"] + "/full/v1/all_instruments", json={}) as r:
+            assert r.status == 200
+        async with http.ws_connect(urls["market_ws"]) as ws:
+            await ws.send_json({"jsonrpc": "2.0", "method": "subscribe", "id": 1,
+                                "params": {"stream": "v1.book.d", "selectors": [f"{BTC}@50"]}})  # fmt: skip
+            await recv(ws)
+            seqs = [int((await recv(ws))["sequence_number"]) for _ in range(12)]
+    steps = [b - a for a, b in itertools.pairwise(seqs)]
+    assert seqs[0] == 0 and 2 in steps and 0 in steps and set(steps) <= {0, 1, 2}
+
+
+def test_key_file_for_the_command_line(tmp_path: Any) -> None:
+    from xtb.sim.__main__ import grvt_key
+
+    good = tmp_path / "k"
+    good.write_text("key123:0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987:77\n")
+    assert grvt_key(str(good)) == ("key123", "0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987", 77)
+    for text, why in (("justakey", "expected one line"), ("k:0xabc:notanumber", "SUB_ACCOUNT_ID")):
+        bad = tmp_path / "bad"
+        bad.write_text(text)
+        with pytest.raises(SystemExit, match=why):
+            grvt_key(str(bad))
+    with pytest.raises(SystemExit, match="cannot read"):
+        grvt_key(str(tmp_path / "missing"))

@@ -44,8 +44,9 @@ from xtb.sim.types import (
 BASE_DECIMALS = 9  # every GRVT perpetual signs sizes with 9 decimals (the SDK's BTC/ETH multiplier)
 HISTORY_LIMIT = 1000  # per-page cap of order_history / fill_history (the venue's max)
 FILL_HISTORY_KEPT = 10_000  # fills kept per sub-account
-ORDER_META_KEPT = 20_000
-PUBLIC_TRADES_KEPT = 1000  # per instrument  # signatures/metadata of orders kept for rendering (oldest forgotten first)
+ORDER_META_KEPT = 20_000  # signatures/metadata of orders kept for rendering (oldest forgotten first)
+PUBLIC_TRADES_KEPT = 1000  # per instrument
+CANCEL_TTL_KEPT = 10_000  # pending cancel-by-client-id tombstones before lapsed ones are swept
 
 TIF_NAMES = {1: "GOOD_TILL_TIME", 2: "ALL_OR_NONE", 3: "IMMEDIATE_OR_CANCEL", 4: "FILL_OR_KILL"}
 TIF_ENGINE = {1: TimeInForce.GTC, 3: TimeInForce.IOC, 4: TimeInForce.FOK}
@@ -508,6 +509,8 @@ class GrvtVenue:
             except ValueError:
                 raise err(1003, "Request could not be processed due to malformed syntax: time_to_live_ms") from None
             if ttl > 0:
+                if len(self._cancel_ttl) >= CANCEL_TTL_KEPT:  # forget lapsed tombstones (memory stays flat)
+                    self._cancel_ttl = {k: t for k, t in self._cancel_ttl.items() if t >= now_ns}
                 sub = int(str(params["sub_account_id"]))
                 self._cancel_ttl[(sub, int(str(params["client_order_id"])))] = now_ns + ttl * 1_000_000
         return {"ack": True}
