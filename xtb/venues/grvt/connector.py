@@ -489,6 +489,7 @@ class GrvtConnector:
             now = time.monotonic()
             for sym, book in self._books.items():
                 if book.state == "live":
+                    self._resubscribed.pop(sym, None)  # a later gap starts its own resubscribe
                     continue
                 since = self._resubscribed.get(sym)
                 if since is None:
@@ -741,7 +742,8 @@ class GrvtConnector:
             await self.http.cancel_all_orders()
         else:
             m = self._markets[symbol]
-            await self.http.cancel_all_orders(m.base if m.multiplier == 1 else None, m.quote)
+            # the venue's own base (kPEPE, not the canonical PEPE) and quote select exactly this instrument
+            await self.http.cancel_all_orders(symbol.split("_", 1)[0], m.quote)
         await self._reconcile_safely("cancel all")
 
     # ------------------------------------------------------------------ reconciliation
@@ -774,7 +776,9 @@ class GrvtConnector:
         verdict = rec.open_orders(reports, time.monotonic_ns())
         for r in verdict.cancel:
             try:
-                await http.cancel_order(order_id=r.order_id) if r.order_id else \
+                if r.order_id:
+                    await http.cancel_order(order_id=r.order_id)
+                else:
                     await http.cancel_order(client_order_id=r.client_id)
             except VenueRejected as e:
                 log.warning("grvt: cancelling venue order %s (%s) failed: %s", r.order_id, r.symbol, e)
