@@ -58,7 +58,6 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import grvt as grvt_limits
 from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import take_slot
@@ -68,6 +67,7 @@ from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.markets import markets as parse_markets
 from xtb.venues.grvt.markets import signing_instrument
 from xtb.venues.grvt.orders import PRICE_DECIMALS, GrvtInstrument, OrderBuilder
+from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.grvt.rest_api import GrvtRest, SessionError, rest_limit_key
 from xtb.venues.settle import settle_until_agreed
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import ratelimits
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.connector import CLIENT_ID_MAX, GrvtConnector
 from xtb.venues.grvt.keys import load_grvt_keys
+from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.symbols import base_first
 
 NAME = "grvt"
@@ -60,7 +60,7 @@ def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> GrvtConnector:
 
 
 def rate_limits(options: Mapping[str, Any]) -> dict[str, Any]:
-    return ratelimits.grvt(float(options.get("requests_per_second", GrvtConfig.requests_per_second)))
+    return grvt_limits(float(options.get("requests_per_second", GrvtConfig.requests_per_second)))
 
 
 SPEC = VenueSpec(
