@@ -14,6 +14,7 @@ from xtb.core import GrvtSigner, grvt_recover_signer
 from xtb.keys import KeyFileError
 from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
 from xtb.sim.cluster import SimCluster
+from xtb.sim.faults import FaultKind
 from xtb.transport.rest import VenueRejected
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.connector import GrvtConnector, trade_id
@@ -322,6 +323,44 @@ class TestGrvtConformance(ConnectorConformance):
         await connector.reconcile()
         assert {req.client_id, second.client_id} <= self.venue_open_client_ids(sim, account, self.symbol)
         assert {self.state(harness, req.client_id), self.state(harness, second.client_id)} == {"open"}
+
+    async def test_check_orders_reports_a_fill_the_silent_stream_missed(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        from xtb.sim.types import OrderRequest as SimOrder
+        from xtb.sim.types import Side as SimSide
+
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            hit = await self.resting_order(conn, harness, Side.BID)
+            kept = await self.resting_order(conn, harness, Side.ASK)
+            for r in (hit, kept):
+                assert (await conn.submit(r)).outcome is SubmitOutcome.ACCEPTED
+            lost = await self.resting_order(conn, harness, Side.BID)  # sent as far as we know, never at the venue
+            harness.tracker.submitted(lost.client_id, self.venue, lost.symbol, "bid", lost.price or 0, lost.size)
+            harness.tracker.on_unresolved(lost.client_id, self.venue, "connection lost")
+            self.add_fault(sim, kind=FaultKind.DELAY_PRIVATE, probability=1.0, duration_s=60.0, conn=self.ws_conn)
+            await sim.stop_generator()
+            ex = sim.venues[self.venue].exchange
+            market = self._market(sim, self.symbol).market_id
+            snap = ex.book_snapshot(market, 10_000)
+            through = sum(lv.size for lv in snap.bids if lv.price >= (hit.price or 0))  # every bid down to ours
+            taker = ex.create_account(collateral=10**15)
+            ex.place_order(SimOrder(taker, market, SimSide.SELL, through, price=hit.price))
+            assert self.venue_position(sim, account, self.symbol) == hit.size
+            harness.dispatcher.drain()
+            assert self.state(harness, hit.client_id) == "open"  # the stream said nothing
+            assert await conn.check_orders([hit.client_id, kept.client_id, lost.client_id])
+            harness.dispatcher.drain()
+            order = harness.tracker.get(hit.client_id, self.venue)
+            assert order.state == "filled" and order.filled == hit.size
+            assert sum(f.sz for f in harness.recorder.of("fill") if f.client_id == hit.client_id) == hit.size
+            assert self.state(harness, kept.client_id) == "open"
+            assert self.state(harness, lost.client_id) == "unresolved"  # settling it is the reconciliation's
+            assert (await conn.positions())[self.symbol].size == hit.size
+            assert not await conn.check_orders([kept.client_id])  # nothing moved
+        finally:
+            await conn.close()
 
     async def test_post_only_that_would_cross_is_rejected(self, connector: Any, harness: Harness) -> None:
         bid, ask = await self.top(connector, harness)
