@@ -112,6 +112,13 @@ def _first(values: Any, default: str = "0") -> str:
     return default
 
 
+def _is_zero(text: str) -> bool:
+    try:
+        return Decimal(text) == 0
+    except ArithmeticError:  # unreadable: not known to be zero (the reply is applied and judged there)
+        return False
+
+
 def _rounded(text: Any, decimals: int) -> int:
     return int(Decimal(str(text)).scaleb(decimals).to_integral_value())
 
@@ -650,8 +657,13 @@ class GrvtConnector:
             return SubmitResult(cid, SubmitOutcome.REJECTED, reason=str(state.get("reject_reason") or "REJECTED"))
         oid = row.get("order_id")
         venue_oid = str(oid) if oid not in (None, "", "0x00") else None
-        if status not in ("PENDING", "OPEN") or _first(state.get("traded_size")) not in ("0", "0.0"):
-            report = self._order_report({**row, "metadata": {**(row.get("metadata") or {}), "client_order_id": cid}})
+        if status not in ("PENDING", "OPEN") or not _is_zero(_first(state.get("traded_size"))):
+            try:
+                report = self._order_report({**row, "metadata": {**(row.get("metadata") or {}),
+                                                                 "client_order_id": cid}})
+            except (ValueError, ArithmeticError) as e:  # the stream or reconciliation will tell
+                log.warning("grvt create_order %s: unreadable reply state (%s)", cid, e)
+                report = None
             if report is not None:
                 self._reconciler.apply_order(report)
         return SubmitResult(cid, SubmitOutcome.ACCEPTED, venue_order_id=venue_oid)
