@@ -169,7 +169,7 @@ def test_sdk_rest_trading_flow(grvt_sim: tuple[SimThread, dict[str, str]]) -> No
     # the simulator's ledger agrees with what the SDK saw: one fill, the position, the fee
     def ledger() -> tuple[int, int, int]:
         ex = st.sim.exchange("grvt")
-        account = st.sim.grvt.account_of(sub)
+        account = st.sim.protocol("grvt").venue.account_of(sub)
         return ex.position(account, 0).size, ex.fees_paid(account), len(ex.open_orders(account))
 
     size, fees, open_count = st.call(ledger)
@@ -244,7 +244,8 @@ async def test_sdk_websockets(grvt_sim: tuple[SimThread, dict[str, str]]) -> Non
         await client.rpc_fetch_open_orders()
         await client.rpc_cancel_order(params={"client_order_id": 2002})
         await until(lambda: state_of("2002") == "CANCELLED")
-        filled = st.call(lambda: st.sim.exchange("grvt").position(st.sim.grvt.account_of(sub), 0).size)
+        account = st.call(lambda: st.sim.protocol("grvt").venue.account_of(sub))
+        filled = st.call(lambda: st.sim.exchange("grvt").position(account, 0).size)
         assert Decimal(filled).scaleb(-3) == sum(Decimal(m["feed"]["size"]) for m in got["fill"])
     finally:
         for endpoint in client.endpoint_types:
@@ -329,7 +330,7 @@ def test_sdk_raw_client_parses_every_reply(grvt_sim: tuple[SimThread, dict[str, 
     assert ok(raw.cancel_all_orders_v1(t.ApiCancelAllOrdersRequest(str(sub)))).result.ack is True
 
 
-@pytest.mark.parametrize("grvt_sim", [{"grvt_session_ttl_s": 7.0}], indirect=True)
+@pytest.mark.parametrize("grvt_sim", [{"dialect_options": {"grvt": {"session_ttl_s": 7.0}}}], indirect=True)
 def test_sdk_renews_its_session(grvt_sim: tuple[SimThread, dict[str, str]]) -> None:
     """The SDK logs in again once fewer than 5 s of the cookie's life remain (it reads the expiry from
     Set-Cookie); the new session works and the old one ends at its expiry."""

@@ -117,7 +117,7 @@ class Client:
 
 
 async def setup(cluster_factory: Any, **kw: Any) -> tuple[SimCluster, aiohttp.ClientSession, Client]:
-    sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0, **kw)
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 0.0}}, **kw)
     acct = sim.add_grvt_account(100_000, signer=Account.from_key(KEY).address)
     assert acct.private_key is None  # the venue never sees a key it did not make
     http = aiohttp.ClientSession()
@@ -159,8 +159,7 @@ async def test_login_sessions_and_errors(cluster_factory: Any) -> None:
         async with http.post(c.urls["trades"] + "/full/v1/open_orders", data=b"{", headers=c.headers) as r:
             assert r.status == 400 and (await r.json())["code"] == 1003
         # sessions end (venue-side logout): the cookie stops working, a fresh login works
-        assert sim._grvt is not None
-        sim._grvt.auth.expire_sessions()
+        sim.protocol("grvt").auth.expire_sessions()
         assert await c.error("open_orders", {"sub_account_id": str(c.sub)}) == (401, 1000)
         await c.login()
         assert (await c.ok("open_orders"))["result"] == []
@@ -271,7 +270,8 @@ async def test_signatures_are_verified(cluster_factory: Any) -> None:
         expired = body(expiration_ns=time.time_ns() - 1)
         assert await c.error("create_order", expired) == (403, 2001)
         assert (await c.ok("open_orders"))["result"] == []
-        assert sim.exchange("grvt").order_history(sim.grvt.account_of(c.sub)) == []  # nothing reached the engine
+        account = sim.protocol("grvt").venue.account_of(c.sub)
+        assert sim.exchange("grvt").order_history(account) == []  # nothing reached the engine
         good = body()
         await c.ok("create_order", good)
         await c.ok("create_order", good)  # the same payload + nonce: acknowledged, ignored
@@ -425,7 +425,7 @@ async def test_book_stream_rebuilds_the_book(cluster_factory: Any) -> None:
 async def test_generated_key_and_single_base_url(cluster_factory: Any) -> None:
     """Paper mode: an account opened without a signer gets a key made by the simulator, whose orders pass;
     the root URL serves the login and every method for clients configured with one base URL."""
-    sim = await cluster_factory(venues=("grvt",), grvt_speed_bump_ms=0.0)
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 0.0}})
     acct = sim.add_grvt_account(50_000)
     assert acct.private_key is not None and Account.from_key(acct.private_key).address == acct.signer
     urls = sim.urls()["grvt"]
@@ -482,3 +482,43 @@ def test_key_file_for_the_command_line(tmp_path: Any) -> None:
             grvt_key(str(bad))
     with pytest.raises(SystemExit, match="cannot read"):
         grvt_key(str(tmp_path / "missing"))
+
+
+async def test_unknown_dialect_option_is_named(cluster_factory: Any) -> None:
+    with pytest.raises(ValueError, match="bogus"):
+        await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"bogus": 1}})
+
+
+async def test_speed_bump_delays_orders_that_may_take(cluster_factory: Any) -> None:
+    """Non-post-only orders wait the speed bump before they reach the book; post-only orders do not."""
+    sim = await cluster_factory(venues=("grvt",), dialect_options={"grvt": {"speed_bump_ms": 300.0}})
+    acct = sim.add_grvt_account(100_000, signer=Account.from_key(KEY).address)
+    async with aiohttp.ClientSession() as http:
+        c = Client(http, sim.urls()["grvt"], acct.api_key, acct.sub_account_id)
+        await c.login()
+        t0 = time.monotonic()
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=1, post_only=True))
+        t1 = time.monotonic()
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.01", price="99000.0", cid=2))
+        t2 = time.monotonic()
+    assert t1 - t0 < 0.25 and t2 - t1 >= 0.3
+
+
+async def test_reduce_only(cluster_factory: Any) -> None:
+    """Reduce-only with no position ends REJECTED (FAIL_REDUCE_ONLY); against a long it sells at most the
+    position."""
+    sim, http, c = await setup(cluster_factory)
+    async with http:
+        add_liquidity(sim, Side.SELL, 1_000_000, 1_000)
+        add_liquidity(sim, Side.BUY, 999_000, 1_000)
+        await c.ok("create_order", signed_order(c.sub, buy=False, size="0.01", price=None, cid=1, reduce_only=True,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        state = (await c.order(1))["state"]
+        assert (state["status"], state["reject_reason"]) == ("REJECTED", "FAIL_REDUCE_ONLY")
+        await c.ok("create_order", signed_order(c.sub, buy=True, size="0.02", price=None, cid=2,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        assert (await c.order(2))["state"]["status"] == "FILLED"
+        await c.ok("create_order", signed_order(c.sub, buy=False, size="0.05", price=None, cid=3, reduce_only=True,
+                                                tif="IMMEDIATE_OR_CANCEL"))  # fmt: skip
+        assert (await c.order(3))["state"]["traded_size"] == ["0.020"]
+        assert (await c.ok("positions"))["result"] == []

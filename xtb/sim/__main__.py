@@ -134,7 +134,7 @@ async def run(args: argparse.Namespace) -> None:
             except (ValueError, RuntimeError) as exc:
                 raise SystemExit(f"--grvt-key-file {path}: {exc}") from None
             print(f"grvt sub-account {opened.sub_account_id} (account {opened.account_id}) for signer {signer} "
-                  f"(key from {path}); sign orders for chain id {sim.config.grvt_chain_id}")
+                  f"(key from {path}); sign orders for chain id {sim.protocol('grvt').chain_id}")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
             if name == "grvt":

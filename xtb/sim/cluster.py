@@ -34,7 +34,6 @@ from xtb.sim.faults import FaultPlan
 from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
 from xtb.sim.grvt import dialect as grvt_dialect
 from xtb.sim.grvt.server import GrvtServer
-from xtb.sim.grvt.venue import GrvtVenue
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.server import LighterServer
 from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
@@ -112,11 +111,9 @@ class ClusterConfig:
     binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
     binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
     grvt_markets: tuple[SimMarket, ...] = GRVT_MARKETS
-    # EIP-712 chain id orders must be signed for: testnet's 326 by default, so no key used with the simulator
-    # ever signs a mainnet (325) order
-    grvt_chain_id: int = 326
-    grvt_session_ttl_s: float = 3600.0  # session cookie lifetime (the venue's is UNCONFIRMED)
-    grvt_speed_bump_ms: float = 25.0  # delay before non-post-only orders reach the book (documented 25 ms)
+    # each dialect's own options; GRVT: chain_id (326), session_ttl_s (3600), speed_bump_ms (25), see
+    # xtb/sim/grvt/dialect.py
+    dialect_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
     # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
     # applied over extra_feed_options.
@@ -128,9 +125,10 @@ class ClusterConfig:
         unknown = set(self.venues) - set(KNOWN_VENUES)
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {KNOWN_VENUES}, got {self.venues}")
-        stray = set(self.venue_feed_options) - set(KNOWN_VENUES)
+        stray = (set(self.venue_feed_options) | set(self.dialect_options)) - set(KNOWN_VENUES)
         if stray:
-            raise ValueError(f"venue_feed_options: unknown venues {sorted(stray)} (have {KNOWN_VENUES})")
+            raise ValueError(f"venue_feed_options / dialect_options: unknown venues {sorted(stray)} "
+                             f"(have {KNOWN_VENUES})")
 
 
 @dataclass
@@ -249,7 +247,7 @@ class SimCluster:
         self._grvt = grvt_dialect.open_venue(
             self.clock, self.faults,
             tuple((m.market_id, m.symbol, m.price_decimals, m.size_decimals) for m in cfg.grvt_markets),
-            chain_id=cfg.grvt_chain_id, session_ttl_s=cfg.grvt_session_ttl_s, speed_bump_ms=cfg.grvt_speed_bump_ms,
+            cfg.dialect_options.get("grvt", {}),
         )  # fmt: skip
         return VenueHandle("grvt", self._grvt.exchange, self._grvt.server), cfg.grvt_markets
 
@@ -272,6 +270,13 @@ class SimCluster:
             rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
         )
         return VenueHandle("lighter", ex, server), cfg.lighter_markets
+
+    def protocol(self, venue: str) -> Any:
+        """The dialect's venue object behind one simulated venue (BackpackVenue, LighterVenue, BinanceVenue;
+        for GRVT its GrvtDialect: venue state, auth and server)."""
+        self.exchange(venue)
+        return {"backpack": self._backpack_venue, "lighter": self._lighter_venue, "binance_usdm": self._binance_venue,
+                "grvt": self._grvt}[venue]  # fmt: skip
 
     def exchange(self, venue: str) -> Exchange:
         """The matching engine behind one simulated venue (the same handle shape for every dialect)."""
@@ -319,10 +324,9 @@ class SimCluster:
         await self.stop()
 
     def urls(self) -> dict[str, dict[str, str]]:
-        """Each venue's REST and WS URL; GRVT adds its three hosts (`edge`, `trades`, `market_data`) and
-        both sockets (`trades_ws`, `market_data_ws`)."""
-        return {name: {"rest": h.rest_url, "ws": h.ws_url,
-                       **(h.server.urls if isinstance(h.server, GrvtServer) else {})}
+        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's three hosts, both
+        sockets and the chain id)."""
+        return {name: {"rest": h.rest_url, "ws": h.ws_url, **getattr(h.server, "extra_urls", {})}
                 for name, h in self.venues.items()}  # fmt: skip
 
     # ------------------------------------------------------------------ accounts
@@ -344,12 +348,6 @@ class SimCluster:
         if self._binance_venue is None:
             raise RuntimeError("binance_usdm is not among the configured venues")
         return self._binance_venue
-
-    @property
-    def grvt(self) -> GrvtVenue:
-        if self._grvt is None:
-            raise RuntimeError("grvt is not among the configured venues")
-        return self._grvt.venue
 
     def add_grvt_account(
         self,

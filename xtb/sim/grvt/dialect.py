@@ -4,8 +4,9 @@ auth, server) and how a funded sub-account with an API key is opened on it. `Sim
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from xtb.core import GrvtSigner
 from xtb.sim.clock import Clock
@@ -64,22 +65,32 @@ class GrvtDialect:
     chain_id: int
 
 
+#: dialect options (ClusterConfig.dialect_options["grvt"]) and their defaults
+OPTIONS = {
+    "chain_id": 326,  # EIP-712 chain id orders must be signed for: testnet's, so no key ever signs for mainnet
+    "session_ttl_s": 3600.0,  # session cookie lifetime (the venue's is UNCONFIRMED)
+    "speed_bump_ms": 25.0,  # delay before non-post-only orders reach the book (documented: 25 ms)
+}
+
+
 def open_venue(
     clock: Clock,
     faults: WireFaults,
     markets: tuple[tuple[int, str, int, int], ...],
-    *,
-    chain_id: int,
-    session_ttl_s: float,
-    speed_bump_ms: float,
+    options: Mapping[str, Any],
 ) -> GrvtDialect:
-    """`markets`: (market id, symbol, price decimals, size decimals) each."""
+    """`markets`: (market id, symbol, price decimals, size decimals) each; `options` as in OPTIONS."""
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"grvt dialect options: unknown {sorted(unknown)} (have {sorted(OPTIONS)})")
+    opts = {**OPTIONS, **options}
+    chain_id = int(opts["chain_id"])
     ex = Exchange(RULES, clock)
     for market_id, symbol, pd, sd in markets:
         ex.add_market(market_spec(market_id, symbol, pd, sd))
     venue = GrvtVenue(ex, {symbol: (instrument_hash(symbol, mid), 1) for mid, symbol, _, _ in markets})
-    auth = Auth(chain_id=chain_id, session_ttl_ns=int(session_ttl_s * 1e9))
-    server = GrvtServer(venue, auth, faults, speed_bump_ms=speed_bump_ms, chain_id=chain_id)
+    auth = Auth(chain_id=chain_id, session_ttl_ns=int(float(opts["session_ttl_s"]) * 1e9))
+    server = GrvtServer(venue, auth, faults, speed_bump_ms=float(opts["speed_bump_ms"]), chain_id=chain_id)
     return GrvtDialect(ex, venue, auth, server, chain_id)
 
 

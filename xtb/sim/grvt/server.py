@@ -139,7 +139,7 @@ class GrvtServer(LoopbackServer):
         return [s.ws for s in self._sessions]
 
     @property
-    def urls(self) -> dict[str, str]:
+    def extra_urls(self) -> dict[str, str]:
         """`rest` is the root (every REST method and the login; for single-base-URL clients), `edge`,
         `trades`, `market_data` the three hosts; `trading_ws` and `market_ws` the JSON-RPC sockets
         (`*_legacy`: the legacy-subscribe ones); `chain_id` the EIP-712 chain id orders must carry."""
