@@ -256,7 +256,8 @@ class TestGrvtConformance(ConnectorConformance):
     symbol = "BTC_USDT_Perp"
     ws_conn = "grvt-ws-*"
     rest_conn = "grvt-rest"
-    cluster_options: ClassVar[dict[str, Any]] = {**ConnectorConformance.cluster_options, "grvt_chain_id": 326}
+    cluster_options: ClassVar[dict[str, Any]] = {**ConnectorConformance.cluster_options,
+                                                 "dialect_options": {"grvt": {"chain_id": 326}}}
 
     async def open_account(self, sim: SimCluster) -> Account:
         signer = GrvtSigner(KEY, 326)
@@ -290,7 +291,7 @@ class TestGrvtConformance(ConnectorConformance):
         return bid, ask
 
     def _engine_account(self, sim: SimCluster, account: Account) -> int:
-        return int(sim.grvt.account_of(account.account))
+        return int(sim.protocol("grvt").venue.account_of(account.account))
 
     def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
         ex = sim.venues["grvt"].exchange
@@ -316,7 +317,7 @@ class TestGrvtConformance(ConnectorConformance):
         req = await self.resting_order(connector, harness)
         assert (await connector.submit(req)).outcome is SubmitOutcome.ACCEPTED
         logins = connector.http.logins
-        sim._grvt.auth.expire_sessions()  # a venue-side logout: every cookie is refused from now on
+        sim.protocol("grvt").auth.expire_sessions()  # a venue-side logout: every cookie is refused from now on
         second = await self.resting_order(connector, harness, Side.ASK)
         assert (await connector.submit(second)).outcome is SubmitOutcome.ACCEPTED  # re-logged in, sent again
         assert connector.http.logins == logins + 1 and connector.http.relogins == 1
@@ -378,7 +379,7 @@ async def test_the_session_is_renewed_before_it_expires_and_reconnects_use_the_n
     from xtb.sim.faults import FaultPlan
 
     cfg = ClusterConfig(venues=("grvt",), seed=3, fault_plan=FaultPlan([], seed=1, cancel_on_disconnect=False),
-                        grvt_session_ttl_s=2.0, updates_per_s=20.0)
+                        dialect_options={"grvt": {"session_ttl_s": 2.0}}, updates_per_s=20.0)
     async with SimCluster(cfg) as sim:
         suite = TestGrvtConformance()
         account = await suite.open_account(sim)
