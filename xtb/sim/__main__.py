@@ -7,8 +7,8 @@ Accounts are opened for the API public keys given on the command line (public ke
 ever printed). Binance signs with HMAC, a shared secret, so the simulator needs both halves: on the command
 line (`--binance-key API_KEY:SECRET`, for throwaway simulator keys: other local users can read a command
 line) or from a file: the bot's own Binance key file (`api key:` / `api secret:`) or one line
-`API_KEY:SECRET`. A GRVT API key is a session credential (logging in needs nothing else), so it comes from
-a file: `API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]` (the signer is the address of the key that signs orders).
+`API_KEY:SECRET`. A GRVT API key is a session credential (logging in needs nothing else), so it comes from a
+file: `API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]` (the signer is the address of the key that signs orders).
 """
 
 from __future__ import annotations
