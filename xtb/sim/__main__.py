@@ -91,14 +91,17 @@ def binance_key(path: str) -> tuple[str, str]:
         except ValueError:
             raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET or a Binance key "
                              "file (api key: / api secret:)") from None
-    from xtb.keys import KeyFileError
-    from xtb.venues.binance_usdm.keys import load_binance_keys
+    from xtb.keys import KeyFileError, read_key_file  # the bot's own key file (the simulator is below the venues)
 
     try:
-        keys = load_binance_keys(path)
+        fields = read_key_file(path)
     except KeyFileError as exc:
         raise SystemExit(f"--binance-key-file {path}: {exc}") from None
-    return keys.api_key.reveal(), keys.api_secret.reveal()
+    key = fields.get("api key") or fields.get("binance api key")
+    secret = fields.get("api secret") or fields.get("secret key") or fields.get("binance api secret")
+    if not key or not secret:
+        raise SystemExit(f"--binance-key-file {path}: needs both 'api key:' and 'api secret:' lines")
+    return key, secret
 
 
 def grvt_key(path: str) -> tuple[str, str, int | None]:
