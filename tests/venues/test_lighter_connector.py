@@ -63,17 +63,17 @@ class TestLighterConformance(ConnectorConformance):
 
     def venue_top(self, sim: SimCluster, symbol: str) -> tuple[Any, Any]:
         market = 0 if symbol == "ETH" else 1
-        snap = sim.lighter.engine.book_snapshot(market, 1)
+        snap = sim.exchange("lighter").book_snapshot(market, 1)
         bid = (snap.bids[0].price, snap.bids[0].size) if snap.bids else None
         ask = (snap.asks[0].price, snap.asks[0].size) if snap.asks else None
         return bid, ask
 
     def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
         market = 0 if symbol == "ETH" else 1
-        return {o.client_id for o in sim.lighter.engine.open_orders(account.account, market)}
+        return {o.client_id for o in sim.exchange("lighter").open_orders(account.account, market)}
 
     def venue_position(self, sim: SimCluster, account: Account, symbol: str) -> int:
-        return int(sim.lighter.engine.position(account.account, 0 if symbol == "ETH" else 1).size)
+        return int(sim.exchange("lighter").position(account.account, 0 if symbol == "ETH" else 1).size)
 
     def rate_limited_count(self, connector: Any) -> int:
         return int(connector.api.rest.stats.rate_limited + connector.api.tx_rest.stats.rate_limited)
@@ -147,7 +147,7 @@ async def test_book_snapshot_matches_the_venue() -> None:
         conn = await env.connector()
         await env.sim.stop_generator()
         await asyncio.sleep(0.3)  # last deltas flushed
-        bid, ask = env.sim.lighter.engine.best_bid_ask(0)
+        bid, ask = env.sim.exchange("lighter").best_bid_ask(0)
         await wait_for(lambda: conn.top_of_book("ETH") and conn.top_of_book("ETH")[0] is not None
                        and conn.top_of_book("ETH")[0][0] == bid, what="book converges")
         assert conn.top_of_book("ETH")[1][0] == ask

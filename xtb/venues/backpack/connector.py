@@ -54,12 +54,12 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import backpack as backpack_limits
 from xtb.transport.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.backpack.markets import parse_markets
+from xtb.venues.backpack.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
 from xtb.venues.contract import VenueStats
 from xtb.venues.options import migrate_options
@@ -226,7 +226,7 @@ class BackpackConnector:
     def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
         """From a `venues.backpack` config section: keys from `key_file` (refused when group/other
         readable) or BPX_API_KEY / BPX_API_SECRET in the environment."""
-        from xtb.keys import load_backpack_keys
+        from xtb.venues.backpack.keys import load_backpack_keys
 
         overrides: dict[str, Any] = {}
         if venue_cfg.rest_url:

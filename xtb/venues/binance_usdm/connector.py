@@ -51,7 +51,6 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import binance_usdm as binance_limits
 from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.pylistener import PyFeedListener
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
@@ -59,6 +58,7 @@ from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
 from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
+from xtb.venues.binance_usdm.ratelimits import binance_usdm as binance_limits
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate, rest_limit_key
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.contract import VenueStats

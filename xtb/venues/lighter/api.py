@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from xtb.ratelimits import lighter_rest_key
 from xtb.signing import TxRejected, send_tx_batch_fields
 from xtb.signing.lighter import SignedTx
 from xtb.transport.rest import RestClient, VenueRejected
+from xtb.venues.lighter.ratelimits import lighter_rest_key
 
 PREFIX = "/api/v1/"
 
 
 def rest_limit_key(method: str, path: str) -> tuple[str, int]:
-    """RestClient hook: the xtb.ratelimits Lighter key of a path; the weight is in the preset."""
+    """RestClient hook: the Lighter limiter key (ratelimits.py) of a path; the weight is in the preset."""
     return lighter_rest_key(path), 1
 
 

@@ -95,7 +95,7 @@ class LighterConfig:
     #: aiohttp; connections opened at start
     order_http: str = "keepalive"
     order_connections: int = 2
-    #: rate-limit tier for xtb.ratelimits.lighter presets when the connector builds its own limiter
+    #: rate-limit tier for the ratelimits.lighter preset when the connector builds its own limiter
     tier: str = "premium"
 
     def __post_init__(self) -> None:

@@ -32,9 +32,7 @@ import aiohttp
 import orjson
 from picows import WSListener, WSMsgType, WSTransport
 
-from xtb import ratelimits
 from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, Position, RateLimiter
-from xtb.keys import LighterKeys
 from xtb.model.types import (
     Balance,
     MarketInfo,
@@ -73,8 +71,10 @@ from xtb.transport.rest import RestClient, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.contract import VenueStats
+from xtb.venues.lighter import ratelimits
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
+from xtb.venues.lighter.keys import LighterKeys
 from xtb.venues.lighter.markets import parse_markets
 from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
