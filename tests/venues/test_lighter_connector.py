@@ -399,6 +399,28 @@ async def test_dropped_private_events_are_recovered_by_reconciliation() -> None:
         assert (await conn.positions())["ETH"].size == 300
 
 
+@pytest.mark.parametrize("by_client_id", [True, False], ids=["accountOrders", "inactive_orders"])
+async def test_reconciliation_reads_every_page_it_needs(by_client_id: bool) -> None:
+    """More missing orders than one page of history (5 rows here): each is found on its page (by client id
+    in chunks, or in the closed-order history), and its fills in the account's trades, page by page."""
+    plan = FaultPlan([FaultRule(FaultKind.DELAY_PRIVATE, probability=1.0, conn="lighter-ws-*", duration_s=30.0)])
+    async with lighter_env(plan) as env:
+        conn = await env.connector(history_limit=5, lookup_by_client_id=by_client_id)
+        _, ask = conn.top_of_book("ETH")
+        cids = list(range(800, 812))
+        for cid in cids:  # 12 takers: each fills at once, and the stream says nothing for 30 s
+            res = await conn.submit(OrderRequest(cid, "ETH", Side.BID, 100, price=ask[0] + 500, tif=TimeInForce.IOC))
+            assert res.outcome is SubmitOutcome.ACCEPTED
+        await asyncio.sleep(0.5)  # past the submit window
+        passed = await conn.reconcile()
+        orders = [conn.tracker.get(cid, "lighter") for cid in cids]
+        assert [o.state for o in orders] == ["filled"] * len(cids), passed.disagreements
+        assert all(o.filled == 100 and o.trade_ids for o in orders)
+        assert conn.reconcile_stats.settled_by_query == len(cids) and conn.reconcile_stats.settled_missing == 0
+        assert (await conn.positions())["ETH"].size == 100 * len(cids)
+        assert env.sim.exchange("lighter").position(env.account, 0).size == 100 * len(cids)
+
+
 async def test_restart_with_open_orders_adopts_them() -> None:
     async with lighter_env() as env:
         first = await env.connector()

@@ -123,6 +123,34 @@ class LighterApi:
         )
         return list(reply.get("orders") or [])
 
+    async def inactive_orders(
+        self, account_index: int, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of accountInactiveOrders (closed orders, newest first): (orders, next cursor or "")."""
+        params: dict[str, Any] = {"account_index": account_index, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        reply = _expect_dict(
+            await self.rest.request("GET", PREFIX + "accountInactiveOrders", params=params,
+                                    headers=self._auth_headers()),
+            "accountInactiveOrders",
+        )
+        return list(reply.get("orders") or []), str(reply.get("next_cursor") or "")
+
+    async def account_trades(
+        self, account_index: int, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of the account's trades, newest first: (trades, next cursor or "")."""
+        params: dict[str, Any] = {"account_index": account_index, "sort_by": "trade_id", "sort_dir": "desc",
+                                  "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        reply = _expect_dict(
+            await self.rest.request("GET", PREFIX + "trades", params=params, headers=self._auth_headers()),
+            "trades",
+        )
+        return list(reply.get("trades") or []), str(reply.get("next_cursor") or "")
+
     async def send_tx(self, tx: SignedTx, price_protection: bool | None = None) -> dict[str, Any]:
         data = {"tx_type": str(tx.tx_type), "tx_info": tx.tx_info}
         if price_protection is not None:

@@ -87,6 +87,10 @@ class LighterConfig:
     unknown_order_policy: UnknownOrderPolicy = "adopt"
     #: look orders up by client id with GET accountOrders (SDK endpoint; not served by every deployment)
     lookup_by_client_id: bool = True
+    #: rows per history page (accountOrders ids per request, accountInactiveOrders, account trades; the
+    #: venue serves at most 100) and the most pages one lookup reads
+    history_limit: int = 100
+    history_max_pages: int = 10  # the account trades weigh 600 each: 10 pages are a quarter of a premium minute
 
     # --- REST
     rest_timeout_s: float = 10.0
