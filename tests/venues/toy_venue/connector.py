@@ -35,6 +35,7 @@ from xtb.orders.reconcile import (
 )
 from xtb.ratelimits import token_bucket
 from xtb.transport.rest import RestClient, RestError, VenueRejected
+from xtb.venues.common import touch_from_levels
 from xtb.venues.contract import VenueStats
 from xtb.venues.settle import settle_until_agreed
 from xtb.venues.symbols import base_then_quote
@@ -172,6 +173,11 @@ class ToyConnector:
     def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         b = self._books[symbol]
         return b.best_bid(), b.best_ask()
+
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        m = self._markets[symbol]
+        snap = await self._get("/depth", symbol=symbol)
+        return touch_from_levels(snap["bids"], snap["asks"], m.price_decimals, m.size_decimals)
 
     async def _poll_books(self) -> None:
         for sym, book in self._books.items():

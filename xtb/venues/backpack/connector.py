@@ -61,6 +61,7 @@ from xtb.transport.ws import WsSession
 from xtb.venues.backpack.markets import parse_markets
 from xtb.venues.backpack.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
+from xtb.venues.common import touch_from_levels
 from xtb.venues.contract import VenueStats
 from xtb.venues.options import migrate_options
 from xtb.venues.settle import settle_until_agreed
@@ -348,13 +349,7 @@ class BackpackConnector:
         """Best bid and ask from the REST depth (for closing orders when the stream's book is stale or empty)."""
         m = self._markets[symbol]
         data = await self.http.depth(symbol, limit=5) or {}
-
-        def best(rows: Any, pick: Callable[..., Any]) -> tuple[int, int] | None:
-            levels = [(to_units(str(p), m.price_decimals), to_units(str(q), m.size_decimals)) for p, q in rows or []]
-            levels = [lv for lv in levels if lv[0] > 0 and lv[1] > 0]
-            return pick(levels, key=lambda lv: lv[0]) if levels else None
-
-        return best(data.get("bids"), max), best(data.get("asks"), min)
+        return touch_from_levels(data.get("bids"), data.get("asks"), m.price_decimals, m.size_decimals)
 
     def symbol_of_book(self, book_id: int) -> str:
         return self._book_symbols[book_id]

@@ -61,6 +61,7 @@ from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
 from xtb.venues.binance_usdm.ratelimits import binance_usdm as binance_limits
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate, rest_limit_key
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
+from xtb.venues.common import touch_from_levels
 from xtb.venues.contract import VenueStats
 from xtb.venues.settle import settle_until_agreed
 
@@ -369,6 +370,12 @@ class BinanceConnector:
     def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         b = self.book(symbol)
         return b.best_bid(), b.best_ask()
+
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask from the REST depth (closing orders when the stream's book is not live)."""
+        m = self._markets[symbol]
+        data = await self.http.depth(symbol, 5) or {}
+        return touch_from_levels(data.get("bids"), data.get("asks"), m.price_decimals, m.size_decimals)
 
     def symbol_of_book(self, book_id: int) -> str:
         return self._book_symbols[book_id]
