@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from xtb.logs import register_secret
@@ -107,3 +108,37 @@ def parse_int(value: str | None, what: str) -> int | None:
         return int(value)
     except ValueError:
         raise KeyFileError(f"{what} must be an integer") from None
+
+
+@dataclass(frozen=True)
+class KeyField:
+    """One value of a venue's keys: where a key file names it, and the environment variables that hold it."""
+
+    label: str  # how errors name it ("api key")
+    file_names: tuple[str, ...]  # names in a key file, first found wins
+    env_names: tuple[str, ...] = ()  # environment variables, first set wins
+    required: bool = True
+
+
+def read_key_fields(
+    venue: str,
+    fields: Mapping[str, KeyField],
+    path: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    env_hint: str,
+) -> tuple[dict[str, str | None], str]:
+    """A venue's key values by field name: from the key file at `path` (refused when group/other can read
+    it), else from the environment (`env`, default os.environ). Returns the values and where they came from
+    (for error messages); a required field that is missing is a KeyFileError naming it, never its value."""
+    if path is not None:
+        found = read_key_file(path)
+        values = {name: pick_field(found, *f.file_names) for name, f in fields.items()}
+        where = str(path)
+    else:
+        environ = os.environ if env is None else env
+        values = {name: next((environ[v] for v in f.env_names if environ.get(v)), None) for name, f in fields.items()}
+        where = f"environment ({env_hint})"
+    for name, f in fields.items():
+        if f.required and not values[name]:
+            raise KeyFileError(f"{venue} {f.label} missing in {where}")
+    return values, where

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tests.venues.toy_venue import sim
 from tests.venues.toy_venue.connector import NAME, ToyConfig, ToyConnector, rate_limits
-from xtb.keys import KeyFileError, Secret, pick_field, read_key_file
+from xtb.keys import KeyField, Secret, read_key_fields
 from xtb.sim.dialects import register_dialect, unregister_dialect
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
 from xtb.venues.registry import register as register_venue
@@ -24,16 +24,10 @@ class ToyKeys:
 
 
 def load_keys(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> ToyKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        key = pick_field(read_key_file(path), "api key")
-        where = str(path)
-    else:
-        key = env.get("TOY_API_KEY")
-        where = "environment (TOY_API_KEY)"
-    if not key:
-        raise KeyFileError(f"toy api key missing in {where}")
-    return ToyKeys(Secret(key))
+    values, _ = read_key_fields("toy", {"key": KeyField("api key", ("api key",), ("TOY_API_KEY",))}, path, env,
+                                "TOY_API_KEY")
+    assert values["key"]  # required
+    return ToyKeys(Secret(values["key"]))
 
 
 def connect_live(setup: LiveSetup, wiring: ConnectorWiring) -> ToyConnector:

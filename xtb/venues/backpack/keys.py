@@ -8,7 +8,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xtb.keys import KeyFileError, Secret, pick_field, read_key_file
+from xtb.keys import KeyField, Secret, read_key_fields
+
+FIELDS = {
+    "api_key": KeyField("api key", ("api key", "bpx api key", "public key"), ("BPX_API_KEY", "XTB_BACKPACK_API_KEY")),
+    "api_secret": KeyField("api secret", ("api secret", "bpx api secret", "secret", "private key"),
+                           ("BPX_API_SECRET", "XTB_BACKPACK_API_SECRET")),
+}
 
 
 @dataclass(frozen=True)
@@ -20,18 +26,7 @@ class BackpackKeys:
 def load_backpack_keys(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> BackpackKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        f = read_key_file(path)
-        key = pick_field(f, "api key", "bpx api key", "public key")
-        secret = pick_field(f, "api secret", "bpx api secret", "secret", "private key")
-        where = str(path)
-    else:
-        key = env.get("BPX_API_KEY") or env.get("XTB_BACKPACK_API_KEY")
-        secret = env.get("BPX_API_SECRET") or env.get("XTB_BACKPACK_API_SECRET")
-        where = "environment (BPX_API_KEY/BPX_API_SECRET)"
-    if not key:
-        raise KeyFileError(f"Backpack api key missing in {where}")
-    if not secret:
-        raise KeyFileError(f"Backpack api secret missing in {where}")
-    return BackpackKeys(api_key=key, api_secret=Secret(secret))
+    values, _ = read_key_fields("Backpack", FIELDS, path, env, "BPX_API_KEY/BPX_API_SECRET")
+    api_key, api_secret = values["api_key"], values["api_secret"]
+    assert api_key and api_secret  # required fields
+    return BackpackKeys(api_key=api_key, api_secret=Secret(api_secret))

@@ -9,7 +9,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xtb.keys import KeyFileError, Secret, parse_int, pick_field, read_key_file
+from xtb.keys import KeyField, KeyFileError, Secret, parse_int, read_key_fields
+
+FIELDS = {
+    "index": KeyField("api key index", ("api key index",), ("XTB_LIGHTER_API_KEY_INDEX",)),
+    "private": KeyField("private key", ("private key", "api private key"), ("XTB_LIGHTER_PRIVATE_KEY",)),
+    "public": KeyField("public key", ("public key", "api public key"), ("XTB_LIGHTER_PUBLIC_KEY",), False),
+    "account": KeyField("account index", ("account index",), ("XTB_LIGHTER_ACCOUNT_INDEX",), False),
+    "eth": KeyField("eth private key", ("eth private key",), ("XTB_LIGHTER_ETH_PRIVATE_KEY",), False),
+}
 
 
 @dataclass(frozen=True)
@@ -24,33 +32,16 @@ class LighterKeys:
 def load_lighter_keys(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> LighterKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        f = read_key_file(path)
-        index = pick_field(f, "api key index")
-        private = pick_field(f, "private key", "api private key")
-        public = pick_field(f, "public key", "api public key")
-        account = pick_field(f, "account index")
-        eth = pick_field(f, "eth private key")
-        where = str(path)
-    else:
-        index = env.get("XTB_LIGHTER_API_KEY_INDEX")
-        private = env.get("XTB_LIGHTER_PRIVATE_KEY")
-        public = env.get("XTB_LIGHTER_PUBLIC_KEY")
-        account = env.get("XTB_LIGHTER_ACCOUNT_INDEX")
-        eth = env.get("XTB_LIGHTER_ETH_PRIVATE_KEY")
-        where = "environment (XTB_LIGHTER_*)"
-    idx = parse_int(index, f"Lighter api key index in {where}")
-    if idx is None:
-        raise KeyFileError(f"Lighter api key index missing in {where}")
+    values, where = read_key_fields("Lighter", FIELDS, path, env, "XTB_LIGHTER_*")
+    idx = parse_int(values["index"], f"Lighter api key index in {where}")
+    assert idx is not None and values["private"]  # required fields
     if not 0 <= idx <= 254:
         raise KeyFileError(f"Lighter api key index must be 0..254 (3..254 for user keys), got {idx}")
-    if not private:
-        raise KeyFileError(f"Lighter private key missing in {where}")
+    eth = values["eth"]
     return LighterKeys(
         api_key_index=idx,
-        private_key=Secret(private),
-        public_key=public,
-        account_index=parse_int(account, f"Lighter account index in {where}"),
+        private_key=Secret(values["private"]),
+        public_key=values["public"],
+        account_index=parse_int(values["account"], f"Lighter account index in {where}"),
         eth_private_key=Secret(eth) if eth else None,
     )
