@@ -500,7 +500,7 @@ class Engine:
     def _write_journal_markets(self) -> None:
         if self.journal is None:
             return
-        from xtb.journal.markets import write_markets
+        from xtb.telemetry.journal_markets import write_markets
 
         by_venue: dict[str, dict[int, Any]] = {}
         for venue, conn in self.connectors.items():

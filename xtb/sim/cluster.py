@@ -86,11 +86,21 @@ class ClusterConfig:
         unknown = set(self.venues) - set(known)
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {known}, got {self.venues}")
-        for legacy, name in (("backpack_markets", "backpack"), ("lighter_markets", "lighter"),
-                             ("binance_markets", "binance_usdm")):  # fmt: skip
-            value = getattr(self, legacy)
+        for field_name, name in (("backpack_markets", "backpack"), ("lighter_markets", "lighter"),
+                                 ("binance_markets", "binance_usdm")):  # fmt: skip
+            value = getattr(self, field_name)
             if value is not None:
                 self.markets.setdefault(name, value)
+        # the older Lighter / Binance fields are those dialects' options
+        legacy: dict[str, dict[str, Any]] = {
+            "lighter": {"tier": self.lighter_tier, "cancel_on_disconnect": self.lighter_cancel_on_disconnect,
+                        "rate_limit_per_minute": self.lighter_rate_limit_per_minute,
+                        "first_account": self.lighter_first_account},
+            "binance_usdm": {"listen_key_ttl_s": self.binance_listen_key_ttl_s},
+        }
+        for name, values in legacy.items():
+            if name in known:
+                self.dialect_options[name] = {**values, **self.dialect_options.get(name, {})}
         for what, per_venue in (("venue_feed_options", self.venue_feed_options), ("markets", self.markets),
                                 ("dialect_options", self.dialect_options)):  # fmt: skip
             stray = set(per_venue) - set(known)
@@ -120,8 +130,8 @@ class SimCluster:
         cfg = self.config
         feeds: list[FeedConfig] = []
         for name in (v for v in known_dialects() if v in cfg.venues):  # a fixed order: seeded feeds stay the same
-            setup = DialectSetup(name, self.clock, self.faults, cfg, cfg.markets_of(name),
-                                 cfg.dialect_options.get(name, {}))
+            setup = DialectSetup(name, self.clock, self.faults, cfg.markets_of(name), cfg.dialect_options.get(name, {}),
+                                 cfg.ping_interval_s, cfg.pong_timeout_s, cfg.book_interval_s)
             handle = dialect(name).open(setup)
             self.venues[name] = handle
             feeds += self._feeds(handle.exchange, handle.markets, name)

@@ -14,14 +14,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from xtb.sim.clock import Clock
 from xtb.sim.engine import Exchange
 from xtb.sim.wire_faults import WireFaults
-
-if TYPE_CHECKING:
-    from xtb.sim.cluster import ClusterConfig
 
 
 @dataclass(frozen=True)
@@ -52,15 +49,17 @@ class SimServer(Protocol):
 
 @dataclass(frozen=True)
 class DialectSetup:
-    """What a dialect is opened with: the cluster's clock, wire faults and config, its markets, and its
-    own options (`ClusterConfig.dialect_options[<name>]`)."""
+    """What a dialect is opened with: the cluster's clock, wire faults and socket timings, its markets, and
+    its own options (`ClusterConfig.dialect_options[<name>]`)."""
 
     name: str
     clock: Clock
     faults: WireFaults
-    config: ClusterConfig
     markets: tuple[SimMarket, ...]
     options: Mapping[str, Any]
+    ping_interval_s: float = 60.0
+    pong_timeout_s: float = 120.0
+    book_interval_s: float = 0.05  # book delta batching, for dialects that batch
 
     def now_ms(self) -> int:
         return self.clock.now_ns() // 1_000_000

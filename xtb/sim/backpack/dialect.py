@@ -31,9 +31,8 @@ def open_venue(setup: DialectSetup) -> VenueHandle:
         ex.add_market(MarketSpec(market_id=m.market_id, symbol=m.symbol, price_decimals=m.price_decimals,
                                  size_decimals=m.size_decimals, band=BAND))
     venue = BackpackVenue(ex)
-    cfg = setup.config
-    server = BackpackServer(venue, setup.faults, ping_interval_s=cfg.ping_interval_s,
-                            pong_timeout_s=cfg.pong_timeout_s, now_ms=setup.now_ms)
+    server = BackpackServer(venue, setup.faults, ping_interval_s=setup.ping_interval_s,
+                            pong_timeout_s=setup.pong_timeout_s, now_ms=setup.now_ms)
     return VenueHandle(NAME, ex, server, venue, setup.markets)
 
 

@@ -51,7 +51,7 @@ def open_venue(setup: DialectSetup) -> VenueHandle:
     for m in setup.markets:
         ex.add_market(market_spec(m))
     venue = BinanceVenue(ex)
-    ttl = float(setup.options.get("listen_key_ttl_s", setup.config.binance_listen_key_ttl_s))
+    ttl = float(setup.options.get("listen_key_ttl_s", LISTEN_KEY_TTL_S))
     server = BinanceServer(venue, setup.faults, listen_key_ttl_s=ttl)
     return VenueHandle(NAME, ex, server, venue, setup.markets)
 

@@ -31,24 +31,26 @@ RULES = VenueRules(
 
 
 def open_venue(setup: DialectSetup) -> VenueHandle:
-    cfg = setup.config
-    if cfg.lighter_tier not in SPEED_BUMPS:
-        raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {cfg.lighter_tier!r}")
+    opts = setup.options
+    tier = str(opts.get("tier", "none"))
+    if tier not in SPEED_BUMPS:
+        raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {tier!r}")
     ex = Exchange(RULES, setup.clock)
     for m in setup.markets:
         ex.add_market(MarketSpec(market_id=m.market_id, symbol=m.symbol, price_decimals=m.price_decimals,
                                  size_decimals=m.size_decimals))
-    venue = LighterVenue(ex, now_ms=setup.now_ms, speed_bump=SPEED_BUMPS[cfg.lighter_tier])
+    venue = LighterVenue(ex, now_ms=setup.now_ms, speed_bump=SPEED_BUMPS[tier])
     server = LighterServer(
         venue,
         setup.faults,
-        ping_interval_s=cfg.ping_interval_s,
-        pong_timeout_s=cfg.pong_timeout_s,
-        book_interval_s=cfg.book_interval_s,
-        cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
-        rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
+        ping_interval_s=setup.ping_interval_s,
+        pong_timeout_s=setup.pong_timeout_s,
+        book_interval_s=setup.book_interval_s,
+        # no documented cancel-on-disconnect: off unless asked
+        cancel_on_disconnect=bool(opts.get("cancel_on_disconnect", False)),
+        rate_limit_per_minute=opts.get("rate_limit_per_minute"),
     )
-    state = {"next_account": cfg.lighter_first_account, "user_accounts": set()}
+    state = {"next_account": int(opts.get("first_account", FIRST_USER_ACCOUNT)), "user_accounts": set()}
     return VenueHandle(NAME, ex, server, venue, setup.markets, state)
 
 
