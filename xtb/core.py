@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xtb._core import (
     FEED_CAPSULE_NAME,
     BackpackSigner,
+    BinanceMarkPrice,
     BinanceSigner,
     BookUpdate,
     DispatchLoop,
@@ -42,6 +43,7 @@ from xtb._core import (
     RateLimiter,
     Resync,
     Trade,
+    decode_binance_mark_prices,
     format_fixed,
     grvt_order_digest,
     grvt_recover_signer,
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_CAPSULE_NAME",
     "BackpackSigner",
+    "BinanceMarkPrice",
     "BinanceSigner",
     "BookUpdate",
     "DispatchLoop",
@@ -84,6 +87,7 @@ __all__ = [
     "Resync",
     "Trade",
     "core_version",
+    "decode_binance_mark_prices",
     "format_fixed",
     "grvt_order_digest",
     "grvt_recover_signer",

@@ -215,6 +215,7 @@ class VenueRules:
     default_leverage: int = 10
     first_order_id: int = 1
     history_per_account: int = 1_000  # closed orders kept for queries (bounded: memory stays flat)
+    min_notional_on_reduce_only: bool = True  # Binance: reduce-only orders are exempt from MIN_NOTIONAL
 
 
 @dataclass(slots=True)

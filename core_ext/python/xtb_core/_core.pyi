@@ -625,6 +625,23 @@ def grvt_recover_signer(chain_id: int, order: GrvtOrder, r: str, s: str, v: int)
 # Values: str (decimal strings as given), int, bool; None values are left out. Others raise TypeError.
 BackpackParams = Mapping[str, object]
 
+class BinanceMarkPrice:
+    """One Binance-dialect markPriceUpdate: prices and funding rate in units of 10^-decimals."""
+
+    venue: str
+    symbol: str
+    event_ms: int
+    mark_px: int
+    index_px: int
+    settle_px: int
+    funding_rate: int | None
+    next_funding_ms: int
+    decimals: int
+
+def decode_binance_mark_prices(
+    frame: bytes, *, venue: str = "binance_usdm", decimals: int = 8
+) -> list[BinanceMarkPrice]: ...
+
 class BinanceSigner:
     """HMAC-SHA256 signer for Binance USD-M: signs the exact parameter string that is transmitted."""
 
