@@ -170,6 +170,10 @@ def sim(
         list[Path] | None,
         typer.Option(help="register a Binance HMAC pair from a key file (or one line API_KEY:SECRET); repeatable"),
     ] = None,
+    grvt_key_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="register a GRVT API key from a file (API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]); repeatable"),
+    ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
     from xtb.sim.__main__ import main as sim_main
@@ -186,6 +190,8 @@ def sim(
         argv += ["--binance-key", k]
     for f in binance_key_file or []:
         argv += ["--binance-key-file", str(f)]
+    for f in grvt_key_file or []:
+        argv += ["--grvt-key-file", str(f)]
     sim_main(argv)
 
 

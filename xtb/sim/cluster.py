@@ -75,6 +75,7 @@ class ClusterConfig:
     backpack_markets: tuple[SimMarket, ...] | None = None
     lighter_markets: tuple[SimMarket, ...] | None = None
     binance_markets: tuple[SimMarket, ...] | None = None
+    grvt_markets: tuple[SimMarket, ...] | None = None
     binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
     # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
@@ -87,7 +88,7 @@ class ClusterConfig:
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {known}, got {self.venues}")
         for field_name, name in (("backpack_markets", "backpack"), ("lighter_markets", "lighter"),
-                                 ("binance_markets", "binance_usdm")):  # fmt: skip
+                                 ("binance_markets", "binance_usdm"), ("grvt_markets", "grvt")):  # fmt: skip
             value = getattr(self, field_name)
             if value is not None:
                 self.markets.setdefault(name, value)
@@ -126,7 +127,7 @@ class SimCluster:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> dict[str, dict[str, str]]:
+    async def start(self) -> dict[str, dict[str, Any]]:
         cfg = self.config
         feeds: list[FeedConfig] = []
         for name in (v for v in known_dialects() if v in cfg.venues):  # a fixed order: seeded feeds stay the same
@@ -203,8 +204,10 @@ class SimCluster:
     ) -> None:
         await self.stop()
 
-    def urls(self) -> dict[str, dict[str, str]]:
-        return {name: {"rest": h.rest_url, "ws": h.ws_url} for name, h in self.venues.items()}
+    def urls(self) -> dict[str, dict[str, Any]]:
+        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's hosts, both sockets
+        and the chain id)."""
+        return {name: {"rest": h.rest_url, "ws": h.ws_url, **h.server.extra_urls} for name, h in self.venues.items()}
 
     # ------------------------------------------------------------------ accounts
 
@@ -223,6 +226,9 @@ class SimCluster:
 
     def add_binance_account(self, *args: Any, **kwargs: Any) -> Any:
         return self.open_account("binance_usdm", *args, **kwargs)
+
+    def add_grvt_account(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open_account("grvt", *args, **kwargs)
 
     # ------------------------------------------------------------------ on-demand flow
 

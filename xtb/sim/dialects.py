@@ -45,6 +45,8 @@ class SimServer(Protocol):
     async def stop(self) -> None: ...
     def drop_sockets(self) -> int: ...
     def stall_sockets(self, seconds: float) -> None: ...
+    @property
+    def extra_urls(self) -> Mapping[str, Any]: ...  # what else a client needs (hosts, chain id); often empty
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ BUILTIN: dict[str, str] = {
     "backpack": "xtb.sim.backpack.dialect",
     "lighter": "xtb.sim.lighter.dialect",
     "binance_usdm": "xtb.sim.binance.dialect",
+    "grvt": "xtb.sim.grvt.dialect",
 }
 
 _dialects: dict[str, SimDialect] = {}

@@ -36,6 +36,11 @@ class LoopbackServer:
         return ()
 
     @property
+    def extra_urls(self) -> dict[str, Any]:
+        """What else a client needs beyond `rest_url` and `ws_url` (more hosts, a chain id); none by default."""
+        return {}
+
+    @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 
-from xtb.keys import KeyField, read_key_fields
 from xtb.sim.binance.server import BinanceServer
 from xtb.sim.binance.venue import BinanceVenue
 from xtb.sim.dialects import DialectSetup, SimDialect, SimMarket, VenueHandle
@@ -73,22 +71,6 @@ def open_account(
     account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
     handle.protocol.register_api_key(api_key, secret, account)
     return api_key, secret, account
-
-
-#: the fields of a Binance key file (the bot's own: xtb/venues/binance_usdm/keys.py reads the same names)
-KEY_FILE_FIELDS = {
-    "api_key": KeyField("api key", ("api key", "binance api key")),
-    "api_secret": KeyField("api secret", ("api secret", "secret key", "binance api secret")),
-}
-
-
-def key_pair_from_file(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """(api key, secret) from a Binance key file, to register the bot's own keys with the simulator
-    (KeyFileError naming the file and the field, never a value)."""
-    values, _ = read_key_fields("Binance", KEY_FILE_FIELDS, path, None, "")
-    api_key, secret = values["api_key"], values["api_secret"]
-    assert api_key and secret  # required fields
-    return api_key, secret
 
 
 DIALECT = SimDialect(NAME, MARKETS, open_venue, open_account)
