@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
-from xtb.venues.grvt import ratelimits
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.connector import CLIENT_ID_MAX, GrvtConnector
 from xtb.venues.grvt.keys import load_grvt_keys
