@@ -57,4 +57,5 @@ def _unresolved_deadline(venue: str, tracker: OrderTracker, deadline: float, win
     newest = max((o.updated_ns for o in tracker.unresolved() if o.venue == venue), default=None)
     if newest is None or window_s <= 0:
         return deadline
-    return min(max(deadline, newest / 1e9 + window_s + interval_s), limit)
+    # a whole pass must start after the window ends: one interval to wait, one for a pass, a margin
+    return min(max(deadline, newest / 1e9 + window_s + 2 * interval_s + 0.25), limit)
