@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
     FEED_CAPSULE_NAME,
+    BackpackOrderEntry,
     BackpackSigner,
     BinanceSigner,
     BookUpdate,
@@ -40,6 +41,7 @@ from xtb._core import (
     RateLimited,
     RateLimiter,
     Resync,
+    SignedOrder,
     Trade,
     format_fixed,
     grvt_order_digest,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEED_CAPSULE_NAME",
+    "BackpackOrderEntry",
     "BackpackSigner",
     "BinanceSigner",
     "BookUpdate",
@@ -80,6 +83,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "Resync",
+    "SignedOrder",
     "Trade",
     "core_version",
     "format_fixed",

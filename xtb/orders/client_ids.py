@@ -114,6 +114,19 @@ class ClientIdAllocator:
                 self._spare = _prefetch_pool().submit(self._reserve)
             return cid
 
+    def take_block(self) -> tuple[int, int]:
+        """The rest of the current block, [start, end), handed out at once (to a core order entry that
+        numbers its orders itself); the next block is reserved in the background right away."""
+        with self._mutex:
+            if self._next >= self._end:
+                spare, self._spare = self._spare, None
+                self._next, self._end = spare.result() if spare is not None else self._reserve()
+            start, end = self._next, self._end
+            self._next = end
+            if self._spare is None and self._block > 1 and self._end <= self._hi:
+                self._spare = _prefetch_pool().submit(self._reserve)
+            return start, end
+
     def high_water_mark(self) -> int:
         """The persisted mark: every id below it is reserved (used or skipped); none above is used."""
         with self._file_lock():
