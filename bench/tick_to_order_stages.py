@@ -34,6 +34,7 @@ import json
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,8 @@ class Stamps:
         self.now = [0] * 8
         self.gc_active = False
         self.gc_in_round = False
+        self.id_blocks = 0  # client id blocks taken by the order path (a lock and, rarely, a wait)
+        self.id_writes_on_stack = 0  # blocks whose file write + fsync ran on the caller's thread
 
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -79,6 +82,25 @@ def _wrap(fn: Callable[..., Any], now: list[int], slot_in: int, slot_out: int) -
 def instrument(xp: XtbPipeline, st: Stamps) -> None:
     """Put the stamps around the stage boundaries of this pipeline's order path."""
     now = st.now
+    alloc = xp.strategy.ctx._ids["backpack"]
+    main = threading.get_ident()
+    take_block, reserve, nxt = alloc.take_block, alloc._reserve, alloc.next
+
+    def counted_take() -> tuple[int, int]:
+        st.id_blocks += 1
+        return take_block()
+
+    def counted_next() -> int:
+        if alloc._next >= alloc._end:
+            st.id_blocks += 1
+        return nxt()
+
+    def counted_reserve() -> tuple[int, int]:
+        if threading.get_ident() == main:
+            st.id_writes_on_stack += 1
+        return reserve()
+
+    alloc.take_block, alloc._reserve, alloc.next = counted_take, counted_reserve, counted_next  # type: ignore[method-assign]
     xp.strategy.on_book = _wrap(xp.strategy.on_book, now, BOOK_IN, BOOK_OUT)  # type: ignore[method-assign]
     # the dispatcher bound the strategy's callbacks when it was added: rebind it
     xp.dispatcher.remove_listener(xp.strategy)
@@ -87,7 +109,9 @@ def instrument(xp: XtbPipeline, st: Stamps) -> None:
     entry = getattr(gw, "place_limit", None)
     if entry is not None:  # the one-call order path (gateway.place_limit -> the venue's core order entry)
         gw.place_limit = _wrap(entry, now, SUBMIT_IN, SUBMIT_OUT)  # type: ignore[method-assign]
+        xp.strategy.ctx._place = gw.place_limit  # the context bound the gateway's entry point at construction
         lane = gw._lane("backpack")
+        assert lane is not None, "the Backpack connector offers no core order entry"
         lane.call = _wrap(lane.call, now, CALL_IN, CALL_OUT)
     else:  # the OrderRequest path: gateway.submit -> connector.prepare_submit
         gw.submit = _wrap(gw.submit, now, SUBMIT_IN, SUBMIT_OUT)  # type: ignore[method-assign]
@@ -100,13 +124,12 @@ def run(orders: int, warmup: int) -> dict[str, Any]:
         xp = XtbPipeline(Path(tmp), TRADE_AT)
         st = Stamps()
         instrument(xp, st)
-        alloc = xp.strategy.ctx._ids["backpack"]
         loop = new_loop()
         clock = time.perf_counter_ns
         on_frame = xp.on_frame
         now = st.now
         rows: list[tuple[int, ...]] = []
-        flags: list[tuple[bool, bool]] = []
+        flags: list[tuple[bool, bool, bool]] = []
         gc.callbacks.append(st.gc_callback)
         try:
             for i, frame in enumerate(frames(orders + warmup)):
@@ -114,7 +137,7 @@ def run(orders: int, warmup: int) -> dict[str, Any]:
                 loop.run_until_complete(xp.gateway.drain(10.0))
                 asyncio.events._set_running_loop(loop)
                 st.gc_in_round = st.gc_active
-                spare = alloc._spare
+                blocks, writes = st.id_blocks, st.id_writes_on_stack
                 now[T0] = clock()
                 on_frame(frame)
                 now[T1] = clock()
@@ -123,9 +146,7 @@ def run(orders: int, warmup: int) -> dict[str, Any]:
                                  now[CALL_IN] - now[SUBMIT_IN], now[CALL_OUT] - now[CALL_IN],
                                  now[SUBMIT_OUT] - now[CALL_OUT], now[BOOK_OUT] - now[SUBMIT_OUT],
                                  now[T1] - now[BOOK_OUT], now[T1] - now[T0]))
-                    # a block reserved in this round: the allocator's spare was taken (file write on the stack
-                    # only if the prefetch had not finished)
-                    flags.append((st.gc_in_round, spare is not None and alloc._spare is not spare))
+                    flags.append((st.gc_in_round, st.id_blocks != blocks, st.id_writes_on_stack != writes))
             asyncio.events._set_running_loop(None)
             loop.run_until_complete(xp.gateway.drain(10.0))
         finally:
@@ -140,7 +161,7 @@ def pct(sorted_ns: list[int], q: float) -> float:
     return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1e3
 
 
-def summarize(rows: list[tuple[int, ...]], flags: list[tuple[bool, bool]]) -> dict[str, Any]:
+def summarize(rows: list[tuple[int, ...]], flags: list[tuple[bool, bool, bool]]) -> dict[str, Any]:
     cols = list(zip(*rows, strict=True))
     table = {}
     medians = []
@@ -168,8 +189,10 @@ def summarize(rows: list[tuple[int, ...]], flags: list[tuple[bool, bool]]) -> di
             "excess_us_mean": {k: round(v / max(len(slow), 1), 2) for k, v in excess.items()},
             "with_gc": sum(1 for i in slow if flags[i][0]),
             "with_id_block": sum(1 for i in slow if flags[i][1]),
+            "with_id_write_on_stack": sum(1 for i in slow if flags[i][2]),
         },
         "all_rounds_with_gc": sum(1 for f in flags if f[0]),
+        "all_rounds_with_id_block": sum(1 for f in flags if f[1]),
     }
 
 
@@ -186,7 +209,9 @@ def print_table(res: dict[str, Any]) -> None:
     for name in s["stage_with_most_excess"]:
         print(f"| {name} | {s['stage_with_most_excess'][name]} | {s['excess_us_mean'][name]:.2f} |")
     print(f"\nof those, with a GC collection running: {s['with_gc']}; with a client id block taken: "
-          f"{s['with_id_block']}; GC collections overlapping any round: {res['all_rounds_with_gc']}")
+          f"{s['with_id_block']} (its file write on the caller's thread: {s['with_id_write_on_stack']}); over all "
+          f"rounds: a GC collection in {res['all_rounds_with_gc']}, an id block taken in "
+          f"{res['all_rounds_with_id_block']}")
 
 
 def main() -> int:
