@@ -2,6 +2,8 @@
 
     python bench/tick_to_order_stages.py                   100,000 orders (about a minute here)
     python bench/tick_to_order_stages.py --orders 20000 --json stages.json
+    python bench/tick_to_order_stages.py --path submit     the OrderRequest path (gateway.submit + prepare)
+    python bench/tick_to_order_stages.py --nonce-pool 65536   a pool that never refills during the run
 
 Runs the `tick_to_order_backpack` pipeline of bench/bench_tick_to_order.py (the real listener, decoder,
 dispatcher, strategy, gateway and connector; the send transports nothing) under the same harness: before
@@ -42,7 +44,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_tick_to_order import TRADE_AT, XtbPipeline, frames, new_loop
+from bench_tick_to_order import SECRET, TRADE_AT, XtbPipeline, frames, new_loop
+
+from xtb import _core
 
 STAGES = ("frame -> on_book", "decision -> gateway", "gateway -> order call", "order call", "task spawn",
           "return to drain", "rest of burst", "total")
@@ -79,7 +83,7 @@ def _wrap(fn: Callable[..., Any], now: list[int], slot_in: int, slot_out: int) -
     return wrapped
 
 
-def instrument(xp: XtbPipeline, st: Stamps) -> None:
+def instrument(xp: XtbPipeline, st: Stamps, path: str) -> None:
     """Put the stamps around the stage boundaries of this pipeline's order path."""
     now = st.now
     alloc = xp.strategy.ctx._ids["backpack"]
@@ -106,24 +110,30 @@ def instrument(xp: XtbPipeline, st: Stamps) -> None:
     xp.dispatcher.remove_listener(xp.strategy)
     xp.dispatcher.add_listener(xp.strategy)
     gw = xp.gateway
-    entry = getattr(gw, "place_limit", None)
+    entry = getattr(gw, "place_limit", None) if path == "entry" else None
     if entry is not None:  # the one-call order path (gateway.place_limit -> the venue's core order entry)
         gw.place_limit = _wrap(entry, now, SUBMIT_IN, SUBMIT_OUT)  # type: ignore[method-assign]
         xp.strategy.ctx._place = gw.place_limit  # the context bound the gateway's entry point at construction
         lane = gw._lane("backpack")
         assert lane is not None, "the Backpack connector offers no core order entry"
         lane.call = _wrap(lane.call, now, CALL_IN, CALL_OUT)
-    else:  # the OrderRequest path: gateway.submit -> connector.prepare_submit
+    else:  # the OrderRequest path: StrategyContext -> gateway.submit -> connector.prepare_submit
+        xp.strategy.ctx._place = None
         gw.submit = _wrap(gw.submit, now, SUBMIT_IN, SUBMIT_OUT)  # type: ignore[method-assign]
         route = gw._route("backpack")
         route.prepare = _wrap(route.prepare, now, CALL_IN, CALL_OUT)
 
 
-def run(orders: int, warmup: int) -> dict[str, Any]:
+def run(orders: int, warmup: int, path: str = "entry", nonce_pool: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         xp = XtbPipeline(Path(tmp), TRADE_AT)
+        if nonce_pool is not None:
+            xp.conn._signer = signer = _core.BackpackSigner(SECRET, None, nonce_pool=nonce_pool)
+            deadline = time.monotonic() + 120
+            while signer.nonce_pool_stats["available"] < nonce_pool and time.monotonic() < deadline:
+                time.sleep(0.05)
         st = Stamps()
-        instrument(xp, st)
+        instrument(xp, st, path)
         loop = new_loop()
         clock = time.perf_counter_ns
         on_frame = xp.on_frame
@@ -154,7 +164,10 @@ def run(orders: int, warmup: int) -> dict[str, Any]:
             asyncio.events._set_running_loop(None)
             loop.close()
         assert xp.strategy.orders == orders + warmup and xp.gateway.stats.denied == {}
-    return summarize(rows, flags)
+        res = summarize(rows, flags)
+        res["path"] = path
+        res["nonce_pool"] = xp.conn._signer.nonce_pool_stats
+    return res
 
 
 def pct(sorted_ns: list[int], q: float) -> float:
@@ -197,7 +210,7 @@ def summarize(rows: list[tuple[int, ...]], flags: list[tuple[bool, bool, bool]])
 
 
 def print_table(res: dict[str, Any]) -> None:
-    print(f"{res['orders']} orders, per stage (µs):")
+    print(f"{res['orders']} orders through the {res['path']} path, nonce pool {res['nonce_pool']}; per stage (µs):")
     print("| stage | p50 | p90 | p99 | p99.9 | max | mean |\n|---|---|---|---|---|---|---|")
     for name, r in res["stages_us"].items():
         print(f"| {name} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['p99.9']:.2f} | {r['max']:.1f} | "
@@ -219,11 +232,16 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=100_000, help="measured orders (default 100000)")
     ap.add_argument("--warmup", type=int, default=2_000)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--path", choices=("entry", "submit"), default="entry",
+                    help="entry: gateway.place_limit -> the core order entry (what strategies use); submit: the "
+                         "OrderRequest path (gateway.submit -> connector.prepare_submit), for comparison")
+    ap.add_argument("--nonce-pool", type=int, help="replace the signer with one holding this many presigned nonces "
+                                                   "(filled before the run)")
     args = ap.parse_args()
     if args.orders < 100:
         print("--orders: need at least 100", file=sys.stderr)
         return 2
-    res = run(args.orders, args.warmup)
+    res = run(args.orders, args.warmup, args.path, args.nonce_pool)
     print_table(res)
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
