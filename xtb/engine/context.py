@@ -199,7 +199,7 @@ class StrategyContext:
         if place is not None:
             # The gateway numbers the order from this venue's allocator (in the core, where the venue has an
             # order entry) and builds, checks, signs and tracks it.
-            return place(venue, self._ids[venue], symbol, side, price, size, post_only, reduce_only, tif,  # type: ignore[no-any-return]
+            return place(venue, self._ids[venue], symbol, side, price, size, post_only, reduce_only, tif,
                          None if ev is None else ev.recv_ns)
         # A gateway with `submit` only (replays, tests): positional OrderRequest (keywords cost ~1 us per
         # order), enum members looked up by value in their own table; an unknown value raises the enum's error.

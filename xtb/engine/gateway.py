@@ -245,7 +245,7 @@ class OrderGateway:
         if self.closed:
             self._deny("stopping")
             raise OrderDenied("stopping", f"{venue}: the engine is stopping, no new orders")
-        cid = 0  # 0: the entry numbers the order from the allocator's blocks
+        cid: int = 0  # 0: the entry numbers the order from the allocator's blocks
         if ids is not lane.ids:
             take = getattr(ids, "take_block", None)
             if take is None:
