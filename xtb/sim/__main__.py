@@ -1,11 +1,14 @@
 """Standalone simulator: `python -m xtb.sim --venues backpack,lighter [--seed N] [--faults PROFILE|FILE.yaml]
 [--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]
-[--binance-key-file FILE ...]`.
+[--binance-key API_KEY:SECRET ...] [--binance-key-file FILE ...] [--grvt-key-file FILE ...]`.
 
 Prints each venue's REST and WS URL (127.0.0.1, ephemeral ports) and runs until Ctrl-C or the duration.
 Accounts are opened for the API public keys given on the command line (public keys only; no secret is
-ever printed). Binance signs with HMAC, a shared secret, so its keys come from a file (`API_KEY:SECRET`
-on one line) and never from the command line, where other users could read them.
+ever printed). Binance signs with HMAC, a shared secret, so the simulator needs both halves: on the command
+line (`--binance-key API_KEY:SECRET`, for throwaway simulator keys: other local users can read a command
+line) or from a file: the bot's own Binance key file (`api key:` / `api secret:`) or one line
+`API_KEY:SECRET`. A GRVT API key is a session credential (logging in needs nothing else), so it comes from a
+file: `API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]` (the signer is the address of the key that signs orders).
 """
 
 from __future__ import annotations
@@ -46,13 +49,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register a Lighter API public key for an account; repeatable",
     )
     p.add_argument(
+        "--binance-key",
+        action="append",
+        default=[],
+        metavar="API_KEY:SECRET",
+        help="register a Binance HMAC key pair (simulator keys only: a command line is readable); repeatable",
+    )
+    p.add_argument(
         "--binance-key-file",
         action="append",
         default=[],
         metavar="FILE",
-        help="register a Binance HMAC key pair read from FILE (one line API_KEY:SECRET); repeatable",
+        help="register a Binance HMAC key pair from FILE (a Binance key file, or one line API_KEY:SECRET); "
+        "repeatable",
+    )
+    p.add_argument(
+        "--grvt-key-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="register a GRVT API key read from FILE (one line API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]); repeatable",
     )
     return p.parse_args(argv)
+
+
+def binance_key_pair(spec: str) -> tuple[str, str]:
+    api_key, sep, secret = spec.strip().partition(":")
+    if not sep or not api_key or not secret or any(c.isspace() for c in spec.strip()):
+        raise ValueError("expected API_KEY:SECRET")
+    return api_key, secret
 
 
 def binance_key(path: str) -> tuple[str, str]:
@@ -60,10 +85,38 @@ def binance_key(path: str) -> tuple[str, str]:
         text = Path(path).read_text().strip()
     except OSError as exc:
         raise SystemExit(f"--binance-key-file {path}: cannot read it ({exc.strerror})") from None
-    api_key, sep, secret = text.partition(":")
-    if not sep or not api_key or not secret or "\n" in text:
-        raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET")
-    return api_key, secret
+    if "\n" not in text and ": " not in text:
+        try:
+            return binance_key_pair(text)
+        except ValueError:
+            raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET or a Binance key "
+                             "file (api key: / api secret:)") from None
+    from xtb.keys import KeyFileError, read_key_file  # the bot's own key file (the simulator is below the venues)
+
+    try:
+        fields = read_key_file(path)
+    except KeyFileError as exc:
+        raise SystemExit(f"--binance-key-file {path}: {exc}") from None
+    key = fields.get("api key") or fields.get("binance api key")
+    secret = fields.get("api secret") or fields.get("secret key") or fields.get("binance api secret")
+    if not key or not secret:
+        raise SystemExit(f"--binance-key-file {path}: needs both 'api key:' and 'api secret:' lines")
+    return key, secret
+
+
+def grvt_key(path: str) -> tuple[str, str, int | None]:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise SystemExit(f"--grvt-key-file {path}: cannot read it ({exc.strerror})") from None
+    parts = text.split(":")
+    if "\n" in text or len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise SystemExit(f"--grvt-key-file {path}: expected one line API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]")
+    try:
+        sub = int(parts[2]) if len(parts) == 3 else None
+    except ValueError:
+        raise SystemExit(f"--grvt-key-file {path}: SUB_ACCOUNT_ID must be an integer") from None
+    return parts[0], parts[1], sub
 
 
 def fault_plan(spec: str, seed: int) -> FaultPlan:
@@ -99,12 +152,30 @@ async def run(args: argparse.Namespace) -> None:
             except ValueError as exc:
                 raise SystemExit(f"--lighter-key {spec!r}: {exc}") from None
             print(f"lighter account {account} api key {index_s}")
+        for spec in args.binance_key:
+            try:
+                api_key, secret = binance_key_pair(spec)
+            except ValueError as exc:
+                raise SystemExit(f"--binance-key {spec.partition(':')[0][:4]}...: {exc}") from None
+            _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
+            print(f"binance_usdm account {account} for api key {api_key[:4]}...")
         for path in args.binance_key_file:
             api_key, secret = binance_key(path)
             _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
             print(f"binance_usdm account {account} for api key {api_key[:4]}... (from {path})")
+        for path in args.grvt_key_file:
+            api_key, signer, sub = grvt_key(path)
+            try:
+                opened = sim.add_grvt_account(args.collateral, signer=signer, api_key=api_key, sub_account_id=sub)
+            except (ValueError, RuntimeError) as exc:
+                raise SystemExit(f"--grvt-key-file {path}: {exc}") from None
+            print(f"grvt sub-account {opened.sub_account_id} (account {opened.account_id}) for signer {signer} "
+                  f"(key from {path}); sign orders for chain id {sim.protocol('grvt').chain_id}")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
+            if name == "grvt":
+                print(f"grvt: edge {urls['edge']}  trades {urls['trades']}  market-data {urls['market_data']}  "
+                      f"trading ws {urls['trading_ws']}")
         sys.stdout.flush()
         try:
             await asyncio.wait_for(stop.wait(), args.duration)

@@ -289,7 +289,23 @@ class RateLimited:
     @property
     def wait_ns(self) -> int: ...
 
-Event: TypeAlias = BookUpdate | Resync | Trade | OrderUpdate | Fill | Position | RateLimited
+class OperatorAction:
+    """An operator's action on the running bot (panel / control endpoint), journaled with the market data."""
+
+    kind: ClassVar[Literal["operator"]]
+    def __init__(self, action: str, detail: str, recv_ns: int | None = None) -> None: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def recv_ns(self) -> int: ...
+    @property
+    def decoded_ns(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+Event: TypeAlias = BookUpdate | Resync | Trade | OrderUpdate | Fill | Position | RateLimited | OperatorAction
 
 class EventRing:
     def __init__(self, capacity: int = 65536) -> None: ...
@@ -608,6 +624,23 @@ def grvt_recover_signer(chain_id: int, order: GrvtOrder, r: str, s: str, v: int)
 
 # Values: str (decimal strings as given), int, bool; None values are left out. Others raise TypeError.
 BackpackParams = Mapping[str, object]
+
+class BinanceMarkPrice:
+    """One Binance-dialect markPriceUpdate: prices and funding rate in units of 10^-decimals."""
+
+    venue: str
+    symbol: str
+    event_ms: int
+    mark_px: int
+    index_px: int
+    settle_px: int
+    funding_rate: int | None
+    next_funding_ms: int
+    decimals: int
+
+def decode_binance_mark_prices(
+    frame: bytes, *, venue: str = "binance_usdm", decimals: int = 8
+) -> list[BinanceMarkPrice]: ...
 
 class BinanceSigner:
     """HMAC-SHA256 signer for Binance USD-M: signs the exact parameter string that is transmitted."""
