@@ -167,8 +167,12 @@ async def test_closed_gateway_and_ports_without_an_order_entry(tmp_path: Path) -
             self.n += 1
             return self.n
 
-    gw2, port2, _ = gateway(tmp_path / "b")
+    gw2, port2, ids2 = gateway(tmp_path / "b")
     assert gw2.place_limit("backpack", Counter(), SYM, "bid", 14100, 100) == 501
+    first = gw2.place_limit("backpack", ids2, SYM, "bid", 14100, 100)  # the entry binds this allocator's blocks
+    other = ClientIdAllocator.for_venue(tmp_path / "b", "backpack", "test", block=8)  # same account, new object
+    assert gw2.place_limit("backpack", other, SYM, "bid", 14100, 100) not in (first, first + 1)  # its own next()
+    assert gw2.place_limit("backpack", ids2, SYM, "bid", 14100, 100) == first + 1  # the bound block continues
 
     class NoEntry(Port):
         order_entry = None  # type: ignore[assignment]
@@ -179,7 +183,7 @@ async def test_closed_gateway_and_ports_without_an_order_entry(tmp_path: Path) -
     assert gw3._lanes["backpack"] is None and gw3.tracker.get(501, "backpack").side == "ask"
     await gw2.drain(5)
     await gw3.drain(5)
-    assert gw2.stats.acked == gw3.stats.acked == 1
+    assert gw2.stats.acked == 4 and gw3.stats.acked == 1
 
 
 def test_core_entry_refuses_bad_id_blocks_and_unknown_limiter_keys() -> None:

@@ -249,8 +249,10 @@ class OrderGateway:
             raise OrderDenied("stopping", f"{venue}: the engine is stopping, no new orders")
         cid: int = 0  # 0: the entry numbers the order from the allocator's blocks
         if ids is not lane.ids:
+            # The entry numbers orders from the first allocator it sees; another one (or one without blocks)
+            # gives its ids one by one, so allocators used in turn never waste blocks.
             take = getattr(ids, "take_block", None)
-            if take is None:
+            if take is None or lane.ids is not None:
                 cid = ids.next()
             else:
                 lane.entry.set_id_source(take)
