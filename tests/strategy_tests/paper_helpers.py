@@ -11,6 +11,8 @@ from fractions import Fraction
 from typing import Any
 
 from xtb.engine.engine import Engine
+from xtb.sim.backpack.dialect import MARKETS as BACKPACK_MARKETS
+from xtb.sim.lighter.dialect import MARKETS as LIGHTER_MARKETS
 
 
 async def wait_for(cond: Any, timeout_s: float, step: Any = None) -> bool:
@@ -72,7 +74,7 @@ class _QuietEngine(Engine):
         self._sim_venues, self._calm_sol, self._feed_options = venues, calm_sol, feed_options
 
     async def _start_sim(self) -> None:
-        from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS, ClusterConfig, SimCluster
+        from xtb.sim.cluster import ClusterConfig, SimCluster
         from xtb.sim.generator import UnderlyingConfig
 
         options: dict[str, Any] = {}

@@ -120,11 +120,11 @@ struct Feed<'a> {
     state: Option<State<'a>>,
 }
 
-/// The venue's entry in the core's venue table (`venues.rs`).
+/// The venue's entry in the core's venue table (`venues.rs`): its `VenueProtocol`.
 pub struct Grvt;
 
-impl crate::venues::VenueProtocol for Grvt {
-    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Backpack;
+impl crate::protocol::VenueProtocol for Grvt {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::of::<crate::decode::backpack::BackpackSeq>();
     fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         feed(dec, frame, recv_ns)
     }

@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from xtb.sim.binance.venue import MAX_BATCH, BinanceError, BinanceVenue, StreamMessage, bad_param
 from xtb.sim.faults import FaultKind
-from xtb.sim.loopback import LoopbackServer
+from xtb.sim.loopback import LoopbackServer, abort, send_with_faults
 from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
@@ -639,18 +639,7 @@ class BinanceServer(LoopbackServer):
             if frame == b"":
                 await session.ws.close()
                 return
-            fault = self.faults.socket_fault(session.conn_id)
-            if fault is not None and fault[0] == "drop":
-                _abort(session.ws)
-                return
-            if fault is not None:
-                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
-            stall = session.stalled_until - time.monotonic()
-            if stall > 0:
-                await asyncio.sleep(stall)
-            try:
-                await session.ws.send_str(frame.decode())
-            except (ConnectionError, RuntimeError):
+            if not await send_with_faults(session, self.faults, frame):
                 return
 
     def _on_client_frame(self, session: Session, data: str) -> None:
@@ -787,7 +776,7 @@ class BinanceServer(LoopbackServer):
         """Cut every socket abruptly (no close frame). Returns how many were open."""
         sessions = list(self._sessions)
         for session in sessions:
-            _abort(session.ws)
+            abort(session.ws)
         return len(sessions)
 
     def stall_sockets(self, seconds: float) -> None:
@@ -800,12 +789,6 @@ class BinanceServer(LoopbackServer):
         for k in self._listen_keys.values():
             k.expires = 0.0
 
-
-def _abort(ws: web.WebSocketResponse) -> None:
-    """Close the TCP connection under a WebSocket without a close frame (a network drop)."""
-    req = ws._req
-    if req is not None and req.transport is not None:
-        req.transport.close()
 
 
 def _strip_signature(query: str, body: str) -> tuple[str, str | None]:
