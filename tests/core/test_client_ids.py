@@ -14,6 +14,8 @@ import pytest
 from xtb.orders import ClientIdAllocator, ClientIdError, ClientIdsExhausted
 from xtb.venues.registry import venue_spec
 
+UINT32 = (1, 2**32 - 1)  # Backpack clientId
+
 
 def test_sequential_ids_are_unique_and_in_range(tmp_path: Path) -> None:
     alloc = ClientIdAllocator(tmp_path / "ids.json", lo=1, hi=1000, block=8)
@@ -128,7 +130,7 @@ def test_for_venue_ranges_and_file_names(tmp_path: Path) -> None:
 def test_take_block_leaves_next_its_own_block(tmp_path: Path) -> None:
     """A core order entry takes whole blocks; `next()` (market orders, batches) keeps numbering its own block
     without waiting for a reservation, and no id is handed out twice."""
-    a = ClientIdAllocator.for_venue(tmp_path, "backpack", "mixed", block=8)
+    a = ClientIdAllocator.for_venue(tmp_path, "backpack", "mixed", block=8, id_range=UINT32)
     first = a.next()
     blocks = [a.take_block() for _ in range(3)]
     assert a.next() == first + 1
@@ -140,11 +142,11 @@ def test_take_block_leaves_next_its_own_block(tmp_path: Path) -> None:
 def test_a_forked_child_reserves_blocks_without_the_parents_prefetch_thread(tmp_path: Path) -> None:
     """The prefetch worker is a thread: a forked child (a process pool's worker) gets the executor but not the
     thread, so work queued there would never run and a block reservation would wait forever."""
-    ClientIdAllocator.for_venue(tmp_path, "backpack", "parent", block=4).take_block()  # the worker exists
+    ClientIdAllocator.for_venue(tmp_path, "backpack", "parent", block=4, id_range=UINT32).take_block()
     pid = os.fork()
     if pid == 0:  # the child: exit status 0 once it has reserved blocks through the prefetch path
         try:
-            b = ClientIdAllocator.for_venue(tmp_path, "backpack", "child", block=4)
+            b = ClientIdAllocator.for_venue(tmp_path, "backpack", "child", block=4, id_range=UINT32)
             ids = [i for _ in range(3) for i in range(*b.take_block())] + [b.next() for _ in range(9)]
             os._exit(0 if len(set(ids)) == len(ids) == 21 else 2)
         except BaseException:

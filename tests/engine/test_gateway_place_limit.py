@@ -28,6 +28,8 @@ MARKETS = [{"symbol": SYM, "baseSymbol": "SOL", "quoteSymbol": "USDC", "marketTy
 BUCKET_OF_2 = {"pools": {"order": {"type": "token_bucket", "capacity": 2, "refill": 2, "window_ms": 100}},
                "keys": {"order": {"order": 1}}}
 
+UINT32 = (1, 2**32 - 1)  # Backpack clientId
+
 
 class Port(BackpackConnector):
     """The real connector; its send records the request and answers as told."""
@@ -50,7 +52,7 @@ def gateway(tmp_path: Path, answer: str = "accept", **kw: Any) -> tuple[OrderGat
     trk = _core.OrderTracker(ring)
     port = Port(answer, ring=ring, tracker=trk)
     gw = OrderGateway({"backpack": port}, trk, **kw)
-    return gw, port, ClientIdAllocator.for_venue(tmp_path, "backpack", "test", block=8)
+    return gw, port, ClientIdAllocator.for_venue(tmp_path, "backpack", "test", block=8, id_range=UINT32)
 
 
 def verified_body(prepared: Any) -> dict[str, Any]:
@@ -170,7 +172,7 @@ async def test_closed_gateway_and_ports_without_an_order_entry(tmp_path: Path) -
     gw2, port2, ids2 = gateway(tmp_path / "b")
     assert gw2.place_limit("backpack", Counter(), SYM, "bid", 14100, 100) == 501
     first = gw2.place_limit("backpack", ids2, SYM, "bid", 14100, 100)  # the entry binds this allocator's blocks
-    other = ClientIdAllocator.for_venue(tmp_path / "b", "backpack", "test", block=8)  # same account, new object
+    other = ClientIdAllocator.for_venue(tmp_path / "b", "backpack", "test", block=8, id_range=UINT32)
     assert gw2.place_limit("backpack", other, SYM, "bid", 14100, 100) not in (first, first + 1)  # its own next()
     assert gw2.place_limit("backpack", ids2, SYM, "bid", 14100, 100) == first + 1  # the bound block continues
 
@@ -229,14 +231,14 @@ def test_core_entry_agrees_with_the_connector_prepare_path(side: str, px: int, s
 
 def test_take_block_and_next_never_repeat_an_id(tmp_path: Path) -> None:
     seen: list[int] = []
-    a = ClientIdAllocator.for_venue(tmp_path, "backpack", "x", block=4)
+    a = ClientIdAllocator.for_venue(tmp_path, "backpack", "x", block=4, id_range=UINT32)
     for i in range(12):
         if i % 3:
             seen.append(a.next())
         else:
             start, end = a.take_block()
             seen.extend(range(start, end))
-    b = ClientIdAllocator.for_venue(tmp_path, "backpack", "x", block=4)  # a restart: past every block handed out
+    b = ClientIdAllocator.for_venue(tmp_path, "backpack", "x", block=4, id_range=UINT32)  # a restart
     start, end = b.take_block()
     seen.extend(range(start, end))
     assert len(seen) == len(set(seen)) and min(seen) >= 1
