@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
     FEED_CAPSULE_NAME,
+    BackpackOrderEntry,
     BackpackSigner,
     BinanceMarkPrice,
     BinanceSigner,
@@ -42,6 +43,7 @@ from xtb._core import (
     RateLimited,
     RateLimiter,
     Resync,
+    SignedOrder,
     Trade,
     decode_binance_mark_prices,
     format_fixed,
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEED_CAPSULE_NAME",
+    "BackpackOrderEntry",
     "BackpackSigner",
     "BinanceMarkPrice",
     "BinanceSigner",
@@ -85,6 +88,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "Resync",
+    "SignedOrder",
     "Trade",
     "core_version",
     "decode_binance_mark_prices",

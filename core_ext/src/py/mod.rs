@@ -11,6 +11,7 @@ pub mod lighter;
 pub mod lighter_sign;
 pub mod limiter;
 pub mod md;
+pub mod order_entry;
 pub mod orders;
 pub mod ring;
 
@@ -19,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    order_entry::register(m)?;
     binance::register(m)?;
     journal::register(m)?;
     grvt::register(m)?;

@@ -200,6 +200,7 @@ class BackpackConnector(StreamingConnector):
         self.decoder = _core.FeedDecoder(VENUE, self.ring)
         self.decoder.set_tracker(self.tracker)
         self._markets: dict[str, MarketInfo] = {}
+        self._order_entries: list[Any] = []  # the core order entries handed out (they follow load_markets)
         self._books: dict[str, Any] = {}
         self._book_symbols: dict[int, str] = {}
         self._positions: dict[str, PositionInfo] = {}
@@ -324,6 +325,8 @@ class BackpackConnector(StreamingConnector):
             book_id = self.decoder.add_book(book)
             self._books[sym] = book
             self._book_symbols[book_id] = sym
+        for entry in self._order_entries:
+            self._entry_markets(entry)
         return dict(self._markets)
 
     def book(self, symbol: str) -> Any:
@@ -559,6 +562,28 @@ class BackpackConnector(StreamingConnector):
         else:
             p["orderType"] = "Market"
         return p
+
+    def order_entry(self, tracker: Any, limiter: Any | None) -> Any | None:
+        """The core's one-call path for a single limit order (OrderGateway.place_limit): this connector's
+        order checks and markets, a client id, `limiter`'s slot, the signature and `tracker.submitted` in
+        one `BackpackOrderEntry.limit` call. None unless `tracker` (and `limiter`, if any) are core objects."""
+        if not isinstance(tracker, _core.OrderTracker) or (
+                limiter is not None and not isinstance(limiter, _core.RateLimiter)):
+            return None
+        key, weight = self.limit_key("submit", 1)
+        entry = _core.BackpackOrderEntry(self._signer, tracker, limiter, key, weight, self.config.window_ms)
+        self._entry_markets(entry)
+        self._order_entries.append(entry)
+        return entry
+
+    def _entry_markets(self, entry: Any) -> None:
+        for sym, m in self._markets.items():
+            entry.set_market(sym, m.tick, m.step, m.price_decimals, m.size_decimals)
+
+    @staticmethod
+    def prepared_order(signed: Any) -> _PreparedSubmit:
+        """An order entry's SignedOrder as the request `send_submit` posts (built in the send task)."""
+        return _PreparedSubmit("/api/v1/order", signed.headers(), signed.body, (signed.client_id,))
 
     def prepare_submit(self, reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
         if len(reqs) == 1 and reqs[0].kind is _LIMIT:
