@@ -1,9 +1,10 @@
-"""What the streaming connectors share (Backpack, Binance USD-M): the parts of the contract that are the
+"""What the streaming connectors share (Backpack, Binance USD-M, GRVT): the parts of the contract that are the
 same whichever venue is behind them, written once.
 
 A connector that mixes `StreamingConnector` in keeps its books in `_books`/`_book_symbols`, its markets in
 `_markets`, its stream-fed positions in `_positions`, and provides the venue-specific halves: `book`,
-`limit_key`, `prepare_cancel`/`send_cancel`, `submit_batch`, `_resync`, `_spawn`, `_reconcile_safely`, `stop`.
+`limit_key`, `prepare_cancel`/`send_cancel`, `submit_batch`, `_resync`, `_spawn`, `_reconcile_safely`, `stop`,
+and for `check_orders` the REST halves `_open_order_reports`, `_look_up`, `_apply_fill_history`, `_read_positions`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import aiohttp
 
 from xtb._core import FeedDecoder, Order, OrderTracker, RateLimiter
 from xtb.model.types import MarketInfo, OrderRequest, PositionInfo, SubmitOutcome, SubmitResult
+from xtb.orders.reconcile import OrderReport, Reconciler
 from xtb.transport.keepalive_http import KeepAliveClient
 from xtb.transport.rest import RestClient
 from xtb.transport.throttle import take_slot
@@ -43,6 +45,10 @@ class StreamingConnector:
     _frames_seen: int
     _frames_seen_ns: int
     _on_burst_end: Any
+    _reconcile_lock: asyncio.Lock
+    _reconciler: Reconciler
+    #: the cancel's reason when the venue gave no verdict (the order stays `pending_cancel`)
+    _cancel_unanswered = "no answer to the cancel"
 
     # ------------------------------------------------------------------ the venue's halves
     async def stop(self) -> None:
@@ -73,6 +79,18 @@ class StreamingConnector:
         raise NotImplementedError
 
     def _on_feed_error(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    async def _open_order_reports(self) -> list[OrderReport]:
+        raise NotImplementedError
+
+    async def _look_up(self, missing: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    async def _apply_fill_history(self) -> None:
+        raise NotImplementedError
+
+    async def _read_positions(self) -> Any:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared
@@ -163,7 +181,7 @@ class StreamingConnector:
         self.tracker.on_cancel_requested(client_id, self.venue)
         results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
         if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="no answer to the cancel")
+            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason=self._cancel_unanswered)
         res = results[0]
         if res.outcome is SubmitOutcome.ACCEPTED:
             self.tracker.on_cancel(client_id, self.venue)
@@ -175,3 +193,23 @@ class StreamingConnector:
         while True:
             await asyncio.sleep(every_s)
             await self._reconcile_safely("periodic")
+
+    async def check_orders(self, client_ids: Sequence[int]) -> bool:
+        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
+        stream may have missed something: a cancel refused, a quiet private stream): the open-order list,
+        then each order it no longer lists looked up, through the reconciler. When a filled size moved, the
+        fills (trade ids, prices, fees) and positions are read too. Returns whether a filled size moved."""
+        async with self._reconcile_lock:
+            before = self._filled_of(client_ids)
+            gone = self._reconciler.check_listed(await self._open_order_reports(), client_ids)
+            if gone:
+                await self._look_up(gone)
+            moved = self._filled_of(client_ids) != before
+            if moved:
+                await self._apply_fill_history()
+                await self._read_positions()
+            return moved
+
+    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
+        trk, venue = self.tracker, self.venue
+        return [o.filled if o is not None else 0 for o in (trk.get(c, venue) for c in client_ids)]

@@ -60,8 +60,8 @@ from xtb.orders.reconcile import (
 )
 from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
-from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
+from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.markets import markets as parse_markets
@@ -144,9 +144,13 @@ class _PreparedCancel:
     client_ids: tuple[int, ...]
 
 
-class GrvtConnector:
+class GrvtConnector(StreamingConnector):
     venue = VENUE
     reports_fill_fees = True  # v1.fill and fill_history carry `fee` in the quote currency
+    # `cancel`: ACCEPTED once the stream reported the order cancelled; UNRESOLVED when it did not within
+    # `cancel_confirm_s` (filled first, or the stream is late: the order stays `pending_cancel` until the
+    # stream or reconciliation tells); REJECTED when the venue refused the cancel.
+    _cancel_unanswered = "cancel not confirmed yet"
 
     def __init__(
         self,
@@ -298,15 +302,6 @@ class GrvtConnector:
         for book in self._books.values():
             book.mark_stale("connector stopped")
 
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        if self._order_transport is not None:
-            await self._order_transport.close()
-            self._order_transport = None
-
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
         """Markets from an `all_instruments` result, one core book each on the decoder."""
@@ -324,18 +319,11 @@ class GrvtConnector:
             self._book_ids[sym] = book_id
         return dict(self._markets)
 
-    def markets(self) -> dict[str, MarketInfo]:
-        return dict(self._markets)
-
     def book(self, symbol: str) -> Any:
         try:
             return self._books[symbol]
         except KeyError:
             raise KeyError(f"grvt: no book for {symbol!r} (have: {', '.join(self._books)})") from None
-
-    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        b = self.book(symbol)
-        return b.best_bid(), b.best_ask()
 
     async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """Best bid and ask from the REST book (closing orders when the stream's book is stale or empty)."""
@@ -350,18 +338,9 @@ class GrvtConnector:
 
         return best(data.get("bids"), max), best(data.get("asks"), min)
 
-    def symbol_of_book(self, book_id: int) -> str:
-        return self._book_symbols[book_id]
-
-    def books(self) -> dict[int, str]:
-        return dict(self._book_symbols)
-
     def rest_clients(self) -> list[RestClient]:
         h = self._http
         return [] if h is None else [h.edge, h.trades, h.market, h.orders]
-
-    def feed_frames(self) -> int:
-        return int(self.decoder.stats().get("frames", 0))
 
     def venue_stats(self) -> VenueStats:
         st, h = self.stats, self._http
@@ -378,28 +357,13 @@ class GrvtConnector:
         return self._http
 
     @property
-    def ws(self) -> WsSession | None:
-        return self._ws
-
-    @property
     def private_ws(self) -> WsSession | None:
         return self._private_ws
 
     # ------------------------------------------------------------------ sockets
-    def _make_listener(self) -> Any:
-        from xtb.transport._cylistener import CyFeedListener
-
-        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
-
     def _on_feed_error(self, exc: BaseException) -> None:
         self.stats.feed_errors += 1
         log.warning("grvt feed: %s", exc)
-
-    def _last_activity_ns(self, listener: Any) -> int:
-        frames = int(listener.frames)
-        if frames != self._frames_seen:
-            self._frames_seen, self._frames_seen_ns = frames, time.monotonic_ns()
-        return self._frames_seen_ns
 
     def _subscribe_frame(self, stream: str, selectors: Sequence[str], method: str = "subscribe") -> bytes:
         return orjson.dumps({"jsonrpc": "2.0", "method": method, "params": {"stream": stream,
@@ -517,14 +481,6 @@ class GrvtConnector:
             self.stats.resyncs += 1
             self._resubscribe(sym)
 
-    def on_position(self, ev: Any) -> None:
-        if ev.venue != VENUE:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        if sym is not None:
-            self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
-            self._position_seen_ns[sym] = time.monotonic_ns()
-
     def on_order(self, ev: Any) -> None:
         if ev.venue != VENUE or ev.is_terminal:
             return
@@ -586,9 +542,6 @@ class GrvtConnector:
         self._balances, self._balances_ns = out, time.monotonic_ns()
         return dict(out)
 
-    def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)
-
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
         await self.http.book(next(iter(self._markets)), 10)
@@ -613,9 +566,7 @@ class GrvtConnector:
         inst = self._instruments[r.symbol]
         is_buy = Side(r.side) is Side.BID
         if r.price is not None:
-            if r.price <= 0 or r.price % m.tick:
-                raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
-            price = r.price * 10 ** (PRICE_DECIMALS - m.price_decimals)
+            price = self._checked_price(r, m) * 10 ** (PRICE_DECIMALS - m.price_decimals)
             # a market order with a worst price goes out as an IOC limit there (price protection)
             tif = "IOC" if r.kind is not _LIMIT else _TIF[TimeInForce(r.tif)]
             if r.post_only:
@@ -704,13 +655,6 @@ class GrvtConnector:
             await asyncio.sleep(0.005)
 
     # ------------------------------------------------------------------ orders: Connector
-    async def _take_slot(self, op: str, count: int) -> None:
-        key, weight = self.limit_key(op, count)
-        await take_slot(self.limiter, key, weight, what=VENUE)
-
-    async def submit(self, req: OrderRequest) -> SubmitResult:
-        return (await self.submit_batch([req]))[0]
-
     async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
         if not reqs:
             return []
@@ -731,22 +675,6 @@ class GrvtConnector:
                 trk.on_unresolved(res.client_id, VENUE, res.reason)
         return results
 
-    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
-        """ACCEPTED once the stream reported the order cancelled; UNRESOLVED when it did not within
-        `cancel_confirm_s` (filled first, or the stream is late: the order stays `pending_cancel` until the
-        stream or reconciliation tells); REJECTED when the venue refused the cancel."""
-        await self._take_slot("cancel", 1)
-        self.tracker.on_cancel_requested(client_id, VENUE)
-        results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
-        if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="cancel not confirmed yet")
-        res = results[0]
-        if res.outcome is SubmitOutcome.ACCEPTED:
-            self.tracker.on_cancel(client_id, VENUE)
-        else:
-            self.tracker.on_cancel_rejected(client_id, VENUE, res.reason)
-        return res
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """cancel_all_orders (every perpetual, or the symbol's base and quote); the cancelled orders come
         through the stream and the reconciliation that follows."""
@@ -759,11 +687,6 @@ class GrvtConnector:
         await self._reconcile_safely("cancel all")
 
     # ------------------------------------------------------------------ reconciliation
-    async def _reconcile_loop(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await self._reconcile_safely("periodic")
-
     async def _reconcile_safely(self, why: str) -> None:
         try:
             await self.reconcile()
@@ -825,9 +748,6 @@ class GrvtConnector:
                 await self._apply_fill_history()
                 await self._read_positions()
             return moved
-
-    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
-        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, VENUE) for c in client_ids)]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders: asked for by client id, then searched for in the order history, page by page
