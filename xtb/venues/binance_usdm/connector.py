@@ -47,7 +47,6 @@ from xtb.orders.reconcile import (
     Reconciler,
     ReconcileRules,
     ReconcileStats,
-    SettleReport,
     VenueOrderState,
     merge_positions,
 )
@@ -63,7 +62,6 @@ from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.common import touch_from_levels
 from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
-from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.binance_usdm")
 
@@ -322,12 +320,7 @@ class BinanceConnector(StreamingConnector):
         if self.config.cancel_all_on_stop and self._http is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError):
                 await self.cancel_all()
-        tasks, self._tasks = self._tasks, set()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._cancel_tasks()
         for ws in (self._ws, self._user_ws, self._trades_ws):
             if ws is not None:
                 await ws.stop()
@@ -579,12 +572,6 @@ class BinanceConnector(StreamingConnector):
                     self._start_resync(sym)
 
     # dispatcher listener hooks -------------------------------------------------------------------
-    def on_order(self, ev: Any) -> None:
-        if ev.venue != VENUE or ev.is_terminal:
-            return
-        if not self.tracker.knows(ev.client_id, VENUE):
-            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
-
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
         user = self._user_ws
@@ -818,25 +805,6 @@ class BinanceConnector(StreamingConnector):
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ orders: Connector
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        if not reqs:
-            return []
-        prepared = self.prepare_submit(reqs)
-        await self._take_slot("submit", len(reqs))
-        trk = self.tracker
-        for r in reqs:
-            trk.submitted(r.client_id, VENUE, r.symbol, Side(r.side).value, r.price or 0, r.size,
-                          post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[TimeInForce(r.tif)])
-        results = await self.send_submit(prepared)
-        for res in results:
-            if res.outcome is SubmitOutcome.ACCEPTED:
-                trk.on_ack(res.client_id, VENUE, res.venue_order_id)
-            elif res.outcome is SubmitOutcome.REJECTED:
-                trk.on_reject(res.client_id, VENUE, res.reason)
-            else:
-                trk.on_unresolved(res.client_id, VENUE, res.reason)
-        return results
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """Cancel-all answers only `{code, msg}`: the cancelled orders come through the stream and the
         reconciliation that follows."""
@@ -851,16 +819,6 @@ class BinanceConnector(StreamingConnector):
         except (TimeoutError, RestError, ValueError, KeyError) as e:
             self.reconcile_stats.reconcile_errors += 1
             log.warning("binance_usdm reconciliation (%s) failed: %s", why, e)
-
-    async def reconcile(self) -> ReconcilePass:
-        async with self._reconcile_lock:
-            result = await self._reconcile()
-            self.reconcile_stats.reconciles += 1
-            return result
-
-    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
-                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler

@@ -54,7 +54,6 @@ from xtb.orders.reconcile import (
     Reconciler,
     ReconcileRules,
     ReconcileStats,
-    SettleReport,
     VenueOrderState,
     merge_positions,
 )
@@ -69,7 +68,6 @@ from xtb.venues.grvt.markets import signing_instrument
 from xtb.venues.grvt.orders import PRICE_DECIMALS, GrvtInstrument, OrderBuilder
 from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.grvt.rest_api import GrvtRest, SessionError, rest_limit_key
-from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.grvt")
 
@@ -78,7 +76,6 @@ VENUE = "grvt"
 CLIENT_ID_MAX = 2**63 - 1
 
 _TIF = {TimeInForce.GTC: "GTT", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-_TRACKER_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _REST_TIF = {"IMMEDIATE_OR_CANCEL": "IOC", "FILL_OR_KILL": "FOK"}
 _LIMIT = OrderKind.LIMIT
 _PRIVATE_STREAMS = ("v1.order", "v1.fill", "v1.position")
@@ -290,12 +287,7 @@ class GrvtConnector(StreamingConnector):
         if self.config.cancel_all_on_stop and self._http is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError, SessionError):
                 await self.cancel_all()
-        tasks, self._tasks = self._tasks, set()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._cancel_tasks()
         for ws in (self._ws, self._private_ws):
             if ws is not None:
                 await ws.stop()
@@ -481,12 +473,6 @@ class GrvtConnector(StreamingConnector):
             self.stats.resyncs += 1
             self._resubscribe(sym)
 
-    def on_order(self, ev: Any) -> None:
-        if ev.venue != VENUE or ev.is_terminal:
-            return
-        if not self.tracker.knows(ev.client_id, VENUE):
-            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
-
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
         if not (self._positions_seeded and self._private_up()):
@@ -655,26 +641,6 @@ class GrvtConnector(StreamingConnector):
             await asyncio.sleep(0.005)
 
     # ------------------------------------------------------------------ orders: Connector
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        if not reqs:
-            return []
-        prepared = self.prepare_submit(reqs)
-        await self._take_slot("submit", len(reqs))
-        trk = self.tracker
-        for r in reqs:
-            trk.submitted(r.client_id, VENUE, r.symbol, Side(r.side).value, r.price or 0, r.size,
-                          post_only=r.post_only, reduce_only=r.reduce_only,
-                          time_in_force=_TRACKER_TIF[TimeInForce(r.tif)])
-        results = await self.send_submit(prepared)
-        for res in results:
-            if res.outcome is SubmitOutcome.ACCEPTED:
-                trk.on_ack(res.client_id, VENUE, res.venue_order_id)
-            elif res.outcome is SubmitOutcome.REJECTED:
-                trk.on_reject(res.client_id, VENUE, res.reason)
-            else:
-                trk.on_unresolved(res.client_id, VENUE, res.reason)
-        return results
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """cancel_all_orders (every perpetual, or the symbol's base and quote); the cancelled orders come
         through the stream and the reconciliation that follows."""
@@ -693,16 +659,6 @@ class GrvtConnector(StreamingConnector):
         except (TimeoutError, RestError, SessionError, ValueError, KeyError) as e:
             self.reconcile_stats.reconcile_errors += 1
             log.warning("grvt reconciliation (%s) failed: %s", why, e)
-
-    async def reconcile(self) -> ReconcilePass:
-        async with self._reconcile_lock:
-            result = await self._reconcile()
-            self.reconcile_stats.reconciles += 1
-            return result
-
-    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
-                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
