@@ -264,7 +264,7 @@ class StreamingConnector:
         fills (trade ids, prices, fees) and positions are read too. Returns whether a filled size moved."""
         async with self._reconcile_lock:
             before = self._filled_of(client_ids)
-            gone = self._reconciler.check_listed(await self._open_order_reports(), client_ids)
+            gone = await self._unlisted(client_ids)
             if gone:
                 await self._look_up(gone)
             moved = self._filled_of(client_ids) != before
@@ -272,6 +272,10 @@ class StreamingConnector:
                 await self._apply_fill_history()
                 await self._read_positions()
             return moved
+
+    async def _unlisted(self, client_ids: Sequence[int]) -> Sequence[Any]:
+        """The open-order list through the reconciler; the orders among `client_ids` it no longer lists."""
+        return self._reconciler.check_listed(await self._open_order_reports(), client_ids)
 
     def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
         trk, venue = self.tracker, self.venue

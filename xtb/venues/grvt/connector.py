@@ -680,30 +680,19 @@ class GrvtConnector(StreamingConnector):
         merge = await self._read_positions()
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
-    async def check_orders(self, client_ids: Sequence[int]) -> bool:
-        """What the venue says now of these live orders, over REST (for an order watch that asks when the
-        trading stream may have missed something): the open-order list applied to the ones it lists, each
-        one it no longer lists looked up; fills and positions read when a filled size moved. Nothing is
-        settled, adopted or cancelled here (that is the reconciliation's). Returns whether a filled size
-        moved."""
-        async with self._reconcile_lock:
-            trk, rec = self.tracker, self._reconciler
-            before = self._filled_of(client_ids)
-            listed: set[int] = set()
-            for r in map(self._order_report, await self.http.open_orders() or []):
-                tracked = trk.get(r.client_id, VENUE) if r is not None and r.client_id else None
-                if r is not None and r.client_id and tracked is not None and not tracked.is_terminal:
-                    listed.add(r.client_id)
-                    rec.apply_order(r)
-            gone = [o for o in (trk.get(c, VENUE) for c in client_ids if c not in listed)
-                    if o is not None and not o.is_terminal]
-            if gone:
-                await self._look_up(gone)
-            moved = self._filled_of(client_ids) != before
-            if moved:
-                await self._apply_fill_history()
-                await self._read_positions()
-            return moved
+    async def _unlisted(self, client_ids: Sequence[int]) -> Sequence[Any]:
+        """`check_orders`' first half, GRVT's way: the open-order list applied to the tracked live orders it
+        lists (nothing settled, adopted or cancelled here: that is the reconciliation's); the live ones among
+        `client_ids` it no longer lists are returned, to be looked up."""
+        trk, rec = self.tracker, self._reconciler
+        listed: set[int] = set()
+        for r in map(self._order_report, await self.http.open_orders() or []):
+            tracked = trk.get(r.client_id, VENUE) if r is not None and r.client_id else None
+            if r is not None and r.client_id and tracked is not None and not tracked.is_terminal:
+                listed.add(r.client_id)
+                rec.apply_order(r)
+        return [o for o in (trk.get(c, VENUE) for c in client_ids if c not in listed)
+                if o is not None and not o.is_terminal]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders: asked for by client id, then searched for in the order history, page by page
