@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
     FEED_CAPSULE_NAME,
+    AsterSigner,
     BackpackSigner,
     BinanceSigner,
     BookUpdate,
@@ -41,6 +42,9 @@ from xtb._core import (
     RateLimiter,
     Resync,
     Trade,
+    aster_message_digest,
+    aster_recover_signer,
+    eth_address_of,
     format_fixed,
     grvt_order_digest,
     grvt_recover_signer,
@@ -56,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEED_CAPSULE_NAME",
+    "AsterSigner",
     "BackpackSigner",
     "BinanceSigner",
     "BookUpdate",
@@ -81,7 +86,10 @@ __all__ = [
     "RateLimiter",
     "Resync",
     "Trade",
+    "aster_message_digest",
+    "aster_recover_signer",
     "core_version",
+    "eth_address_of",
     "format_fixed",
     "grvt_order_digest",
     "grvt_recover_signer",

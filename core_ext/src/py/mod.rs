@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod args;
+pub mod aster;
 pub mod binance;
 pub mod grvt;
 pub mod journal;
@@ -20,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     limiter::register(m)?;
     orders::register(m)?;
     binance::register(m)?;
+    aster::register(m)?;
     journal::register(m)?;
     grvt::register(m)?;
     #[cfg(unix)]
