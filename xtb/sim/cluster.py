@@ -26,6 +26,8 @@ from nacl.signing import SigningKey
 
 from xtb.sim.backpack.server import BackpackServer
 from xtb.sim.backpack.venue import BackpackVenue
+from xtb import _core
+from xtb.sim.binance import dialect as fapi_dialects
 from xtb.sim.binance.server import BinanceServer
 from xtb.sim.binance.venue import BinanceVenue
 from xtb.sim.clock import Clock, RealClock
@@ -39,7 +41,7 @@ from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
 VENUES = ("backpack", "lighter")  # started when no venue list is given (`_DIALECTS` at the end of this module)
-OPTIONAL_VENUES = ("binance_usdm",)  # started only when asked for
+OPTIONAL_VENUES = ("binance_usdm", "aster")  # started only when asked for
 KNOWN_VENUES = VENUES + OPTIONAL_VENUES
 
 
@@ -77,6 +79,11 @@ BINANCE_MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed 
     SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
     SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
 )
+ASTER_MARKETS = (  # USDT-margined perps; ticks and steps as listed on the venue
+    SimMarket("BTC", 0, "BTCUSDT", 1, 3, 1_000, 500),
+    SimMarket("ETH", 1, "ETHUSDT", 2, 3, 10_000, 5_000),
+    SimMarket("SOL", 2, "SOLUSDT", 2, 2, 10_000, 5_000),
+)
 LIGHTER_FIRST_ORDER_INDEX = txinfo.ORDER_INDEX_MIN + 1  # exchange order indexes are >= 2^48
 LIGHTER_FIRST_USER_ACCOUNT = 100_000
 
@@ -107,6 +114,8 @@ class ClusterConfig:
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
     binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
     binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
+    aster_markets: tuple[SimMarket, ...] = ASTER_MARKETS
+    aster_chain_id: int = 1666  # the EIP-712 chainId V3 signatures are verified against (714 on testnet)
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
     # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
     # applied over extra_feed_options.
@@ -181,6 +190,7 @@ class SimCluster:
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
         self._binance_venue: BinanceVenue | None = None
+        self._aster_venue: BinanceVenue | None = None
         self._sweep_accounts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -193,7 +203,8 @@ class SimCluster:
             self.venues[name] = handle
             feeds += self._feeds(handle.exchange, markets, name)
         if cfg.generate and feeds:
-            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets}
+            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets
+                    + cfg.aster_markets}
             self.generator = MarketDataGenerator(
                 [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
             )
@@ -231,6 +242,17 @@ class SimCluster:
         self._binance_venue = BinanceVenue(ex)
         server = BinanceServer(self._binance_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s)
         return VenueHandle("binance_usdm", ex, server), cfg.binance_markets
+
+    def _open_aster(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
+        """Aster: Binance's engine rules and `/fapi` front-end with Aster's dialect (V3 + V1, legacy WS)."""
+        cfg = self.config
+        ex = Exchange(dataclasses.replace(VenueRules.binance_usdm(), name="aster"), self.clock)
+        for m in cfg.aster_markets:
+            ex.add_market(_binance_spec(m))
+        self._aster_venue = BinanceVenue(ex)
+        server = BinanceServer(self._aster_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s,
+                               dialect=fapi_dialects.aster(cfg.aster_chain_id))  # fmt: skip
+        return VenueHandle("aster", ex, server), cfg.aster_markets
 
     def _open_lighter(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
         cfg = self.config
@@ -326,7 +348,12 @@ class SimCluster:
         """Open an account holding `collateral` (quote units) and register an HMAC API key pair for it
         (a fresh pair unless given: HMAC keys are shared secrets, the venue holds both halves).
         Returns (api key, secret, account id)."""
-        venue = self.binance
+        return self._add_hmac_account(self.binance, collateral, api_key, secret)
+
+    @staticmethod
+    def _add_hmac_account(
+        venue: BinanceVenue, collateral: int, api_key: str | None, secret: str | None
+    ) -> tuple[str, str, int]:
         if (api_key is None) != (secret is None):
             raise ValueError("give both api_key and secret, or neither")
         if api_key is None or secret is None:
@@ -335,6 +362,42 @@ class SimCluster:
         account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
         venue.register_api_key(api_key, secret, account)
         return api_key, secret, account
+
+    @property
+    def aster(self) -> BinanceVenue:
+        if self._aster_venue is None:
+            raise RuntimeError("aster is not among the configured venues")
+        return self._aster_venue
+
+    def add_aster_account(
+        self, collateral: int = 100_000, agent_private_key: str | None = None, user: str | None = None
+    ) -> tuple[str, str, int]:
+        """Open an Aster account holding `collateral` (quote units) for a main wallet `user` and approve an
+        API wallet (agent) for it (a fresh key and wallet address unless given). Returns (user, agent
+        private key hex, account id): what a V3 connector signs with."""
+        venue = self.aster
+        if agent_private_key is None:
+            while True:
+                agent_private_key = secrets.token_hex(32)
+                try:
+                    agent = _core.eth_address_of(agent_private_key)
+                    break
+                except ValueError:  # zero or above the curve order: about 2^-128 likely
+                    continue
+        else:
+            agent = _core.eth_address_of(agent_private_key)
+        if user is None:
+            user = _core.eth_address_of(secrets.token_hex(32))  # an address nobody here holds the key of
+        ex = venue.engine
+        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
+        venue.register_agent(agent, user, account)
+        return user, agent_private_key, account
+
+    def add_aster_hmac_account(
+        self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
+    ) -> tuple[str, str, int]:
+        """An Aster account with a legacy V1 HMAC key pair (as `add_binance_account`)."""
+        return self._add_hmac_account(self.aster, collateral, api_key, secret)
 
     def add_backpack_account(
         self, collateral_usdc: int = 100_000, api_key_b64: str | None = None
@@ -426,4 +489,5 @@ _DIALECTS: dict[str, Callable[[SimCluster], tuple[VenueHandle, tuple[SimMarket, 
     "backpack": SimCluster._open_backpack,
     "lighter": SimCluster._open_lighter,
     "binance_usdm": SimCluster._open_binance_usdm,
+    "aster": SimCluster._open_aster,
 }

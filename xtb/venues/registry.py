@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "backpack": "xtb.venues.backpack.spec",
     "lighter": "xtb.venues.lighter.spec",
     "binance_usdm": "xtb.venues.binance_usdm.spec",
+    "aster": "xtb.venues.aster.spec",
 }
 
 _specs: dict[str, VenueSpec] = {}
