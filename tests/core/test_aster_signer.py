@@ -4,6 +4,7 @@ nonce rules, batch signing and bad input."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from urllib.parse import urlencode
 
@@ -127,7 +128,7 @@ def test_nonces_are_microseconds_unique_and_monotonic_across_threads() -> None:
         t.join()
     flat = [n for part in got for n in part]
     assert len(set(flat)) == len(flat)
-    assert all(a < b for part in got for a, b in zip(part, part[1:], strict=False))
+    assert all(a < b for part in got for a, b in itertools.pairwise(part))
     assert before <= min(flat) and max(flat) < time.time_ns() // 1000 + 1_000_000
     assert s.last_nonce == max(flat)
     # the server clock offset moves nonces; a persisted floor keeps a restart above the old ones

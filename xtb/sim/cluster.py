@@ -24,9 +24,9 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from xtb import _core
 from xtb.sim.backpack.server import BackpackServer
 from xtb.sim.backpack.venue import BackpackVenue
-from xtb import _core
 from xtb.sim.binance import dialect as fapi_dialects
 from xtb.sim.binance.server import BinanceServer
 from xtb.sim.binance.venue import BinanceVenue

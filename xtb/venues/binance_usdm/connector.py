@@ -359,7 +359,7 @@ class BinanceConnector:
         with a recorded reply and feed the decoder themselves)."""
         if self._books:
             raise RuntimeError(f"{self.venue}: markets are already loaded")
-        self._markets = parse_markets(raw, self.config.symbols, self.config.aliases)
+        self._markets = parse_markets(raw, self.config.symbols, self.config.aliases, self.venue)
         for sym, m in self._markets.items():
             book = _core.OrderBook(self.venue, sym, m.price_decimals, m.size_decimals)
             book_id = self.decoder.add_book(book)
