@@ -15,7 +15,9 @@ Every `quote_interval_ms` the strategy builds a ladder of `max_layers` post-only
 Resting orders that still match a ladder slot keep their queue place; the rest are cancelled and replaced.
 Exposure caps, PnL and drawdown rules are the risk guard's (config `risk:`, the original camelCase keys
 accepted). Gauges: mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge (bps),
-mm_quote_interval_gauge (s), mm_adaptive_netmax (base units); position and open orders are telemetry's
+mm_quote_interval_gauge (s), mm_adaptive_netmax (base units), mm_vpin_current (VPIN over the market's
+public prints, 0..1), mm_cancel_suppression_active (1 while the requote tolerance keeps quotes that are off
+their target instead of cancelling them); position and open orders are telemetry's
 (from events, in base units); a "quotes" record per ladder change.
 """
 
@@ -44,6 +46,7 @@ from xtb.quant.quoting import (
     to_price,
     to_qty,
 )
+from xtb.quant.vpin import Vpin
 
 
 def _alias(snake: str, camel: str) -> Any:
@@ -96,6 +99,11 @@ class ASMMParams(BaseModel):
                                       "venue's request budget")
     take_profit_cooldown_s: float = Field(2.0, ge=0, validation_alias=_alias("take_profit_cooldown_s",
                                                                              "takeProfitCooldownS"))
+    vpin_bucket_size: Decimal = Field(Decimal("1"), gt=0, validation_alias=_alias("vpin_bucket_size",
+                                                                                "vpinBucketSize"),
+                                      description="VPIN volume bucket (base units of traded volume)")
+    vpin_window: int = Field(50, ge=1, validation_alias=_alias("vpin_window", "vpinWindow"),
+                             description="VPIN: completed buckets averaged (mm_vpin_current)")
 
 
 # --- pure pieces -------------------------------------------------------------------------------------
@@ -193,6 +201,9 @@ class ASMM(Strategy[ASMMParams]):
         self.last: Ladder | None = None
         self.last_prices: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
         self.stats = {"cycles": 0, "placed": 0, "cancelled": 0, "kept": 0, "take_profits": 0, "denied": 0}
+        self.vpin: Vpin | None = None
+        self.suppressing = False  # resting quotes off their target kept by the requote tolerance this cycle
+        self._ours: dict[int, bool] = {}
 
     async def on_start(self) -> None:
         p = self.params
@@ -201,6 +212,7 @@ class ASMM(Strategy[ASMMParams]):
         if self.base_units < max(m.min_size, m.step):
             raise ValueError(f"strategy.params.base_size: {p.base_size} is below the minimum size of {p.symbol}")
         self.maker_fee = p.maker_fee if p.maker_fee is not None else m.maker_fee_ppm / 1e6
+        self.vpin = Vpin(max(size_units(m, p.vpin_bucket_size), 1), p.vpin_window)
         self.ctx.gauge("mm_quote_interval_gauge", p.quote_interval_ms / 1000.0, venue=p.venue, symbol=p.symbol)
 
     async def on_tick(self, now_ms: int) -> None:
@@ -209,6 +221,16 @@ class ASMM(Strategy[ASMMParams]):
             return
         self._next_quote = now + self.params.quote_interval_ms / 1000.0
         self._cycle(now)
+
+    def on_trade(self, ev: Any) -> None:
+        """Public prints of our market feed the VPIN estimate (aggressor side known from the venue)."""
+        if self.vpin is None or ev.venue != self.params.venue:
+            return
+        ours = self._ours.get(ev.book_id)
+        if ours is None:
+            ours = self._ours[ev.book_id] = self.ctx.symbol_of(ev.venue, ev.book_id) == self.params.symbol
+        if ours:
+            self.vpin.add(str(ev.taker_side) == "bid", ev.sz)
 
     def _quotes(self) -> list[Any]:
         p = self.params
@@ -236,6 +258,10 @@ class ASMM(Strategy[ASMMParams]):
         live = [o for o in self._quotes() if o.state in CANCELLABLE]
         cancel, place = reconcile([(o.client_id, o.side, o.px) for o in live], targets)
         self.stats["kept"] += len(live) - len(cancel)
+        # cancels held back: a kept quote that is not exactly on a target price stays for its queue place
+        on_target = {(side, px) for side, px, _, _ in targets}
+        dropped = set(cancel)
+        self.suppressing = any((o.side, o.px) not in on_target for o in live if o.client_id not in dropped)
         for cid in cancel:
             ctx.cancel(p.venue, cid)
         self.stats["cancelled"] += len(cancel)
@@ -328,6 +354,10 @@ class ASMM(Strategy[ASMMParams]):
         ctx.gauge("mm_reservation_price", ladder.reservation, **labels)
         ctx.gauge("mm_inventory_skew_bps", bps_of(ladder.reservation - mid, mid), **labels)
         ctx.gauge("mm_adaptive_netmax", float(p.inventory_limit), **labels)  # the skew saturates here
+        ctx.gauge("mm_cancel_suppression_active", 1.0 if self.suppressing else 0.0, **labels)
+        vpin = None if self.vpin is None else self.vpin.value
+        if vpin is not None:
+            ctx.gauge("mm_vpin_current", vpin, **labels)
         if not math.isnan(spread):
             ctx.gauge("mm_spread_gauge", bps_of(spread, mid), **labels)
         if changed:
@@ -342,5 +372,7 @@ class ASMM(Strategy[ASMMParams]):
             "asmm_skew": None if last is None else last.skew,
             "asmm_pressure": None if last is None else last.pressure,
             "asmm_momentum": self.momentum,
+            "asmm_vpin": None if self.vpin is None else self.vpin.value,
+            "asmm_cancel_suppression": self.suppressing,
             **{f"asmm_{k}": v for k, v in self.stats.items()},
         }

@@ -20,12 +20,13 @@ pub enum EventKind {
     Position = 4,
     Resync = 5,
     RateLimited = 6,
+    Operator = 7,
 }
 
 impl EventKind {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     pub const NAMES: [&'static str; Self::COUNT] =
-        ["book", "trade", "order", "fill", "position", "resync", "rate_limited"];
+        ["book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator"];
 
     pub fn of(body: &EventBody) -> EventKind {
         match body {
@@ -36,6 +37,7 @@ impl EventKind {
             EventBody::Position(_) => EventKind::Position,
             EventBody::Resync(_) => EventKind::Resync,
             EventBody::RateLimited(_) => EventKind::RateLimited,
+            EventBody::Operator(_) => EventKind::Operator,
         }
     }
 
@@ -47,6 +49,7 @@ impl EventKind {
         EventKind::Position,
         EventKind::Resync,
         EventKind::RateLimited,
+        EventKind::Operator,
     ];
 
     /// The kind at position `i` of `ALL` (panics past the end: callers iterate `NAMES`).

@@ -159,6 +159,14 @@ pub struct RateLimited {
     pub wait_ns: u64,
 }
 
+/// An operator's action on the running bot (panel or control endpoint): what, and its details as JSON
+/// text. Pushed so the journal holds it in order with the market data and orders it acted on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAction {
+    pub action: String,
+    pub detail: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventBody {
     Book(BookUpdate),
@@ -168,6 +176,7 @@ pub enum EventBody {
     Fill(Fill),
     Position(Position),
     RateLimited(RateLimited),
+    Operator(OperatorAction),
 }
 
 impl EventBody {
@@ -185,6 +194,7 @@ impl EventBody {
             EventBody::Fill(_) => "fill",
             EventBody::Position(_) => "position",
             EventBody::RateLimited(_) => "rate_limited",
+            EventBody::Operator(_) => "operator",
         }
     }
 }

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::events::{
-    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, Position, RateLimited,
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, OperatorAction, Position, RateLimited,
     Resync, Side, Trade, Venue,
 };
 use crate::ring::{EventRing, JournalTap};
@@ -125,6 +125,7 @@ const K_ORDER: u8 = 3;
 const K_FILL: u8 = 4;
 const K_POSITION: u8 = 5;
 const K_RATE_LIMITED: u8 = 6;
+const K_OPERATOR: u8 = 7;
 
 /// Timestamp delta state of one frame (reset at each frame, so every frame decodes on its own).
 #[derive(Default)]
@@ -141,6 +142,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
         EventBody::Fill(f) => (K_FILL, (f.side as u8) | ((f.maker as u8) << 1)),
         EventBody::Position(_) => (K_POSITION, 0),
         EventBody::RateLimited(_) => (K_RATE_LIMITED, 0),
+        EventBody::Operator(_) => (K_OPERATOR, 0),
     };
     out.push(kind | (flags << 4));
     put_i(out, recv_ns.wrapping_sub(d.recv_ns));
@@ -203,6 +205,10 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
         EventBody::RateLimited(r) => {
             put_str(out, &r.key);
             put_u(out, r.wait_ns);
+        }
+        EventBody::Operator(o) => {
+            put_str(out, &o.action);
+            put_str(out, &o.detail);
         }
     }
 }
@@ -319,6 +325,7 @@ fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<(i64, i64, EventBody), S
             entry_px: c.i()?,
         }),
         K_RATE_LIMITED => EventBody::RateLimited(RateLimited { key: c.string()?, wait_ns: c.u()? }),
+        K_OPERATOR => EventBody::Operator(OperatorAction { action: c.string()?, detail: c.string()? }),
         other => return Err(format!("unknown event kind {other}")),
     };
     Ok((recv_ns, decoded_ns, body))
@@ -1074,6 +1081,7 @@ mod tests {
             ),
             (venue(), any::<u32>(), any::<i64>(), any::<i64>()).prop_map(|(venue, book_id, size, entry_px)| EventBody::Position(Position { venue, book_id, size, entry_px })),
             (".{0,16}", any::<u64>()).prop_map(|(key, wait_ns)| EventBody::RateLimited(RateLimited { key, wait_ns })),
+            (".{0,16}", ".{0,64}").prop_map(|(action, detail)| EventBody::Operator(OperatorAction { action, detail })),
         ]
     }
 

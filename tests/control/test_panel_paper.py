@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 
 import aiohttp
 import pytest
 from panel_helpers import TOKEN, paper_config, signed_in, start_paper, until
+
+from xtb.core import read_journal
+from xtb.journal.report import write_report
 
 HDR = {"X-XTB-Panel": "1"}
 
@@ -69,6 +73,7 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
         pair = view["pairs"][0]
         assert pair["name"] == "SOL" and pair["unit"] == "quote" and pair["price_a"] > 0 and pair["series"]
         assert set(snap["pnl"]) == {"realized", "fees", "unrealized", "net"}
+        assert snap["pnl_today"]["runs"] == 1  # the first run of the day in this history
 
         # the SSE stream delivers snapshots whose prices move
         mids = []
@@ -129,6 +134,12 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
     actions = [(j["action"], j["ok"]) for j in journal]
     assert ("params", True) in actions and ("params", False) in actions and ("pause", True) in actions
     assert stat.S_IMODE((run / "operator.jsonl").stat().st_mode) == 0o600
+    # the binary event journal holds each action too, in order with the market data, and the report lists them
+    ops = [ev for ev in read_journal(run / "events.journal") if ev.kind == "operator"]
+    assert [(o.action, json.loads(o.detail)["ok"]) for o in ops] == actions
+    assert json.loads(ops[0].detail)["changes"] == {"enter_z_high": 2.5}
+    report = (write_report(run)["report"]).read_text()
+    assert "## Operator actions" in report and "| pause |" in report and "| params |" in report
     history = tmp_path / "runs" / "history.sqlite"
     assert history.exists() and stat.S_IMODE(history.stat().st_mode) == 0o600
 
@@ -140,6 +151,9 @@ async def test_zscore_panel_live_params_mode_and_history(tmp_path):
                 f"http://127.0.0.1:{engine2.control.port}/api/spreads", params={"pair": "SOL", "limit": "100000"},
                 headers={"Authorization": f"Bearer {TOKEN}"}) as r:
             assert (await r.json())["count"] >= first_count > 0
+        engine2.control.desk.tick()  # records this run's figure now
+        today = engine2.control.desk.snapshot()["pnl_today"]
+        assert today["runs"] == 2 and today["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     finally:
         await engine2.stop()
 

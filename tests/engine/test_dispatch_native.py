@@ -51,7 +51,7 @@ def test_the_core_loop_is_used_for_the_core_ring_only():
     python.add_listener(Recorder())
     assert native._loop is not None and python._loop is None
     assert len(native._loop.routes) == len(EventRing.KINDS) and native._loop.routes[0][0][0] == "Recorder.on_book"
-    assert EventRing.KINDS == ["book", "trade", "order", "fill", "position", "resync", "rate_limited"]
+    assert EventRing.KINDS == ["book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator"]
 
 
 def test_current_event_is_set_per_event_and_cleared_after():
@@ -172,12 +172,12 @@ def test_bad_routes_are_refused_with_the_kinds_named():
     with pytest.raises(ValueError, match="KINDS order"):
         ring.dispatch(((),))
     ring.push(OrderUpdate("backpack", 1, "open"))
-    routes = [()] * 7
+    routes = [()] * len(EventRing.KINDS)
     routes[2] = ("not a pair",)
     with pytest.raises(TypeError, match=r"routes\[2\] \(order\)"):
         ring.dispatch(tuple(routes))
     assert len(ring) == 1  # refused before any event was taken
-    assert ring.dispatch(tuple([()] * 7)) == 1  # then counted and skipped (nobody listens)
+    assert ring.dispatch(tuple([()] * len(EventRing.KINDS))) == 1  # then counted and skipped (nobody listens)
 
 
 EVENTS = st.lists(
@@ -255,9 +255,9 @@ def test_the_loop_refuses_bad_routes_and_keeps_the_old_ones():
     with pytest.raises(ValueError, match="KINDS order"):
         DispatchLoop(ring, ((),))
     seen = []
-    loop = DispatchLoop(ring, ((("w", seen.append),),) + ((),) * 6)
+    loop = DispatchLoop(ring, ((("w", seen.append),),) + ((),) * (len(EventRing.KINDS) - 1))
     with pytest.raises(TypeError, match=r"routes\[1\] \(trade\)"):
-        loop.set_routes(((), (1,)) + ((),) * 5)
+        loop.set_routes(((), (1,)) + ((),) * (len(EventRing.KINDS) - 2))
     ring.push(book(0, 100))
     assert loop.drain() == 1 and [e.best_bid for e in seen] == [(100, 1)]
     assert loop.current_event is None and "DispatchLoop(" in repr(loop)

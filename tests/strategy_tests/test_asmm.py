@@ -3,6 +3,7 @@ paper mode: geometric layers on the book, and a long inventory pushing the bid s
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paper_helpers import quiet_engine, wait_for
+from prometheus_client import generate_latest
 
 from strategies.asmm import (
     ASMMParams,
@@ -198,3 +200,25 @@ async def test_runs_from_its_config_with_the_risk_guard(tmp_path):
         await engine.stop()
     assert status["risk_state"] == "active" and status["risk_allowed"] >= 8
     assert status["asmm_cycles"] >= 1 and status["asmm_denied"] == 0
+
+
+async def test_vpin_and_cancel_suppression_gauges_are_fed_in_paper(tmp_path):
+    """The board's mm_vpin_current and mm_cancel_suppression_active come from the strategy's own quantities."""
+    raw = load_config(ROOT / "configs" / "asmm.yaml").model_dump()
+    raw["general"].update(log_dir=str(tmp_path / "logs"), run_dir=str(tmp_path / "runs"))
+    raw["strategy"]["params"].update(maxLayers=4, vpinBucketSize="0.02", vpinWindow=5, quoteIntervalMs=100,
+                                     requoteTolerance=0.5)
+    engine = Engine(validate(raw))
+    await engine.start()
+    strat = engine.strategy
+    try:
+        assert await wait_for(lambda: strat.vpin is not None and strat.vpin.buckets >= 2, 15)
+        assert await wait_for(lambda: strat.suppressing, 15)  # the wide tolerance keeps drifted quotes
+        await asyncio.sleep(0.3)  # one more cycle publishes both
+        text = generate_latest(engine.telemetry.metrics.registry).decode()
+    finally:
+        await engine.stop()
+    vpin = [ln for ln in text.splitlines() if ln.startswith("mm_vpin_current{")]
+    assert len(vpin) == 1 and 'symbol="ETH_USDC_PERP"' in vpin[0] and 0.0 <= float(vpin[0].split()[-1]) <= 1.0
+    assert any(ln.startswith("mm_cancel_suppression_active{") for ln in text.splitlines())
+    assert engine.status()["asmm_vpin"] is not None

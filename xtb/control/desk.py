@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import math
+import sqlite3
 import statistics
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xtb._core import OperatorAction
 from xtb.control.alerts import AlertRules, Observation
 from xtb.control.events import EventLog
 from xtb.control.history import SpreadHistory
@@ -86,6 +88,7 @@ class Desk:
         path = history_path or Path(cfg.control.history_db or Path(cfg.general.run_dir) / "history.sqlite")
         # telemetry off means no files at all: no spread history either (the panel still runs)
         self.history: SpreadHistory | None = SpreadHistory(path) if cfg.telemetry.enabled else None
+        self.started_ms = time.time_ns() // 1_000_000
         self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self.fills: deque[dict[str, Any]] = deque(maxlen=200)
         self.pairs: dict[str, _PairSeries] = {}
@@ -238,7 +241,26 @@ class Desk:
         self._evaluate_alerts()
         if self.history is not None:
             self.history.flush()
+            self._record_day_pnl(now_ms)
         self._snapshot = None
+
+    def _record_day_pnl(self, now_ms: int) -> None:
+        net = self.pnl()["net"]
+        if net is None or self.history is None:
+            return
+        run_path = getattr(self.engine, "run_path", None)
+        run = run_path.name if run_path is not None else f"{self.engine.config.strategy.name}-{self.started_ms}"
+        try:
+            self.history.record_pnl(now_ms, run, self.engine.config.strategy.name, net,
+                                    run_started_ms=self.started_ms)
+        except sqlite3.Error as e:  # the history is a convenience: trading goes on without it
+            log.error("daily PnL not recorded: %s", e)
+
+    def today_pnl(self) -> dict[str, Any]:
+        """Today's (UTC) net PnL over every run of the day in the history database, this one included."""
+        if self.history is None:
+            return {"day": None, "net": self.pnl()["net"], "runs": 1}
+        return self.history.day_pnl(time.time_ns() // 1_000_000)
 
     def _market(self, venue: str, symbol: str | None) -> Any:
         if symbol is None:
@@ -514,6 +536,7 @@ class Desk:
                                               "risk_denied", "risk_allowed")},
             "denied": status.get("orders_denied", {}),
             "pnl": self.pnl(),
+            "pnl_today": self.today_pnl(),
             "net_exposure": exposure,
             "positions": positions,
             "fills": list(self.fills)[-50:][::-1],
@@ -530,8 +553,12 @@ class Desk:
 
     # --- operator actions ----------------------------------------------------------------------------
     def journal(self, action: str, detail: Mapping[str, Any], ok: bool, text: str) -> None:
-        """One operator action: operator.jsonl in the run directory, records, event log, bot log, channels."""
+        """One operator action: the event journal (in order with the market data and the orders it acted on),
+        operator.jsonl in the run directory, records, event log, bot log, channels."""
         row = {"ts_ms": time.time_ns() // 1_000_000, "action": action, "ok": ok, **detail}
+        ring = getattr(self.engine, "ring", None)
+        if ring is not None:
+            ring.push(OperatorAction(action, json.dumps({"ok": ok, **detail}, default=str)))
         run_path = getattr(self.engine, "run_path", None)
         if run_path is not None:
             try:

@@ -1,13 +1,20 @@
-"""Spread history kept across runs (SQLite): what the panel's chart and `GET /api/spreads` read.
+"""Spread and daily PnL history kept across runs (SQLite): what the panel's chart, `GET /api/spreads` and the
+"today's PnL" card read.
 
 One row per sample: pair, ts_ms (UTC epoch ms), both prices, the spread and, when known, its rolling mean,
 std and z. Written from the event loop in small batches (`flush()` each second by the desk); the file is
 created 0600 in a 0700 directory. Default path `<general.run_dir>/history.sqlite` (`control.history_db`).
+
+Daily PnL: one row per (UTC day, run) with the run's net PnL when it entered that day (0 for a run that
+started that day) and its latest net PnL; today's PnL is the sum over today's rows of (latest - at entry),
+so earlier runs of the day count with their final figure and a run that crosses midnight counts only what
+it made after it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,9 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS spreads (
     ts_ms INTEGER NOT NULL, pair TEXT NOT NULL, strategy TEXT, price_a REAL, price_b REAL,
     spread REAL, mean REAL, std REAL, z REAL, unit TEXT)"""
 INDEX = "CREATE INDEX IF NOT EXISTS spreads_pair_ts ON spreads(pair, ts_ms)"
+PNL_SCHEMA = """CREATE TABLE IF NOT EXISTS pnl_days (
+    day TEXT NOT NULL, run TEXT NOT NULL, strategy TEXT, net_at_entry REAL NOT NULL, net REAL NOT NULL,
+    updated_ms INTEGER NOT NULL, PRIMARY KEY (day, run))"""
 MAX_LIMIT = 100_000
 
 
@@ -29,6 +39,7 @@ class SpreadHistory:
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute(SCHEMA)
         self._con.execute(INDEX)
+        self._con.execute(PNL_SCHEMA)
         self._con.commit()
         self._pending: list[tuple[Any, ...]] = []
 
@@ -55,6 +66,22 @@ class SpreadHistory:
         rows.reverse()
         return rows
 
+    def record_pnl(self, ts_ms: int, run: str, strategy: str, net: float, *, run_started_ms: int) -> None:
+        """This run's net PnL now (quote units). The first row of a day keeps the net it entered the day with."""
+        day = utc_day(ts_ms)
+        entry = 0.0 if utc_day(run_started_ms) == day else net
+        self._con.execute(
+            "INSERT INTO pnl_days VALUES (?,?,?,?,?,?) ON CONFLICT(day, run) DO UPDATE SET net = excluded.net, "
+            "updated_ms = excluded.updated_ms", (day, run, strategy, entry, net, ts_ms))
+        self._con.commit()
+
+    def day_pnl(self, ts_ms: int) -> dict[str, Any]:
+        """The UTC day of `ts_ms`: net PnL summed over its runs, and how many runs traded that day."""
+        day = utc_day(ts_ms)
+        total, runs = self._con.execute(
+            "SELECT COALESCE(SUM(net - net_at_entry), 0.0), COUNT(*) FROM pnl_days WHERE day = ?", (day,)).fetchone()
+        return {"day": day, "net": float(total), "runs": int(runs)}
+
     def pairs(self) -> list[str]:
         self.flush()
         return [r[0] for r in self._con.execute("SELECT DISTINCT pair FROM spreads ORDER BY pair")]
@@ -64,3 +91,7 @@ class SpreadHistory:
             self.flush()
         finally:
             self._con.close()
+
+
+def utc_day(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")

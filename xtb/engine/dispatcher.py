@@ -33,6 +33,7 @@ ROUTES: dict[str, str] = {
     "position": "on_position",
     "resync": "on_resync",
     "rate_limited": "on_rate_limited",
+    "operator": "on_operator",
 }
 
 

@@ -59,6 +59,7 @@ class JournalData:
     position: dict[str, Series] = field(default_factory=lambda: defaultdict(Series))
     pnl: Series = field(default_factory=Series)
     latency_us: list[float] = field(default_factory=list)
+    operator: list[tuple[float, str, str]] = field(default_factory=list)  # (t, action, detail JSON)
     truncated: bool = False
     unattributed_fills: int = 0
     base_of: dict[str, str] = field(default_factory=dict)  # "venue:symbol" -> canonical base asset
@@ -123,6 +124,8 @@ def read_journal_data(path: Path) -> JournalData:
             if ev.best_bid is not None and ev.best_ask is not None:
                 data.mid_last[name] = (ev.best_bid[0] + ev.best_ask[0]) * ps / 2
                 last_mid[ev.venue][ev.book_id] = (ev.best_bid[0] + ev.best_ask[0]) / 2
+        elif kind == "operator":
+            data.operator.append((t, ev.action, ev.detail))
         elif kind == "position":
             name, _, ss = _scale(markets, ev.venue, ev.book_id)
             data.position[name].add(t, ev.size * ss)
@@ -555,6 +558,11 @@ def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]]
             f"{'n/a' if pnl.win_rate is None else f'{pnl.win_rate:.0%} of {pnl.closing_fills}'} |",
             "",
         ]
+    if data is not None and data.operator:
+        lines += ["## Operator actions", "", "From the journal, in order with the market data they acted on.", "",
+                  "| t (s) | action | detail |", "|---|---|---|"]
+        lines += [f"| {t:.1f} | {action} | `{detail.replace('|', '/')}` |" for t, action, detail in data.operator]
+        lines.append("")
     if records:
         lines += ["records.sqlite: " + ", ".join(f"{t} ({len(r)} rows)" for t, r in sorted(records.items())), ""]
     titles = {"price": "Prices (one panel per asset)", "inventory": "Inventory", "pnl": "PnL", "latency": "Latency"}

@@ -14,7 +14,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::events::{
-    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderUpdate, Position, RateLimited,
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderUpdate, OperatorAction, Position, RateLimited,
     Resync, Side, Trade, Venue,
 };
 use crate::dispatch::{take_batch, DispatchCounters, EventKind};
@@ -530,6 +530,39 @@ event_methods_no_venue!(PyRateLimited, "rate_limited", {
     }
 });
 
+/// An operator's action on the running bot: `action` (e.g. "params", "flatten") and `detail` (JSON text).
+#[pyclass(name = "OperatorAction", module = "xtb_core._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyOperatorAction {
+    h: Header,
+    e: OperatorAction,
+}
+
+event_methods_no_venue!(PyOperatorAction, "operator", {
+    #[new]
+    #[pyo3(signature = (action, detail, recv_ns=None))]
+    fn new(action: String, detail: String, recv_ns: Option<i64>) -> Self {
+        PyOperatorAction { h: Header::unpushed(recv_ns), e: OperatorAction { action, detail } }
+    }
+    #[getter]
+    fn action(&self) -> &str {
+        &self.e.action
+    }
+    #[getter]
+    fn detail(&self) -> &str {
+        &self.e.detail
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "OperatorAction(seq={}, action={}, detail={}, {})",
+            self.h.seq,
+            str_repr(&self.e.action),
+            str_repr(&self.e.detail),
+            self.h.repr_tail()
+        )
+    }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Event <-> Python object
 
@@ -544,6 +577,7 @@ pub fn event_into_py(py: Python<'_>, ev: Event) -> PyResult<Bound<'_, PyAny>> {
         EventBody::Resync(e) => Bound::new(py, PyResync { h, e })?.into_any(),
         EventBody::Position(e) => Bound::new(py, PyPosition { h, e })?.into_any(),
         EventBody::RateLimited(e) => Bound::new(py, PyRateLimited { h, e })?.into_any(),
+        EventBody::Operator(e) => Bound::new(py, PyOperatorAction { h, e })?.into_any(),
     })
 }
 
@@ -579,6 +613,10 @@ fn event_from_py(obj: &Bound<'_, PyAny>) -> Option<Event> {
     if let Ok(o) = obj.cast::<PyRateLimited>() {
         let o = o.get();
         return Some(ev(o.h, EventBody::RateLimited(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyOperatorAction>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Operator(o.e.clone())));
     }
     None
 }
@@ -801,7 +839,7 @@ impl PyEventRing {
         let ev = event_from_py(event).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "event: expected an xtb._core event (BookUpdate, Resync, Trade, OrderUpdate, Fill, Position, \
-                 RateLimited), got {}",
+                 RateLimited, OperatorAction), got {}",
                 event.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
             ))
         })?;
@@ -1170,6 +1208,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFill>()?;
     m.add_class::<PyPosition>()?;
     m.add_class::<PyRateLimited>()?;
+    m.add_class::<PyOperatorAction>()?;
     m.add_function(wrap_pyfunction!(_ring_push_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_ring_rust, m)?)?;
     Ok(())

@@ -12,7 +12,8 @@ function fmt(x, d = 4) {
   if (x === 0) x = 0;  // no "-0"
   const a = Math.abs(x);
   if (a !== 0 && (a >= 1e6 || a < 1e-4)) return x.toExponential(3);
-  return x.toFixed(a >= 1000 ? 2 : d).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  const text = x.toFixed(a >= 1000 ? 2 : d).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  return text === "-0" ? "0" : text;  // a tiny negative rounds to zero, not "-0"
 }
 function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
 
@@ -246,6 +247,10 @@ function render(s) {
   $("quoting-state").textContent = s.quoting_paused ? "quoting paused" : "quoting on";
   $("pause-btn").textContent = s.quoting_paused ? "Resume quoting" : "Pause quoting";
   const pnl = s.pnl;
+  const today = s.pnl_today || {};
+  $("pnl-today").textContent = fmt(today.net);
+  $("pnl-today").className = "value " + (today.net > 0 ? "good" : today.net < 0 ? "bad" : "");
+  $("pnl-today-sub").textContent = today.day ? `${today.day}: ${today.runs} run(s), this one included` : "this run (no history)";
   $("pnl-net").textContent = fmt(pnl.net);
   $("pnl-net").className = "value " + (pnl.net > 0 ? "good" : pnl.net < 0 ? "bad" : "");
   $("pnl-parts").textContent = `realized ${fmt(pnl.realized)} − fees ${fmt(pnl.fees)} + unrealized ${fmt(pnl.unrealized)}`;
