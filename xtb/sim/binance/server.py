@@ -631,7 +631,8 @@ class BinanceServer(LoopbackServer):
         name = request.match_info.get("streams", "")
         if name and "@" not in name and "/" not in name:
             return await self._private_ws(request, name)
-        return await self._market_ws("legacy")(request)
+        resp: web.StreamResponse = await self._market_ws("legacy")(request)
+        return resp
 
     async def _serve(self, session: Session) -> web.StreamResponse:
         self._sessions.add(session)

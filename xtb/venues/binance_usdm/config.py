@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from xtb.orders.reconcile import UnknownOrderPolicy
 from xtb.transport.keepalive_http import check_order_http
@@ -86,7 +86,7 @@ class BinanceConfig:
     order_connections: int = 2
 
     @classmethod
-    def from_options(cls, options: dict[str, Any], **overrides: Any) -> BinanceConfig:
+    def from_options(cls, options: dict[str, Any], **overrides: Any) -> Self:
         section = cls.section
         options = migrate_options(section, options)
         unknown = set(options) - set(cls.__dataclass_fields__)
