@@ -99,6 +99,8 @@ class ASMMParams(BaseModel):
                                       "venue's request budget")
     take_profit_cooldown_s: float = Field(2.0, ge=0, validation_alias=_alias("take_profit_cooldown_s",
                                                                              "takeProfitCooldownS"))
+    flatten_on_stop: bool = Field(False, validation_alias=_alias("flatten_on_stop", "flattenOnStop"),
+                                  description="close the position reduce-only at shutdown (the engine's flatten)")
     vpin_bucket_size: Decimal = Field(Decimal("1"), gt=0, validation_alias=_alias("vpin_bucket_size",
                                                                                 "vpinBucketSize"),
                                       description="VPIN volume bucket (base units of traded volume)")

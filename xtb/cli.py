@@ -163,8 +163,12 @@ def sim(
     lighter_key: Annotated[
         list[str] | None, typer.Option(help="register ACCOUNT:INDEX:PUBHEX for Lighter; repeatable")
     ] = None,
+    binance_key: Annotated[
+        list[str] | None, typer.Option(help="register API_KEY:SECRET for Binance (simulator keys only); repeatable")
+    ] = None,
     binance_key_file: Annotated[
-        list[Path] | None, typer.Option(help="register a Binance HMAC pair from a file (API_KEY:SECRET); repeatable")
+        list[Path] | None,
+        typer.Option(help="register a Binance HMAC pair from a key file (or one line API_KEY:SECRET); repeatable"),
     ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
@@ -178,6 +182,8 @@ def sim(
         argv += ["--backpack-api-key", k]
     for k in lighter_key or []:
         argv += ["--lighter-key", k]
+    for k in binance_key or []:
+        argv += ["--binance-key", k]
     for f in binance_key_file or []:
         argv += ["--binance-key-file", str(f)]
     sim_main(argv)

@@ -196,6 +196,7 @@ BINANCE_USDM_KEYS: Final[Mapping[str, tuple[int, int]]] = {
     "private": (5, 0),  # positionRisk / account / balance / userTrades v3
     "open_orders": (40, 0),  # all symbols
     "income": (30, 0),
+    "position_mode": (30, 0),  # GET /fapi/v1/positionSide/dual
     "signed": (1, 0),  # order query, cancel, cancel-all, leverage, margin type, listenKey
     "order": (0, 1),  # POST /fapi/v1/order: order count only
     "batch_order": (5, 1),  # one order of a batch (the batch's IP weight 5 is charged per order: over-counts)

@@ -87,3 +87,25 @@ def test_bad_input_named_and_secret_never_shown() -> None:
         s.limit_order("BTCUSDC", "BID", 1, 1, 1, 3)
     text = repr(s)
     assert SECRET not in text and API_KEY not in text and "dbef" in text
+
+
+def test_mark_price_frames_decoded_in_the_core() -> None:
+    from xtb.core import BinanceMarkPrice, FeedError, decode_binance_mark_prices
+
+    frame = (b'{"stream":"ethusdc@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"ETHUSDC",'
+             b'"p":"3500.12345678","i":"3499.5","P":"3499.75","r":"-0.00012500","T":1562306400000}}')
+    (m,) = decode_binance_mark_prices(frame)
+    assert isinstance(m, BinanceMarkPrice)
+    assert (m.venue, m.symbol, m.event_ms, m.next_funding_ms) == ("binance_usdm", "ETHUSDC", 1562305380000,
+                                                                  1562306400000)  # fmt: skip
+    assert (m.mark_px, m.index_px, m.settle_px, m.funding_rate, m.decimals) == (
+        350_012_345_678, 349_950_000_000, 349_975_000_000, -12_500, 8)
+    (a,) = decode_binance_mark_prices(frame, venue="aster", decimals=2)
+    assert (a.venue, a.mark_px, a.funding_rate) == ("aster", 350_012, 0)
+    with pytest.raises(FeedError, match="bad p") as err:
+        decode_binance_mark_prices(frame.replace(b'"3500.12345678"', b'"3,500"'))
+    assert err.value.reason.startswith("bad p") and err.value.venue == "binance_usdm"
+    with pytest.raises(FeedError, match="not a markPriceUpdate"):
+        decode_binance_mark_prices(b'{"e":"aggTrade","s":"ETHUSDC"}')
+    with pytest.raises(ValueError, match="venue"):
+        decode_binance_mark_prices(frame, venue="nope")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -303,3 +304,145 @@ async def test_ws_api_order_place_and_cancel(cluster_factory: Any) -> None:
         await ws.send_str(orjson.dumps({"id": "c", "method": "order.cancel", "params": signed(cancel)}).decode())
         reply = await recv_json(ws)
         assert reply["id"] == "c" and reply["result"]["status"] == "CANCELED"
+
+
+async def test_fok_that_cannot_fill_is_refused_5021_and_not_recorded(cluster_factory: Any) -> None:
+    sim, c, http, account = await setup(cluster_factory)
+    server = sim.venues["binance_usdm"].server
+    async with http:
+        seed_book(sim, qty=2_000)  # 2.000 on each side
+        async with http.post(f"{c.base}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": c.api_key}) as resp:
+            key = (await resp.json())["listenKey"]
+        async with http.ws_connect(f"{server.urls['private']}/ws/{key}") as ws:
+            fok = {"symbol": "BTCUSDC", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK",
+                   "quantity": "3.000", "price": "100100.0", "newClientOrderId": "f1"}  # fmt: skip
+            status, body, _ = await c.call("POST", "/fapi/v1/order", fok)
+            assert (status, body["code"]) == (400, -5021) and "FOK" in body["msg"]
+            status, body, _ = await c.call("GET", "/fapi/v1/order", {"symbol": "BTCUSDC", "origClientOrderId": "f1"})
+            assert (status, body["code"]) == (400, -2013)  # not recorded
+            assert await no_frame(ws, 0.3)  # and no user-stream event for it
+            # a FOK that can fill fills whole, and its events go out
+            status, body, _ = await c.call("POST", "/fapi/v1/order", {**fok, "quantity": "1.000",
+                                                                      "newClientOrderId": "f2"})  # fmt: skip
+            assert status == 200 and body["status"] == "FILLED" and body["executedQty"] == "1.000"
+            got = await recv_until(ws, lambda f: f["e"] == "ORDER_TRADE_UPDATE" and f["o"]["X"] == "FILLED")
+            assert got["o"]["c"] == "f2"
+        # in a batch the refusal is that order's result
+        status, body, headers = await c.call("POST", "/fapi/v1/batchOrders", {"batchOrders": orjson.dumps(
+            [{**fok, "newClientOrderId": "f3", "quantity": "5.000"}]).decode()}, body=True)  # fmt: skip
+        assert status == 200 and body[0]["code"] == -5021
+        # a batch counts 5 on the 10 s order counter and 1 on the minute's (the orders before: f1, f2)
+        assert headers["X-MBX-ORDER-COUNT-10S"] == "7" and headers["X-MBX-ORDER-COUNT-1M"] == "3"
+
+
+async def test_funding_fee_income_rows_and_account_update(cluster_factory: Any) -> None:
+    sim, c, http, account = await setup(cluster_factory)
+    server = sim.venues["binance_usdm"].server
+    ex = sim.venues["binance_usdm"].exchange
+    market = ex.market_by_symbol("BTCUSDC").market_id
+    async with http:
+        seed_book(sim)
+        status, body, _ = await c.call("POST", "/fapi/v1/order", {"symbol": "BTCUSDC", "side": "BUY",
+                                                                  "type": "MARKET", "quantity": "0.100"})  # fmt: skip
+        assert status == 200 and body["status"] == "FILLED"
+        async with http.post(f"{c.base}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": c.api_key}) as resp:
+            key = (await resp.json())["listenKey"]
+        async with http.ws_connect(f"{server.urls['private']}/ws/{key}") as ws:
+            ex.set_mark_price(market, 1_000_000)  # 100000.0
+            cash_before = ex.balance(account).cash
+            ex.settle_funding(market, rate_ppm=100)  # longs pay 0.01 % of 0.1 * 100000 = 1 USDC
+            paid = cash_before - ex.balance(account).cash
+            assert paid > 0
+            upd = await recv_until(ws, lambda f: f["e"] == "ACCOUNT_UPDATE" and f["a"]["m"] == "FUNDING_FEE")
+            assert upd["a"]["B"][0]["a"] == "USDC" and upd["a"]["P"] == []
+        status, rows, _ = await c.call("GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE"})
+        assert status == 200 and len(rows) == 1
+        row = rows[0]
+        assert (row["symbol"], row["incomeType"], row["asset"]) == ("BTCUSDC", "FUNDING_FEE", "USDC")
+        scale = 10 ** ex.rules.cash_decimals
+        assert float(row["income"]) == pytest.approx(-paid / scale) and float(row["income"]) == pytest.approx(-1.0)
+
+
+async def test_position_mode_read_and_switch_rules(cluster_factory: Any) -> None:
+    sim, c, http, account = await setup(cluster_factory)
+    async with http:
+        status, body, _ = await c.call("GET", "/fapi/v1/positionSide/dual", {})
+        assert (status, body) == (200, {"dualSidePosition": False})
+        status, body, _ = await c.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "false"})
+        assert (status, body["code"]) == (400, -4059)
+        status, body, _ = await c.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"})
+        assert status == 200
+        status, body, _ = await c.call("GET", "/fapi/v1/positionSide/dual", {})
+        assert body == {"dualSidePosition": True}
+        # hedge mode is not modelled: orders are refused as a position-side mismatch
+        order = {"symbol": "BTCUSDC", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                 "quantity": "0.010", "price": "90000"}  # fmt: skip
+        status, body, _ = await c.call("POST", "/fapi/v1/order", order)
+        assert (status, body["code"]) == (400, -4061)
+        status, body, _ = await c.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "false"})
+        assert status == 200
+        status, body, _ = await c.call("POST", "/fapi/v1/order", order)
+        assert status == 200
+        status, body, _ = await c.call("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"})
+        assert (status, body["code"]) == (400, -4067)  # not with open orders
+
+
+async def test_depth_events_aggregate_per_stream_interval(cluster_factory: Any) -> None:
+    sim = await cluster_factory(venues=("binance_usdm",), generate=True, updates_per_s=200)
+    base = sim.venues["binance_usdm"].server.urls
+    url = f"{base['public']}/stream?streams=btcusdc@depth@100ms/btcusdc@depth@500ms"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        seen: dict[str, list[tuple[float, dict[str, Any]]]] = {"btcusdc@depth@100ms": [], "btcusdc@depth@500ms": []}
+        deadline = time.monotonic() + 10
+        while len(seen["btcusdc@depth@500ms"]) < 4 and time.monotonic() < deadline:
+            frame = await recv_json(ws)
+            seen[frame["stream"]].append((time.monotonic(), frame["data"]))
+        for name, interval in (("btcusdc@depth@100ms", 0.1), ("btcusdc@depth@500ms", 0.5)):
+            events = seen[name]
+            assert len(events) >= 4, name
+            for (t0, a), (t1, b) in itertools.pairwise(events):
+                assert b["pu"] == a["u"], name  # contiguous across aggregated events
+                assert b["U"] == a["u"] + 1
+                assert t1 - t0 > interval * 0.5, name  # not one event per change
+            # at 200 changes/s an interval holds several changes: one event covers them
+            assert max(d["u"] - d["U"] for _, d in events) > 2, name
+
+
+async def test_standalone_sim_registers_keys_from_the_command_line_and_key_files(tmp_path: Any) -> None:
+    import os
+    import sys
+
+    key_file = tmp_path / "binance_key.txt"  # the bot's own key-file format
+    key_file.write_text("api key: FILEKEY\napi secret: FILESECRET\n")
+    os.chmod(key_file, 0o600)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xtb.sim", "--venues", "binance_usdm", "--duration", "20",
+        "--binance-key", "CLIKEY:CLISECRET", "--binance-key-file", str(key_file),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any(line.startswith("binance_usdm: rest") for line in lines):
+            line = (await asyncio.wait_for(proc.stdout.readline(), 15)).decode()
+            assert line, f"the simulator exited: {lines}"
+            lines.append(line.strip())
+        text = "\n".join(lines)
+        assert "for api key CLIK..." in text and "for api key FILE..." in text
+        assert "CLISECRET" not in text and "FILESECRET" not in text  # secrets never printed
+        rest = next(line for line in lines if line.startswith("binance_usdm: rest")).split()[2]
+        async with aiohttp.ClientSession() as http:
+            for key, secret in (("CLIKEY", "CLISECRET"), ("FILEKEY", "FILESECRET")):
+                status, body, _ = await Client(http, rest, key, secret).call("GET", "/fapi/v3/balance", {})
+                assert status == 200 and body, (key, body)
+            status, body, _ = await Client(http, rest, "CLIKEY", "WRONG").call("GET", "/fapi/v3/balance", {})
+            assert (status, body["code"]) == (400, -1022)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "xtb.sim", "--venues", "binance_usdm", "--duration", "0.1", "--binance-key", "nocolon",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(bad.communicate(), 30)
+    assert bad.returncode != 0 and b"--binance-key noco...: expected API_KEY:SECRET" in err

@@ -275,6 +275,28 @@ def test_notional_at_minimum_is_accepted(make_exchange: Callable[..., Exchange])
         ex.place_order(limit(a, BUY, 99, 300_000))  # 29.70 USD
 
 
+def test_reduce_only_is_exempt_from_min_notional_where_the_venue_says_so(
+        make_exchange: Callable[..., Exchange]) -> None:
+    # Binance USD-M: "-4164 Order's notional must be no smaller than 5 (unless you choose reduce only)": a
+    # position below the minimum notional can always be closed. Venues without that rule refuse it.
+    for rules, exempt in ((VenueRules.binance_usdm(), True), (VenueRules.backpack(), False)):
+        ex = make_exchange(rules, min_notional=30 * USD)
+        a, b = funded(ex, 2)
+        ex.place_order(limit(b, SELL, 1000, 300_000))
+        ex.place_order(limit(a, BUY, 1000, 300_000))  # a: long 0.1 ETH
+        ex.place_order(limit(b, BUY, 1000, 290_000))
+        small_close = limit(a, SELL, 99, 290_000, reduce_only=True)  # 28.71 USD
+        if exempt:
+            assert ex.place_order(small_close).status is OrderStatus.FILLED
+            assert ex.position(a, 0).size == 901
+        else:
+            with pytest.raises(SimError) as err:
+                ex.place_order(small_close)
+            assert err.value.code is ErrorCode.NOTIONAL_BELOW_MIN
+        with pytest.raises(SimError):
+            ex.place_order(limit(a, BUY, 99, 290_000))  # an opening order still needs the minimum
+
+
 def test_price_band_around_last_trade(make_exchange: Callable[..., Exchange]) -> None:
     ex = make_exchange(band=PriceBand(750_000, 1_250_000, "last"))
     a, b = funded(ex, 2)

@@ -137,6 +137,134 @@ class TestBinanceConformance(ConnectorConformance):
         finally:
             await conn.close()
 
+    async def test_usdt_and_usdc_margined_symbols_trade_side_by_side(self, sim: SimCluster, account: Account,
+                                                                     harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, symbols=["BTCUSDC", "BTCUSDT"],
+                                          reconcile_interval_s=None)  # fmt: skip
+        try:
+            markets = conn.markets()
+            assert (markets["BTCUSDC"].quote, markets["BTCUSDT"].quote) == ("USDC", "USDT")
+            for sym in ("BTCUSDC", "BTCUSDT"):
+                bid, ask = await eventually(lambda s=sym: all(conn.top_of_book(s)) and conn.top_of_book(s),
+                                            what=f"a live {sym} book", pump=harness.dispatcher.drain)  # fmt: skip
+                m = markets[sym]
+                take = OrderRequest(self.next_cid(), sym, Side.BID, max(m.min_size, m.step),
+                                    price=ask[0] + 50 * m.tick, tif=TimeInForce.IOC)  # fmt: skip
+                assert (await conn.submit(take)).outcome is SubmitOutcome.ACCEPTED
+                await eventually(lambda s=sym: self.venue_position(sim, account, s) > 0, timeout_s=5,
+                                 what=f"a {sym} position")  # fmt: skip
+            # both positions reach the connector (ACCOUNT_UPDATE decoded in the core) and match the venue
+            await eventually(lambda: {s for s, p in conn._positions.items() if p.size} == {"BTCUSDC", "BTCUSDT"},
+                             timeout_s=10, what="both positions from the user stream",
+                             pump=harness.dispatcher.drain)  # fmt: skip
+            for sym in ("BTCUSDC", "BTCUSDT"):
+                assert (await conn.positions())[sym].size == self.venue_position(sim, account, sym)
+            assert {"USDC", "USDT"} <= set(await conn.balances())
+        finally:
+            await conn.close()
+
+    async def test_mark_price_feed_decoded_in_the_core(self, sim: SimCluster, account: Account,
+                                                       harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, mark_price=True, trades=True,
+                                          reconcile_interval_s=None)  # fmt: skip
+        try:
+            seen: list[Any] = []
+            conn.add_mark_listener(seen.append)
+            await eventually(lambda: conn.mark_price(self.symbol) is not None, timeout_s=10,
+                             what="a markPriceUpdate from the /market host")  # fmt: skip
+            mark = conn.mark_price(self.symbol)
+            venue_mark = sim.venues[NAME].exchange.mark_price(self._market(sim, self.symbol).market_id)
+            m = conn.markets()[self.symbol]
+            # the core's 8-decimal mark against the venue's mark in the market's price units
+            assert mark.decimals == 8 and mark.mark_px > 0 and mark.funding_rate is not None
+            assert abs(mark.mark_px // 10 ** (8 - m.price_decimals) - venue_mark) < venue_mark // 100
+            assert mark.next_funding_ms > mark.event_ms > 0
+            await eventually(lambda: seen, timeout_s=5, what="the mark listener called")
+            assert {x.symbol for x in seen} <= {self.symbol, "ETHUSDC"}
+            # aggTrade still reaches the ring over the same /market session
+            await eventually(lambda: [t for t in harness.recorder.of("trade") if t.venue == NAME], timeout_s=10,
+                             what="aggTrade prints beside the marks", pump=harness.dispatcher.drain)  # fmt: skip
+            assert conn.stats.feed_errors == 0
+        finally:
+            await conn.close()
+
+    async def test_hedge_mode_account_is_refused_at_start(self, sim: SimCluster, account: Account,
+                                                          harness: Harness) -> None:
+        sim.binance._dual_side.add(account.account)  # the account was switched to hedge mode on the venue
+        conn = self.make_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            with pytest.raises(RuntimeError, match="hedge mode"):
+                await conn.start()
+            # never switched behind the operator's back
+            assert sim.binance.position_mode(account.account) == {"dualSidePosition": True}
+        finally:
+            await conn.close()
+        sim.binance._dual_side.discard(account.account)
+        conn = await self.start_connector(sim, account, Harness.create(), reconcile_interval_s=None)
+        try:
+            assert conn.position_mode == "one-way"
+        finally:
+            await conn.close()
+
+    async def test_income_reports_funding_fees(self, sim: SimCluster, account: Account, harness: Harness) -> None:
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            req = await self.taking_order(conn, harness)
+            assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
+            await eventually(lambda: self.venue_position(sim, account, self.symbol) != 0, timeout_s=5,
+                             what="a position")  # fmt: skip
+            ex = sim.venues[NAME].exchange
+            ex.settle_funding(self._market(sim, self.symbol).market_id, rate_ppm=100)
+            rows = await conn.income(self.symbol, "FUNDING_FEE")
+            assert len(rows) == 1 and rows[0]["asset"] == "USDC" and float(rows[0]["income"]) < 0
+            kinds = {r["incomeType"] for r in await conn.income()}
+            assert {"FUNDING_FEE", "COMMISSION"} <= kinds
+        finally:
+            await conn.close()
+
+    async def test_429_holds_every_request_and_never_reaches_a_ban(self, sim: SimCluster, account: Account,
+                                                                   harness: Harness) -> None:
+        from xtb.sim.binance.server import Limits
+
+        server = sim.venues[NAME].server
+        # a 3 s weight window on both sides stands for the venue's minute (the test would take minutes)
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None, weight_window_s=3.0)
+        try:
+            # the venue's budget turns out far smaller than the published one: 60 weight per window, and a
+            # second 429 within a minute is a ban
+            server.limiter.limits = Limits(weight_1m=60, weight_window_s=3.0, ban_after_429s=1, ban_s=60)
+            server.limiter._weight.clear()
+            sent_at: list[float] = []
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:
+                await conn.http.positions()  # weight 5 each
+                sent_at.append(time.monotonic())
+            got = dict(server.error_statuses)
+            assert got.get(429, 0) >= 1, got  # the venue did say "too many"
+            assert got.get(418, 0) == 0, got  # and the connector never went on into a ban
+            assert conn.gate.rate_limited >= 1 and conn.gate.bans == 0
+            # after the 429 the connector learnt the budget and holds below it: one 429, reads go on
+            assert got[429] == 1 and conn.gate.weight_limit <= 60 and len(sent_at) > 20
+        finally:
+            await conn.close()
+
+    async def test_a_ban_stops_every_request_until_it_ends(self, sim: SimCluster, account: Account,
+                                                           harness: Harness) -> None:
+        server = sim.venues[NAME].server
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            server.limiter._banned_until["127.0.0.1"] = time.monotonic() + 3  # the venue bans our IP
+            with pytest.raises(Exception, match=r"418|banned"):
+                await conn.http.positions()
+            before = sum(server.requests.values())
+            for _ in range(5):
+                with pytest.raises(Banned):
+                    await conn.http.positions()
+            assert sum(server.requests.values()) == before  # nothing reached the venue while banned
+            assert conn.gate.bans == 1
+        finally:
+            await conn.close()
+
 
 class TestBinanceWsApiConformance(TestBinanceConformance):
     """The same suite with orders over the WebSocket API (`order.place` / `order.cancel`)."""
@@ -179,6 +307,14 @@ def test_exchange_info_to_integer_markets() -> None:
     assert btc.min_notional == 5 * 10**4 and btc.quote == "USDC" and btc.base == "BTC"
     pepe = markets["1000PEPEUSDT"]
     assert (pepe.base, pepe.multiplier, pepe.price_decimals, pepe.quote) == ("PEPE", 1000, 7, "USDT")
+    assert (btc.extra["min_price"], btc.extra["max_price"], btc.extra["max_size"]) == (1, 10_000_000, 100_000)
+    assert "market_max_size" not in btc.extra and "percent_up_ppm" not in pepe.extra
+    more = [{"filterType": "MARKET_LOT_SIZE", "stepSize": "0.001", "minQty": "0.001", "maxQty": "12"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"}]
+    btc_row = INFO["symbols"][0]
+    band = parse_markets({"symbols": [{**btc_row, "filters": [*btc_row["filters"], *more]}]})["BTCUSDC"]
+    assert (band.extra["market_max_size"], band.extra["percent_up_ppm"], band.extra["percent_down_ppm"]) == (
+        12_000, 1_050_000, 950_000)
     with pytest.raises(MarketDataError, match="DOGEUSDT"):
         parse_markets(INFO, ("DOGEUSDT",))
     with pytest.raises(MarketDataError, match="ETHUSDT_250328"):
@@ -231,6 +367,11 @@ def test_order_params_and_hot_path_agree() -> None:
         conn.prepare_submit([OrderRequest(78, "BTCUSDC", Side.ASK, 2, price=0)])
     with pytest.raises(ValueError, match="unknown symbol"):
         conn.prepare_submit([OrderRequest(79, "DOGEUSDT", Side.ASK, 2, price=10)])
+    # the venue's filters, checked before anything is signed or sent
+    with pytest.raises(ValueError, match="maximum quantity"):
+        conn.prepare_submit([OrderRequest(80, "BTCUSDC", Side.ASK, 100_001, price=1_000_000)])
+    with pytest.raises(ValueError, match="price filter"):
+        conn.prepare_submit([OrderRequest(81, "BTCUSDC", Side.ASK, 2, price=10_000_001)])
     assert "secret" not in repr(conn)
 
 

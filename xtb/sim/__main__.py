@@ -1,11 +1,13 @@
 """Standalone simulator: `python -m xtb.sim --venues backpack,lighter [--seed N] [--faults PROFILE|FILE.yaml]
 [--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]
-[--binance-key-file FILE ...]`.
+[--binance-key API_KEY:SECRET ...] [--binance-key-file FILE ...]`.
 
 Prints each venue's REST and WS URL (127.0.0.1, ephemeral ports) and runs until Ctrl-C or the duration.
 Accounts are opened for the API public keys given on the command line (public keys only; no secret is
-ever printed). Binance signs with HMAC, a shared secret, so its keys come from a file (`API_KEY:SECRET`
-on one line) and never from the command line, where other users could read them.
+ever printed). Binance signs with HMAC, a shared secret, so the simulator needs both halves: on the command
+line (`--binance-key API_KEY:SECRET`, for throwaway simulator keys: other local users can read a command
+line) or from a file: the bot's own Binance key file (`api key:` / `api secret:`) or one line
+`API_KEY:SECRET`.
 """
 
 from __future__ import annotations
@@ -46,13 +48,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register a Lighter API public key for an account; repeatable",
     )
     p.add_argument(
+        "--binance-key",
+        action="append",
+        default=[],
+        metavar="API_KEY:SECRET",
+        help="register a Binance HMAC key pair (simulator keys only: a command line is readable); repeatable",
+    )
+    p.add_argument(
         "--binance-key-file",
         action="append",
         default=[],
         metavar="FILE",
-        help="register a Binance HMAC key pair read from FILE (one line API_KEY:SECRET); repeatable",
+        help="register a Binance HMAC key pair from FILE (a Binance key file, or one line API_KEY:SECRET); "
+        "repeatable",
     )
     return p.parse_args(argv)
+
+
+def binance_key_pair(spec: str) -> tuple[str, str]:
+    api_key, sep, secret = spec.strip().partition(":")
+    if not sep or not api_key or not secret or any(c.isspace() for c in spec.strip()):
+        raise ValueError("expected API_KEY:SECRET")
+    return api_key, secret
 
 
 def binance_key(path: str) -> tuple[str, str]:
@@ -60,10 +77,20 @@ def binance_key(path: str) -> tuple[str, str]:
         text = Path(path).read_text().strip()
     except OSError as exc:
         raise SystemExit(f"--binance-key-file {path}: cannot read it ({exc.strerror})") from None
-    api_key, sep, secret = text.partition(":")
-    if not sep or not api_key or not secret or "\n" in text:
-        raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET")
-    return api_key, secret
+    if "\n" not in text and ": " not in text:
+        try:
+            return binance_key_pair(text)
+        except ValueError:
+            raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET or a Binance key "
+                             "file (api key: / api secret:)") from None
+    from xtb.keys import KeyFileError
+    from xtb.venues.binance_usdm.keys import load_binance_keys
+
+    try:
+        keys = load_binance_keys(path)
+    except KeyFileError as exc:
+        raise SystemExit(f"--binance-key-file {path}: {exc}") from None
+    return keys.api_key.reveal(), keys.api_secret.reveal()
 
 
 def fault_plan(spec: str, seed: int) -> FaultPlan:
@@ -99,6 +126,13 @@ async def run(args: argparse.Namespace) -> None:
             except ValueError as exc:
                 raise SystemExit(f"--lighter-key {spec!r}: {exc}") from None
             print(f"lighter account {account} api key {index_s}")
+        for spec in args.binance_key:
+            try:
+                api_key, secret = binance_key_pair(spec)
+            except ValueError as exc:
+                raise SystemExit(f"--binance-key {spec.partition(':')[0][:4]}...: {exc}") from None
+            _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
+            print(f"binance_usdm account {account} for api key {api_key[:4]}...")
         for path in args.binance_key_file:
             api_key, secret = binance_key(path)
             _, _, account = sim.add_binance_account(args.collateral, api_key, secret)

@@ -698,7 +698,8 @@ class Exchange:
             raise SimError(ErrorCode.INVALID_QUANTITY, "quantity must be positive", "quantity")
         self._check_quantity(spec, qty)
         price_for_notional = req.price if req.order_type is OrderType.LIMIT else None
-        if price_for_notional is not None and spec.min_notional:
+        if price_for_notional is not None and spec.min_notional and (
+                not req.reduce_only or self.rules.min_notional_on_reduce_only):
             notional = price_for_notional * qty * ms.scale
             if notional < spec.min_notional:
                 raise SimError(

@@ -215,6 +215,7 @@ class VenueRules:
     default_leverage: int = 10
     first_order_id: int = 1
     history_per_account: int = 1_000  # closed orders kept for queries (bounded: memory stays flat)
+    min_notional_on_reduce_only: bool = True  # Binance: reduce-only orders are exempt from MIN_NOTIONAL
 
     @staticmethod
     def backpack() -> VenueRules:
@@ -241,6 +242,7 @@ class VenueRules:
             post_only_refusal=RefusalStyle.ERROR,
             default_self_trade=SelfTradeMode.REJECT_TAKER,
             max_open_orders_per_market=200,
+            min_notional_on_reduce_only=False,  # -4164 "... (unless you choose reduce only)"
             default_leverage=20,
             first_order_id=4_000_000_000,
         )

@@ -684,6 +684,22 @@ def aster_recover_signer(chain_id: int, msg: str | bytes, signature: str) -> str
 
 def eth_address_of(private_key: str) -> str:
     """The EIP-55 address of a secp256k1 private key (hex)."""
+class BinanceMarkPrice:
+    """One Binance-dialect markPriceUpdate: prices and funding rate in units of 10^-decimals."""
+
+    venue: str
+    symbol: str
+    event_ms: int
+    mark_px: int
+    index_px: int
+    settle_px: int
+    funding_rate: int | None
+    next_funding_ms: int
+    decimals: int
+
+def decode_binance_mark_prices(
+    frame: bytes, *, venue: str = "binance_usdm", decimals: int = 8
+) -> list[BinanceMarkPrice]: ...
 
 class BinanceSigner:
     """HMAC-SHA256 signer for Binance USD-M: signs the exact parameter string that is transmitted."""

@@ -2,8 +2,10 @@
 //! `{"stream": ..., "data": {...}}` envelopes, as Binance's public USD-M futures WebSocket reference
 //! describes them (market streams and the user data stream).
 //! depthUpdate (diff depth), bookTicker, aggTrade (market streams); ORDER_TRADE_UPDATE and ACCOUNT_UPDATE
-//! positions (user data stream). markPriceUpdate and TRADE_LITE (a copy of ORDER_TRADE_UPDATE's fill) are
-//! counted as ignored.
+//! positions (user data stream). TRADE_LITE (a copy of ORDER_TRADE_UPDATE's fill) is counted as ignored.
+//! markPriceUpdate (`<symbol>@markPrice[@1s]`, `!markPrice@arr[@1s]`) is not a ring event: the feed decoder
+//! counts it as ignored and `decode_mark_prices` turns the frame into typed `MarkPrice` values (a latest-value
+//! feed of mark, index and settle price and the funding rate, read by the connector).
 
 use serde::Deserialize;
 
@@ -332,6 +334,112 @@ fn order_update(dec: &mut FeedDecoder, ctx: &Ctx<'_>, m: &Msg<'_>, recv_ns: i64)
     Ok(n)
 }
 
+/// The fixed scale of mark-price values: the venue publishes mark, index and settle prices and the funding
+/// rate with 8 decimals (more than a market's tick: the mark is computed, not traded).
+pub const MARK_DECIMALS: u32 = 8;
+
+/// One `markPriceUpdate`: prices and the funding rate in units of 10^-decimals, times in venue milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkPrice {
+    pub symbol: String,
+    pub event_ms: u64,
+    pub mark_px: i64,
+    pub index_px: i64,
+    pub settle_px: i64,
+    /// None for contracts without funding (the venue sends `""`).
+    pub funding_rate: Option<i64>,
+    /// 0 for contracts without funding.
+    pub next_funding_ms: u64,
+}
+
+// Owned strings: untagged enums buffer their input, and a mark-price frame comes once a second.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MarkFrame {
+    Combined { stream: String, data: MarkData },
+    One(MarkMsg),
+    Many(Vec<MarkMsg>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MarkData {
+    One(MarkMsg),
+    Many(Vec<MarkMsg>),
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct MarkMsg {
+    #[serde(default)]
+    e: Option<String>,
+    // Times as any JSON value, checked in `mark_one` (a wrong type there names the field).
+    #[serde(default)]
+    E: Option<serde_json::Value>,
+    #[serde(default)]
+    s: Option<String>,
+    #[serde(default)]
+    p: Option<String>,
+    #[serde(default)]
+    i: Option<String>,
+    #[serde(default)]
+    P: Option<String>,
+    #[serde(default)]
+    r: Option<String>,
+    #[serde(default)]
+    T: Option<serde_json::Value>,
+}
+
+fn millis(ctx: &Ctx<'_>, v: &Option<serde_json::Value>, name: &str) -> Result<Option<u64>, FeedError> {
+    match v {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(Some).ok_or_else(|| ctx.err(format!("field {name} must be a non-negative integer, got {n}")))
+        }
+        Some(other) => Err(ctx.err(format!("field {name} must be an integer, got {other}"))),
+    }
+}
+
+/// Decode a mark-price frame (raw, combined envelope, or the all-market array) into typed values at
+/// `decimals` (rounded half-even past it). A frame that is not a markPriceUpdate is an error naming its
+/// event; nothing is returned from a frame with one bad entry.
+pub fn decode_mark_prices(venue: crate::events::Venue, frame: &[u8], decimals: u32) -> Result<Vec<MarkPrice>, FeedError> {
+    let parsed: MarkFrame = serde_json::from_slice(frame).map_err(|e| {
+        let channel = sniff_str(frame, "stream").or_else(|| sniff_str(frame, "e")).unwrap_or("?");
+        FeedError { venue, channel: channel.to_owned(), reason: format!("bad markPriceUpdate JSON: {e}") }
+    })?;
+    let (channel, msgs) = match parsed {
+        MarkFrame::Combined { stream, data: MarkData::One(m) } => (stream, vec![m]),
+        MarkFrame::Combined { stream, data: MarkData::Many(v) } => (stream, v),
+        MarkFrame::One(m) => ("markPriceUpdate".to_owned(), vec![m]),
+        MarkFrame::Many(v) => ("!markPrice@arr".to_owned(), v),
+    };
+    let ctx = Ctx { venue, channel: &channel };
+    msgs.iter().map(|m| mark_one(&ctx, m, decimals)).collect()
+}
+
+fn mark_one(ctx: &Ctx<'_>, m: &MarkMsg, decimals: u32) -> Result<MarkPrice, FeedError> {
+    match m.e.as_deref() {
+        Some("markPriceUpdate") => {}
+        Some(other) => return Err(ctx.err(format!("not a markPriceUpdate: e={other:?}"))),
+        None => return Err(ctx.err("missing field e")),
+    }
+    let price = |name: &str, v: &Option<String>| ctx.rounded(name, need(ctx, v.as_deref(), name)?, decimals);
+    let funding_rate = match need(ctx, m.r.as_deref(), "r")? {
+        "" => None,
+        r => Some(ctx.rounded("r", r, decimals)?),
+    };
+    Ok(MarkPrice {
+        symbol: need(ctx, m.s.clone(), "s")?,
+        event_ms: need(ctx, millis(ctx, &m.E, "E")?, "E")?,
+        mark_px: price("p", &m.p)?,
+        index_px: price("i", &m.i)?,
+        settle_px: price("P", &m.P)?,
+        funding_rate,
+        next_funding_ms: millis(ctx, &m.T, "T")?.unwrap_or(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -392,5 +500,49 @@ mod tests {
         let lite = br#"{"e":"TRADE_LITE","E":1,"T":1,"s":"BTCUSDC","q":"0.001","p":"1","m":true,"c":"7","S":"BUY","L":"1","l":"0.001","t":1,"i":2}"#;
         assert_eq!(dec.feed(lite, 2).unwrap(), 0);
         assert!(drain(&ring).is_empty());
+    }
+
+    #[test]
+    fn mark_price_decoded_raw_combined_and_array() {
+        use super::{decode_mark_prices, MarkPrice, MARK_DECIMALS};
+        let raw = br#"{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}"#;
+        let want = MarkPrice {
+            symbol: "BTCUSDT".into(),
+            event_ms: 1562305380000,
+            mark_px: 1_179_415_000_000,
+            index_px: 1_178_462_659_091,
+            settle_px: 1_178_425_641_265,
+            funding_rate: Some(38_167),
+            next_funding_ms: 1562306400000,
+        };
+        assert_eq!(decode_mark_prices(Venue::BinanceUsdm, raw, MARK_DECIMALS).unwrap(), vec![want.clone()]);
+        let combined = br#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}"#;
+        assert_eq!(decode_mark_prices(Venue::BinanceUsdm, combined, MARK_DECIMALS).unwrap(), vec![want.clone()]);
+        // the all-market stream is an array; a delivery contract has no funding ("" and T 0)
+        let arr = br#"[{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.5","i":"1","P":"1","r":"-0.0001","T":2},{"e":"markPriceUpdate","E":1,"s":"BTCUSDT_260925","p":"2","i":"2","P":"2","r":"","T":0}]"#;
+        let got = decode_mark_prices(Venue::BinanceUsdm, arr, 2).unwrap();
+        assert_eq!((got[0].mark_px, got[0].funding_rate, got[0].next_funding_ms), (150, Some(0), 2));
+        assert_eq!((got[1].symbol.as_str(), got[1].funding_rate), ("BTCUSDT_260925", None));
+    }
+
+    #[test]
+    fn mark_price_bad_frames_name_the_field() {
+        use super::{decode_mark_prices, MARK_DECIMALS};
+        let cases: [(&[u8], &str); 6] = [
+            (br#"{"e":"markPriceUpdate","E":"x","s":"BTCUSDT","p":"1","i":"1","P":"1","r":"0","T":2}"#, "field E"),
+            (br#"{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"abc","i":"1","P":"1","r":"0","T":2}"#, "bad p"),
+            (br#"{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","i":"1","P":"1","r":"0","T":2}"#, "missing field p"),
+            (br#"{"e":"markPriceUpdate","E":1,"p":"1","i":"1","P":"1","r":"0","T":2}"#, "missing field s"),
+            (br#"{"e":"aggTrade","E":1,"s":"BTCUSDT"}"#, "not a markPriceUpdate"),
+            (br#"{"e":"markPriceUpdate","s":"BTC"#, "bad markPriceUpdate JSON"),
+        ];
+        for (frame, want) in cases {
+            let err = decode_mark_prices(Venue::BinanceUsdm, frame, MARK_DECIMALS).unwrap_err();
+            assert!(err.reason.contains(want), "{want}: {}", err.reason);
+            assert_eq!(err.venue, Venue::BinanceUsdm);
+        }
+        // one bad entry of an array: nothing returned
+        let arr = br#"[{"e":"markPriceUpdate","E":1,"s":"A","p":"1","i":"1","P":"1","r":"0","T":2},{"e":"markPriceUpdate","E":1,"s":"B","p":"x","i":"1","P":"1","r":"0","T":2}]"#;
+        assert!(decode_mark_prices(Venue::Aster, arr, MARK_DECIMALS).unwrap_err().reason.contains("bad p"));
     }
 }

@@ -7,6 +7,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 
+use super::args::venue_arg;
+use super::md::FeedError as PyFeedError;
+use crate::decode::binance::{decode_mark_prices, MARK_DECIMALS};
 use crate::sign::binance::{mask, BinanceSigner, SignError, DEFAULT_RECV_WINDOW_MS};
 
 fn sign_err(e: SignError) -> PyErr {
@@ -251,7 +254,83 @@ impl PyBinanceSigner {
     }
 }
 
+/// One `markPriceUpdate` (docs/core_api.md "Binance mark price"): prices and the funding rate in units of
+/// 10^-decimals, times in venue milliseconds.
+#[pyclass(name = "BinanceMarkPrice", module = "xtb_core._core", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub struct PyMarkPrice {
+    venue: &'static str,
+    symbol: String,
+    event_ms: u64,
+    mark_px: i64,
+    index_px: i64,
+    settle_px: i64,
+    funding_rate: Option<i64>,
+    next_funding_ms: u64,
+    decimals: u32,
+}
+
+#[pymethods]
+impl PyMarkPrice {
+    fn __repr__(&self) -> String {
+        format!(
+            "BinanceMarkPrice(venue='{}', symbol='{}', event_ms={}, mark_px={}, index_px={}, settle_px={}, \
+             funding_rate={}, next_funding_ms={}, decimals={})",
+            self.venue,
+            self.symbol,
+            self.event_ms,
+            self.mark_px,
+            self.index_px,
+            self.settle_px,
+            self.funding_rate.map_or("None".to_owned(), |r| r.to_string()),
+            self.next_funding_ms,
+            self.decimals
+        )
+    }
+}
+
+/// Decode a Binance-dialect mark-price frame (raw, combined or the `!markPrice@arr` array) from its bytes.
+/// Raises FeedError (venue, channel, reason) on a malformed frame; nothing is returned from it.
+#[pyfunction]
+#[pyo3(signature = (frame, *, venue = "binance_usdm", decimals = MARK_DECIMALS))]
+fn decode_binance_mark_prices(
+    py: Python<'_>,
+    frame: &[u8],
+    venue: &str,
+    decimals: u32,
+) -> PyResult<Vec<PyMarkPrice>> {
+    let v = venue_arg(venue)?;
+    if decimals > 18 {
+        return Err(PyValueError::new_err(format!("decimals: at most 18, got {decimals}")));
+    }
+    let marks = decode_mark_prices(v, frame, decimals).map_err(|e| {
+        let err = PyFeedError::new_err(e.to_string());
+        let val = err.value(py);
+        // Setting plain attributes on a fresh exception instance cannot fail short of memory exhaustion.
+        let _ = val.setattr("venue", e.venue.name());
+        let _ = val.setattr("channel", e.channel.as_str());
+        let _ = val.setattr("reason", e.reason.as_str());
+        err
+    })?;
+    Ok(marks
+        .into_iter()
+        .map(|m| PyMarkPrice {
+            venue: v.name(),
+            symbol: m.symbol,
+            event_ms: m.event_ms,
+            mark_px: m.mark_px,
+            index_px: m.index_px,
+            settle_px: m.settle_px,
+            funding_rate: m.funding_rate,
+            next_funding_ms: m.next_funding_ms,
+            decimals,
+        })
+        .collect())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBinanceSigner>()?;
+    m.add_class::<PyMarkPrice>()?;
+    m.add_function(wrap_pyfunction!(decode_binance_mark_prices, m)?)?;
     Ok(())
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 #: the endpoints the front-end serves; a generation may give several paths for one (v2 and v3 aliases)
 ENDPOINTS = ("ping", "time", "exchange_info", "depth", "book_ticker", "premium_index", "order", "batch_orders",
              "all_open_orders", "open_orders", "position_risk", "account", "balance", "user_trades", "income",
-             "leverage", "margin_type", "algo_order", "listen_key")  # fmt: skip
+             "leverage", "margin_type", "algo_order", "listen_key", "position_mode")  # fmt: skip
 PUBLIC = frozenset({"ping", "time", "exchange_info", "depth", "book_ticker", "premium_index"})
 
 
@@ -57,12 +57,13 @@ BINANCE_USDM = SimDialect("binance_usdm", (Generation("hmac", {
     "account": ("/fapi/v3/account", "/fapi/v2/account"), "balance": ("/fapi/v3/balance", "/fapi/v2/balance"),
     "user_trades": "/fapi/v1/userTrades", "income": "/fapi/v1/income", "leverage": "/fapi/v1/leverage",
     "margin_type": "/fapi/v1/marginType", "algo_order": "/fapi/v1/algoOrder", "listen_key": "/fapi/v1/listenKey",
+    "position_mode": "/fapi/v1/positionSide/dual",
 }),))  # fmt: skip
 
 _ASTER_NAMES = {"exchange_info": "exchangeInfo", "book_ticker": "ticker/bookTicker", "premium_index": "premiumIndex",
                 "batch_orders": "batchOrders", "all_open_orders": "allOpenOrders", "open_orders": "openOrders",
                 "position_risk": "positionRisk", "user_trades": "userTrades", "margin_type": "marginType",
-                "algo_order": "algoOrder", "listen_key": "listenKey"}  # fmt: skip
+                "algo_order": "algoOrder", "listen_key": "listenKey", "position_mode": "positionSide/dual"}  # fmt: skip
 ASTER_V3 = Generation("eip712", {**{e: f"/fapi/v3/{_ASTER_NAMES.get(e, e)}" for e in ENDPOINTS},
                                  "account": ("/fapi/v3/accountWithJoinMargin", "/fapi/v3/account")})  # fmt: skip
 ASTER_V1 = Generation("hmac", {**{e: f"/fapi/v1/{_ASTER_NAMES.get(e, e)}" for e in ENDPOINTS},

@@ -50,6 +50,32 @@ DEFAULT_RECV_WINDOW_MS = 5_000
 PUBLIC_KINDS = {"depth", "bookTicker"}  # served on /public; everything else on /market
 MARKET_KINDS = {"aggTrade", "markPrice"}
 DEPTH_LIMITS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}  # limit -> request weight
+# diff-depth stream suffix -> the venue's update interval (s): each event aggregates that long's changes
+DEPTH_SPEEDS = {"@depth": 0.25, "@depth@100ms": 0.1, "@depth@500ms": 0.5}
+
+
+@dataclass
+class _DepthWindow:
+    """The book changes of one symbol in one interval, merged the way the venue aggregates a diff-depth
+    event: `U` of the first change, `u` of the last, `pu` = the `u` before the window, the latest
+    quantity per price."""
+
+    started: float
+    first: dict[str, Any]
+    last: dict[str, Any]
+    bids: dict[str, str] = field(default_factory=dict)
+    asks: dict[str, str] = field(default_factory=dict)
+
+    def add(self, data: dict[str, Any]) -> None:
+        self.last = data
+        for price, qty in data["b"]:
+            self.bids[price] = qty
+        for price, qty in data["a"]:
+            self.asks[price] = qty
+
+    def event(self) -> dict[str, Any]:
+        return {**self.last, "U": self.first["U"], "pu": self.first["pu"],
+                "b": [[p, q] for p, q in self.bids.items()], "a": [[p, q] for p, q in self.asks.items()]}  # fmt: skip
 
 
 @dataclass
@@ -63,6 +89,7 @@ class Limits:
     ban_after_429s: int = 5  # requests answered 429 within a minute before the IP is banned (418)
     ban_s: float = 120.0
     retry_after: bool = True  # send Retry-After on 429/418 (documented for spot only: UNCONFIRMED here)
+    weight_window_s: float = 60.0  # the IP weight's window (the venue's minute; tests shorten it)
 
 
 @dataclass
@@ -97,17 +124,24 @@ class RateLimiter:
 
     def charge(self, ip: str, weight: int, now: float) -> int:
         """Count `weight` against the IP; returns the minute's total (may be over the limit)."""
-        w = self._weight.setdefault(ip, _Window(60.0))
+        w = self._weight.setdefault(ip, _Window(self.limits.weight_window_s))
         w.used(now)
         w.add(now, weight)
         return w.total
 
     def retry_in(self, ip: str, now: float) -> float:
-        """Seconds until the oldest request weight leaves the minute window."""
+        """Seconds until enough weight has left the window for the IP to be under its limit again."""
         w = self._weight.get(ip)
         if w is None or not w.events:
             return 0.0
-        return max(0.0, w.events[0][0] + w.span_s - now)
+        total = w.used(now)
+        until = now
+        for t, n in w.events:
+            if total < self.limits.weight_1m:
+                break
+            total -= n
+            until = t + w.span_s
+        return max(0.0, until - now)
 
     def weight(self, ip: str, now: float) -> int:
         w = self._weight.get(ip)
@@ -115,7 +149,7 @@ class RateLimiter:
 
     def reject(self, ip: str, now: float) -> bool:
         """Record a 429; True when this one earns the IP a ban."""
-        r = self._rejections.setdefault(ip, _Window(60.0))
+        r = self._rejections.setdefault(ip, _Window(60.0))  # the ban counts 429s of the last minute
         r.used(now)
         r.add(now, 1)
         if r.total > self.limits.ban_after_429s:
@@ -125,13 +159,14 @@ class RateLimiter:
             return True
         return False
 
-    def charge_orders(self, account: int, n: int, now: float) -> tuple[int, int]:
+    def charge_orders(self, account: int, n: tuple[int, int], now: float) -> tuple[int, int]:
+        """Count (10 s, 1 min) orders against the account; returns both windows' totals."""
         a = self._orders_10s.setdefault(account, _Window(10.0))
         b = self._orders_1m.setdefault(account, _Window(60.0))
         a.used(now)
         b.used(now)
-        a.add(now, n)
-        b.add(now, n)
+        a.add(now, n[0])
+        b.add(now, n[1])
         return a.total, b.total
 
 
@@ -203,6 +238,7 @@ class BinanceServer(LoopbackServer):
         if dialect.ws_layout == "legacy":
             self.ws_path = ""
         self.nonces = NonceBook(dialect.nonce_memory, dialect.nonce_window_us)
+        self._depth_route = "legacy" if dialect.ws_layout == "legacy" else "public"  # the sessions depth goes to
         self._endpoint_of: dict[str, str] = {p: e for g in dialect.generations for e, p in g.routes()}
         self.venue = venue
         self.faults = faults or WireFaults()
@@ -212,14 +248,16 @@ class BinanceServer(LoopbackServer):
         self.server_time_offset_ms = server_time_offset_ms  # tests: a server clock ahead of/behind the host
         self._listen_keys: dict[str, ListenKey] = {}
         self._sessions: set[Session] = set()
+        self._depth_windows: dict[tuple[str, str], _DepthWindow] = {}  # (symbol, stream suffix) -> open window
         self.app = self._build_app()
         venue.add_stream_listener(self._on_stream)
         self.requests: dict[str, int] = {}  # path -> count (tests)
+        self.error_statuses: dict[int, int] = {}  # HTTP status -> error replies sent (tests: 429s, 418s)
 
     # ------------------------------------------------------------------ lifecycle
 
     def _background(self) -> Iterable[Coroutine[Any, Any, Any]]:
-        return (self._expiry_loop(),)
+        return (self._expiry_loop(), self._depth_loop())
 
     def _open_sockets(self) -> Iterable[Any]:
         return [s.ws for s in self._sessions]
@@ -251,6 +289,7 @@ class BinanceServer(LoopbackServer):
             "user_trades": {"GET": self._user_trades}, "income": {"GET": self._income},
             "leverage": {"POST": self._leverage}, "margin_type": {"POST": self._margin_type},
             "algo_order": {"POST": self._algo},
+            "position_mode": {"GET": self._position_mode, "POST": self._set_position_mode},
         }  # fmt: skip
         for gen in self.dialect.generations:
             for endpoint, path in gen.routes():
@@ -322,6 +361,7 @@ class BinanceServer(LoopbackServer):
                 retry_after = self.limiter.limits.ban_s
         if retry_after is not None and self.limiter.limits.retry_after:
             headers["Retry-After"] = str(int(retry_after) + 1)
+        self.error_statuses[exc.status] = self.error_statuses.get(exc.status, 0) + 1
         return web.Response(status=exc.status, body=exc.body(), content_type="application/json", headers=headers)
 
     def _charge(self, request: web.Request, weight: int) -> None:
@@ -538,6 +578,12 @@ class BinanceServer(LoopbackServer):
     def _margin_type(self, account: int, params: dict[str, Any]) -> Any:
         return self.venue.margin_type(account, params)
 
+    def _position_mode(self, account: int, params: dict[str, Any]) -> Any:
+        return self.venue.position_mode(account)
+
+    def _set_position_mode(self, account: int, params: dict[str, Any]) -> Any:
+        return self.venue.set_position_mode(account, params)
+
     def _algo(self, account: int, params: dict[str, Any]) -> Any:
         raise BinanceError(400, -4120, "Conditional (algo) orders are not modelled by the simulator")
 
@@ -589,6 +635,46 @@ class BinanceServer(LoopbackServer):
                         s.send(frame)
                         s.send(b"")  # close after the event
                 log.info("binance sim: listenKey of account %d expired", key.account)
+
+    async def _depth_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            for key, window in list(self._depth_windows.items()):
+                if now - window.started >= DEPTH_SPEEDS[key[1]]:
+                    del self._depth_windows[key]
+                    self._send_depth(key[0].lower() + key[1], window.event())
+
+    def _on_depth(self, msg: StreamMessage) -> None:
+        """Book changes are aggregated per symbol and stream speed while anyone listens to that stream."""
+        lower = msg.symbol.lower()
+        now = time.monotonic()
+        for suffix in DEPTH_SPEEDS:
+            name = lower + suffix
+            if not any(s.route == self._depth_route and name in s.streams for s in self._sessions):
+                self._depth_windows.pop((msg.symbol, suffix), None)
+                continue
+            window = self._depth_windows.get((msg.symbol, suffix))
+            if window is None:
+                window = self._depth_windows[(msg.symbol, suffix)] = _DepthWindow(now, msg.data, msg.data)
+            window.add(msg.data)
+
+    def _send_depth(self, name: str, data: dict[str, Any]) -> None:
+        raw: bytes | None = None
+        for s in self._sessions:
+            if s.route != self._depth_route or name not in s.streams:
+                continue
+            action = self.faults.sequence_fault(s.conn_id)
+            if action == "skip":
+                continue
+            if s.combined:
+                frame = orjson.dumps({"stream": name, "data": data})
+            else:
+                raw = raw or orjson.dumps(data)
+                frame = raw
+            s.send(frame)
+            if action == "duplicate":
+                s.send(frame)
 
     def _close_private(self, key: str) -> None:
         for s in self._sessions:
@@ -716,12 +802,13 @@ class BinanceServer(LoopbackServer):
                     if key is not None and key.account == msg.account:
                         self._send_private(s, frame)
             return
+        if msg.kind == "depth":
+            self._on_depth(msg)
+            return
         route = "legacy" if self.dialect.ws_layout == "legacy" else "public" if msg.kind in PUBLIC_KINDS else "market"
         lower = msg.symbol.lower()
         names = [f"{lower}@{msg.kind}"]
-        if msg.kind == "depth":
-            names += [f"{lower}@depth@100ms", f"{lower}@depth@500ms"]
-        elif msg.kind == "markPrice":
+        if msg.kind == "markPrice":
             names += [f"{lower}@markPrice@1s"]
         raw: bytes | None = None
         for s in self._sessions:
@@ -729,17 +816,12 @@ class BinanceServer(LoopbackServer):
                 continue  # a stream asked on the wrong host gets nothing, as on the venue
             for name in names:
                 if name in s.streams:
-                    action = self.faults.sequence_fault(s.conn_id) if msg.kind == "depth" else None
-                    if action == "skip":
-                        break
                     if s.combined:
                         frame = orjson.dumps({"stream": name, "data": msg.data})
                     else:
                         raw = raw or orjson.dumps(msg.data)
                         frame = raw
                     s.send(frame)
-                    if action == "duplicate":
-                        s.send(frame)
                     break
 
     def _send_private(self, session: Session, frame: bytes) -> None:
@@ -784,7 +866,7 @@ class BinanceServer(LoopbackServer):
                 raise BinanceError(400, -1022, "Signature for this request is not valid.")
             self._check_time(params)
             if method == "order.place":
-                n10, n1m = self.limiter.charge_orders(found.account, 1, time.monotonic())
+                n10, n1m = self.limiter.charge_orders(found.account, (1, 1), time.monotonic())
                 result = self.venue.place(found.account, params)
                 limits = [
                     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "count": n10},
@@ -844,14 +926,16 @@ def _strip_signature(query: str, body: str) -> tuple[str, str | None]:
     return query + body, None
 
 
-def _order_count(method: str, endpoint: str, params: dict[str, Any]) -> int:
+def _order_count(method: str, endpoint: str, params: dict[str, Any]) -> tuple[int, int] | None:
+    """What an order request adds to the (10 s, 1 min) order counters: 1 and 1 for an order, 5 and 1 for
+    a batch (the documented counts), None for anything else."""
     if method != "POST":
-        return 0
+        return None
     if endpoint == "order":
-        return 1
+        return (1, 1)
     if endpoint == "batch_orders":
-        return 5  # the documented 10 s weight of a batch (1 on the minute counter is simplified to 5 too)
-    return 0
+        return (5, 1)
+    return None
 
 
 def _weight(method: str, endpoint: str, params: dict[str, Any]) -> int:
@@ -859,7 +943,7 @@ def _weight(method: str, endpoint: str, params: dict[str, Any]) -> int:
         return 1 if params.get("symbol") else 40
     if endpoint in ("position_risk", "account", "balance", "user_trades"):
         return 5
-    if endpoint == "income":
+    if endpoint == "income" or (method == "GET" and endpoint == "position_mode"):
         return 30
     if endpoint == "batch_orders":
         return 5

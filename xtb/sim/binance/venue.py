@@ -25,6 +25,7 @@ from xtb.sim.types import (
     ErrorCode,
     Fill,
     FillEvent,
+    FundingEvent,
     MarketSpec,
     MarkPriceEvent,
     OrderEvent,
@@ -47,6 +48,8 @@ MAX_BATCH = 5
 CLIENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:/_-")
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 MAX_LEVERAGE = 125
+FOK_REJECTED = ("Due to the order could not be filled immediately, the FOK order has been rejected. "
+                "The order will not be recorded in the order history")
 
 
 class BinanceError(Exception):
@@ -169,6 +172,9 @@ class BinanceVenue:
         self._pending_fill: dict[int, Fill] = {}
         self._agg_ids = itertools.count(1)
         self._income_ids = itertools.count(1)
+        self._dual_side: set[int] = set()  # accounts in hedge mode (dualSidePosition)
+        self._held: list[StreamMessage] | None = None  # user events of a FOK order until it is known to fill
+        self._unrecorded: set[tuple[int, int]] = set()  # (account, order id) of FOK orders refused with -5021
         engine.subscribe(self._on_event)
 
     # ------------------------------------------------------------------ accounts and markets
@@ -330,7 +336,8 @@ class BinanceVenue:
             raise BinanceError(400, -4120, "Order type not supported for this endpoint. Please use the Algo Order API")
         if order_type not in ("LIMIT", "MARKET"):
             raise bad_param("Invalid orderType.", -1116)
-        if p.get("positionSide", "BOTH") != "BOTH":
+        if p.get("positionSide", "BOTH") != "BOTH" or account in self._dual_side:
+            # hedge mode is not modelled: an account switched to it can only be refused (as a mismatch)
             raise BinanceError(400, -4061, "Order's position side does not match user's setting.")
         reduce_only = _flag(p.get("reduceOnly"), "reduceOnly")
         cid_text = p.get("newClientOrderId")
@@ -413,10 +420,22 @@ class BinanceVenue:
 
     def place(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
         request = self.order_request(account, params)
+        fok = request.time_in_force is TimeInForce.FOK
+        if fok:
+            self._held = []
         try:
             view = self.engine.place_order(request)
         except SimError as exc:
             raise api_error(exc) from None
+        finally:
+            held, self._held = self._held, None
+        if fok and view.status is OrderStatus.EXPIRED and view.filled == 0:
+            # The venue refuses a FOK that cannot fill at once (-5021) and keeps no record of it: no user
+            # stream events, and an order query does not find it.
+            self._unrecorded.add((account, view.order_id))
+            raise BinanceError(400, -5021, FOK_REJECTED)
+        for msg in held or ():
+            self._send(msg)
         return self.render(view)
 
     def place_batch(self, account: int, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -450,6 +469,8 @@ class BinanceVenue:
             view = self.engine.get_order(account, spec.market_id, order_id=oid, client_id=cid)
         except SimError:
             raise BinanceError(400, -2013, "Order does not exist.") from None
+        if (account, view.order_id) in self._unrecorded:
+            raise BinanceError(400, -2013, "Order does not exist.")
         return self.render(view)
 
     def cancel(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
@@ -637,6 +658,12 @@ class BinanceVenue:
 
     def _emit(self, kind: str, symbol: str, account: int | None, data: dict[str, Any]) -> None:
         msg = StreamMessage(kind, symbol, account, data)
+        if kind == "user" and self._held is not None:
+            self._held.append(msg)
+            return
+        self._send(msg)
+
+    def _send(self, msg: StreamMessage) -> None:
         for listener in self._listeners:
             listener(msg)
 
@@ -655,6 +682,8 @@ class BinanceVenue:
             pass  # balances go out with the position's ACCOUNT_UPDATE
         elif isinstance(event, MarkPriceEvent):
             self._on_mark(event)
+        elif isinstance(event, FundingEvent):
+            self._on_funding(event)
 
     def _on_book_delta(self, d: BookDelta) -> None:
         spec = self._by_market.get(d.market)
@@ -697,6 +726,40 @@ class BinanceVenue:
             "i": spec.format_price(e.index_price), "P": spec.format_price(e.index_price),
             "r": _ppm(e.funding_rate_ppm), "T": e.next_funding_ns // 1_000_000,
         })  # fmt: skip
+
+    def _on_funding(self, e: FundingEvent) -> None:
+        """A funding settlement: a FUNDING_FEE income row and an ACCOUNT_UPDATE (reason FUNDING_FEE, the
+        balance only, as for a crossed position)."""
+        if e.account not in self._user_accounts or not e.amount:
+            return
+        spec = self._by_market[e.market]
+        ms = e.ts_ns // 1_000_000
+        asset = self.margin_asset(spec)
+        income = self._income.setdefault(e.account, deque(maxlen=HISTORY_LIMIT))
+        income.append({"symbol": spec.symbol, "incomeType": "FUNDING_FEE", "income": self._cash(-e.amount),
+                       "asset": asset, "info": "FUNDING_FEE", "time": ms, "tranId": next(self._income_ids),
+                       "tradeId": ""})  # fmt: skip
+        cash = self._cash(self.engine.balance(e.account).cash)
+        self._emit("user", spec.symbol, e.account, {
+            "e": "ACCOUNT_UPDATE", "E": ms, "T": ms,
+            "a": {"m": "FUNDING_FEE", "B": [{"a": asset, "wb": cash, "cw": cash, "bc": "0"}], "P": []},
+        })  # fmt: skip
+
+    def position_mode(self, account: int) -> dict[str, Any]:
+        return {"dualSidePosition": account in self._dual_side}
+
+    def set_position_mode(self, account: int, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("dualSidePosition") is None:
+            raise bad_param("Mandatory parameter 'dualSidePosition' was not sent, was empty/null, or malformed.")
+        dual = _flag(params["dualSidePosition"], "dualSidePosition")
+        if dual == (account in self._dual_side):
+            raise BinanceError(400, -4059, "No need to change position side.")
+        if self.engine.open_orders(account, None):
+            raise BinanceError(400, -4067, "Position side cannot be changed if there exists open orders.")
+        if any(self.engine.position(account, s.market_id).size for s in self._specs.values()):
+            raise BinanceError(400, -4068, "Position side cannot be changed if there exists position.")
+        (self._dual_side.add if dual else self._dual_side.discard)(account)
+        return {"code": 200, "msg": "success"}
 
     def _on_fill(self, fill: Fill) -> None:
         if fill.account not in self._user_accounts:

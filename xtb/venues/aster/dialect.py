@@ -11,7 +11,7 @@ NONCE_EXPIRED = "-4225"
 _V3_NAMES = {"exchange_info": "exchangeInfo", "book_ticker": "ticker/bookTicker", "premium_index": "premiumIndex",
              "batch_orders": "batchOrders", "open_orders": "openOrders", "all_open_orders": "allOpenOrders",
              "user_trades": "userTrades", "position_risk": "positionRisk", "account": "accountWithJoinMargin",
-             "margin_type": "marginType", "listen_key": "listenKey"}  # fmt: skip
+             "margin_type": "marginType", "listen_key": "listenKey", "position_mode": "positionSide/dual"}  # fmt: skip
 V3_PATHS = {e: f"/fapi/v3/{_V3_NAMES.get(e, e)}" for e in ENDPOINTS}
 V1_PATHS = {
     **{e: f"/fapi/v1/{_V3_NAMES.get(e, e)}" for e in ENDPOINTS},

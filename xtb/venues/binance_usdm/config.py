@@ -71,6 +71,8 @@ class BinanceConfig:
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
     trades: bool = False  # also subscribe aggTrade (order-flow strategies)
+    mark_price: bool = False  # also subscribe <symbol>@markPrice (mark, index, funding rate; `mark_price()`)
+    mark_price_speed: str = "1s"  # "1s" or "" (the venue's 3 s default)
     listen_key_keepalive_s: float = 1800.0  # the venue's key lives 60 min; extended every 30 min
     # Account settings set at start and verified (never changed otherwise): leverage per symbol (an int
     # applies to every traded symbol) and the margin type; None leaves the venue's setting alone.
@@ -81,6 +83,7 @@ class BinanceConfig:
     orders_per_10s: int = 300
     orders_per_minute: int = 1200
     weight_headroom: int = 100  # the venue's weight count this close to the limit blocks until the minute turns
+    weight_window_s: float = 60.0  # the window of X-MBX-USED-WEIGHT-1M (the venue's minute)
     ban_default_s: float = 120.0  # a 418 without Retry-After (UNCONFIRMED for futures) blocks this long
     order_http: str = "keepalive"
     order_connections: int = 2
@@ -109,6 +112,8 @@ class BinanceConfig:
             raise ValueError(f"{section}.max_batch: expected an int in 1..5 (the venue's cap), got {batch!r}")
         if merged.get("depth_speed", "100ms") not in ("100ms", "500ms", ""):
             raise ValueError(f"{section}.depth_speed: expected '100ms', '500ms' or ''")
+        if merged.get("mark_price_speed", "1s") not in ("1s", ""):
+            raise ValueError(f"{section}.mark_price_speed: expected '1s' or '' (3 s)")
         mt = merged.get("margin_type")
         if mt is not None and mt not in MARGIN_TYPES:
             raise ValueError(f"{section}.margin_type: expected one of {', '.join(MARGIN_TYPES)}, got {mt!r}")

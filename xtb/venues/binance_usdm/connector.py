@@ -82,6 +82,7 @@ _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _SIDE = {Side.BID: "BUY", Side.ASK: "SELL"}
 _LIMIT = OrderKind.LIMIT
 CLIENT_ID_MAX = 10**36 - 1  # newClientOrderId: up to 36 characters; ours are decimal integers
+_NO_BOUNDS = (1 << 62, 0, 1 << 62)
 
 
 @dataclass
@@ -137,6 +138,26 @@ class _UserListener(PyFeedListener):
                 log.warning("user data stream frame refused: %s", e)
 
 
+class _MarketListener(PyFeedListener):
+    """The `/market` host: markPriceUpdate frames are decoded in the core into typed mark prices (handed to
+    the connector), everything else (aggTrade) goes to the core feed decoder."""
+
+    def __init__(self, decoder: Any, on_marks: Callable[[bytes], None], **kw: Any) -> None:
+        super().__init__(decoder, **kw)
+        self._on_marks = on_marks
+
+    def _feed(self, transport: Any, payload: bytes) -> None:
+        if b'"markPriceUpdate"' not in payload:
+            super()._feed(transport, payload)
+            return
+        self.frames += 1
+        try:
+            self._on_marks(payload)
+        except Exception as e:  # a bad frame must not kill the socket; it is counted and logged
+            self.errors += 1
+            log.warning("mark price frame refused: %s", e)
+
+
 class BinanceConnector:
     """Also the connector of venues that copy Binance's `/fapi` API: `dialect` names the venue, its paths and
     error codes, `signer` its request signer (Binance's HMAC signer from the key pair by default)."""
@@ -174,12 +195,14 @@ class BinanceConnector:
         )
         self.gate = UsageGate(self.limiter, config.weight_per_minute, config.orders_per_10s,
                               config.orders_per_minute, config.weight_headroom, config.ban_default_s,
-                              venue=self.venue)  # fmt: skip
+                              config.weight_window_s, venue=self.venue,
+                              order_paths=(self._paths["order"], self._paths["batch_orders"]))  # fmt: skip
         self._on_burst_end = on_burst_end
         self._rng = rng or random.Random()
         self.decoder = _core.FeedDecoder(self.venue, self.ring)
         self.decoder.set_tracker(self.tracker)
         self._markets: dict[str, MarketInfo] = {}
+        self._bounds: dict[str, tuple[int, int, int]] = {}
         self._books: dict[str, Any] = {}
         self._book_symbols: dict[int, str] = {}
         self._book_ids: dict[str, int] = {}
@@ -193,7 +216,9 @@ class BinanceConnector:
         self._http: BinanceRest | None = None
         self._ws: WsSession | None = None
         self._user_ws: WsSession | None = None
-        self._trades_ws: WsSession | None = None
+        self._trades_ws: WsSession | None = None  # the /market host: aggTrade and/or markPrice
+        self._marks: dict[str, Any] = {}  # symbol -> the latest core BinanceMarkPrice
+        self._mark_listeners: list[Callable[[Any], object]] = []
         self._ws_api: WsApiClient | None = None
         self._listen_key: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -204,6 +229,7 @@ class BinanceConnector:
         self._frames_seen = 0
         self._frames_seen_ns = time.monotonic_ns()
         self._started = False
+        self.position_mode = ""  # "one-way" once verified at start
         self.settings: dict[str, dict[str, Any]] = {}  # symbol -> the leverage / margin type verified at start
         self.stats = ConnectorStats()
         self.reconcile_stats = ReconcileStats()
@@ -235,6 +261,7 @@ class BinanceConnector:
         self._http = BinanceRest(rest, orders, self._signer, self.gate, self.limiter, self.dialect)
         await self._http.sync_time()
         self.load_markets(await self._http.exchange_info())
+        await self._check_position_mode()
         await self._apply_settings()
         await warm_order_transport(self.venue, self._order_transport, cfg.order_connections)
         self._listen_key = await self._new_listen_key()
@@ -244,11 +271,14 @@ class BinanceConnector:
             last_activity_ns=self._last_activity_ns, stale_after_s=cfg.stale_after_s,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
         )
-        if cfg.trades:
-            # aggTrade lives on the /market host (on /public it would be silent): its own session
-            streams = "/".join(f"{s.lower()}@aggTrade" for s in self._books)
+        if cfg.trades or cfg.mark_price:
+            # aggTrade and markPrice live on the /market host (on /public they would be silent): one session
+            names = [f"{s.lower()}@aggTrade" for s in self._books] if cfg.trades else []
+            speed = f"@{cfg.mark_price_speed}" if cfg.mark_price_speed else ""
+            names += [f"{s.lower()}@markPrice{speed}" for s in self._books] if cfg.mark_price else []
             self._trades_ws = WsSession(
-                f"{self.venue}-trades", f"{cfg.ws_market_url}/stream?streams={streams}", self._make_listener,
+                f"{self.venue}-market", f"{cfg.ws_market_url}/stream?streams={'/'.join(names)}",
+                self._make_market_listener if cfg.mark_price else self._make_listener,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
             )
         self._user_ws = WsSession(
@@ -329,6 +359,19 @@ class BinanceConnector:
             self._order_transport = None
 
     # ------------------------------------------------------------------ account settings
+    async def _check_position_mode(self) -> None:
+        """xtb nets one position per market (one-way mode). A hedge-mode account (dualSidePosition) would
+        need positionSide on every order and reports LONG and SHORT legs apart: refused at start, never
+        switched behind the operator's back."""
+        reply = await self.http.position_mode()
+        dual = reply.get("dualSidePosition") if isinstance(reply, dict) else None
+        if not isinstance(dual, bool):
+            raise RuntimeError(f"{self.venue}: unexpected position-mode reply {reply!r} (want dualSidePosition)")
+        if dual:
+            raise RuntimeError(f"{self.venue}: the account is in hedge mode (dualSidePosition=true); xtb trades "
+                               "one-way mode only: switch the account to one-way mode and start again")
+        self.position_mode = "one-way"
+
     async def _apply_settings(self) -> None:
         """Leverage and margin type as configured, each verified from the venue's reply. Nothing is
         changed that the config does not name; a reply that disagrees stops the start."""
@@ -360,6 +403,9 @@ class BinanceConnector:
         if self._books:
             raise RuntimeError(f"{self.venue}: markets are already loaded")
         self._markets = parse_markets(raw, self.config.symbols, self.config.aliases, self.venue)
+        # (max size, min price, max price) of each market, for the hot path's inlined checks
+        self._bounds = {sym: (m.extra.get("max_size", _NO_BOUNDS[0]), m.extra.get("min_price", _NO_BOUNDS[1]),
+                              m.extra.get("max_price", _NO_BOUNDS[2])) for sym, m in self._markets.items()}  # fmt: skip
         for sym, m in self._markets.items():
             book = _core.OrderBook(self.venue, sym, m.price_decimals, m.size_decimals)
             book_id = self.decoder.add_book(book)
@@ -449,6 +495,43 @@ class BinanceConnector:
         for book in self._books.values():
             if book.state != "stale":
                 book.mark_stale(f"disconnected: {reason}")
+
+    def _make_market_listener(self) -> Any:
+        return _MarketListener(self.decoder, self._on_mark_frame, on_error=self._on_feed_error,
+                               on_burst_end=self._on_burst_end)  # fmt: skip
+
+    # ------------------------------------------------------------------ mark price and funding
+    def _on_mark_frame(self, payload: bytes) -> None:
+        try:
+            marks = _core.decode_binance_mark_prices(payload, venue=self.venue)
+        except _core.FeedError:
+            self.stats.feed_errors += 1
+            raise
+        for m in marks:
+            if m.symbol not in self._books:
+                continue
+            self._marks[m.symbol] = m
+            for fn in self._mark_listeners:
+                fn(m)
+
+    def mark_price(self, symbol: str) -> Any | None:
+        """The latest `BinanceMarkPrice` of a symbol (mark, index and settle price, funding rate and the next
+        funding time; prices and rate in units of 10^-decimals), None before the first one (option
+        `mark_price`)."""
+        return self._marks.get(symbol)
+
+    def add_mark_listener(self, fn: Callable[[Any], object]) -> None:
+        """Call `fn(mark)` for every mark price of a traded symbol, on the event loop, as it arrives."""
+        self._mark_listeners.append(fn)
+
+    async def income(self, symbol: str | None = None, income_type: str | None = None, *,
+                     start_ms: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+        """The venue's income history (`GET .../income`): FUNDING_FEE, COMMISSION, REALIZED_PNL, ...
+        rows as the venue sends them (amounts are decimal strings of the margin asset)."""
+        rows = await self.http.income(symbol, income_type, start_ms=start_ms, limit=limit)
+        if not isinstance(rows, list):
+            raise RestError(self.venue, "GET", self._paths["income"], f"expected a list, got {type(rows).__name__}")
+        return rows
 
     # ------------------------------------------------------------------ user data stream
     def _make_user_listener(self) -> Any:
@@ -641,6 +724,9 @@ class BinanceConnector:
             raise ValueError(f"{self.venue}: unknown symbol {r.symbol!r}")
         if r.size <= 0 or r.size % m.step:
             raise ValueError(f"size {r.size} is not a positive multiple of the step {m.step} ({r.symbol})")
+        top = m.extra.get("market_max_size" if r.kind is OrderKind.MARKET and r.price is None else "max_size")
+        if top is not None and r.size > top:
+            raise ValueError(f"size {r.size} is above the venue's maximum quantity {top} ({r.symbol})")
         if not 0 < r.client_id <= CLIENT_ID_MAX:
             raise ValueError(f"client id {r.client_id} out of range (1..{CLIENT_ID_MAX})")
         return m
@@ -649,6 +735,9 @@ class BinanceConnector:
     def _checked_price(r: OrderRequest, m: MarketInfo) -> int:
         if r.price is None or r.price <= 0 or r.price % m.tick:
             raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
+        lo, hi = m.extra.get("min_price"), m.extra.get("max_price")
+        if (lo is not None and r.price < lo) or (hi is not None and r.price > hi):
+            raise ValueError(f"price {r.price} is outside the venue's price filter [{lo}, {hi}] ({r.symbol})")
         return r.price
 
     def _order_params(self, r: OrderRequest) -> dict[str, str]:
@@ -682,8 +771,9 @@ class BinanceConnector:
             r = reqs[0]
             cid, size, px = r.client_id, r.size, r.price
             m = self._markets.get(r.symbol)
+            b = self._bounds.get(r.symbol, _NO_BOUNDS)
             if m is None or size <= 0 or size % m.step or not 0 < cid <= CLIENT_ID_MAX or px is None \
-                    or px <= 0 or px % m.tick:  # fmt: skip
+                    or px <= 0 or px % m.tick or size > b[0] or not b[1] <= px <= b[2]:  # fmt: skip
                 m = self._checked_market(r)
                 px = self._checked_price(r, m)
             tif = "GTX" if r.post_only else _TIF[r.tif]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 #: every endpoint the connector uses, by the name the code asks for
 ENDPOINTS = ("ping", "time", "exchange_info", "depth", "book_ticker", "premium_index", "order", "batch_orders",
              "open_orders", "all_open_orders", "user_trades", "income", "position_risk", "account", "balance",
-             "leverage", "margin_type", "listen_key")  # fmt: skip
+             "leverage", "margin_type", "listen_key", "position_mode")  # fmt: skip
 
 BINANCE_PATHS: Mapping[str, str] = {
     "ping": "/fapi/v1/ping",
@@ -32,6 +32,7 @@ BINANCE_PATHS: Mapping[str, str] = {
     "leverage": "/fapi/v1/leverage",
     "margin_type": "/fapi/v1/marginType",
     "listen_key": "/fapi/v1/listenKey",
+    "position_mode": "/fapi/v1/positionSide/dual",
 }
 
 #: rate-limit key of each endpoint (the pools of xtb.ratelimits.binance_usdm); others are "signed"
@@ -45,6 +46,7 @@ _LIMIT_KEYS: Mapping[tuple[str, str], str] = {
     ("GET", "user_trades"): "private",
     ("GET", "income"): "income",
     ("GET", "open_orders"): "open_orders",
+    ("GET", "position_mode"): "position_mode",
 }
 _PUBLIC = ("exchange_info", "time", "ping", "premium_index", "book_ticker")
 

@@ -2,7 +2,10 @@
 
 Tick and step come from the PRICE_FILTER / LOT_SIZE filters (never from pricePrecision /
 quantityPrecision, which the venue says are not tick sizes); decimals are the scales those filters are
-written with. MIN_NOTIONAL's `notional` becomes `min_notional` in notional units.
+written with. MIN_NOTIONAL's `notional` becomes `min_notional` in notional units. The other limits go in
+`extra` as integers in the market's units: `min_price` / `max_price` (PRICE_FILTER), `max_size` (LOT_SIZE),
+`market_max_size` (MARKET_LOT_SIZE) and the PERCENT_PRICE band `percent_up_ppm` / `percent_down_ppm`
+(multipliers of the mark price, in parts per million); a limit the venue does not send is left out.
 """
 
 from __future__ import annotations
@@ -37,6 +40,22 @@ def _decimals(text: str) -> int:
     return scale_of(t)
 
 
+def _limits(f: dict[str, dict[str, Any]], pd: int, sd: int) -> dict[str, int]:
+    """The optional filter limits in integer units (zero or absent values mean "no limit")."""
+    out: dict[str, int] = {}
+    fields = (("min_price", "PRICE_FILTER", "minPrice", pd), ("max_price", "PRICE_FILTER", "maxPrice", pd),
+              ("max_size", "LOT_SIZE", "maxQty", sd), ("market_max_size", "MARKET_LOT_SIZE", "maxQty", sd))  # fmt: skip
+    for name, filt, key, decimals in fields:
+        raw = f.get(filt, {}).get(key)
+        if raw is not None and Decimal(str(raw)) > 0:
+            out[name] = rounded_units(raw, decimals)
+    band = f.get("PERCENT_PRICE", {})
+    for name, key in (("percent_up_ppm", "multiplierUp"), ("percent_down_ppm", "multiplierDown")):
+        if band.get(key) is not None:
+            out[name] = rounded_units(band[key], 6)
+    return out
+
+
 def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None, venue: str = "binance_usdm") -> MarketInfo:
     symbol = obj.get("symbol")
     if not isinstance(symbol, str) or not symbol:
@@ -50,9 +69,10 @@ def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None, venu
         min_size = to_units(str(f["LOT_SIZE"].get("minQty") or step_s), sd)
         notional = str(f.get("MIN_NOTIONAL", {}).get("notional") or "0")
         min_notional = int(to_units(notional, pd + sd)) if _decimals(notional) <= pd + sd else 0
+        limits = _limits(f, pd, sd)
     except KeyError as e:
         raise MarketDataError(f"symbol {symbol}: missing filter field {e}") from None
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, ArithmeticError) as e:
         raise MarketDataError(f"symbol {symbol}: {e}") from None
     if tick <= 0 or step <= 0:
         raise MarketDataError(f"symbol {symbol}: tickSize and stepSize must be positive")
@@ -70,7 +90,7 @@ def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None, venu
         min_notional=min_notional,
         multiplier=canon.multiplier,
         extra={"contract_type": obj.get("contractType"), "status": obj.get("status"),
-               "margin_asset": obj.get("marginAsset")},
+               "margin_asset": obj.get("marginAsset"), **limits},
     )
 
 
