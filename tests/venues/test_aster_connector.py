@@ -272,3 +272,16 @@ def test_keys_from_file_or_environment(tmp_path: Any) -> None:
     os.chmod(f, 0o644)
     with pytest.raises(KeyFileError):
         load_aster_keys(f)
+
+
+async def test_an_agent_approved_by_address_signs_for_its_user(aster_sim: SimCluster) -> None:
+    """The standalone simulator's `--aster-agent AGENT:USER`: only addresses are given; the caller keeps the key."""
+    demo_key = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
+    demo_user = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"
+    user, account = aster_sim.approve_aster_agent(_core.eth_address_of(demo_key), demo_user, 1_000)
+    status, reply = await _post(aster_sim, "/fapi/v3/order",
+                                _core.AsterSigner(demo_key, user).signed({**ORDER, "newClientOrderId": "9"}))
+    assert status == 200 and reply["clientOrderId"] == "9"
+    assert [o.client_id for o in aster_sim.venues[NAME].exchange.open_orders(account, 0)]
+    with pytest.raises(ValueError, match="agent address"):
+        aster_sim.approve_aster_agent("0x21", demo_user)

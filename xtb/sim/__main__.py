@@ -62,6 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register a Binance HMAC key pair from FILE (a Binance key file, or one line API_KEY:SECRET); "
         "repeatable",
     )
+    p.add_argument(
+        "--aster-agent",
+        action="append",
+        default=[],
+        metavar="AGENT:USER",
+        help="approve an Aster API wallet address AGENT to trade for the main wallet USER (V3; addresses only, "
+        "no key); repeatable",
+    )
     return p.parse_args(argv)
 
 
@@ -137,6 +145,13 @@ async def run(args: argparse.Namespace) -> None:
             api_key, secret = binance_key(path)
             _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
             print(f"binance_usdm account {account} for api key {api_key[:4]}... (from {path})")
+        for spec in args.aster_agent:
+            agent, _, user = spec.partition(":")
+            try:
+                user, account = sim.approve_aster_agent(agent, user, args.collateral)
+            except ValueError as exc:
+                raise SystemExit(f"--aster-agent {spec!r}: {exc}") from None
+            print(f"aster account {account} for user {user}, agent {agent}")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
         sys.stdout.flush()

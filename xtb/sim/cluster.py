@@ -393,6 +393,19 @@ class SimCluster:
         venue.register_agent(agent, user, account)
         return user, agent_private_key, account
 
+    def approve_aster_agent(self, agent_address: str, user: str, collateral: int = 100_000) -> tuple[str, int]:
+        """Open an account for main wallet `user` and approve the API wallet `agent_address` (its key stays
+        with the caller: the standalone simulator's command line). Returns (user, account id); ValueError
+        for an address that is not 0x + 40 hex."""
+        for what, addr in (("agent", agent_address), ("user", user)):
+            if len(addr) != 42 or not addr.startswith("0x") or any(c not in "0123456789abcdefABCDEF" for c in addr[2:]):
+                raise ValueError(f"{what} address must be 0x + 40 hex characters")
+        venue = self.aster
+        ex = venue.engine
+        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
+        venue.register_agent(agent_address, user, account)
+        return user, account
+
     def add_aster_hmac_account(
         self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
     ) -> tuple[str, str, int]:
