@@ -109,3 +109,83 @@ def test_xtb_grvt_order(benchmark: Any, ratio_gate: Any) -> None:
     benchmark.extra_info["orders_per_round"] = ORDERS_PER_ROUND
     benchmark(xtb_round, b)
     ratio_gate.check(benchmark, "grvt_sign_order", lambda: baseline_round(py), lambda: xtb_round(b))
+
+
+# --- the order path: an OrderRequest in, the checked and signed create_order body out ---------------------
+# xtb: `GrvtConnector.prepare_submit` (symbol/step/tick/client-id checks, units -> 10^-9 price, signing in the
+# core, the body). Baseline: the same steps in pure Python over eth-account.
+from xtb.model.types import OrderRequest, Side  # noqa: E402
+from xtb.venues.grvt.config import GrvtConfig  # noqa: E402
+from xtb.venues.grvt.connector import GrvtConnector  # noqa: E402
+
+_INSTRUMENT = {"instrument": INST.name, "instrument_hash": INST.instrument_hash, "base": "BTC", "quote": "USDT",
+               "kind": "PERPETUAL", "base_decimals": 9, "quote_decimals": 6, "tick_size": "0.1",
+               "min_size": "0.001"}
+_LOCAL = {k: "http://127.0.0.1:1" for k in ("edge_url", "trades_url", "trades_ws_url", "market_data_url",
+                                            "market_data_ws_url")}
+
+
+def _connector() -> GrvtConnector:
+    cfg = GrvtConfig.from_options({**_LOCAL, "chain_id": 325, "sub_account_id": SUB})
+    conn = GrvtConnector(cfg, "api-key", KEY)
+    conn.load_markets([_INSTRUMENT])
+    return conn
+
+
+class PyOrderPath:
+    """The pure-Python order path: the connector's checks and conversions, then `PyOrderBuilder`."""
+
+    def __init__(self) -> None:
+        self.builder = PyOrderBuilder(KEY, 325)
+        self.markets = {INST.name: (1, 1_000_000, 1)}  # price decimals, step, tick
+        self.nonce = 0
+
+    def prepare(self, req: OrderRequest) -> bytes:
+        m = self.markets.get(req.symbol)
+        if m is None:
+            raise ValueError(f"unknown symbol {req.symbol!r}")
+        price_decimals, step, tick = m
+        if req.size <= 0 or req.size % step or req.price is None or req.price <= 0 or req.price % tick:
+            raise ValueError("bad size or price")
+        self.nonce += 1
+        return self.builder.create_order_body(req.client_id, req.side is Side.BID, req.size,
+                                              req.price * 10 ** (9 - price_decimals), self.nonce)
+
+
+_REQS = [OrderRequest(1000 + i, INST.name, Side.BID if i % 2 == 0 else Side.ASK, 1_000_000 * (i + 1),
+                      price=689_005 + i, post_only=True) for i in range(ORDERS_PER_ROUND)]
+
+
+def xtb_path_round(conn: GrvtConnector) -> list[Any]:
+    return [conn.prepare_submit([r]) for r in _REQS]
+
+
+def baseline_path_round(py: PyOrderPath) -> list[bytes]:
+    return [py.prepare(r) for r in _REQS]
+
+
+def test_order_path_bodies_agree() -> None:
+    """Both paths sign the same order (nonce and expiration aside): same legs, flags and signer."""
+    conn, py = _connector(), PyOrderPath()
+    for r in _REQS[:3]:
+        ours = orjson.loads(conn.prepare_submit([r]).bodies[0][1])["order"]
+        theirs = orjson.loads(py.prepare(r))["order"]
+        for body in (ours, theirs):
+            del body["signature"]["r"], body["signature"]["s"], body["signature"]["v"]
+            del body["signature"]["nonce"], body["signature"]["expiration"]
+        assert ours == theirs
+
+
+@pytest.mark.benchmark(group="grvt_order_path")
+def test_baseline_python_order_path(benchmark: Any) -> None:
+    py = PyOrderPath()
+    benchmark.extra_info["orders_per_round"] = ORDERS_PER_ROUND
+    benchmark(baseline_path_round, py)
+
+
+@pytest.mark.benchmark(group="grvt_order_path")
+def test_xtb_grvt_order_path(benchmark: Any, ratio_gate: Any) -> None:
+    conn, py = _connector(), PyOrderPath()
+    benchmark.extra_info["orders_per_round"] = ORDERS_PER_ROUND
+    benchmark(xtb_path_round, conn)
+    ratio_gate.check(benchmark, "grvt_order_path", lambda: baseline_path_round(py), lambda: xtb_path_round(conn))

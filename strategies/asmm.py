@@ -24,17 +24,25 @@ their target instead of cancelling them); position and open orders are telemetry
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    Context,
+    MarketInfo,
+    MultiSymbolParams,
+    Order,
+    OrderDenied,
+    OrderState,
+    Side,
+    Strategy,
+    TimeInForce,
+    Trade,
+    register_strategy,
+)
 from xtb.quant.quoting import (
     CANCELLABLE,
     bps_of,
@@ -53,7 +61,7 @@ def _alias(snake: str, camel: str) -> Any:
     return AliasChoices(snake, camel)
 
 
-class ASMMParams(BaseModel):
+class ASMMParams(MultiSymbolParams):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     venue: str = Field("backpack", description="venue to quote on")
@@ -191,7 +199,7 @@ class ASMM(Strategy[ASMMParams]):
 
     panel_view = "mm"
 
-    def __init__(self, ctx: Any, params: ASMMParams) -> None:
+    def __init__(self, ctx: Context, params: ASMMParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None
         self.base_units = 0
@@ -218,13 +226,13 @@ class ASMM(Strategy[ASMMParams]):
         self.ctx.gauge("mm_quote_interval_gauge", p.quote_interval_ms / 1000.0, venue=p.venue, symbol=p.symbol)
 
     async def on_tick(self, now_ms: int) -> None:
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if now < self._next_quote or self.market is None:
             return
         self._next_quote = now + self.params.quote_interval_ms / 1000.0
         self._cycle(now)
 
-    def on_trade(self, ev: Any) -> None:
+    def on_trade(self, ev: Trade) -> None:
         """Public prints of our market feed the VPIN estimate (aggressor side known from the venue)."""
         if self.vpin is None or ev.venue != self.params.venue:
             return
@@ -232,9 +240,9 @@ class ASMM(Strategy[ASMMParams]):
         if ours is None:
             ours = self._ours[ev.book_id] = self.ctx.symbol_of(ev.venue, ev.book_id) == self.params.symbol
         if ours:
-            self.vpin.add(str(ev.taker_side) == "bid", ev.sz)
+            self.vpin.add(Side(ev.taker_side) is Side.BID, ev.sz)
 
-    def _quotes(self) -> list[Any]:
+    def _quotes(self) -> list[Order]:
         p = self.params
         return [o for o in self.ctx.open_orders(p.venue, p.symbol) if not o.reduce_only]
 
@@ -257,7 +265,7 @@ class ASMM(Strategy[ASMMParams]):
         bids, asks = self._prices(ladder, bid[0], ask[0])
         self.last_prices = (bids, asks)
         targets = self._targets(ladder.reservation, bids, asks)
-        live = [o for o in self._quotes() if o.state in CANCELLABLE]
+        live = [o for o in self._quotes() if OrderState(o.state) in CANCELLABLE]
         cancel, place = reconcile([(o.client_id, o.side, o.px) for o in live], targets)
         self.stats["kept"] += len(live) - len(cancel)
         # cancels held back: a kept quote that is not exactly on a target price stays for its queue place
@@ -276,9 +284,9 @@ class ASMM(Strategy[ASMMParams]):
         m = self.market
         assert m is not None
         r_units = r * 10**m.price_decimals
-        out = []
+        out: list[tuple[str, int, int, int]] = []
         for i in range(max(len(bids), len(asks))):
-            for side, book in (("bid", bids), ("ask", asks)):
+            for side, book in ((Side.BID, bids), (Side.ASK, asks)):
                 if i < len(book):
                     px, sz = book[i]
                     tol = max(m.tick, int(abs(px - r_units) * self.params.requote_tolerance) // m.tick * m.tick)
@@ -334,7 +342,7 @@ class ASMM(Strategy[ASMMParams]):
         self._cancel(self._quotes())
         try:
             ctx.place_limit(p.venue, p.symbol, side, best_bid if side is Side.ASK else best_ask, abs(pos_units),
-                            reduce_only=True, tif="ioc")
+                            reduce_only=True, tif=TimeInForce.IOC)
         except OrderDenied as e:
             self.stats["denied"] += 1
             ctx.log.warning("asmm: take profit denied: %s", e)
@@ -344,7 +352,7 @@ class ASMM(Strategy[ASMMParams]):
         ctx.log.info("asmm %s: take profit on %d units (entry %.4f, mid %.4f)", p.symbol, pos_units, entry, mid)
         return True
 
-    def _cancel(self, orders: list[Any]) -> None:
+    def _cancel(self, orders: list[Order]) -> None:
         self.stats["cancelled"] += cancel_live(self.ctx, self.params.venue, orders)
 
     def _telemetry(self, mid: float, pos: int, ladder: Ladder, bids: list[tuple[int, int]],

@@ -16,16 +16,24 @@ mm_position, mm_active_orders{side}, and a "quotes" record per quote change.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    Context,
+    Fill,
+    MarketInfo,
+    MultiSymbolParams,
+    Order,
+    OrderDenied,
+    OrderState,
+    Position,
+    Side,
+    Strategy,
+    register_strategy,
+)
 from xtb.quant.avellaneda import MidVolatility, Quotes, as_quotes, glft_quotes
 from xtb.quant.quoting import (
     bps_of,
@@ -39,9 +47,7 @@ from xtb.quant.quoting import (
 )
 
 
-class AvellanedaParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AvellanedaParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to quote on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     order_size: Decimal = Field(Decimal("0.1"), gt=0, description="quote size in base units")
@@ -103,12 +109,12 @@ class Avellaneda(Strategy[AvellanedaParams]):
 
     panel_view = "mm"
 
-    def __init__(self, ctx: Any, params: AvellanedaParams) -> None:
+    def __init__(self, ctx: Context, params: AvellanedaParams) -> None:
         super().__init__(ctx, params)
         self.vol = MidVolatility(params.vol_window_s, min_samples=params.vol_min_samples)
         self.market: MarketInfo | None = None
         self.size = 0
-        self._t0 = time.monotonic()
+        self._t0 = ctx.clock.now_s()
         self.last: dict[str, Any] = {}
         self.stats = {"placed": 0, "cancelled": 0, "kept": 0, "fills": 0, "position_updates": 0, "denied": 0}
 
@@ -118,13 +124,13 @@ class Avellaneda(Strategy[AvellanedaParams]):
         self.size = size_units(self.market, p.order_size)
         if self.size <= 0:
             raise ValueError(f"strategy.params.order_size: {p.order_size} is below one step of {p.symbol}")
-        self._t0 = time.monotonic()
+        self._t0 = self.ctx.clock.now_s()
 
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         if ev.venue == self.params.venue:
             self.stats["fills"] += 1
 
-    def on_position(self, ev: Any) -> None:
+    def on_position(self, ev: Position) -> None:
         # The engine has already stored the new size: the next tick quotes with it.
         if ev.venue == self.params.venue:
             self.stats["position_updates"] += 1
@@ -136,7 +142,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         bid, ask = ctx.best_bid(p.venue, p.symbol), ctx.best_ask(p.venue, p.symbol)
         if bid is None or ask is None:
             return
-        now = time.monotonic()
+        now = ctx.clock.now_s()  # the journal's time in replay: sigma is per journal second
         mid = to_price(m, bid[0] + ask[0]) / 2.0
         self.vol.add(now, mid)
         sigma = p.sigma if p.sigma is not None else self.vol.sigma()
@@ -159,12 +165,12 @@ class Avellaneda(Strategy[AvellanedaParams]):
         """Keep, or place-new-then-cancel-old; returns True when an order was placed."""
         p, ctx, m = self.params, self.ctx, self.market
         assert m is not None
-        live = [o for o in ctx.open_orders(p.venue, p.symbol) if o.side == side.value and not o.reduce_only]
+        live = [o for o in ctx.open_orders(p.venue, p.symbol) if o.side == side and not o.reduce_only]
         newest = live[-1] if live else None  # open_orders is sorted by client id: the last is the newest
         if target is None:
             self._cancel(live)
             return False
-        resting = newest is not None and newest.state != "pending_cancel"
+        resting = newest is not None and OrderState(newest.state) is not OrderState.PENDING_CANCEL
         if resting and newest is not None and abs(newest.px - target) <= p.requote_ticks * m.tick:
             self.stats["kept"] += 1
             self._cancel(live[:-1])  # a previous buffer still resting
@@ -182,7 +188,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         self._cancel(live)  # new order first, then the old ones
         return True
 
-    def _cancel(self, orders: list[Any]) -> None:
+    def _cancel(self, orders: list[Order]) -> None:
         self.stats["cancelled"] += cancel_live(self.ctx, self.params.venue, orders)
 
     def _telemetry(self, mid: float, pos: int, quotes: Quotes, sigma: float, changed: bool) -> None:

@@ -1,13 +1,15 @@
-"""Cross-venue arbitrage between Backpack and Lighter (the original bot's CrossMarketArbitrageStrategy).
+"""Cross-venue arbitrage between any two configured venues (the original bot's CrossMarketArbitrageStrategy,
+which ran Backpack against Lighter).
 
 The same underlying is quoted on both venues; when one venue is richer than the other by more than both
 venues' fees plus a threshold, buy the cheap venue and sell the rich one, then unwind when the spread
 converges (take profit), widens further (stop loss) or the position has been held too long.
 
-Execution follows the original: the Backpack leg is a tracking post-only limit order (re-posted when the
-touch drifts beyond a tolerance, optionally finished with a market order after a timeout); every Backpack
-fill is hedged on Lighter at once (`on_fill`), by a market order with a worst price
-(`lighter_market_execution`) or a marketable IOC limit. A balance check compares both venues' positions
+The two legs have roles, set by params: the entry leg (`maker_venue`) is a tracking limit order, resting
+post-only at its own touch (`maker_post_only`, a maker) or taking the opposite touch, re-posted when the
+touch drifts beyond a tolerance and optionally finished with a market order after a timeout; every entry
+fill is hedged on the other venue (`hedge_venue`) at once (`on_fill`), by a market order with a worst price
+or a marketable IOC limit (`hedge_execution`). A balance check compares both venues' positions
 as the context reports them and trades away any unhedged excess after a failed or partial leg (or, with a
 hedge still in flight, once the exposure is `max_unhedged_s` old). Both legs are closed a lead time before
 a maintenance window, and no entries are made from then until it ends; entries also stop for a cooldown
@@ -22,33 +24,46 @@ Prices and sizes stay integers in each venue's units; cross-venue comparisons go
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import math
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    LIVE_STATES,
+    Context,
+    Fill,
+    MarketInfo,
+    Order,
+    OrderDenied,
+    OrderState,
+    OrderUpdate,
+    Params,
+    Side,
+    Strategy,
+    register_strategy,
+    seconds_of_day_utc,
+)
 
 BPS = 10_000
-LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
+#: the params' names before the legs had roles: old name -> new name
+LEGACY_PARAMS = {
+    "backpack_fee_bps": "maker_fee_bps", "lighter_fee_bps": "hedge_fee_bps", "backpack_post_only": "maker_post_only",
+    "backpack_fill_timeout_s": "maker_fill_timeout_s", "backpack_market_fallback": "maker_market_fallback",
+    "lighter_market_execution": "hedge_execution",
+}
 
 
 # --- params --------------------------------------------------------------------------------------------
-class CrossArbParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    maker_venue: str = Field("backpack", description="venue of the tracking limit leg (the fee and timing params "
-                             "named backpack_* apply to it)")
-    hedge_venue: str = Field("lighter", description="venue of the hedge leg (the params named lighter_* apply to it)")
+class CrossArbParams(Params):
+    maker_venue: str | None = Field(None, description="venue of the entry leg, the tracking limit order (the "
+                                    "maker_* params apply to it); None = the first configured venue")
+    hedge_venue: str | None = Field(None, description="venue of the hedge leg (the hedge_* params apply to it); "
+                                    "None = the other configured venue")
     symbol_filters: list[str] = Field(default_factory=list,
                                       description="canonical bases to trade (e.g. [SOL, ETH]); empty = all common")
     order_size: Decimal | None = Field(None, gt=0, description="size per arbitrage in base units; "
@@ -59,14 +74,17 @@ class CrossArbParams(BaseModel):
     stop_loss_bps: Decimal = Field(Decimal(30), gt=0, description="exit when the spread widened this far past entry")
     max_hold_s: float = Field(300.0, gt=0, description="exit after holding this long")
     cooldown_s: float = Field(5.0, ge=0, description="no new entry on a pair for this long after a round trip")
-    backpack_fee_bps: Decimal = Field(Decimal(2), description="Backpack fee on the entry leg (maker if post-only)")
-    lighter_fee_bps: Decimal = Field(Decimal(0), description="Lighter fee on the hedge leg")
-    backpack_post_only: bool = Field(True, description="Backpack leg rests post-only at the same-side touch")
-    reprice_tolerance_bps: Decimal = Field(Decimal(3), ge=0, description="re-post the Backpack leg when the "
+    maker_fee_bps: Decimal = Field(Decimal(2), description="fee of the entry leg's venue (its maker rate if "
+                                   "post-only, else its taker rate)")
+    hedge_fee_bps: Decimal = Field(Decimal(0), description="fee of the hedge leg's venue (its taker rate)")
+    maker_post_only: bool = Field(True, description="the entry leg rests post-only at the same-side touch (maker); "
+                                  "false: it takes the opposite touch (taker)")
+    reprice_tolerance_bps: Decimal = Field(Decimal(3), ge=0, description="re-post the entry leg when the "
                                            "touch moved further than this from its price")
-    backpack_fill_timeout_s: float = Field(10.0, gt=0, description="give the Backpack leg this long to fill")
-    backpack_market_fallback: bool = Field(False, description="after the timeout, fill the rest with a market order")
-    lighter_market_execution: bool = Field(True, description="hedge on Lighter with market orders (else IOC limit)")
+    maker_fill_timeout_s: float = Field(10.0, gt=0, description="give the entry leg this long to fill")
+    maker_market_fallback: bool = Field(False, description="after the timeout, fill the rest with a market order")
+    hedge_execution: Literal["market", "ioc"] = Field("market", description="hedge with market orders with a "
+                                                      "worst price, or IOC limits at the touch")
     slippage_bps: int = Field(50, gt=0, description="worst-price distance for market orders")
     balance_grace_s: float = Field(1.5, gt=0, description="tolerate a leg imbalance this long before rebalancing")
     max_unhedged_s: float = Field(5.0, gt=0, description="rebalance an imbalance this old even while hedge orders "
@@ -80,6 +98,22 @@ class CrossArbParams(BaseModel):
                                             "maintenance window starts; no entries from then until it ends")
     flatten_on_stop: bool = Field(True, description="close both venues' positions on the pairs at shutdown")
     flatten_timeout_s: float = Field(8.0, gt=0, description="how long stop waits for the venues to be flat")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, data: Any) -> Any:
+        """Configs written for the Backpack/Lighter-only version keep working (the old names map onto the
+        leg roles; backpack was the entry leg, lighter the hedge)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new in LEGACY_PARAMS.items():
+            if old in data:
+                if new in data:
+                    raise ValueError(f"both {old} and {new} given (use {new})")
+                value = data.pop(old)
+                data[new] = ("market" if value else "ioc") if old == "lighter_market_execution" else value
+        return data
 
     @field_validator("maintenance_windows")
     @classmethod
@@ -95,26 +129,41 @@ class CrossArbParams(BaseModel):
 
 
 # --- pure pieces ---------------------------------------------------------------------------------------
+def leg_venues(params: CrossArbParams, configured: list[str]) -> tuple[str, str]:
+    """(entry venue, hedge venue): the named ones, the unnamed taken from the configured venues in order."""
+    named = [v for v in (params.maker_venue, params.hedge_venue) if v is not None]
+    for v in named:
+        if v not in configured:
+            raise ValueError(f"cross_arb: venue {v!r} is not configured (venues: {', '.join(configured) or 'none'})")
+    rest = iter(v for v in configured if v not in named)
+    maker = params.maker_venue if params.maker_venue is not None else next(rest, None)
+    hedge = params.hedge_venue if params.hedge_venue is not None else next(rest, None)
+    if maker is None or hedge is None or maker == hedge:
+        raise ValueError("cross_arb needs two different venues: set maker_venue and hedge_venue, or configure "
+                         f"two venues (configured: {', '.join(configured) or 'none'})")
+    return maker, hedge
+
+
 @dataclass(frozen=True)
 class Pair:
     base: str
-    bp: MarketInfo
-    lg: MarketInfo
+    maker: MarketInfo  # the entry leg's market
+    hedge: MarketInfo  # the hedge leg's market
 
 
-def discover_pairs(bp_markets: dict[str, MarketInfo], lg_markets: dict[str, MarketInfo],
+def discover_pairs(maker_markets: dict[str, MarketInfo], hedge_markets: dict[str, MarketInfo],
                    symbol_filters: list[str]) -> list[Pair]:
     """Markets of the same canonical base on both venues, filtered by base (or either venue symbol)."""
-    lg_by_base = {m.base: m for m in lg_markets.values()}
+    hedge_by_base = {m.base: m for m in hedge_markets.values()}
     wanted = {s.upper() for s in symbol_filters}
     pairs = []
-    for bp in sorted(bp_markets.values(), key=lambda m: m.base):
-        lg = lg_by_base.get(bp.base)
-        if lg is None:
+    for mk in sorted(maker_markets.values(), key=lambda m: m.base):
+        hg = hedge_by_base.get(mk.base)
+        if hg is None:
             continue
-        if wanted and not wanted & {bp.base.upper(), bp.symbol.upper(), lg.symbol.upper()}:
+        if wanted and not wanted & {mk.base.upper(), mk.symbol.upper(), hg.symbol.upper()}:
             continue
-        pairs.append(Pair(bp.base, bp, lg))
+        pairs.append(Pair(mk.base, mk, hg))
     return pairs
 
 
@@ -143,16 +192,16 @@ def _lcm(a: Fraction, b: Fraction) -> Fraction:
 
 @dataclass(frozen=True)
 class CommonSize:
-    bp_units: int
-    lg_units: int
+    maker_units: int
+    hedge_units: int
     base: Fraction
 
 
-def common_size(bp: MarketInfo, lg: MarketInfo, wanted: Decimal | None) -> CommonSize:
+def common_size(mk: MarketInfo, hg: MarketInfo, wanted: Decimal | None) -> CommonSize:
     """The largest size <= `wanted` (or the smallest valid size) that is a whole number of steps on both
     venues and meets both minimums; raises ValueError when `wanted` is below the common minimum."""
-    step = _lcm(base_qty(bp, bp.step), base_qty(lg, lg.step))
-    minimum = max(base_qty(bp, bp.min_size), base_qty(lg, lg.min_size))
+    step = _lcm(base_qty(mk, mk.step), base_qty(hg, hg.step))
+    minimum = max(base_qty(mk, mk.min_size), base_qty(hg, hg.min_size))
     minimum = math.ceil(minimum / step) * step
     if wanted is None:
         size = minimum
@@ -160,8 +209,8 @@ def common_size(bp: MarketInfo, lg: MarketInfo, wanted: Decimal | None) -> Commo
         size = math.floor(Fraction(wanted) / step) * step
         if size < minimum:
             raise ValueError(f"order_size {wanted} is below the common minimum {minimum} "
-                             f"of {bp.symbol} and {lg.symbol}")
-    return CommonSize(int(size * units_per_base(bp)), int(size * units_per_base(lg)), size)
+                             f"of {mk.symbol} and {hg.symbol}")
+    return CommonSize(int(size * units_per_base(mk)), int(size * units_per_base(hg)), size)
 
 
 def spread_bps(buy_m: MarketInfo, buy_px: int, sell_m: MarketInfo, sell_px: int) -> Fraction:
@@ -171,51 +220,51 @@ def spread_bps(buy_m: MarketInfo, buy_px: int, sell_m: MarketInfo, sell_px: int)
 
 
 class Direction(StrEnum):
-    LONG_BACKPACK = "long_backpack"  # buy on Backpack, sell on Lighter
-    SHORT_BACKPACK = "short_backpack"  # sell on Backpack, buy on Lighter
+    LONG_MAKER = "long_maker"  # buy on the entry leg's venue, sell on the hedge venue
+    SHORT_MAKER = "short_maker"  # sell on the entry leg's venue, buy on the hedge venue
 
     @property
-    def bp_side(self) -> Side:
-        return Side.BID if self is Direction.LONG_BACKPACK else Side.ASK
+    def maker_side(self) -> Side:
+        return Side.BID if self is Direction.LONG_MAKER else Side.ASK
 
     @property
-    def lg_side(self) -> Side:
-        return Side.ASK if self is Direction.LONG_BACKPACK else Side.BID
+    def hedge_side(self) -> Side:
+        return Side.ASK if self is Direction.LONG_MAKER else Side.BID
 
 
 Top = tuple[tuple[int, int] | None, tuple[int, int] | None]  # (best bid, best ask)
 
 
-def backpack_entry_price(direction: Direction, bp_top: Top, post_only: bool) -> int | None:
+def maker_entry_price(direction: Direction, maker_top: Top, post_only: bool) -> int | None:
     """Post-only rests at the same-side touch; otherwise the limit takes the opposite touch."""
-    bid, ask = bp_top
-    same, other = (bid, ask) if direction is Direction.LONG_BACKPACK else (ask, bid)
+    bid, ask = maker_top
+    same, other = (bid, ask) if direction is Direction.LONG_MAKER else (ask, bid)
     lvl = same if post_only else other
     return None if lvl is None else lvl[0]
 
 
-def entry_spread(direction: Direction, pair: Pair, bp_px: int, lg_top: Top) -> Fraction | None:
-    """Gross spread of entering in `direction` with the Backpack leg at bp_px and Lighter at its touch."""
-    lg_bid, lg_ask = lg_top
-    if direction is Direction.LONG_BACKPACK:
-        return None if lg_bid is None else spread_bps(pair.bp, bp_px, pair.lg, lg_bid[0])
-    return None if lg_ask is None else spread_bps(pair.lg, lg_ask[0], pair.bp, bp_px)
+def entry_spread(direction: Direction, pair: Pair, maker_px: int, hedge_top: Top) -> Fraction | None:
+    """Gross spread of entering in `direction` with the entry leg at maker_px and the hedge at its touch."""
+    hedge_bid, hedge_ask = hedge_top
+    if direction is Direction.LONG_MAKER:
+        return None if hedge_bid is None else spread_bps(pair.maker, maker_px, pair.hedge, hedge_bid[0])
+    return None if hedge_ask is None else spread_bps(pair.hedge, hedge_ask[0], pair.maker, maker_px)
 
 
-def unwind_spread(direction: Direction, pair: Pair, bp_top: Top, lg_top: Top) -> Fraction | None:
+def unwind_spread(direction: Direction, pair: Pair, maker_top: Top, hedge_top: Top) -> Fraction | None:
     """The entry direction's spread at the prices an unwind would trade (both legs taking)."""
-    (bp_bid, bp_ask), (lg_bid, lg_ask) = bp_top, lg_top
-    if direction is Direction.LONG_BACKPACK:  # unwind: sell Backpack at its bid, buy Lighter at its ask
-        if bp_bid is None or lg_ask is None:
+    (maker_bid, maker_ask), (hedge_bid, hedge_ask) = maker_top, hedge_top
+    if direction is Direction.LONG_MAKER:  # unwind: sell the entry venue at its bid, buy the hedge at its ask
+        if maker_bid is None or hedge_ask is None:
             return None
-        return spread_bps(pair.bp, bp_bid[0], pair.lg, lg_ask[0])
-    if bp_ask is None or lg_bid is None:  # unwind: buy Backpack at its ask, sell Lighter at its bid
+        return spread_bps(pair.maker, maker_bid[0], pair.hedge, hedge_ask[0])
+    if maker_ask is None or hedge_bid is None:  # unwind: buy the entry venue at its ask, sell the hedge at its bid
         return None
-    return spread_bps(pair.lg, lg_bid[0], pair.bp, bp_ask[0])
+    return spread_bps(pair.hedge, hedge_bid[0], pair.maker, maker_ask[0])
 
 
 def net_of_fees(gross: Fraction, params: CrossArbParams) -> Fraction:
-    return gross - Fraction(params.backpack_fee_bps) - Fraction(params.lighter_fee_bps)
+    return gross - Fraction(params.maker_fee_bps) - Fraction(params.hedge_fee_bps)
 
 
 def exit_reason(entry: Fraction, current: Fraction, held_s: float, params: CrossArbParams) -> str | None:
@@ -228,29 +277,36 @@ def exit_reason(entry: Fraction, current: Fraction, held_s: float, params: Cross
     return None
 
 
-def parse_window(text: str) -> tuple[dt.time, dt.time]:
+def parse_window(text: str) -> tuple[int, int]:
+    """'HH:MM-HH:MM' (or HH:MM:SS) in UTC -> (start, end) in seconds of the day."""
     try:
-        start, end = (dt.time.fromisoformat(p.strip()) for p in text.split("-"))
+        start, end = (_parse_hms(p) for p in text.split("-"))
     except ValueError:
         raise ValueError(f"maintenance window {text!r}: expected 'HH:MM-HH:MM' (UTC)") from None
     return start, end
 
 
-def in_maintenance(windows: list[str], now: dt.time, lead_s: float = 0.0) -> bool:
+def _parse_hms(text: str) -> int:
+    parts = text.strip().split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and len(p) == 2 for p in parts):
+        raise ValueError(text)
+    h, m, sec = (int(p) for p in (*parts, "00")[:3])
+    if h > 23 or m > 59 or sec > 59:
+        raise ValueError(text)
+    return h * 3600 + m * 60 + sec
+
+
+def in_maintenance(windows: list[str], now_s: float, lead_s: float = 0.0) -> bool:
     """True inside any [start, end) UTC window, or within `lead_s` before one starts; a window whose end
-    precedes its start wraps midnight."""
+    precedes its start wraps midnight. `now_s`: seconds since 00:00 UTC (`seconds_of_day_utc`)."""
     day = 24 * 3600
-    t = _seconds(now)
+    t = now_s
     for w in windows:
-        start, end = (_seconds(x) for x in parse_window(w))
+        start, end = parse_window(w)
         inside = start <= t < end if start <= end else (t >= start or t < end)
         if inside or (start - t) % day <= lead_s:
             return True
     return False
-
-
-def _seconds(t: dt.time) -> float:
-    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
 class CircuitBreaker:
@@ -284,7 +340,7 @@ def fill_cash(m: MarketInfo, side: str, px: int, sz: int, fee: int) -> Fraction:
     qty, price = base_qty(m, sz), real_price(m, px)
     notional = qty * price
     paid = Fraction(fee, 10 ** (m.price_decimals + m.size_decimals)) if fee else notional * m.taker_fee_ppm / 1_000_000
-    return (notional if side == "ask" else -notional) - paid
+    return (notional if side == Side.ASK else -notional) - paid
 
 
 def worst_price(m: MarketInfo, side: Side, top: Top, slippage_bps: int) -> int | None:
@@ -300,7 +356,7 @@ def worst_price(m: MarketInfo, side: Side, top: Top, slippage_bps: int) -> int |
 # --- the strategy --------------------------------------------------------------------------------------
 @dataclass
 class Arb:
-    """One arbitrage on one pair, from the first Backpack order to both venues flat again."""
+    """One arbitrage on one pair, from the first entry order to both venues flat again."""
 
     pair: Pair
     direction: Direction
@@ -309,14 +365,14 @@ class Arb:
     started: float  # monotonic seconds
     state: str = "entering"  # entering -> open -> exiting -> (done)
     opened: float | None = None
-    bp_cids: list[int] = field(default_factory=list)
+    maker_cids: list[int] = field(default_factory=list)
     cancels_sent: set[int] = field(default_factory=set)
-    bp_px: int = 0
+    maker_px: int = 0
     repricing: bool = False
     fallback_cid: int | None = None
-    lg_cids: list[int] = field(default_factory=list)
-    unhedged: Fraction = Fraction(0)  # base units filled on Backpack and not yet sent to Lighter
-    bp_accounted: int = 0  # Backpack size units already counted into `unhedged` (the tracker's filled)
+    hedge_cids: list[int] = field(default_factory=list)
+    unhedged: Fraction = Fraction(0)  # base units the entry leg filled, not yet sent to the hedge
+    maker_accounted: int = 0  # entry-leg size units already counted into `unhedged` (the tracker's filled)
     imbalance_since: float | None = None
     exit_sent: float | None = None
     exit_reason: str = ""
@@ -334,7 +390,7 @@ class Arb:
             paid = Fraction(fee, 10 ** (market.price_decimals + market.size_decimals))
         else:  # not reported: the market's published rate (taker unless the order rested)
             paid = notional * market.taker_fee_ppm / 1_000_000
-        self.cash += (notional if side == "ask" else -notional) - paid
+        self.cash += (notional if side == Side.ASK else -notional) - paid
         self.fees += paid
         if self.state in ("entering", "open"):
             acc = self.entry_fills.setdefault(venue, [Fraction(0), Fraction(0)])
@@ -343,7 +399,7 @@ class Arb:
 
     def entry_summary(self, maker_venue: str, hedge_venue: str) -> str:
         parts = []
-        for venue, side in ((maker_venue, self.direction.bp_side), (hedge_venue, self.direction.lg_side)):
+        for venue, side in ((maker_venue, self.direction.maker_side), (hedge_venue, self.direction.hedge_side)):
             qty, notional = self.entry_fills.get(venue, (Fraction(0), Fraction(0)))
             verb = "buy" if side is Side.BID else "sell"
             avg = f"{float(notional / qty):.4f}" if qty else "-"
@@ -353,19 +409,19 @@ class Arb:
 
 @register_strategy("cross_arb", params=CrossArbParams)
 class CrossArb(Strategy[CrossArbParams]):
-    """Cross-venue arbitrage: Backpack tracking limit leg hedged on Lighter, exits on convergence."""
+    """Cross-venue arbitrage: a tracking limit entry leg on one venue hedged on the other, exits on convergence."""
 
     live_params = frozenset({
         "entry_threshold_bps", "take_profit_bps", "stop_loss_bps", "max_hold_s", "cooldown_s", "max_positions",
-        "reprice_tolerance_bps", "backpack_fill_timeout_s", "slippage_bps", "balance_grace_s", "max_unhedged_s",
-        "exit_retry_s", "max_consecutive_failures", "circuit_breaker_pause_s", "backpack_fee_bps", "lighter_fee_bps",
+        "reprice_tolerance_bps", "maker_fill_timeout_s", "slippage_bps", "balance_grace_s", "max_unhedged_s",
+        "exit_retry_s", "max_consecutive_failures", "circuit_breaker_pause_s", "maker_fee_bps", "hedge_fee_bps",
     })
     panel_view = "pairs"
 
-    def __init__(self, ctx: Any, params: CrossArbParams) -> None:
+    def __init__(self, ctx: Context, params: CrossArbParams) -> None:
         super().__init__(ctx, params)
-        self.maker = params.maker_venue  # the tracking limit leg
-        self.hedge = params.hedge_venue  # the market / IOC hedge leg
+        # the tracking limit leg and the market / IOC hedge leg
+        self.maker_venue, self.hedge_venue = leg_venues(params, list(ctx.venues))
         self.pairs: list[Pair] = []
         self.sizes: dict[str, CommonSize] = {}
         self.arbs: dict[str, Arb] = {}
@@ -386,16 +442,18 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _discover_pairs(self) -> None:
         ctx = self.ctx
-        self.pairs = discover_pairs(ctx.markets(self.maker), ctx.markets(self.hedge), self.params.symbol_filters)
+        self.pairs = discover_pairs(ctx.markets(self.maker_venue), ctx.markets(self.hedge_venue),
+                                    self.params.symbol_filters)
         for pair in self.pairs:
-            self.sizes[pair.base] = common_size(pair.bp, pair.lg, self.params.order_size)
-        self._symbols = {self.maker: {p.bp.symbol for p in self.pairs}, self.hedge: {p.lg.symbol for p in self.pairs}}
-        self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.bp.symbol}/{p.lg.symbol}" for p in self.pairs))
+            self.sizes[pair.base] = common_size(pair.maker, pair.hedge, self.params.order_size)
+        self._symbols = {self.maker_venue: {p.maker.symbol for p in self.pairs},
+                         self.hedge_venue: {p.hedge.symbol for p in self.pairs}}
+        self.ctx.log.info("cross_arb pairs: %s", ", ".join(f"{p.maker.symbol}/{p.hedge.symbol}" for p in self.pairs))
 
     async def on_tick(self, now_ms: int) -> None:
         if self._stopping:
             return
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         maintenance = self._near_maintenance()
         for base, arb in list(self.arbs.items()):
             if maintenance and arb.state in ("entering", "open"):
@@ -427,86 +485,96 @@ class CrossArb(Strategy[CrossArbParams]):
             return False
         return in_maintenance(self.params.maintenance_windows, self._utc_time(), self.params.maintenance_close_lead_s)
 
-    @staticmethod
-    def _utc_time() -> dt.time:
-        return dt.datetime.now(dt.UTC).time()
+    def _utc_time(self) -> int:
+        """Seconds since 00:00 UTC on the strategy's clock (the journal's time in replay)."""
+        return seconds_of_day_utc(self.ctx.clock.now_ns())
 
     def _close_for_maintenance(self, arb: Arb) -> None:
-        """Pull the Backpack leg and close both venues before the venues go down."""
+        """Pull the entry leg and close both venues before the venues go down."""
         self.ctx.log.info("cross_arb %s: maintenance window within %.0f s: closing both legs", arb.pair.base,
                           self.params.maintenance_close_lead_s)
-        self._cancel_backpack_orders(arb, self._orders(self.maker, arb.bp_cids))
+        self._cancel_maker_orders(arb, self._orders(self.maker_venue, arb.maker_cids))
         arb.unhedged = Fraction(0)
         arb.exit_reason = "maintenance"
         self._close_pair(arb)
 
+    def _legs(self, pair: Pair) -> tuple[tuple[str, MarketInfo], tuple[str, MarketInfo]]:
+        """(venue, market) of the entry leg, then of the hedge leg."""
+        return (self.maker_venue, pair.maker), (self.hedge_venue, pair.hedge)
+
     def _tops(self, pair: Pair) -> tuple[Top, Top]:
         ctx = self.ctx
-        return ((ctx.best_bid(self.maker, pair.bp.symbol), ctx.best_ask(self.maker, pair.bp.symbol)),
-                (ctx.best_bid(self.hedge, pair.lg.symbol), ctx.best_ask(self.hedge, pair.lg.symbol)))
+        return ((ctx.best_bid(self.maker_venue, pair.maker.symbol), ctx.best_ask(self.maker_venue, pair.maker.symbol)),
+                (ctx.best_bid(self.hedge_venue, pair.hedge.symbol), ctx.best_ask(self.hedge_venue, pair.hedge.symbol)))
 
     def _check_spread(self, pair: Pair) -> tuple[Direction, int, Fraction] | None:
         """The better direction when its spread net of both fees reaches the entry threshold."""
-        bp_top, lg_top = self._tops(pair)
+        maker_top, hedge_top = self._tops(pair)
         best: tuple[Direction, int, Fraction] | None = None
         for direction in Direction:
-            bp_px = backpack_entry_price(direction, bp_top, self.params.backpack_post_only)
-            gross = None if bp_px is None else entry_spread(direction, pair, bp_px, lg_top)
-            if gross is None or bp_px is None:
+            maker_px = maker_entry_price(direction, maker_top, self.params.maker_post_only)
+            gross = None if maker_px is None else entry_spread(direction, pair, maker_px, hedge_top)
+            if gross is None or maker_px is None:
                 continue
             if net_of_fees(gross, self.params) >= Fraction(self.params.entry_threshold_bps):
                 if best is None or gross > best[2]:
-                    best = (direction, bp_px, gross)
+                    best = (direction, maker_px, gross)
         return best
 
-    def _enter_position(self, pair: Pair, direction: Direction, bp_px: int, gross: Fraction, now: float) -> None:
+    def _enter_position(self, pair: Pair, direction: Direction, maker_px: int, gross: Fraction, now: float) -> None:
         arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
-        buy, sell = (self.maker, self.hedge) if direction is Direction.LONG_BACKPACK else (self.hedge, self.maker)
+        buy, sell = (self.maker_venue, self.hedge_venue)
+        if direction is Direction.SHORT_MAKER:
+            buy, sell = sell, buy
         how = f"buy {buy} / sell {sell}"
         self.ctx.log.info("cross_arb ENTER %s %s (%s): spread %.1f bps gross, %.1f net of fees (threshold %s); "
-                          "size %g, %s limit @ %.4f", pair.base, direction.value, how, float(gross),
+                          "size %g, %s limit @ %.4f", pair.base, self._label(direction), how, float(gross),
                           float(net_of_fees(gross, self.params)), self.params.entry_threshold_bps,
-                          float(arb.size.base), self.maker, float(real_price(pair.bp, bp_px)))
+                          float(arb.size.base), self.maker_venue, float(real_price(pair.maker, maker_px)))
         try:
-            self._post_backpack_leg(arb, bp_px, arb.size.bp_units)
+            self._post_maker_leg(arb, maker_px, arb.size.maker_units)
         except OrderDenied as e:
             self.ctx.log.warning("cross_arb %s: entry denied: %s", pair.base, e)
             del self.arbs[pair.base]
             return
         self.stats["entries"] += 1
-        self.ctx.record("signals", pair=pair.base, action=f"enter_{direction.value}", value=float(gross),
+        self.ctx.record("signals", pair=pair.base, action=f"enter_{self._label(direction)}", value=float(gross),
                         detail=f"gross {float(gross):.1f} bps, net {float(net_of_fees(gross, self.params)):.1f}")
 
-    def _post_backpack_leg(self, arb: Arb, px: int, units: int) -> None:
-        cid = self.ctx.place_limit(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, px, units,
-                                   post_only=self.params.backpack_post_only)
-        arb.bp_cids.append(cid)
-        arb.bp_px, arb.repricing = px, False
-        self._own(self.maker, cid, arb.pair.base)
+    def _label(self, direction: Direction) -> str:
+        """The direction as operators read it: long/short the entry venue (long_backpack, short_grvt...)."""
+        return f"{'long' if direction is Direction.LONG_MAKER else 'short'}_{self.maker_venue}"
+
+    def _post_maker_leg(self, arb: Arb, px: int, units: int) -> None:
+        cid = self.ctx.place_limit(self.maker_venue, arb.pair.maker.symbol, arb.direction.maker_side, px, units,
+                                   post_only=self.params.maker_post_only)
+        arb.maker_cids.append(cid)
+        arb.maker_px, arb.repricing = px, False
+        self._own(self.maker_venue, cid, arb.pair.base)
 
     # hedging -----------------------------------------------------------------------------------------
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         """Price and fee detail of a fill; the hedge follows the filled quantity (`_follow_fills`), which the
         order update may have moved first."""
         key = (ev.venue, ev.client_id)
         market = self._market_of(ev.venue, key)
         if market is not None and market.symbol in self._symbols.get(ev.venue, ()):
-            self.session_cash += fill_cash(market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+            self.session_cash += fill_cash(market, ev.side, ev.px, ev.sz, ev.fee)
         base = self._owner.get(key)
         arb = self.arbs.get(base) if base is not None else None
         if arb is None:
             return
-        market = arb.pair.bp if ev.venue == self.maker else arb.pair.lg
-        arb.record_fill(ev.venue, market, str(ev.side), ev.px, ev.sz, getattr(ev, "fee", 0))
+        market = arb.pair.maker if ev.venue == self.maker_venue else arb.pair.hedge
+        arb.record_fill(ev.venue, market, ev.side, ev.px, ev.sz, ev.fee)
         self._log_when_hedged(arb)
-        if ev.venue == self.maker:
+        if ev.venue == self.maker_venue:
             self._follow_fills(arb)
 
-    def on_order(self, ev: Any) -> None:
-        """An order update that moved a Backpack entry leg's filled quantity hedges it now, without waiting for
+    def on_order(self, ev: OrderUpdate) -> None:
+        """An order update that moved an entry leg's filled quantity hedges it now, without waiting for
         the Fill event (which may come seconds later, or only from a REST re-read)."""
-        if ev.venue != self.maker:
+        if ev.venue != self.maker_venue:
             return
         base = self._owner.get((ev.venue, ev.client_id))
         arb = self.arbs.get(base) if base is not None else None
@@ -514,14 +582,14 @@ class CrossArb(Strategy[CrossArbParams]):
             self._follow_fills(arb)
 
     def _follow_fills(self, arb: Arb) -> None:
-        """Hedge what the Backpack leg filled since the last look: one source of truth, the tracker's filled
+        """Hedge what the entry leg filled since the last look: one source of truth, the tracker's filled
         quantity (fed by order updates, fills and REST alike, de-duplicated)."""
         if arb.state not in ("entering", "open"):  # exit and rebalance orders are not hedged
             return
-        filled = self._bp_filled(arb)
-        if filled > arb.bp_accounted:
-            arb.unhedged += base_qty(arb.pair.bp, filled - arb.bp_accounted)
-            arb.bp_accounted = filled
+        filled = self._maker_filled(arb)
+        if filled > arb.maker_accounted:
+            arb.unhedged += base_qty(arb.pair.maker, filled - arb.maker_accounted)
+            arb.maker_accounted = filled
             self._hedge(arb)
 
     def _market_of(self, venue: str, key: tuple[str, int]) -> MarketInfo | None:
@@ -531,40 +599,40 @@ class CrossArb(Strategy[CrossArbParams]):
         return self.ctx.markets(venue).get(order.symbol)
 
     def _hedge(self, arb: Arb) -> None:
-        """Send the unhedged Backpack quantity to Lighter, in whole Lighter steps."""
-        lg = arb.pair.lg
-        units = to_units(lg, arb.unhedged)
+        """Send the unhedged entry quantity to the hedge venue, in whole steps of its market."""
+        hg = arb.pair.hedge
+        units = to_units(hg, arb.unhedged)
         if units <= 0:
             return
-        lg_top = self._tops(arb.pair)[1]
-        side = arb.direction.lg_side
+        hedge_top = self._tops(arb.pair)[1]
+        side = arb.direction.hedge_side
         try:
-            if self.params.lighter_market_execution:
-                worst = self._lighter_worst_price(arb, side, lg_top)
+            if self.params.hedge_execution == "market":
+                worst = self._hedge_worst_price(arb, side, hedge_top)
                 if worst is None:
                     return
-                cid = self.ctx.place_market(self.hedge, lg.symbol, side, units, worst_price=worst)
+                cid = self.ctx.place_market(self.hedge_venue, hg.symbol, side, units, worst_price=worst)
             else:
-                touch = lg_top[1] if side is Side.BID else lg_top[0]
+                touch = hedge_top[1] if side is Side.BID else hedge_top[0]
                 if touch is None:
                     return
-                cid = self.ctx.place_limit(self.hedge, lg.symbol, side, touch[0], units, tif="ioc")
+                cid = self.ctx.place_limit(self.hedge_venue, hg.symbol, side, touch[0], units, tif="ioc")
         except OrderDenied as e:  # kept unhedged: the next tick retries
             self.ctx.log.warning("cross_arb %s: hedge denied: %s", arb.pair.base, e)
             return
-        arb.lg_cids.append(cid)
-        self._own(self.hedge, cid, arb.pair.base)
-        arb.unhedged -= base_qty(lg, units)
+        arb.hedge_cids.append(cid)
+        self._own(self.hedge_venue, cid, arb.pair.base)
+        arb.unhedged -= base_qty(hg, units)
 
-    def _lighter_worst_price(self, arb: Arb, side: Side, lg_top: Top) -> int | None:
-        return worst_price(arb.pair.lg, side, lg_top, self.params.slippage_bps)
+    def _hedge_worst_price(self, arb: Arb, side: Side, hedge_top: Top) -> int | None:
+        return worst_price(arb.pair.hedge, side, hedge_top, self.params.slippage_bps)
 
     # monitoring --------------------------------------------------------------------------------------
     async def _monitor(self, arb: Arb, now: float) -> None:
         if arb.state == "entering":
-            self._track_backpack_leg(arb, now)
+            self._track_maker_leg(arb, now)
         if arb.state in ("entering", "open"):
-            if to_units(arb.pair.lg, arb.unhedged) > 0:  # a hedge the gateway refused earlier
+            if to_units(arb.pair.hedge, arb.unhedged) > 0:  # a hedge the gateway refused earlier
                 self._hedge(arb)
             await self._ensure_balanced_positions(arb, now)
         if arb.state == "open":
@@ -572,17 +640,17 @@ class CrossArb(Strategy[CrossArbParams]):
         if arb.state == "exiting":
             self._monitor_exit(arb, now)
 
-    def _orders(self, venue: str, cids: list[int]) -> list[Any]:
+    def _orders(self, venue: str, cids: list[int]) -> list[Order]:
         return [o for o in (self.ctx.order(venue, c) for c in cids) if o is not None]
 
-    def _bp_filled(self, arb: Arb) -> int:
-        return sum(o.filled for o in self._orders(self.maker, arb.bp_cids))
+    def _maker_filled(self, arb: Arb) -> int:
+        return sum(o.filled for o in self._orders(self.maker_venue, arb.maker_cids))
 
-    def _track_backpack_leg(self, arb: Arb, now: float) -> None:
+    def _track_maker_leg(self, arb: Arb, now: float) -> None:
         """The tracking limit executor: re-post on drift, fall back or give up after the timeout."""
-        filled = self._bp_filled(arb)
-        remaining = arb.size.bp_units - filled
-        live = [o for o in self._orders(self.maker, arb.bp_cids) if o.state in LIVE_STATES]
+        filled = self._maker_filled(arb)
+        remaining = arb.size.maker_units - filled
+        live = [o for o in self._orders(self.maker_venue, arb.maker_cids) if OrderState(o.state) in LIVE_STATES]
         if remaining <= 0 and not live:
             self._opened(arb, now)
             return
@@ -590,54 +658,57 @@ class CrossArb(Strategy[CrossArbParams]):
             if not live:  # the market fallback finished short: keep what is filled
                 self._settle_partial_entry(arb, now, filled)
             return
-        bp_top = self._tops(arb.pair)[0]
-        target = backpack_entry_price(arb.direction, bp_top, self.params.backpack_post_only)
-        if now - arb.started >= self.params.backpack_fill_timeout_s:
-            self._on_backpack_timeout(arb, now, live, remaining, filled)
+        maker_top = self._tops(arb.pair)[0]
+        target = maker_entry_price(arb.direction, maker_top, self.params.maker_post_only)
+        if now - arb.started >= self.params.maker_fill_timeout_s:
+            self._on_maker_timeout(arb, now, live, remaining, filled)
         elif live:
-            if target is not None and not arb.repricing and self._drifted(arb.bp_px, target):
-                self._cancel_backpack_orders(arb, live)
+            if target is not None and not arb.repricing and self._drifted(arb.maker_px, target):
+                self._cancel_maker_orders(arb, live)
                 arb.repricing = True
         elif target is not None:  # nothing resting: cancelled for a re-post, or rejected (post-only crossed)
             self._repost_or_abandon(arb, now, target, remaining, filled)
 
-    def _cancel_backpack_orders(self, arb: Arb, orders: list[Any]) -> None:
+    def _cancel_maker_orders(self, arb: Arb, orders: list[Order]) -> None:
         """Cancel each order once (a cancel in flight is not repeated every tick)."""
         for o in orders:
-            if o.client_id not in arb.cancels_sent and o.state in LIVE_STATES and o.state != "pending_cancel":
-                self.ctx.cancel(self.maker, o.client_id)
+            if o.client_id not in arb.cancels_sent and OrderState(o.state) in LIVE_STATES \
+                    and OrderState(o.state) is not OrderState.PENDING_CANCEL:
+                self.ctx.cancel(self.maker_venue, o.client_id)
                 arb.cancels_sent.add(o.client_id)
 
     def _drifted(self, px: int, target: int) -> bool:
         return abs(target - px) * BPS > Fraction(self.params.reprice_tolerance_bps) * px
 
     def _repost_or_abandon(self, arb: Arb, now: float, target: int, remaining: int, filled: int) -> None:
-        lg_top = self._tops(arb.pair)[1]
-        gross = entry_spread(arb.direction, arb.pair, target, lg_top)
+        hedge_top = self._tops(arb.pair)[1]
+        gross = entry_spread(arb.direction, arb.pair, target, hedge_top)
         still_good = gross is not None and net_of_fees(gross, self.params) >= Fraction(self.params.entry_threshold_bps)
         if still_good or filled > 0:
             self.stats["reposts"] += 1
-            self._post_backpack_leg(arb, target, remaining)
+            self._post_maker_leg(arb, target, remaining)
         else:  # the spread closed before anything filled: walk away, no exposure, not a failure
             arb.state = "done"
 
-    def _on_backpack_timeout(self, arb: Arb, now: float, live: list[Any], remaining: int, filled: int) -> None:
-        self._cancel_backpack_orders(arb, live)
+    def _on_maker_timeout(self, arb: Arb, now: float, live: list[Order], remaining: int, filled: int) -> None:
+        self._cancel_maker_orders(arb, live)
         if live:
             return  # wait for the cancels to land before deciding on the remainder
-        if self.params.backpack_market_fallback and remaining > 0:
-            worst = worst_price(arb.pair.bp, arb.direction.bp_side, self._tops(arb.pair)[0], self.params.slippage_bps)
+        if self.params.maker_market_fallback and remaining > 0:
+            worst = worst_price(arb.pair.maker, arb.direction.maker_side, self._tops(arb.pair)[0],
+                                self.params.slippage_bps)
             if worst is not None:
-                cid = self.ctx.place_market(self.maker, arb.pair.bp.symbol, arb.direction.bp_side, remaining,
+                cid = self.ctx.place_market(self.maker_venue, arb.pair.maker.symbol, arb.direction.maker_side,
+                                            remaining,
                                             worst_price=worst)
                 arb.fallback_cid = cid
-                arb.bp_cids.append(cid)
-                self._own(self.maker, cid, arb.pair.base)
+                arb.maker_cids.append(cid)
+                self._own(self.maker_venue, cid, arb.pair.base)
                 return
         self._settle_partial_entry(arb, now, filled)
 
     def _settle_partial_entry(self, arb: Arb, now: float, filled: int) -> None:
-        """The Backpack leg ended short: hold what is filled (hedged), or nothing if nothing filled."""
+        """The entry leg ended short: hold what is filled (hedged), or nothing if nothing filled."""
         if filled == 0:
             arb.state = "done"
             return
@@ -648,14 +719,15 @@ class CrossArb(Strategy[CrossArbParams]):
         self._log_when_hedged(arb)
 
     def _log_when_hedged(self, arb: Arb) -> None:
-        """One line per arbitrage once the Backpack leg is complete and Lighter holds the same quantity."""
+        """One line per arbitrage once the entry leg is complete and the hedge holds the same quantity."""
         if arb.state != "open" or arb.legs_logged:
             return
-        bp, lg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (self.maker, self.hedge))
-        if bp > 0 and bp == lg:
+        mk, hg = (arb.entry_fills.get(v, [Fraction(0)])[0] for v in (self.maker_venue, self.hedge_venue))
+        if mk > 0 and mk == hg:
             arb.legs_logged = True
-            self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base,
-                              time.monotonic() - arb.started, arb.entry_summary(self.maker, self.hedge))
+            held_s = self.ctx.clock.now_s() - arb.started
+            self.ctx.log.info("cross_arb LEGS FILLED %s in %.1f s: %s", arb.pair.base, held_s,
+                              arb.entry_summary(self.maker_venue, self.hedge_venue))
 
     async def _ensure_balanced_positions(self, arb: Arb, now: float) -> None:
         """Both legs must net to zero in base units; an imbalance that outlives the grace period (with no
@@ -672,55 +744,57 @@ class CrossArb(Strategy[CrossArbParams]):
         if waited < self.params.balance_grace_s or (self._orders_in_flight(arb) and not overdue):
             return
         arb.imbalance_since = None
-        bp_pos, lg_pos = await self._confirmed_positions(arb.pair)
+        maker_pos, hedge_pos = await self._confirmed_positions(arb.pair)
         # events were dispatched during the read: act only if nothing moved meanwhile
         if arb.state in ("entering", "open") and (overdue or not self._orders_in_flight(arb)) \
-                and self._imbalanced(arb.pair, bp_pos, lg_pos):
+                and self._imbalanced(arb.pair, maker_pos, hedge_pos):
             if overdue:
                 self.ctx.log.warning("cross_arb %s: unhedged for %.1f s with orders in flight", arb.pair.base, waited)
-            self._rebalance(arb, bp_pos, lg_pos, bp_pos + lg_pos)
+            self._rebalance(arb, maker_pos, hedge_pos, maker_pos + hedge_pos)
 
     @staticmethod
-    def _imbalanced(pair: Pair, bp_pos: Fraction, lg_pos: Fraction) -> bool:
-        excess = abs(bp_pos + lg_pos)
-        return to_units(pair.lg, excess) > 0 or to_units(pair.bp, excess) > 0
+    def _imbalanced(pair: Pair, maker_pos: Fraction, hedge_pos: Fraction) -> bool:
+        excess = abs(maker_pos + hedge_pos)
+        return to_units(pair.hedge, excess) > 0 or to_units(pair.maker, excess) > 0
 
     async def _confirmed_positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
-        bp, lg = await asyncio.gather(self.ctx.fetch_positions(self.maker), self.ctx.fetch_positions(self.hedge))
-        return base_qty(pair.bp, bp.get(pair.bp.symbol, 0)), base_qty(pair.lg, lg.get(pair.lg.symbol, 0))
+        mk, hg = await asyncio.gather(self.ctx.fetch_positions(self.maker_venue),
+                                      self.ctx.fetch_positions(self.hedge_venue))
+        return base_qty(pair.maker, mk.get(pair.maker.symbol, 0)), base_qty(pair.hedge, hg.get(pair.hedge.symbol, 0))
 
     def _orders_in_flight(self, arb: Arb) -> bool:
-        lg_live = any(o.state in LIVE_STATES for o in self._orders(self.hedge, arb.lg_cids))
-        return lg_live or (arb.state == "entering" and to_units(arb.pair.lg, arb.unhedged) > 0)
+        hedge_live = any(OrderState(o.state) in LIVE_STATES for o in self._orders(self.hedge_venue, arb.hedge_cids))
+        return hedge_live or (arb.state == "entering" and to_units(arb.pair.hedge, arb.unhedged) > 0)
 
     def _positions(self, pair: Pair) -> tuple[Fraction, Fraction]:
-        return (base_qty(pair.bp, self.ctx.position(self.maker, pair.bp.symbol)),
-                base_qty(pair.lg, self.ctx.position(self.hedge, pair.lg.symbol)))
+        return (base_qty(pair.maker, self.ctx.position(self.maker_venue, pair.maker.symbol)),
+                base_qty(pair.hedge, self.ctx.position(self.hedge_venue, pair.hedge.symbol)))
 
-    def _rebalance(self, arb: Arb, bp_pos: Fraction, lg_pos: Fraction, excess: Fraction) -> None:
+    def _rebalance(self, arb: Arb, maker_pos: Fraction, hedge_pos: Fraction, excess: Fraction) -> None:
         """A leg failed or filled short: stop entering and reduce the larger leg to match the other."""
         self.stats["rebalances"] += 1
         arb.failed = True
         self.ctx.log.warning("cross_arb %s: legs out of balance (%s %s, %s %s): rebalancing",
-                             arb.pair.base, self.maker, float(bp_pos), self.hedge, float(lg_pos))
-        self._cancel_backpack_orders(arb, self._orders(self.maker, arb.bp_cids))
-        venue, market = (self.maker, arb.pair.bp) if abs(bp_pos) > abs(lg_pos) else (self.hedge, arb.pair.lg)
+                             arb.pair.base, self.maker_venue, float(maker_pos), self.hedge_venue, float(hedge_pos))
+        self._cancel_maker_orders(arb, self._orders(self.maker_venue, arb.maker_cids))
+        maker_leg, hedge_leg = self._legs(arb.pair)
+        venue, market = maker_leg if abs(maker_pos) > abs(hedge_pos) else hedge_leg
         units = to_units(market, abs(excess))
         side = Side.ASK if excess > 0 else Side.BID
         if units > 0:
             cid = self._reduce_only_market(venue, market, side, units)
             if cid is not None:
                 self._own(venue, cid, arb.pair.base)
-                if venue == self.hedge:
-                    arb.lg_cids.append(cid)
+                if venue == self.hedge_venue:
+                    arb.hedge_cids.append(cid)
         arb.unhedged = Fraction(0)
         arb.state = "exiting"  # after a failed leg the pair is closed out, then cooled down
-        arb.exit_reason, arb.exit_sent = "rebalance", time.monotonic()
+        arb.exit_reason, arb.exit_sent = "rebalance", self.ctx.clock.now_s()
 
     # exits -------------------------------------------------------------------------------------------
     def _check_exit(self, arb: Arb, now: float) -> None:
-        bp_top, lg_top = self._tops(arb.pair)
-        current = unwind_spread(arb.direction, arb.pair, bp_top, lg_top)
+        maker_top, hedge_top = self._tops(arb.pair)
+        current = unwind_spread(arb.direction, arb.pair, maker_top, hedge_top)
         if current is None or arb.opened is None:
             return
         reason = exit_reason(arb.entry_spread, current, now - arb.opened, self.params)
@@ -733,8 +807,8 @@ class CrossArb(Strategy[CrossArbParams]):
 
     def _close_pair(self, arb: Arb) -> None:
         """Reduce-only market orders on both venues for whatever each reports open."""
-        arb.state, arb.exit_sent = "exiting", time.monotonic()
-        for venue, market in ((self.maker, arb.pair.bp), (self.hedge, arb.pair.lg)):
+        arb.state, arb.exit_sent = "exiting", self.ctx.clock.now_s()
+        for venue, market in self._legs(arb.pair):
             pos = self.ctx.position(venue, market.symbol)
             if pos != 0:
                 cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
@@ -761,11 +835,17 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.warning("cross_arb: reduce-only %s %s denied: %s", venue, market.symbol, e)
             return None
 
+    def _closing(self, venue: str, symbol: str) -> list[Order]:
+        """Orders a close waits for. An unresolved close (sent, no answer: a dropped socket, a 5xx) does not
+        hold the next one back: closes are reduce-only, so a late one can never add exposure."""
+        return [o for o in self.ctx.open_orders(venue, symbol)
+                if not (o.reduce_only and OrderState(o.state) is OrderState.UNRESOLVED)]
+
     def _monitor_exit(self, arb: Arb, now: float) -> None:
-        if self.ctx.open_orders(self.maker, arb.pair.bp.symbol) or self.ctx.open_orders(self.hedge, arb.pair.lg.symbol):
+        if any(self._closing(venue, market.symbol) for venue, market in self._legs(arb.pair)):
             return
-        bp_pos, lg_pos = self._positions(arb.pair)
-        if bp_pos == 0 and lg_pos == 0:
+        maker_pos, hedge_pos = self._positions(arb.pair)
+        if maker_pos == 0 and hedge_pos == 0:
             arb.state = "done"
         elif arb.exit_sent is not None and now - arb.exit_sent >= self.params.exit_retry_s:
             self._close_pair(arb)
@@ -776,11 +856,11 @@ class CrossArb(Strategy[CrossArbParams]):
             del self._owner[key]
         if arb.exit_reason:
             self.realized_pnl += arb.cash
-            notional = arb.entry_fills.get(self.maker, [Fraction(0), Fraction(0)])[1]
+            notional = arb.entry_fills.get(self.maker_venue, [Fraction(0), Fraction(0)])[1]
             bps = f" ({float(arb.cash / notional * BPS):+.1f} bps)" if notional else ""
             held = "" if arb.opened is None else f", held {now - arb.opened:.1f} s"
             self.ctx.log.info("cross_arb CLOSED %s (%s): PnL %+.4f %s%s after %.4f fees%s; session PnL %+.4f",
-                              base, arb.exit_reason, float(arb.cash), arb.pair.bp.quote, bps, float(arb.fees), held,
+                              base, arb.exit_reason, float(arb.cash), arb.pair.maker.quote, bps, float(arb.fees), held,
                               float(self.realized_pnl))
             self.exits.append(arb.exit_reason)
             self.cooldown_until[base] = now + self.params.cooldown_s
@@ -798,24 +878,28 @@ class CrossArb(Strategy[CrossArbParams]):
             self.ctx.log.info("cross_arb stopping: closing %s on both venues", ", ".join(self.arbs))
         for arb in self.arbs.values():
             arb.state, arb.exit_reason = "exiting", arb.exit_reason or "shutdown"
-        by_symbol = {(v, m.symbol): p.base for p in self.pairs for v, m in ((self.maker, p.bp), (self.hedge, p.lg))}
+        by_symbol = {(v, m.symbol): p.base for p in self.pairs for v, m in self._legs(p)}
         for pair in self.pairs:
-            self.ctx.cancel_all(self.maker, pair.bp.symbol)
-            self.ctx.cancel_all(self.hedge, pair.lg.symbol)
-        deadline = time.monotonic() + self.params.flatten_timeout_s
-        while time.monotonic() < deadline:
-            held = {v: await self.ctx.fetch_positions(v) for v in (self.maker, self.hedge)}  # REST if a stream is down
-            open_legs = [(v, m, p) for pair in self.pairs for v, m in ((self.maker, pair.bp), (self.hedge, pair.lg))
+            self.ctx.cancel_all(self.maker_venue, pair.maker.symbol)
+            self.ctx.cancel_all(self.hedge_venue, pair.hedge.symbol)
+        deadline = self.ctx.clock.now_s() + self.params.flatten_timeout_s
+        # Bounded by the count too: in replay the clock only moves with the journal, not while we wait here.
+        for _ in range(max(1, math.ceil(self.params.flatten_timeout_s / 0.5))):
+            if self.ctx.clock.now_s() >= deadline:
+                break
+            # REST if a stream is down
+            held = {v: await self.ctx.fetch_positions(v) for v in (self.maker_venue, self.hedge_venue)}
+            open_legs = [(v, m, p) for pair in self.pairs for v, m in self._legs(pair)
                          if (p := held[v].get(m.symbol, 0)) != 0]
             if not open_legs:
-                now = time.monotonic()
+                now = self.ctx.clock.now_s()
                 for base, arb in list(self.arbs.items()):
                     self._finish(base, arb, now)
                 self.ctx.log.info("cross_arb STOPPED: both venues flat on %s; session PnL %+.4f (%d round trips)",
                                   ", ".join(p.base for p in self.pairs), float(self.realized_pnl),
                                   self.stats["round_trips"])
                 return
-            if not any(self.ctx.open_orders(v, m.symbol) for v, m, _ in open_legs):
+            if not any(self._closing(v, m.symbol) for v, m, _ in open_legs):
                 for venue, market, pos in open_legs:
                     # priced from REST when the stream's book is stale or empty (a stream down at stop)
                     top = await self.ctx.closing_touch(venue, market.symbol)
@@ -833,7 +917,7 @@ class CrossArb(Strategy[CrossArbParams]):
             f"{k}={getattr(new, k)}" for k in type(new).model_fields if getattr(new, k) != getattr(old, k)))
 
     def traded_pairs(self) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
-        return [(p.base, (self.maker, p.bp.symbol), (self.hedge, p.lg.symbol)) for p in self.pairs]
+        return [(p.base, (self.maker_venue, p.maker.symbol), (self.hedge_venue, p.hedge.symbol)) for p in self.pairs]
 
     def status(self) -> dict[str, Any]:
         return {

@@ -17,24 +17,28 @@ to the tick once, when the grid is built.
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, getcontext
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    LIVE_STATES,
+    Context,
+    Fill,
+    MarketInfo,
+    MultiSymbolParams,
+    OrderDenied,
+    OrderState,
+    OrderUpdate,
+    Side,
+    Strategy,
+    register_strategy,
+)
 
-LIVE_STATES = ("pending_new", "open", "partially_filled", "pending_cancel", "unresolved")
 
-
-class GeometricGridParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GeometricGridParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to trade on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     lower_price: Decimal | None = Field(None, gt=0, description="lowest grid price (quote); "
@@ -133,7 +137,7 @@ class GeometricGrid(Strategy[GeometricGridParams]):
 
     panel_view = "ladder"
 
-    def __init__(self, ctx: Any, params: GeometricGridParams) -> None:
+    def __init__(self, ctx: Context, params: GeometricGridParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None
         self.prices: list[int] = []
@@ -191,7 +195,7 @@ class GeometricGrid(Strategy[GeometricGridParams]):
             self.disabled = str(err)
             self.ctx.log.error("geometric grid disabled: %s", err)
             return
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if self._last_sync == 0.0:
             self._last_sync = now
             self._ensure_grid_orders()
@@ -227,11 +231,11 @@ class GeometricGrid(Strategy[GeometricGridParams]):
         self.stats["placed"] += 1
 
     # --- events ------------------------------------------------------------------------------------
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         if ev.venue == self.params.venue and ev.client_id in self.by_cid:
             self.stats["fills"] += 1
 
-    def on_order(self, ev: Any) -> None:
+    def on_order(self, ev: OrderUpdate) -> None:
         if ev.venue != self.params.venue or not ev.is_terminal:
             return
         level = self.by_cid.pop(ev.client_id, None)
@@ -240,8 +244,8 @@ class GeometricGrid(Strategy[GeometricGridParams]):
         slot = self.slots.get(level)
         if slot is None or slot.client_id != ev.client_id:
             return
-        state = str(ev.state)
-        if state == "rejected":
+        state = OrderState(ev.state)
+        if state is OrderState.REJECTED:
             self.stats["rejects"] += 1
             slot.client_id = None  # stays armed; the next sync places it again
             return
@@ -250,7 +254,8 @@ class GeometricGrid(Strategy[GeometricGridParams]):
             return
         del self.slots[level]
         self._handle_fill_followup(level, slot.side, ev.filled)
-        if state != "filled" and slot.size - ev.filled >= max(1, self.market.min_size if self.market else 1):
+        min_size = max(1, self.market.min_size if self.market else 1)
+        if state is not OrderState.FILLED and slot.size - ev.filled >= min_size:
             self.slots[level] = Slot(slot.side, slot.size - ev.filled)  # the unfilled rest stays armed
 
     def _handle_fill_followup(self, level: int, side: Side, size: int) -> None:
@@ -282,7 +287,7 @@ class GeometricGrid(Strategy[GeometricGridParams]):
             if cid in live:
                 continue
             o = ctx.order(p.venue, cid)
-            if o is not None and str(o.state) in LIVE_STATES:
+            if o is not None and OrderState(o.state) in LIVE_STATES:
                 continue
             # terminal without our on_order (or forgotten by the tracker): free the level, keep it armed
             self.by_cid.pop(cid)
@@ -300,7 +305,7 @@ class GeometricGrid(Strategy[GeometricGridParams]):
                 self.slots[at] = Slot(Side(o.side), o.remaining, cid)
                 self.by_cid[cid] = at
                 self.stats["adopted"] += 1
-            elif p.cancel_strays and str(o.state) != "pending_cancel":
+            elif p.cancel_strays and OrderState(o.state) is not OrderState.PENDING_CANCEL:
                 ctx.cancel(p.venue, cid)
                 self.stats["strays_cancelled"] += 1
 

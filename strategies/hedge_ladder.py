@@ -24,28 +24,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from xtb.api import Context, MarketInfo, OrderDenied, Params, Side, Strategy, register_strategy
 from xtb.core import RateLimiter
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
 
 BPS = 10_000
 HEDGE_KEY = "hedge"
 
 
 # --- params --------------------------------------------------------------------------------------------
-class HedgeLadderParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HedgeLadderParams(Params):
     main_venue: str = Field("backpack", description="venue of the limit ladder (the original: Backpack)")
     main_symbol: str = Field("SOL_USDC_PERP", description="ladder market, main venue symbol")
     hedge_venue: str = Field("lighter", description="venue of the market hedges (the original: Lighter)")
@@ -172,14 +166,17 @@ class HedgeLadder(Strategy[HedgeLadderParams]):
 
     panel_view = "ladder"
 
-    def __init__(self, ctx: Any, params: HedgeLadderParams) -> None:
+    def __init__(self, ctx: Context, params: HedgeLadderParams) -> None:
         super().__init__(ctx, params)
         self.rungs: dict[int, Rung] = {}  # level -> rung
         self.limit = HedgeRateLimit(params.hedge_orders_per_second, params.hedge_rate_window_ms)
         self.stats = {"entries_filled": 0, "take_profits": 0, "hedges_opened": 0, "hedges_closed": 0,
                       "hedge_orders": 0, "hedge_retries": 0, "hedge_rate_limited": 0, "hedge_denied": 0}
         self._stopping = False
-        self.clock = time.monotonic  # seconds; replaceable in tests (the hedge limiter runs on it too)
+
+    def _now(self) -> float:
+        """Seconds on the context's clock (the hedge limiter runs on it too: the journal's time in replay)."""
+        return self.ctx.clock.now_s()
 
     async def on_start(self) -> None:
         p = self.params
@@ -199,7 +196,7 @@ class HedgeLadder(Strategy[HedgeLadderParams]):
         bid = self.ctx.best_bid(self.params.main_venue, self.params.main_symbol)
         if bid is None:
             return
-        now = self.clock()
+        now = self._now()
         for rung in list(self.rungs.values()):
             self._advance(rung, bid[0])
             self._reconcile_hedge(rung, now)
@@ -294,7 +291,7 @@ class HedgeLadder(Strategy[HedgeLadderParams]):
         for cid in rung.hedge_cids:
             o = self.ctx.order(self.params.hedge_venue, cid)
             if o is not None:
-                short += o.filled if o.side == Side.ASK else -o.filled
+                short += o.filled if Side(o.side) is Side.ASK else -o.filled
         return short
 
     def _hedge_live(self, rung: Rung) -> bool:
@@ -356,12 +353,15 @@ class HedgeLadder(Strategy[HedgeLadderParams]):
             rung.hedge_target, rung.hedge_attempt, rung.hedge_next_try = 0, 0, 0.0
         if not p.close_hedge_on_stop:
             return
-        deadline = self.clock() + p.stop_timeout_s
-        while self.clock() < deadline:
+        deadline = self._now() + p.stop_timeout_s
+        # Bounded by the count too: in replay the clock only moves with the journal, not while we wait here.
+        for _ in range(max(1, math.ceil(p.stop_timeout_s / 0.05))):
+            if self._now() >= deadline:
+                break
             open_hedges = [r for r in self.rungs.values() if self._hedged(r) != 0 or self._hedge_live(r)]
             if not open_hedges:
                 return
-            now = self.clock()
+            now = self._now()
             for rung in open_hedges:
                 self._reconcile_hedge(rung, now)
             await asyncio.sleep(0.05)

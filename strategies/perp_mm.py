@@ -14,24 +14,29 @@ A position update that breaches the limit triggers the exit at once, without wai
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    Context,
+    Fill,
+    MarketInfo,
+    MultiSymbolParams,
+    OrderDenied,
+    OrderState,
+    Position,
+    Side,
+    Strategy,
+    register_strategy,
+)
 from xtb.quant.quoting import CANCELLABLE, post_only_clamp, price_units, size_units, to_price, valid_size
 
 BPS = 10_000
 
 
-class PerpMMParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PerpMMParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to quote on")
     symbol: str = Field("SOL_USDC_PERP", description="perpetual market, venue symbol")
     base_spread_percentage: float = Field(0.2, gt=0, description="distance between the first bid and ask, % of mid")
@@ -92,7 +97,7 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
 
     panel_view = "mm"
 
-    def __init__(self, ctx: Any, params: PerpMMParams) -> None:
+    def __init__(self, ctx: Context, params: PerpMMParams) -> None:
         super().__init__(ctx, params)
         self.market: MarketInfo | None = None
         self.net = 0  # signed position, venue size units, from the position stream
@@ -120,20 +125,20 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
                      p.symbol, self.qty, self.max_units, self.net)
 
     # stream ----------------------------------------------------------------------------------------------
-    def on_position(self, ev: Any) -> None:
+    def on_position(self, ev: Position) -> None:
         p = self.params
         if ev.venue != p.venue:
             return
         self.net = self.ctx.position(p.venue, p.symbol)  # the engine stored it before calling us
         self.stats["position_updates"] += 1
-        self._manage_position(time.monotonic())
+        self._manage_position(self.ctx.clock.now_s())
 
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         if ev.venue == self.params.venue and ev.client_id != self._exit_cid:
-            self.stats["fills_bid" if ev.side == "bid" else "fills_ask"] += 1
+            self.stats["fills_bid" if Side(ev.side) is Side.BID else "fills_ask"] += 1
 
     async def on_tick(self, now_ms: int) -> None:
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if now < self._next_cycle:
             return
         self._next_cycle = now + self.params.cycle_interval_s
@@ -215,7 +220,7 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
     def _cancel_quotes(self) -> None:
         p = self.params
         for o in self.ctx.open_orders(p.venue, p.symbol):
-            if o.state in CANCELLABLE and not o.reduce_only:
+            if OrderState(o.state) in CANCELLABLE and not o.reduce_only:
                 self.ctx.cancel(p.venue, o.client_id)
                 self.stats["cancelled"] += 1
 
@@ -224,7 +229,7 @@ class PerpMarketMaker(Strategy[PerpMMParams]):
         assert m is not None
         orders: list[dict[str, Any]] = [
             {"symbol": p.symbol, "side": side, "price": px, "size": valid_size(m, self.qty, px), "post_only": True}
-            for side, prices in (("bid", bids), ("ask", asks)) for px in prices]
+            for side, prices in ((Side.BID, bids), (Side.ASK, asks)) for px in prices]
         if not orders:
             return
         try:

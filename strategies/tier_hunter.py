@@ -22,24 +22,32 @@ received (books, trades, order updates, fills, positions).
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    BookUpdate,
+    Context,
+    Fill,
+    MarketInfo,
+    MultiSymbolParams,
+    OrderDenied,
+    OrderState,
+    OrderUpdate,
+    Position,
+    Side,
+    Strategy,
+    Trade,
+    register_strategy,
+)
 from xtb.telemetry.stats import StatsWriter, TradingStats
 
 
-class TierHunterParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TierHunterParams(MultiSymbolParams):
     venue: str = Field("backpack", description="venue to trade on (its connector needs `trades: true`)")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     order_size: Decimal = Field(Decimal("0.1"), gt=0, description="flow-side order size, base units")
@@ -172,7 +180,7 @@ class TierHunter(Strategy[TierHunterParams]):
 
     panel_view = "mm"
 
-    def __init__(self, ctx: Any, params: TierHunterParams) -> None:
+    def __init__(self, ctx: Context, params: TierHunterParams) -> None:
         super().__init__(ctx, params)
         self.flow = FlowWindow(params.trade_lookback_s)
         self.selector = SideSelector(params.min_side_hold_s)
@@ -197,7 +205,7 @@ class TierHunter(Strategy[TierHunterParams]):
     async def position(self) -> int:
         """Signed position, read through the venue at most every `position_update_interval_s`; position
         events and our fills keep it current in between."""
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if now - self._position_at >= self.params.position_update_interval_s:
             self.stats.rest_calls += 1
             try:
@@ -209,7 +217,7 @@ class TierHunter(Strategy[TierHunterParams]):
         return self._position
 
     async def refresh_equity(self) -> float | None:
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if now - self._equity_at < self.params.equity_update_interval_s:
             return self.equity
         self._equity_at = now
@@ -232,39 +240,39 @@ class TierHunter(Strategy[TierHunterParams]):
             hit = self._book_ids[book_id] = self.ctx.symbol_of(venue, book_id) == self.params.symbol
         return hit
 
-    def on_book(self, ev: Any) -> None:
+    def on_book(self, ev: BookUpdate) -> None:
         self.stats.ws_messages += 1
 
-    def on_trade(self, ev: Any) -> None:
+    def on_trade(self, ev: Trade) -> None:
         self.stats.ws_messages += 1
         if self._ours(ev.venue, ev.book_id):
             self.trades_seen += 1
-            self.flow.add(time.monotonic(), str(ev.taker_side) == "bid", ev.sz)
+            self.flow.add(self.ctx.clock.now_s(), Side(ev.taker_side) is Side.BID, ev.sz)
 
-    def on_position(self, ev: Any) -> None:
+    def on_position(self, ev: Position) -> None:
         self.stats.ws_messages += 1
         if self._ours(ev.venue, ev.book_id):
             self._position = ev.size
 
-    def on_order(self, ev: Any) -> None:
+    def on_order(self, ev: OrderUpdate) -> None:
         self.stats.ws_messages += 1
         if ev.venue != self.params.venue:
             return
-        state = str(ev.state)
-        if ev.client_id in self._pending_ack and state != "pending_new":
+        state = OrderState(ev.state)
+        if ev.client_id in self._pending_ack and state is not OrderState.PENDING_NEW:
             self._pending_ack.discard(ev.client_id)
-            if state == "rejected":
+            if state is OrderState.REJECTED:
                 self.stats.failed_orders += 1  # counted as placed when sent
         if ev.client_id == self.live and ev.is_terminal:
             self.live = None
 
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         self.stats.ws_messages += 1
         order = self.ctx.order(ev.venue, ev.client_id) if ev.venue == self.params.venue else None
         if order is None or order.symbol != self.params.symbol:
             return
-        side = Side(str(ev.side))
-        self.stats.record_fill(str(side), bool(ev.maker))
+        side = Side(ev.side)
+        self.stats.record_fill(side, ev.maker)
         m = self.market or self.ctx.market(self.params.venue, self.params.symbol)
         scale = 10 ** (m.price_decimals + m.size_decimals)
         self.stats.record_fee(ev.fee / scale)
@@ -283,9 +291,9 @@ class TierHunter(Strategy[TierHunterParams]):
         p, ctx = self.params, self.ctx
         m = self.market
         assert m is not None
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         await self.refresh_equity()
-        self.writer.maybe_write(self.stats, self.equity)
+        self.writer.maybe_write(self.stats, self.equity, now_s=now)
         bid, ask = ctx.best_bid(p.venue, p.symbol), ctx.best_ask(p.venue, p.symbol)
         if bid is None or ask is None:
             return
@@ -316,10 +324,10 @@ class TierHunter(Strategy[TierHunterParams]):
             if o is None or o.is_terminal:
                 self.live = None
             else:
-                stale = (str(o.side) != str(side) or o.reduce_only != reduce or o.remaining != size
+                stale = (o.side != side or o.reduce_only != reduce or o.remaining != size
                          or abs((o.px or 0) - price) >= p.requote_ticks * m.tick)
-                if stale and str(o.state) not in ("pending_cancel", "pending_new"):
-                    if str(o.side) != str(side) or o.reduce_only != reduce:
+                if stale and OrderState(o.state) not in (OrderState.PENDING_CANCEL, OrderState.PENDING_NEW):
+                    if o.side != side or o.reduce_only != reduce:
                         ctx.log.info("tier hunter %s: side %s%s -> %s%s (position %d)", p.symbol, o.side,
                                      " reduce" if o.reduce_only else "", side, " reduce" if reduce else "",
                                      self._position)

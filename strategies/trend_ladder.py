@@ -22,26 +22,33 @@ rounded back to ticks (bids down, asks up).
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import (
+    Context,
+    Fill,
+    MarketInfo,
+    Order,
+    OrderDenied,
+    OrderState,
+    OrderUpdate,
+    Params,
+    Side,
+    Strategy,
+    register_strategy,
+)
 
-LIVE_STATES = ("pending_new", "open", "partially_filled", "unresolved")
+#: working orders this strategy counts (one being cancelled is not)
+WORKING = frozenset({OrderState.PENDING_NEW, OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.UNRESOLVED})
 
 
-class TrendLadderParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TrendLadderParams(Params):
     venue: str = Field("backpack", description="venue to trade on")
     symbol: str = Field("SOL_USDC_PERP", description="market, venue symbol")
     bar_interval_s: float = Field(5.0, gt=0, description="mid samples are grouped into bars this long")
@@ -183,13 +190,13 @@ def estimate(bars: Sequence[Bar], p: TrendLadderParams) -> TrendEstimate | None:
                          s / price * 1e4, a)
 
 
-def sum_open_coverage(need_sell: bool, orders: Sequence[Any]) -> tuple[int, int, int]:
+def sum_open_coverage(need_sell: bool, orders: Sequence[Order]) -> tuple[int, int, int]:
     """(covered size, reduce-only orders on the closing side, orders seen): the seed's _sum_open_coverage_i.
     Closing side: asks for a long (need_sell), bids for a short; only reduce-only orders count."""
-    want = "ask" if need_sell else "bid"
+    want = Side.ASK if need_sell else Side.BID
     total = matched = 0
     for o in orders:
-        if o.reduce_only and str(o.side) == want:
+        if o.reduce_only and o.side == want:
             total += o.remaining
             matched += 1
     return total, matched, len(orders)
@@ -231,7 +238,7 @@ class TrendLadder(Strategy[TrendLadderParams]):
 
     panel_view = "ladder"
 
-    def __init__(self, ctx: Any, params: TrendLadderParams) -> None:
+    def __init__(self, ctx: Context, params: TrendLadderParams) -> None:
         super().__init__(ctx, params)
         self.bars = BarBuilder(params.bar_interval_s, params.history_bars)
         self.trend: TrendEstimate | None = None
@@ -255,13 +262,13 @@ class TrendLadder(Strategy[TrendLadderParams]):
             self.ctx.log.warning("trend ladder %s %s denied: %s", side, "tp" if reduce_only else "entry", err.reason)
             return None
 
-    def _open(self) -> list[Any]:
+    def _open(self) -> list[Order]:
         p = self.params
-        return [o for o in self.ctx.open_orders(p.venue, p.symbol) if str(o.state) in LIVE_STATES]
+        return [o for o in self.ctx.open_orders(p.venue, p.symbol) if OrderState(o.state) in WORKING]
 
     def _cancel(self, cid: int) -> None:
         o = self.ctx.order(self.params.venue, cid)
-        if o is not None and str(o.state) in LIVE_STATES:
+        if o is not None and OrderState(o.state) in WORKING:
             self.ctx.cancel(self.params.venue, cid)
 
     def _lot(self) -> int:
@@ -270,7 +277,7 @@ class TrendLadder(Strategy[TrendLadderParams]):
         return max(m.step, m.min_size, 1)
 
     # --- events ------------------------------------------------------------------------------------
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         if ev.venue != self.params.venue:
             return
         entry = self.entries.get(ev.client_id)
@@ -284,9 +291,9 @@ class TrendLadder(Strategy[TrendLadderParams]):
         close_side = Side.ASK if entry.side is Side.BID else Side.BID
         if self._place(close_side, tp, ev.sz, reduce_only=True) is not None:
             self.stats["take_profits"] += 1
-        self._last_coverage = time.monotonic()  # the new TP is in flight: do not double-cover it now
+        self._last_coverage = self.ctx.clock.now_s()  # the new TP is in flight: do not double-cover it now
 
-    def on_order(self, ev: Any) -> None:
+    def on_order(self, ev: OrderUpdate) -> None:
         if ev.venue == self.params.venue and ev.is_terminal:
             self.entries.pop(ev.client_id, None)
             if ev.client_id == self.flush_cid:
@@ -300,7 +307,7 @@ class TrendLadder(Strategy[TrendLadderParams]):
         bid, ask = ctx.best_bid(p.venue, p.symbol), ctx.best_ask(p.venue, p.symbol)
         if bid is None or ask is None:
             return
-        now = time.monotonic()
+        now = self.ctx.clock.now_s()
         if self.bars.add(now, (bid[0] + ask[0]) / 2):
             self.trend = estimate(self.bars.bars, p)
             if self.trend is not None:
@@ -325,11 +332,11 @@ class TrendLadder(Strategy[TrendLadderParams]):
         touch = ask if close_side is Side.ASK else bid
         if self.flush_cid is not None:
             o = self.ctx.order(self.params.venue, self.flush_cid)
-            if o is not None and str(o.state) in LIVE_STATES and o.px == touch and o.remaining == abs(pos):
+            if o is not None and OrderState(o.state) in WORKING and o.px == touch and o.remaining == abs(pos):
                 return
         for o in self._open():
             if o.client_id != self.flush_cid or o.px != touch or o.remaining != abs(pos):
-                if str(o.state) != "pending_cancel":
+                if OrderState(o.state) is not OrderState.PENDING_CANCEL:
                     self.ctx.cancel(self.params.venue, o.client_id)
         if any(o.client_id == self.flush_cid for o in self._open()):
             return  # the old flush order is being cancelled; re-post on a later tick
@@ -374,7 +381,7 @@ class TrendLadder(Strategy[TrendLadderParams]):
             return
         cap = units(p.max_position, m.size_decimals)
         signed = 1 if side is Side.BID else -1
-        pending = sum(o.remaining for o in self._open() if not o.reduce_only and str(o.side) == str(side))
+        pending = sum(o.remaining for o in self._open() if not o.reduce_only and o.side == side)
         used = {e.rung for e in self.entries.values()}
         for rung in range(p.max_entries):
             if rung in used:
@@ -398,11 +405,12 @@ class TrendLadder(Strategy[TrendLadderParams]):
         opens = self._open()
         if pos == 0:
             for o in opens:
-                if o.reduce_only and str(o.state) != "pending_cancel":
+                if o.reduce_only and OrderState(o.state) is not OrderState.PENDING_CANCEL:
                     ctx.cancel(p.venue, o.client_id)
             return False
         need_sell = pos > 0
-        covered, _, _ = sum_open_coverage(need_sell, [o for o in opens if str(o.state) != "pending_cancel"])
+        working = [o for o in opens if OrderState(o.state) is not OrderState.PENDING_CANCEL]
+        covered, _, _ = sum_open_coverage(need_sell, working)
         deficit = abs(pos) - covered
         if deficit < self._lot():
             return False

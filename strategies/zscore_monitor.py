@@ -24,26 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from xtb.engine.gateway import OrderDenied
-from xtb.engine.registry import register_strategy
-from xtb.engine.strategy import Strategy
-from xtb.model.types import MarketInfo, Side
+from xtb.api import Context, MarketInfo, OrderDenied, Params, Side, Strategy, register_strategy
 
 BPS = 10_000
 
 
 # --- params --------------------------------------------------------------------------------------------
-class PairSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PairSpec(Params):
     name: str = Field(description="label in logs and records, e.g. SOL-bp-lg")
     venue_a: str
     symbol_a: str
@@ -55,9 +49,7 @@ def _default_pairs() -> list[PairSpec]:
     return [PairSpec(name="SOL", venue_a="backpack", symbol_a="SOL_USDC_PERP", venue_b="lighter", symbol_b="SOL")]
 
 
-class ZScoreMonitorParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ZScoreMonitorParams(Params):
     pairs: list[PairSpec] = Field(default_factory=_default_pairs, min_length=1, description="markets A and B")
     mode: Literal["reminder", "auto"] = Field("reminder", description="signals only, or trade both legs")
     spread_kind: Literal["price_diff", "log_ratio"] = Field("price_diff", description="P_A − P_B (quote units) "
@@ -275,14 +267,17 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
     })
     panel_view = "pairs"
 
-    def __init__(self, ctx: Any, params: ZScoreMonitorParams) -> None:
+    def __init__(self, ctx: Context, params: ZScoreMonitorParams) -> None:
         super().__init__(ctx, params)
         self.pairs: list[PairState] = []
         self.signals: list[dict[str, Any]] = []
         self.skips: dict[str, int] = {}
         self.stats = {"samples": 0, "entries": 0, "exits": 0, "stops": 0, "failed_entries": 0}
-        self.clock = time.monotonic  # seconds; replaceable in tests
         self._next_sample = 0.0
+
+    def _now(self) -> float:
+        """Seconds on the context's clock (the journal's time in replay)."""
+        return self.ctx.clock.now_s()
 
     async def on_start(self) -> None:
         for spec in self.params.pairs:
@@ -293,7 +288,7 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
                                     for s in self.params.pairs))
 
     async def on_tick(self, now_ms: int) -> None:
-        now = self.clock()
+        now = self._now()
         for pair in self.pairs:
             if self.params.mode == "auto":
                 self._drive_execution(pair, now)
@@ -413,7 +408,7 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
         for cid in pair.cids[leg]:
             o = self.ctx.order(venue, cid)
             if o is not None:
-                total += o.filled if o.side == Side.BID else -o.filled
+                total += o.filled if Side(o.side) is Side.BID else -o.filled
         return total
 
     def _live(self, pair: PairState, leg: str) -> bool:
@@ -447,7 +442,7 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
 
     def _entry_failed(self, pair: PairState) -> None:
         self.stats["failed_entries"] += 1
-        pair.pos, pair.phase, pair.exited_at = Position.FLAT, "idle", self.clock()
+        pair.pos, pair.phase, pair.exited_at = Position.FLAT, "idle", self._now()
 
     def _drive_execution(self, pair: PairState, now: float) -> None:
         if pair.phase == "first_leg" and not self._live(pair, pair.first):
@@ -488,13 +483,16 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
     async def on_stop(self) -> None:
         if self.params.mode != "auto" or not self.params.flatten_on_stop:
             return
-        deadline = self.clock() + self.params.stop_timeout_s
-        while self.clock() < deadline:
+        deadline = self._now() + self.params.stop_timeout_s
+        # Bounded by the count too: in replay the clock only moves with the journal, not while we wait here.
+        for _ in range(max(1, math.ceil(self.params.stop_timeout_s / 0.05))):
+            if self._now() >= deadline:
+                break
             open_pairs = [p for p in self.pairs if self._held(p, "a") or self._held(p, "b")
                           or self._live(p, "a") or self._live(p, "b")]
             if not open_pairs:
                 return
-            now = self.clock()
+            now = self._now()
             for pair in open_pairs:
                 if not self._live(pair, "a") and not self._live(pair, "b"):
                     self._close_legs(pair, now)
@@ -518,7 +516,7 @@ class ZScoreMonitor(Strategy[ZScoreMonitorParams]):
 
     def on_operator_flatten(self) -> None:
         """The operator flattened every venue: no leg is held any more, start over flat."""
-        now = self.clock()
+        now = self._now()
         for pair in self.pairs:
             pair.pos, pair.phase, pair.exited_at = Position.FLAT, "idle", now
             pair.cids = {"a": [], "b": []}

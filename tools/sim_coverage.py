@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xtb.sim.backpack import auth
 from xtb.sim.backpack import server as backpack
+from xtb.sim.grvt import server as grvt
 from xtb.sim.lighter import server as lighter
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "simulator.md"
@@ -49,6 +50,20 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append(("Lighter", "WS", f"`{channel}`{auth_note}", "served"))
     for channel in lighter.NOT_MODELLED_CHANNELS:
         out.append(("Lighter", "WS", f"`{channel}`", "refused: error 30005 (outside perp trading)"))
+    out.append(("GRVT", "REST", "POST /auth/api_key/login (edge)", "served"))
+    for name in sorted(grvt.MARKET_METHODS):
+        out.append(("GRVT", "REST", f"POST /full/v1/{name} (market data)", "served"))
+    for name in sorted(grvt.TRADE_METHODS):
+        out.append(("GRVT", "REST", f"POST /full/v1/{name} (trades, session)", "served"))
+    for name in grvt.NOT_MODELLED_METHODS:
+        out.append(("GRVT", "REST", f"POST /full/v1/{name}", "not modelled (404, code 1004)"))
+    out.append(("GRVT", "REST", "POST /lite/v1/* (short keys)", "not modelled (404)"))
+    for stream in sorted(grvt.MARKET_STREAMS):
+        out.append(("GRVT", "WS", f"`v1.{stream}` (market data)", "served"))
+    for stream in sorted(grvt.PRIVATE_STREAMS):
+        out.append(("GRVT", "WS", f"`v1.{stream}` (trades, session)", "served"))
+    for stream in grvt.NOT_MODELLED_STREAMS:
+        out.append(("GRVT", "WS", f"`{stream}`", "refused: error 1003"))
     return out
 
 

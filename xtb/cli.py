@@ -170,6 +170,10 @@ def sim(
         list[Path] | None,
         typer.Option(help="register a Binance HMAC pair from a key file (or one line API_KEY:SECRET); repeatable"),
     ] = None,
+    grvt_key_file: Annotated[
+        list[Path] | None,
+        typer.Option(help="register a GRVT API key from a file (API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]); repeatable"),
+    ] = None,
 ) -> None:
     """Run the venue simulator standalone on 127.0.0.1 and print its REST/WebSocket URLs."""
     from xtb.sim.__main__ import main as sim_main
@@ -186,6 +190,8 @@ def sim(
         argv += ["--binance-key", k]
     for f in binance_key_file or []:
         argv += ["--binance-key-file", str(f)]
+    for f in grvt_key_file or []:
+        argv += ["--grvt-key-file", str(f)]
     sim_main(argv)
 
 
@@ -487,6 +493,15 @@ def replay(
     config: Annotated[Path | None, typer.Option(help="YAML config (strategy params, tick interval)")] = None,
     out: Annotated[Path | None, typer.Option(help="output run directory (default: <journal dir>/replay)")] = None,
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms (the live per-burst drain)")] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
+                                                   "meets the book that much later")] = 0.0,
+    funding_ppm: Annotated[float | None, typer.Option(help="funding per hour on open positions, ppm of notional "
+                                                           "at the recorded mid (> 0: longs pay)")] = None,
+    latency_from: Annotated[Path | None, typer.Option(help="a run's events.journal: draw each order's latency "
+                                                           "from that run's own submit-to-answer times")] = None,
+    queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "
+                                            "our price fills), risk_averse or probabilistic (prints at our "
+                                            "price fill once the queue ahead is used)")] = "none",
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay a journal's market data through a strategy against the simulator's matching engine."""
@@ -516,6 +531,24 @@ def replay(
     if not journal.is_file():
         typer.echo(f"journal {journal}: no such file", err=True)
         raise typer.Exit(2)
+    if not latency_ms >= 0:
+        typer.echo(f"--latency-ms: must be >= 0 (got {latency_ms})", err=True)
+        raise typer.Exit(2)
+    from xtb.journal.replay import QUEUE_MODELS, latency_samples
+
+    latency: float | list[float] = latency_ms
+    if latency_from is not None:
+        try:
+            latency = latency_samples(latency_from)
+        except (OSError, ValueError, JournalFormatError) as e:
+            typer.echo(f"--latency-from {latency_from}: {_one_line(e)}", err=True)
+            raise typer.Exit(2) from None
+        if not latency:
+            typer.echo(f"--latency-from {latency_from}: no order round trips in that journal", err=True)
+            raise typer.Exit(2)
+    if queue not in QUEUE_MODELS:
+        typer.echo(f"--queue: expected one of {', '.join(QUEUE_MODELS)} (got {queue!r})", err=True)
+        raise typer.Exit(2)
     out_dir = out if out is not None else journal.parent / "replay"
     # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
     with Progress(disable=not progress, transient=True) as bar:
@@ -526,15 +559,79 @@ def replay(
 
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
-                                         window_ns=int(window_ms * 1e6), progress=report, records=True))
+                                         window_ns=int(window_ms * 1e6), progress=report, records=True,
+                                         latency_ms=latency, queue=queue, funding_ppm=funding_ppm))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None
     typer.echo(f"replayed {res.events_read} events ({res.book_events} book) in {res.seconds:.2f} s "
-               f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}")
+               f"({res.events_per_s:,.0f}/s): {len(res.orders)} orders, {res.fills} fills, positions {res.positions}"
+               + (f", denied {res.denied}" if res.denied else ""))
     if res.truncated:
         typer.echo("note: the journal ends in a torn frame (the writer died); replayed up to the last whole frame")
     typer.echo(f"output: {out_dir}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="YAML config (the strategy and its fixed params)")],
+    journals: Annotated[list[Path], typer.Argument(help="events.journal files to replay")],
+    grid: Annotated[Path, typer.Option(help="YAML: param name -> list of values to try")],
+    out: Annotated[Path, typer.Option(help="where sweep.sqlite and sweep.png go")] = Path("sweep"),
+    workers: Annotated[int | None, typer.Option(help="process pool size (default: one per CPU)")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="run on a Ray cluster at ADDRESS ('local': start one)")]
+    = None,
+    window_ms: Annotated[float, typer.Option(help="book conflation window in ms")] = 1.0,
+    latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time)")] = 0.0,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Replay journals over a grid of strategy params (process pool, or Ray with --ray); rank by PnL."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from xtb.config import ConfigError, load_config
+    from xtb.journal.sweep import jobs_for, load_grid, rank, run_sweep, write_results
+    from xtb.preflight import check_strategy
+
+    try:
+        cfg = load_config(config)
+        check_strategy(cfg)
+        values = load_grid(grid)
+    except (ConfigError, ValueError) as e:
+        typer.echo(f"config error: {_one_line(e)}", err=True)
+        raise typer.Exit(2) from None
+    missing = [str(j) for j in journals if not j.is_file()]
+    if missing:
+        typer.echo(f"journal {missing[0]}: no such file", err=True)
+        raise typer.Exit(2)
+    if workers is not None and workers < 1:
+        typer.echo(f"--workers: must be >= 1 (got {workers})", err=True)
+        raise typer.Exit(2)
+    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms)
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(jobs))
+        try:
+            rows = run_sweep(jobs, workers=workers, ray_address=ray,
+                             progress=lambda done, total: bar.update(task, completed=done))
+        except ValueError as e:
+            typer.echo(_one_line(e), err=True)
+            raise typer.Exit(2) from None
+    ranked = rank(rows)
+    paths = write_results(ranked, out)
+    table = Table(title=f"sweep: {len(rows)} runs, ranked by PnL")
+    for col in ("rank", "run", "params", "pnl", "fills", "orders", "denied", "error"):
+        table.add_column(col)
+    for r in ranked[:20]:
+        table.add_row(str(r.get("rank") or "-"), str(r["run"]), json.dumps(r["params"], default=str),
+                      "" if r.get("pnl") is None else f"{r['pnl']:.4f}", str(r.get("fills", "")),
+                      str(r.get("orders", "")), str(r.get("denied", "")), r.get("error") or "")
+    Console().print(table)
+    typer.echo(f"results: {paths['sqlite']}" + (f", chart: {paths['chart']}" if "chart" in paths else ""))
+    if all(r.get("error") for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()

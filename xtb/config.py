@@ -81,6 +81,8 @@ VenueName = Annotated[str, AfterValidator(_known_venue)]
 class StrategyConfig(_Section):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    #: the instance's name in logs, records and status (default: the strategy's name, then name#2, name#3)
+    id: str | None = None
 
 
 class TelemetryConfig(_Section):
@@ -205,6 +207,8 @@ class XtbConfig(_Section):
     general: GeneralConfig = Field(default_factory=GeneralConfig)
     venues: dict[VenueName, VenueConfig] = Field(default_factory=dict)
     strategy: StrategyConfig
+    #: more strategy instances in the same engine, on the same accounts: one lock, risk guard and rate limits
+    strategies: list[StrategyConfig] = Field(default_factory=list)
     risk: dict[str, Any] = Field(default_factory=dict)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     control: ControlConfig = Field(default_factory=ControlConfig)

@@ -20,16 +20,17 @@ from xtb.config import ConfigError, XtbConfig
 def check_strategy(cfg: XtbConfig) -> None:
     from xtb.engine.registry import StrategyNotFound, get_strategy
 
-    try:
-        spec = get_strategy(cfg.strategy.name)
-    except StrategyNotFound as e:
-        raise ConfigError(f"strategy.name: {e.args[0] if e.args else e}") from None
-    except ImportError as e:  # a plugin entry point that fails to import
-        raise ConfigError(f"strategy.name: {cfg.strategy.name!r} cannot be loaded ({e})") from None
-    try:
-        spec.parse_params(cfg.strategy.params)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    for key, section in [("strategy", cfg.strategy), *((f"strategies.{i}", s) for i, s in enumerate(cfg.strategies))]:
+        try:
+            spec = get_strategy(section.name)
+        except StrategyNotFound as e:
+            raise ConfigError(f"{key}.name: {e.args[0] if e.args else e}") from None
+        except ImportError as e:  # a plugin entry point that fails to import
+            raise ConfigError(f"{key}.name: {section.name!r} cannot be loaded ({e})") from None
+        try:
+            spec.parse_params(section.params)
+        except ValueError as e:
+            raise ConfigError(str(e).replace("strategy.params.", f"{key}.params.")) from None
 
 
 def check_risk(cfg: XtbConfig) -> None:

@@ -4,9 +4,12 @@ payload + nonce is dropped as a duplicate."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xtb.core import GrvtSigner
 from xtb.sim.grvt.auth import ApiKey, Auth, GrvtError, Instrument
@@ -155,3 +158,51 @@ def test_an_order_signed_and_serialised_by_grvt_pysdk_passes() -> None:
     wire = json.loads(json.dumps({"order": signed}, cls=DataclassJSONEncoder))["order"]
     v = auth.verify_order(session, wire, INSTRUMENTS, NOW)
     assert v is not None and (v.size, v.price, v.client_order_id) == (1_013_000_000, 68_900_500_000_000, 77)
+
+
+_TAMPER = ("size", "price", "side", "tif", "post_only", "reduce_only", "nonce", "expiration")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.integers(1, 10**6), ticks=st.integers(1, 10**8),
+    tif=st.sampled_from(["GTT", "IOC", "FOK"]), post_only=st.booleans(), reduce_only=st.booleans(),
+    cid=st.integers(0, 2**64 - 1), nonce=st.integers(0, 2**32 - 1), life_s=st.integers(1, 29 * 86400),
+    tamper=st.sampled_from(_TAMPER),
+)  # fmt: skip
+def test_property_signed_orders_verify_and_any_tampering_is_refused(
+    steps: int, ticks: int, tif: str, post_only: bool, reduce_only: bool, cid: int, nonce: int,
+    life_s: int, tamper: str,
+) -> None:  # fmt: skip
+    """Every well-formed signed order verifies to exactly the integers signed; changing any signed field
+    afterwards is refused (2002: the recovered signer no longer matches), never accepted."""
+    post_only = post_only and tif == "GTT"  # post-only needs GTT (2032)
+    auth, session, b = setup()
+    size, price = steps * BTC.min_size, ticks * BTC.tick_1e9
+    o = order(b, size=size, price=price, time_in_force=tif, post_only=post_only, reduce_only=reduce_only,
+              nonce=nonce, expiration_ns=NOW + life_s * 10**9)  # fmt: skip
+    o["metadata"]["client_order_id"] = str(cid)
+    v = auth.verify_order(session, o, INSTRUMENTS, NOW)
+    assert v is not None
+    assert (v.size, v.price, v.is_buy, v.post_only, v.reduce_only, v.client_order_id, v.nonce) == (
+        size, price, True, post_only, reduce_only, cid, nonce)
+    leg = o["legs"][0]
+    if tamper == "size":
+        leg["size"] = str(Decimal(leg["size"]) + Decimal(BTC.min_size).scaleb(-9))
+    elif tamper == "price":
+        leg["limit_price"] = str(Decimal(leg["limit_price"]) + Decimal(BTC.tick_1e9).scaleb(-9))
+    elif tamper == "side":
+        leg["is_buying_asset"] = not leg["is_buying_asset"]
+    elif tamper == "tif":
+        o["time_in_force"] = "IMMEDIATE_OR_CANCEL" if o["time_in_force"] != "IMMEDIATE_OR_CANCEL" else "FILL_OR_KILL"
+        o["post_only"] = False  # post-only needs GTT; a post-only order changes in two signed fields here
+    elif tamper == "post_only":
+        o["post_only"] = not o["post_only"]
+        o["time_in_force"] = "GOOD_TILL_TIME"
+    elif tamper == "reduce_only":
+        o["reduce_only"] = not o["reduce_only"]
+    elif tamper == "nonce":
+        o["signature"]["nonce"] = (nonce + 1) % 2**32
+    else:
+        o["signature"]["expiration"] = str(int(o["signature"]["expiration"]) - 1)
+    assert code_of(auth, session, o) == 2002

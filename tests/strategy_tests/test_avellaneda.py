@@ -176,6 +176,9 @@ class Order:
 class ScriptedContext:
     def __init__(self) -> None:
         self.log = logging.getLogger("test.avellaneda")
+        from xtb.engine.clock import EventClock
+
+        self.clock = EventClock(1_750_000_000 * 10**9)  # the strategy's time: moves only when the test says
         self.top = ((15_000, 100), (15_002, 100))
         self.pos = 0
         self.orders: dict[int, Order] = {}

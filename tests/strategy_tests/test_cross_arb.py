@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -25,6 +24,7 @@ from strategies.cross_arb import (
     unwind_spread,
 )
 from xtb.config import validate
+from xtb.engine.clock import NS_PER_S, EventClock
 from xtb.engine.engine import Engine
 from xtb.model.types import MarketInfo, Side
 
@@ -46,7 +46,7 @@ LG_BTC = market("lighter", "BTC", "BTC", 1, 5)
 def test_pairs_match_by_canonical_base_and_respect_filters():
     bp = {m.symbol: m for m in (BP_SOL, BP_ETH)}
     lg = {m.symbol: m for m in (LG_SOL, LG_ETH, LG_BTC)}
-    assert [(p.base, p.bp.symbol, p.lg.symbol) for p in discover_pairs(bp, lg, [])] == [
+    assert [(p.base, p.maker.symbol, p.hedge.symbol) for p in discover_pairs(bp, lg, [])] == [
         ("ETH", "ETH_USDC_PERP", "ETH"), ("SOL", "SOL_USDC_PERP", "SOL")]
     assert [p.base for p in discover_pairs(bp, lg, ["sol"])] == ["SOL"]
     assert [p.base for p in discover_pairs(bp, lg, ["ETH_USDC_PERP"])] == ["ETH"]
@@ -58,9 +58,9 @@ def test_common_size_uses_the_coarser_step_and_both_minimums():
     bp = market("backpack", "SOL_USDC_PERP", "SOL", 2, 2, step=1, min_size=5)  # 0.01 step, 0.05 min
     lg = market("lighter", "SOL", "SOL", 3, 3, step=5, min_size=20)  # 0.005 step, 0.020 min
     smallest = common_size(bp, lg, None)
-    assert (smallest.bp_units, smallest.lg_units, smallest.base) == (5, 50, Fraction(5, 100))
+    assert (smallest.maker_units, smallest.hedge_units, smallest.base) == (5, 50, Fraction(5, 100))
     wanted = common_size(bp, lg, Decimal("0.1234"))  # rounded down to a 0.01 grid
-    assert (wanted.bp_units, wanted.lg_units) == (12, 120)
+    assert (wanted.maker_units, wanted.hedge_units) == (12, 120)
     with pytest.raises(ValueError, match="below the common minimum"):
         common_size(bp, lg, Decimal("0.04"))
 
@@ -69,7 +69,7 @@ def test_common_size_converts_through_multipliers():
     bp = market("backpack", "kPEPE_USDC_PERP", "PEPE", 6, 0, multiplier=1000)  # 1 unit = 1000 PEPE
     lg = market("lighter", "PEPE", "PEPE", 8, 0, step=100)  # 100 PEPE steps
     size = common_size(bp, lg, Decimal(2500))
-    assert (size.bp_units, size.lg_units, size.base) == (2, 2000, Fraction(2000))
+    assert (size.maker_units, size.hedge_units, size.base) == (2, 2000, Fraction(2000))
 
 
 # --- spreads -------------------------------------------------------------------------------------------
@@ -81,21 +81,21 @@ def test_net_spread_both_directions():
     from strategies.cross_arb import Pair
 
     pair = Pair("SOL", BP_SOL, LG_SOL)
-    params = CrossArbParams(backpack_fee_bps=Decimal(2), lighter_fee_bps=Decimal(5))
-    lg_rich = ((150_300, 1), (150_310, 1))  # Lighter bid 150.30, ask 150.31
+    params = CrossArbParams(maker_fee_bps=Decimal(2), hedge_fee_bps=Decimal(5))
+    hedge_rich = ((150_300, 1), (150_310, 1))  # Lighter bid 150.30, ask 150.31
     # buy Backpack at 150.00, sell Lighter at 150.30: +20 bps gross, 13 net
-    gross = entry_spread(Direction.LONG_BACKPACK, pair, 15_000, lg_rich)
+    gross = entry_spread(Direction.LONG_MAKER, pair, 15_000, hedge_rich)
     assert gross == 20 and net_of_fees(gross, params) == 13
     # the other direction loses: sell Backpack at 150.00, buy Lighter at 150.31
-    short = entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_rich)
+    short = entry_spread(Direction.SHORT_MAKER, pair, 15_000, hedge_rich)
     assert short is not None and short < 0
-    lg_cheap = ((149_700, 1), (149_700, 1))
-    assert entry_spread(Direction.SHORT_BACKPACK, pair, 15_000, lg_cheap) == Fraction(300 * 10_000, 149_700)
+    hedge_cheap = ((149_700, 1), (149_700, 1))
+    assert entry_spread(Direction.SHORT_MAKER, pair, 15_000, hedge_cheap) == Fraction(300 * 10_000, 149_700)
     # unwinding a long-Backpack arb: sell Backpack at its bid, buy Lighter at its ask
-    bp_top = ((15_000, 1), (15_001, 1))
-    assert unwind_spread(Direction.LONG_BACKPACK, pair, bp_top, ((150_000, 1), (150_030, 1))) == 2
-    assert unwind_spread(Direction.SHORT_BACKPACK, pair, bp_top, ((None), (150_030, 1))) is None
-    assert Direction.LONG_BACKPACK.bp_side is Side.BID and Direction.LONG_BACKPACK.lg_side is Side.ASK
+    maker_top = ((15_000, 1), (15_001, 1))
+    assert unwind_spread(Direction.LONG_MAKER, pair, maker_top, ((150_000, 1), (150_030, 1))) == 2
+    assert unwind_spread(Direction.SHORT_MAKER, pair, maker_top, ((None), (150_030, 1))) is None
+    assert Direction.LONG_MAKER.maker_side is Side.BID and Direction.LONG_MAKER.hedge_side is Side.ASK
 
 
 # --- exits, maintenance, breaker -------------------------------------------------------------------------
@@ -107,19 +107,30 @@ def test_exit_rules():
     assert exit_reason(Fraction(15), Fraction(10), 60.0, p) == "max_hold"
 
 
+def hms(h: int, m: int, s: int = 0) -> int:
+    return h * 3600 + m * 60 + s
+
+
+def at(h: int, m: int, s: int = 0) -> int:
+    """A clock reading (ns since the epoch) at h:m:s UTC of some day."""
+    return (20_000 * 86_400 + hms(h, m, s)) * NS_PER_S
+
+
 def test_maintenance_windows_including_midnight_wrap():
     windows = ["08:00-08:30", "23:50-00:10"]
-    assert in_maintenance(windows, dt.time(8, 15))
-    assert not in_maintenance(windows, dt.time(8, 30))
-    assert in_maintenance(windows, dt.time(23, 55)) and in_maintenance(windows, dt.time(0, 5))
-    assert not in_maintenance(windows, dt.time(12, 0))
+    assert in_maintenance(windows, hms(8, 15))
+    assert not in_maintenance(windows, hms(8, 30))
+    assert in_maintenance(windows, hms(23, 55)) and in_maintenance(windows, hms(0, 5))
+    assert not in_maintenance(windows, hms(12, 0))
     # with a lead time, the minutes before a window count too (across midnight as well)
-    assert in_maintenance(windows, dt.time(7, 59, 30), lead_s=60)
-    assert not in_maintenance(windows, dt.time(7, 58, 30), lead_s=60)
-    assert in_maintenance(["00:00-00:10"], dt.time(23, 58, 30), lead_s=120)
-    assert not in_maintenance(["00:00-00:10"], dt.time(23, 57, 30), lead_s=120)
+    assert in_maintenance(windows, hms(7, 59, 30), lead_s=60)
+    assert not in_maintenance(windows, hms(7, 58, 30), lead_s=60)
+    assert in_maintenance(["00:00-00:10"], hms(23, 58, 30), lead_s=120)
+    assert not in_maintenance(["00:00-00:10"], hms(23, 57, 30), lead_s=120)
     with pytest.raises(ValueError, match="maintenance window"):
         CrossArbParams(maintenance_windows=["8am-9am"])
+    with pytest.raises(ValueError, match="maintenance window"):
+        CrossArbParams(maintenance_windows=["08:00-24:30"])
 
 
 def test_circuit_breaker_opens_after_consecutive_failures_and_closes_after_pause():
@@ -136,6 +147,32 @@ def test_circuit_breaker_opens_after_consecutive_failures_and_closes_after_pause
     assert forever.is_open(1e9)
 
 
+def test_leg_roles_come_from_params_or_the_configured_venues():
+    from strategies.cross_arb import leg_venues
+
+    assert leg_venues(CrossArbParams(), ["backpack", "grvt"]) == ("backpack", "grvt")
+    assert leg_venues(CrossArbParams(maker_venue="grvt"), ["lighter", "grvt"]) == ("grvt", "lighter")
+    assert leg_venues(CrossArbParams(hedge_venue="grvt"), ["grvt", "lighter"]) == ("lighter", "grvt")
+    with pytest.raises(ValueError, match="'binance_usdm' is not configured"):
+        leg_venues(CrossArbParams(maker_venue="binance_usdm"), ["backpack", "grvt"])
+    with pytest.raises(ValueError, match="two different venues"):
+        leg_venues(CrossArbParams(), ["backpack"])
+    with pytest.raises(ValueError, match="two different venues"):
+        leg_venues(CrossArbParams(maker_venue="grvt", hedge_venue="grvt"), ["backpack", "grvt"])
+
+
+def test_params_written_for_backpack_and_lighter_still_load():
+    old = CrossArbParams(backpack_fee_bps=Decimal(3), lighter_fee_bps=Decimal(4), backpack_post_only=False,
+                         backpack_fill_timeout_s=7, backpack_market_fallback=True, lighter_market_execution=False)
+    assert (old.maker_fee_bps, old.hedge_fee_bps, old.maker_post_only) == (3, 4, False)
+    assert (old.maker_fill_timeout_s, old.maker_market_fallback, old.hedge_execution) == (7, True, "ioc")
+    assert CrossArbParams(lighter_market_execution=True).hedge_execution == "market"
+    with pytest.raises(ValueError, match="both backpack_fee_bps and maker_fee_bps"):
+        CrossArbParams(backpack_fee_bps=Decimal(1), maker_fee_bps=Decimal(2))
+    with pytest.raises(ValueError):
+        CrossArbParams(hedge_execution="limit")
+
+
 def test_params_reject_unknown_fields():
     with pytest.raises(ValueError):
         CrossArbParams(entry_treshold_bps=5)  # type: ignore[call-arg]
@@ -148,8 +185,8 @@ QUIET_BASIS = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 2.0}
 def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     base = {
         "symbol_filters": ["SOL"], "order_size": "0.10", "entry_threshold_bps": 10, "take_profit_bps": 6,
-        "stop_loss_bps": 100, "max_hold_s": 20, "cooldown_s": 30, "backpack_fee_bps": 2, "lighter_fee_bps": 5,
-        "backpack_fill_timeout_s": 2, "backpack_market_fallback": True, "balance_grace_s": 0.5,
+        "stop_loss_bps": 100, "max_hold_s": 20, "cooldown_s": 30, "maker_fee_bps": 2, "hedge_fee_bps": 5,
+        "maker_fill_timeout_s": 2, "maker_market_fallback": True, "balance_grace_s": 0.5,
         "exit_retry_s": 1.0, "flatten_timeout_s": 5,
     }
     base.update(params)
@@ -163,9 +200,9 @@ def arb_config(tmp_path: Any, **params: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("lighter_market_execution", [True, False], ids=["lighter_market", "lighter_ioc_limit"])
-async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, lighter_market_execution):
-    engine = Engine(validate(arb_config(tmp_path, lighter_market_execution=lighter_market_execution)))
+@pytest.mark.parametrize("hedge_execution", ["market", "ioc"], ids=["hedge_market", "hedge_ioc_limit"])
+async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_path, hedge_execution):
+    engine = Engine(validate(arb_config(tmp_path, hedge_execution=hedge_execution)))
     await engine.start()
     strat = engine.strategy
     cash_before = user_cash_usdc(engine.sim)
@@ -174,7 +211,7 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
         assert strat.stats["entries"] == 0  # no basis, no spread, no trade
         open_spread(engine, "lighter", "SOL", 40.0)  # Lighter rich: buy Backpack, sell Lighter
         assert await wait_for(lambda: strat.arbs.get("SOL") is not None, 3)
-        assert strat.arbs["SOL"].direction is Direction.LONG_BACKPACK
+        assert strat.arbs["SOL"].direction is Direction.LONG_MAKER
         assert await wait_for(lambda: strat.arbs.get("SOL", None) is not None and strat.arbs["SOL"].state == "open", 6)
 
         def legs() -> tuple[int, int]:
@@ -201,7 +238,7 @@ async def test_enters_when_the_spread_opens_and_takes_profit_when_it_closes(tmp_
 
 
 async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_path):
-    engine = Engine(validate(arb_config(tmp_path, backpack_post_only=False, cooldown_s=0,
+    engine = Engine(validate(arb_config(tmp_path, maker_post_only=False, cooldown_s=0,
                                                   max_consecutive_failures=1, circuit_breaker_pause_s=0)))
     await engine.start()
     strat = engine.strategy
@@ -209,7 +246,7 @@ async def test_failed_lighter_leg_is_rebalanced_flat_and_trips_the_breaker(tmp_p
     def unfillable(arb: Any, side: Side, top: Any) -> int:  # a sell limit 5 % above the bid never fills
         return int(top[0][0] * 105 // 100) if side is Side.ASK else int(top[1][0] * 95 // 100)
 
-    strat._lighter_worst_price = unfillable
+    strat._hedge_worst_price = unfillable
     try:
         open_spread(engine, "lighter", "SOL", 40.0)
         assert await wait_for(lambda: strat.stats["rebalances"] >= 1, 8)
@@ -251,7 +288,7 @@ async def test_stop_flattens_both_venues(tmp_path):
     try:
         open_spread(engine, "backpack", "SOL", 40.0)  # Backpack rich: sell Backpack, buy Lighter
         assert await wait_for(lambda: "SOL" in strat.arbs and strat.arbs["SOL"].state == "open", 8)
-        assert strat.arbs["SOL"].direction is Direction.SHORT_BACKPACK
+        assert strat.arbs["SOL"].direction is Direction.SHORT_MAKER
         await asyncio.sleep(0.5)
         before = user_positions(sim)
     finally:
@@ -276,6 +313,8 @@ class StepContext:
         import logging
 
         self.log = logging.getLogger("test.cross_arb")
+        self.clock = EventClock(at(12, 0))  # the strategy's time: moves only when the test says
+        self.venues = ["backpack", "lighter"]
         self.tops = {("backpack", "SOL_USDC_PERP"): ((15_000, 100), (15_001, 100)),
                      ("lighter", "SOL"): ((150_400, 1000), (150_410, 1000))}
         self.orders: dict[tuple[str, int], StepOrder] = {}
@@ -342,15 +381,17 @@ def fill(ctx: StepContext, strat: Any, order: StepOrder, sz: int) -> None:
                                   sz=sz, fee=0))
 
 
-async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market(monkeypatch):
+async def later(ctx: StepContext, seconds: float) -> None:
+    await ctx.clock.advance_to(ctx.clock.now_ns() + round(seconds * NS_PER_S))
+
+
+async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_market():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
-    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), backpack_fee_bps=Decimal(2),
-                            lighter_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
-                            backpack_fill_timeout_s=10, backpack_market_fallback=True)
+    params = CrossArbParams(symbol_filters=["SOL"], order_size=Decimal("0.10"), maker_fee_bps=Decimal(2),
+                            hedge_fee_bps=Decimal(5), reprice_tolerance_bps=Decimal(3),
+                            maker_fill_timeout_s=10, maker_market_fallback=True)
     strat = cross_arb.CrossArb(ctx, params)
     await strat.on_start()
     await strat.on_tick(0)  # Lighter bid 150.40 vs Backpack bid 150.00: 26.7 bps gross -> enter long Backpack
@@ -372,7 +413,7 @@ async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_
     assert (repost.venue, repost.px, repost.sz) == ("backpack", 15_010, 6)  # only the remainder
     assert strat.stats["reposts"] == 1
 
-    clock[0] += 11  # the leg times out: cancel, then finish with a market order
+    await later(ctx, 11)  # the leg times out: cancel, then finish with a market order
     await strat.on_tick(0)
     assert ctx.cancels[-1] == repost.client_id
     repost.state = "cancelled"
@@ -390,8 +431,7 @@ async def test_tracking_leg_reposts_on_drift_hedges_each_fill_and_falls_back_to_
 async def test_no_entries_inside_a_maintenance_window_or_with_the_breaker_open():
     from strategies import cross_arb
 
-    now = dt.datetime.now(dt.UTC)
-    window = f"{(now - dt.timedelta(minutes=5)):%H:%M}-{(now + dt.timedelta(minutes=5)):%H:%M}"
+    window = "11:55-12:05"  # the step context's clock reads 12:00 UTC
     ctx = StepContext()
     strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=[window]))
     await strat.on_start()
@@ -438,17 +478,14 @@ def open_arb(ctx: StepContext, strat: Any) -> None:
     ctx.pos = {("backpack", "SOL_USDC_PERP"): 10, ("lighter", "SOL"): -100}
 
 
-async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_until_it_ends(monkeypatch):
+async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_until_it_ends():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    wall = [dt.time(7, 50)]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
+    ctx.clock = EventClock(at(7, 50))
     params = CrossArbParams(order_size=Decimal("0.10"), maintenance_windows=["08:00-08:30"],
-                            maintenance_close_lead_s=120, cooldown_s=0)
+                            maintenance_close_lead_s=120, cooldown_s=0, max_hold_s=3600)
     strat = cross_arb.CrossArb(ctx, params)
-    strat._utc_time = lambda: wall[0]
     await strat.on_start()
     await strat.on_tick(0)  # ten minutes before the window: trades as usual
     open_arb(ctx, strat)
@@ -456,7 +493,7 @@ async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_un
     assert strat.arbs["SOL"].state == "open"
     placed = len(ctx.placed)
 
-    wall[0] = dt.time(7, 58, 30)  # 90 s before the window, inside the 120 s lead: close both legs
+    await ctx.clock.advance_to(at(7, 58, 30))  # 90 s before the window, inside the 120 s lead: close both legs
     await strat.on_tick(0)
     closes = ctx.placed[placed:]
     assert [(o.venue, o.side, o.sz, o.kind, o.reduce_only) for o in closes] == [
@@ -468,27 +505,27 @@ async def test_both_legs_close_ahead_of_a_maintenance_window_and_entries_wait_un
     await strat.on_tick(0)
     assert strat.arbs == {} and strat.exits == ["maintenance"]
 
-    for t in (dt.time(7, 59), dt.time(8, 15)):  # the same open spread: no entry just before or inside
-        wall[0] = t
+    for t in (at(7, 59), at(8, 15)):  # the same open spread: no entry just before or inside
+        await ctx.clock.advance_to(t)
         await strat.on_tick(0)
         assert len(ctx.placed) == placed + 2, t
-    wall[0] = dt.time(8, 30)  # the window is over
+    await ctx.clock.advance_to(at(8, 30))  # the window is over
     await strat.on_tick(0)
     assert len(ctx.placed) == placed + 3 and ctx.placed[-1].venue == "backpack"
 
 
-async def test_a_resting_entry_is_pulled_when_maintenance_approaches(monkeypatch):
+async def test_a_resting_entry_is_pulled_when_maintenance_approaches():
     from strategies import cross_arb
 
     ctx = StepContext()
-    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=["23:59-00:30"], maintenance_close_lead_s=300))
-    wall = [dt.time(23, 0)]
-    strat._utc_time = lambda: wall[0]
+    ctx.clock = EventClock(at(23, 0))
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(maintenance_windows=["23:59-00:30"], maintenance_close_lead_s=300,
+                                                   maker_fill_timeout_s=3600))
     await strat.on_start()
     await strat.on_tick(0)
     entry = ctx.placed[-1]
     assert entry.venue == "backpack" and entry.state == "open"
-    wall[0] = dt.time(23, 55)  # 4 minutes before the window
+    await ctx.clock.advance_to(at(23, 55))  # 4 minutes before the window
     await strat.on_tick(0)
     assert ctx.cancels == [entry.client_id]  # nothing filled: nothing to close, nothing else sent
     assert ctx.placed[-1] is entry
@@ -497,11 +534,9 @@ async def test_a_resting_entry_is_pulled_when_maintenance_approaches(monkeypatch
     assert strat.arbs == {} and strat.exits == ["maintenance"]
 
 
-async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_hedge_in_flight(monkeypatch):
+async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_hedge_in_flight():
     from strategies import cross_arb
 
-    clock = [1000.0]
-    monkeypatch.setattr(cross_arb.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
     strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10"), balance_grace_s=0.5, max_unhedged_s=2))
     await strat.on_start()
@@ -512,9 +547,9 @@ async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_
     ctx.pos = {("backpack", "SOL_USDC_PERP"): 10}
     for _ in range(4):  # 1.5 s: past the grace, but a hedge is in flight: wait for it
         await strat.on_tick(0)
-        clock[0] += 0.5
+        await later(ctx, 0.5)
     assert strat.stats["rebalances"] == 0 and ctx.placed[-1] is hedge
-    clock[0] += 0.5
+    await later(ctx, 0.5)
     await strat.on_tick(0)  # 2 s unhedged: confirmed by the position read and traded away
     fix = ctx.placed[-1]
     assert (fix.venue, fix.side, fix.sz, fix.kind, fix.reduce_only) == ("backpack", "ask", 10, "market", True)

@@ -66,8 +66,8 @@ UNHEDGED_TIMEOUT_S = MAX_UNHEDGED_S + 1.5
 async def test_faults_lose_no_order_and_never_leave_exposure_unhedged(tmp_path):
     params = {
         "symbol_filters": ["SOL"], "order_size": "0.10", "entry_threshold_bps": 10, "take_profit_bps": 12,
-        "stop_loss_bps": 100, "max_hold_s": 6, "cooldown_s": 0.5, "backpack_fee_bps": 2, "lighter_fee_bps": 5,
-        "backpack_post_only": False, "backpack_fill_timeout_s": 2, "backpack_market_fallback": True,
+        "stop_loss_bps": 100, "max_hold_s": 6, "cooldown_s": 0.5, "maker_fee_bps": 2, "hedge_fee_bps": 5,
+        "maker_post_only": False, "maker_fill_timeout_s": 2, "maker_market_fallback": True,
         "balance_grace_s": 0.5, "max_unhedged_s": MAX_UNHEDGED_S, "exit_retry_s": 1.0, "flatten_timeout_s": 5,
     }
     quiet = {"basis_amplitude_bps": 0.0, "basis_half_life_s": 1.0}

@@ -28,6 +28,7 @@ from strategies.hedge_ladder import (
     worst_price,
 )
 from xtb.config import validate
+from xtb.engine.clock import NS_PER_S, EventClock
 from xtb.model.types import MarketInfo, Side
 
 
@@ -128,6 +129,7 @@ class ScriptOrder:
 class ScriptContext:
     def __init__(self) -> None:
         self.log = logging.getLogger("test.hedge_ladder")
+        self.clock = EventClock(100 * NS_PER_S)  # the strategy's time, moved by the test
         self.tops = {"backpack": ((15_000, 100), (15_001, 100)), "lighter": ((150_000, 1000), (150_010, 1000))}
         self.orders: dict[tuple[str, int], ScriptOrder] = {}
         self.placed: list[ScriptOrder] = []
@@ -171,12 +173,10 @@ class ScriptContext:
 
 
 async def test_short_hedges_are_retried_with_wider_slippage_until_filled():
-    clock = [100.0]
     ctx = ScriptContext()
     strat = HedgeLadder(ctx, HedgeLadderParams(levels=1, quantity=Decimal("0.10"), entry_offset_bps=Decimal(0),
                                                hedge_trigger_ratio=Decimal("0.99"), hedge_retry_delay=0.5,
                                                hedge_slippage_bps=30, hedge_slippage_step_bps=20))
-    strat.clock = lambda: clock[0]
     await strat.on_start()
     await strat.on_tick(0)
     entry = ctx.placed[-1]
@@ -194,7 +194,7 @@ async def test_short_hedges_are_retried_with_wider_slippage_until_filled():
     first.end(40, 150_000)  # worst price too tight: only 0.040 filled
     await strat.on_tick(0)
     assert len(ctx.hedges()) == 1  # waits hedge_retry_delay
-    clock[0] += 0.5
+    await ctx.clock.advance_to(ctx.clock.now_ns() + NS_PER_S // 2)
     await strat.on_tick(0)
     retry = ctx.hedges()[-1]
     assert (retry.side, retry.sz, retry.px) == ("ask", 60, 150_000 - 750)  # the rest, 50 bps worst price
@@ -216,10 +216,8 @@ async def test_short_hedges_are_retried_with_wider_slippage_until_filled():
 
 
 async def test_a_burst_of_hedges_is_held_to_ten_orders_per_second():
-    clock = [100.0]
     ctx = ScriptContext()
     strat = HedgeLadder(ctx, HedgeLadderParams(levels=12, hedge_orders_per_second=10))
-    strat.clock = lambda: clock[0]
     await strat.on_start()
     for level in range(12):  # twelve filled rungs, all far above the current bid
         rung = Rung(level, entry_cid=1000 + level, anchor=15_000, state="open", entry_px=16_000, size=10,
@@ -230,10 +228,10 @@ async def test_a_burst_of_hedges_is_held_to_ten_orders_per_second():
     assert len(ctx.hedges()) == 10 and strat.stats["hedge_rate_limited"] >= 2
     for o in ctx.hedges():
         o.end(o.sz, 150_000)
-    clock[0] += 0.5
+    await ctx.clock.advance_to(ctx.clock.now_ns() + NS_PER_S // 2)
     await strat.on_tick(0)
     assert len(ctx.hedges()) == 10  # the window is still full
-    clock[0] += 0.5
+    await ctx.clock.advance_to(ctx.clock.now_ns() + NS_PER_S // 2)
     await strat.on_tick(0)
     assert len(ctx.hedges()) == 12
 

@@ -194,6 +194,9 @@ class StepContext:
         from xtb.model.types import MarketInfo
 
         self.log = logging.getLogger("test.trend_ladder")
+        from xtb.engine.clock import EventClock
+
+        self.clock = EventClock(1_750_000_000 * 10**9)  # the strategy's time: moves only when the test says
         self.mkt = MarketInfo(venue="backpack", symbol="SOL_USDC_PERP", base="SOL", quote="USDC", price_decimals=2,
                               size_decimals=2, tick=1, step=1, min_size=1, min_notional=0)
         self.bid, self.ask, self.pos = 15_000, 15_002, 0
@@ -235,36 +238,38 @@ class StepContext:
         pass
 
 
-async def test_stale_entries_are_requoted_on_drift_and_on_age(monkeypatch):
+async def test_stale_entries_are_requoted_on_drift_and_on_age():
     from strategies import trend_ladder
 
-    clock = [100.0]
-    monkeypatch.setattr(trend_ladder.time, "monotonic", lambda: clock[0])
     ctx = StepContext()
+    clock = ctx.clock  # the strategy's time, moved by the test
+
+    async def later(s: float) -> None:
+        await clock.advance_to(clock.now_ns() + round(s * 1e9))
     p = TrendLadderParams(max_entries=2, entry_offset_atr=0.0, ladder_step_atr=1.0, requote_atr=0.5,
                           entry_ttl_s=30, bar_interval_s=1.0, order_size=Decimal("0.5"), max_position=Decimal(5))
     strat = trend_ladder.TrendLadder(ctx, p)
     strat.market = ctx.mkt
     strat.trend = trend_ladder.TrendEstimate(1, 101.0, 100.0, 2.0, 4.0)  # up, ATR 4 ticks
-    strat.bars.add(clock[0], 15_001)  # an open bar, so the tick does not re-estimate the trend
+    strat.bars.add(clock.now_s(), 15_001)  # an open bar, so the tick does not re-estimate the trend
     await strat.on_tick(0)
     assert sorted((o.side, o.px) for o in ctx.orders.values()) == [("bid", 14_996), ("bid", 15_000)]  # rungs 0, 1
     ctx.bid, ctx.ask = 15_001, 15_003  # one tick: within 0.5 ATR, nothing moves
-    clock[0] += 0.5
+    await later(0.5)
     await strat.on_tick(0)
     assert ctx.cancels == []
     ctx.bid, ctx.ask = 15_006, 15_008  # six ticks > 2: both rungs re-quoted at the new touch
-    clock[0] += 0.4
+    await later(0.4)
     await strat.on_tick(0)
     assert sorted(ctx.cancels) == [1, 2] and strat.stats["requotes"] == 2
     assert sorted(o.px for o in ctx.open_orders("backpack", "SOL_USDC_PERP")) == [15_002, 15_006]
-    clock[0] += 31  # too old: re-quoted at the same prices
+    await later(31)  # too old: re-quoted at the same prices
     strat.bars = trend_ladder.BarBuilder(1000.0, 10)
-    strat.bars.add(clock[0], 15_007)
+    strat.bars.add(clock.now_s(), 15_007)
     await strat.on_tick(0)
     assert strat.stats["requotes"] == 4 and len(ctx.open_orders("backpack", "SOL_USDC_PERP")) == 2
     # the trend fades: entries are cancelled, nothing new
     strat.trend = trend_ladder.TrendEstimate(0, 100.0, 100.0, 0.0, 4.0)
-    clock[0] += 0.1
+    await later(0.1)
     await strat.on_tick(0)
     assert ctx.open_orders("backpack", "SOL_USDC_PERP") == [] and strat.stats["side_cancels"] == 2

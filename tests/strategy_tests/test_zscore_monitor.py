@@ -252,6 +252,9 @@ class BookContext:
         import logging
 
         self.log = logging.getLogger("test.zscore")
+        from xtb.engine.clock import EventClock
+
+        self.clock = EventClock(1_750_000_000 * 10**9)  # the strategy's time: moves only when the test says
         self.levels = levels
         self.rows: list[tuple[str, dict[str, Any]]] = []
 

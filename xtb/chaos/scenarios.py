@@ -33,8 +33,8 @@ class StrategyCase:
 
 _ARB = {
     "order_size": "0.10", "entry_threshold_bps": 8, "take_profit_bps": 10, "stop_loss_bps": 60, "max_hold_s": 3,
-    "cooldown_s": 0.5, "backpack_fee_bps": 2, "lighter_fee_bps": 5, "backpack_post_only": False,
-    "backpack_fill_timeout_s": 1.5, "backpack_market_fallback": True, "balance_grace_s": 0.5, "max_unhedged_s": 2.0,
+    "cooldown_s": 0.5, "maker_fee_bps": 2, "hedge_fee_bps": 5, "maker_post_only": False,
+    "maker_fill_timeout_s": 1.5, "maker_market_fallback": True, "balance_grace_s": 0.5, "max_unhedged_s": 2.0,
     "exit_retry_s": 1.0, "flatten_timeout_s": 4,
 }
 _JUMPY = {"basis_amplitude_bps": 2, "basis_half_life_s": 1.5, "basis_jumps_per_min": 40, "basis_jump_bps": 35}

@@ -498,8 +498,8 @@ class Desk:
             k = _f(getattr(params, "enter_z_high", None)) or 2.0
             size = getattr(params, "order_notional_usd", None) or getattr(params, "order_size", None)
             cost = None
-            if hasattr(params, "backpack_fee_bps"):
-                cost = float(params.backpack_fee_bps) + float(params.lighter_fee_bps)
+            if hasattr(params, "maker_fee_bps"):
+                cost = float(params.maker_fee_bps) + float(params.hedge_fee_bps)
             elif hasattr(params, "max_slippage_bps"):
                 cost = float(params.max_slippage_bps)
             view["band_k"] = k

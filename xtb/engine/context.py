@@ -8,13 +8,12 @@ refer to an order before the venue has acknowledged it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from xtb.engine.clock import StrategyClock, Timer, TimerFn, WallClock
 from xtb.engine.gateway import OrderGateway
 from xtb.model.types import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
 
@@ -83,6 +82,7 @@ class StrategyContext:
         dispatcher: Any = None,
         logger: logging.Logger | None = None,
         sink: RecordSink | None = None,
+        clock: StrategyClock | None = None,
     ) -> None:
         self.name = name
         self._connectors = connectors
@@ -92,7 +92,8 @@ class StrategyContext:
         self._positions = positions
         self.log = logger or logging.getLogger(f"xtb.strategy.{name}")
         self._dispatcher = dispatcher
-        self._timers: set[asyncio.TimerHandle | asyncio.Task[Any]] = set()
+        #: the only time a strategy reads: wall time live and in paper mode, the journal's in replay
+        self.clock: StrategyClock = clock or WallClock()
         self.sink: RecordSink = sink or NullSink()
 
     @property
@@ -165,7 +166,7 @@ class StrategyContext:
         return self._tracker.get(client_id, venue)
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
+        return self.clock.now_ms()
 
     # --- records ---------------------------------------------------------------------------------
     def record(self, table: str, **fields: Any) -> None:
@@ -212,7 +213,7 @@ class StrategyContext:
         )
         return self._gateway.submit(venue, [req], self.trigger_ns)[0]
 
-    def submit_batch(self, venue: str, orders: Sequence[dict[str, Any]]) -> list[int]:
+    def submit_batch(self, venue: str, orders: Sequence[Mapping[str, Any]]) -> list[int]:
         """Several orders in one venue request; each dict has the keyword arguments of place_limit."""
         reqs = []
         for o in orders:
@@ -234,43 +235,15 @@ class StrategyContext:
         for o in self._tracker.open_orders(venue, symbol):
             self._gateway.cancel(o.venue, o.symbol, [o.client_id])
 
-    # --- timers ----------------------------------------------------------------------------------
-    def call_later(self, delay_s: float, fn: Callable[[], Any]) -> asyncio.TimerHandle:
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(delay_s, self._run_timer, fn)
-        self._timers.add(handle)
-        return handle
+    # --- timers (the clock's; kept here for callers of the older context API) -------------------
+    def call_later(self, delay_s: float, fn: TimerFn) -> Timer:
+        return self.clock.call_later(delay_s, fn)
 
-    def every(self, interval_s: float, fn: Callable[[], Awaitable[None] | None]) -> asyncio.Task[None]:
-        if interval_s <= 0:
-            raise ValueError(f"timer interval must be > 0, got {interval_s}")
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                try:
-                    res = fn()
-                    if res is not None:
-                        await res
-                except Exception:
-                    self.log.exception("timer %r failed", fn)
-
-        task = asyncio.get_running_loop().create_task(loop())
-        self._timers.add(task)
-        return task
-
-    def _run_timer(self, fn: Callable[[], Any]) -> None:
-        try:
-            res = fn()
-            if asyncio.iscoroutine(res):
-                asyncio.get_running_loop().create_task(res)
-        except Exception:
-            self.log.exception("timer %r failed", fn)
+    def every(self, interval_s: float, fn: TimerFn) -> Timer:
+        return self.clock.every(interval_s, fn)
 
     def cancel_timers(self) -> None:
-        for t in list(self._timers):
-            t.cancel()
-        self._timers.clear()
+        self.clock.cancel_all()
 
     def _connector(self, venue: str) -> Any:
         try:

@@ -24,38 +24,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xtb._core import EventRing, OrderTracker
 from xtb.config import VenueConfig, XtbConfig
 from xtb.control.server import ControlServer
 from xtb.engine.clock import Clock
-from xtb.engine.context import Positions, StrategyContext
-from xtb.engine.dispatcher import Dispatcher
+from xtb.engine.context import StrategyContext
 from xtb.engine.gateway import OrderGateway
+from xtb.engine.order_watch import OrderWatch
 from xtb.engine.registry import get_strategy
+from xtb.engine.runtime import EngineStateListener, Runtime
 from xtb.lock import AccountLock
 from xtb.model.constants import PAPER_COLLATERAL_USDC
 from xtb.private import create_private_file, make_private_dir
-from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
+from xtb.risk import PnlLedger, RiskConfig, RiskGuard
 from xtb.telemetry.run import RunTelemetry, new_run_dir
-from xtb.venues.contract import Connector, ConnectorWiring, LiveSetup, PaperSetup, VenueEndpoints
+from xtb.venues.contract import Connector, LiveSetup, PaperSetup, VenueEndpoints
 from xtb.venues.registry import venue_spec
 
 log = logging.getLogger("xtb.engine")
 
-
-
-class EngineStateListener:
-    """Engine-side caches fed by the dispatcher before any strategy sees an event."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def on_position(self, ev: Any) -> None:
-        symbol = self.engine.symbol_of(ev.venue, ev.book_id)
-        if symbol is not None:
-            self.engine.positions.set(ev.venue, symbol, ev.size, ev.entry_px)
-            if self.engine.risk is not None:
-                self.engine.risk.on_position(ev.venue, symbol, ev.size, ev.entry_px)
+__all__ = ["Engine", "EngineStateListener"]
 
 
 class Engine:
@@ -63,27 +50,27 @@ class Engine:
         self.config = config
         self.live = live or config.general.mode == "live"
         self.env = os.environ if env is None else env
-        self.ring = EventRing(1 << 16)
-        self.tracker = OrderTracker(self.ring)
-        self.dispatcher = Dispatcher(self.ring)
-        self.positions = Positions()
-        self.connectors: dict[str, Connector] = {}
+        # The trading stack (ring, tracker, dispatcher, positions, risk, gateway, strategies, journal) is
+        # built by the one composition root replay shares (xtb.engine.runtime); these are its objects.
+        self.runtime = rt = Runtime(config, mode="live" if self.live else "paper")
+        self.ring, self.tracker, self.dispatcher, self.positions = rt.ring, rt.tracker, rt.dispatcher, rt.positions
+        self.connectors: dict[str, Connector] = rt.connectors
         self.gateway: OrderGateway | None = None
+        self.order_watch: OrderWatch | None = None
         # --- risk / control (xtb.risk, xtb.control) ---
-        # A bad risk section fails here, before anything starts. An empty one still builds a guard (its
-        # rules all off) so that the operator's trading state and the kill switch always work.
-        self.risk_config: RiskConfig | None = parse_risk_config(config.risk)
+        self.risk_config: RiskConfig | None = rt.risk_config
         self.risk: RiskGuard | None = None
         self.pnl: PnlLedger | None = None
         self.control: ControlServer | None = None
         self._reduce_tasks: set[asyncio.Task[Any]] = set()
-        self.strategy: Any = None
+        self.strategy: Any = None  # the first instance (`strategy`); all of them in `strategies`
+        self.strategies: list[Any] = []
         self.context: StrategyContext | None = None
         self.telemetry: RunTelemetry | None = None  # metrics, stats, records of this run (xtb.telemetry.run)
         self.clock = Clock(config.general.tick_interval_ms)
         self.sim: Any = None
         self._locks: list[AccountLock] = []
-        self._client_ids: dict[str, Any] = {}
+        self._client_ids: dict[str, Any] = rt.client_ids
         self._started_at: float | None = None
         self._stop = asyncio.Event()
         self._state = "created"
@@ -94,13 +81,7 @@ class Engine:
 
     # --- building ----------------------------------------------------------------------------------
     def symbol_of(self, venue: str, book_id: int) -> str | None:
-        conn = self.connectors.get(venue)
-        if conn is None:
-            return None
-        try:
-            return conn.symbol_of_book(book_id)
-        except KeyError:
-            return None
+        return self.runtime.symbol_of(venue, book_id)
 
     async def _start_sim(self) -> None:
         from xtb.sim.cluster import ClusterConfig, SimCluster
@@ -124,7 +105,7 @@ class Engine:
     def _build_connector(self, name: str, vcfg: VenueConfig) -> Connector:
         """The venue's own factory (its VenueSpec): live keys and endpoints, or a funded simulator account."""
         spec = venue_spec(name)
-        wiring = ConnectorWiring(ring=self.ring, tracker=self.tracker, on_burst_end=self.dispatcher.drain)
+        wiring = self.runtime.wiring()
         options = dict(vcfg.options)
         if vcfg.symbols:
             options["symbols"] = tuple(vcfg.symbols)
@@ -145,33 +126,34 @@ class Engine:
         if self._state != "created":
             raise RuntimeError(f"engine already {self._state}")
         self._state = "starting"
-        spec = get_strategy(self.config.strategy.name)
-        params = spec.parse_params(self.config.strategy.params)  # bad params fail before anything starts
+        instances = self._parse_instances()  # bad params fail before anything starts
         try:
             self._start_journal()
             await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
             self._write_journal_markets()
             self.risk = self._build_risk()
             await self._seed_pnl()
-            self.gateway = OrderGateway(
-                self.connectors, self.tracker, risk=self.risk, on_latency=self._on_order_latency,
-            )
+            self.gateway = self.runtime.build_gateway(self._on_order_latency)
+            self.order_watch = OrderWatch(self.connectors, self.tracker)
+            self.gateway.on_cancel_refused = self.order_watch.cancel_refused
+            self.dispatcher.add_listener(self.order_watch)
+            self.clock.add_tick_handler(self.order_watch.on_tick)
             self.telemetry = RunTelemetry.for_engine(self)  # telemetry: run dir, exporter, stats, records
-            self.context = StrategyContext(
-                spec.name, connectors=self.connectors, gateway=self.gateway, tracker=self.tracker,
-                id_allocators=self._client_ids, positions=self.positions, dispatcher=self.dispatcher,
-                sink=None if self.telemetry is None else self.telemetry.sink,
-            )
             if self.risk is not None:
                 self.risk.on_reduce = self._start_reduce
-            self.strategy = spec.cls(self.context, params)
-            self.dispatcher.add_listener(self.strategy)
-            if self.telemetry is not None:  # telemetry: after the strategy, around the engine's tick
-                self.dispatcher.add_listener(self.telemetry)
+            sink = None if self.telemetry is None else self.telemetry.sink
+            shared = len(instances) > 1  # several instances on one account: each sees only its own orders
+            for name, spec, params in instances:
+                self.runtime.add_strategy(spec, params, name=name, sink=sink, shared=shared)
+            self.strategies = self.runtime.strategies
+            self.strategy, self.context = self.strategies[0], self.runtime.contexts[0]
+            if self.telemetry is not None:  # telemetry: after the strategies, around the engine's tick
+                self.runtime.add_listener(self.telemetry)
                 self.clock.add_tick_handler(self.telemetry.tick_started)
-            await self.strategy.on_start()
-            if self.telemetry is not None:  # `xtb report` charts the spreads of the pairs the strategy trades
-                self.telemetry.note_pairs(self.strategy.traded_pairs())
+            for strategy in self.strategies:
+                await strategy.on_start()
+            if self.telemetry is not None:  # `xtb report` charts the spreads of the pairs the strategies trade
+                self.telemetry.note_pairs([p for s in self.strategies for p in s.traded_pairs()])
             self.clock.add_tick_handler(self._on_tick)
             if self.telemetry is not None:
                 self.clock.add_tick_handler(self.telemetry.on_tick)
@@ -188,8 +170,26 @@ class Engine:
             gc.freeze()
         self._started_at = time.monotonic()
         self._state = "running"
-        log.info("engine running: strategy %s on %s (%s mode)", spec.name, ", ".join(self.connectors),
-                 "live" if self.live else "paper")
+        log.info("engine running: strategy %s on %s (%s mode)", ", ".join(c.name for c in self.runtime.contexts),
+                 ", ".join(self.connectors), "live" if self.live else "paper")
+
+    def _parse_instances(self) -> list[tuple[str, Any, Any]]:
+        """(instance name, spec, params) for `strategy` and each of `strategies`; errors name the key."""
+        out: list[tuple[str, Any, Any]] = []
+        seen: set[str] = set()
+        for i, section in enumerate([self.config.strategy, *self.config.strategies]):
+            key = "strategy" if i == 0 else f"strategies.{i - 1}"
+            spec = get_strategy(section.name)
+            try:
+                params = spec.parse_params(section.params)
+            except ValueError as e:
+                raise ValueError(str(e).replace("strategy.params.", f"{key}.params.")) from None
+            name = section.id or (spec.name if spec.name not in seen else f"{spec.name}#{i + 1}")
+            if name in seen:
+                raise ValueError(f"{key}.id: {name!r} names another strategy instance already")
+            seen.add(name)
+            out.append((name, spec, params))
+        return out
 
     async def _open_venues(self, names: Sequence[str]) -> None:
         """Locks (live) or the simulator (paper), then the named venues' connectors, started."""
@@ -201,14 +201,12 @@ class Engine:
 
         for name in names:
             vcfg = self.config.venues[name]
-            self.connectors[name] = self._build_connector(name, vcfg)
             account = vcfg.account or ("paper" if not self.live else "default")
-            self._client_ids[name] = ClientIdAllocator.for_venue(self._state_dir(), name, account,
-                                                                 id_range=venue_spec(name).client_id_range)
+            self.runtime.add_venue(name, self._build_connector(name, vcfg),
+                                   ClientIdAllocator.for_venue(self._state_dir(), name, account,
+                                                               id_range=venue_spec(name).client_id_range))
         # Engine state and connectors see each event before any strategy.
-        self.dispatcher.add_listener(EngineStateListener(self), first=True)
-        for conn in self.connectors.values():
-            self.dispatcher.add_listener(conn)
+        self.runtime.listen_to_venues()
         await asyncio.gather(*(c.start() for c in self.connectors.values()))
 
     async def start_venues(self, venues: Sequence[str] | None = None) -> dict[str, Any]:
@@ -234,32 +232,8 @@ class Engine:
         return dict(self.connectors)
 
     def _build_risk(self) -> RiskGuard | None:
-        if self.risk_config is None:
-            return None
-        conns = self.connectors
-
-        def market(venue: str, symbol: str) -> Any:
-            conn = conns.get(venue)
-            return None if conn is None else conn.markets().get(symbol)
-
-        def touch(venue: str, symbol: str) -> Any:
-            try:
-                return conns[venue].top_of_book(symbol)
-            except KeyError:  # a market without a subscribed book: no touch (the guard decides what that means)
-                return None, None
-
-        guard = RiskGuard(self.risk_config, market=market, touch=touch, working=self.tracker.open_orders)
-        from xtb.risk.feed import RiskFillFeed
-
-        # Our fills -> realized PnL (cost basis per venue/symbol, fees included) -> the guard.
-        self.pnl = PnlLedger(market)
-        self.dispatcher.add_listener(RiskFillFeed(guard, self.pnl, order_of=self.tracker.get,
-                                                   connectors=self.connectors), first=True)
-        if self.risk_config.shock_pct is not None:
-            from xtb.risk.feed import RiskPriceFeed
-
-            self.dispatcher.add_listener(RiskPriceFeed(guard, symbol_of=self.symbol_of, market=market, touch=touch),
-                                         first=True)
+        guard = self.runtime.build_risk()
+        self.pnl = self.runtime.pnl
         return guard
 
     async def _seed_pnl(self) -> None:
@@ -349,8 +323,13 @@ class Engine:
                 log.exception("risk mark-to-market failed")  # the strategy's tick still runs
         for lock in self._locks:
             lock.heartbeat()
-        if self.strategy is not None:
-            await self.strategy.on_tick(now_ms)
+        for strategy in self.strategies:
+            try:
+                await strategy.on_tick(now_ms)
+            except Exception:  # one instance's bug does not stop the others' ticks
+                if len(self.strategies) == 1:
+                    raise
+                log.exception("strategy %s on_tick failed", strategy.ctx.name)
 
     async def run(self, duration_s: float | None = None) -> None:
         """Run until `stop()` is requested (or the duration passes)."""
@@ -372,19 +351,22 @@ class Engine:
         self._state = "stopping"
         try:
             await self._stop_control()  # no operator command races the shutdown
-            if self.strategy is not None:
+            for strategy in self.strategies:
                 try:
-                    await self.strategy.on_stop()
+                    await strategy.on_stop()
                 except Exception:
-                    log.exception("strategy on_stop failed")
+                    log.exception("strategy %s on_stop failed", strategy.ctx.name)
             if self.gateway is not None:
                 self.gateway.closed = True  # from here on only the engine closes (cancel all, flatten, settle)
-            if self.context is not None:
-                self.context.cancel_timers()
+            for ctx in self.runtime.contexts:
+                ctx.cancel_timers()
             for task in self._reduce_tasks:
                 task.cancel()
             await self.clock.stop()
-            wants_flat = flatten or bool(getattr(getattr(self.strategy, "params", None), "flatten_on_stop", False))
+            if self.order_watch is not None:
+                await self.order_watch.stop()
+            wants_flat = flatten or any(bool(getattr(getattr(s, "params", None), "flatten_on_stop", False))
+                                        for s in self.strategies)
             if cancel_orders:
                 await self.cancel_all()
             if flatten:
@@ -486,37 +468,19 @@ class Engine:
         tcfg = self.config.telemetry
         if not (tcfg.enabled and tcfg.journal) or self.journal is not None:  # telemetry off: no files at all
             return
-        import json
-
-        from xtb._core import Journal
-
         path = self.journal_path()
         make_private_dir(path.parent)
         create_private_file(path)  # 0600: the journal's writer truncates it and keeps the mode
-        meta = {"strategy": self.config.strategy.name, "mode": "live" if self.live else "paper"}
-        self.journal = Journal(self.ring, path, meta=json.dumps(meta))
-        log.info("event journal: %s", path)
+        self.runtime.start_journal(path, {"strategy": self.config.strategy.name,
+                                          "mode": "live" if self.live else "paper"})
+        self.journal = self.runtime.journal
 
     def _write_journal_markets(self) -> None:
-        if self.journal is None:
-            return
-        from xtb.journal.markets import write_markets
-
-        by_venue: dict[str, dict[int, Any]] = {}
-        for venue, conn in self.connectors.items():
-            markets = conn.markets()
-            for book_id, symbol in conn.books().items():
-                if symbol in markets:
-                    by_venue.setdefault(venue, {})[book_id] = markets[symbol]
-        write_markets(self.journal.path, by_venue)
+        self.runtime.write_journal_markets()
 
     def _close_journal(self) -> None:
-        if self.journal is not None:
-            try:
-                self.journal.close()
-            except OSError:
-                log.exception("event journal close failed")
-            self.journal = None
+        self.runtime.close_journal()
+        self.journal = None
 
     async def _teardown(self) -> None:
         await self._stop_control()  # first: no operator command races the teardown
@@ -570,6 +534,8 @@ class Engine:
             st.update(self.risk.status())
         if self.control is not None:
             st["control_port"] = self.control.port
-        if self.strategy is not None:
-            st.update(self.strategy.status())
+        for strategy in self.strategies:
+            st.update(strategy.status())
+        if len(self.strategies) > 1:
+            st["strategy_instances"] = [c.name for c in self.runtime.contexts]
         return st

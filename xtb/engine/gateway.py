@@ -147,6 +147,8 @@ class OrderGateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = GatewayStats()
         self.closed = False  # set once the strategy has stopped: no new order leaves through here
+        # told of each cancel the venue refused (venue, client id, reason): the order may have filled
+        self.on_cancel_refused: Callable[[str, int, str | None], None] | None = None
 
     @property
     def tracker(self) -> Tracker:
@@ -324,6 +326,8 @@ class OrderGateway:
                 self.tracker.on_cancel(res.client_id, venue, res.reason)
             elif res.outcome is SubmitOutcome.REJECTED:
                 self.tracker.on_cancel_rejected(res.client_id, venue, res.reason)
+                if self.on_cancel_refused is not None:
+                    self.on_cancel_refused(venue, res.client_id, res.reason)
 
     # --- plumbing --------------------------------------------------------------------------------
     def _acquire(self, port: VenueOrderPort, op: str, count: int, deny: bool = True) -> int:

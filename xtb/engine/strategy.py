@@ -1,32 +1,125 @@
-"""The Strategy base class: callbacks in, decisions out through the context only.
+"""The Strategy base class and the typed surface it sees: the `Context` protocol, `Params`, the clock.
 
 A strategy never touches sockets, signers or venue clients. It reads books, positions and orders from
-its `StrategyContext` and acts through it (`place_limit`, `place_market`, `cancel`, `submit_batch`,
-timers). Market-data callbacks are synchronous on purpose: the tick-to-order path runs from the frame
-to the signed request without an extra event-loop hop. Long work belongs in `on_tick` or a timer.
+its context and acts through it (`place_limit`, `place_market`, `cancel`, `submit_batch`); it reads time
+and sets timers only through `ctx.clock` (wall time live and in paper mode, the journal's time in replay),
+so the same class runs unchanged live, in paper mode and in replay. Market-data callbacks are synchronous
+on purpose: the tick-to-order path runs from the frame to the signed request without an extra event-loop
+hop. Long work belongs in `on_tick` or a timer. Strategies import all of this from `xtb.api`.
 
 Callbacks (all optional):
     on_start()                      async, before the first event
-    on_book(ev)                     a book changed (BookUpdate: venue, book_id, best_bid, best_ask, seq)
-    on_trade(ev)                    a public trade print
-    on_order(ev)                    one of our orders changed state (OrderUpdate)
-    on_fill(ev)                     one of our orders traded (Fill)
-    on_position(ev)                 our position changed (Position)
-    on_resync(ev)                   a book went stale and is being re-snapshotted (Resync)
-    on_tick(now_ms)                 async, every clock interval
+    on_book(ev: BookUpdate)         a book changed (venue, book_id, best_bid, best_ask, book_seq)
+    on_trade(ev: Trade)             a public trade print
+    on_order(ev: OrderUpdate)       one of our orders changed state
+    on_fill(ev: Fill)               one of our orders traded
+    on_position(ev: Position)       our position changed
+    on_resync(ev: Resync)           a book went stale and is being re-snapshotted
+    on_tick(now_ms)                 async, every engine tick (in the clock's time)
     on_stop()                       async, before orders are cancelled at shutdown
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from xtb._core import BookUpdate, Fill, Order, OrderUpdate, Position, Resync, Trade
+from xtb.engine.clock import StrategyClock
+from xtb.model.types import Balance, MarketInfo, Side, TimeInForce
 
 if TYPE_CHECKING:
-    from xtb.engine.context import StrategyContext
+    from xtb.engine.context import RecordSink
+
+
+class Params(BaseModel):
+    """Base of a strategy's typed parameters: unknown keys are an error naming the key. Live changes
+    (`Strategy.live_params`) are validated by the same class."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 P = TypeVar("P", bound=BaseModel)
+
+Top = tuple[int, int]
+
+
+class BookView(Protocol):
+    """The read side of a book (the core's OrderBook; a replayed top of book in replay)."""
+
+    def best_bid(self) -> Top | None: ...
+
+    def best_ask(self) -> Top | None: ...
+
+    def top(self, n: int = 10) -> tuple[list[Top], list[Top]]: ...
+
+    @property
+    def is_stale(self) -> bool: ...
+
+
+class Context(Protocol):
+    """What a strategy may read and do (implemented by `xtb.engine.context.StrategyContext`)."""
+
+    name: str
+    log: logging.Logger
+    clock: StrategyClock
+    sink: RecordSink
+
+    @property
+    def trigger_ns(self) -> int | None: ...
+
+    @property
+    def venues(self) -> list[str]: ...
+
+    def markets(self, venue: str) -> dict[str, MarketInfo]: ...
+
+    def market(self, venue: str, symbol: str) -> MarketInfo: ...
+
+    def book(self, venue: str, symbol: str) -> BookView: ...
+
+    def best_bid(self, venue: str, symbol: str) -> Top | None: ...
+
+    def best_ask(self, venue: str, symbol: str) -> Top | None: ...
+
+    def position(self, venue: str, symbol: str) -> int: ...
+
+    def entry_price(self, venue: str, symbol: str) -> int: ...
+
+    async def closing_touch(self, venue: str, symbol: str) -> tuple[Top | None, Top | None]: ...
+
+    async def fetch_positions(self, venue: str) -> dict[str, int]: ...
+
+    async def fetch_balances(self, venue: str) -> dict[str, Balance]: ...
+
+    def symbol_of(self, venue: str, book_id: int) -> str | None: ...
+
+    def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Order]: ...
+
+    def order(self, venue: str, client_id: int) -> Order | None: ...
+
+    def now_ms(self) -> int: ...
+
+    def record(self, table: str, **fields: Any) -> None: ...
+
+    def gauge(self, name: str, value: float, **labels: str) -> None: ...
+
+    def next_client_id(self, venue: str) -> int: ...
+
+    def place_limit(self, venue: str, symbol: str, side: Side | str, price: int, size: int, *,
+                    post_only: bool = False, reduce_only: bool = False,
+                    tif: TimeInForce | str = TimeInForce.GTC) -> int: ...
+
+    def place_market(self, venue: str, symbol: str, side: Side | str, size: int, *, worst_price: int | None = None,
+                     reduce_only: bool = False) -> int: ...
+
+    def submit_batch(self, venue: str, orders: Sequence[Mapping[str, Any]]) -> list[int]: ...
+
+    def cancel(self, venue: str, client_id: int) -> None: ...
+
+    def cancel_all(self, venue: str | None = None, symbol: str | None = None) -> None: ...
 
 
 class Strategy(Generic[P]):
@@ -38,7 +131,7 @@ class Strategy(Generic[P]):
     #: price), "ladder" (resting orders by price) or "orders"
     panel_view: ClassVar[str] = "orders"
 
-    def __init__(self, ctx: StrategyContext, params: P) -> None:
+    def __init__(self, ctx: Context, params: P) -> None:
         self.ctx = ctx
         self.params = params
 
@@ -51,22 +144,22 @@ class Strategy(Generic[P]):
     async def on_tick(self, now_ms: int) -> None:
         pass
 
-    def on_book(self, ev: Any) -> None:
+    def on_book(self, ev: BookUpdate) -> None:
         pass
 
-    def on_trade(self, ev: Any) -> None:
+    def on_trade(self, ev: Trade) -> None:
         pass
 
-    def on_order(self, ev: Any) -> None:
+    def on_order(self, ev: OrderUpdate) -> None:
         pass
 
-    def on_fill(self, ev: Any) -> None:
+    def on_fill(self, ev: Fill) -> None:
         pass
 
-    def on_position(self, ev: Any) -> None:
+    def on_position(self, ev: Position) -> None:
         pass
 
-    def on_resync(self, ev: Any) -> None:
+    def on_resync(self, ev: Resync) -> None:
         pass
 
     def on_params_changed(self, old: P, new: P) -> None:

@@ -2,10 +2,13 @@
 
     result = asyncio.run(replay("runs/2026-11-22T05-30-00/events.journal", config, out_dir="runs/replay-1"))
 
-The strategy is the same class a live run uses, built the same way (registry, params, StrategyContext,
-OrderGateway, OrderTracker, Dispatcher); only the connector is a `ReplayVenue`. Market data comes from
-the journal: book updates (top of book) and trades. The recorded order/fill/position events of the
-original run are skipped: the replay produces its own from the simulator.
+The strategy is the same class a live run uses, built by the same composition root (xtb.engine.runtime:
+ring, tracker, dispatcher, engine position cache, risk guard, gateway, StrategyContext); only the venues
+(`ReplayVenue`) and the clock differ. Time is the journal's: an `EventClock` moved by the replayed events,
+so `ctx.clock.now_ns()`, timers and ticks run in journal time (a timer due inside a window fires before that
+window's events are delivered, at its own deadline). Market data comes from the journal: book updates (top
+of book) and trades. The recorded order/fill/position events of the original run are skipped: the replay
+produces its own from the simulator. Orders the risk guard refuses are counted in `denied`, as live.
 
 How recorded books meet the matching engine (see docs/journal.md for what this approximates): each
 journal market is a market of one `xtb.sim.engine.Exchange` per venue; a "tape" account quotes the
@@ -19,7 +22,7 @@ Outputs in `out_dir`: `events.journal` (this replay's own journal: market data a
 simulated orders, fills and positions — the same file a live run writes, so `xtb report` reads it) and
 `replay.json` (a summary: events, orders, fills, final positions, PnL inputs); with `records=True` also the
 run records a live run writes (`records.sqlite`: orders, fills, positions, equity and the strategy's own
-rows; `stats.log`), from the same telemetry listener — timestamped by the replay's wall clock.
+rows; `stats.log`), from the same telemetry listener.
 """
 
 from __future__ import annotations
@@ -27,19 +30,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xtb._core import EventRing, Journal, JournalWindows, OrderTracker
+from xtb._core import EventRing, JournalReader, JournalWindows
 from xtb._core import Position as PositionEvent
 from xtb.config import XtbConfig
-from xtb.engine.context import Positions, RecordSink, StrategyContext
+from xtb.engine.clock import EventClock
+from xtb.engine.context import RecordSink
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
+from xtb.engine.runtime import Runtime
 from xtb.journal.markets import MARKETS_SUFFIX, generic_market, load_markets, markets_path, write_markets
 from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
@@ -71,6 +78,104 @@ __all__ = ["MARKETS_SUFFIX", "generic_market", "load_markets", "markets_path", "
 
 #: collateral of the replay and tape accounts, in quote units (margin is not what a replay studies)
 COLLATERAL_QUOTE = 10**12
+
+
+def latency_samples(journal: str | Path) -> list[float]:
+    """A run's own order round trips, in ms, from its journal: for each order, the time from its submit (the
+    tracker's `pending_new`) to the venue's first answer (acknowledged, rejected, filled, ...). For
+    `replay(..., latency_ms=samples)`: the replay's orders then meet the book as late as the run's did."""
+    sent: dict[tuple[str, int], int] = {}
+    out: list[float] = []
+    reader = JournalReader(journal)
+    while batch := reader.read_batch(8192):
+        for ev in batch:
+            if ev.kind != "order":
+                continue
+            key = (ev.venue, ev.client_id)
+            if ev.state == "pending_new":
+                sent.setdefault(key, ev.recv_ns)
+            elif key in sent:
+                out.append(max(0, ev.recv_ns - sent.pop(key)) / 1e6)
+    return out
+
+
+class OrderLatency:
+    """Order latency in replay: each submit or cancel reaches the simulated venue `delay` after it was sent,
+    in the journal's time (an `EventClock` timer), so it meets the book as recorded then. The delay is a
+    constant, or drawn (seeded) from samples, e.g. a run's own tick-to-order plus venue round-trip times."""
+
+    def __init__(self, clock: EventClock, latency_ms: float | Sequence[float], seed: int = 0) -> None:
+        samples = [float(latency_ms)] if isinstance(latency_ms, (int, float)) else [float(x) for x in latency_ms]
+        if not samples or any(not x >= 0 for x in samples):
+            raise ValueError(f"latency_ms: expected a delay or samples >= 0 ms, got {latency_ms!r}")
+        self.clock, self.samples = clock, samples
+        self._rng = random.Random(seed)
+        self.waiting = 0  # sends held by the delay (the replay moves on while they wait)
+
+    def delay_s(self) -> float:
+        ms = self.samples[0] if len(self.samples) == 1 else self._rng.choice(self.samples)
+        return ms / 1000
+
+    async def wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def arrive() -> None:
+            # a timer of the replay's clock: the send goes on now, at its own time, before later timers and
+            # before the window's events (the clock awaits this callback)
+            self.waiting -= 1
+            fut.set_result(None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+        self.waiting += 1
+        timer = self.clock.call_later(self.delay_s(), arrive)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if not fut.done():
+                timer.cancel()
+                self.waiting -= 1
+            raise
+
+
+QUEUE_MODELS = ("none", "risk_averse", "probabilistic")
+
+
+class QueueSlot:
+    """Where one of our resting orders stands in its price level's queue (hftbacktest's queue models, on the
+    recorded top of book and public trades).
+
+    `ahead`: recorded quantity in front of us, the level's size when we joined at the touch (0 when our price
+    improved the touch). Trades at our price consume it first; what trades past it fills us. When the level
+    shrinks without a trade, `risk_averse` assumes the cancels were behind us (we only move up as far as the
+    level is now smaller than what is ahead), `probabilistic` moves us up by the share of the decrease that
+    came from in front: (1 - p) with p = f(back) / (f(back) + f(front)), f(x) = x**power."""
+
+    __slots__ = ("ahead", "level", "model", "power")
+
+    def __init__(self, model: str, ahead: int, power: float = 3.0) -> None:
+        self.model, self.power = model, power
+        self.ahead = float(ahead)
+        self.level = float(ahead)  # the level's recorded size (not counting us)
+
+    def on_trade(self, size: int) -> int:
+        """A print at our price against our side: the quantity that reaches us (to fill, before our size cap)."""
+        past = size - self.ahead
+        self.ahead = max(0.0, self.ahead - size)
+        self.level = max(self.ahead, self.level - size)
+        return max(0, math.floor(past + 1e-9))
+
+    def on_level(self, size: int) -> None:
+        """The level's recorded size is now `size` (after the trades already counted)."""
+        if size < self.level:
+            if self.model == "probabilistic":
+                change = self.level - size
+                front, back = self.ahead, max(0.0, self.level - self.ahead)
+                fb, ff = back**self.power, front**self.power
+                p_back = fb / (fb + ff) if fb + ff > 0 else 1.0
+                self.ahead = max(0.0, self.ahead - (1.0 - p_back) * change)
+            self.ahead = min(self.ahead, float(size))
+        self.level = float(size)
 
 
 class TopBook:
@@ -111,8 +216,18 @@ class ReplayVenue:
         return 0
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
-                 clock: VirtualClock) -> None:
+                 clock: VirtualClock, latency: OrderLatency | None = None, queue: str = "none",
+                 funding: tuple[int, int] | None = None) -> None:
+        if queue not in QUEUE_MODELS:
+            raise ValueError(f"queue: expected one of {', '.join(QUEUE_MODELS)}, got {queue!r}")
         self.venue = venue
+        self.queue_model = queue
+        # (rate ppm per interval, wall - monotonic offset): funding on open positions at the recorded mid, at
+        # each interval boundary of UTC time (the venues' schedule), in the journal's time
+        self.funding = funding
+        self._funding_armed: set[int] = set()
+        self._queue: dict[int, tuple[int, SimSide, int, QueueSlot]] = {}  # our order id -> book, side, px, slot
+        self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
         self.ring = ring
         self._markets: dict[str, MarketInfo] = {}
@@ -180,8 +295,83 @@ class ReplayVenue:
             return
         b = self.books[sym]
         b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
+        if self.funding is not None and b.bid is not None and b.ask is not None:
+            self._mark(ev.book_id, b)
+        if self._queue:
+            self._queue_levels(ev.book_id, b)
         if self._open.get(ev.book_id):
             self._sync_tape(ev.book_id)
+
+    # --- funding ----------------------------------------------------------------------------------------
+    def _mark(self, book_id: int, b: TopBook) -> None:
+        assert self.funding is not None and b.bid is not None and b.ask is not None
+        ex = self.exchange
+        ex.set_mark_price(book_id, (b.bid[0] + b.ask[0]) // 2)
+        if book_id not in self._funding_armed:  # first two-sided book: the rate, the next UTC boundary
+            self._funding_armed.add(book_id)
+            rate, offset = self.funding
+            ex.set_funding_rate(book_id, rate)
+            ms = ex._market(book_id)  # the simulator's own schedule, moved onto UTC boundaries
+            interval = ms.spec.funding_interval_ns
+            ms.next_funding_ns = ((ex.clock.now_ns() + offset) // interval + 1) * interval - offset
+
+    def poll_funding(self) -> None:
+        if self._funding_armed:
+            self.exchange.poll_timers()
+
+    # --- queue position (QueueSlot) -----------------------------------------------------------------------
+    def _level_size(self, b: TopBook, side: SimSide, px: int) -> int | None:
+        """The recorded size at `px` on `side`: the touch's size there, 0 when the touch is behind `px` (the
+        level is gone), None when `px` is behind the touch (top of book only: not seen)."""
+        touch = b.bid if side is SimSide.BUY else b.ask
+        if touch is None:
+            return 0
+        if touch[0] == px:
+            return int(touch[1])
+        better = touch[0] > px if side is SimSide.BUY else touch[0] < px
+        return None if better else 0
+
+    def _queue_join(self, o: Any) -> None:
+        b = self.books[self._symbol_of_book[o.market]]
+        ahead = self._level_size(b, o.side, o.price) or 0
+        self._queue[o.order_id] = (o.market, o.side, o.price, QueueSlot(self.queue_model, ahead))
+
+    def _queue_levels(self, book_id: int, b: TopBook) -> None:
+        for market, side, px, slot in self._queue.values():
+            if market == book_id:
+                size = self._level_size(b, side, px)
+                if size is not None:
+                    slot.on_level(size)
+
+    def on_trade(self, ev: Any) -> None:
+        """A recorded public print: it consumes the queue in front of our orders at its price, then fills them."""
+        if not self._queue or ev.book_id not in self.known_books:
+            return
+        # a taker sell ("ask") trades against bids, a taker buy against asks
+        side = SimSide.BUY if ev.taker_side == "ask" else SimSide.SELL
+        for oid, (market, o_side, px, slot) in list(self._queue.items()):
+            if market == ev.book_id and o_side is side and px == ev.px:
+                reach = slot.on_trade(ev.sz)
+                if reach > 0:
+                    self._queue_fill(oid, market, side, px, reach)
+
+    def _queue_fill(self, oid: int, market: int, side: SimSide, px: int, qty: int) -> None:
+        """Fill our resting order `oid` by `qty` at `px`: the tape takes it (the tape's own quotes are pulled
+        first so that ours is the one at that price), then the tape re-quotes the recorded touch."""
+        ex = self.exchange
+        for tid in self._tape_orders.pop(market, ()):
+            try:
+                ex.cancel_order(self.tape, market, order_id=tid)
+            except SimError:
+                pass
+        self._tape_synced.pop(market, None)
+        taker = SimSide.SELL if side is SimSide.BUY else SimSide.BUY
+        try:
+            ex.place_order(SimOrder(account=self.tape, market=market, side=taker, quantity=qty, price=px,
+                                    time_in_force=SimTif.IOC))
+        except SimError as e:
+            log.debug("queue fill of order %d refused: %s", oid, e)
+        self._sync_tape(market)
 
     def _sync_tape(self, book_id: int) -> None:
         b = self.books[self._symbol_of_book[book_id]]
@@ -219,6 +409,8 @@ class ReplayVenue:
         return reqs
 
     async def send_submit(self, reqs: Sequence[OrderRequest]) -> list[SubmitResult]:
+        if self.latency is not None:
+            await self.latency.wait()  # the order reaches the venue later, on the book as it is then
         out = []
         for r in reqs:
             book_id = self._book_of_symbol[r.symbol]
@@ -242,6 +434,8 @@ class ReplayVenue:
         return symbol, client_ids
 
     async def send_cancel(self, prepared: tuple[str, Sequence[int]]) -> list[SubmitResult]:
+        if self.latency is not None:
+            await self.latency.wait()
         symbol, cids = prepared
         book_id = self._book_of_symbol[symbol]
         out = []
@@ -271,8 +465,11 @@ class ReplayVenue:
             open_ids = self._open.setdefault(o.market, set())
             if o.status.is_open:
                 open_ids.add(o.order_id)
+                if self.queue_model != "none" and o.order_id not in self._queue and o.price is not None:
+                    self._queue_join(o)
             else:
                 open_ids.discard(o.order_id)
+                self._queue.pop(o.order_id, None)
             if o.client_id is not None and ev.kind is OrderEventKind.EXPIRED:
                     self.tracker.on_expire(o.client_id, self.venue, str(o.reason.value), ts_ns=ev.ts_ns)
             elif o.client_id is not None and ev.kind is OrderEventKind.CANCELLED:
@@ -282,6 +479,20 @@ class ReplayVenue:
             if p.account == self.account:
                 self.ring.push(PositionEvent(self.venue, p.market, p.size, self.entry_px(p), recv_ns=ev.ts_ns))
 
+    def pnl(self) -> float:
+        """Our account's PnL in quote currency: the cash change (realized, fees, funding) plus each open position
+        marked at the last recorded mid (at its entry when the book was never seen two-sided)."""
+        ex = self.exchange
+        cash = ex.balance(self.account).cash - COLLATERAL_QUOTE * 10**ex.rules.cash_decimals
+        for pv in ex.positions(self.account):
+            if not pv.size:
+                continue
+            book = self.books.get(self._symbol_of_book.get(pv.market, ""))
+            if book is not None and book.bid is not None and book.ask is not None:
+                mid2 = book.bid[0] + book.ask[0]  # twice the mid, in price units
+                cash += (pv.size * mid2 * ex.cash_scale(pv.market)) // 2 - pv.cost
+        return float(cash / 10**ex.rules.cash_decimals)
+
     def entry_px(self, p: Any) -> int:
         """Average entry price in price units (the position's cost is in cash units), rounded half up."""
         size: int = abs(p.size)
@@ -289,31 +500,6 @@ class ReplayVenue:
             return 0
         denom = size * self.exchange.cash_scale(p.market)
         return (2 * abs(int(p.cost)) + denom) // (2 * denom)
-
-
-class ReplayContext(StrategyContext):
-    """The live context, with the replay's recorded clock for `now_ms`."""
-
-    def __init__(self, *args: Any, clock: VirtualClock, wall_offset_ns: int, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._clock = clock
-        self._wall_offset_ns = wall_offset_ns
-
-    def now_ms(self) -> int:
-        return (self._clock.now_ns() + self._wall_offset_ns) // 1_000_000
-
-
-class _PositionCache:
-    """Engine-side position cache (as the engine's EngineStateListener keeps it)."""
-
-    def __init__(self, positions: Positions, venues: dict[str, ReplayVenue]) -> None:
-        self.positions = positions
-        self.venues = venues
-
-    def on_position(self, ev: Any) -> None:
-        sym = self.venues[ev.venue].symbol_of_book(ev.book_id)
-        if sym is not None:
-            self.positions.set(ev.venue, sym, ev.size, ev.entry_px)
 
 
 @dataclass
@@ -325,6 +511,11 @@ class ReplayResult:
     fills: int = 0
     positions: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    #: orders the risk guard refused, per reason (as in a live run's gateway stats)
+    denied: dict[str, int] = field(default_factory=dict)
+    timers: int = 0  # timer firings (ticks included), in journal time
+    #: quote currency: cash change (fees and realized PnL) plus open positions marked at the last recorded mid
+    pnl: float = 0.0
     seconds: float = 0.0
     out_dir: str | None = None
 
@@ -354,11 +545,20 @@ async def replay(
     progress: Callable[[int, int], None] | None = None,
     sink: RecordSink | None = None,
     records: bool = False,
+    latency_ms: float | Sequence[float] = 0.0,
+    seed: int = 0,
+    queue: str = "none",
+    funding_ppm: float | None = None,
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
     `progress(bytes_read, file_size)` is called after each chunk; `sink` receives the strategy's
-    `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run.
+    `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
+    order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`). `queue`:
+    "none" (only a recorded touch through our price fills a resting order), "risk_averse" or "probabilistic"
+    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). `funding_ppm`:
+    a funding rate per funding interval (ppm of notional; > 0: longs pay) charged on open positions at the
+    recorded mid at each UTC interval boundary (hourly) of journal time.
     """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
@@ -366,59 +566,99 @@ async def replay(
                                else {})
     all_markets = load_markets(path)
     windows = JournalWindows(path, window_ns)
-    clock = VirtualClock(0)
-    ring = EventRing(1 << 16)
-    out_journal = None
+    wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+    sim_clock = VirtualClock(0)  # the simulated exchanges' time: the journal's monotonic clock
+
+    funding = None if funding_ppm is None else (round(funding_ppm), wall_offset_ns)
+
+    def follow(now_wall_ns: int) -> None:
+        # the exchanges stamp orders and fills with the strategy clock's time (a timer's own deadline)
+        if now_wall_ns - wall_offset_ns > sim_clock.now_ns():
+            sim_clock.set(now_wall_ns - wall_offset_ns)
+            if funding is not None:
+                for v in venues.values():
+                    v.poll_funding()
+
+    # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
+    # advanced by events; timers fire in event time) differ. The risk guard is there as live.
+    # from the journal's own start (a strategy built now reads a sensible time), moved by its events
+    clock = EventClock(windows.start_wall_ns, on_advance=follow)
+    latency = None if latency_ms == 0 else OrderLatency(clock, latency_ms, seed)
+    rt = Runtime(config, mode="replay", clock=clock)
+    ring, tracker, dispatcher = rt.ring, rt.tracker, rt.dispatcher
     out_path = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         out_path = Path(out_dir) / "events.journal"
-        out_journal = Journal(ring, out_path, meta=json.dumps({"replay_of": str(path), "strategy": spec.name}))
-    tracker = OrderTracker(ring)
-    dispatcher = Dispatcher(ring)
-    # One dict shared with the gateway and the context, so venues found later in the journal join it.
-    venues: dict[str, ReplayVenue] = {v: ReplayVenue(v, m, tracker, ring, clock) for v, m in all_markets.items()}
-    gateway = OrderGateway(venues, tracker)
-    positions = Positions()
-    ids: dict[str, _Counter] = {v: _Counter() for v in venues}
-    wall_offset_ns = windows.start_wall_ns - windows.start_monotonic_ns
+        rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
+    for name, markets in all_markets.items():
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue, funding),
+                     _Counter())
+    venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
+    ids = rt.client_ids
+    rt.listen_to_venues(connectors=False)  # the replay feeds its venues' books itself, before each push
+    rt.build_risk()
+    gateway = rt.build_gateway()
     telemetry = None
     if records and out_dir is not None:
         telemetry = _replay_telemetry(spec.name, Path(out_dir), config, venues, tracker, ring, dispatcher, gateway)
         sink = sink or telemetry.sink
-    ctx = ReplayContext(spec.name, connectors=venues, gateway=gateway, tracker=tracker, id_allocators=ids,
-                        positions=positions, dispatcher=dispatcher, clock=clock, wall_offset_ns=wall_offset_ns,
-                        sink=sink)
-    strat = spec.cls(ctx, params)
-    dispatcher.add_listener(_PositionCache(positions, venues), first=True)
-    dispatcher.add_listener(strat)
+    strat = rt.add_strategy(spec, params, sink=sink)
     if telemetry is not None:
-        dispatcher.add_listener(telemetry)  # after the strategy, as in a live run
+        rt.add_listener(telemetry)  # after the strategy, as in a live run
     res = ReplayResult(out_dir=None if out_dir is None else str(out_dir))
-    tick_ns = config.general.tick_interval_ms * 1_000_000
-    next_tick: int | None = None
+    tick_s = config.general.tick_interval_ms / 1000
     t0 = time.perf_counter()
-    await strat.on_start()
+    started = False
+
+    async def tick() -> None:
+        tick_ms = clock.now_ms()
+        if rt.risk is not None:
+            rt.risk.mark_to_market()
+        if telemetry is not None:
+            telemetry.tick_started(tick_ms)
+        await strat.on_tick(tick_ms)
+        if telemetry is not None:
+            telemetry.on_tick(tick_ms)
 
     def venue_for(name: str, book_id: int) -> ReplayVenue:
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = venues[name] = ReplayVenue(name, {}, tracker, ring, clock)
-            ids[name] = _Counter()
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue, funding)
+            rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
 
     push = ring.push
     drain = dispatcher.drain
+
+    async def settle_orders() -> None:
+        res.delivered += drain()
+        # the gateway's send tasks (synchronous against the simulator), except those a latency holds back:
+        # they arrive when the journal's time reaches them
+        while gateway.in_flight > (0 if latency is None else latency.waiting):
+            await asyncio.sleep(0)
+            res.delivered += drain()
+
     while chunk := windows.next_windows(8192):
         for end_ns, events in chunk:
-            if next_tick is None:
-                next_tick = end_ns + tick_ns
-            # Producers stamp their own events, so recorded times may step back a little across
-            # producers: the simulated clock only moves forward.
-            if end_ns > clock.now_ns():
-                clock.set(end_ns)
+            end_wall = end_ns + wall_offset_ns
+            if not started:
+                # The clock starts at the first event; the strategy starts there and ticks every interval.
+                started = True
+                clock.start_at(end_wall)
+                await strat.on_start()
+                clock.every(tick_s, tick)
+                await settle_orders()
+            else:
+                next_timer = clock.next_deadline
+                # Timers (ticks included) due by this window's end fire first, each at its own time, on the
+                # books as they stood: nothing of this window has been delivered yet.
+                fired = await clock.advance_to(end_wall)
+                if next_timer is not None and next_timer <= end_wall:
+                    res.timers += fired
+                    await settle_orders()
             for ev in events:
                 if ev.kind == "book":
                     v = venues.get(ev.venue)
@@ -427,27 +667,28 @@ async def replay(
                     v.on_book(ev)
                     res.book_events += 1
                     push(ev)
-                elif ev.kind == "trade" or ev.kind == "resync":
+                elif ev.kind == "trade":
+                    v = venues.get(ev.venue)
+                    if v is not None:
+                        v.on_trade(ev)
                     push(ev)
-            res.delivered += drain()
-            while gateway.in_flight:
-                await asyncio.sleep(0)  # the gateway's send tasks (synchronous against the simulator)
-                res.delivered += drain()
-            while end_ns >= next_tick:
-                if next_tick > clock.now_ns():
-                    clock.set(next_tick)
-                tick_ms = (next_tick + wall_offset_ns) // 1_000_000
-                if telemetry is not None:
-                    telemetry.tick_started(tick_ms)
-                await strat.on_tick(tick_ms)
-                if telemetry is not None:
-                    telemetry.on_tick(tick_ms)
-                next_tick += tick_ns
+                elif ev.kind == "resync":
+                    push(ev)
+            await settle_orders()
         if progress is not None:
             progress(*windows.progress)
     res.events_read = windows.events_read
     res.book_events += windows.coalesced
+    if not started:
+        await strat.on_start()
     await strat.on_stop()
+    if latency is not None:  # what was sent last arrives too (ticks may fire meanwhile)
+        for _ in range(100):
+            if not gateway.in_flight:
+                break
+            await clock.advance_to(clock.now_ns() + round(max(latency.samples) * 1_000_000) + 1)
+            await settle_orders()
+    clock.cancel_all()
     await gateway.drain(5.0)
     res.delivered += dispatcher.drain()
     if telemetry is not None:
@@ -455,18 +696,22 @@ async def replay(
     res.seconds = time.perf_counter() - t0
     res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
+    res.denied = dict(gateway.stats.denied)
     for venue, v in venues.items():
+        res.pnl += v.pnl()
         for pv in v.exchange.positions(v.account):
             if pv.size:
                 res.positions[f"{venue}:{v.symbol_of_book(pv.market)}"] = pv.size
-        for cid in range(1, ids[venue].n + 1):
+        counter = ids[venue]
+        assert isinstance(counter, _Counter)
+        for cid in range(1, counter.n + 1):
             o = tracker.get(cid, venue)
             if o is not None:
                 res.orders.append({"venue": venue, "client_id": cid, "symbol": o.symbol, "side": o.side,
                                    "px": o.px, "sz": o.sz, "state": o.state, "filled": o.filled})
-    if out_journal is not None and out_path is not None:
-        out_journal.close()
-        write_markets(out_path, {name: v.markets_by_book() for name, v in venues.items()})
+    if out_path is not None:
+        rt.write_journal_markets({name: v.markets_by_book() for name, v in venues.items()})
+        rt.close_journal()
         summary = {k: v for k, v in vars(res).items()}
         summary["events_per_s"] = res.events_per_s
         (Path(out_dir) / "replay.json").write_text(json.dumps(summary, indent=1))  # type: ignore[arg-type]

@@ -43,6 +43,38 @@ class TimeInForce(StrEnum, metaclass=_ValueLookupFirst):
     FOK = "fok"
 
 
+class OrderState(StrEnum, metaclass=_ValueLookupFirst):
+    """An order's state as the core's OrderTracker names it (`Order.state`, `OrderUpdate.state`).
+
+    `OrderState(o.state)` turns the core's string into the member (a dict lookup); members compare equal to
+    their strings, so either side of a comparison may be the core's value."""
+
+    PENDING_NEW = "pending_new"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNRESOLVED = "unresolved"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def is_live(self) -> bool:
+        """Working at the venue or possibly so (not terminal): pending, open, cancelling or unresolved."""
+        return self not in TERMINAL_STATES
+
+
+#: states no event moves an order out of
+TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED})
+#: states in which an order rests on the book (or may): everything not terminal
+LIVE_STATES = frozenset(set(OrderState) - TERMINAL_STATES)
+
+
 @dataclass(frozen=True)
 class MarketInfo:
     """One market's identity and scales. Prices/sizes elsewhere are ints in these units."""

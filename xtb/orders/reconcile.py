@@ -241,6 +241,27 @@ class Reconciler:
         )
         return OpenOrdersVerdict(tuple(cancel), missing, frozenset(listed), tuple(untracked))
 
+    def check_listed(self, reports: Sequence[OrderReport], watched: Collection[int]) -> tuple[Order, ...]:
+        """A quick check of some live orders (`watched` client ids) against the venue's open-order list,
+        between reconciliations: what the list says of a tracked live order is applied (a fill the stream
+        has not delivered moves its filled size at once). Returns the watched live orders the venue no
+        longer lists: look each one up (`found`). Nothing is settled, adopted or cancelled here: an order
+        the look-up does not find is left to the reconciliation's submit-window rule."""
+        trk, venue = self.tracker, self.venue
+        listed: set[int] = set()
+        for r in reports:
+            cid = r.client_id or 0
+            tracked = trk.get(cid, venue) if cid else None
+            if tracked is not None and not tracked.is_terminal:
+                listed.add(cid)
+                self.apply_order(r)
+        out = []
+        for cid in watched:
+            o = trk.get(cid, venue)
+            if o is not None and not o.is_terminal and cid not in listed:
+                out.append(o)
+        return tuple(out)
+
     def found(self, report: OrderReport) -> bool:
         """A missing order's row from an order query or the history: applied; True when it was ours."""
         if not report.client_id or not self.tracker.knows(report.client_id, self.venue):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from xtb.model.types import MarketInfo, Side
+from xtb.model.types import MarketInfo, OrderState, Side
 
-# Order states a cancel can still act on (the tracker's names).
-CANCELLABLE = ("open", "partially_filled")
+#: order states a cancel can still act on (members equal the tracker's strings)
+CANCELLABLE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
+
+
+class _Cancels(Protocol):
+    def cancel(self, venue: str, client_id: int) -> None: ...
 
 
 def to_price(m: MarketInfo, px: int) -> float:
@@ -84,11 +88,11 @@ def reconcile(live: list[tuple[int, str, int]], targets: list[tuple[str, int, in
     return [cid for cid, _, _ in free], place
 
 
-def cancel_live(ctx: Any, venue: str, orders: list[Any]) -> int:
+def cancel_live(ctx: _Cancels, venue: str, orders: list[Any]) -> int:
     """Cancel the orders that are still working (through the strategy's context); returns how many."""
     n = 0
     for o in orders:
-        if o.state in CANCELLABLE:
+        if OrderState(o.state) in CANCELLABLE:
             ctx.cancel(venue, o.client_id)
             n += 1
     return n

@@ -1,13 +1,14 @@
 """Standalone simulator: `python -m xtb.sim --venues backpack,lighter [--seed N] [--faults PROFILE|FILE.yaml]
 [--duration S] [--backpack-api-key B64 ...] [--lighter-key ACCOUNT:INDEX:PUBHEX ...]
-[--binance-key API_KEY:SECRET ...] [--binance-key-file FILE ...]`.
+[--binance-key API_KEY:SECRET ...] [--binance-key-file FILE ...] [--grvt-key-file FILE ...]`.
 
 Prints each venue's REST and WS URL (127.0.0.1, ephemeral ports) and runs until Ctrl-C or the duration.
 Accounts are opened for the API public keys given on the command line (public keys only; no secret is
 ever printed). Binance signs with HMAC, a shared secret, so the simulator needs both halves: on the command
 line (`--binance-key API_KEY:SECRET`, for throwaway simulator keys: other local users can read a command
 line) or from a file: the bot's own Binance key file (`api key:` / `api secret:`) or one line
-`API_KEY:SECRET`.
+`API_KEY:SECRET`. A GRVT API key is a session credential (logging in needs nothing else), so it comes from a
+file: `API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]` (the signer is the address of the key that signs orders).
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="approve an Aster API wallet address AGENT to trade for the main wallet USER (V3; addresses only, "
         "no key); repeatable",
     )
+    p.add_argument(
+        "--grvt-key-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="register a GRVT API key read from FILE (one line API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]); repeatable",
+    )
     return p.parse_args(argv)
 
 
@@ -91,14 +99,32 @@ def binance_key(path: str) -> tuple[str, str]:
         except ValueError:
             raise SystemExit(f"--binance-key-file {path}: expected one line API_KEY:SECRET or a Binance key "
                              "file (api key: / api secret:)") from None
-    from xtb.keys import KeyFileError
-    from xtb.venues.binance_usdm.keys import load_binance_keys
+    from xtb.keys import KeyFileError, read_key_file  # the bot's own key file (the simulator is below the venues)
 
     try:
-        keys = load_binance_keys(path)
+        fields = read_key_file(path)
     except KeyFileError as exc:
         raise SystemExit(f"--binance-key-file {path}: {exc}") from None
-    return keys.api_key.reveal(), keys.api_secret.reveal()
+    key = fields.get("api key") or fields.get("binance api key")
+    secret = fields.get("api secret") or fields.get("secret key") or fields.get("binance api secret")
+    if not key or not secret:
+        raise SystemExit(f"--binance-key-file {path}: needs both 'api key:' and 'api secret:' lines")
+    return key, secret
+
+
+def grvt_key(path: str) -> tuple[str, str, int | None]:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise SystemExit(f"--grvt-key-file {path}: cannot read it ({exc.strerror})") from None
+    parts = text.split(":")
+    if "\n" in text or len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise SystemExit(f"--grvt-key-file {path}: expected one line API_KEY:SIGNER_ADDRESS[:SUB_ACCOUNT_ID]")
+    try:
+        sub = int(parts[2]) if len(parts) == 3 else None
+    except ValueError:
+        raise SystemExit(f"--grvt-key-file {path}: SUB_ACCOUNT_ID must be an integer") from None
+    return parts[0], parts[1], sub
 
 
 def fault_plan(spec: str, seed: int) -> FaultPlan:
@@ -152,8 +178,19 @@ async def run(args: argparse.Namespace) -> None:
             except ValueError as exc:
                 raise SystemExit(f"--aster-agent {spec!r}: {exc}") from None
             print(f"aster account {account} for user {user}, agent {agent}")
+        for path in args.grvt_key_file:
+            api_key, signer, sub = grvt_key(path)
+            try:
+                opened = sim.add_grvt_account(args.collateral, signer=signer, api_key=api_key, sub_account_id=sub)
+            except (ValueError, RuntimeError) as exc:
+                raise SystemExit(f"--grvt-key-file {path}: {exc}") from None
+            print(f"grvt sub-account {opened.sub_account_id} (account {opened.account_id}) for signer {signer} "
+                  f"(key from {path}); sign orders for chain id {sim.protocol('grvt').chain_id}")
         for name, urls in sim.urls().items():
             print(f"{name}: rest {urls['rest']}  ws {urls['ws']}")
+            if name == "grvt":
+                print(f"grvt: edge {urls['edge']}  trades {urls['trades']}  market-data {urls['market_data']}  "
+                      f"trading ws {urls['trading_ws']}")
         sys.stdout.flush()
         try:
             await asyncio.wait_for(stop.wait(), args.duration)

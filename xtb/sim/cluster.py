@@ -34,6 +34,8 @@ from xtb.sim.clock import Clock, RealClock
 from xtb.sim.engine import Exchange
 from xtb.sim.faults import FaultPlan
 from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
+from xtb.sim.grvt import dialect as grvt_dialect
+from xtb.sim.grvt.server import GrvtServer
 from xtb.sim.lighter import txinfo
 from xtb.sim.lighter.server import LighterServer
 from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
@@ -41,7 +43,7 @@ from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
 VENUES = ("backpack", "lighter")  # started when no venue list is given (`_DIALECTS` at the end of this module)
-OPTIONAL_VENUES = ("binance_usdm", "aster")  # started only when asked for
+OPTIONAL_VENUES = ("binance_usdm", "grvt", "aster")  # started only when asked for
 KNOWN_VENUES = VENUES + OPTIONAL_VENUES
 
 
@@ -79,6 +81,7 @@ BINANCE_MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed 
     SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
     SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
 )
+GRVT_MARKETS = tuple(SimMarket(*m) for m in grvt_dialect.MARKETS)
 ASTER_MARKETS = (  # USDT-margined perps; ticks and steps as listed on the venue
     SimMarket("BTC", 0, "BTCUSDT", 1, 3, 1_000, 500),
     SimMarket("ETH", 1, "ETHUSDT", 2, 3, 10_000, 5_000),
@@ -114,6 +117,10 @@ class ClusterConfig:
     lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
     binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
     binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
+    grvt_markets: tuple[SimMarket, ...] = GRVT_MARKETS
+    # each dialect's own options; GRVT: chain_id (326), session_ttl_s (3600), speed_bump_ms (25), see
+    # xtb/sim/grvt/dialect.py
+    dialect_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     aster_markets: tuple[SimMarket, ...] = ASTER_MARKETS
     aster_chain_id: int = 1666  # the EIP-712 chainId V3 signatures are verified against (714 on testnet)
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
@@ -127,16 +134,17 @@ class ClusterConfig:
         unknown = set(self.venues) - set(KNOWN_VENUES)
         if unknown or not self.venues:
             raise ValueError(f"venues must be a non-empty subset of {KNOWN_VENUES}, got {self.venues}")
-        stray = set(self.venue_feed_options) - set(KNOWN_VENUES)
+        stray = (set(self.venue_feed_options) | set(self.dialect_options)) - set(KNOWN_VENUES)
         if stray:
-            raise ValueError(f"venue_feed_options: unknown venues {sorted(stray)} (have {KNOWN_VENUES})")
+            raise ValueError(f"venue_feed_options / dialect_options: unknown venues {sorted(stray)} "
+                             f"(have {KNOWN_VENUES})")
 
 
 @dataclass
 class VenueHandle:
     name: str
     exchange: Exchange
-    server: BackpackServer | LighterServer | BinanceServer
+    server: BackpackServer | LighterServer | BinanceServer | GrvtServer
 
     @property
     def rest_url(self) -> str:
@@ -190,6 +198,7 @@ class SimCluster:
         self._backpack_venue: BackpackVenue | None = None
         self._lighter_venue: LighterVenue | None = None
         self._binance_venue: BinanceVenue | None = None
+        self._grvt: grvt_dialect.GrvtDialect | None = None
         self._aster_venue: BinanceVenue | None = None
         self._sweep_accounts: dict[str, int] = {}
 
@@ -204,7 +213,7 @@ class SimCluster:
             feeds += self._feeds(handle.exchange, markets, name)
         if cfg.generate and feeds:
             used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets
-                    + cfg.aster_markets}
+                    + cfg.grvt_markets + cfg.aster_markets}
             self.generator = MarketDataGenerator(
                 [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
             )
@@ -243,6 +252,14 @@ class SimCluster:
         server = BinanceServer(self._binance_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s)
         return VenueHandle("binance_usdm", ex, server), cfg.binance_markets
 
+    def _open_grvt(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
+        cfg = self.config
+        self._grvt = grvt_dialect.open_venue(
+            self.clock, self.faults,
+            tuple((m.market_id, m.symbol, m.price_decimals, m.size_decimals) for m in cfg.grvt_markets),
+            cfg.dialect_options.get("grvt", {}),
+        )  # fmt: skip
+        return VenueHandle("grvt", self._grvt.exchange, self._grvt.server), cfg.grvt_markets
     def _open_aster(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
         """Aster: Binance's engine rules and `/fapi` front-end with Aster's dialect (V3 + V1, legacy WS)."""
         cfg = self.config
@@ -273,6 +290,13 @@ class SimCluster:
             rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
         )
         return VenueHandle("lighter", ex, server), cfg.lighter_markets
+
+    def protocol(self, venue: str) -> Any:
+        """The dialect's venue object behind one simulated venue (BackpackVenue, LighterVenue, BinanceVenue;
+        for GRVT its GrvtDialect: venue state, auth and server)."""
+        self.exchange(venue)
+        return {"backpack": self._backpack_venue, "lighter": self._lighter_venue, "binance_usdm": self._binance_venue,
+                "grvt": self._grvt}[venue]  # fmt: skip
 
     def exchange(self, venue: str) -> Exchange:
         """The matching engine behind one simulated venue (the same handle shape for every dialect)."""
@@ -320,7 +344,10 @@ class SimCluster:
         await self.stop()
 
     def urls(self) -> dict[str, dict[str, str]]:
-        return {name: {"rest": h.rest_url, "ws": h.ws_url} for name, h in self.venues.items()}
+        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's three hosts, both
+        sockets and the chain id)."""
+        return {name: {"rest": h.rest_url, "ws": h.ws_url, **getattr(h.server, "extra_urls", {})}
+                for name, h in self.venues.items()}  # fmt: skip
 
     # ------------------------------------------------------------------ accounts
 
@@ -341,6 +368,21 @@ class SimCluster:
         if self._binance_venue is None:
             raise RuntimeError("binance_usdm is not among the configured venues")
         return self._binance_venue
+
+    def add_grvt_account(
+        self,
+        collateral: int = 100_000,
+        signer: str | None = None,
+        api_key: str | None = None,
+        sub_account_id: int | None = None,
+    ) -> grvt_dialect.GrvtAccount:
+        """Open a GRVT sub-account holding `collateral` USDT with an API key whose orders must be signed by
+        `signer` (a 0x address; the venue never sees the private key). Without `signer` the simulator makes
+        a signing key and returns it (paper mode). Returns (api_key, account_id for X-Grvt-Account-Id,
+        sub_account_id, signer, private_key or None)."""
+        if self._grvt is None:
+            raise RuntimeError("grvt is not among the configured venues")
+        return grvt_dialect.open_account(self._grvt, collateral, signer, api_key, sub_account_id)
 
     def add_binance_account(
         self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
@@ -502,5 +544,6 @@ _DIALECTS: dict[str, Callable[[SimCluster], tuple[VenueHandle, tuple[SimMarket, 
     "backpack": SimCluster._open_backpack,
     "lighter": SimCluster._open_lighter,
     "binance_usdm": SimCluster._open_binance_usdm,
+    "grvt": SimCluster._open_grvt,
     "aster": SimCluster._open_aster,
 }

@@ -183,6 +183,21 @@ class RestClient:
         idempotent: bool | None = None,
     ) -> Any:
         """Send one request with the policy above; returns the decoded JSON (or text) body."""
+        return (await self.request_with_headers(method, path, params=params, body=body, data=data, headers=headers,
+                                                idempotent=idempotent))[0]
+
+    async def request_with_headers(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> tuple[Any, Mapping[str, str]]:
+        """`request`, also returning the reply's headers (a session login reads its cookie from them)."""
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "DELETE")
         url = self.base_url + path
@@ -227,11 +242,11 @@ class RestClient:
                 self.on_response(path, status, resp_headers)
             if status < 400:
                 if not raw:
-                    return None
+                    return None, resp_headers
                 try:
-                    return orjson.loads(raw)
+                    return orjson.loads(raw), resp_headers
                 except orjson.JSONDecodeError:
-                    return raw.decode("utf-8", "replace")
+                    return raw.decode("utf-8", "replace"), resp_headers
 
             self.stats.errors += 1
             code, message = self.error_parser(status, raw)

@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "lighter": "xtb.venues.lighter.spec",
     "binance_usdm": "xtb.venues.binance_usdm.spec",
     "aster": "xtb.venues.aster.spec",
+    "grvt": "xtb.venues.grvt.spec",
 }
 
 _specs: dict[str, VenueSpec] = {}

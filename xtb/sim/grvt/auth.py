@@ -166,12 +166,13 @@ class Auth:
         if size % inst.min_size:
             raise err(2065, "Order size too granular")
         price_text = leg.get("limit_price")
+        no_price = price_text in (None, "") or _scaled(price_text, PRICE_DECIMALS, "limit_price") == 0
         if is_market:
-            if price_text not in (None, "", "0"):
+            if not no_price:  # absent or zero in any spelling ("0", "0.0", "0E-9" from the SDK)
                 raise err(2020, "Market Order must not have a limit price")
             price = 0
         else:
-            if price_text in (None, "", "0"):
+            if no_price:
                 raise err(2021, "Limit Order must have a limit price")
             p = _scaled(price_text, PRICE_DECIMALS, "limit_price")
             if p is None or p <= 0 or p % inst.tick_1e9:

@@ -52,6 +52,8 @@ class GrvtConfig:
     order_timeout_s: float = 10.0
     #: tracked orders quiet this long and not on the venue are looked up before being settled
     submit_window_s: float = 5.0
+    #: how long a cancel waits for the order stream to report the order cancelled (the venue only acknowledges)
+    cancel_confirm_s: float = 2.0
     #: orders per batch of signatures (GRVT's bulk endpoint is not used: one create_order per order)
     max_batch: int = 10
 
@@ -62,10 +64,28 @@ class GrvtConfig:
     #: drop the socket when no frame arrived for this long (keepalive rules UNCONFIRMED)
     stale_after_s: float = 30.0
 
+    #: a book still not live this long after its resubscribe drops the market socket (a fresh session)
+    resync_timeout_s: float = 5.0
+    book_check_interval_s: float = 0.1
+
     # --- limits (UNCONFIRMED: only the 429 codes 1006 and 2090 are documented)
     requests_per_second: float = 10.0
-    reconcile_interval_s: float = 30.0
+    reconcile_interval_s: float | None = 30.0
     unknown_order_policy: UnknownOrderPolicy = "cancel"
+
+    # --- REST and lifecycle
+    request_timeout_s: float = 10.0
+    max_retries: int = 3
+    #: rows per order/fill history page, and how many pages a look-up reads at most
+    history_limit: int = 100
+    history_max_pages: int = 20
+    balance_poll_s: float = 10.0
+    balance_decimals: int = 6  # the settlement currency's units (USDT, 6 decimals)
+    cancel_all_on_stop: bool = False
+    start_timeout_s: float = 20.0
+    backoff_initial_s: float = 0.25
+    backoff_max_s: float = 10.0
+    ring_capacity: int = 1 << 16
 
     def __post_init__(self) -> None:
         if not 0 < self.signature_expiration_s <= 30 * 24 * 3600:
@@ -76,6 +96,10 @@ class GrvtConfig:
             raise ValueError(f"sub_account_id must be a uint64, got {self.sub_account_id}")
         if self.session_renew_before_s < 0 or self.session_default_ttl_s <= self.session_renew_before_s:
             raise ValueError("session_default_ttl_s must exceed session_renew_before_s (both >= 0)")
+        if not 1 <= self.history_limit <= 1000 or self.history_max_pages < 1:
+            raise ValueError("history_limit must be in 1..1000 and history_max_pages >= 1")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.unknown_order_policy not in UNKNOWN_ORDER_POLICIES:
             known = ", ".join(UNKNOWN_ORDER_POLICIES)
             raise ValueError(f"unknown_order_policy must be one of {known}, got {self.unknown_order_policy!r}")

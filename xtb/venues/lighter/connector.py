@@ -794,6 +794,29 @@ class LighterConnector:
             merge = await self._refresh_positions()
             return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
+    async def check_orders(self, client_ids: Sequence[int]) -> bool:
+        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
+        stream may have missed something): the active orders, then each order no longer listed (and not in
+        flight) looked up, through the reconciler; positions re-read when a filled size moved. Returns
+        whether a filled size moved."""
+        assert self.api is not None
+        async with self._reconcile_lock:
+            before = self._filled_of(client_ids)
+            await self._ensure_auth()
+            venue_orders = await self.api.active_orders(self.config.account_index)
+            reports = [r for r in map(self._order_report, venue_orders) if r is not None]
+            inflight = self.tx.inflight
+            gone = [o for o in self._reconciler.check_listed(reports, client_ids) if o.client_id not in inflight]
+            if gone:
+                await self._look_up(gone)
+            moved = self._filled_of(client_ids) != before
+            if moved:
+                await self._refresh_positions()
+            return moved
+
+    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
+        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, VENUE) for c in client_ids)]
+
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
         """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
         return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
