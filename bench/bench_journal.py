@@ -255,7 +255,7 @@ def test_baseline_python_replay_struct_file(benchmark: Any, journals: tuple[Path
 
 
 @pytest.mark.benchmark(group="journal_replay")
-def test_xtb_replay_through_strategy(benchmark: Any, journals: tuple[Path, Path]) -> None:
+def test_xtb_replay_through_strategy(benchmark: Any, journals: tuple[Path, Path], ratio_gate: Any) -> None:
     cfg = XtbConfig(strategy={"name": "journal_bench_reader"})  # type: ignore[arg-type]
 
     def run() -> Any:
@@ -266,3 +266,7 @@ def test_xtb_replay_through_strategy(benchmark: Any, journals: tuple[Path, Path]
     assert res.delivered < REPLAY_EVENTS // 5  # conflated: 10 updates per book per 1 ms window
     benchmark.extra_info["events_per_round"] = REPLAY_EVENTS
     benchmark.extra_info["events_per_s"] = round(res.events_per_s)
+    # gated: the whole replay (journal reader, windows, dispatcher, risk guard, simulator) against the Python
+    # baseline, interleaved; a few long rounds (each replays the whole journal)
+    ratio_gate.check(benchmark, "journal_replay", lambda: baseline_replay(journals[1], 1_000_000), run,
+                     blocks=4, rounds=3, warmup=1)

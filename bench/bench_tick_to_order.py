@@ -59,8 +59,9 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.strategy import Strategy
 from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
 from xtb.orders.client_ids import ClientIdAllocator
-from xtb.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
+from xtb.venues.backpack.ratelimits import backpack as backpack_limits
+from xtb.venues.registry import venue_spec
 
 SECRET = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="  # the venue notes' test seed (0x01..0x20)
 WINDOW_MS = 5000
@@ -155,7 +156,8 @@ class XtbPipeline:
         self.gateway = OrderGateway({"backpack": self.conn}, self.tracker)
         ctx = StrategyContext(
             "touch_taker", connectors={"backpack": self.conn}, gateway=self.gateway, tracker=self.tracker,
-            id_allocators={"backpack": ClientIdAllocator.for_venue(state_dir, "backpack", "bench")},
+            id_allocators={"backpack": ClientIdAllocator.for_venue(
+                state_dir, "backpack", "bench", id_range=venue_spec("backpack").client_id_range)},
             positions=Positions(), dispatcher=self.dispatcher,
         )
         self.strategy = TouchTaker(ctx, TouchParams(trade_at=trade_at))
@@ -522,7 +524,8 @@ class XtbLighterPipeline:
         self.gateway = OrderGateway({"lighter": self.conn}, self.tracker)
         ctx = StrategyContext(
             "touch_taker", connectors={"lighter": self.conn}, gateway=self.gateway, tracker=self.tracker,
-            id_allocators={"lighter": ClientIdAllocator.for_venue(state_dir, "lighter", "bench")},
+            id_allocators={"lighter": ClientIdAllocator.for_venue(
+                state_dir, "lighter", "bench", id_range=venue_spec("lighter").client_id_range)},
             positions=Positions(), dispatcher=self.dispatcher,
         )
         self.strategy = TouchTaker(ctx, TouchParams(venue="lighter", symbol=L_SYMBOL, trade_at=L_TRADE_AT,

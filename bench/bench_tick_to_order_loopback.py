@@ -47,6 +47,7 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.strategy import Strategy
 from xtb.orders.client_ids import ClientIdAllocator
 from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
+from xtb.venues.registry import venue_spec
 
 SYMBOL = "SOL_USDC_PERP"  # price 2 decimals, size 2 decimals in the simulator
 PRICE_DECIMALS, SIZE_DECIMALS = 2, 2
@@ -199,7 +200,8 @@ class XtbBot:
         self.gateway = OrderGateway({"backpack": self.conn}, self.tracker, on_latency=self._on_latency)
         ctx = StrategyContext(
             "edge_taker", connectors={"backpack": self.conn}, gateway=self.gateway, tracker=self.tracker,
-            id_allocators={"backpack": ClientIdAllocator.for_venue(self.state_dir, "backpack", "bench")},
+            id_allocators={"backpack": ClientIdAllocator.for_venue(
+                self.state_dir, "backpack", "bench", id_range=venue_spec("backpack").client_id_range)},
             positions=Positions(), dispatcher=self.dispatcher,
         )
         self.strategy = EdgeTaker(ctx, EdgeParams())

@@ -435,6 +435,7 @@ class CrossArb(Strategy[CrossArbParams]):
         self.session_cash = Fraction(0)  # cash flow of every fill on the pairs' markets, fees included: the
         # session's PnL once flat (the engine's flatten at stop included, as the venue counts it)
         self._stopping = False
+        self._notional_warned: set[str] = set()
 
     # lifecycle ---------------------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -521,7 +522,26 @@ class CrossArb(Strategy[CrossArbParams]):
                     best = (direction, maker_px, gross)
         return best
 
+    def _below_min_notional(self, pair: Pair, maker_px: int) -> str | None:
+        """The leg whose venue would refuse the size at this price (its minimum notional), if any."""
+        size = self.sizes[pair.base]
+        hedge_px = maker_px * Fraction(10 ** pair.hedge.price_decimals * pair.hedge.multiplier,
+                                       10 ** pair.maker.price_decimals * pair.maker.multiplier)
+        for venue, m, px, units in ((self.maker_venue, pair.maker, maker_px, size.maker_units),
+                                    (self.hedge_venue, pair.hedge, hedge_px, size.hedge_units)):
+            if m.min_notional and px * units < m.min_notional:
+                return f"{venue} {m.symbol}"
+        return None
+
     def _enter_position(self, pair: Pair, direction: Direction, maker_px: int, gross: Fraction, now: float) -> None:
+        short = self._below_min_notional(pair, maker_px)
+        if short is not None:  # the venue would refuse a leg: entering would only leave the other unhedged
+            if pair.base not in self._notional_warned:
+                self._notional_warned.add(pair.base)
+                self.ctx.log.warning("cross_arb %s: size %g is below the minimum notional of %s at this price; "
+                                     "not entering (raise order_size)", pair.base,
+                                     float(self.sizes[pair.base].base), short)
+            return
         arb = Arb(pair, direction, self.sizes[pair.base], gross, now)
         self.arbs[pair.base] = arb
         buy, sell = (self.maker_venue, self.hedge_venue)

@@ -1,7 +1,8 @@
-"""API keys from key files or the environment, handled so that they never leak.
+"""API keys from key files or the environment, handled so that they never leak: what every venue's key
+loader (`xtb/venues/<name>/keys.py`, its VenueSpec's `load_keys`) is built from.
 
-Key file formats are the original system's (`Backpack_key.txt`, `Lighter_key.txt`): one `name: value`
-per line (`=` also accepted, blank lines and `#` comments ignored, names case-insensitive):
+A key file holds one `name: value` per line (`=` also accepted, blank lines and `#` comments ignored,
+names case-insensitive); each venue names its fields, e.g.:
 
     Backpack_key.txt              Lighter_key.txt
       api key: <base64 public>      api key index: 3
@@ -10,9 +11,7 @@ per line (`=` also accepted, blank lines and `#` comments ignored, names case-in
                                     account index: 12345        (optional; else from config/env)
                                     eth private key: 0x...      (optional; only for key registration)
 
-Environment instead of a file: BPX_API_KEY / BPX_API_SECRET (the Backpack SDKs' names) or
-XTB_BACKPACK_API_KEY / XTB_BACKPACK_API_SECRET; XTB_LIGHTER_API_KEY_INDEX, XTB_LIGHTER_PRIVATE_KEY,
-XTB_LIGHTER_ACCOUNT_INDEX, XTB_LIGHTER_ETH_PRIVATE_KEY.
+A venue's loader also reads the environment instead of a file (names in its module).
 
 A key file readable or writable by group or others is refused. Every secret is wrapped in `Secret`
 (whose repr and str are masked) and registered with the log redactor.
@@ -63,21 +62,6 @@ class Secret:
         raise TypeError("Secret values are not picklable")
 
 
-@dataclass(frozen=True)
-class BackpackKeys:
-    api_key: str
-    api_secret: Secret
-
-
-@dataclass(frozen=True)
-class LighterKeys:
-    api_key_index: int
-    private_key: Secret
-    public_key: str | None = None
-    account_index: int | None = None
-    eth_private_key: Secret | None = None
-
-
 def check_private_file(path: Path) -> None:
     """Refuse key files that group or others can read or write (as ssh does)."""
     try:
@@ -109,7 +93,7 @@ def read_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
     return fields
 
 
-def _pick(fields: Mapping[str, str], *names: str) -> str | None:
+def pick_field(fields: Mapping[str, str], *names: str) -> str | None:
     for n in names:
         v = fields.get(n)
         if v:
@@ -117,7 +101,7 @@ def _pick(fields: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
-def _int(value: str | None, what: str) -> int | None:
+def parse_int(value: str | None, what: str) -> int | None:
     if value is None:
         return None
     try:
@@ -126,56 +110,35 @@ def _int(value: str | None, what: str) -> int | None:
         raise KeyFileError(f"{what} must be an integer") from None
 
 
-def load_backpack_keys(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> BackpackKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        f = read_key_file(path)
-        key = _pick(f, "api key", "bpx api key", "public key")
-        secret = _pick(f, "api secret", "bpx api secret", "secret", "private key")
-        where = str(path)
-    else:
-        key = env.get("BPX_API_KEY") or env.get("XTB_BACKPACK_API_KEY")
-        secret = env.get("BPX_API_SECRET") or env.get("XTB_BACKPACK_API_SECRET")
-        where = "environment (BPX_API_KEY/BPX_API_SECRET)"
-    if not key:
-        raise KeyFileError(f"Backpack api key missing in {where}")
-    if not secret:
-        raise KeyFileError(f"Backpack api secret missing in {where}")
-    return BackpackKeys(api_key=key, api_secret=Secret(secret))
+@dataclass(frozen=True)
+class KeyField:
+    """One value of a venue's keys: where a key file names it, and the environment variables that hold it."""
+
+    label: str  # how errors name it ("api key")
+    file_names: tuple[str, ...]  # names in a key file, first found wins
+    env_names: tuple[str, ...] = ()  # environment variables, first set wins
+    required: bool = True
 
 
-def load_lighter_keys(
-    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> LighterKeys:
-    env = os.environ if env is None else env
+def read_key_fields(
+    venue: str,
+    fields: Mapping[str, KeyField],
+    path: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    env_hint: str,
+) -> tuple[dict[str, str | None], str]:
+    """A venue's key values by field name: from the key file at `path` (refused when group/other can read
+    it), else from the environment (`env`, default os.environ). Returns the values and where they came from
+    (for error messages); a required field that is missing is a KeyFileError naming it, never its value."""
     if path is not None:
-        f = read_key_file(path)
-        index = _pick(f, "api key index")
-        private = _pick(f, "private key", "api private key")
-        public = _pick(f, "public key", "api public key")
-        account = _pick(f, "account index")
-        eth = _pick(f, "eth private key")
+        found = read_key_file(path)
+        values = {name: pick_field(found, *f.file_names) for name, f in fields.items()}
         where = str(path)
     else:
-        index = env.get("XTB_LIGHTER_API_KEY_INDEX")
-        private = env.get("XTB_LIGHTER_PRIVATE_KEY")
-        public = env.get("XTB_LIGHTER_PUBLIC_KEY")
-        account = env.get("XTB_LIGHTER_ACCOUNT_INDEX")
-        eth = env.get("XTB_LIGHTER_ETH_PRIVATE_KEY")
-        where = "environment (XTB_LIGHTER_*)"
-    idx = _int(index, f"Lighter api key index in {where}")
-    if idx is None:
-        raise KeyFileError(f"Lighter api key index missing in {where}")
-    if not 0 <= idx <= 254:
-        raise KeyFileError(f"Lighter api key index must be 0..254 (3..254 for user keys), got {idx}")
-    if not private:
-        raise KeyFileError(f"Lighter private key missing in {where}")
-    return LighterKeys(
-        api_key_index=idx,
-        private_key=Secret(private),
-        public_key=public,
-        account_index=_int(account, f"Lighter account index in {where}"),
-        eth_private_key=Secret(eth) if eth else None,
-    )
+        environ = os.environ if env is None else env
+        values = {name: next((environ[v] for v in f.env_names if environ.get(v)), None) for name, f in fields.items()}
+        where = f"environment ({env_hint})"
+    for name, f in fields.items():
+        if f.required and not values[name]:
+            raise KeyFileError(f"{venue} {f.label} missing in {where}")
+    return values, where

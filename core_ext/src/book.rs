@@ -1,4 +1,4 @@
-//! L2 order book with per-venue sequence rules.
+//! L2 order book; each venue's sequence rule plugs in through [`SequenceRule`].
 //!
 //! Each side is a sorted `Vec<(px, sz)>` with the best level at the END (bids ascending, asks
 //! descending), as in hftbacktest: most changes land near the touch, so inserts and removes shift
@@ -17,25 +17,83 @@ use std::sync::Arc;
 use crate::events::{BookUpdate, EventBody, Px, Resync, Sz, Venue};
 use crate::ring::EventRing;
 
-/// How a venue numbers its book updates.
+/// Where a book stands when a delta arrives: what a sequence rule reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeqRule {
-    /// Backpack: snapshot `lastUpdateId` L; drop deltas with u <= L; the first kept needs U <= L+1 <= u;
-    /// then U == previous u + 1.
-    Backpack,
-    /// Lighter: snapshot nonce; then begin_nonce == previous nonce. Frames without begin_nonce fall back
-    /// to the API server's offset, which must increase.
-    Lighter,
-    /// Binance USD-M (and Aster): drop u < L; the first kept needs U <= L <= u; then pu == previous u.
-    BinanceUsdm,
-    /// Any venue without a documented rule: each delta's first id must exceed the book's seq.
-    Monotonic,
+pub struct SeqState {
+    /// The last applied update id (the snapshot's, then each delta's).
+    pub seq: u64,
+    /// The last offset seen (venues that number frames by a server offset).
+    pub offset: Option<u64>,
+    /// No delta applied since the snapshot: the alignment rule applies.
+    pub first_after_snapshot: bool,
+}
+
+/// How a venue numbers its book updates. Each rule is a unit type in its venue's decoder module (a rule
+/// shared by several venues lives with the first, e.g. Binance USD-M's serves Aster), declared through
+/// `VenueProtocol::SEQ_RULE`; this module names no venue and no rule but [`Monotonic`].
+pub trait SequenceRule {
+    /// What the rule is called in errors and tests.
+    const NAME: &'static str;
+    /// Whether an applied delta whose `last` is 0 (no id) keeps the book's seq (true: Lighter's frames
+    /// numbered only by offset) or sets it to 0.
+    const KEEPS_SEQ_WITHOUT_ID: bool = false;
+    /// Ok(true) = apply, Ok(false) = drop as older than the snapshot, Err(reason) = a gap.
+    fn check(at: SeqState, d: DeltaSeq) -> Result<bool, String>;
+}
+
+/// A sequence rule as a book holds it: a value, since books are not generic over their venue. The check
+/// is a plain function pointer (one indirect call per delta, no allocation).
+#[derive(Clone, Copy)]
+pub struct SeqRule {
+    pub name: &'static str,
+    keeps_seq_without_id: bool,
+    check: fn(SeqState, DeltaSeq) -> Result<bool, String>,
 }
 
 impl SeqRule {
+    pub const fn of<R: SequenceRule>() -> SeqRule {
+        SeqRule { name: R::NAME, keeps_seq_without_id: R::KEEPS_SEQ_WITHOUT_ID, check: R::check }
+    }
+
     /// The rule a venue registered for its books (`venues.rs`).
     pub fn for_venue(v: Venue) -> SeqRule {
         v.seq_rule()
+    }
+
+    #[inline]
+    pub fn check(&self, at: SeqState, d: DeltaSeq) -> Result<bool, String> {
+        (self.check)(at, d)
+    }
+}
+
+impl PartialEq for SeqRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for SeqRule {}
+
+impl std::fmt::Debug for SeqRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeqRule({})", self.name)
+    }
+}
+
+/// Any venue without a documented rule: each delta's first id must exceed the book's seq.
+pub struct Monotonic;
+
+impl SequenceRule for Monotonic {
+    const NAME: &'static str = "monotonic";
+    fn check(at: SeqState, d: DeltaSeq) -> Result<bool, String> {
+        let l = at.seq;
+        if d.last != 0 && d.last <= l && at.first_after_snapshot {
+            Ok(false)
+        } else if d.first > l {
+            Ok(true)
+        } else {
+            Err(format!("sequence {} not after {}", d.first, l))
+        }
     }
 }
 
@@ -489,73 +547,10 @@ impl OrderBook {
     }
 
     /// Check the sequence rule; Ok(true) = apply, Ok(false) = drop as old, Err(reason) = gap.
+    #[inline]
     fn check_seq(&self, d: DeltaSeq) -> Result<bool, String> {
-        let l = self.seq;
-        let first_after_snapshot = self.state == SyncState::AwaitingFirst;
-        match self.rule {
-            SeqRule::Backpack => {
-                if first_after_snapshot {
-                    if d.last <= l {
-                        Ok(false)
-                    } else if l.checked_add(1).is_some_and(|next| d.first <= next) {
-                        Ok(true)
-                    } else {
-                        Err(format!("first delta U={} u={} does not cover snapshot {}+1", d.first, d.last, l))
-                    }
-                } else if l.checked_add(1) == Some(d.first) {
-                    Ok(true)
-                } else {
-                    // u = 2^64-1 has no successor: nothing after it is applied (a resync starts over)
-                    Err(format!("gap: U={} but previous u={}", d.first, l))
-                }
-            }
-            SeqRule::BinanceUsdm => {
-                if first_after_snapshot {
-                    if d.last < l {
-                        Ok(false)
-                    } else if d.first <= l {
-                        Ok(true)
-                    } else {
-                        Err(format!("first event U={} u={} does not cover snapshot {}", d.first, d.last, l))
-                    }
-                } else {
-                    match d.prev {
-                        Some(pu) if pu == l => Ok(true),
-                        Some(pu) => Err(format!("gap: pu={pu} but previous u={l}")),
-                        None if l.checked_add(1) == Some(d.first) => Ok(true),
-                        None => Err(format!("gap: U={} but previous u={}", d.first, l)),
-                    }
-                }
-            }
-            SeqRule::Lighter => match d.prev {
-                Some(begin) => {
-                    if first_after_snapshot && d.last != 0 && d.last <= l {
-                        Ok(false)
-                    } else if begin == l {
-                        Ok(true)
-                    } else {
-                        Err(format!("gap: begin_nonce={begin} but previous nonce={l}"))
-                    }
-                }
-                None => match (d.offset, self.offset) {
-                    (Some(o), Some(prev)) if o <= prev && first_after_snapshot => Ok(false),
-                    (Some(o), Some(prev)) if o <= prev => {
-                        Err(format!("offset {o} not after previous offset {prev}"))
-                    }
-                    (Some(_), _) => Ok(true),
-                    (None, _) => Err("delta has neither begin_nonce nor offset".to_owned()),
-                },
-            },
-            SeqRule::Monotonic => {
-                if d.last != 0 && d.last <= l && first_after_snapshot {
-                    Ok(false)
-                } else if d.first > l {
-                    Ok(true)
-                } else {
-                    Err(format!("sequence {} not after {}", d.first, l))
-                }
-            }
-        }
+        let at = SeqState { seq: self.seq, offset: self.offset, first_after_snapshot: self.state == SyncState::AwaitingFirst };
+        self.rule.check(at, d)
     }
 
     fn apply_checked(
@@ -578,7 +573,7 @@ impl OrderBook {
         }
         self.bids.apply(bids);
         self.asks.apply(asks);
-        if d.last != 0 || self.rule != SeqRule::Lighter {
+        if d.last != 0 || !self.rule.keeps_seq_without_id {
             self.seq = d.last;
         }
         if d.offset.is_some() {

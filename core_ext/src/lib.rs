@@ -12,6 +12,7 @@ pub mod ffi;
 pub mod fixed;
 pub mod journal;
 pub mod limiter;
+pub mod protocol;
 pub mod ring;
 pub mod sign;
 pub mod tracker;

@@ -8,32 +8,7 @@
 
 use crate::book::SeqRule;
 use crate::decode::{FeedDecoder, FeedError};
-
-/// What a venue plugs into the core: how to read its feed and how it numbers book updates.
-pub trait VenueProtocol {
-    /// The book sequence rule of the venue's depth stream (see [`SeqRule`]).
-    const SEQ_RULE: SeqRule;
-    /// False only for a venue registered before its decoder exists.
-    const HAS_DECODER: bool = true;
-    /// Decode one WebSocket frame into book updates / trades / private events on the decoder's ring.
-    /// Ok(n) = events pushed.
-    fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError>;
-}
-
-/// A venue whose feed the core does not decode yet: every frame is refused with a clear reason.
-pub struct NoDecoder;
-
-impl VenueProtocol for NoDecoder {
-    const SEQ_RULE: SeqRule = SeqRule::Monotonic;
-    const HAS_DECODER: bool = false;
-    fn feed(dec: &mut FeedDecoder, _frame: &[u8], _recv_ns: i64) -> Result<u32, FeedError> {
-        Err(FeedError {
-            venue: dec.venue,
-            channel: String::new(),
-            reason: "no decoder for this venue yet".into(),
-        })
-    }
-}
+pub use crate::protocol::{NoDecoder, VenueProtocol};
 
 macro_rules! venues {
     ($($variant:ident = $id:literal, $name:literal, $protocol:ty;)+) => {
@@ -119,10 +94,12 @@ mod tests {
 
     #[test]
     fn each_venue_brings_its_sequence_rule_and_decoder() {
-        assert_eq!(Venue::Backpack.seq_rule(), SeqRule::Backpack);
-        assert_eq!(Venue::Lighter.seq_rule(), SeqRule::Lighter);
-        assert_eq!(Venue::Aster.seq_rule(), SeqRule::BinanceUsdm);
-        assert_eq!(Venue::Grvt.seq_rule(), SeqRule::Backpack);
+        use crate::decode::{backpack::BackpackSeq, binance::BinanceSeq, lighter::LighterSeq};
+        assert_eq!(Venue::Backpack.seq_rule(), SeqRule::of::<BackpackSeq>());
+        assert_eq!(Venue::Lighter.seq_rule(), SeqRule::of::<LighterSeq>());
+        assert_eq!(Venue::Aster.seq_rule(), SeqRule::of::<BinanceSeq>());
+        assert_eq!(Venue::Grvt.seq_rule(), SeqRule::of::<BackpackSeq>());
+        assert_eq!(Venue::BinanceUsdm.seq_rule().name, "binance_usdm");
         assert!(Venue::Backpack.has_decoder() && Venue::Grvt.has_decoder());
     }
 }

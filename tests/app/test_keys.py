@@ -3,7 +3,9 @@ import pickle
 
 import pytest
 
-from xtb.keys import KeyFileError, Secret, load_backpack_keys, load_lighter_keys
+from xtb.keys import KeyFileError, Secret
+from xtb.venues.backpack.keys import load_backpack_keys
+from xtb.venues.lighter.keys import load_lighter_keys
 
 BP_SECRET = "c2VjcmV0LXNlZWQtZm9yLXRlc3RzLW9ubHktMzJieXRlcw=="
 LT_PRIVATE = "ab" * 40

@@ -12,7 +12,8 @@ import pytest
 from xtb.config import ConfigError, validate
 from xtb.venues import registry
 from xtb.venues.contract import Connector, VenueSpec
-from xtb.venues.symbols import Canonical, canonical
+from xtb.venues.registry import canonical
+from xtb.venues.symbols import Canonical
 
 
 def test_builtin_venues_are_found_by_name_with_their_facts() -> None:

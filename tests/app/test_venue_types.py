@@ -1,7 +1,8 @@
 import pytest
 
 from xtb.model.types import MarketInfo, Side
-from xtb.venues.symbols import canonical
+from xtb.venues.registry import canonical
+from xtb.venues.symbols import base_first
 
 
 @pytest.mark.parametrize(
@@ -15,12 +16,15 @@ from xtb.venues.symbols import canonical
         ("lighter", "KAITO", "KAITO", 1),
         ("binance_usdm", "SOLUSDT", "SOL", 1),
         ("binance_usdm", "1000PEPEUSDT", "PEPE", 1000),
-        ("grvt", "BTC_USDT_Perp", "BTC", 1),
     ],
 )
 def test_canonical_names(venue, symbol, base, mult):
     c = canonical(venue, symbol)
     assert (c.base, c.multiplier) == (base, mult)
+
+
+def test_grvt_names_follow_the_base_first_rule():
+    assert base_first("BTC_USDT_Perp", None).base == "BTC"
 
 
 def test_aliases_override():

@@ -12,7 +12,9 @@ import pytest
 
 from xtb.chaos.judge import BotRecord, LogWatch, RunFacts, SimLedger, judge
 from xtb.engine.settle import ExitReport
-from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS, ClusterConfig, SimCluster
+from xtb.sim.backpack.dialect import MARKETS as BACKPACK_MARKETS
+from xtb.sim.cluster import ClusterConfig, SimCluster
+from xtb.sim.lighter.dialect import MARKETS as LIGHTER_MARKETS
 from xtb.sim.types import OrderRequest, Side
 
 SOL_BP = next(m for m in BACKPACK_MARKETS if m.symbol == "SOL_USDC_PERP")

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from nacl.signing import SigningKey
 
-from xtb.sim.cluster import BACKPACK_MARKETS, ClusterConfig, SimCluster
+from xtb.sim.backpack.dialect import MARKETS as BACKPACK_MARKETS
+from xtb.sim.cluster import ClusterConfig, SimCluster
 from xtb.sim.faults import FaultPlan
 from xtb.sim.types import Side as SimSide
 

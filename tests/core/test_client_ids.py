@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xtb.orders import (
-    BACKPACK_CLIENT_ID_RANGE,
-    LIGHTER_CLIENT_ID_RANGE,
-    ClientIdAllocator,
-    ClientIdError,
-    ClientIdsExhausted,
-)
+from xtb.orders import ClientIdAllocator, ClientIdError, ClientIdsExhausted
+from xtb.venues.registry import venue_spec
 
 
 def test_sequential_ids_are_unique_and_in_range(tmp_path: Path) -> None:
@@ -112,15 +107,17 @@ def test_corrupt_or_mismatched_state_is_refused(tmp_path: Path) -> None:
 
 
 def test_for_venue_ranges_and_file_names(tmp_path: Path) -> None:
-    bp = ClientIdAllocator.for_venue(tmp_path, "backpack", "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=")
-    lt = ClientIdAllocator.for_venue(tmp_path, "lighter", "12345")
-    assert bp.range == BACKPACK_CLIENT_ID_RANGE == (1, 2**32 - 1)
-    assert lt.range == LIGHTER_CLIENT_ID_RANGE == (1, 2**48 - 1)
+    bp_range, lt_range = venue_spec("backpack").client_id_range, venue_spec("lighter").client_id_range
+    bp = ClientIdAllocator.for_venue(tmp_path, "backpack", "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=",
+                                     id_range=bp_range)
+    lt = ClientIdAllocator.for_venue(tmp_path, "lighter", "12345", id_range=lt_range)
+    assert bp.range == bp_range == (1, 2**32 - 1)
+    assert lt.range == lt_range == (1, 2**48 - 1)
     assert "/" not in bp.state_path.name[len("client_ids.") :] and bp.state_path.parent == tmp_path
     assert lt.state_path.name == "client_ids.lighter.12345.json"
     assert bp.next() == 1 and lt.next() == 1  # separate accounts, separate id spaces
-    with pytest.raises(ValueError, match="venue"):
-        ClientIdAllocator.for_venue(tmp_path, "kraken", "x")
+    with pytest.raises(ValueError, match="lo"):
+        ClientIdAllocator.for_venue(tmp_path, "kraken", "x", id_range=(5, 1))
     with pytest.raises(ValueError, match="block"):
         ClientIdAllocator(tmp_path / "x.json", lo=1, hi=2, block=0)
     assert "block=1024" in repr(bp)

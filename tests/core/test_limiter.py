@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xtb import ratelimits
 from xtb._core import EventRing, RateLimited, RateLimiter
+from xtb.venues.backpack import ratelimits as backpack_ratelimits
+from xtb.venues.lighter import ratelimits
 
 SEC = 1_000_000_000
 T0 = 10 * SEC
@@ -275,11 +276,11 @@ def test_lighter_bad_tier() -> None:
 
 
 def test_backpack_default_and_custom() -> None:
-    lim = RateLimiter.from_config(ratelimits.backpack())
+    lim = RateLimiter.from_config(backpack_ratelimits.backpack())
     assert sorted(lim.keys) == ["order", "private", "public"]
     assert lim.acquire("order", 20, T0) == 0
     assert lim.acquire("public", now_ns=T0) == SEC // 20
-    lim = RateLimiter.from_config(ratelimits.backpack(requests_per_second=5, burst=10))
+    lim = RateLimiter.from_config(backpack_ratelimits.backpack(requests_per_second=5, burst=10))
     assert lim.available("rest", T0) == 10
     with pytest.raises(ValueError, match="requests_per_second"):
-        ratelimits.backpack(0)
+        backpack_ratelimits.backpack(0)

@@ -24,6 +24,8 @@ from xtb.sim import (
     VirtualClock,
 )
 from xtb.sim.accounts import fee_for, funding_for
+from xtb.sim.backpack.dialect import RULES as BACKPACK_RULES
+from xtb.sim.lighter.dialect import RULES as LIGHTER_RULES
 
 from .helpers import SCALE, USD, eth_spec, funded, limit
 
@@ -202,7 +204,7 @@ def check_book_consistent(ex: Exchange, accounts: list[int]) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ops,
-    st.sampled_from([VenueRules(), VenueRules.backpack(), VenueRules.lighter()]),
+    st.sampled_from([VenueRules(), BACKPACK_RULES, LIGHTER_RULES]),
     st.integers(-300, 300),
     st.integers(0, 800),
 )

@@ -327,7 +327,7 @@ async def test_depth_stream_deltas_chain_and_line_up_with_the_snapshot(cluster_f
                         book[side][price] = qty
     # The book kept from snapshot + deltas is exactly the venue's book.
     final = sim.venues["backpack"].exchange.book_snapshot(0)
-    spec = sim.backpack.spec_for("BTC_USDC_PERP")
+    spec = sim.protocol("backpack").spec_for("BTC_USDC_PERP")
     assert spec is not None and final.seq == prev_u
     assert book["b"] == {spec.format_price(lv.price): spec.format_quantity(lv.size) for lv in final.bids}
     assert book["a"] == {spec.format_price(lv.price): spec.format_quantity(lv.size) for lv in final.asks}

@@ -28,6 +28,9 @@ from xtb.sim import (
     TradeEvent,
     VenueRules,
 )
+from xtb.sim.backpack.dialect import RULES as BACKPACK_RULES
+from xtb.sim.binance.dialect import RULES as BINANCE_RULES
+from xtb.sim.lighter.dialect import RULES as LIGHTER_RULES
 
 from .helpers import SCALE, USD, eth_spec, funded, limit, record
 
@@ -161,7 +164,7 @@ def test_fok_all_or_nothing(ex: Exchange) -> None:
 
 
 def test_market_order_respects_worst_price(make_exchange: Callable[..., Exchange]) -> None:
-    ex = make_exchange(VenueRules.lighter())
+    ex = make_exchange(LIGHTER_RULES)
     a, t = funded(ex, 2)
     for i, price in enumerate((300_000, 300_100, 300_200)):
         ex.place_order(limit(a, SELL, 2, price, client_id=i))
@@ -228,8 +231,8 @@ def test_self_trade_modes(
 
 
 def test_self_trade_default_comes_from_rules(make_exchange: Callable[..., Exchange]) -> None:
-    assert VenueRules.backpack().default_self_trade is SelfTradeMode.REJECT_TAKER
-    ex = make_exchange(VenueRules.lighter())
+    assert BACKPACK_RULES.default_self_trade is SelfTradeMode.REJECT_TAKER
+    ex = make_exchange(LIGHTER_RULES)
     (me,) = funded(ex, 1)
     ex.place_order(limit(me, SELL, 5, 300_000))
     view = ex.place_order(limit(me, BUY, 5, 300_000))
@@ -279,7 +282,7 @@ def test_reduce_only_is_exempt_from_min_notional_where_the_venue_says_so(
         make_exchange: Callable[..., Exchange]) -> None:
     # Binance USD-M: "-4164 Order's notional must be no smaller than 5 (unless you choose reduce only)": a
     # position below the minimum notional can always be closed. Venues without that rule refuse it.
-    for rules, exempt in ((VenueRules.binance_usdm(), True), (VenueRules.backpack(), False)):
+    for rules, exempt in ((BINANCE_RULES, True), (BACKPACK_RULES, False)):
         ex = make_exchange(rules, min_notional=30 * USD)
         a, b = funded(ex, 2)
         ex.place_order(limit(b, SELL, 1000, 300_000))

@@ -17,6 +17,8 @@ from xtb.sim import (
     VenueRules,
     VirtualClock,
 )
+from xtb.sim.backpack.dialect import RULES as BACKPACK_RULES
+from xtb.sim.lighter.dialect import RULES as LIGHTER_RULES
 
 from .helpers import eth_spec, funded, limit
 
@@ -27,8 +29,8 @@ def two_venues(
     seed: int, clock: VirtualClock | RealClock | None = None, **feed: object
 ) -> tuple[MarketDataGenerator, Exchange, Exchange]:
     clock = clock or VirtualClock()
-    a = Exchange(VenueRules.backpack(), clock)
-    b = Exchange(VenueRules.lighter(), clock)
+    a = Exchange(BACKPACK_RULES, clock)
+    b = Exchange(LIGHTER_RULES, clock)
     a.add_market(eth_spec())
     b.add_market(eth_spec(symbol="ETH"))
     feeds = [FeedConfig(a, 0, "ETH", **feed), FeedConfig(b, 0, "ETH", **feed)]  # type: ignore[arg-type]

@@ -111,7 +111,7 @@ async def test_tx_record_is_bounded(cluster_factory: Any, monkeypatch: pytest.Mo
     acct = sim.add_lighter_account(PUB, api_key_index=3)
     async with aiohttp.ClientSession() as http:
         hashes = [(await send_tx(http, url, signed_order(acct, n, 10 + n)))["tx_hash"] for n in range(3)]
-        assert list(sim.lighter.txs) == hashes[1:]
+        assert list(sim.protocol("lighter").txs) == hashes[1:]
         resp = await http.get(f"{url}/api/v1/tx?by=hash&value={hashes[0]}")
         assert resp.status == 400 and (await resp.json())["code"] == 21500  # the oldest was dropped
         assert (await http.get(f"{url}/api/v1/tx?by=hash&value={hashes[2]}")).status == 200
@@ -257,11 +257,11 @@ async def test_a_refused_tx_makes_no_block_and_no_record(cluster_factory: Any) -
     acct = sim.add_lighter_account(PUB, api_key_index=3)
     async with aiohttp.ClientSession() as http:
         await send_tx(http, url, signed_order(acct, 0, 5))
-        height = sim.lighter.height
+        height = sim.protocol("lighter").height
         dup = signed_order(acct, 1, 5)  # the same client order index: 21728 from the engine
         resp = await http.post(f"{url}/api/v1/sendTx", data={"tx_type": "14", "tx_info": dup})
         assert resp.status == 400 and (await resp.json())["code"] == 21728
-        assert sim.lighter.height == height and len(sim.lighter.txs) == 1
+        assert sim.protocol("lighter").height == height and len(sim.protocol("lighter").txs) == 1
 
 
 async def test_account_tx_follows_a_delayed_tx_from_pending_to_failed(cluster_factory: Any) -> None:
@@ -282,6 +282,6 @@ async def test_account_tx_follows_a_delayed_tx_from_pending_to_failed(cluster_fa
             for tx in frame["txs"]:
                 statuses.setdefault(tx["hash"], []).append(tx["status"])
         assert statuses[dup["tx_hash"]] == [1, 0]
-        failed = sim.lighter.txs[dup["tx_hash"]]
+        failed = sim.protocol("lighter").txs[dup["tx_hash"]]
         assert "client order index already exists" in orjson.loads(failed["event_info"])["ae"]
         assert failed["executed_at"] >= failed["queued_at"]

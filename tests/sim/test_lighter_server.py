@@ -322,7 +322,7 @@ async def test_reads_and_auth(cluster_factory: Any) -> None:
 async def test_scheduled_cancel_all_is_a_dead_man_switch(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",))
     acct = sim.add_lighter_account(PUB, api_key_index=3)
-    venue = sim.lighter
+    venue = sim.protocol("lighter")
     venue.send_tx(14, create_order(acct, 0))
     t = now_ms()
     _, schedule, _ = _key(acct).sign_cancel_all_orders(1, t + 600_000, 1, expired_at=t + 60_000)
@@ -340,7 +340,7 @@ async def test_scheduled_cancel_all_is_a_dead_man_switch(cluster_factory: Any) -
 
 async def test_order_book_channel_snapshot_then_chained_deltas(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",), generate=True, updates_per_s=200.0)
-    spec = sim.lighter.spec(0)
+    spec = sim.protocol("lighter").spec(0)
     assert spec is not None
     async with aiohttp.ClientSession() as http, http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
         hello = await recv_json(ws)
@@ -482,7 +482,7 @@ async def test_cancel_on_disconnect_is_off_by_default_and_can_be_enabled(cluster
     for enabled in (False, True):
         sim = await cluster_factory(venues=("lighter",), lighter_cancel_on_disconnect=enabled)
         acct = sim.add_lighter_account(PUB, api_key_index=3)
-        sim.lighter.send_tx(14, create_order(acct, 0))
+        sim.protocol("lighter").send_tx(14, create_order(acct, 0))
         token = auth_token(acct, now_ms() // 1000 + 600)
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(sim.urls()["lighter"]["ws"]) as ws:
@@ -503,7 +503,7 @@ async def test_cancel_on_disconnect_is_off_by_default_and_can_be_enabled(cluster
 async def test_standard_tier_speed_bump_delays_matching(cluster_factory: Any) -> None:
     sim = await cluster_factory(venues=("lighter",), lighter_tier="standard")
     acct = sim.add_lighter_account(PUB, api_key_index=3)
-    venue = sim.lighter
+    venue = sim.protocol("lighter")
     ex = venue.engine
     lp = ex.create_account(10**20)
     ex.place_order(OrderRequest(lp, 0, Side.SELL, 1_000, 350_000))
@@ -568,7 +568,7 @@ async def test_trade_and_account_trade_position_channels(cluster_factory: Any) -
         for channel in (f"account_all_trades/{acct}", f"account_all_positions/{acct}"):
             await ws.send_json({"type": "subscribe", "channel": channel, "auth": token})
             assert (await recv_json(ws))["type"] == f"subscribed/{channel.split('/')[0]}"
-        sim.lighter.send_tx(14, create_order(acct, 0, Price=350_000, TimeInForce=0, OrderExpiry=0))
+        sim.protocol("lighter").send_tx(14, create_order(acct, 0, Price=350_000, TimeInForce=0, OrderExpiry=0))
         got: dict[str, Any] = {}
         while len(got) < 3:
             frame = await recv_json(ws)

@@ -73,17 +73,17 @@ async def test_forged_wrong_key_and_tampered_txs_are_refused(cluster_factory: An
         for name, tx_info in bad.items():
             status, body = await _post(http, f"{base}/api/v1/sendTx", {"tx_type": "14", "tx_info": tx_info})
             assert (status, body) == (400, BAD_SIG), name
-        assert sim.lighter.next_nonce(acct, 3) == 0  # refused txs use no nonce
-        assert sim.lighter.engine.open_orders(acct) == []
+        assert sim.protocol("lighter").next_nonce(acct, 3) == 0  # refused txs use no nonce
+        assert sim.exchange("lighter").open_orders(acct) == []
         # a batch with one bad signature is refused whole, naming the tx
         batch = [_order(key, 0, 100), _forged(_order(key, 1, 101))]
         status, body = await _post(http, f"{base}/api/v1/sendTxBatch",
                                    {"tx_types": "[14,14]", "tx_infos": orjson.dumps(batch).decode()})
         assert (status, body) == (400, {"code": 21501, "message": "tx 1: invalid tx info: invalid signature"})
-        assert sim.lighter.engine.open_orders(acct) == []
+        assert sim.exchange("lighter").open_orders(acct) == []
         status, body = await _post(http, f"{base}/api/v1/sendTx", {"tx_type": "14", "tx_info": good})
         assert status == 200 and body["code"] == 200
-    assert [o.client_id for o in sim.lighter.engine.open_orders(acct)] == [77]
+    assert [o.client_id for o in sim.exchange("lighter").open_orders(acct)] == [77]
 
 
 async def test_ws_sendtx_and_auth_tokens_are_verified(cluster_factory: Any) -> None:
@@ -127,10 +127,10 @@ async def test_go_library_signatures_are_accepted(cluster_factory: Any) -> None:
         for nonce in range(3):
             signed = go.sign_sync(OrderRequest.limit(0, 500 + nonce, 1000, 300_000, False,
                                                      expiry_ms=now_ms() + 86_400_000), nonce=nonce)
-            reply = sim.lighter.send_tx(signed.tx_type, signed.tx_info)
+            reply = sim.protocol("lighter").send_tx(signed.tx_type, signed.tx_info)
             assert reply["code"] == 200
         tampered = _tampered(go.sign_sync(OrderRequest.limit(0, 600, 1000, 300_000, False,
                                                                expiry_ms=now_ms() + 86_400_000), nonce=3).tx_info,
                              "ClientOrderIndex")
         with pytest.raises(Exception, match="invalid signature"):
-            sim.lighter.send_tx(14, tampered)
+            sim.protocol("lighter").send_tx(14, tampered)

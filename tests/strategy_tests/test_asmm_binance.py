@@ -50,5 +50,6 @@ async def test_asmm_quotes_and_fills_on_the_binance_dialect(tmp_path: Any) -> No
     # every order of ours is off the venue's book after stop
     ex = engine.sim.venues[VENUE].exchange if engine.sim is not None else None
     if ex is not None:
-        user = [a for a in ex.accounts() if a in {k.account for k in engine.sim.binance._keys.values()}]
+        keys = engine.sim.protocol(VENUE)._keys.values()
+        user = [a for a in ex.accounts() if a in {k.account for k in keys}]
         assert all(ex.open_orders(a) == [] for a in user)

@@ -27,6 +27,7 @@ from xtb.config import validate
 from xtb.engine.clock import NS_PER_S, EventClock
 from xtb.engine.engine import Engine
 from xtb.model.types import MarketInfo, Side
+from xtb.sim.backpack.dialect import RULES as BACKPACK_RULES
 
 
 def market(venue: str, symbol: str, base: str, pd: int, sd: int, *, step: int = 1, min_size: int = 1,
@@ -562,11 +563,11 @@ def test_basis_jumps_dislocate_one_venue_and_leave_the_default_stream_unchanged(
     from xtb.sim.cluster import ClusterConfig
     from xtb.sim.engine import Exchange
     from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
-    from xtb.sim.types import MarketSpec, VenueRules
+    from xtb.sim.types import MarketSpec
 
     def basis_path(**opts: Any) -> list[float]:
         clock = VirtualClock()
-        ex = Exchange(VenueRules.backpack(), clock)
+        ex = Exchange(BACKPACK_RULES, clock)
         ex.add_market(MarketSpec(market_id=0, symbol="SOL_USDC_PERP", price_decimals=2, size_decimals=2))
         gen = MarketDataGenerator([UnderlyingConfig("SOL", 150.0)],
                                   [FeedConfig(ex, 0, "SOL", updates_per_s=20, level_size=100, taker_size=50, **opts)],

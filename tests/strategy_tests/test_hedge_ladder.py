@@ -30,6 +30,8 @@ from strategies.hedge_ladder import (
 from xtb.config import validate
 from xtb.engine.clock import NS_PER_S, EventClock
 from xtb.model.types import MarketInfo, Side
+from xtb.sim.backpack.dialect import RULES as BACKPACK_RULES
+from xtb.sim.lighter.dialect import RULES as LIGHTER_RULES
 
 
 def market(venue: str, symbol: str, pd: int, sd: int, *, tick: int = 1, step: int = 1, multiplier: int = 1,
@@ -305,11 +307,11 @@ async def test_paper_hedges_below_the_trigger_unwinds_on_recovery_and_closes_on_
 
 # --- the simulator's price-shock helpers these tests drive -----------------------------------------------
 def test_generator_price_shift_moves_every_venue_and_basis_is_settable():
-    from xtb.sim import Exchange, FeedConfig, MarketDataGenerator, UnderlyingConfig, VenueRules, VirtualClock
+    from xtb.sim import Exchange, FeedConfig, MarketDataGenerator, UnderlyingConfig, VirtualClock
     from xtb.sim.types import MarketSpec
 
     clock = VirtualClock()
-    a, b = Exchange(VenueRules.backpack(), clock), Exchange(VenueRules.lighter(), clock)
+    a, b = Exchange(BACKPACK_RULES, clock), Exchange(LIGHTER_RULES, clock)
     for ex in (a, b):
         ex.add_market(MarketSpec(market_id=0, symbol="SOL", price_decimals=2, size_decimals=2))
     gen = MarketDataGenerator([UnderlyingConfig("SOL", 150.0)], [FeedConfig(a, 0, "SOL"), FeedConfig(b, 0, "SOL")],

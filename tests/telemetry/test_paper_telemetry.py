@@ -54,7 +54,7 @@ def paper_run(tmp_path_factory):
 
     async def run():
         await engine.start()
-        venue = engine.sim.backpack
+        venue = engine.sim.protocol("backpack")
         cash_decimals.append(venue.engine.rules.cash_decimals)
         account = venue.account_for_key(engine.connectors["backpack"]._signer.public_key_b64)
         venue.engine.subscribe(lambda e: sim_fills.append(e.fill)

@@ -67,10 +67,10 @@ class LighterEnv:
         return conn
 
     def venue_nonce(self) -> int:
-        return self.sim.lighter.next_nonce(self.account, API_KEY_INDEX)
+        return self.sim.protocol("lighter").next_nonce(self.account, API_KEY_INDEX)
 
     def venue_open_orders(self) -> list[Any]:
-        return list(self.sim.lighter.engine.open_orders(self.account))
+        return list(self.sim.exchange("lighter").open_orders(self.account))
 
 
 @contextlib.asynccontextmanager

@@ -37,7 +37,7 @@ class TestAsterV3Conformance(ConnectorConformance):
     auth = "v3"
 
     async def open_account(self, sim: SimCluster) -> Account:
-        user, private_key, account = sim.add_aster_account(100_000)
+        user, private_key, account = sim.open_account(NAME, 100_000)
         return Account(user, private_key, account)
 
     def make_connector(self, sim: SimCluster, account: Account, harness: Harness, **options: Any) -> Any:
@@ -66,7 +66,7 @@ class TestAsterV3Conformance(ConnectorConformance):
     def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
         ex = sim.venues[NAME].exchange
         orders = ex.open_orders(account.account, self._market(sim, symbol).market_id)
-        return {int(sim.aster.client_text(account.account, o.client_id)) for o in orders}
+        return {int(sim.protocol(NAME).client_text(account.account, o.client_id)) for o in orders}
 
     def venue_position(self, sim: SimCluster, account: Account, symbol: str) -> int:
         ex = sim.venues[NAME].exchange
@@ -121,7 +121,7 @@ class TestAsterV3Conformance(ConnectorConformance):
             req = await self.resting_order(conn, harness)
             assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
             sim.venues[NAME].exchange.cancel_order(account.account, self._market(sim, self.symbol).market_id,
-                                                   client_id=sim.aster._cid_in[account.account][str(req.client_id)])
+                                                   client_id=sim.protocol(NAME)._cid_in[account.account][str(req.client_id)])
             await eventually(lambda: self.state(harness, req.client_id) == "cancelled", timeout_s=5,
                              what="the cancel over the new stream", pump=harness.dispatcher.drain)  # fmt: skip
         finally:
@@ -134,7 +134,7 @@ class TestAsterV1Conformance(TestAsterV3Conformance):
     auth = "v1"
 
     async def open_account(self, sim: SimCluster) -> Account:
-        key, secret, account = sim.add_aster_hmac_account(100_000)
+        key, secret, account = sim.open_account(NAME, 100_000, auth="v1")
         return Account(key, secret, account)
 
 
@@ -166,7 +166,7 @@ ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GT
 
 async def test_v3_signature_agent_user_and_nonce_rules(aster_sim: SimCluster) -> None:
     sim = aster_sim
-    user, key, account = sim.add_aster_account(10_000)
+    user, key, account = sim.open_account(NAME, 10_000)
     signer = _core.AsterSigner(key, user, 1666)
     now_us = time.time_ns() // 1000
 
@@ -203,7 +203,7 @@ async def test_v3_signature_agent_user_and_nonce_rules(aster_sim: SimCluster) ->
     stranger = _core.AsterSigner("11" * 32, user, 1666)
     status, reply = await _post(sim, "/fapi/v3/order", stranger.signed(ORDER))
     assert (status, reply["code"]) == (401, -2015)
-    other_user, _, _ = sim.add_aster_account(10)
+    other_user, _, _ = sim.open_account(NAME, 10)
     impostor = _core.AsterSigner(key, other_user, 1666)
     status, reply = await _post(sim, "/fapi/v3/order", impostor.signed(ORDER))
     assert (status, reply["code"]) == (401, -2015)
@@ -220,11 +220,11 @@ async def test_v3_signature_agent_user_and_nonce_rules(aster_sim: SimCluster) ->
     status, reply = await _post(sim, "/fapi/v1/order", signer.signed(ORDER))
     assert status == 401 and reply["code"] == -2014
     opened = sim.venues[NAME].exchange.open_orders(account, 0)
-    assert sorted(sim.aster.client_text(account, o.client_id) for o in opened) == ["1", "3"]
+    assert sorted(sim.protocol(NAME).client_text(account, o.client_id) for o in opened) == ["1", "3"]
 
 
 async def test_v3_listen_key_needs_a_signature(aster_sim: SimCluster) -> None:
-    user, key, _ = aster_sim.add_aster_account(10)
+    user, key, _ = aster_sim.open_account(NAME, 10)
     status, reply = await _post(aster_sim, "/fapi/v3/listenKey", "")
     assert status == 400 and reply["code"] == -1102
     status, reply = await _post(aster_sim, "/fapi/v3/listenKey", _core.AsterSigner(key, user).signed())
@@ -278,10 +278,11 @@ async def test_an_agent_approved_by_address_signs_for_its_user(aster_sim: SimClu
     """The standalone simulator's `--aster-agent AGENT:USER`: only addresses are given; the caller keeps the key."""
     demo_key = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
     demo_user = "0x63DD5aCC6b1aa0f563956C0e534DD30B6dcF7C4e"
-    user, account = aster_sim.approve_aster_agent(_core.eth_address_of(demo_key), demo_user, 1_000)
+    user, _, account = aster_sim.open_account(NAME, 1_000, agent_address=_core.eth_address_of(demo_key),
+                                              user=demo_user)
     status, reply = await _post(aster_sim, "/fapi/v3/order",
                                 _core.AsterSigner(demo_key, user).signed({**ORDER, "newClientOrderId": "9"}))
     assert status == 200 and reply["clientOrderId"] == "9"
     assert [o.client_id for o in aster_sim.venues[NAME].exchange.open_orders(account, 0)]
     with pytest.raises(ValueError, match="agent address"):
-        aster_sim.approve_aster_agent("0x21", demo_user)
+        aster_sim.open_account(NAME, agent_address="0x21", user=demo_user)

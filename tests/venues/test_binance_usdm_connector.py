@@ -58,7 +58,7 @@ class TestBinanceConformance(ConnectorConformance):
     def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
         ex = sim.venues[NAME].exchange
         orders = ex.open_orders(account.account, self._market(sim, symbol).market_id)
-        return {int(sim.binance.client_text(account.account, o.client_id)) for o in orders}
+        return {int(sim.protocol("binance_usdm").client_text(account.account, o.client_id)) for o in orders}
 
     def venue_position(self, sim: SimCluster, account: Account, symbol: str) -> int:
         ex = sim.venues[NAME].exchange
@@ -103,8 +103,8 @@ class TestBinanceConformance(ConnectorConformance):
         try:
             assert conn.settings["BTCUSDC"] == {"leverage": 7, "margin_type": "ISOLATED"}
             assert conn.settings["ETHUSDC"] == {"margin_type": "ISOLATED"}
-            assert sim.binance.leverage_of(account.account, "BTCUSDC") == 7
-            assert sim.binance.margin_type_of(account.account, "ETHUSDC") == "ISOLATED"
+            assert sim.protocol("binance_usdm").leverage_of(account.account, "BTCUSDC") == 7
+            assert sim.protocol("binance_usdm").margin_type_of(account.account, "ETHUSDC") == "ISOLATED"
         finally:
             await conn.close()
         # a second start finds the margin type already set (-4046) and accepts it
@@ -131,7 +131,7 @@ class TestBinanceConformance(ConnectorConformance):
             req = await self.resting_order(conn, harness)
             assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
             sim.venues[NAME].exchange.cancel_order(account.account, self._market(sim, self.symbol).market_id,
-                                                   client_id=sim.binance._cid_in[account.account][str(req.client_id)])
+                                                   client_id=sim.protocol("binance_usdm")._cid_in[account.account][str(req.client_id)])
             await eventually(lambda: self.state(harness, req.client_id) == "cancelled", timeout_s=5,
                              what="the cancel over the new stream", pump=harness.dispatcher.drain)  # fmt: skip
         finally:
@@ -190,16 +190,16 @@ class TestBinanceConformance(ConnectorConformance):
 
     async def test_hedge_mode_account_is_refused_at_start(self, sim: SimCluster, account: Account,
                                                           harness: Harness) -> None:
-        sim.binance._dual_side.add(account.account)  # the account was switched to hedge mode on the venue
+        sim.protocol("binance_usdm")._dual_side.add(account.account)  # switched to hedge mode on the venue
         conn = self.make_connector(sim, account, harness, reconcile_interval_s=None)
         try:
             with pytest.raises(RuntimeError, match="hedge mode"):
                 await conn.start()
             # never switched behind the operator's back
-            assert sim.binance.position_mode(account.account) == {"dualSidePosition": True}
+            assert sim.protocol("binance_usdm").position_mode(account.account) == {"dualSidePosition": True}
         finally:
             await conn.close()
-        sim.binance._dual_side.discard(account.account)
+        sim.protocol("binance_usdm")._dual_side.discard(account.account)
         conn = await self.start_connector(sim, account, Harness.create(), reconcile_interval_s=None)
         try:
             assert conn.position_mode == "one-way"
@@ -337,7 +337,8 @@ def test_config_refuses_bad_options_by_name() -> None:
 
 
 def test_usage_gate_blocks_pools_and_holds_everything_while_banned() -> None:
-    from xtb import _core, ratelimits
+    from xtb import _core
+    from xtb.venues.binance_usdm import ratelimits
 
     limiter = _core.RateLimiter.from_config(ratelimits.binance_usdm())
     gate = UsageGate(limiter, 2400, 300, 1200, headroom=100, ban_default_s=120)

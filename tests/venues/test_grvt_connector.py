@@ -4,21 +4,25 @@ retry), then the shared conformance suite against the simulator's GRVT dialect."
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
 from multidict import CIMultiDict
 
-from xtb.core import grvt_recover_signer
+from xtb.core import GrvtSigner, grvt_recover_signer
 from xtb.keys import KeyFileError
-from xtb.model.types import OrderKind, OrderRequest, Side, TimeInForce
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.sim.cluster import SimCluster
+from xtb.sim.faults import FaultKind
 from xtb.transport.rest import VenueRejected
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.connector import GrvtConnector, trade_id
 from xtb.venues.grvt.keys import load_grvt_keys
 from xtb.venues.grvt.rest_api import GrvtRest, SessionError, parse_login
 from xtb.venues.registry import venue_spec
+
+from .conformance import Account, ConnectorConformance, Harness, eventually
 
 KEY = "f7934647276a6e1fa0af3f4467b4b8ddaf45d25a7368fa1a295eef49a446819d"
 ADDRESS = "0xE10eC9Bb1eE30Af8bE35B32B163E7458a07aD987"
@@ -135,6 +139,26 @@ def test_spec_is_registered() -> None:
     assert limits["pools"]["rest"]["refill"] == 5 and set(limits["keys"]) >= {"order", "private", "public"}
 
 
+def test_live_setup_builds_a_connector_from_the_profile_and_the_environment() -> None:
+    from xtb import _core
+    from xtb.venues.contract import ConnectorWiring, LiveSetup, VenueEndpoints
+
+    ring = _core.EventRing(1024)
+    wiring = ConnectorWiring(ring=ring, tracker=_core.OrderTracker(ring))
+    env = {"GRVT_API_KEY": "k", "GRVT_PRIVATE_KEY": KEY, "GRVT_TRADING_ACCOUNT_ID": str(SUB)}
+    spec = venue_spec("grvt")
+    conn = spec.connect_live(LiveSetup("grvt", {}, VenueEndpoints(), None, None, env), wiring)
+    assert conn.config.endpoints.edge_url == "https://edge.grvt.io" and conn.signer.chain_id == 325
+    assert conn.config.sub_account_id == SUB and conn.signer.address == ADDRESS
+    conn = spec.connect_live(LiveSetup("grvt", {"profile": "testnet", "sub_account_id": 5},
+                                       VenueEndpoints("http://127.0.0.1:9"), None, None, env), wiring)
+    ep = conn.config.endpoints
+    assert (ep.chain_id, ep.trades_url, ep.market_data_ws_url, conn.config.sub_account_id) == \
+        (326, "http://127.0.0.1:9", "wss://market-data.testnet.grvt.io/ws/full", 5)
+    with pytest.raises(KeyFileError, match="api key missing"):
+        spec.connect_live(LiveSetup("grvt", {}, VenueEndpoints(), None, None, {}), wiring)
+
+
 # --- signed order bodies ---------------------------------------------------------------------------------
 def signed(body: bytes) -> dict[str, Any]:
     order = orjson.loads(body)["order"]
@@ -224,3 +248,153 @@ def test_fill_rows_number_trades_as_the_decoder_does() -> None:
                                                                       True, -130_000_000)
     assert trade_id("55") == 55
     assert conn._fill_report({"instrument": "BTC_USDT_Perp", "client_order_id": "0"}) is None  # not ours
+
+
+# --- the shared conformance suite against the simulator's GRVT dialect -------------------------------------
+class TestGrvtConformance(ConnectorConformance):
+    venue = "grvt"
+    symbol = "BTC_USDT_Perp"
+    ws_conn = "grvt-ws-*"
+    rest_conn = "grvt-rest"
+    cluster_options: ClassVar[dict[str, Any]] = {**ConnectorConformance.cluster_options,
+                                                 "dialect_options": {"grvt": {"chain_id": 326}}}
+
+    async def open_account(self, sim: SimCluster) -> Account:
+        signer = GrvtSigner(KEY, 326)
+        acct = sim.add_grvt_account(100_000, signer=signer.address)  # the venue only learns the address
+        return Account(acct.api_key, KEY, acct.sub_account_id)
+
+    def make_connector(self, sim: SimCluster, account: Account, harness: Harness, **options: Any) -> Any:
+        urls = sim.urls()["grvt"]
+        opts: dict[str, Any] = {
+            "edge_url": urls["edge"], "trades_url": urls["trades"], "market_data_url": urls["market_data"],
+            "trades_ws_url": urls["trading_ws"], "market_data_ws_url": urls["market_ws"], "chain_id": 326,
+            "sub_account_id": account.account, "symbols": [self.symbol, "SOL_USDT_Perp"],
+            "backoff_initial_s": 0.05, "backoff_max_s": 0.5, "reconcile_interval_s": 5.0, "book_rate_ms": 50,
+        }
+        opts.update(options)
+        return GrvtConnector(GrvtConfig.from_options(opts), account.api_key, account.secret, ring=harness.ring,
+                             tracker=harness.tracker, on_burst_end=harness.dispatcher.drain)
+
+    def _market(self, sim: SimCluster, symbol: str) -> Any:
+        return next(m for m in sim.venues["grvt"].exchange.markets if m.symbol == symbol)
+
+    def _size_scale(self, sim: SimCluster, symbol: str) -> int:
+        """Connector size units (10^-9, GRVT's base_decimals) per engine quantity unit."""
+        return int(10 ** (9 - self._market(sim, symbol).size_decimals))
+
+    def venue_top(self, sim: SimCluster, symbol: str) -> tuple[Any, Any]:
+        snap = sim.venues["grvt"].exchange.book_snapshot(self._market(sim, symbol).market_id, 1)
+        k = self._size_scale(sim, symbol)
+        bid = (snap.bids[0].price, snap.bids[0].size * k) if snap.bids else None
+        ask = (snap.asks[0].price, snap.asks[0].size * k) if snap.asks else None
+        return bid, ask
+
+    def _engine_account(self, sim: SimCluster, account: Account) -> int:
+        return int(sim.protocol("grvt").venue.account_of(account.account))
+
+    def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
+        ex = sim.venues["grvt"].exchange
+        return {o.client_id for o in ex.open_orders(self._engine_account(sim, account),
+                                                    self._market(sim, symbol).market_id)}
+
+    def venue_position(self, sim: SimCluster, account: Account, symbol: str) -> int:
+        ex = sim.venues["grvt"].exchange
+        pos = ex.position(self._engine_account(sim, account), self._market(sim, symbol).market_id)
+        return int(pos.size) * self._size_scale(sim, symbol)
+
+    def rate_limited_count(self, connector: Any) -> int:
+        h = connector.http
+        return int(sum(c.stats.rate_limited for c in (h.edge, h.trades, h.market, h.orders)))
+
+    def order_transport(self, connector: Any) -> Any:
+        return connector._order_transport
+
+    # --- GRVT only -------------------------------------------------------------------------------------
+    async def test_a_session_ended_by_the_venue_is_renewed_without_losing_orders(
+        self, sim: SimCluster, account: Account, connector: Any, harness: Harness
+    ) -> None:
+        req = await self.resting_order(connector, harness)
+        assert (await connector.submit(req)).outcome is SubmitOutcome.ACCEPTED
+        logins = connector.http.logins
+        sim.protocol("grvt").auth.expire_sessions()  # a venue-side logout: every cookie is refused from now on
+        second = await self.resting_order(connector, harness, Side.ASK)
+        assert (await connector.submit(second)).outcome is SubmitOutcome.ACCEPTED  # re-logged in, sent again
+        assert connector.http.logins == logins + 1 and connector.http.relogins == 1
+        await connector.reconcile()
+        assert {req.client_id, second.client_id} <= self.venue_open_client_ids(sim, account, self.symbol)
+        assert {self.state(harness, req.client_id), self.state(harness, second.client_id)} == {"open"}
+
+    async def test_check_orders_reports_a_fill_the_silent_stream_missed(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        from xtb.sim.types import OrderRequest as SimOrder
+        from xtb.sim.types import Side as SimSide
+
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            hit = await self.resting_order(conn, harness, Side.BID)
+            kept = await self.resting_order(conn, harness, Side.ASK)
+            for r in (hit, kept):
+                assert (await conn.submit(r)).outcome is SubmitOutcome.ACCEPTED
+            lost = await self.resting_order(conn, harness, Side.BID)  # sent as far as we know, never at the venue
+            harness.tracker.submitted(lost.client_id, self.venue, lost.symbol, "bid", lost.price or 0, lost.size)
+            harness.tracker.on_unresolved(lost.client_id, self.venue, "connection lost")
+            self.add_fault(sim, kind=FaultKind.DELAY_PRIVATE, probability=1.0, duration_s=60.0, conn=self.ws_conn)
+            await sim.stop_generator()
+            ex = sim.venues[self.venue].exchange
+            market = self._market(sim, self.symbol).market_id
+            snap = ex.book_snapshot(market, 10_000)
+            through = sum(lv.size for lv in snap.bids if lv.price >= (hit.price or 0))  # every bid down to ours
+            taker = ex.create_account(collateral=10**15)
+            ex.place_order(SimOrder(taker, market, SimSide.SELL, through, price=hit.price))
+            assert self.venue_position(sim, account, self.symbol) == hit.size
+            harness.dispatcher.drain()
+            assert self.state(harness, hit.client_id) == "open"  # the stream said nothing
+            assert await conn.check_orders([hit.client_id, kept.client_id, lost.client_id])
+            harness.dispatcher.drain()
+            order = harness.tracker.get(hit.client_id, self.venue)
+            assert order.state == "filled" and order.filled == hit.size
+            assert sum(f.sz for f in harness.recorder.of("fill") if f.client_id == hit.client_id) == hit.size
+            assert self.state(harness, kept.client_id) == "open"
+            assert self.state(harness, lost.client_id) == "unresolved"  # settling it is the reconciliation's
+            assert (await conn.positions())[self.symbol].size == hit.size
+            assert not await conn.check_orders([kept.client_id])  # nothing moved
+        finally:
+            await conn.close()
+
+    async def test_post_only_that_would_cross_is_rejected(self, connector: Any, harness: Harness) -> None:
+        bid, ask = await self.top(connector, harness)
+        m = connector.markets()[self.symbol]
+        req = OrderRequest(self.next_cid(), self.symbol, Side.BID, max(m.min_size, m.step), price=ask[0],
+                           post_only=True)
+        await connector.submit(req)
+        await eventually(lambda: self.state(harness, req.client_id) == "rejected", what="post-only rejected",
+                         pump=harness.dispatcher.drain)
+        assert "POST_ONLY" in (harness.tracker.get(req.client_id, self.venue).reason or "")
+
+
+async def test_the_session_is_renewed_before_it_expires_and_reconnects_use_the_new_cookie() -> None:
+    from xtb.sim.cluster import ClusterConfig
+    from xtb.sim.faults import FaultPlan
+
+    cfg = ClusterConfig(venues=("grvt",), seed=3, fault_plan=FaultPlan([], seed=1, cancel_on_disconnect=False),
+                        dialect_options={"grvt": {"session_ttl_s": 2.0}}, updates_per_s=20.0)
+    async with SimCluster(cfg) as sim:
+        suite = TestGrvtConformance()
+        account = await suite.open_account(sim)
+        harness = Harness.create()
+        conn = await suite.start_connector(sim, account, harness, session_renew_before_s=1.0,
+                                           session_default_ttl_s=2.0)
+        try:
+            first = conn.http.session
+            await eventually(lambda: conn.stats.session_renewals >= 2, timeout_s=6.0, what="two renewals")
+            assert conn.http.session.cookie != first.cookie and conn.http.relogins == 0  # never refused
+            sim.drop_sockets("grvt")  # the trading socket's upgrade must carry the renewed cookie
+            await eventually(lambda: conn.private_ws.stats.connects >= 2 and conn.is_ready(), timeout_s=8.0,
+                             what="both sockets back", pump=harness.dispatcher.drain)
+            req = await suite.resting_order(conn, harness)
+            assert (await conn.submit(req)).outcome is SubmitOutcome.ACCEPTED
+            assert conn.http.relogins == 0
+        finally:
+            await conn.close()

@@ -63,17 +63,17 @@ class TestLighterConformance(ConnectorConformance):
 
     def venue_top(self, sim: SimCluster, symbol: str) -> tuple[Any, Any]:
         market = 0 if symbol == "ETH" else 1
-        snap = sim.lighter.engine.book_snapshot(market, 1)
+        snap = sim.exchange("lighter").book_snapshot(market, 1)
         bid = (snap.bids[0].price, snap.bids[0].size) if snap.bids else None
         ask = (snap.asks[0].price, snap.asks[0].size) if snap.asks else None
         return bid, ask
 
     def venue_open_client_ids(self, sim: SimCluster, account: Account, symbol: str) -> set[int]:
         market = 0 if symbol == "ETH" else 1
-        return {o.client_id for o in sim.lighter.engine.open_orders(account.account, market)}
+        return {o.client_id for o in sim.exchange("lighter").open_orders(account.account, market)}
 
     def venue_position(self, sim: SimCluster, account: Account, symbol: str) -> int:
-        return int(sim.lighter.engine.position(account.account, 0 if symbol == "ETH" else 1).size)
+        return int(sim.exchange("lighter").position(account.account, 0 if symbol == "ETH" else 1).size)
 
     def rate_limited_count(self, connector: Any) -> int:
         return int(connector.api.rest.stats.rate_limited + connector.api.tx_rest.stats.rate_limited)
@@ -147,7 +147,7 @@ async def test_book_snapshot_matches_the_venue() -> None:
         conn = await env.connector()
         await env.sim.stop_generator()
         await asyncio.sleep(0.3)  # last deltas flushed
-        bid, ask = env.sim.lighter.engine.best_bid_ask(0)
+        bid, ask = env.sim.exchange("lighter").best_bid_ask(0)
         await wait_for(lambda: conn.top_of_book("ETH") and conn.top_of_book("ETH")[0] is not None
                        and conn.top_of_book("ETH")[0][0] == bid, what="book converges")
         assert conn.top_of_book("ETH")[1][0] == ask
@@ -397,6 +397,28 @@ async def test_dropped_private_events_are_recovered_by_reconciliation() -> None:
         filled = conn.tracker.get(701, "lighter")
         assert filled.state == "filled" and filled.filled == 300 and filled.trade_ids
         assert (await conn.positions())["ETH"].size == 300
+
+
+@pytest.mark.parametrize("by_client_id", [True, False], ids=["accountOrders", "inactive_orders"])
+async def test_reconciliation_reads_every_page_it_needs(by_client_id: bool) -> None:
+    """More missing orders than one page of history (5 rows here): each is found on its page (by client id
+    in chunks, or in the closed-order history), and its fills in the account's trades, page by page."""
+    plan = FaultPlan([FaultRule(FaultKind.DELAY_PRIVATE, probability=1.0, conn="lighter-ws-*", duration_s=30.0)])
+    async with lighter_env(plan) as env:
+        conn = await env.connector(history_limit=5, lookup_by_client_id=by_client_id)
+        _, ask = conn.top_of_book("ETH")
+        cids = list(range(800, 812))
+        for cid in cids:  # 12 takers: each fills at once, and the stream says nothing for 30 s
+            res = await conn.submit(OrderRequest(cid, "ETH", Side.BID, 100, price=ask[0] + 500, tif=TimeInForce.IOC))
+            assert res.outcome is SubmitOutcome.ACCEPTED
+        await asyncio.sleep(0.5)  # past the submit window
+        passed = await conn.reconcile()
+        orders = [conn.tracker.get(cid, "lighter") for cid in cids]
+        assert [o.state for o in orders] == ["filled"] * len(cids), passed.disagreements
+        assert all(o.filled == 100 and o.trade_ids for o in orders)
+        assert conn.reconcile_stats.settled_by_query == len(cids) and conn.reconcile_stats.settled_missing == 0
+        assert (await conn.positions())["ETH"].size == 100 * len(cids)
+        assert env.sim.exchange("lighter").position(env.account, 0).size == 100 * len(cids)
 
 
 async def test_restart_with_open_orders_adopts_them() -> None:

@@ -67,13 +67,10 @@ class SimLedger:
         self.cash_start: dict[str, dict[int, int]] = {}
         self.exit: dict[str, Any] = {}
         self._unsubscribe: list[Any] = []
-        from xtb.sim.cluster import BACKPACK_MARKETS, LIGHTER_MARKETS
-
-        listed = {"backpack": BACKPACK_MARKETS, "lighter": LIGHTER_MARKETS}
         for venue, handle in sim.venues.items():
             ex = handle.exchange
             listed_ids = {spec.market_id for spec in ex.markets}
-            for m in listed[venue]:
+            for m in handle.markets:
                 if m.market_id not in listed_ids:
                     continue
                 self.markets[(venue, m.market_id)] = _Market(

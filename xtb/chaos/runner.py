@@ -84,13 +84,8 @@ class _JudgedEngine(Engine):
         self.plan: Any = None
 
     async def _start_sim(self) -> None:
-        from xtb.sim.cluster import (
-            BACKPACK_MARKETS,
-            LIGHTER_FIRST_USER_ACCOUNT,
-            LIGHTER_MARKETS,
-            ClusterConfig,
-            SimCluster,
-        )
+        from xtb.sim.cluster import LIGHTER_FIRST_USER_ACCOUNT, ClusterConfig, SimCluster
+        from xtb.sim.dialects import dialect
         from xtb.sim.faults import FaultPlan
 
         venues = tuple(v for v, c in self.config.venues.items() if c.enabled)
@@ -101,8 +96,7 @@ class _JudgedEngine(Engine):
             venues=venues, seed=self.scenario.seed, fault_plan=plan, updates_per_s=sim.updates_per_s,
             venue_feed_options=sim.feed_options(), response_timeout_s=10.0,
             lighter_first_account=LIGHTER_FIRST_USER_ACCOUNT + 1000 * next(_RUNS_IN_PROCESS),
-            backpack_markets=tuple(m for m in BACKPACK_MARKETS if m.symbol in wanted.get("backpack", ())),
-            lighter_markets=tuple(m for m in LIGHTER_MARKETS if m.symbol in wanted.get("lighter", ()))))
+            markets={v: tuple(m for m in dialect(v).markets if m.symbol in wanted.get(v, ())) for v in venues}))
         await self.sim.__aenter__()
         self.ledger = SimLedger(self.sim)
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xtb.engine.clock import StrategyClock, Timer, TimerFn, WallClock
 from xtb.engine.gateway import OrderGateway
 from xtb.model.types import Balance, MarketInfo, OrderKind, OrderRequest, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from xtb._core import OrderBook
+    from xtb.venues.contract import Connector
 
 # Member lookups hoisted out of the order path: attribute access on an enum class goes through
 # EnumType.__getattr__ on Python 3.11 (~0.2 us each).
@@ -74,7 +78,7 @@ class StrategyContext:
         self,
         name: str,
         *,
-        connectors: dict[str, Any],
+        connectors: Mapping[str, Connector],
         gateway: OrderGateway,
         tracker: Any,
         id_allocators: Mapping[str, IdAllocator],
@@ -109,7 +113,7 @@ class StrategyContext:
         return list(self._connectors)
 
     def markets(self, venue: str) -> dict[str, MarketInfo]:
-        return self._connector(venue).markets()  # type: ignore[no-any-return]
+        return self._connector(venue).markets()
 
     def market(self, venue: str, symbol: str) -> MarketInfo:
         try:
@@ -117,14 +121,14 @@ class StrategyContext:
         except KeyError:
             raise KeyError(f"{venue} has no market {symbol!r}") from None
 
-    def book(self, venue: str, symbol: str) -> Any:
+    def book(self, venue: str, symbol: str) -> OrderBook:
         return self._connector(venue).book(symbol)
 
     def best_bid(self, venue: str, symbol: str) -> tuple[int, int] | None:
-        return self.book(venue, symbol).best_bid()  # type: ignore[no-any-return]
+        return self.book(venue, symbol).best_bid()
 
     def best_ask(self, venue: str, symbol: str) -> tuple[int, int] | None:
-        return self.book(venue, symbol).best_ask()  # type: ignore[no-any-return]
+        return self.book(venue, symbol).best_ask()
 
     def position(self, venue: str, symbol: str) -> int:
         return self._positions.get(venue, symbol).size
@@ -147,7 +151,7 @@ class StrategyContext:
 
     async def fetch_balances(self, venue: str) -> dict[str, Balance]:
         """Balances per asset from the connector (a REST read, or the connector's own short cache)."""
-        return await self._connector(venue).balances()  # type: ignore[no-any-return]
+        return await self._connector(venue).balances()
 
     def symbol_of(self, venue: str, book_id: int) -> str | None:
         """The symbol behind an event's `book_id` (trade prints, book updates); None if unknown."""
@@ -155,7 +159,7 @@ class StrategyContext:
         if conn is None:
             return None
         try:
-            return conn.symbol_of_book(book_id)  # type: ignore[no-any-return]
+            return conn.symbol_of_book(book_id)
         except KeyError:
             return None
 
@@ -245,7 +249,7 @@ class StrategyContext:
     def cancel_timers(self) -> None:
         self.clock.cancel_all()
 
-    def _connector(self, venue: str) -> Any:
+    def _connector(self, venue: str) -> Connector:
         try:
             return self._connectors[venue]
         except KeyError:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+from xtb.model.types import MarketInfo, OrderKind, OrderRequest, Side, SubmitOutcome, TimeInForce
+
+if TYPE_CHECKING:
+    from xtb.venues.contract import Connector
 
 log = logging.getLogger("xtb.flatten")
 
@@ -25,7 +28,7 @@ log = logging.getLogger("xtb.flatten")
 Top = tuple[int, int] | None
 
 
-async def closing_touch(conn: Any, symbol: str) -> tuple[Top, Top]:
+async def closing_touch(conn: Connector, symbol: str) -> tuple[Top, Top]:
     """The touch to price a closing order with: the stream's book while it is live and two-sided, else the
     venue's REST book (`rest_touch`); a stale or empty stream book never decides whether a close is sent."""
     try:
@@ -36,21 +39,19 @@ async def closing_touch(conn: Any, symbol: str) -> tuple[Top, Top]:
         bid, ask = conn.top_of_book(symbol)
         if bid is not None and ask is not None:
             return bid, ask
-    rest = getattr(conn, "rest_touch", None)
-    if rest is not None:
-        try:
-            bid, ask = await rest(symbol)
-            if bid is not None or ask is not None:
-                return bid, ask
-        except Exception as e:  # the stream's last touch below is all that is left
-            log.warning("%s: REST touch failed (%s); using the stream's last book", symbol, e)
     try:
-        return conn.top_of_book(symbol)  # type: ignore[no-any-return]
+        bid, ask = await conn.rest_touch(symbol)
+        if bid is not None or ask is not None:
+            return bid, ask
+    except Exception as e:  # the stream's last touch below is all that is left
+        log.warning("%s: REST touch failed (%s); using the stream's last book", symbol, e)
+    try:
+        return conn.top_of_book(symbol)
     except Exception:
         return None, None
 
 
-def worst_price_from(market: Any, top: tuple[Top, Top], side: Side, slippage_bps: int) -> int | None:
+def worst_price_from(market: MarketInfo, top: tuple[Top, Top], side: Side, slippage_bps: int) -> int | None:
     """A closing market order's limit: the opposite touch moved `slippage_bps` against us, rounded safely."""
     bid, ask = top
     ref = ask if side is Side.BID else bid
@@ -62,7 +63,7 @@ def worst_price_from(market: Any, top: tuple[Top, Top], side: Side, slippage_bps
     return int(market.round_px(raw, Side.ASK if side is Side.BID else Side.BID))
 
 
-async def _worst_price(conn: Any, symbol: str, side: Side, slippage_bps: int) -> int | None:
+async def _worst_price(conn: Connector, symbol: str, side: Side, slippage_bps: int) -> int | None:
     return worst_price_from(conn.markets()[symbol], await closing_touch(conn, symbol), side, slippage_bps)
 
 
@@ -85,7 +86,7 @@ class VenueFlatten:
 
 async def flatten_venue(
     venue: str,
-    conn: Any,
+    conn: Connector,
     *,
     next_client_id: Callable[[str], int],
     slippage_bps: int = 100,
@@ -134,8 +135,7 @@ async def flatten_venue(
                 log.warning("%s %s: flatten order rejected: %s", venue, symbol, res.reason)
         await asyncio.sleep(settle_s)
     try:
-        if hasattr(conn, "reconcile"):
-            await conn.reconcile()  # the venue's view of orders and positions, not only the stream's
+        await conn.reconcile()  # the venue's view of orders and positions, not only the stream's
         final = await conn.positions()
         rep.left = {s: p.size for s, p in final.items() if p.size != 0}
         # The closing orders are IOC: one still "open" here is only waiting for its last update.
@@ -148,7 +148,7 @@ async def flatten_venue(
 
 
 async def flatten_venues(
-    connectors: dict[str, Any],
+    connectors: Mapping[str, Connector],
     *,
     next_client_id: Callable[[str], int] | None = None,
     slippage_bps: int = 100,
@@ -171,7 +171,7 @@ async def flatten_venues(
 
 
 async def flatten_connectors(
-    connectors: dict[str, Any],
+    connectors: Mapping[str, Connector],
     *,
     next_client_id: Any = None,
     slippage_bps: int = 100,

@@ -219,7 +219,7 @@ class Runtime:
         """The journal's markets side file: book id -> market per venue (from the connectors by default)."""
         if self.journal is None:
             return
-        from xtb.journal.markets import write_markets
+        from xtb.telemetry.journal_markets import write_markets
 
         if books is None:
             by_venue: dict[str, dict[int, Any]] = {}

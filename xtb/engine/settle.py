@@ -2,21 +2,22 @@
 
 After the strategy stopped, orders were cancelled and (if asked) positions flattened, the streams may still
 owe us updates: a fill the venue made two seconds ago, a cancel's confirmation, a position. `settle()` asks
-each venue over REST, concurrently and bounded in time: the connector's own `settle()` when it has one
-(xtb.orders.reconcile's loop of reconciliations), else its `reconcile()` (open orders, recent fills and
-positions into the tracker and caches) repeated until no order is open or unresolved in the tracker and two
-consecutive position reads agree. The result is an `ExitReport` — flat or not, with what is left — which the
-engine logs as its last word (`STOPPED: flat ...` / `STOPPED: NOT FLAT ...`).
+each venue over REST, concurrently and bounded in time: the connector's `settle()` (the contract's: a loop
+of reconciliations through xtb.orders.reconcile until a pass finds nothing to correct). The result is an
+`ExitReport` — flat or not, with what is left — which the engine logs
+as its last word (`STOPPED: flat ...` / `STOPPED: NOT FLAT ...`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xtb.venues.contract import Connector
 
 log = logging.getLogger("xtb.settle")
 
@@ -67,45 +68,21 @@ class _VenueSettle:
     agreed: bool
 
 
-async def _settle_venue(venue: str, conn: Any, tracker: Any, drain: Callable[[], Any] | None,
+async def _settle_venue(venue: str, conn: Connector, drain: Callable[[], Any] | None,
                         timeout_s: float, step_s: float) -> _VenueSettle:
-    own = getattr(conn, "settle", None)
-    if own is not None:  # the connector's reconciler loop (xtb.orders.reconcile.SettleReport)
-        rep = await own(timeout_s=timeout_s, interval_s=step_s)
-        if drain is not None:
-            drain()
-        return _VenueSettle(dict(rep.positions), bool(rep.agreed))
-    deadline = time.monotonic() + timeout_s
-    previous: dict[str, int] | None = None
-    held: dict[str, int] = {}
-    for _ in range(max(1, int(timeout_s / max(step_s, 0.01)) + 1)):  # bounded
-        try:
-            await conn.reconcile()
-            held = {s: int(p.size) for s, p in (await conn.positions()).items() if p.size}
-        except Exception as e:  # a failed read is a disagreement; the last one is reported
-            log.warning("settle: %s read failed: %s", venue, e)
-            previous = None
-            if time.monotonic() + step_s >= deadline:
-                raise
-            await asyncio.sleep(step_s)
-            continue
-        if drain is not None:
-            drain()
-        if not tracker.open_orders(venue) and held == previous:
-            return _VenueSettle(held, True)
-        previous = held
-        if time.monotonic() + step_s >= deadline:
-            break
-        await asyncio.sleep(step_s)
-    return _VenueSettle(held, False)
+    """The connector's reconciler loop (xtb.orders.reconcile.SettleReport), bounded by `timeout_s`."""
+    rep = await conn.settle(timeout_s=timeout_s, interval_s=step_s)
+    if drain is not None:
+        drain()
+    return _VenueSettle(dict(rep.positions), bool(rep.agreed))
 
 
-async def settle(connectors: Mapping[str, Any], tracker: Any, *, timeout_s: float = 6.0, step_s: float = 0.3,
+async def settle(connectors: Mapping[str, Connector], tracker: Any, *, timeout_s: float = 6.0, step_s: float = 0.3,
                  drain: Callable[[], Any] | None = None) -> ExitReport:
     """Settle every venue concurrently (each bounded by `timeout_s`); the report of the last reads.
     `drain` (the dispatcher's) delivers the events the reads produced before the tracker is asked."""
     names = list(connectors)
-    results = await asyncio.gather(*(_settle_venue(n, connectors[n], tracker, drain, timeout_s, step_s)
+    results = await asyncio.gather(*(_settle_venue(n, connectors[n], drain, timeout_s, step_s)
                                      for n in names), return_exceptions=True)
     if drain is not None:
         drain()

@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 
 
 class Params(BaseModel):
-    """Base of a strategy's typed parameters: unknown keys are an error naming the key. Live changes
-    (`Strategy.live_params`) are validated by the same class."""
+    """Base of a strategy's typed parameters: unknown keys are an error naming the key, and so is a non-finite
+    number (inf / NaN would silently switch a rule off). Live changes (`Strategy.live_params`) are validated by
+    the same class."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=BaseModel)

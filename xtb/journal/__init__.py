@@ -1,5 +1,5 @@
-"""Run files after the fact: the event journal's side files (markets), replay and the run report.
+"""Run files after the fact: replay and the run report (they run strategies offline, above the engine).
 
-Kept import-free: the engine imports `xtb.journal.markets` (below it) while `replay` and `report` sit
-above the engine (they run strategies offline).
+The journal's markets side file, which the engine writes, lives below the engine in
+xtb/telemetry/journal_markets.py.
 """

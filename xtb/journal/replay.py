@@ -47,7 +47,6 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.engine.runtime import Runtime
-from xtb.journal.markets import MARKETS_SUFFIX, generic_market, load_markets, markets_path, write_markets
 from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
 from xtb.sim.engine import Exchange
@@ -69,11 +68,12 @@ from xtb.sim.types import Side as SimSide
 from xtb.sim.types import (
     TimeInForce as SimTif,
 )
+from xtb.telemetry.journal_markets import MARKETS_SUFFIX, generic_market, load_markets, markets_path, write_markets
 from xtb.transport.rest import RestClient
 
 log = logging.getLogger("xtb.replay")
 
-# The markets side file lives in xtb/journal/markets.py (the engine writes it); re-exported for callers.
+# The markets side file lives in xtb/telemetry/journal_markets.py (the engine writes it); re-exported for callers.
 __all__ = ["MARKETS_SUFFIX", "generic_market", "load_markets", "markets_path", "replay", "write_markets"]
 
 #: collateral of the replay and tape accounts, in quote units (margin is not what a replay studies)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xtb._core import JournalReader
-from xtb.journal.markets import load_markets
+from xtb.telemetry.journal_markets import load_markets
 
 #: most points per plotted series (longer series are thinned evenly)
 MAX_POINTS = 20_000

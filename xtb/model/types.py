@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import EnumType, StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 
 class _ValueLookupFirst(EnumType):
@@ -158,39 +158,6 @@ class SubmitResult:
     outcome: SubmitOutcome
     venue_order_id: str | None = None
     reason: str | None = None
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """Kept for code written against it: the part of `xtb.venues.contract.Connector` (the contract every
-    venue implements, typed for engine, telemetry and flatten) that a strategy-side helper may rely on."""
-
-    venue: str
-
-    # lifecycle
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def close(self) -> None: ...
-
-    # markets and data
-    def markets(self) -> dict[str, MarketInfo]: ...
-    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]: ...
-    def book(self, symbol: str) -> Any: ...  # the core OrderBook (xtb.core.OrderBook)
-
-    # account state (stream caches with REST fallback)
-    async def positions(self) -> dict[str, PositionInfo]: ...
-    async def balances(self) -> dict[str, Balance]: ...
-    def open_orders(self, symbol: str | None = None) -> list[Any]: ...
-
-    # orders
-    async def submit(self, req: OrderRequest) -> SubmitResult: ...
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]: ...
-    async def cancel(self, symbol: str, client_id: int) -> SubmitResult: ...
-    async def cancel_all(self, symbol: str | None = None) -> None: ...
-    async def reconcile(self) -> None: ...
-
-    # diagnostics
-    async def latency_probe(self) -> float: ...  # round trip in ms
 
 
 class FeeSource(Protocol):

@@ -4,16 +4,12 @@ The order tracker and the signers are in the compiled core (`xtb.core`).
 """
 
 from xtb.orders.client_ids import (
-    BACKPACK_CLIENT_ID_RANGE,
-    LIGHTER_CLIENT_ID_RANGE,
     ClientIdAllocator,
     ClientIdError,
     ClientIdsExhausted,
 )
 
 __all__ = [
-    "BACKPACK_CLIENT_ID_RANGE",
-    "LIGHTER_CLIENT_ID_RANGE",
     "ClientIdAllocator",
     "ClientIdError",
     "ClientIdsExhausted",

@@ -12,7 +12,8 @@ Once half of the current block is handed out, the next block is reserved on a ba
 file write and its fsync stay off the caller's stack (a strategy's tick-to-order path); only when a burst
 outruns the prefetch does `next()` wait for it.
 
-Ranges: Backpack's `clientId` is a uint32 (1..2^32-1); Lighter's `client_order_index` is 1..2^48-1.
+Ranges are the venue's (its VenueSpec's `client_id_range`: Backpack's `clientId` is a uint32, Lighter's
+`client_order_index` 48 bits).
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-
-BACKPACK_CLIENT_ID_RANGE = (1, 2**32 - 1)
-LIGHTER_CLIENT_ID_RANGE = (1, 2**48 - 1)
 
 _STATE_VERSION = 1
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -79,16 +77,12 @@ class ClientIdAllocator:
 
     @classmethod
     def for_venue(
-        cls, state_dir: str | os.PathLike[str], venue: str, account: str, *, block: int = 1024,
-        id_range: tuple[int, int] | None = None,
+        cls, state_dir: str | os.PathLike[str], venue: str, account: str, *, id_range: tuple[int, int],
+        block: int = 1024,
     ) -> ClientIdAllocator:
         """The allocator for `venue` and one account (a label, an API key, an account index), with the
-        venue's id range (`id_range`: its VenueSpec's `client_id_range`; known here for the built-in
-        venues) and a state file under `state_dir`."""
-        ranges = {"backpack": BACKPACK_CLIENT_ID_RANGE, "lighter": LIGHTER_CLIENT_ID_RANGE}
-        if id_range is None and venue not in ranges:
-            raise ValueError(f"venue: no client id range known for {venue!r} (known: {', '.join(ranges)})")
-        lo, hi = id_range if id_range is not None else ranges[venue]
+        venue's id range (`id_range`: its VenueSpec's `client_id_range`) and a state file under `state_dir`."""
+        lo, hi = id_range
         path = Path(state_dir) / f"client_ids.{venue}.{_file_label(str(account))}.json"
         return cls(path, lo=lo, hi=hi, block=block)
 

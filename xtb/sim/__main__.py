@@ -20,13 +20,15 @@ import signal
 import sys
 from pathlib import Path
 
-from xtb.sim.cluster import KNOWN_VENUES, VENUES, ClusterConfig, SimCluster
+from xtb.sim.cluster import ClusterConfig, SimCluster
+from xtb.sim.dialects import default_dialects, known_dialects
 from xtb.sim.faults import PROFILES, FaultPlan
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m xtb.sim", description="Run the venue simulator on 127.0.0.1.")
-    p.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(KNOWN_VENUES)}")
+    p.add_argument("--venues", default=",".join(default_dialects()),
+                   help=f"comma-separated subset of {','.join(known_dialects())}")
     p.add_argument("--seed", type=int, default=0, help="market-data and fault seed")
     p.add_argument(
         "--faults", default="none", help=f"fault profile ({', '.join(PROFILES)}) or a YAML plan file"
@@ -151,12 +153,12 @@ async def run(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with SimCluster(config) as sim:
         for key in args.backpack_api_key:
-            _, _, account = sim.add_backpack_account(args.collateral, api_key_b64=key)
+            _, _, account = sim.open_account("backpack", args.collateral, api_key_b64=key)
             print(f"backpack account {account} for api key {key}")
         for spec in args.lighter_key:
             try:
                 account_s, index_s, pub = spec.split(":", 2)
-                account = sim.add_lighter_account(pub, int(index_s), args.collateral, int(account_s))
+                account = sim.open_account("lighter", pub, int(index_s), args.collateral, int(account_s))
             except ValueError as exc:
                 raise SystemExit(f"--lighter-key {spec!r}: {exc}") from None
             print(f"lighter account {account} api key {index_s}")
@@ -169,12 +171,12 @@ async def run(args: argparse.Namespace) -> None:
             print(f"binance_usdm account {account} for api key {api_key[:4]}...")
         for path in args.binance_key_file:
             api_key, secret = binance_key(path)
-            _, _, account = sim.add_binance_account(args.collateral, api_key, secret)
+            _, _, account = sim.open_account("binance_usdm", args.collateral, api_key, secret)
             print(f"binance_usdm account {account} for api key {api_key[:4]}... (from {path})")
         for spec in args.aster_agent:
             agent, _, user = spec.partition(":")
             try:
-                user, account = sim.approve_aster_agent(agent, user, args.collateral)
+                user, _, account = sim.open_account("aster", args.collateral, agent_address=agent, user=user)
             except ValueError as exc:
                 raise SystemExit(f"--aster-agent {spec!r}: {exc}") from None
             print(f"aster account {account} for user {user}, agent {agent}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sortedcontainers import SortedList
 
 if TYPE_CHECKING:
-    from xtb.sim.engine import RestingOrder
+    from xtb.sim.order import RestingOrder
 
 
 class Level:

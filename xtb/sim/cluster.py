@@ -3,8 +3,11 @@ each venue's protocol server on an ephemeral 127.0.0.1 port.
 
     async with SimCluster(ClusterConfig(venues=("backpack", "lighter"), seed=7)) as sim:
         sim.urls()            # {"backpack": {"rest": "http://127.0.0.1:..", "ws": "ws://..."}, ...}
-        key, secret, acct = sim.add_backpack_account(collateral_usdc=10_000)
-        acct = sim.add_lighter_account(public_key, api_key_index=3)
+        key, secret, acct = sim.open_account("backpack", collateral_usdc=10_000)
+        acct = sim.open_account("lighter", public_key, api_key_index=3)
+        sim.exchange("lighter")     # the matching engine behind a venue; sim.protocol(name) its dialect object
+
+Venues are simulator dialects (xtb/sim/dialects.py), each in its own package; this module names none.
 
 Test and runner hooks: `drop_sockets(venue)`, `stall_sockets(venue, s)`; the configured `FaultPlan`
 injects the rest.
@@ -13,87 +16,38 @@ injects the rest.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import dataclasses
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from nacl.signing import SigningKey
-
-from xtb import _core
-from xtb.sim.backpack.server import BackpackServer
-from xtb.sim.backpack.venue import BackpackVenue
-from xtb.sim.binance import dialect as fapi_dialects
-from xtb.sim.binance.server import BinanceServer
-from xtb.sim.binance.venue import BinanceVenue
 from xtb.sim.clock import Clock, RealClock
+from xtb.sim.dialects import (
+    DialectSetup,
+    SimMarket,
+    VenueHandle,
+    default_dialects,
+    dialect,
+    known_dialects,
+)
 from xtb.sim.engine import Exchange
 from xtb.sim.faults import FaultPlan
 from xtb.sim.generator import FeedConfig, MarketDataGenerator, UnderlyingConfig
-from xtb.sim.grvt import dialect as grvt_dialect
-from xtb.sim.grvt.server import GrvtServer
-from xtb.sim.lighter import txinfo
-from xtb.sim.lighter.server import LighterServer
-from xtb.sim.lighter.venue import SPEED_BUMPS, LighterVenue
-from xtb.sim.types import MarketSpec, PriceBand, VenueRules
 from xtb.sim.wire_faults import WireFaults
 
-VENUES = ("backpack", "lighter")  # started when no venue list is given (`_DIALECTS` at the end of this module)
-OPTIONAL_VENUES = ("binance_usdm", "grvt", "aster")  # started only when asked for
-KNOWN_VENUES = VENUES + OPTIONAL_VENUES
-
-
-@dataclass(frozen=True)
-class SimMarket:
-    """One listed market: the underlying it follows, its venue symbol/id and integer scales."""
-
-    underlying: str
-    market_id: int
-    symbol: str
-    price_decimals: int
-    size_decimals: int
-    level_size: int  # generator ladder order size, quantity units
-    taker_size: int
-
+__all__ = ["ClusterConfig", "SimCluster", "SimMarket", "VenueHandle"]
 
 UNDERLYINGS = (
     UnderlyingConfig("BTC", 100_000.0),
     UnderlyingConfig("ETH", 3_500.0),
     UnderlyingConfig("SOL", 150.0),
 )
-BACKPACK_MARKETS = (
-    SimMarket("BTC", 0, "BTC_USDC_PERP", 1, 5, 1_000, 500),
-    SimMarket("ETH", 1, "ETH_USDC_PERP", 2, 4, 1_000, 500),
-    SimMarket("SOL", 2, "SOL_USDC_PERP", 2, 2, 1_000, 500),
-)
-LIGHTER_MARKETS = (  # market ids and decimals as on mainnet (ETH 0, BTC 1, SOL 2)
-    SimMarket("ETH", 0, "ETH", 2, 4, 1_000, 500),
-    SimMarket("BTC", 1, "BTC", 1, 5, 1_000, 500),
-    SimMarket("SOL", 2, "SOL", 3, 3, 10_000, 5_000),
-)
-BINANCE_MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed on the venue
-    SimMarket("BTC", 0, "BTCUSDC", 1, 3, 1_000, 500),
-    SimMarket("ETH", 1, "ETHUSDC", 2, 3, 10_000, 5_000),
-    SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
-    SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
-)
-GRVT_MARKETS = tuple(SimMarket(*m) for m in grvt_dialect.MARKETS)
-ASTER_MARKETS = (  # USDT-margined perps; ticks and steps as listed on the venue
-    SimMarket("BTC", 0, "BTCUSDT", 1, 3, 1_000, 500),
-    SimMarket("ETH", 1, "ETHUSDT", 2, 3, 10_000, 5_000),
-    SimMarket("SOL", 2, "SOLUSDT", 2, 2, 10_000, 5_000),
-)
-LIGHTER_FIRST_ORDER_INDEX = txinfo.ORDER_INDEX_MIN + 1  # exchange order indexes are >= 2^48
 LIGHTER_FIRST_USER_ACCOUNT = 100_000
 
 
 @dataclass
 class ClusterConfig:
-    venues: tuple[str, ...] = VENUES
+    venues: tuple[str, ...] = field(default_factory=default_dialects)  # simulator dialect names
     seed: int = 0
     fault_plan: FaultPlan | None = None
     generate: bool = True  # run the market-data generator (books, trades, marks)
@@ -113,75 +67,51 @@ class ClusterConfig:
     # the native signer holds one key per account and key index per process).
     lighter_first_account: int = LIGHTER_FIRST_USER_ACCOUNT
     underlyings: tuple[UnderlyingConfig, ...] = UNDERLYINGS
-    backpack_markets: tuple[SimMarket, ...] = BACKPACK_MARKETS
-    lighter_markets: tuple[SimMarket, ...] = LIGHTER_MARKETS
-    binance_markets: tuple[SimMarket, ...] = BINANCE_MARKETS
-    binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
-    grvt_markets: tuple[SimMarket, ...] = GRVT_MARKETS
-    # each dialect's own options; GRVT: chain_id (326), session_ttl_s (3600), speed_bump_ms (25), see
-    # xtb/sim/grvt/dialect.py
+    # markets listed per dialect (a dialect not named here lists its default `SimDialect.markets`)
+    markets: dict[str, tuple[SimMarket, ...]] = field(default_factory=dict)
+    # each dialect's own options (e.g. {"binance_usdm": {"listen_key_ttl_s": 5}})
     dialect_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    aster_markets: tuple[SimMarket, ...] = ASTER_MARKETS
-    aster_chain_id: int = 1666  # the EIP-712 chainId V3 signatures are verified against (714 on testnet)
+    # older names of `markets[...]` for the first three dialects (still honoured)
+    backpack_markets: tuple[SimMarket, ...] | None = None
+    lighter_markets: tuple[SimMarket, ...] | None = None
+    binance_markets: tuple[SimMarket, ...] | None = None
+    grvt_markets: tuple[SimMarket, ...] | None = None
+    binance_listen_key_ttl_s: float = 3600.0  # the venue's 60 min; tests shorten it
     extra_feed_options: dict[str, Any] = field(default_factory=dict)  # FeedConfig fields for every feed
     # FeedConfig fields per venue (e.g. {"lighter": {"basis_jumps_per_min": 2, "basis_jump_bps": 25}}),
     # applied over extra_feed_options.
     venue_feed_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.lighter_tier not in SPEED_BUMPS:
-            raise ValueError(f"lighter_tier must be one of {sorted(SPEED_BUMPS)}, got {self.lighter_tier!r}")
-        unknown = set(self.venues) - set(KNOWN_VENUES)
+        known = known_dialects()
+        unknown = set(self.venues) - set(known)
         if unknown or not self.venues:
-            raise ValueError(f"venues must be a non-empty subset of {KNOWN_VENUES}, got {self.venues}")
-        stray = (set(self.venue_feed_options) | set(self.dialect_options)) - set(KNOWN_VENUES)
-        if stray:
-            raise ValueError(f"venue_feed_options / dialect_options: unknown venues {sorted(stray)} "
-                             f"(have {KNOWN_VENUES})")
+            raise ValueError(f"venues must be a non-empty subset of {known}, got {self.venues}")
+        for field_name, name in (("backpack_markets", "backpack"), ("lighter_markets", "lighter"),
+                                 ("binance_markets", "binance_usdm"), ("grvt_markets", "grvt")):  # fmt: skip
+            value = getattr(self, field_name)
+            if value is not None:
+                self.markets.setdefault(name, value)
+        # the older Lighter / Binance fields are those dialects' options
+        legacy: dict[str, dict[str, Any]] = {
+            "lighter": {"tier": self.lighter_tier, "cancel_on_disconnect": self.lighter_cancel_on_disconnect,
+                        "rate_limit_per_minute": self.lighter_rate_limit_per_minute,
+                        "first_account": self.lighter_first_account},
+            "binance_usdm": {"listen_key_ttl_s": self.binance_listen_key_ttl_s},
+        }
+        for name, values in legacy.items():
+            if name in known:
+                self.dialect_options[name] = {**values, **self.dialect_options.get(name, {})}
+        for what, per_venue in (("venue_feed_options", self.venue_feed_options), ("markets", self.markets),
+                                ("dialect_options", self.dialect_options)):  # fmt: skip
+            stray = set(per_venue) - set(known)
+            if stray:
+                raise ValueError(f"{what}: unknown venues {sorted(stray)} (have {known})")
 
-
-@dataclass
-class VenueHandle:
-    name: str
-    exchange: Exchange
-    server: BackpackServer | LighterServer | BinanceServer | GrvtServer
-
-    @property
-    def rest_url(self) -> str:
-        return self.server.rest_url
-
-    @property
-    def ws_url(self) -> str:
-        return self.server.ws_url
-
-
-# Backpack's published price filter: limit prices within 0.75x..1.25x of the last active price.
-BACKPACK_BAND = PriceBand(750_000, 1_250_000, "last")
-
-
-def _binance_spec(m: SimMarket) -> MarketSpec:
-    # MIN_NOTIONAL 5 (quote units at the engine's 10 cash decimals); taker 0.04 %, maker 0.02 %
-    return MarketSpec(
-        market_id=m.market_id,
-        symbol=m.symbol,
-        price_decimals=m.price_decimals,
-        size_decimals=m.size_decimals,
-        min_notional=5 * 10**10,
-        maker_fee_ppm=200,
-        taker_fee_ppm=400,
-        initial_margin_ppm=8_000,  # 125x maximum leverage
-        band=PriceBand(950_000, 1_050_000, "mark"),
-    )
-
-
-def _spec(m: SimMarket, band: PriceBand | None = None) -> MarketSpec:
-    return MarketSpec(
-        market_id=m.market_id,
-        symbol=m.symbol,
-        price_decimals=m.price_decimals,
-        size_decimals=m.size_decimals,
-        band=band,
-    )
+    def markets_of(self, venue: str) -> tuple[SimMarket, ...]:
+        """The markets a dialect lists in this cluster."""
+        listed = self.markets.get(venue)
+        return listed if listed is not None else dialect(venue).markets
 
 
 class SimCluster:
@@ -193,27 +123,21 @@ class SimCluster:
         self.generator: MarketDataGenerator | None = None
         self._stop = asyncio.Event()
         self._gen_task: asyncio.Task[None] | None = None
-        self._next_lighter_account = self.config.lighter_first_account
-        self._lighter_user_accounts: set[int] = set()
-        self._backpack_venue: BackpackVenue | None = None
-        self._lighter_venue: LighterVenue | None = None
-        self._binance_venue: BinanceVenue | None = None
-        self._grvt: grvt_dialect.GrvtDialect | None = None
-        self._aster_venue: BinanceVenue | None = None
         self._sweep_accounts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> dict[str, dict[str, str]]:
+    async def start(self) -> dict[str, dict[str, Any]]:
         cfg = self.config
         feeds: list[FeedConfig] = []
-        for name in (v for v in KNOWN_VENUES if v in cfg.venues):  # a fixed order: seeded feeds stay the same
-            handle, markets = _DIALECTS[name](self)
+        for name in (v for v in known_dialects() if v in cfg.venues):  # a fixed order: seeded feeds stay the same
+            setup = DialectSetup(name, self.clock, self.faults, cfg.markets_of(name), cfg.dialect_options.get(name, {}),
+                                 cfg.ping_interval_s, cfg.pong_timeout_s, cfg.book_interval_s)
+            handle = dialect(name).open(setup)
             self.venues[name] = handle
-            feeds += self._feeds(handle.exchange, markets, name)
+            feeds += self._feeds(handle.exchange, handle.markets, name)
         if cfg.generate and feeds:
-            used = {m.underlying for m in cfg.backpack_markets + cfg.lighter_markets + cfg.binance_markets
-                    + cfg.grvt_markets + cfg.aster_markets}
+            used = {m.underlying for h in self.venues.values() for m in h.markets}
             self.generator = MarketDataGenerator(
                 [u for u in cfg.underlyings if u.name in used], feeds, cfg.seed, self.clock
             )
@@ -227,83 +151,20 @@ class SimCluster:
             self._gen_task = asyncio.get_running_loop().create_task(self.generator.run(stop=self._stop))
         return self.urls()
 
-    # ------------------------------------------------------------------ dialects: one starter each
-    def _open_backpack(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
-        cfg = self.config
-        ex = Exchange(VenueRules.backpack(), self.clock)
-        for m in cfg.backpack_markets:
-            ex.add_market(_spec(m, BACKPACK_BAND))
-        self._backpack_venue = BackpackVenue(ex)
-        server = BackpackServer(
-            self._backpack_venue,
-            self.faults,
-            ping_interval_s=cfg.ping_interval_s,
-            pong_timeout_s=cfg.pong_timeout_s,
-            now_ms=lambda: self.clock.now_ns() // 1_000_000,
-        )
-        return VenueHandle("backpack", ex, server), cfg.backpack_markets
-
-    def _open_binance_usdm(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
-        cfg = self.config
-        ex = Exchange(VenueRules.binance_usdm(), self.clock)
-        for m in cfg.binance_markets:
-            ex.add_market(_binance_spec(m))
-        self._binance_venue = BinanceVenue(ex)
-        server = BinanceServer(self._binance_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s)
-        return VenueHandle("binance_usdm", ex, server), cfg.binance_markets
-
-    def _open_grvt(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
-        cfg = self.config
-        self._grvt = grvt_dialect.open_venue(
-            self.clock, self.faults,
-            tuple((m.market_id, m.symbol, m.price_decimals, m.size_decimals) for m in cfg.grvt_markets),
-            cfg.dialect_options.get("grvt", {}),
-        )  # fmt: skip
-        return VenueHandle("grvt", self._grvt.exchange, self._grvt.server), cfg.grvt_markets
-    def _open_aster(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
-        """Aster: Binance's engine rules and `/fapi` front-end with Aster's dialect (V3 + V1, legacy WS)."""
-        cfg = self.config
-        ex = Exchange(dataclasses.replace(VenueRules.binance_usdm(), name="aster"), self.clock)
-        for m in cfg.aster_markets:
-            ex.add_market(_binance_spec(m))
-        self._aster_venue = BinanceVenue(ex)
-        server = BinanceServer(self._aster_venue, self.faults, listen_key_ttl_s=cfg.binance_listen_key_ttl_s,
-                               dialect=fapi_dialects.aster(cfg.aster_chain_id))  # fmt: skip
-        return VenueHandle("aster", ex, server), cfg.aster_markets
-
-    def _open_lighter(self) -> tuple[VenueHandle, tuple[SimMarket, ...]]:
-        cfg = self.config
-        rules = dataclasses.replace(VenueRules.lighter(), first_order_id=LIGHTER_FIRST_ORDER_INDEX)
-        ex = Exchange(rules, self.clock)
-        for m in cfg.lighter_markets:
-            ex.add_market(_spec(m))
-        self._lighter_venue = LighterVenue(
-            ex, now_ms=lambda: self.clock.now_ns() // 1_000_000, speed_bump=SPEED_BUMPS[cfg.lighter_tier]
-        )
-        server = LighterServer(
-            self._lighter_venue,
-            self.faults,
-            ping_interval_s=cfg.ping_interval_s,
-            pong_timeout_s=cfg.pong_timeout_s,
-            book_interval_s=cfg.book_interval_s,
-            cancel_on_disconnect=cfg.lighter_cancel_on_disconnect,
-            rate_limit_per_minute=cfg.lighter_rate_limit_per_minute,
-        )
-        return VenueHandle("lighter", ex, server), cfg.lighter_markets
-
-    def protocol(self, venue: str) -> Any:
-        """The dialect's venue object behind one simulated venue (BackpackVenue, LighterVenue, BinanceVenue;
-        for GRVT its GrvtDialect: venue state, auth and server)."""
-        self.exchange(venue)
-        return {"backpack": self._backpack_venue, "lighter": self._lighter_venue, "binance_usdm": self._binance_venue,
-                "grvt": self._grvt}[venue]  # fmt: skip
-
     def exchange(self, venue: str) -> Exchange:
         """The matching engine behind one simulated venue (the same handle shape for every dialect)."""
+        return self.venue(venue).exchange
+
+    def venue(self, venue: str) -> VenueHandle:
+        """The handle of one running simulated venue (engine, protocol object, server)."""
         try:
-            return self.venues[venue].exchange
+            return self.venues[venue]
         except KeyError:
             raise KeyError(f"venue {venue!r} is not simulated here (have: {', '.join(self.venues)})") from None
+
+    def protocol(self, venue: str) -> Any:
+        """The dialect's venue object behind one simulated venue (BackpackVenue, LighterVenue, ...)."""
+        return self.venue(venue).protocol
 
     def _feeds(self, ex: Exchange, markets: tuple[SimMarket, ...], venue: str) -> list[FeedConfig]:
         options = {**self.config.extra_feed_options, **self.config.venue_feed_options.get(venue, {})}
@@ -343,158 +204,31 @@ class SimCluster:
     ) -> None:
         await self.stop()
 
-    def urls(self) -> dict[str, dict[str, str]]:
-        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's three hosts, both
-        sockets and the chain id)."""
-        return {name: {"rest": h.rest_url, "ws": h.ws_url, **getattr(h.server, "extra_urls", {})}
-                for name, h in self.venues.items()}  # fmt: skip
+    def urls(self) -> dict[str, dict[str, Any]]:
+        """Each venue's REST and WS URL, plus what its server adds (`extra_urls`: GRVT's hosts, both sockets
+        and the chain id)."""
+        return {name: {"rest": h.rest_url, "ws": h.ws_url, **h.server.extra_urls} for name, h in self.venues.items()}
 
     # ------------------------------------------------------------------ accounts
 
-    @property
-    def backpack(self) -> BackpackVenue:
-        if self._backpack_venue is None:
-            raise RuntimeError("backpack is not among the configured venues")
-        return self._backpack_venue
+    def open_account(self, venue: str, *args: Any, **credentials: Any) -> Any:
+        """Open a funded account on one simulated venue, with the dialect's own arguments (collateral,
+        credentials) and result (e.g. Backpack (api key, secret, account), Lighter the account index)."""
+        handle = self.venue(venue)
+        return dialect(venue).open_account(handle, *args, **credentials)
 
-    @property
-    def lighter(self) -> LighterVenue:
-        if self._lighter_venue is None:
-            raise RuntimeError("lighter is not among the configured venues")
-        return self._lighter_venue
+    # the first dialects' account helpers, kept under their older names
+    def add_backpack_account(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open_account("backpack", *args, **kwargs)
 
-    @property
-    def binance(self) -> BinanceVenue:
-        if self._binance_venue is None:
-            raise RuntimeError("binance_usdm is not among the configured venues")
-        return self._binance_venue
+    def add_lighter_account(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open_account("lighter", *args, **kwargs)
 
-    def add_grvt_account(
-        self,
-        collateral: int = 100_000,
-        signer: str | None = None,
-        api_key: str | None = None,
-        sub_account_id: int | None = None,
-    ) -> grvt_dialect.GrvtAccount:
-        """Open a GRVT sub-account holding `collateral` USDT with an API key whose orders must be signed by
-        `signer` (a 0x address; the venue never sees the private key). Without `signer` the simulator makes
-        a signing key and returns it (paper mode). Returns (api_key, account_id for X-Grvt-Account-Id,
-        sub_account_id, signer, private_key or None)."""
-        if self._grvt is None:
-            raise RuntimeError("grvt is not among the configured venues")
-        return grvt_dialect.open_account(self._grvt, collateral, signer, api_key, sub_account_id)
+    def add_binance_account(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open_account("binance_usdm", *args, **kwargs)
 
-    def add_binance_account(
-        self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
-    ) -> tuple[str, str, int]:
-        """Open an account holding `collateral` (quote units) and register an HMAC API key pair for it
-        (a fresh pair unless given: HMAC keys are shared secrets, the venue holds both halves).
-        Returns (api key, secret, account id)."""
-        return self._add_hmac_account(self.binance, collateral, api_key, secret)
-
-    @staticmethod
-    def _add_hmac_account(
-        venue: BinanceVenue, collateral: int, api_key: str | None, secret: str | None
-    ) -> tuple[str, str, int]:
-        if (api_key is None) != (secret is None):
-            raise ValueError("give both api_key and secret, or neither")
-        if api_key is None or secret is None:
-            api_key, secret = secrets.token_hex(32), secrets.token_hex(32)
-        ex = venue.engine
-        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
-        venue.register_api_key(api_key, secret, account)
-        return api_key, secret, account
-
-    @property
-    def aster(self) -> BinanceVenue:
-        if self._aster_venue is None:
-            raise RuntimeError("aster is not among the configured venues")
-        return self._aster_venue
-
-    def add_aster_account(
-        self, collateral: int = 100_000, agent_private_key: str | None = None, user: str | None = None
-    ) -> tuple[str, str, int]:
-        """Open an Aster account holding `collateral` (quote units) for a main wallet `user` and approve an
-        API wallet (agent) for it (a fresh key and wallet address unless given). Returns (user, agent
-        private key hex, account id): what a V3 connector signs with."""
-        venue = self.aster
-        if agent_private_key is None:
-            while True:
-                agent_private_key = secrets.token_hex(32)
-                try:
-                    agent = _core.eth_address_of(agent_private_key)
-                    break
-                except ValueError:  # zero or above the curve order: about 2^-128 likely
-                    continue
-        else:
-            agent = _core.eth_address_of(agent_private_key)
-        if user is None:
-            user = _core.eth_address_of(secrets.token_hex(32))  # an address nobody here holds the key of
-        ex = venue.engine
-        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
-        venue.register_agent(agent, user, account)
-        return user, agent_private_key, account
-
-    def approve_aster_agent(self, agent_address: str, user: str, collateral: int = 100_000) -> tuple[str, int]:
-        """Open an account for main wallet `user` and approve the API wallet `agent_address` (its key stays
-        with the caller: the standalone simulator's command line). Returns (user, account id); ValueError
-        for an address that is not 0x + 40 hex."""
-        for what, addr in (("agent", agent_address), ("user", user)):
-            if len(addr) != 42 or not addr.startswith("0x") or any(c not in "0123456789abcdefABCDEF" for c in addr[2:]):
-                raise ValueError(f"{what} address must be 0x + 40 hex characters")
-        venue = self.aster
-        ex = venue.engine
-        account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
-        venue.register_agent(agent_address, user, account)
-        return user, account
-
-    def add_aster_hmac_account(
-        self, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
-    ) -> tuple[str, str, int]:
-        """An Aster account with a legacy V1 HMAC key pair (as `add_binance_account`)."""
-        return self._add_hmac_account(self.aster, collateral, api_key, secret)
-
-    def add_backpack_account(
-        self, collateral_usdc: int = 100_000, api_key_b64: str | None = None
-    ) -> tuple[str, str | None, int]:
-        """Open an account and register an ED25519 API key for it. Without `api_key_b64` a fresh key
-        pair is made. Returns (api key b64, secret seed b64 or None, account id)."""
-        venue = self.backpack
-        secret = None
-        if api_key_b64 is None:
-            signing = SigningKey.generate()
-            secret = base64.b64encode(bytes(signing)).decode()
-            api_key_b64 = base64.b64encode(bytes(signing.verify_key)).decode()
-        elif len(base64.b64decode(api_key_b64)) != 32:
-            raise ValueError("api_key_b64 must be a base64 32-byte ED25519 public key")
-        ex = venue.engine
-        account = ex.create_account(collateral_usdc * 10**ex.rules.cash_decimals)
-        venue.register_api_key(api_key_b64, account)
-        return api_key_b64, secret, account
-
-    def add_lighter_account(
-        self,
-        public_key: str,
-        api_key_index: int = 3,
-        collateral_usdc: int = 100_000,
-        account_index: int | None = None,
-    ) -> int:
-        """Open a Lighter account (index allocated from 100000 unless given) holding `collateral_usdc`
-        and register the API public key (0x + 80 hex, e.g. from lighter-sdk `create_api_key()`)."""
-        venue = self.lighter
-        ex = venue.engine
-        if account_index is None:
-            while self._next_lighter_account in ex.accounts():
-                self._next_lighter_account += 1
-            account_index = self._next_lighter_account
-            self._next_lighter_account += 1
-        if account_index not in ex.accounts():
-            ex.create_account(collateral_usdc * 10**ex.rules.cash_decimals, account=account_index)
-            self._lighter_user_accounts.add(account_index)
-        elif account_index not in self._lighter_user_accounts:
-            raise ValueError(f"account {account_index} belongs to the market-data generator")
-        venue.register_api_key(account_index, api_key_index, public_key)
-        return account_index
+    def add_grvt_account(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open_account("grvt", *args, **kwargs)
 
     # ------------------------------------------------------------------ on-demand flow
 
@@ -537,13 +271,3 @@ class SimCluster:
 
     def stall_sockets(self, venue: str, seconds: float) -> None:
         self.venues[venue].server.stall_sockets(seconds)
-
-
-#: simulator dialects by venue name (a VenueSpec's `sim_dialect`): each opens its engine and protocol server
-_DIALECTS: dict[str, Callable[[SimCluster], tuple[VenueHandle, tuple[SimMarket, ...]]]] = {
-    "backpack": SimCluster._open_backpack,
-    "lighter": SimCluster._open_lighter,
-    "binance_usdm": SimCluster._open_binance_usdm,
-    "grvt": SimCluster._open_grvt,
-    "aster": SimCluster._open_aster,
-}

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
+
+from xtb.sim.wire_faults import WireFaults
 
 
 class LoopbackServer:
@@ -31,6 +34,11 @@ class LoopbackServer:
     def _open_sockets(self) -> Iterable[Any]:
         """The aiohttp WebSocketResponse of every connected client."""
         return ()
+
+    @property
+    def extra_urls(self) -> dict[str, Any]:
+        """What else a client needs beyond `rest_url` and `ws_url` (more hosts, a chain id); none by default."""
+        return {}
 
     @property
     def rest_url(self) -> str:
@@ -67,3 +75,37 @@ class LoopbackServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+class FaultySocket(Protocol):
+    """A server-side WebSocket session that the fault plan may drop or stall."""
+
+    ws: web.WebSocketResponse
+    conn_id: str
+    stalled_until: float  # time.monotonic() before which nothing is sent
+
+
+def abort(ws: web.WebSocketResponse) -> None:
+    """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
+    req = ws._req
+    if req is not None and req.transport is not None:
+        req.transport.close()
+
+
+async def send_with_faults(session: FaultySocket, faults: WireFaults, frame: bytes) -> bool:
+    """Send one frame after the socket's faults: a drop aborts the connection, a stall holds this and every
+    later frame until it ends. False when the socket is gone (dropped, or the send failed)."""
+    fault = faults.socket_fault(session.conn_id)
+    if fault is not None and fault[0] == "drop":
+        abort(session.ws)
+        return False
+    if fault is not None:
+        session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
+    stall = session.stalled_until - time.monotonic()
+    if stall > 0:
+        await asyncio.sleep(stall)
+    try:
+        await session.ws.send_str(frame.decode())
+    except (ConnectionError, RuntimeError):
+        return False
+    return True

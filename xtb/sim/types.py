@@ -200,7 +200,7 @@ class MarketSpec:
 
 @dataclass(frozen=True, slots=True)
 class VenueRules:
-    """Venue-wide behaviour switches. `backpack()` / `lighter()` give documented or best-guess presets."""
+    """Venue-wide behaviour switches; each dialect holds its preset (`RULES` in xtb/sim/<dialect>/dialect.py)."""
 
     name: str = "generic"
     cash_decimals: int = 10
@@ -216,51 +216,6 @@ class VenueRules:
     first_order_id: int = 1
     history_per_account: int = 1_000  # closed orders kept for queries (bounded: memory stays flat)
     min_notional_on_reduce_only: bool = True  # Binance: reduce-only orders are exempt from MIN_NOTIONAL
-
-    @staticmethod
-    def backpack() -> VenueRules:
-        # UNCONFIRMED details: post-only cross and reduce-only refusals end as Expired orders
-        # (`PostOnlyTaker`, `ReduceOnlyNotReduced`); ids look like large decimal integers.
-        return VenueRules(
-            name="backpack",
-            reduce_only_mode=ReduceOnlyMode.CLIP,
-            reduce_only_refusal=RefusalStyle.EXPIRE,
-            post_only_refusal=RefusalStyle.EXPIRE,
-            default_self_trade=SelfTradeMode.REJECT_TAKER,
-            first_order_id=4_228_978_330,
-        )
-
-    @staticmethod
-    def binance_usdm() -> VenueRules:
-        # Post-only (GTX) that would take is refused with -5022 and leaves no order; a reduce-only order
-        # that cannot reduce is refused (-2022); 200 open orders per symbol (MAX_NUM_ORDERS); default
-        # leverage 20 (the venue's default for most symbols: UNCONFIRMED per symbol).
-        return VenueRules(
-            name="binance_usdm",
-            reduce_only_mode=ReduceOnlyMode.CLIP,
-            reduce_only_refusal=RefusalStyle.ERROR,
-            post_only_refusal=RefusalStyle.ERROR,
-            default_self_trade=SelfTradeMode.REJECT_TAKER,
-            max_open_orders_per_market=200,
-            min_notional_on_reduce_only=False,  # -4164 "... (unless you choose reduce only)"
-            default_leverage=20,
-            first_order_id=4_000_000_000,
-        )
-
-    @staticmethod
-    def lighter() -> VenueRules:
-        # Error codes 21717/21718 cap active limit orders per account / per market; the figures are
-        # UNCONFIRMED guesses, hence configurable. Default self-trade behaviour is "expire maker".
-        return VenueRules(
-            name="lighter",
-            reduce_only_mode=ReduceOnlyMode.REJECT,
-            reduce_only_refusal=RefusalStyle.EXPIRE,
-            post_only_refusal=RefusalStyle.EXPIRE,
-            default_self_trade=SelfTradeMode.REJECT_MAKER,
-            market_order_needs_worst_price=True,
-            max_open_orders_per_market=16,
-            max_open_orders_per_account=500,
-        )
 
 
 @dataclass(slots=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from xtb.venues.contract import VenueSpec
+from xtb.venues.symbols import Canonical, base_only
 
 log = logging.getLogger("xtb.venues.registry")
 
@@ -83,3 +85,13 @@ def venue_spec(name: str) -> VenueSpec:
 def known_venues() -> list[str]:
     _load_entry_points()
     return sorted(set(BUILTIN) | set(_specs))
+
+
+def canonical(venue: str, symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
+    """Canonical base asset of a venue market name, by the venue's own rule (its VenueSpec); a venue that
+    is not registered gets the most common rule (the symbol is the base)."""
+    try:
+        spec = venue_spec(venue)
+    except ValueError:
+        return base_only(symbol, aliases)
+    return spec.canonical(symbol, aliases)

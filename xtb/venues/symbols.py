@@ -4,6 +4,7 @@ Cross-venue pairing (the arbitrage's pair discovery) matches markets by canonica
 Backpack `SOL_USDC_PERP`, Lighter `SOL` and Binance USD-M `SOLUSDT` are all `SOL`. Venues that quote
 some assets per 1000 units (Backpack `kPEPE`, Binance `1000PEPE`) map to `PEPE` with a `multiplier` so
 that prices can be compared per unit. Aliases are configurable: new listings need no code change.
+Each venue names its rule in its VenueSpec; `xtb.venues.registry.canonical(venue, symbol)` applies it.
 """
 
 from __future__ import annotations
@@ -58,20 +59,3 @@ def base_only(symbol: str, aliases: Mapping[str, str] | None = None) -> Canonica
         if base.endswith("-" + q) or base.endswith("_" + q) or base.endswith("/" + q):
             base = base[: -len(q) - 1]
     return _strip_multiplier(base)
-
-
-#: rules of venues not shipped as packages yet (their packages will name the rule in their VenueSpec)
-_PLANNED = {"binance_usdm": base_then_quote, "aster": base_then_quote, "grvt": base_first}
-
-
-def canonical(venue: str, symbol: str, aliases: Mapping[str, str] | None = None) -> Canonical:
-    """Canonical base asset of a venue market name, by the venue's own rule (its VenueSpec)."""
-    from xtb.venues.registry import venue_spec  # the registry imports this module's Canonical
-
-    planned = _PLANNED.get(venue)
-    if planned is not None:
-        return planned(symbol, aliases)
-    try:
-        return venue_spec(venue).canonical(symbol, aliases)
-    except ValueError:  # not a registered venue: the most common rule
-        return base_only(symbol, aliases)

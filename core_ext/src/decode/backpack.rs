@@ -120,13 +120,38 @@ fn side(ctx: &Ctx<'_>, s: Option<&str>) -> Result<Side, FeedError> {
     }
 }
 
-/// The venue's entry in the core's venue table (`venues.rs`).
+/// The venue's entry in the core's venue table (`venues.rs`): its `VenueProtocol`.
 pub struct Backpack;
 
-impl crate::venues::VenueProtocol for Backpack {
-    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Backpack;
+impl crate::protocol::VenueProtocol for Backpack {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::of::<BackpackSeq>();
     fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         feed(dec, frame, recv_ns)
+    }
+}
+
+/// Backpack's book sequence rule (GRVT numbers its deltas the same way): snapshot `lastUpdateId` L;
+/// drop deltas with u <= L; the first kept needs U <= L+1 <= u; then U == previous u + 1.
+pub struct BackpackSeq;
+
+impl crate::book::SequenceRule for BackpackSeq {
+    const NAME: &'static str = "backpack";
+    fn check(at: crate::book::SeqState, d: crate::book::DeltaSeq) -> Result<bool, String> {
+        let l = at.seq;
+        if at.first_after_snapshot {
+            if d.last <= l {
+                Ok(false)
+            } else if l.checked_add(1).is_some_and(|next| d.first <= next) {
+                Ok(true)
+            } else {
+                Err(format!("first delta U={} u={} does not cover snapshot {}+1", d.first, d.last, l))
+            }
+        } else if l.checked_add(1) == Some(d.first) {
+            Ok(true)
+        } else {
+            // u = 2^64-1 has no successor: nothing after it is applied (a resync starts over)
+            Err(format!("gap: U={} but previous u={}", d.first, l))
+        }
     }
 }
 

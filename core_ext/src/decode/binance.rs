@@ -98,13 +98,40 @@ fn need<T>(ctx: &Ctx<'_>, v: Option<T>, name: &str) -> Result<T, FeedError> {
     v.ok_or_else(|| ctx.err(format!("missing field {name}")))
 }
 
-/// The venue's entry in the core's venue table (`venues.rs`).
+/// The venue's entry in the core's venue table (`venues.rs`): its `VenueProtocol`.
 pub struct BinanceUsdm;
 
-impl crate::venues::VenueProtocol for BinanceUsdm {
-    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::BinanceUsdm;
+impl crate::protocol::VenueProtocol for BinanceUsdm {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::of::<BinanceSeq>();
     fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         feed(dec, frame, recv_ns)
+    }
+}
+
+/// Binance USD-M's book sequence rule (Aster's too): drop u < L; the first kept needs U <= L <= u; then
+/// pu == previous u (U == previous u + 1 for a frame without pu).
+pub struct BinanceSeq;
+
+impl crate::book::SequenceRule for BinanceSeq {
+    const NAME: &'static str = "binance_usdm";
+    fn check(at: crate::book::SeqState, d: crate::book::DeltaSeq) -> Result<bool, String> {
+        let l = at.seq;
+        if at.first_after_snapshot {
+            if d.last < l {
+                Ok(false)
+            } else if d.first <= l {
+                Ok(true)
+            } else {
+                Err(format!("first event U={} u={} does not cover snapshot {}", d.first, d.last, l))
+            }
+        } else {
+            match d.prev {
+                Some(pu) if pu == l => Ok(true),
+                Some(pu) => Err(format!("gap: pu={pu} but previous u={l}")),
+                None if l.checked_add(1) == Some(d.first) => Ok(true),
+                None => Err(format!("gap: U={} but previous u={}", d.first, l)),
+            }
+        }
     }
 }
 

@@ -120,11 +120,11 @@ struct Feed<'a> {
     state: Option<State<'a>>,
 }
 
-/// The venue's entry in the core's venue table (`venues.rs`).
+/// The venue's entry in the core's venue table (`venues.rs`): its `VenueProtocol`.
 pub struct Grvt;
 
-impl crate::venues::VenueProtocol for Grvt {
-    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Backpack;
+impl crate::protocol::VenueProtocol for Grvt {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::of::<crate::decode::backpack::BackpackSeq>();
     fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         feed(dec, frame, recv_ns)
     }
@@ -265,15 +265,18 @@ fn client_id(ctx: &Ctx<'_>, f: Option<&Flex<'_>>) -> Result<u64, FeedError> {
     }
 }
 
-fn order_state(ctx: &Ctx<'_>, status: &str, filled: bool) -> Result<OrderState, FeedError> {
-    Ok(match status {
+/// `None` for an order the engine has not taken yet (PENDING without fills): it is not resting, and the
+/// venue may still reject it (REJECTED comes only before OPEN), so it is no acknowledgement.
+fn order_state(ctx: &Ctx<'_>, status: &str, filled: bool) -> Result<Option<OrderState>, FeedError> {
+    Ok(Some(match status {
         "PENDING" | "OPEN" if filled => OrderState::PartiallyFilled,
-        "PENDING" | "OPEN" => OrderState::Open,
+        "PENDING" => return Ok(None),
+        "OPEN" => OrderState::Open,
         "FILLED" => OrderState::Filled,
         "CANCELLED" => OrderState::Cancelled,
         "REJECTED" => OrderState::Rejected,
         other => return Err(ctx.err(format!("unknown order status {other:?}"))),
-    })
+    }))
 }
 
 fn order(dec: &mut FeedDecoder, ctx: &Ctx<'_>, f: Feed<'_>, recv_ns: i64) -> Result<u32, FeedError> {
@@ -288,7 +291,10 @@ fn order(dec: &mut FeedDecoder, ctx: &Ctx<'_>, f: Feed<'_>, recv_ns: i64) -> Res
     let Some((_, book)) = dec.lookup(leg.instrument) else { return Ok(0) };
     let (pd, sd) = FeedDecoder::scales(&book);
     let filled = ctx.fixed("traded_size", traded, sd)?;
-    let state = order_state(ctx, st.status, filled > 0)?;
+    let Some(state) = order_state(ctx, st.status, filled > 0)? else {
+        dec.stats.ignored += 1;
+        return Ok(0);
+    };
     let avg_px = ctx.rounded("avg_fill_price", avg, pd)?;
     let reason = match state {
         OrderState::Rejected | OrderState::Cancelled => st.reject_reason.map(str::to_owned),
@@ -486,8 +492,20 @@ mod tests {
                 EventBody::Position(Position { venue: Venue::Grvt, book_id: 0, size: -500, entry_px: 6500000 }),
             ]
         );
+        // PENDING (not taken by the engine yet, may still be rejected) is no acknowledgement: nothing emitted;
+        // with fills it is a partial fill like OPEN
+        let pending = br#"{"stream":"v1.order","feed":{"legs":[{"instrument":"BTC_USDT_Perp"}],"metadata":{"client_order_id":"9"},"state":{"status":"PENDING","traded_size":["0"]}}}"#;
+        assert_eq!(dec.feed(pending, 6).unwrap(), 0);
+        let rejected = br#"{"stream":"v1.order","feed":{"legs":[{"instrument":"BTC_USDT_Perp"}],"metadata":{"client_order_id":"9"},"state":{"status":"REJECTED","reject_reason":"FAIL_POST_ONLY","traded_size":["0"]}}}"#;
+        assert_eq!(dec.feed(rejected, 7).unwrap(), 1);
+        let filling = br#"{"stream":"v1.order","feed":{"legs":[{"instrument":"BTC_USDT_Perp"}],"metadata":{"client_order_id":"10"},"state":{"status":"PENDING","traded_size":["0.25"]}}}"#;
+        assert_eq!(dec.feed(filling, 8).unwrap(), 1);
+        assert!(matches!(&drain(&ring)[..], [
+            EventBody::Order(OrderUpdate { client_id: 9, state: OrderState::Rejected, reason: Some(r), .. }),
+            EventBody::Order(OrderUpdate { client_id: 10, state: OrderState::PartiallyFilled, filled: 250, .. }),
+        ] if r == "FAIL_POST_ONLY"));
         // an instrument without a book: counted, nothing emitted
         let other = br#"{"stream":"v1.trade","feed":{"instrument":"ETH_USDT_Perp","is_taker_buyer":false,"size":"1","price":"1","trade_id":"5"}}"#;
-        assert_eq!(dec.feed(other, 6).unwrap(), 0);
+        assert_eq!(dec.feed(other, 9).unwrap(), 0);
     }
 }

@@ -163,13 +163,42 @@ fn channel_id(channel: &str) -> &str {
     channel.rsplit_once(':').map(|(_, id)| id).unwrap_or("")
 }
 
-/// The venue's entry in the core's venue table (`venues.rs`).
+/// The venue's entry in the core's venue table (`venues.rs`): its `VenueProtocol`.
 pub struct Lighter;
 
-impl crate::venues::VenueProtocol for Lighter {
-    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::Lighter;
+impl crate::protocol::VenueProtocol for Lighter {
+    const SEQ_RULE: crate::book::SeqRule = crate::book::SeqRule::of::<LighterSeq>();
     fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
         feed(dec, frame, recv_ns)
+    }
+}
+
+/// Lighter's book sequence rule: snapshot nonce; then begin_nonce == previous nonce. Frames without
+/// begin_nonce fall back to the API server's offset, which must increase (and keep the book's nonce).
+pub struct LighterSeq;
+
+impl crate::book::SequenceRule for LighterSeq {
+    const NAME: &'static str = "lighter";
+    const KEEPS_SEQ_WITHOUT_ID: bool = true;
+    fn check(at: crate::book::SeqState, d: crate::book::DeltaSeq) -> Result<bool, String> {
+        let l = at.seq;
+        match d.prev {
+            Some(begin) => {
+                if at.first_after_snapshot && d.last != 0 && d.last <= l {
+                    Ok(false)
+                } else if begin == l {
+                    Ok(true)
+                } else {
+                    Err(format!("gap: begin_nonce={begin} but previous nonce={l}"))
+                }
+            }
+            None => match (d.offset, at.offset) {
+                (Some(o), Some(prev)) if o <= prev && at.first_after_snapshot => Ok(false),
+                (Some(o), Some(prev)) if o <= prev => Err(format!("offset {o} not after previous offset {prev}")),
+                (Some(_), _) => Ok(true),
+                (None, _) => Err("delta has neither begin_nonce nor offset".to_owned()),
+            },
+        }
     }
 }
 

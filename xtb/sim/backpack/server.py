@@ -25,7 +25,7 @@ from xtb.sim.backpack.history import Page
 from xtb.sim.backpack.venue import NOT_PERP, BackpackVenue, StreamMessage
 from xtb.sim.backpack.wire import iso_naive
 from xtb.sim.faults import FaultKind
-from xtb.sim.loopback import LoopbackServer
+from xtb.sim.loopback import LoopbackServer, abort, send_with_faults
 from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
@@ -590,18 +590,7 @@ class BackpackServer(LoopbackServer):
             payload = await session.queue.get()
             if payload is None or ws.closed:
                 return
-            fault = self.faults.socket_fault(session.conn_id)
-            if fault is not None and fault[0] == "drop":
-                _abort(ws)
-                return
-            if fault is not None:
-                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
-            stall = session.stalled_until - time.monotonic()
-            if stall > 0:
-                await asyncio.sleep(stall)
-            try:
-                await ws.send_str(payload.decode())
-            except (ConnectionError, RuntimeError):
+            if not await send_with_faults(session, self.faults, payload):
                 return
 
     def _on_client_frame(self, session: Session, data: str) -> None:
@@ -794,7 +783,7 @@ class BackpackServer(LoopbackServer):
         """Cut every socket abruptly (no close frame). Returns how many were open."""
         sessions = list(self.sessions.values())
         for session in sessions:
-            _abort(session.ws)
+            abort(session.ws)
         return len(sessions)
 
     def stall_sockets(self, seconds: float) -> None:
@@ -803,12 +792,6 @@ class BackpackServer(LoopbackServer):
         for session in self.sessions.values():
             session.stalled_until = until
 
-
-def _abort(ws: web.WebSocketResponse) -> None:
-    """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
-    req = ws._req
-    if req is not None and req.transport is not None:
-        req.transport.close()
 
 
 def _cache() -> dict[str, str]:

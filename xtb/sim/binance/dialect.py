@@ -1,77 +1,76 @@
-"""What the simulator's `/fapi` front-end serves per venue that speaks Binance USD-M's API: the paths of each
-API generation with its authentication, the WebSocket layout and whether the WebSocket API exists.
-
-The path tables are the simulator's own (not the connector's): a typo on either side shows up as a failing
-request instead of agreeing with itself."""
+"""Binance USD-M as a simulator dialect (xtb/sim/dialects.py): its markets, filters, rules and accounts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import secrets
 
-#: the endpoints the front-end serves; a generation may give several paths for one (v2 and v3 aliases)
-ENDPOINTS = ("ping", "time", "exchange_info", "depth", "book_ticker", "premium_index", "order", "batch_orders",
-             "all_open_orders", "open_orders", "position_risk", "account", "balance", "user_trades", "income",
-             "leverage", "margin_type", "algo_order", "listen_key", "position_mode")  # fmt: skip
-PUBLIC = frozenset({"ping", "time", "exchange_info", "depth", "book_ticker", "premium_index"})
+from xtb.sim.binance.server import BinanceServer
+from xtb.sim.binance.venue import BinanceVenue
+from xtb.sim.dialects import DialectSetup, SimDialect, SimMarket, VenueHandle
+from xtb.sim.engine import Exchange
+from xtb.sim.types import MarketSpec, PriceBand, RefusalStyle, VenueRules
 
-
-@dataclass(frozen=True)
-class Generation:
-    """One API generation: `auth` "hmac" (API key header + HMAC-SHA256, timestamp/recvWindow) or "eip712"
-    (Aster V3: user/signer/nonce and an EIP-712 signature by an approved agent)."""
-
-    auth: str
-    paths: Mapping[str, str | tuple[str, ...]]
-
-    def __post_init__(self) -> None:
-        if self.auth not in ("hmac", "eip712"):
-            raise ValueError(f"auth must be 'hmac' or 'eip712', got {self.auth!r}")
-
-    def routes(self) -> list[tuple[str, str]]:
-        """(endpoint, path) for every path served."""
-        out = []
-        for endpoint, paths in self.paths.items():
-            for p in (paths,) if isinstance(paths, str) else paths:
-                out.append((endpoint, p))
-        return out
-
-
-@dataclass(frozen=True)
-class SimDialect:
-    name: str  # the venue name (fault plans, connection ids)
-    generations: tuple[Generation, ...]
-    ws_layout: str = "routed"  # "routed": /public, /market, /private hosts; "legacy": /ws and /stream
-    ws_api: bool = True  # the WebSocket API at /ws-fapi/v1
-    chain_id: int = 0  # EIP-712 chainId the eip712 generation verifies against
-    nonce_window_us: int = 10_000_000  # eip712: a nonce this far from the server clock is refused
-    nonce_memory: int = 100  # eip712: the last N nonces per user are remembered
-    require_user: bool = False  # eip712: refuse requests without `user` (UNCONFIRMED on the venue)
+NAME = "binance_usdm"
+MARKETS = (  # USDC- and USDT-margined perps; ticks and steps as listed on the venue
+    SimMarket("BTC", 0, "BTCUSDC", 1, 3, 1_000, 500),
+    SimMarket("ETH", 1, "ETHUSDC", 2, 3, 10_000, 5_000),
+    SimMarket("SOL", 2, "SOLUSDC", 2, 2, 10_000, 5_000),
+    SimMarket("BTC", 3, "BTCUSDT", 1, 3, 1_000, 500),
+)
+# Post-only (GTX) that would take is refused with -5022 and leaves no order; a reduce-only order
+# that cannot reduce is refused (-2022); 200 open orders per symbol (MAX_NUM_ORDERS); default
+# leverage 20 (the venue's default for most symbols: UNCONFIRMED per symbol).
+RULES = VenueRules(
+    name=NAME,
+    reduce_only_refusal=RefusalStyle.ERROR,
+    post_only_refusal=RefusalStyle.ERROR,
+    max_open_orders_per_market=200,
+    min_notional_on_reduce_only=False,  # -4164 "... (unless you choose reduce only)"
+    default_leverage=20,
+    first_order_id=4_000_000_000,
+)
+LISTEN_KEY_TTL_S = 3600.0  # the venue's 60 min; tests shorten it (dialect option listen_key_ttl_s)
 
 
-BINANCE_USDM = SimDialect("binance_usdm", (Generation("hmac", {
-    "ping": "/fapi/v1/ping", "time": "/fapi/v1/time", "exchange_info": "/fapi/v1/exchangeInfo",
-    "depth": "/fapi/v1/depth", "book_ticker": "/fapi/v1/ticker/bookTicker", "premium_index": "/fapi/v1/premiumIndex",
-    "order": "/fapi/v1/order", "batch_orders": "/fapi/v1/batchOrders", "all_open_orders": "/fapi/v1/allOpenOrders",
-    "open_orders": "/fapi/v1/openOrders", "position_risk": ("/fapi/v3/positionRisk", "/fapi/v2/positionRisk"),
-    "account": ("/fapi/v3/account", "/fapi/v2/account"), "balance": ("/fapi/v3/balance", "/fapi/v2/balance"),
-    "user_trades": "/fapi/v1/userTrades", "income": "/fapi/v1/income", "leverage": "/fapi/v1/leverage",
-    "margin_type": "/fapi/v1/marginType", "algo_order": "/fapi/v1/algoOrder", "listen_key": "/fapi/v1/listenKey",
-    "position_mode": "/fapi/v1/positionSide/dual",
-}),))  # fmt: skip
-
-_ASTER_NAMES = {"exchange_info": "exchangeInfo", "book_ticker": "ticker/bookTicker", "premium_index": "premiumIndex",
-                "batch_orders": "batchOrders", "all_open_orders": "allOpenOrders", "open_orders": "openOrders",
-                "position_risk": "positionRisk", "user_trades": "userTrades", "margin_type": "marginType",
-                "algo_order": "algoOrder", "listen_key": "listenKey", "position_mode": "positionSide/dual"}  # fmt: skip
-ASTER_V3 = Generation("eip712", {**{e: f"/fapi/v3/{_ASTER_NAMES.get(e, e)}" for e in ENDPOINTS},
-                                 "account": ("/fapi/v3/accountWithJoinMargin", "/fapi/v3/account")})  # fmt: skip
-ASTER_V1 = Generation("hmac", {**{e: f"/fapi/v1/{_ASTER_NAMES.get(e, e)}" for e in ENDPOINTS},
-                               "balance": "/fapi/v2/balance", "position_risk": "/fapi/v2/positionRisk",
-                               "account": "/fapi/v4/account"})  # fmt: skip
+def market_spec(m: SimMarket) -> MarketSpec:
+    # MIN_NOTIONAL 5 (quote units at the engine's 10 cash decimals); taker 0.04 %, maker 0.02 %
+    return MarketSpec(
+        market_id=m.market_id,
+        symbol=m.symbol,
+        price_decimals=m.price_decimals,
+        size_decimals=m.size_decimals,
+        min_notional=5 * 10**10,
+        maker_fee_ppm=200,
+        taker_fee_ppm=400,
+        initial_margin_ppm=8_000,  # 125x maximum leverage
+        band=PriceBand(950_000, 1_050_000, "mark"),
+    )
 
 
-def aster(chain_id: int = 1666, *, require_user: bool = False) -> SimDialect:
-    """Aster: V3 (EIP-712 agents) and V1 (HMAC) side by side, one WebSocket host in the legacy layout."""
-    return SimDialect("aster", (ASTER_V3, ASTER_V1), ws_layout="legacy", ws_api=False, chain_id=chain_id,
-                      require_user=require_user)  # fmt: skip
+def open_venue(setup: DialectSetup) -> VenueHandle:
+    ex = Exchange(RULES, setup.clock)
+    for m in setup.markets:
+        ex.add_market(market_spec(m))
+    venue = BinanceVenue(ex)
+    ttl = float(setup.options.get("listen_key_ttl_s", LISTEN_KEY_TTL_S))
+    server = BinanceServer(venue, setup.faults, listen_key_ttl_s=ttl)
+    return VenueHandle(NAME, ex, server, venue, setup.markets)
+
+
+def open_account(
+    handle: VenueHandle, collateral: int = 100_000, api_key: str | None = None, secret: str | None = None
+) -> tuple[str, str, int]:
+    """Open an account holding `collateral` (quote units) and register an HMAC API key pair for it
+    (a fresh pair unless given: HMAC keys are shared secrets, the venue holds both halves).
+    Returns (api key, secret, account id)."""
+    if (api_key is None) != (secret is None):
+        raise ValueError("give both api_key and secret, or neither")
+    if api_key is None or secret is None:
+        api_key, secret = secrets.token_hex(32), secrets.token_hex(32)
+    ex = handle.exchange
+    account = ex.create_account(collateral * 10**ex.rules.cash_decimals)
+    handle.protocol.register_api_key(api_key, secret, account)
+    return api_key, secret, account
+
+
+DIALECT = SimDialect(NAME, MARKETS, open_venue, open_account)

@@ -4,10 +4,11 @@ WebSocket API (`/ws-fapi/v1`: order.place, order.cancel, order.status).
 
 Signed requests are checked the venue's way: HMAC-SHA256 over the raw received parameter string (query
 string then body, the `signature` parameter taken out), `timestamp` against the server clock with the
-recvWindow rule. A `SimDialect` says which paths, authentication and WebSocket layout a venue has: Aster
-serves its V3 paths with EIP-712 agent signatures (the signer recovered from the signature over the
-received string, an approved agent of `user`, the nonce within 10 s of the server clock and new among the
-user's last 100) next to its V1 paths with HMAC, and Binance's legacy `/ws` + `/stream` host.
+recvWindow rule. A `FapiDialect` (xtb/sim/binance/fapi.py) says which paths, authentication and WebSocket
+layout a venue has: Aster serves its V3 paths with EIP-712 agent signatures (the signer recovered from the
+signature over the received string, an approved agent of `user`, the nonce within 10 s of the server clock
+and new among the user's last 100) next to its V1 paths with HMAC, and Binance's legacy `/ws` + `/stream`
+host.
 
 Every reply carries the weight header, order replies the order-count headers; going over a limit
 answers 429 and continuing into it answers 418 (an IP ban). Venue state and the
@@ -35,10 +36,10 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from xtb import _core
-from xtb.sim.binance.dialect import BINANCE_USDM, PUBLIC, SimDialect
+from xtb.sim.binance.fapi import BINANCE_USDM, PUBLIC, FapiDialect
 from xtb.sim.binance.venue import MAX_BATCH, BinanceError, BinanceVenue, StreamMessage, bad_param
 from xtb.sim.faults import FaultKind
-from xtb.sim.loopback import LoopbackServer
+from xtb.sim.loopback import LoopbackServer, abort, send_with_faults
 from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class BinanceServer(LoopbackServer):
         limits: Limits | None = None,
         listen_key_ttl_s: float = 3600.0,
         server_time_offset_ms: int = 0,
-        dialect: SimDialect = BINANCE_USDM,
+        dialect: FapiDialect = BINANCE_USDM,
     ) -> None:
         super().__init__(host, port)
         self.dialect = dialect
@@ -746,18 +747,7 @@ class BinanceServer(LoopbackServer):
             if frame == b"":
                 await session.ws.close()
                 return
-            fault = self.faults.socket_fault(session.conn_id)
-            if fault is not None and fault[0] == "drop":
-                _abort(session.ws)
-                return
-            if fault is not None:
-                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
-            stall = session.stalled_until - time.monotonic()
-            if stall > 0:
-                await asyncio.sleep(stall)
-            try:
-                await session.ws.send_str(frame.decode())
-            except (ConnectionError, RuntimeError):
+            if not await send_with_faults(session, self.faults, frame):
                 return
 
     def _on_client_frame(self, session: Session, data: str) -> None:
@@ -894,7 +884,7 @@ class BinanceServer(LoopbackServer):
         """Cut every socket abruptly (no close frame). Returns how many were open."""
         sessions = list(self._sessions)
         for session in sessions:
-            _abort(session.ws)
+            abort(session.ws)
         return len(sessions)
 
     def stall_sockets(self, seconds: float) -> None:
@@ -907,12 +897,6 @@ class BinanceServer(LoopbackServer):
         for k in self._listen_keys.values():
             k.expires = 0.0
 
-
-def _abort(ws: web.WebSocketResponse) -> None:
-    """Close the TCP connection under a WebSocket without a close frame (a network drop)."""
-    req = ws._req
-    if req is not None and req.transport is not None:
-        req.transport.close()
 
 
 def _strip_signature(query: str, body: str) -> tuple[str, str | None]:

@@ -1,5 +1,6 @@
 """GRVT as a simulator dialect: its markets, engine rules and fees, how the venue is opened (engine, venue,
-auth, server) and how a funded sub-account with an API key is opened on it. `SimCluster` calls these."""
+auth, server) and how a funded sub-account with an API key is opened on it. `DIALECT` registers it
+(xtb/sim/dialects.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple
 
 from xtb.core import GrvtSigner
 from xtb.sim.clock import Clock
+from xtb.sim.dialects import DialectSetup, SimDialect, SimMarket, VenueHandle
 from xtb.sim.engine import Exchange
 from xtb.sim.grvt.auth import ApiKey, Auth
 from xtb.sim.grvt.server import GrvtServer
@@ -142,3 +144,17 @@ def open_account(
     account_id = "0x" + secrets.token_hex(20)
     d.auth.register(ApiKey(api_key, account_id, signer, frozenset({sub_account_id})))
     return GrvtAccount(api_key, account_id, sub_account_id, signer, private_key)
+
+
+def _open(setup: DialectSetup) -> VenueHandle:
+    markets = tuple((m.market_id, m.symbol, m.price_decimals, m.size_decimals) for m in setup.markets)
+    d = open_venue(setup.clock, setup.faults, markets, setup.options)
+    return VenueHandle(NAME, d.exchange, d.server, d, setup.markets)
+
+
+def _open_account(handle: VenueHandle, collateral: int = 100_000, signer: str | None = None,
+                  api_key: str | None = None, sub_account_id: int | None = None) -> GrvtAccount:
+    return open_account(handle.protocol, collateral, signer, api_key, sub_account_id)
+
+
+DIALECT = SimDialect(NAME, tuple(SimMarket(*m) for m in MARKETS), _open, _open_account)

@@ -657,6 +657,10 @@ class GrvtServer(LoopbackServer):
                     b, q, _ = msg.instrument.split("_", 2)
                     if (kind and kind != "PERPETUAL") or (base and base != b) or (quote and quote != q):
                         continue
+                fault = self.faults.private_fault(conn.conn_id)
+                if fault is not None and fault[0] == "delay":  # delivered later: later events overtake it
+                    asyncio.get_running_loop().call_later(fault[1], self._send_feed, conn, sub, msg.feed)
+                    continue
                 self._send_feed(conn, sub, msg.feed)
 
     # ------------------------------------------------------------------ test hooks

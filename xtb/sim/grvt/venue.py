@@ -28,6 +28,7 @@ from xtb.sim.types import (
     FundingEvent,
     MarketSpec,
     OrderEvent,
+    OrderEventKind,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -420,6 +421,7 @@ class GrvtVenue:
             raise engine_error(exc) from None
         finally:
             self._pending_meta = None
+            self._release_accepted(None)
         return ack
 
     _pending_meta: _OrderMeta | None = None
@@ -696,10 +698,30 @@ class GrvtVenue:
             if len(self._meta) > ORDER_META_KEPT:
                 self._meta.popitem(last=False)
         row = self.render(o)
-        self._emit("order", spec.symbol, sub, row)
-        self._emit("state", spec.symbol, sub, {"order_id": row["order_id"],
-                                               "client_order_id": row["metadata"]["client_order_id"],
-                                               "order_state": row["state"]})
+        if e.kind is OrderEventKind.ACCEPTED and self._pending_meta is not None:
+            # held until the engine is done with the order: one refused before it could rest (post-only
+            # crossing, reduce-only) is REJECTED without ever having been OPEN, as the venue documents
+            self._accepted = (spec.symbol, sub, row)
+            return
+        self._release_accepted(row)
+        self._emit_order_row(spec.symbol, sub, row)
+
+    _accepted: tuple[str, int, dict[str, Any]] | None = None
+
+    def _release_accepted(self, following: dict[str, Any] | None) -> None:
+        held, self._accepted = self._accepted, None
+        if held is None:
+            return
+        if following is not None and following["order_id"] == held[2]["order_id"] \
+                and following["state"]["status"] == "REJECTED":
+            return
+        self._emit_order_row(*held)
+
+    def _emit_order_row(self, symbol: str, sub: int, row: dict[str, Any]) -> None:
+        self._emit("order", symbol, sub, row)
+        self._emit("state", symbol, sub, {"order_id": row["order_id"],
+                                          "client_order_id": row["metadata"]["client_order_id"],
+                                          "order_state": row["state"]})
 
 
 def _list(value: Any) -> list[str]:

@@ -28,7 +28,7 @@ from xtb.sim.lighter import wire
 from xtb.sim.lighter.ratelimit import WeightedLimiter
 from xtb.sim.lighter.txinfo import TxError
 from xtb.sim.lighter.venue import ChannelMessage, LighterVenue
-from xtb.sim.loopback import LoopbackServer
+from xtb.sim.loopback import LoopbackServer, abort, send_with_faults
 from xtb.sim.types import BookDelta, OrderView, PositionView
 from xtb.sim.wire_faults import WireFaults
 
@@ -681,18 +681,7 @@ class LighterServer(LoopbackServer):
             payload = await session.queue.get()
             if payload is None or session.ws.closed:
                 return
-            fault = self.faults.socket_fault(session.conn_id)
-            if fault is not None and fault[0] == "drop":
-                _abort(session.ws)
-                return
-            if fault is not None:
-                session.stalled_until = max(session.stalled_until, time.monotonic() + fault[1])
-            stall = session.stalled_until - time.monotonic()
-            if stall > 0:
-                await asyncio.sleep(stall)
-            try:
-                await session.ws.send_str(payload.decode())
-            except (ConnectionError, RuntimeError):
+            if not await send_with_faults(session, self.faults, payload):
                 return
 
     async def _pinger(self, session: Session) -> None:
@@ -1024,7 +1013,7 @@ class LighterServer(LoopbackServer):
         """Cut every socket abruptly (no close frame). Returns how many were open."""
         sessions = list(self.sessions)
         for session in sessions:
-            _abort(session.ws)
+            abort(session.ws)
         return len(sessions)
 
     def stall_sockets(self, seconds: float) -> None:
@@ -1039,12 +1028,6 @@ def _release_held(session: Session, payload: dict[str, Any]) -> None:
         session.held = None
         session.send(payload)
 
-
-def _abort(ws: web.WebSocketResponse) -> None:
-    """Close the TCP connection under a WebSocket without a close frame (what a network drop looks like)."""
-    req = ws._req
-    if req is not None and req.transport is not None:
-        req.transport.close()
 
 
 def _role_matches(trade: dict[str, Any], account: int | None, role: str | None, ask_filter: int | None) -> bool:

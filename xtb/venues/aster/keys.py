@@ -9,7 +9,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xtb.keys import KeyFileError, Secret, read_key_file
+from xtb.keys import KeyField, KeyFileError, Secret, read_key_fields
+
+# V3 needs user + private key, V1 api key + api secret: each field is optional, the pair is checked after
+FIELDS = {
+    "user": KeyField("user", ("user", "aster user", "main wallet"), ("ASTER_USER",), required=False),
+    "private_key": KeyField("private key", ("private key", "signer private key", "aster private key"),
+                            ("ASTER_PRIVATE_KEY",), required=False),
+    "api_key": KeyField("api key", ("api key",), ("ASTER_API_KEY",), required=False),
+    "api_secret": KeyField("api secret", ("api secret", "secret key"), ("ASTER_API_SECRET",), required=False),
+}
 
 
 @dataclass(frozen=True)
@@ -31,17 +40,9 @@ class AsterKeys:
 
 
 def load_aster_keys(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> AsterKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        f = read_key_file(path)
-        user = f.get("user") or f.get("aster user") or f.get("main wallet")
-        key = f.get("private key") or f.get("signer private key") or f.get("aster private key")
-        api_key, secret = f.get("api key"), f.get("api secret") or f.get("secret key")
-        where = str(path)
-    else:
-        user, key = env.get("ASTER_USER"), env.get("ASTER_PRIVATE_KEY")
-        api_key, secret = env.get("ASTER_API_KEY"), env.get("ASTER_API_SECRET")
-        where = "environment (ASTER_USER/ASTER_PRIVATE_KEY or ASTER_API_KEY/ASTER_API_SECRET)"
+    values, where = read_key_fields("Aster", FIELDS, path, env,
+                                    "ASTER_USER/ASTER_PRIVATE_KEY or ASTER_API_KEY/ASTER_API_SECRET")  # fmt: skip
+    user, key, api_key, secret = (values[n] for n in ("user", "private_key", "api_key", "api_secret"))
     keys = AsterKeys(user or None, Secret(key) if key else None, Secret(api_key) if api_key else None,
                      Secret(secret) if secret else None)  # fmt: skip
     if not (keys.user and keys.private_key) and not (keys.api_key and keys.api_secret):

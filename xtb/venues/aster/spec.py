@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import _core, ratelimits
+from xtb import _core
 from xtb.keys import Secret
+from xtb.venues.aster import ratelimits
 from xtb.venues.aster.config import AsterConfig
 from xtb.venues.aster.dialect import DIALECTS, NAME
 from xtb.venues.aster.keys import AsterKeys, load_aster_keys
@@ -59,17 +60,16 @@ def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> BinanceConnecto
     """A fresh simulated account: an approved API wallet (V3) or an HMAC key pair (V1)."""
     urls = setup.sim.urls()[NAME]
     config = AsterConfig.from_options(_options(setup.options, urls["rest"], urls["ws"]))
+    key, secret, _ = setup.sim.open_account(NAME, setup.collateral, auth=config.auth)
     if config.auth == "v1":
-        api_key, secret, _ = setup.sim.add_aster_hmac_account(setup.collateral)
-        keys = AsterKeys(api_key=Secret(api_key), api_secret=Secret(secret))
-    else:
-        user, private_key, _ = setup.sim.add_aster_account(setup.collateral)
-        keys = AsterKeys(user=user, private_key=Secret(private_key))
+        keys = AsterKeys(api_key=Secret(key), api_secret=Secret(secret))
+    else:  # the simulator made the API wallet's key: (user, agent private key, account)
+        keys = AsterKeys(user=key, private_key=Secret(secret))
     return connector(config, keys, wiring)
 
 
 def rate_limits(options: Mapping[str, Any]) -> dict[str, Any]:
-    return ratelimits.binance_usdm(
+    return ratelimits.aster(
         int(options.get("weight_per_minute", AsterConfig.weight_per_minute)),
         int(options.get("orders_per_10s", AsterConfig.orders_per_10s)),
         int(options.get("orders_per_minute", AsterConfig.orders_per_minute)),

@@ -54,13 +54,14 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import backpack as backpack_limits
 from xtb.transport.keepalive_http import KeepAliveClient, check_order_http, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
-from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.backpack.markets import parse_markets
+from xtb.venues.backpack.ratelimits import backpack as backpack_limits
 from xtb.venues.backpack.rest_api import BackpackRest, rest_limit_key
+from xtb.venues.common import touch_from_levels
+from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
 from xtb.venues.options import migrate_options
 from xtb.venues.settle import settle_until_agreed
@@ -166,7 +167,7 @@ class _PreparedCancel:
     requests: list[tuple[int, dict[str, str], bytes]]
 
 
-class BackpackConnector:
+class BackpackConnector(StreamingConnector):
     venue = VENUE
     reports_fill_fees = True
 
@@ -226,7 +227,7 @@ class BackpackConnector:
     def from_venue_config(cls, venue_cfg: Any, **kwargs: Any) -> BackpackConnector:
         """From a `venues.backpack` config section: keys from `key_file` (refused when group/other
         readable) or BPX_API_KEY / BPX_API_SECRET in the environment."""
-        from xtb.keys import load_backpack_keys
+        from xtb.venues.backpack.keys import load_backpack_keys
 
         overrides: dict[str, Any] = {}
         if venue_cfg.rest_url:
@@ -307,15 +308,6 @@ class BackpackConnector:
         for book in self._books.values():
             book.mark_stale("connector stopped")
 
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        if self._order_transport is not None:
-            await self._order_transport.close()
-            self._order_transport = None
-
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
         """Markets from a `GET /api/v1/markets` reply, with one core book each on the decoder. `start`
@@ -331,42 +323,17 @@ class BackpackConnector:
             self._book_symbols[book_id] = sym
         return dict(self._markets)
 
-    def markets(self) -> dict[str, MarketInfo]:
-        return dict(self._markets)
-
     def book(self, symbol: str) -> Any:
         try:
             return self._books[symbol]
         except KeyError:
             raise KeyError(f"backpack: no book for {symbol!r} (have: {', '.join(self._books)})") from None
 
-    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        b = self.book(symbol)
-        return b.best_bid(), b.best_ask()
-
     async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """Best bid and ask from the REST depth (for closing orders when the stream's book is stale or empty)."""
         m = self._markets[symbol]
         data = await self.http.depth(symbol, limit=5) or {}
-
-        def best(rows: Any, pick: Callable[..., Any]) -> tuple[int, int] | None:
-            levels = [(to_units(str(p), m.price_decimals), to_units(str(q), m.size_decimals)) for p, q in rows or []]
-            levels = [lv for lv in levels if lv[0] > 0 and lv[1] > 0]
-            return pick(levels, key=lambda lv: lv[0]) if levels else None
-
-        return best(data.get("bids"), max), best(data.get("asks"), min)
-
-    def symbol_of_book(self, book_id: int) -> str:
-        return self._book_symbols[book_id]
-
-    def books(self) -> dict[int, str]:
-        return dict(self._book_symbols)
-
-    def rest_clients(self) -> list[RestClient]:
-        return [] if self._http is None else [self._http.rest, self._http.orders]
-
-    def feed_frames(self) -> int:
-        return int(self.decoder.stats().get("frames", 0))
+        return touch_from_levels(data.get("bids"), data.get("asks"), m.price_decimals, m.size_decimals)
 
     def venue_stats(self) -> VenueStats:
         st = self.stats
@@ -380,25 +347,10 @@ class BackpackConnector:
             raise RuntimeError("backpack connector is not started")
         return self._http
 
-    @property
-    def ws(self) -> WsSession | None:
-        return self._ws
-
     # ------------------------------------------------------------------ websocket
-    def _make_listener(self) -> Any:
-        from xtb.transport._cylistener import CyFeedListener
-
-        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
-
     def _on_feed_error(self, exc: BaseException) -> None:
         self.stats.feed_errors += 1
         log.warning("backpack feed: %s", exc)
-
-    def _last_activity_ns(self, listener: Any) -> int:
-        frames = int(listener.frames)
-        if frames != self._frames_seen:
-            self._frames_seen, self._frames_seen_ns = frames, time.monotonic_ns()
-        return self._frames_seen_ns
 
     async def _on_connected(self, transport: Any, listener: Any) -> None:
         self.stats.reconnects += 1
@@ -425,12 +377,6 @@ class BackpackConnector:
         self._positions_seeded = False
 
     # ------------------------------------------------------------------ books
-    def _start_resync(self, symbol: str) -> None:
-        if symbol in self._resyncing:
-            return
-        self._resyncing.add(symbol)
-        self._spawn(self._resync(symbol), f"resync-{symbol}")
-
     async def _resync(self, symbol: str) -> None:
         book = self._books[symbol]
         try:
@@ -473,23 +419,6 @@ class BackpackConnector:
                     self._start_resync(sym)
 
     # dispatcher listener hooks -------------------------------------------------------------------
-    def on_resync(self, ev: Any) -> None:
-        if ev.venue != VENUE:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        ws = self._ws
-        if sym is not None and ws is not None and ws.connected.is_set() and sym not in self._resyncing:
-            self.stats.resyncs += 1
-            self._start_resync(sym)
-
-    def on_position(self, ev: Any) -> None:
-        if ev.venue != VENUE:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        if sym is not None:
-            self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
-            self._position_seen_ns[sym] = time.monotonic_ns()
-
     def on_order(self, ev: Any) -> None:
         """Updates the tracker passed through unabsorbed: orders it does not know."""
         if ev.venue != VENUE or ev.is_terminal:
@@ -552,9 +481,6 @@ class BackpackConnector:
         """The venue's collateral summary (netEquity, netEquityAvailable, ...), as sent."""
         return await self.http.collateral()  # type: ignore[no-any-return]
 
-    def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)
-
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
         await self.http.time()
@@ -574,12 +500,6 @@ class BackpackConnector:
         if not 0 < r.client_id < 2**32:
             raise ValueError(f"clientId {r.client_id} out of the uint32 range")
         return m
-
-    @staticmethod
-    def _checked_price(r: OrderRequest, m: MarketInfo) -> int:
-        if r.price is None or r.price <= 0 or r.price % m.tick:
-            raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
-        return r.price
 
     def _order_params(self, r: OrderRequest) -> dict[str, Any]:
         m = self._checked_market(r)
@@ -684,13 +604,6 @@ class BackpackConnector:
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ orders: Connector
-    async def _take_slot(self, op: str, count: int) -> None:
-        key, weight = self.limit_key(op, count)
-        await take_slot(self.limiter, key, weight, what=VENUE)
-
-    async def submit(self, req: OrderRequest) -> SubmitResult:
-        return (await self.submit_batch([req]))[0]
-
     async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
         """Direct submit (without the OrderGateway): same tracking rules as the gateway."""
         if not reqs:
@@ -711,19 +624,6 @@ class BackpackConnector:
                 trk.on_unresolved(res.client_id, VENUE, res.reason)
         return results
 
-    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
-        await self._take_slot("cancel", 1)
-        self.tracker.on_cancel_requested(client_id, VENUE)
-        results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
-        if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="no answer to the cancel")
-        res = results[0]
-        if res.outcome is SubmitOutcome.ACCEPTED:
-            self.tracker.on_cancel(client_id, VENUE)
-        else:
-            self.tracker.on_cancel_rejected(client_id, VENUE, res.reason)
-        return res
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         for sym in [symbol] if symbol else list(self._markets):
             reply = await self.http.cancel_all(sym)
@@ -733,11 +633,6 @@ class BackpackConnector:
                     self.tracker.on_cancel(int(cid), VENUE, "cancel all")
 
     # ------------------------------------------------------------------ reconciliation
-    async def _reconcile_loop(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await self._reconcile_safely("periodic")
-
     async def _reconcile_safely(self, why: str) -> None:
         try:
             await self.reconcile()

@@ -11,7 +11,7 @@ from typing import Any
 
 from xtb.transport.rest import RestClient
 
-#: method + path -> limiter key (xtb.ratelimits.BACKPACK_KEYS)
+#: method + path -> limiter key (ratelimits.BACKPACK_KEYS)
 _ORDER_PATHS = {("POST", "/api/v1/order"), ("POST", "/api/v1/orders"), ("DELETE", "/api/v1/order"),
                 ("DELETE", "/api/v1/orders")}
 _PUBLIC_PREFIXES = ("/api/v1/markets", "/api/v1/market", "/api/v1/depth", "/api/v1/time", "/api/v1/status",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import ratelimits
-from xtb.keys import load_backpack_keys
+from xtb.venues.backpack import ratelimits
 from xtb.venues.backpack.connector import BackpackConfig, BackpackConnector
+from xtb.venues.backpack.keys import load_backpack_keys
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
 from xtb.venues.symbols import base_first
 
@@ -32,7 +32,7 @@ def connect_live(setup: LiveSetup, wiring: ConnectorWiring) -> BackpackConnector
 
 
 def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> BackpackConnector:
-    api_key, secret, _ = setup.sim.add_backpack_account(setup.collateral)
+    api_key, secret, _ = setup.sim.open_account(NAME, setup.collateral)
     assert secret is not None  # a fresh key pair: the simulator made the secret
     urls = setup.sim.urls()[NAME]
     config = BackpackConfig.from_options(_options(setup.options, urls["rest"], urls["ws"]))

@@ -51,17 +51,18 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import binance_usdm as binance_limits
 from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.pylistener import PyFeedListener
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
-from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
 from xtb.venues.binance_usdm.dialect import BINANCE_USDM, FapiDialect
 from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
+from xtb.venues.binance_usdm.ratelimits import binance_usdm as binance_limits
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
+from xtb.venues.common import touch_from_levels
+from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
 from xtb.venues.settle import settle_until_agreed
 
@@ -158,10 +159,11 @@ class _MarketListener(PyFeedListener):
             log.warning("mark price frame refused: %s", e)
 
 
-class BinanceConnector:
+class BinanceConnector(StreamingConnector):
     """Also the connector of venues that copy Binance's `/fapi` API: `dialect` names the venue, its paths and
     error codes, `signer` its request signer (Binance's HMAC signer from the key pair by default)."""
 
+    venue = VENUE
     reports_fill_fees = True
 
     def __init__(
@@ -349,15 +351,6 @@ class BinanceConnector:
         for book in self._books.values():
             book.mark_stale("connector stopped")
 
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        if self._order_transport is not None:
-            await self._order_transport.close()
-            self._order_transport = None
-
     # ------------------------------------------------------------------ account settings
     async def _check_position_mode(self) -> None:
         """xtb nets one position per market (one-way mode). A hedge-mode account (dualSidePosition) would
@@ -414,30 +407,17 @@ class BinanceConnector:
             self._book_ids[sym] = book_id
         return dict(self._markets)
 
-    def markets(self) -> dict[str, MarketInfo]:
-        return dict(self._markets)
-
     def book(self, symbol: str) -> Any:
         try:
             return self._books[symbol]
         except KeyError:
             raise KeyError(f"{self.venue}: no book for {symbol!r} (have: {', '.join(self._books)})") from None
 
-    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        b = self.book(symbol)
-        return b.best_bid(), b.best_ask()
-
-    def symbol_of_book(self, book_id: int) -> str:
-        return self._book_symbols[book_id]
-
-    def books(self) -> dict[int, str]:
-        return dict(self._book_symbols)
-
-    def rest_clients(self) -> list[RestClient]:
-        return [] if self._http is None else [self._http.rest, self._http.orders]
-
-    def feed_frames(self) -> int:
-        return int(self.decoder.stats().get("frames", 0))
+    async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """Best bid and ask from the REST depth (closing orders when the stream's book is not live)."""
+        m = self._markets[symbol]
+        data = await self.http.depth(symbol, 5) or {}
+        return touch_from_levels(data.get("bids"), data.get("asks"), m.price_decimals, m.size_decimals)
 
     def venue_stats(self) -> VenueStats:
         st, gate = self.stats, self.gate
@@ -460,28 +440,13 @@ class BinanceConnector:
         return self._http
 
     @property
-    def ws(self) -> WsSession | None:
-        return self._ws
-
-    @property
     def user_ws(self) -> WsSession | None:
         return self._user_ws
 
     # ------------------------------------------------------------------ market socket
-    def _make_listener(self) -> Any:
-        from xtb.transport._cylistener import CyFeedListener
-
-        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
-
     def _on_feed_error(self, exc: BaseException) -> None:
         self.stats.feed_errors += 1
         log.warning("%s feed: %s", self.venue, exc)
-
-    def _last_activity_ns(self, listener: Any) -> int:
-        frames = int(listener.frames)
-        if frames != self._frames_seen:
-            self._frames_seen, self._frames_seen_ns = frames, time.monotonic_ns()
-        return self._frames_seen_ns
 
     async def _on_connected(self, transport: Any, listener: Any) -> None:
         self.stats.reconnects += 1
@@ -587,12 +552,6 @@ class BinanceConnector:
                 log.warning("%s: listenKey keepalive failed: %s", self.venue, e)
 
     # ------------------------------------------------------------------ books
-    def _start_resync(self, symbol: str) -> None:
-        if symbol in self._resyncing:
-            return
-        self._resyncing.add(symbol)
-        self._spawn(self._resync(symbol), f"resync-{symbol}")
-
     async def _resync(self, symbol: str) -> None:
         book = self._books[symbol]
         try:
@@ -632,23 +591,6 @@ class BinanceConnector:
                     self._start_resync(sym)
 
     # dispatcher listener hooks -------------------------------------------------------------------
-    def on_resync(self, ev: Any) -> None:
-        if ev.venue != self.venue:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        ws = self._ws
-        if sym is not None and ws is not None and ws.connected.is_set() and sym not in self._resyncing:
-            self.stats.resyncs += 1
-            self._start_resync(sym)
-
-    def on_position(self, ev: Any) -> None:
-        if ev.venue != self.venue:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        if sym is not None:
-            self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
-            self._position_seen_ns[sym] = time.monotonic_ns()
-
     def on_order(self, ev: Any) -> None:
         if ev.venue != self.venue or ev.is_terminal:
             return
@@ -703,9 +645,6 @@ class BinanceConnector:
             out[str(row.get("asset"))] = Balance(str(row.get("asset")), total=total, available=avail, decimals=d)
         self._balances, self._balances_ns = out, time.monotonic_ns()
         return dict(out)
-
-    def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(self.venue, symbol)
 
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
@@ -891,13 +830,6 @@ class BinanceConnector:
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ orders: Connector
-    async def _take_slot(self, op: str, count: int) -> None:
-        key, weight = self.limit_key(op, count)
-        await take_slot(self.limiter, key, weight, what=self.venue)
-
-    async def submit(self, req: OrderRequest) -> SubmitResult:
-        return (await self.submit_batch([req]))[0]
-
     async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
         if not reqs:
             return []
@@ -917,19 +849,6 @@ class BinanceConnector:
                 trk.on_unresolved(res.client_id, self.venue, res.reason)
         return results
 
-    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
-        await self._take_slot("cancel", 1)
-        self.tracker.on_cancel_requested(client_id, self.venue)
-        results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
-        if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="no answer to the cancel")
-        res = results[0]
-        if res.outcome is SubmitOutcome.ACCEPTED:
-            self.tracker.on_cancel(client_id, self.venue)
-        else:
-            self.tracker.on_cancel_rejected(client_id, self.venue, res.reason)
-        return res
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """Cancel-all answers only `{code, msg}`: the cancelled orders come through the stream and the
         reconciliation that follows."""
@@ -938,11 +857,6 @@ class BinanceConnector:
         await self._reconcile_safely("cancel all")
 
     # ------------------------------------------------------------------ reconciliation
-    async def _reconcile_loop(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await self._reconcile_safely("periodic")
-
     async def _reconcile_safely(self, why: str) -> None:
         try:
             await self.reconcile()

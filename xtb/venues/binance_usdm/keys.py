@@ -8,7 +8,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from xtb.keys import KeyFileError, Secret, read_key_file
+from xtb.keys import KeyField, Secret, read_key_fields
+
+FIELDS = {
+    "api_key": KeyField("api key", ("api key", "binance api key"), ("BINANCE_API_KEY", "XTB_BINANCE_API_KEY")),
+    "api_secret": KeyField("api secret", ("api secret", "secret key", "binance api secret"),
+                           ("BINANCE_API_SECRET", "XTB_BINANCE_API_SECRET")),
+}
 
 
 @dataclass(frozen=True)
@@ -18,18 +24,7 @@ class BinanceKeys:
 
 
 def load_binance_keys(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> BinanceKeys:
-    env = os.environ if env is None else env
-    if path is not None:
-        f = read_key_file(path)
-        key = f.get("api key") or f.get("binance api key")
-        secret = f.get("api secret") or f.get("secret key") or f.get("binance api secret")
-        where = str(path)
-    else:
-        key = env.get("BINANCE_API_KEY") or env.get("XTB_BINANCE_API_KEY")
-        secret = env.get("BINANCE_API_SECRET") or env.get("XTB_BINANCE_API_SECRET")
-        where = "environment (BINANCE_API_KEY/BINANCE_API_SECRET)"
-    if not key:
-        raise KeyFileError(f"Binance api key missing in {where}")
-    if not secret:
-        raise KeyFileError(f"Binance api secret missing in {where}")
-    return BinanceKeys(Secret(key), Secret(secret))
+    values, _ = read_key_fields("Binance", FIELDS, path, env, "BINANCE_API_KEY/BINANCE_API_SECRET")
+    api_key, api_secret = values["api_key"], values["api_secret"]
+    assert api_key and api_secret  # required fields
+    return BinanceKeys(Secret(api_key), Secret(api_secret))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import ratelimits
+from xtb.venues.binance_usdm import ratelimits
 from xtb.venues.binance_usdm.config import BinanceConfig
 from xtb.venues.binance_usdm.connector import CLIENT_ID_MAX, BinanceConnector
 from xtb.venues.binance_usdm.keys import load_binance_keys
@@ -39,7 +39,7 @@ def connect_live(setup: LiveSetup, wiring: ConnectorWiring) -> BinanceConnector:
 
 
 def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> BinanceConnector:
-    api_key, secret, _ = setup.sim.add_binance_account(setup.collateral)
+    api_key, secret, _ = setup.sim.open_account(NAME, setup.collateral)
     urls = setup.sim.urls()[NAME]
     config = BinanceConfig.from_options(_options(setup.options, urls["rest"], urls["ws"]))
     return BinanceConnector(config, api_key, secret, ring=wiring.ring, tracker=wiring.tracker,

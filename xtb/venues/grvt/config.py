@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from xtb.orders.reconcile import UNKNOWN_ORDER_POLICIES, UnknownOrderPolicy
+from xtb.transport.keepalive_http import check_order_http
 from xtb.venues.options import migrate_options
 
 
@@ -86,6 +87,9 @@ class GrvtConfig:
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
+    #: order requests over the lean keep-alive client (`keepalive`) or `aiohttp`; connections opened at start
+    order_http: str = "keepalive"
+    order_connections: int = 2
 
     def __post_init__(self) -> None:
         if not 0 < self.signature_expiration_s <= 30 * 24 * 3600:
@@ -100,6 +104,8 @@ class GrvtConfig:
             raise ValueError("history_limit must be in 1..1000 and history_max_pages >= 1")
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        check_order_http("venues.grvt.options", {"order_http": self.order_http,
+                                                 "order_connections": self.order_connections})
         if self.unknown_order_policy not in UNKNOWN_ORDER_POLICIES:
             known = ", ".join(UNKNOWN_ORDER_POLICIES)
             raise ValueError(f"unknown_order_policy must be one of {known}, got {self.unknown_order_policy!r}")

@@ -58,7 +58,7 @@ from xtb.orders.reconcile import (
     VenueOrderState,
     merge_positions,
 )
-from xtb.ratelimits import grvt as grvt_limits
+from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
@@ -67,6 +67,7 @@ from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.markets import markets as parse_markets
 from xtb.venues.grvt.markets import signing_instrument
 from xtb.venues.grvt.orders import PRICE_DECIMALS, GrvtInstrument, OrderBuilder
+from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.grvt.rest_api import GrvtRest, SessionError, rest_limit_key
 from xtb.venues.settle import settle_until_agreed
 
@@ -109,6 +110,13 @@ def _first(values: Any, default: str = "0") -> str:
     if isinstance(values, str | int | float) and not isinstance(values, bool):
         return str(values)
     return default
+
+
+def _is_zero(text: str) -> bool:
+    try:
+        return Decimal(text) == 0
+    except ArithmeticError:  # unreadable: not known to be zero (the reply is applied and judged there)
+        return False
 
 
 def _rounded(text: Any, decimals: int) -> int:
@@ -178,6 +186,7 @@ class GrvtConnector:
         self._balances_ns = 0
         self._session: aiohttp.ClientSession | None = None
         self._http: GrvtRest | None = None
+        self._order_transport: KeepAliveClient | None = None
         self._ws: WsSession | None = None
         self._private_ws: WsSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -207,9 +216,10 @@ class GrvtConnector:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True))
 
-        def client(url: str, *, limiter: Any, timeout_s: float, retries: int) -> RestClient:
+        def client(url: str, *, limiter: Any, timeout_s: float, retries: int,
+                   transport: KeepAliveClient | None = None) -> RestClient:
             return RestClient(VENUE, url, limiter=limiter, limit_key=rest_limit_key, timeout_s=timeout_s,
-                              max_retries=retries, session=self._session, rng=self._rng)
+                              max_retries=retries, session=self._session, rng=self._rng, transport=transport)
 
         edge = client(ep.edge_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s, retries=cfg.max_retries)
         trades = client(ep.trades_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s,
@@ -217,7 +227,9 @@ class GrvtConnector:
         market = client(ep.market_data_url, limiter=self.limiter, timeout_s=cfg.request_timeout_s,
                         retries=cfg.max_retries)
         # Orders: the gateway (or `submit`) took the slot; a 429 is not retried here: the order is refused
-        orders = client(ep.trades_url, limiter=None, timeout_s=cfg.order_timeout_s, retries=0)
+        self._order_transport = order_transport(ep.trades_url, cfg.order_http, cfg.order_connections)
+        orders = client(ep.trades_url, limiter=None, timeout_s=cfg.order_timeout_s, retries=0,
+                        transport=self._order_transport)
         self._http = GrvtRest(edge, trades, market, orders, self._api_key, cfg.sub_account_id,
                               renew_before_s=cfg.session_renew_before_s, default_ttl_s=cfg.session_default_ttl_s)
         session = await self._http.login()
@@ -225,6 +237,7 @@ class GrvtConnector:
             log.warning("grvt: the login names sub-account %s; trading sub-account %s as configured",
                         session.sub_account_id, cfg.sub_account_id)
         self.load_markets(await self._http.all_instruments())
+        await warm_order_transport(VENUE, self._order_transport, cfg.order_connections)
         self._ws = WsSession(
             "grvt", ep.market_data_ws_url, self._make_listener,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
@@ -290,6 +303,9 @@ class GrvtConnector:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._order_transport is not None:
+            await self._order_transport.close()
+            self._order_transport = None
 
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
@@ -480,6 +496,7 @@ class GrvtConnector:
             now = time.monotonic()
             for sym, book in self._books.items():
                 if book.state == "live":
+                    self._resubscribed.pop(sym, None)  # a later gap starts its own resubscribe
                     continue
                 since = self._resubscribed.get(sym)
                 if since is None:
@@ -640,8 +657,13 @@ class GrvtConnector:
             return SubmitResult(cid, SubmitOutcome.REJECTED, reason=str(state.get("reject_reason") or "REJECTED"))
         oid = row.get("order_id")
         venue_oid = str(oid) if oid not in (None, "", "0x00") else None
-        if status not in ("PENDING", "OPEN") or _first(state.get("traded_size")) not in ("0", "0.0"):
-            report = self._order_report({**row, "metadata": {**(row.get("metadata") or {}), "client_order_id": cid}})
+        if status not in ("PENDING", "OPEN") or not _is_zero(_first(state.get("traded_size"))):
+            try:
+                report = self._order_report({**row, "metadata": {**(row.get("metadata") or {}),
+                                                                 "client_order_id": cid}})
+            except (ValueError, ArithmeticError) as e:  # the stream or reconciliation will tell
+                log.warning("grvt create_order %s: unreadable reply state (%s)", cid, e)
+                report = None
             if report is not None:
                 self._reconciler.apply_order(report)
         return SubmitResult(cid, SubmitOutcome.ACCEPTED, venue_order_id=venue_oid)
@@ -732,7 +754,8 @@ class GrvtConnector:
             await self.http.cancel_all_orders()
         else:
             m = self._markets[symbol]
-            await self.http.cancel_all_orders(m.base if m.multiplier == 1 else None, m.quote)
+            # the venue's own base (kPEPE, not the canonical PEPE) and quote select exactly this instrument
+            await self.http.cancel_all_orders(symbol.split("_", 1)[0], m.quote)
         await self._reconcile_safely("cancel all")
 
     # ------------------------------------------------------------------ reconciliation
@@ -765,7 +788,9 @@ class GrvtConnector:
         verdict = rec.open_orders(reports, time.monotonic_ns())
         for r in verdict.cancel:
             try:
-                await http.cancel_order(order_id=r.order_id) if r.order_id else \
+                if r.order_id:
+                    await http.cancel_order(order_id=r.order_id)
+                else:
                     await http.cancel_order(client_order_id=r.client_id)
             except VenueRejected as e:
                 log.warning("grvt: cancelling venue order %s (%s) failed: %s", r.order_id, r.symbol, e)
@@ -774,6 +799,34 @@ class GrvtConnector:
             rec.settle_missing(verdict.missing)
         merge = await self._read_positions()
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
+
+    async def check_orders(self, client_ids: Sequence[int]) -> bool:
+        """What the venue says now of these live orders, over REST (for an order watch that asks when the
+        trading stream may have missed something): the open-order list applied to the ones it lists, each
+        one it no longer lists looked up; fills and positions read when a filled size moved. Nothing is
+        settled, adopted or cancelled here (that is the reconciliation's). Returns whether a filled size
+        moved."""
+        async with self._reconcile_lock:
+            trk, rec = self.tracker, self._reconciler
+            before = self._filled_of(client_ids)
+            listed: set[int] = set()
+            for r in map(self._order_report, await self.http.open_orders() or []):
+                tracked = trk.get(r.client_id, VENUE) if r is not None and r.client_id else None
+                if r is not None and r.client_id and tracked is not None and not tracked.is_terminal:
+                    listed.add(r.client_id)
+                    rec.apply_order(r)
+            gone = [o for o in (trk.get(c, VENUE) for c in client_ids if c not in listed)
+                    if o is not None and not o.is_terminal]
+            if gone:
+                await self._look_up(gone)
+            moved = self._filled_of(client_ids) != before
+            if moved:
+                await self._apply_fill_history()
+                await self._read_positions()
+            return moved
+
+    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
+        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, VENUE) for c in client_ids)]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders: asked for by client id, then searched for in the order history, page by page

@@ -98,7 +98,7 @@ def parse_login(headers: Mapping[str, str], body: Any, now: float, default_ttl_s
 
 
 def rest_limit_key(method: str, path: str) -> tuple[str, int]:
-    """The limiter key of a REST path (xtb/ratelimits.py `grvt`)."""
+    """The limiter key of a REST path (xtb/venues/grvt/ratelimits.py)."""
     name = path.rsplit("/", 1)[-1]
     if name in ("create_order", "cancel_order", "cancel_all_orders"):
         return ("order", 1)

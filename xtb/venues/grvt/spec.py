@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import ratelimits
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.connector import CLIENT_ID_MAX, GrvtConnector
 from xtb.venues.grvt.keys import load_grvt_keys
+from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.symbols import base_first
 
 NAME = "grvt"
 CLIENT_ID_RANGE = (1, CLIENT_ID_MAX)
-#: the simulator's EIP-712 chain id (testnet's: no mainnet signature is ever made in paper mode)
-PAPER_CHAIN_ID = 326
 
 
 def _with_urls(options: Mapping[str, Any], rest_url: str | None, ws_url: str | None) -> dict[str, Any]:
@@ -46,23 +44,23 @@ def connect_live(setup: LiveSetup, wiring: ConnectorWiring) -> GrvtConnector:
 
 
 def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> GrvtConnector:
-    add_account = getattr(setup.sim, "add_grvt_account", None)
-    if add_account is None:
-        raise ValueError("paper mode: this simulator has no GRVT dialect")
-    account = add_account(setup.collateral)
+    """A funded sub-account on the simulator with an API key and a signing key made for it, and the
+    simulator's three hosts, two sockets and chain id."""
+    account = setup.sim.add_grvt_account(setup.collateral)
+    assert account.private_key is not None  # no signer given: the simulator made the key
     urls = setup.sim.urls()[NAME]
     options = dict(setup.options)
     options.pop("profile", None)
-    options.update(edge_url=urls["rest"], trades_url=urls["rest"], market_data_url=urls["rest"],
+    options.update(edge_url=urls["edge"], trades_url=urls["trades"], market_data_url=urls["market_data"],
                    trades_ws_url=urls["trading_ws"], market_data_ws_url=urls["market_ws"],
-                   chain_id=int(urls.get("chain_id", PAPER_CHAIN_ID)), sub_account_id=account.sub_account_id)
+                   chain_id=int(urls["chain_id"]), sub_account_id=account.sub_account_id)
     config = GrvtConfig.from_options(options)
     return GrvtConnector(config, account.api_key, account.private_key, ring=wiring.ring, tracker=wiring.tracker,
                          on_burst_end=wiring.on_burst_end)
 
 
 def rate_limits(options: Mapping[str, Any]) -> dict[str, Any]:
-    return ratelimits.grvt(float(options.get("requests_per_second", GrvtConfig.requests_per_second)))
+    return grvt_limits(float(options.get("requests_per_second", GrvtConfig.requests_per_second)))
 
 
 SPEC = VenueSpec(

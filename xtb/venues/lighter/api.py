@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from xtb.ratelimits import lighter_rest_key
 from xtb.signing import TxRejected, send_tx_batch_fields
 from xtb.signing.lighter import SignedTx
 from xtb.transport.rest import RestClient, VenueRejected
+from xtb.venues.lighter.ratelimits import lighter_rest_key
 
 PREFIX = "/api/v1/"
 
 
 def rest_limit_key(method: str, path: str) -> tuple[str, int]:
-    """RestClient hook: the xtb.ratelimits Lighter key of a path; the weight is in the preset."""
+    """RestClient hook: the Lighter limiter key (ratelimits.py) of a path; the weight is in the preset."""
     return lighter_rest_key(path), 1
 
 
@@ -122,6 +122,34 @@ class LighterApi:
             "accountOrders",
         )
         return list(reply.get("orders") or [])
+
+    async def inactive_orders(
+        self, account_index: int, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of accountInactiveOrders (closed orders, newest first): (orders, next cursor or "")."""
+        params: dict[str, Any] = {"account_index": account_index, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        reply = _expect_dict(
+            await self.rest.request("GET", PREFIX + "accountInactiveOrders", params=params,
+                                    headers=self._auth_headers()),
+            "accountInactiveOrders",
+        )
+        return list(reply.get("orders") or []), str(reply.get("next_cursor") or "")
+
+    async def account_trades(
+        self, account_index: int, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of the account's trades, newest first: (trades, next cursor or "")."""
+        params: dict[str, Any] = {"account_index": account_index, "sort_by": "trade_id", "sort_dir": "desc",
+                                  "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        reply = _expect_dict(
+            await self.rest.request("GET", PREFIX + "trades", params=params, headers=self._auth_headers()),
+            "trades",
+        )
+        return list(reply.get("trades") or []), str(reply.get("next_cursor") or "")
 
     async def send_tx(self, tx: SignedTx, price_protection: bool | None = None) -> dict[str, Any]:
         data = {"tx_type": str(tx.tx_type), "tx_info": tx.tx_info}

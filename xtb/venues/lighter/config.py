@@ -87,6 +87,10 @@ class LighterConfig:
     unknown_order_policy: UnknownOrderPolicy = "adopt"
     #: look orders up by client id with GET accountOrders (SDK endpoint; not served by every deployment)
     lookup_by_client_id: bool = True
+    #: rows per history page (accountOrders ids per request, accountInactiveOrders, account trades; the
+    #: venue serves at most 100) and the most pages one lookup reads
+    history_limit: int = 100
+    history_max_pages: int = 10  # the account trades weigh 600 each: 10 pages are a quarter of a premium minute
 
     # --- REST
     rest_timeout_s: float = 10.0
@@ -95,7 +99,7 @@ class LighterConfig:
     #: aiohttp; connections opened at start
     order_http: str = "keepalive"
     order_connections: int = 2
-    #: rate-limit tier for xtb.ratelimits.lighter presets when the connector builds its own limiter
+    #: rate-limit tier for the ratelimits.lighter preset when the connector builds its own limiter
     tier: str = "premium"
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,9 +32,7 @@ import aiohttp
 import orjson
 from picows import WSListener, WSMsgType, WSTransport
 
-from xtb import ratelimits
 from xtb._core import EventRing, FeedDecoder, OrderBook, OrderTracker, Position, RateLimiter
-from xtb.keys import LighterKeys
 from xtb.model.types import (
     Balance,
     MarketInfo,
@@ -73,8 +71,10 @@ from xtb.transport.rest import RestClient, VenueRejected
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
 from xtb.venues.contract import VenueStats
+from xtb.venues.lighter import ratelimits
 from xtb.venues.lighter.api import LighterApi, rest_limit_key
 from xtb.venues.lighter.config import LighterConfig
+from xtb.venues.lighter.keys import LighterKeys
 from xtb.venues.lighter.markets import parse_markets
 from xtb.venues.lighter.txpipeline import PreparedTx, TxPipeline
 from xtb.venues.lighter.txsocket import PING, PONG, TxSocket
@@ -864,65 +864,79 @@ class LighterConnector:
         return (await self.tx.release(await ready))[0]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
-        """Missing orders: by client id (accountOrders, where served), then our fills among recent trades."""
+        """Missing orders: their venue records (by client id where served, else every page of closed
+        orders they need), their fills first when the record shows fills we never saw (every page of the
+        account's trades they need), then the reconciler's verdict on each record found."""
         assert self.api is not None
         by_cid = {o.client_id: o for o in missing}
-        if self._lookup_supported:
-            try:
-                found = await self.api.orders_by_client_id(self.config.account_index, list(by_cid))
-            except VenueRejected as e:
-                if e.status in (404, 405, 501):
-                    self._lookup_supported = False  # not served here: recent trades below
-                    found = []
-                else:
-                    raise
-            reports = []
-            unseen_fills = []
-            for vo in found:
-                report = self._order_report(vo)
-                if report is not None and report.client_id in by_cid:
-                    reports.append(report)
-                    if report.filled > by_cid[report.client_id].filled:
-                        unseen_fills.append(by_cid[report.client_id])
-            if unseen_fills:
-                # The order record carries totals, not trades: recover the fills (ids, prices) first.
-                await self._fills_from_recent_trades(unseen_fills)
-            for report in reports:
-                if self._reconciler.found(report):
-                    by_cid.pop(report.client_id)
-        if by_cid:
-            await self._fills_from_recent_trades(list(by_cid.values()))
+        found = await self._order_records(list(by_cid))
+        reports = [r for r in map(self._order_report, found) if r is not None and r.client_id in by_cid]
+        unseen = {r.client_id: r.filled for r in reports if r.client_id and r.filled > by_cid[r.client_id].filled}
+        unfound = {cid: 0 for cid in by_cid if cid not in {r.client_id for r in reports}}
+        if unseen or unfound:
+            # An order record carries totals, not trades: recover the fills (ids, prices) first.
+            await self._fills_from_trades({**unfound, **unseen}, {o.client_id: o.symbol for o in missing})
+        for report in reports:
+            self._reconciler.found(report)
 
-    async def _fills_from_recent_trades(self, orders: Sequence[Any]) -> None:
-        """Our fills for these client ids among each market's recent trades (public; 100 most recent)."""
+    async def _order_records(self, client_ids: list[int]) -> list[dict[str, Any]]:
+        """The venue's records of these orders: accountOrders in chunks of one page, else (not served)
+        accountInactiveOrders page by page until each is found, the pages end, or `history_max_pages`."""
         assert self.api is not None
-        acct = self.config.account_index
-        by_symbol: dict[str, dict[int, Any]] = {}
-        for o in orders:
-            by_symbol.setdefault(o.symbol, {})[o.client_id] = o
-        for symbol, cids in by_symbol.items():
-            m = self._markets.get(symbol)
-            if m is None:
-                continue
+        acct, limit = self.config.account_index, self.config.history_limit
+        if self._lookup_supported:
+            out: list[dict[str, Any]] = []
             try:
-                reply = await self.api.rest.request(
-                    "GET", "/api/v1/recentTrades", params={"market_id": m.market_id, "limit": 100}
-                )
+                for i in range(0, len(client_ids), limit):
+                    out += await self.api.orders_by_client_id(acct, client_ids[i:i + limit])
+                return out
+            except VenueRejected as e:
+                if e.status not in (404, 405, 501):
+                    raise
+                self._lookup_supported = False  # not served here: the closed-order history below
+        wanted, out, cursor = set(client_ids), [], None
+        for _ in range(self.config.history_max_pages):
+            rows, cursor = await self.api.inactive_orders(acct, limit, cursor)
+            for row in rows:
+                cid = int(row.get("client_order_index") or 0)
+                if cid in wanted:
+                    wanted.discard(cid)
+                    out.append(row)
+            if not wanted or not cursor:
+                break
+        return out
+
+    async def _fills_from_trades(self, targets: Mapping[int, int], symbols: Mapping[int, str]) -> None:
+        """Our fills of these client ids among the account's trades, newest first, page by page until each
+        order's fills reach its target (the venue's filled size; 0 = unknown, read on), the pages end, or
+        `history_max_pages`."""
+        assert self.api is not None
+        acct, limit = self.config.account_index, self.config.history_limit
+        seen: dict[int, int] = {}
+        cursor: str | None = None
+        for _ in range(self.config.history_max_pages):
+            try:
+                trades, cursor = await self.api.account_trades(acct, limit, cursor)
             except Exception as e:
-                log.warning("lighter reconcile: recentTrades %s failed: %s", symbol, e)
-                continue
-            for t in (reply or {}).get("trades") or []:
+                log.warning("lighter reconcile: account trades failed: %s", e)
+                return
+            for t in trades:
                 for side, acct_key, cid_key in (("bid", "bid_account_id", "bid_client_id"),
                                                 ("ask", "ask_account_id", "ask_client_id")):
                     if t.get(acct_key) != acct:
                         continue
                     cid = int(t.get(cid_key) or 0)
-                    if cid not in cids:
+                    m = self._markets.get(symbols.get(cid, ""))
+                    if cid not in targets or m is None:
                         continue
+                    sz = _units(t.get("size"), m.size_decimals)
+                    seen[cid] = seen.get(cid, 0) + sz
                     maker = bool(t.get("is_maker_ask")) == (side == "ask")
                     self._reconciler.apply_fill(FillReport(
-                        cid, int(t["trade_id"]), _units(t.get("price"), m.price_decimals),
-                        _units(t.get("size"), m.size_decimals), maker=maker))
+                        cid, int(t["trade_id"]), _units(t.get("price"), m.price_decimals), sz, maker=maker))
+            done = all(target and seen.get(cid, 0) >= target for cid, target in targets.items())
+            if done or not cursor:
+                return
 
     async def _reconcile_quietly(self, why: str) -> None:
         try:

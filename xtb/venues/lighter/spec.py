@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from xtb import ratelimits
-from xtb.keys import load_lighter_keys
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
+from xtb.venues.lighter import ratelimits
 from xtb.venues.lighter.config import LighterConfig
 from xtb.venues.lighter.connector import MAX_CLIENT_ORDER_INDEX, LighterConnector
+from xtb.venues.lighter.keys import load_lighter_keys
 from xtb.venues.symbols import base_only
 
 NAME = "lighter"
@@ -35,7 +35,7 @@ def connect_paper(setup: PaperSetup, wiring: ConnectorWiring) -> LighterConnecto
     from xtb.signing.lighter import LighterSigner, generate_api_key
 
     private, public = generate_api_key()
-    account = setup.sim.add_lighter_account(public, PAPER_API_KEY_INDEX, setup.collateral)
+    account = setup.sim.open_account(NAME, public, PAPER_API_KEY_INDEX, setup.collateral)
     urls = setup.sim.urls()[NAME]
     options = {**setup.options, "rest_url": urls["rest"], "ws_url": urls["ws"]}
     options.setdefault("chain_id", PAPER_CHAIN_ID)
