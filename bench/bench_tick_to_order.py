@@ -134,6 +134,11 @@ class CapturingBackpackConnector(BackpackConnector):
         self.last = prepared = super().prepare_submit(reqs)
         return prepared
 
+    def prepared_order(self, signed: Any) -> Any:  # type: ignore[override]
+        # the one-call path (gateway.place_limit): the send task turns the core's signed order into the request
+        self.last = prepared = super().prepared_order(signed)
+        return prepared
+
     async def send_submit(self, prepared: Any) -> list[SubmitResult]:
         self.sent += 1
         return [SubmitResult(c, SubmitOutcome.ACCEPTED, venue_order_id=str(c)) for c in prepared.client_ids]

@@ -50,6 +50,7 @@ from xtb.api import (
 )
 
 BPS = 10_000
+UNANSWERED_CLOSE_RETRY_S = 0.25  # a close without an answer is sent again after this (not exit_retry_s)
 #: the params' names before the legs had roles: old name -> new name
 LEGACY_PARAMS = {
     "backpack_fee_bps": "maker_fee_bps", "lighter_fee_bps": "hedge_fee_bps", "backpack_post_only": "maker_post_only",
@@ -375,6 +376,7 @@ class Arb:
     maker_accounted: int = 0  # entry-leg size units already counted into `unhedged` (the tracker's filled)
     imbalance_since: float | None = None
     exit_sent: float | None = None
+    last_closes: list[tuple[str, int]] = field(default_factory=list)  # (venue, client id) of the last close
     exit_reason: str = ""
     failed: bool = False
     legs_logged: bool = False
@@ -828,12 +830,14 @@ class CrossArb(Strategy[CrossArbParams]):
     def _close_pair(self, arb: Arb) -> None:
         """Reduce-only market orders on both venues for whatever each reports open."""
         arb.state, arb.exit_sent = "exiting", self.ctx.clock.now_s()
+        arb.last_closes = []
         for venue, market in self._legs(arb.pair):
             pos = self.ctx.position(venue, market.symbol)
             if pos != 0:
                 cid = self._reduce_only_market(venue, market, Side.ASK if pos > 0 else Side.BID, abs(pos))
                 if cid is not None:
                     self._own(venue, cid, arb.pair.base)
+                    arb.last_closes.append((venue, cid))
 
     def _own(self, venue: str, cid: int, base: str) -> None:
         self._owner[(venue, cid)] = base
@@ -867,8 +871,17 @@ class CrossArb(Strategy[CrossArbParams]):
         maker_pos, hedge_pos = self._positions(arb.pair)
         if maker_pos == 0 and hedge_pos == 0:
             arb.state = "done"
-        elif arb.exit_sent is not None and now - arb.exit_sent >= self.params.exit_retry_s:
+        elif arb.exit_sent is not None and (now - arb.exit_sent >= self.params.exit_retry_s
+                                            or self._close_unanswered(arb, now)):
             self._close_pair(arb)
+
+    def _close_unanswered(self, arb: Arb, now: float) -> bool:
+        """The last close came back unresolved (a 5xx, a dropped socket): sent again after a short pause, not
+        `exit_retry_s` later (reduce-only: a late one cannot add exposure)."""
+        if arb.exit_sent is None or now - arb.exit_sent < UNANSWERED_CLOSE_RETRY_S:
+            return False
+        return any((o := self.ctx.order(venue, cid)) is not None and OrderState(o.state) is OrderState.UNRESOLVED
+                   for venue, cid in arb.last_closes)
 
     def _finish(self, base: str, arb: Arb, now: float) -> None:
         del self.arbs[base]
@@ -907,11 +920,16 @@ class CrossArb(Strategy[CrossArbParams]):
         for _ in range(max(1, math.ceil(self.params.flatten_timeout_s / 0.5))):
             if self.ctx.clock.now_s() >= deadline:
                 break
-            # REST if a stream is down
-            held = {v: await self.ctx.fetch_positions(v) for v in (self.maker_venue, self.hedge_venue)}
-            open_legs = [(v, m, p) for pair in self.pairs for v, m in self._legs(pair)
-                         if (p := held[v].get(m.symbol, 0)) != 0]
-            if not open_legs:
+            try:  # REST if a stream is down or a fill is not yet in the stream's positions
+                held = {v: await self.ctx.fetch_positions(v) for v in (self.maker_venue, self.hedge_venue)}
+            except Exception as e:  # a read that failed (5xx, timeout): the next round reads again
+                self.ctx.log.warning("cross_arb: positions not read while flattening (%s); retrying", e)
+                await asyncio.sleep(0.5)
+                continue
+            legs = [(v, m) for pair in self.pairs for v, m in self._legs(pair)]
+            open_legs = [(v, m, p) for v, m in legs if (p := held[v].get(m.symbol, 0)) != 0]
+            # an order still live (a hedge whose fill the stream has not shown yet) may still move a position
+            if not open_legs and not any(self._closing(v, m.symbol) for v, m in legs):
                 now = self.ctx.clock.now_s()
                 for base, arb in list(self.arbs.items()):
                     self._finish(base, arb, now)

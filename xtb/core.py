@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from xtb._core import (
     FEED_CAPSULE_NAME,
     AsterSigner,
+    BackpackOrderEntry,
     BackpackSigner,
     BinanceMarkPrice,
     BinanceSigner,
@@ -43,6 +44,7 @@ from xtb._core import (
     RateLimited,
     RateLimiter,
     Resync,
+    SignedOrder,
     Trade,
     aster_message_digest,
     aster_recover_signer,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FEED_CAPSULE_NAME",
     "AsterSigner",
+    "BackpackOrderEntry",
     "BackpackSigner",
     "BinanceMarkPrice",
     "BinanceSigner",
@@ -90,6 +93,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "Resync",
+    "SignedOrder",
     "Trade",
     "aster_message_digest",
     "aster_recover_signer",

@@ -12,20 +12,6 @@ from xtb.chaos.scenarios import ci_subset
 SCENARIOS = ci_subset()
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
-# Known violations, still open (docs/reliability.md): cross_arb's legs stay unhedged longer than
-# max_unhedged_s + one round trip when the maker venue's fill reaches the bot late — its private stream silent
-# or stalled (the chaos profile's 5 s stalls), or REST answering 5xx to the reads that would confirm it; and
-# while every stream is down at stop, the two legs' closes land up to ~4 s apart. These runs are judged all
-# the same; a pass is reported as XPASS.
-KNOWN = {(s, f) for s in ("cross_arb_sol", "cross_arb_eth")
-         for f in ("chaos", "rest_5xx_storm", "private_silent", "disconnect_stop")}
-
-
-def _param(s):
-    marks = [pytest.mark.xfail(reason="known open violation (see KNOWN)", strict=False)] \
-        if (s.strategy, s.fault) in KNOWN else []
-    return pytest.param(s, id=s.name, marks=marks)
-
 
 @pytest.fixture(scope="module")
 def verdicts() -> dict[str, Result]:
@@ -37,7 +23,7 @@ def test_the_ci_subset_is_large_enough() -> None:
     assert len({s.strategy for s in SCENARIOS}) == 10 and len({s.fault for s in SCENARIOS}) == 8
 
 
-@pytest.mark.parametrize("scenario", [_param(s) for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name) for s in SCENARIOS])
 def test_scenario_is_judged_clean(verdicts: dict[str, Result], scenario) -> None:
     res = verdicts[scenario.name]
     assert res.start_failed is None, res.start_failed  # a run that never started tests nothing

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from xtb.orders import ClientIdAllocator, ClientIdError, ClientIdsExhausted
 from xtb.venues.registry import venue_spec
+
+UINT32 = (1, 2**32 - 1)  # Backpack clientId
 
 
 def test_sequential_ids_are_unique_and_in_range(tmp_path: Path) -> None:
@@ -121,3 +125,39 @@ def test_for_venue_ranges_and_file_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="block"):
         ClientIdAllocator(tmp_path / "x.json", lo=1, hi=2, block=0)
     assert "block=1024" in repr(bp)
+
+
+def test_take_block_leaves_next_its_own_block(tmp_path: Path) -> None:
+    """A core order entry takes whole blocks; `next()` (market orders, batches) keeps numbering its own block
+    without waiting for a reservation, and no id is handed out twice."""
+    a = ClientIdAllocator.for_venue(tmp_path, "backpack", "mixed", block=8, id_range=UINT32)
+    first = a.next()
+    blocks = [a.take_block() for _ in range(3)]
+    assert a.next() == first + 1
+    taken = [i for s, e in blocks for i in range(s, e)]
+    assert all(e - s == 8 for s, e in blocks) and first not in taken and len(set(taken)) == len(taken)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_a_forked_child_reserves_blocks_without_the_parents_prefetch_thread(tmp_path: Path) -> None:
+    """The prefetch worker is a thread: a forked child (a process pool's worker) gets the executor but not the
+    thread, so work queued there would never run and a block reservation would wait forever."""
+    ClientIdAllocator.for_venue(tmp_path, "backpack", "parent", block=4, id_range=UINT32).take_block()
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 once it has reserved blocks through the prefetch path
+        try:
+            b = ClientIdAllocator.for_venue(tmp_path, "backpack", "child", block=4, id_range=UINT32)
+            ids = [i for _ in range(3) for i in range(*b.take_block())] + [b.next() for _ in range(9)]
+            os._exit(0 if len(set(ids)) == len(ids) == 21 else 2)
+        except BaseException:
+            os._exit(3)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's block reservation never finished")

@@ -306,3 +306,44 @@ def test_a_fill_after_the_order_update_only_adds_its_price_and_fee() -> None:
     events = ring.drain()
     assert [e.kind for e in events] == ["fill"] and events[0].fee == -3  # no second order update
     assert rec.apply_fill(FillReport(1, 77, 102, 5)) == "duplicate"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_quick_check_brings_watched_orders_to_the_venue_and_settles_nothing(data: st.DataObject) -> None:
+    """`check_listed` between reconciliations: whatever the stream delivered before, the venue's open list
+    plus a look-up of each watched order it no longer lists leave every watched order the venue knows as
+    the venue has it; an order the venue never had is left live (the submit-window rule is not run);
+    nothing is adopted or cancelled, and an unwatched order changes only by what the open list says of it."""
+    orders = data.draw(venue_histories())
+    msgs = data.draw(deliveries(orders))
+    tracker = OrderTracker()
+    rec = Reconciler(VENUE, tracker, ReconcileRules("adopt", 0.0))
+    for o in orders:
+        tracker.submitted(o.client_id, VENUE, SYMBOL, "bid", 100, o.size)
+    for msg in msgs[: data.draw(st.integers(0, len(msgs)))]:
+        _deliver(rec, orders, msg)
+    watched = data.draw(st.lists(st.sampled_from([o.client_id for o in orders]), unique=True))
+    before = {o.client_id: (tracker.get(o.client_id, VENUE).state, tracker.get(o.client_id, VENUE).filled)  # type: ignore[union-attr]
+              for o in orders}
+    stranger = OrderReport(SYMBOL, "open", 0, client_id=999, order_id="x", size=1, price=100)
+    listed = [o.report(o.final_state, o.filled) for o in orders if o.final_state in ("open", "partially_filled")]
+    gone = rec.check_listed([*listed, stranger], watched)
+    assert tracker.get(999, VENUE) is None  # not adopted: that is the reconciliation's
+    by_cid = {o.client_id: o for o in orders}
+    for g in gone:
+        assert g.client_id in watched and not g.is_terminal
+        t = by_cid[g.client_id]
+        if t.reached_venue:
+            rec.found(t.report(t.final_state, t.filled))
+    for o in orders:
+        cur = tracker.get(o.client_id, VENUE)
+        assert cur is not None
+        if o.client_id not in watched:
+            live_listed = o.final_state in ("open", "partially_filled") and before[o.client_id][0] not in TERMINAL
+            if not live_listed:
+                assert (cur.state, cur.filled) == before[o.client_id]
+        elif o.reached_venue and before[o.client_id][0] not in TERMINAL:
+            assert (cur.state, cur.filled) == (o.final_state, o.filled), (o, cur.state, cur.filled)
+        elif not o.reached_venue:
+            assert not cur.is_terminal  # never settled by a quick check

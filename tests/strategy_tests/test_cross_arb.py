@@ -348,7 +348,8 @@ class StepContext:
         return self.orders.get((venue, cid))
 
     def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
-        return [o for o in self.orders.values() if o.state == "open" and o.venue == venue and o.symbol == symbol]
+        return [o for o in self.orders.values()
+                if o.state in ("open", "unresolved") and o.venue == venue and o.symbol == symbol]
 
     def _add(self, venue: str, symbol: str, side: Any, px: Any, sz: int, kind: str, reduce_only: bool = False) -> int:
         if venue in self.deny:
@@ -555,6 +556,43 @@ async def test_an_unhedged_leg_is_rebalanced_after_max_unhedged_s_even_with_the_
     fix = ctx.placed[-1]
     assert (fix.venue, fix.side, fix.sz, fix.kind, fix.reduce_only) == ("backpack", "ask", 10, "market", True)
     assert strat.stats["rebalances"] == 1 and strat.arbs["SOL"].state == "exiting"
+
+
+async def test_a_close_left_unresolved_is_sent_again_soon_and_never_holds_the_exit():
+    """A 5xx or a dropped socket leaves the Backpack close unresolved while Lighter's closed: the close is sent
+    again after a short pause (reduce-only, so a late first one cannot add exposure), not `exit_retry_s`
+    later, and the unresolved order does not count as a close still working."""
+    from strategies import cross_arb
+
+    ctx = StepContext()
+    strat = cross_arb.CrossArb(ctx, CrossArbParams(order_size=Decimal("0.10"), max_hold_s=5, exit_retry_s=3))
+    await strat.on_start()
+    await strat.on_tick(0)
+    open_arb(ctx, strat)
+    await strat.on_tick(0)
+    placed = len(ctx.placed)
+    await later(ctx, 6)  # held past max_hold_s: both legs closed
+    await strat.on_tick(0)
+    bp_close, lg_close = ctx.placed[placed:]
+    assert (bp_close.venue, lg_close.venue) == ("backpack", "lighter") and bp_close.reduce_only
+    bp_close.state = "unresolved"  # no answer
+    lg_close.state, lg_close.filled = "filled", lg_close.sz
+    ctx.pos = {("backpack", "SOL_USDC_PERP"): 10}
+    await later(ctx, 0.1)
+    await strat.on_tick(0)
+    assert len(ctx.placed) == placed + 2  # not at once
+    await later(ctx, 0.2)
+    await strat.on_tick(0)
+    again = ctx.placed[-1]
+    assert len(ctx.placed) == placed + 3
+    assert (again.venue, again.side, again.sz, again.reduce_only) == ("backpack", "ask", 10, True)
+    await later(ctx, 0.3)  # the new close is working (open): nothing more is sent
+    await strat.on_tick(0)
+    assert len(ctx.placed) == placed + 3
+    again.state, again.filled = "filled", again.sz
+    ctx.pos = {}
+    await strat.on_tick(0)
+    assert strat.arbs == {}  # flat: done, the unresolved first close does not hold it
 
 
 # --- the simulator's basis, from the config's sim section ---------------------------------------------------

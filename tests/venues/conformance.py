@@ -408,6 +408,54 @@ class ConnectorConformance:
         finally:
             await conn.close()
 
+    async def test_check_orders_finds_what_the_silent_stream_missed(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        """The order watch's REST check (`check_orders`): two resting orders, the private stream silent; at the
+        venue one is filled by another account's order, one stays open, and an unacknowledged submit the
+        venue never had is asked about too. The check reports the fill (tracker, Fill events, position) and
+        leaves the open one open and the unknown one unsettled."""
+        from xtb.sim.types import OrderRequest as SimOrder
+        from xtb.sim.types import Side as SimSide
+
+        conn = await self.start_connector(sim, account, harness, reconcile_interval_s=None)
+        try:
+            if not hasattr(conn, "check_orders"):
+                pytest.skip(f"{self.venue}: no check_orders")
+            hit = await self.resting_order(conn, harness, Side.BID)
+            kept = await self.resting_order(conn, harness, Side.ASK)
+            for r in (hit, kept):
+                assert (await conn.submit(r)).outcome is SubmitOutcome.ACCEPTED
+            lost = await self.resting_order(conn, harness, Side.BID)
+            harness.tracker.submitted(lost.client_id, self.venue, lost.symbol, "bid", lost.price or 0, lost.size)
+            harness.tracker.on_unresolved(lost.client_id, self.venue, "connection lost")
+            await eventually(lambda: self.state(harness, hit.client_id) == "open", what="acked",
+                             pump=harness.dispatcher.drain)
+            self.add_fault(sim, kind=FaultKind.DELAY_PRIVATE, probability=1.0, duration_s=60.0, conn=self.ws_conn)
+            await sim.stop_generator()
+            ex = sim.venues[self.venue].exchange
+            market = ex.market_by_symbol(self.symbol).market_id
+            snap = ex.book_snapshot(market, 10_000)
+            through = sum(lv.size for lv in snap.bids if lv.price >= (hit.price or 0))  # every bid down to ours
+            taker = ex.create_account(collateral=10**15)
+            ex.place_order(SimOrder(taker, market, SimSide.SELL, through, price=hit.price))
+            assert self.venue_position(sim, account, self.symbol) == hit.size
+            harness.dispatcher.drain()
+            assert self.state(harness, hit.client_id) == "open"  # the stream said nothing
+            moved = await conn.check_orders([hit.client_id, kept.client_id, lost.client_id])
+            harness.dispatcher.drain()
+            assert moved
+            order = harness.tracker.get(hit.client_id, self.venue)
+            assert order.state == "filled" and order.filled == hit.size
+            assert sum(f.sz for f in harness.recorder.of("fill") if f.client_id == hit.client_id) == hit.size
+            assert self.state(harness, kept.client_id) == "open"
+            assert self.state(harness, lost.client_id) == "unresolved"  # the submit-window rule is not run here
+            positions = await conn.positions()
+            assert positions[self.symbol].size == hit.size
+            assert [p for p in harness.recorder.of("position") if p.size == hit.size]
+        finally:
+            await conn.close()
+
     async def test_order_unknown_to_the_venue_is_rejected_only_after_the_submit_window(
         self, sim: SimCluster, account: Account, harness: Harness
     ) -> None:
@@ -424,6 +472,27 @@ class ConnectorConformance:
             await conn.reconcile()
             order = harness.tracker.get(req.client_id, self.venue)
             assert order.state == "rejected" and "reconciliation" in (order.reason or "")
+        finally:
+            await conn.close()
+
+    async def test_settle_waits_out_the_submit_window_of_an_unresolved_order(
+        self, sim: SimCluster, account: Account, harness: Harness
+    ) -> None:
+        """A stop's settle shorter than the submit window does not end with an order the venue never had
+        reported as unresolved: it waits for the window (no longer, and at most its own timeout again), then
+        the not-found rule settles it."""
+        conn = await self.start_connector(sim, account, harness, submit_window_s=1.5, reconcile_interval_s=None)
+        try:
+            req = await self.resting_order(conn, harness)
+            harness.tracker.submitted(req.client_id, self.venue, req.symbol, req.side.value, req.price or 0,
+                                      req.size, post_only=True)
+            harness.tracker.on_unresolved(req.client_id, self.venue, "connection lost")
+            t0 = time.monotonic()
+            report = await conn.settle(timeout_s=1.0, interval_s=0.1)
+            waited = time.monotonic() - t0
+            assert report.agreed, report
+            assert self.state(harness, req.client_id) == "rejected"
+            assert 1.4 <= waited < 2.5, waited
         finally:
             await conn.close()
 

@@ -86,10 +86,42 @@ def campaign(
     failing = [r for r in results if r.violations]
     typer.echo(f"{len(results)} runs, {len(failing)} with violations, {wall / 60:.1f} min")
     if out is not None:
-        report.write(out, results, seeds=seeds, wall_s=wall, jobs=jobs)
+        report.write(out, results, seeds=seeds, wall_s=wall, jobs=jobs, concurrency=concurrency)
         typer.echo(f"figures written to {out}")
     if results_json is not None:
         results_json.write_text(json.dumps([r.__dict__ for r in results], default=str, indent=1))
+    raise typer.Exit(1 if failing else 0)
+
+
+@app.command("report")
+def report_(
+    results_json: Annotated[list[Path], typer.Option("--json", help="verdicts of `campaign --json`; repeat: a "
+                                                     "later file's run replaces an earlier one of the same name")],
+    out: Annotated[Path, typer.Option(help="the page to write (e.g. docs/reliability.md)")],
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per strategy x fault of the campaign")] = 13,
+    wall_min: Annotated[float, typer.Option(help="the campaign's wall time, minutes")] = 0.0,
+    jobs: Annotated[int, typer.Option(min=1)] = 2,
+    concurrency: Annotated[int, typer.Option(min=1)] = 5,
+    note: Annotated[str, typer.Option(help="why the re-runs were made (printed with them)")] = "",
+) -> None:
+    """The figures page from saved verdicts: a campaign's, with the runs re-run after a fix replacing theirs
+    (the page lists which). Exit 1 if a run in the result has a violation."""
+    from xtb.chaos import report
+    from xtb.chaos.runner import Result
+
+    merged: dict[str, Result] = {}
+    replaced: list[str] = []
+    for i, path in enumerate(results_json):
+        for row in json.loads(path.read_text(encoding="utf-8")):
+            res = Result(**row)
+            if i and res.name in merged:
+                replaced.append(res.name)
+            merged[res.name] = res
+    results = list(merged.values())
+    report.write(out, results, seeds=seeds, wall_s=wall_min * 60, jobs=jobs, concurrency=concurrency,
+                 replaced=replaced, note=note)
+    failing = [r for r in results if r.violations]
+    typer.echo(f"{len(results)} runs ({len(replaced)} re-run), {len(failing)} with violations; written to {out}")
     raise typer.Exit(1 if failing else 0)
 
 

@@ -32,12 +32,13 @@ actions: sockets dropped at the first fill (entry), at the first fill on the oth
 `pytest -m chaos` runs the CI subset (every strategy x every fault, one seed); this page comes from the long
 campaign:
 
-    python -m xtb.chaos campaign --seeds {seeds} --out docs/reliability.md
+    python -m xtb.chaos campaign --seeds {seeds} --jobs {jobs} --concurrency {concurrency} --out docs/reliability.md
 
 """
 
 
-def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int) -> str:
+def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
+           replaced: Sequence[str] = (), note: str = "") -> str:
     runs = len(results)
     by_invariant: Counter[str] = Counter()
     failing: list[Any] = []
@@ -53,7 +54,7 @@ def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int) -> s
     fired: Counter[str] = Counter()
     for r in results:
         fired.update(r.faults)
-    lines = [HEADER.format(seeds=seeds)]
+    lines = [HEADER.format(seeds=seeds, jobs=jobs, concurrency=concurrency)]
     lines.append(f"## Figures ({dt.datetime.now(dt.UTC):%Y-%m-%d})\n")
     lines.append("| runs | runs with a violation | venue fills judged | runs that did not start (said why) "
                  "| ended NOT FLAT (said so) | worst unhedged | wall time |")
@@ -61,6 +62,15 @@ def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int) -> s
     worst_txt = "-" if worst is None else f"{worst.longest_unhedged_s:.2f} s ({worst.name})"
     lines.append(f"| {runs} | {len(failing)} | {fills} | {runs - started} | {not_flat_loud} | {worst_txt} "
                  f"| {wall_s / 60:.1f} min on {jobs} processes |")
+    if replaced:
+        by_fault: dict[str, set[str]] = {}
+        for name in replaced:
+            strategy, fault, _seed = _split(name)
+            by_fault.setdefault(fault, set()).add(strategy)
+        rerun_cells = "; ".join(f"{f}: {', '.join(sorted(ss))}" for f, ss in sorted(by_fault.items()))
+        lines.append(f"\n{len(replaced)} of these runs are re-runs after a fix, replacing the campaign's run of the "
+                     f"same scenario (`python -m xtb.chaos report --json CAMPAIGN --json RERUNS`). Re-run, by fault: "
+                     f"{rerun_cells}." + (f" {note}" if note else ""))
     lines.append("\nViolations by invariant (runs):\n")
     lines.append("| " + " | ".join(INVARIANTS) + " |")
     lines.append("|" + "---:|" * len(INVARIANTS))
@@ -83,6 +93,15 @@ def render(results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int) -> s
             bad = sum(1 for r in rs if r.violations)
             cells.append(f"{len(rs)} ({bad})" if bad else str(len(rs)))
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    hedged = sorted({k[0] for k, rs in per_cell.items() if any(r.longest_unhedged_s for r in rs)})
+    if hedged:
+        lines.append("\nWorst unhedged time per hedged strategy and fault (s; the bound is `max_unhedged_s` + one "
+                     "round trip):\n")
+        lines.append("| strategy | " + " | ".join(faults) + " |")
+        lines.append("|---|" + "---:|" * len(faults))
+        for s in hedged:
+            worst_cell = [max((r.longest_unhedged_s for r in per_cell.get((s, f), [])), default=0.0) for f in faults]
+            lines.append(f"| {s} | " + " | ".join(f"{w:.2f}" for w in worst_cell) + " |")
     if failing:
         lines.append("\nViolations (first 40):\n")
         for r in failing[:40]:
@@ -102,6 +121,8 @@ def _split(name: str) -> tuple[str, str, str]:
     return name, "?", "?"
 
 
-def write(path: Path, results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int) -> None:
+def write(path: Path, results: Sequence[Any], *, seeds: int, wall_s: float, jobs: int, concurrency: int = 2,
+          replaced: Sequence[str] = (), note: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results, seeds=seeds, wall_s=wall_s, jobs=jobs), encoding="utf-8")
+    path.write_text(render(results, seeds=seeds, wall_s=wall_s, jobs=jobs, concurrency=concurrency,
+                           replaced=replaced, note=note), encoding="utf-8")

@@ -11,6 +11,11 @@
 Everything up to the signed request runs synchronously in the caller's stack, so the tick-to-order
 latency (frame received -> request ready for the transport) is measured on the real path, live.
 A send that ends without a trustworthy answer leaves the order `unresolved`, never `rejected`.
+
+`place_limit` is the same path for one limit order on a venue whose connector offers a core order entry
+(`order_entry(tracker, limiter)`, Backpack): the connector's checks, the client id, the rate limit, the
+signature and the tracker entry are one core call; the risk check, denials, counters and the send task
+stay here, with the same rules as `submit`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from xtb.model.denials import OrderDenied as OrderDenied  # re-exported: strategies catch it here
-from xtb.model.types import OrderRequest, SubmitOutcome, SubmitResult
+from xtb.model.types import OrderKind, OrderRequest, Side, SubmitOutcome, SubmitResult, TimeInForce
 from xtb.transport.throttle import take_slot
 
 log = logging.getLogger("xtb.engine.gateway")
@@ -107,6 +112,11 @@ _TIF = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK"}
 # The core binds a plain str ~0.25 us faster than a str subclass (the Side member); an unknown side
 # passes through to the tracker, which names it in its error.
 _SIDE_STR = {"bid": "bid", "ask": "ask"}
+_LIMIT = OrderKind.LIMIT
+#: value (or member) -> member, for the OrderRequest a risk check or a venue without an order entry needs
+_SIDES: Mapping[Any, Side] = Side._value2member_map_  # type: ignore[assignment]
+_TIFS: Mapping[Any, TimeInForce] = TimeInForce._value2member_map_  # type: ignore[assignment]
+_UNSET: Any = object()
 
 
 @dataclass(slots=True)
@@ -117,6 +127,22 @@ class _Route:
     prepare: Callable[[Sequence[OrderRequest]], Any]
     acquire: Callable[[str, int, int], int] | None  # the venue limiter's bound `acquire`, if it has one
     submit_key: tuple[str, int]  # port.limit_key("submit", 1): the single-order rate-limit key
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One venue's one-call order path: its connector's core order entry, bound to this gateway's tracker
+    and limiter (BackpackOrderEntry: checks, client id, rate limit, signature, tracker in one call)."""
+
+    port: VenueOrderPort
+    entry: Any
+    call: Callable[..., tuple[int, int, Any]]  # entry.limit
+    key: str  # the rate-limit key, for the denial's message
+    ids: Any = None  # the id allocator whose blocks the entry numbers orders from (its `take_block`)
+
+
+class IdAllocator(Protocol):
+    def next(self) -> int: ...
 
 
 class OrderGateway:
@@ -158,6 +184,7 @@ class OrderGateway:
     def tracker(self, tracker: Tracker) -> None:
         self._tracker = tracker
         self._submitted = tracker.submitted  # bound once, not per order
+        self._lanes: dict[str, _Lane | None] = {}  # order entries are bound to the tracker: rebuilt
 
     @property
     def risk(self) -> RiskCheck | None:
@@ -184,7 +211,82 @@ class OrderGateway:
             self._routes[venue] = route
         return route
 
+    def _lane(self, venue: str) -> _Lane | None:
+        """The venue's core order entry (None: the connector has none, or the tracker / limiter are not
+        the core's), built on the venue's first `place_limit`."""
+        port = self.ports.get(venue)
+        if port is None:
+            raise KeyError(f"no connector for venue {venue!r} (have: {', '.join(sorted(self.ports))})")
+        make = getattr(port, "order_entry", None)
+        entry = None if make is None else make(self._tracker, self.limiters.get(venue))
+        lane = None if entry is None else _Lane(port, entry, entry.limit, port.limit_key("submit", 1)[0])
+        self._lanes[venue] = lane
+        return lane
+
     # --- submit ----------------------------------------------------------------------------------
+    def place_limit(
+        self, venue: str, ids: IdAllocator, symbol: str, side: Side | str, price: int, size: int,
+        post_only: bool = False, reduce_only: bool = False, tif: TimeInForce | str = "gtc",
+        trigger_ns: int | None = None,
+    ) -> int:
+        """One limit order; its client id comes from `ids`. Returns the client id.
+
+        Same rules and outcomes as `submit` (risk check, rate limit within `max_limiter_wait_ns`, nothing
+        tracked unless signed, the send task, unresolved on no answer), through the venue's core order
+        entry when it has one, else through `submit`. Raises OrderDenied, ValueError for bad input
+        (nothing sent or tracked), KeyError for an unknown venue.
+        """
+        decided = self._clock_ns()
+        lane = self._lanes.get(venue, _UNSET)
+        if lane is _UNSET:
+            lane = self._lane(venue)
+        if lane is None:
+            req = OrderRequest(ids.next(), symbol, _SIDES.get(side) or Side(side), size, _LIMIT, price,
+                               _TIFS.get(tif) or TimeInForce(tif), post_only, reduce_only)
+            return self.submit(venue, [req], trigger_ns)[0]
+        if self.closed:
+            self._deny("stopping")
+            raise OrderDenied("stopping", f"{venue}: the engine is stopping, no new orders")
+        cid: int = 0  # 0: the entry numbers the order from the allocator's blocks
+        if ids is not lane.ids:
+            # The entry numbers orders from the first allocator it sees; another one (or one without blocks)
+            # gives its ids one by one, so allocators used in turn never waste blocks.
+            take = getattr(ids, "take_block", None)
+            if take is None or lane.ids is not None:
+                cid = ids.next()
+            else:
+                lane.entry.set_id_source(take)
+                lane.ids = ids
+        check = self._risk_check
+        try:
+            if check is not None:
+                if cid == 0:
+                    cid = lane.entry.next_client_id()
+                rule = check(venue, OrderRequest(cid, symbol, _SIDES.get(side) or Side(side), size, _LIMIT, price,
+                                                 _TIFS.get(tif) or TimeInForce(tif), post_only, reduce_only))
+                if rule is not None:
+                    self._deny(rule)
+                    raise OrderDenied(rule, f"{venue} {symbol} client_id={cid}")
+            cid, wait_ns, signed = lane.call(symbol, side, price, size, tif, post_only, reduce_only, decided,
+                                             self.max_limiter_wait_ns, cid)
+            if wait_ns > 0:
+                self.stats.limiter_waits += 1
+                if signed is None:  # over the wait budget: nothing signed, nothing tracked
+                    self._deny("rate_limited")
+                    raise OrderDenied("rate_limited", f"{venue} {lane.key}: next slot in {wait_ns / 1e6:.1f} ms")
+        except BaseException:
+            if self._risk_rollback is not None:
+                self._risk_rollback()
+            raise
+        if self._risk_commit is not None:
+            self._risk_commit()
+        signed_ns = self._clock_ns()
+        self.stats.submitted += 1
+        task = _running_loop().create_task(
+            self._send_signed(lane.port, signed, cid, wait_ns, trigger_ns, decided, signed_ns))
+        self._tasks.add(task)
+        return cid
+
     def submit(self, venue: str, reqs: Sequence[OrderRequest], trigger_ns: int | None = None) -> list[int]:
         """Send one order or a batch (one request). All-or-nothing on risk and rate limits.
 
@@ -245,31 +347,44 @@ class OrderGateway:
         trigger_ns: int | None, decided_ns: int, signed_ns: int,
     ) -> None:
         with self._in_flight():
-            await self._send_submit_now(port, prepared, reqs, wait_ns, trigger_ns, decided_ns, signed_ns)
+            await self._send_submit_now(port, prepared, tuple(r.client_id for r in reqs), wait_ns, trigger_ns,
+                                        decided_ns, signed_ns)
+
+    async def _send_signed(
+        self, port: VenueOrderPort, signed: Any, cid: int, wait_ns: int, trigger_ns: int | None, decided_ns: int,
+        signed_ns: int,
+    ) -> None:
+        """The send task of a `place_limit` order: the core's signed order becomes the port's prepared
+        request here, off the decision's stack (`port.prepared_order`)."""
+        with self._in_flight():
+            await self._send_submit_now(port, signed, (cid,), wait_ns, trigger_ns, decided_ns, signed_ns,
+                                        port.prepared_order)  # type: ignore[attr-defined]
 
     async def _send_submit_now(
-        self, port: VenueOrderPort, prepared: Any, reqs: Sequence[OrderRequest], wait_ns: int,
+        self, port: VenueOrderPort, prepared: Any, cids: tuple[int, ...], wait_ns: int,
         trigger_ns: int | None, decided_ns: int, signed_ns: int,
+        finish: Callable[[Any], Any] | None = None,
     ) -> None:
         venue = port.venue
         try:
             if wait_ns > 0:
-                await self._wait_slot(port, "submit", len(reqs), wait_ns)
+                await self._wait_slot(port, "submit", len(cids), wait_ns)
+            if finish is not None:
+                prepared = finish(prepared)
             if inspect.isawaitable(prepared):
                 prepared = await prepared
             results = await port.send_submit(prepared)
         except Exception as e:
             # Whether the venue acted is unknown: reconciliation settles it.
-            log.warning("%s submit of %d order(s) ended without an answer: %s", venue, len(reqs), e)
-            for r in reqs:
-                self.tracker.on_unresolved(r.client_id, venue, f"no answer: {e}")
-            self.stats.unresolved += len(reqs)
+            log.warning("%s submit of %d order(s) ended without an answer: %s", venue, len(cids), e)
+            for c in cids:
+                self.tracker.on_unresolved(c, venue, f"no answer: {e}")
+            self.stats.unresolved += len(cids)
             return
         finally:
             if self.on_latency is not None:
-                self.on_latency(LatencySample(venue, tuple(r.client_id for r in reqs), trigger_ns, decided_ns,
-                                              signed_ns, self._clock_ns()))
-        self._apply_results(venue, results, {r.client_id for r in reqs})
+                self.on_latency(LatencySample(venue, cids, trigger_ns, decided_ns, signed_ns, self._clock_ns()))
+        self._apply_results(venue, results, set(cids))
 
     def _apply_results(self, venue: str, results: Sequence[SubmitResult], expected: set[int]) -> None:
         seen = set()

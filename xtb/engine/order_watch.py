@@ -42,7 +42,7 @@ class OrderWatch:
         self.max_interval_ns = int(max_interval_s * 1e9)
         self._clock_ns = clock_ns
         self._heard_ns: dict[str, int] = {}  # venue -> last private event (order, fill, position)
-        self._due: dict[tuple[str, int], tuple[int, int]] = {}  # (venue, cid) -> (order's updated_ns, checks)
+        self._due: dict[tuple[str, int], tuple[int, int]] = {}  # (venue, cid) -> (checks this quiet time, last ns)
         self._urgent: dict[str, set[int]] = {}  # venue -> client ids to check at once
         self._busy: dict[str, asyncio.Task[None]] = {}
         self.checks = 0
@@ -74,19 +74,18 @@ class OrderWatch:
                 live.add(key)
                 if o.state not in WATCHED_STATES:
                     continue
-                updated, checks = self._due.get(key, (o.updated_ns, 0))
-                if updated != o.updated_ns:  # the order moved: its quiet time starts again
-                    updated, checks = o.updated_ns, 0
-                self._due[key] = (updated, checks)
-                quiet_since = max(updated, heard)
-                if now - quiet_since >= min(self.quiet_ns << checks, self.max_interval_ns):
+                checks, last_check = self._due.get(key, (0, 0))
+                quiet_since = max(o.updated_ns, heard)
+                if quiet_since > last_check:  # heard of since the last check: a new quiet time starts
+                    checks = 0
+                self._due[key] = (checks, last_check)
+                gap = self.quiet_ns if checks == 0 else min(self.quiet_ns << (checks - 1), self.max_interval_ns)
+                if now - max(quiet_since, last_check) >= gap:
                     wanted.add(o.client_id)
             if wanted:
                 for cid in wanted:
-                    key = (venue, cid)
-                    if key in self._due:
-                        updated, checks = self._due[key]
-                        self._due[key] = (updated, min(checks + 1, 30))
+                    checks, _ = self._due.get((venue, cid), (0, 0))
+                    self._due[(venue, cid)] = (min(checks + 1, 30), now)
                 self._start(venue, sorted(wanted))
         for key in [k for k in self._due if k not in live and k[0] not in self._busy]:
             del self._due[key]

@@ -47,6 +47,15 @@ def _prefetch_pool() -> ThreadPoolExecutor:
         return _prefetcher
 
 
+def _forget_prefetcher_in_child() -> None:
+    # A forked child inherits the executor but not its thread: work submitted to it would never run.
+    global _prefetcher, _prefetcher_lock
+    _prefetcher, _prefetcher_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_prefetcher_in_child)
+
+
 class ClientIdError(RuntimeError):
     """The id state file is unreadable or does not match this allocator (ids could repeat: refuse)."""
 
@@ -74,6 +83,7 @@ class ClientIdAllocator:
         self._next = 0  # next id to hand out
         self._end = 0  # end (exclusive) of the block we hold; next == end means reserve first
         self._spare: Future[tuple[int, int]] | None = None  # the next block, being or already reserved
+        self._spare_pid = 0  # the process that asked for it (in a forked child its thread does not exist)
 
     @classmethod
     def for_venue(
@@ -98,15 +108,34 @@ class ClientIdAllocator:
         """A fresh id, never handed out before for this state file."""
         with self._mutex:
             if self._next >= self._end:
-                spare, self._spare = self._spare, None
                 # The prefetched block if there is one (waiting for it only if a burst outran it).
-                self._next, self._end = spare.result() if spare is not None else self._reserve()
+                self._next, self._end = self._take_spare()
             cid = self._next
             self._next += 1
             if self._spare is None and self._block > 1 and self._end - self._next <= self._block // 2 \
                     and self._end <= self._hi:
-                self._spare = _prefetch_pool().submit(self._reserve)
+                self._prefetch()
             return cid
+
+    def take_block(self) -> tuple[int, int]:
+        """A whole reserved block, [start, end), handed out at once (to a core order entry that numbers its
+        orders itself): the prefetched one when it is there. `next()` keeps its own block; the next spare
+        is reserved in the background right away."""
+        with self._mutex:
+            start, end = self._take_spare()
+            if self._block > 1 and end <= self._hi:
+                self._prefetch()
+            return start, end
+
+    def _take_spare(self) -> tuple[int, int]:
+        spare, self._spare = self._spare, None
+        if spare is not None and self._spare_pid == os.getpid():
+            return spare.result()
+        return self._reserve()  # none asked for, or asked for by the process this one was forked from
+
+    def _prefetch(self) -> None:
+        self._spare_pid = os.getpid()
+        self._spare = _prefetch_pool().submit(self._reserve)
 
     def high_water_mark(self) -> int:
         """The persisted mark: every id below it is reserved (used or skipped); none above is used."""

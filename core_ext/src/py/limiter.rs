@@ -11,7 +11,7 @@ use crate::limiter::{LimiterConfig, LimiterError, PoolSpec, RateLimiter};
 use crate::py::ring::PyEventRing;
 use crate::ring::EventRing;
 
-fn to_py_err(err: LimiterError) -> PyErr {
+pub(crate) fn to_py_err(err: LimiterError) -> PyErr {
     match err {
         LimiterError::UnknownKey(_) | LimiterError::UnknownPool(_) => PyKeyError::new_err(err.to_string()),
         _ => PyValueError::new_err(err.to_string()),
@@ -128,12 +128,12 @@ pub struct PyRateLimiter {
 }
 
 impl PyRateLimiter {
-    fn lock(&self) -> MutexGuard<'_, RateLimiter> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, RateLimiter> {
         // The limiter's methods do not panic part-way through an update; a poisoned lock is consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn report(&self, key: &str, wait_ns: u64, now: i64) {
+    pub(crate) fn report(&self, key: &str, wait_ns: u64, now: i64) {
         if let (Some(ring), true) = (&self.ring, wait_ns > 0) {
             ring.push(now, EventBody::RateLimited(RateLimited { key: key.to_string(), wait_ns }));
         }

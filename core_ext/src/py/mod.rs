@@ -12,6 +12,7 @@ pub mod lighter;
 pub mod lighter_sign;
 pub mod limiter;
 pub mod md;
+pub mod order_entry;
 pub mod orders;
 pub mod ring;
 
@@ -20,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     md::register(m)?;
     limiter::register(m)?;
     orders::register(m)?;
+    order_entry::register(m)?;
     binance::register(m)?;
     aster::register(m)?;
     journal::register(m)?;

@@ -515,7 +515,7 @@ fn sign_err(e: SignError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -600,11 +600,11 @@ fn nonce_pool_arg(v: &Bound<'_, PyAny>) -> PyResult<usize> {
 /// ED25519 signer for Backpack's REST and private WebSocket (docs/core_api.md, "Backpack signer").
 #[pyclass(name = "BackpackSigner", module = "xtb_core._core", frozen)]
 pub struct PyBackpackSigner {
-    inner: BackpackSigner,
+    pub(crate) inner: BackpackSigner,
 }
 
 impl PyBackpackSigner {
-    fn headers<'py>(
+    pub(crate) fn headers<'py>(
         &self,
         py: Python<'py>,
         signature_b64: &str,

@@ -108,6 +108,7 @@ class BackpackConfig:
     stale_after_s: float | None = 30.0  # no frame at all for this long -> drop and resync
     book_check_interval_s: float = 0.05
     reconcile_interval_s: float | None = 30.0
+    position_check_delay_s: float = 0.5  # a fill without a position update by then: positions from REST
     submit_window_s: float = 10.0  # an order missing at the venue is only judged after this
     history_limit: int = 200  # rows per history page
     history_max_pages: int = 50  # reconciliation reads history pages until it has what it needs, at most this
@@ -199,11 +200,14 @@ class BackpackConnector(StreamingConnector):
         self.decoder = _core.FeedDecoder(VENUE, self.ring)
         self.decoder.set_tracker(self.tracker)
         self._markets: dict[str, MarketInfo] = {}
+        self._order_entries: list[Any] = []  # the core order entries handed out (they follow load_markets)
         self._books: dict[str, Any] = {}
         self._book_symbols: dict[int, str] = {}
         self._positions: dict[str, PositionInfo] = {}
         self._positions_seeded = False
         self._position_seen_ns: dict[str, int] = {}  # symbol -> last stream position event
+        self._fill_pending: dict[str, int] = {}  # symbol -> first fill not yet followed by a position
+        self._position_check: asyncio.Task[Any] | None = None
         self._balances: dict[str, Balance] = {}
         self._balances_ns = 0
         self._session: aiohttp.ClientSession | None = None
@@ -321,6 +325,8 @@ class BackpackConnector(StreamingConnector):
             book_id = self.decoder.add_book(book)
             self._books[sym] = book
             self._book_symbols[book_id] = sym
+        for entry in self._order_entries:
+            self._entry_markets(entry)
         return dict(self._markets)
 
     def book(self, symbol: str) -> Any:
@@ -420,16 +426,51 @@ class BackpackConnector(StreamingConnector):
 
     # dispatcher listener hooks -------------------------------------------------------------------
     def on_order(self, ev: Any) -> None:
-        """Updates the tracker passed through unabsorbed: orders it does not know."""
-        if ev.venue != VENUE or ev.is_terminal:
+        """Updates the tracker passed through unabsorbed: orders it does not know. A filled size (from the
+        stream, a submit reply or REST) should be followed by a position update: checked."""
+        if ev.venue != VENUE:
             return
-        if not self.tracker.knows(ev.client_id, VENUE):
+        if ev.filled > 0:
+            self._fill_seen(ev.client_id)
+        if not ev.is_terminal and not self.tracker.knows(ev.client_id, VENUE):
             self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
+
+    def on_fill(self, ev: Any) -> None:
+        if ev.venue == VENUE:
+            self._fill_seen(ev.client_id)
+
+    def _fill_seen(self, client_id: int) -> None:
+        order = self.tracker.get(client_id, VENUE)
+        if order is None or order.symbol not in self._markets:
+            return
+        self._fill_pending.setdefault(order.symbol, time.monotonic_ns())
+        if self._started and (self._position_check is None or self._position_check.done()):
+            self._position_check = asyncio.get_running_loop().create_task(self._check_positions_after_fills())
+            self._tasks.add(self._position_check)
+            self._position_check.add_done_callback(self._task_done)
+
+    async def _check_positions_after_fills(self) -> None:
+        """No position update within `position_check_delay_s` of a fill (the private stream late or silent):
+        read the positions over REST (changes are published like the stream's)."""
+        await asyncio.sleep(self.config.position_check_delay_s)
+        if not self._fill_pending:
+            return
+        self._fill_pending.clear()
+        try:
+            await self._read_positions()
+        except (TimeoutError, RestError, ValueError, KeyError) as e:
+            log.warning("backpack position check after fills failed: %s", e)
+
+    def on_position(self, ev: Any) -> None:
+        super().on_position(ev)
+        if ev.venue == VENUE and (sym := self._book_symbols.get(ev.book_id)) is not None:
+            self._fill_pending.pop(sym, None)  # the stream showed the position
 
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
-        """The stream cache once seeded this session; otherwise from REST."""
-        if not (self._positions_seeded and self._ws is not None and self._ws.connected.is_set()):
+        """The stream cache once seeded this session and showing every fill's position; otherwise from REST."""
+        if not (self._positions_seeded and self._ws is not None and self._ws.connected.is_set()) or self._fill_pending:
+            self._fill_pending.clear()  # a fill the stream's positions do not show yet: REST
             await self._read_positions()
         return {s: p for s, p in self._positions.items() if p.size != 0}
 
@@ -521,6 +562,28 @@ class BackpackConnector(StreamingConnector):
         else:
             p["orderType"] = "Market"
         return p
+
+    def order_entry(self, tracker: Any, limiter: Any | None) -> Any | None:
+        """The core's one-call path for a single limit order (OrderGateway.place_limit): this connector's
+        order checks and markets, a client id, `limiter`'s slot, the signature and `tracker.submitted` in
+        one `BackpackOrderEntry.limit` call. None unless `tracker` (and `limiter`, if any) are core objects."""
+        if not isinstance(tracker, _core.OrderTracker) or (
+                limiter is not None and not isinstance(limiter, _core.RateLimiter)):
+            return None
+        key, weight = self.limit_key("submit", 1)
+        entry = _core.BackpackOrderEntry(self._signer, tracker, limiter, key, weight, self.config.window_ms)
+        self._entry_markets(entry)
+        self._order_entries.append(entry)
+        return entry
+
+    def _entry_markets(self, entry: Any) -> None:
+        for sym, m in self._markets.items():
+            entry.set_market(sym, m.tick, m.step, m.price_decimals, m.size_decimals)
+
+    @staticmethod
+    def prepared_order(signed: Any) -> _PreparedSubmit:
+        """An order entry's SignedOrder as the request `send_submit` posts (built in the send task)."""
+        return _PreparedSubmit("/api/v1/order", signed.headers(), signed.body, (signed.client_id,))
 
     def prepare_submit(self, reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
         if len(reqs) == 1 and reqs[0].kind is _LIMIT:
@@ -649,7 +712,8 @@ class BackpackConnector(StreamingConnector):
 
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
         """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler

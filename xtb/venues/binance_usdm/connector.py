@@ -871,7 +871,8 @@ class BinanceConnector(StreamingConnector):
             return result
 
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(self.venue, self.reconcile, self.tracker, timeout_s, interval_s)
+        return await settle_until_agreed(self.venue, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
@@ -890,6 +891,27 @@ class BinanceConnector(StreamingConnector):
         merge = await self._read_positions()
         self._positions_seeded = True
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
+
+    async def check_orders(self, client_ids: Sequence[int]) -> bool:
+        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
+        stream may have missed something): the open-order list, then each order it no longer lists looked
+        up, through the reconciler; fills and positions read when a filled size moved. Returns whether a
+        filled size moved."""
+        async with self._reconcile_lock:
+            before = self._filled_of(client_ids)
+            rows = [o for o in (await self.http.open_orders() or []) if o.get("symbol") in self._markets]
+            reports = [r for r in map(self._order_report, rows) if r is not None]
+            gone = self._reconciler.check_listed(reports, client_ids)
+            if gone:
+                await self._look_up(gone)
+            moved = self._filled_of(client_ids) != before
+            if moved:
+                await self._apply_fill_history()
+                await self._read_positions()
+            return moved
+
+    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
+        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, self.venue) for c in client_ids)]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders, asked for one by one by client id. The venue answers closed orders for days

@@ -778,7 +778,8 @@ class GrvtConnector:
             return result
 
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler

@@ -710,12 +710,14 @@ class LighterConnector:
             log.warning("lighter position check after fills failed: %s", e)
 
     async def positions(self) -> dict[str, PositionInfo]:
-        """The cache while the private stream is live and feeding it, else a REST `account` read.
+        """The cache while the private stream is live and feeding it and has shown every fill's position, else
+        a REST `account` read.
 
         A market the stream stops mentioning (e.g. closed to flat) keeps its last streamed size until
         the next REST read (every reconciliation replaces the cache).
         """
-        if not self._stream_positions_live:
+        if not self._stream_positions_live or self._fill_pending:  # a fill the stream's positions do not show yet
+            self._fill_pending.clear()
             await self._refresh_account()
         return {s: p for s, p in self._positions.items() if p.size != 0}
 
@@ -819,7 +821,8 @@ class LighterConnector:
 
     async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
         """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s)
+        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
 
     def _order_report(self, o: dict[str, Any]) -> OrderReport | None:
         """An order row (accountActiveOrders, accountOrders) as the reconciler's report."""
