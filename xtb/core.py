@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from xtb._core import (
     FEED_CAPSULE_NAME,
+    AsterSigner,
     BackpackOrderEntry,
     BackpackSigner,
     BinanceMarkPrice,
@@ -45,7 +46,10 @@ from xtb._core import (
     Resync,
     SignedOrder,
     Trade,
+    aster_message_digest,
+    aster_recover_signer,
     decode_binance_mark_prices,
+    eth_address_of,
     format_fixed,
     grvt_order_digest,
     grvt_recover_signer,
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEED_CAPSULE_NAME",
+    "AsterSigner",
     "BackpackOrderEntry",
     "BackpackSigner",
     "BinanceMarkPrice",
@@ -90,8 +95,11 @@ __all__ = [
     "Resync",
     "SignedOrder",
     "Trade",
+    "aster_message_digest",
+    "aster_recover_signer",
     "core_version",
     "decode_binance_mark_prices",
+    "eth_address_of",
     "format_fixed",
     "grvt_order_digest",
     "grvt_recover_signer",

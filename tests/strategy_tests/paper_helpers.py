@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from xtb.engine.engine import Engine
+from xtb.sim.aster.dialect import MARKETS as ASTER_MARKETS
 from xtb.sim.backpack.dialect import MARKETS as BACKPACK_MARKETS
 from xtb.sim.lighter.dialect import MARKETS as LIGHTER_MARKETS
 
@@ -86,6 +87,7 @@ class _QuietEngine(Engine):
                 underlyings=(UnderlyingConfig("SOL", 150.0, volatility=0.05, jumps_per_hour=0.0),),
                 backpack_markets=tuple(m for m in BACKPACK_MARKETS if m.underlying == "SOL"),
                 lighter_markets=tuple(m for m in LIGHTER_MARKETS if m.underlying == "SOL"),
+                markets={"aster": tuple(m for m in ASTER_MARKETS if m.underlying == "SOL")},
             )
         self.sim = SimCluster(ClusterConfig(seed=self.config.general.seed or 0, **options,
                                             extra_feed_options=dict(self._feed_options)))

@@ -15,7 +15,7 @@ import pytest
 from tests.venues import toy_venue
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.sim.dialects import known_dialects
+from xtb.sim.dialects import dialect, known_dialects
 from xtb.sim.types import Side
 from xtb.venues.contract import Connector
 from xtb.venues.registry import known_venues, venue_spec
@@ -26,11 +26,13 @@ SYMBOL = "SOLUSDC"
 
 @pytest.fixture
 def toy() -> Iterator[None]:
+    real = venue_spec(NAME), dialect(NAME)  # the toy borrows the core's `aster` name
     toy_venue.register()
     try:
         yield
     finally:
         toy_venue.unregister()
+    assert venue_spec(NAME) is real[0] and dialect(NAME) is real[1], "the toy must give the name back"
 
 
 def smoke_config(tmp_path: Path) -> dict:

@@ -66,6 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "repeatable",
     )
     p.add_argument(
+        "--aster-agent",
+        action="append",
+        default=[],
+        metavar="AGENT:USER",
+        help="approve an Aster API wallet address AGENT to trade for the main wallet USER (V3; addresses only, "
+        "no key); repeatable",
+    )
+    p.add_argument(
         "--grvt-key-file",
         action="append",
         default=[],
@@ -165,6 +173,13 @@ async def run(args: argparse.Namespace) -> None:
             api_key, secret = binance_key(path)
             _, _, account = sim.open_account("binance_usdm", args.collateral, api_key, secret)
             print(f"binance_usdm account {account} for api key {api_key[:4]}... (from {path})")
+        for spec in args.aster_agent:
+            agent, _, user = spec.partition(":")
+            try:
+                user, _, account = sim.open_account("aster", args.collateral, agent_address=agent, user=user)
+            except ValueError as exc:
+                raise SystemExit(f"--aster-agent {spec!r}: {exc}") from None
+            print(f"aster account {account} for user {user}, agent {agent}")
         for path in args.grvt_key_file:
             api_key, signer, sub = grvt_key(path)
             try:

@@ -104,6 +104,7 @@ BUILTIN: dict[str, str] = {
     "lighter": "xtb.sim.lighter.dialect",
     "binance_usdm": "xtb.sim.binance.dialect",
     "grvt": "xtb.sim.grvt.dialect",
+    "aster": "xtb.sim.aster.dialect",
 }
 
 _dialects: dict[str, SimDialect] = {}

@@ -120,6 +120,11 @@ class WsSession:
                 await asyncio.sleep(delay)
                 continue
 
+            if self._stopping:
+                # stop() came while connecting and Python 3.11's wait_for returned the finished connect
+                # instead of raising the cancel: close it rather than hold a session nobody will end.
+                transport.disconnect()
+                break
             self.transport, self.listener = transport, listener
             self.stats.connects += 1
             up_since = time.monotonic()

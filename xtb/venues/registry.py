@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "backpack": "xtb.venues.backpack.spec",
     "lighter": "xtb.venues.lighter.spec",
     "binance_usdm": "xtb.venues.binance_usdm.spec",
+    "aster": "xtb.venues.aster.spec",
     "grvt": "xtb.venues.grvt.spec",
 }
 

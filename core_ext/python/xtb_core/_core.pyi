@@ -625,6 +625,65 @@ def grvt_recover_signer(chain_id: int, order: GrvtOrder, r: str, s: str, v: int)
 # Values: str (decimal strings as given), int, bool; None values are left out. Others raise TypeError.
 BackpackParams = Mapping[str, object]
 
+class AsterSigner:
+    """EIP-712 signer of Aster V3 requests with an API-wallet (agent) key: domain "AsterSignTransaction",
+    version "1", `Message{msg}` over the form-encoded parameter string that is transmitted."""
+
+    def __init__(
+        self,
+        private_key: str,
+        user: str,
+        chain_id: int = 1666,
+        *,
+        include_user: bool = True,
+        signature_0x: bool = False,
+        min_nonce: int = 0,
+    ) -> None:
+        """`user`: the main wallet address. ValueError naming the field, never containing the key."""
+    @property
+    def address(self) -> str:
+        """The API wallet's EIP-55 address (the `signer` parameter)."""
+    @property
+    def user(self) -> str: ...
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]:
+        """Empty: V3 requests carry no API-key header."""
+    time_offset_ms: int
+    def sync_time(self, server_ms: int, sent_local_ms: int, recv_local_ms: int) -> int: ...
+    def next_nonce(self) -> int:
+        """Microseconds on the server-offset clock, strictly increasing."""
+    @property
+    def last_nonce(self) -> int: ...
+    def sign_message(self, msg: str | bytes) -> str:
+        """The 65-byte r||s||v signature (hex, no prefix) of `msg` exactly as given."""
+    def signed(self, params: BackpackParams | Sequence[tuple[str, object]] | None = None, *,
+               nonce: int | None = None) -> str:
+        """`<params>&nonce=..&user=..&signer=..&signature=<hex>`: the string to send."""
+    def signed_many(self, batch: Sequence[BackpackParams | Sequence[tuple[str, object]]]) -> list[str]: ...
+    def limit_order(
+        self,
+        symbol: str,
+        side: str,
+        price: int,
+        size: int,
+        price_decimals: int,
+        size_decimals: int,
+        time_in_force: str = "GTC",
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+        nonce: int | None = None,
+    ) -> bytes: ...
+
+def aster_message_digest(chain_id: int, msg: str | bytes) -> bytes:
+    """The 32-byte EIP-712 digest of `Message{msg}` under Aster's domain."""
+
+def aster_recover_signer(chain_id: int, msg: str | bytes, signature: str) -> str:
+    """The checksummed address that signed `msg`; ValueError for a malformed or high-S signature."""
+
+def eth_address_of(private_key: str) -> str:
+    """The EIP-55 address of a secp256k1 private key (hex)."""
 class BinanceMarkPrice:
     """One Binance-dialect markPriceUpdate: prices and funding rate in units of 10^-decimals."""
 

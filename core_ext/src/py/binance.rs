@@ -21,7 +21,7 @@ fn local_ms() -> u64 {
 }
 
 /// A parameter value as text: str as given, int in decimal, bool as "true"/"false" (the venue's form).
-fn value_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+pub(crate) fn value_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     if v.is_none() {
         return Ok(None);
     }
@@ -44,7 +44,7 @@ fn value_text(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
 }
 
 /// A dict, or a list of (name, value) pairs, in order; None values are left out.
-fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+pub(crate) fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let Some(obj) = params else { return Ok(Vec::new()) };
     if obj.is_none() {
         return Ok(Vec::new());
@@ -71,6 +71,56 @@ fn param_pairs(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, Strin
         }
     }
     Ok(out)
+}
+
+/// The text fields of a LIMIT order for `/fapi/*/order` (Binance and the venues that copy it), checked and
+/// formatted from integer units.
+pub(crate) struct LimitParams {
+    qty: String,
+    px: String,
+}
+
+impl LimitParams {
+    pub(crate) fn new(side: &str, price: i64, size: i64, price_decimals: u32, size_decimals: u32,
+                      time_in_force: &str) -> PyResult<Self> {
+        if side != "BUY" && side != "SELL" {
+            return Err(PyValueError::new_err(format!("side: expected \"BUY\" or \"SELL\", got {side:?}")));
+        }
+        if !matches!(time_in_force, "GTC" | "IOC" | "FOK" | "GTX") {
+            return Err(PyValueError::new_err(format!(
+                "time_in_force: expected GTC, IOC, FOK or GTX, got {time_in_force:?}"
+            )));
+        }
+        if price <= 0 || size <= 0 {
+            return Err(PyValueError::new_err(format!(
+                "price and size must be positive (got price={price}, size={size})"
+            )));
+        }
+        let px = crate::fixed::format_fixed(price, price_decimals)
+            .map_err(|e| PyValueError::new_err(format!("price_decimals: {e}")))?;
+        let qty = crate::fixed::format_fixed(size, size_decimals)
+            .map_err(|e| PyValueError::new_err(format!("size_decimals: {e}")))?;
+        Ok(LimitParams { qty, px })
+    }
+
+    /// In the venue's documented order: symbol, side, type, timeInForce, quantity, price, then options.
+    pub(crate) fn pairs<'a>(&'a self, symbol: &'a str, side: &'a str, time_in_force: &'a str, reduce_only: bool,
+                            client_order_id: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut p: Vec<(&str, &str)> = Vec::with_capacity(8);
+        p.push(("symbol", symbol));
+        p.push(("side", side));
+        p.push(("type", "LIMIT"));
+        p.push(("timeInForce", time_in_force));
+        p.push(("quantity", &self.qty));
+        p.push(("price", &self.px));
+        if reduce_only {
+            p.push(("reduceOnly", "true"));
+        }
+        if let Some(c) = client_order_id {
+            p.push(("newClientOrderId", c));
+        }
+        p
+    }
 }
 
 /// HMAC-SHA256 signer for Binance USD-M REST (and the WebSocket API's signed params).
@@ -189,36 +239,8 @@ impl PyBinanceSigner {
         timestamp_ms: Option<u64>,
         recv_window_ms: Option<u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if side != "BUY" && side != "SELL" {
-            return Err(PyValueError::new_err(format!("side: expected \"BUY\" or \"SELL\", got {side:?}")));
-        }
-        if !matches!(time_in_force, "GTC" | "IOC" | "FOK" | "GTX") {
-            return Err(PyValueError::new_err(format!(
-                "time_in_force: expected GTC, IOC, FOK or GTX, got {time_in_force:?}"
-            )));
-        }
-        if price <= 0 || size <= 0 {
-            return Err(PyValueError::new_err(format!(
-                "price and size must be positive (got price={price}, size={size})"
-            )));
-        }
-        let px = crate::fixed::format_fixed(price, price_decimals)
-            .map_err(|e| PyValueError::new_err(format!("price_decimals: {e}")))?;
-        let qty = crate::fixed::format_fixed(size, size_decimals)
-            .map_err(|e| PyValueError::new_err(format!("size_decimals: {e}")))?;
-        let mut p: Vec<(&str, &str)> = Vec::with_capacity(8);
-        p.push(("symbol", symbol));
-        p.push(("side", side));
-        p.push(("type", "LIMIT"));
-        p.push(("timeInForce", time_in_force));
-        p.push(("quantity", &qty));
-        p.push(("price", &px));
-        if reduce_only {
-            p.push(("reduceOnly", "true"));
-        }
-        if let Some(c) = client_order_id {
-            p.push(("newClientOrderId", c));
-        }
+        let lp = LimitParams::new(side, price, size, price_decimals, size_decimals, time_in_force)?;
+        let p = lp.pairs(symbol, side, time_in_force, reduce_only, client_order_id);
         let body = self.signed_text("", &p, timestamp_ms, recv_window_ms)?;
         Ok(PyBytes::new(py, body.as_bytes()))
     }

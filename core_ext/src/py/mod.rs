@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 pub mod args;
+pub mod aster;
 pub mod binance;
 pub mod grvt;
 pub mod journal;
@@ -22,6 +23,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     orders::register(m)?;
     order_entry::register(m)?;
     binance::register(m)?;
+    aster::register(m)?;
     journal::register(m)?;
     grvt::register(m)?;
     #[cfg(unix)]

@@ -12,9 +12,10 @@
 
 use std::fmt;
 
-use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 use sha3::{Digest, Keccak256};
-use zeroize::Zeroize;
+
+pub use super::eip712::{checksum_address, keccak};
+use super::eip712::{self, EthError, EthKey};
 
 pub const CHAIN_ID_MAINNET: u64 = 325;
 pub const CHAIN_ID_TESTNET: u64 = 326;
@@ -79,22 +80,11 @@ pub struct OrderMsg {
     pub expiration: i64,
 }
 
-/// r, s (big-endian) and v (27 or 28).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OrderSignature {
-    pub r: [u8; 32],
-    pub s: [u8; 32],
-    pub v: u8,
-}
-
-pub fn keccak(data: &[u8]) -> [u8; 32] {
-    Keccak256::digest(data).into()
-}
+/// r, s (big-endian) and v (27 or 28): the shared EIP-712 signature type.
+pub type OrderSignature = eip712::EthSignature;
 
 fn word_u64(v: u64) -> [u8; 32] {
-    let mut w = [0u8; 32];
-    w[24..].copy_from_slice(&v.to_be_bytes());
-    w
+    eip712::word_u64(v)
 }
 
 fn word_i64(v: i64) -> [u8; 32] {
@@ -178,12 +168,7 @@ impl OrderHasher {
 
     /// The EIP-712 digest that is signed.
     pub fn digest(&self, o: &OrderMsg) -> Result<[u8; 32], GrvtSignError> {
-        let sh = self.struct_hash(o)?;
-        let mut h = Keccak256::new();
-        h.update([0x19u8, 0x01]);
-        h.update(self.domain);
-        h.update(sh);
-        Ok(h.finalize().into())
+        Ok(eip712::typed_data_digest(&self.domain, &self.struct_hash(o)?))
     }
 }
 
@@ -215,58 +200,21 @@ pub fn parse_asset_id(s: &str) -> Result<[u8; 32], GrvtSignError> {
     Ok(w)
 }
 
-/// EIP-55 mixed-case checksum address.
-pub fn checksum_address(addr: &[u8; 20]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut lower = [0u8; 40];
-    for (i, b) in addr.iter().enumerate() {
-        lower[2 * i] = HEX[(b >> 4) as usize];
-        lower[2 * i + 1] = HEX[(b & 15) as usize];
+fn from_eth(e: EthError) -> GrvtSignError {
+    match e {
+        EthError::BadKey(why) => GrvtSignError::BadKey(why),
+        EthError::BadSignature(why) | EthError::BadAddress(why) => GrvtSignError::BadSignature(why),
     }
-    let hash = keccak(&lower);
-    let mut out = String::with_capacity(42);
-    out.push_str("0x");
-    for (i, &c) in lower.iter().enumerate() {
-        let nib = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 15;
-        out.push(if c.is_ascii_alphabetic() && nib >= 8 {
-            c.to_ascii_uppercase() as char
-        } else {
-            c as char
-        });
-    }
-    out
-}
-
-fn address_of(key: &VerifyingKey) -> [u8; 20] {
-    let point = key.to_encoded_point(false);
-    let h = keccak(&point.as_bytes()[1..]);
-    let mut a = [0u8; 20];
-    a.copy_from_slice(&h[12..]);
-    a
 }
 
 /// Recover the address that signed `digest` (v 27/28 or 0/1). Refuses high-S signatures, as the venue does.
 pub fn recover_address(digest: &[u8; 32], sig: &OrderSignature) -> Result<[u8; 20], GrvtSignError> {
-    let v = match sig.v {
-        27 | 28 => sig.v - 27,
-        0 | 1 => sig.v,
-        _ => return Err(GrvtSignError::BadSignature("v must be 27 or 28")),
-    };
-    let signature = Signature::from_scalars(sig.r, sig.s)
-        .map_err(|_| GrvtSignError::BadSignature("r or s out of range"))?;
-    if signature.normalize_s().is_some() {
-        return Err(GrvtSignError::BadSignature("s must be in the lower half of the curve order"));
-    }
-    let recid = RecoveryId::from_byte(v).ok_or(GrvtSignError::BadSignature("bad recovery id"))?;
-    let key = VerifyingKey::recover_from_prehash(digest, &signature, recid)
-        .map_err(|_| GrvtSignError::BadSignature("does not recover to a public key"))?;
-    Ok(address_of(&key))
+    eip712::recover_address(digest, sig).map_err(from_eth)
 }
 
-/// The API key's signer. The key lives only inside `SigningKey` (zeroized on drop by k256).
+/// The API key's signer. The key lives only inside `EthKey` (zeroized on drop by k256).
 pub struct GrvtSigner {
-    key: SigningKey,
-    address: [u8; 20],
+    key: EthKey,
     hasher: OrderHasher,
 }
 
@@ -275,7 +223,7 @@ impl fmt::Debug for GrvtSigner {
         write!(
             f,
             "GrvtSigner(address={}, chain_id={})",
-            checksum_address(&self.address),
+            checksum_address(&self.key.address()),
             self.hasher.chain_id
         )
     }
@@ -284,36 +232,14 @@ impl fmt::Debug for GrvtSigner {
 impl GrvtSigner {
     /// `private_key_hex`: 32 bytes as hex, with or without `0x`.
     pub fn new(private_key_hex: &str, chain_id: u64) -> Result<Self, GrvtSignError> {
-        let h = private_key_hex.trim();
-        let h = h.strip_prefix("0x").unwrap_or(h);
-        if h.len() != 64 {
-            return Err(GrvtSignError::BadKey("expected 64 hex characters"));
-        }
-        let mut bytes = [0u8; 32];
-        for (i, chunk) in h.as_bytes().chunks(2).enumerate() {
-            let hi = (chunk[0] as char).to_digit(16);
-            let lo = (chunk[1] as char).to_digit(16);
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => bytes[i] = (hi * 16 + lo) as u8,
-                _ => {
-                    bytes.zeroize();
-                    return Err(GrvtSignError::BadKey("not hex"));
-                }
-            }
-        }
-        let key = SigningKey::from_bytes(&bytes.into());
-        bytes.zeroize();
-        let key = key.map_err(|_| GrvtSignError::BadKey("not a valid secp256k1 scalar"))?;
-        let address = address_of(key.verifying_key());
         Ok(GrvtSigner {
-            key,
-            address,
+            key: EthKey::from_hex(private_key_hex).map_err(from_eth)?,
             hasher: OrderHasher::new(chain_id),
         })
     }
 
     pub fn address(&self) -> [u8; 20] {
-        self.address
+        self.key.address()
     }
 
     pub fn chain_id(&self) -> u64 {
@@ -325,16 +251,7 @@ impl GrvtSigner {
     }
 
     pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<OrderSignature, GrvtSignError> {
-        let (sig, recid) = self
-            .key
-            .sign_prehash_recoverable(digest)
-            .map_err(|_| GrvtSignError::BadSignature("signing failed"))?;
-        let (r, s) = sig.split_bytes();
-        Ok(OrderSignature {
-            r: r.into(),
-            s: s.into(),
-            v: 27 + recid.to_byte(),
-        })
+        self.key.sign_digest(digest).map_err(from_eth)
     }
 
     pub fn sign_order(&self, o: &OrderMsg) -> Result<OrderSignature, GrvtSignError> {
@@ -449,7 +366,7 @@ mod tests {
         bad.v = 29;
         assert!(recover_address(&d, &bad).is_err());
         // n - s: the same signature with a high S.
-        let sg = Signature::from_scalars(sig.r, sig.s).unwrap();
+        let sg = k256::ecdsa::Signature::from_scalars(sig.r, sig.s).unwrap();
         let neg = -*sg.s();
         let high = OrderSignature {
             r: sig.r,

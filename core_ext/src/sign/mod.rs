@@ -1,7 +1,9 @@
 //! Request signers.
 
+pub mod aster;
 pub mod backpack;
 pub mod binance;
+pub mod eip712;
 pub mod grvt;
 pub mod lighter;
 pub mod nonce_pool;

@@ -6,8 +6,8 @@
 tests/venues/test_contract_only_venue.py runs a strategy on it through the engine in paper mode.
 
 The compiled core knows a fixed table of venues (core_ext/src/venues.rs: a venue's decoder and sequence
-rule are one line there); this venue borrows the `aster` entry, whose Python package is not part of this
-checkout's registry by default, and keeps its books from REST snapshots in Python.
+rule are one line there); this venue borrows the `aster` entry and keeps its books from REST snapshots in
+Python. `register()` displaces the real Aster venue and dialect for the test; `unregister()` puts them back.
 """
 
 from __future__ import annotations

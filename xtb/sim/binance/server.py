@@ -4,8 +4,14 @@ WebSocket API (`/ws-fapi/v1`: order.place, order.cancel, order.status).
 
 Signed requests are checked the venue's way: HMAC-SHA256 over the raw received parameter string (query
 string then body, the `signature` parameter taken out), `timestamp` against the server clock with the
-recvWindow rule. Every reply carries the weight header, order replies the order-count headers; going
-over a limit answers 429 and continuing into it answers 418 (an IP ban). Venue state and the
+recvWindow rule. A `FapiDialect` (xtb/sim/binance/fapi.py) says which paths, authentication and WebSocket
+layout a venue has: Aster serves its V3 paths with EIP-712 agent signatures (the signer recovered from the
+signature over the received string, an approved agent of `user`, the nonce within 10 s of the server clock
+and new among the user's last 100) next to its V1 paths with HMAC, and Binance's legacy `/ws` + `/stream`
+host.
+
+Every reply carries the weight header, order replies the order-count headers; going over a limit
+answers 429 and continuing into it answers 418 (an IP ban). Venue state and the
 translation to engine calls live in `BinanceVenue`.
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import hmac
 import itertools
 import logging
@@ -28,6 +35,8 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import WSMsgType, web
 
+from xtb import _core
+from xtb.sim.binance.fapi import BINANCE_USDM, PUBLIC, FapiDialect
 from xtb.sim.binance.venue import MAX_BATCH, BinanceError, BinanceVenue, StreamMessage, bad_param
 from xtb.sim.faults import FaultKind
 from xtb.sim.loopback import LoopbackServer, abort, send_with_faults
@@ -35,7 +44,8 @@ from xtb.sim.wire_faults import WireFaults
 
 log = logging.getLogger(__name__)
 
-NAME = "binance_usdm"
+NAME = "binance_usdm"  # the default dialect's
+NONCE_EXPIRED = -4225  # Aster V3: every nonce refusal (a duplicate's own code is UNCONFIRMED)
 MAX_RECV_WINDOW_MS = 60_000
 DEFAULT_RECV_WINDOW_MS = 5_000
 PUBLIC_KINDS = {"depth", "bookTicker"}  # served on /public; everything else on /market
@@ -168,6 +178,30 @@ class ListenKey:
     expires: float
 
 
+class NonceBook:
+    """Aster V3's nonce rule per user: within the window of the server clock, never one of the last
+    `memory` nonces, and not below the smallest of them once that many are kept."""
+
+    def __init__(self, memory: int, window_us: int) -> None:
+        self.memory, self.window_us = memory, window_us
+        self._heaps: dict[str, list[int]] = {}
+        self._seen: dict[str, set[int]] = {}
+
+    def check(self, user: str, nonce: int, now_us: int) -> None:
+        if abs(nonce - now_us) > self.window_us:
+            raise BinanceError(400, NONCE_EXPIRED, "Nonce Expired: not within 10 s of the server time.")
+        heap = self._heaps.setdefault(user, [])
+        seen = self._seen.setdefault(user, set())
+        if nonce in seen:
+            raise BinanceError(400, NONCE_EXPIRED, "Nonce Expired: duplicate nonce.")
+        if len(heap) >= self.memory and nonce < heap[0]:
+            raise BinanceError(400, NONCE_EXPIRED, "Nonce Expired")
+        heapq.heappush(heap, nonce)
+        seen.add(nonce)
+        while len(heap) > self.memory:
+            seen.discard(heapq.heappop(heap))
+
+
 class Session:
     def __init__(self, ws: web.WebSocketResponse, route: str, conn_id: str = "") -> None:
         self.ws = ws
@@ -197,8 +231,16 @@ class BinanceServer(LoopbackServer):
         limits: Limits | None = None,
         listen_key_ttl_s: float = 3600.0,
         server_time_offset_ms: int = 0,
+        dialect: FapiDialect = BINANCE_USDM,
     ) -> None:
         super().__init__(host, port)
+        self.dialect = dialect
+        self.name = dialect.name
+        if dialect.ws_layout == "legacy":
+            self.ws_path = ""
+        self.nonces = NonceBook(dialect.nonce_memory, dialect.nonce_window_us)
+        self._depth_route = "legacy" if dialect.ws_layout == "legacy" else "public"  # the sessions depth goes to
+        self._endpoint_of: dict[str, str] = {p: e for g in dialect.generations for e, p in g.routes()}
         self.venue = venue
         self.faults = faults or WireFaults()
         self._conn_seq = itertools.count(1)
@@ -222,12 +264,14 @@ class BinanceServer(LoopbackServer):
         return [s.ws for s in self._sessions]
 
     def server_now_ms(self) -> int:
-        skew = self.faults.clock_skew_ms(f"{NAME}-rest")
+        skew = self.faults.clock_skew_ms(f"{self.name}-rest")
         return int(time.time() * 1000) + self.server_time_offset_ms + skew
 
     @property
     def urls(self) -> dict[str, str]:
         base = f"ws://{self.host}:{self.port}"
+        if self.dialect.ws_layout == "legacy":
+            return {"rest": self.rest_url, "ws": base}
         return {"rest": self.rest_url, "public": f"{base}/public", "market": f"{base}/market",
                 "private": f"{base}/private", "ws_api": f"{base}/ws-fapi/v1"}  # fmt: skip
 
@@ -235,38 +279,42 @@ class BinanceServer(LoopbackServer):
         app = web.Application(middlewares=[self._middleware])
         r = app.router
         public: dict[str, Callable[[web.Request, dict[str, Any]], Any]] = {
-            "/fapi/v1/ping": self._ping, "/fapi/v1/time": self._time,
-            "/fapi/v1/exchangeInfo": self._exchange_info, "/fapi/v1/depth": self._depth,
-            "/fapi/v1/ticker/bookTicker": self._book_ticker, "/fapi/v1/premiumIndex": self._premium_index,
+            "ping": self._ping, "time": self._time, "exchange_info": self._exchange_info, "depth": self._depth,
+            "book_ticker": self._book_ticker, "premium_index": self._premium_index,
         }  # fmt: skip
-        for path, fn in public.items():
-            r.add_get(path, self._public(fn))
-        signed: dict[tuple[str, str], Callable[[int, dict[str, Any]], Any]] = {
-            ("POST", "/fapi/v1/order"): self._place, ("GET", "/fapi/v1/order"): self._query,
-            ("DELETE", "/fapi/v1/order"): self._cancel, ("POST", "/fapi/v1/batchOrders"): self._batch,
-            ("DELETE", "/fapi/v1/allOpenOrders"): self._cancel_all,
-            ("GET", "/fapi/v1/openOrders"): self._open_orders,
-            ("GET", "/fapi/v3/positionRisk"): self._position_risk,
-            ("GET", "/fapi/v2/positionRisk"): self._position_risk,
-            ("GET", "/fapi/v3/account"): self._account, ("GET", "/fapi/v2/account"): self._account,
-            ("GET", "/fapi/v3/balance"): self._balance, ("GET", "/fapi/v2/balance"): self._balance,
-            ("GET", "/fapi/v1/userTrades"): self._user_trades, ("GET", "/fapi/v1/income"): self._income,
-            ("POST", "/fapi/v1/leverage"): self._leverage, ("POST", "/fapi/v1/marginType"): self._margin_type,
-            ("POST", "/fapi/v1/algoOrder"): self._algo,
-            ("GET", "/fapi/v1/positionSide/dual"): self._position_mode,
-            ("POST", "/fapi/v1/positionSide/dual"): self._set_position_mode,
+        signed: dict[str, dict[str, Callable[[int, dict[str, Any]], Any]]] = {
+            "order": {"POST": self._place, "GET": self._query, "DELETE": self._cancel},
+            "batch_orders": {"POST": self._batch}, "all_open_orders": {"DELETE": self._cancel_all},
+            "open_orders": {"GET": self._open_orders}, "position_risk": {"GET": self._position_risk},
+            "account": {"GET": self._account}, "balance": {"GET": self._balance},
+            "user_trades": {"GET": self._user_trades}, "income": {"GET": self._income},
+            "leverage": {"POST": self._leverage}, "margin_type": {"POST": self._margin_type},
+            "algo_order": {"POST": self._algo},
+            "position_mode": {"GET": self._position_mode, "POST": self._set_position_mode},
         }  # fmt: skip
-        for (method, path), endpoint in signed.items():
-            r.add_route(method, path, self._signed(endpoint))
-        for method in ("POST", "PUT", "DELETE"):
-            r.add_route(method, "/fapi/v1/listenKey", self._listen_key)
+        for gen in self.dialect.generations:
+            for endpoint, path in gen.routes():
+                if endpoint in PUBLIC:
+                    r.add_get(path, self._public(public[endpoint]))
+                elif endpoint == "listen_key":
+                    for method in ("POST", "PUT", "DELETE"):
+                        r.add_route(method, path, self._listen_key_handler(gen.auth))
+                else:
+                    for method, fn in signed[endpoint].items():
+                        r.add_route(method, path, self._signed(fn, gen.auth))
+        if self.dialect.ws_layout == "legacy":
+            r.add_get("/ws", self._legacy_ws)
+            r.add_get("/ws/{streams:.*}", self._legacy_ws)
+            r.add_get("/stream", self._legacy_ws)
+            return app
         for route in ("public", "market"):
             r.add_get(f"/{route}/ws", self._market_ws(route))
             r.add_get(f"/{route}/ws/{{streams:.*}}", self._market_ws(route))
             r.add_get(f"/{route}/stream", self._market_ws(route))
         r.add_get("/private/ws", self._private_ws)
         r.add_get("/private/ws/{key}", self._private_ws)
-        r.add_get("/ws-fapi/v1", self._api_ws)
+        if self.dialect.ws_api:
+            r.add_get("/ws-fapi/v1", self._api_ws)
         return app
 
     # ------------------------------------------------------------------ REST plumbing
@@ -276,8 +324,8 @@ class BinanceServer(LoopbackServer):
         self.requests[request.path] = self.requests.get(request.path, 0) + 1
         ip = request.remote or "?"
         now = time.monotonic()
-        if not request.path.startswith(("/public", "/market", "/private", "/ws-fapi")):
-            fault = self.faults.http_fault(NAME)
+        if request.path.startswith("/fapi"):
+            fault = self.faults.http_fault(self.name)
             if fault is not None:
                 headers = {"Retry-After": str(max(1, round(fault.retry_after_s)))}
                 if fault.kind is FaultKind.HTTP_429:
@@ -363,6 +411,44 @@ class BinanceServer(LoopbackServer):
             raise BinanceError(400, -1022, "Signature for this request is not valid.")
         self._check_time(params)
 
+    def _verify_v3(self, query: str, body: str, params: dict[str, str]) -> int:
+        """Aster V3: the EIP-712 signature over the received string (signature taken out) recovers to
+        `signer`, an approved agent of `user`; the nonce rules. Returns the account."""
+        msg, sig = _strip_signature(query, body)
+        if sig is None:
+            raise bad_param("Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+        signer = params.get("signer", "")
+        if not signer:
+            raise bad_param("Mandatory parameter 'signer' was not sent, was empty/null, or malformed.")
+        user = params.get("user")
+        if user is None and self.dialect.require_user:
+            raise bad_param("Mandatory parameter 'user' was not sent, was empty/null, or malformed.")
+        try:
+            nonce = int(params["nonce"])
+        except (KeyError, ValueError):
+            raise bad_param("Mandatory parameter 'nonce' was not sent, was empty/null, or malformed.") from None
+        try:
+            recovered = _core.aster_recover_signer(self.dialect.chain_id, msg, sig)
+        except ValueError:
+            raise BinanceError(400, -1022, "Signature for this request is not valid.") from None
+        if recovered.lower() != signer.lower():
+            raise BinanceError(400, -1022, "Signature for this request is not valid.")
+        agent = self.venue.agent(signer)
+        if agent is None or (user is not None and user.lower() != agent.user.lower()):
+            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        self.nonces.check(agent.user.lower(), nonce, self.server_now_ms() * 1000)
+        return agent.account
+
+    async def _authenticate(self, request: web.Request, auth: str) -> tuple[int, dict[str, str]]:
+        """The account a signed request acts for and its parameters, or BinanceError."""
+        if auth == "eip712":
+            query, body, params = await self._raw_params(request)
+            return self._verify_v3(query, body, params), params
+        api_key, account = self._api_key(request)
+        query, body, params = await self._raw_params(request)
+        self._verify(api_key, query, body, params)
+        return account, params
+
     def _check_time(self, params: dict[str, Any]) -> None:
         try:
             ts = int(params["timestamp"])
@@ -380,13 +466,12 @@ class BinanceServer(LoopbackServer):
         if now - ts > window:
             raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
 
-    def _signed(self, fn: Callable[[int, dict[str, Any]], Any]) -> Callable[..., Any]:
+    def _signed(self, fn: Callable[[int, dict[str, Any]], Any], auth: str = "hmac") -> Callable[..., Any]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            api_key, account = self._api_key(request)
-            query, body, params = await self._raw_params(request)
-            self._verify(api_key, query, body, params)
-            orders = _order_count(request.method, request.path, params)
-            weight = _weight(request.method, request.path, params)
+            account, params = await self._authenticate(request, auth)
+            endpoint = self._endpoint_of.get(request.path, "")
+            orders = _order_count(request.method, endpoint, params)
+            weight = _weight(request.method, endpoint, params)
             self._charge(request, weight)
             headers: dict[str, str] = {}
             if orders:
@@ -399,7 +484,7 @@ class BinanceServer(LoopbackServer):
                     msg = f"Too many new orders; current limit is {limit} orders per {window}."
                     raise BinanceError(429, -1015, msg)
             result = fn(account, params)
-            if orders and self.faults.accept_timeout(NAME):
+            if orders and self.faults.accept_timeout(self.name):
                 # The order is in the book; the client never hears so (until its own timeout fires).
                 await asyncio.sleep(self.faults.response_timeout_s)
             resp = _json(result)
@@ -505,8 +590,22 @@ class BinanceServer(LoopbackServer):
 
     # ------------------------------------------------------------------ listenKey
 
+    def _listen_key_handler(self, auth: str) -> Callable[..., Any]:
+        """HMAC generations: the API key alone (USER_STREAM); EIP-712: a signed request (Aster V3)."""
+        if auth == "hmac":
+            return self._listen_key
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            account, _ = await self._authenticate(request, auth)
+            return self._listen_key_for(request, account)
+
+        return handler
+
     async def _listen_key(self, request: web.Request) -> web.StreamResponse:
         _, account = self._api_key(request)
+        return self._listen_key_for(request, account)
+
+    def _listen_key_for(self, request: web.Request, account: int) -> web.StreamResponse:
         self._charge(request, 1)
         now = time.monotonic()
         current = next((k for k in self._listen_keys.values() if k.account == account and k.expires > now), None)
@@ -553,7 +652,7 @@ class BinanceServer(LoopbackServer):
         now = time.monotonic()
         for suffix in DEPTH_SPEEDS:
             name = lower + suffix
-            if not any(s.route == "public" and name in s.streams for s in self._sessions):
+            if not any(s.route == self._depth_route and name in s.streams for s in self._sessions):
                 self._depth_windows.pop((msg.symbol, suffix), None)
                 continue
             window = self._depth_windows.get((msg.symbol, suffix))
@@ -564,7 +663,7 @@ class BinanceServer(LoopbackServer):
     def _send_depth(self, name: str, data: dict[str, Any]) -> None:
         raw: bytes | None = None
         for s in self._sessions:
-            if s.route != "public" or name not in s.streams:
+            if s.route != self._depth_route or name not in s.streams:
                 continue
             action = self.faults.sequence_fault(s.conn_id)
             if action == "skip":
@@ -589,7 +688,7 @@ class BinanceServer(LoopbackServer):
         async def handler(request: web.Request) -> web.StreamResponse:
             ws = web.WebSocketResponse(heartbeat=None, autoping=True)
             await ws.prepare(request)
-            session = Session(ws, route, f"{NAME}-ws-{next(self._conn_seq)}")
+            session = Session(ws, route, f"{self.name}-ws-{next(self._conn_seq)}")
             names = request.match_info.get("streams") or request.query.get("streams", "")
             session.combined = request.path.endswith("/stream")
             for name in filter(None, names.split("/")):
@@ -598,20 +697,29 @@ class BinanceServer(LoopbackServer):
 
         return handler
 
-    async def _private_ws(self, request: web.Request) -> web.StreamResponse:
-        key = request.match_info.get("key") or request.query.get("listenKey", "")
+    async def _private_ws(self, request: web.Request, key: str = "") -> web.StreamResponse:
+        key = key or request.match_info.get("key") or request.query.get("listenKey", "")
         if key not in self._listen_keys:
             raise web.HTTPBadRequest(text='{"code":-1125,"msg":"This listenKey does not exist."}')
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        session = Session(ws, "private", f"{NAME}-ws-user-{next(self._conn_seq)}")
+        session = Session(ws, "private", f"{self.name}-ws-user-{next(self._conn_seq)}")
         session.listen_key = key
         return await self._serve(session)
 
     async def _api_ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
-        return await self._serve(Session(ws, "api", f"{NAME}-ws-api-{next(self._conn_seq)}"))
+        return await self._serve(Session(ws, "api", f"{self.name}-ws-api-{next(self._conn_seq)}"))
+
+    async def _legacy_ws(self, request: web.Request) -> web.StreamResponse:
+        """One host for everything (Binance's legacy layout, Aster): `/ws/<listenKey>` is the user data
+        stream, any other `/ws/<streams>` or `/stream?streams=` market data."""
+        name = request.match_info.get("streams", "")
+        if name and "@" not in name and "/" not in name:
+            return await self._private_ws(request, name)
+        resp: web.StreamResponse = await self._market_ws("legacy")(request)
+        return resp
 
     async def _serve(self, session: Session) -> web.StreamResponse:
         self._sessions.add(session)
@@ -687,7 +795,7 @@ class BinanceServer(LoopbackServer):
         if msg.kind == "depth":
             self._on_depth(msg)
             return
-        route = "public" if msg.kind in PUBLIC_KINDS else "market"
+        route = "legacy" if self.dialect.ws_layout == "legacy" else "public" if msg.kind in PUBLIC_KINDS else "market"
         lower = msg.symbol.lower()
         names = [f"{lower}@{msg.kind}"]
         if msg.kind == "markPrice":
@@ -761,7 +869,7 @@ class BinanceServer(LoopbackServer):
             else:
                 raise BinanceError(400, -1102, f"Unknown method {method!r}")
             reply = orjson.dumps({"id": rid, "status": 200, "result": result, "rateLimits": limits})
-            if method == "order.place" and self.faults.accept_timeout(NAME):
+            if method == "order.place" and self.faults.accept_timeout(self.name):
                 # The order is in the book; the answer comes after the client has given up on it.
                 asyncio.get_running_loop().call_later(self.faults.response_timeout_s, session.send, reply)
                 return
@@ -802,29 +910,28 @@ def _strip_signature(query: str, body: str) -> tuple[str, str | None]:
     return query + body, None
 
 
-def _order_count(method: str, path: str, params: dict[str, Any]) -> tuple[int, int] | None:
+def _order_count(method: str, endpoint: str, params: dict[str, Any]) -> tuple[int, int] | None:
     """What an order request adds to the (10 s, 1 min) order counters: 1 and 1 for an order, 5 and 1 for
     a batch (the documented counts), None for anything else."""
     if method != "POST":
         return None
-    if path == "/fapi/v1/order":
+    if endpoint == "order":
         return (1, 1)
-    if path == "/fapi/v1/batchOrders":
+    if endpoint == "batch_orders":
         return (5, 1)
     return None
 
 
-def _weight(method: str, path: str, params: dict[str, Any]) -> int:
-    if path == "/fapi/v1/openOrders":
+def _weight(method: str, endpoint: str, params: dict[str, Any]) -> int:
+    if endpoint == "open_orders":
         return 1 if params.get("symbol") else 40
-    if path in ("/fapi/v3/positionRisk", "/fapi/v2/positionRisk", "/fapi/v3/account", "/fapi/v2/account",
-                "/fapi/v3/balance", "/fapi/v2/balance", "/fapi/v1/userTrades"):  # fmt: skip
+    if endpoint in ("position_risk", "account", "balance", "user_trades"):
         return 5
-    if path == "/fapi/v1/income" or (method == "GET" and path == "/fapi/v1/positionSide/dual"):
+    if endpoint == "income" or (method == "GET" and endpoint == "position_mode"):
         return 30
-    if path == "/fapi/v1/batchOrders":
+    if endpoint == "batch_orders":
         return 5
-    if method == "POST" and path == "/fapi/v1/order":
+    if method == "POST" and endpoint == "order":
         return 0
     return 1
 

@@ -141,6 +141,14 @@ class ApiKey:
     account: int
 
 
+@dataclass
+class Agent:
+    """An API wallet approved to trade for a main wallet (Aster V3)."""
+
+    user: str
+    account: int
+
+
 class BinanceVenue:
     def __init__(self, engine: Exchange, *, margin_assets: dict[str, str] | None = None) -> None:
         self.engine = engine
@@ -149,6 +157,7 @@ class BinanceVenue:
         self._by_market: dict[int, MarketSpec] = {s.market_id: s for s in self._specs.values()}
         self._margin = margin_assets or {}
         self._keys: dict[str, ApiKey] = {}
+        self._agents: dict[str, Agent] = {}  # lower-case agent address -> its main wallet and account
         self._user_accounts: set[int] = set()  # accounts with an API key: the generator's keep no history
         self._listeners: list[Callable[[StreamMessage], None]] = []
         # newClientOrderId <-> the engine's integer client id, per account
@@ -176,6 +185,14 @@ class BinanceVenue:
 
     def key(self, api_key: str) -> ApiKey | None:
         return self._keys.get(api_key)
+
+    def register_agent(self, agent_address: str, user: str, account: int) -> None:
+        """Approve an API wallet (agent) to sign for `user`, whose account is `account`."""
+        self._agents[agent_address.lower()] = Agent(user, account)
+        self._user_accounts.add(account)
+
+    def agent(self, agent_address: str) -> Agent | None:
+        return self._agents.get(agent_address.lower())
 
     def add_stream_listener(self, listener: Callable[[StreamMessage], None]) -> None:
         self._listeners.append(listener)

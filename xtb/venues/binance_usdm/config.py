@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from xtb.orders.reconcile import UnknownOrderPolicy
 from xtb.transport.keepalive_http import check_order_http
@@ -34,6 +34,11 @@ MARGIN_TYPES = ("CROSSED", "ISOLATED")
 
 @dataclass
 class BinanceConfig:
+    # venues that copy Binance's API subclass this with their own section, profiles and extra checks
+    section: ClassVar[str] = SECTION
+    profiles: ClassVar[dict[str, dict[str, str]]] = PROFILES
+    order_entries: ClassVar[tuple[str, ...]] = ("rest", "ws_api")
+
     profile: str = "mainnet"
     rest_url: str = ""  # empty: the profile's
     ws_public_url: str = ""  # depth and bookTicker
@@ -84,42 +89,49 @@ class BinanceConfig:
     order_connections: int = 2
 
     @classmethod
-    def from_options(cls, options: dict[str, Any], **overrides: Any) -> BinanceConfig:
-        options = migrate_options(SECTION, options)
+    def from_options(cls, options: dict[str, Any], **overrides: Any) -> Self:
+        section = cls.section
+        options = migrate_options(section, options)
         unknown = set(options) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"{SECTION}: unknown keys {sorted(unknown)}")
+            raise ValueError(f"{section}: unknown keys {sorted(unknown)}")
         merged = {**options, **overrides}
         if "symbols" in merged:
             merged["symbols"] = tuple(merged["symbols"])
         profile = merged.get("profile", "mainnet")
-        if profile not in PROFILES:
-            raise ValueError(f"{SECTION}.profile: expected one of {', '.join(PROFILES)}, got {profile!r}")
-        for key, default in PROFILES[profile].items():
+        if profile not in cls.profiles:
+            raise ValueError(f"{section}.profile: expected one of {', '.join(cls.profiles)}, got {profile!r}")
+        for key, default in cls.profiles[profile].items():
             if not merged.get(key):
                 merged[key] = default
         window = merged.get("recv_window_ms", 5000)
         if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 60_000:
-            raise ValueError(f"{SECTION}.recv_window_ms: expected an int in 1..60000, got {window!r}")
+            raise ValueError(f"{section}.recv_window_ms: expected an int in 1..60000, got {window!r}")
         batch = merged.get("max_batch", 5)
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 5:
-            raise ValueError(f"{SECTION}.max_batch: expected an int in 1..5 (the venue's cap), got {batch!r}")
+            raise ValueError(f"{section}.max_batch: expected an int in 1..5 (the venue's cap), got {batch!r}")
         if merged.get("depth_speed", "100ms") not in ("100ms", "500ms", ""):
-            raise ValueError(f"{SECTION}.depth_speed: expected '100ms', '500ms' or ''")
+            raise ValueError(f"{section}.depth_speed: expected '100ms', '500ms' or ''")
         if merged.get("mark_price_speed", "1s") not in ("1s", ""):
-            raise ValueError(f"{SECTION}.mark_price_speed: expected '1s' or '' (3 s)")
+            raise ValueError(f"{section}.mark_price_speed: expected '1s' or '' (3 s)")
         mt = merged.get("margin_type")
         if mt is not None and mt not in MARGIN_TYPES:
-            raise ValueError(f"{SECTION}.margin_type: expected one of {', '.join(MARGIN_TYPES)}, got {mt!r}")
+            raise ValueError(f"{section}.margin_type: expected one of {', '.join(MARGIN_TYPES)}, got {mt!r}")
         lev = merged.get("leverage")
         levs = lev.values() if isinstance(lev, dict) else [] if lev is None else [lev]
         for v in levs:
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 125:
-                raise ValueError(f"{SECTION}.leverage: expected an int in 1..125 (or a symbol -> int map), got {v!r}")
-        if merged.get("order_entry", "rest") not in ("rest", "ws_api"):
-            raise ValueError(f"{SECTION}.order_entry: expected 'rest' or 'ws_api', got {merged.get('order_entry')!r}")
-        check_order_http(SECTION, merged)
+                raise ValueError(f"{section}.leverage: expected an int in 1..125 (or a symbol -> int map), got {v!r}")
+        if merged.get("order_entry", "rest") not in cls.order_entries:
+            raise ValueError(f"{section}.order_entry: expected one of {', '.join(cls.order_entries)}, "
+                             f"got {merged.get('order_entry')!r}")  # fmt: skip
+        check_order_http(section, merged)
+        cls.check(merged)
         return cls(**merged)
+
+    @classmethod
+    def check(cls, merged: dict[str, Any]) -> None:
+        """A subclass's own checks of the merged options (ValueError naming `section.key`)."""
 
     def leverage_for(self, symbol: str) -> int | None:
         if isinstance(self.leverage, dict):

@@ -55,9 +55,10 @@ from xtb.transport.pylistener import PyFeedListener
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
+from xtb.venues.binance_usdm.dialect import BINANCE_USDM, FapiDialect
 from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
 from xtb.venues.binance_usdm.ratelimits import binance_usdm as binance_limits
-from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate, rest_limit_key
+from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.common import touch_from_levels
 from xtb.venues.connector_base import StreamingConnector
@@ -133,7 +134,7 @@ class _UserListener(PyFeedListener):
                 self._on_other(payload)
             except Exception as e:  # a bad frame must not kill the socket; it is counted and logged
                 self.errors += 1
-                log.warning("binance_usdm user stream: %s", e)
+                log.warning("user data stream frame refused: %s", e)
 
 
 class _MarketListener(PyFeedListener):
@@ -153,10 +154,13 @@ class _MarketListener(PyFeedListener):
             self._on_marks(payload)
         except Exception as e:  # a bad frame must not kill the socket; it is counted and logged
             self.errors += 1
-            log.warning("binance_usdm mark price: %s", e)
+            log.warning("mark price frame refused: %s", e)
 
 
 class BinanceConnector(StreamingConnector):
+    """Also the connector of venues that copy Binance's `/fapi` API: `dialect` names the venue, its paths and
+    error codes, `signer` its request signer (Binance's HMAC signer from the key pair by default)."""
+
     venue = VENUE
     reports_fill_fees = True
 
@@ -171,12 +175,19 @@ class BinanceConnector(StreamingConnector):
         limiter: Any | None = None,
         on_burst_end: Callable[[], object] | None = None,
         rng: random.Random | None = None,
+        dialect: FapiDialect = BINANCE_USDM,
+        signer: Any | None = None,
     ) -> None:
         self.config = config
-        key = api_key.reveal() if hasattr(api_key, "reveal") else str(api_key)
-        secret = api_secret.reveal() if hasattr(api_secret, "reveal") else str(api_secret)
-        self._signer = _core.BinanceSigner(key, secret, config.recv_window_ms)
-        del key, secret
+        self.dialect = dialect
+        self.venue = dialect.venue
+        self._paths = dialect.paths
+        if signer is None:
+            key = api_key.reveal() if hasattr(api_key, "reveal") else str(api_key)
+            secret = api_secret.reveal() if hasattr(api_secret, "reveal") else str(api_secret)
+            signer = _core.BinanceSigner(key, secret, config.recv_window_ms)
+            del key, secret
+        self._signer = signer
         self.ring = ring if ring is not None else _core.EventRing(config.ring_capacity)
         self.tracker = tracker if tracker is not None else _core.OrderTracker(self.ring)
         self.limiter = limiter if limiter is not None else _core.RateLimiter.from_config(
@@ -184,10 +195,11 @@ class BinanceConnector(StreamingConnector):
         )
         self.gate = UsageGate(self.limiter, config.weight_per_minute, config.orders_per_10s,
                               config.orders_per_minute, config.weight_headroom, config.ban_default_s,
-                              config.weight_window_s)  # fmt: skip
+                              config.weight_window_s, venue=self.venue,
+                              order_paths=(self._paths["order"], self._paths["batch_orders"]))  # fmt: skip
         self._on_burst_end = on_burst_end
         self._rng = rng or random.Random()
-        self.decoder = _core.FeedDecoder(VENUE, self.ring)
+        self.decoder = _core.FeedDecoder(self.venue, self.ring)
         self.decoder.set_tracker(self.tracker)
         self._markets: dict[str, MarketInfo] = {}
         self._bounds: dict[str, tuple[int, int, int]] = {}
@@ -222,12 +234,12 @@ class BinanceConnector(StreamingConnector):
         self.stats = ConnectorStats()
         self.reconcile_stats = ReconcileStats()
         self._reconciler = Reconciler(
-            VENUE, self.tracker, ReconcileRules(config.unknown_order_policy, config.submit_window_s),
+            self.venue, self.tracker, ReconcileRules(config.unknown_order_policy, config.submit_window_s),
             self.reconcile_stats,
         )
 
     def __repr__(self) -> str:
-        return f"BinanceConnector({self._signer!r}, rest={self.config.rest_url!r})"
+        return f"{type(self).__name__}({self._signer!r}, rest={self.config.rest_url!r})"
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -237,24 +249,24 @@ class BinanceConnector(StreamingConnector):
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64, ttl_dns_cache=300, enable_cleanup_closed=True)
         )
-        rest = RestClient(VENUE, cfg.rest_url, limiter=None, limit_key=rest_limit_key,
+        rest = RestClient(self.venue, cfg.rest_url, limiter=None, limit_key=self.dialect.limit_key,
                           timeout_s=cfg.request_timeout_s, max_retries=cfg.max_retries, session=self._session,
                           rng=self._rng, on_response=self.gate.on_response)  # fmt: skip
         self._order_transport = order_transport(cfg.rest_url, cfg.order_http, cfg.order_connections)
         # Orders: the gateway took the slot; a 429 is not retried here (the order is refused and the pools
         # are blocked for Retry-After, so nothing else is sent into a ban either).
-        orders = RestClient(VENUE, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s, max_retries=0,
+        orders = RestClient(self.venue, cfg.rest_url, limiter=None, timeout_s=cfg.order_timeout_s, max_retries=0,
                             session=self._session, transport=self._order_transport, rng=self._rng,
                             on_response=self.gate.on_response)  # fmt: skip
-        self._http = BinanceRest(rest, orders, self._signer, self.gate, self.limiter)
+        self._http = BinanceRest(rest, orders, self._signer, self.gate, self.limiter, self.dialect)
         await self._http.sync_time()
         self.load_markets(await self._http.exchange_info())
         await self._check_position_mode()
         await self._apply_settings()
-        await warm_order_transport(VENUE, self._order_transport, cfg.order_connections)
+        await warm_order_transport(self.venue, self._order_transport, cfg.order_connections)
         self._listen_key = await self._new_listen_key()
         self._ws = WsSession(
-            "binance_usdm", self._market_url(), self._make_listener,
+            self.venue, self._market_url(), self._make_listener,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
             last_activity_ns=self._last_activity_ns, stale_after_s=cfg.stale_after_s,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
@@ -265,12 +277,12 @@ class BinanceConnector(StreamingConnector):
             speed = f"@{cfg.mark_price_speed}" if cfg.mark_price_speed else ""
             names += [f"{s.lower()}@markPrice{speed}" for s in self._books] if cfg.mark_price else []
             self._trades_ws = WsSession(
-                "binance_usdm-market", f"{cfg.ws_market_url}/stream?streams={'/'.join(names)}",
+                f"{self.venue}-market", f"{cfg.ws_market_url}/stream?streams={'/'.join(names)}",
                 self._make_market_listener if cfg.mark_price else self._make_listener,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
             )
         self._user_ws = WsSession(
-            "binance_usdm-user", self._user_url(), self._make_user_listener,
+            f"{self.venue}-user", self._user_url(), self._make_user_listener,
             on_connected=self._on_user_connected, on_disconnected=self._on_user_disconnected,
             backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s, rng=self._rng,
         )
@@ -304,7 +316,7 @@ class BinanceConnector(StreamingConnector):
                 return
             await asyncio.sleep(0.02)
         states = {s: b.state for s, b in self._books.items()}
-        raise TimeoutError(f"binance_usdm connector not ready after {timeout_s} s (books: {states})")
+        raise TimeoutError(f"{self.venue} connector not ready after {timeout_s} s (books: {states})")
 
     def is_ready(self) -> bool:
         ws, user = self._ws, self._user_ws
@@ -340,9 +352,9 @@ class BinanceConnector(StreamingConnector):
         reply = await self.http.position_mode()
         dual = reply.get("dualSidePosition") if isinstance(reply, dict) else None
         if not isinstance(dual, bool):
-            raise RuntimeError(f"binance_usdm: unexpected position-mode reply {reply!r} (want dualSidePosition)")
+            raise RuntimeError(f"{self.venue}: unexpected position-mode reply {reply!r} (want dualSidePosition)")
         if dual:
-            raise RuntimeError("binance_usdm: the account is in hedge mode (dualSidePosition=true); xtb trades "
+            raise RuntimeError(f"{self.venue}: the account is in hedge mode (dualSidePosition=true); xtb trades "
                                "one-way mode only: switch the account to one-way mode and start again")
         self.position_mode = "one-way"
 
@@ -356,15 +368,15 @@ class BinanceConnector(StreamingConnector):
             if lev is not None:
                 reply = await self.http.set_leverage(sym, lev)
                 if not isinstance(reply, dict) or int(reply.get("leverage", -1)) != lev:
-                    raise RuntimeError(f"binance_usdm {sym}: leverage {lev} not confirmed by the venue ({reply!r})")
+                    raise RuntimeError(f"{self.venue} {sym}: leverage {lev} not confirmed by the venue ({reply!r})")
                 got["leverage"] = lev
             if cfg.margin_type is not None:
                 try:
                     await self.http.set_margin_type(sym, cfg.margin_type)
-                    log.warning("binance_usdm %s: margin type set to %s (as configured)", sym, cfg.margin_type)
+                    log.warning("%s %s: margin type set to %s (as configured)", self.venue, sym, cfg.margin_type)
                 except VenueRejected as e:
                     if e.code != "-4046":  # -4046: it already is
-                        raise RuntimeError(f"binance_usdm {sym}: margin type {cfg.margin_type} refused: "
+                        raise RuntimeError(f"{self.venue} {sym}: margin type {cfg.margin_type} refused: "
                                            f"{e.code} {e.venue_message}") from None  # fmt: skip
                 got["margin_type"] = cfg.margin_type
             if got:
@@ -375,13 +387,13 @@ class BinanceConnector(StreamingConnector):
         """Markets from an exchangeInfo reply, one core book each on the decoder (offline users call it
         with a recorded reply and feed the decoder themselves)."""
         if self._books:
-            raise RuntimeError("binance_usdm: markets are already loaded")
-        self._markets = parse_markets(raw, self.config.symbols, self.config.aliases)
+            raise RuntimeError(f"{self.venue}: markets are already loaded")
+        self._markets = parse_markets(raw, self.config.symbols, self.config.aliases, self.venue)
         # (max size, min price, max price) of each market, for the hot path's inlined checks
         self._bounds = {sym: (m.extra.get("max_size", _NO_BOUNDS[0]), m.extra.get("min_price", _NO_BOUNDS[1]),
                               m.extra.get("max_price", _NO_BOUNDS[2])) for sym, m in self._markets.items()}  # fmt: skip
         for sym, m in self._markets.items():
-            book = _core.OrderBook(VENUE, sym, m.price_decimals, m.size_decimals)
+            book = _core.OrderBook(self.venue, sym, m.price_decimals, m.size_decimals)
             book_id = self.decoder.add_book(book)
             self._books[sym] = book
             self._book_symbols[book_id] = sym
@@ -392,7 +404,7 @@ class BinanceConnector(StreamingConnector):
         try:
             return self._books[symbol]
         except KeyError:
-            raise KeyError(f"binance_usdm: no book for {symbol!r} (have: {', '.join(self._books)})") from None
+            raise KeyError(f"{self.venue}: no book for {symbol!r} (have: {', '.join(self._books)})") from None
 
     async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """Best bid and ask from the REST depth (closing orders when the stream's book is not live)."""
@@ -403,7 +415,7 @@ class BinanceConnector(StreamingConnector):
     def venue_stats(self) -> VenueStats:
         st, gate = self.stats, self.gate
         http = self._http
-        return VenueStats(VENUE, resyncs=st.resyncs, reconnects=st.reconnects, feed_errors=st.feed_errors,
+        return VenueStats(self.venue, resyncs=st.resyncs, reconnects=st.reconnects, feed_errors=st.feed_errors,
                           reconcile=replace(self.reconcile_stats),
                           extra={"snapshots": st.snapshots, "snapshot_retries": st.snapshot_retries,
                                  "user_reconnects": st.user_reconnects, "listen_keys": st.listen_keys,
@@ -417,7 +429,7 @@ class BinanceConnector(StreamingConnector):
     @property
     def http(self) -> BinanceRest:
         if self._http is None:
-            raise RuntimeError("binance_usdm connector is not started")
+            raise RuntimeError(f"{self.venue} connector is not started")
         return self._http
 
     @property
@@ -427,7 +439,7 @@ class BinanceConnector(StreamingConnector):
     # ------------------------------------------------------------------ market socket
     def _on_feed_error(self, exc: BaseException) -> None:
         self.stats.feed_errors += 1
-        log.warning("binance_usdm feed: %s", exc)
+        log.warning("%s feed: %s", self.venue, exc)
 
     async def _on_connected(self, transport: Any, listener: Any) -> None:
         self.stats.reconnects += 1
@@ -472,11 +484,11 @@ class BinanceConnector(StreamingConnector):
 
     async def income(self, symbol: str | None = None, income_type: str | None = None, *,
                      start_ms: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
-        """The venue's income history (`GET /fapi/v1/income`): FUNDING_FEE, COMMISSION, REALIZED_PNL, ...
+        """The venue's income history (`GET .../income`): FUNDING_FEE, COMMISSION, REALIZED_PNL, ...
         rows as the venue sends them (amounts are decimal strings of the margin asset)."""
         rows = await self.http.income(symbol, income_type, start_ms=start_ms, limit=limit)
         if not isinstance(rows, list):
-            raise RestError(VENUE, "GET", "/fapi/v1/income", f"expected a list, got {type(rows).__name__}")
+            raise RestError(self.venue, "GET", self._paths["income"], f"expected a list, got {type(rows).__name__}")
         return rows
 
     # ------------------------------------------------------------------ user data stream
@@ -499,7 +511,7 @@ class BinanceConnector(StreamingConnector):
         msg = orjson.loads(payload)
         kind = msg.get("e") if isinstance(msg, dict) else None
         if kind == "listenKeyExpired":
-            log.warning("binance_usdm: listenKey expired; renewing it")
+            log.warning("%s: listenKey expired; renewing it", self.venue)
             self._spawn(self._renew_listen_key(), "listen-key-expired")
 
     async def _new_listen_key(self) -> str:
@@ -512,7 +524,7 @@ class BinanceConnector(StreamingConnector):
             try:
                 key = await self._new_listen_key()
             except RestError as e:
-                log.warning("binance_usdm: listenKey renewal failed: %s", e)
+                log.warning("%s: listenKey renewal failed: %s", self.venue, e)
                 return
             if key != self._listen_key:
                 self._listen_key = key
@@ -527,10 +539,10 @@ class BinanceConnector(StreamingConnector):
                 await self.http.listen_key("PUT")
             except VenueRejected as e:
                 if e.code != "-1125":
-                    log.warning("binance_usdm: listenKey keepalive failed: %s", e)
+                    log.warning("%s: listenKey keepalive failed: %s", self.venue, e)
                 await self._renew_listen_key()
             except RestError as e:
-                log.warning("binance_usdm: listenKey keepalive failed: %s", e)
+                log.warning("%s: listenKey keepalive failed: %s", self.venue, e)
 
     # ------------------------------------------------------------------ books
     async def _resync(self, symbol: str) -> None:
@@ -546,14 +558,14 @@ class BinanceConnector(StreamingConnector):
                     asks = [(p, q) for p, q in snap["asks"]]
                     result = book.apply_snapshot(bids, asks, int(snap["lastUpdateId"]))
                 except (RestError, KeyError, TypeError, ValueError) as e:
-                    log.warning("binance_usdm %s snapshot failed: %s", symbol, e)
+                    log.warning("%s %s snapshot failed: %s", self.venue, symbol, e)
                     result = "failed"
                 self.stats.snapshots += 1
                 if result == "applied":
                     return
                 self.stats.snapshot_retries += 1
                 await asyncio.sleep(self.config.snapshot_retry_s * (1 + attempt))
-            log.warning("binance_usdm %s: no snapshot lined up after %d tries; reconnecting", symbol,
+            log.warning("%s %s: no snapshot lined up after %d tries; reconnecting", self.venue, symbol,
                         self.config.snapshot_attempts)  # fmt: skip
             if self._ws is not None:
                 self._ws.drop()
@@ -604,7 +616,7 @@ class BinanceConnector(StreamingConnector):
         for sym in merge.changed:
             if sym in self._book_ids:
                 p = merge.positions.get(sym)
-                self.ring.push(_core.Position(VENUE, self._book_ids[sym], p.size if p else 0,
+                self.ring.push(_core.Position(self.venue, self._book_ids[sym], p.size if p else 0,
                                               p.entry_px if p else 0, now))  # fmt: skip
         return merge
 
@@ -635,7 +647,7 @@ class BinanceConnector(StreamingConnector):
     def _checked_market(self, r: OrderRequest) -> MarketInfo:
         m = self._markets.get(r.symbol)
         if m is None:
-            raise ValueError(f"binance_usdm: unknown symbol {r.symbol!r}")
+            raise ValueError(f"{self.venue}: unknown symbol {r.symbol!r}")
         if r.size <= 0 or r.size % m.step:
             raise ValueError(f"size {r.size} is not a positive multiple of the step {m.step} ({r.symbol})")
         top = m.extra.get("market_max_size" if r.kind is OrderKind.MARKET and r.price is None else "max_size")
@@ -693,7 +705,7 @@ class BinanceConnector(StreamingConnector):
             tif = "GTX" if r.post_only else _TIF[r.tif]
             body = self._signer.limit_order(r.symbol, _SIDE[r.side], px, size, m.price_decimals, m.size_decimals,
                                             tif, bool(r.reduce_only), str(cid))  # fmt: skip
-            return _PreparedSubmit("/fapi/v1/order", body, (cid,))
+            return _PreparedSubmit(self._paths["order"], body, (cid,))
         if not reqs:
             raise ValueError("empty batch")
         params = [self._order_params(r) for r in reqs]  # every order checked before any is prepared
@@ -707,9 +719,9 @@ class BinanceConnector(StreamingConnector):
     def _prepared_chunk(self, params: list[dict[str, str]], reqs: Sequence[OrderRequest]) -> _PreparedSubmit:
         cids = tuple(r.client_id for r in reqs)
         if len(params) == 1:
-            return _PreparedSubmit("/fapi/v1/order", self._signer.signed(params[0]).encode(), cids)
+            return _PreparedSubmit(self._paths["order"], self._signer.signed(params[0]).encode(), cids)
         text = self._signer.signed({"batchOrders": orjson.dumps(params).decode()})
-        return _PreparedSubmit("/fapi/v1/batchOrders", text.encode(), cids)
+        return _PreparedSubmit(self._paths["batch_orders"], text.encode(), cids)
 
     async def send_submit(self, prepared: _PreparedSubmit | _PreparedWsSubmit) -> list[SubmitResult]:
         if isinstance(prepared, _PreparedWsSubmit):
@@ -732,7 +744,7 @@ class BinanceConnector(StreamingConnector):
             return [SubmitResult(c, SubmitOutcome.REJECTED, reason=f"rate limited: {e}") for c in cids]
         except (TimeoutError, AmbiguousResponse, RestError) as e:
             return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason=str(e)) for c in cids]
-        if prepared.path == "/fapi/v1/order":
+        if prepared.path == self._paths["order"]:
             items = [reply]
         elif not isinstance(reply, list) or len(reply) != len(cids):
             return [SubmitResult(c, SubmitOutcome.UNRESOLVED, reason="batch reply does not match the request")
@@ -770,7 +782,7 @@ class BinanceConnector(StreamingConnector):
         except WsApiError as e:
             return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{e.code}: {e.msg}")
         except WsApiTimeout as e:
-            log.warning("binance_usdm cancel %s: no answer (%s)", cid, e)
+            log.warning("%s cancel %s: no answer (%s)", self.venue, cid, e)
             return None
         status = reply.get("status") if isinstance(reply, dict) else None
         if status in ("CANCELED", "EXPIRED"):
@@ -790,11 +802,11 @@ class BinanceConnector(StreamingConnector):
 
         async def one(cid: int, body: bytes) -> SubmitResult | None:
             try:
-                reply = await self.http.send_signed("DELETE", "/fapi/v1/order", body, idempotent=True)
+                reply = await self.http.send_signed("DELETE", self._paths["order"], body, idempotent=True)
             except VenueRejected as e:
                 return SubmitResult(cid, SubmitOutcome.REJECTED, reason=f"{e.code}: {e.venue_message}")
             except RestError as e:
-                log.warning("binance_usdm cancel %s: no answer (%s)", cid, e)
+                log.warning("%s cancel %s: no answer (%s)", self.venue, cid, e)
                 return None  # unknown: the stream or reconciliation will tell
             status = reply.get("status") if isinstance(reply, dict) else None
             if status in ("CANCELED", "EXPIRED"):
@@ -818,7 +830,7 @@ class BinanceConnector(StreamingConnector):
             await self.reconcile()
         except (TimeoutError, RestError, ValueError, KeyError) as e:
             self.reconcile_stats.reconcile_errors += 1
-            log.warning("binance_usdm reconciliation (%s) failed: %s", why, e)
+            log.warning("%s reconciliation (%s) failed: %s", self.venue, why, e)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
@@ -829,7 +841,7 @@ class BinanceConnector(StreamingConnector):
             try:
                 await http.cancel_by_order_id(r.symbol, str(r.order_id))
             except VenueRejected as e:
-                log.warning("binance_usdm: cancelling venue order %s (%s) failed: %s", r.order_id, r.symbol, e)
+                log.warning("%s: cancelling venue order %s (%s) failed: %s", self.venue, r.order_id, r.symbol, e)
         if verdict.missing:
             await self._look_up(verdict.missing)
             rec.settle_missing(verdict.missing)
@@ -863,7 +875,7 @@ class BinanceConnector(StreamingConnector):
             return None
         state = _STATUS.get(str(row.get("status")))
         if state is None:
-            log.warning("binance_usdm order %s: unknown status %r", row.get("clientOrderId"), row.get("status"))
+            log.warning("%s order %s: unknown status %r", self.venue, row.get("clientOrderId"), row.get("status"))
             return None
         filled = to_units(str(row.get("executedQty") or "0"), m.size_decimals)
         avg = rounded_units(row.get("avgPrice") or "0", m.price_decimals) if filled > 0 else None
@@ -897,7 +909,7 @@ class BinanceConnector(StreamingConnector):
 
     def _fill_report(self, f: dict[str, Any]) -> FillReport | None:
         m = self._markets.get(f.get("symbol"))  # type: ignore[arg-type]
-        order = self.tracker.get_by_order_id(VENUE, str(f.get("orderId")))
+        order = self.tracker.get_by_order_id(self.venue, str(f.get("orderId")))
         if m is None or order is None:
             return None
         fee = rounded_units(f.get("commission") or "0", m.price_decimals + m.size_decimals) \
@@ -908,14 +920,14 @@ class BinanceConnector(StreamingConnector):
 
     # ------------------------------------------------------------------ plumbing
     def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"binance_usdm-{name}")
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.venue}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("binance_usdm task %s failed: %r", task.get_name(), task.exception())
+            log.error("%s task %s failed: %r", self.venue, task.get_name(), task.exception())
 
 
 def _result_of(cid: int, item: Any) -> SubmitResult:

@@ -56,7 +56,7 @@ def _limits(f: dict[str, dict[str, Any]], pd: int, sd: int) -> dict[str, int]:
     return out
 
 
-def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None) -> MarketInfo:
+def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None, venue: str = "binance_usdm") -> MarketInfo:
     symbol = obj.get("symbol")
     if not isinstance(symbol, str) or not symbol:
         raise MarketDataError("symbol object without a symbol")
@@ -78,7 +78,7 @@ def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None) -> M
         raise MarketDataError(f"symbol {symbol}: tickSize and stepSize must be positive")
     canon = base_then_quote(symbol, aliases)
     return MarketInfo(
-        venue="binance_usdm",
+        venue=venue,
         symbol=symbol,
         base=canon.base,
         quote=str(obj.get("marginAsset") or obj.get("quoteAsset") or "USDT"),
@@ -95,19 +95,19 @@ def market_info(obj: dict[str, Any], aliases: dict[str, str] | None = None) -> M
 
 
 def parse_markets(
-    payload: Any, symbols: tuple[str, ...] = (), aliases: dict[str, str] | None = None
+    payload: Any, symbols: tuple[str, ...] = (), aliases: dict[str, str] | None = None, venue: str = "binance_usdm"
 ) -> dict[str, MarketInfo]:
     """The markets we trade: `symbols` if given (each must exist), else every TRADING perpetual."""
     rows = payload.get("symbols") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
-        raise MarketDataError("/fapi/v1/exchangeInfo: expected an object with a `symbols` list")
+        raise MarketDataError(f"{venue} exchangeInfo: expected an object with a `symbols` list")
     by_symbol = {o.get("symbol"): o for o in rows if isinstance(o, dict)}
     if symbols:
         missing = [s for s in symbols if s not in by_symbol]
         if missing:
-            raise MarketDataError(f"unknown Binance USD-M symbols: {', '.join(missing)}")
+            raise MarketDataError(f"unknown {venue} symbols: {', '.join(missing)}")
         chosen = [by_symbol[s] for s in symbols]
     else:
         chosen = [o for o in by_symbol.values()
                   if o.get("contractType") == "PERPETUAL" and o.get("status") == "TRADING"]  # fmt: skip
-    return {m.symbol: m for m in (market_info(o, aliases) for o in chosen)}
+    return {m.symbol: m for m in (market_info(o, aliases, venue) for o in chosen)}

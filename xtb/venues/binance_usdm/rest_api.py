@@ -16,38 +16,17 @@ from typing import Any
 
 from xtb.transport.rest import RestClient, RestError, RetriesExhausted, VenueRejected
 from xtb.transport.throttle import SlotNeverGranted, take_slot
+from xtb.venues.binance_usdm.dialect import BINANCE_USDM, FapiDialect
 
 log = logging.getLogger("xtb.venues.binance_usdm")
 
 VENUE = "binance_usdm"
 POOLS = ("weight", "orders_10s", "orders_1m")
-_ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/batchOrders")  # a 429 there may be the order count, not weight
-
-_KEYS: dict[tuple[str, str], str] = {
-    ("POST", "/fapi/v1/order"): "order",
-    ("POST", "/fapi/v1/batchOrders"): "batch_order",
-    ("GET", "/fapi/v1/depth"): "depth",
-    ("GET", "/fapi/v3/positionRisk"): "private",
-    ("GET", "/fapi/v3/account"): "private",
-    ("GET", "/fapi/v3/balance"): "private",
-    ("GET", "/fapi/v1/userTrades"): "private",
-    ("GET", "/fapi/v1/income"): "income",
-    ("GET", "/fapi/v1/positionSide/dual"): "position_mode",
-}
-_PUBLIC = ("/fapi/v1/exchangeInfo", "/fapi/v1/time", "/fapi/v1/ping", "/fapi/v1/premiumIndex",
-           "/fapi/v1/ticker/bookTicker")  # fmt: skip
 
 
 def rest_limit_key(method: str, path: str) -> tuple[str, int]:
-    bare = path.split("?", 1)[0]
-    key = _KEYS.get((method, bare))
-    if key is not None:
-        return (key, 1)
-    if bare == "/fapi/v1/openOrders":
-        return ("open_orders", 1)
-    if bare in _PUBLIC:
-        return ("public", 1)
-    return ("signed", 1)
+    """Binance's limiter keys (other dialects: `FapiDialect.limit_key`)."""
+    return BINANCE_USDM.limit_key(method, path)
 
 
 class Banned(RestError):
@@ -60,8 +39,12 @@ class UsageGate:
     blocks every pool for Retry-After; a 418 sets a ban that stops every request."""
 
     def __init__(self, limiter: Any, weight_limit: int, orders_10s: int, orders_1m: int, headroom: int,
-                 ban_default_s: float, weight_window_s: float = 60.0) -> None:  # fmt: skip
+                 ban_default_s: float, weight_window_s: float = 60.0, venue: str = VENUE,
+                 order_paths: tuple[str, ...] = ("/fapi/v1/order", "/fapi/v1/batchOrders")) -> None:  # fmt: skip
         self.limiter = limiter
+        self.venue = venue
+        # a 429 on these may be the order count, not weight
+        self.order_paths = order_paths
         self.weight_limit, self.orders_10s, self.orders_1m = weight_limit, orders_10s, orders_1m
         self.weight_window_s = weight_window_s
         self._last_ok_weight = 0
@@ -81,7 +64,7 @@ class UsageGate:
     def check(self, method: str, path: str) -> None:
         left = self.banned_until - time.monotonic()
         if left > 0:
-            raise Banned(VENUE, method, path, f"IP banned by the venue (HTTP 418) for {left:.0f} s more; not sent")
+            raise Banned(self.venue, method, path, f"IP banned by the venue (HTTP 418) for {left:.0f} s more; not sent")
 
     def on_response(self, path: str, status: int, headers: Mapping[str, str]) -> None:
         now = time.time()
@@ -90,11 +73,12 @@ class UsageGate:
             self.used_weight = int(w)
             if status < 400:
                 self._last_ok_weight = self.used_weight
-            elif status == 429 and not path.startswith(_ORDER_PATHS) and 0 < self._last_ok_weight < self.weight_limit:
+            elif (status == 429 and not path.startswith(self.order_paths)
+                  and 0 < self._last_ok_weight < self.weight_limit):  # fmt: skip
                 # A weight 429 below the published limit: the venue's real budget for this IP is smaller
                 # (a shared IP, lowered limits). Learn it (the last count it accepted), so the header check
                 # holds before the next 429: repeated 429s are what earn a 418 ban.
-                log.warning("binance_usdm: HTTP 429 at weight %d of %d; holding below %d from now on",
+                log.warning("%s: HTTP 429 at weight %d of %d; holding below %d from now on", self.venue,
                             self.used_weight, self.weight_limit, self._last_ok_weight)
                 self.weight_limit = self._last_ok_weight
             span = self.weight_window_s
@@ -120,11 +104,11 @@ class UsageGate:
                 self.bans += 1
                 wait = wait if wait is not None else self.ban_default_s
                 self.banned_until = time.monotonic() + wait
-                log.error("binance_usdm: IP banned (HTTP 418) for %.0f s; every request held until then", wait)
+                log.error("%s: IP banned (HTTP 418) for %.0f s; every request held until then", self.venue, wait)
             else:
                 self.rate_limited += 1
                 wait = wait if wait is not None else 60.0 - now % 60.0
-                log.warning("binance_usdm: rate limited (HTTP 429) on %s; all requests held %.1f s", path, wait)
+                log.warning("%s: rate limited (HTTP 429) on %s; all requests held %.1f s", self.venue, path, wait)
             for pool in POOLS:
                 self._block(pool, wait)
 
@@ -133,11 +117,14 @@ class BinanceRest:
     """Typed wrappers for the endpoints the connector uses. Returns decoded JSON."""
 
     def __init__(self, rest: RestClient, orders: RestClient, signer: Any, gate: UsageGate,
-                 limiter: Any | None = None) -> None:  # fmt: skip
+                 limiter: Any | None = None, dialect: FapiDialect = BINANCE_USDM) -> None:  # fmt: skip
         """`rest` has no limiter of its own: the slot is taken here, before signing, so a wait in the
         limiter never eats into the request's recvWindow."""
         self.rest = rest
         self.limiter = limiter
+        self.dialect = dialect
+        self.venue = dialect.venue
+        self.paths = dialect.paths
         self.orders = orders
         self.signer = signer
         self.gate = gate
@@ -150,13 +137,13 @@ class BinanceRest:
 
     # --- public ---
     async def exchange_info(self) -> Any:
-        return await self._send(self.rest, "GET", "/fapi/v1/exchangeInfo")
+        return await self._send(self.rest, "GET", self.paths["exchange_info"])
 
     async def depth(self, symbol: str, limit: int = 1000) -> Any:
-        return await self._send(self.rest, "GET", f"/fapi/v1/depth?symbol={symbol}&limit={limit}")
+        return await self._send(self.rest, "GET", f"{self.paths['depth']}?symbol={symbol}&limit={limit}")
 
     async def server_time(self) -> int:
-        return int((await self._send(self.rest, "GET", "/fapi/v1/time"))["serverTime"])
+        return int((await self._send(self.rest, "GET", self.paths["time"]))["serverTime"])
 
     async def sync_time(self) -> int:
         """Set the signer's offset to the server clock from one round trip; returns it (ms)."""
@@ -170,11 +157,11 @@ class BinanceRest:
     async def _slot(self, method: str, path: str) -> None:
         if self.limiter is None:
             return
-        key, weight = rest_limit_key(method, path)
+        key, weight = self.dialect.limit_key(method, path)
         try:
-            await take_slot(self.limiter, key, weight, what=VENUE)
+            await take_slot(self.limiter, key, weight, what=self.venue)
         except SlotNeverGranted as e:
-            raise RetriesExhausted(VENUE, method, path, str(e)) from None
+            raise RetriesExhausted(self.venue, method, path, str(e)) from None
 
     async def _send(self, client: RestClient, method: str, path: str, body: bytes | None = None,
                     headers: dict[str, str] | None = None, idempotent: bool | None = None,
@@ -185,19 +172,19 @@ class BinanceRest:
         try:
             return await client.request(method, path, body=body, headers=headers, idempotent=idempotent)
         except VenueRejected as e:
-            if e.code == "-1021":
+            if e.code in self.dialect.clock_errors:
                 await self.clock_rejected(f"{method} {path.split('?', 1)[0]}")
             raise
 
     async def clock_rejected(self, what: str) -> None:
-        """A -1021: the venue's clock and ours disagree. Re-sync the offset; the rejected request stays
-        rejected (its caller sees it), never re-sent here."""
+        """A -1021 (or the dialect's nonce error): the venue's clock and ours disagree. Re-sync the offset;
+        the rejected request stays rejected (its caller sees it), never re-sent here."""
         self.timestamp_rejections += 1
         try:
             offset = await self.sync_time()
-            log.warning("binance_usdm: -1021 on %s; clock offset re-synced to %d ms", what, offset)
+            log.warning("%s: clock refused on %s; offset re-synced to %d ms", self.venue, what, offset)
         except RestError as sync_error:
-            log.warning("binance_usdm: -1021 on %s and the time re-sync failed: %s", what, sync_error)
+            log.warning("%s: clock refused on %s and the time re-sync failed: %s", self.venue, what, sync_error)
 
     async def signed(self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
                      client: RestClient | None = None, idempotent: bool | None = None) -> Any:  # fmt: skip
@@ -221,53 +208,55 @@ class BinanceRest:
 
     # --- signed reads ---
     async def open_orders(self, symbol: str | None = None) -> Any:
-        return await self.signed("GET", "/fapi/v1/openOrders", {"symbol": symbol} if symbol else None)
+        return await self.signed("GET", self.paths["open_orders"], {"symbol": symbol} if symbol else None)
 
     async def order(self, symbol: str, client_id: int) -> Any:
-        return await self.signed("GET", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": str(client_id)})
+        return await self.signed("GET", self.paths["order"], {"symbol": symbol, "origClientOrderId": str(client_id)})
 
     async def user_trades(self, symbol: str, limit: int = 1000) -> Any:
-        return await self.signed("GET", "/fapi/v1/userTrades", {"symbol": symbol, "limit": limit})
+        return await self.signed("GET", self.paths["user_trades"], {"symbol": symbol, "limit": limit})
 
     async def positions(self) -> Any:
-        return await self.signed("GET", "/fapi/v3/positionRisk")
+        return await self.signed("GET", self.paths["position_risk"])
 
     async def balance(self) -> Any:
-        return await self.signed("GET", "/fapi/v3/balance")
+        return await self.signed("GET", self.paths["balance"])
 
     async def account(self) -> Any:
-        return await self.signed("GET", "/fapi/v3/account")
+        return await self.signed("GET", self.paths["account"])
 
     async def income(self, symbol: str | None = None, income_type: str | None = None, *,
                      start_ms: int | None = None, limit: int = 1000) -> Any:  # fmt: skip
         params: dict[str, Any] = {"symbol": symbol, "incomeType": income_type, "startTime": start_ms,
                                   "limit": limit}  # fmt: skip
-        return await self.signed("GET", "/fapi/v1/income", {k: v for k, v in params.items() if v is not None})
+        return await self.signed("GET", self.paths["income"], {k: v for k, v in params.items() if v is not None})
 
     async def position_mode(self) -> Any:
         """`{"dualSidePosition": bool}`: true is hedge mode."""
-        return await self.signed("GET", "/fapi/v1/positionSide/dual")
+        return await self.signed("GET", self.paths["position_mode"])
 
     async def premium_index(self, symbol: str) -> Any:
-        return await self._send(self.rest, "GET", f"/fapi/v1/premiumIndex?symbol={symbol}")
+        return await self._send(self.rest, "GET", f"{self.paths['premium_index']}?symbol={symbol}")
 
     # --- settings ---
     async def set_leverage(self, symbol: str, leverage: int) -> Any:
-        return await self.signed("POST", "/fapi/v1/leverage", {"symbol": symbol, "leverage": leverage},
+        return await self.signed("POST", self.paths["leverage"], {"symbol": symbol, "leverage": leverage},
                                  idempotent=True)
 
     async def set_margin_type(self, symbol: str, margin_type: str) -> Any:
-        return await self.signed("POST", "/fapi/v1/marginType", {"symbol": symbol, "marginType": margin_type},
+        return await self.signed("POST", self.paths["margin_type"], {"symbol": symbol, "marginType": margin_type},
                                  idempotent=True)
 
     # --- orders ---
     async def cancel_all(self, symbol: str) -> Any:
-        return await self.signed("DELETE", "/fapi/v1/allOpenOrders", {"symbol": symbol})
+        return await self.signed("DELETE", self.paths["all_open_orders"], {"symbol": symbol})
 
     async def cancel_by_order_id(self, symbol: str, order_id: str) -> Any:
-        return await self.signed("DELETE", "/fapi/v1/order", {"symbol": symbol, "orderId": order_id})
+        return await self.signed("DELETE", self.paths["order"], {"symbol": symbol, "orderId": order_id})
 
-    # --- user data stream (API key only) ---
+    # --- user data stream (the API key only; signed where the dialect says so) ---
     async def listen_key(self, method: str = "POST") -> Any:
-        return await self._send(self.rest, method, "/fapi/v1/listenKey", headers=self.headers,
-                                idempotent=method != "POST")
+        path = self.paths["listen_key"]
+        if self.dialect.listen_key_signed:
+            return await self.signed(method, path, idempotent=method != "POST")
+        return await self._send(self.rest, method, path, headers=self.headers, idempotent=method != "POST")
