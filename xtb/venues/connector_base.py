@@ -1,14 +1,17 @@
-"""What the streaming connectors share (Backpack, Binance USD-M): the parts of the contract that are the
+"""What the streaming connectors share (Backpack, Binance USD-M, GRVT): the parts of the contract that are the
 same whichever venue is behind them, written once.
 
 A connector that mixes `StreamingConnector` in keeps its books in `_books`/`_book_symbols`, its markets in
 `_markets`, its stream-fed positions in `_positions`, and provides the venue-specific halves: `book`,
-`limit_key`, `prepare_cancel`/`send_cancel`, `submit_batch`, `_resync`, `_spawn`, `_reconcile_safely`, `stop`.
+`limit_key`, `prepare_submit`/`send_submit`, `prepare_cancel`/`send_cancel`, `_resync`, `_spawn`, `_reconcile`,
+`_reconcile_safely`, `stop`,
+and for `check_orders` the REST halves `_open_order_reports`, `_look_up`, `_apply_fill_history`, `_read_positions`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -16,11 +19,16 @@ from typing import Any
 import aiohttp
 
 from xtb._core import FeedDecoder, Order, OrderTracker, RateLimiter
-from xtb.model.types import MarketInfo, OrderRequest, PositionInfo, SubmitOutcome, SubmitResult
+from xtb.model.types import MarketInfo, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult, TimeInForce
+from xtb.orders.reconcile import OrderReport, ReconcilePass, Reconciler, ReconcileStats, SettleReport
 from xtb.transport.keepalive_http import KeepAliveClient
 from xtb.transport.rest import RestClient
 from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
+from xtb.venues.settle import settle_until_agreed
+
+#: the tracker's names for the time in force (each venue maps them to its own words on the wire)
+_TRACKER_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
 class StreamingConnector:
@@ -43,6 +51,13 @@ class StreamingConnector:
     _frames_seen: int
     _frames_seen_ns: int
     _on_burst_end: Any
+    _reconcile_lock: asyncio.Lock
+    _reconciler: Reconciler
+    reconcile_stats: ReconcileStats
+    config: Any  # the venue's config (`submit_window_s` among its fields)
+    _tasks: set[asyncio.Task[Any]]
+    #: the cancel's reason when the venue gave no verdict (the order stays `pending_cancel`)
+    _cancel_unanswered = "no answer to the cancel"
 
     # ------------------------------------------------------------------ the venue's halves
     async def stop(self) -> None:
@@ -60,7 +75,13 @@ class StreamingConnector:
     async def send_cancel(self, prepared: Any) -> list[SubmitResult]:
         raise NotImplementedError
 
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
+    def prepare_submit(self, reqs: Sequence[OrderRequest]) -> Any:
+        raise NotImplementedError
+
+    async def send_submit(self, prepared: Any) -> list[SubmitResult]:
+        raise NotImplementedError
+
+    async def _reconcile(self) -> ReconcilePass:
         raise NotImplementedError
 
     async def _resync(self, symbol: str) -> None:
@@ -73,6 +94,18 @@ class StreamingConnector:
         raise NotImplementedError
 
     def _on_feed_error(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    async def _open_order_reports(self) -> list[OrderReport]:
+        raise NotImplementedError
+
+    async def _look_up(self, missing: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    async def _apply_fill_history(self) -> None:
+        raise NotImplementedError
+
+    async def _read_positions(self) -> Any:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared
@@ -158,12 +191,33 @@ class StreamingConnector:
     async def submit(self, req: OrderRequest) -> SubmitResult:
         return (await self.submit_batch([req]))[0]
 
+    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
+        """Direct submit (without the OrderGateway): same tracking rules as the gateway."""
+        if not reqs:
+            return []
+        prepared = self.prepare_submit(reqs)  # refuses bad input before anything is tracked
+        await self._take_slot("submit", len(reqs))
+        trk, venue = self.tracker, self.venue
+        for r in reqs:
+            trk.submitted(r.client_id, venue, r.symbol, Side(r.side).value, r.price or 0, r.size,
+                          post_only=r.post_only, reduce_only=r.reduce_only,
+                          time_in_force=_TRACKER_TIF[TimeInForce(r.tif)])
+        results = await self.send_submit(prepared)
+        for res in results:
+            if res.outcome is SubmitOutcome.ACCEPTED:
+                trk.on_ack(res.client_id, venue, res.venue_order_id)
+            elif res.outcome is SubmitOutcome.REJECTED:
+                trk.on_reject(res.client_id, venue, res.reason)
+            else:
+                trk.on_unresolved(res.client_id, venue, res.reason)
+        return results
+
     async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
         await self._take_slot("cancel", 1)
         self.tracker.on_cancel_requested(client_id, self.venue)
         results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
         if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="no answer to the cancel")
+            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason=self._cancel_unanswered)
         res = results[0]
         if res.outcome is SubmitOutcome.ACCEPTED:
             self.tracker.on_cancel(client_id, self.venue)
@@ -171,7 +225,58 @@ class StreamingConnector:
             self.tracker.on_cancel_rejected(client_id, self.venue, res.reason)
         return res
 
+    def on_order(self, ev: Any) -> None:
+        """A live order on the stream that the tracker does not know: the REST view settles it."""
+        if ev.venue != self.venue or ev.is_terminal:
+            return
+        if not self.tracker.knows(ev.client_id, self.venue):
+            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
+
+    async def _cancel_tasks(self) -> None:
+        tasks, self._tasks = self._tasks, set()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+
+    async def reconcile(self) -> ReconcilePass:
+        """Open orders, fills and positions from REST, through the shared reconciler (xtb/orders/reconcile.py)."""
+        async with self._reconcile_lock:
+            result = await self._reconcile()
+            self.reconcile_stats.reconciles += 1
+            return result
+
+    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
+        """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
+        return await settle_until_agreed(self.venue, self.reconcile, self.tracker, timeout_s, interval_s,
+                                         self.config.submit_window_s)
+
     async def _reconcile_loop(self, every_s: float) -> None:
         while True:
             await asyncio.sleep(every_s)
             await self._reconcile_safely("periodic")
+
+    async def check_orders(self, client_ids: Sequence[int]) -> bool:
+        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
+        stream may have missed something: a cancel refused, a quiet private stream): the open-order list,
+        then each order it no longer lists looked up, through the reconciler. When a filled size moved, the
+        fills (trade ids, prices, fees) and positions are read too. Returns whether a filled size moved."""
+        async with self._reconcile_lock:
+            before = self._filled_of(client_ids)
+            gone = await self._unlisted(client_ids)
+            if gone:
+                await self._look_up(gone)
+            moved = self._filled_of(client_ids) != before
+            if moved:
+                await self._apply_fill_history()
+                await self._read_positions()
+            return moved
+
+    async def _unlisted(self, client_ids: Sequence[int]) -> Sequence[Any]:
+        """The open-order list through the reconciler; the orders among `client_ids` it no longer lists."""
+        return self._reconciler.check_listed(await self._open_order_reports(), client_ids)
+
+    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
+        trk, venue = self.tracker, self.venue
+        return [o.filled if o is not None else 0 for o in (trk.get(c, venue) for c in client_ids)]

@@ -49,7 +49,6 @@ from xtb.orders.reconcile import (
     Reconciler,
     ReconcileRules,
     ReconcileStats,
-    SettleReport,
     UnknownOrderPolicy,
     VenueOrderState,
     merge_positions,
@@ -64,7 +63,6 @@ from xtb.venues.common import touch_from_levels
 from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
 from xtb.venues.options import migrate_options
-from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.backpack")
 
@@ -301,12 +299,7 @@ class BackpackConnector(StreamingConnector):
         if self.config.cancel_all_on_stop and self._http is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError):
                 await self.cancel_all()
-        tasks, self._tasks = self._tasks, set()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._cancel_tasks()
         if self._ws is not None:
             await self._ws.stop()
         for book in self._books.values():
@@ -667,26 +660,6 @@ class BackpackConnector(StreamingConnector):
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ orders: Connector
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        """Direct submit (without the OrderGateway): same tracking rules as the gateway."""
-        if not reqs:
-            return []
-        prepared = self.prepare_submit(reqs)  # refuses bad input before anything is tracked
-        await self._take_slot("submit", len(reqs))
-        trk = self.tracker
-        for r in reqs:
-            trk.submitted(r.client_id, VENUE, r.symbol, Side(r.side).value, r.price or 0, r.size,
-                          post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[TimeInForce(r.tif)])
-        results = await self.send_submit(prepared)
-        for res in results:
-            if res.outcome is SubmitOutcome.ACCEPTED:
-                trk.on_ack(res.client_id, VENUE, res.venue_order_id)
-            elif res.outcome is SubmitOutcome.REJECTED:
-                trk.on_reject(res.client_id, VENUE, res.reason)
-            else:
-                trk.on_unresolved(res.client_id, VENUE, res.reason)
-        return results
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         for sym in [symbol] if symbol else list(self._markets):
             reply = await self.http.cancel_all(sym)
@@ -703,22 +676,9 @@ class BackpackConnector(StreamingConnector):
             self.reconcile_stats.reconcile_errors += 1
             log.warning("backpack reconciliation (%s) failed: %s", why, e)
 
-    async def reconcile(self) -> ReconcilePass:
-        """Open orders, fills and positions from REST, through the shared reconciler (xtb/orders/reconcile.py)."""
-        async with self._reconcile_lock:
-            result = await self._reconcile()
-            self.reconcile_stats.reconciles += 1
-            return result
-
-    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        """Re-read orders, fills and positions over REST until the bot and the venue agree (or timeout)."""
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
-                                         self.config.submit_window_s)
-
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
-        rows = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
-        reports = [r for r in map(self._order_report, rows) if r is not None]
+        reports = await self._open_order_reports()
         await self._apply_fill_history()
         verdict = rec.open_orders(reports, time.monotonic_ns())
         for r in verdict.cancel:
@@ -733,26 +693,10 @@ class BackpackConnector(StreamingConnector):
         self._positions_seeded = True
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
-    async def check_orders(self, client_ids: Sequence[int]) -> bool:
-        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
-        stream may have missed something: a cancel refused, a quiet private stream): the open-order list,
-        then each order it no longer lists looked up, through the reconciler. When a filled size moved, the
-        fills (trade ids, prices, fees) and positions are read too. Returns whether a filled size moved."""
-        async with self._reconcile_lock:
-            before = self._filled_of(client_ids)
-            rows = [o for o in (await self.http.open_orders() or []) if o.get("symbol") in self._markets]
-            reports = [r for r in map(self._order_report, rows) if r is not None]
-            gone = self._reconciler.check_listed(reports, client_ids)
-            if gone:
-                await self._look_up(gone)
-            moved = self._filled_of(client_ids) != before
-            if moved:
-                await self._apply_fill_history()
-                await self._read_positions()
-            return moved
-
-    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
-        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, VENUE) for c in client_ids)]
+    async def _open_order_reports(self) -> list[OrderReport]:
+        """The venue's open orders on the loaded markets, as the reconciler's reports."""
+        rows = [o for o in (await self.http.open_orders() or []) if o.get("symbol") in self._markets]
+        return [r for r in map(self._order_report, rows) if r is not None]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders: asked for by client id, then searched in the order history, page by page,

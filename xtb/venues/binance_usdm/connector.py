@@ -47,7 +47,6 @@ from xtb.orders.reconcile import (
     Reconciler,
     ReconcileRules,
     ReconcileStats,
-    SettleReport,
     VenueOrderState,
     merge_positions,
 )
@@ -64,7 +63,6 @@ from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
 from xtb.venues.common import touch_from_levels
 from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
-from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.binance_usdm")
 
@@ -334,12 +332,7 @@ class BinanceConnector(StreamingConnector):
         if self.config.cancel_all_on_stop and self._http is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError):
                 await self.cancel_all()
-        tasks, self._tasks = self._tasks, set()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._cancel_tasks()
         for ws in (self._ws, self._user_ws, self._trades_ws):
             if ws is not None:
                 await ws.stop()
@@ -591,12 +584,6 @@ class BinanceConnector(StreamingConnector):
                     self._start_resync(sym)
 
     # dispatcher listener hooks -------------------------------------------------------------------
-    def on_order(self, ev: Any) -> None:
-        if ev.venue != self.venue or ev.is_terminal:
-            return
-        if not self.tracker.knows(ev.client_id, self.venue):
-            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
-
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
         user = self._user_ws
@@ -830,25 +817,6 @@ class BinanceConnector(StreamingConnector):
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ orders: Connector
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        if not reqs:
-            return []
-        prepared = self.prepare_submit(reqs)
-        await self._take_slot("submit", len(reqs))
-        trk = self.tracker
-        for r in reqs:
-            trk.submitted(r.client_id, self.venue, r.symbol, Side(r.side).value, r.price or 0, r.size,
-                          post_only=r.post_only, reduce_only=r.reduce_only, time_in_force=_TIF[TimeInForce(r.tif)])
-        results = await self.send_submit(prepared)
-        for res in results:
-            if res.outcome is SubmitOutcome.ACCEPTED:
-                trk.on_ack(res.client_id, self.venue, res.venue_order_id)
-            elif res.outcome is SubmitOutcome.REJECTED:
-                trk.on_reject(res.client_id, self.venue, res.reason)
-            else:
-                trk.on_unresolved(res.client_id, self.venue, res.reason)
-        return results
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """Cancel-all answers only `{code, msg}`: the cancelled orders come through the stream and the
         reconciliation that follows."""
@@ -864,20 +832,9 @@ class BinanceConnector(StreamingConnector):
             self.reconcile_stats.reconcile_errors += 1
             log.warning("%s reconciliation (%s) failed: %s", self.venue, why, e)
 
-    async def reconcile(self) -> ReconcilePass:
-        async with self._reconcile_lock:
-            result = await self._reconcile()
-            self.reconcile_stats.reconciles += 1
-            return result
-
-    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(self.venue, self.reconcile, self.tracker, timeout_s, interval_s,
-                                         self.config.submit_window_s)
-
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
-        rows = [o for o in (await http.open_orders() or []) if o.get("symbol") in self._markets]
-        reports = [r for r in map(self._order_report, rows) if r is not None]
+        reports = await self._open_order_reports()
         await self._apply_fill_history()
         verdict = rec.open_orders(reports, time.monotonic_ns())
         for r in verdict.cancel:
@@ -892,26 +849,10 @@ class BinanceConnector(StreamingConnector):
         self._positions_seeded = True
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
-    async def check_orders(self, client_ids: Sequence[int]) -> bool:
-        """What the venue says now of these live orders, over REST (the engine's order watch asks when the
-        stream may have missed something): the open-order list, then each order it no longer lists looked
-        up, through the reconciler; fills and positions read when a filled size moved. Returns whether a
-        filled size moved."""
-        async with self._reconcile_lock:
-            before = self._filled_of(client_ids)
-            rows = [o for o in (await self.http.open_orders() or []) if o.get("symbol") in self._markets]
-            reports = [r for r in map(self._order_report, rows) if r is not None]
-            gone = self._reconciler.check_listed(reports, client_ids)
-            if gone:
-                await self._look_up(gone)
-            moved = self._filled_of(client_ids) != before
-            if moved:
-                await self._apply_fill_history()
-                await self._read_positions()
-            return moved
-
-    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
-        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, self.venue) for c in client_ids)]
+    async def _open_order_reports(self) -> list[OrderReport]:
+        """The venue's open orders on the loaded markets, as the reconciler's reports."""
+        rows = [o for o in (await self.http.open_orders() or []) if o.get("symbol") in self._markets]
+        return [r for r in map(self._order_report, rows) if r is not None]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders, asked for one by one by client id. The venue answers closed orders for days

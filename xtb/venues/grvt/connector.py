@@ -54,14 +54,13 @@ from xtb.orders.reconcile import (
     Reconciler,
     ReconcileRules,
     ReconcileStats,
-    SettleReport,
     VenueOrderState,
     merge_positions,
 )
 from xtb.transport.keepalive_http import KeepAliveClient, order_transport, warm_order_transport
 from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, RetriesExhausted, VenueRejected
-from xtb.transport.throttle import take_slot
 from xtb.transport.ws import WsSession
+from xtb.venues.connector_base import StreamingConnector
 from xtb.venues.contract import VenueStats
 from xtb.venues.grvt.config import GrvtConfig
 from xtb.venues.grvt.markets import markets as parse_markets
@@ -69,7 +68,6 @@ from xtb.venues.grvt.markets import signing_instrument
 from xtb.venues.grvt.orders import PRICE_DECIMALS, GrvtInstrument, OrderBuilder
 from xtb.venues.grvt.ratelimits import grvt as grvt_limits
 from xtb.venues.grvt.rest_api import GrvtRest, SessionError, rest_limit_key
-from xtb.venues.settle import settle_until_agreed
 
 log = logging.getLogger("xtb.venues.grvt")
 
@@ -78,7 +76,6 @@ VENUE = "grvt"
 CLIENT_ID_MAX = 2**63 - 1
 
 _TIF = {TimeInForce.GTC: "GTT", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-_TRACKER_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _REST_TIF = {"IMMEDIATE_OR_CANCEL": "IOC", "FILL_OR_KILL": "FOK"}
 _LIMIT = OrderKind.LIMIT
 _PRIVATE_STREAMS = ("v1.order", "v1.fill", "v1.position")
@@ -144,9 +141,13 @@ class _PreparedCancel:
     client_ids: tuple[int, ...]
 
 
-class GrvtConnector:
+class GrvtConnector(StreamingConnector):
     venue = VENUE
     reports_fill_fees = True  # v1.fill and fill_history carry `fee` in the quote currency
+    # `cancel`: ACCEPTED once the stream reported the order cancelled; UNRESOLVED when it did not within
+    # `cancel_confirm_s` (filled first, or the stream is late: the order stays `pending_cancel` until the
+    # stream or reconciliation tells); REJECTED when the venue refused the cancel.
+    _cancel_unanswered = "cancel not confirmed yet"
 
     def __init__(
         self,
@@ -286,26 +287,12 @@ class GrvtConnector:
         if self.config.cancel_all_on_stop and self._http is not None:
             with contextlib.suppress(RestError, asyncio.TimeoutError, SessionError):
                 await self.cancel_all()
-        tasks, self._tasks = self._tasks, set()
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await self._cancel_tasks()
         for ws in (self._ws, self._private_ws):
             if ws is not None:
                 await ws.stop()
         for book in self._books.values():
             book.mark_stale("connector stopped")
-
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-        if self._order_transport is not None:
-            await self._order_transport.close()
-            self._order_transport = None
 
     # ------------------------------------------------------------------ markets and data
     def load_markets(self, raw: Any) -> dict[str, MarketInfo]:
@@ -324,18 +311,11 @@ class GrvtConnector:
             self._book_ids[sym] = book_id
         return dict(self._markets)
 
-    def markets(self) -> dict[str, MarketInfo]:
-        return dict(self._markets)
-
     def book(self, symbol: str) -> Any:
         try:
             return self._books[symbol]
         except KeyError:
             raise KeyError(f"grvt: no book for {symbol!r} (have: {', '.join(self._books)})") from None
-
-    def top_of_book(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        b = self.book(symbol)
-        return b.best_bid(), b.best_ask()
 
     async def rest_touch(self, symbol: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """Best bid and ask from the REST book (closing orders when the stream's book is stale or empty)."""
@@ -350,18 +330,9 @@ class GrvtConnector:
 
         return best(data.get("bids"), max), best(data.get("asks"), min)
 
-    def symbol_of_book(self, book_id: int) -> str:
-        return self._book_symbols[book_id]
-
-    def books(self) -> dict[int, str]:
-        return dict(self._book_symbols)
-
     def rest_clients(self) -> list[RestClient]:
         h = self._http
         return [] if h is None else [h.edge, h.trades, h.market, h.orders]
-
-    def feed_frames(self) -> int:
-        return int(self.decoder.stats().get("frames", 0))
 
     def venue_stats(self) -> VenueStats:
         st, h = self.stats, self._http
@@ -378,28 +349,13 @@ class GrvtConnector:
         return self._http
 
     @property
-    def ws(self) -> WsSession | None:
-        return self._ws
-
-    @property
     def private_ws(self) -> WsSession | None:
         return self._private_ws
 
     # ------------------------------------------------------------------ sockets
-    def _make_listener(self) -> Any:
-        from xtb.transport._cylistener import CyFeedListener
-
-        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
-
     def _on_feed_error(self, exc: BaseException) -> None:
         self.stats.feed_errors += 1
         log.warning("grvt feed: %s", exc)
-
-    def _last_activity_ns(self, listener: Any) -> int:
-        frames = int(listener.frames)
-        if frames != self._frames_seen:
-            self._frames_seen, self._frames_seen_ns = frames, time.monotonic_ns()
-        return self._frames_seen_ns
 
     def _subscribe_frame(self, stream: str, selectors: Sequence[str], method: str = "subscribe") -> bytes:
         return orjson.dumps({"jsonrpc": "2.0", "method": method, "params": {"stream": stream,
@@ -517,20 +473,6 @@ class GrvtConnector:
             self.stats.resyncs += 1
             self._resubscribe(sym)
 
-    def on_position(self, ev: Any) -> None:
-        if ev.venue != VENUE:
-            return
-        sym = self._book_symbols.get(ev.book_id)
-        if sym is not None:
-            self._positions[sym] = PositionInfo(sym, ev.size, ev.entry_px, source="stream")
-            self._position_seen_ns[sym] = time.monotonic_ns()
-
-    def on_order(self, ev: Any) -> None:
-        if ev.venue != VENUE or ev.is_terminal:
-            return
-        if not self.tracker.knows(ev.client_id, VENUE):
-            self._spawn(self._reconcile_safely("unknown order on stream"), "reconcile-unknown")
-
     # ------------------------------------------------------------------ account state
     async def positions(self) -> dict[str, PositionInfo]:
         if not (self._positions_seeded and self._private_up()):
@@ -586,9 +528,6 @@ class GrvtConnector:
         self._balances, self._balances_ns = out, time.monotonic_ns()
         return dict(out)
 
-    def open_orders(self, symbol: str | None = None) -> list[Any]:
-        return self.tracker.open_orders(VENUE, symbol)
-
     async def latency_probe(self) -> float:
         t0 = time.perf_counter()
         await self.http.book(next(iter(self._markets)), 10)
@@ -613,9 +552,7 @@ class GrvtConnector:
         inst = self._instruments[r.symbol]
         is_buy = Side(r.side) is Side.BID
         if r.price is not None:
-            if r.price <= 0 or r.price % m.tick:
-                raise ValueError(f"price {r.price} is not a positive multiple of the tick {m.tick} ({r.symbol})")
-            price = r.price * 10 ** (PRICE_DECIMALS - m.price_decimals)
+            price = self._checked_price(r, m) * 10 ** (PRICE_DECIMALS - m.price_decimals)
             # a market order with a worst price goes out as an IOC limit there (price protection)
             tif = "IOC" if r.kind is not _LIMIT else _TIF[TimeInForce(r.tif)]
             if r.post_only:
@@ -704,49 +641,6 @@ class GrvtConnector:
             await asyncio.sleep(0.005)
 
     # ------------------------------------------------------------------ orders: Connector
-    async def _take_slot(self, op: str, count: int) -> None:
-        key, weight = self.limit_key(op, count)
-        await take_slot(self.limiter, key, weight, what=VENUE)
-
-    async def submit(self, req: OrderRequest) -> SubmitResult:
-        return (await self.submit_batch([req]))[0]
-
-    async def submit_batch(self, reqs: list[OrderRequest]) -> list[SubmitResult]:
-        if not reqs:
-            return []
-        prepared = self.prepare_submit(reqs)
-        await self._take_slot("submit", len(reqs))
-        trk = self.tracker
-        for r in reqs:
-            trk.submitted(r.client_id, VENUE, r.symbol, Side(r.side).value, r.price or 0, r.size,
-                          post_only=r.post_only, reduce_only=r.reduce_only,
-                          time_in_force=_TRACKER_TIF[TimeInForce(r.tif)])
-        results = await self.send_submit(prepared)
-        for res in results:
-            if res.outcome is SubmitOutcome.ACCEPTED:
-                trk.on_ack(res.client_id, VENUE, res.venue_order_id)
-            elif res.outcome is SubmitOutcome.REJECTED:
-                trk.on_reject(res.client_id, VENUE, res.reason)
-            else:
-                trk.on_unresolved(res.client_id, VENUE, res.reason)
-        return results
-
-    async def cancel(self, symbol: str, client_id: int) -> SubmitResult:
-        """ACCEPTED once the stream reported the order cancelled; UNRESOLVED when it did not within
-        `cancel_confirm_s` (filled first, or the stream is late: the order stays `pending_cancel` until the
-        stream or reconciliation tells); REJECTED when the venue refused the cancel."""
-        await self._take_slot("cancel", 1)
-        self.tracker.on_cancel_requested(client_id, VENUE)
-        results = await self.send_cancel(self.prepare_cancel(symbol, [client_id]))
-        if not results:
-            return SubmitResult(client_id, SubmitOutcome.UNRESOLVED, reason="cancel not confirmed yet")
-        res = results[0]
-        if res.outcome is SubmitOutcome.ACCEPTED:
-            self.tracker.on_cancel(client_id, VENUE)
-        else:
-            self.tracker.on_cancel_rejected(client_id, VENUE, res.reason)
-        return res
-
     async def cancel_all(self, symbol: str | None = None) -> None:
         """cancel_all_orders (every perpetual, or the symbol's base and quote); the cancelled orders come
         through the stream and the reconciliation that follows."""
@@ -759,27 +653,12 @@ class GrvtConnector:
         await self._reconcile_safely("cancel all")
 
     # ------------------------------------------------------------------ reconciliation
-    async def _reconcile_loop(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            await self._reconcile_safely("periodic")
-
     async def _reconcile_safely(self, why: str) -> None:
         try:
             await self.reconcile()
         except (TimeoutError, RestError, SessionError, ValueError, KeyError) as e:
             self.reconcile_stats.reconcile_errors += 1
             log.warning("grvt reconciliation (%s) failed: %s", why, e)
-
-    async def reconcile(self) -> ReconcilePass:
-        async with self._reconcile_lock:
-            result = await self._reconcile()
-            self.reconcile_stats.reconciles += 1
-            return result
-
-    async def settle(self, timeout_s: float = 10.0, interval_s: float = 0.25) -> SettleReport:
-        return await settle_until_agreed(VENUE, self.reconcile, self.tracker, timeout_s, interval_s,
-                                         self.config.submit_window_s)
 
     async def _reconcile(self) -> ReconcilePass:
         http, rec = self.http, self._reconciler
@@ -801,33 +680,19 @@ class GrvtConnector:
         merge = await self._read_positions()
         return ReconcilePass(verdict, merge, rec.disagreements(verdict, merge))
 
-    async def check_orders(self, client_ids: Sequence[int]) -> bool:
-        """What the venue says now of these live orders, over REST (for an order watch that asks when the
-        trading stream may have missed something): the open-order list applied to the ones it lists, each
-        one it no longer lists looked up; fills and positions read when a filled size moved. Nothing is
-        settled, adopted or cancelled here (that is the reconciliation's). Returns whether a filled size
-        moved."""
-        async with self._reconcile_lock:
-            trk, rec = self.tracker, self._reconciler
-            before = self._filled_of(client_ids)
-            listed: set[int] = set()
-            for r in map(self._order_report, await self.http.open_orders() or []):
-                tracked = trk.get(r.client_id, VENUE) if r is not None and r.client_id else None
-                if r is not None and r.client_id and tracked is not None and not tracked.is_terminal:
-                    listed.add(r.client_id)
-                    rec.apply_order(r)
-            gone = [o for o in (trk.get(c, VENUE) for c in client_ids if c not in listed)
-                    if o is not None and not o.is_terminal]
-            if gone:
-                await self._look_up(gone)
-            moved = self._filled_of(client_ids) != before
-            if moved:
-                await self._apply_fill_history()
-                await self._read_positions()
-            return moved
-
-    def _filled_of(self, client_ids: Sequence[int]) -> list[int]:
-        return [o.filled if o is not None else 0 for o in (self.tracker.get(c, VENUE) for c in client_ids)]
+    async def _unlisted(self, client_ids: Sequence[int]) -> Sequence[Any]:
+        """`check_orders`' first half, GRVT's way: the open-order list applied to the tracked live orders it
+        lists (nothing settled, adopted or cancelled here: that is the reconciliation's); the live ones among
+        `client_ids` it no longer lists are returned, to be looked up."""
+        trk, rec = self.tracker, self._reconciler
+        listed: set[int] = set()
+        for r in map(self._order_report, await self.http.open_orders() or []):
+            tracked = trk.get(r.client_id, VENUE) if r is not None and r.client_id else None
+            if r is not None and r.client_id and tracked is not None and not tracked.is_terminal:
+                listed.add(r.client_id)
+                rec.apply_order(r)
+        return [o for o in (trk.get(c, VENUE) for c in client_ids if c not in listed)
+                if o is not None and not o.is_terminal]
 
     async def _look_up(self, missing: Sequence[Any]) -> None:
         """Missing orders: asked for by client id, then searched for in the order history, page by page
