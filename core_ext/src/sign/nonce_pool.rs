@@ -18,8 +18,9 @@
 //!   two different messages in two processes would reveal the key. The child then signs
 //!   deterministically (RFC 8032), which is safe in any number of processes.
 //! - Zeroize: the expanded key, every entry and the vacated slots are zeroized when dropped.
-//! - Never block, never fail: an empty (or discarded) pool makes `sign` return None and the caller signs
-//!   deterministically.
+//! - Never block, never fail: an empty (or discarded) pool, or its lock held by the refill thread, makes
+//!   `sign` return None and the caller signs deterministically. The refill thread runs at the lowest CPU
+//!   priority (sign/refill.rs says why both rules are needed).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -32,6 +33,8 @@ use curve25519_dalek::scalar::{clamp_integer, Scalar};
 use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest as _, Sha512};
 use zeroize::Zeroize;
+
+use crate::sign::refill::{lock_without_waiting, lower_current_thread_priority};
 
 /// Largest pool accepted: 65,536 entries of 64 bytes (4 MiB), about 1.3 s of one core to fill. Far more
 /// than any burst a signer needs between two refills.
@@ -280,7 +283,7 @@ impl NoncePool {
             return None;
         }
         let nonce = {
-            let mut slots = self.shared.lock();
+            let mut slots = lock_without_waiting(&self.shared.slots)?;
             let nonce = slots.take();
             if slots.refill_idle && slots.entries.len() < self.shared.low_water {
                 slots.refill_idle = false;
@@ -366,6 +369,7 @@ impl Drop for NoncePool {
 }
 
 fn refill_loop(shared: &Shared) {
+    lower_current_thread_priority();
     let mut slots = shared.lock();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
