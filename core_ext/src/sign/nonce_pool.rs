@@ -19,8 +19,7 @@
 //!   deterministically (RFC 8032), which is safe in any number of processes.
 //! - Zeroize: the expanded key, every entry and the vacated slots are zeroized when dropped.
 //! - Never block, never fail: an empty (or discarded) pool, or its lock held by the refill thread, makes
-//!   `sign` return None and the caller signs deterministically. The refill thread runs at the lowest CPU
-//!   priority (sign/refill.rs says why both rules are needed).
+//!   `sign` return None and the caller signs deterministically (sign/refill.rs says why).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -34,7 +33,7 @@ use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest as _, Sha512};
 use zeroize::Zeroize;
 
-use crate::sign::refill::{lock_without_waiting, lower_current_thread_priority};
+use crate::sign::refill::lock_without_waiting;
 
 /// Largest pool accepted: 65,536 entries of 64 bytes (4 MiB), about 1.3 s of one core to fill. Far more
 /// than any burst a signer needs between two refills.
@@ -369,7 +368,6 @@ impl Drop for NoncePool {
 }
 
 fn refill_loop(shared: &Shared) {
-    lower_current_thread_priority();
     let mut slots = shared.lock();
     loop {
         if shared.stop.load(Ordering::SeqCst) {

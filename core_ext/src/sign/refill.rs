@@ -1,44 +1,22 @@
 //! What the precomputed-nonce pools (Backpack's ED25519 `nonce_pool`, Lighter's `lighter::pool`) share so
-//! that their background refill never delays a signature on the order path.
+//! that their background refill never makes a signature on the order path wait.
 //!
-//! Two ways a refill thread could delay the order thread, and the rule for each:
-//! - CPU: the refill is ~20 us of base-point multiply per entry. At normal priority it competes with the
-//!   order thread for the machine's cores; a deployment with two vCPUs and a busy loop loses the order
-//!   thread's core to it now and then. The refill thread therefore runs at the lowest priority
-//!   (`lower_current_thread_priority`): it gets idle CPU, and an order never waits for it.
-//! - The pool's lock: the refill holds it only to push one finished entry, but a low-priority thread can
-//!   be preempted inside that window, and an order thread blocking on the lock would then wait for the
-//!   scheduler to run the refill thread again (milliseconds under load). Signers therefore never block on
-//!   the lock (`lock_without_waiting`): after a bounded spin they go without a pooled entry and sign the
-//!   slow way (~20 us), which the pools already do when they are empty.
+//! The refill holds the pool's lock only to push one finished entry (~20 us of base-point multiply is done
+//! outside it), but a thread can be preempted inside that window, and a signer blocking on the lock would
+//! then wait for the scheduler to run the refill thread again: milliseconds on a loaded machine (the
+//! Backpack order call's p99.9 was 6 ms from this). Signers therefore never block on the lock
+//! (`lock_without_waiting`): after a bounded spin they go without a pooled entry and sign the slow way
+//! (~20 us), which the pools already do when they are empty.
+//!
+//! The refill thread keeps the normal priority. Measured on the 2-vCPU class under load (bench/
+//! tick_to_order_stages.py, 50,000 orders): at the lowest priority (nice 19) it got so little CPU that
+//! 13-73% of orders found the pool empty and the p99 rose; at normal priority none did.
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// Spins on a contended pool lock before giving up: each is a failed try_lock (tens of ns), so the whole
 /// spin stays under ~2 us, well below the ~20 us a signature without a pooled entry costs.
 const LOCK_SPINS: u32 = 64;
-
-/// Lower the calling thread to the lowest CPU priority the OS gives an unprivileged thread (nice 19 on
-/// Linux, where `setpriority` on a thread id applies to that thread only). Best effort: elsewhere, or if
-/// the call fails, the thread keeps its priority and the pools still work, only with the CPU contention
-/// described above. True when the priority was lowered.
-#[cfg(target_os = "linux")]
-pub fn lower_current_thread_priority() -> bool {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    let Ok(tid) = libc::id_t::try_from(tid) else {
-        return false;
-    };
-    // SAFETY: setpriority only reads its arguments; PRIO_PROCESS with a thread id addresses that one
-    // thread on Linux.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) == 0 }
-}
-
-/// Not done outside Linux (per-thread nice is Linux's): the pools run at normal priority there.
-#[cfg(not(target_os = "linux"))]
-pub fn lower_current_thread_priority() -> bool {
-    false
-}
 
 /// The lock for a signer on the order path: Some after at most `LOCK_SPINS` attempts, None if another
 /// thread keeps holding it (the caller then signs without a pooled entry). A poisoned lock is still
@@ -83,21 +61,5 @@ mod tests {
         .join();
         assert!(m.is_poisoned());
         assert_eq!(lock_without_waiting(&m).map(|g| *g), Some(7));
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_refill_priority_applies_to_the_calling_thread_only() {
-        fn nice_of_this_thread() -> i32 {
-            // SAFETY: as in lower_current_thread_priority.
-            let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }
-        }
-        let before = nice_of_this_thread();
-        let lowered = std::thread::spawn(|| (lower_current_thread_priority(), nice_of_this_thread()))
-            .join()
-            .unwrap();
-        assert_eq!(lowered, (true, 19));
-        assert_eq!(nice_of_this_thread(), before, "the caller's priority moved");
     }
 }

@@ -120,7 +120,7 @@ class BackpackConfig:
     ring_capacity: int = 1 << 16
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
     # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). 4096 (256 KiB, ~80 ms
-    # of one low-priority core to fill) covers any burst the venue's limits allow. docs/core_api.md
+    # of one core to fill, in the background) covers any burst the venue's limits allow. docs/core_api.md
     nonce_pool: int = 4096
     # Order submits over the lean keep-alive client (xtb/transport/keepalive_http.py) or aiohttp; connections
     # opened at start so the first order pays no connect/TLS.

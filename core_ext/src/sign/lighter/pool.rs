@@ -9,8 +9,7 @@
 //!   which has a copy of the entries while the parent keeps using them) it hands out nothing, and the
 //!   child signs with fresh nonces.
 //! - Never block, never fail: an empty pool, or its lock held by the refill thread, makes `take` return
-//!   None and the caller draws k inline. The refill thread runs at the lowest CPU priority (sign/refill.rs
-//!   says why both rules are needed).
+//!   None and the caller draws k inline (sign/refill.rs says why).
 //! - Zeroize: entries are wiped when used or dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +22,7 @@ use zeroize::Zeroize;
 use super::ecgfp5::{mul_generator, Scalar};
 use super::goldilocks::Fp5;
 use super::schnorr::random_scalar;
-use crate::sign::refill::{lock_without_waiting, lower_current_thread_priority};
+use crate::sign::refill::lock_without_waiting;
 
 /// Largest pool accepted (80 bytes per entry).
 pub const MAX_CAPACITY: usize = 65_536;
@@ -144,7 +143,6 @@ impl CommitmentPool {
 }
 
 fn refill(shared: &Shared) {
-    lower_current_thread_priority();
     while !shared.stop.load(Ordering::Acquire) {
         {
             let mut entries = shared.lock();
