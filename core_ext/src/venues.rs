@@ -353,6 +353,28 @@ mod tests {
         assert!(e.to_string().starts_with("toy_reg_c frame"), "{e}");
     }
 
+    #[test]
+    fn a_registered_venues_events_round_trip_through_the_journal() {
+        use crate::events::{EventBody, Side, Trade};
+        use crate::journal::{Journal, JournalOptions, JournalReader};
+        use crate::ring::EventRing;
+        let v = Venue::register("toy_reg_d", 249, "monotonic").unwrap();
+        let dir = std::env::temp_dir().join(format!("xtb-venues-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("registered.journal");
+        let ring = EventRing::new(8);
+        let mut j = Journal::attach(&ring, &path, JournalOptions::default()).unwrap();
+        let trade = |venue, trade_id| {
+            EventBody::Trade(Trade { venue, book_id: 1, px: 100, sz: 2, taker_side: Side::Ask, trade_id })
+        };
+        ring.push(1, trade(v, 7));
+        ring.push(2, trade(Venue::Aster, 8));
+        j.close().unwrap();
+        let bodies: Vec<_> = JournalReader::open(&path).unwrap().read_all().unwrap().into_iter().map(|e| e.body).collect();
+        assert_eq!(bodies, vec![trade(v, 7), trade(Venue::Aster, 8)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     proptest! {
         // ids 128..=191 are this property's; each name is derived from its id, so cases never clash
         #[test]
