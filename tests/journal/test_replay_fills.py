@@ -3,6 +3,7 @@ the synthetic journal generator (xtb/journal/synth.py, `xtb journal synth`)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -47,7 +48,8 @@ def rest(v: ReplayVenue, side: SimSide, px: int, qty: int = 100) -> int:
 
 
 def book(mid_units: int, i: int) -> BookUpdate:
-    return BookUpdate("backpack", 0, (mid_units - 1, 1000), (mid_units + 1, 1000), book_seq=i, recv_ns=10**9 + i * DT_NS)
+    return BookUpdate("backpack", 0, (mid_units - 1, 1000), (mid_units + 1, 1000), book_seq=i,
+                      recv_ns=10**9 + i * DT_NS)
 
 
 def test_fill_rate_per_step_is_a_exp_minus_k_delta_dt_against_the_steps_mid() -> None:
@@ -140,7 +142,7 @@ def test_synthetic_journal_is_a_real_journal_of_the_walk(tmp_path: Path) -> None
     assert [e.recv_ns for e in events] == [10**12 + i * 5_000_000 for i in range(201)]
     mids = list(walk.mids())
     step = 2 * math.sqrt(0.005)
-    assert all(abs(abs(b - a) - step) < 1e-9 for a, b in zip(mids, mids[1:], strict=False))  # binomial +/- steps
+    assert all(abs(abs(b - a) - step) < 1e-9 for a, b in itertools.pairwise(mids))  # binomial +/- steps
     for e, mid in zip(events, mids, strict=True):  # the touch: the mid rounded down to the tick, one tick wide
         (bid, _), (ask, size) = e.best_bid, e.best_ask
         assert bid == math.floor(mid * 10_000) and ask == bid + 1 and size == 10_000
@@ -157,7 +159,7 @@ def test_synthetic_journal_is_a_real_journal_of_the_walk(tmp_path: Path) -> None
 def test_gaussian_walk_has_the_stated_volatility() -> None:
     walk = MidWalk(s0=1000, sigma=3, dt_s=0.01, horizon_s=200, walk="gaussian", seed=1)  # 20000 steps
     mids = list(walk.mids())
-    var = sum((b - a) ** 2 for a, b in zip(mids, mids[1:], strict=False)) / (len(mids) - 1) / 0.01
+    var = sum((b - a) ** 2 for a, b in itertools.pairwise(mids)) / (len(mids) - 1) / 0.01
     assert abs(math.sqrt(var) - 3) < 0.05  # sigma_hat's standard error here: 3 / sqrt(2 * 20000) = 0.015
 
 
@@ -178,13 +180,7 @@ def test_a_walk_below_zero_leaves_no_journal(tmp_path: Path) -> None:
 
 
 # --- the CLI ----------------------------------------------------------------------------------------------------
-CONFIG = """
-general: {tick_interval_ms: 5}
-strategy:
-  name: avellaneda
-  params: {venue: backpack, symbol: SYN_USDC_PERP, order_size: "1", gamma: 0.1, k: 1.5, sigma: 2.0,
-           horizon_s: 1.0, session: once, requote_ticks: 0, max_position: "1000"}
-"""
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "avellaneda_table1.yaml"
 
 
 def test_cli_synth_then_replay_with_intensity_fills(tmp_path: Path) -> None:
@@ -194,19 +190,20 @@ def test_cli_synth_then_replay_with_intensity_fills(tmp_path: Path) -> None:
     res = runner.invoke(app, ["journal", "synth", str(journal), "--seed", "4"])
     assert res.exit_code == 0, res.output
     assert "wrote 201 book updates" in res.output
-    cfg = tmp_path / "as.yaml"
-    cfg.write_text(CONFIG)
+    cfg = CONFIG  # the documented Table 1 setup
     out = tmp_path / "r"
     res = runner.invoke(app, ["replay", str(journal), "--config", str(cfg), "--out", str(out), "--no-progress",
                               "--fills", "intensity", "--fill-a", "140", "--fill-k", "1.5", "--fill-seed", "4"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "replay.json").read_text())
     assert summary["fills"] > 20 and summary["book_events"] == 201  # ~90 fills expected
+    assert summary["fill_model"] == {"model": "intensity", "a": 140.0, "k": 1.5, "seed": 4, "size": None}
     # the tape alone never reaches quotes ~0.75 from the mid on this walk (steps of 0.14)
     res = runner.invoke(app, ["replay", str(journal), "--config", str(cfg), "--out", str(tmp_path / "t"),
                               "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "t" / "replay.json").read_text())["fills"] == 0
+    tape = json.loads((tmp_path / "t" / "replay.json").read_text())
+    assert tape["fills"] == 0 and tape["fill_model"] == {"model": "tape", "queue": "none"}
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -334,18 +334,19 @@ class ReplayVenue:
         scale = 2 * 10**m.price_decimals  # distances in price (quote per base unit), as the model's k
         mine = self.exchange.open_orders(self.account, book_id)
         for side in (SimSide.BUY, SimSide.SELL):
-            orders = [o for o in mine if o.side is side and o.price is not None and o.remaining > 0]
+            sign = 1 if side is SimSide.BUY else -1
+            # (distance in twice-price units, price, remaining), best-priced first
+            orders = sorted((sign * (mid2 - 2 * o.price), o.price, o.remaining) for o in mine
+                            if o.side is side and o.price is not None and o.remaining > 0)
             if not orders:
                 continue
-            sign = 1 if side is SimSide.BUY else -1
-            orders.sort(key=lambda o: (-sign * o.price, o.order_id))  # best-priced first
-            n = self.intensity.reach([sign * (mid2 - 2 * o.price) / scale for o in orders], dt_s)
+            n = self.intensity.reach([d / scale for d, _, _ in orders], dt_s)
             if n:
-                qty = sum(o.remaining for o in orders[:n])
+                qty = sum(rem for _, _, rem in orders[:n])
                 cap = self.intensity.model.size
                 if cap is not None:
                     qty = min(qty, max(1, int(cap.scaleb(m.size_decimals))))
-                self._queue_fill(orders[0].order_id, book_id, side, orders[n - 1].price, qty)
+                self._queue_fill(0, book_id, side, orders[n - 1][1], qty)  # 0: no one order (logs only)
 
     # --- funding ----------------------------------------------------------------------------------------
     def _mark(self, book_id: int, b: TopBook) -> None:
@@ -591,6 +592,8 @@ class ReplayResult:
     pnl: float = 0.0
     seconds: float = 0.0
     out_dir: str | None = None
+    #: what filled resting orders: {"model": "tape", "queue": ...} or the intensity model's parameters
+    fill_model: dict[str, Any] = field(default_factory=dict)
 
     @property
     def events_per_s(self) -> float:
@@ -683,6 +686,9 @@ async def replay(
     if telemetry is not None:
         rt.add_listener(telemetry)  # after the strategy, as in a live run
     res = ReplayResult(out_dir=None if out_dir is None else str(out_dir))
+    res.fill_model = {"model": "tape", "queue": queue} if fills is None else {
+        "model": "intensity", "a": fills.a, "k": fills.k, "seed": fills.seed,
+        "size": None if fills.size is None else str(fills.size)}
     tick_s = config.general.tick_interval_ms / 1000
     t0 = time.perf_counter()
     started = False
