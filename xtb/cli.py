@@ -626,6 +626,14 @@ def sweep(
     = None,
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time)")] = 0.0,
+    fills: Annotated[str, typer.Option(help="what fills resting orders: tape or intensity (as xtb replay)")]
+    = "tape",
+    fill_a: Annotated[float | None, typer.Option(help="intensity fills: A, per second")] = None,
+    fill_k: Annotated[float | None, typer.Option(help="intensity fills: k, per unit of price")] = None,
+    fill_seed: Annotated[int, typer.Option(help="intensity fills: seed of the first journal's draws (+1 each "
+                                                "next journal)")] = 0,
+    fill_size: Annotated[str | None, typer.Option(help="intensity fills: most base units per side and update")]
+    = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay journals over a grid of strategy params (process pool, or Ray with --ray); rank by PnL."""
@@ -653,7 +661,8 @@ def sweep(
     if workers is not None and workers < 1:
         typer.echo(f"--workers: must be >= 1 (got {workers})", err=True)
         raise typer.Exit(2)
-    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms)
+    intensity = _fill_model(fills, fill_a, fill_k, fill_seed, fill_size, "none")
+    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms, fills=intensity)
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("sweep", total=len(jobs))
         try:

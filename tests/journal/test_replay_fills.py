@@ -232,3 +232,36 @@ def test_cli_synth_bad_options_are_one_line_errors(tmp_path: Path, args: list[st
     assert res.exit_code == 2
     assert message in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "e.journal").exists()
+
+
+# --- sweeps ------------------------------------------------------------------------------------------------------
+def test_sweep_jobs_carry_the_fill_model_one_seed_per_journal(tmp_path: Path) -> None:
+    """Journal i draws with seed + i (independent paths); every param combination on a journal shares its draws;
+    a job gives what `replay` gives with that seed."""
+    import asyncio
+
+    from xtb.config import load_config
+    from xtb.journal.replay import replay
+    from xtb.journal.sweep import jobs_for, run_job
+
+    cfg = load_config(CONFIG, env={})
+    journals = [write_synthetic_journal(tmp_path / f"{i}.journal", MidWalk(horizon_s=0.5, seed=i)).path
+                for i in range(2)]
+    jobs = jobs_for(cfg, {"gamma": [0.1, 0.5]}, journals, fills=FillIntensity(A, K, seed=10))
+    assert [(j["params"]["gamma"], j["journal"], j["fills"]["seed"]) for j in jobs] == [
+        (0.1, str(journals[0]), 10), (0.1, str(journals[1]), 11), (0.5, str(journals[0]), 10),
+        (0.5, str(journals[1]), 11)]
+    row = run_job(jobs[1])
+    assert row["error"] is None and row["fills"] > 0
+    direct = asyncio.run(replay(journals[1], cfg, fills=FillIntensity(A, K, seed=11)))
+    assert (row["pnl"], row["fills"]) == (round(direct.pnl, 10), direct.fills)
+
+
+def test_cli_sweep_bad_fill_options_are_one_line_errors(tmp_path: Path) -> None:
+    journal = tmp_path / "events.journal"
+    write_synthetic_journal(journal, MidWalk(horizon_s=0.05))
+    (tmp_path / "g.yaml").write_text("gamma: [0.1, 0.2]\n")
+    res = CliRunner().invoke(app, ["sweep", str(CONFIG), str(journal), "--grid", str(tmp_path / "g.yaml"),
+                                   "--no-progress", "--fills", "intensity", "--fill-a", "140"])
+    assert res.exit_code == 2
+    assert res.output.strip() == "--fill-k: required with --fills intensity"
