@@ -308,12 +308,12 @@ class ReplayVenue:
             self._mark(ev.book_id, b)
         if self._queue:
             self._queue_levels(ev.book_id, b)
-        if self._open.get(ev.book_id):
+        if self._open.get(ev.book_id) and self.intensity is None:
             self._sync_tape(ev.book_id)
 
     def _on_book_intensity(self, ev: Any) -> None:
         """`on_book` with intensity fills: the step since the book's previous update fills our resting orders
-        (against the mid of that step), then the book moves on. The tape is not re-quoted here."""
+        (against the mid of that step), then the book moves on as in `on_book` (the tape is not re-quoted)."""
         sym = self._symbol_of_book.get(ev.book_id)
         if sym is None:
             return
@@ -323,9 +323,7 @@ class ReplayVenue:
         if (last_ns is not None and ev.recv_ns > last_ns and b.bid is not None and b.ask is not None
                 and self._open.get(ev.book_id)):
             self._intensity_step(ev.book_id, b.bid[0] + b.ask[0], (ev.recv_ns - last_ns) / 1e9)
-        b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
-        if self.funding is not None and b.bid is not None and b.ask is not None:
-            self._mark(ev.book_id, b)
+        ReplayVenue.on_book(self, ev)
 
     def _intensity_step(self, book_id: int, mid2: int, dt_s: float) -> None:
         """One step of the fill intensity on book `book_id`: `mid2` is twice the step's mid (price units)."""
