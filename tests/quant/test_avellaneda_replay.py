@@ -19,7 +19,8 @@ narrows the mean spread by 0.4*dt = 0.002: 1.4898 instead of 1.4918; tick roundi
 Error: with N paths, SE(mean profit) = s/sqrt(N) and SE(std) = s*sqrt((kurtosis - 1)/(4N)) ~ s/sqrt(2N) (the
 profit's kurtosis is 3.1 over 5000 paths of the model loop: 3 % above the normal approximation). The paper's
 figures are themselves from 1000 paths (SE 0.21 and 0.15). Tolerance: 3 x the combined SE. N = 400 by default
-(~30 s on one core): profit within +/- 1.16, std within +/- 0.82; the spread within the paper's rounding (+/- 0.005).
+(~21 s on a 2-core machine at load 2): profit within +/- 1.16, std within +/- 0.82; the spread within the
+paper's rounding (+/- 0.005).
 Measured (XTB_TABLE1_PATHS=1000): spread 1.4901, profit 65.00 (SE 0.20), std 6.46 (SE 0.14).
 """
 
