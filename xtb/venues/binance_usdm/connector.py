@@ -219,7 +219,7 @@ class BinanceConnector(StreamingConnector):
         self._user_ws: WsSession | None = None
         self._trades_ws: WsSession | None = None  # the /market host: aggTrade and/or markPrice
         self._marks: dict[str, Any] = {}  # symbol -> the latest core BinanceMarkPrice
-        self._bands: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}  # symbol -> (mark, its band)
+        self._bands: dict[str, tuple[Any, tuple[int, int]]] = {}  # symbol -> (the mark, its band)
         self._mark_listeners: list[Callable[[Any], object]] = []
         self._ws_api: WsApiClient | None = None
         self._listen_key: str | None = None
@@ -484,11 +484,11 @@ class BinanceConnector(StreamingConnector):
         """Call `fn(mark)` for every mark price of a traded symbol, on the event loop, as it arrives."""
         self._mark_listeners.append(fn)
 
-    def _latest_mark(self, symbol: str) -> tuple[int, int] | None:
-        """(mark price, its decimals) of the latest mark this connector knows for `symbol`, None before the
-        first one. The PERCENT_PRICE check's only read of the mark feed: whatever keeps the mark, this says."""
-        mark = self._marks.get(symbol)
-        return None if mark is None else (mark.mark_px, mark.decimals)
+    def _latest_mark(self, symbol: str) -> Any | None:
+        """The latest mark this connector knows for `symbol` (`mark_px` in units of 10^-`decimals`; a new
+        object per update), None before the first one. The PERCENT_PRICE check's only read of the mark feed:
+        whatever keeps the mark, this says."""
+        return self._marks.get(symbol)
 
     def price_band(self, symbol: str) -> tuple[int, int]:
         """The prices (lowest, highest; the market's price units) the venue's PERCENT_PRICE filter accepts
@@ -498,10 +498,10 @@ class BinanceConnector(StreamingConnector):
         if mark is None:
             return _NO_BAND
         cached = self._bands.get(symbol)
-        if cached is not None and cached[0] == mark:
+        if cached is not None and cached[0] is mark:  # the order path: one band per mark update
             return cached[1]
         m = self._markets.get(symbol)
-        band = (percent_price_band(m, *mark) if m is not None else None) or _NO_BAND
+        band = (percent_price_band(m, mark.mark_px, mark.decimals) if m is not None else None) or _NO_BAND
         self._bands[symbol] = (mark, band)
         return band
 
@@ -693,7 +693,7 @@ class BinanceConnector(StreamingConnector):
         lo, hi = self.price_band(symbol)
         if not lo <= px <= hi:
             mark, m = self._latest_mark(symbol), self._markets[symbol]
-            at = f" {mark[0] * 10**m.price_decimals // 10**mark[1]}" if mark else ""
+            at = f" {mark.mark_px * 10**m.price_decimals // 10**mark.decimals}" if mark is not None else ""
             raise ValueError(f"price {px} is outside the venue's PERCENT_PRICE band [{lo}, {hi}] around the mark "
                              f"price{at} ({symbol})")
         return px
