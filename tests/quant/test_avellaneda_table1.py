@@ -6,8 +6,9 @@ strategy quoting around the reservation price. Reported for gamma = 0.1: spread 
 6.56. The quotes come from the strategy's own `model_quotes` (strategies/avellaneda.py), 2000 seeded paths;
 tolerances are a few standard errors (std/sqrt(2000) = 0.15 on the mean profit).
 
-This checks the model and the strategy's quoting against the paper's fill model; it does not go through a
-journal replay (the replay matches against a recorded touch, not a Poisson fill intensity)."""
+This checks the model itself: the closed-form quotes in the paper's own loop, no orders, no venue. The same table
+reproduced by the strategy class unchanged, replayed over synthetic journals with replay's intensity fill model
+(orders, gateway, simulated exchange, journal clock), is tests/quant/test_avellaneda_replay.py."""
 
 from __future__ import annotations
 
