@@ -25,11 +25,12 @@ from xtb.venues.contract import ConnectorWiring
 from xtb.venues.registry import venue_spec
 
 from .conformance import Account, ConnectorConformance, Harness, eventually
+from .fapi_band import PercentPriceBandChecks
 
 NAME = "aster"
 
 
-class TestAsterV3Conformance(ConnectorConformance):
+class TestAsterV3Conformance(PercentPriceBandChecks, ConnectorConformance):
     venue = NAME
     symbol = "BTCUSDT"
     ws_conn = "aster-ws-*"

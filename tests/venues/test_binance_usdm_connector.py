@@ -20,11 +20,12 @@ from xtb.venues.binance_usdm.markets import MarketDataError, parse_markets
 from xtb.venues.binance_usdm.rest_api import Banned, UsageGate
 
 from .conformance import Account, ConnectorConformance, Harness, eventually
+from .fapi_band import PercentPriceBandChecks
 
 NAME = "binance_usdm"
 
 
-class TestBinanceConformance(ConnectorConformance):
+class TestBinanceConformance(PercentPriceBandChecks, ConnectorConformance):
     venue = NAME
     symbol = "BTCUSDC"
     ws_conn = "binance_usdm-ws-*"

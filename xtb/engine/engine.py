@@ -134,7 +134,7 @@ class Engine:
             self.risk = self._build_risk()
             await self._seed_pnl()
             self.gateway = self.runtime.build_gateway(self._on_order_latency)
-            self.order_watch = OrderWatch(self.connectors, self.tracker)
+            self.order_watch = self.runtime.build_order_watch()
             self.gateway.on_cancel_refused = self.order_watch.cancel_refused
             self.dispatcher.add_listener(self.order_watch)
             self.clock.add_tick_handler(self.order_watch.on_tick)

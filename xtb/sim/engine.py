@@ -571,10 +571,14 @@ class Exchange:
         if band is not None:
             ref = ms.last_trade if band.reference == "last" else ms.mark
             if ref is not None and not (ref * band.lower_ppm <= price * PPM <= ref * band.upper_ppm):
+                above = price * PPM > ref * band.upper_ppm
+                edge = ref * band.upper_ppm // (PPM * spec.tick) * spec.tick if above \
+                    else -(-ref * band.lower_ppm // (PPM * spec.tick)) * spec.tick  # fmt: skip
                 raise SimError(
                     ErrorCode.PRICE_OUT_OF_BAND,
                     f"price {price} too far from the {band.reference} price {ref}",
                     "price",
+                    band_edge=(above, edge),
                 )
 
     def _validate(self, req: OrderRequest, ms: _MarketState) -> int:
