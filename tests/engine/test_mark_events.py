@@ -1,6 +1,6 @@
-"""Mark price / funding events in paper mode: the simulator's Binance USD-M markPriceUpdate stream, decoded in the
-core into MarkPrice ring events, reaches a strategy's `on_mark` (the engine subscribes the stream because the
-strategy overrides it) and the run's journal."""
+"""Mark price / funding events in paper mode: the simulator's Binance USD-M / Aster markPriceUpdate and Backpack
+markPrice streams, decoded in the core into MarkPrice ring events, reach a strategy's `on_mark` (the engine
+subscribes the stream because the strategy overrides it) and the run's journal."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from xtb.api import MarkPrice, Strategy, register_strategy
@@ -35,12 +36,15 @@ class MarkWatch(Strategy[WatchParams]):
         self.marks.append((ev, sym, touch))
 
 
-async def test_a_strategy_sees_mark_events_from_the_simulator_and_the_journal_keeps_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("venue", "symbol"), [("binance_usdm", "ETHUSDC"), ("aster", "ETHUSDT"),
+                                                ("backpack", "SOL_USDC_PERP")])
+async def test_a_strategy_sees_mark_events_from_the_simulator_and_the_journal_keeps_them(
+        tmp_path: Path, venue: str, symbol: str) -> None:
     cfg = validate({
         "general": {"mode": "paper", "tick_interval_ms": 50, "seed": 3, "log_dir": str(tmp_path / "logs"),
                     "run_dir": str(tmp_path / "runs")},
-        "venues": {"binance_usdm": {"symbols": ["ETHUSDC"]}},  # no mark_price option: on_mark asks for it
-        "strategy": {"name": "mark_watch_test", "params": {}},
+        "venues": {venue: {"symbols": [symbol]}},  # no mark_price option: on_mark asks for it
+        "strategy": {"name": "mark_watch_test", "params": {"venue": venue, "symbol": symbol}},
     })
     engine = Engine(cfg)
     await engine.start()
@@ -50,12 +54,12 @@ async def test_a_strategy_sees_mark_events_from_the_simulator_and_the_journal_ke
                 break
             await asyncio.sleep(0.05)
         marks = list(engine.strategy.marks)
-        market = engine.connectors["binance_usdm"].markets()["ETHUSDC"]
+        market = engine.connectors[venue].markets()[symbol]
     finally:
         await engine.stop()
     assert len(marks) >= 3, "no markPriceUpdate reached on_mark"
     for ev, sym, (bid, ask) in marks:
-        assert ev.kind == "mark" and ev.venue == "binance_usdm" and sym == "ETHUSDC"
+        assert ev.kind == "mark" and ev.venue == venue and sym == symbol
         assert ev.funding_rate is not None and ev.index_px is not None and ev.next_funding_ms > ev.venue_ms > 0
         if bid is not None and ask is not None:  # the mark in the book's price units: near the touch
             mid = (bid[0] + ask[0]) / 2

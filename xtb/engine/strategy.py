@@ -15,7 +15,7 @@ Callbacks (all optional):
     on_fill(ev: Fill)               one of our orders traded
     on_position(ev: Position)       our position changed
     on_resync(ev: Resync)           a book went stale and is being re-snapshotted
-    on_mark(ev: MarkPrice)          the venue's mark price and funding rate (venue option `mark_price: true`)
+    on_mark(ev: MarkPrice)          the venue's mark price and funding rate (Binance USD-M, Aster, Backpack)
     on_tick(now_ms)                 async, every engine tick (in the clock's time)
     on_stop()                       async, before orders are cancelled at shutdown
 """
