@@ -16,6 +16,7 @@ from xtb.api import MarkPrice, Strategy, register_strategy
 from xtb.config import XtbConfig
 from xtb.core import BookUpdate, EventRing, Journal, JournalReader
 from xtb.journal.replay import replay, write_markets
+from xtb.journal.report import write_report
 from xtb.model.types import MarketInfo
 
 VENUE, SYMBOL = "binance_usdm", "ETHUSDC"
@@ -110,6 +111,9 @@ async def test_recorded_funding_is_paid_at_the_recorded_times_long_pays_short_re
     # the replay delivers the recorded marks to the strategy and journals them again
     marks_out = [e for e in JournalReader(tmp_path / "out" / "events.journal") if e.kind == "mark"]
     assert [e.mark_px for e in marks_out] == [m for _, m, _, _ in MARKS]
+    # and `xtb report` on the replay's run lists them: 8 marks, the last 2999.70 at 0.0075 %, 3 funding times
+    md = write_report(tmp_path / "out")["report"].read_text()
+    assert "| binance_usdm:ETHUSDC | 8 | 2999.7 | 0.007500% | 3 |" in md and "mark: 8" in md
 
 
 async def test_funding_ppm_is_only_the_fallback(tmp_path: Path) -> None:
