@@ -176,6 +176,19 @@ class XtbPipeline:
         # that did not come from its socket.
         self.listener = self.conn._make_listener()
         self.on_frame: Callable[[bytes], None] = self.listener.feed_frame
+        wait_for_nonce_pool(self.conn._signer)
+
+
+def wait_for_nonce_pool(signer: Any, timeout_s: float = 120.0) -> None:
+    """Let the signer's presigned-nonce pool fill, as it has by a live connector's first order (connecting,
+    logging in and subscribing take longer than its ~80 ms of background refill). Measuring from an empty
+    pool would time the connector's start-up instead of its steady state."""
+    deadline = time.monotonic() + timeout_s
+    stats = signer.nonce_pool_stats
+    while stats["available"] < stats["capacity"]:
+        assert time.monotonic() < deadline, f"nonce pool did not fill: {stats}"
+        time.sleep(0.01)
+        stats = signer.nonce_pool_stats
 
 
 class Sender(Protocol):

@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_tick_to_order import SECRET, TRADE_AT, XtbPipeline, frames, new_loop
+from bench_tick_to_order import SECRET, TRADE_AT, XtbPipeline, frames, new_loop, wait_for_nonce_pool
 
 from xtb import _core
 
@@ -128,10 +128,8 @@ def run(orders: int, warmup: int, path: str = "entry", nonce_pool: int | None = 
     with tempfile.TemporaryDirectory() as tmp:
         xp = XtbPipeline(Path(tmp), TRADE_AT)
         if nonce_pool is not None:
-            xp.conn._signer = signer = _core.BackpackSigner(SECRET, None, nonce_pool=nonce_pool)
-            deadline = time.monotonic() + 120
-            while signer.nonce_pool_stats["available"] < nonce_pool and time.monotonic() < deadline:
-                time.sleep(0.05)
+            xp.conn._signer = _core.BackpackSigner(SECRET, None, nonce_pool=nonce_pool)
+            wait_for_nonce_pool(xp.conn._signer)
         st = Stamps()
         instrument(xp, st, path)
         loop = new_loop()

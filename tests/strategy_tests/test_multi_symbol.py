@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from paper_helpers import quiet_engine, wait_for
 
 from xtb.config import validate
@@ -78,6 +81,7 @@ class Book:
 
     def __init__(self) -> None:
         self.pos = {"A": 0, "B": 0}
+        self.orders: list[Any] = []
         self.sent: list[tuple[str, str, int]] = []
 
     def market(self, venue: str, symbol: str) -> MarketInfo:
@@ -92,6 +96,18 @@ class Book:
     def position(self, venue: str, symbol: str) -> int:
         return self.pos[symbol]
 
+    def open_orders(self, venue: str | None = None, symbol: str | None = None) -> list[Any]:
+        return [o for o in self.orders if symbol is None or o.symbol == symbol]
+
+
+@dataclass
+class Resting:
+    symbol: str
+    side: str
+    remaining: int
+    reduce_only: bool = False
+    is_terminal: bool = False
+
 
 def test_budget_counts_every_symbol_and_lets_reductions_through():
     book = Book()
@@ -105,6 +121,50 @@ def test_budget_counts_every_symbol_and_lets_reductions_through():
     book.pos["A"] = -50
     budget.check("B", Side.BID, 100, 10_000, False)  # 50 + 100 <= 250
     assert budget.denied == 1 and budget.gross() == 50.0
+
+
+def test_budget_counts_resting_orders_as_filled():
+    # A quoting strategy's open orders are exposure already offered: two resting bids of 1.00 each on A and B
+    # (100 each at 100.00) use 200 of a 250 budget, so a third opening order is refused before any fill.
+    book = Book()
+    book.orders = [Resting("A", "bid", 100), Resting("B", "bid", 100)]
+    budget = SymbolBudget(book, "v", ["A", "B"], Decimal(250))  # type: ignore[arg-type]
+    assert budget.gross() == 200.0
+    with pytest.raises(OrderDenied, match=r"worst-case gross notional 300\.00"):
+        budget.check("A", Side.BID, 100, 10_000, False)
+    # An ask on A as large as its open bid does not grow A's worst case (max(|0+100|, |0-100|) = 100).
+    budget.check("A", Side.ASK, 100, 10_000, False)
+    # Filled, cancelled and reduce-only orders are not exposure.
+    book.orders = [Resting("A", "bid", 100, is_terminal=True), Resting("B", "ask", 100, reduce_only=True)]
+    assert budget.gross() == 0.0
+    budget.check("A", Side.BID, 250, 10_000, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("AB"), st.sampled_from(["bid", "ask"]), st.integers(1, 300),
+                          st.booleans()), max_size=30),
+       st.integers(-200, 200), st.integers(-200, 200), st.integers(100, 1_000))
+def test_budget_never_lets_the_worst_case_past_the_cap(orders, pos_a, pos_b, cap):
+    """From any state within budget, the orders it accepts (each left resting, as a quote is) never take the
+    worst-case gross notional past the cap, and a refusal changes nothing."""
+    book = Book()
+    book.pos = {"A": pos_a, "B": pos_b}
+    book.orders = []
+    budget = SymbolBudget(book, "v", ["A", "B"], Decimal(cap))  # type: ignore[arg-type]
+    assume(budget.gross() <= cap)
+    for symbol, side, size, filled_later in orders:
+        before = budget.gross()
+        try:
+            budget.check(symbol, Side(side), size, 10_000, False)
+        except OrderDenied:
+            assert budget.gross() == before
+            continue
+        book.orders.append(Resting(symbol, side, size))
+        assert budget.gross() <= cap + 1e-9
+        if filled_later:  # the order fills: the position moves, the order leaves the book, the worst case holds
+            o = book.orders.pop()
+            book.pos[symbol] += o.remaining if side == "bid" else -o.remaining
+            assert budget.gross() <= cap + 1e-9
 
 
 # --- the wrapper's contract, on a scripted strategy ----------------------------------------------------------

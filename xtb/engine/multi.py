@@ -4,9 +4,10 @@ A strategy whose params derive from `MultiSymbolParams` (the tier hunter, perp M
 grid) trades `symbols: [A, B, ...]` on its venue when given more than one. The instance keeps one
 state object per symbol: the strategy class itself, built once per symbol with that symbol in its params
 (so each symbol's logic is the single-symbol code, unchanged), behind one budget that every one of
-them orders through. The budget (`max_gross_notional`, quote currency) refuses an order that would grow
-|position| on its symbol while the instance's gross position notional over all its symbols, plus the
-order's own notional, is past the budget; reducing orders always pass. The refusal is an `OrderDenied`
+them orders through. The budget (`max_gross_notional`, quote currency) refuses an order that would grow its
+symbol's worst case (position plus the instance's open orders, all filled) while the worst-case gross
+notional over all its symbols, the order included, is past the budget; orders that grow no worst case
+always pass. The refusal is an `OrderDenied`
 with reason `budget`, raised before anything is sent, like the risk guard's.
 
 Events reach every symbol's state (each keeps to its own symbol and client ids, as single-symbol
@@ -44,7 +45,14 @@ class MultiSymbolParams(Params):
 
 
 class SymbolBudget:
-    """The gross position notional (quote currency) of one instance's symbols on its venue, against a cap."""
+    """The worst-case gross notional (quote currency) of one instance's symbols on its venue, against a cap.
+
+    A symbol's worst case counts the instance's own open orders as if they all filled: with position p,
+    open buys B and open sells A (remaining sizes, reduce-only orders aside), its exposure is
+    max(|p + B|, |p - A|). A quoting strategy's resting orders are exposure it has already offered the
+    market; counting positions alone would let every symbol's quotes through and the budget be exceeded
+    the moment they fill. Notional is valued at the symbol's mid (the order's price where no book is seen).
+    """
 
     def __init__(self, ctx: Context, venue: str, symbols: Sequence[str], cap: Decimal | None) -> None:
         self.ctx, self.venue, self.symbols = ctx, venue, list(symbols)
@@ -53,29 +61,44 @@ class SymbolBudget:
 
     def _notional(self, symbol: str, units: int, px: int | None = None) -> float:
         m = self.ctx.market(self.venue, symbol)
-        if px is None:
-            bid, ask = self.ctx.best_bid(self.venue, symbol), self.ctx.best_ask(self.venue, symbol)
-            tops = [t[0] for t in (bid, ask) if t is not None]
-            if not tops:
-                return 0.0
+        bid, ask = self.ctx.best_bid(self.venue, symbol), self.ctx.best_ask(self.venue, symbol)
+        tops = [t[0] for t in (bid, ask) if t is not None]
+        if tops:
             px = sum(tops) // len(tops)
+        if px is None:
+            return 0.0
         return float(abs(units) * px / 10 ** (m.price_decimals + m.size_decimals))
 
+    def exposure(self, symbol: str, more_bid: int = 0, more_ask: int = 0) -> int:
+        """The symbol's worst-case |position| in size units if every open order (plus the extra) filled."""
+        pos = self.ctx.position(self.venue, symbol)
+        bids, asks = more_bid, more_ask
+        for o in self.ctx.open_orders(self.venue, symbol):
+            if o.reduce_only or o.is_terminal:
+                continue
+            if o.side == "bid":
+                bids += o.remaining
+            else:
+                asks += o.remaining
+        return max(abs(pos + bids), abs(pos - asks))
+
     def gross(self) -> float:
-        return sum(self._notional(s, self.ctx.position(self.venue, s)) for s in self.symbols)
+        return sum(self._notional(s, self.exposure(s)) for s in self.symbols)
 
     def check(self, symbol: str, side: Side | str, size: int, px: int | None, reduce_only: bool) -> None:
         if self.cap is None or reduce_only:
             return
-        pos = self.ctx.position(self.venue, symbol)
-        signed = size if Side(side) is Side.BID else -size
-        if abs(pos + signed) <= abs(pos):
-            return  # reduces this symbol's position
-        after = self.gross() + self._notional(symbol, size, px)
-        if after > self.cap:
+        bid = Side(side) is Side.BID
+        before = self.exposure(symbol)
+        after = self.exposure(symbol, size if bid else 0, 0 if bid else size)
+        if after <= before:
+            return  # does not grow this symbol's worst case (e.g. it sells into a long with no open sells)
+        gross = sum(self._notional(s, self.exposure(s)) for s in self.symbols if s != symbol)
+        gross += self._notional(symbol, after, px)
+        if gross > self.cap:
             self.denied += 1
-            raise OrderDenied("budget", f"gross notional {after:.2f} past max_gross_notional {self.cap:g} "
-                                        f"over {', '.join(self.symbols)}")
+            raise OrderDenied("budget", f"worst-case gross notional {gross:.2f} past max_gross_notional "
+                                        f"{self.cap:g} over {', '.join(self.symbols)}")
 
 
 class BudgetedContext:

@@ -18,8 +18,8 @@
 //!   two different messages in two processes would reveal the key. The child then signs
 //!   deterministically (RFC 8032), which is safe in any number of processes.
 //! - Zeroize: the expanded key, every entry and the vacated slots are zeroized when dropped.
-//! - Never block, never fail: an empty (or discarded) pool makes `sign` return None and the caller signs
-//!   deterministically.
+//! - Never block, never fail: an empty (or discarded) pool, or its lock held by the refill thread, makes
+//!   `sign` return None and the caller signs deterministically (sign/refill.rs says why).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -32,6 +32,8 @@ use curve25519_dalek::scalar::{clamp_integer, Scalar};
 use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest as _, Sha512};
 use zeroize::Zeroize;
+
+use crate::sign::refill::lock_without_waiting;
 
 /// Largest pool accepted: 65,536 entries of 64 bytes (4 MiB), about 1.3 s of one core to fill. Far more
 /// than any burst a signer needs between two refills.
@@ -280,7 +282,7 @@ impl NoncePool {
             return None;
         }
         let nonce = {
-            let mut slots = self.shared.lock();
+            let mut slots = lock_without_waiting(&self.shared.slots)?;
             let nonce = slots.take();
             if slots.refill_idle && slots.entries.len() < self.shared.low_water {
                 slots.refill_idle = false;

@@ -8,7 +8,8 @@
 //! - Fork rule: the pool remembers the process that made it; in another process (an `os.fork` child,
 //!   which has a copy of the entries while the parent keeps using them) it hands out nothing, and the
 //!   child signs with fresh nonces.
-//! - Never block, never fail: an empty pool makes `take` return None and the caller draws k inline.
+//! - Never block, never fail: an empty pool, or its lock held by the refill thread, makes `take` return
+//!   None and the caller draws k inline (sign/refill.rs says why).
 //! - Zeroize: entries are wiped when used or dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use zeroize::Zeroize;
 use super::ecgfp5::{mul_generator, Scalar};
 use super::goldilocks::Fp5;
 use super::schnorr::random_scalar;
+use crate::sign::refill::lock_without_waiting;
 
 /// Largest pool accepted (80 bytes per entry).
 pub const MAX_CAPACITY: usize = 65_536;
@@ -101,10 +103,13 @@ impl CommitmentPool {
         if std::process::id() != self.pid {
             return None;
         }
-        let (entry, left) = {
-            let mut entries = self.shared.lock();
+        let Some((entry, left)) = lock_without_waiting(&self.shared.entries).map(|mut entries| {
             let entry = entries.pop();
             (entry, entries.len())
+        }) else {
+            // The refill thread holds the lock (preempted mid-push): draw inline rather than wait for it.
+            self.shared.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
         };
         match &entry {
             Some(_) => {
