@@ -496,7 +496,8 @@ def replay(
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
                                                    "meets the book that much later")] = 0.0,
     funding_ppm: Annotated[float | None, typer.Option(help="funding per hour on open positions, ppm of notional "
-                                                           "at the recorded mid (> 0: longs pay)")] = None,
+                                                           "at the recorded mid (> 0: longs pay), for markets "
+                                                           "without recorded mark/funding events")] = None,
     latency_from: Annotated[Path | None, typer.Option(help="a run's events.journal: draw each order's latency "
                                                            "from that run's own submit-to-answer times")] = None,
     queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "

@@ -54,6 +54,7 @@ from xtb.sim.engine import Exchange
 from xtb.sim.types import (
     AccountConfig,
     FillEvent,
+    FundingEvent,
     MarketSpec,
     OrderEvent,
     OrderEventKind,
@@ -140,6 +141,20 @@ class OrderLatency:
 
 
 QUEUE_MODELS = ("none", "risk_averse", "probabilistic")
+
+#: recorded funding rates (MarkPrice.funding_rate) are in 10^-8 per interval
+FUNDING_RATE_SCALE = 10**8
+
+
+class RecordedFunding:
+    """One market's recorded funding schedule: the latest recorded rate and the funding time it applies at."""
+
+    __slots__ = ("due_ms", "rate", "settled_ms")
+
+    def __init__(self) -> None:
+        self.rate = 0  # 10^-8 per interval, > 0: longs pay
+        self.due_ms = 0  # the next funding time (Unix ms) not yet settled; 0: none
+        self.settled_ms = 0  # the last funding time settled
 
 
 class QueueSlot:
@@ -230,6 +245,10 @@ class ReplayVenue:
         # each interval boundary of UTC time (the venues' schedule), in the journal's time
         self.funding = funding
         self._funding_armed: set[int] = set()
+        # recorded funding (MarkPrice events): book_id -> schedule; these books pay the recorded rates, not `funding`
+        self._recorded: dict[int, RecordedFunding] = {}
+        self.funding_paid = 0  # our account's funding, cash units (> 0: paid), whichever path charged it
+        self.funding_settlements = 0  # funding times at which our account held a position and paid or received
         self._queue: dict[int, tuple[int, SimSide, int, QueueSlot]] = {}  # our order id -> book, side, px, slot
         self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
@@ -304,7 +323,7 @@ class ReplayVenue:
             return
         b = self.books[sym]
         b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
-        if self.funding is not None and b.bid is not None and b.ask is not None:
+        if self.funding is not None and b.bid is not None and b.ask is not None and ev.book_id not in self._recorded:
             self._mark(ev.book_id, b)
         if self._queue:
             self._queue_levels(ev.book_id, b)
@@ -359,9 +378,47 @@ class ReplayVenue:
             interval = ms.spec.funding_interval_ns
             ms.next_funding_ns = ((ex.clock.now_ns() + offset) // interval + 1) * interval - offset
 
-    def poll_funding(self) -> None:
+    def poll_funding(self, now_wall_ns: int) -> None:
+        """The journal's clock moved to `now_wall_ns`: settle what is due (recorded funding times, the constant
+        rate's interval boundaries)."""
+        for book_id, st in self._recorded.items():
+            if st.due_ms and st.due_ms * 1_000_000 <= now_wall_ns:
+                self._settle_recorded(book_id, st)
         if self._funding_armed:
             self.exchange.poll_timers()
+
+    def funding_source(self) -> str:
+        """"recorded" (MarkPrice events), "constant" (`funding_ppm`), both (per market) or "none"."""
+        used = [name for name, on in (("recorded", self._recorded), ("constant", self._funding_armed)) if on]
+        return "+".join(used) or "none"
+
+    def on_mark(self, ev: Any) -> None:
+        """A recorded mark price (MarkPrice event): the market's mark from now on (funding, margin), and its funding
+        schedule. Funding is settled once per recorded funding time T, at the recorded rate published before T, on
+        the position held then: when the journal's clock reaches T (`poll_funding`), or here when the recorded
+        stream already announces a later funding time (the venue's clock ahead of ours)."""
+        book_id = ev.book_id
+        if book_id not in self.known_books or ev.mark_px <= 0:
+            return
+        st = self._recorded.get(book_id)
+        if st is not None and st.due_ms and ev.next_funding_ms > st.due_ms:
+            self._settle_recorded(book_id, st)  # at the mark recorded before T
+        index = ev.index_px if ev.index_px is not None and ev.index_px > 0 else None
+        self.exchange.set_mark_price(book_id, ev.mark_px, index)
+        if ev.funding_rate is None or not ev.next_funding_ms:
+            return
+        if st is None:
+            st = self._recorded[book_id] = RecordedFunding()
+            # the simulator's own schedule pays nothing here (neither the constant rate nor its premium estimate)
+            self.exchange.set_funding_rate(book_id, 0)
+            self._funding_armed.discard(book_id)
+        st.rate = ev.funding_rate
+        if ev.next_funding_ms > st.settled_ms:
+            st.due_ms = ev.next_funding_ms
+
+    def _settle_recorded(self, book_id: int, st: RecordedFunding) -> None:
+        self.exchange.settle_funding(book_id, st.rate, rate_scale=FUNDING_RATE_SCALE)
+        st.settled_ms, st.due_ms = st.due_ms, 0
 
     # --- queue position (QueueSlot) -----------------------------------------------------------------------
     def _level_size(self, b: TopBook, side: SimSide, px: int) -> int | None:
@@ -522,6 +579,11 @@ class ReplayVenue:
 
     # --- simulator events -> tracker and ring (as a live connector's private stream would) -------
     def _on_sim_event(self, ev: Any) -> None:
+        if isinstance(ev, FundingEvent):
+            if ev.account == self.account:
+                self.funding_paid += ev.amount
+                self.funding_settlements += 1
+            return
         if isinstance(ev, FillEvent):
             f = ev.fill
             if f.account != self.account or f.client_id is None:
@@ -586,8 +648,14 @@ class ReplayResult:
     #: orders the risk guard refused, per reason (as in a live run's gateway stats)
     denied: dict[str, int] = field(default_factory=dict)
     timers: int = 0  # timer firings (ticks included), in journal time
-    #: quote currency: cash change (fees and realized PnL) plus open positions marked at the last recorded mid
+    #: quote currency: cash change (fees, realized PnL, funding) plus open positions marked at the last recorded mid
     pnl: float = 0.0
+    #: funding our positions paid (> 0) or received (< 0), quote currency, included in `pnl`; `funding_source`:
+    #: "recorded" (the journal's MarkPrice events), "constant" (`funding_ppm`, for journals without them),
+    #: "recorded+constant" (per market) or "none"
+    funding: float = 0.0
+    funding_source: str = "none"
+    funding_settlements: int = 0
     seconds: float = 0.0
     out_dir: str | None = None
     #: what filled resting orders: {"model": "tape", "queue": ...} or the intensity model's parameters
@@ -631,10 +699,12 @@ async def replay(
     `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
     order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`). `queue`:
     "none" (only a recorded touch through our price fills a resting order), "risk_averse" or "probabilistic"
-    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). `funding_ppm`:
-    a funding rate per funding interval (ppm of notional; > 0: longs pay) charged on open positions at the
-    recorded mid at each UTC interval boundary (hourly) of journal time. `fills`: resting orders fill from
-    that fill intensity (A*exp(-k*delta) per second, seeded draws; xtb/journal/fills.py) instead of the
+    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). Funding: a journal
+    with MarkPrice events (the venue's mark price stream) pays the recorded rates at the recorded funding times
+    (`ReplayVenue.on_mark`); for markets without them, `funding_ppm` is a funding rate per funding interval (ppm
+    of notional; > 0: longs pay) charged on open positions at the recorded mid at each UTC interval boundary
+    (hourly) of journal time. `funding_source` in the result says which was used. `fills`: resting orders fill
+    from that fill intensity (A*exp(-k*delta) per second, seeded draws; xtb/journal/fills.py) instead of the
     recorded tape.
     """
     path = Path(journal)
@@ -652,9 +722,8 @@ async def replay(
         # the exchanges stamp orders and fills with the strategy clock's time (a timer's own deadline)
         if now_wall_ns - wall_offset_ns > sim_clock.now_ns():
             sim_clock.set(now_wall_ns - wall_offset_ns)
-            if funding is not None:
-                for v in venues.values():
-                    v.poll_funding()
+            for v in venues.values():
+                v.poll_funding(now_wall_ns)
 
     # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
     # advanced by events; timers fire in event time) differ. The risk guard is there as live.
@@ -752,6 +821,12 @@ async def replay(
                     if v is not None:
                         v.on_trade(ev)
                     push(ev)
+                elif ev.kind == "mark":
+                    v = venues.get(ev.venue)
+                    if v is None or ev.book_id not in v.known_books:
+                        v = venue_for(ev.venue, ev.book_id)
+                    v.on_mark(ev)
+                    push(ev)
                 elif ev.kind == "resync":
                     push(ev)
             await settle_orders()
@@ -777,8 +852,13 @@ async def replay(
     res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
     res.denied = dict(gateway.stats.denied)
+    sources: set[str] = set()
     for venue, v in venues.items():
         res.pnl += v.pnl()
+        res.funding += v.funding_paid / 10**v.exchange.rules.cash_decimals
+        res.funding_settlements += v.funding_settlements
+        sources.update(v.funding_source().split("+"))
+        sources.discard("none")
         for pv in v.exchange.positions(v.account):
             if pv.size:
                 res.positions[f"{venue}:{v.symbol_of_book(pv.market)}"] = pv.size
@@ -789,6 +869,7 @@ async def replay(
             if o is not None:
                 res.orders.append({"venue": venue, "client_id": cid, "symbol": o.symbol, "side": o.side,
                                    "px": o.px, "sz": o.sz, "state": o.state, "filled": o.filled})
+    res.funding_source = "+".join(x for x in ("recorded", "constant") if x in sources) or "none"
     if out_path is not None:
         rt.write_journal_markets({name: v.markets_by_book() for name, v in venues.items()})
         rt.close_journal()

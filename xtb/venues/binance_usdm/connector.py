@@ -139,23 +139,22 @@ class _UserListener(PyFeedListener):
 
 
 class _MarketListener(PyFeedListener):
-    """The `/market` host: markPriceUpdate frames are decoded in the core into typed mark prices (handed to
-    the connector), everything else (aggTrade) goes to the core feed decoder."""
+    """The `/market` host: every frame goes to the core feed decoder (aggTrade -> Trade, markPriceUpdate ->
+    MarkPrice ring events); a mark frame the core took is also handed to the connector's latest-value view."""
 
     def __init__(self, decoder: Any, on_marks: Callable[[bytes], None], **kw: Any) -> None:
         super().__init__(decoder, **kw)
         self._on_marks = on_marks
 
     def _feed(self, transport: Any, payload: bytes) -> None:
-        if b'"markPriceUpdate"' not in payload:
-            super()._feed(transport, payload)
-            return
-        self.frames += 1
+        errors = self.errors
+        super()._feed(transport, payload)
+        if self.errors != errors or b'"markPriceUpdate"' not in payload:
+            return  # a refused frame is counted and reported once, by the feed decoder's path
         try:
             self._on_marks(payload)
-        except Exception as e:  # a bad frame must not kill the socket; it is counted and logged
-            self.errors += 1
-            log.warning("mark price frame refused: %s", e)
+        except Exception as e:  # a listener's bug must not kill the socket; it is logged
+            log.warning("mark price listener failed: %s", e)
 
 
 class BinanceConnector(StreamingConnector):
@@ -462,12 +461,8 @@ class BinanceConnector(StreamingConnector):
 
     # ------------------------------------------------------------------ mark price and funding
     def _on_mark_frame(self, payload: bytes) -> None:
-        try:
-            marks = _core.decode_binance_mark_prices(payload, venue=self.venue)
-        except _core.FeedError:
-            self.stats.feed_errors += 1
-            raise
-        for m in marks:
+        # the frame already went into the ring as MarkPrice events (book units); this is the fixed-scale view
+        for m in _core.decode_binance_mark_prices(payload, venue=self.venue):
             if m.symbol not in self._books:
                 continue
             self._marks[m.symbol] = m
