@@ -9,7 +9,9 @@ Quote updates follow the original's double buffer: a side keeps its resting orde
 within `requote_ticks` of the new target; otherwise a new order is placed first and the old one cancelled
 after, so the side is never empty, and never more than `max_orders_per_side` orders rest per side (a side
 at the cap waits for its cancels to land). Inventory comes from the position stream (`ctx.position`, kept
-current by the engine before `on_position` runs). `T - t` runs over a rolling session of `horizon_s`.
+current by the engine before `on_position` runs). `T - t` runs over a rolling session of `horizon_s`, or, with
+`session: once`, over one session of `horizon_s` from the start (the paper's finite horizon: quotes stop, and
+resting ones are cancelled, once it is over).
 Telemetry: gauges mm_reservation_price, mm_inventory_skew_bps, mm_spread_gauge (bps), mm_sigma,
 mm_position, mm_active_orders{side}, and a "quotes" record per quote change.
 """
@@ -57,6 +59,8 @@ class AvellanedaParams(MultiSymbolParams):
     k: float = Field(20.0, gt=0, description="order-book liquidity: fill intensity decays as exp(-k * distance)")
     intensity_a: float = Field(1.0, gt=0, description="glft: fill intensity A at zero distance, per second")
     horizon_s: float = Field(60.0, gt=0, description="session length T; T - t restarts every session")
+    session: Literal["rolling", "once"] = Field("rolling", description="rolling: T - t restarts every horizon_s; "
+                                                "once: one session of horizon_s from the start, no quotes after")
     vol_window_s: float = Field(60.0, gt=0, description="rolling window of mid samples for the volatility")
     vol_min_samples: int = Field(20, ge=2, description="quote only once this many mid samples exist")
     sigma: float | None = Field(None, ge=0, description="fixed volatility (price/sqrt(s)) instead of the estimate")
@@ -115,6 +119,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         self.market: MarketInfo | None = None
         self.size = 0
         self._t0 = ctx.clock.now_s()
+        self._t0_ns = ctx.clock.now_ns()
         self.last: dict[str, Any] = {}
         self.stats = {"placed": 0, "cancelled": 0, "kept": 0, "fills": 0, "position_updates": 0, "denied": 0}
 
@@ -125,6 +130,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         if self.size <= 0:
             raise ValueError(f"strategy.params.order_size: {p.order_size} is below one step of {p.symbol}")
         self._t0 = self.ctx.clock.now_s()
+        self._t0_ns = self.ctx.clock.now_ns()
 
     def on_fill(self, ev: Fill) -> None:
         if ev.venue == self.params.venue:
@@ -139,6 +145,11 @@ class Avellaneda(Strategy[AvellanedaParams]):
         p, ctx, m = self.params, self.ctx, self.market
         if m is None:
             return
+        left_ns = round(p.horizon_s * 1e9) - (ctx.clock.now_ns() - self._t0_ns)  # exact: no float time
+        if p.session == "once" and left_ns < 0:
+            for side in (Side.BID, Side.ASK):
+                self._update_side(side, None)  # the session is over
+            return
         bid, ask = ctx.best_bid(p.venue, p.symbol), ctx.best_ask(p.venue, p.symbol)
         if bid is None or ask is None:
             return
@@ -151,7 +162,7 @@ class Avellaneda(Strategy[AvellanedaParams]):
         sigma = max(sigma, p.sigma_floor)
         pos = ctx.position(p.venue, p.symbol)
         q = to_qty(m, pos)
-        tau = time_left(now - self._t0, p.horizon_s)
+        tau = left_ns / 1e9 if p.session == "once" else time_left(now - self._t0, p.horizon_s)
         quotes = model_quotes(p, mid, q, sigma, tau)
         targets = target_prices(m, quotes, q, float(p.max_position), p.min_spread_ticks, (bid[0], ask[0]))
         changed = False

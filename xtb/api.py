@@ -24,6 +24,7 @@ from __future__ import annotations
 from xtb._core import (
     BookUpdate,
     Fill,
+    MarkPrice,
     Order,
     OrderUpdate,
     Position,
@@ -50,7 +51,7 @@ from xtb.model.types import (
 )
 
 #: any event a strategy callback receives
-Event = BookUpdate | Trade | OrderUpdate | Fill | Position | Resync | RateLimited
+Event = BookUpdate | Trade | OrderUpdate | Fill | Position | Resync | RateLimited | MarkPrice
 
 __all__ = [
     "LIVE_STATES",
@@ -63,6 +64,7 @@ __all__ = [
     "Context",
     "Event",
     "Fill",
+    "MarkPrice",
     "MarketInfo",
     "MultiSymbolParams",
     "Order",

@@ -496,12 +496,23 @@ def replay(
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time): each submit and cancel "
                                                    "meets the book that much later")] = 0.0,
     funding_ppm: Annotated[float | None, typer.Option(help="funding per hour on open positions, ppm of notional "
-                                                           "at the recorded mid (> 0: longs pay)")] = None,
+                                                           "at the recorded mid (> 0: longs pay), for markets "
+                                                           "without recorded mark/funding events")] = None,
     latency_from: Annotated[Path | None, typer.Option(help="a run's events.journal: draw each order's latency "
                                                            "from that run's own submit-to-answer times")] = None,
     queue: Annotated[str, typer.Option(help="queue position of resting orders: none (only a touch through "
                                             "our price fills), risk_averse or probabilistic (prints at our "
                                             "price fill once the queue ahead is used)")] = "none",
+    fills: Annotated[str, typer.Option(help="what fills resting orders: tape (the recorded touch, with --queue) "
+                                            "or intensity (probability A*exp(-k*delta)*dt per book update)")]
+    = "tape",
+    fill_a: Annotated[float | None, typer.Option(help="intensity fills: A, fills per second at zero distance "
+                                                      "from the mid")] = None,
+    fill_k: Annotated[float | None, typer.Option(help="intensity fills: k, decay per unit of price (quote per "
+                                                      "base unit)")] = None,
+    fill_seed: Annotated[int, typer.Option(help="intensity fills: seed of the draws")] = 0,
+    fill_size: Annotated[str | None, typer.Option(help="intensity fills: most base units filled per side and "
+                                                       "update (default: every order in reach, in full)")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay a journal's market data through a strategy against the simulator's matching engine."""
@@ -549,6 +560,7 @@ def replay(
     if queue not in QUEUE_MODELS:
         typer.echo(f"--queue: expected one of {', '.join(QUEUE_MODELS)} (got {queue!r})", err=True)
         raise typer.Exit(2)
+    intensity = _fill_model(fills, fill_a, fill_k, fill_seed, fill_size, queue)
     out_dir = out if out is not None else journal.parent / "replay"
     # records=True: the same records.sqlite / stats.log a live run writes, in out_dir
     with Progress(disable=not progress, transient=True) as bar:
@@ -560,7 +572,8 @@ def replay(
         try:
             res = asyncio.run(run_replay(journal, cfg, strategy=strategy, out_dir=out_dir,
                                          window_ns=int(window_ms * 1e6), progress=report, records=True,
-                                         latency_ms=latency, queue=queue, funding_ppm=funding_ppm))
+                                         latency_ms=latency, queue=queue, funding_ppm=funding_ppm,
+                                         fills=intensity))
         except (OSError, ValueError, KeyError, JournalFormatError) as e:  # not a journal, unknown markets
             typer.echo(f"journal {journal}: cannot replay ({_one_line(e)})", err=True)
             raise typer.Exit(2) from None
@@ -570,6 +583,37 @@ def replay(
     if res.truncated:
         typer.echo("note: the journal ends in a torn frame (the writer died); replayed up to the last whole frame")
     typer.echo(f"output: {out_dir}")
+
+
+def _fill_model(fills: str, a: float | None, k: float | None, seed: int, size: str | None, queue: str) -> Any:
+    """`xtb replay`'s fill options -> a FillIntensity (None: the recorded tape); bad ones exit 2, naming the option."""
+    from decimal import Decimal, InvalidOperation
+
+    from xtb.journal.fills import FILL_MODELS, FillIntensity
+
+    def fail(msg: str) -> None:
+        typer.echo(msg, err=True)
+        raise typer.Exit(2)
+
+    if fills not in FILL_MODELS:
+        fail(f"--fills: expected one of {', '.join(FILL_MODELS)} (got {fills!r})")
+    if fills == "tape":
+        for name, v in (("--fill-a", a), ("--fill-k", k), ("--fill-size", size)):
+            if v is not None:
+                fail(f"{name}: only with --fills intensity")
+        return None
+    if queue != "none":
+        fail(f"--queue: the queue models apply to tape fills (got {queue!r} with --fills intensity)")
+    if a is None or k is None:
+        fail(f"{'--fill-a' if a is None else '--fill-k'}: required with --fills intensity")
+    try:
+        cap = None if size is None else Decimal(size)
+    except InvalidOperation:
+        fail(f"--fill-size: not a decimal number (got {size!r})")
+    try:
+        return FillIntensity(a, k, seed, cap)  # type: ignore[arg-type]
+    except ValueError as e:
+        fail("--" + str(e).replace("_", "-", 1))
 
 
 @app.command()
@@ -583,6 +627,14 @@ def sweep(
     = None,
     window_ms: Annotated[float, typer.Option(help="book conflation window in ms")] = 1.0,
     latency_ms: Annotated[float, typer.Option(help="order latency in ms (journal time)")] = 0.0,
+    fills: Annotated[str, typer.Option(help="what fills resting orders: tape or intensity (as xtb replay)")]
+    = "tape",
+    fill_a: Annotated[float | None, typer.Option(help="intensity fills: A, per second")] = None,
+    fill_k: Annotated[float | None, typer.Option(help="intensity fills: k, per unit of price")] = None,
+    fill_seed: Annotated[int, typer.Option(help="intensity fills: seed of the first journal's draws (+1 each "
+                                                "next journal)")] = 0,
+    fill_size: Annotated[str | None, typer.Option(help="intensity fills: most base units per side and update")]
+    = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Replay journals over a grid of strategy params (process pool, or Ray with --ray); rank by PnL."""
@@ -610,7 +662,8 @@ def sweep(
     if workers is not None and workers < 1:
         typer.echo(f"--workers: must be >= 1 (got {workers})", err=True)
         raise typer.Exit(2)
-    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms)
+    intensity = _fill_model(fills, fill_a, fill_k, fill_seed, fill_size, "none")
+    jobs = jobs_for(cfg, values, journals, window_ns=int(window_ms * 1e6), latency_ms=latency_ms, fills=intensity)
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("sweep", total=len(jobs))
         try:
@@ -632,6 +685,56 @@ def sweep(
     typer.echo(f"results: {paths['sqlite']}" + (f", chart: {paths['chart']}" if "chart" in paths else ""))
     if all(r.get("error") for r in rows):
         raise typer.Exit(1)
+
+
+journal_app = typer.Typer(help="Event journals: synthetic market data for replay.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("synth")
+def journal_synth(
+    out: Annotated[Path, typer.Argument(help="the journal to write (its markets file goes next to it)")],
+    s0: Annotated[float, typer.Option(help="starting mid, quote per base unit")] = 100.0,
+    sigma: Annotated[float, typer.Option(help="volatility of the mid, price per sqrt(second)")] = 2.0,
+    dt_s: Annotated[float, typer.Option(help="seconds between book updates (one step of the walk)")] = 0.005,
+    horizon_s: Annotated[float, typer.Option(help="length of the journal in seconds (a whole number of steps)")]
+    = 1.0,
+    tick: Annotated[str, typer.Option(help="price tick (sets the price decimals)")] = "0.0001",
+    walk: Annotated[str, typer.Option(help="binomial (+/- sigma*sqrt(dt), Avellaneda-Stoikov) or gaussian")]
+    = "binomial",
+    seed: Annotated[int, typer.Option(help="seed of the walk")] = 0,
+    venue: Annotated[str, typer.Option(help="venue the book is recorded under")] = "backpack",
+    symbol: Annotated[str, typer.Option(help="the market's symbol")] = "SYN_USDC_PERP",
+    size_decimals: Annotated[int, typer.Option(help="size decimals of the market")] = 2,
+    touch_size: Annotated[str, typer.Option(help="size at the best bid and ask, base units")] = "100",
+    spread_ticks: Annotated[int, typer.Option(help="best ask - best bid, in ticks")] = 1,
+) -> None:
+    """Write a journal of a random-walk mid (top of book every dt) that `xtb replay` reads like a recorded run."""
+    from decimal import Decimal, InvalidOperation
+
+    from xtb.journal.synth import MidWalk, SynthError, write_synthetic_journal
+
+    def dec(name: str, text: str) -> Decimal:
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            typer.echo(f"--{name}: not a decimal number (got {text!r})", err=True)
+            raise typer.Exit(2) from None
+
+    try:
+        mid = MidWalk(s0=s0, sigma=sigma, dt_s=dt_s, horizon_s=horizon_s, tick=dec("tick", tick), walk=walk,  # type: ignore[arg-type]
+                      seed=seed)
+        res = write_synthetic_journal(out, mid, venue=venue, symbol=symbol, size_decimals=size_decimals,
+                                      touch_size=dec("touch-size", touch_size), spread_ticks=spread_ticks)
+    except SynthError as e:
+        where = f"journal {out}" if e.param == "path" else f"--{e.param.replace('_', '-')}"
+        typer.echo(f"{where}: {e.detail}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as e:  # an unwritable path, a venue the core does not know
+        typer.echo(f"journal {out}: cannot write ({_one_line(e)})", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {res.events} book updates ({mid.steps} steps of {mid.dt_s} s, {mid.walk}, seed {seed}) to "
+               f"{res.path}; markets: {res.markets_path}; last mid {res.last_mid:g}")
 
 
 @app.command()

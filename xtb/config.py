@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -46,6 +55,12 @@ class GeneralConfig(_Section):
     uvloop: bool = True
     gc_freeze: bool = Field(default=True, description="freeze the startup heap after start (fewer GC stalls)")
     seed: int | None = Field(default=None, description="simulator seed in paper mode")
+    # The order watch (xtb/engine/order_watch.py): a live order nothing was heard of for the quiet time is
+    # asked about over REST, then again after 2x, 4x ... that time, never further apart than the cap.
+    order_watch_quiet_s: float = Field(default=1.0, gt=0, allow_inf_nan=False,
+                                       description="ask the venue about a live order silent this long")
+    order_watch_max_interval_s: float = Field(default=16.0, gt=0, allow_inf_nan=False,
+                                              description="the longest gap between two checks of one order")
 
     @field_validator("log_level", "file_log_level", "root_log_level")
     @classmethod
@@ -53,6 +68,14 @@ class GeneralConfig(_Section):
         if not isinstance(v, str) or v.upper() not in LOG_LEVELS:
             raise ValueError(f"not a log level (one of {', '.join(LOG_LEVELS)})")
         return v.upper()
+
+    @field_validator("order_watch_max_interval_s")
+    @classmethod
+    def _cap_at_least_quiet(cls, v: float, info: ValidationInfo) -> float:
+        quiet = info.data.get("order_watch_quiet_s")
+        if quiet is not None and v < quiet:
+            raise ValueError(f"must be at least general.order_watch_quiet_s ({quiet})")
+        return v
 
 
 class VenueConfig(_Section):

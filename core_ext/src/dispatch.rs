@@ -21,12 +21,13 @@ pub enum EventKind {
     Resync = 5,
     RateLimited = 6,
     Operator = 7,
+    Mark = 8,
 }
 
 impl EventKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const NAMES: [&'static str; Self::COUNT] =
-        ["book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator"];
+        ["book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator", "mark"];
 
     pub fn of(body: &EventBody) -> EventKind {
         match body {
@@ -38,6 +39,7 @@ impl EventKind {
             EventBody::Resync(_) => EventKind::Resync,
             EventBody::RateLimited(_) => EventKind::RateLimited,
             EventBody::Operator(_) => EventKind::Operator,
+            EventBody::Mark(_) => EventKind::Mark,
         }
     }
 
@@ -50,6 +52,7 @@ impl EventKind {
         EventKind::Resync,
         EventKind::RateLimited,
         EventKind::Operator,
+        EventKind::Mark,
     ];
 
     /// The kind at position `i` of `ALL` (panics past the end: callers iterate `NAMES`).

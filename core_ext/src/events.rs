@@ -167,6 +167,29 @@ pub struct OperatorAction {
     pub detail: String,
 }
 
+/// Funding rates are integers in units of 10^-8 per funding interval (the precision Binance publishes;
+/// 1 ppm = 100). Positive: longs pay shorts.
+pub const FUNDING_RATE_DECIMALS: u32 = 8;
+
+/// A venue's mark price and funding for one market (Binance / Aster `markPriceUpdate`). Prices are in the
+/// book's price units (rounded half-even to its tick decimals); `recv_ns` of the event is the local receive
+/// time, `venue_ms` the venue's own event time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkPrice {
+    pub venue: Venue,
+    pub book_id: u32,
+    pub mark_px: Px,
+    /// None where the venue does not publish an index price.
+    pub index_px: Option<Px>,
+    /// Current funding rate (the estimate for the interval ending at `next_funding_ms`), 10^-8 units;
+    /// None for a contract without funding.
+    pub funding_rate: Option<i64>,
+    /// Venue milliseconds (Unix) of the next funding settlement; 0 when unknown or without funding.
+    pub next_funding_ms: u64,
+    /// Venue milliseconds (Unix) of the event.
+    pub venue_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventBody {
     Book(BookUpdate),
@@ -177,6 +200,7 @@ pub enum EventBody {
     Position(Position),
     RateLimited(RateLimited),
     Operator(OperatorAction),
+    Mark(MarkPrice),
 }
 
 impl EventBody {
@@ -195,6 +219,7 @@ impl EventBody {
             EventBody::Position(_) => "position",
             EventBody::RateLimited(_) => "rate_limited",
             EventBody::Operator(_) => "operator",
+            EventBody::Mark(_) => "mark",
         }
     }
 }

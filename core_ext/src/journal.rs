@@ -23,8 +23,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::events::{
-    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderState, OrderUpdate, OperatorAction, Position, RateLimited,
-    Resync, Side, Trade, Venue,
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, MarkPrice, OrderState, OrderUpdate, OperatorAction, Position,
+    RateLimited, Resync, Side, Trade, Venue,
 };
 use crate::ring::{EventRing, JournalTap};
 
@@ -126,6 +126,7 @@ const K_FILL: u8 = 4;
 const K_POSITION: u8 = 5;
 const K_RATE_LIMITED: u8 = 6;
 const K_OPERATOR: u8 = 7;
+const K_MARK: u8 = 8;
 
 /// Timestamp delta state of one frame (reset at each frame, so every frame decodes on its own).
 #[derive(Default)]
@@ -143,6 +144,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
         EventBody::Position(_) => (K_POSITION, 0),
         EventBody::RateLimited(_) => (K_RATE_LIMITED, 0),
         EventBody::Operator(_) => (K_OPERATOR, 0),
+        EventBody::Mark(m) => (K_MARK, (m.index_px.is_some() as u8) | ((m.funding_rate.is_some() as u8) << 1)),
     };
     out.push(kind | (flags << 4));
     put_i(out, recv_ns.wrapping_sub(d.recv_ns));
@@ -209,6 +211,19 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
         EventBody::Operator(o) => {
             put_str(out, &o.action);
             put_str(out, &o.detail);
+        }
+        EventBody::Mark(m) => {
+            out.push(m.venue as u8);
+            put_u(out, m.book_id as u64);
+            put_i(out, m.mark_px);
+            if let Some(px) = m.index_px {
+                put_i(out, px.wrapping_sub(m.mark_px)); // near the mark: 1-3 bytes
+            }
+            if let Some(r) = m.funding_rate {
+                put_i(out, r);
+            }
+            put_u(out, m.venue_ms);
+            put_i(out, (m.next_funding_ms as i64).wrapping_sub(m.venue_ms as i64)); // hours ahead: 4-5 bytes
         }
     }
 }
@@ -326,6 +341,16 @@ fn decode(c: &mut Cursor<'_>, d: &mut Deltas) -> Result<(i64, i64, EventBody), S
         }),
         K_RATE_LIMITED => EventBody::RateLimited(RateLimited { key: c.string()?, wait_ns: c.u()? }),
         K_OPERATOR => EventBody::Operator(OperatorAction { action: c.string()?, detail: c.string()? }),
+        K_MARK => {
+            let venue = c.venue()?;
+            let book_id = c.u32("book_id")?;
+            let mark_px = c.i()?;
+            let index_px = if flags & 1 != 0 { Some(c.i()?.wrapping_add(mark_px)) } else { None };
+            let funding_rate = if flags & 2 != 0 { Some(c.i()?) } else { None };
+            let venue_ms = c.u()?;
+            let next_funding_ms = (venue_ms as i64).wrapping_add(c.i()?) as u64;
+            EventBody::Mark(MarkPrice { venue, book_id, mark_px, index_px, funding_rate, next_funding_ms, venue_ms })
+        }
         other => return Err(format!("unknown event kind {other}")),
     };
     Ok((recv_ns, decoded_ns, body))
@@ -1082,6 +1107,10 @@ mod tests {
             (venue(), any::<u32>(), any::<i64>(), any::<i64>()).prop_map(|(venue, book_id, size, entry_px)| EventBody::Position(Position { venue, book_id, size, entry_px })),
             (".{0,16}", any::<u64>()).prop_map(|(key, wait_ns)| EventBody::RateLimited(RateLimited { key, wait_ns })),
             (".{0,16}", ".{0,64}").prop_map(|(action, detail)| EventBody::Operator(OperatorAction { action, detail })),
+            (venue(), any::<u32>(), any::<i64>(), any::<Option<i64>>(), any::<Option<i64>>(), any::<u64>(), any::<u64>())
+                .prop_map(|(venue, book_id, mark_px, index_px, funding_rate, next_funding_ms, venue_ms)| {
+                    EventBody::Mark(MarkPrice { venue, book_id, mark_px, index_px, funding_rate, next_funding_ms, venue_ms })
+                }),
         ]
     }
 

@@ -66,6 +66,32 @@ def test_bad_values_name_the_key(tmp_path, sets, needle):
     assert needle in str(ei.value)
 
 
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["general.order_watch_quiet_s=0"], "general.order_watch_quiet_s: Input should be greater than 0"),
+        (["general.order_watch_quiet_s=-1"], "general.order_watch_quiet_s"),
+        (["general.order_watch_quiet_s=.inf"], "general.order_watch_quiet_s"),
+        (["general.order_watch_max_interval_s=0"], "general.order_watch_max_interval_s"),
+        (["general.order_watch_quiet_s=2", "general.order_watch_max_interval_s=1"],
+         "general.order_watch_max_interval_s: Value error, must be at least general.order_watch_quiet_s (2.0)"),
+        (["general.order_watch_max_interval_s=soon"], "general.order_watch_max_interval_s"),
+    ],
+)
+def test_order_watch_timing_errors_name_the_key(tmp_path, sets, needle):
+    with pytest.raises(ConfigError) as ei:
+        load_config(write(tmp_path, BASE), env={}, sets=sets)
+    assert needle in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_order_watch_timing_defaults_and_overrides(tmp_path):
+    cfg = load_config(write(tmp_path, BASE), env={})
+    assert (cfg.general.order_watch_quiet_s, cfg.general.order_watch_max_interval_s) == (1.0, 16.0)
+    cfg = load_config(write(tmp_path, BASE), env={"XTB__general__order_watch_quiet_s": "0.25"},
+                      sets=["general.order_watch_max_interval_s=0.25"])
+    assert (cfg.general.order_watch_quiet_s, cfg.general.order_watch_max_interval_s) == (0.25, 0.25)
+
+
 def test_missing_strategy_named(tmp_path):
     with pytest.raises(ConfigError, match="strategy: required key is missing"):
         load_config(write(tmp_path, "general: {mode: paper}\n"), env={})

@@ -51,7 +51,8 @@ def test_the_core_loop_is_used_for_the_core_ring_only():
     python.add_listener(Recorder())
     assert native._loop is not None and python._loop is None
     assert len(native._loop.routes) == len(EventRing.KINDS) and native._loop.routes[0][0][0] == "Recorder.on_book"
-    assert EventRing.KINDS == ["book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator"]
+    assert EventRing.KINDS == [
+        "book", "trade", "order", "fill", "position", "resync", "rate_limited", "operator", "mark"]
 
 
 def test_current_event_is_set_per_event_and_cleared_after():

@@ -5,8 +5,13 @@ campaign and in tests/venues)."""
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from xtb._core import OrderTracker
+from xtb.config import validate
+from xtb.engine.engine import Engine
 from xtb.engine.order_watch import OrderWatch
+from xtb.engine.runtime import Runtime
 
 S = 1_000_000_000
 
@@ -143,3 +148,33 @@ async def test_one_check_at_a_time_per_venue_and_a_failed_check_is_retried_later
     await tick(watch, clock, 0.1)
     assert port.asked == [[1], [1], [1], [1]]
     await watch.stop()
+
+
+def test_bad_timing_is_refused_by_name():
+    trk = OrderTracker()
+    with pytest.raises(ValueError, match="quiet_s: must be positive"):
+        OrderWatch({}, trk, quiet_s=0)
+    with pytest.raises(ValueError, match=r"max_interval_s: must be at least quiet_s \(2\.0\)"):
+        OrderWatch({}, trk, quiet_s=2.0, max_interval_s=1.0)
+
+
+async def test_the_configured_timing_reaches_the_engines_watch(tmp_path):
+    """general.order_watch_* -> the composition root -> the watch the engine wires (gateway, dispatcher, clock)."""
+    cfg = validate({
+        "general": {"mode": "paper", "tick_interval_ms": 100, "seed": 3, "log_dir": str(tmp_path / "logs"),
+                    "run_dir": str(tmp_path / "runs"), "lock_dir": str(tmp_path / "locks"),
+                    "order_watch_quiet_s": 0.3, "order_watch_max_interval_s": 2.5},
+        "venues": {"backpack": {"symbols": ["SOL_USDC_PERP"]}},
+        "strategy": {"name": "smoke_test", "params": {"venue": "backpack", "symbol": "SOL_USDC_PERP"}},
+    })
+    watch = Runtime(cfg, mode="paper").build_order_watch()
+    assert (watch.quiet_ns, watch.max_interval_ns) == (300_000_000, 2_500_000_000)
+    eng = Engine(cfg)
+    await eng.start()
+    try:
+        w = eng.order_watch
+        assert w is not None and (w.quiet_ns, w.max_interval_ns) == (300_000_000, 2_500_000_000)
+        assert "backpack" in w.ports and eng.gateway is not None
+        assert eng.gateway.on_cancel_refused == w.cancel_refused
+    finally:
+        await eng.stop()

@@ -21,6 +21,8 @@ from xtb.core import (
     JournalFormatError,
     JournalReader,
     JournalWindows,
+    MarkPrice,
+    OperatorAction,
     OrderUpdate,
     Position,
     RateLimited,
@@ -41,6 +43,9 @@ def every_kind() -> list[object]:
         Position("backpack", 0, -3, 14125, recv_ns=1_006),
         Resync("lighter", 3, "gap 5 -> 9", recv_ns=1_007),
         RateLimited("backpack:orders", 5_000, recv_ns=1_008),
+        MarkPrice("binance_usdm", 2, 117_942, index_px=117_846, funding_rate=-38_167,
+                  next_funding_ms=1_562_306_400_000, venue_ms=1_562_305_380_000, recv_ns=1_009),
+        MarkPrice("aster", 0, 5, recv_ns=1_010),  # no index, a contract without funding
     ]
 
 
@@ -66,6 +71,16 @@ def test_every_kind_round_trips_in_order(tmp_path: Path) -> None:
     assert [e.decoded_ns for e in got] == [e.decoded_ns for e in pushed]
     assert [e.seq for e in got] == list(range(1, len(sent) + 1))
     assert not reader.truncated
+
+
+def test_a_journal_written_before_the_mark_kind_still_reads() -> None:
+    """A version-1 file from a build without MarkPrice (kind 8 was added inside version 1: old files have none)."""
+    reader = JournalReader(Path(__file__).parent / "data" / "v1_before_mark.journal")
+    got = list(reader)
+    assert [e.kind for e in got] == ["book", "trade", "position", "operator"]
+    assert fields(got[0]) == fields(BookUpdate("binance_usdm", 0, (1000, 5), (1001, 7), book_seq=1, recv_ns=100))
+    assert fields(got[3]) == fields(OperatorAction("params", '{"ok": true}', recv_ns=400))
+    assert reader.meta == '{"run": "v1 before the mark kind"}' and not reader.truncated
 
 
 def test_journal_keeps_books_the_ring_conflated(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ async def test_signed_order_lifecycle_and_error_codes(cluster_factory: Any) -> N
         assert (status, body["code"]) == (400, -5022)
         small = {**order, "newClientOrderId": "mm-3", "quantity": "0.001", "price": "4000.0"}
         status, body, _ = await c.call("POST", "/fapi/v1/order", small)
-        assert body["code"] in (-4164, -4016)  # below min notional (or outside the band once a mark exists)
+        assert body["code"] in (-4164, -4024)  # below min notional (or under the band once a mark exists)
         stop = {**order, "newClientOrderId": "mm-4", "type": "STOP_MARKET"}
         status, body, _ = await c.call("POST", "/fapi/v1/order", stop)
         assert (status, body["code"]) == (400, -4120)
@@ -153,6 +153,24 @@ async def test_signed_order_lifecycle_and_error_codes(cluster_factory: Any) -> N
         assert {b["asset"] for b in bal} == {"USDC", "USDT"}
         status, body, _ = await c.call("DELETE", "/fapi/v1/allOpenOrders", {"symbol": "BTCUSDC"})
         assert body["code"] == 200
+
+
+async def test_percent_price_band_around_the_mark_is_4016_above_and_4024_below(cluster_factory: Any) -> None:
+    sim, c, http, account = await setup(cluster_factory)
+    async with http:
+        seed_book(sim)
+        ex = sim.venues["binance_usdm"].exchange
+        ex.set_mark_price(ex.market_by_symbol("BTCUSDC").market_id, 1_000_000)  # 100000.0; band 0.95 .. 1.05
+        order = {"symbol": "BTCUSDC", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010"}
+        status, body, _ = await c.call("POST", "/fapi/v1/order", {**order, "side": "SELL", "price": "105000.1"})
+        assert (status, body) == (400, {"code": -4016, "msg": "Limit price can't be higher than 105000.0."})
+        status, body, _ = await c.call("POST", "/fapi/v1/order", {**order, "side": "BUY", "price": "94999.9"})
+        assert (status, body) == (400, {"code": -4024, "msg": "Limit price can't be lower than 95000.0."})
+        # the edges are inside: both rest
+        for side, px in (("SELL", "105000.0"), ("BUY", "95000.0")):
+            status, body, _ = await c.call("POST", "/fapi/v1/order", {**order, "side": side, "price": px})
+            assert status == 200 and body["status"] == "NEW", body
+        assert len(ex.open_orders(account)) == 2
 
 
 async def test_signature_and_timestamp_rules(cluster_factory: Any) -> None:

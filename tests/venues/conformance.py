@@ -59,7 +59,7 @@ class Recorder:
     def _add(self, ev: Any) -> None:
         self.events.setdefault(ev.kind, []).append(ev)
 
-    on_book = on_trade = on_order = on_fill = on_position = on_resync = _add
+    on_book = on_trade = on_order = on_fill = on_position = on_resync = on_mark = _add
 
     def of(self, kind: str) -> list[Any]:
         return list(self.events.get(kind, ()))

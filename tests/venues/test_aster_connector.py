@@ -25,11 +25,12 @@ from xtb.venues.contract import ConnectorWiring
 from xtb.venues.registry import venue_spec
 
 from .conformance import Account, ConnectorConformance, Harness, eventually
+from .fapi_band import PercentPriceBandChecks
 
 NAME = "aster"
 
 
-class TestAsterV3Conformance(ConnectorConformance):
+class TestAsterV3Conformance(PercentPriceBandChecks, ConnectorConformance):
     venue = NAME
     symbol = "BTCUSDT"
     ws_conn = "aster-ws-*"
@@ -79,6 +80,22 @@ class TestAsterV3Conformance(ConnectorConformance):
         return connector._order_transport
 
     # ---- Aster, against the simulator ------------------------------------------------------------
+    async def test_mark_price_events_reach_the_ring(self, sim: SimCluster, account: Account,
+                                                    harness: Harness) -> None:
+        """Aster's markPriceUpdate (Binance's shape) is decoded by the same core decoder into MarkPrice events."""
+        conn = await self.start_connector(sim, account, harness, mark_price=True, reconcile_interval_s=None)
+        try:
+            await eventually(lambda: [e for e in harness.recorder.of("mark") if e.venue == NAME], timeout_s=10,
+                             what="Aster MarkPrice events in the ring", pump=harness.dispatcher.drain)  # fmt: skip
+            market = self._market(sim, self.symbol)
+            ev = [e for e in harness.recorder.of("mark") if e.book_id == conn._book_ids[self.symbol]][-1]
+            venue_mark = sim.venues[NAME].exchange.mark_price(market.market_id)
+            assert abs(ev.mark_px - venue_mark) < venue_mark // 100
+            assert ev.funding_rate is not None and ev.next_funding_ms > ev.venue_ms > 0
+            assert conn.stats.feed_errors == 0
+        finally:
+            await conn.close()
+
     async def test_requests_use_this_generation_paths(self, sim: SimCluster, account: Account,
                                                       connector: Any, harness: Harness) -> None:
         req = await self.resting_order(connector, harness)

@@ -18,7 +18,7 @@ from xtb.sim.faults import FaultKind
 from xtb.venues.backpack import BackpackConfig, BackpackConnector
 from xtb.venues.backpack.markets import MarketDataError, parse_markets
 
-from .conformance import Account, ConnectorConformance, Harness
+from .conformance import Account, ConnectorConformance, Harness, eventually
 
 
 class TestBackpackConformance(ConnectorConformance):
@@ -62,6 +62,27 @@ class TestBackpackConformance(ConnectorConformance):
 
     def order_transport(self, connector: Any) -> Any:
         return connector._order_transport
+
+    async def test_mark_price_stream_becomes_mark_events(self, sim: SimCluster, account: Account,
+                                                         harness: Harness) -> None:
+        """`mark_price: true` subscribes markPrice.<symbol>; the core decodes it into MarkPrice ring events (mark and
+        index in the book's units, the estimated funding rate in 1e-8 = the simulator's ppm x 100)."""
+        conn = await self.start_connector(sim, account, harness, mark_price=True, reconcile_interval_s=None)
+        try:
+            await eventually(lambda: [e for e in harness.recorder.of("mark") if e.venue == "backpack"], timeout_s=10,
+                             what="Backpack MarkPrice events", pump=harness.dispatcher.drain)  # fmt: skip
+            market = self._market(sim, self.symbol)
+            book_id = next(e.book_id for e in harness.recorder.of("mark")
+                           if conn.symbol_of_book(e.book_id) == self.symbol)  # fmt: skip
+            ev = [e for e in harness.recorder.of("mark") if e.book_id == book_id][-1]
+            ex = sim.venues["backpack"].exchange
+            venue_mark = ex.mark_price(market.market_id)
+            assert abs(ev.mark_px - venue_mark) < venue_mark // 100 and ev.index_px is not None
+            assert ev.funding_rate is not None and ev.funding_rate % 100 == 0
+            assert ev.next_funding_ms > ev.venue_ms > 0
+            assert conn.stats.feed_errors == 0
+        finally:
+            await conn.close()
 
     async def test_reconciliation_reads_history_pages_until_it_finds_the_order(
         self, sim: SimCluster, account: Account, harness: Harness

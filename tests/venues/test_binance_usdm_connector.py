@@ -20,11 +20,12 @@ from xtb.venues.binance_usdm.markets import MarketDataError, parse_markets
 from xtb.venues.binance_usdm.rest_api import Banned, UsageGate
 
 from .conformance import Account, ConnectorConformance, Harness, eventually
+from .fapi_band import PercentPriceBandChecks
 
 NAME = "binance_usdm"
 
 
-class TestBinanceConformance(ConnectorConformance):
+class TestBinanceConformance(PercentPriceBandChecks, ConnectorConformance):
     venue = NAME
     symbol = "BTCUSDC"
     ws_conn = "binance_usdm-ws-*"
@@ -181,6 +182,16 @@ class TestBinanceConformance(ConnectorConformance):
             assert mark.next_funding_ms > mark.event_ms > 0
             await eventually(lambda: seen, timeout_s=5, what="the mark listener called")
             assert {x.symbol for x in seen} <= {self.symbol, "ETHUSDC"}
+            # the same frames are MarkPrice ring events (what strategies' on_mark and the journal see): the mark
+            # in the book's price units, the rate in 1e-8 (the simulator's ppm x 100), the book's own id
+            await eventually(lambda: [e for e in harness.recorder.of("mark") if e.venue == NAME], timeout_s=10,
+                             what="MarkPrice events in the ring", pump=harness.dispatcher.drain)  # fmt: skip
+            ev = [e for e in harness.recorder.of("mark") if e.book_id == conn._book_ids[self.symbol]][-1]
+            assert abs(ev.mark_px - venue_mark) < venue_mark // 100 and ev.index_px is not None
+            same = [x for x in seen if x.symbol == self.symbol and x.event_ms == ev.venue_ms]
+            assert same and ev.funding_rate == same[-1].funding_rate and ev.funding_rate % 100 == 0
+            assert ev.next_funding_ms == same[-1].next_funding_ms
+            assert ev.next_funding_ms > ev.venue_ms > 0 and ev.recv_ns > 0
             # aggTrade still reaches the ring over the same /market session
             await eventually(lambda: [t for t in harness.recorder.of("trade") if t.venue == NAME], timeout_s=10,
                              what="aggTrade prints beside the marks", pump=harness.dispatcher.drain)  # fmt: skip

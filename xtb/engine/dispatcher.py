@@ -34,6 +34,7 @@ ROUTES: dict[str, str] = {
     "resync": "on_resync",
     "rate_limited": "on_rate_limited",
     "operator": "on_operator",
+    "mark": "on_mark",
 }
 
 

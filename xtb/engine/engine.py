@@ -32,6 +32,7 @@ from xtb.engine.gateway import OrderGateway
 from xtb.engine.order_watch import OrderWatch
 from xtb.engine.registry import get_strategy
 from xtb.engine.runtime import EngineStateListener, Runtime
+from xtb.engine.strategy import Strategy
 from xtb.lock import AccountLock
 from xtb.model.constants import PAPER_COLLATERAL_USDC
 from xtb.private import create_private_file, make_private_dir
@@ -69,6 +70,7 @@ class Engine:
         self.telemetry: RunTelemetry | None = None  # metrics, stats, records of this run (xtb.telemetry.run)
         self.clock = Clock(config.general.tick_interval_ms)
         self.sim: Any = None
+        self._wants_marks = False  # a strategy overrides on_mark: venues that can subscribe their mark price do
         self._locks: list[AccountLock] = []
         self._client_ids: dict[str, Any] = rt.client_ids
         self._started_at: float | None = None
@@ -109,6 +111,8 @@ class Engine:
         options = dict(vcfg.options)
         if vcfg.symbols:
             options["symbols"] = tuple(vcfg.symbols)
+        if self._wants_marks and "mark_price" not in options and hasattr(spec.config_cls, "mark_price"):
+            options["mark_price"] = True  # a strategy's on_mark asks for the venue's mark price / funding stream
         if self.live:
             return spec.connect_live(LiveSetup(name, options, VenueEndpoints(vcfg.rest_url, vcfg.ws_url),
                                                vcfg.key_file, vcfg.account, self.env), wiring)
@@ -127,6 +131,7 @@ class Engine:
             raise RuntimeError(f"engine already {self._state}")
         self._state = "starting"
         instances = self._parse_instances()  # bad params fail before anything starts
+        self._wants_marks = any(getattr(spec.cls, "on_mark", None) is not Strategy.on_mark for _, spec, _ in instances)
         try:
             self._start_journal()
             await self._open_venues([n for n, v in self.config.venues.items() if v.enabled])
@@ -134,7 +139,7 @@ class Engine:
             self.risk = self._build_risk()
             await self._seed_pnl()
             self.gateway = self.runtime.build_gateway(self._on_order_latency)
-            self.order_watch = OrderWatch(self.connectors, self.tracker)
+            self.order_watch = self.runtime.build_order_watch()
             self.gateway.on_cancel_refused = self.order_watch.cancel_refused
             self.dispatcher.add_listener(self.order_watch)
             self.clock.add_tick_handler(self.order_watch.on_tick)

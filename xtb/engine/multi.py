@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from xtb._core import BookUpdate, Fill, OrderUpdate, Position, Resync, Trade
+from xtb._core import BookUpdate, Fill, MarkPrice, OrderUpdate, Position, Resync, Trade
 from xtb.engine.strategy import Context, Params, Strategy
 from xtb.model.denials import OrderDenied
 from xtb.model.types import Side
@@ -195,6 +195,10 @@ class MultiSymbol(Strategy[Any]):
     def on_resync(self, ev: Resync) -> None:
         for s in self.by_symbol.values():
             s.on_resync(ev)
+
+    def on_mark(self, ev: MarkPrice) -> None:
+        for s in self.by_symbol.values():
+            s.on_mark(ev)
 
     def on_params_changed(self, old: Any, new: Any) -> None:
         if list(new.symbols) != list(old.symbols):

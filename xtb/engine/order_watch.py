@@ -9,6 +9,8 @@ reconciler) about:
 - a live order nothing has been heard of for `quiet_s` (no update of the order, no private event from its
   venue): then again after 2x, 4x ... that quiet time (capped at `max_interval_s`), until the order or its
   venue's stream speaks again, so a resting order on a quiet venue costs a few requests, not a steady poll.
+  The engine takes both from the config (`general.order_watch_quiet_s`, default 1 s, and
+  `general.order_watch_max_interval_s`, default 16 s; xtb.engine.runtime builds the watch).
 
 The watch only decides when to ask; the connector translates the venue's answer, the reconciler applies it
 to the core tracker, and a filled size that moved reaches the strategy as an order update (and the fills
@@ -36,6 +38,10 @@ class OrderWatch:
 
     def __init__(self, connectors: Mapping[str, Any], tracker: Any, *, quiet_s: float = 1.0,
                  max_interval_s: float = 16.0, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        if not quiet_s > 0:
+            raise ValueError(f"quiet_s: must be positive, got {quiet_s}")
+        if not max_interval_s >= quiet_s:
+            raise ValueError(f"max_interval_s: must be at least quiet_s ({quiet_s}), got {max_interval_s}")
         self.tracker = tracker
         self.ports = {v: c for v, c in connectors.items() if hasattr(c, "check_orders")}
         self.quiet_ns = int(quiet_s * 1e9)

@@ -8,6 +8,7 @@ journal's). The order matters and is kept in one place:
     rt.add_venue(name, connector, client_ids)             # each venue, built on rt.wiring()
     rt.listen_to_venues()                                 # engine state first, then each connector
     rt.build_risk(); rt.build_gateway()                   # risk feeds run before any strategy
+    rt.build_order_watch()                                # live/paper: REST checks when a stream goes quiet
     rt.add_strategy(spec, params)                         # StrategyContext on rt.clock, listener after the engine's
     ...
     rt.add_listener(telemetry)                            # telemetry last, as it sees what the strategy did
@@ -33,6 +34,7 @@ from xtb.engine.clock import StrategyClock, WallClock
 from xtb.engine.context import IdAllocator, Positions, RecordSink, StrategyContext
 from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import LatencySample, OrderGateway
+from xtb.engine.order_watch import OrderWatch
 from xtb.engine.registry import StrategySpec
 from xtb.risk import PnlLedger, RiskConfig, RiskGuard, parse_risk_config
 from xtb.venues.contract import ConnectorWiring
@@ -181,6 +183,13 @@ class Runtime:
     def build_gateway(self, on_latency: Callable[[LatencySample], None] | None = None) -> OrderGateway:
         self.gateway = OrderGateway(self.connectors, self.tracker, risk=self.risk, on_latency=on_latency)
         return self.gateway
+
+    def build_order_watch(self) -> OrderWatch:
+        """The order watch over this runtime's venues and tracker, timed by `general.order_watch_*`; the caller
+        wires it to the gateway, dispatcher and clock (the engine does; replay has no REST to ask)."""
+        g = self.config.general
+        return OrderWatch(self.connectors, self.tracker, quiet_s=g.order_watch_quiet_s,
+                          max_interval_s=g.order_watch_max_interval_s)
 
     # --- strategies ----------------------------------------------------------------------------------
     def add_strategy(self, spec: StrategySpec, params: BaseModel, *, name: str | None = None,

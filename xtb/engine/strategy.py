@@ -15,6 +15,7 @@ Callbacks (all optional):
     on_fill(ev: Fill)               one of our orders traded
     on_position(ev: Position)       our position changed
     on_resync(ev: Resync)           a book went stale and is being re-snapshotted
+    on_mark(ev: MarkPrice)          the venue's mark price and funding rate (Binance USD-M, Aster, Backpack)
     on_tick(now_ms)                 async, every engine tick (in the clock's time)
     on_stop()                       async, before orders are cancelled at shutdown
 """
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from xtb._core import BookUpdate, Fill, Order, OrderUpdate, Position, Resync, Trade
+from xtb._core import BookUpdate, Fill, MarkPrice, Order, OrderUpdate, Position, Resync, Trade
 from xtb.engine.clock import StrategyClock
 from xtb.model.types import Balance, MarketInfo, Side, TimeInForce
 
@@ -161,6 +162,9 @@ class Strategy(Generic[P]):
         pass
 
     def on_resync(self, ev: Resync) -> None:
+        pass
+
+    def on_mark(self, ev: MarkPrice) -> None:
         pass
 
     def on_params_changed(self, old: P, new: P) -> None:

@@ -47,12 +47,14 @@ from xtb.engine.dispatcher import Dispatcher
 from xtb.engine.gateway import OrderGateway
 from xtb.engine.registry import get_strategy
 from xtb.engine.runtime import Runtime
+from xtb.journal.fills import FillIntensity, IntensityDraws
 from xtb.model.types import MarketInfo, OrderKind, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult
 from xtb.sim.clock import VirtualClock
 from xtb.sim.engine import Exchange
 from xtb.sim.types import (
     AccountConfig,
     FillEvent,
+    FundingEvent,
     MarketSpec,
     OrderEvent,
     OrderEventKind,
@@ -140,6 +142,20 @@ class OrderLatency:
 
 QUEUE_MODELS = ("none", "risk_averse", "probabilistic")
 
+#: recorded funding rates (MarkPrice.funding_rate) are in 10^-8 per interval
+FUNDING_RATE_SCALE = 10**8
+
+
+class RecordedFunding:
+    """One market's recorded funding schedule: the latest recorded rate and the funding time it applies at."""
+
+    __slots__ = ("due_ms", "rate", "settled_ms")
+
+    def __init__(self) -> None:
+        self.rate = 0  # 10^-8 per interval, > 0: longs pay
+        self.due_ms = 0  # the next funding time (Unix ms) not yet settled; 0: none
+        self.settled_ms = 0  # the last funding time settled
+
 
 class QueueSlot:
     """Where one of our resting orders stands in its price level's queue (hftbacktest's queue models, on the
@@ -217,15 +233,22 @@ class ReplayVenue:
 
     def __init__(self, venue: str, markets: dict[int, MarketInfo], tracker: Any, ring: EventRing,
                  clock: VirtualClock, latency: OrderLatency | None = None, queue: str = "none",
-                 funding: tuple[int, int] | None = None) -> None:
+                 funding: tuple[int, int] | None = None, fills: FillIntensity | None = None) -> None:
         if queue not in QUEUE_MODELS:
             raise ValueError(f"queue: expected one of {', '.join(QUEUE_MODELS)}, got {queue!r}")
+        if fills is not None and queue != "none":
+            raise ValueError("queue: the queue models place orders in the recorded queue; with fills from an "
+                             "intensity model use queue none")
         self.venue = venue
         self.queue_model = queue
         # (rate ppm per interval, wall - monotonic offset): funding on open positions at the recorded mid, at
         # each interval boundary of UTC time (the venues' schedule), in the journal's time
         self.funding = funding
         self._funding_armed: set[int] = set()
+        # recorded funding (MarkPrice events): book_id -> schedule; these books pay the recorded rates, not `funding`
+        self._recorded: dict[int, RecordedFunding] = {}
+        self.funding_paid = 0  # our account's funding, cash units (> 0: paid), whichever path charged it
+        self.funding_settlements = 0  # funding times at which our account held a position and paid or received
         self._queue: dict[int, tuple[int, SimSide, int, QueueSlot]] = {}  # our order id -> book, side, px, slot
         self.latency = latency  # the order path's delay, in the replay's (the journal's) time
         self.tracker = tracker
@@ -248,6 +271,11 @@ class ReplayVenue:
         self._open: dict[int, set[int]] = {}  # book_id -> our open order ids there
         self.exchange.subscribe(self._on_sim_event)
         self.fills = 0
+        # fills of resting orders from a fill intensity instead of the recorded tape (xtb/journal/fills.py)
+        self.intensity = None if fills is None else IntensityDraws(fills, venue)
+        if fills is not None:
+            self._book_ns: dict[int, int] = {}  # book_id -> recorded time of its last delivered update
+            self.on_book = self._on_book_intensity  # type: ignore[method-assign]
 
     def add_book(self, book_id: int, market: MarketInfo | None = None) -> None:
         """Make `book_id` a market of this venue (a generic one unless `market` names it)."""
@@ -295,12 +323,47 @@ class ReplayVenue:
             return
         b = self.books[sym]
         b.bid, b.ask, b.seq = ev.best_bid, ev.best_ask, ev.book_seq
-        if self.funding is not None and b.bid is not None and b.ask is not None:
+        if self.funding is not None and b.bid is not None and b.ask is not None and ev.book_id not in self._recorded:
             self._mark(ev.book_id, b)
         if self._queue:
             self._queue_levels(ev.book_id, b)
-        if self._open.get(ev.book_id):
+        if self._open.get(ev.book_id) and self.intensity is None:
             self._sync_tape(ev.book_id)
+
+    def _on_book_intensity(self, ev: Any) -> None:
+        """`on_book` with intensity fills: the step since the book's previous update fills our resting orders
+        (against the mid of that step), then the book moves on as in `on_book` (the tape is not re-quoted)."""
+        sym = self._symbol_of_book.get(ev.book_id)
+        if sym is None:
+            return
+        b = self.books[sym]
+        last_ns = self._book_ns.get(ev.book_id)
+        self._book_ns[ev.book_id] = ev.recv_ns
+        if (last_ns is not None and ev.recv_ns > last_ns and b.bid is not None and b.ask is not None
+                and self._open.get(ev.book_id)):
+            self._intensity_step(ev.book_id, b.bid[0] + b.ask[0], (ev.recv_ns - last_ns) / 1e9)
+        ReplayVenue.on_book(self, ev)
+
+    def _intensity_step(self, book_id: int, mid2: int, dt_s: float) -> None:
+        """One step of the fill intensity on book `book_id`: `mid2` is twice the step's mid (price units)."""
+        assert self.intensity is not None
+        m = self._markets[self._symbol_of_book[book_id]]
+        scale = 2 * 10**m.price_decimals  # distances in price (quote per base unit), as the model's k
+        mine = self.exchange.open_orders(self.account, book_id)
+        for side in (SimSide.BUY, SimSide.SELL):
+            sign = 1 if side is SimSide.BUY else -1
+            # (distance in twice-price units, price, remaining), best-priced first
+            orders = sorted((sign * (mid2 - 2 * o.price), o.price, o.remaining) for o in mine
+                            if o.side is side and o.price is not None and o.remaining > 0)
+            if not orders:
+                continue
+            n = self.intensity.reach([d / scale for d, _, _ in orders], dt_s)
+            if n:
+                qty = sum(rem for _, _, rem in orders[:n])
+                cap = self.intensity.model.size
+                if cap is not None:
+                    qty = min(qty, max(1, int(cap.scaleb(m.size_decimals))))
+                self._queue_fill(0, book_id, side, orders[n - 1][1], qty)  # 0: no one order (logs only)
 
     # --- funding ----------------------------------------------------------------------------------------
     def _mark(self, book_id: int, b: TopBook) -> None:
@@ -315,9 +378,47 @@ class ReplayVenue:
             interval = ms.spec.funding_interval_ns
             ms.next_funding_ns = ((ex.clock.now_ns() + offset) // interval + 1) * interval - offset
 
-    def poll_funding(self) -> None:
+    def poll_funding(self, now_wall_ns: int) -> None:
+        """The journal's clock moved to `now_wall_ns`: settle what is due (recorded funding times, the constant
+        rate's interval boundaries)."""
+        for book_id, st in self._recorded.items():
+            if st.due_ms and st.due_ms * 1_000_000 <= now_wall_ns:
+                self._settle_recorded(book_id, st)
         if self._funding_armed:
             self.exchange.poll_timers()
+
+    def funding_source(self) -> str:
+        """"recorded" (MarkPrice events), "constant" (`funding_ppm`), both (per market) or "none"."""
+        used = [name for name, on in (("recorded", self._recorded), ("constant", self._funding_armed)) if on]
+        return "+".join(used) or "none"
+
+    def on_mark(self, ev: Any) -> None:
+        """A recorded mark price (MarkPrice event): the market's mark from now on (funding, margin), and its funding
+        schedule. Funding is settled once per recorded funding time T, at the recorded rate published before T, on
+        the position held then: when the journal's clock reaches T (`poll_funding`), or here when the recorded
+        stream already announces a later funding time (the venue's clock ahead of ours)."""
+        book_id = ev.book_id
+        if book_id not in self.known_books or ev.mark_px <= 0:
+            return
+        st = self._recorded.get(book_id)
+        if st is not None and st.due_ms and ev.next_funding_ms > st.due_ms:
+            self._settle_recorded(book_id, st)  # at the mark recorded before T
+        index = ev.index_px if ev.index_px is not None and ev.index_px > 0 else None
+        self.exchange.set_mark_price(book_id, ev.mark_px, index)
+        if ev.funding_rate is None or not ev.next_funding_ms:
+            return
+        if st is None:
+            st = self._recorded[book_id] = RecordedFunding()
+            # the simulator's own schedule pays nothing here (neither the constant rate nor its premium estimate)
+            self.exchange.set_funding_rate(book_id, 0)
+            self._funding_armed.discard(book_id)
+        st.rate = ev.funding_rate
+        if ev.next_funding_ms > st.settled_ms:
+            st.due_ms = ev.next_funding_ms
+
+    def _settle_recorded(self, book_id: int, st: RecordedFunding) -> None:
+        self.exchange.settle_funding(book_id, st.rate, rate_scale=FUNDING_RATE_SCALE)
+        st.settled_ms, st.due_ms = st.due_ms, 0
 
     # --- queue position (QueueSlot) -----------------------------------------------------------------------
     def _level_size(self, b: TopBook, side: SimSide, px: int) -> int | None:
@@ -357,35 +458,38 @@ class ReplayVenue:
 
     def _queue_fill(self, oid: int, market: int, side: SimSide, px: int, qty: int) -> None:
         """Fill our resting order `oid` by `qty` at `px`: the tape takes it (the tape's own quotes are pulled
-        first so that ours is the one at that price), then the tape re-quotes the recorded touch."""
+        first so that ours is the one at that price), then the tape re-quotes the recorded touch (not with intensity
+        fills: there the tape quotes only for an order of ours that takes it)."""
         ex = self.exchange
-        for tid in self._tape_orders.pop(market, ()):
-            try:
-                ex.cancel_order(self.tape, market, order_id=tid)
-            except SimError:
-                pass
-        self._tape_synced.pop(market, None)
+        self._pull_tape(market)
         taker = SimSide.SELL if side is SimSide.BUY else SimSide.BUY
         try:
             ex.place_order(SimOrder(account=self.tape, market=market, side=taker, quantity=qty, price=px,
                                     time_in_force=SimTif.IOC))
         except SimError as e:
             log.debug("queue fill of order %d refused: %s", oid, e)
-        self._sync_tape(market)
+        if self.intensity is None:  # intensity fills: the tape is re-quoted only when an order of ours arrives
+            self._sync_tape(market)
+
+    def _pull_tape(self, book_id: int) -> None:
+        for tid in self._tape_orders.pop(book_id, ()):
+            try:
+                self.exchange.cancel_order(self.tape, book_id, order_id=tid)
+            except SimError:
+                pass  # already filled
+        self._tape_synced.pop(book_id, None)
 
     def _sync_tape(self, book_id: int) -> None:
         b = self.books[self._symbol_of_book[book_id]]
         want = (b.bid, b.ask)
+        if self.intensity is not None:  # the tape never trades with our resting orders: the model fills them
+            want = self._uncrossed(book_id, want)
         if self._tape_synced.get(book_id) == want:
             return
         ex = self.exchange
-        for oid in self._tape_orders.pop(book_id, ()):
-            try:
-                ex.cancel_order(self.tape, book_id, order_id=oid)
-            except SimError:
-                pass  # already filled
+        self._pull_tape(book_id)
         ids = []
-        for level, side in ((b.bid, SimSide.BUY), (b.ask, SimSide.SELL)):
+        for level, side in zip(want, (SimSide.BUY, SimSide.SELL), strict=True):
             if level is None or level[1] <= 0:
                 continue
             try:
@@ -397,6 +501,18 @@ class ReplayVenue:
             ids.append(view.order_id)
         self._tape_orders[book_id] = ids
         self._tape_synced[book_id] = want
+
+    def _uncrossed(self, book_id: int, levels: tuple[Any, Any]) -> tuple[Any, Any]:
+        """The recorded (bid, ask) without a level that would trade with one of our resting orders."""
+        bid, ask = levels
+        mine = self.exchange.open_orders(self.account, book_id)
+        our_bid = max((o.price for o in mine if o.side is SimSide.BUY and o.price is not None), default=None)
+        our_ask = min((o.price for o in mine if o.side is SimSide.SELL and o.price is not None), default=None)
+        if bid is not None and our_ask is not None and bid[0] >= our_ask:
+            bid = None
+        if ask is not None and our_bid is not None and ask[0] <= our_bid:
+            ask = None
+        return bid, ask
 
     # --- orders (the gateway's VenueOrderPort) ----------------------------------------------------
     def limit_key(self, op: str, count: int) -> tuple[str, int]:
@@ -414,8 +530,11 @@ class ReplayVenue:
         out = []
         for r in reqs:
             book_id = self._book_of_symbol[r.symbol]
-            self._sync_tape(book_id)
             market = r.kind is OrderKind.MARKET
+            # intensity fills: the tape quotes the recorded touch only for an order that reaches it
+            taking = self.intensity is None or market or self._reaches_touch(book_id, r)
+            if taking:
+                self._sync_tape(book_id)
             tif = {"gtc": SimTif.GTC, "ioc": SimTif.IOC, "fok": SimTif.FOK}[r.tif.value]
             req = SimOrder(account=self.account, market=book_id,
                            side=SimSide.BUY if r.side is Side.BID else SimSide.SELL, quantity=r.size,
@@ -427,8 +546,18 @@ class ReplayVenue:
             except SimError as e:
                 out.append(SubmitResult(r.client_id, SubmitOutcome.REJECTED, reason=str(e)))
                 continue
+            finally:
+                if taking and self.intensity is not None:
+                    self._pull_tape(book_id)
             out.append(SubmitResult(r.client_id, SubmitOutcome.ACCEPTED, venue_order_id=str(view.order_id)))
         return out
+
+    def _reaches_touch(self, book_id: int, r: OrderRequest) -> bool:
+        """A limit order priced at or through the recorded opposite touch (it would take it, or post-only fail)."""
+        b = self.books[self._symbol_of_book[book_id]]
+        if r.side is Side.BID:
+            return b.ask is not None and r.price is not None and r.price >= b.ask[0]
+        return b.bid is not None and r.price is not None and r.price <= b.bid[0]
 
     def prepare_cancel(self, symbol: str, client_ids: Sequence[int]) -> tuple[str, Sequence[int]]:
         return symbol, client_ids
@@ -450,6 +579,11 @@ class ReplayVenue:
 
     # --- simulator events -> tracker and ring (as a live connector's private stream would) -------
     def _on_sim_event(self, ev: Any) -> None:
+        if isinstance(ev, FundingEvent):
+            if ev.account == self.account:
+                self.funding_paid += ev.amount
+                self.funding_settlements += 1
+            return
         if isinstance(ev, FillEvent):
             f = ev.fill
             if f.account != self.account or f.client_id is None:
@@ -514,10 +648,18 @@ class ReplayResult:
     #: orders the risk guard refused, per reason (as in a live run's gateway stats)
     denied: dict[str, int] = field(default_factory=dict)
     timers: int = 0  # timer firings (ticks included), in journal time
-    #: quote currency: cash change (fees and realized PnL) plus open positions marked at the last recorded mid
+    #: quote currency: cash change (fees, realized PnL, funding) plus open positions marked at the last recorded mid
     pnl: float = 0.0
+    #: funding our positions paid (> 0) or received (< 0), quote currency, included in `pnl`; `funding_source`:
+    #: "recorded" (the journal's MarkPrice events), "constant" (`funding_ppm`, for journals without them),
+    #: "recorded+constant" (per market) or "none"
+    funding: float = 0.0
+    funding_source: str = "none"
+    funding_settlements: int = 0
     seconds: float = 0.0
     out_dir: str | None = None
+    #: what filled resting orders: {"model": "tape", "queue": ...} or the intensity model's parameters
+    fill_model: dict[str, Any] = field(default_factory=dict)
 
     @property
     def events_per_s(self) -> float:
@@ -549,6 +691,7 @@ async def replay(
     seed: int = 0,
     queue: str = "none",
     funding_ppm: float | None = None,
+    fills: FillIntensity | None = None,
 ) -> ReplayResult:
     """Run `strategy` (default: the config's) over the journal's market data; see the module docstring.
 
@@ -556,9 +699,13 @@ async def replay(
     `ctx.record()` rows and gauges (e.g. the run's SQLite recorder), as in a live run. `latency_ms`: the
     order path's delay in journal time, a constant or samples drawn with `seed` (`OrderLatency`). `queue`:
     "none" (only a recorded touch through our price fills a resting order), "risk_averse" or "probabilistic"
-    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). `funding_ppm`:
-    a funding rate per funding interval (ppm of notional; > 0: longs pay) charged on open positions at the
-    recorded mid at each UTC interval boundary (hourly) of journal time.
+    (recorded prints at our price also fill it once the queue ahead is used up: `QueueSlot`). Funding: a journal
+    with MarkPrice events (the venue's mark price stream) pays the recorded rates at the recorded funding times
+    (`ReplayVenue.on_mark`); for markets without them, `funding_ppm` is a funding rate per funding interval (ppm
+    of notional; > 0: longs pay) charged on open positions at the recorded mid at each UTC interval boundary
+    (hourly) of journal time. `funding_source` in the result says which was used. `fills`: resting orders fill
+    from that fill intensity (A*exp(-k*delta) per second, seeded draws; xtb/journal/fills.py) instead of the
+    recorded tape.
     """
     path = Path(journal)
     spec = get_strategy(strategy or config.strategy.name)
@@ -575,9 +722,8 @@ async def replay(
         # the exchanges stamp orders and fills with the strategy clock's time (a timer's own deadline)
         if now_wall_ns - wall_offset_ns > sim_clock.now_ns():
             sim_clock.set(now_wall_ns - wall_offset_ns)
-            if funding is not None:
-                for v in venues.values():
-                    v.poll_funding()
+            for v in venues.values():
+                v.poll_funding(now_wall_ns)
 
     # The live stack from the one composition root: only the venues (replayed) and the clock (the journal's,
     # advanced by events; timers fire in event time) differ. The risk guard is there as live.
@@ -592,7 +738,7 @@ async def replay(
         out_path = Path(out_dir) / "events.journal"
         rt.start_journal(out_path, {"replay_of": str(path), "strategy": spec.name})
     for name, markets in all_markets.items():
-        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue, funding),
+        rt.add_venue(name, ReplayVenue(name, markets, tracker, ring, sim_clock, latency, queue, funding, fills),
                      _Counter())
     venues: dict[str, ReplayVenue] = rt.connectors  # shared with the gateway: venues found later join it
     ids = rt.client_ids
@@ -607,6 +753,9 @@ async def replay(
     if telemetry is not None:
         rt.add_listener(telemetry)  # after the strategy, as in a live run
     res = ReplayResult(out_dir=None if out_dir is None else str(out_dir))
+    res.fill_model = {"model": "tape", "queue": queue} if fills is None else {
+        "model": "intensity", "a": fills.a, "k": fills.k, "seed": fills.seed,
+        "size": None if fills.size is None else str(fills.size)}
     tick_s = config.general.tick_interval_ms / 1000
     t0 = time.perf_counter()
     started = False
@@ -625,7 +774,7 @@ async def replay(
         """A venue or book the markets file does not name: a generic market (integer units)."""
         v = venues.get(name)
         if v is None:
-            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue, funding)
+            v = ReplayVenue(name, {}, tracker, ring, sim_clock, latency, queue, funding, fills)
             rt.add_venue(name, v, _Counter())
         v.add_book(book_id)
         return v
@@ -672,6 +821,12 @@ async def replay(
                     if v is not None:
                         v.on_trade(ev)
                     push(ev)
+                elif ev.kind == "mark":
+                    v = venues.get(ev.venue)
+                    if v is None or ev.book_id not in v.known_books:
+                        v = venue_for(ev.venue, ev.book_id)
+                    v.on_mark(ev)
+                    push(ev)
                 elif ev.kind == "resync":
                     push(ev)
             await settle_orders()
@@ -697,8 +852,13 @@ async def replay(
     res.truncated = windows.truncated
     res.fills = sum(v.fills for v in venues.values())
     res.denied = dict(gateway.stats.denied)
+    sources: set[str] = set()
     for venue, v in venues.items():
         res.pnl += v.pnl()
+        res.funding += v.funding_paid / 10**v.exchange.rules.cash_decimals
+        res.funding_settlements += v.funding_settlements
+        sources.update(v.funding_source().split("+"))
+        sources.discard("none")
         for pv in v.exchange.positions(v.account):
             if pv.size:
                 res.positions[f"{venue}:{v.symbol_of_book(pv.market)}"] = pv.size
@@ -709,6 +869,7 @@ async def replay(
             if o is not None:
                 res.orders.append({"venue": venue, "client_id": cid, "symbol": o.symbol, "side": o.side,
                                    "px": o.px, "sz": o.sz, "state": o.state, "filled": o.filled})
+    res.funding_source = "+".join(x for x in ("recorded", "constant") if x in sources) or "none"
     if out_path is not None:
         rt.write_journal_markets({name: v.markets_by_book() for name, v in venues.items()})
         rt.close_journal()

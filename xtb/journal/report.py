@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xtb._core import JournalReader
+from xtb._core import JournalReader, MarkPrice
 from xtb.telemetry.journal_markets import load_markets
 
 #: most points per plotted series (longer series are thinned evenly)
@@ -60,6 +60,8 @@ class JournalData:
     pnl: Series = field(default_factory=Series)
     latency_us: list[float] = field(default_factory=list)
     operator: list[tuple[float, str, str]] = field(default_factory=list)  # (t, action, detail JSON)
+    #: "venue:symbol" -> [marks, last mark (display units), last funding rate (fraction) or None, funding times]
+    marks: dict[str, list[Any]] = field(default_factory=dict)
     truncated: bool = False
     unattributed_fills: int = 0
     base_of: dict[str, str] = field(default_factory=dict)  # "venue:symbol" -> canonical base asset
@@ -126,6 +128,14 @@ def read_journal_data(path: Path) -> JournalData:
                 last_mid[ev.venue][ev.book_id] = (ev.best_bid[0] + ev.best_ask[0]) / 2
         elif kind == "operator":
             data.operator.append((t, ev.action, ev.detail))
+        elif kind == "mark":
+            name, ps, _ = _scale(markets, ev.venue, ev.book_id)
+            row = data.marks.setdefault(name, [0, 0.0, None, set()])
+            row[0] += 1
+            row[1] = ev.mark_px * ps
+            row[2] = None if ev.funding_rate is None else ev.funding_rate / 10**MarkPrice.FUNDING_RATE_DECIMALS
+            if ev.next_funding_ms:
+                row[3].add(ev.next_funding_ms)
         elif kind == "position":
             name, _, ss = _scale(markets, ev.venue, ev.book_id)
             data.position[name].add(t, ev.size * ss)
@@ -558,6 +568,15 @@ def _markdown(run: Path, data: JournalData | None, records: dict[str, list[Any]]
             f"{'n/a' if pnl.win_rate is None else f'{pnl.win_rate:.0%} of {pnl.closing_fills}'} |",
             "",
         ]
+    if data is not None and data.marks:
+        lines += ["## Mark price and funding", "",
+                  "From the journal's MarkPrice events (the venue's mark price stream).", "",
+                  "| market | marks | last mark | last funding rate | funding times announced |",
+                  "|---|---|---|---|---|"]
+        for name, (n, mark, rate, times) in sorted(data.marks.items()):
+            shown = "-" if rate is None else f"{rate:.6%}"
+            lines.append(f"| {name} | {n} | {mark:g} | {shown} | {len(times)} |")
+        lines.append("")
     if data is not None and data.operator:
         lines += ["## Operator actions", "", "From the journal, in order with the market data they acted on.", "",
                   "| t (s) | action | detail |", "|---|---|---|"]

@@ -54,18 +54,26 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def jobs_for(config: XtbConfig, grid: Mapping[str, Sequence[Any]], journals: Sequence[str | Path], *,
-             window_ns: int = 1_000_000, latency_ms: float = 0.0, queue: str = "none") -> list[dict[str, Any]]:
+             window_ns: int = 1_000_000, latency_ms: float = 0.0, queue: str = "none",
+             fills: Any = None) -> list[dict[str, Any]]:
+    """`fills`: a FillIntensity for every run; journal i draws with seed `fills.seed + i` (independent paths),
+    every param combination on one journal with the same draws (common random numbers)."""
     base = config.model_dump(mode="json")
     jobs: list[dict[str, Any]] = []
     for params in expand(grid):
-        for journal in journals:
+        for i, journal in enumerate(journals):
+            model = None if fills is None else {"a": fills.a, "k": fills.k, "seed": fills.seed + i,
+                                                "size": None if fills.size is None else str(fills.size)}
             jobs.append({"run": len(jobs), "journal": str(journal), "params": params, "config": base,
-                         "window_ns": window_ns, "latency_ms": latency_ms, "queue": queue})
+                         "window_ns": window_ns, "latency_ms": latency_ms, "queue": queue, "fills": model})
     return jobs
 
 
 def run_job(job: Mapping[str, Any]) -> Row:
     """One replay (top level and plain data in, plain data out: it runs in a pool worker or a Ray task)."""
+    from decimal import Decimal
+
+    from xtb.journal.fills import FillIntensity
     from xtb.journal.replay import replay
 
     row: Row = {"run": job["run"], "journal": job["journal"], "params": dict(job["params"]), "error": None}
@@ -73,8 +81,11 @@ def run_job(job: Mapping[str, Any]) -> Row:
         raw = dict(job["config"])
         raw["strategy"] = {**raw["strategy"], "params": {**raw["strategy"].get("params", {}), **job["params"]}}
         cfg = XtbConfig.model_validate(raw)
+        f = job.get("fills")
+        fills = None if f is None else FillIntensity(f["a"], f["k"], f["seed"],
+                                                     None if f["size"] is None else Decimal(f["size"]))
         res = asyncio.run(replay(job["journal"], cfg, window_ns=job["window_ns"], latency_ms=job["latency_ms"],
-                                 queue=job.get("queue", "none")))
+                                 queue=job.get("queue", "none"), fills=fills))
     except Exception as e:  # a bad combination or journal is this run's failure, not the sweep's
         row["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
         return row

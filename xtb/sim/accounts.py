@@ -135,6 +135,7 @@ def fee_for(value: int, rate_ppm: int) -> int:
     return -(-value * rate_ppm // PPM)
 
 
-def funding_for(size: int, mark: int, scale: int, rate_ppm: int) -> int:
-    """Funding paid by a position (> 0 = pays). Longs pay shorts when the rate is positive. Floored."""
-    return size * mark * scale * rate_ppm // PPM
+def funding_for(size: int, mark: int, scale: int, rate_ppm: int, rate_scale: int = PPM) -> int:
+    """Funding paid by a position (> 0 = pays). Longs pay shorts when the rate is positive. Floored. The rate is in
+    units of 1/rate_scale (ppm by default; a replay of recorded funding passes the venue's 1e-8)."""
+    return size * mark * scale * rate_ppm // rate_scale

@@ -416,8 +416,9 @@ class Exchange:
     def next_funding_ns(self, market: int) -> int:
         return self._market(market).next_funding_ns
 
-    def settle_funding(self, market: int, rate_ppm: int | None = None) -> int:
-        """Pay funding now at `rate_ppm` (default: `funding_rate`). Returns the total paid by longs."""
+    def settle_funding(self, market: int, rate_ppm: int | None = None, *, rate_scale: int = PPM) -> int:
+        """Pay funding now at `rate_ppm` (default: `funding_rate`), in units of 1/rate_scale (ppm unless given).
+        Returns the total paid by longs."""
         ms = self._market(market)
         rate = self.funding_rate(market) if rate_ppm is None else rate_ppm
         mark = self._mark_of(ms)
@@ -431,7 +432,7 @@ class Exchange:
             pos = acct.positions.get(market)
             if pos is None or pos.size == 0:
                 continue
-            amount = funding_for(pos.size, mark, ms.scale, rate)
+            amount = funding_for(pos.size, mark, ms.scale, rate, rate_scale)
             acct.cash -= amount
             acct.funding_paid += amount
             pos.funding_paid += amount
@@ -441,7 +442,8 @@ class Exchange:
             self._touched_positions[(acct.account_id, market)] = None
             self._touched_accounts[acct.account_id] = None
             if self._listeners:
-                self._pending.append(FundingEvent(acct.account_id, market, rate, amount, pos.size, mark, now))
+                self._pending.append(
+                    FundingEvent(acct.account_id, market, rate * PPM // rate_scale, amount, pos.size, mark, now))
         self.funding_residual += total
         self._flush()
         return paid_by_longs
@@ -571,10 +573,14 @@ class Exchange:
         if band is not None:
             ref = ms.last_trade if band.reference == "last" else ms.mark
             if ref is not None and not (ref * band.lower_ppm <= price * PPM <= ref * band.upper_ppm):
+                above = price * PPM > ref * band.upper_ppm
+                edge = ref * band.upper_ppm // (PPM * spec.tick) * spec.tick if above \
+                    else -(-ref * band.lower_ppm // (PPM * spec.tick)) * spec.tick  # fmt: skip
                 raise SimError(
                     ErrorCode.PRICE_OUT_OF_BAND,
                     f"price {price} too far from the {band.reference} price {ref}",
                     "price",
+                    band_edge=(above, edge),
                 )
 
     def _validate(self, req: OrderRequest, ms: _MarketState) -> int:

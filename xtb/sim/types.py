@@ -130,13 +130,17 @@ class ErrorCode(enum.Enum):
 
 
 class SimError(Exception):
-    """A refused request. State is unchanged. `field` names the offending request field if any."""
+    """A refused request. State is unchanged. `field` names the offending request field if any; `band_edge`
+    (PRICE_OUT_OF_BAND) is (the price is above the band, the edge it crossed on the tick), for dialects whose
+    message names the limit."""
 
-    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None,
+                 band_edge: tuple[bool, int] | None = None) -> None:
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
         self.field = field
+        self.band_edge = band_edge
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ config keeps working while it is updated.
 | unknown_order_policy  | venue orders we do not track: adopt, cancel or ignore                     |
 | reconcile_interval_s  | periodic REST reconciliation (None: only at start and after reconnects)   |
 | trades                | also subscribe the public trade prints                                    |
+| mark_price            | also subscribe mark price / funding (MarkPrice; Binance, Aster, Backpack) |
 | order_http            | order requests over the keep-alive client (`keepalive`) or `aiohttp`      |
 | order_connections     | order connections opened at start                                         |
 """

@@ -314,7 +314,47 @@ class OperatorAction:
     @property
     def detail(self) -> str: ...
 
-Event: TypeAlias = BookUpdate | Resync | Trade | OrderUpdate | Fill | Position | RateLimited | OperatorAction
+class MarkPrice:
+    """A venue's mark price and funding for one market (Binance / Aster `markPriceUpdate`): prices in the book's
+    units, `funding_rate` in 10^-8 per funding interval (positive: longs pay), venue times in Unix ms."""
+
+    kind: ClassVar[Literal["mark"]]
+    FUNDING_RATE_DECIMALS: ClassVar[int]
+    def __init__(
+        self,
+        venue: str,
+        book_id: int,
+        mark_px: int,
+        index_px: int | None = None,
+        funding_rate: int | None = None,
+        next_funding_ms: int = 0,
+        venue_ms: int = 0,
+        recv_ns: int | None = None,
+    ) -> None: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def recv_ns(self) -> int: ...
+    @property
+    def decoded_ns(self) -> int: ...
+    @property
+    def venue(self) -> str: ...
+    @property
+    def book_id(self) -> int: ...
+    @property
+    def mark_px(self) -> int: ...
+    @property
+    def index_px(self) -> int | None: ...
+    @property
+    def funding_rate(self) -> int | None: ...
+    @property
+    def next_funding_ms(self) -> int: ...
+    @property
+    def venue_ms(self) -> int: ...
+
+Event: TypeAlias = (
+    BookUpdate | Resync | Trade | OrderUpdate | Fill | Position | RateLimited | OperatorAction | MarkPrice
+)
 
 class EventRing:
     def __init__(self, capacity: int = 65536) -> None: ...

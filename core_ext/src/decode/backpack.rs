@@ -1,6 +1,6 @@
 //! Backpack: `{"stream": "<name>", "data": {...}}` frames (see docs venues/backpack.md §6).
-//! Streams: depth.<s> (and depth.<ms>.<s>), bookTicker.<s>, trade.<s>, account.orderUpdate[.<s>],
-//! account.positionUpdate[.<s>]. The `data` object comes before `stream` on the wire, so the frame is
+//! Streams: depth.<s> (and depth.<ms>.<s>), bookTicker.<s>, trade.<s>, markPrice.<s> (-> MarkPrice),
+//! account.orderUpdate[.<s>], account.positionUpdate[.<s>]. The `data` object comes before `stream` on the wire, so the frame is
 //! parsed once into a union of the fields those payloads use and dispatched on `data.e` / `stream`.
 
 use serde::Deserialize;
@@ -8,7 +8,9 @@ use serde::Deserialize;
 use super::json::{sniff_str, Flex, Num};
 use super::{avg_price, base_quote, fee_notional, lock_book, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
-use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Position, Side, Trade, Venue};
+use crate::events::{
+    EventBody, Fill, MarkPrice, OrderState, OrderUpdate, Position, Side, Trade, Venue, FUNDING_RATE_DECIMALS,
+};
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -85,6 +87,12 @@ struct Data<'a> {
     n: Option<Flex<'a>>,
     #[serde(borrow, default)]
     N: Option<&'a str>,
+    /// event time (µs).
+    #[serde(borrow, default)]
+    E: Option<Flex<'a>>,
+    /// markPrice: estimated funding rate; order: time in force.
+    #[serde(borrow, default)]
+    f: Option<Flex<'a>>,
 }
 
 fn need_str<'f>(ctx: &Ctx<'_>, f: &'f Option<Flex<'_>>, name: &str) -> Result<&'f str, FeedError> {
@@ -188,6 +196,7 @@ fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedEr
         "depth" => depth(dec, &ctx, d, recv_ns),
         "bookTicker" => book_ticker(dec, &ctx, d, recv_ns),
         "trade" => trade(dec, &ctx, d, recv_ns),
+        "markPrice" => mark_price(dec, &ctx, d, recv_ns),
         "orderAccepted" | "orderCancelled" | "orderExpired" | "orderFill" | "orderModified"
         | "triggerPlaced" | "triggerFailed" => order_update(dec, &ctx, d, recv_ns),
         "positionAdjusted" | "positionOpened" | "positionClosed" => position(dec, &ctx, d, recv_ns),
@@ -253,6 +262,53 @@ fn trade(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64) -> Res
         trade_id,
     };
     dec.emit_public(recv_ns, EventBody::Trade(ev));
+    Ok(1)
+}
+
+fn opt_str<'f>(ctx: &Ctx<'_>, f: &'f Option<Flex<'_>>, name: &str) -> Result<Option<&'f str>, FeedError> {
+    match f {
+        None | Some(Flex::Null) => Ok(None),
+        Some(Flex::Str(s)) if s.is_empty() => Ok(None),
+        Some(Flex::Str(s)) => Ok(Some(s)),
+        Some(other) => Err(ctx.err(format!("field {name} must be a string, got {}", other.type_name()))),
+    }
+}
+
+fn opt_u64(ctx: &Ctx<'_>, f: &Option<Flex<'_>>, name: &str) -> Result<u64, FeedError> {
+    match f {
+        None | Some(Flex::Null) => Ok(0),
+        Some(v) => v.as_u64().ok_or_else(|| ctx.err(format!("field {name} must be an integer, got {}", v.type_name()))),
+    }
+}
+
+/// markPrice.<s>: mark `p` and index `i` in the book's price units, the estimated funding rate `f` in 10^-8,
+/// the next funding time `n` (ms) and the event time `E` (µs -> ms).
+fn mark_price(dec: &mut FeedDecoder, ctx: &Ctx<'_>, d: Data<'_>, recv_ns: i64) -> Result<u32, FeedError> {
+    let sym = need(ctx, d.s, "s")?;
+    let p = need_str(ctx, &d.p, "p")?;
+    let i = opt_str(ctx, &d.i, "i")?;
+    let funding_rate = match opt_str(ctx, &d.f, "f")? {
+        Some(f) => Some(ctx.rounded("f", f, FUNDING_RATE_DECIMALS)?),
+        None => None,
+    };
+    let next_funding_ms = opt_u64(ctx, &d.n, "n")?;
+    let venue_ms = opt_u64(ctx, &d.E, "E")? / 1_000;
+    ctx.decimal("p", p)?; // a bad price is an error even for a market without a book
+    if let Some(i) = i {
+        ctx.decimal("i", i)?;
+    }
+    let Some((id, book)) = dec.lookup(sym) else { return Ok(0) };
+    let (pd, _) = FeedDecoder::scales(&book);
+    let ev = MarkPrice {
+        venue: Venue::Backpack,
+        book_id: id,
+        mark_px: ctx.rounded("p", p, pd)?,
+        index_px: i.map(|i| ctx.rounded("i", i, pd)).transpose()?,
+        funding_rate,
+        next_funding_ms,
+        venue_ms,
+    };
+    dec.emit_public(recv_ns, EventBody::Mark(ev));
     Ok(1)
 }
 

@@ -3,16 +3,17 @@
 //! describes them (market streams and the user data stream).
 //! depthUpdate (diff depth), bookTicker, aggTrade (market streams); ORDER_TRADE_UPDATE and ACCOUNT_UPDATE
 //! positions (user data stream). TRADE_LITE (a copy of ORDER_TRADE_UPDATE's fill) is counted as ignored.
-//! markPriceUpdate (`<symbol>@markPrice[@1s]`, `!markPrice@arr[@1s]`) is not a ring event: the feed decoder
-//! counts it as ignored and `decode_mark_prices` turns the frame into typed `MarkPrice` values (a latest-value
-//! feed of mark, index and settle price and the funding rate, read by the connector).
+//! markPriceUpdate (`<symbol>@markPrice[@1s]`, `!markPrice@arr[@1s]`): the feed decoder pushes one `MarkPrice`
+//! ring event per market with a book (mark and index price in the book's units, funding rate in 10^-8);
+//! `decode_mark_prices` also turns the frame into typed values at a fixed scale (the connector's latest-value
+//! view, `BinanceMarkPrice`).
 
 use serde::Deserialize;
 
 use super::json::{sniff_str, Flex, Num};
 use super::{base_quote, fee_notional, Ctx, Depth, FeedDecoder, FeedError};
 use crate::book::DeltaSeq;
-use crate::events::{EventBody, Fill, OrderState, OrderUpdate, Position, Side, Trade};
+use crate::events::{EventBody, Fill, MarkPrice as MarkEvent, OrderState, OrderUpdate, Position, Side, Trade, FUNDING_RATE_DECIMALS};
 
 #[derive(Deserialize, Default)]
 #[allow(non_snake_case)]
@@ -142,6 +143,8 @@ fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedEr
     }
     let outer: Msg = match serde_json::from_slice(frame) {
         Ok(m) => m,
+        // the all-market stream (`!markPrice@arr`) is an array, raw or in the combined envelope
+        Err(_) if frame.windows(17).any(|w| w == b"\"markPriceUpdate\"") => return mark_price(dec, frame, recv_ns),
         Err(e) => {
             let channel = sniff_str(frame, "stream").or_else(|| sniff_str(frame, "e")).unwrap_or("?");
             return Err(FeedError { venue, channel: channel.to_owned(), reason: format!("bad JSON: {e}") });
@@ -163,6 +166,7 @@ fn feed(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedEr
         "ORDER_TRADE_UPDATE" => order_update(dec, &ctx, &m, recv_ns),
         "aggTrade" => agg_trade(dec, &ctx, &m, recv_ns),
         "ACCOUNT_UPDATE" => account_update(dec, &ctx, frame, recv_ns),
+        "markPriceUpdate" => mark_price(dec, frame, recv_ns),
         _ => {
             dec.stats.ignored += 1;
             Ok(0)
@@ -431,6 +435,49 @@ fn millis(ctx: &Ctx<'_>, v: &Option<serde_json::Value>, name: &str) -> Result<Op
 /// `decimals` (rounded half-even past it). A frame that is not a markPriceUpdate is an error naming its
 /// event; nothing is returned from a frame with one bad entry.
 pub fn decode_mark_prices(venue: crate::events::Venue, frame: &[u8], decimals: u32) -> Result<Vec<MarkPrice>, FeedError> {
+    let (channel, msgs) = parse_marks(venue, frame)?;
+    let ctx = Ctx { venue, channel: &channel };
+    msgs.iter().map(|m| mark_one(&ctx, m, decimals)).collect()
+}
+
+/// markPriceUpdate in the feed: one `MarkPrice` ring event per entry whose market has a book, prices rounded
+/// (half-even) to the book's price decimals, the rate to 10^-8. Every entry is checked before any is pushed.
+fn mark_price(dec: &mut FeedDecoder, frame: &[u8], recv_ns: i64) -> Result<u32, FeedError> {
+    let venue = dec.venue;
+    let (channel, msgs) = parse_marks(venue, frame)?;
+    let ctx = Ctx { venue, channel: &channel };
+    let mut out = Vec::with_capacity(msgs.len());
+    for m in &msgs {
+        // validated at the fixed scale first, so a bad entry is an error whether or not we keep its market
+        let v = mark_one(&ctx, m, MARK_DECIMALS)?;
+        let Some((id, book)) = dec.lookup(&v.symbol) else { continue };
+        let (pd, _) = FeedDecoder::scales(&book);
+        let px = |name: &str, text: &Option<String>| ctx.rounded(name, text.as_deref().unwrap_or("0"), pd);
+        let funding_rate = match m.r.as_deref() {
+            Some("") | None => None,
+            Some(r) => Some(ctx.rounded("r", r, FUNDING_RATE_DECIMALS)?),
+        };
+        out.push(MarkEvent {
+            venue,
+            book_id: id,
+            mark_px: px("p", &m.p)?,
+            index_px: Some(px("i", &m.i)?),
+            funding_rate,
+            next_funding_ms: v.next_funding_ms,
+            venue_ms: v.event_ms,
+        });
+    }
+    if out.is_empty() {
+        dec.stats.ignored += 1;
+    }
+    let n = out.len() as u32;
+    for ev in out {
+        dec.emit_public(recv_ns, EventBody::Mark(ev));
+    }
+    Ok(n)
+}
+
+fn parse_marks(venue: crate::events::Venue, frame: &[u8]) -> Result<(String, Vec<MarkMsg>), FeedError> {
     let parsed: MarkFrame = serde_json::from_slice(frame).map_err(|e| {
         let channel = sniff_str(frame, "stream").or_else(|| sniff_str(frame, "e")).unwrap_or("?");
         FeedError { venue, channel: channel.to_owned(), reason: format!("bad markPriceUpdate JSON: {e}") }
@@ -441,8 +488,7 @@ pub fn decode_mark_prices(venue: crate::events::Venue, frame: &[u8], decimals: u
         MarkFrame::One(m) => ("markPriceUpdate".to_owned(), vec![m]),
         MarkFrame::Many(v) => ("!markPrice@arr".to_owned(), v),
     };
-    let ctx = Ctx { venue, channel: &channel };
-    msgs.iter().map(|m| mark_one(&ctx, m, decimals)).collect()
+    Ok((channel, msgs))
 }
 
 fn mark_one(ctx: &Ctx<'_>, m: &MarkMsg, decimals: u32) -> Result<MarkPrice, FeedError> {
@@ -520,12 +566,49 @@ mod tests {
     }
 
     #[test]
-    fn mark_price_and_trade_lite_are_ignored() {
+    fn trade_lite_is_ignored() {
         let (mut dec, ring) = setup();
-        let mark = br#"{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"100000.0","i":"100000.0","P":"100000.0","r":"0.0001","T":2}"#;
-        assert_eq!(dec.feed(mark, 1).unwrap(), 0);
         let lite = br#"{"e":"TRADE_LITE","E":1,"T":1,"s":"BTCUSDC","q":"0.001","p":"1","m":true,"c":"7","S":"BUY","L":"1","l":"0.001","t":1,"i":2}"#;
         assert_eq!(dec.feed(lite, 2).unwrap(), 0);
+        assert!(drain(&ring).is_empty());
+    }
+
+    #[test]
+    fn mark_price_is_a_ring_event_in_book_units() {
+        use crate::events::MarkPrice;
+        let (mut dec, ring) = setup(); // BTCUSDC: 1 price decimal
+        let raw = br#"{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDC","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}"#;
+        assert_eq!(dec.feed(raw, 7).unwrap(), 1);
+        let want = MarkPrice {
+            venue: Venue::BinanceUsdm,
+            book_id: 0,
+            mark_px: 117_942, // 11794.15 half-even at one decimal
+            index_px: Some(117_846),
+            funding_rate: Some(38_167),
+            next_funding_ms: 1562306400000,
+            venue_ms: 1562305380000,
+        };
+        assert_eq!(drain(&ring), vec![EventBody::Mark(want.clone())]);
+        // combined envelope; the all-market array (raw and combined) keeps only markets with a book
+        let combined = br#"{"stream":"btcusdc@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDC","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}"#;
+        assert_eq!(dec.feed(combined, 8).unwrap(), 1);
+        assert_eq!(drain(&ring), vec![EventBody::Mark(want)]);
+        let arr = br#"[{"e":"markPriceUpdate","E":1,"s":"ETHUSDC","p":"1.5","i":"1","P":"1","r":"-0.0001","T":2},{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"2","i":"2","P":"2","r":"-0.0001","T":2}]"#;
+        assert_eq!(dec.feed(arr, 9).unwrap(), 1);
+        let got = drain(&ring);
+        assert!(matches!(&got[..], [EventBody::Mark(m)] if m.mark_px == 20 && m.funding_rate == Some(-10_000)));
+        let wrapped = br#"{"stream":"!markPrice@arr@1s","data":[{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"3","i":"3","P":"3","r":"","T":0}]}"#;
+        assert_eq!(dec.feed(wrapped, 10).unwrap(), 1);
+        let got = drain(&ring);
+        assert!(matches!(&got[..], [EventBody::Mark(m)] if m.mark_px == 30 && m.funding_rate.is_none() && m.next_funding_ms == 0));
+        // a market without a book: nothing, counted as ignored; a bad entry: an error naming the field, nothing pushed
+        let other = br#"{"e":"markPriceUpdate","E":1,"s":"XRPUSDC","p":"1","i":"1","P":"1","r":"0","T":2}"#;
+        let ignored = dec.stats.ignored;
+        assert_eq!(dec.feed(other, 11).unwrap(), 0);
+        assert_eq!(dec.stats.ignored, ignored + 1);
+        let bad = br#"[{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"2","i":"2","P":"2","r":"0","T":2},{"e":"markPriceUpdate","E":1,"s":"BTCUSDC","p":"x","i":"2","P":"2","r":"0","T":2}]"#;
+        let err = dec.feed(bad, 12).unwrap_err();
+        assert!(err.reason.contains("p"), "{err}");
         assert!(drain(&ring).is_empty());
     }
 

@@ -87,6 +87,37 @@ fn backpack_ticker_trade() {
 }
 
 #[test]
+fn backpack_mark_price() {
+    let (mut dec, ring, _) = setup(Venue::Backpack, &[("BTC_USDC_PERP", "BTC_USDC_PERP", 1, 5)]);
+    assert_eq!(dec.feed(frame!("backpack_mark_price.json"), 4).unwrap(), 1);
+    assert_eq!(
+        drain(&ring),
+        vec![EventBody::Mark(crate::events::MarkPrice {
+            venue: Venue::Backpack,
+            book_id: 0,
+            mark_px: 866554, // 86655.37 half-even at one decimal
+            index_px: Some(866501),
+            funding_rate: Some(-1250), // -0.0000125 in 1e-8
+            next_funding_ms: 1790137200000,
+            venue_ms: 1790134357267,
+        })]
+    );
+    // a prediction market: no rate, index or next funding time
+    let bare = br#"{"data":{"E":1,"e":"markPrice","p":"0.5","s":"BTC_USDC_PERP"},"stream":"markPrice.BTC_USDC_PERP"}"#;
+    assert_eq!(dec.feed(bare, 5).unwrap(), 1);
+    assert!(matches!(&drain(&ring)[..], [EventBody::Mark(m)] if m.mark_px == 5 && m.funding_rate.is_none()
+        && m.index_px.is_none() && m.next_funding_ms == 0));
+    // a market without a book: nothing; a bad field: an error naming it
+    let other = br#"{"data":{"E":1,"e":"markPrice","p":"1","f":"0","s":"ETH_USDC_PERP"},"stream":"markPrice.ETH_USDC_PERP"}"#;
+    assert_eq!(dec.feed(other, 6).unwrap(), 0);
+    let bad = br#"{"data":{"E":1,"e":"markPrice","p":"1","f":1,"s":"BTC_USDC_PERP"},"stream":"markPrice.BTC_USDC_PERP"}"#;
+    assert!(dec.feed(bad, 7).unwrap_err().reason.contains("field f"));
+    let bad = br#"{"data":{"E":1,"e":"markPrice","p":"x","s":"ETH_USDC_PERP"},"stream":"markPrice.ETH_USDC_PERP"}"#;
+    assert!(dec.feed(bad, 8).unwrap_err().reason.contains('p'));
+    assert!(drain(&ring).is_empty());
+}
+
+#[test]
 fn backpack_orders_and_positions() {
     let (mut dec, ring, _b) = setup(
         Venue::Backpack,

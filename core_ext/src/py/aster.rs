@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::py::binance::{param_pairs, LimitParams};
+use crate::py::binance::{fapi_signer_pymethods, param_pairs};
 use crate::sign::aster::{self, AsterSignError, AsterSignOptions, AsterSigner, MessageHasher};
 use crate::sign::eip712;
 
@@ -46,8 +46,14 @@ impl PyAsterSigner {
     }
 }
 
-#[pymethods]
-impl PyAsterSigner {
+fapi_signer_pymethods! {
+    impl PyAsterSigner;
+    /// The signed body of `POST /fapi/v3/order` for one LIMIT order from integer units, in one call (the
+    /// gateway's hot path). Same arguments as BinanceSigner.limit_order, with `nonce` for the timestamp.
+    limit_order(nonce: Option<u64> = None) |this, pairs| {
+        this.signed_text(&pairs, nonce)
+    }
+
     /// `private_key`: the API wallet's secp256k1 key (hex); `user`: the main wallet address; `chain_id`:
     /// 1666 mainnet, 714 testnet. `include_user` / `signature_0x`: the UNCONFIRMED wire details (defaults:
     /// send `user`, signature hex without `0x`). `min_nonce`: a persisted high-water mark (nonces stay above).
@@ -175,38 +181,6 @@ impl PyAsterSigner {
                 .collect::<Result<Vec<_>, _>>()
         })
         .map_err(err)
-    }
-
-    /// The signed body of `POST /fapi/v3/order` for one LIMIT order from integer units, in one call (the
-    /// gateway's hot path). Same arguments as BinanceSigner.limit_order, with `nonce` for the timestamp.
-    #[pyo3(signature = (symbol, side, price, size, price_decimals, size_decimals, time_in_force = "GTC",
-                        reduce_only = false, client_order_id = None, nonce = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn limit_order<'py>(
-        &self,
-        py: Python<'py>,
-        symbol: &str,
-        side: &str,
-        price: i64,
-        size: i64,
-        price_decimals: u32,
-        size_decimals: u32,
-        time_in_force: &str,
-        reduce_only: bool,
-        client_order_id: Option<&str>,
-        nonce: Option<u64>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let lp = LimitParams::new(
-            side,
-            price,
-            size,
-            price_decimals,
-            size_decimals,
-            time_in_force,
-        )?;
-        let p = lp.pairs(symbol, side, time_in_force, reduce_only, client_order_id);
-        let body = self.signed_text(&p, nonce)?;
-        Ok(PyBytes::new(py, body.as_bytes()))
     }
 
     fn __repr__(&self) -> String {

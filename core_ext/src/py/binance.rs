@@ -123,6 +123,60 @@ impl LimitParams {
     }
 }
 
+/// The `#[pymethods]` block of a signer of the `/fapi` order API (Binance's, Aster's): `limit_order`, whose
+/// order arguments, checks and parameter order are the same for every such signer, written here once, then
+/// the signer's other methods as given. Each signer names its own trailing stamp arguments (with their
+/// Python defaults) and how it signs the order's pairs:
+///
+/// ```text
+/// fapi_signer_pymethods! {
+///     impl PyBinanceSigner;
+///     /// doc of limit_order
+///     limit_order(timestamp_ms: Option<u64> = None) |this, pairs| { this.signed_text("", &pairs, timestamp_ms, None) }
+///     // ... the other methods
+/// }
+/// ```
+macro_rules! fapi_signer_pymethods {
+    (
+        impl $class:ident;
+        $(#[doc = $doc:literal])*
+        limit_order($($stamp:ident: $stamp_ty:ty = $default:tt),*) |$this:ident, $pairs:ident| $sign:block
+        $($methods:tt)*
+    ) => {
+        #[::pyo3::pymethods]
+        impl $class {
+            $(#[doc = $doc])*
+            #[pyo3(signature = (symbol, side, price, size, price_decimals, size_decimals, time_in_force = "GTC",
+                                reduce_only = false, client_order_id = None $(, $stamp = $default)*))]
+            #[allow(clippy::too_many_arguments)]
+            fn limit_order<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+                symbol: &str,
+                side: &str,
+                price: i64,
+                size: i64,
+                price_decimals: u32,
+                size_decimals: u32,
+                time_in_force: &str,
+                reduce_only: bool,
+                client_order_id: Option<&str>,
+                $($stamp: $stamp_ty),*
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::types::PyBytes>> {
+                let lp = $crate::py::binance::LimitParams::new(side, price, size, price_decimals, size_decimals,
+                                                               time_in_force)?;
+                let $pairs = lp.pairs(symbol, side, time_in_force, reduce_only, client_order_id);
+                let $this = self;
+                let body: String = $sign?;
+                Ok(::pyo3::types::PyBytes::new(py, body.as_bytes()))
+            }
+
+            $($methods)*
+        }
+    };
+}
+pub(crate) use fapi_signer_pymethods;
+
 /// HMAC-SHA256 signer for Binance USD-M REST (and the WebSocket API's signed params).
 #[pyclass(name = "BinanceSigner", module = "xtb_core._core", frozen)]
 pub struct PyBinanceSigner {
@@ -142,8 +196,14 @@ impl PyBinanceSigner {
     }
 }
 
-#[pymethods]
-impl PyBinanceSigner {
+fapi_signer_pymethods! {
+    impl PyBinanceSigner;
+    /// The body of `POST /fapi/v1/order` for one LIMIT order from integer units, in one call (the
+    /// gateway's hot path). `side`: "BUY"/"SELL"; `time_in_force`: GTC, IOC, FOK or GTX (post-only).
+    limit_order(timestamp_ms: Option<u64> = None, recv_window_ms: Option<u64> = None) |this, pairs| {
+        this.signed_text("", &pairs, timestamp_ms, recv_window_ms)
+    }
+
     /// `api_key` goes in the `X-MBX-APIKEY` header; `secret` keys the HMAC and is never shown.
     #[new]
     #[pyo3(signature = (api_key, secret, recv_window_ms = DEFAULT_RECV_WINDOW_MS))]
@@ -216,33 +276,6 @@ impl PyBinanceSigner {
         let pairs = param_pairs(params)?;
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         self.signed_text(prefix, &refs, timestamp_ms, recv_window_ms)
-    }
-
-    /// The body of `POST /fapi/v1/order` for one LIMIT order from integer units, in one call (the
-    /// gateway's hot path). `side`: "BUY"/"SELL"; `time_in_force`: GTC, IOC, FOK or GTX (post-only).
-    #[pyo3(signature = (symbol, side, price, size, price_decimals, size_decimals, time_in_force = "GTC",
-                        reduce_only = false, client_order_id = None, timestamp_ms = None,
-                        recv_window_ms = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn limit_order<'py>(
-        &self,
-        py: Python<'py>,
-        symbol: &str,
-        side: &str,
-        price: i64,
-        size: i64,
-        price_decimals: u32,
-        size_decimals: u32,
-        time_in_force: &str,
-        reduce_only: bool,
-        client_order_id: Option<&str>,
-        timestamp_ms: Option<u64>,
-        recv_window_ms: Option<u64>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let lp = LimitParams::new(side, price, size, price_decimals, size_decimals, time_in_force)?;
-        let p = lp.pairs(symbol, side, time_in_force, reduce_only, client_order_id);
-        let body = self.signed_text("", &p, timestamp_ms, recv_window_ms)?;
-        Ok(PyBytes::new(py, body.as_bytes()))
     }
 
     fn __repr__(&self) -> String {

@@ -14,8 +14,8 @@ use pyo3::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::events::{
-    monotonic_ns, BookUpdate, Event, EventBody, Fill, OrderUpdate, OperatorAction, Position, RateLimited,
-    Resync, Side, Trade, Venue,
+    monotonic_ns, BookUpdate, Event, EventBody, Fill, MarkPrice, OrderUpdate, OperatorAction, Position, RateLimited,
+    Resync, Side, Trade, Venue, FUNDING_RATE_DECIMALS,
 };
 use crate::dispatch::{take_batch, DispatchCounters, EventKind};
 use crate::ring::{bench_push_pop_ns, EventRing};
@@ -563,6 +563,83 @@ event_methods_no_venue!(PyOperatorAction, "operator", {
     }
 });
 
+/// A venue's mark price and funding for one market: prices in the book's units, `funding_rate` in 10^-8 per
+/// funding interval (positive: longs pay), venue times in Unix milliseconds.
+#[pyclass(name = "MarkPrice", module = "xtb_core._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyMarkPrice {
+    h: Header,
+    e: MarkPrice,
+}
+
+event_methods!(PyMarkPrice, "mark", {
+    #[new]
+    #[pyo3(signature = (venue, book_id, mark_px, index_px=None, funding_rate=None, next_funding_ms=0, venue_ms=0,
+                        recv_ns=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        venue: &str,
+        book_id: u32,
+        mark_px: i64,
+        index_px: Option<i64>,
+        funding_rate: Option<i64>,
+        next_funding_ms: u64,
+        venue_ms: u64,
+        recv_ns: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(PyMarkPrice {
+            h: Header::unpushed(recv_ns),
+            e: MarkPrice { venue: venue_arg(venue)?, book_id, mark_px, index_px, funding_rate, next_funding_ms, venue_ms },
+        })
+    }
+    /// Decimals of `funding_rate` (8: 10^-8 per interval; 1 ppm = 100).
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn FUNDING_RATE_DECIMALS() -> u32 {
+        FUNDING_RATE_DECIMALS
+    }
+    #[getter]
+    fn book_id(&self) -> u32 {
+        self.e.book_id
+    }
+    #[getter]
+    fn mark_px(&self) -> i64 {
+        self.e.mark_px
+    }
+    #[getter]
+    fn index_px(&self) -> Option<i64> {
+        self.e.index_px
+    }
+    #[getter]
+    fn funding_rate(&self) -> Option<i64> {
+        self.e.funding_rate
+    }
+    #[getter]
+    fn next_funding_ms(&self) -> u64 {
+        self.e.next_funding_ms
+    }
+    #[getter]
+    fn venue_ms(&self) -> u64 {
+        self.e.venue_ms
+    }
+    fn __repr__(&self) -> String {
+        let opt = |v: Option<i64>| v.map_or("None".to_owned(), |x| x.to_string());
+        format!(
+            "MarkPrice(seq={}, venue='{}', book_id={}, mark_px={}, index_px={}, funding_rate={}, next_funding_ms={}, \
+             venue_ms={}, {})",
+            self.h.seq,
+            self.e.venue.name(),
+            self.e.book_id,
+            self.e.mark_px,
+            opt(self.e.index_px),
+            opt(self.e.funding_rate),
+            self.e.next_funding_ms,
+            self.e.venue_ms,
+            self.h.repr_tail()
+        )
+    }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Event <-> Python object
 
@@ -578,6 +655,7 @@ pub fn event_into_py(py: Python<'_>, ev: Event) -> PyResult<Bound<'_, PyAny>> {
         EventBody::Position(e) => Bound::new(py, PyPosition { h, e })?.into_any(),
         EventBody::RateLimited(e) => Bound::new(py, PyRateLimited { h, e })?.into_any(),
         EventBody::Operator(e) => Bound::new(py, PyOperatorAction { h, e })?.into_any(),
+        EventBody::Mark(e) => Bound::new(py, PyMarkPrice { h, e })?.into_any(),
     })
 }
 
@@ -617,6 +695,10 @@ fn event_from_py(obj: &Bound<'_, PyAny>) -> Option<Event> {
     if let Ok(o) = obj.cast::<PyOperatorAction>() {
         let o = o.get();
         return Some(ev(o.h, EventBody::Operator(o.e.clone())));
+    }
+    if let Ok(o) = obj.cast::<PyMarkPrice>() {
+        let o = o.get();
+        return Some(ev(o.h, EventBody::Mark(o.e.clone())));
     }
     None
 }
@@ -839,7 +921,7 @@ impl PyEventRing {
         let ev = event_from_py(event).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "event: expected an xtb._core event (BookUpdate, Resync, Trade, OrderUpdate, Fill, Position, \
-                 RateLimited, OperatorAction), got {}",
+                 RateLimited, OperatorAction, MarkPrice), got {}",
                 event.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
             ))
         })?;
@@ -1209,6 +1291,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPosition>()?;
     m.add_class::<PyRateLimited>()?;
     m.add_class::<PyOperatorAction>()?;
+    m.add_class::<PyMarkPrice>()?;
     m.add_function(wrap_pyfunction!(_ring_push_synthetic, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_ring_rust, m)?)?;
     Ok(())

@@ -104,7 +104,13 @@ _ERRORS: dict[ErrorCode, tuple[int, str]] = {
 }
 
 
-def api_error(exc: SimError) -> BinanceError:
+def api_error(exc: SimError, spec: MarketSpec | None = None) -> BinanceError:
+    if exc.code is ErrorCode.PRICE_OUT_OF_BAND and exc.band_edge is not None and spec is not None:
+        # PERCENT_PRICE: -4016 above multiplierUp, -4024 below multiplierDown, the limit in the message
+        above, edge = exc.band_edge
+        if above:
+            return BinanceError(400, -4016, f"Limit price can't be higher than {spec.format_price(edge)}.")
+        return BinanceError(400, -4024, f"Limit price can't be lower than {spec.format_price(edge)}.")
     code, msg = _ERRORS.get(exc.code, (-2010, exc.message))
     return BinanceError(400, code, msg)
 
@@ -426,7 +432,7 @@ class BinanceVenue:
         try:
             view = self.engine.place_order(request)
         except SimError as exc:
-            raise api_error(exc) from None
+            raise api_error(exc, self._by_market.get(request.market)) from None
         finally:
             held, self._held = self._held, None
         if fok and view.status is OrderStatus.EXPIRED and view.filled == 0:

@@ -119,6 +119,8 @@ class BackpackConfig:
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
+    # also subscribe `markPrice.<symbol>`: MarkPrice ring events (on_mark, journal); on when a strategy has on_mark
+    mark_price: bool = False
     # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). 4096 (256 KiB, ~80 ms
     # of one core to fill, in the background) covers any burst the venue's limits allow. docs/core_api.md
     nonce_pool: int = 4096
@@ -361,6 +363,8 @@ class BackpackConnector(StreamingConnector):
         public = [f"depth.{s}" for s in self._books]
         if self.config.trades:
             public += [f"trade.{s}" for s in self._books]
+        if self.config.mark_price:
+            public += [f"markPrice.{s}" for s in self._books]
         if public:
             transport.send(WSMsgType.TEXT, orjson.dumps({"method": "SUBSCRIBE", "params": public}))
         transport.send(WSMsgType.TEXT, self._signer.subscribe_frame(list(_PRIVATE_STREAMS),

@@ -56,7 +56,7 @@ from xtb.transport.rest import AmbiguousResponse, RestClient, RestError, Retries
 from xtb.transport.ws import WsSession
 from xtb.venues.binance_usdm.config import BinanceConfig
 from xtb.venues.binance_usdm.dialect import BINANCE_USDM, FapiDialect
-from xtb.venues.binance_usdm.markets import parse_markets, rounded_units
+from xtb.venues.binance_usdm.markets import parse_markets, percent_price_band, rounded_units
 from xtb.venues.binance_usdm.ratelimits import binance_usdm as binance_limits
 from xtb.venues.binance_usdm.rest_api import Banned, BinanceRest, UsageGate
 from xtb.venues.binance_usdm.ws_api import WsApiClient, WsApiError, WsApiTimeout
@@ -82,6 +82,7 @@ _SIDE = {Side.BID: "BUY", Side.ASK: "SELL"}
 _LIMIT = OrderKind.LIMIT
 CLIENT_ID_MAX = 10**36 - 1  # newClientOrderId: up to 36 characters; ours are decimal integers
 _NO_BOUNDS = (1 << 62, 0, 1 << 62)
+_NO_BAND = (0, 1 << 62)  # no mark known yet (or no PERCENT_PRICE filter): the venue decides
 
 
 @dataclass
@@ -138,23 +139,22 @@ class _UserListener(PyFeedListener):
 
 
 class _MarketListener(PyFeedListener):
-    """The `/market` host: markPriceUpdate frames are decoded in the core into typed mark prices (handed to
-    the connector), everything else (aggTrade) goes to the core feed decoder."""
+    """The `/market` host: every frame goes to the core feed decoder (aggTrade -> Trade, markPriceUpdate ->
+    MarkPrice ring events); a mark frame the core took is also handed to the connector's latest-value view."""
 
     def __init__(self, decoder: Any, on_marks: Callable[[bytes], None], **kw: Any) -> None:
         super().__init__(decoder, **kw)
         self._on_marks = on_marks
 
     def _feed(self, transport: Any, payload: bytes) -> None:
-        if b'"markPriceUpdate"' not in payload:
-            super()._feed(transport, payload)
-            return
-        self.frames += 1
+        errors = self.errors
+        super()._feed(transport, payload)
+        if self.errors != errors or b'"markPriceUpdate"' not in payload:
+            return  # a refused frame is counted and reported once, by the feed decoder's path
         try:
             self._on_marks(payload)
-        except Exception as e:  # a bad frame must not kill the socket; it is counted and logged
-            self.errors += 1
-            log.warning("mark price frame refused: %s", e)
+        except Exception as e:  # a listener's bug must not kill the socket; it is logged
+            log.warning("mark price listener failed: %s", e)
 
 
 class BinanceConnector(StreamingConnector):
@@ -218,6 +218,7 @@ class BinanceConnector(StreamingConnector):
         self._user_ws: WsSession | None = None
         self._trades_ws: WsSession | None = None  # the /market host: aggTrade and/or markPrice
         self._marks: dict[str, Any] = {}  # symbol -> the latest core BinanceMarkPrice
+        self._bands: dict[str, tuple[Any, tuple[int, int]]] = {}  # symbol -> (the mark, its band)
         self._mark_listeners: list[Callable[[Any], object]] = []
         self._ws_api: WsApiClient | None = None
         self._listen_key: str | None = None
@@ -460,12 +461,8 @@ class BinanceConnector(StreamingConnector):
 
     # ------------------------------------------------------------------ mark price and funding
     def _on_mark_frame(self, payload: bytes) -> None:
-        try:
-            marks = _core.decode_binance_mark_prices(payload, venue=self.venue)
-        except _core.FeedError:
-            self.stats.feed_errors += 1
-            raise
-        for m in marks:
+        # the frame already went into the ring as MarkPrice events (book units); this is the fixed-scale view
+        for m in _core.decode_binance_mark_prices(payload, venue=self.venue):
             if m.symbol not in self._books:
                 continue
             self._marks[m.symbol] = m
@@ -481,6 +478,27 @@ class BinanceConnector(StreamingConnector):
     def add_mark_listener(self, fn: Callable[[Any], object]) -> None:
         """Call `fn(mark)` for every mark price of a traded symbol, on the event loop, as it arrives."""
         self._mark_listeners.append(fn)
+
+    def _latest_mark(self, symbol: str) -> Any | None:
+        """The latest mark this connector knows for `symbol` (`mark_px` in units of 10^-`decimals`; a new
+        object per update), None before the first one. The PERCENT_PRICE check's only read of the mark feed:
+        whatever keeps the mark, this says."""
+        return self._marks.get(symbol)
+
+    def price_band(self, symbol: str) -> tuple[int, int]:
+        """The prices (lowest, highest; the market's price units) the venue's PERCENT_PRICE filter accepts
+        around the latest known mark; (0, 2^62) while no mark is known or the market has no band (option
+        `mark_price` subscribes the mark stream that feeds it)."""
+        mark = self._latest_mark(symbol)
+        if mark is None:
+            return _NO_BAND
+        cached = self._bands.get(symbol)
+        if cached is not None and cached[0] is mark:  # the order path: one band per mark update
+            return cached[1]
+        m = self._markets.get(symbol)
+        band = (percent_price_band(m, mark.mark_px, mark.decimals) if m is not None else None) or _NO_BAND
+        self._bands[symbol] = (mark, band)
+        return band
 
     async def income(self, symbol: str | None = None, income_type: str | None = None, *,
                      start_ms: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
@@ -666,12 +684,35 @@ class BinanceConnector(StreamingConnector):
             raise ValueError(f"price {r.price} is outside the venue's price filter [{lo}, {hi}] ({r.symbol})")
         return r.price
 
+    def _checked_in_band(self, symbol: str, px: int) -> int:
+        lo, hi = self.price_band(symbol)
+        if not lo <= px <= hi:
+            mark, m = self._latest_mark(symbol), self._markets[symbol]
+            at = f" {mark.mark_px * 10**m.price_decimals // 10**mark.decimals}" if mark is not None else ""
+            raise ValueError(f"price {px} is outside the venue's PERCENT_PRICE band [{lo}, {hi}] around the mark "
+                             f"price{at} ({symbol})")
+        return px
+
+    def _worst_price_in_band(self, r: OrderRequest) -> OrderRequest:
+        """A market order's worst price beyond the PERCENT_PRICE band comes back to the band's edge: the venue
+        refuses any price outside it (-4016 / -4024), and the edge is still the worst price accepted (a
+        flatten or reduce escalation walks its price out through the touch; clamped, it is never refused)."""
+        lo, hi = self.price_band(r.symbol)
+        px = r.price
+        if px is not None and Side(r.side) is Side.BID and px > hi:
+            return replace(r, price=hi)
+        if px is not None and Side(r.side) is Side.ASK and px < lo:
+            return replace(r, price=lo)
+        return r
+
     def _order_params(self, r: OrderRequest) -> dict[str, str]:
         m = self._checked_market(r)
         p = {"symbol": r.symbol, "side": _SIDE[Side(r.side)]}
         if r.kind is OrderKind.LIMIT or r.price is not None:
-            # a market order with a worst price goes out as an IOC limit (price protection)
-            px = self._checked_price(r, m)
+            # a market order with a worst price goes out as an IOC limit (price protection), inside the band
+            if r.kind is OrderKind.MARKET:
+                r = self._worst_price_in_band(r)
+            px = self._checked_in_band(r.symbol, self._checked_price(r, m))
             p["type"] = "LIMIT"
             p["timeInForce"] = "GTX" if r.post_only else "IOC" if r.kind is OrderKind.MARKET \
                 else _TIF[TimeInForce(r.tif)]
@@ -698,10 +739,12 @@ class BinanceConnector(StreamingConnector):
             cid, size, px = r.client_id, r.size, r.price
             m = self._markets.get(r.symbol)
             b = self._bounds.get(r.symbol, _NO_BOUNDS)
+            band = self.price_band(r.symbol)
             if m is None or size <= 0 or size % m.step or not 0 < cid <= CLIENT_ID_MAX or px is None \
-                    or px <= 0 or px % m.tick or size > b[0] or not b[1] <= px <= b[2]:  # fmt: skip
+                    or px <= 0 or px % m.tick or size > b[0] or not b[1] <= px <= b[2] \
+                    or not band[0] <= px <= band[1]:  # fmt: skip
                 m = self._checked_market(r)
-                px = self._checked_price(r, m)
+                px = self._checked_in_band(r.symbol, self._checked_price(r, m))
             tif = "GTX" if r.post_only else _TIF[r.tif]
             body = self._signer.limit_order(r.symbol, _SIDE[r.side], px, size, m.price_decimals, m.size_decimals,
                                             tif, bool(r.reduce_only), str(cid))  # fmt: skip

@@ -6,6 +6,7 @@ written with. MIN_NOTIONAL's `notional` becomes `min_notional` in notional units
 `extra` as integers in the market's units: `min_price` / `max_price` (PRICE_FILTER), `max_size` (LOT_SIZE),
 `market_max_size` (MARKET_LOT_SIZE) and the PERCENT_PRICE band `percent_up_ppm` / `percent_down_ppm`
 (multipliers of the mark price, in parts per million); a limit the venue does not send is left out.
+`percent_price_band` turns that band and a mark price into the prices an order may carry now.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from xtb.model.types import MarketInfo
 from xtb.model.units import scale_of, to_units
 from xtb.venues.symbols import base_then_quote
 
+_PPM = 1_000_000
+_OPEN_HIGH = 1 << 62  # no upper side: above any price a market can carry
+
 
 class MarketDataError(ValueError):
     """A symbol object the connector cannot use; the message names the symbol and the field."""
@@ -25,6 +29,19 @@ class MarketDataError(ValueError):
 def rounded_units(text: object, decimals: int) -> int:
     """Decimal text -> integer units, rounded (PnL, balances: values with more digits than the scale)."""
     return int(Decimal(str(text)).scaleb(decimals).to_integral_value())
+
+
+def percent_price_band(market: MarketInfo, mark_px: int, mark_decimals: int) -> tuple[int, int] | None:
+    """The PERCENT_PRICE band around a mark price (`mark_px` in units of 10^-mark_decimals) as the lowest
+    and highest price, in the market's price units and on its tick, the venue accepts: mark x multiplierDown
+    rounded up, mark x multiplierUp rounded down. None when the market has no band; a missing side is open."""
+    up, down = market.extra.get("percent_up_ppm"), market.extra.get("percent_down_ppm")
+    if up is None and down is None:
+        return None
+    scale, den, tick = 10**market.price_decimals, 10**mark_decimals * _PPM, market.tick
+    hi = mark_px * up * scale // den // tick * tick if up is not None else _OPEN_HIGH
+    lo = -(-mark_px * down * scale // (den * tick)) * tick if down is not None else 0
+    return lo, hi
 
 
 def _filters(obj: dict[str, Any], symbol: str) -> dict[str, dict[str, Any]]:
