@@ -213,7 +213,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
             put_str(out, &o.detail);
         }
         EventBody::Mark(m) => {
-            out.push(m.venue as u8);
+            out.push(m.venue.id());
             put_u(out, m.book_id as u64);
             put_i(out, m.mark_px);
             if let Some(px) = m.index_px {
