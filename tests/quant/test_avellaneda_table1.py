@@ -3,8 +3,9 @@
 The paper's own simulation: s0 = 100, T = 1, sigma = 2, dt = 0.005, a mid that moves +/- sigma*sqrt(dt) each step
 with probability 1/2, fills of our bid / ask with probability A*exp(-k*delta)*dt (A = 140, k = 1.5), inventory
 strategy quoting around the reservation price. Target for gamma = 0.1: spread 1.49, profit ~65, std(profit) ~6.6
-(the paper's model and parameters simulated over 1000 paths). The quotes come from the strategy's own `model_quotes` (strategies/avellaneda.py), 2000 seeded paths;
-tolerances are a few standard errors (std/sqrt(2000) = 0.15 on the mean profit).
+(the paper's model and parameters simulated over 1000 paths). The quotes come from the strategy's own
+`model_quotes` (strategies/avellaneda.py), 2000 seeded paths; tolerances are a few standard errors
+(std/sqrt(2000) = 0.15 on the mean profit).
 
 This checks the model itself: the closed-form quotes in the paper's own loop, no orders, no venue. The same table
 reproduced by the strategy class unchanged, replayed over synthetic journals with replay's intensity fill model

@@ -71,8 +71,9 @@ class BinanceConfig:
     backoff_max_s: float = 10.0
     ring_capacity: int = 1 << 16
     trades: bool = False  # also subscribe aggTrade (order-flow strategies)
-    # also subscribe <symbol>@markPrice: MarkPrice ring events (on_mark, journal); on when a strategy overrides on_mark
-    mark_price: bool = False
+    # also subscribe <symbol>@markPrice: MarkPrice ring events (on_mark, journal, replay's recorded funding) and
+    # the mark the PERCENT_PRICE band is checked around (without it flatten can walk a close out of the band)
+    mark_price: bool = True
     mark_price_speed: str = "1s"  # "1s" or "" (the venue's 3 s default)
     listen_key_keepalive_s: float = 1800.0  # the venue's key lives 60 min; extended every 30 min
     # Account settings set at start and verified (never changed otherwise): leverage per symbol (an int
