@@ -49,6 +49,7 @@ from xtb._core import (
     Trade,
     aster_message_digest,
     aster_recover_signer,
+    core_venues,
     decode_binance_mark_prices,
     eth_address_of,
     format_fixed,
@@ -58,6 +59,7 @@ from xtb._core import (
     lighter_verify_auth_token,
     lighter_verify_tx,
     parse_fixed,
+    register_venue,
 )
 from xtb._core import __version__ as core_version
 
@@ -99,6 +101,7 @@ __all__ = [
     "Trade",
     "aster_message_digest",
     "aster_recover_signer",
+    "core_venues",
     "core_version",
     "decode_binance_mark_prices",
     "eth_address_of",
@@ -110,6 +113,7 @@ __all__ = [
     "lighter_verify_tx",
     "parse_fixed",
     "read_journal",
+    "register_venue",
 ]
 
 if sys.platform != "win32":

@@ -152,7 +152,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
     d.recv_ns = recv_ns;
     match body {
         EventBody::Book(b) => {
-            out.push(b.venue as u8);
+            out.push(b.venue.id());
             put_u(out, b.book_id as u64);
             put_u(out, b.seq);
             if let Some((px, sz)) = b.best_bid {
@@ -166,19 +166,19 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
             }
         }
         EventBody::Resync(r) => {
-            out.push(r.venue as u8);
+            out.push(r.venue.id());
             put_u(out, r.book_id as u64);
             put_str(out, &r.reason);
         }
         EventBody::Trade(t) => {
-            out.push(t.venue as u8);
+            out.push(t.venue.id());
             put_u(out, t.book_id as u64);
             put_i(out, t.px);
             put_i(out, t.sz);
             put_u(out, t.trade_id);
         }
         EventBody::Order(o) => {
-            out.push(o.venue as u8);
+            out.push(o.venue.id());
             put_u(out, o.client_id);
             out.push(o.state as u8);
             put_i(out, o.filled);
@@ -191,7 +191,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
             }
         }
         EventBody::Fill(f) => {
-            out.push(f.venue as u8);
+            out.push(f.venue.id());
             put_u(out, f.client_id);
             put_u(out, f.trade_id);
             put_i(out, f.px);
@@ -199,7 +199,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
             put_i(out, f.fee);
         }
         EventBody::Position(p) => {
-            out.push(p.venue as u8);
+            out.push(p.venue.id());
             put_u(out, p.book_id as u64);
             put_i(out, p.size);
             put_i(out, p.entry_px);
@@ -213,7 +213,7 @@ fn encode(out: &mut Vec<u8>, d: &mut Deltas, recv_ns: i64, decoded_ns: i64, body
             put_str(out, &o.detail);
         }
         EventBody::Mark(m) => {
-            out.push(m.venue as u8);
+            out.push(m.venue.id());
             put_u(out, m.book_id as u64);
             put_i(out, m.mark_px);
             if let Some(px) = m.index_px {
@@ -271,7 +271,7 @@ impl Cursor<'_> {
 
     fn venue(&mut self) -> Result<Venue, String> {
         let b = self.byte()?;
-        Venue::from_id(b).ok_or_else(|| format!("unknown venue code {b}"))
+        Venue::from_id(b).ok_or_else(|| format!("unknown venue code {b} (a plugin venue must be registered first)"))
     }
 }
 
@@ -1082,7 +1082,7 @@ mod tests {
     }
 
     fn venue() -> impl Strategy<Value = Venue> {
-        (0usize..Venue::ALL.len()).prop_map(|i| Venue::ALL[i])
+        (0usize..Venue::BUILTIN.len()).prop_map(|i| Venue::BUILTIN[i])
     }
 
     fn level() -> impl Strategy<Value = Option<(i64, i64)>> {

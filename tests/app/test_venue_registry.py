@@ -98,3 +98,46 @@ def test_built_connectors_satisfy_the_contract() -> None:
     assert isinstance(conn, Connector)
     stats = conn.venue_stats()
     assert stats.venue == "backpack" and stats.reconcile.reconciles == 0 and conn.rest_clients() == []
+
+
+def test_a_spec_with_a_core_id_registers_its_core_venue_before_use() -> None:
+    from xtb import _core
+
+    spec = replace(registry.venue_spec("backpack"), name="corereg", core_venue="corereg", core_id=231)
+    assert "corereg" not in [n for n, _, _ in _core.core_venues()]
+    with pytest.raises(ValueError, match="venue: unknown venue"):
+        _core.EventRing(8).push(_core.Trade("corereg", 0, 1, 1, "bid", 1))
+    registry.register(spec)
+    try:
+        assert ("corereg", 231, True) in _core.core_venues()
+        ring = _core.EventRing(8)
+        ring.push(_core.Trade("corereg", 0, 1, 1, "bid", 1))
+        assert ring.drain()[0].venue == "corereg"
+        _core.OrderBook("corereg", "X", 2, 2)  # books take the registered sequence rule
+        registry.register(spec, replace=True)  # idempotent for the same name and id
+    finally:
+        registry.unregister("corereg")
+    # a clash names the spec and the core's field, and leaves the registry as it was
+    with pytest.raises(ValueError, match=r"venue 'clash': core registration refused: wire_id: 231 is already "
+                                         r"registered to venue \"corereg\""):
+        registry.register(replace(spec, name="clash", core_venue="clash"))
+    with pytest.raises(ValueError, match=r"venue 'bp2': core registration refused: name: \"backpack\" is a built-in"):
+        registry.register(replace(spec, name="bp2", core_venue="backpack", core_id=232))
+    with pytest.raises(ValueError, match=r"wire_id: 7 is outside"):
+        registry.register(replace(spec, name="low", core_venue="low", core_id=7))
+    assert "clash" not in registry.known_venues() and "bp2" not in registry.known_venues()
+
+
+def test_register_venue_refusals_name_the_argument() -> None:
+    from xtb import _core
+
+    _core.register_venue("corereg_b", 233, "binance_usdm")
+    _core.register_venue("corereg_b", 233, "binance_usdm")  # the same again: nothing changes
+    assert _core.OrderBook("corereg_b", "X", 2, 2).venue == "corereg_b"
+    for args, field in [(("corereg_b", 234, "binance_usdm"), "name"), (("other", 233, "monotonic"), "wire_id"),
+                        (("corereg_b", 233, "monotonic"), "seq_rule"), (("Bad Name", 234, "monotonic"), "name"),
+                        (("ok_name", 256, "monotonic"), "wire_id"), (("ok_name", -1, "monotonic"), "wire_id"),
+                        (("ok_name", 234, "fifo"), "seq_rule"), (("lighter", 234, "monotonic"), "name")]:
+        with pytest.raises(ValueError, match=rf"^{field}: "):
+            _core.register_venue(*args)
+    assert 234 not in [i for _, i, _ in _core.core_venues()]

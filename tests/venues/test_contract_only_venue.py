@@ -2,20 +2,26 @@
 validates it, the engine builds its connector through its VenueSpec, the simulator opens it through its
 registered dialect, and a strategy trades on it in paper mode and ends flat by the simulator's ledger.
 
-Nothing in xtb names the toy venue: if a shared module needed an edit for a new venue, this would fail."""
+Nothing in xtb or the compiled core's venue table names the toy venue: if a shared module needed an edit
+for a new venue, this would fail. Its core entry (name `toy`, wire id `CORE_ID`) comes from its `VenueSpec`."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.venues import toy_venue
+from tests.venues.toy_venue.connector import CORE_ID
+from xtb import _core
 from xtb.config import validate
 from xtb.engine.engine import Engine
-from xtb.sim.dialects import dialect, known_dialects
+from xtb.sim.dialects import known_dialects
 from xtb.sim.types import Side
 from xtb.venues.contract import Connector
 from xtb.venues.registry import known_venues, venue_spec
@@ -26,13 +32,12 @@ SYMBOL = "SOLUSDC"
 
 @pytest.fixture
 def toy() -> Iterator[None]:
-    real = venue_spec(NAME), dialect(NAME)  # the toy borrows the core's `aster` name
     toy_venue.register()
     try:
         yield
     finally:
         toy_venue.unregister()
-    assert venue_spec(NAME) is real[0] and dialect(NAME) is real[1], "the toy must give the name back"
+    assert NAME not in known_venues() and NAME not in known_dialects(), "unregister() takes the toy out"
 
 
 def smoke_config(tmp_path: Path) -> dict:
@@ -48,6 +53,50 @@ def test_registration_makes_the_venue_known(toy: None) -> None:
     assert venue_spec(NAME) is toy_venue.spec.SPEC
     assert NAME in known_venues() and NAME in known_dialects()
     validate(smoke_config(Path("/nonexistent")))  # config validation asks the registry
+    assert NAME == "toy" and (NAME, CORE_ID, True) in _core.core_venues()  # its own core entry, no borrowed one
+    decoder = _core.FeedDecoder(NAME, _core.EventRing(8))  # holds books; the core decodes no toy frame
+    with pytest.raises(_core.FeedError, match="no decoder for this venue"):
+        decoder.feed(b"{}")
+
+
+_READ_BACK = textwrap.dedent("""
+    import sys
+    from xtb import _core
+    from xtb.core import JournalFormatError, JournalReader
+    if sys.argv[2] == "register":
+        from tests.venues import toy_venue
+        toy_venue.register()
+    try:
+        print(*[f"{e.kind}:{e.venue}" for e in JournalReader(sys.argv[1])])
+    except JournalFormatError as e:
+        print("error:", e)
+""")
+
+
+def test_the_toy_venues_events_round_trip_through_a_journal(toy: None, tmp_path: Path) -> None:
+    from xtb.core import BookUpdate, Fill, Journal, JournalReader, OrderUpdate, Position, Trade
+
+    path = tmp_path / "toy.journal"
+    ring = _core.EventRing(64)
+    with Journal(ring, path):
+        ring.push(BookUpdate(NAME, 0, (10_000, 5), (10_100, 7), 1))
+        ring.push(Trade(NAME, 0, 10_050, 3, "ask", 9))
+        ring.push(OrderUpdate(NAME, 42, "open", "70000001"))
+        ring.push(Fill(NAME, 42, 9, "bid", 10_050, 3, True, 1))
+        ring.push(Position(NAME, 0, 3, 10_050))
+    events = list(JournalReader(path))
+    assert [(e.kind, e.venue) for e in events] == [(k, NAME) for k in ("book", "trade", "order", "fill", "position")]
+    assert events[3].client_id == 42 and events[3].px == 10_050
+    # the wire id is the plugin's own, so another process reads the journal back once the toy is registered,
+    # and refuses it clearly (naming the unknown code) before
+    root = Path(__file__).resolve().parents[2]
+    runs = {}
+    for mode in ("register", "bare"):
+        out = subprocess.run([sys.executable, "-c", _READ_BACK, str(path), mode], capture_output=True, text=True,
+                             timeout=60, cwd=root, check=True)
+        runs[mode] = out.stdout.strip()
+    assert runs["register"] == "book:toy trade:toy order:toy fill:toy position:toy"
+    assert runs["bare"].startswith("error:") and f"unknown venue code {CORE_ID}" in runs["bare"], runs["bare"]
 
 
 async def test_a_strategy_trades_on_the_toy_venue_and_ends_flat(toy: None, tmp_path: Path) -> None:

@@ -150,6 +150,11 @@ class VenueSpec:
     sim_dialect: str | None = None  # the simulator dialect that speaks this venue's protocol (paper mode)
     #: the name the compiled core knows the venue by (decoder, sequence rule, tracker key)
     core_venue: str = ""
+    #: a venue the core has no built-in entry for (a Python-only plugin): its core wire id (128..255, chosen
+    #: once and kept: journals store it) and its books' sequence rule; `registry.register()` registers it
+    #: with the core under `core_venue`. None for the built-in venues.
+    core_id: int | None = None
+    core_seq_rule: str = "monotonic"
     summary: str = ""
 
     def __post_init__(self) -> None:

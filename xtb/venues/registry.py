@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
+from xtb import _core
 from xtb.venues.contract import VenueSpec
 from xtb.venues.symbols import Canonical, base_only
 
@@ -34,11 +35,23 @@ _entry_points_loaded = False
 
 
 def register(spec: VenueSpec, *, replace: bool = False) -> VenueSpec:
-    """Make a venue known (tests and embedding code; packages use the entry point)."""
+    """Make a venue known (tests and embedding code; packages use the entry point). A spec with a `core_id`
+    registers its core venue first, so rings, books, trackers and journals know it before any is built."""
     if spec.name in _specs and not replace and _specs[spec.name] is not spec:
         raise ValueError(f"venue {spec.name!r} is already registered")
+    _register_core(spec)
     _specs[spec.name] = spec
     return spec
+
+
+def _register_core(spec: VenueSpec) -> None:
+    """The core's entry of a Python-only venue; ValueError naming the spec and the refused field."""
+    if spec.core_id is None:
+        return
+    try:
+        _core.register_venue(spec.core_venue, spec.core_id, spec.core_seq_rule)
+    except ValueError as e:
+        raise ValueError(f"venue {spec.name!r}: core registration refused: {e}") from None
 
 
 def unregister(name: str) -> None:
@@ -60,6 +73,11 @@ def _load_entry_points() -> None:
             continue
         if not isinstance(spec, VenueSpec) or spec.name != ep.name:
             log.error("venue entry point %s: %s is not a VenueSpec named %r", ep.name, ep.value, ep.name)
+            continue
+        try:
+            _register_core(spec)
+        except ValueError as e:
+            log.error("venue entry point %s (%s): %s", ep.name, ep.value, e)
             continue
         _specs[ep.name] = spec
 

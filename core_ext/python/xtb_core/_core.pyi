@@ -93,7 +93,16 @@ class FeedDecoder:
 # ---- events and EventRing ----
 
 
-VenueName: TypeAlias = str  # "backpack", "lighter", "binance_usdm", "grvt", "aster"
+VenueName: TypeAlias = str  # "backpack", "lighter", "binance_usdm", "grvt", "aster", or one from register_venue
+
+def register_venue(name: str, wire_id: int, seq_rule: str = "monotonic") -> None:
+    """Make a venue without a built-in entry known to the core under `name` and `wire_id` (128..=255, the
+    plugin's own, kept across runs: journals store it); `seq_rule`: "monotonic" or a built-in venue's rule
+    ("backpack", "binance_usdm", "lighter"). Idempotent for the same arguments; ValueError naming the
+    argument (`name`, `wire_id`, `seq_rule`) for a clash with a built-in or an earlier registration."""
+
+def core_venues() -> list[tuple[str, int, bool]]:
+    """Every venue the core knows: (name, wire id, registered at runtime), built-in ones first."""
 SideName: TypeAlias = Literal["bid", "ask"]
 OrderStateName: TypeAlias = Literal[
     "pending_new",

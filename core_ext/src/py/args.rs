@@ -8,7 +8,7 @@ use crate::events::{OrderState, Side, Venue};
 
 pub fn venue_arg(name: &str) -> PyResult<Venue> {
     Venue::from_name(name).ok_or_else(|| {
-        let known: Vec<_> = Venue::ALL.iter().map(|v| v.name()).collect();
+        let known: Vec<_> = Venue::all().iter().map(|v| v.name()).collect();
         PyValueError::new_err(format!("venue: unknown venue {name:?} (known: {})", known.join(", ")))
     })
 }

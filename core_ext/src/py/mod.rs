@@ -15,6 +15,7 @@ pub mod md;
 pub mod order_entry;
 pub mod orders;
 pub mod ring;
+pub mod venues;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ring::register(m)?;
@@ -29,5 +30,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     #[cfg(unix)]
     lighter::register(m)?;
     lighter_sign::register(m)?;
+    venues::register(m)?;
     Ok(())
 }

@@ -5,9 +5,9 @@
 `VenueSpec`. `register()` is the whole registration: no xtb module names this venue. The test in
 tests/venues/test_contract_only_venue.py runs a strategy on it through the engine in paper mode.
 
-The compiled core knows a fixed table of venues (core_ext/src/venues.rs: a venue's decoder and sequence
-rule are one line there); this venue borrows the `aster` entry and keeps its books from REST snapshots in
-Python. `register()` displaces the real Aster venue and dialect for the test; `unregister()` puts them back.
+The toy has no entry in the compiled core's venue table: its `VenueSpec` carries its own core wire id
+(`core_id`), and `register()` makes the core know the name `toy` under that id (rings, books, the tracker
+and journals), as any Python-only venue plugin does. It keeps its books from REST snapshots in Python.
 """
 
 from __future__ import annotations

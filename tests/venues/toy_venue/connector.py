@@ -42,7 +42,8 @@ from xtb.venues.symbols import base_then_quote
 
 log = logging.getLogger("toy_venue")
 
-NAME = "aster"
+NAME = "toy"
+CORE_ID = 200  # the toy's core wire id (128..255): journals store it, so it never changes
 _STATES = {"new": "open", "partially_filled": "partially_filled", "filled": "filled", "cancelled": "cancelled",
            "expired": "expired"}
 
@@ -87,7 +88,7 @@ class ToyConnector:
         self.config = config
         self.ring = ring
         self.tracker = tracker
-        self.decoder = FeedDecoder(NAME, ring)  # the core's decoder for this venue id (the toy polls REST)
+        self.decoder = FeedDecoder(NAME, ring)  # no core decoder for the toy (it polls REST): holds its books
         self.limiter = RateLimiter.from_config(rate_limits({"requests_per_second": config.requests_per_second}))
         self._on_burst_end = on_burst_end
         self._rest = RestClient(NAME, config.rest_url, limiter=self.limiter, limit_key=lambda m, p: ("rest", 1),

@@ -39,7 +39,7 @@ from xtb.sim.types import (
     VenueRules,
 )
 
-NAME = "aster"  # the core venue entry this toy borrows (see the package docstring)
+NAME = "toy"  # the venue name (the connector's NAME)
 MARKETS = (SimMarket("SOL", 0, "SOLUSDC", 2, 2, 1_000, 500), SimMarket("ETH", 1, "ETHUSDC", 2, 3, 1_000, 500))
 RULES = VenueRules(name="toy", first_order_id=70_000_000)
 MAX_PAGE = 50  # the most rows one history / events page returns

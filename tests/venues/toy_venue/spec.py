@@ -7,13 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tests.venues.toy_venue import sim
-from tests.venues.toy_venue.connector import NAME, ToyConfig, ToyConnector, rate_limits
+from tests.venues.toy_venue.connector import CORE_ID, NAME, ToyConfig, ToyConnector, rate_limits
 from xtb.keys import KeyField, Secret, read_key_fields
-from xtb.sim.dialects import SimDialect, dialect, register_dialect, unregister_dialect
+from xtb.sim.dialects import register_dialect, unregister_dialect
 from xtb.venues.contract import ConnectorWiring, LiveSetup, PaperSetup, VenueSpec
 from xtb.venues.registry import register as register_venue
 from xtb.venues.registry import unregister as unregister_venue
-from xtb.venues.registry import venue_spec
 from xtb.venues.symbols import base_then_quote
 
 CLIENT_ID_RANGE = (1, 2**53 - 1)  # the toy's JSON ids stay exact in a double
@@ -54,35 +53,18 @@ SPEC = VenueSpec(
     rate_limits=rate_limits,
     canonical=base_then_quote,
     sim_dialect=NAME,
+    core_id=CORE_ID,  # no built-in core entry: registered with the core by `register()`
     summary="a toy venue built from the public contract (tests)",
 )
 
 
-# what the toy displaced (the real Aster venue and dialect when they are known): put back by `unregister()`
-_displaced: list[tuple[VenueSpec | None, SimDialect | None]] = []
-
-
 def register() -> None:
-    """The whole registration: the venue and its simulator dialect."""
-    try:
-        spec: VenueSpec | None = venue_spec(NAME)
-    except ValueError:
-        spec = None
-    try:
-        displaced: SimDialect | None = dialect(NAME)
-    except ValueError:
-        displaced = None
-    _displaced.append((spec, displaced))
+    """The whole registration: the venue (its core entry included) and its simulator dialect."""
     register_venue(SPEC, replace=True)
     register_dialect(sim.DIALECT, replace=True)
 
 
 def unregister() -> None:
-    """Take the toy out and put back what it displaced, so the real venue of that name works again."""
+    """Take the toy out of the registry and the simulator (the core keeps its entry: ids are write-once)."""
     unregister_venue(NAME)
     unregister_dialect(NAME)
-    spec, displaced = _displaced.pop() if _displaced else (None, None)
-    if spec is not None:
-        register_venue(spec, replace=True)
-    if displaced is not None:
-        register_dialect(displaced, replace=True)
