@@ -3,6 +3,7 @@ a clean round trip passes, and each kind of damage is named."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from fractions import Fraction
@@ -173,3 +174,21 @@ async def test_a_traceback_in_the_log_is_named(sim):
     ledger.exit = {}
     [v] = judge(_facts(ledger, record, logs=watch))
     assert v.invariant == "traceback" and "boom" in v.detail
+
+
+def test_report_exits_non_zero_when_a_run_did_not_start(tmp_path):
+    """A run that never started tested nothing: the campaign's page says so and its exit code is 1, even with no
+    invariant violated (a whole campaign of runs that could not start must not read as clean)."""
+    from typer.testing import CliRunner
+
+    from xtb.chaos.__main__ import app
+    from xtb.chaos.runner import Result
+
+    clean = Result(name="cross_arb_sol-flaky-1", fills=3, exit_flat=True)
+    idle = Result(name="cross_arb_sol-flaky-2", start_failed="TimeoutError: backpack connector not ready")
+    for rows, code in (([clean], 0), ([clean, idle], 1)):
+        verdicts = tmp_path / f"runs{code}.json"
+        verdicts.write_text(json.dumps([r.__dict__ for r in rows], default=str))
+        res = CliRunner().invoke(app, ["report", "--json", str(verdicts), "--out", str(tmp_path / "page.md")])
+        assert res.exit_code == code, res.output
+        assert f"{len(rows) - 1 if code else 0} did not start" in res.output

@@ -62,7 +62,8 @@ def campaign(
     out: Annotated[Path | None, typer.Option(help="write the figures here (e.g. docs/reliability.md)")] = None,
     results_json: Annotated[Path | None, typer.Option("--json", help="every run's verdict as JSON")] = None,
 ) -> None:
-    """Every strategy x fault x seed; prints each failing run, then the figures. Exit 1 on any violation."""
+    """Every strategy x fault x seed; prints each failing run, then the figures. Exit 1 on any violation, or if
+    a run did not start (it tested nothing)."""
     from xtb.chaos import report
     from xtb.chaos.runner import run_many
     from xtb.chaos.scenarios import FAULTS, STRATEGIES, catalogue
@@ -80,17 +81,20 @@ def campaign(
         results.append(res)
         if res.violations:
             typer.echo(f"[{i}/{len(scenarios)}] {res.name}: " + "; ".join(f"{a}: {b}" for a, b in res.violations))
+        elif res.start_failed is not None:
+            typer.echo(f"[{i}/{len(scenarios)}] {res.name}: did not start: {res.start_failed}")
         elif i % 20 == 0:
             typer.echo(f"[{i}/{len(scenarios)}] {time.monotonic() - started:.0f} s")
     wall = time.monotonic() - started
     failing = [r for r in results if r.violations]
-    typer.echo(f"{len(results)} runs, {len(failing)} with violations, {wall / 60:.1f} min")
+    idle = [r for r in results if r.start_failed is not None]
+    typer.echo(f"{len(results)} runs, {len(failing)} with violations, {len(idle)} did not start, {wall / 60:.1f} min")
     if out is not None:
         report.write(out, results, seeds=seeds, wall_s=wall, jobs=jobs, concurrency=concurrency)
         typer.echo(f"figures written to {out}")
     if results_json is not None:
         results_json.write_text(json.dumps([r.__dict__ for r in results], default=str, indent=1))
-    raise typer.Exit(1 if failing else 0)
+    raise typer.Exit(1 if failing or idle else 0)
 
 
 @app.command("report")
@@ -105,7 +109,7 @@ def report_(
     note: Annotated[str, typer.Option(help="why the re-runs were made (printed with them)")] = "",
 ) -> None:
     """The figures page from saved verdicts: a campaign's, with the runs re-run after a fix replacing theirs
-    (the page lists which). Exit 1 if a run in the result has a violation."""
+    (the page lists which). Exit 1 if a run in the result has a violation or did not start."""
     from xtb.chaos import report
     from xtb.chaos.runner import Result
 
@@ -121,8 +125,10 @@ def report_(
     report.write(out, results, seeds=seeds, wall_s=wall_min * 60, jobs=jobs, concurrency=concurrency,
                  replaced=replaced, note=note)
     failing = [r for r in results if r.violations]
-    typer.echo(f"{len(results)} runs ({len(replaced)} re-run), {len(failing)} with violations; written to {out}")
-    raise typer.Exit(1 if failing else 0)
+    idle = [r for r in results if r.start_failed is not None]
+    typer.echo(f"{len(results)} runs ({len(replaced)} re-run), {len(failing)} with violations, {len(idle)} did not "
+               f"start; written to {out}")
+    raise typer.Exit(1 if failing or idle else 0)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import aiohttp
 from xtb._core import FeedDecoder, Order, OrderTracker, RateLimiter
 from xtb.model.types import MarketInfo, OrderRequest, PositionInfo, Side, SubmitOutcome, SubmitResult, TimeInForce
 from xtb.orders.reconcile import OrderReport, ReconcilePass, Reconciler, ReconcileStats, SettleReport
+from xtb.transport import FeedListener
 from xtb.transport.keepalive_http import KeepAliveClient
 from xtb.transport.rest import RestClient
 from xtb.transport.throttle import take_slot
@@ -142,9 +143,8 @@ class StreamingConnector:
         return self._ws
 
     def _make_listener(self) -> Any:
-        from xtb.transport._cylistener import CyFeedListener
-
-        return CyFeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
+        # the Cython listener where compiled (every install), else the pure-Python one (a bare source checkout)
+        return FeedListener(self.decoder, on_error=self._on_feed_error, on_burst_end=self._on_burst_end)
 
     def _last_activity_ns(self, listener: Any) -> int:
         frames = int(listener.frames)
