@@ -14,8 +14,8 @@ API_KEY = base64.b64encode(bytes(SigningKey(base64.b64decode(SECRET)).verify_key
 
 
 def test_default_is_on_and_zero_turns_it_off() -> None:
-    assert BackpackConfig().nonce_pool == 4096
-    assert BackpackConfig.from_options({}).nonce_pool == 4096
+    assert BackpackConfig().nonce_pool == 256
+    assert BackpackConfig.from_options({}).nonce_pool == 256
     assert BackpackConfig.from_options({"nonce_pool": 0}).nonce_pool == 0
     assert BackpackConfig.from_options({"nonce_pool": 65_536}).nonce_pool == 65_536
 

@@ -121,9 +121,9 @@ class BackpackConfig:
     trades: bool = False  # also subscribe the public `trade.<symbol>` prints (order-flow strategies)
     # also subscribe `markPrice.<symbol>`: MarkPrice ring events (on_mark, journal); on when a strategy has on_mark
     mark_price: bool = False
-    # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). 4096 (256 KiB, ~80 ms
-    # of one core to fill, in the background) covers any burst the venue's limits allow. docs/core_api.md
-    nonce_pool: int = 4096
+    # Presigned ED25519 nonces kept by the signer (0: deterministic RFC 8032; max 65536). A bigger pool absorbs
+    # longer bursts on a busy machine but costs ~20 us of background CPU per nonce at start. docs/core_api.md
+    nonce_pool: int = 256
     # Order submits over the lean keep-alive client (xtb/transport/keepalive_http.py) or aiohttp; connections
     # opened at start so the first order pays no connect/TLS.
     order_http: str = "keepalive"
